@@ -1,0 +1,392 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vmig: regions - memory objects a VMM maps as guest RAM.
+ *
+ * Each region is a file on a private pseudo filesystem with an inode of its
+ * own, so the inode's address_space holds exactly the region's pages and its
+ * i_mmap tree is the reverse map of exactly the region's mappings: dirty
+ * logging write-protects through it (wp_shared_mapping_range) without
+ * touching anything else.
+ *
+ * Pages live in that address_space's page cache, like ramfs: allocated and
+ * zeroed on first touch (or filled by VMIG_PLACE), charged to the memory
+ * cgroup by filemap_add_folio, never reclaimed (the mapping is unevictable:
+ * there is no backing store), and freed when the last fd and mapping of the
+ * region are gone.  Mappings must be shared and are write-notified (we have
+ * page_mkwrite), so every write to a write-protected page comes through
+ * vmig_region_page_mkwrite first.
+ *
+ * The region's lifetime is its file's: each mapping holds a reference to
+ * the file, so ->release runs after the last close and the last munmap.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/file.h>
+#include <linux/fs_context.h>
+#include <linux/highmem.h>
+#include <linux/idr.h>
+#include <linux/module.h>
+#include <linux/mount.h>
+#include <linux/pagemap.h>
+#include <linux/pseudo_fs.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
+#include "vmig.h"
+
+#define VMIG_FS_MAGIC	0x766d6967	/* "vmig" */
+
+static struct vfsmount *vmig_mnt;
+static DEFINE_IDA(vmig_region_ida);
+static DEFINE_MUTEX(vmig_regions_lock);
+static LIST_HEAD(vmig_regions);
+
+static int vmig_fs_init_fs_context(struct fs_context *fc)
+{
+	return init_pseudo(fc, VMIG_FS_MAGIC) ? 0 : -ENOMEM;
+}
+
+/* No .owner: the mount lives from module init to module exit. */
+static struct file_system_type vmig_fs_type = {
+	.name		 = "vmig",
+	.init_fs_context = vmig_fs_init_fs_context,
+	.kill_sb	 = kill_anon_super,
+};
+
+static void vmig_region_free_folio(struct folio *folio)
+{
+	atomic64_dec(&vmig_pages_allocated);
+}
+
+static const struct address_space_operations vmig_region_aops = {
+	.dirty_folio	= noop_dirty_folio,
+	.free_folio	= vmig_region_free_folio,
+};
+
+/**
+ * vmig_region_add_folio - allocate, fill and insert the page at @index
+ * @r:		the region
+ * @index:	page index, below r->npages
+ * @src:	user data to copy in, or NULL for zeroes
+ *
+ * The folio is filled completely before it enters the page cache, so no
+ * mapping can ever see it half filled.
+ *
+ * Return: the new folio, locked and with a reference held, or
+ * ERR_PTR(-EEXIST) when a page is already present at @index (nothing is
+ * changed then), -ENOMEM or -EFAULT.
+ */
+struct folio *vmig_region_add_folio(struct vmig_region *r, pgoff_t index,
+				    const void __user *src)
+{
+	struct address_space *mapping = vmig_region_mapping(r);
+	gfp_t gfp = mapping_gfp_mask(mapping);
+	struct folio *folio;
+	int err;
+
+	folio = filemap_alloc_folio(gfp, 0);
+	if (!folio)
+		return ERR_PTR(-ENOMEM);
+	if (src) {
+		void *dst = kmap_local_folio(folio, 0);
+		unsigned long left = copy_from_user(dst, src, PAGE_SIZE);
+
+		kunmap_local(dst);
+		if (left) {
+			folio_put(folio);
+			return ERR_PTR(-EFAULT);
+		}
+	} else {
+		folio_zero_range(folio, 0, PAGE_SIZE);
+	}
+	__folio_mark_uptodate(folio);
+
+	err = filemap_add_folio(mapping, folio, index, gfp);
+	if (err) {
+		folio_put(folio);
+		return ERR_PTR(err);
+	}
+	atomic64_inc(&vmig_pages_allocated);
+	return folio;
+}
+
+static vm_fault_t vmig_region_fault(struct vm_fault *vmf)
+{
+	struct vmig_region *r = vmf->vma->vm_file->private_data;
+	struct address_space *mapping = vmig_region_mapping(r);
+	pgoff_t index = vmf->pgoff;
+	struct folio *folio;
+
+	if (index >= r->npages)
+		return VM_FAULT_SIGBUS;
+	for (;;) {
+		folio = filemap_lock_folio(mapping, index);
+		if (folio)
+			break;
+		if (r->flags & VMIG_REGION_POSTCOPY)
+			return vmig_postcopy_fault(r, vmf);
+		folio = vmig_region_add_folio(r, index, NULL);
+		if (!IS_ERR(folio))
+			break;
+		if (PTR_ERR(folio) != -EEXIST)
+			return vmf_error(PTR_ERR(folio));
+		/* Another fault inserted it first: take that one. */
+	}
+	vmf->page = folio_file_page(folio, index);
+	return VM_FAULT_LOCKED;
+}
+
+/*
+ * The first write to a page that is mapped read-only (never written through
+ * this mapping, or write-protected by dirty logging) lands here before the
+ * page becomes writable.  The page must be locked and still in our mapping
+ * when we return VM_FAULT_LOCKED, or the core retries the fault.
+ */
+static vm_fault_t vmig_region_page_mkwrite(struct vm_fault *vmf)
+{
+	struct vmig_region *r = vmf->vma->vm_file->private_data;
+	struct folio *folio = page_folio(vmf->page);
+
+	folio_lock(folio);
+	if (folio->mapping != vmig_region_mapping(r)) {
+		folio_unlock(folio);
+		return VM_FAULT_NOPAGE;
+	}
+	vmig_dirty_note_write(r, folio->index);
+	return VM_FAULT_LOCKED;
+}
+
+static const struct vm_operations_struct vmig_region_vm_ops = {
+	.fault		= vmig_region_fault,
+	.page_mkwrite	= vmig_region_page_mkwrite,
+};
+
+static int vmig_region_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	struct vmig_region *r = file->private_data;
+	unsigned long pages = vma_pages(vma);
+
+	if (!(vma->vm_flags & VM_SHARED))
+		return -EINVAL;
+	if (vma->vm_pgoff >= r->npages || pages > r->npages - vma->vm_pgoff)
+		return -EINVAL;
+	vma->vm_flags |= VM_DONTEXPAND;
+	vma->vm_ops = &vmig_region_vm_ops;
+	return 0;
+}
+
+void vmig_region_stats_fill(struct vmig_region *r, struct vmig_stats *st)
+{
+	struct vmig_region_stats *s = &r->stats;
+	int i;
+
+	memset(st, 0, sizeof(*st));
+	st->size = r->size;
+	st->pages_present = READ_ONCE(vmig_region_mapping(r)->nrpages);
+	st->write_faults = atomic64_read(&s->write_faults);
+	st->harvest_calls = atomic64_read(&s->harvest_calls);
+	st->pages_harvested = atomic64_read(&s->pages_harvested);
+	st->clear_calls = atomic64_read(&s->clear_calls);
+	st->pages_protected = atomic64_read(&s->pages_protected);
+	st->max_protect_ns = atomic64_read(&s->max_protect_ns);
+	st->missing_faults = atomic64_read(&s->missing_faults);
+	st->requests = atomic64_read(&s->requests);
+	st->pages_placed = atomic64_read(&s->pages_placed);
+	st->place_exist = atomic64_read(&s->place_exist);
+	for (i = 0; i < VMIG_HIST_BUCKETS; i++)
+		st->wait_hist[i] = atomic64_read(&s->wait_hist[i]);
+}
+
+static long vmig_region_get_stats(struct vmig_region *r, void __user *argp)
+{
+	struct vmig_stats st;
+
+	vmig_region_stats_fill(r, &st);
+	mutex_lock(&r->dirty.lock);
+	st.dirty_on = r->dirty.on;
+	st.dirty_flags = r->dirty.flags;
+	mutex_unlock(&r->dirty.lock);
+	return copy_to_user(argp, &st, sizeof(st)) ? -EFAULT : 0;
+}
+
+static long vmig_region_ioctl(struct file *file, unsigned int cmd,
+			      unsigned long arg)
+{
+	struct vmig_region *r = file->private_data;
+	void __user *argp = (void __user *)arg;
+
+	switch (cmd) {
+	case VMIG_GET_STATS:
+		return vmig_region_get_stats(r, argp);
+	case VMIG_DIRTY_ENABLE:
+	case VMIG_DIRTY_DISABLE:
+	case VMIG_GET_DIRTY_LOG:
+	case VMIG_CLEAR_DIRTY_LOG:
+		return vmig_dirty_ioctl(r, cmd, argp);
+	case VMIG_PLACE:
+	case VMIG_PLACE_BATCH:
+	case VMIG_ABORT:
+		return vmig_postcopy_ioctl(r, cmd, argp);
+	default:
+		return -ENOTTY;
+	}
+}
+
+static ssize_t vmig_region_read(struct file *file, char __user *buf,
+				size_t count, loff_t *ppos)
+{
+	return vmig_postcopy_read(file->private_data, file, buf, count);
+}
+
+static __poll_t vmig_region_poll(struct file *file, poll_table *wait)
+{
+	return vmig_postcopy_poll(file->private_data, file, wait);
+}
+
+static void vmig_region_destroy(struct vmig_region *r)
+{
+	mutex_lock(&vmig_regions_lock);
+	list_del(&r->node);
+	mutex_unlock(&vmig_regions_lock);
+	vmig_postcopy_destroy(r);
+	vmig_dirty_destroy(r);
+	ida_free(&vmig_region_ida, r->id);
+	atomic64_sub(r->size, &vmig_reserved_bytes);
+	atomic64_dec(&vmig_region_count);
+	kfree(r);
+}
+
+static int vmig_region_release(struct inode *inode, struct file *file)
+{
+	struct vmig_region *r = file->private_data;
+
+	/* No mapping is left: free the pages now rather than at evict. */
+	truncate_inode_pages(inode->i_mapping, 0);
+	inode->i_private = NULL;
+	vmig_region_destroy(r);
+	return 0;
+}
+
+static const struct file_operations vmig_region_fops = {
+	.owner		= THIS_MODULE,
+	.release	= vmig_region_release,
+	.mmap		= vmig_region_mmap,
+	.unlocked_ioctl	= vmig_region_ioctl,
+	.compat_ioctl	= compat_ptr_ioctl,
+	.read		= vmig_region_read,
+	.poll		= vmig_region_poll,
+	.llseek		= noop_llseek,
+};
+
+static bool vmig_reserve(u64 size)
+{
+	s64 cap = vmig_max_region_bytes;
+
+	if (atomic64_add_return(size, &vmig_reserved_bytes) <= cap)
+		return true;
+	atomic64_sub(size, &vmig_reserved_bytes);
+	return false;
+}
+
+/**
+ * vmig_region_create - make a region and return an fd for it
+ * @arg: validated by the caller (size non-zero and page aligned, flags known)
+ */
+int vmig_region_create(const struct vmig_region_create *arg)
+{
+	unsigned int fd_flags = O_RDWR;
+	struct vmig_region *r;
+	struct inode *inode;
+	struct file *file;
+	int fd, err;
+
+	if (arg->size > vmig_max_region_bytes || !vmig_reserve(arg->size))
+		return -ENOMEM;
+
+	err = -ENOMEM;
+	r = kzalloc(sizeof(*r), GFP_KERNEL_ACCOUNT);
+	if (!r)
+		goto err_unreserve;
+	r->size = arg->size;
+	r->npages = arg->size >> PAGE_SHIFT;
+	r->flags = arg->flags;
+	INIT_LIST_HEAD(&r->node);
+	err = ida_alloc(&vmig_region_ida, GFP_KERNEL);
+	if (err < 0)
+		goto err_free;
+	r->id = err;
+
+	err = vmig_dirty_init(r);
+	if (err)
+		goto err_ida;
+	err = vmig_postcopy_init(r);
+	if (err)
+		goto err_dirty;
+
+	inode = alloc_anon_inode(vmig_mnt->mnt_sb);
+	if (IS_ERR(inode)) {
+		err = PTR_ERR(inode);
+		goto err_postcopy;
+	}
+	inode->i_mapping->a_ops = &vmig_region_aops;
+	mapping_set_unevictable(inode->i_mapping);
+	i_size_write(inode, r->size);
+	inode->i_private = r;
+	r->inode = inode;
+
+	if (arg->flags & VMIG_REGION_NONBLOCK)
+		fd_flags |= O_NONBLOCK;
+	/*
+	 * The file pins the module (its final fput drops this reference
+	 * through fops_put), so the module outlives every mapping.
+	 */
+	__module_get(THIS_MODULE);
+	file = alloc_file_pseudo(inode, vmig_mnt, "[vmig-region]", fd_flags,
+				 &vmig_region_fops);
+	if (IS_ERR(file)) {
+		module_put(THIS_MODULE);
+		err = PTR_ERR(file);
+		goto err_inode;
+	}
+	file->private_data = r;
+
+	atomic64_inc(&vmig_region_count);
+	mutex_lock(&vmig_regions_lock);
+	list_add_tail(&r->node, &vmig_regions);
+	mutex_unlock(&vmig_regions_lock);
+
+	fd = get_unused_fd_flags(arg->flags & VMIG_REGION_CLOEXEC ? O_CLOEXEC : 0);
+	if (fd < 0) {
+		/* fput runs ->release, which undoes everything above. */
+		fput(file);
+		return fd;
+	}
+	fd_install(fd, file);
+	return fd;
+
+err_inode:
+	iput(inode);
+err_postcopy:
+	vmig_postcopy_destroy(r);
+err_dirty:
+	vmig_dirty_destroy(r);
+err_ida:
+	ida_free(&vmig_region_ida, r->id);
+err_free:
+	kfree(r);
+err_unreserve:
+	atomic64_sub(arg->size, &vmig_reserved_bytes);
+	return err;
+}
+
+int vmig_region_fs_init(void)
+{
+	vmig_mnt = kern_mount(&vmig_fs_type);
+	return PTR_ERR_OR_ZERO(vmig_mnt);
+}
+
+void vmig_region_fs_exit(void)
+{
+	kern_unmount(vmig_mnt);
+	ida_destroy(&vmig_region_ida);
+}

@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * vmig: internal declarations shared by the module's files.
+ *
+ * One file per concern: main.c (device, parameters), region.c (memory,
+ * mmap, faults), dirty.c (dirty logging), postcopy.c (missing-page
+ * service).  region.c owns a region's lifetime and calls into the others
+ * through the hooks declared here.
+ */
+#ifndef _VMIG_INTERNAL_H
+#define _VMIG_INTERNAL_H
+
+#include <linux/atomic.h>
+#include <linux/fs.h>
+#include <linux/list.h>
+#include <linux/mm.h>
+#include <linux/mutex.h>
+#include <linux/poll.h>
+#include <linux/spinlock.h>
+#include <linux/wait.h>
+#include <linux/vmig.h>
+
+#define VMIG_MOD_VERSION	"0.1"
+
+/* Counters of one region; atomics so no path needs a lock to count. */
+struct vmig_region_stats {
+	atomic64_t write_faults;
+	atomic64_t harvest_calls;
+	atomic64_t pages_harvested;
+	atomic64_t clear_calls;
+	atomic64_t pages_protected;
+	atomic64_t max_protect_ns;
+	atomic64_t missing_faults;
+	atomic64_t requests;
+	atomic64_t pages_placed;
+	atomic64_t place_exist;
+	atomic64_t wait_hist[VMIG_HIST_BUCKETS];
+};
+
+/* Dirty-logging state of a region, owned by dirty.c. */
+struct vmig_dirty {
+	struct mutex lock;		/* serializes enable/disable/harvest */
+	unsigned long *bitmap;		/* one bit per page; NULL when off */
+	u32 flags;			/* VMIG_DIRTY_* while on */
+	bool on;
+};
+
+/* Missing-page service state of a region, owned by postcopy.c. */
+struct vmig_postcopy {
+	spinlock_t lock;		/* protects the request queue */
+	wait_queue_head_t readq;	/* readers of requests */
+	bool aborted;
+};
+
+struct vmig_region {
+	struct inode *inode;		/* own inode, own address_space */
+	u64 size;
+	pgoff_t npages;
+	u32 flags;			/* VMIG_REGION_* */
+	unsigned int id;		/* for messages and netlink */
+	struct list_head node;		/* on vmig_regions */
+	struct vmig_region_stats stats;
+	struct vmig_dirty dirty;
+	struct vmig_postcopy pc;
+};
+
+static inline struct address_space *vmig_region_mapping(struct vmig_region *r)
+{
+	return r->inode->i_mapping;
+}
+
+/* main.c */
+extern unsigned long vmig_max_region_bytes;
+extern atomic64_t vmig_reserved_bytes;
+extern atomic64_t vmig_pages_allocated;
+extern atomic64_t vmig_region_count;
+
+/* region.c */
+int vmig_region_fs_init(void);
+void vmig_region_fs_exit(void);
+int vmig_region_create(const struct vmig_region_create *arg);
+struct folio *vmig_region_add_folio(struct vmig_region *r, pgoff_t index,
+				    const void __user *src);
+void vmig_region_stats_fill(struct vmig_region *r, struct vmig_stats *st);
+
+/* dirty.c */
+int vmig_dirty_init(struct vmig_region *r);
+void vmig_dirty_destroy(struct vmig_region *r);
+void vmig_dirty_note_write(struct vmig_region *r, pgoff_t index);
+long vmig_dirty_ioctl(struct vmig_region *r, unsigned int cmd,
+		      void __user *argp);
+
+/* postcopy.c */
+int vmig_postcopy_init(struct vmig_region *r);
+void vmig_postcopy_destroy(struct vmig_region *r);
+vm_fault_t vmig_postcopy_fault(struct vmig_region *r, struct vm_fault *vmf);
+long vmig_postcopy_ioctl(struct vmig_region *r, unsigned int cmd,
+			 void __user *argp);
+ssize_t vmig_postcopy_read(struct vmig_region *r, struct file *file,
+			   char __user *buf, size_t count);
+__poll_t vmig_postcopy_poll(struct vmig_region *r, struct file *file,
+			    poll_table *wait);
+
+#endif /* _VMIG_INTERNAL_H */

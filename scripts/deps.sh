@@ -1,0 +1,50 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Install every package vmig needs to build and test, from Debian.
+# Idempotent and quiet: prints nothing when everything is there already.
+# Fails loudly, naming the package, when one cannot be installed.
+set -euo pipefail
+
+pkgs=(
+	build-essential pkg-config kmod cpio xz-utils
+	linux-headers-amd64 linux-image-amd64 linux-source-6.1
+	qemu-system-x86 busybox-static
+	libmnl-dev libnl-3-dev libnl-genl-3-dev libnl-route-3-dev libkmod-dev
+	iproute2 iperf3 valgrind clang libclang-rt-14-dev
+)
+
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "deps: missing packages: ${missing[*]}" >&2
+	echo "deps: run as root (or: sudo apt-get install ${missing[*]})" >&2
+	exit 1
+fi
+echo "deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+if ! apt-get update -qq >"$log" 2>&1; then
+	cat "$log" >&2
+	echo "deps: apt-get update failed" >&2
+	exit 1
+fi
+if ! apt-get install -y -qq --no-install-recommends "${missing[@]}" >"$log" 2>&1; then
+	tail -n 30 "$log" >&2
+	for p in "${missing[@]}"; do
+		apt-cache policy "$p" 2>/dev/null | grep -q 'Candidate: (none)' &&
+			echo "deps: package not available: $p" >&2
+	done
+	echo "deps: apt-get install failed for: ${missing[*]}" >&2
+	exit 1
+fi
+for p in "${missing[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || {
+		echo "deps: package still missing after install: $p" >&2
+		exit 1
+	}
+done

@@ -1,0 +1,45 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# make test: build everything, run the host tests, then the module tests
+# in a qemu guest, and end with one line "N passed, N failed, N skipped"
+# counting every TAP result of both.
+#
+# Environment: VMIG_SKIP_VM=1 skips the guest run (it is then counted as
+# one skipped test, with the reason printed).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+res=build/results
+rm -rf "$res"
+mkdir -p "$res"
+jobs=$(nproc)
+
+step() { echo "== $*"; }
+die() { echo "test: $*" >&2; echo "0 passed, 1 failed"; exit 1; }
+
+step "build"
+make -s -j"$jobs" all >"$res/build.log" 2>&1 || { cat "$res/build.log"; die "userspace build failed"; }
+make -s -j"$jobs" hosttests >>"$res/build.log" 2>&1 || { cat "$res/build.log"; die "host test build failed"; }
+make -s SAN=1 -j"$jobs" all hosttests >>"$res/build.log" 2>&1 || { cat "$res/build.log"; die "sanitizer build failed"; }
+
+step "host tests"
+export VMIG_BIN=$PWD/build/out/vmig VMIG_SAN_BIN=$PWD/build/san/vmig
+for t in build/out/tests/*_test selftests/helper/*_test.sh; do
+	[ -x "$t" ] || continue
+	n=$(basename "$t")
+	echo "# host: $n"
+	timeout 600 "$t" 2>&1 | tee "$res/host-$n.tap"
+	rc=${PIPESTATUS[0]}
+	if [ "$rc" -ne 0 ] && ! grep -q '^not ok' "$res/host-$n.tap"; then
+		echo "not ok - host: $n exited with status $rc" | tee -a "$res/host-$n.tap"
+	fi
+done
+
+if [ "${VMIG_SKIP_VM:-0}" = 1 ]; then
+	echo "ok - vm: module tests # SKIP VMIG_SKIP_VM=1 was set" | tee "$res/vm.tap"
+else
+	step "module tests in a qemu guest"
+	make -s -j"$jobs" kmod vmtests >>"$res/build.log" 2>&1 || { tail -n 40 "$res/build.log"; die "module or selftest build failed"; }
+	scripts/vmcheck.sh -o "$res/vm-console.log" kmod/vmig.ko build/vmtests/* 2>&1 | tee "$res/vm.tap"
+fi
+
+scripts/tap-summary.sh "$res"/*.tap

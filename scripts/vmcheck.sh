@@ -1,0 +1,129 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Boot Debian's kernel in qemu (TCG) with vmig.ko and the module selftests
+# in an initramfs, stream their TAP output back and judge the run.
+#
+# usage: vmcheck.sh [-m MEM] [-c CPUS] [-t TIMEOUT] [-o LOG] KO TEST...
+#   KO      the vmig.ko to load (its vermagic picks the guest kernel)
+#   TEST    static test programs to run in order inside the guest
+# Environment: VMCHECK_EXTRA="file..." more files for /usr/bin (shared
+# libraries they need are copied too); VMCHECK_MODULES="name..." host
+# kernel modules to insmod first (looked up under /lib/modules/<ver>).
+#
+# Prints the tests' TAP output, then one "ok"/"not ok" line each for the
+# guest's own checks.  Exits non-zero on any failed test, a test that
+# timed out or exited non-zero, a missing end marker (guest hung or
+# crashed), or a BUG/WARNING/Oops-class line in the guest's kernel log.
+set -uo pipefail
+
+mem=1G cpus=2 tmo=300 log=
+while getopts "m:c:t:o:" o; do
+	case $o in
+	m) mem=$OPTARG ;;
+	c) cpus=$OPTARG ;;
+	t) tmo=$OPTARG ;;
+	o) log=$OPTARG ;;
+	*) sed -n '2,/^set/p' "$0" | sed 's/^# \{0,1\}//;/^set/d' >&2; exit 2 ;;
+	esac
+done
+shift $((OPTIND - 1))
+[ $# -ge 1 ] || { echo "vmcheck: no module given" >&2; exit 2; }
+ko=$1
+shift
+
+here=$(cd "$(dirname "$0")" && pwd)
+kver=$(modinfo -F vermagic "$ko" | awk '{print $1}')
+kernel=/boot/vmlinuz-$kver
+[ -r "$kernel" ] || { echo "vmcheck: no $kernel for module vermagic $kver (install linux-image-$kver)" >&2; exit 2; }
+
+work=$(mktemp -d /tmp/vmcheck.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+root=$work/root
+mkdir -p "$root"/{bin,sbin,usr/bin,lib,lib64,proc,sys,dev,tmp,tests,lib/modules-extra}
+cp /bin/busybox "$root/bin/busybox"
+cp "$here/vm-init.sh" "$root/init"
+chmod +x "$root/init"
+cp "$ko" "$root/lib/vmig.ko"
+echo "$tmo" >"$root/tests/timeout"
+: >"$root/tests/list"
+for t in "$@"; do
+	cp "$t" "$root/tests/"
+	basename "$t" >>"$root/tests/list"
+done
+
+# Copy a dynamic program's shared libraries, and the loader, into the image.
+copy_libs() {
+	ldd "$1" 2>/dev/null | awk '/=>/ {print $3} /^\t\/.*ld-linux/ {print $1}' |
+	while read -r lib; do
+		[ -e "$lib" ] || continue
+		mkdir -p "$root$(dirname "$lib")"
+		cp -L "$lib" "$root$lib"
+	done
+}
+for f in ${VMCHECK_EXTRA:-}; do
+	cp "$f" "$root/usr/bin/"
+	copy_libs "$f"
+done
+for m in ${VMCHECK_MODULES:-}; do
+	src=$(find "/lib/modules/$kver" -name "$m.ko*" | head -n 1)
+	[ -n "$src" ] || { echo "vmcheck: no module $m for $kver" >&2; exit 2; }
+	case $src in
+	*.xz) xz -dc "$src" >"$root/lib/modules-extra/$m.ko" ;;
+	*.zst) zstd -qdc "$src" >"$root/lib/modules-extra/$m.ko" ;;
+	*) cp "$src" "$root/lib/modules-extra/$m.ko" ;;
+	esac
+	echo "$m.ko" >>"$root/tests/modules"
+done
+
+(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$work/initramfs.gz"
+
+out=${log:-$work/console.log}
+# The whole run must end well before the per-test timeouts add up.
+total=$((tmo * ($# + 1) + 120))
+timeout "$total" qemu-system-x86_64 -accel tcg -machine q35 -cpu max \
+	-m "$mem" -smp "$cpus" -nographic -no-reboot \
+	-kernel "$kernel" -initrd "$work/initramfs.gz" \
+	-append "console=ttyS0 loglevel=4 panic=-1 oops=panic rdinit=/init" \
+	</dev/null 2>&1 | tr -d '\r' | tee "$out" |
+	sed -n '/^VMIG-TEST-BEGIN/,/^VMIG-TEST-END/p'
+
+fail=0
+result() { # ok? description
+	if [ "$1" = ok ]; then echo "ok - $2"; else echo "not ok - $2"; fail=1; fi
+}
+grep -q 'VMIG-BOOTED' "$out" || { echo "# guest did not boot; console tail:"; tail -n 40 "$out" | sed 's/^/# /'; }
+grep '^VMIG-RESULT ' "$out" | sed 's/^VMIG-RESULT //' | while read -r l; do echo "$l"; done
+grep -q '^VMIG-RESULT not ok' "$out" && fail=1
+grep -q '^VMIG-RESULT ok - vm: rmmod' "$out" || fail=1
+while read -r line; do
+	t=${line#VMIG-TEST-END }
+	name=${t% rc=*}
+	rc=${t##*rc=}
+	# A failing test has said "not ok" already; report only silent failures.
+	sect=$(sed -n "/^VMIG-TEST-BEGIN $name\$/,/^VMIG-TEST-END $name /p" "$out")
+	case $rc in
+	0) ;;
+	124|143) result no "vm: $name timed out after ${tmo}s" ;;
+	*) grep -q '^not ok' <<<"$sect" || result no "vm: $name exited with status $rc" ;;
+	esac
+done < <(grep '^VMIG-TEST-END' "$out")
+# Tests that never ended (guest crashed or hung in them).
+for t in "$@"; do
+	n=$(basename "$t")
+	grep -q "^VMIG-TEST-END $n " "$out" || result no "vm: $n did not finish (guest crashed or hung)"
+done
+if grep -q '^VMIG-ALL-DONE' "$out"; then
+	result ok "vm: guest ran to the end"
+else
+	result no "vm: guest ran to the end"
+fi
+bad='BUG:|WARNING:|Oops|general protection|list_del corruption|refcount_t|Kernel panic|UBSAN:|KASAN:|INFO: task .* blocked'
+if grep -Eq "$bad" "$out"; then
+	result no "vm: guest kernel log clean"
+	echo "# guest kernel log, matching lines and tail:"
+	grep -En "$bad" "$out" | head -n 20 | sed 's/^/#   /'
+	sed -n '/^VMIG-DMESG-BEGIN/,/^VMIG-DMESG-END/p' "$out" | tail -n 60 | sed 's/^/# /'
+else
+	result ok "vm: guest kernel log clean"
+fi
+exit $fail

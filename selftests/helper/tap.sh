@@ -1,0 +1,29 @@
+# SPDX-License-Identifier: GPL-2.0
+# A few TAP helpers for the shell tests: source it, call check/skip, then
+# tap_done.  Each test prints "ok N - name" or "not ok N - name".
+tap_n=0
+tap_failed=0
+
+# check NAME COMMAND...: pass if COMMAND exits 0.
+check() {
+	local name=$1
+	shift
+	tap_n=$((tap_n + 1))
+	if "$@"; then
+		echo "ok $tap_n - $name"
+	else
+		echo "not ok $tap_n - $name"
+		tap_failed=$((tap_failed + 1))
+	fi
+}
+
+# skip NAME REASON
+skip() {
+	tap_n=$((tap_n + 1))
+	echo "ok $tap_n - $1 # SKIP $2"
+}
+
+tap_done() {
+	echo "1..$tap_n"
+	[ "$tap_failed" -eq 0 ]
+}

@@ -33,7 +33,10 @@ CFLAGS     ?= -O2 -g
 CFLAGS     += -std=gnu11 -D_GNU_SOURCE -pthread -fPIC $(WARN) $(SANFLAGS) \
 	      -Iuapi -Ilib -DVMIG_VERSION='"$(VERSION)"'
 LDFLAGS    += -pthread $(SANFLAGS)
-LIBS       :=
+# libmnl: the netlink client; libkmod: module loading.
+PKGS       := libmnl libkmod
+CFLAGS     += $(shell pkg-config --cflags $(PKGS))
+LIBS       := $(shell pkg-config --libs $(PKGS))
 
 LIB_SRCS    := $(wildcard lib/*.c)
 HELPER_SRCS := $(wildcard helper/*.c)

@@ -23,7 +23,9 @@ atomic64_t vmig_reserved_bytes = ATOMIC64_INIT(0);
 atomic64_t vmig_pages_allocated = ATOMIC64_INIT(0);
 atomic64_t vmig_region_count = ATOMIC64_INIT(0);
 
-#define VMIG_FEATURES	0ULL /* each concern adds its VMIG_FEATURE_* bits */
+/* Each concern adds its VMIG_FEATURE_* bits. */
+#define VMIG_FEATURES	(VMIG_FEATURE_NETLINK)
+const u64 vmig_features = VMIG_FEATURES;
 
 static long vmig_get_api(void __user *argp)
 {
@@ -106,13 +108,18 @@ static int __init vmig_init(void)
 	err = vmig_region_fs_init();
 	if (err)
 		return err;
-	err = misc_register(&vmig_misc);
+	err = vmig_nl_init();
 	if (err)
 		goto err_fs;
+	err = misc_register(&vmig_misc);
+	if (err)
+		goto err_nl;
 	pr_info("version %s loaded, region cap %lu MiB\n", VMIG_MOD_VERSION,
 		vmig_max_region_bytes >> 20);
 	return 0;
 
+err_nl:
+	vmig_nl_exit();
 err_fs:
 	vmig_region_fs_exit();
 	return err;
@@ -121,6 +128,7 @@ err_fs:
 static void __exit vmig_exit(void)
 {
 	misc_deregister(&vmig_misc);
+	vmig_nl_exit();
 	vmig_region_fs_exit();
 	WARN_ON(atomic64_read(&vmig_pages_allocated));
 	pr_info("unloaded\n");

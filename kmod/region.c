@@ -38,8 +38,8 @@
 
 static struct vfsmount *vmig_mnt;
 static DEFINE_IDA(vmig_region_ida);
-static DEFINE_MUTEX(vmig_regions_lock);
-static LIST_HEAD(vmig_regions);
+DEFINE_MUTEX(vmig_regions_lock);	/* protects vmig_regions */
+LIST_HEAD(vmig_regions);		/* live regions, sorted by id */
 
 static int vmig_fs_init_fs_context(struct fs_context *fc)
 {
@@ -197,6 +197,26 @@ void vmig_region_stats_fill(struct vmig_region *r, struct vmig_stats *st)
 		st->wait_hist[i] = atomic64_read(&s->wait_hist[i]);
 }
 
+/* Zero the counters vmig_region_stats_fill() reports; keep the two in step. */
+void vmig_region_stats_reset(struct vmig_region *r)
+{
+	struct vmig_region_stats *s = &r->stats;
+	int i;
+
+	atomic64_set(&s->write_faults, 0);
+	atomic64_set(&s->harvest_calls, 0);
+	atomic64_set(&s->pages_harvested, 0);
+	atomic64_set(&s->clear_calls, 0);
+	atomic64_set(&s->pages_protected, 0);
+	atomic64_set(&s->max_protect_ns, 0);
+	atomic64_set(&s->missing_faults, 0);
+	atomic64_set(&s->requests, 0);
+	atomic64_set(&s->pages_placed, 0);
+	atomic64_set(&s->place_exist, 0);
+	for (i = 0; i < VMIG_HIST_BUCKETS; i++)
+		atomic64_set(&s->wait_hist[i], 0);
+}
+
 static long vmig_region_get_stats(struct vmig_region *r, void __user *argp)
 {
 	struct vmig_stats st;
@@ -248,6 +268,7 @@ static void vmig_region_destroy(struct vmig_region *r)
 	mutex_lock(&vmig_regions_lock);
 	list_del(&r->node);
 	mutex_unlock(&vmig_regions_lock);
+	vmig_nl_event_region(r, false);
 	vmig_postcopy_destroy(r);
 	vmig_dirty_destroy(r);
 	ida_free(&vmig_region_ida, r->id);
@@ -295,7 +316,7 @@ static bool vmig_reserve(u64 size)
 int vmig_region_create(const struct vmig_region_create *arg)
 {
 	unsigned int fd_flags = O_RDWR;
-	struct vmig_region *r;
+	struct vmig_region *r, *pos;
 	struct inode *inode;
 	struct file *file;
 	int fd, err;
@@ -352,8 +373,13 @@ int vmig_region_create(const struct vmig_region_create *arg)
 
 	atomic64_inc(&vmig_region_count);
 	mutex_lock(&vmig_regions_lock);
-	list_add_tail(&r->node, &vmig_regions);
+	/* Sorted by id, so a netlink dump can resume where it stopped. */
+	list_for_each_entry(pos, &vmig_regions, node)
+		if (pos->id > r->id)
+			break;
+	list_add_tail(&r->node, &pos->node);
 	mutex_unlock(&vmig_regions_lock);
+	vmig_nl_event_region(r, true);
 
 	fd = get_unused_fd_flags(arg->flags & VMIG_REGION_CLOEXEC ? O_CLOEXEC : 0);
 	if (fd < 0) {

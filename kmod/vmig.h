@@ -4,7 +4,8 @@
  *
  * One file per concern: main.c (device, parameters), region.c (memory,
  * mmap, faults), dirty.c (dirty logging), postcopy.c (missing-page
- * service).  region.c owns a region's lifetime and calls into the others
+ * service), netlink.c (generic netlink: stats, events).  region.c owns
+ * a region's lifetime and calls into the others
  * through the hooks declared here.
  */
 #ifndef _VMIG_INTERNAL_H
@@ -70,18 +71,22 @@ static inline struct address_space *vmig_region_mapping(struct vmig_region *r)
 }
 
 /* main.c */
+extern const u64 vmig_features;
 extern unsigned long vmig_max_region_bytes;
 extern atomic64_t vmig_reserved_bytes;
 extern atomic64_t vmig_pages_allocated;
 extern atomic64_t vmig_region_count;
 
 /* region.c */
+extern struct mutex vmig_regions_lock;	/* protects vmig_regions */
+extern struct list_head vmig_regions;	/* live regions, sorted by id */
 int vmig_region_fs_init(void);
 void vmig_region_fs_exit(void);
 int vmig_region_create(const struct vmig_region_create *arg);
 struct folio *vmig_region_add_folio(struct vmig_region *r, pgoff_t index,
 				    const void __user *src);
 void vmig_region_stats_fill(struct vmig_region *r, struct vmig_stats *st);
+void vmig_region_stats_reset(struct vmig_region *r);
 
 /* dirty.c */
 int vmig_dirty_init(struct vmig_region *r);
@@ -100,5 +105,12 @@ ssize_t vmig_postcopy_read(struct vmig_region *r, struct file *file,
 			   char __user *buf, size_t count);
 __poll_t vmig_postcopy_poll(struct vmig_region *r, struct file *file,
 			    poll_table *wait);
+
+/* netlink.c */
+int vmig_nl_init(void);
+void vmig_nl_exit(void);
+void vmig_nl_event_region(struct vmig_region *r, bool created);
+void vmig_nl_event_dirty(struct vmig_region *r, bool on);
+void vmig_nl_event_stall(struct vmig_region *r, u64 ns);
 
 #endif /* _VMIG_INTERNAL_H */

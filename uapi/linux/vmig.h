@@ -30,6 +30,9 @@
  * with -ENOTTY.  Every structure has reserved fields that must be zero
  * (-EINVAL otherwise), so they can be given a meaning later.
  *
+ * The generic netlink family "vmig" (at the end of this file) shows regions
+ * and their counters to operators and sends events.
+ *
  * Page numbers and offsets are in units of the kernel's PAGE_SIZE, which
  * VMIG_GET_API reports.
  */
@@ -300,6 +303,124 @@ struct vmig_stats {
 	__u64 place_exist;
 	__u64 wait_hist[VMIG_HIST_BUCKETS];
 	__u64 reserved[8];
+};
+
+/*
+ * Generic netlink family "vmig"
+ * -----------------------------
+ * What an operator sees: the module's settings, every live region with its
+ * size, mode and counters, and a multicast group of events.  The family is
+ * resolved by name (VMIG_GENL_NAME) with the generic netlink controller and
+ * exists only in the initial network namespace.  Messages carry no family
+ * header after struct genlmsghdr, whose version is VMIG_GENL_VERSION and
+ * whose reserved field must be zero.
+ *
+ * Requests are validated strictly: an attribute the command does not take,
+ * an unknown attribute type, a wrong length, or trailing bytes fail with
+ * -EINVAL and an extended-ack message naming the attribute; an unknown
+ * command fails with -EOPNOTSUPP.
+ *
+ * Commands (struct genlmsghdr.cmd):
+ *   VMIG_CMD_GET_INFO	   do: the module's version, ABI, parameters and
+ *			   totals.  Takes no attribute.  Answered with
+ *			   VMIG_A_MOD_VERSION, VMIG_A_API_VERSION, VMIG_A_FEATURES,
+ *			   VMIG_A_PAGE_SIZE, VMIG_A_MAX_REGION_BYTES,
+ *			   VMIG_A_RESERVED_BYTES, VMIG_A_PAGES_ALLOCATED,
+ *			   VMIG_A_REGION_COUNT, VMIG_A_STALL_THRESHOLD_NS.
+ *   VMIG_CMD_GET_REGION   do (VMIG_A_REGION_ID required; -ENOENT if no such
+ *			   region) or dump (NLM_F_DUMP, no attribute): one
+ *			   message per region, in increasing id order, with
+ *			   VMIG_A_REGION_ID, VMIG_A_REGION_SIZE, VMIG_A_REGION_FLAGS,
+ *			   VMIG_A_DIRTY_ON, VMIG_A_DIRTY_FLAGS and VMIG_A_STATS.
+ *			   The dirty state is a snapshot: a dump never waits
+ *			   for a harvest in progress.
+ *   VMIG_CMD_RESET_STATS  do: zero the counters (VMIG_A_STATS) of the region
+ *			   VMIG_A_REGION_ID, or of every region without it.
+ *			   Needs CAP_NET_ADMIN (-EPERM otherwise).
+ *
+ * Events, sent to the multicast group VMIG_GENL_MCGRP_EVENTS (no privilege
+ * needed to join), best effort: a listener whose socket buffer is full loses
+ * events and reads -ENOBUFS once.
+ *   VMIG_CMD_REGION_NEW   a region was created: VMIG_A_REGION_ID,
+ *			   VMIG_A_REGION_SIZE, VMIG_A_REGION_FLAGS and VMIG_A_PID
+ *			   (the creating process, in the initial pid namespace).
+ *   VMIG_CMD_REGION_DEL   a region's last fd and mapping are gone:
+ *			   VMIG_A_REGION_ID, VMIG_A_REGION_SIZE, VMIG_A_REGION_FLAGS
+ *			   and its final VMIG_A_STATS.  Always after the
+ *			   region's VMIG_CMD_REGION_NEW.
+ *   VMIG_CMD_DIRTY	   dirty logging turned on or off: VMIG_A_REGION_ID,
+ *			   VMIG_A_DIRTY_ON, VMIG_A_DIRTY_FLAGS.
+ *   VMIG_CMD_STALL	   a postcopy fault waited longer than the module
+ *			   parameter stall_event_us (0: never sent):
+ *			   VMIG_A_REGION_ID, VMIG_A_STALL_NS.  At most 100 per
+ *			   second are sent.
+ */
+#define VMIG_GENL_NAME		"vmig"
+#define VMIG_GENL_VERSION	1
+#define VMIG_GENL_MCGRP_EVENTS	"events"
+
+enum vmig_genl_cmd {
+	VMIG_CMD_UNSPEC,
+	VMIG_CMD_GET_INFO,
+	VMIG_CMD_GET_REGION,
+	VMIG_CMD_RESET_STATS,
+	VMIG_CMD_REGION_NEW,
+	VMIG_CMD_REGION_DEL,
+	VMIG_CMD_DIRTY,
+	VMIG_CMD_STALL,
+
+	__VMIG_CMD_MAX,
+	VMIG_CMD_MAX = __VMIG_CMD_MAX - 1
+};
+
+/*
+ * Attributes.  Integers are in host byte order; 64-bit ones are aligned
+ * with VMIG_A_PAD (or VMIG_STAT_PAD inside VMIG_A_STATS).
+ */
+enum vmig_genl_attr {
+	VMIG_A_UNSPEC,
+	VMIG_A_PAD,
+	VMIG_A_MOD_VERSION,		/* string: MODULE_VERSION of vmig.ko */
+	VMIG_A_API_VERSION,		/* u32: VMIG_API_VERSION */
+	VMIG_A_FEATURES,		/* u64: VMIG_FEATURE_* */
+	VMIG_A_PAGE_SIZE,		/* u64: bytes */
+	VMIG_A_MAX_REGION_BYTES,	/* u64: the cap (max_region_mb) */
+	VMIG_A_RESERVED_BYTES,		/* u64: reserved by live regions */
+	VMIG_A_PAGES_ALLOCATED,		/* u64: pages held by all regions */
+	VMIG_A_REGION_COUNT,		/* u64: live regions */
+	VMIG_A_STALL_THRESHOLD_NS,	/* u64: stall_event_us in ns, 0: off */
+	VMIG_A_REGION_ID,		/* u32: a region's id, unique while it lives */
+	VMIG_A_REGION_SIZE,		/* u64: bytes */
+	VMIG_A_REGION_FLAGS,		/* u32: VMIG_REGION_* it was created with */
+	VMIG_A_DIRTY_ON,		/* u8: 1 while dirty logging is on */
+	VMIG_A_DIRTY_FLAGS,		/* u32: VMIG_DIRTY_* of the logging */
+	VMIG_A_STATS,			/* nested: VMIG_STAT_* */
+	VMIG_A_STALL_NS,		/* u64: how long the fault waited */
+	VMIG_A_PID,			/* u32: a process id */
+
+	__VMIG_A_MAX,
+	VMIG_A_MAX = __VMIG_A_MAX - 1
+};
+
+/* Inside VMIG_A_STATS: the fields of struct vmig_stats, u64 each. */
+enum vmig_genl_stat {
+	VMIG_STAT_UNSPEC,
+	VMIG_STAT_PAD,
+	VMIG_STAT_PAGES_PRESENT,
+	VMIG_STAT_WRITE_FAULTS,
+	VMIG_STAT_HARVEST_CALLS,
+	VMIG_STAT_PAGES_HARVESTED,
+	VMIG_STAT_CLEAR_CALLS,
+	VMIG_STAT_PAGES_PROTECTED,
+	VMIG_STAT_MAX_PROTECT_NS,
+	VMIG_STAT_MISSING_FAULTS,
+	VMIG_STAT_REQUESTS,
+	VMIG_STAT_PAGES_PLACED,
+	VMIG_STAT_PLACE_EXIST,
+	VMIG_STAT_WAIT_HIST,		/* binary: __u64[VMIG_HIST_BUCKETS] */
+
+	__VMIG_STAT_MAX,
+	VMIG_STAT_MAX = __VMIG_STAT_MAX - 1
 };
 
 /* Device ioctls */

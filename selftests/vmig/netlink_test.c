@@ -1,0 +1,569 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The generic netlink family "vmig": module info, the region dump with the
+ * right sizes and modes, events on region creation and destruction, strict
+ * rejection of bad requests with an extended-ack message, CAP_NET_ADMIN for
+ * the mutating command - and the vmig helper's `stats` and `monitor` on top
+ * of it, when the helper is in the guest.
+ */
+#include <signal.h>
+#include <sys/wait.h>
+
+#include "vmig_test.h"
+#include "vmig_nl.h"
+#include "kselftest_harness.h"
+
+#define VMIG_HELPER "/usr/bin/vmig"
+
+/* What a dump saw of one region. */
+struct seen_region {
+	uint32_t id;
+	uint64_t size;
+	uint32_t flags;
+	int dirty_on;
+	int has_stats;
+	uint64_t pages_present;
+};
+
+struct dump_result {
+	struct seen_region r[64];
+	int n;
+	int out_of_order;
+};
+
+static int dump_cb(struct nlmsghdr *nlh, void *arg)
+{
+	struct dump_result *d = arg;
+	struct seen_region *s;
+	struct nlattr *a, *st;
+
+	if (d->n == 64)
+		return 0;
+	s = &d->r[d->n];
+	memset(s, 0, sizeof(*s));
+	a = nlt_find(nlh, VMIG_A_REGION_ID);
+	s->id = a ? nlt_attr_uint(a) : ~0U;
+	a = nlt_find(nlh, VMIG_A_REGION_SIZE);
+	s->size = a ? nlt_attr_uint(a) : 0;
+	a = nlt_find(nlh, VMIG_A_REGION_FLAGS);
+	s->flags = a ? nlt_attr_uint(a) : ~0U;
+	a = nlt_find(nlh, VMIG_A_DIRTY_ON);
+	s->dirty_on = a ? (int)nlt_attr_uint(a) : -1;
+	st = nlt_find(nlh, VMIG_A_STATS);
+	s->has_stats = st && nlt_find_nested(st, VMIG_STAT_WAIT_HIST) &&
+		       nlt_find_nested(st, VMIG_STAT_WRITE_FAULTS);
+	if (st) {
+		a = nlt_find_nested(st, VMIG_STAT_PAGES_PRESENT);
+		s->pages_present = a ? nlt_attr_uint(a) : ~0ULL;
+	}
+	if (d->n && d->r[d->n - 1].id >= s->id)
+		d->out_of_order = 1;
+	d->n++;
+	return 0;
+}
+
+static struct seen_region *dump_find(struct dump_result *d, uint32_t id)
+{
+	int i;
+
+	for (i = 0; i < d->n; i++)
+		if (d->r[i].id == id)
+			return &d->r[i];
+	return NULL;
+}
+
+static int dump_regions(struct nlt *nl, struct dump_result *d)
+{
+	struct nlt_msg m;
+
+	memset(d, 0, sizeof(*d));
+	nlt_vmig_msg(nl, &m, VMIG_CMD_GET_REGION, NLM_F_DUMP);
+	return nlt_talk(nl, &m, dump_cb, d);
+}
+
+/* The ids of regions are not told to their creator: find a new one by size. */
+static uint32_t region_id_of_size(struct nlt *nl, uint64_t size)
+{
+	struct dump_result d;
+	int i;
+
+	if (dump_regions(nl, &d))
+		return ~0U;
+	for (i = 0; i < d.n; i++)
+		if (d.r[i].size == size)
+			return d.r[i].id;
+	return ~0U;
+}
+
+FIXTURE(nl) {
+	int dev;
+	long ps;
+	struct nlt nl;
+};
+
+FIXTURE_SETUP(nl)
+{
+	self->dev = vmig_dev_open();
+	ASSERT_LE(0, self->dev);
+	self->ps = vmig_page_size();
+	ASSERT_EQ(0, nlt_open(&self->nl));
+}
+
+FIXTURE_TEARDOWN(nl)
+{
+	nlt_close(&self->nl);
+	close(self->dev);
+}
+
+static int info_cb(struct nlmsghdr *nlh, void *arg)
+{
+	uint64_t *v = arg;
+	struct nlattr *a;
+
+	a = nlt_find(nlh, VMIG_A_REGION_COUNT);
+	v[0] = a ? nlt_attr_uint(a) : ~0ULL;
+	a = nlt_find(nlh, VMIG_A_API_VERSION);
+	v[1] = a ? nlt_attr_uint(a) : ~0ULL;
+	a = nlt_find(nlh, VMIG_A_FEATURES);
+	v[2] = a ? nlt_attr_uint(a) : 0;
+	a = nlt_find(nlh, VMIG_A_MOD_VERSION);
+	v[3] = a && a->nla_len > NLA_HDRLEN + 1;
+	a = nlt_find(nlh, VMIG_A_STALL_THRESHOLD_NS);
+	v[4] = !!a;
+	return 0;
+}
+
+TEST_F(nl, family_has_the_events_group)
+{
+	EXPECT_NE(0, self->nl.family);
+	EXPECT_NE(0, self->nl.events_grp);
+}
+
+TEST_F(nl, info_reports_version_features_and_region_count)
+{
+	struct vmig_global_stats gs;
+	struct nlt_msg m;
+	uint64_t v[5];
+	int a, b;
+
+	a = vmig_region_new(self->dev, self->ps, 0);
+	b = vmig_region_new(self->dev, 2 * self->ps, 0);
+	ASSERT_LE(0, a);
+	ASSERT_LE(0, b);
+	ASSERT_EQ(0, vmig_global_stats(self->dev, &gs));
+	nlt_vmig_msg(&self->nl, &m, VMIG_CMD_GET_INFO, 0);
+	ASSERT_EQ(0, nlt_talk(&self->nl, &m, info_cb, v));
+	EXPECT_EQ(gs.regions, v[0]);
+	EXPECT_LE(2, v[0]);
+	EXPECT_EQ(VMIG_API_VERSION, v[1]);
+	EXPECT_TRUE(v[2] & VMIG_FEATURE_NETLINK);
+	EXPECT_TRUE(v[3]);
+	EXPECT_TRUE(v[4]);
+	close(a);
+	close(b);
+}
+
+TEST_F(nl, dump_lists_every_region_with_its_size_and_mode)
+{
+	uint64_t sizes[3] = { 3 * self->ps, 17 * self->ps, 64 * self->ps };
+	uint32_t flags[3] = { 0, VMIG_REGION_POSTCOPY, 0 };
+	struct dump_result d;
+	struct seen_region *s;
+	int fd[3], i, found;
+	char *p;
+
+	for (i = 0; i < 3; i++) {
+		fd[i] = vmig_region_new(self->dev, sizes[i], flags[i]);
+		ASSERT_LE(0, fd[i]);
+	}
+	/* Touch 5 pages of the last region: pages_present must say 5. */
+	p = vmig_region_map(fd[2], sizes[2], 0);
+	ASSERT_NE(NULL, p);
+	for (i = 0; i < 5; i++)
+		p[i * self->ps] = 1;
+
+	ASSERT_EQ(0, dump_regions(&self->nl, &d));
+	EXPECT_FALSE(d.out_of_order);
+	for (i = 0; i < 3; i++) {
+		uint32_t id = region_id_of_size(&self->nl, sizes[i]);
+
+		s = dump_find(&d, id);
+		ASSERT_NE(NULL, s) TH_LOG("region %d of %llu bytes not in the dump",
+					  i, (unsigned long long)sizes[i]);
+		EXPECT_EQ(sizes[i], s->size);
+		EXPECT_EQ(flags[i], s->flags);
+		EXPECT_EQ(0, s->dirty_on);
+		EXPECT_TRUE(s->has_stats);
+	}
+	s = dump_find(&d, region_id_of_size(&self->nl, sizes[2]));
+	ASSERT_NE(NULL, s);
+	EXPECT_EQ(5, s->pages_present);
+
+	munmap(p, sizes[2]);
+	for (i = 0; i < 3; i++)
+		close(fd[i]);
+	ASSERT_EQ(0, dump_regions(&self->nl, &d));
+	found = 0;
+	for (i = 0; i < d.n; i++)
+		found |= d.r[i].size == sizes[1];
+	EXPECT_FALSE(found) TH_LOG("a closed region is still dumped");
+}
+
+/* Enough regions that the dump needs several messages. */
+TEST_F(nl, long_dump_neither_repeats_nor_skips)
+{
+	struct dump_result d;
+	int fd[40], i, mine;
+
+	for (i = 0; i < 40; i++) {
+		fd[i] = vmig_region_new(self->dev, (1000 + i) * self->ps, 0);
+		ASSERT_LE(0, fd[i]);
+	}
+	ASSERT_EQ(0, dump_regions(&self->nl, &d));
+	EXPECT_FALSE(d.out_of_order);
+	mine = 0;
+	for (i = 0; i < d.n; i++)
+		if (d.r[i].size >= 1000 * (uint64_t)self->ps &&
+		    d.r[i].size < 1040 * (uint64_t)self->ps)
+			mine++;
+	EXPECT_EQ(40, mine);
+	for (i = 0; i < 40; i++)
+		close(fd[i]);
+}
+
+TEST_F(nl, get_region_by_id_and_unknown_id_is_enoent)
+{
+	struct dump_result d;
+	struct nlt_msg m;
+	uint32_t id;
+	int fd;
+
+	fd = vmig_region_new(self->dev, 5 * self->ps, 0);
+	ASSERT_LE(0, fd);
+	id = region_id_of_size(&self->nl, 5 * self->ps);
+	ASSERT_NE(~0U, id);
+
+	memset(&d, 0, sizeof(d));
+	nlt_vmig_msg(&self->nl, &m, VMIG_CMD_GET_REGION, 0);
+	nlt_msg_u32(&m, VMIG_A_REGION_ID, id);
+	ASSERT_EQ(0, nlt_talk(&self->nl, &m, dump_cb, &d));
+	ASSERT_EQ(1, d.n);
+	EXPECT_EQ(5 * self->ps, d.r[0].size);
+
+	nlt_vmig_msg(&self->nl, &m, VMIG_CMD_GET_REGION, 0);
+	nlt_msg_u32(&m, VMIG_A_REGION_ID, 0x7fffffff);
+	EXPECT_EQ(-ENOENT, nlt_talk(&self->nl, &m, NULL, NULL));
+	EXPECT_NE(0, self->nl.errmsg[0]);
+
+	/* The do form needs the id. */
+	nlt_vmig_msg(&self->nl, &m, VMIG_CMD_GET_REGION, 0);
+	EXPECT_EQ(-EINVAL, nlt_talk(&self->nl, &m, NULL, NULL));
+	close(fd);
+}
+
+TEST_F(nl, unknown_command_is_eopnotsupp)
+{
+	struct nlt_msg m;
+
+	nlt_vmig_msg(&self->nl, &m, 200, 0);
+	EXPECT_EQ(-EOPNOTSUPP, nlt_talk(&self->nl, &m, NULL, NULL));
+	nlt_vmig_msg(&self->nl, &m, VMIG_CMD_UNSPEC, 0);
+	EXPECT_EQ(-EOPNOTSUPP, nlt_talk(&self->nl, &m, NULL, NULL));
+	/* Event commands are not requests. */
+	nlt_vmig_msg(&self->nl, &m, VMIG_CMD_REGION_NEW, 0);
+	EXPECT_EQ(-EOPNOTSUPP, nlt_talk(&self->nl, &m, NULL, NULL));
+}
+
+TEST_F(nl, bad_attributes_are_einval_with_a_message)
+{
+	struct nlt_msg m;
+	uint16_t shortv = 1;
+	uint64_t v = 1;
+
+	/* An attribute type the family does not know. */
+	nlt_vmig_msg(&self->nl, &m, VMIG_CMD_GET_REGION, 0);
+	nlt_msg_u32(&m, 1000, 1);
+	EXPECT_EQ(-EINVAL, nlt_talk(&self->nl, &m, NULL, NULL));
+	EXPECT_NE(0, self->nl.errmsg[0]);
+
+	/* A known attribute the command does not take. */
+	nlt_vmig_msg(&self->nl, &m, VMIG_CMD_GET_REGION, 0);
+	nlt_msg_u32(&m, VMIG_A_REGION_ID, 0);
+	nlt_msg_attr(&m, VMIG_A_PAD, &v, sizeof(v));
+	EXPECT_EQ(-EINVAL, nlt_talk(&self->nl, &m, NULL, NULL));
+	EXPECT_NE(0, self->nl.errmsg[0]);
+
+	/* GET_INFO takes no attribute at all. */
+	nlt_vmig_msg(&self->nl, &m, VMIG_CMD_GET_INFO, 0);
+	nlt_msg_u32(&m, VMIG_A_REGION_ID, 0);
+	EXPECT_EQ(-EINVAL, nlt_talk(&self->nl, &m, NULL, NULL));
+	EXPECT_NE(0, self->nl.errmsg[0]);
+
+	/* A u32 of the wrong length. */
+	nlt_vmig_msg(&self->nl, &m, VMIG_CMD_GET_REGION, 0);
+	nlt_msg_attr(&m, VMIG_A_REGION_ID, &shortv, sizeof(shortv));
+	EXPECT_EQ(-EINVAL, nlt_talk(&self->nl, &m, NULL, NULL));
+	EXPECT_NE(0, self->nl.errmsg[0]);
+
+	/* The same in a dump request. */
+	nlt_vmig_msg(&self->nl, &m, VMIG_CMD_GET_REGION, NLM_F_DUMP);
+	nlt_msg_u32(&m, 1000, 1);
+	EXPECT_EQ(-EINVAL, nlt_talk(&self->nl, &m, NULL, NULL));
+
+	/* genlmsghdr.reserved must be zero. */
+	nlt_vmig_msg(&self->nl, &m, VMIG_CMD_GET_INFO, 0);
+	nlt_genl(&m)->reserved = 1;
+	EXPECT_EQ(-EINVAL, nlt_talk(&self->nl, &m, NULL, NULL));
+}
+
+TEST_F(nl, truncated_messages_are_einval)
+{
+	struct nlt_msg m;
+	struct nlattr *a;
+
+	/* No room for the genl header. */
+	nlt_vmig_msg(&self->nl, &m, VMIG_CMD_GET_INFO, 0);
+	m.nlh.nlmsg_len = NLMSG_HDRLEN + 2;
+	EXPECT_EQ(-EINVAL, nlt_talk(&self->nl, &m, NULL, NULL));
+
+	/* An attribute longer than the message. */
+	nlt_vmig_msg(&self->nl, &m, VMIG_CMD_GET_REGION, 0);
+	nlt_msg_u32(&m, VMIG_A_REGION_ID, 0);
+	a = (struct nlattr *)(m.buf + NLMSG_LENGTH(GENL_HDRLEN));
+	a->nla_len = 64;
+	EXPECT_EQ(-EINVAL, nlt_talk(&self->nl, &m, NULL, NULL));
+
+	/* An attribute header cut short: trailing bytes. */
+	nlt_vmig_msg(&self->nl, &m, VMIG_CMD_GET_REGION, 0);
+	nlt_msg_u32(&m, VMIG_A_REGION_ID, 0);
+	m.nlh.nlmsg_len += 2;
+	EXPECT_EQ(-EINVAL, nlt_talk(&self->nl, &m, NULL, NULL));
+}
+
+TEST_F(nl, reset_stats_works_for_root_and_needs_cap_net_admin)
+{
+	struct nlt_msg m;
+	uint32_t id;
+	int fd, status;
+	pid_t pid;
+
+	fd = vmig_region_new(self->dev, 7 * self->ps, 0);
+	ASSERT_LE(0, fd);
+	id = region_id_of_size(&self->nl, 7 * self->ps);
+	ASSERT_NE(~0U, id);
+
+	nlt_vmig_msg(&self->nl, &m, VMIG_CMD_RESET_STATS, 0);
+	nlt_msg_u32(&m, VMIG_A_REGION_ID, id);
+	EXPECT_EQ(0, nlt_talk(&self->nl, &m, NULL, NULL));
+	nlt_vmig_msg(&self->nl, &m, VMIG_CMD_RESET_STATS, 0);
+	nlt_msg_u32(&m, VMIG_A_REGION_ID, 0x7fffffff);
+	EXPECT_EQ(-ENOENT, nlt_talk(&self->nl, &m, NULL, NULL));
+
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		struct nlt nl;
+		int err;
+
+		if (setgid(65534) || setuid(65534))
+			_exit(10);
+		if (nlt_open(&nl))
+			_exit(11);
+		/* Reading stays open to everyone... */
+		nlt_vmig_msg(&nl, &m, VMIG_CMD_GET_INFO, 0);
+		if (nlt_talk(&nl, &m, NULL, NULL))
+			_exit(12);
+		/* ...changing needs CAP_NET_ADMIN. */
+		nlt_vmig_msg(&nl, &m, VMIG_CMD_RESET_STATS, 0);
+		nlt_msg_u32(&m, VMIG_A_REGION_ID, id);
+		err = nlt_talk(&nl, &m, NULL, NULL);
+		_exit(err == -EPERM ? 0 : 13);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+	close(fd);
+}
+
+struct event {
+	uint8_t cmd;
+	uint32_t id;
+	uint64_t size;
+	uint32_t pid;
+	int has_stats;
+};
+
+/* Read events until one matching @cmd and @size arrives; 0 or -ETIMEDOUT. */
+static int wait_event(struct nlt *nl, uint8_t cmd, uint64_t size, struct event *ev)
+{
+	static char buf[65536];
+	struct nlmsghdr *nlh;
+	struct nlattr *a;
+	int n;
+
+	for (;;) {
+		n = nlt_recv(nl, buf, sizeof(buf), 5000);
+		if (n < 0)
+			return n;
+		for (nlh = (struct nlmsghdr *)buf; NLMSG_OK(nlh, (unsigned int)n);
+		     nlh = NLMSG_NEXT(nlh, n)) {
+			struct genlmsghdr *g = NLMSG_DATA(nlh);
+
+			if (nlh->nlmsg_type != nl->family || g->cmd != cmd)
+				continue;
+			memset(ev, 0, sizeof(*ev));
+			ev->cmd = g->cmd;
+			a = nlt_find(nlh, VMIG_A_REGION_SIZE);
+			ev->size = a ? nlt_attr_uint(a) : 0;
+			if (ev->size != size)
+				continue;
+			a = nlt_find(nlh, VMIG_A_REGION_ID);
+			ev->id = a ? nlt_attr_uint(a) : ~0U;
+			a = nlt_find(nlh, VMIG_A_PID);
+			ev->pid = a ? nlt_attr_uint(a) : 0;
+			ev->has_stats = !!nlt_find(nlh, VMIG_A_STATS);
+			return 0;
+		}
+	}
+}
+
+TEST_F(nl, events_announce_region_creation_and_destruction)
+{
+	struct event created, destroyed;
+	uint64_t size = 11 * self->ps;
+	struct nlt ev;
+	uint32_t id;
+	int fd;
+	char *p;
+
+	ASSERT_EQ(0, nlt_open(&ev));
+	ASSERT_EQ(0, nlt_join_events(&ev));
+
+	fd = vmig_region_new(self->dev, size, 0);
+	ASSERT_LE(0, fd);
+	id = region_id_of_size(&self->nl, size);
+	ASSERT_EQ(0, wait_event(&ev, VMIG_CMD_REGION_NEW, size, &created));
+	EXPECT_EQ(id, created.id);
+	EXPECT_EQ(getpid(), created.pid);
+
+	/* A mapping keeps the region alive after close: no event yet. */
+	p = vmig_region_map(fd, size, 0);
+	ASSERT_NE(NULL, p);
+	close(fd);
+	p[0] = 1;
+	EXPECT_EQ(-ETIMEDOUT, nlt_recv(&ev, &destroyed, 0, 200));
+	munmap(p, size);
+	ASSERT_EQ(0, wait_event(&ev, VMIG_CMD_REGION_DEL, size, &destroyed));
+	EXPECT_EQ(id, destroyed.id);
+	EXPECT_TRUE(destroyed.has_stats);
+	nlt_close(&ev);
+}
+
+TEST_F(nl, module_unload_with_a_listener_is_clean)
+{
+	struct nlt ev;
+
+	/* A socket in the group must not keep the module or break unload. */
+	ASSERT_EQ(0, nlt_open(&ev));
+	ASSERT_EQ(0, nlt_join_events(&ev));
+	nlt_close(&self->nl);
+	close(self->dev);
+	ASSERT_EQ(0, vmig_module_unload());
+	ASSERT_EQ(0, vmig_module_load());
+	nlt_close(&ev);
+	self->dev = vmig_dev_open();
+	ASSERT_LE(0, self->dev);
+	ASSERT_EQ(0, nlt_open(&self->nl));
+}
+
+/* Run @cmd with the shell and collect its stdout; exit status or -1. */
+static int run_capture(const char *cmd, char *out, size_t len)
+{
+	FILE *f = popen(cmd, "r");
+	size_t n = 0, k;
+
+	if (!f)
+		return -1;
+	while (n + 1 < len && (k = fread(out + n, 1, len - 1 - n, f)) > 0)
+		n += k;
+	out[n] = 0;
+	k = pclose(f);
+	return WIFEXITED(k) ? WEXITSTATUS(k) : -1;
+}
+
+TEST_F(nl, helper_stats_json_shows_the_regions)
+{
+	static char out[1 << 16];
+	char want[128];
+	uint32_t id;
+	int fd;
+
+	if (access(VMIG_HELPER, X_OK))
+		SKIP(return, "%s is not in the guest (VMCHECK_EXTRA)", VMIG_HELPER);
+	fd = vmig_region_new(self->dev, 13 * self->ps, VMIG_REGION_POSTCOPY);
+	ASSERT_LE(0, fd);
+	id = region_id_of_size(&self->nl, 13 * self->ps);
+	ASSERT_EQ(0, run_capture(VMIG_HELPER " stats --json", out, sizeof(out)));
+	snprintf(want, sizeof(want), "{\"id\":%u,\"size\":%llu,", id,
+		 (unsigned long long)(13 * self->ps));
+	EXPECT_NE(NULL, strstr(out, want)) TH_LOG("no %s in: %s", want, out);
+	EXPECT_NE(NULL, strstr(out, "\"postcopy\":true")) TH_LOG("%s", out);
+	close(fd);
+}
+
+TEST_F(nl, helper_monitor_json_receives_created_and_destroyed)
+{
+	static char out[1 << 16];
+	uint64_t size = 19 * self->ps;
+	int pfd[2], status, fd, i, n = 0;
+	char want[128];
+	pid_t pid;
+	ssize_t k;
+	uint32_t id = ~0U;
+
+	if (access(VMIG_HELPER, X_OK))
+		SKIP(return, "%s is not in the guest (VMCHECK_EXTRA)", VMIG_HELPER);
+	ASSERT_EQ(0, pipe(pfd));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		dup2(pfd[1], 1);
+		close(pfd[0]);
+		execl(VMIG_HELPER, "vmig", "monitor", "--json", "--count", "2",
+		      "--timeout", "20", (char *)NULL);
+		_exit(127);
+	}
+	close(pfd[1]);
+	/*
+	 * The monitor joins the group some time after it starts: create and
+	 * close regions until it has seen two events and exited.
+	 */
+	for (i = 0; i < 400 && waitpid(pid, &status, WNOHANG) == 0; i++) {
+		fd = vmig_region_new(self->dev, size, 0);
+		ASSERT_LE(0, fd);
+		if (id == ~0U)
+			id = region_id_of_size(&self->nl, size);
+		close(fd);
+		usleep(20000);
+	}
+	if (i == 400) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+	}
+	while ((k = read(pfd[0], out + n, sizeof(out) - 1 - n)) > 0)
+		n += k;
+	out[n] = 0;
+	close(pfd[0]);
+	ASSERT_TRUE(WIFEXITED(status)) TH_LOG("monitor did not finish: %s", out);
+	EXPECT_EQ(0, WEXITSTATUS(status));
+	/* Every event is about our regions, with their size. */
+	snprintf(want, sizeof(want), "\"size\":%llu", (unsigned long long)size);
+	EXPECT_NE(NULL, strstr(out, want)) TH_LOG("%s", out);
+	EXPECT_NE(NULL, strstr(out, "\"event\":\"region-destroyed\"")) TH_LOG("%s", out);
+	/* Exactly two lines for --count 2. */
+	for (i = 0, k = 0; out[i]; i++)
+		k += out[i] == '\n';
+	EXPECT_EQ(2, k) TH_LOG("%s", out);
+}
+
+TEST_HARNESS_MAIN

@@ -44,7 +44,9 @@ LIB_OBJS    := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 HELPER_OBJS := $(HELPER_SRCS:%.c=$(BUILD)/%.o)
 
 VM_TEST_SRCS   := $(wildcard selftests/vmig/*_test.c)
-VM_TESTS       := $(VM_TEST_SRCS:selftests/vmig/%.c=build/vmtests/%)
+VM_TEST_SH     := $(wildcard selftests/vmig/*_test.sh)
+VM_TESTS       := $(VM_TEST_SRCS:selftests/vmig/%.c=build/vmtests/%) \
+		  $(VM_TEST_SH:selftests/vmig/%=build/vmtests/%)
 HOST_TEST_SRCS := $(wildcard selftests/helper/*_test.c)
 HOST_TESTS     := $(HOST_TEST_SRCS:selftests/helper/%.c=$(BUILD)/tests/%)
 
@@ -85,6 +87,11 @@ build/vmtests/%: selftests/vmig/%.c $(wildcard selftests/vmig/*.h) uapi/linux/vm
 	$(CC) -O2 -g -static -std=gnu11 -D_GNU_SOURCE -pthread $(TEST_WARN) \
 		-Iuapi -I$(KSRC)/tools/testing/selftests -o $@ $< -lpthread
 
+# Shell tests run as they are under the guest's busybox sh.
+build/vmtests/%_test.sh: selftests/vmig/%_test.sh
+	@mkdir -p $(dir $@)
+	install -m 755 $< $@
+
 $(BUILD)/tests/%: selftests/helper/%.c $(wildcard selftests/helper/*.h) $(BUILD)/libvmig.a $(KSRC)/.extracted
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out $(WARN),$(CFLAGS)) $(TEST_WARN) -I$(KSRC)/tools/testing/selftests $(LDFLAGS) -o $@ $< \
@@ -94,8 +101,11 @@ vmtests: $(VM_TESTS)
 hosttests: all $(HOST_TESTS)
 
 VMCHECK_ARGS ?=
+# The guest's /usr/bin: the helper (with its shared libraries), the TAP
+# helpers the shell tests source, and kmod's depmod for the module tree test.
+VMCHECK_EXTRA ?= $(BUILD)/vmig selftests/helper/tap.sh $(firstword $(wildcard /usr/sbin/depmod /sbin/depmod))
 vmcheck: kmod vmtests all
-	scripts/vmcheck.sh $(VMCHECK_ARGS) kmod/vmig.ko $(VM_TESTS)
+	VMCHECK_EXTRA="$(VMCHECK_EXTRA)" scripts/vmcheck.sh $(VMCHECK_ARGS) kmod/vmig.ko $(VM_TESTS)
 
 deps:
 	@scripts/deps.sh

@@ -10,5 +10,21 @@ struct vmig_cmd {
 };
 
 extern const struct vmig_cmd vmig_cmd_info;
+extern const struct vmig_cmd vmig_cmd_stats;
+extern const struct vmig_cmd vmig_cmd_monitor;
+extern const struct vmig_cmd vmig_cmd_module;
+
+/* Shared by the netlink commands (cmd_stats.c). */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+struct vmig_nl;
+struct vmig_nl_stats;
+const char *vmig_fmt_bytes(uint64_t b, char *buf, size_t len);
+const char *vmig_fmt_mode(uint32_t flags, bool dirty_on, uint32_t dirty_flags,
+			  char *buf, size_t len);
+void vmig_print_stats_json(FILE *f, const struct vmig_nl_stats *s);
+/* Print why a netlink call failed; @nl NULL when opening failed. */
+void vmig_nl_perror(const char *who, struct vmig_nl *nl, int err);
 
 #endif /* VMIG_CMD_H */

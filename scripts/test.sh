@@ -39,7 +39,7 @@ if [ "${VMIG_SKIP_VM:-0}" = 1 ]; then
 else
 	step "module tests in a qemu guest"
 	make -s -j"$jobs" kmod vmtests >>"$res/build.log" 2>&1 || { tail -n 40 "$res/build.log"; die "module or selftest build failed"; }
-	scripts/vmcheck.sh -o "$res/vm-console.log" kmod/vmig.ko build/vmtests/* 2>&1 | tee "$res/vm.tap"
+	make -s vmcheck VMCHECK_ARGS="-o $res/vm-console.log" 2>&1 | tee "$res/vm.tap"
 fi
 
 scripts/tap-summary.sh "$res"/*.tap

@@ -559,6 +559,8 @@ TEST_F(nl, helper_monitor_json_receives_created_and_destroyed)
 	/* Every event is about our regions, with their size. */
 	snprintf(want, sizeof(want), "\"size\":%llu", (unsigned long long)size);
 	EXPECT_NE(NULL, strstr(out, want)) TH_LOG("%s", out);
+	/* Two events in a row about create-then-close always hold both kinds. */
+	EXPECT_NE(NULL, strstr(out, "\"event\":\"region-created\"")) TH_LOG("%s", out);
 	EXPECT_NE(NULL, strstr(out, "\"event\":\"region-destroyed\"")) TH_LOG("%s", out);
 	/* Exactly two lines for --count 2. */
 	for (i = 0, k = 0; out[i]; i++)

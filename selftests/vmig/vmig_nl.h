@@ -92,11 +92,13 @@ static inline uint64_t nlt_attr_uint(struct nlattr *a)
 {
 	uint64_t v64;
 	uint32_t v32;
+	uint16_t v16;
 	uint8_t v8;
 
 	switch (a->nla_len - NLA_HDRLEN) {
 	case 8: memcpy(&v64, nlt_attr_data(a), 8); return v64;
 	case 4: memcpy(&v32, nlt_attr_data(a), 4); return v32;
+	case 2: memcpy(&v16, nlt_attr_data(a), 2); return v16;
 	case 1: memcpy(&v8, nlt_attr_data(a), 1); return v8;
 	default: return ~0ULL;
 	}

@@ -6,13 +6,17 @@
 #       make vmcheck    the module selftests in a qemu guest
 #       make demo       a migration on this machine
 #       make checkpatch checkpatch.pl --strict over kmod/ and uapi/
-#       make install    DESTDIR=... PREFIX=/usr/local
+#       make install    DESTDIR=... PREFIX=/usr/local (also the DKMS tree, udev rule)
+#       make dkms-src   the DKMS source tree only, in DESTDIR/DKMSDIR/vmig-VERSION
 #       make SAN=1      the same userspace built with ASan+UBSan into build/san
 #
 VERSION    := 0.1.0
 CC         ?= gcc
 PREFIX     ?= /usr/local
 DESTDIR    ?=
+# Outside PREFIX: where DKMS and udev look.
+DKMSDIR    ?= /usr/src
+UDEVDIR    ?= /etc/udev/rules.d
 KDIR       ?= $(shell scripts/kdir.sh)
 KSRC       := build/ksrc
 V          ?= 0
@@ -132,12 +136,27 @@ install: all kmod
 	install -m 644 uapi/linux/vmig.h $(DESTDIR)$(PREFIX)/include/linux/
 	install -m 644 $(BUILD)/libvmig.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
 	install -m 755 $(BUILD)/vmig $(DESTDIR)$(PREFIX)/bin/
-	kver=$$(cat $(KDIR)/include/config/kernel.release); \
+	# The release the module was built for (Debian's differs from kernel.release).
+	kver=$$(modinfo -F vermagic kmod/vmig.ko | cut -d' ' -f1); \
 	install -d $(DESTDIR)/lib/modules/$$kver/extra; \
 	install -m 644 kmod/vmig.ko $(DESTDIR)/lib/modules/$$kver/extra/
+	install -d $(DESTDIR)$(UDEVDIR)
+	install -m 644 kmod/99-vmig.rules $(DESTDIR)$(UDEVDIR)/
+	$(MAKE) -s dkms-src
+
+# The tree `dkms add` takes: dkms.conf on top, kmod/ and uapi/ beside it
+# (kmod/Kbuild includes ../uapi).
+DKMS_SRC := $(DESTDIR)$(DKMSDIR)/vmig-$(VERSION)
+dkms-src:
+	rm -rf $(DKMS_SRC)
+	install -d $(DKMS_SRC)/kmod $(DKMS_SRC)/uapi/linux
+	sed 's/^PACKAGE_VERSION=.*/PACKAGE_VERSION="$(VERSION)"/' kmod/dkms.conf >$(DKMS_SRC)/dkms.conf
+	install -m 644 kmod/Kbuild kmod/Kconfig kmod/Makefile $(filter-out %.mod.c,$(wildcard kmod/*.c)) \
+		$(wildcard kmod/*.h) $(DKMS_SRC)/kmod/
+	install -m 644 uapi/linux/vmig.h $(DKMS_SRC)/uapi/linux/
 
 clean:
 	rm -rf build
 	-$(MAKE) -C $(KDIR) M=$(CURDIR)/kmod clean >/dev/null 2>&1
 
-.PHONY: all kmod kmod-clean vmtests hosttests vmcheck deps test demo checkpatch install clean
+.PHONY: all kmod kmod-clean vmtests hosttests vmcheck deps test demo checkpatch install dkms-src clean

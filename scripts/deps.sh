@@ -10,7 +10,7 @@ pkgs=(
 	linux-headers-amd64 linux-image-amd64 linux-source-6.1
 	qemu-system-x86 busybox-static
 	libmnl-dev libnl-3-dev libnl-genl-3-dev libnl-route-3-dev libkmod-dev
-	iproute2 iperf3 valgrind clang libclang-rt-14-dev
+	iproute2 iperf3 valgrind clang libclang-rt-14-dev dkms
 )
 
 missing=()

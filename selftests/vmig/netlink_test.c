@@ -25,8 +25,10 @@ struct seen_region {
 	uint64_t pages_present;
 };
 
+#define DUMP_MAX 512
+
 struct dump_result {
-	struct seen_region r[64];
+	struct seen_region r[DUMP_MAX];
 	int n;
 	int out_of_order;
 };
@@ -37,7 +39,7 @@ static int dump_cb(struct nlmsghdr *nlh, void *arg)
 	struct seen_region *s;
 	struct nlattr *a, *st;
 
-	if (d->n == 64)
+	if (d->n == DUMP_MAX)
 		return 0;
 	s = &d->r[d->n];
 	memset(s, 0, sizeof(*s));
@@ -209,26 +211,37 @@ TEST_F(nl, dump_lists_every_region_with_its_size_and_mode)
 	EXPECT_FALSE(found) TH_LOG("a closed region is still dumped");
 }
 
-/* Enough regions that the dump needs several messages. */
+/*
+ * Enough regions that the dump needs several messages, with regions freed
+ * in between so ids have holes: each one comes exactly once, in id order.
+ */
+#define LONG_DUMP 300
 TEST_F(nl, long_dump_neither_repeats_nor_skips)
 {
-	struct dump_result d;
-	int fd[40], i, mine;
+	static struct dump_result d;
+	int fd[LONG_DUMP], i, mine;
+	uint64_t base = 100;
 
-	for (i = 0; i < 40; i++) {
-		fd[i] = vmig_region_new(self->dev, (1000 + i) * self->ps, 0);
+	for (i = 0; i < LONG_DUMP; i++) {
+		fd[i] = vmig_region_new(self->dev, (base + i) * self->ps, 0);
 		ASSERT_LE(0, fd[i]);
 	}
+	for (i = 0; i < LONG_DUMP; i += 7) {
+		close(fd[i]);
+		fd[i] = -1;
+	}
 	ASSERT_EQ(0, dump_regions(&self->nl, &d));
+	EXPECT_LT(2, self->nl.datagrams) TH_LOG("the dump fit one message: prove nothing");
 	EXPECT_FALSE(d.out_of_order);
 	mine = 0;
 	for (i = 0; i < d.n; i++)
-		if (d.r[i].size >= 1000 * (uint64_t)self->ps &&
-		    d.r[i].size < 1040 * (uint64_t)self->ps)
+		if (d.r[i].size >= base * self->ps &&
+		    d.r[i].size < (base + LONG_DUMP) * self->ps)
 			mine++;
-	EXPECT_EQ(40, mine);
-	for (i = 0; i < 40; i++)
-		close(fd[i]);
+	EXPECT_EQ(LONG_DUMP - (LONG_DUMP + 6) / 7, mine);
+	for (i = 0; i < LONG_DUMP; i++)
+		if (fd[i] >= 0)
+			close(fd[i]);
 }
 
 TEST_F(nl, get_region_by_id_and_unknown_id_is_enoent)
@@ -508,6 +521,12 @@ TEST_F(nl, helper_stats_json_shows_the_regions)
 		 (unsigned long long)(13 * self->ps));
 	EXPECT_NE(NULL, strstr(out, want)) TH_LOG("no %s in: %s", want, out);
 	EXPECT_NE(NULL, strstr(out, "\"postcopy\":true")) TH_LOG("%s", out);
+
+	/* The text form: a row with the id, the size and the mode. */
+	ASSERT_EQ(0, run_capture(VMIG_HELPER " stats", out, sizeof(out)));
+	snprintf(want, sizeof(want), "%6u %12s %-24s", id, "52.0 KiB", "postcopy");
+	if (self->ps == 4096)
+		EXPECT_NE(NULL, strstr(out, want)) TH_LOG("no '%s' in: %s", want, out);
 	close(fd);
 }
 

@@ -29,6 +29,7 @@ struct nlt {
 	uint16_t family;
 	uint32_t events_grp;
 	uint32_t seq;
+	int datagrams;		/* datagrams the last nlt_talk() read */
 	char errmsg[256];	/* extack message of the last error, or "" */
 };
 
@@ -183,6 +184,7 @@ static inline int nlt_talk(struct nlt *nl, struct nlt_msg *m, nlt_cb cb, void *a
 	m->nlh.nlmsg_seq = seq;
 	m->nlh.nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
 	nl->errmsg[0] = 0;
+	nl->datagrams = 0;
 	err = nlt_send_raw(nl, m, m->nlh.nlmsg_len);
 	if (err)
 		return err;
@@ -190,6 +192,7 @@ static inline int nlt_talk(struct nlt *nl, struct nlt_msg *m, nlt_cb cb, void *a
 		n = nlt_recv(nl, buf, sizeof(buf), 5000);
 		if (n < 0)
 			return n;
+		nl->datagrams++;
 		for (nlh = (struct nlmsghdr *)buf; NLMSG_OK(nlh, (unsigned int)n);
 		     nlh = NLMSG_NEXT(nlh, n)) {
 			if (nlh->nlmsg_seq != seq)

@@ -126,6 +126,8 @@ checkpatch: $(KSRC)/.extracted
 		--ignore FILE_PATH_CHANGES,SPDX_LICENSE_TAG -f $$files && echo "checkpatch: clean"
 
 # --- install -------------------------------------------------------------
+# vmig.ko goes under the release in its vermagic: Debian's kernel.release
+# (e.g. 6.1.192) is not its module directory (6.1.0-56-amd64).
 install: all kmod
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/linux \
 		$(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
@@ -136,7 +138,6 @@ install: all kmod
 	install -m 644 uapi/linux/vmig.h $(DESTDIR)$(PREFIX)/include/linux/
 	install -m 644 $(BUILD)/libvmig.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
 	install -m 755 $(BUILD)/vmig $(DESTDIR)$(PREFIX)/bin/
-	# The release the module was built for (Debian's differs from kernel.release).
 	kver=$$(modinfo -F vermagic kmod/vmig.ko | cut -d' ' -f1); \
 	install -d $(DESTDIR)/lib/modules/$$kver/extra; \
 	install -m 644 kmod/vmig.ko $(DESTDIR)/lib/modules/$$kver/extra/

@@ -23,7 +23,9 @@ atomic64_t vmig_reserved_bytes = ATOMIC64_INIT(0);
 atomic64_t vmig_pages_allocated = ATOMIC64_INIT(0);
 atomic64_t vmig_region_count = ATOMIC64_INIT(0);
 
-#define VMIG_FEATURES	0ULL /* each concern adds its VMIG_FEATURE_* bits */
+/* Each concern adds its VMIG_FEATURE_* bits. */
+#define VMIG_FEATURES	(VMIG_FEATURE_DIRTY_LOG | VMIG_FEATURE_MANUAL_PROTECT | \
+			 VMIG_FEATURE_INITIALLY_SET | VMIG_FEATURE_HWDIRTY)
 
 static long vmig_get_api(void __user *argp)
 {

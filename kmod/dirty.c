@@ -27,7 +27,7 @@
  *      a writable PTE behind a migration entry and restore it later) is in
  *      flight;
  *   3. write-protects every PTE of the page (rmap walk, TLB flush), then
- *      unlocks the folio.
+ *      cleans their dirty bits (a second walk), then unlocks the folio.
  * A write before step 3's TLB flush is in memory when userspace copies the
  * page after the call returns.  A write after it faults again: page_mkwrite
  * needs the folio lock, so its set_bit comes after step 3, after step 1,
@@ -36,7 +36,12 @@
  *
  * Doing 3 before 1 would not do: a fault between 3 and 1 would leave a
  * writable PTE behind a cleared bit.  Neither would skipping 2: a fault
- * that set its bit before 1 may install its writable PTE after 3.
+ * that set its bit before 1 may install its writable PTE after 3.  And
+ * the PTE must end clean, not only read-only: mprotect() turning write
+ * access back on makes read-only *dirty* shared PTEs writable without a
+ * fault (the core takes "dirty" to mean page_mkwrite already ran).
+ * Cleaning after the write-protect, under the folio lock, races with no
+ * writer: none can write the page between the two walks.
  *
  * HWDIRTY
  * -------
@@ -161,18 +166,23 @@ struct vmig_wp_batch {
 	struct folio **folios;
 	unsigned long n, max;
 	pgoff_t first, end;		/* pages [first, end) to walk */
+	unsigned long *scratch;		/* for clean_record; bits unused */
 };
 
 static void vmig_wp_batch_flush(struct vmig_region *r, struct vmig_wp_batch *b)
 {
-	u64 t0, ns;
+	struct address_space *mapping = vmig_region_mapping(r);
+	pgoff_t nr = b->end - b->first, start = 0, end = 0;
+	u64 t0;
 
-	if (b->end > b->first) {
+	if (nr) {
 		t0 = ktime_get_ns();
-		wp_shared_mapping_range(vmig_region_mapping(r), b->first,
-					b->end - b->first);
-		ns = ktime_get_ns() - t0;
-		vmig_dirty_note_walk(r, ns);
+		wp_shared_mapping_range(mapping, b->first, nr);
+		bitmap_zero(b->scratch, nr);
+		clean_record_shared_mapping_range(mapping, b->first, nr,
+						  b->first, b->scratch,
+						  &start, &end);
+		vmig_dirty_note_walk(r, ktime_get_ns() - t0);
 	}
 	while (b->n) {
 		struct folio *folio = b->folios[--b->n];
@@ -227,10 +237,16 @@ static long vmig_dirty_protect(struct vmig_region *r, pgoff_t first,
 	struct vmig_wp_batch b = { };
 	unsigned long i, count = 0;
 
-	b.max = min3(chunk, nbits, (unsigned long)r->npages);
+	/* A walk spans at most min(chunk, nbits) pages, so does the batch. */
+	b.max = min(chunk, nbits);
 	b.folios = kvmalloc_array(b.max, sizeof(*b.folios), GFP_KERNEL);
-	if (!b.folios)
+	b.scratch = kvmalloc_array(BITS_TO_LONGS(b.max), sizeof(long),
+				   GFP_KERNEL);
+	if (!b.folios || !b.scratch) {
+		kvfree(b.folios);
+		kvfree(b.scratch);
 		return -ENOMEM;
+	}
 
 	for_each_set_bit(i, bits, nbits) {
 		pgoff_t index = first + i;
@@ -243,6 +259,7 @@ static long vmig_dirty_protect(struct vmig_region *r, pgoff_t first,
 		count++;
 	}
 	vmig_wp_batch_flush(r, &b);
+	kvfree(b.scratch);
 	kvfree(b.folios);
 	atomic64_add(count, &r->stats.pages_protected);
 	return count;

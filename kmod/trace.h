@@ -13,42 +13,34 @@
 #include <linux/tracepoint.h>
 
 TRACE_EVENT(vmig_write_fault,
-	TP_PROTO(unsigned int region, unsigned long index),
-	TP_ARGS(region, index),
-	TP_STRUCT__entry(
-		__field(unsigned int, region)
-		__field(unsigned long, index)
-	),
-	TP_fast_assign(
-		__entry->region = region;
-		__entry->index = index;
-	),
-	TP_printk("region=%u page=%lu", __entry->region, __entry->index)
+	    TP_PROTO(unsigned int region, unsigned long index),
+	    TP_ARGS(region, index),
+	    TP_STRUCT__entry(__field(unsigned int, region)
+			     __field(unsigned long, index)),
+	    TP_fast_assign(__entry->region = region;
+			   __entry->index = index;),
+	    TP_printk("region=%u page=%lu", __entry->region, __entry->index)
 );
 
 TRACE_EVENT(vmig_harvest,
-	TP_PROTO(unsigned int region, bool clear, u64 first, u64 num,
-		 u64 dirty, u64 ns),
-	TP_ARGS(region, clear, first, num, dirty, ns),
-	TP_STRUCT__entry(
-		__field(unsigned int, region)
-		__field(bool, clear)
-		__field(u64, first)
-		__field(u64, num)
-		__field(u64, dirty)
-		__field(u64, ns)
-	),
-	TP_fast_assign(
-		__entry->region = region;
-		__entry->clear = clear;
-		__entry->first = first;
-		__entry->num = num;
-		__entry->dirty = dirty;
-		__entry->ns = ns;
-	),
-	TP_printk("region=%u op=%s first=%llu pages=%llu dirty=%llu ns=%llu",
-		  __entry->region, __entry->clear ? "clear" : "get",
-		  __entry->first, __entry->num, __entry->dirty, __entry->ns)
+	    TP_PROTO(unsigned int region, bool clear, u64 first, u64 num,
+		     u64 dirty, u64 ns),
+	    TP_ARGS(region, clear, first, num, dirty, ns),
+	    TP_STRUCT__entry(__field(unsigned int, region)
+			     __field(bool, clear)
+			     __field(u64, first)
+			     __field(u64, num)
+			     __field(u64, dirty)
+			     __field(u64, ns)),
+	    TP_fast_assign(__entry->region = region;
+			   __entry->clear = clear;
+			   __entry->first = first;
+			   __entry->num = num;
+			   __entry->dirty = dirty;
+			   __entry->ns = ns;),
+	    TP_printk("region=%u op=%s first=%llu pages=%llu dirty=%llu ns=%llu",
+		      __entry->region, __entry->clear ? "clear" : "get",
+		      __entry->first, __entry->num, __entry->dirty, __entry->ns)
 );
 
 #endif /* _VMIG_TRACE_H */

@@ -163,6 +163,28 @@ TEST_F(dirty, write_then_munmap_is_still_reported)
 	EXPECT_EQ(4, self->map[77 * self->ps]);
 }
 
+/*
+ * mprotect() giving write access back must not make a write-protected page
+ * writable behind the log's back.
+ */
+TEST_F(dirty, write_after_mprotect_round_trip_is_reported)
+{
+	uint64_t dirty;
+
+	self->map[20 * self->ps] = 5;
+	ASSERT_EQ(0, vmig_dirty_harvest(self->fd, variant->flags, NPAGES,
+					self->bm, &dirty));
+	EXPECT_EQ(1, dirty);
+	ASSERT_EQ(0, mprotect(self->map, NPAGES * self->ps, PROT_READ));
+	ASSERT_EQ(0, mprotect(self->map, NPAGES * self->ps,
+			      PROT_READ | PROT_WRITE));
+	self->map[20 * self->ps] = 6;
+	ASSERT_EQ(0, vmig_dirty_harvest(self->fd, variant->flags, NPAGES,
+					self->bm, &dirty));
+	EXPECT_EQ(1, dirty);
+	EXPECT_TRUE(vmig_bit(self->bm, 20));
+}
+
 TEST_F(dirty, reads_are_not_reported)
 {
 	volatile unsigned char *p = self->map;

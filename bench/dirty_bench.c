@@ -17,13 +17,18 @@
  * harvest fetches and clears the bits and re-protects each run of dirty
  * pages with UFFDIO_WRITEPROTECT.
  *
- * usage: dirty_bench [MiB]   (default 256)
+ * The writer and the handler share one CPU (sched_setaffinity): a wake-up
+ * across CPUs costs tens of microseconds here, which would swamp the
+ * figures; on one CPU uffd-wp shows its best case.
+ *
+ * usage: dirty_bench [MiB [kmod]]   (default 256; "kmod": skip uffd-wp)
  * Prints figures and exits 0; no figure is checked.
  */
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,6 +75,17 @@ static uint64_t dirty_pages(unsigned char *map, int pct, unsigned int seed)
 		n++;
 	}
 	return n;
+}
+
+/* Progress on stderr, so a slow guest shows where it is. */
+static void stage(const char *what)
+{
+	static uint64_t t0;
+	uint64_t t = now_ns();
+
+	if (!t0)
+		t0 = t;
+	fprintf(stderr, "# %7.1f s: %s\n", (t - t0) / 1e9, what);
 }
 
 static void print_row(const char *what, double a, const char *unit_a,
@@ -151,6 +167,7 @@ static void kmod_harvests(int dev, uint64_t *bm, struct kmod_result *res)
 	munmap(map, npages * ps);
 	close(fd);
 
+	stage("vmig.ko: clear");
 	/* MANUAL_PROTECT: CLEAR of a fully dirty region. */
 	fd = kmod_region(dev, &map);
 	if (vmig_dirty_enable(fd, VMIG_DIRTY_MANUAL_PROTECT))
@@ -169,6 +186,7 @@ static void kmod_harvests(int dev, uint64_t *bm, struct kmod_result *res)
 	munmap(map, npages * ps);
 	close(fd);
 
+	stage("vmig.ko: hwdirty");
 	/* HWDIRTY: no faults; harvest cleans PTE dirty bits. */
 	fd = kmod_region(dev, &map);
 	if (vmig_dirty_enable(fd, VMIG_DIRTY_HWDIRTY))
@@ -281,12 +299,22 @@ static void uffd_wp(int uffd, void *addr, uint64_t len, int protect)
 }
 
 /* Take write-protect faults: unprotect (waking the writer), then log. */
+static void pin_to_cpu0(void)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(0, &set);
+	sched_setaffinity(0, sizeof(set), &set);
+}
+
 static void *uffd_handler(void *arg)
 {
 	struct uffd_log *u = arg;
 	struct pollfd pfd = { .fd = u->uffd, .events = POLLIN };
 	struct uffd_msg msg;
 
+	pin_to_cpu0();
 	while (!u->stop) {
 		if (poll(&pfd, 1, 10) <= 0)
 			continue;
@@ -354,11 +382,14 @@ static void uffd_bench(double *fault_us, double *harvest_ms)
 	if (ioctl(u.uffd, UFFDIO_REGISTER, &reg))
 		die("UFFDIO_REGISTER");
 	uffd_wp(u.uffd, u.map, npages * ps, 1);
+	pin_to_cpu0();
 	if (pthread_create(&th, NULL, uffd_handler, &u))
 		die("pthread_create");
 
+	stage("userfaultfd-wp: faults");
 	t0 = now_ns();
 	n = dirty_pages(u.map, 100, 1);
+	stage("userfaultfd-wp: harvests");
 	*fault_us = (now_ns() - t0) / 1e3 / n;
 	uffd_harvest(&u, out);
 	for (p = 0; p < 4; p++) {
@@ -384,7 +415,7 @@ static void uffd_bench(double *fault_us, double *harvest_ms)
 int main(int argc, char **argv)
 {
 	struct kmod_result k = { 0 };
-	double ufault, uharvest[4];
+	double ufault = -1, uharvest[4] = { -1, -1, -1, -1 };
 	uint64_t mib = argc > 1 ? strtoull(argv[1], NULL, 0) : 256;
 	uint64_t *bm;
 	char whole[32], buf[96];
@@ -405,12 +436,19 @@ int main(int argc, char **argv)
 	close(fd);
 	k.chunk[strcspn(k.chunk, "\n")] = 0;
 
+	stage("vmig.ko: faults, harvests, clear, hwdirty");
 	kmod_harvests(dev, bm, &k);
+	stage("vmig.ko: writer stall, one walk");
 	snprintf(whole, sizeof(whole), "%llu", (unsigned long long)npages);
 	kmod_stall(dev, bm, whole, &k.stall_whole_ms, &k.walk_whole_ms);
+	stage("vmig.ko: writer stall, default chunk");
 	kmod_stall(dev, bm, k.chunk, &k.stall_chunk_ms, &k.walk_chunk_ms);
 	write_param(k.chunk);
-	uffd_bench(&ufault, uharvest);
+	if (argc < 3 || strcmp(argv[2], "kmod")) {
+		stage("userfaultfd-wp");
+		uffd_bench(&ufault, uharvest);
+	}
+	stage("done");
 
 	printf("\ndirty logging, %llu MiB region (%llu pages of %ld B), %ld CPUs, best of %d\n",
 	       (unsigned long long)mib, (unsigned long long)npages, ps,

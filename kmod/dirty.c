@@ -75,6 +75,7 @@
 #include <linux/ktime.h>
 #include <linux/module.h>
 #include <linux/pagemap.h>
+#include <linux/pagevec.h>
 #include <linux/rcupdate.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
@@ -195,29 +196,28 @@ static void vmig_wp_batch_flush(struct vmig_region *r, struct vmig_wp_batch *b)
 }
 
 /*
- * Lock the folio at @index and add it to @b.  Sleeps on a folio lock only
- * while @b holds none (after a flush), so holding many never deadlocks.
- * An absent page has no PTE to protect and needs nothing.
+ * Lock @folio (found at @index, a reference held, which @b takes over) and
+ * add it to @b.  Sleeps on a folio lock only while @b holds none (after a
+ * flush), so holding many never deadlocks.
  */
 static void vmig_wp_batch_add(struct vmig_region *r, struct vmig_wp_batch *b,
-			      pgoff_t index)
+			      struct folio *folio, pgoff_t index)
 {
 	struct address_space *mapping = vmig_region_mapping(r);
-	struct folio *folio;
 
 	for (;;) {
-		folio = filemap_get_folio(mapping, index);
-		if (!folio)
-			return;
 		if (!folio_trylock(folio)) {
 			vmig_wp_batch_flush(r, b);
 			folio_lock(folio);
 		}
 		if (likely(folio->mapping == mapping))
 			break;
-		/* Migrated or truncated meanwhile: look it up again. */
+		/* Migrated meanwhile: the page cache holds a new folio. */
 		folio_unlock(folio);
 		folio_put(folio);
+		folio = filemap_get_folio(mapping, index);
+		if (!folio)
+			return;
 	}
 	if (b->end == b->first)
 		b->first = index;
@@ -228,14 +228,18 @@ static void vmig_wp_batch_add(struct vmig_region *r, struct vmig_wp_batch *b,
 /*
  * Write-protect the pages whose bits are set in @bits (bit i: page
  * @first + i, @nbits bits), in walks of at most wp_chunk pages, each under
- * the locks of the folios it protects.  Returns the pages handed to walks.
+ * the locks of the folios it protects.  Pages never touched have no PTE
+ * and are skipped.  Returns the pages protected.
  */
 static long vmig_dirty_protect(struct vmig_region *r, pgoff_t first,
 			       const unsigned long *bits, unsigned long nbits)
 {
+	struct address_space *mapping = vmig_region_mapping(r);
 	unsigned long chunk = vmig_wp_chunk();
+	unsigned long i, k, run_end, count = 0;
 	struct vmig_wp_batch b = { };
-	unsigned long i, count = 0;
+	struct folio_batch fbatch;
+	pgoff_t start;
 
 	/* A walk spans at most min(chunk, nbits) pages, so does the batch. */
 	b.max = min(chunk, nbits);
@@ -248,15 +252,28 @@ static long vmig_dirty_protect(struct vmig_region *r, pgoff_t first,
 		return -ENOMEM;
 	}
 
-	for_each_set_bit(i, bits, nbits) {
-		pgoff_t index = first + i;
+	/* Each run of set bits: its present folios, a batch at a time. */
+	folio_batch_init(&fbatch);
+	for (i = find_first_bit(bits, nbits); i < nbits;
+	     i = find_next_bit(bits, nbits, run_end)) {
+		run_end = find_next_zero_bit(bits, nbits, i);
+		start = first + i;
+		while (filemap_get_folios(mapping, &start, first + run_end - 1,
+					  &fbatch)) {
+			for (k = 0; k < folio_batch_count(&fbatch); k++) {
+				struct folio *folio = fbatch.folios[k];
+				pgoff_t index = folio->index;
 
-		if (b.end > b.first &&
-		    (index - b.first >= chunk || b.n == b.max ||
-		     index - b.end >= VMIG_WP_GAP))
-			vmig_wp_batch_flush(r, &b);
-		vmig_wp_batch_add(r, &b, index);
-		count++;
+				if (b.end > b.first &&
+				    (index - b.first >= chunk || b.n == b.max ||
+				     index - b.end >= VMIG_WP_GAP))
+					vmig_wp_batch_flush(r, &b);
+				vmig_wp_batch_add(r, &b, folio, index);
+				count++;
+			}
+			/* The references now belong to @b. */
+			folio_batch_init(&fbatch);
+		}
 	}
 	vmig_wp_batch_flush(r, &b);
 	kvfree(b.scratch);
@@ -542,7 +559,7 @@ static long vmig_dirty_clear(struct vmig_region *r, void __user *argp)
 				       &bitmap[arg.first_page / 64 + w]);
 		goto out_free;
 	}
-	arg.dirty = ret;
+	arg.dirty = bitmap_weight(bits, arg.num_pages);
 	atomic64_inc(&r->stats.clear_calls);
 	trace_vmig_harvest(r->id, true, arg.first_page, arg.num_pages,
 			   arg.dirty, ktime_get_ns() - t0);

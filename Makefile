@@ -6,6 +6,7 @@
 #       make vmcheck    the module selftests in a qemu guest
 #       make demo       a migration on this machine
 #       make checkpatch checkpatch.pl --strict over kmod/ and uapi/
+#       make bench-dirty dirty-logging benchmark in a qemu guest
 #       make install    DESTDIR=... PREFIX=/usr/local (also the DKMS tree, udev rule)
 #       make dkms-src   the DKMS source tree only, in DESTDIR/DKMSDIR/vmig-VERSION
 #       make SAN=1      the same userspace built with ASan+UBSan into build/san
@@ -101,6 +102,16 @@ $(BUILD)/tests/%: selftests/helper/%.c $(wildcard selftests/helper/*.h) $(BUILD)
 	$(CC) $(filter-out $(WARN),$(CFLAGS)) $(TEST_WARN) -I$(KSRC)/tools/testing/selftests $(LDFLAGS) -o $@ $< \
 		$(BUILD)/libvmig.a $(LIBS)
 
+# Benchmarks that run in the guest: static like the module selftests.
+build/bench/%: bench/%.c $(wildcard selftests/vmig/*.h) uapi/linux/vmig.h
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -static -std=gnu11 -D_GNU_SOURCE -pthread $(WARN) \
+		-Iuapi -Iselftests/vmig -o $@ $< -lpthread
+
+# Dirty-logging figures (vmig.ko against userfaultfd-wp) from a guest.
+bench-dirty: kmod build/bench/dirty_bench
+	scripts/vmcheck.sh -m 2G -t 900 kmod/vmig.ko build/bench/dirty_bench
+
 vmtests: $(VM_TESTS)
 hosttests: all $(HOST_TESTS)
 
@@ -160,4 +171,4 @@ clean:
 	rm -rf build
 	-$(MAKE) -C $(KDIR) M=$(CURDIR)/kmod clean >/dev/null 2>&1
 
-.PHONY: all kmod kmod-clean vmtests hosttests vmcheck deps test demo checkpatch install dkms-src clean
+.PHONY: all kmod kmod-clean bench-dirty vmtests hosttests vmcheck deps test demo checkpatch install dkms-src clean

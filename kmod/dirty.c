@@ -2,28 +2,588 @@
 /*
  * vmig: dirty logging (precopy source side).
  *
- * Not implemented yet: the region keeps its hooks so writes already pass
- * through vmig_dirty_note_write().
+ * One bit per page in r->dirty.bitmap.  Writers set bits with set_bit() on
+ * the fault path, under rcu_read_lock() only; the harvester (GET, CLEAR,
+ * under r->dirty.lock) fetches and clears whole words with xchg() and then
+ * re-arms write protection for exactly the pages it took, through the
+ * region's own rmap (wp_shared_mapping_range), in chunks of at most
+ * wp_chunk pages with a reschedule point between chunks.
+ *
+ * The guarantee (protection modes: default, MANUAL_PROTECT, INITIALLY_SET)
+ * -----------------------------------------------------------------------
+ * Every write that lands after the re-arming call (GET in the default
+ * mode, CLEAR with MANUAL_PROTECT) returned is reported by a later harvest.
+ * So a copy of a page taken after that call, plus the copies taken after
+ * later harvests that report the page, never miss a write.
+ *
+ * Why it holds.  A page becomes writable in a mapping only through a write
+ * fault that calls page_mkwrite (region.c), which locks the folio, sets the
+ * page's bit, and keeps the folio locked until the core has installed the
+ * writable PTE (do_shared_fault / wp_page_shared unlock it only after).
+ * The harvester, for each page it takes:
+ *   1. clears the bit (xchg, a full barrier);
+ *   2. locks the folio: any fault that set the bit before step 1 has now
+ *      installed its PTE, and no migration of the folio (which would hide
+ *      a writable PTE behind a migration entry and restore it later) is in
+ *      flight;
+ *   3. write-protects every PTE of the page (rmap walk, TLB flush), then
+ *      cleans their dirty bits (a second walk), then unlocks the folio.
+ * A write before step 3's TLB flush is in memory when userspace copies the
+ * page after the call returns.  A write after it faults again: page_mkwrite
+ * needs the folio lock, so its set_bit comes after step 3, after step 1,
+ * and the next harvest sees it.  A fault that set the bit after step 1 is
+ * simply reported next time.  Bits are only ever over-reported.
+ *
+ * Doing 3 before 1 would not do: a fault between 3 and 1 would leave a
+ * writable PTE behind a cleared bit.  Neither would skipping 2: a fault
+ * that set its bit before 1 may install its writable PTE after 3.  And
+ * the PTE must end clean, not only read-only: mprotect() turning write
+ * access back on makes read-only *dirty* shared PTEs writable without a
+ * fault (the core takes "dirty" to mean page_mkwrite already ran).
+ * Cleaning after the write-protect, under the folio lock, races with no
+ * writer: none can write the page between the two walks.
+ *
+ * HWDIRTY
+ * -------
+ * No write protection; the harvester first cleans and records the PTE
+ * dirty bits of every mapping (clean_record_shared_mapping_range, which
+ * flushes the TLB), then fetches and clears the bitmap words, and reports
+ * the union.  The bitmap catches what the PTEs no longer show:
+ *   - a page mapped read-only so far: its first write goes through
+ *     page_mkwrite, which sets the bit, and the PTE is installed dirty;
+ *   - a dirty PTE that went away (munmap, MADV_DONTNEED, migration): the
+ *     core hands the dirty bit to the folio with folio_mark_dirty(), which
+ *     calls vmig_dirty_folio() here, before the PTE lock is dropped and
+ *     after the TLB flush, so a walk that misses the PTE finds the bit.
+ * A write after the walk cleaned a PTE sets that PTE dirty again (the TLB
+ * was flushed); the next harvest sees it.
+ *
+ * Lifetime of the bitmap
+ * ----------------------
+ * The fault path reads r->dirty.bitmap under rcu_read_lock() and takes no
+ * lock.  DISABLE unpublishes the bitmap, waits for an RCU grace period
+ * (so no fault still holds it) and only then frees it.
+ *
+ * Known limit: writes through a page pinned with get_user_pages (O_DIRECT,
+ * RDMA, a hypervisor's own page mapping) after the pin was taken do not
+ * go through the region's page tables and are not seen; such writers must
+ * report their own dirty pages.
  */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/bitmap.h>
+#include <linux/ktime.h>
+#include <linux/module.h>
+#include <linux/pagemap.h>
+#include <linux/pagevec.h>
+#include <linux/rcupdate.h>
+#include <linux/sched.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
 #include "vmig.h"
+#include "trace.h"
+
+static unsigned long wp_chunk = 512;
+module_param(wp_chunk, ulong, 0644);
+MODULE_PARM_DESC(wp_chunk,
+		 "Most pages one protection walk covers before a reschedule point (0 or more than a region: one walk)");
+
+/*
+ * Two runs of harvested pages closer than this are covered by one walk:
+ * a walk's fixed cost (rmap lock, notifiers, TLB flush) is far larger
+ * than skipping a few PTEs that are write-protected already.
+ */
+#define VMIG_WP_GAP	32
+
+static unsigned long vmig_wp_chunk(void)
+{
+	unsigned long chunk = READ_ONCE(wp_chunk);
+
+	return chunk ? chunk : ULONG_MAX;
+}
 
 int vmig_dirty_init(struct vmig_region *r)
 {
 	mutex_init(&r->dirty.lock);
+	RCU_INIT_POINTER(r->dirty.bitmap, NULL);
 	return 0;
 }
 
 void vmig_dirty_destroy(struct vmig_region *r)
 {
+	/* No mapping and no fd are left: no fault can see the bitmap. */
+	kvfree(rcu_dereference_protected(r->dirty.bitmap, true));
 	mutex_destroy(&r->dirty.lock);
 }
 
+/*
+ * Called by page_mkwrite with the folio locked, before the PTE becomes
+ * writable.  No lock: see the file-top comment for why this is enough.
+ */
 void vmig_dirty_note_write(struct vmig_region *r, pgoff_t index)
 {
+	unsigned long *bitmap;
+
+	rcu_read_lock();
+	bitmap = rcu_dereference(r->dirty.bitmap);
+	if (bitmap) {
+		set_bit(index, bitmap);
+		atomic64_inc(&r->stats.write_faults);
+		trace_vmig_write_fault(r->id, index);
+	}
+	rcu_read_unlock();
+}
+
+/*
+ * The region's ->dirty_folio: the core calls it when a folio's data was
+ * written (write faults, and a dirty PTE being torn down).  In HWDIRTY
+ * mode the latter is how a write whose PTE is gone stays visible.  The
+ * callers keep truncation (and so the region's release) away.
+ */
+bool vmig_dirty_folio(struct address_space *mapping, struct folio *folio)
+{
+	struct vmig_region *r = READ_ONCE(mapping->host->i_private);
+	unsigned long *bitmap;
+
+	if (r && READ_ONCE(r->dirty.hw)) {
+		rcu_read_lock();
+		bitmap = rcu_dereference(r->dirty.bitmap);
+		if (bitmap && folio->index < r->npages)
+			set_bit(folio->index, bitmap);
+		rcu_read_unlock();
+	}
+	return noop_dirty_folio(mapping, folio);
+}
+
+static void vmig_dirty_note_walk(struct vmig_region *r, u64 ns)
+{
+	if (ns > atomic64_read(&r->stats.max_protect_ns))
+		atomic64_set(&r->stats.max_protect_ns, ns);
+}
+
+/* Folios locked for one protection walk, in ascending index order. */
+struct vmig_wp_batch {
+	struct folio **folios;
+	unsigned long n, max;
+	pgoff_t first, end;		/* pages [first, end) to walk */
+	unsigned long *scratch;		/* for clean_record; bits unused */
+};
+
+static void vmig_wp_batch_flush(struct vmig_region *r, struct vmig_wp_batch *b)
+{
+	struct address_space *mapping = vmig_region_mapping(r);
+	pgoff_t nr = b->end - b->first, start = 0, end = 0;
+	u64 t0;
+
+	if (nr) {
+		t0 = ktime_get_ns();
+		wp_shared_mapping_range(mapping, b->first, nr);
+		bitmap_zero(b->scratch, nr);
+		clean_record_shared_mapping_range(mapping, b->first, nr,
+						  b->first, b->scratch,
+						  &start, &end);
+		vmig_dirty_note_walk(r, ktime_get_ns() - t0);
+	}
+	while (b->n) {
+		struct folio *folio = b->folios[--b->n];
+
+		folio_unlock(folio);
+		folio_put(folio);
+	}
+	b->end = b->first;
+	cond_resched();
+}
+
+/*
+ * Lock @folio (found at @index, a reference held, which @b takes over) and
+ * add it to @b.  Sleeps on a folio lock only while @b holds none (after a
+ * flush), so holding many never deadlocks.
+ */
+static void vmig_wp_batch_add(struct vmig_region *r, struct vmig_wp_batch *b,
+			      struct folio *folio, pgoff_t index)
+{
+	struct address_space *mapping = vmig_region_mapping(r);
+
+	for (;;) {
+		if (!folio_trylock(folio)) {
+			vmig_wp_batch_flush(r, b);
+			folio_lock(folio);
+		}
+		if (likely(folio->mapping == mapping))
+			break;
+		/* Migrated meanwhile: the page cache holds a new folio. */
+		folio_unlock(folio);
+		folio_put(folio);
+		folio = filemap_get_folio(mapping, index);
+		if (!folio)
+			return;
+	}
+	if (b->end == b->first)
+		b->first = index;
+	b->folios[b->n++] = folio;
+	b->end = index + 1;
+}
+
+/*
+ * Write-protect the pages whose bits are set in @bits (bit i: page
+ * @first + i, @nbits bits), in walks of at most wp_chunk pages, each under
+ * the locks of the folios it protects.  Pages never touched have no PTE
+ * and are skipped.  Returns the pages protected.
+ */
+static long vmig_dirty_protect(struct vmig_region *r, pgoff_t first,
+			       const unsigned long *bits, unsigned long nbits)
+{
+	struct address_space *mapping = vmig_region_mapping(r);
+	unsigned long chunk = vmig_wp_chunk();
+	unsigned long i, k, run_end, count = 0;
+	struct vmig_wp_batch b = { };
+	struct folio_batch fbatch;
+	pgoff_t start;
+
+	/* A walk spans at most min(chunk, nbits) pages, so does the batch. */
+	b.max = min(chunk, nbits);
+	b.folios = kvmalloc_array(b.max, sizeof(*b.folios), GFP_KERNEL);
+	b.scratch = kvmalloc_array(BITS_TO_LONGS(b.max), sizeof(long),
+				   GFP_KERNEL);
+	if (!b.folios || !b.scratch) {
+		kvfree(b.folios);
+		kvfree(b.scratch);
+		return -ENOMEM;
+	}
+
+	/* Each run of set bits: its present folios, a batch at a time. */
+	folio_batch_init(&fbatch);
+	for (i = find_first_bit(bits, nbits); i < nbits;
+	     i = find_next_bit(bits, nbits, run_end)) {
+		run_end = find_next_zero_bit(bits, nbits, i);
+		start = first + i;
+		while (filemap_get_folios(mapping, &start, first + run_end - 1,
+					  &fbatch)) {
+			for (k = 0; k < folio_batch_count(&fbatch); k++) {
+				struct folio *folio = fbatch.folios[k];
+				pgoff_t index = folio->index;
+
+				if (b.end > b.first &&
+				    (index - b.first >= chunk || b.n == b.max ||
+				     index - b.end >= VMIG_WP_GAP))
+					vmig_wp_batch_flush(r, &b);
+				vmig_wp_batch_add(r, &b, folio, index);
+				count++;
+			}
+			/* The references now belong to @b. */
+			folio_batch_init(&fbatch);
+		}
+	}
+	vmig_wp_batch_flush(r, &b);
+	kvfree(b.scratch);
+	kvfree(b.folios);
+	atomic64_add(count, &r->stats.pages_protected);
+	return count;
+}
+
+/*
+ * HWDIRTY: clean the PTE dirty bits of pages [first, first + nbits) in
+ * every mapping and set the bits of those that were dirty in @bits.
+ */
+static void vmig_dirty_clean_record(struct vmig_region *r, pgoff_t first,
+				    unsigned long *bits, unsigned long nbits)
+{
+	unsigned long chunk = vmig_wp_chunk();
+	unsigned long done, n;
+	pgoff_t start, end;
+	u64 t0;
+
+	for (done = 0; done < nbits; done += n) {
+		n = min(chunk, nbits - done);
+		start = 0;
+		end = 0;
+		t0 = ktime_get_ns();
+		clean_record_shared_mapping_range(vmig_region_mapping(r),
+						  first + done, n, first, bits,
+						  &start, &end);
+		vmig_dirty_note_walk(r, ktime_get_ns() - t0);
+		cond_resched();
+	}
+}
+
+static unsigned long *vmig_dirty_bitmap_alloc(pgoff_t nbits, bool set)
+{
+	size_t words = BITS_TO_LONGS(nbits);
+	unsigned long *bits;
+
+	bits = kvmalloc_array(words, sizeof(long), GFP_KERNEL_ACCOUNT);
+	if (!bits)
+		return NULL;
+	if (set) {
+		bitmap_fill(bits, nbits);
+		/* Bits past the region's end stay clear. */
+		if (nbits % BITS_PER_LONG)
+			bits[words - 1] &= BITMAP_LAST_WORD_MASK(nbits);
+	} else {
+		bitmap_zero(bits, nbits);
+	}
+	return bits;
+}
+
+static long vmig_dirty_enable(struct vmig_region *r, void __user *argp)
+{
+	struct vmig_dirty_enable arg;
+	unsigned long *bitmap, *all;
+	long ret = 0;
+	u32 flags;
+
+	if (copy_from_user(&arg, argp, sizeof(arg)))
+		return -EFAULT;
+	flags = arg.flags;
+	if (arg.reserved || (flags & ~VMIG_DIRTY_FLAGS_ALL))
+		return -EINVAL;
+	if ((flags & VMIG_DIRTY_INITIALLY_SET) &&
+	    !(flags & VMIG_DIRTY_MANUAL_PROTECT))
+		return -EINVAL;
+	if ((flags & VMIG_DIRTY_HWDIRTY) && flags != VMIG_DIRTY_HWDIRTY)
+		return -EINVAL;
+
+	mutex_lock(&r->dirty.lock);
+	if (r->dirty.on) {
+		ret = -EBUSY;
+		goto out;
+	}
+	bitmap = vmig_dirty_bitmap_alloc(r->npages,
+					 flags & VMIG_DIRTY_INITIALLY_SET);
+	if (!bitmap) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	/* Protecting needs a page list; get it before anything changes. */
+	all = NULL;
+	if (!(flags & VMIG_DIRTY_INITIALLY_SET)) {
+		all = vmig_dirty_bitmap_alloc(r->npages, !(flags & VMIG_DIRTY_HWDIRTY));
+		if (!all) {
+			kvfree(bitmap);
+			ret = -ENOMEM;
+			goto out;
+		}
+	}
+
+	WRITE_ONCE(r->dirty.hw, !!(flags & VMIG_DIRTY_HWDIRTY));
+	/* Publish first: a write fault after the protection below is seen. */
+	rcu_assign_pointer(r->dirty.bitmap, bitmap);
+	r->dirty.flags = flags;
+	r->dirty.on = true;
+
+	if (flags & VMIG_DIRTY_HWDIRTY) {
+		/* Forget what was written before: clean every PTE. */
+		vmig_dirty_clean_record(r, 0, all, r->npages);
+	} else if (all) {
+		ret = vmig_dirty_protect(r, 0, all, r->npages);
+		if (ret > 0)
+			ret = 0;
+	}
+	kvfree(all);
+	if (ret) {
+		/* Protection could not start: back to off (no fault waits). */
+		r->dirty.on = false;
+		r->dirty.flags = 0;
+		WRITE_ONCE(r->dirty.hw, false);
+		RCU_INIT_POINTER(r->dirty.bitmap, NULL);
+		synchronize_rcu();
+		kvfree(bitmap);
+	}
+out:
+	mutex_unlock(&r->dirty.lock);
+	return ret;
+}
+
+static long vmig_dirty_disable(struct vmig_region *r)
+{
+	unsigned long *bitmap;
+
+	mutex_lock(&r->dirty.lock);
+	if (!r->dirty.on) {
+		mutex_unlock(&r->dirty.lock);
+		return -ENOENT;
+	}
+	bitmap = rcu_dereference_protected(r->dirty.bitmap,
+					   lockdep_is_held(&r->dirty.lock));
+	RCU_INIT_POINTER(r->dirty.bitmap, NULL);
+	WRITE_ONCE(r->dirty.hw, false);
+	r->dirty.on = false;
+	r->dirty.flags = 0;
+	mutex_unlock(&r->dirty.lock);
+	/* A fault may still be setting a bit in it. */
+	synchronize_rcu();
+	kvfree(bitmap);
+	return 0;
+}
+
+/* Check a range against the region; see struct vmig_dirty_log. */
+static int vmig_dirty_check_range(struct vmig_region *r,
+				  const struct vmig_dirty_log *arg)
+{
+	if (arg->reserved)
+		return -EINVAL;
+	if (!arg->num_pages || arg->first_page % 64)
+		return -EINVAL;
+	if (arg->first_page >= r->npages ||
+	    arg->num_pages > r->npages - arg->first_page)
+		return -EINVAL;
+	if (arg->num_pages % 64 && arg->first_page + arg->num_pages != r->npages)
+		return -EINVAL;
+	return 0;
+}
+
+/*
+ * VMIG_GET_DIRTY_LOG.  The user bitmap is written (zeroed) before any bit
+ * is taken, so a bad address fails with nothing changed.
+ */
+static long vmig_dirty_get(struct vmig_region *r, void __user *argp)
+{
+	struct vmig_dirty_log __user *uarg = argp;
+	struct vmig_dirty_log arg;
+	unsigned long *bitmap, *bits;
+	unsigned long w, nwords;
+	size_t bytes;
+	long ret;
+	u64 t0;
+
+	if (copy_from_user(&arg, argp, sizeof(arg)))
+		return -EFAULT;
+	mutex_lock(&r->dirty.lock);
+	ret = -ENOENT;
+	if (!r->dirty.on)
+		goto out;
+	ret = vmig_dirty_check_range(r, &arg);
+	if (ret)
+		goto out;
+	nwords = DIV_ROUND_UP(arg.num_pages, 64);
+	bytes = nwords * sizeof(u64);
+	ret = -EFAULT;
+	if (clear_user(u64_to_user_ptr(arg.bitmap), bytes) ||
+	    put_user(0ULL, &uarg->dirty))
+		goto out;
+	ret = -ENOMEM;
+	bits = kvzalloc(bytes, GFP_KERNEL);
+	if (!bits)
+		goto out;
+
+	t0 = ktime_get_ns();
+	bitmap = rcu_dereference_protected(r->dirty.bitmap,
+					   lockdep_is_held(&r->dirty.lock));
+	if (r->dirty.hw)
+		vmig_dirty_clean_record(r, arg.first_page, bits, arg.num_pages);
+	for (w = 0; w < nwords; w++)
+		bits[w] |= xchg(&bitmap[arg.first_page / 64 + w], 0);
+	if (!(r->dirty.flags & (VMIG_DIRTY_MANUAL_PROTECT | VMIG_DIRTY_HWDIRTY))) {
+		ret = vmig_dirty_protect(r, arg.first_page, bits, arg.num_pages);
+		if (ret < 0) {
+			/* Nothing is lost: the pages stay reported. */
+			for (w = 0; w < nwords; w++)
+				atomic_long_or(bits[w], (atomic_long_t *)
+					       &bitmap[arg.first_page / 64 + w]);
+			goto out_free;
+		}
+	}
+	arg.dirty = bitmap_weight(bits, arg.num_pages);
+	atomic64_inc(&r->stats.harvest_calls);
+	atomic64_add(arg.dirty, &r->stats.pages_harvested);
+	trace_vmig_harvest(r->id, false, arg.first_page, arg.num_pages,
+			   arg.dirty, ktime_get_ns() - t0);
+
+	ret = 0;
+	if (copy_to_user(u64_to_user_ptr(arg.bitmap), bits, bytes) ||
+	    put_user(arg.dirty, &uarg->dirty)) {
+		/* The buffer went away under us: keep the bits for next time. */
+		for (w = 0; w < nwords; w++)
+			atomic_long_or(bits[w], (atomic_long_t *)
+				       &bitmap[arg.first_page / 64 + w]);
+		ret = -EFAULT;
+	}
+out_free:
+	kvfree(bits);
+out:
+	mutex_unlock(&r->dirty.lock);
+	return ret;
+}
+
+/* VMIG_CLEAR_DIRTY_LOG (MANUAL_PROTECT only). */
+static long vmig_dirty_clear(struct vmig_region *r, void __user *argp)
+{
+	struct vmig_dirty_log __user *uarg = argp;
+	struct vmig_dirty_log arg;
+	unsigned long *bitmap, *bits;
+	unsigned long w, nwords;
+	size_t bytes;
+	long ret;
+	u64 t0;
+
+	if (copy_from_user(&arg, argp, sizeof(arg)))
+		return -EFAULT;
+	mutex_lock(&r->dirty.lock);
+	ret = -ENOENT;
+	if (!r->dirty.on)
+		goto out;
+	ret = -EINVAL;
+	if (!(r->dirty.flags & VMIG_DIRTY_MANUAL_PROTECT))
+		goto out;
+	ret = vmig_dirty_check_range(r, &arg);
+	if (ret)
+		goto out;
+	nwords = DIV_ROUND_UP(arg.num_pages, 64);
+	bytes = nwords * sizeof(u64);
+	ret = -EFAULT;
+	if (put_user(0ULL, &uarg->dirty))
+		goto out;
+	ret = -ENOMEM;
+	bits = kvmalloc(bytes, GFP_KERNEL);
+	if (!bits)
+		goto out;
+	ret = -EFAULT;
+	if (copy_from_user(bits, u64_to_user_ptr(arg.bitmap), bytes))
+		goto out_free;
+	/* Bits past the range are ignored. */
+	if (arg.num_pages % 64)
+		bits[nwords - 1] &= BITMAP_LAST_WORD_MASK(arg.num_pages);
+
+	t0 = ktime_get_ns();
+	bitmap = rcu_dereference_protected(r->dirty.bitmap,
+					   lockdep_is_held(&r->dirty.lock));
+	for (w = 0; w < nwords; w++)
+		if (bits[w])
+			atomic_long_andnot(bits[w], (atomic_long_t *)
+					   &bitmap[arg.first_page / 64 + w]);
+	ret = vmig_dirty_protect(r, arg.first_page, bits, arg.num_pages);
+	if (ret < 0) {
+		for (w = 0; w < nwords; w++)
+			atomic_long_or(bits[w], (atomic_long_t *)
+				       &bitmap[arg.first_page / 64 + w]);
+		goto out_free;
+	}
+	arg.dirty = bitmap_weight(bits, arg.num_pages);
+	atomic64_inc(&r->stats.clear_calls);
+	trace_vmig_harvest(r->id, true, arg.first_page, arg.num_pages,
+			   arg.dirty, ktime_get_ns() - t0);
+	ret = put_user(arg.dirty, &uarg->dirty) ? -EFAULT : 0;
+out_free:
+	kvfree(bits);
+out:
+	mutex_unlock(&r->dirty.lock);
+	return ret;
 }
 
 long vmig_dirty_ioctl(struct vmig_region *r, unsigned int cmd,
 		      void __user *argp)
 {
-	return -ENOTTY;
+	switch (cmd) {
+	case VMIG_DIRTY_ENABLE:
+		return vmig_dirty_enable(r, argp);
+	case VMIG_DIRTY_DISABLE:
+		return vmig_dirty_disable(r);
+	case VMIG_GET_DIRTY_LOG:
+		return vmig_dirty_get(r, argp);
+	case VMIG_CLEAR_DIRTY_LOG:
+		return vmig_dirty_clear(r, argp);
+	default:
+		return -ENOTTY;
+	}
 }

@@ -24,7 +24,9 @@ atomic64_t vmig_pages_allocated = ATOMIC64_INIT(0);
 atomic64_t vmig_region_count = ATOMIC64_INIT(0);
 
 /* Each concern adds its VMIG_FEATURE_* bits. */
-#define VMIG_FEATURES	(VMIG_FEATURE_NETLINK)
+#define VMIG_FEATURES	(VMIG_FEATURE_DIRTY_LOG | VMIG_FEATURE_MANUAL_PROTECT | \
+			 VMIG_FEATURE_INITIALLY_SET | VMIG_FEATURE_HWDIRTY | \
+			 VMIG_FEATURE_NETLINK)
 const u64 vmig_features = VMIG_FEATURES;
 
 static long vmig_get_api(void __user *argp)

@@ -59,7 +59,7 @@ static void vmig_region_free_folio(struct folio *folio)
 }
 
 static const struct address_space_operations vmig_region_aops = {
-	.dirty_folio	= noop_dirty_folio,
+	.dirty_folio	= vmig_dirty_folio,
 	.free_folio	= vmig_region_free_folio,
 };
 

@@ -41,9 +41,10 @@ struct vmig_region_stats {
 /* Dirty-logging state of a region, owned by dirty.c. */
 struct vmig_dirty {
 	struct mutex lock;		/* serializes enable/disable/harvest */
-	unsigned long *bitmap;		/* one bit per page; NULL when off */
+	unsigned long __rcu *bitmap;	/* one bit per page; NULL when off */
 	u32 flags;			/* VMIG_DIRTY_* while on */
 	bool on;
+	bool hw;			/* HWDIRTY on; read without the lock */
 };
 
 /* Missing-page service state of a region, owned by postcopy.c. */
@@ -92,6 +93,7 @@ void vmig_region_stats_reset(struct vmig_region *r);
 int vmig_dirty_init(struct vmig_region *r);
 void vmig_dirty_destroy(struct vmig_region *r);
 void vmig_dirty_note_write(struct vmig_region *r, pgoff_t index);
+bool vmig_dirty_folio(struct address_space *mapping, struct folio *folio);
 long vmig_dirty_ioctl(struct vmig_region *r, unsigned int cmd,
 		      void __user *argp);
 

@@ -118,32 +118,54 @@ struct vmig_global_stats {
  * Dirty logging
  * -------------
  * Once enabled, the module records in a bitmap, one bit per page, every page
- * written through any mapping of the region.  In the default mode the first
- * write to a page after the page was write-protected takes one write fault,
- * which sets the page's bit atomically; no module lock is taken on that path.
+ * written through any mapping of the region, by any process.  In the
+ * protection modes (all but HWDIRTY) the first write to a page after the
+ * page was write-protected takes one write fault, which sets the page's bit
+ * atomically; no module lock is taken on that path.
  *
  * VMIG_GET_DIRTY_LOG fetches and clears the bits of a range, one 64-bit word
- * at a time, atomically, and then write-protects exactly the pages it
- * harvested, so the next write to each of them is seen again.
+ * at a time, atomically, and then (default mode) write-protects exactly the
+ * pages it harvested, so the next write to each of them is seen again.
+ * Protection walks the region's own reverse map in chunks of at most
+ * wp_chunk pages (module parameter, writable at runtime) with a reschedule
+ * point between chunks, so a writer never waits behind one long walk.
  *
  * THE RULE: userspace may read a page's data for sending only after the call
- * that re-armed its protection (VMIG_GET_DIRTY_LOG in the default mode,
- * VMIG_CLEAR_DIRTY_LOG with VMIG_DIRTY_MANUAL_PROTECT) has returned.  A write
- * that lands after that point is reported by the next harvest; a copy taken
- * before it may miss a write that is then never reported again.
+ * that re-armed its protection (VMIG_DIRTY_ENABLE for the first copy,
+ * VMIG_GET_DIRTY_LOG in the default mode, VMIG_CLEAR_DIRTY_LOG with
+ * VMIG_DIRTY_MANUAL_PROTECT; in HWDIRTY mode, the VMIG_GET_DIRTY_LOG that
+ * reported the page) has returned.  A write that lands after that point is
+ * reported by a later harvest; a copy taken before it may miss a write that
+ * is then never reported again.  Bits are never under-reported; rarely (a
+ * write fault racing with a harvest) a page is reported once more than
+ * needed.
  *
  * Modes (vmig_dirty_enable.flags):
- *   0: GET harvests and re-protects.
- *   VMIG_DIRTY_MANUAL_PROTECT: GET only harvests (fetch-and-clear);
- *	VMIG_CLEAR_DIRTY_LOG write-protects the pages whose bits it is given.
- *	Userspace clears a chunk just before sending it.  The rule above holds
- *	with CLEAR as the re-arming call.
- *   VMIG_DIRTY_INITIALLY_SET (with MANUAL_PROTECT only): enabling is O(1):
- *	every bit starts set and nothing is write-protected.  Protection
- *	happens lazily, as userspace clears chunks before sending them.
- *   VMIG_DIRTY_HWDIRTY: no write protection; harvest reads and cleans the
- *	page-table dirty bits of every mapping.  No fault cost for writers;
- *	harvest cost grows with the number of mapped pages.
+ *   0: ENABLE write-protects every page and starts with every bit clear;
+ *	GET harvests and re-protects what it harvested.
+ *   VMIG_DIRTY_MANUAL_PROTECT: ENABLE as above; GET only harvests
+ *	(fetch-and-clear, no protection); VMIG_CLEAR_DIRTY_LOG clears the
+ *	bits it is given and write-protects those pages, whatever their bit
+ *	said.  Userspace CLEARs a chunk of what GET returned just before
+ *	sending it, and must CLEAR every page GET returned before copying it
+ *	(GET alone leaves the page writable and its bit clear).
+ *   VMIG_DIRTY_INITIALLY_SET (with MANUAL_PROTECT only): ENABLE protects
+ *	nothing and sets every bit, so it costs no page-table work: the first
+ *	GET reports every page, and protection happens lazily, as userspace
+ *	CLEARs chunks before sending them.
+ *   VMIG_DIRTY_HWDIRTY (alone): no write protection and no fault cost for
+ *	writers.  ENABLE cleans the page-table dirty bits of every mapping;
+ *	GET reads and cleans them again (harvest cost grows with the number of
+ *	mapped pages) and adds the pages whose first write went through a
+ *	fault or whose dirty page-table entry went away (munmap,
+ *	MADV_DONTNEED, exit, page migration).  CLEAR is refused.
+ *
+ * VMIG_DIRTY_DISABLE stops logging and frees the bitmap; data and mappings
+ * stay; a page still write-protected takes one more (unlogged) fault.
+ *
+ * Limits: writes made through a page pinned with get_user_pages (O_DIRECT,
+ * RDMA, a hypervisor's own mapping of the page) after the pin was taken do
+ * not pass through the region's page tables and are not seen.
  */
 #define VMIG_DIRTY_MANUAL_PROTECT	_BITUL(0)
 #define VMIG_DIRTY_INITIALLY_SET	_BITUL(1)
@@ -154,9 +176,12 @@ struct vmig_global_stats {
 
 /**
  * struct vmig_dirty_enable - argument of VMIG_DIRTY_ENABLE
- * @flags:	VMIG_DIRTY_*.  -EINVAL for unknown bits or INITIALLY_SET
- *		without MANUAL_PROTECT; -EBUSY if logging is already on.
- * @reserved:	zero.
+ * @flags:	VMIG_DIRTY_*.  -EINVAL for unknown bits, INITIALLY_SET
+ *		without MANUAL_PROTECT, or HWDIRTY with any other flag;
+ *		-EBUSY if logging is already on; -ENOMEM for the bitmap.
+ * @reserved:	zero (-EINVAL otherwise).
+ *
+ * VMIG_DIRTY_DISABLE takes no argument; -ENOENT while logging is off.
  */
 struct vmig_dirty_enable {
 	__u32 flags;
@@ -166,17 +191,22 @@ struct vmig_dirty_enable {
 /**
  * struct vmig_dirty_log - argument of VMIG_GET_DIRTY_LOG / VMIG_CLEAR_DIRTY_LOG
  * @first_page:	first page of the range; a multiple of 64.
- * @num_pages:	pages in the range; first_page + num_pages must not pass the
- *		region's end.  A multiple of 64 unless the range ends at the
- *		region's end.
+ * @num_pages:	pages in the range, non-zero; first_page + num_pages must not
+ *		pass the region's end.  A multiple of 64 unless the range ends
+ *		at the region's end.
  * @bitmap:	user address of ceil(num_pages / 64) __u64 words; bit i of
  *		word w stands for page first_page + 64 * w + i.  GET writes
- *		it; CLEAR reads it.
- * @dirty:	out: pages set in the returned bitmap (GET), pages cleared (CLEAR).
+ *		it (bits past num_pages written zero); CLEAR reads it (bits
+ *		past num_pages ignored).
+ * @dirty:	out: pages set in the returned bitmap (GET); pages given to
+ *		CLEAR, whose bits were cleared and protection re-armed.
  * @reserved:	zero.
  *
- * Both fail with -ENOENT while logging is off, -EINVAL for a bad range,
- * -EFAULT for a bad bitmap address.  CLEAR without MANUAL_PROTECT: -EINVAL.
+ * Both fail with -ENOENT while logging is off; -EINVAL for a non-zero
+ * @reserved or a bad range (unaligned, empty, past the end, overflowing);
+ * -EFAULT for a bad @bitmap or argument address.  CLEAR without
+ * MANUAL_PROTECT: -EINVAL.  A failed call changes nothing: GET checks
+ * that it can write @bitmap before it takes any bit.
  */
 struct vmig_dirty_log {
 	__u64 first_page;
@@ -271,12 +301,18 @@ struct vmig_place_batch {
  * @pages_present:	pages currently allocated.
  * @dirty_flags:	VMIG_DIRTY_* of the current logging, if on.
  * @dirty_on:		1 while logging is on.
- * @write_faults:	write faults that set a dirty bit.
- * @harvest_calls:	VMIG_GET_DIRTY_LOG calls.
+ * @write_faults:	write faults that set a dirty bit (page_mkwrite while
+ *			logging is on; in HWDIRTY mode only first writes to
+ *			pages not yet mapped writable fault).
+ * @harvest_calls:	successful VMIG_GET_DIRTY_LOG calls.
  * @pages_harvested:	bits returned set by GET.
- * @clear_calls:	VMIG_CLEAR_DIRTY_LOG calls.
- * @pages_protected:	pages whose write protection was re-armed.
- * @max_protect_ns:	the longest single protection walk (one chunk).
+ * @clear_calls:	successful VMIG_CLEAR_DIRTY_LOG calls.
+ * @pages_protected:	pages whose write protection was re-armed (by
+ *			ENABLE, GET in the default mode, CLEAR).
+ * @max_protect_ns:	the longest single page-table walk of dirty logging
+ *			(one chunk of at most wp_chunk pages: write-protect
+ *			and clean, or HWDIRTY's clean-and-record), in ns,
+ *			since the region was created.
  * @missing_faults:	faults that found their page missing.
  * @requests:		requests queued (one per page).
  * @pages_placed:	pages placed by VMIG_PLACE / VMIG_PLACE_BATCH.

@@ -1,0 +1,489 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * dirty_bench: what dirty logging costs, vmig.ko against userfaultfd.
+ *
+ * Runs in the vmcheck guest (make bench-dirty) and prints one table:
+ *   - cost per write fault (first write to a write-protected page);
+ *   - harvest time (GET of the whole region, re-protect included) at 0, 1,
+ *     10 and 100 % of the pages dirty, and per dirty page;
+ *   - CLEAR (MANUAL_PROTECT) time, and HWDIRTY harvest time;
+ *   - the longest stall one writer thread sees while another thread
+ *     harvests a fully dirty region, with wp_chunk = the whole region (one
+ *     unbroken walk) and with the default chunk.
+ * The same write/harvest loop runs on a memfd with userfaultfd
+ * write-protect: the 6.1 guest has no UFFD_FEATURE_WP_ASYNC, so a handler
+ * thread takes each write-protect fault, sets the page's bit and
+ * unprotects the page (UFFDIO_WRITEPROTECT, which wakes the writer); a
+ * harvest fetches and clears the bits and re-protects each run of dirty
+ * pages with UFFDIO_WRITEPROTECT.
+ *
+ * The writer and the handler share one CPU (sched_setaffinity): a wake-up
+ * across CPUs costs tens of microseconds here, which would swamp the
+ * figures; on one CPU uffd-wp shows its best case.
+ *
+ * usage: dirty_bench [MiB [kmod]]   (default 256; "kmod": skip uffd-wp)
+ * Prints figures and exits 0; no figure is checked.
+ */
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vmig_test.h"
+#include "dirty_util.h"
+
+#define REPS		3
+#define WP_CHUNK	"/sys/module/vmig/parameters/wp_chunk"
+
+static long ps;
+static uint64_t npages;
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static void die(const char *what)
+{
+	perror(what);
+	exit(1);
+}
+
+/* Write one byte to @pct percent of the pages (a fixed random choice). */
+static uint64_t dirty_pages(unsigned char *map, int pct, unsigned int seed)
+{
+	uint64_t i, n = 0;
+
+	srand(seed);
+	for (i = 0; i < npages; i++) {
+		if (pct < 100 && (uint64_t)rand() % 1000 >= (uint64_t)pct * 10)
+			continue;
+		map[i * ps + 8] ^= 1;
+		n++;
+	}
+	return n;
+}
+
+/* Progress on stderr, so a slow guest shows where it is. */
+static void stage(const char *what)
+{
+	static uint64_t t0;
+	uint64_t t = now_ns();
+
+	if (!t0)
+		t0 = t;
+	fprintf(stderr, "# %7.1f s: %s\n", (t - t0) / 1e9, what);
+}
+
+static void print_row(const char *what, double a, const char *unit_a,
+		      double b, const char *unit_b)
+{
+	char x[32] = "-", y[32] = "-";
+
+	if (a >= 0)
+		snprintf(x, sizeof(x), "%.3f %s", a, unit_a);
+	if (b >= 0)
+		snprintf(y, sizeof(y), "%.3f %s", b, unit_b);
+	printf("| %-44s | %-16s | %-16s |\n", what, x, y);
+}
+
+/* ---- vmig.ko --------------------------------------------------------- */
+
+struct kmod_result {
+	double fault_us;
+	double harvest_ms[4], clear_ms, hw_ms[4];
+	uint64_t harvest_dirty[4];
+	double stall_whole_ms, stall_chunk_ms;
+	double walk_whole_ms, walk_chunk_ms;
+	char chunk[32];
+};
+
+static const int pcts[4] = { 0, 1, 10, 100 };
+
+static int kmod_region(int dev, unsigned char **map)
+{
+	int fd = vmig_region_new(dev, npages * ps, VMIG_REGION_CLOEXEC);
+
+	if (fd < 0) {
+		errno = -fd;
+		die("VMIG_CREATE_REGION");
+	}
+	*map = vmig_region_map(fd, npages * ps, 0);
+	if (!*map)
+		die("mmap region");
+	memset(*map, 1, npages * ps);
+	return fd;
+}
+
+static double time_get(int fd, uint64_t *bm, uint64_t *dirty)
+{
+	uint64_t t0 = now_ns();
+
+	if (vmig_dirty_get(fd, 0, npages, bm, dirty))
+		die("VMIG_GET_DIRTY_LOG");
+	return (now_ns() - t0) / 1e6;
+}
+
+static void kmod_harvests(int dev, uint64_t *bm, struct kmod_result *res)
+{
+	unsigned char *map;
+	uint64_t t0, n, d;
+	int fd, p, rep;
+	double best;
+
+	/* Default mode: faults and harvest with re-protection. */
+	fd = kmod_region(dev, &map);
+	if (vmig_dirty_enable(fd, 0))
+		die("VMIG_DIRTY_ENABLE");
+	t0 = now_ns();
+	n = dirty_pages(map, 100, 1);
+	res->fault_us = (now_ns() - t0) / 1e3 / n;
+	time_get(fd, bm, &d);
+	for (p = 0; p < 4; p++) {
+		best = 1e18;
+		for (rep = 0; rep < REPS; rep++) {
+			dirty_pages(map, pcts[p], 10 + rep);
+			double ms = time_get(fd, bm, &d);
+
+			if (ms < best)
+				best = ms;
+		}
+		res->harvest_ms[p] = best;
+		res->harvest_dirty[p] = d;
+	}
+	munmap(map, npages * ps);
+	close(fd);
+
+	stage("vmig.ko: clear");
+	/* MANUAL_PROTECT: CLEAR of a fully dirty region. */
+	fd = kmod_region(dev, &map);
+	if (vmig_dirty_enable(fd, VMIG_DIRTY_MANUAL_PROTECT))
+		die("VMIG_DIRTY_ENABLE manual");
+	best = 1e18;
+	for (rep = 0; rep < REPS; rep++) {
+		dirty_pages(map, 100, 20 + rep);
+		time_get(fd, bm, &d);
+		t0 = now_ns();
+		if (vmig_dirty_clear(fd, 0, npages, bm, NULL))
+			die("VMIG_CLEAR_DIRTY_LOG");
+		if ((now_ns() - t0) / 1e6 < best)
+			best = (now_ns() - t0) / 1e6;
+	}
+	res->clear_ms = best;
+	munmap(map, npages * ps);
+	close(fd);
+
+	stage("vmig.ko: hwdirty");
+	/* HWDIRTY: no faults; harvest cleans PTE dirty bits. */
+	fd = kmod_region(dev, &map);
+	if (vmig_dirty_enable(fd, VMIG_DIRTY_HWDIRTY))
+		die("VMIG_DIRTY_ENABLE hwdirty");
+	for (p = 0; p < 4; p++) {
+		best = 1e18;
+		for (rep = 0; rep < REPS; rep++) {
+			dirty_pages(map, pcts[p], 30 + rep);
+			double ms = time_get(fd, bm, &d);
+
+			if (ms < best)
+				best = ms;
+		}
+		res->hw_ms[p] = best;
+	}
+	munmap(map, npages * ps);
+	close(fd);
+}
+
+struct stall_writer {
+	unsigned char *map;
+	volatile int stop, measure;
+	volatile uint64_t max_gap;
+};
+
+static void *stall_writer(void *arg)
+{
+	struct stall_writer *w = arg;
+	uint64_t seed = 88172645463325252ULL, prev = now_ns(), t, gap;
+
+	while (!w->stop) {
+		t = now_ns();
+		gap = t - prev;
+		prev = t;
+		if (w->measure && gap > w->max_gap)
+			w->max_gap = gap;
+		seed ^= seed << 13;
+		seed ^= seed >> 7;
+		seed ^= seed << 17;
+		w->map[(seed % npages) * ps + 16]++;
+	}
+	return NULL;
+}
+
+static int write_param(const char *v)
+{
+	int fd = open(WP_CHUNK, O_WRONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = write(fd, v, strlen(v));
+	close(fd);
+	return n == (ssize_t)strlen(v) ? 0 : -1;
+}
+
+/* Longest writer stall while the whole, fully dirty, region is harvested. */
+static void kmod_stall(int dev, uint64_t *bm, const char *chunk,
+		       double *stall_ms, double *walk_ms)
+{
+	struct stall_writer w = { 0 };
+	struct vmig_stats st;
+	pthread_t th;
+	uint64_t d, worst = 0;
+	int fd, rep;
+
+	if (write_param(chunk))
+		die("write " WP_CHUNK);
+	fd = kmod_region(dev, &w.map);
+	if (vmig_dirty_enable(fd, 0))
+		die("VMIG_DIRTY_ENABLE");
+	if (pthread_create(&th, NULL, stall_writer, &w))
+		die("pthread_create");
+	for (rep = 0; rep < REPS; rep++) {
+		dirty_pages(w.map, 100, 40 + rep);
+		w.max_gap = 0;
+		w.measure = 1;
+		time_get(fd, bm, &d);
+		w.measure = 0;
+		if (w.max_gap > worst)
+			worst = w.max_gap;
+	}
+	w.stop = 1;
+	pthread_join(th, NULL);
+	vmig_region_stats(fd, &st);
+	*stall_ms = worst / 1e6;
+	*walk_ms = st.max_protect_ns / 1e6;
+	munmap(w.map, npages * ps);
+	close(fd);
+}
+
+/* ---- userfaultfd write-protect on a memfd ---------------------------- */
+
+struct uffd_log {
+	int uffd;
+	unsigned char *map;
+	uint64_t *bm;
+	volatile int stop;
+};
+
+static void uffd_wp(int uffd, void *addr, uint64_t len, int protect)
+{
+	struct uffdio_writeprotect wp = {
+		.range = { .start = (uintptr_t)addr, .len = len },
+		.mode = protect ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
+	};
+
+	if (ioctl(uffd, UFFDIO_WRITEPROTECT, &wp))
+		die("UFFDIO_WRITEPROTECT");
+}
+
+/* Take write-protect faults: unprotect (waking the writer), then log. */
+static void pin_to_cpu0(void)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(0, &set);
+	sched_setaffinity(0, sizeof(set), &set);
+}
+
+static void *uffd_handler(void *arg)
+{
+	struct uffd_log *u = arg;
+	struct pollfd pfd = { .fd = u->uffd, .events = POLLIN };
+	struct uffd_msg msg;
+
+	pin_to_cpu0();
+	while (!u->stop) {
+		if (poll(&pfd, 1, 10) <= 0)
+			continue;
+		if (read(u->uffd, &msg, sizeof(msg)) != sizeof(msg))
+			continue;
+		if (msg.event != UFFD_EVENT_PAGEFAULT ||
+		    !(msg.arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP))
+			continue;
+		uint64_t page = (msg.arg.pagefault.address - (uintptr_t)u->map) / ps;
+
+		uffd_wp(u->uffd, u->map + page * ps, ps, 0);
+		__atomic_fetch_or(&u->bm[page / 64], 1ULL << (page % 64),
+				  __ATOMIC_SEQ_CST);
+	}
+	return NULL;
+}
+
+/* Fetch and clear the bits, re-protect each run of dirty pages. */
+static uint64_t uffd_harvest(struct uffd_log *u, uint64_t *out)
+{
+	uint64_t w, i, run = 0, n = 0;
+
+	for (w = 0; w < vmig_bm_words(npages); w++)
+		out[w] = __atomic_exchange_n(&u->bm[w], 0, __ATOMIC_SEQ_CST);
+	for (i = 0; i <= npages; i++) {
+		if (i < npages && vmig_bit(out, i)) {
+			n++;
+			continue;
+		}
+		if (n > run)
+			uffd_wp(u->uffd, u->map + (i - (n - run)) * ps,
+				(n - run) * ps, 1);
+		run = n;
+	}
+	return n;
+}
+
+static void uffd_bench(double *fault_us, double *harvest_ms)
+{
+	struct uffdio_api api = { .api = UFFD_API,
+				  .features = UFFD_FEATURE_PAGEFAULT_FLAG_WP |
+					      UFFD_FEATURE_WP_HUGETLBFS_SHMEM };
+	struct uffdio_register reg = { 0 };
+	struct uffd_log u = { 0 };
+	uint64_t *out, t0, n;
+	pthread_t th;
+	int mfd, p, rep;
+	double best;
+
+	mfd = memfd_create("dirty_bench", MFD_CLOEXEC);
+	if (mfd < 0 || ftruncate(mfd, npages * ps))
+		die("memfd");
+	u.map = mmap(NULL, npages * ps, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	if (u.map == MAP_FAILED)
+		die("mmap memfd");
+	memset(u.map, 1, npages * ps);
+	u.bm = calloc(vmig_bm_words(npages), 8);
+	out = calloc(vmig_bm_words(npages), 8);
+	u.uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (u.uffd < 0 || ioctl(u.uffd, UFFDIO_API, &api))
+		die("userfaultfd");
+	reg.range.start = (uintptr_t)u.map;
+	reg.range.len = npages * ps;
+	reg.mode = UFFDIO_REGISTER_MODE_WP;
+	if (ioctl(u.uffd, UFFDIO_REGISTER, &reg))
+		die("UFFDIO_REGISTER");
+	uffd_wp(u.uffd, u.map, npages * ps, 1);
+	pin_to_cpu0();
+	if (pthread_create(&th, NULL, uffd_handler, &u))
+		die("pthread_create");
+
+	stage("userfaultfd-wp: faults");
+	t0 = now_ns();
+	n = dirty_pages(u.map, 100, 1);
+	stage("userfaultfd-wp: harvests");
+	*fault_us = (now_ns() - t0) / 1e3 / n;
+	uffd_harvest(&u, out);
+	for (p = 0; p < 4; p++) {
+		best = 1e18;
+		for (rep = 0; rep < REPS; rep++) {
+			dirty_pages(u.map, pcts[p], 10 + rep);
+			t0 = now_ns();
+			uffd_harvest(&u, out);
+			if ((now_ns() - t0) / 1e6 < best)
+				best = (now_ns() - t0) / 1e6;
+		}
+		harvest_ms[p] = best;
+	}
+	u.stop = 1;
+	pthread_join(th, NULL);
+	close(u.uffd);
+	munmap(u.map, npages * ps);
+	close(mfd);
+	free(u.bm);
+	free(out);
+}
+
+int main(int argc, char **argv)
+{
+	struct kmod_result k = { 0 };
+	double ufault = -1, uharvest[4] = { -1, -1, -1, -1 };
+	uint64_t mib = argc > 1 ? strtoull(argv[1], NULL, 0) : 256;
+	uint64_t *bm;
+	char whole[32], buf[96];
+	int dev, fd, p;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	ps = vmig_page_size();
+	npages = (mib << 20) / ps;
+	bm = calloc(vmig_bm_words(npages), 8);
+	dev = vmig_dev_open();
+	if (dev < 0 || !bm) {
+		errno = dev < 0 ? -dev : ENOMEM;
+		die("open /dev/vmig");
+	}
+	fd = open(WP_CHUNK, O_RDONLY);
+	if (fd < 0 || read(fd, k.chunk, sizeof(k.chunk) - 1) <= 0)
+		die("read " WP_CHUNK);
+	close(fd);
+	k.chunk[strcspn(k.chunk, "\n")] = 0;
+
+	stage("vmig.ko: faults, harvests, clear, hwdirty");
+	kmod_harvests(dev, bm, &k);
+	stage("vmig.ko: writer stall, one walk");
+	snprintf(whole, sizeof(whole), "%llu", (unsigned long long)npages);
+	kmod_stall(dev, bm, whole, &k.stall_whole_ms, &k.walk_whole_ms);
+	stage("vmig.ko: writer stall, default chunk");
+	kmod_stall(dev, bm, k.chunk, &k.stall_chunk_ms, &k.walk_chunk_ms);
+	write_param(k.chunk);
+	if (argc < 3 || strcmp(argv[2], "kmod")) {
+		stage("userfaultfd-wp");
+		uffd_bench(&ufault, uharvest);
+	}
+	stage("done");
+
+	printf("\ndirty logging, %llu MiB region (%llu pages of %ld B), %ld CPUs, best of %d\n",
+	       (unsigned long long)mib, (unsigned long long)npages, ps,
+	       sysconf(_SC_NPROCESSORS_ONLN), REPS);
+	printf("uffd-wp: memfd, sync UFFDIO_WRITEPROTECT + handler thread\n\n");
+	printf("| %-44s | %-16s | %-16s |\n", "measure", "vmig.ko", "uffd-wp");
+	printf("| %-44s | %-16s | %-16s |\n", "---", "---", "---");
+	print_row("write fault, per page", k.fault_us, "us", ufault, "us");
+	for (p = 0; p < 4; p++) {
+		snprintf(buf, sizeof(buf), "harvest + re-protect, %d %% dirty", pcts[p]);
+		print_row(buf, k.harvest_ms[p], "ms", uharvest[p], "ms");
+	}
+	for (p = 1; p < 4; p++) {
+		uint64_t d = k.harvest_dirty[p] ? k.harvest_dirty[p] : 1;
+
+		snprintf(buf, sizeof(buf), "  per dirty page, %d %% dirty", pcts[p]);
+		print_row(buf, k.harvest_ms[p] * 1e3 / d, "us",
+			  uharvest[p] * 1e3 / d, "us");
+	}
+	print_row("CLEAR (manual-protect), 100 % dirty", k.clear_ms, "ms", -1, "");
+	for (p = 0; p < 4; p++) {
+		snprintf(buf, sizeof(buf), "HWDIRTY harvest, %d %% dirty", pcts[p]);
+		print_row(buf, k.hw_ms[p], "ms", -1, "");
+	}
+	snprintf(buf, sizeof(buf), "longest writer stall, wp_chunk=%s (whole)", whole);
+	print_row(buf, k.stall_whole_ms, "ms", -1, "");
+	snprintf(buf, sizeof(buf), "longest writer stall, wp_chunk=%s (default)", k.chunk);
+	print_row(buf, k.stall_chunk_ms, "ms", -1, "");
+	print_row("  longest protection walk (stats), whole", k.walk_whole_ms,
+		  "ms", -1, "");
+	print_row("  longest protection walk (stats), default", k.walk_chunk_ms,
+		  "ms", -1, "");
+	printf("\nstall ratio whole/default: %.1fx\n",
+	       k.stall_chunk_ms > 0 ? k.stall_whole_ms / k.stall_chunk_ms : 0);
+	close(dev);
+	free(bm);
+	return 0;
+}

@@ -13,6 +13,9 @@
 
 #include "vmig.h"
 
+#define CREATE_TRACE_POINTS
+#include "trace.h"
+
 static unsigned long max_region_mb;
 module_param(max_region_mb, ulong, 0444);
 MODULE_PARM_DESC(max_region_mb,
@@ -23,7 +26,7 @@ atomic64_t vmig_reserved_bytes = ATOMIC64_INIT(0);
 atomic64_t vmig_pages_allocated = ATOMIC64_INIT(0);
 atomic64_t vmig_region_count = ATOMIC64_INIT(0);
 
-#define VMIG_FEATURES	0ULL /* each concern adds its VMIG_FEATURE_* bits */
+#define VMIG_FEATURES	(VMIG_FEATURE_POSTCOPY | VMIG_FEATURE_PLACE_BATCH)
 
 static long vmig_get_api(void __user *argp)
 {

@@ -6,6 +6,7 @@
 #       make vmcheck    the module selftests in a qemu guest
 #       make demo       a migration on this machine
 #       make checkpatch checkpatch.pl --strict over kmod/ and uapi/
+#       make bench-postcopy  the postcopy round-trip benchmark in a qemu guest
 #       make install    DESTDIR=... PREFIX=/usr/local
 #       make SAN=1      the same userspace built with ASan+UBSan into build/san
 #
@@ -94,6 +95,14 @@ VMCHECK_ARGS ?=
 vmcheck: kmod vmtests all
 	scripts/vmcheck.sh $(VMCHECK_ARGS) kmod/vmig.ko $(VM_TESTS)
 
+# Benchmarks: static, run in a qemu guest; they print figures, not TAP.
+build/bench/%: bench/%.c uapi/linux/vmig.h
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -static -std=gnu11 -D_GNU_SOURCE -pthread $(WARN) -Iuapi -o $@ $< -lpthread
+
+bench-postcopy: kmod build/bench/postcopy_bench
+	scripts/vmcheck.sh -c 2 kmod/vmig.ko build/bench/postcopy_bench
+
 deps:
 	@scripts/deps.sh
 
@@ -127,4 +136,5 @@ clean:
 	rm -rf build
 	-$(MAKE) -C $(KDIR) M=$(CURDIR)/kmod clean >/dev/null 2>&1
 
-.PHONY: all kmod kmod-clean vmtests hosttests vmcheck deps test demo checkpatch install clean
+.PHONY: all kmod kmod-clean vmtests hosttests vmcheck deps test demo checkpatch install clean \
+	bench-postcopy

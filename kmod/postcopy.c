@@ -92,7 +92,7 @@ static struct vmig_pending *vmig_pending_find(struct vmig_postcopy *pc,
 static struct vmig_pending *vmig_pending_alloc(pgoff_t index, u64 now,
 					       bool write)
 {
-	struct vmig_pending *p = kmalloc(sizeof(*p), GFP_KERNEL);
+	struct vmig_pending *p = kmalloc(sizeof(*p), GFP_KERNEL_ACCOUNT);
 
 	if (!p)
 		return NULL;
@@ -272,7 +272,9 @@ again:
 	trace_vmig_missing_fault(r->id, index, vmf->flags, queued);
 	if (queued) {
 		atomic64_inc(&r->stats.requests);
-		wake_up_poll(&pc->readq, EPOLLIN | EPOLLRDNORM);
+		/* Full barrier inside: the queued entry is seen by the reader. */
+		if (wq_has_sleeper(&pc->readq))
+			wake_up_poll(&pc->readq, EPOLLIN | EPOLLRDNORM);
 	}
 	/* KVM's async faults: the request is queued, come back later. */
 	if (vmf->flags & FAULT_FLAG_RETRY_NOWAIT)
@@ -603,6 +605,8 @@ __poll_t vmig_postcopy_poll(struct vmig_region *r, struct file *file,
 	if (!(r->flags & VMIG_REGION_POSTCOPY))
 		return EPOLLERR;
 	poll_wait(file, &pc->readq, wait);
+	/* Pairs with wq_has_sleeper() in the fault: queued, then checked. */
+	smp_mb();
 	if (!list_empty_careful(&pc->unread))
 		mask |= EPOLLIN | EPOLLRDNORM;
 	if (READ_ONCE(pc->aborted))

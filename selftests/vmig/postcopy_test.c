@@ -580,10 +580,17 @@ TEST_F(postcopy, get_user_pages_and_kernel_copies_wait_for_the_page)
 	struct vmig_request req;
 	int i;
 
-	for (i = 0; i < 3; i++) {
-		g[i].addr = self->map + (60 + i) * ps;
-		g[i].how = i;
-		ASSERT_EQ(0, pthread_create(&g[i].thread, NULL, gup_reader_main, &g[i]));
+	/*
+	 * /proc/self/mem cannot retry: it waits holding mmap_lock, so it
+	 * starts last; nothing here may take the lock for writing (e.g.
+	 * pthread_create's stack mmap) until its page is placed.
+	 */
+	for (i = 2; i >= 0; i--) {
+		int j = i == 2 ? 0 : i == 1 ? 2 : 1;
+
+		g[j].addr = self->map + (60 + j) * ps;
+		g[j].how = j;
+		ASSERT_EQ(0, pthread_create(&g[j].thread, NULL, gup_reader_main, &g[j]));
 	}
 	for (i = 0; i < 3; i++) {
 		ASSERT_EQ(0, read_request(self->fd, &req));

@@ -195,9 +195,11 @@ struct vmig_dirty_log {
  * also be interrupted by a signal handler, after which it faults again.
  * While it sleeps a fault does not hold the mm's mmap_lock when the fault
  * can be retried (always for user-mode accesses), so mmap()/munmap() in the
- * faulting process go on; a get_user_pages caller that cannot retry sleeps
- * with the lock held.  A fault that may not sleep (FAULT_FLAG_RETRY_NOWAIT,
- * KVM's asynchronous page faults) queues the request and returns at once.
+ * faulting process go on; a get_user_pages caller that cannot retry (such
+ * as a read of /proc/pid/mem) sleeps with the lock held for reading, and
+ * until its page is placed, mmap()/munmap() in that mm wait too.  A fault
+ * that may not sleep (FAULT_FLAG_RETRY_NOWAIT, KVM's asynchronous page
+ * faults) queues the request and returns at once.
  *
  * Requests are read from the region fd with read() as struct vmig_request
  * records: whole records only, as many as are queued and fit in the buffer

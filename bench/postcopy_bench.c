@@ -1,0 +1,366 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * postcopy_bench: the missing-page round trip a postcopy destination pays
+ * for every page the guest touches before it arrives:
+ *
+ *	fault -> request read by the server thread -> page placed -> waiter wakes
+ *
+ * measured by the faulting thread around one read access, with 1 and with
+ * 4 faulting threads on disjoint pages, for
+ *	vmig	a VMIG_REGION_POSTCOPY region; the server read()s struct
+ *		vmig_request records and calls VMIG_PLACE;
+ *	uffd	userfaultfd MISSING on a memfd (shmem) mapping; the server
+ *		read()s struct uffd_msg and calls UFFDIO_COPY.
+ * Both servers block in read() (no polling loop), both place one 4 KiB page
+ * per call.  vmig is also run with the module's wait_spin_ns set, if the
+ * parameter is writable.  Configurations alternate round by round so slow
+ * drift of the machine hits all alike.
+ *
+ * usage: postcopy_bench [-n FAULTS] [-r ROUNDS] [-s SPIN_NS[,SPIN_NS...]]
+ *	FAULTS per configuration and round (default 2000), ROUNDS (default 3),
+ *	spin values for vmig besides 0 (default 5000,20000).
+ * Prints a table in microseconds; exits 0 unless a backend fails.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <linux/vmig.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SPIN_PARAM	"/sys/module/vmig/parameters/wait_spin_ns"
+#define MAX_CONFIGS	16
+#define SKIP_FIRST	8	/* per thread: page-table warm-up */
+
+enum backend { VMIG, UFFD };
+
+struct config {
+	enum backend backend;
+	int threads;
+	long spin_ns;		/* -1: not applicable */
+	uint64_t *lat;		/* ns, all rounds */
+	size_t nlat;
+};
+
+struct run {
+	enum backend backend;
+	int fd;			/* region fd or userfaultfd */
+	int memfd;
+	char *map;
+	size_t npages;		/* the last one is the stop sentinel */
+	char *src;		/* one page of data */
+	int error;
+};
+
+struct faulter {
+	struct run *run;
+	size_t first, count;
+	uint64_t *lat;
+	pthread_t thread;
+};
+
+static long ps;
+static int vmig_dev = -1;
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static int vmig_serve(struct run *r)
+{
+	struct vmig_request req[16];
+	struct vmig_place pl;
+	ssize_t n, i;
+	int stop = 0;
+
+	while (!stop) {
+		n = read(r->fd, req, sizeof(req));
+		if (n <= 0)
+			return n ? -errno : -EPIPE;
+		for (i = 0; i < n / (ssize_t)sizeof(req[0]); i++) {
+			memset(&pl, 0, sizeof(pl));
+			pl.offset = req[i].offset;
+			pl.len = ps;
+			pl.src = (uintptr_t)r->src;
+			if (ioctl(r->fd, VMIG_PLACE, &pl) && errno != EEXIST)
+				return -errno;
+			if (req[i].offset / ps == r->npages - 1)
+				stop = 1;
+		}
+	}
+	return 0;
+}
+
+static int uffd_serve(struct run *r)
+{
+	struct uffd_msg msg[16];
+	struct uffdio_copy cp;
+	ssize_t n, i;
+	uint64_t addr;
+	int stop = 0;
+
+	while (!stop) {
+		n = read(r->fd, msg, sizeof(msg));
+		if (n <= 0)
+			return n ? -errno : -EPIPE;
+		for (i = 0; i < n / (ssize_t)sizeof(msg[0]); i++) {
+			if (msg[i].event != UFFD_EVENT_PAGEFAULT)
+				continue;
+			addr = msg[i].arg.pagefault.address & ~(uint64_t)(ps - 1);
+			memset(&cp, 0, sizeof(cp));
+			cp.dst = addr;
+			cp.src = (uintptr_t)r->src;
+			cp.len = ps;
+			if (ioctl(r->fd, UFFDIO_COPY, &cp) && errno != EEXIST)
+				return -errno;
+			if ((addr - (uintptr_t)r->map) / ps == r->npages - 1)
+				stop = 1;
+		}
+	}
+	return 0;
+}
+
+static void *server_main(void *arg)
+{
+	struct run *r = arg;
+
+	r->error = r->backend == VMIG ? vmig_serve(r) : uffd_serve(r);
+	return NULL;
+}
+
+static void *faulter_main(void *arg)
+{
+	struct faulter *f = arg;
+	volatile char *p;
+	uint64_t t0;
+	size_t i;
+
+	for (i = 0; i < f->count; i++) {
+		p = f->run->map + (f->first + i) * ps;
+		t0 = now_ns();
+		(void)*p;
+		f->lat[i] = now_ns() - t0;
+	}
+	return NULL;
+}
+
+static int run_setup(struct run *r, enum backend b, size_t npages)
+{
+	size_t size = npages * ps;
+
+	memset(r, 0, sizeof(*r));
+	r->fd = -1;
+	r->backend = b;
+	r->npages = npages;
+	r->memfd = -1;
+	r->src = aligned_alloc(ps, ps);
+	if (!r->src)
+		return -ENOMEM;
+	memset(r->src, 0x42, ps);
+	if (b == VMIG) {
+		struct vmig_region_create c = {
+			.size = size, .flags = VMIG_REGION_POSTCOPY,
+		};
+
+		r->fd = ioctl(vmig_dev, VMIG_CREATE_REGION, &c);
+		if (r->fd < 0)
+			return -errno;
+		r->map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED,
+			      r->fd, 0);
+	} else {
+		struct uffdio_api api = { .api = UFFD_API };
+		struct uffdio_register reg;
+
+		r->fd = syscall(SYS_userfaultfd, O_CLOEXEC);
+		if (r->fd < 0 || ioctl(r->fd, UFFDIO_API, &api))
+			return -errno;
+		r->memfd = memfd_create("postcopy_bench", MFD_CLOEXEC);
+		if (r->memfd < 0 || ftruncate(r->memfd, size))
+			return -errno;
+		r->map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED,
+			      r->memfd, 0);
+		if (r->map == MAP_FAILED)
+			return -errno;
+		memset(&reg, 0, sizeof(reg));
+		reg.range.start = (uintptr_t)r->map;
+		reg.range.len = size;
+		reg.mode = UFFDIO_REGISTER_MODE_MISSING;
+		if (ioctl(r->fd, UFFDIO_REGISTER, &reg))
+			return -errno;
+	}
+	return r->map == MAP_FAILED ? -errno : 0;
+}
+
+static void run_teardown(struct run *r)
+{
+	if (r->map && r->map != MAP_FAILED)
+		munmap(r->map, r->npages * ps);
+	if (r->fd >= 0)
+		close(r->fd);
+	if (r->memfd >= 0)
+		close(r->memfd);
+	free(r->src);
+}
+
+static int set_spin(long ns)
+{
+	FILE *f = fopen(SPIN_PARAM, "w");
+	int ok;
+
+	if (!f)
+		return -errno;
+	ok = fprintf(f, "%ld\n", ns) > 0;
+	return fclose(f) == 0 && ok ? 0 : -EIO;
+}
+
+/* One measurement: @faults page faults by c->threads threads. */
+static int measure(struct config *c, size_t faults)
+{
+	size_t per = faults / c->threads, i;
+	struct faulter f[8];
+	pthread_t server;
+	struct run r;
+	int t, err;
+
+	err = run_setup(&r, c->backend, per * c->threads + 1);
+	if (err)
+		goto out;
+	if (c->backend == VMIG) {
+		err = set_spin(c->spin_ns);
+		if (err && c->spin_ns)
+			goto out;
+	}
+	err = -pthread_create(&server, NULL, server_main, &r);
+	if (err)
+		goto out;
+	for (t = 0; t < c->threads; t++) {
+		f[t] = (struct faulter){ .run = &r, .first = t * per, .count = per };
+		f[t].lat = calloc(per, sizeof(uint64_t));
+		pthread_create(&f[t].thread, NULL, faulter_main, &f[t]);
+	}
+	for (t = 0; t < c->threads; t++) {
+		pthread_join(f[t].thread, NULL);
+		for (i = SKIP_FIRST; i < per; i++)
+			c->lat[c->nlat++] = f[t].lat[i];
+		free(f[t].lat);
+	}
+	(void)*(volatile char *)(r.map + (r.npages - 1) * ps);	/* stop */
+	pthread_join(server, NULL);
+	err = r.error;
+out:
+	run_teardown(&r);
+	return err;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void report(struct config *c)
+{
+	uint64_t sum = 0;
+	size_t i;
+	char spin[24];
+
+	qsort(c->lat, c->nlat, sizeof(uint64_t), cmp_u64);
+	for (i = 0; i < c->nlat; i++)
+		sum += c->lat[i];
+	if (c->spin_ns < 0)
+		snprintf(spin, sizeof(spin), "-");
+	else
+		snprintf(spin, sizeof(spin), "%ld", c->spin_ns);
+	printf("%-12s %7d %8s %7zu %9.1f %9.1f %9.1f %9.1f\n",
+	       c->backend == VMIG ? "vmig" : "uffd-shmem", c->threads, spin,
+	       c->nlat, sum / 1e3 / c->nlat, c->lat[c->nlat / 2] / 1e3,
+	       c->lat[c->nlat * 99 / 100] / 1e3, c->lat[c->nlat - 1] / 1e3);
+}
+
+int main(int argc, char **argv)
+{
+	long spins[MAX_CONFIGS] = { 0, 5000, 20000 };
+	int nspins = 3, rounds = 3, threads[] = { 1, 4 };
+	struct config cfg[MAX_CONFIGS];
+	size_t faults = 2000;
+	int ncfg = 0, i, rd, o, err;
+	char *tok;
+
+	while ((o = getopt(argc, argv, "n:r:s:")) != -1) {
+		switch (o) {
+		case 'n':
+			faults = strtoul(optarg, NULL, 0);
+			break;
+		case 'r':
+			rounds = atoi(optarg);
+			break;
+		case 's':
+			nspins = 1;
+			for (tok = strtok(optarg, ","); tok && nspins < 6;
+			     tok = strtok(NULL, ","))
+				spins[nspins++] = strtol(tok, NULL, 0);
+			break;
+		default:
+			fprintf(stderr, "usage: %s [-n FAULTS] [-r ROUNDS] [-s SPIN_NS,...]\n",
+				argv[0]);
+			return 2;
+		}
+	}
+	if (faults < 64 || rounds < 1)
+		return 2;
+	ps = sysconf(_SC_PAGESIZE);
+	vmig_dev = open("/dev/vmig", O_RDWR | O_CLOEXEC);
+	if (vmig_dev < 0) {
+		perror("/dev/vmig");
+		return 1;
+	}
+	if (access(SPIN_PARAM, W_OK)) {
+		printf("# %s not writable: vmig runs without spinning only\n",
+		       SPIN_PARAM);
+		nspins = 1;
+	}
+	for (i = 0; i < 2; i++) {
+		cfg[ncfg++] = (struct config){ .backend = UFFD, .threads = threads[i], .spin_ns = -1 };
+		for (o = 0; o < nspins; o++)
+			cfg[ncfg++] = (struct config){ .backend = VMIG, .threads = threads[i],
+						       .spin_ns = spins[o] };
+	}
+	for (i = 0; i < ncfg; i++) {
+		cfg[i].lat = calloc(faults * rounds, sizeof(uint64_t));
+		if (!cfg[i].lat)
+			return 1;
+	}
+	for (rd = 0; rd < rounds; rd++) {
+		for (i = 0; i < ncfg; i++) {
+			err = measure(&cfg[i], faults);
+			if (err) {
+				fprintf(stderr, "%s, %d threads: %s\n",
+					cfg[i].backend == VMIG ? "vmig" : "uffd",
+					cfg[i].threads, strerror(-err));
+				return 1;
+			}
+		}
+	}
+	set_spin(0);
+	printf("# postcopy round trip: fault -> request read -> place -> wake, one 4 KiB read fault each\n");
+	printf("# %ld cpus online, %zu faults x %d rounds per row, microseconds\n",
+	       sysconf(_SC_NPROCESSORS_ONLN), faults, rounds);
+	printf("%-12s %7s %8s %7s %9s %9s %9s %9s\n", "backend", "threads",
+	       "spin_ns", "faults", "avg", "p50", "p99", "max");
+	for (i = 0; i < ncfg; i++)
+		report(&cfg[i]);
+	return 0;
+}

@@ -100,8 +100,12 @@ build/bench/%: bench/%.c uapi/linux/vmig.h
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -g -static -std=gnu11 -D_GNU_SOURCE -pthread $(WARN) -Iuapi -o $@ $< -lpthread
 
+BENCH_CPUS ?= 2 1
 bench-postcopy: kmod build/bench/postcopy_bench
-	scripts/vmcheck.sh -c 2 kmod/vmig.ko build/bench/postcopy_bench
+	@for c in $(BENCH_CPUS); do \
+		echo "== postcopy_bench in a $$c-vCPU guest"; \
+		scripts/vmcheck.sh -c $$c kmod/vmig.ko build/bench/postcopy_bench || exit 1; \
+	done
 
 deps:
 	@scripts/deps.sh

@@ -17,8 +17,8 @@
  * drift of the machine hits all alike.
  *
  * usage: postcopy_bench [-n FAULTS] [-r ROUNDS] [-s SPIN_NS[,SPIN_NS...]]
- *	FAULTS per configuration and round (default 2000), ROUNDS (default 3),
- *	spin values for vmig besides 0 (default 5000,20000).
+ *	FAULTS per configuration and round (default 200), ROUNDS (default 30),
+ *	spin values for vmig besides 0 (default 20000).
  * Prints a table in microseconds; exits 0 unless a backend fails.
  */
 #include <errno.h>
@@ -38,7 +38,7 @@
 
 #define SPIN_PARAM	"/sys/module/vmig/parameters/wait_spin_ns"
 #define MAX_CONFIGS	16
-#define SKIP_FIRST	8	/* per thread: page-table warm-up */
+#define SKIP_FIRST	2	/* per thread: page-table warm-up */
 
 enum backend { VMIG, UFFD };
 
@@ -48,6 +48,8 @@ struct config {
 	long spin_ns;		/* -1: not applicable */
 	uint64_t *lat;		/* ns, all rounds */
 	size_t nlat;
+	uint64_t *round_p50;	/* ns, the median of each round */
+	struct config *base;	/* uffd with the same threads, or NULL */
 };
 
 struct run {
@@ -226,8 +228,16 @@ static int set_spin(long ns)
 }
 
 /* One measurement: @faults page faults by c->threads threads. */
-static int measure(struct config *c, size_t faults)
+static int cmp_u64(const void *a, const void *b)
 {
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int measure(struct config *c, size_t faults, int round)
+{
+	size_t from = c->nlat;
 	size_t per = faults / c->threads, i;
 	struct faulter f[8];
 	pthread_t server;
@@ -256,6 +266,8 @@ static int measure(struct config *c, size_t faults)
 			c->lat[c->nlat++] = f[t].lat[i];
 		free(f[t].lat);
 	}
+	qsort(c->lat + from, c->nlat - from, sizeof(uint64_t), cmp_u64);
+	c->round_p50[round] = c->lat[from + (c->nlat - from) / 2];
 	(void)*(volatile char *)(r.map + (r.npages - 1) * ps);	/* stop */
 	pthread_join(server, NULL);
 	err = r.error;
@@ -264,18 +276,21 @@ out:
 	return err;
 }
 
-static int cmp_u64(const void *a, const void *b)
+/* Rounds in which @c's median beat or matched its uffd baseline's. */
+static int rounds_won(const struct config *c, int rounds)
 {
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	int i, won = 0;
 
-	return x < y ? -1 : x > y;
+	for (i = 0; i < rounds; i++)
+		won += c->round_p50[i] <= c->base->round_p50[i];
+	return won;
 }
 
-static void report(struct config *c)
+static void report(struct config *c, int rounds)
 {
 	uint64_t sum = 0;
 	size_t i;
-	char spin[24];
+	char spin[24], won[24] = "-";
 
 	qsort(c->lat, c->nlat, sizeof(uint64_t), cmp_u64);
 	for (i = 0; i < c->nlat; i++)
@@ -284,19 +299,23 @@ static void report(struct config *c)
 		snprintf(spin, sizeof(spin), "-");
 	else
 		snprintf(spin, sizeof(spin), "%ld", c->spin_ns);
-	printf("%-12s %7d %8s %7zu %9.1f %9.1f %9.1f %9.1f\n",
+	if (c->base)
+		snprintf(won, sizeof(won), "%d/%d", rounds_won(c, rounds), rounds);
+	printf("%-12s %7d %8s %7zu %9.1f %9.1f %9.1f %9.1f %10s\n",
 	       c->backend == VMIG ? "vmig" : "uffd-shmem", c->threads, spin,
 	       c->nlat, sum / 1e3 / c->nlat, c->lat[c->nlat / 2] / 1e3,
-	       c->lat[c->nlat * 99 / 100] / 1e3, c->lat[c->nlat - 1] / 1e3);
+	       c->lat[c->nlat * 99 / 100] / 1e3, c->lat[c->nlat - 1] / 1e3, won);
 }
 
 int main(int argc, char **argv)
 {
-	long spins[MAX_CONFIGS] = { 0, 5000, 20000 };
-	int nspins = 3, rounds = 3, threads[] = { 1, 4 };
+	long spins[MAX_CONFIGS] = { 0, 20000 };
+	int nspins = 2, rounds = 30, threads[] = { 1, 4 };
 	struct config cfg[MAX_CONFIGS];
-	size_t faults = 2000;
-	int ncfg = 0, i, rd, o, err;
+	size_t faults = 200;
+	uint64_t t0, clock_ns;
+	int ncfg = 0, i, rd, o, c, err, order[MAX_CONFIGS];
+	unsigned int seed = 1;
 	char *tok;
 
 	while ((o = getopt(argc, argv, "n:r:s:")) != -1) {
@@ -333,34 +352,56 @@ int main(int argc, char **argv)
 		nspins = 1;
 	}
 	for (i = 0; i < 2; i++) {
+		struct config *base = &cfg[ncfg];
+
 		cfg[ncfg++] = (struct config){ .backend = UFFD, .threads = threads[i], .spin_ns = -1 };
 		for (o = 0; o < nspins; o++)
 			cfg[ncfg++] = (struct config){ .backend = VMIG, .threads = threads[i],
-						       .spin_ns = spins[o] };
+						       .spin_ns = spins[o], .base = base };
 	}
 	for (i = 0; i < ncfg; i++) {
 		cfg[i].lat = calloc(faults * rounds, sizeof(uint64_t));
-		if (!cfg[i].lat)
+		cfg[i].round_p50 = calloc(rounds, sizeof(uint64_t));
+		if (!cfg[i].lat || !cfg[i].round_p50)
 			return 1;
 	}
+	for (i = 0; i < ncfg; i++)
+		order[i] = i;
 	for (rd = 0; rd < rounds; rd++) {
+		/* A new order each round: no config always follows another. */
+		for (i = ncfg - 1; i > 0; i--) {
+			o = rand_r(&seed) % (i + 1);
+			c = order[i];
+			order[i] = order[o];
+			order[o] = c;
+		}
 		for (i = 0; i < ncfg; i++) {
-			err = measure(&cfg[i], faults);
+			c = order[i];
+			/* Let the last run's teardown (page freeing) settle. */
+			usleep(10000);
+			err = measure(&cfg[c], faults, rd);
 			if (err) {
 				fprintf(stderr, "%s, %d threads: %s\n",
-					cfg[i].backend == VMIG ? "vmig" : "uffd",
-					cfg[i].threads, strerror(-err));
+					cfg[c].backend == VMIG ? "vmig" : "uffd",
+					cfg[c].threads, strerror(-err));
 				return 1;
 			}
 		}
 	}
 	set_spin(0);
+	t0 = now_ns();
+	for (i = 0; i < 1000; i++)
+		now_ns();
+	clock_ns = (now_ns() - t0) / 1001;
 	printf("# postcopy round trip: fault -> request read -> place -> wake, one 4 KiB read fault each\n");
+	printf("# one clock_gettime(CLOCK_MONOTONIC) here: %llu ns (included twice in each figure)\n",
+	       (unsigned long long)clock_ns);
 	printf("# %ld cpus online, %zu faults x %d rounds per row, microseconds\n",
 	       sysconf(_SC_NPROCESSORS_ONLN), faults, rounds);
-	printf("%-12s %7s %8s %7s %9s %9s %9s %9s\n", "backend", "threads",
-	       "spin_ns", "faults", "avg", "p50", "p99", "max");
+	printf("# won: rounds whose median was no slower than uffd's in the same round\n");
+	printf("%-12s %7s %8s %7s %9s %9s %9s %9s %10s\n", "backend", "threads",
+	       "spin_ns", "faults", "avg", "p50", "p99", "max", "won");
 	for (i = 0; i < ncfg; i++)
-		report(&cfg[i]);
+		report(&cfg[i], rounds);
 	return 0;
 }

@@ -230,10 +230,16 @@ vm_fault_t vmig_postcopy_fault(struct vmig_region *r, struct vm_fault *vmf)
 	/* Exiting or dumping core: nobody should wait for the network. */
 	if (current->flags & (PF_EXITING | PF_DUMPCORE))
 		return VM_FAULT_SIGBUS;
+	if (READ_ONCE(pc->aborted))
+		return VM_FAULT_SIGBUS;
 	t0 = ktime_get_ns();
 	atomic64_inc(&r->stats.missing_faults);
 
-again:
+	/* Most faults are the first on their page: allocate before locking. */
+	fresh = vmig_pending_alloc(index, t0, write);
+	if (!fresh)
+		return VM_FAULT_OOM;
+
 	spin_lock(&pc->lock);
 	if (pc->aborted) {
 		spin_unlock(&pc->lock);
@@ -247,13 +253,6 @@ again:
 	}
 	p = vmig_pending_find(pc, index);
 	if (!p) {
-		if (!fresh) {
-			spin_unlock(&pc->lock);
-			fresh = vmig_pending_alloc(index, t0, write);
-			if (!fresh)
-				return VM_FAULT_OOM;
-			goto again;
-		}
 		p = fresh;
 		fresh = NULL;
 		hlist_add_head(&p->hnode, vmig_pending_bucket(pc, index));

@@ -349,6 +349,39 @@ TEST_F_TIMEOUT(postcopy, threads_faulting_random_pages_get_right_data_one_reques
 	free(writes);
 }
 
+/* With wait_spin_ns set, faults spin before sleeping and still get their page. */
+TEST_F_TIMEOUT(postcopy, faults_that_spin_before_sleeping_get_their_pages, 60)
+{
+	const char *param = "/sys/module/vmig/parameters/wait_spin_ns";
+	struct faulter f[2];
+	atomic_ulong *writes;
+	struct server s;
+	int t, fd;
+
+	fd = open(param, O_WRONLY);
+	if (fd < 0)
+		SKIP(return, "%s: %s", param, strerror(errno));
+	ASSERT_EQ(7, write(fd, "2000000", 7));
+	writes = calloc(self->npages, sizeof(*writes));
+	ASSERT_NE(NULL, writes);
+	ASSERT_EQ(0, server_start(&s, self->fd, self->npages, 17));
+	for (t = 0; t < 2; t++) {
+		f[t] = (struct faulter){
+			.map = self->map, .npages = self->npages, .seed = 17,
+			.accesses = 100, .rand = t + 50, .writes = writes,
+		};
+		ASSERT_EQ(0, pthread_create(&f[t].thread, NULL, faulter_main, &f[t]));
+	}
+	for (t = 0; t < 2; t++) {
+		pthread_join(f[t].thread, NULL);
+		EXPECT_EQ(0, f[t].bad);
+	}
+	EXPECT_EQ(0, server_stop(&s));
+	EXPECT_EQ(1, write(fd, "0", 1));
+	close(fd);
+	free(writes);
+}
+
 TEST_F(postcopy, request_carries_offset_write_flag_and_fault_time)
 {
 	struct vmig_request req;

@@ -256,7 +256,8 @@ struct vmig_request {
  * @len:	bytes, a non-zero multiple of the page size; the range must lie
  *		inside the region.
  * @src:	user address of @len bytes, any alignment, not 0.  Must be 0
- *		with VMIG_PLACE_ZERO.
+ *		with VMIG_PLACE_ZERO.  It must not lie in a missing page of a
+ *		postcopy region: the copy would wait for that page.
  * @flags:	VMIG_PLACE_*.
  * @reserved:	zero.
  * @placed:	out: bytes placed.  Pages are placed in order; on error the

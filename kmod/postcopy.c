@@ -287,6 +287,10 @@ vm_fault_t vmig_postcopy_fault(struct vmig_region *r, struct vm_fault *vmf)
 	if (vmf->flags & FAULT_FLAG_RETRY_NOWAIT)
 		return VM_FAULT_RETRY;
 
+	/*
+	 * 6.1 runs every ->fault under mmap_lock for reading; kernels with
+	 * per-VMA fault locks would release the lock with release_fault_lock().
+	 */
 	if (retry)
 		mmap_read_unlock(vmf->vma->vm_mm);
 	/* Without mmap_lock, vmf->vma may be gone: only p, r->pc, r->stats. */
@@ -577,7 +581,9 @@ ssize_t vmig_postcopy_read(struct vmig_region *r, struct file *file,
 	if (!(r->flags & VMIG_REGION_POSTCOPY) || !max)
 		return -EINVAL;
 	for (;;) {
-		n = vmig_postcopy_pop(pc, req, min(max - done, ARRAY_SIZE(req)));
+		size_t want = min(max - done, ARRAY_SIZE(req));
+
+		n = vmig_postcopy_pop(pc, req, want);
 		if (n) {
 			if (copy_to_user(buf + done * sizeof(req[0]), req,
 					 n * sizeof(req[0]))) {
@@ -585,7 +591,8 @@ ssize_t vmig_postcopy_read(struct vmig_region *r, struct file *file,
 				break;
 			}
 			done += n;
-			if (done == max)
+			/* Full, or the queue ran dry: no need to look again. */
+			if (done == max || n < want)
 				break;
 			continue;
 		}

@@ -678,6 +678,66 @@ TEST_F(postcopy, two_processes_faulting_one_page_make_one_request)
 	EXPECT_EQ(0, child_status(b));
 }
 
+TEST_F(postcopy, eight_threads_faulting_one_page_make_one_request)
+{
+	const int nthreads = 8;
+	struct toucher t[nthreads];
+	struct vmig_request req;
+	struct vmig_stats st;
+	int i;
+
+	for (i = 0; i < nthreads; i++)
+		toucher_start(&t[i], self->map + 75 * ps + 64 * i, i & 1);
+	ASSERT_EQ(0, wait_missing_faults(self->fd, nthreads));
+	ASSERT_EQ(0, read_request(self->fd, &req));
+	EXPECT_EQ(75 * ps, req.offset);
+	EXPECT_EQ(1, no_request_queued(self->fd));
+	ASSERT_EQ(0, place_page(self->fd, 75, 16));
+	for (i = 0; i < nthreads; i++) {
+		pthread_join(t[i].thread, NULL);
+		EXPECT_EQ(1, atomic_load(&t[i].done));
+	}
+	EXPECT_EQ(0, pattern_errors(self->map + 75 * ps, 75, 16, ps / 8 - 1));
+	ASSERT_EQ(0, vmig_region_stats(self->fd, &st));
+	EXPECT_EQ(1, st.requests);
+	EXPECT_LE(nthreads, st.missing_faults);
+}
+
+static atomic_int usr1_seen;
+
+static void on_usr1(int sig)
+{
+	atomic_fetch_add(&usr1_seen, 1);
+}
+
+/*
+ * A signal handler runs while its thread waits for a page; the access then
+ * faults again and waits on the same request.
+ */
+TEST_F(postcopy, signal_handler_runs_during_the_wait_and_the_access_resumes)
+{
+	struct sigaction sa = { .sa_handler = on_usr1 };
+	struct vmig_request req;
+	struct toucher t;
+	uint64_t faults;
+	int i;
+
+	ASSERT_EQ(0, sigaction(SIGUSR1, &sa, NULL));
+	toucher_start(&t, self->map + 140 * ps, 0);
+	ASSERT_EQ(0, read_request(self->fd, &req));
+	faults = stat_missing_faults(self->fd);
+	ASSERT_EQ(0, pthread_kill(t.thread, SIGUSR1));
+	for (i = 0; i < 20000 && !atomic_load(&usr1_seen); i++)
+		usleep(1000);
+	EXPECT_EQ(1, atomic_load(&usr1_seen));
+	ASSERT_EQ(0, wait_missing_faults(self->fd, faults + 1));
+	EXPECT_EQ(0, atomic_load(&t.done));
+	EXPECT_EQ(1, no_request_queued(self->fd));
+	ASSERT_EQ(0, place_page(self->fd, 140, 18));
+	pthread_join(t.thread, NULL);
+	EXPECT_EQ(0, pattern_errors(self->map + 140 * ps, 140, 18, 0));
+}
+
 TEST_F(postcopy, abort_gives_waiters_and_later_faults_sigbus_and_read_eof)
 {
 	struct pollfd pfd = { .fd = self->fd, .events = POLLIN };

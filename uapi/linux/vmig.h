@@ -325,26 +325,6 @@ struct vmig_place_batch {
  *			also counts 0 ns); the last bucket also counts
  *			everything longer.
  */
-/**
- * struct vmig_stats - a region's counters (VMIG_GET_STATS)
- * @size:		region size in bytes.
- * @pages_present:	pages currently allocated.
- * @dirty_flags:	VMIG_DIRTY_* of the current logging, if on.
- * @dirty_on:		1 while logging is on.
- * @write_faults:	write faults that set a dirty bit.
- * @harvest_calls:	VMIG_GET_DIRTY_LOG calls.
- * @pages_harvested:	bits returned set by GET.
- * @clear_calls:	VMIG_CLEAR_DIRTY_LOG calls.
- * @pages_protected:	pages whose write protection was re-armed.
- * @max_protect_ns:	the longest single protection walk (one chunk).
- * @missing_faults:	faults that found their page missing.
- * @requests:		requests queued (one per page).
- * @pages_placed:	pages placed by VMIG_PLACE / VMIG_PLACE_BATCH.
- * @place_exist:	placements refused with -EEXIST.
- * @wait_hist:		fault-to-wake latency of missing faults: bucket i
- *			counts waits of [2^i, 2^(i+1)) ns; the last bucket
- *			also counts everything longer.
- */
 #define VMIG_HIST_BUCKETS	40
 struct vmig_stats {
 	__u64 size;

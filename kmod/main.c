@@ -13,9 +13,6 @@
 
 #include "vmig.h"
 
-#define CREATE_TRACE_POINTS
-#include "trace.h"
-
 static unsigned long max_region_mb;
 module_param(max_region_mb, ulong, 0444);
 MODULE_PARM_DESC(max_region_mb,

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * vmig tracepoints (events/vmig/ in tracefs), for perf and bpftrace users.
- * main.c instantiates them (CREATE_TRACE_POINTS); each concern's events
- * sit in their own block below.
+ * trace.c instantiates them; each concern's events sit in their own block:
+ *   vmig_missing_fault	a fault found its page missing (postcopy)
+ *   vmig_missing_wake	a fault stopped waiting for its page
+ *   vmig_place		VMIG_PLACE handled a page
  */
 #undef TRACE_SYSTEM
 #define TRACE_SYSTEM vmig

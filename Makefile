@@ -7,6 +7,7 @@
 #       make demo       a migration on this machine
 #       make checkpatch checkpatch.pl --strict over kmod/ and uapi/
 #       make bench-dirty dirty-logging benchmark in a qemu guest
+#       make bench-postcopy  the postcopy round-trip benchmark in a qemu guest
 #       make install    DESTDIR=... PREFIX=/usr/local (also the DKMS tree, udev rule)
 #       make dkms-src   the DKMS source tree only, in DESTDIR/DKMSDIR/vmig-VERSION
 #       make SAN=1      the same userspace built with ASan+UBSan into build/san
@@ -122,6 +123,18 @@ VMCHECK_EXTRA ?= $(BUILD)/vmig selftests/helper/tap.sh $(firstword $(wildcard /u
 vmcheck: kmod vmtests all
 	VMCHECK_EXTRA="$(VMCHECK_EXTRA)" scripts/vmcheck.sh $(VMCHECK_ARGS) kmod/vmig.ko $(VM_TESTS)
 
+# Benchmarks: static, run in a qemu guest; they print figures, not TAP.
+build/bench/%: bench/%.c uapi/linux/vmig.h
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -static -std=gnu11 -D_GNU_SOURCE -pthread $(WARN) -Iuapi -o $@ $< -lpthread
+
+BENCH_CPUS ?= 2 1
+bench-postcopy: kmod build/bench/postcopy_bench
+	@for c in $(BENCH_CPUS); do \
+		echo "== postcopy_bench in a $$c-vCPU guest"; \
+		scripts/vmcheck.sh -c $$c kmod/vmig.ko build/bench/postcopy_bench || exit 1; \
+	done
+
 deps:
 	@scripts/deps.sh
 
@@ -171,4 +184,5 @@ clean:
 	rm -rf build
 	-$(MAKE) -C $(KDIR) M=$(CURDIR)/kmod clean >/dev/null 2>&1
 
-.PHONY: all kmod kmod-clean bench-dirty vmtests hosttests vmcheck deps test demo checkpatch install dkms-src clean
+.PHONY: all kmod kmod-clean bench-dirty bench-postcopy vmtests hosttests vmcheck deps test demo \
+	checkpatch install dkms-src clean

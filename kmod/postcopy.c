@@ -2,43 +2,660 @@
 /*
  * vmig: the missing-page service (postcopy destination side).
  *
- * Not implemented yet: a fault on a missing page of a postcopy region
- * gets SIGBUS, and the region has no requests to read.
+ * A postcopy region starts with every page missing.  A fault on a missing
+ * page finds or creates the page's *pending* entry (one per page, however
+ * many threads and processes fault on it), queues it for read() when it is
+ * new, and sleeps on the entry's own wait queue until VMIG_PLACE inserts
+ * the page or the region is aborted.
+ *
+ * Guarantee: no request is lost and none is stale.  The fault checks that
+ * the page is absent from the page cache *under pc.lock* before it queues a
+ * request; PLACE inserts the page into the page cache first and only then
+ * takes pc.lock to remove the entry.  So either the fault sees the page (and
+ * maps it), or PLACE sees the entry (and wakes its waiters); a page that is
+ * present never has a request queued, and placing a page removes its
+ * request even if nobody has read it yet.
+ *
+ * Wakeups are keyed: each entry has its own wait queue, so placing a page
+ * wakes exactly the threads waiting for that page, in O(1), with no
+ * thundering herd over all waiters of the region (vCPUs fault on different
+ * pages).  The entry is refcounted (one reference for the hash, one per
+ * waiter), so a waiter may outlive the entry's removal.
+ *
+ * mmap_lock: a fault that may retry (FAULT_FLAG_ALLOW_RETRY) drops the lock
+ * before sleeping and returns VM_FAULT_RETRY once woken; the core retries
+ * and finds the page in the page cache.  With FAULT_FLAG_RETRY_NOWAIT it
+ * queues the request and returns VM_FAULT_RETRY at once, lock held.  A
+ * fault that cannot retry sleeps holding the lock, then returns the page.
+ * A waiter that dropped the lock holds no mapping of the region: it holds
+ * only its entry and counts itself in pc.waiters, and release waits for
+ * that count to reach zero before the region is freed.
+ *
+ * Spinning: wait_spin_ns (default 0) lets a fault spin for its page before
+ * it sleeps, which saves the wakeup when the page comes back within the
+ * window.  bench/postcopy_bench found no gain from 20 us of spinning and a
+ * loss on a single CPU, where the spinner only delays the server; a page
+ * that crosses a network rarely arrives within a few microseconds.  So
+ * faults sleep at once unless the administrator asks otherwise.
  */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/hash.h>
+#include <linux/hashtable.h>
+#include <linux/ktime.h>
+#include <linux/log2.h>
+#include <linux/module.h>
+#include <linux/pagemap.h>
 #include <linux/poll.h>
+#include <linux/refcount.h>
+#include <linux/sched/clock.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
 
 #include "vmig.h"
+#include "trace.h"
 
-int vmig_postcopy_init(struct vmig_region *r)
+static unsigned int wait_spin_ns;
+module_param(wait_spin_ns, uint, 0644);
+MODULE_PARM_DESC(wait_spin_ns,
+		 "Nanoseconds a fault on a missing page spins for the page before it sleeps (0: sleep at once)");
+
+enum vmig_pending_state {
+	VMIG_PENDING_WAIT,	/* page missing, request queued or read */
+	VMIG_PENDING_PLACED,	/* page is in the page cache */
+	VMIG_PENDING_ABORTED,	/* region aborted: waiters get SIGBUS */
+};
+
+/* A missing page that has been faulted on. */
+struct vmig_pending {
+	struct hlist_node hnode;	/* on pc.pending while WAIT */
+	struct list_head unread;	/* on pc.unread until read() */
+	wait_queue_head_t wq;		/* faults waiting for the page */
+	refcount_t ref;			/* the hash's, plus one per waiter */
+	pgoff_t index;
+	u64 time_ns;			/* first fault, CLOCK_MONOTONIC */
+	u32 flags;			/* VMIG_REQ_* */
+	int state;			/* enum vmig_pending_state */
+};
+
+static struct hlist_head *vmig_pending_bucket(struct vmig_postcopy *pc,
+					      pgoff_t index)
 {
-	spin_lock_init(&r->pc.lock);
-	init_waitqueue_head(&r->pc.readq);
+	return &pc->pending[hash_long(index, VMIG_PENDING_HASH_BITS)];
+}
+
+/* Called with pc->lock held. */
+static struct vmig_pending *vmig_pending_find(struct vmig_postcopy *pc,
+					      pgoff_t index)
+{
+	struct vmig_pending *p;
+
+	hlist_for_each_entry(p, vmig_pending_bucket(pc, index), hnode)
+		if (p->index == index)
+			return p;
+	return NULL;
+}
+
+static struct vmig_pending *vmig_pending_alloc(pgoff_t index, u64 now,
+					       bool write)
+{
+	struct vmig_pending *p = kmalloc(sizeof(*p), GFP_KERNEL_ACCOUNT);
+
+	if (!p)
+		return NULL;
+	INIT_HLIST_NODE(&p->hnode);
+	INIT_LIST_HEAD(&p->unread);
+	init_waitqueue_head(&p->wq);
+	refcount_set(&p->ref, 1);
+	p->index = index;
+	p->time_ns = now;
+	p->flags = write ? VMIG_REQ_WRITE : 0;
+	p->state = VMIG_PENDING_WAIT;
+	return p;
+}
+
+static void vmig_pending_put(struct vmig_pending *p)
+{
+	if (refcount_dec_and_test(&p->ref))
+		kfree(p);
+}
+
+/* Called with pc->lock held: the entry leaves the hash and the read queue. */
+static void vmig_pending_unhash(struct vmig_pending *p, int state)
+{
+	hlist_del_init(&p->hnode);
+	list_del_init(&p->unread);
+	/* Pairs with smp_load_acquire() in vmig_pending_wait(). */
+	smp_store_release(&p->state, state);
+}
+
+static bool vmig_page_present(struct vmig_region *r, pgoff_t index)
+{
+	return xa_load(&vmig_region_mapping(r)->i_pages, index);
+}
+
+static void vmig_wait_hist_add(struct vmig_region *r, u64 ns)
+{
+	unsigned int b = ns ? ilog2(ns) : 0;
+
+	atomic64_inc(&r->stats.wait_hist[min_t(unsigned int, b,
+					       VMIG_HIST_BUCKETS - 1)]);
+}
+
+/*
+ * Sleep until @p leaves WAIT or a signal that @state admits arrives; spin
+ * first for at most wait_spin_ns.  Returns the entry's state (WAIT when a
+ * signal ended the wait).
+ */
+static int vmig_pending_wait(struct vmig_pending *p, unsigned int state)
+{
+	unsigned int spin_ns = READ_ONCE(wait_spin_ns);
+	DEFINE_WAIT(wait);
+	int s;
+
+	if (spin_ns) {
+		u64 end = local_clock() + spin_ns;
+
+		do {
+			/* Pairs with vmig_pending_unhash(): page then state. */
+			s = smp_load_acquire(&p->state);
+			if (s != VMIG_PENDING_WAIT)
+				return s;
+			cpu_relax();
+		} while (!need_resched() && local_clock() < end);
+	}
+	for (;;) {
+		prepare_to_wait(&p->wq, &wait, state);
+		/* Pairs with vmig_pending_unhash(): page then state. */
+		s = smp_load_acquire(&p->state);
+		if (s != VMIG_PENDING_WAIT)
+			break;
+		if (signal_pending_state(state, current))
+			break;
+		schedule();
+	}
+	finish_wait(&p->wq, &wait);
+	return s;
+}
+
+/*
+ * Non-fatal signals may end the wait only for a user-mode fault that will
+ * be retried: the signal is then delivered and the access re-executed.  A
+ * kernel-mode access (copy_from_user) would just retry at once and spin.
+ */
+static unsigned int vmig_wait_state(unsigned int fault_flags, bool retry)
+{
+	if (retry && (fault_flags & FAULT_FLAG_INTERRUPTIBLE) &&
+	    (fault_flags & FAULT_FLAG_USER))
+		return TASK_INTERRUPTIBLE;
+	return TASK_KILLABLE;
+}
+
+/* The page is present: hand it to the core locked, as ->fault does. */
+static vm_fault_t vmig_postcopy_lock_page(struct vmig_region *r,
+					  struct vm_fault *vmf)
+{
+	struct folio *folio = filemap_lock_folio(vmig_region_mapping(r),
+						 vmf->pgoff);
+
+	if (!folio)
+		return VM_FAULT_NOPAGE;	/* cannot happen: pages stay */
+	vmf->page = folio_file_page(folio, vmf->pgoff);
+	return VM_FAULT_LOCKED;
+}
+
+/* The waiter is done with the region; release may be waiting for that. */
+static void vmig_postcopy_waiter_leave(struct vmig_postcopy *pc)
+{
+	spin_lock(&pc->lock);
+	if (!--pc->waiters && pc->aborted)
+		wake_up(&pc->drainq);
+	spin_unlock(&pc->lock);
+}
+
+/**
+ * vmig_postcopy_fault - a fault found the page at vmf->pgoff missing
+ * @r:		a region with VMIG_REGION_POSTCOPY
+ * @vmf:	the fault, mmap_lock held for read
+ *
+ * Return: VM_FAULT_RETRY (mmap_lock dropped unless RETRY_NOWAIT) once the
+ * page has been placed or the wait was interrupted; VM_FAULT_LOCKED with
+ * the page when the fault could not retry; VM_FAULT_SIGBUS after abort.
+ */
+vm_fault_t vmig_postcopy_fault(struct vmig_region *r, struct vm_fault *vmf)
+{
+	bool retry = vmf->flags & FAULT_FLAG_ALLOW_RETRY;
+	bool write = vmf->flags & FAULT_FLAG_WRITE;
+	struct vmig_postcopy *pc = &r->pc;
+	struct vmig_pending *p, *fresh = NULL;
+	pgoff_t index = vmf->pgoff;
+	bool queued = false;
+	unsigned int state;
+	u64 t0, waited;
+	int s;
+
+	/* Exiting or dumping core: nobody should wait for the network. */
+	if (current->flags & (PF_EXITING | PF_DUMPCORE))
+		return VM_FAULT_SIGBUS;
+	if (READ_ONCE(pc->aborted))
+		return VM_FAULT_SIGBUS;
+	t0 = ktime_get_ns();
+	atomic64_inc(&r->stats.missing_faults);
+
+	/* Most faults are the first on their page: allocate before locking. */
+	fresh = vmig_pending_alloc(index, t0, write);
+	if (!fresh)
+		return VM_FAULT_OOM;
+
+	spin_lock(&pc->lock);
+	if (pc->aborted) {
+		spin_unlock(&pc->lock);
+		kfree(fresh);
+		return VM_FAULT_SIGBUS;
+	}
+	if (vmig_page_present(r, index)) {
+		spin_unlock(&pc->lock);
+		kfree(fresh);
+		return vmig_postcopy_lock_page(r, vmf);
+	}
+	p = vmig_pending_find(pc, index);
+	if (!p) {
+		p = fresh;
+		fresh = NULL;
+		hlist_add_head(&p->hnode, vmig_pending_bucket(pc, index));
+		list_add_tail(&p->unread, &pc->unread);
+		queued = true;
+	} else if (write && !list_empty(&p->unread)) {
+		p->flags |= VMIG_REQ_WRITE;
+	}
+	if (!(vmf->flags & FAULT_FLAG_RETRY_NOWAIT)) {
+		refcount_inc(&p->ref);
+		pc->waiters++;
+	}
+	spin_unlock(&pc->lock);
+	kfree(fresh);
+
+	trace_vmig_missing_fault(r->id, index, vmf->flags, queued);
+	if (queued) {
+		atomic64_inc(&r->stats.requests);
+		/* Full barrier inside: the queued entry is seen by the reader. */
+		if (wq_has_sleeper(&pc->readq))
+			wake_up_poll(&pc->readq, EPOLLIN | EPOLLRDNORM);
+	}
+	/* KVM's async faults: the request is queued, come back later. */
+	if (vmf->flags & FAULT_FLAG_RETRY_NOWAIT)
+		return VM_FAULT_RETRY;
+
+	/*
+	 * 6.1 runs every ->fault under mmap_lock for reading; kernels with
+	 * per-VMA fault locks would release the lock with release_fault_lock().
+	 */
+	if (retry)
+		mmap_read_unlock(vmf->vma->vm_mm);
+	/* Without mmap_lock, vmf->vma may be gone: only p, r->pc, r->stats. */
+	state = vmig_wait_state(vmf->flags, retry);
+	s = vmig_pending_wait(p, state);
+	waited = ktime_get_ns() - t0;
+	if (s == VMIG_PENDING_PLACED)
+		vmig_wait_hist_add(r, waited);
+	trace_vmig_missing_wake(r->id, index, waited,
+				s == VMIG_PENDING_PLACED ? 0 :
+				s == VMIG_PENDING_ABORTED ? -ESHUTDOWN : -EINTR);
+	vmig_pending_put(p);
+	vmig_postcopy_waiter_leave(pc);
+
+	if (retry)
+		return VM_FAULT_RETRY;
+	if (s != VMIG_PENDING_PLACED)
+		return VM_FAULT_SIGBUS;
+	return vmig_postcopy_lock_page(r, vmf);
+}
+
+/*
+ * The page at @index has been placed (or the region aborted): remove its
+ * entry, if any, and wake its waiters.  Returns true if there was one.
+ */
+static bool vmig_postcopy_complete(struct vmig_region *r, pgoff_t index)
+{
+	struct vmig_postcopy *pc = &r->pc;
+	struct vmig_pending *p;
+
+	spin_lock(&pc->lock);
+	p = vmig_pending_find(pc, index);
+	if (p)
+		vmig_pending_unhash(p, VMIG_PENDING_PLACED);
+	spin_unlock(&pc->lock);
+	if (!p)
+		return false;
+	wake_up_all(&p->wq);
+	vmig_pending_put(p);
+	return true;
+}
+
+/* Place one page: data from @src, or zeroes when @src is NULL. */
+static int vmig_postcopy_place_page(struct vmig_region *r, pgoff_t index,
+				    const void __user *src)
+{
+	struct folio *folio;
+	bool woke;
+	int err;
+
+	/* Cheap refusal first: no page to allocate and fill. */
+	if (vmig_page_present(r, index))
+		folio = ERR_PTR(-EEXIST);
+	else
+		folio = vmig_region_add_folio(r, index, src);
+	if (IS_ERR(folio)) {
+		err = PTR_ERR(folio);
+		if (err == -EEXIST)
+			atomic64_inc(&r->stats.place_exist);
+		trace_vmig_place(r->id, index, !src, err, false);
+		return err;
+	}
+	/* New data in the region: a write for dirty logging, if it is on. */
+	vmig_dirty_note_write(r, index);
+	folio_unlock(folio);
+	folio_put(folio);
+	atomic64_inc(&r->stats.pages_placed);
+
+	woke = vmig_postcopy_complete(r, index);
+	trace_vmig_place(r->id, index, !src, 0, woke);
 	return 0;
 }
 
-void vmig_postcopy_destroy(struct vmig_region *r)
+/*
+ * Check a placement against the region.  The range is in pages, inside the
+ * region; src is unused (zero) with VMIG_PLACE_ZERO, else must be a user
+ * range.  @placed is output only and not checked.
+ */
+static int vmig_place_check(struct vmig_region *r, const struct vmig_place *pl)
 {
+	if (pl->reserved || (pl->flags & ~VMIG_PLACE_FLAGS_ALL))
+		return -EINVAL;
+	if (!pl->len || !PAGE_ALIGNED(pl->len) || !PAGE_ALIGNED(pl->offset))
+		return -EINVAL;
+	if (pl->offset >= r->size || pl->len > r->size - pl->offset)
+		return -EINVAL;
+	if (pl->flags & VMIG_PLACE_ZERO)
+		return pl->src ? -EINVAL : 0;
+	/* NULL would mean zeroes to vmig_region_add_folio(): refuse it. */
+	if (!pl->src || !access_ok(u64_to_user_ptr(pl->src), pl->len))
+		return -EFAULT;
+	return 0;
 }
 
-vm_fault_t vmig_postcopy_fault(struct vmig_region *r, struct vm_fault *vmf)
+/* Place a checked range page by page, in order; *placed says how far. */
+static int vmig_place_range(struct vmig_region *r, const struct vmig_place *pl,
+			    u64 *placed)
 {
-	return VM_FAULT_SIGBUS;
+	pgoff_t index = pl->offset >> PAGE_SHIFT;
+	pgoff_t end = index + (pl->len >> PAGE_SHIFT);
+	const char __user *src = NULL;
+	int err;
+
+	if (!(pl->flags & VMIG_PLACE_ZERO))
+		src = u64_to_user_ptr(pl->src);
+	*placed = 0;
+	for (;;) {
+		err = vmig_postcopy_place_page(r, index, src);
+		if (err)
+			return err;
+		*placed += PAGE_SIZE;
+		if (++index == end)
+			return 0;
+		if (src)
+			src += PAGE_SIZE;
+		if (fatal_signal_pending(current))
+			return -EINTR;
+		cond_resched();
+	}
+}
+
+static long vmig_postcopy_place(struct vmig_region *r,
+				struct vmig_place __user *argp)
+{
+	struct vmig_place pl;
+	u64 placed;
+	int err;
+
+	if (copy_from_user(&pl, argp, sizeof(pl)))
+		return -EFAULT;
+	err = vmig_place_check(r, &pl);
+	if (err)
+		return err;
+	err = vmig_place_range(r, &pl, &placed);
+	if (put_user(placed, &argp->placed))
+		return -EFAULT;
+	return err;
+}
+
+/*
+ * All entries are copied in and checked before anything is placed, so a
+ * bad entry anywhere fails the whole batch with nothing placed.
+ */
+static long vmig_postcopy_place_batch(struct vmig_region *r,
+				      struct vmig_place_batch __user *argp)
+{
+	struct vmig_place_batch b;
+	struct vmig_place __user *uent;
+	struct vmig_place *ent;
+	u32 i, done = 0, exist = 0;
+	u64 placed;
+	int err = 0;
+
+	if (copy_from_user(&b, argp, sizeof(b)))
+		return -EFAULT;
+	if (b.flags || !b.count || b.count > VMIG_PLACE_BATCH_MAX)
+		return -EINVAL;
+	uent = u64_to_user_ptr(b.entries);
+	ent = kvmalloc_array(b.count, sizeof(*ent), GFP_KERNEL);
+	if (!ent)
+		return -ENOMEM;
+	if (copy_from_user(ent, uent, b.count * sizeof(*ent))) {
+		err = -EFAULT;
+		goto out;
+	}
+	for (i = 0; i < b.count; i++) {
+		err = vmig_place_check(r, &ent[i]);
+		if (err)
+			goto out;
+	}
+	for (i = 0; i < b.count; i++) {
+		err = vmig_place_range(r, &ent[i], &placed);
+		if (put_user(placed, &uent[i].placed)) {
+			err = -EFAULT;
+			break;
+		}
+		if (err == -EEXIST) {
+			exist++;
+			err = 0;
+		} else if (err) {
+			break;
+		}
+		done++;
+	}
+	if (put_user(done, &argp->done) || put_user(exist, &argp->exist))
+		err = -EFAULT;
+out:
+	kvfree(ent);
+	return err;
+}
+
+/* Fail every wait and every later fault on a missing page with SIGBUS. */
+static void vmig_postcopy_abort(struct vmig_region *r)
+{
+	struct vmig_postcopy *pc = &r->pc;
+	struct vmig_pending *p;
+	struct hlist_node *tmp;
+	LIST_HEAD(gone);
+	int b;
+
+	spin_lock(&pc->lock);
+	pc->aborted = true;
+	for (b = 0; b < ARRAY_SIZE(pc->pending); b++) {
+		hlist_for_each_entry_safe(p, tmp, &pc->pending[b], hnode) {
+			vmig_pending_unhash(p, VMIG_PENDING_ABORTED);
+			list_add(&p->unread, &gone);
+		}
+	}
+	spin_unlock(&pc->lock);
+
+	while (!list_empty(&gone)) {
+		p = list_first_entry(&gone, struct vmig_pending, unread);
+		list_del(&p->unread);
+		wake_up_all(&p->wq);
+		vmig_pending_put(p);
+	}
+	wake_up_poll(&pc->readq, EPOLLIN | EPOLLHUP);
 }
 
 long vmig_postcopy_ioctl(struct vmig_region *r, unsigned int cmd,
 			 void __user *argp)
 {
-	return -ENOTTY;
+	switch (cmd) {
+	case VMIG_PLACE:
+		return vmig_postcopy_place(r, argp);
+	case VMIG_PLACE_BATCH:
+		return vmig_postcopy_place_batch(r, argp);
+	case VMIG_ABORT:
+		if (!(r->flags & VMIG_REGION_POSTCOPY))
+			return -EINVAL;
+		vmig_postcopy_abort(r);
+		return 0;
+	default:
+		return -ENOTTY;
+	}
+}
+
+/* Take up to @max unread requests off the queue into @req. */
+static size_t vmig_postcopy_pop(struct vmig_postcopy *pc,
+				struct vmig_request *req, size_t max)
+{
+	struct vmig_pending *p;
+	size_t n = 0;
+
+	spin_lock(&pc->lock);
+	while (n < max && !list_empty(&pc->unread)) {
+		p = list_first_entry(&pc->unread, struct vmig_pending, unread);
+		list_del_init(&p->unread);
+		req[n].offset = (u64)p->index << PAGE_SHIFT;
+		req[n].flags = p->flags;
+		req[n].reserved = 0;
+		req[n].time_ns = p->time_ns;
+		n++;
+	}
+	spin_unlock(&pc->lock);
+	return n;
+}
+
+/* Copying out failed: put back, in order, the requests still pending. */
+static void vmig_postcopy_unpop(struct vmig_postcopy *pc,
+				const struct vmig_request *req, size_t n)
+{
+	struct vmig_pending *p;
+
+	spin_lock(&pc->lock);
+	while (n--) {
+		p = vmig_pending_find(pc, req[n].offset >> PAGE_SHIFT);
+		if (p && list_empty(&p->unread))
+			list_add(&p->unread, &pc->unread);
+	}
+	spin_unlock(&pc->lock);
+}
+
+static bool vmig_postcopy_readable(struct vmig_postcopy *pc)
+{
+	return !list_empty_careful(&pc->unread) || READ_ONCE(pc->aborted);
 }
 
 ssize_t vmig_postcopy_read(struct vmig_region *r, struct file *file,
 			   char __user *buf, size_t count)
 {
-	return -EINVAL;
+	struct vmig_postcopy *pc = &r->pc;
+	struct vmig_request req[16];
+	size_t max = count / sizeof(req[0]);
+	size_t done = 0, n;
+	int err;
+
+	if (!(r->flags & VMIG_REGION_POSTCOPY) || !max)
+		return -EINVAL;
+	for (;;) {
+		size_t want = min(max - done, ARRAY_SIZE(req));
+
+		n = vmig_postcopy_pop(pc, req, want);
+		if (n) {
+			if (copy_to_user(buf + done * sizeof(req[0]), req,
+					 n * sizeof(req[0]))) {
+				vmig_postcopy_unpop(pc, req, n);
+				break;
+			}
+			done += n;
+			/* Full, or the queue ran dry: no need to look again. */
+			if (done == max || n < want)
+				break;
+			continue;
+		}
+		if (done || READ_ONCE(pc->aborted))
+			break;
+		if (file->f_flags & O_NONBLOCK)
+			return -EAGAIN;
+		err = wait_event_interruptible(pc->readq,
+					       vmig_postcopy_readable(pc));
+		if (err)
+			return err;
+	}
+	if (!done && n)
+		return -EFAULT;
+	return done * sizeof(req[0]);
 }
 
 __poll_t vmig_postcopy_poll(struct vmig_region *r, struct file *file,
 			    poll_table *wait)
 {
-	return EPOLLERR;
+	struct vmig_postcopy *pc = &r->pc;
+	__poll_t mask = 0;
+
+	if (!(r->flags & VMIG_REGION_POSTCOPY))
+		return EPOLLERR;
+	poll_wait(file, &pc->readq, wait);
+	/* Pairs with wq_has_sleeper() in the fault: queued, then checked. */
+	smp_mb();
+	if (!list_empty_careful(&pc->unread))
+		mask |= EPOLLIN | EPOLLRDNORM;
+	if (READ_ONCE(pc->aborted))
+		mask |= EPOLLHUP;
+	return mask;
+}
+
+int vmig_postcopy_init(struct vmig_region *r)
+{
+	struct vmig_postcopy *pc = &r->pc;
+
+	spin_lock_init(&pc->lock);
+	init_waitqueue_head(&pc->readq);
+	init_waitqueue_head(&pc->drainq);
+	hash_init(pc->pending);
+	INIT_LIST_HEAD(&pc->unread);
+	return 0;
+}
+
+static bool vmig_postcopy_drained(struct vmig_postcopy *pc)
+{
+	bool drained;
+
+	spin_lock(&pc->lock);
+	drained = !pc->waiters;
+	spin_unlock(&pc->lock);
+	return drained;
+}
+
+/*
+ * The region's last reference is gone.  A waiter that dropped mmap_lock
+ * may still be on its way out: wake it, and wait until it has left.
+ */
+void vmig_postcopy_destroy(struct vmig_region *r)
+{
+	vmig_postcopy_abort(r);
+	wait_event(r->pc.drainq, vmig_postcopy_drained(&r->pc));
 }

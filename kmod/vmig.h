@@ -48,9 +48,14 @@ struct vmig_dirty {
 };
 
 /* Missing-page service state of a region, owned by postcopy.c. */
+#define VMIG_PENDING_HASH_BITS	8
 struct vmig_postcopy {
-	spinlock_t lock;		/* protects the request queue */
+	spinlock_t lock;		/* protects pending..aborted */
 	wait_queue_head_t readq;	/* readers of requests */
+	struct hlist_head pending[1 << VMIG_PENDING_HASH_BITS]; /* by page */
+	struct list_head unread;	/* requests not yet read(), FIFO */
+	unsigned int waiters;		/* faults sleeping for a page */
+	wait_queue_head_t drainq;	/* release waits here for waiters */
 	bool aborted;
 };
 

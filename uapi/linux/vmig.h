@@ -221,27 +221,55 @@ struct vmig_dirty_log {
  * --------
  * In a region created with VMIG_REGION_POSTCOPY every page starts missing.
  * A fault on a missing page (read or write, from any process mapping the
- * region, and from get_user_pages callers) queues one request for the page,
- * however many threads fault on it, and the faulting threads sleep, killably,
- * until the page is placed.  Requests are read from the region fd with
- * read() as struct vmig_request records (whole records only; a buffer
- * smaller than one fails with -EINVAL); read() sleeps unless the fd is
- * nonblocking (-EAGAIN then); poll() reports EPOLLIN while requests wait.
+ * region, and from get_user_pages callers such as process_vm_readv,
+ * /proc/pid/mem or KVM) queues one request for the page, however
+ * many threads and processes fault on it, and the faulting threads sleep
+ * until the page is placed.  The sleep is killable; a user-mode access may
+ * also be interrupted by a signal handler, after which it faults again.
+ * While it sleeps a fault does not hold the mm's mmap_lock when the fault
+ * can be retried (always for user-mode accesses), so mmap()/munmap() in the
+ * faulting process go on; a get_user_pages caller that cannot retry (such
+ * as a read of /proc/pid/mem) sleeps with the lock held for reading, and
+ * until its page is placed, mmap()/munmap() in that mm wait too.  A fault
+ * that may not sleep (FAULT_FLAG_RETRY_NOWAIT, KVM's asynchronous page
+ * faults) queues the request and returns at once.
+ *
+ * Requests are read from the region fd with read() as struct vmig_request
+ * records: whole records only, as many as are queued and fit in the buffer
+ * (a buffer smaller than one record fails with -EINVAL; a bad buffer with
+ * -EFAULT, and the requests stay queued).  Each request is returned once.
+ * read() sleeps while none is queued unless the fd is nonblocking
+ * (VMIG_REGION_NONBLOCK or O_NONBLOCK: -EAGAIN then); poll()/epoll report
+ * EPOLLIN while requests are queued.  A request stays pending until its
+ * page is placed, even if every thread that faulted on it was killed.
  *
  * VMIG_PLACE copies data in and maps it atomically: no process ever sees a
- * page half filled.  Placing over a present page fails with -EEXIST and
- * changes nothing.  PLACE works in any phase; in a region without
- * VMIG_REGION_POSTCOPY it fills pages that were never touched.
+ * page half filled.  It wakes the page's waiters, and removes the page's
+ * request if it was not read yet (read() never returns a request for a
+ * present page).  Placing over a present page fails with -EEXIST and
+ * changes nothing.  PLACE works in any phase and in any region; in a region
+ * without VMIG_REGION_POSTCOPY it fills pages that were never touched.  A
+ * placed page counts as written for dirty logging, so a destination region
+ * can enable logging later and become a source.
  *
- * VMIG_ABORT (and the release of the last reference) wakes every waiter,
- * which gets SIGBUS; later faults on missing pages get SIGBUS at once.
+ * VMIG_ABORT (and the release of the region's last reference) wakes every
+ * waiter, which gets SIGBUS; later faults on missing pages get SIGBUS at
+ * once; read() returns 0 (end of file) and poll() reports EPOLLHUP.  Pages
+ * already present stay, and PLACE still works.  ABORT again is a no-op.
+ *
+ * In a region without VMIG_REGION_POSTCOPY, read() and VMIG_ABORT fail
+ * with -EINVAL and poll() reports EPOLLERR.
+ *
+ * The module parameter wait_spin_ns (writable at runtime) makes a faulting
+ * thread spin for up to that long for its page before it sleeps.
  */
-#define VMIG_REQ_WRITE		_BITUL(0) /* the first fault was a write */
+#define VMIG_REQ_WRITE		_BITUL(0) /* the page was first wanted for writing */
 
 /**
  * struct vmig_request - a missing-page request, read() from a region fd
- * @offset:	byte offset of the page in the region.
- * @flags:	VMIG_REQ_*.
+ * @offset:	byte offset of the missing page in the region (page aligned).
+ * @flags:	VMIG_REQ_*.  VMIG_REQ_WRITE is set if a write fault on the
+ *		page came before the request was read.
  * @reserved:	zero.
  * @time_ns:	CLOCK_MONOTONIC time of the first fault on the page.
  */
@@ -252,7 +280,7 @@ struct vmig_request {
 	__u64 time_ns;
 };
 
-#define VMIG_PLACE_ZERO		_BITUL(0) /* fill with zeroes; src unused */
+#define VMIG_PLACE_ZERO		_BITUL(0) /* fill with zeroes; src must be 0 */
 #define VMIG_PLACE_FLAGS_ALL	(VMIG_PLACE_ZERO)
 
 /**
@@ -260,12 +288,19 @@ struct vmig_request {
  * @offset:	byte offset in the region, page aligned.
  * @len:	bytes, a non-zero multiple of the page size; the range must lie
  *		inside the region.
- * @src:	user address of @len bytes (ignored with VMIG_PLACE_ZERO).
+ * @src:	user address of @len bytes, any alignment, not 0.  Must be 0
+ *		with VMIG_PLACE_ZERO.  It must not lie in a missing page of a
+ *		postcopy region: the copy would wait for that page.
  * @flags:	VMIG_PLACE_*.
  * @reserved:	zero.
  * @placed:	out: bytes placed.  Pages are placed in order; on error the
  *		call stops at the first page it could not place and @placed
  *		says how far it got (-EEXIST: that page was already present).
+ *
+ * Errors: -EINVAL for a bad offset, length, range, flag or reserved field,
+ * -EFAULT for a bad @src or argument pointer (nothing is placed for any of
+ * these); -EEXIST, -ENOMEM, or -EINTR when a fatal signal stopped a long
+ * range, with @placed telling how far it got.
  */
 struct vmig_place {
 	__u64 offset;
@@ -279,12 +314,16 @@ struct vmig_place {
 /**
  * struct vmig_place_batch - argument of VMIG_PLACE_BATCH
  * @entries:	user address of @count struct vmig_place.
- * @count:	entries; at most VMIG_PLACE_BATCH_MAX.
+ * @count:	entries, 1 to VMIG_PLACE_BATCH_MAX (else -EINVAL).
  * @flags:	zero.
  * @done:	out: entries fully handled.  An entry that fails with -EEXIST
  *		is skipped (its @placed tells how far it got) and counted in
  *		@exist; any other error stops the batch and is returned.
  * @exist:	out: entries that met an already present page.
+ *
+ * Every entry is checked before any is placed: one bad entry fails the
+ * whole batch (-EINVAL or -EFAULT) with nothing placed.  Each entry's
+ * @placed is written back.
  */
 #define VMIG_PLACE_BATCH_MAX	1024
 struct vmig_place_batch {
@@ -313,13 +352,17 @@ struct vmig_place_batch {
  *			(one chunk of at most wp_chunk pages: write-protect
  *			and clean, or HWDIRTY's clean-and-record), in ns,
  *			since the region was created.
- * @missing_faults:	faults that found their page missing.
+ * @missing_faults:	faults that found their page missing (each faulting
+ *			thread counts, and counts again after a signal).
  * @requests:		requests queued (one per page).
  * @pages_placed:	pages placed by VMIG_PLACE / VMIG_PLACE_BATCH.
  * @place_exist:	placements refused with -EEXIST.
- * @wait_hist:		fault-to-wake latency of missing faults: bucket i
- *			counts waits of [2^i, 2^(i+1)) ns; the last bucket
- *			also counts everything longer.
+ * @wait_hist:		fault-to-wake latency of missing faults, measured by
+ *			each faulting thread from its fault until it runs
+ *			again, for waits that ended with the page placed:
+ *			bucket i counts waits of [2^i, 2^(i+1)) ns (bucket 0
+ *			also counts 0 ns); the last bucket also counts
+ *			everything longer.
  */
 #define VMIG_HIST_BUCKETS	40
 struct vmig_stats {

@@ -389,6 +389,8 @@ static long vmig_dirty_enable(struct vmig_region *r, void __user *argp)
 		RCU_INIT_POINTER(r->dirty.bitmap, NULL);
 		synchronize_rcu();
 		kvfree(bitmap);
+	} else {
+		vmig_nl_event_dirty(r, true);
 	}
 out:
 	mutex_unlock(&r->dirty.lock);
@@ -411,6 +413,7 @@ static long vmig_dirty_disable(struct vmig_region *r)
 	r->dirty.on = false;
 	r->dirty.flags = 0;
 	mutex_unlock(&r->dirty.lock);
+	vmig_nl_event_dirty(r, false);
 	/* A fault may still be setting a bit in it. */
 	synchronize_rcu();
 	kvfree(bitmap);

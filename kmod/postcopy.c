@@ -299,6 +299,7 @@ vm_fault_t vmig_postcopy_fault(struct vmig_region *r, struct vm_fault *vmf)
 	waited = ktime_get_ns() - t0;
 	if (s == VMIG_PENDING_PLACED)
 		vmig_wait_hist_add(r, waited);
+	vmig_nl_event_stall(r, waited);
 	trace_vmig_missing_wake(r->id, index, waited,
 				s == VMIG_PENDING_PLACED ? 0 :
 				s == VMIG_PENDING_ABORTED ? -ESHUTDOWN : -EINTR);

@@ -472,6 +472,122 @@ TEST_F(nl, events_announce_region_creation_and_destruction)
 	nlt_close(&ev);
 }
 
+/*
+ * Read events until one with @cmd about region @id arrives; stores the u64
+ * value of attribute @attr (0 if absent) in @val.  0 or -ETIMEDOUT.
+ */
+static int wait_region_event(struct nlt *nl, uint8_t cmd, uint32_t id,
+			     int attr, uint64_t *val)
+{
+	static char buf[65536];
+	struct nlmsghdr *nlh;
+	struct nlattr *a;
+	int n;
+
+	for (;;) {
+		n = nlt_recv(nl, buf, sizeof(buf), 5000);
+		if (n < 0)
+			return n;
+		for (nlh = (struct nlmsghdr *)buf; NLMSG_OK(nlh, (unsigned int)n);
+		     nlh = NLMSG_NEXT(nlh, n)) {
+			struct genlmsghdr *g = NLMSG_DATA(nlh);
+
+			if (nlh->nlmsg_type != nl->family || g->cmd != cmd)
+				continue;
+			a = nlt_find(nlh, VMIG_A_REGION_ID);
+			if (!a || nlt_attr_uint(a) != id)
+				continue;
+			a = nlt_find(nlh, attr);
+			*val = a ? nlt_attr_uint(a) : 0;
+			return 0;
+		}
+	}
+}
+
+TEST_F(nl, events_announce_dirty_logging_on_and_off)
+{
+	struct vmig_dirty_enable en = { .flags = VMIG_DIRTY_MANUAL_PROTECT };
+	uint64_t size = 13 * self->ps, on = 7;
+	struct nlt ev;
+	uint32_t id;
+	int fd;
+
+	ASSERT_EQ(0, nlt_open(&ev));
+	ASSERT_EQ(0, nlt_join_events(&ev));
+	fd = vmig_region_new(self->dev, size, 0);
+	ASSERT_LE(0, fd);
+	id = region_id_of_size(&self->nl, size);
+
+	ASSERT_EQ(0, ioctl(fd, VMIG_DIRTY_ENABLE, &en));
+	ASSERT_EQ(0, wait_region_event(&ev, VMIG_CMD_DIRTY, id, VMIG_A_DIRTY_ON, &on));
+	EXPECT_EQ(1, on);
+	ASSERT_EQ(0, ioctl(fd, VMIG_DIRTY_DISABLE));
+	ASSERT_EQ(0, wait_region_event(&ev, VMIG_CMD_DIRTY, id, VMIG_A_DIRTY_ON, &on));
+	EXPECT_EQ(0, on);
+	close(fd);
+	nlt_close(&ev);
+}
+
+static int write_param(const char *name, const char *val)
+{
+	char path[128];
+	int fd, ok;
+
+	snprintf(path, sizeof(path), "/sys/module/vmig/parameters/%s", name);
+	fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return -errno;
+	ok = write(fd, val, strlen(val)) == (ssize_t)strlen(val);
+	close(fd);
+	return ok ? 0 : -EIO;
+}
+
+TEST_F(nl, events_report_a_postcopy_fault_that_waited_too_long)
+{
+	uint64_t size = 3 * self->ps, waited = 0;
+	struct vmig_place pl;
+	struct nlt ev;
+	char *page;
+	uint32_t id;
+	pid_t pid;
+	int fd, status;
+	char *p;
+
+	ASSERT_EQ(0, write_param("stall_event_us", "1000"));
+	ASSERT_EQ(0, nlt_open(&ev));
+	ASSERT_EQ(0, nlt_join_events(&ev));
+	fd = vmig_region_new(self->dev, size, VMIG_REGION_POSTCOPY);
+	ASSERT_LE(0, fd);
+	id = region_id_of_size(&self->nl, size);
+	p = vmig_region_map(fd, size, 0);
+	ASSERT_NE(NULL, p);
+
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0)
+		_exit(((volatile char *)p)[self->ps] == 'x' ? 0 : 1);
+	/* Let the child wait well past the 1 ms threshold, then serve it. */
+	usleep(50 * 1000);
+	page = malloc(self->ps);
+	ASSERT_NE(NULL, page);
+	memset(page, 'x', self->ps);
+	memset(&pl, 0, sizeof(pl));
+	pl.offset = self->ps;
+	pl.len = self->ps;
+	pl.src = (uintptr_t)page;
+	ASSERT_EQ(0, ioctl(fd, VMIG_PLACE, &pl));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+
+	ASSERT_EQ(0, wait_region_event(&ev, VMIG_CMD_STALL, id, VMIG_A_STALL_NS, &waited));
+	EXPECT_LE(1000 * 1000, waited);
+	ASSERT_EQ(0, write_param("stall_event_us", "100000"));
+	free(page);
+	munmap(p, size);
+	close(fd);
+	nlt_close(&ev);
+}
+
 TEST_F(nl, module_unload_with_a_listener_is_clean)
 {
 	struct nlt ev;

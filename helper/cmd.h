@@ -10,5 +10,8 @@ struct vmig_cmd {
 };
 
 extern const struct vmig_cmd vmig_cmd_info;
+extern const struct vmig_cmd vmig_cmd_guest;
+extern const struct vmig_cmd vmig_cmd_listen;
+extern const struct vmig_cmd vmig_cmd_migrate;
 
 #endif /* VMIG_CMD_H */

@@ -280,6 +280,7 @@ static int run_session(struct dest *d)
 			if (round > d->rep->rounds)
 				d->rep->rounds = round;
 		}
+		trace("dst: %s", wire_pkt_name(ev.type));
 		if (ev.type == WIRE_PKT_COMPLETE)
 			break;
 	}
@@ -344,8 +345,10 @@ int dest_receive(const struct dest_opts *o, struct report *rep)
 	if (!r)
 		r = run_session(&d);
 	progress_clear(&d.prog);
+	trace("dst: all placed");
 	if (!r) {
 		r = vmig_ctl_resume(d.ctl, o->timeout_ms);
+		trace("dst: resumed");
 		if (r)
 			fail(&d, r, "the VMM did not resume: %s", strerror(-r));
 	}

@@ -27,71 +27,80 @@ static void deadline_in(struct timespec *ts, int ms)
 	}
 }
 
-static int send_batch(struct send_chan *c, uint32_t region, unsigned int count,
-		      unsigned int normal)
+/* Send the batch being built (c->entries, c->iov[2..]) as one PAGES packet. */
+static int flush_batch(struct send_chan *c)
 {
-	struct wire_pages wp = { .region = region, .count = count };
+	struct wire_pages wp = { .region = c->b_region, .count = c->b_count };
 	struct wire_pkt_hdr h = {
 		.type = WIRE_PKT_PAGES,
-		.len = sizeof(wp) + 8 * count + normal * WIRE_PAGE_SIZE,
+		.len = sizeof(wp) + 8 * c->b_count + c->b_normal * WIRE_PAGE_SIZE,
 	};
-	struct iovec *iov = c->iov;
 	uint8_t hdrbuf[sizeof(h) + sizeof(wp)];
+	int r;
 
+	if (!c->b_count)
+		return 0;
 	c->packets++;
 	if (c->corrupt_after && c->packets == c->corrupt_after)
 		h.type = 0x7777;	/* injected: a packet type nobody knows */
 	memcpy(hdrbuf, &h, sizeof(h));
 	memcpy(hdrbuf + sizeof(h), &wp, sizeof(wp));
-	iov[0].iov_base = hdrbuf;
-	iov[0].iov_len = sizeof(hdrbuf);
-	iov[1].iov_base = c->entries;
-	iov[1].iov_len = 8 * count;
+	c->iov[0].iov_base = hdrbuf;
+	c->iov[0].iov_len = sizeof(hdrbuf);
+	c->iov[1].iov_base = c->entries;
+	c->iov[1].iov_len = 8 * c->b_count;
 	ratelimit_wait(&c->rl, sizeof(h) + h.len);
-	return stream_writev(&c->s, iov, normal + 2);
+	r = stream_writev(&c->s, c->iov, c->b_normal + 2);
+	if (r)
+		return r;
+	c->pages_sent += c->b_count;
+	c->normal_pages += c->b_normal;
+	c->b_count = c->b_normal = 0;
+	return 0;
 }
 
+/* Add a range's pages to the batch; scattered pages of many ranges share packets. */
 static int send_range(struct send_chan *c, const struct send_work *w)
 {
-	uint64_t page = w->first, end = w->first + w->n;
+	uint64_t page;
+	int r;
 
-	while (page < end) {
-		unsigned int count = 0, normal = 0;
-		uint64_t start = page;
-		int r;
+	if (c->b_count && c->b_region != w->region) {
+		r = flush_batch(c);
+		if (r)
+			return r;
+	}
+	c->b_region = w->region;
+	for (page = w->first; page < w->first + w->n; page++) {
+		const uint8_t *p = vmig_ram_page(c->ram, w->region, page);
 
-		for (; page < end && count < WIRE_MAX_BATCH; page++) {
-			const uint8_t *p = vmig_ram_page(c->ram, w->region, page);
-
-			if (!p)
-				return stream_fail(&c->s, EINVAL, "page %llu outside region %u",
-						   (unsigned long long)page, w->region);
-			if (page_is_zero(p)) {
-				c->zero_pages++;
-				if (w->flags & SEND_BULK)
-					continue;	/* the destination starts zeroed */
-				if (c->zero_cap) {
-					c->entries[count++] = page | WIRE_PAGE_ZERO;
-					continue;
-				}
-				c->zero_pages--;	/* not negotiated: send it whole */
+		if (!p)
+			return stream_fail(&c->s, EINVAL, "page %llu outside region %u",
+					   (unsigned long long)page, w->region);
+		if (page_is_zero(p)) {
+			c->zero_pages++;
+			if (w->flags & SEND_BULK)
+				continue;	/* the destination starts zeroed */
+			if (c->zero_cap) {
+				c->entries[c->b_count++] = page | WIRE_PAGE_ZERO;
+				goto added;
 			}
-			c->entries[count++] = page;
-			c->iov[2 + normal].iov_base = (void *)p;
-			c->iov[2 + normal].iov_len = WIRE_PAGE_SIZE;
-			normal++;
+			c->zero_pages--;	/* not negotiated: send it whole */
 		}
-		if (count) {
-			r = send_batch(c, w->region, count, normal);
+		c->entries[c->b_count++] = page;
+		c->iov[2 + c->b_normal].iov_base = (void *)p;
+		c->iov[2 + c->b_normal].iov_len = WIRE_PAGE_SIZE;
+		c->b_normal++;
+added:
+		if (c->b_count == WIRE_MAX_BATCH) {
+			r = flush_batch(c);
 			if (r)
 				return r;
-			c->pages_sent += count;
-			c->normal_pages += normal;
+			if (__atomic_load_n(&c->cancel, __ATOMIC_RELAXED))
+				return stream_fail(&c->s, ECANCELED, "cancelled");
 		}
-		atomic_fetch_add(&c->pages_done, page - start);
-		if (__atomic_load_n(&c->cancel, __ATOMIC_RELAXED))
-			return stream_fail(&c->s, ECANCELED, "cancelled");
 	}
+	atomic_fetch_add(&c->pages_done, w->n);
 	return 0;
 }
 
@@ -103,7 +112,8 @@ static void *send_thread(void *arg)
 
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
-		struct send_work w;
+		struct send_work w[WIRE_MAX_BATCH];
+		unsigned int k, nw = 0;
 
 		while (!c->q_len && !c->finish && !c->cancel) {
 			struct timespec ts;
@@ -124,12 +134,17 @@ static void *send_thread(void *arg)
 		}
 		if (!c->q_len)
 			break;		/* finish with an empty queue */
-		w = c->q[c->q_head];
-		c->q_head = (c->q_head + 1) % c->q_cap;
-		c->q_len--;
+		while (c->q_len && nw < WIRE_MAX_BATCH) {
+			w[nw++] = c->q[c->q_head];
+			c->q_head = (c->q_head + 1) % c->q_cap;
+			c->q_len--;
+		}
 		c->busy = true;
 		pthread_mutex_unlock(&c->lock);
-		r = send_range(c, &w);
+		for (k = 0; k < nw && !r; k++)
+			r = send_range(c, &w[k]);
+		if (!r)
+			r = flush_batch(c);
 		pthread_mutex_lock(&c->lock);
 		c->busy = false;
 		if (r)

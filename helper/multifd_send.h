@@ -47,6 +47,9 @@ struct send_chan {
 	uint64_t pages_sent, normal_pages, zero_pages;	/* zero: detected, not sent whole */
 	unsigned int packets;
 
+	/* the PAGES packet being built */
+	uint32_t b_region;
+	unsigned int b_count, b_normal;
 	uint64_t entries[WIRE_MAX_BATCH];
 	struct iovec iov[WIRE_MAX_BATCH + 2];
 };

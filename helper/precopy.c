@@ -410,7 +410,9 @@ static int switchover(struct precopy *pc)
 	int r;
 
 	t_stop = now_ns();
+	trace("src: stop");
 	r = vmig_ctl_stop(pc->ctl, o->timeout_ms);
+	trace("src: stopped");
 	if (r)
 		return fail(pc, r, "the VMM did not stop: %s", strerror(-r));
 	pc->vm_stopped = true;
@@ -418,6 +420,7 @@ static int switchover(struct precopy *pc)
 	if (r)
 		return r;
 	pages = pc->dirty.pages;
+	trace("src: final harvest %llu pages", (unsigned long long)pages);
 	r = send_round_info(pc, pc->rep->rounds + 1, pages);
 	if (!r)
 		r = queue_vec(pc, &pc->dirty, 0);
@@ -425,12 +428,14 @@ static int switchover(struct precopy *pc)
 		r = wait_round(pc, pc->rep->rounds + 1, pages);
 	if (r)
 		return r;
+	trace("src: final round sent");
 	for (i = 0; i < pc->nr_chans; i++) {
 		r = send_chan_finish(&pc->chans[i], o->timeout_ms);
 		if (r)
 			return fail(pc, r, "multifd channel %u: %s", i, pc->chans[i].s.err);
 		wc.pages += pc->chans[i].pages_sent;
 	}
+	trace("src: channels ended");
 	wc.rounds = pc->rep->rounds + 1;
 	r = stream_send_pkt(&pc->main, WIRE_PKT_COMPLETE, &wc, sizeof(wc));
 	do {
@@ -439,6 +444,7 @@ static int switchover(struct precopy *pc)
 	} while (!r && ev.type == WIRE_PKT_NOP);
 	if (r)
 		return fail(pc, r, "destination did not resume the guest: %s", pc->main.err);
+	trace("src: resumed");
 	pc->rep->downtime_ns = now_ns() - t_stop;
 	pc->vm_stopped = false;		/* the guest now runs on the destination */
 	return 0;

@@ -11,10 +11,18 @@ static double secs(uint64_t ns)
 	return ns / 1e9;
 }
 
+/* Page data per second of transfer (setup excluded). */
+double report_throughput(const struct report *r)
+{
+	uint64_t ns = r->total_ns > r->setup_ns ? r->total_ns - r->setup_ns : 0;
+
+	return ns ? r->normal_pages * (double)WIRE_PAGE_SIZE / secs(ns) : 0;
+}
+
 void report_print_text(const struct report *r, FILE *f)
 {
 	char b1[32], b2[32], b3[32], b4[32];
-	double thr = r->total_ns ? r->normal_pages * (double)WIRE_PAGE_SIZE / secs(r->total_ns) : 0;
+	double thr = report_throughput(r);
 
 	fprintf(f, "vmig %s: %s\n", r->role, r->ok ? "migration complete" : "migration FAILED");
 	if (!r->ok)
@@ -32,7 +40,7 @@ void report_print_text(const struct report *r, FILE *f)
 		fmt_bytes(r->zero_pages * (double)WIRE_PAGE_SIZE, b2, sizeof(b2)),
 		fmt_bytes(r->skipped_pages * (double)WIRE_PAGE_SIZE, b3, sizeof(b3)),
 		fmt_bytes(r->wire_bytes, b4, sizeof(b4)));
-	fprintf(f, "  throughput:  %s/s", fmt_bytes(thr, b1, sizeof(b1)));
+	fprintf(f, "  throughput:  %s/s of page data after setup", fmt_bytes(thr, b1, sizeof(b1)));
 	if (!strcmp(r->role, "source"))
 		fprintf(f, " (link measured %s/s)", fmt_bytes(r->bandwidth, b2, sizeof(b2)));
 	fprintf(f, "\n");
@@ -63,7 +71,7 @@ static void json_str(FILE *f, const char *s)
 
 void report_print_json(const struct report *r, FILE *f)
 {
-	double thr = r->total_ns ? r->normal_pages * (double)WIRE_PAGE_SIZE / secs(r->total_ns) : 0;
+	double thr = report_throughput(r);
 
 	fprintf(f, "{\"role\":\"%s\",\"ok\":%s,\"error\":", r->role, r->ok ? "true" : "false");
 	json_str(f, r->error);

@@ -27,6 +27,7 @@ struct report {
 	uint64_t wp_faults, harvests, harvest_ns;
 };
 
+double report_throughput(const struct report *r);
 void report_print_text(const struct report *r, FILE *f);
 void report_print_json(const struct report *r, FILE *f);
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -64,4 +65,17 @@ const char *fmt_bytes(double b, char *buf, unsigned int len)
 	}
 	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", b, units[u]);
 	return buf;
+}
+
+void trace(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!getenv("VMIG_TRACE"))
+		return;
+	fprintf(stderr, "[%.6f] ", now_ns() / 1e9);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
 }

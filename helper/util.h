@@ -14,4 +14,7 @@ bool parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 /* Human-readable bytes ("1.5 GiB") into buf. */
 const char *fmt_bytes(double bytes, char *buf, unsigned int len);
 
+/* With VMIG_TRACE set in the environment: a timestamped line on stderr. */
+void trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 #endif

@@ -46,6 +46,7 @@ struct uffd_priv {
 	bool fault_thread_running;
 	pthread_t fault_thread;
 	_Atomic uint64_t *dirty[VMM_MAX_REGIONS];	/* sync: one bit per page */
+	uint64_t *taken[VMM_MAX_REGIONS];		/* sync: this harvest's bits */
 	_Atomic uint64_t wp_faults;
 	struct page_region vec[SCAN_VEC_LEN];
 };
@@ -133,6 +134,65 @@ static void *fault_thread_fn(void *arg)
 	return NULL;
 }
 
+/* Call fn for each run of set bits in bm (words words). */
+static int for_each_run(const uint64_t *bm, uint64_t words, unsigned int reg,
+			vmig_range_fn fn, void *arg)
+{
+	uint64_t w, run_start = 0, run_len = 0;
+
+	for (w = 0; w <= words; w++) {
+		uint64_t bits = w < words ? bm[w] : 0, b;
+
+		if (!bits && !run_len)
+			continue;
+		for (b = 0; b < 64; b++) {
+			if (bits & (1ull << b)) {
+				if (!run_len)
+					run_start = w * 64 + b;
+				run_len++;
+				continue;
+			}
+			if (run_len) {
+				int ret = fn(arg, reg, run_start, run_len);
+
+				if (ret)
+					return ret;
+				run_len = 0;
+			}
+			if (!(bits >> b))
+				break;
+		}
+	}
+	return 0;
+}
+
+struct protect_ctx {
+	int uffd;
+	uint64_t base;
+	unsigned int runs;
+};
+
+static int count_run(void *arg, unsigned int reg, uint64_t first, uint64_t n)
+{
+	(void)reg, (void)first, (void)n;
+	((struct protect_ctx *)arg)->runs++;
+	return 0;
+}
+
+static int protect_run(void *arg, unsigned int reg, uint64_t first, uint64_t n)
+{
+	struct protect_ctx *pc = arg;
+
+	(void)reg;
+	return uffd_wp(pc->uffd, pc->base + (first << RAM_PAGE_SHIFT), n << RAM_PAGE_SHIFT, true);
+}
+
+/*
+ * Take each word's bits (atomic exchange), protect what was taken, then
+ * report it.  Many scattered runs: one ioctl over the whole region is
+ * cheaper than one per run, and protecting a clean page again is harmless
+ * (a write racing with it faults once more and is marked for next time).
+ */
 static int harvest_sync(struct vmig_ram *ram, vmig_range_fn fn, void *arg)
 {
 	struct uffd_priv *p = ram->priv;
@@ -141,38 +201,22 @@ static int harvest_sync(struct vmig_ram *ram, vmig_range_fn fn, void *arg)
 	for (reg = 0; reg < ram->nr_regions; reg++) {
 		const struct ram_region *r = &ram->regions[reg];
 		uint64_t words = (r->pages + 63) / 64, w;
-		uint64_t run_start = 0, run_len = 0;
+		struct protect_ctx pc = { .uffd = p->uffd, .base = r->vmm_addr };
+		int ret;
 
-		for (w = 0; w <= words; w++) {
-			uint64_t bits = w < words ? atomic_exchange(&p->dirty[reg][w], 0) : 0;
-			uint64_t b;
-
-			if (!bits && !run_len)
-				continue;
-			for (b = 0; b < 64; b++) {
-				uint64_t page = w * 64 + b;
-
-				if (bits & (1ull << b)) {
-					if (!run_len)
-						run_start = page;
-					run_len++;
-					continue;
-				}
-				if (run_len) {
-					int ret = uffd_wp(p->uffd, r->vmm_addr +
-							  (run_start << RAM_PAGE_SHIFT),
-							  run_len << RAM_PAGE_SHIFT, true);
-
-					if (!ret)
-						ret = fn(arg, reg, run_start, run_len);
-					if (ret)
-						return ret;
-					run_len = 0;
-				}
-				if (!(bits >> b))
-					break;
-			}
-		}
+		for (w = 0; w < words; w++)
+			p->taken[reg][w] = atomic_exchange(&p->dirty[reg][w], 0);
+		for_each_run(p->taken[reg], words, reg, count_run, &pc);
+		if (!pc.runs)
+			continue;
+		if (pc.runs > 64)
+			ret = uffd_wp(p->uffd, r->vmm_addr, r->pages << RAM_PAGE_SHIFT, true);
+		else
+			ret = for_each_run(p->taken[reg], words, reg, protect_run, &pc);
+		if (!ret)
+			ret = for_each_run(p->taken[reg], words, reg, fn, arg);
+		if (ret)
+			return ret;
 	}
 	return 0;
 }
@@ -261,7 +305,8 @@ static int uffd_track_start(struct vmig_ram *ram, enum vmig_track mode, int time
 	} else {
 		for (i = 0; i < ram->nr_regions; i++) {
 			p->dirty[i] = calloc((ram->regions[i].pages + 63) / 64, sizeof(uint64_t));
-			if (!p->dirty[i])
+			p->taken[i] = calloc((ram->regions[i].pages + 63) / 64, sizeof(uint64_t));
+			if (!p->dirty[i] || !p->taken[i])
 				return -ENOMEM;
 		}
 		p->stop_fd = eventfd(0, EFD_CLOEXEC);
@@ -272,6 +317,8 @@ static int uffd_track_start(struct vmig_ram *ram, enum vmig_track mode, int time
 	if (ret < 0)
 		return ret;
 	p->uffd = ret;
+	/* poll() on a blocking userfaultfd reports only EPOLLERR. */
+	fcntl(p->uffd, F_SETFL, fcntl(p->uffd, F_GETFL) | O_NONBLOCK);
 	if (mode == VMIG_TRACK_SYNC) {
 		ret = -pthread_create(&p->fault_thread, NULL, fault_thread_fn, ram);
 		if (ret)
@@ -320,8 +367,10 @@ static void uffd_close(struct vmig_ram *ram)
 		close(p->pagemap);
 	if (p->uffd >= 0)
 		close(p->uffd);
-	for (i = 0; i < VMM_MAX_REGIONS; i++)
+	for (i = 0; i < VMM_MAX_REGIONS; i++) {
 		free(p->dirty[i]);
+		free(p->taken[i]);
+	}
 	free(p);
 }
 

@@ -12,10 +12,10 @@
 static int uffd_create(uint64_t features)
 {
 	struct uffdio_api api = { .api = UFFD_API, .features = features };
-	int fd = syscall(SYS_userfaultfd, O_CLOEXEC | UFFD_USER_MODE_ONLY);
+	int fd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
 
 	if (fd < 0 && errno == EINVAL)
-		fd = syscall(SYS_userfaultfd, O_CLOEXEC);
+		fd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return -errno;
 	if (ioctl(fd, UFFDIO_API, &api)) {

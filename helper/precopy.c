@@ -242,6 +242,7 @@ static int setup(struct precopy *pc)
 	pc->ram = vmig_ram_open_uffd(pc->ctl);
 	if (!pc->ram)
 		return fail(pc, errno, "cannot map guest RAM: %s", strerror(errno));
+	trace("src: ram mapped");
 	pc->rep->backend = vmig_ram_backend(pc->ram);
 	offer.nr_regions = vmig_ram_region_count(pc->ram);
 	for (i = 0; i < offer.nr_regions; i++) {
@@ -255,6 +256,7 @@ static int setup(struct precopy *pc)
 	fd = chan_connect(o->to, o->timeout_ms, err, sizeof(err));
 	if (fd < 0)
 		return fail(pc, fd, "%s", err);
+	trace("src: main connected");
 	stream_init_fd(&pc->main, fd, o->timeout_ms);
 	pc->main_open = true;
 	r = chan_send_hdr(&pc->main, WIRE_CHAN_MAIN, pc->session, 0);
@@ -289,7 +291,9 @@ static int setup(struct precopy *pc)
 		pc->nr_chans++;
 	}
 
+	trace("src: channels up");
 	r = vmig_ram_track_start(pc->ram, o->track, o->timeout_ms);
+	trace("src: tracking");
 	if (r)
 		return fail(pc, r, "cannot start dirty tracking (%s): %s",
 			    o->track == VMIG_TRACK_ASYNC ? "async" :

@@ -21,7 +21,7 @@ static int recv_pages(struct recv_chan *c, uint32_t len)
 	uint64_t need;
 	unsigned int i, n = 0;
 	uint8_t *base;
-	int r;
+	int r = 0;
 
 	if (len < sizeof(wp))
 		return stream_fail(&c->s, EPROTO, "truncated PAGES packet: %u bytes", len);
@@ -75,7 +75,11 @@ static int recv_pages(struct recv_chan *c, uint32_t len)
 			c->zero_pages_rcvd++;
 		}
 	}
-	r = n ? stream_readv(&c->s, c->iov, n) : 0;
+	if (n) {
+		stream_set_lowat(&c->s, (size_t)n * WIRE_PAGE_SIZE);
+		r = stream_readv(&c->s, c->iov, n);
+		stream_set_lowat(&c->s, 1);
+	}
 	if (r)
 		return r;
 	c->pages += wp.count;

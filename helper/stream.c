@@ -103,15 +103,20 @@ int stream_readv(struct stream *s, struct iovec *iov, int cnt)
 			s->mem_pos += k;
 			n = k;
 		} else {
-			int r = wait_fd(s, POLLIN);
-
-			if (r)
-				return io_fail(s, r, "read");
+			/* Non-blocking socket: read first, wait only when nothing is there. */
 			n = readv(s->fd, iov, cnt > IOV_MAX ? IOV_MAX : cnt);
 			if (n < 0) {
-				if (errno == EINTR || errno == EAGAIN)
+				int r;
+
+				if (errno == EINTR)
 					continue;
-				return io_fail(s, errno == ECONNRESET ? -ECONNRESET : -errno, "read");
+				if (errno != EAGAIN)
+					return io_fail(s, errno == ECONNRESET ? -ECONNRESET : -errno,
+						       "read");
+				r = wait_fd(s, POLLIN);
+				if (r)
+					return io_fail(s, r, "read");
+				continue;
 			}
 			if (n == 0)
 				return io_fail(s, -ECONNRESET, "read");
@@ -128,6 +133,16 @@ int stream_readv(struct stream *s, struct iovec *iov, int cnt)
 		}
 	}
 	return 0;
+}
+
+void stream_set_lowat(struct stream *s, size_t bytes)
+{
+	int v = bytes > (1u << 18) ? 1 << 18 : (int)bytes;
+
+	if (s->fd >= 0 && v != s->lowat) {
+		setsockopt(s->fd, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof(v));
+		s->lowat = v;
+	}
 }
 
 int stream_read(struct stream *s, void *buf, size_t n)

@@ -18,6 +18,7 @@ struct stream {
 	const uint8_t *mem;
 	size_t mem_len, mem_pos;
 	int timeout_ms;
+	int lowat;			/* SO_RCVLOWAT set (0: default) */
 	uint64_t bytes_in, bytes_out;
 	char err[192];			/* what went wrong, for the user */
 };
@@ -30,6 +31,12 @@ int stream_read(struct stream *s, void *buf, size_t n);
 int stream_readv(struct stream *s, struct iovec *iov, int cnt);
 int stream_writev(struct stream *s, struct iovec *iov, int cnt);
 int stream_write(struct stream *s, const void *buf, size_t n);
+/*
+ * Wake the reader only when this many bytes (capped at 256 KiB) are queued:
+ * fewer wake-ups for a large payload.  Set it back to 1 before reading
+ * anything shorter, or a wait would outlast the data.
+ */
+void stream_set_lowat(struct stream *s, size_t bytes);
 
 /* Read and check a packet header: known type, flags 0, len in bounds. */
 int stream_recv_hdr(struct stream *s, struct wire_pkt_hdr *h);

@@ -42,6 +42,10 @@ case_ok "random dirtying guest, sync write-protect" \
 case_ok "never-written pages are skipped, not sent" \
 	"--mem 128M --pattern idle --no-fill" "--multifd 2" \
 	"d['bytes']['skipped'] >= 120 << 20 and d['bytes']['normal'] < 8 << 20"
+case_ok "pages first written during the migration are caught (async)" \
+	"--mem 64M --pattern random --no-fill --dirty-rate 100" "--multifd 2 --track async"
+case_ok "pages first written during the migration are caught (sync)" \
+	"--mem 64M --pattern random --no-fill --dirty-rate 100" "--multifd 2 --track sync"
 case_ok "dirty rounds run until the downtime fits" \
 	"--mem 128M --pattern random --dirty-rate 30" "--multifd 2 --max-bandwidth 100 --downtime-limit 20" \
 	"d['rounds'] >= 1 and not d['stalled']"

@@ -45,7 +45,8 @@ struct guest {
 	bool fill;
 
 	pthread_mutex_t lock;
-	pthread_cond_t cond;
+	pthread_cond_t cond;		/* vCPUs wait here for a state change */
+	pthread_cond_t ctl_cond;	/* the control thread waits here for the vCPUs */
 	enum run_state state;
 	unsigned int parked;
 	unsigned int verify_req, verify_done, filled;
@@ -140,17 +141,18 @@ static void *vcpu_thread(void *arg)
 	}
 	pthread_mutex_lock(&g->lock);
 	g->filled++;
-	pthread_cond_broadcast(&g->cond);
+	pthread_cond_broadcast(&g->ctl_cond);
 	pthread_mutex_unlock(&g->lock);
 
 	for (;;) {
 		if (__atomic_load_n(&g->state, __ATOMIC_ACQUIRE) != ST_RUN ||
 		    __atomic_load_n(&g->verify_req, __ATOMIC_ACQUIRE) != v->verify_seen) {
 			pthread_mutex_lock(&g->lock);
-			while (g->state == ST_STOP) {
+			if (g->state == ST_STOP) {
 				g->parked++;
-				pthread_cond_broadcast(&g->cond);
-				pthread_cond_wait(&g->cond, &g->lock);
+				pthread_cond_broadcast(&g->ctl_cond);
+				while (g->state == ST_STOP)
+					pthread_cond_wait(&g->cond, &g->lock);
 				g->parked--;
 			}
 			if (g->state == ST_EXIT) {
@@ -163,7 +165,7 @@ static void *vcpu_thread(void *arg)
 				verify_own(v);
 				pthread_mutex_lock(&g->lock);
 				g->verify_done++;
-				pthread_cond_broadcast(&g->cond);
+				pthread_cond_broadcast(&g->ctl_cond);
 			}
 			pthread_mutex_unlock(&g->lock);
 			t_last = now_ns();
@@ -212,7 +214,7 @@ static int stop_vcpus(struct guest *g)
 	pthread_mutex_lock(&g->lock);
 	__atomic_store_n(&g->state, ST_STOP, __ATOMIC_RELEASE);
 	while (g->parked < g->nvcpus && !r)
-		r = pthread_cond_timedwait(&g->cond, &g->lock, &ts);
+		r = pthread_cond_timedwait(&g->ctl_cond, &g->lock, &ts);
 	pthread_mutex_unlock(&g->lock);
 	return r ? -ETIMEDOUT : 0;
 }
@@ -230,7 +232,7 @@ static uint64_t verify_all(struct guest *g, const char *what)
 	__atomic_store_n(&g->state, ST_RUN, __ATOMIC_RELEASE);
 	pthread_cond_broadcast(&g->cond);
 	while (g->verify_done < g->nvcpus)
-		pthread_cond_wait(&g->cond, &g->lock);
+		pthread_cond_wait(&g->ctl_cond, &g->lock);
 	pthread_mutex_unlock(&g->lock);
 	if (was_stopped)
 		stop_vcpus(g);
@@ -466,6 +468,7 @@ static int guest_run(int argc, char **argv)
 
 	pthread_mutex_init(&g.lock, NULL);
 	pthread_cond_init(&g.cond, NULL);
+	pthread_cond_init(&g.ctl_cond, NULL);
 	g.state = incoming ? ST_STOP : ST_RUN;
 	g.vcpus = calloc(g.nvcpus, sizeof(*g.vcpus));
 	for (i = 0; i < g.nvcpus; i++) {
@@ -478,7 +481,7 @@ static int guest_run(int argc, char **argv)
 	}
 	pthread_mutex_lock(&g.lock);
 	while (g.filled < g.nvcpus)
-		pthread_cond_wait(&g.cond, &g.lock);
+		pthread_cond_wait(&g.ctl_cond, &g.lock);
 	pthread_mutex_unlock(&g.lock);
 	printf("guest: ready: %llu MiB, %u vCPUs, pattern %s, dirty rate %llu MiB/s, %s, "
 	       "socket %s\n", (unsigned long long)(mem >> 20), g.nvcpus,

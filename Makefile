@@ -186,3 +186,15 @@ clean:
 
 .PHONY: all kmod kmod-clean bench-dirty bench-postcopy vmtests hosttests vmcheck deps test demo \
 	checkpatch install dkms-src clean
+
+# --- fuzzing (clang + libFuzzer) -----------------------------------------
+FUZZ_CC   ?= clang
+FUZZ_SRCS := fuzz/stream_fuzz.c helper/stream.c helper/channel.c helper/handshake.c \
+	     helper/control.c helper/multifd_recv.c helper/zero.c
+build/fuzz/stream_fuzz: $(FUZZ_SRCS) $(wildcard helper/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -g -O1 -std=gnu11 -D_GNU_SOURCE $(WARN) -Ihelper -Iuapi -Ilib \
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -o $@ $(FUZZ_SRCS)
+
+fuzz: build/fuzz/stream_fuzz
+.PHONY: fuzz

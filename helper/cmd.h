@@ -10,6 +10,9 @@ struct vmig_cmd {
 };
 
 extern const struct vmig_cmd vmig_cmd_info;
+extern const struct vmig_cmd vmig_cmd_guest;
+extern const struct vmig_cmd vmig_cmd_listen;
+extern const struct vmig_cmd vmig_cmd_migrate;
 extern const struct vmig_cmd vmig_cmd_stats;
 extern const struct vmig_cmd vmig_cmd_monitor;
 extern const struct vmig_cmd vmig_cmd_module;

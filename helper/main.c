@@ -11,6 +11,9 @@
 
 static const struct vmig_cmd *const cmds[] = {
 	&vmig_cmd_info,
+	&vmig_cmd_guest,
+	&vmig_cmd_listen,
+	&vmig_cmd_migrate,
 	&vmig_cmd_stats,
 	&vmig_cmd_monitor,
 	&vmig_cmd_module,

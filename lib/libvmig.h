@@ -165,6 +165,127 @@ int vmig_module_status(struct vmig_module_status *st);
 int vmig_module_params(int (*cb)(const char *name, const char *value, void *arg),
 		       void *arg);
 
+/*
+ * The VMM control protocol (UNIX socket).  The VMM listens; the helper
+ * connects.  The VMM announces its role and guest-RAM regions (memfds passed
+ * with SCM_RIGHTS); the helper then asks for dirty tracking (the VMM's
+ * library creates and registers a userfaultfd and passes it), stops and
+ * resumes the vCPUs, and ends the session with complete or error.  Every
+ * message and its order: lib/vmm_proto.h.
+ */
+enum vmig_role {
+	VMIG_ROLE_SOURCE = 1,		/* guest runs here now, memory goes out */
+	VMIG_ROLE_DEST = 2,		/* memory comes in, guest resumes here */
+};
+
+/* How writes to guest RAM are tracked on the uffd backend. */
+enum vmig_track {
+	VMIG_TRACK_AUTO = 0,		/* async if the kernel has it, else sync */
+	VMIG_TRACK_ASYNC = 1,		/* WP_ASYNC + PAGEMAP_SCAN: no fault cost in the helper */
+	VMIG_TRACK_SYNC = 2,		/* WP faults resolved by the helper */
+};
+
+/* What the helper asks of the VMM (vmig_vmm_poll) */
+enum vmig_vmm_event {
+	VMIG_VMM_NONE = 0,		/* timeout, nothing happened */
+	VMIG_VMM_STOP,			/* stop the vCPUs, then vmig_vmm_ack() */
+	VMIG_VMM_RESUME,		/* (re)start the vCPUs, then vmig_vmm_ack() */
+	VMIG_VMM_COMPLETE,		/* source: the guest now lives elsewhere */
+	VMIG_VMM_ERROR,			/* migration failed; message in vmig_vmm_error() */
+	VMIG_VMM_DISCONNECT,		/* the helper went away without a verdict */
+};
+
+struct vmig_vmm;
+
+/* VMM side: listen on a UNIX socket path (replaced if it exists). */
+struct vmig_vmm *vmig_vmm_listen(const char *path, enum vmig_role role);
+/* Add one guest-RAM region: its memfd and where the VMM maps it. */
+int vmig_vmm_add_region(struct vmig_vmm *vmm, int memfd, void *addr, uint64_t size);
+/* Wait up to timeout_ms (-1: forever) for a helper; announce the regions. */
+int vmig_vmm_accept(struct vmig_vmm *vmm, int timeout_ms);
+/*
+ * Wait up to timeout_ms for the helper's next request.  Tracking requests
+ * are served inside; on ERROR or DISCONNECT tracking is torn down (writes no
+ * longer fault) before returning.  Returns the event or -errno.
+ */
+int vmig_vmm_poll(struct vmig_vmm *vmm, int timeout_ms);
+/* Tell the helper a STOP or RESUME has been done. */
+int vmig_vmm_ack(struct vmig_vmm *vmm, enum vmig_vmm_event ev);
+/* The last ERROR's message ("" if none). */
+const char *vmig_vmm_error(const struct vmig_vmm *vmm);
+/* Which tracking the helper asked for and got (VMIG_TRACK_AUTO: none yet). */
+enum vmig_track vmig_vmm_track_mode(const struct vmig_vmm *vmm);
+/* Drop the helper's connection (keep listening). */
+void vmig_vmm_hangup(struct vmig_vmm *vmm);
+void vmig_vmm_close(struct vmig_vmm *vmm);
+
+/*
+ * Helper side of the control protocol.
+ */
+struct vmig_ctl;
+
+/* Connect to the VMM at path, retrying up to timeout_ms; read its announcement. */
+struct vmig_ctl *vmig_ctl_connect(const char *path, int timeout_ms);
+enum vmig_role vmig_ctl_role(const struct vmig_ctl *ctl);
+unsigned int vmig_ctl_region_count(const struct vmig_ctl *ctl);
+/* Region i: its memfd (owned by ctl), size, and the VMM's address for it. */
+int vmig_ctl_region(const struct vmig_ctl *ctl, unsigned int i, int *memfd,
+		    uint64_t *size, uint64_t *vmm_addr);
+int vmig_ctl_vmm_pid(const struct vmig_ctl *ctl);
+/* Ask the VMM to register its RAM for tracking; returns the uffd or -errno. */
+int vmig_ctl_track(struct vmig_ctl *ctl, enum vmig_track mode, int timeout_ms,
+		   enum vmig_track *chosen);
+/* Stop / resume the vCPUs; return once the VMM acknowledged. */
+int vmig_ctl_stop(struct vmig_ctl *ctl, int timeout_ms);
+int vmig_ctl_resume(struct vmig_ctl *ctl, int timeout_ms);
+/* End the session: success, or failure with a message for the VMM. */
+int vmig_ctl_complete(struct vmig_ctl *ctl);
+int vmig_ctl_error(struct vmig_ctl *ctl, const char *msg);
+void vmig_ctl_close(struct vmig_ctl *ctl);
+
+/*
+ * Guest RAM as the migration engine sees it: regions of pages, whatever the
+ * backend.  Source: start tracking, read pages, harvest dirty ranges (each
+ * harvested range is write-protected again before the call returns, so
+ * reading it afterwards is safe).  Destination: place pages.
+ */
+struct vmig_ram;
+
+/* Called for each range found; a non-zero return stops the walk and is returned. */
+typedef int (*vmig_range_fn)(void *arg, unsigned int region, uint64_t first_page,
+			     uint64_t num_pages);
+
+/* The uffd backend on the regions a VMM announced through ctl. */
+struct vmig_ram *vmig_ram_open_uffd(struct vmig_ctl *ctl);
+const char *vmig_ram_backend(const struct vmig_ram *ram);
+unsigned int vmig_ram_region_count(const struct vmig_ram *ram);
+uint64_t vmig_ram_region_pages(const struct vmig_ram *ram, unsigned int region);
+uint64_t vmig_ram_page_size(const struct vmig_ram *ram);
+/* Start dirty tracking (source); every page starts clean and protected. */
+int vmig_ram_track_start(struct vmig_ram *ram, enum vmig_track mode, int timeout_ms);
+/* The tracking in use: "async", "sync" (or "none"). */
+enum vmig_track vmig_ram_track_mode(const struct vmig_ram *ram);
+/* Ranges holding data (holes were never written and read as zero). */
+int vmig_ram_for_each_data(struct vmig_ram *ram, unsigned int region, vmig_range_fn fn,
+			   void *arg);
+/* Harvest pages written since the last harvest and re-protect them. */
+int vmig_ram_harvest(struct vmig_ram *ram, vmig_range_fn fn, void *arg);
+/* The page's bytes: readable on a source, writable on a destination. */
+void *vmig_ram_page(struct vmig_ram *ram, unsigned int region, uint64_t page);
+/* Destination: copy num_pages pages in (src NULL: zero them). */
+int vmig_ram_place(struct vmig_ram *ram, unsigned int region, uint64_t page,
+		   const void *src, uint64_t num_pages);
+/* Destination: allocate all pages up front so placing never faults. */
+int vmig_ram_prefault(struct vmig_ram *ram);
+/* Counters of the tracking (write faults resolved, scans). */
+struct vmig_ram_stats {
+	uint64_t wp_faults;
+	uint64_t harvests;
+	uint64_t harvest_ns;
+};
+void vmig_ram_stats(const struct vmig_ram *ram, struct vmig_ram_stats *st);
+void vmig_ram_close(struct vmig_ram *ram);
+
 #ifdef __cplusplus
 }
 #endif

@@ -12,6 +12,17 @@ for bin in "${VMIG_BIN:?}" "${VMIG_SAN_BIN:-}"; do
 	out=$("$bin" --help); rc=$?
 	check "$tag: --help exits 0 and lists the commands" \
 		test $rc -eq 0 -a -n "$(grep -E '^  info ' <<<"$out")"
+	for cmd in info guest listen migrate; do
+		out=$("$bin" $cmd --help); rc=$?
+		check "$tag: $cmd --help exits 0 and shows an example" \
+			test $rc -eq 0 -a -n "$(grep -i -A1 '^Example' <<<"$out" | grep "vmig $cmd")"
+	done
+	for cmd in guest listen migrate; do
+		"$bin" $cmd --bogus >/dev/null 2>&1; rc=$?
+		check "$tag: $cmd with an unknown option exits 2" test $rc -eq 2
+	done
+	"$bin" migrate --to 127.0.0.1:1 >/dev/null 2>&1; rc=$?
+	check "$tag: migrate without --vmm is a usage error" test $rc -eq 2
 	err=$("$bin" no-such-command 2>&1 >/dev/null); rc=$?
 	check "$tag: an unknown command exits 2 naming it" \
 		test $rc -eq 2 -a -n "$(grep "no-such-command" <<<"$err")"

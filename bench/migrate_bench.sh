@@ -1,0 +1,94 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Precopy throughput against iperf3 on loopback, and downtime vs dirty rate.
+#
+#   bench/migrate_bench.sh [throughput|dirty|all]
+#
+# throughput: idle guests of BENCH_SIZES (default "1G 4G"), every page
+#   written (non-zero), migrated with BENCH_CHANNELS (default "1 2 4")
+#   multifd channels; next to each, iperf3 over loopback with as many
+#   parallel streams, measured in the same run.  Migration throughput is
+#   page data / (total time - setup).
+# dirty: a 1 GiB guest dirtying random pages at BENCH_RATES MiB/s (default
+#   "0 50 100 200 400", 0 = idle), 2 channels: total time, downtime, rounds.
+# Prints markdown tables.  Needs iperf3 (scripts/deps.sh installs it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+make -s -j2 all
+vmig=${VMIG:-build/out/vmig}
+what=${1:-all}
+tmp=$(mktemp -d /tmp/vmig-bench.XXXXXX)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+waitfor() {
+	for _ in $(seq 1200); do grep -q -- "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
+	echo "bench: timed out waiting for '$2' in $1" >&2; cat "$1" >&2; exit 1
+}
+
+# migrate MEM CHANNELS "guest args": prints the JSON report.
+migrate() {
+	local p
+	p=$(port)
+	rm -f "$tmp"/*
+	$vmig guest --socket "$tmp/dst.sock" --mem "$1" --incoming --run 0 >"$tmp/dg.out" 2>"$tmp/dg.err" &
+	pids+=($!)
+	local dg=$!
+	$vmig guest --socket "$tmp/src.sock" --mem "$1" $3 >"$tmp/sg.out" 2>"$tmp/sg.err" &
+	pids+=($!)
+	waitfor "$tmp/dg.out" "guest: ready"
+	$vmig listen --vmm "$tmp/dst.sock" --port "127.0.0.1:$p" --no-progress >"$tmp/ls.out" 2>"$tmp/ls.err" &
+	pids+=($!)
+	waitfor "$tmp/ls.err" "waiting for a source"
+	waitfor "$tmp/sg.out" "guest: ready"
+	sleep 0.3
+	$vmig migrate --vmm "$tmp/src.sock" --to "127.0.0.1:$p" --multifd "$2" --json --no-progress
+	wait "$dg" || { echo "bench: destination guest failed" >&2; cat "$tmp/dg.err" >&2; exit 1; }
+}
+
+iperf() {	# STREAMS -> Gbit/s
+	local p
+	p=$(port)
+	iperf3 -s -1 -p "$p" >/dev/null 2>&1 &
+	pids+=($!)
+	sleep 0.3
+	iperf3 -c 127.0.0.1 -p "$p" -P "$1" -t 3 -J | python3 -c \
+		'import json,sys; print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 1e9))'
+}
+
+js() { python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(eval(sys.argv[2]))' "$1" "$2"; }
+
+echo "# vmig precopy benchmark, $(date -u +%F), $(nproc) CPUs, kernel $(uname -r)"
+echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+if [ "$what" = all ] || [ "$what" = throughput ]; then
+	echo
+	echo "| guest | channels | vmig Gbit/s | iperf3 Gbit/s (same streams) | vmig / iperf3 | total s | downtime ms |"
+	echo "| --- | --- | --- | --- | --- | --- | --- |"
+	for size in ${BENCH_SIZES:-1G 4G}; do
+		for n in ${BENCH_CHANNELS:-1 2 4}; do
+			ip=$(iperf "$n")
+			j=$(migrate "$size" "$n" "--pattern idle")
+			g=$(js "$j" '"%.2f" % (d["throughput_bps"] * 8 / 1e9)')
+			echo "| $size idle | $n | $g | $ip | $(js "$j" "'%.0f %%' % (100 * $g / $ip)") |" \
+				"$(js "$j" '"%.2f" % (d["total_ms"] / 1e3)') | $(js "$j" '"%.1f" % d["downtime_ms"]') |"
+		done
+	done
+fi
+if [ "$what" = all ] || [ "$what" = dirty ]; then
+	echo
+	echo "| guest | dirty MiB/s | total s | downtime ms | dirty rounds | stalled | sent MiB |"
+	echo "| --- | --- | --- | --- | --- | --- | --- |"
+	for rate in ${BENCH_RATES:-0 50 100 200 400}; do
+		if [ "$rate" = 0 ]; then ga="--pattern idle"; else ga="--pattern random --dirty-rate $rate"; fi
+		j=$(migrate 1G 2 "$ga")
+		echo "| 1G random | $rate | $(js "$j" '"%.2f" % (d["total_ms"] / 1e3)') |" \
+			"$(js "$j" '"%.1f" % d["downtime_ms"]') | $(js "$j" 'd["rounds"]') |" \
+			"$(js "$j" '"yes" if d["stalled"] else "no"') | $(js "$j" 'd["bytes"]["normal"] >> 20') |"
+	done
+fi

@@ -1,0 +1,187 @@
+// SPDX-License-Identifier: GPL-2.0
+/* TCP connections and channel headers. */
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "channel.h"
+
+static int split_hostport(const char *hostport, char *host, size_t hostlen, const char **port)
+{
+	const char *colon = strrchr(hostport, ':');
+
+	if (!colon) {
+		snprintf(host, hostlen, "0.0.0.0");
+		*port = hostport;
+		return 0;
+	}
+	if ((size_t)(colon - hostport) >= hostlen)
+		return -EINVAL;
+	memcpy(host, hostport, colon - hostport);
+	host[colon - hostport] = 0;
+	if (host[0] == '[') {	/* [v6addr] */
+		memmove(host, host + 1, strlen(host));
+		host[strcspn(host, "]")] = 0;
+	}
+	*port = colon + 1;
+	return 0;
+}
+
+static long ms_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+int chan_connect(const char *hostport, int timeout_ms, char *err, size_t errlen)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai;
+	char host[256];
+	const char *port;
+	struct timespec t0;
+	int r, one = 1;
+
+	if (split_hostport(hostport, host, sizeof(host), &port) || !*port) {
+		snprintf(err, errlen, "bad address '%s' (want HOST:PORT)", hostport);
+		return -EINVAL;
+	}
+	r = getaddrinfo(host, port, &hints, &ai);
+	if (r) {
+		snprintf(err, errlen, "%s: %s", hostport, gai_strerror(r));
+		return -EHOSTUNREACH;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		struct pollfd p = { .fd = fd, .events = POLLOUT };
+		socklen_t sl = sizeof(r);
+
+		if (fd < 0) {
+			r = -errno;
+			break;
+		}
+		r = 0;
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen)) {
+			r = -errno;
+			if (r == -EINPROGRESS) {
+				long left = timeout_ms - ms_since(&t0);
+
+				r = poll(&p, 1, left > 0 ? left : 0);
+				if (r == 0)
+					r = -ETIMEDOUT;
+				else if (r > 0 && !getsockopt(fd, SOL_SOCKET, SO_ERROR, &r, &sl))
+					r = -r;
+				else if (r > 0)
+					r = -errno;
+				else
+					r = -errno;
+			}
+		}
+		if (!r) {
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+			freeaddrinfo(ai);
+			return fd;
+		}
+		close(fd);
+		if (r != -ECONNREFUSED || ms_since(&t0) >= timeout_ms)
+			break;
+		usleep(50000);
+	}
+	freeaddrinfo(ai);
+	snprintf(err, errlen, "cannot connect to %s: %s", hostport, strerror(-r));
+	return r;
+}
+
+int chan_listen(const char *hostport, char *err, size_t errlen)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *ai;
+	char host[256];
+	const char *port;
+	int fd, r, one = 1;
+
+	if (split_hostport(hostport, host, sizeof(host), &port) || !*port) {
+		snprintf(err, errlen, "bad address '%s' (want [ADDR:]PORT)", hostport);
+		return -EINVAL;
+	}
+	r = getaddrinfo(host, port, &hints, &ai);
+	if (r) {
+		snprintf(err, errlen, "%s: %s", hostport, gai_strerror(r));
+		return -EINVAL;
+	}
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, 64)) {
+		r = -errno;
+		snprintf(err, errlen, "cannot listen on %s: %s", hostport, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		freeaddrinfo(ai);
+		return r;
+	}
+	freeaddrinfo(ai);
+	return fd;
+}
+
+int chan_accept(int listen_fd, int timeout_ms)
+{
+	struct pollfd p = { .fd = listen_fd, .events = POLLIN };
+	int r, fd, one = 1;
+
+	do
+		r = poll(&p, 1, timeout_ms);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -errno;
+	if (r == 0)
+		return -ETIMEDOUT;
+	fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return fd;
+}
+
+int chan_send_hdr(struct stream *s, uint16_t kind, uint64_t session, uint32_t index)
+{
+	struct wire_chan_hdr h = {
+		.magic = WIRE_MAGIC, .version = WIRE_VERSION_MAX, .kind = kind,
+		.session = session, .index = index,
+	};
+
+	return stream_write(s, &h, sizeof(h));
+}
+
+int chan_recv_hdr(struct stream *s, struct wire_chan_hdr *h)
+{
+	int r = stream_read(s, h, sizeof(*h));
+
+	if (r)
+		return r;
+	if (h->magic != WIRE_MAGIC)
+		return stream_fail(s, EPROTO, "not a vmig connection: bad magic 0x%08x "
+				   "(expected 0x%08x)", h->magic, WIRE_MAGIC);
+	if (h->version < WIRE_VERSION_MIN)
+		return stream_fail(s, EPROTONOSUPPORT, "peer speaks wire version %u, this vmig "
+				   "needs %u..%u", h->version, WIRE_VERSION_MIN,
+				   WIRE_VERSION_MAX);
+	if (h->kind < WIRE_CHAN_MAIN || h->kind > WIRE_CHAN_RETURN)
+		return stream_fail(s, EPROTO, "unknown channel kind %u", h->kind);
+	if (!h->session)
+		return stream_fail(s, EPROTO, "channel header with session id 0");
+	if (h->reserved0 || h->reserved1)
+		return stream_fail(s, EPROTO, "channel header with non-zero reserved fields");
+	if (h->kind == WIRE_CHAN_MULTIFD ? h->index >= WIRE_MAX_CHANNELS : h->index != 0)
+		return stream_fail(s, EPROTO, "%s channel with index %u",
+				   wire_kind_name(h->kind), h->index);
+	return 0;
+}

@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* TCP connections and the channel header every one of them opens with. */
+#ifndef VMIG_CHANNEL_H
+#define VMIG_CHANNEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "stream.h"
+
+/* "host:port" -> a connected socket, retrying refused connects up to timeout_ms. */
+int chan_connect(const char *hostport, int timeout_ms, char *err, size_t errlen);
+/* "[addr:]port" -> a listening socket. */
+int chan_listen(const char *hostport, char *err, size_t errlen);
+/* One connection, or -ETIMEDOUT. */
+int chan_accept(int listen_fd, int timeout_ms);
+
+int chan_send_hdr(struct stream *s, uint16_t kind, uint64_t session, uint32_t index);
+/* Read and check a channel header: magic, version, kind, reserved fields. */
+int chan_recv_hdr(struct stream *s, struct wire_chan_hdr *h);
+
+#endif

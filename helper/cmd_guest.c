@@ -1,0 +1,549 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vmig guest: the reference VMM.  Guest RAM is a memfd; vCPU threads dirty
+ * it (random, sequential or not at all, at a set rate), every page
+ * self-checking (guest_page.h).  It talks to the helper through libvmig's
+ * VMM protocol, exactly as a real VMM would.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "guest_page.h"
+#include "libvmig.h"
+#include "util.h"
+
+enum pattern { PAT_RANDOM, PAT_SEQUENTIAL, PAT_IDLE };
+enum run_state { ST_RUN, ST_STOP, ST_EXIT };
+
+struct guest;
+
+struct vcpu {
+	struct guest *g;
+	unsigned int id;
+	pthread_t thread;
+	uint64_t rng;
+	uint64_t seq;
+	unsigned int verify_seen;
+};
+
+struct guest {
+	uint8_t *ram;
+	uint32_t *table;
+	uint64_t npages, first_data;
+	unsigned int nvcpus;
+	enum pattern pattern;
+	double pps;			/* pages per second per vCPU, 0: unlimited */
+	bool fill;
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond;		/* vCPUs wait here for a state change */
+	pthread_cond_t ctl_cond;	/* the control thread waits here for the vCPUs */
+	enum run_state state;
+	unsigned int parked;
+	unsigned int verify_req, verify_done, filled;
+
+	_Atomic uint64_t writes, checked, errors, verified;
+	struct vcpu *vcpus;
+};
+
+static const char *pattern_names[] = { "random", "sequential", "idle" };
+
+static uint64_t owned_pages(const struct guest *g, unsigned int id)
+{
+	uint64_t data = g->npages - g->first_data;
+
+	return data / g->nvcpus + (id < data % g->nvcpus);
+}
+
+static uint64_t owned_index(const struct guest *g, unsigned int id, uint64_t k)
+{
+	return g->first_data + k * g->nvcpus + id;
+}
+
+static void report_bad(struct guest *g, uint64_t i, const char *when)
+{
+	uint64_t errs = atomic_fetch_add(&g->errors, 1);
+
+	if (errs < 5) {
+		uint64_t idx;
+		uint32_t gen;
+
+		guest_page_describe(g->ram + i * GUEST_PAGE_SIZE, &idx, &gen);
+		fprintf(stderr, "guest: page %llu is wrong (%s): expected generation %u, found "
+			"index %llu generation %u\n", (unsigned long long)i, when, g->table[i],
+			(unsigned long long)idx, gen);
+	}
+}
+
+static void verify_own(struct vcpu *v)
+{
+	struct guest *g = v->g;
+	uint64_t k, n = owned_pages(g, v->id);
+
+	for (k = 0; k < n; k++) {
+		uint64_t i = owned_index(g, v->id, k);
+
+		if (!guest_page_check(g->ram + i * GUEST_PAGE_SIZE, i, g->table[i]))
+			report_bad(g, i, "verify-all");
+	}
+	atomic_fetch_add(&g->verified, n);
+}
+
+static uint64_t xorshift(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+static void touch(struct vcpu *v, uint64_t i)
+{
+	struct guest *g = v->g;
+	uint8_t *p = g->ram + i * GUEST_PAGE_SIZE;
+	uint32_t gen = g->table[i] + 1;
+
+	if (!guest_page_check(p, i, g->table[i]))
+		report_bad(g, i, "on touch");
+	atomic_fetch_add_explicit(&g->checked, 1, memory_order_relaxed);
+	if (!gen)
+		gen = 1;
+	guest_page_write(p, i, gen);
+	g->table[i] = gen;
+	atomic_fetch_add_explicit(&g->writes, 1, memory_order_relaxed);
+}
+
+static void *vcpu_thread(void *arg)
+{
+	struct vcpu *v = arg;
+	struct guest *g = v->g;
+	uint64_t n = owned_pages(g, v->id), t_last = now_ns();
+	double budget = 0;
+
+	if (g->fill) {
+		uint64_t k;
+
+		for (k = 0; k < n; k++) {
+			uint64_t i = owned_index(g, v->id, k);
+
+			guest_page_write(g->ram + i * GUEST_PAGE_SIZE, i, 1);
+			g->table[i] = 1;
+		}
+	}
+	pthread_mutex_lock(&g->lock);
+	g->filled++;
+	pthread_cond_broadcast(&g->ctl_cond);
+	pthread_mutex_unlock(&g->lock);
+
+	for (;;) {
+		if (__atomic_load_n(&g->state, __ATOMIC_ACQUIRE) != ST_RUN ||
+		    __atomic_load_n(&g->verify_req, __ATOMIC_ACQUIRE) != v->verify_seen) {
+			pthread_mutex_lock(&g->lock);
+			if (g->state == ST_STOP) {
+				g->parked++;
+				pthread_cond_broadcast(&g->ctl_cond);
+				while (g->state == ST_STOP)
+					pthread_cond_wait(&g->cond, &g->lock);
+				g->parked--;
+			}
+			if (g->state == ST_EXIT) {
+				pthread_mutex_unlock(&g->lock);
+				return NULL;
+			}
+			if (g->verify_req != v->verify_seen) {
+				v->verify_seen = g->verify_req;
+				pthread_mutex_unlock(&g->lock);
+				verify_own(v);
+				pthread_mutex_lock(&g->lock);
+				g->verify_done++;
+				pthread_cond_broadcast(&g->ctl_cond);
+			}
+			pthread_mutex_unlock(&g->lock);
+			t_last = now_ns();
+			continue;
+		}
+		if (g->pattern == PAT_IDLE || !n) {
+			usleep(5000);
+			continue;
+		}
+		if (g->pps > 0) {
+			uint64_t t = now_ns();
+
+			budget += (t - t_last) * 1e-9 * g->pps;
+			t_last = t;
+			if (budget > g->pps * 0.01 + 1)
+				budget = g->pps * 0.01 + 1;
+			if (budget < 1) {
+				usleep(1000);
+				continue;
+			}
+			budget -= 1;
+		}
+		if (g->pattern == PAT_RANDOM)
+			touch(v, owned_index(g, v->id, xorshift(&v->rng) % n));
+		else
+			touch(v, owned_index(g, v->id, v->seq++ % n));
+	}
+}
+
+static void set_state(struct guest *g, enum run_state st)
+{
+	pthread_mutex_lock(&g->lock);
+	__atomic_store_n(&g->state, st, __ATOMIC_RELEASE);
+	pthread_cond_broadcast(&g->cond);
+	pthread_mutex_unlock(&g->lock);
+}
+
+/* Stop the vCPUs and wait until every one is parked (bounded). */
+static int stop_vcpus(struct guest *g)
+{
+	struct timespec ts;
+	int r = 0;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 10;
+	pthread_mutex_lock(&g->lock);
+	__atomic_store_n(&g->state, ST_STOP, __ATOMIC_RELEASE);
+	while (g->parked < g->nvcpus && !r)
+		r = pthread_cond_timedwait(&g->ctl_cond, &g->lock, &ts);
+	pthread_mutex_unlock(&g->lock);
+	return r ? -ETIMEDOUT : 0;
+}
+
+/* Every vCPU checks every page it owns; returns the errors found. */
+static uint64_t verify_all(struct guest *g, const char *what)
+{
+	uint64_t t0 = now_ns(), e0 = atomic_load(&g->errors), v0 = atomic_load(&g->verified);
+	bool was_stopped;
+
+	pthread_mutex_lock(&g->lock);
+	was_stopped = g->state == ST_STOP;
+	g->verify_done = 0;
+	g->verify_req++;
+	__atomic_store_n(&g->state, ST_RUN, __ATOMIC_RELEASE);
+	pthread_cond_broadcast(&g->cond);
+	while (g->verify_done < g->nvcpus)
+		pthread_cond_wait(&g->ctl_cond, &g->lock);
+	pthread_mutex_unlock(&g->lock);
+	if (was_stopped)
+		stop_vcpus(g);
+	fprintf(stderr, "guest: %s: %llu pages verified in %.0f ms, %llu errors\n", what,
+		(unsigned long long)(atomic_load(&g->verified) - v0), (now_ns() - t0) / 1e6,
+		(unsigned long long)(atomic_load(&g->errors) - e0));
+	return atomic_load(&g->errors) - e0;
+}
+
+static void guest_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: vmig guest --socket PATH [options]\n"
+		"\n"
+		"The reference VMM: guest RAM in a memfd, vCPU threads writing self-checking\n"
+		"pages (index + generation, with a generation table inside guest RAM), and\n"
+		"the VMM control protocol on a UNIX socket for the vmig helper.\n"
+		"\n"
+		"As a source (default) it runs until a helper migrates it away (exit 0).  A\n"
+		"failed migration leaves it running; it verifies its memory, says so, and\n"
+		"waits for the next helper.  With --incoming it waits for a helper to fill its\n"
+		"RAM, resumes, checks every page it touches, runs --run seconds and exits 0\n"
+		"if no page was wrong (1 if one was; 3 if the migration failed and the\n"
+		"partial guest was discarded).\n"
+		"\n"
+		"Options:\n"
+		"  --socket PATH       control socket to listen on (required)\n"
+		"  --mem SIZE          guest RAM, e.g. 256M, 1G (default 256M)\n"
+		"  --vcpus N           vCPU threads (default 2)\n"
+		"  --pattern P         random | sequential | idle (default random)\n"
+		"  --dirty-rate MiB/s  page writes per second over all vCPUs; 0 = as fast\n"
+		"                      as possible (default 64)\n"
+		"  --no-fill           start with zero pages (default: every page written once)\n"
+		"  --incoming          be the destination\n"
+		"  --verify-all        destination: check every page after resuming\n"
+		"  --run SECONDS       destination: run this long after resuming (default 1)\n"
+		"  --lifetime SECONDS  give up (exit 2) after this long (default 600)\n"
+		"  --help              this text\n"
+		"\n"
+		"Examples:\n"
+		"  vmig guest --socket /tmp/src.sock --mem 1G --pattern random --dirty-rate 100\n"
+		"  vmig guest --socket /tmp/dst.sock --mem 1G --incoming --verify-all\n");
+}
+
+static bool session_source(struct guest *g, struct vmig_vmm *vmm, uint64_t deadline)
+{
+	for (;;) {
+		int ev = vmig_vmm_poll(vmm, 500);
+
+		switch (ev) {
+		case VMIG_VMM_NONE:
+			if (now_ns() > deadline)
+				return false;
+			continue;
+		case VMIG_VMM_STOP:
+			if (stop_vcpus(g))
+				fprintf(stderr, "guest: vCPUs did not stop in time\n");
+			vmig_vmm_ack(vmm, VMIG_VMM_STOP);
+			continue;
+		case VMIG_VMM_RESUME:
+			set_state(g, ST_RUN);
+			vmig_vmm_ack(vmm, VMIG_VMM_RESUME);
+			continue;
+		case VMIG_VMM_COMPLETE:
+			stop_vcpus(g);
+			fprintf(stderr, "guest: migrated away (%llu page writes here); exiting\n",
+				(unsigned long long)atomic_load(&g->writes));
+			return true;
+		default:
+			set_state(g, ST_RUN);
+			fprintf(stderr, "guest: migration failed (%s); running on here\n",
+				ev == VMIG_VMM_ERROR || ev == VMIG_VMM_DISCONNECT ?
+				vmig_vmm_error(vmm) : strerror(-ev));
+			verify_all(g, "memory intact after the failed migration");
+			return false;
+		}
+	}
+}
+
+/* Returns 1 resumed, 0 failed (discard), -1 timeout. */
+static int session_dest(struct guest *g, struct vmig_vmm *vmm, uint64_t deadline,
+			bool verify)
+{
+	bool resumed = false;
+
+	for (;;) {
+		int ev = vmig_vmm_poll(vmm, 500);
+
+		switch (ev) {
+		case VMIG_VMM_NONE:
+			if (!resumed && now_ns() > deadline)
+				return -1;
+			continue;
+		case VMIG_VMM_STOP:
+			stop_vcpus(g);
+			vmig_vmm_ack(vmm, VMIG_VMM_STOP);
+			continue;
+		case VMIG_VMM_RESUME:
+			set_state(g, ST_RUN);
+			vmig_vmm_ack(vmm, VMIG_VMM_RESUME);
+			resumed = true;
+			if (verify)
+				verify_all(g, "verify-all after resume");
+			continue;
+		case VMIG_VMM_COMPLETE:
+			return 1;
+		default:
+			if (resumed)
+				return 1;	/* the guest runs; the helper's goodbye got lost */
+			fprintf(stderr, "guest: migration failed (%s); partial guest discarded\n",
+				vmig_vmm_error(vmm));
+			return 0;
+		}
+	}
+}
+
+static int guest_run(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "mem", required_argument, NULL, 'm' },
+		{ "vcpus", required_argument, NULL, 'c' },
+		{ "pattern", required_argument, NULL, 'p' },
+		{ "dirty-rate", required_argument, NULL, 'r' },
+		{ "no-fill", no_argument, NULL, 'F' },
+		{ "incoming", no_argument, NULL, 'i' },
+		{ "verify-all", no_argument, NULL, 'V' },
+		{ "run", required_argument, NULL, 'R' },
+		{ "lifetime", required_argument, NULL, 'L' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct guest g = { .nvcpus = 2, .pattern = PAT_RANDOM, .fill = true };
+	const char *sock = NULL;
+	uint64_t mem = 256ull << 20, rate = 64, run_s = 1, life_s = 600, deadline, v;
+	bool incoming = false, verify = false;
+	struct vmig_vmm *vmm;
+	unsigned int i;
+	int c, fd, status = 2;
+	int64_t sz;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': sock = optarg; break;
+		case 'm':
+			sz = parse_size(optarg);
+			if (sz < (1 << 20) || sz % GUEST_PAGE_SIZE) {
+				fprintf(stderr, "vmig guest: bad --mem '%s' (at least 1M, whole "
+					"pages)\n", optarg);
+				return 2;
+			}
+			mem = sz;
+			break;
+		case 'c':
+			if (!parse_uint(optarg, 1, 256, &v)) {
+				fprintf(stderr, "vmig guest: bad --vcpus '%s' (1..256)\n", optarg);
+				return 2;
+			}
+			g.nvcpus = v;
+			break;
+		case 'p':
+			for (i = 0; i < 3 && strcmp(optarg, pattern_names[i]); i++)
+				;
+			if (i == 3) {
+				fprintf(stderr, "vmig guest: bad --pattern '%s' (random, sequential, "
+					"idle)\n", optarg);
+				return 2;
+			}
+			g.pattern = i;
+			break;
+		case 'r':
+			if (!parse_uint(optarg, 0, 1 << 20, &rate)) {
+				fprintf(stderr, "vmig guest: bad --dirty-rate '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case 'F': g.fill = false; break;
+		case 'i': incoming = true; break;
+		case 'V': verify = true; break;
+		case 'R':
+			if (!parse_uint(optarg, 0, 86400, &run_s)) {
+				fprintf(stderr, "vmig guest: bad --run '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case 'L':
+			if (!parse_uint(optarg, 1, 86400 * 7, &life_s)) {
+				fprintf(stderr, "vmig guest: bad --lifetime '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case 'h':
+			guest_usage(stdout);
+			return 0;
+		default:
+			guest_usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc || !sock) {
+		fprintf(stderr, optind != argc ? "vmig guest: unexpected argument '%s'\n" :
+			"vmig guest: --socket PATH is required%s\n",
+			optind != argc ? argv[optind] : "");
+		return 2;
+	}
+	deadline = now_ns() + life_s * 1000000000ull;
+	g.npages = mem / GUEST_PAGE_SIZE;
+	g.first_data = guest_table_pages(g.npages);
+	if (g.first_data >= g.npages) {
+		fprintf(stderr, "vmig guest: --mem too small\n");
+		return 2;
+	}
+	g.pps = rate ? rate * 256.0 / g.nvcpus : 0;
+	if (incoming)
+		g.fill = false;
+
+	fd = memfd_create("vmig-guest-ram", MFD_CLOEXEC);
+	if (fd < 0 || ftruncate(fd, mem)) {
+		perror("vmig guest: memfd");
+		return 1;
+	}
+	g.ram = mmap(NULL, mem, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (g.ram == MAP_FAILED) {
+		perror("vmig guest: mmap");
+		return 1;
+	}
+	g.table = (uint32_t *)g.ram;
+	vmm = vmig_vmm_listen(sock, incoming ? VMIG_ROLE_DEST : VMIG_ROLE_SOURCE);
+	if (!vmm || vmig_vmm_add_region(vmm, fd, g.ram, mem)) {
+		fprintf(stderr, "vmig guest: cannot listen on %s: %s\n", sock, strerror(errno));
+		return 1;
+	}
+
+	pthread_mutex_init(&g.lock, NULL);
+	pthread_cond_init(&g.cond, NULL);
+	pthread_cond_init(&g.ctl_cond, NULL);
+	g.state = incoming ? ST_STOP : ST_RUN;
+	g.vcpus = calloc(g.nvcpus, sizeof(*g.vcpus));
+	for (i = 0; i < g.nvcpus; i++) {
+		g.vcpus[i] = (struct vcpu){ .g = &g, .id = i,
+					    .rng = 0x9e3779b97f4a7c15ull * (i + 1) ^ now_ns() };
+		if (pthread_create(&g.vcpus[i].thread, NULL, vcpu_thread, &g.vcpus[i])) {
+			fprintf(stderr, "vmig guest: cannot start vCPU threads\n");
+			return 1;
+		}
+	}
+	pthread_mutex_lock(&g.lock);
+	while (g.filled < g.nvcpus)
+		pthread_cond_wait(&g.ctl_cond, &g.lock);
+	pthread_mutex_unlock(&g.lock);
+	printf("guest: ready: %llu MiB, %u vCPUs, pattern %s, dirty rate %llu MiB/s, %s, "
+	       "socket %s\n", (unsigned long long)(mem >> 20), g.nvcpus,
+	       pattern_names[g.pattern], (unsigned long long)rate,
+	       incoming ? "incoming" : "source", sock);
+	fflush(stdout);
+
+	for (;;) {
+		int r = vmig_vmm_accept(vmm, 500);
+
+		if (r == -ETIMEDOUT) {
+			if (now_ns() > deadline) {
+				fprintf(stderr, "guest: no migration within %llu s; exiting\n",
+					(unsigned long long)life_s);
+				status = 2;
+				break;
+			}
+			continue;
+		}
+		if (r) {
+			fprintf(stderr, "guest: helper connection failed: %s\n", strerror(-r));
+			continue;
+		}
+		if (!incoming) {
+			if (session_source(&g, vmm, deadline)) {
+				status = 0;
+				break;
+			}
+			if (now_ns() > deadline) {
+				status = 2;
+				break;
+			}
+			continue;
+		}
+		r = session_dest(&g, vmm, deadline, verify);
+		if (r <= 0) {
+			status = r < 0 ? 2 : 3;
+			break;
+		}
+		fprintf(stderr, "guest: resumed here; running %llu s\n",
+			(unsigned long long)run_s);
+		usleep(run_s * 1000000);
+		stop_vcpus(&g);
+		fprintf(stderr, "guest: %llu pages checked on touch, %llu page writes, "
+			"%llu wrong pages\n", (unsigned long long)atomic_load(&g.checked),
+			(unsigned long long)atomic_load(&g.writes),
+			(unsigned long long)atomic_load(&g.errors));
+		status = atomic_load(&g.errors) ? 1 : 0;
+		break;
+	}
+	set_state(&g, ST_EXIT);
+	for (i = 0; i < g.nvcpus; i++)
+		pthread_join(g.vcpus[i].thread, NULL);
+	vmig_vmm_close(vmm);
+	free(g.vcpus);
+	munmap(g.ram, mem);
+	close(fd);
+	return status;
+}
+
+const struct vmig_cmd vmig_cmd_guest = {
+	.name = "guest",
+	.summary = "the reference VMM: a guest dirtying self-checking pages",
+	.run = guest_run,
+};

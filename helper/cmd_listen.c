@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: GPL-2.0
+/* vmig listen: the destination side. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "dest.h"
+#include "util.h"
+
+static void listen_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: vmig listen --vmm PATH --port [ADDR:]PORT [options]\n"
+		"\n"
+		"Receive one migration into the VMM waiting at PATH (a 'vmig guest\n"
+		"--incoming', or any VMM using libvmig), then tell it to resume.\n"
+		"Connections that do not start a valid session (bad magic, wrong version,\n"
+		"unknown session, a refused handshake) are dropped with a message and\n"
+		"vmig keeps waiting.  Once a session runs, any failure (malformed packet,\n"
+		"peer gone, timeout) ends it: the VMM is told to discard the partial guest.\n"
+		"\n"
+		"Options:\n"
+		"  --vmm PATH            the destination VMM's control socket (required)\n"
+		"  --port [ADDR:]PORT    where to listen (required), e.g. 4444, 127.0.0.1:4444\n"
+		"  --timeout SECONDS     bound on any single wait in a session (default 10)\n"
+		"  --accept-timeout S    how long to wait for a source (default 120)\n"
+		"  --no-prefault         do not allocate guest RAM before pages arrive\n"
+		"  --json                the report as one JSON object on stdout\n"
+		"  --no-progress         no progress bar (it is shown only on a terminal)\n"
+		"  --help                this text\n"
+		"\n"
+		"Exit status: 0 the guest resumed here, 1 failed, 2 usage.\n"
+		"\n"
+		"Example:\n"
+		"  vmig listen --vmm /tmp/dst.sock --port 4444\n");
+}
+
+static int listen_run(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "vmm", required_argument, NULL, 'v' },
+		{ "port", required_argument, NULL, 'p' },
+		{ "timeout", required_argument, NULL, 'o' },
+		{ "accept-timeout", required_argument, NULL, 'a' },
+		{ "no-prefault", no_argument, NULL, 'F' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "no-progress", no_argument, NULL, 'P' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct dest_opts o = { .timeout_ms = 10000, .accept_timeout_ms = 120000,
+			       .prefault = true, .progress = true };
+	struct report rep;
+	bool json = false;
+	uint64_t v;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'v': o.vmm_path = optarg; break;
+		case 'p': o.listen = optarg; break;
+		case 'o':
+			if (!parse_uint(optarg, 1, 3600, &v))
+				goto bad;
+			o.timeout_ms = v * 1000;
+			break;
+		case 'a':
+			if (!parse_uint(optarg, 1, 86400, &v))
+				goto bad;
+			o.accept_timeout_ms = v * 1000;
+			break;
+		case 'F': o.prefault = false; break;
+		case 'j': json = true; break;
+		case 'P': o.progress = false; break;
+		case 'h':
+			listen_usage(stdout);
+			return 0;
+		default:
+			listen_usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc || !o.vmm_path || !o.listen) {
+		fprintf(stderr, "vmig listen: %s (see --help)\n",
+			optind != argc ? "unexpected argument" : "--vmm and --port are required");
+		return 2;
+	}
+	memset(&rep, 0, sizeof(rep));
+	dest_receive(&o, &rep);
+	if (json)
+		report_print_json(&rep, stdout);
+	else
+		report_print_text(&rep, stdout);
+	if (!rep.ok)
+		fprintf(stderr, "vmig listen: %s\n", rep.error);
+	return rep.ok ? 0 : 1;
+bad:
+	fprintf(stderr, "vmig listen: bad value '%s'\n", optarg);
+	return 2;
+}
+
+const struct vmig_cmd vmig_cmd_listen = {
+	.name = "listen",
+	.summary = "receive a migrated guest (destination side)",
+	.run = listen_run,
+};

@@ -1,0 +1,45 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <errno.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include "control.h"
+
+int control_recv(struct stream *s, bool expect_resumed, struct ctl_event *ev)
+{
+	struct wire_pkt_hdr h;
+	int r;
+
+	memset(ev, 0, sizeof(*ev));
+	r = stream_recv_hdr(s, &h);
+	if (r)
+		return r;
+	ev->type = h.type;
+	switch (h.type) {
+	case WIRE_PKT_ERROR:
+		return stream_read_error(s, &h);
+	case WIRE_PKT_NOP:
+		return h.len ? stream_fail(s, EPROTO, "NOP with %u bytes", h.len) : 0;
+	case WIRE_PKT_RESUMED:
+		if (!expect_resumed)
+			break;
+		return h.len ? stream_fail(s, EPROTO, "RESUMED with %u bytes", h.len) : 0;
+	case WIRE_PKT_ROUND:
+		if (expect_resumed)
+			break;
+		if (h.len != sizeof(ev->round))
+			return stream_fail(s, EPROTO, "malformed ROUND: %u bytes", h.len);
+		return stream_read(s, &ev->round, sizeof(ev->round));
+	case WIRE_PKT_COMPLETE:
+		if (expect_resumed)
+			break;
+		if (h.len != sizeof(ev->complete))
+			return stream_fail(s, EPROTO, "malformed COMPLETE: %u bytes", h.len);
+		r = stream_read(s, &ev->complete, sizeof(ev->complete));
+		if (!r && ev->complete.reserved)
+			return stream_fail(s, EPROTO, "malformed COMPLETE: reserved field set");
+		return r;
+	}
+	return stream_fail(s, EPROTO, "out-of-order packet on the main channel: %s",
+			   wire_pkt_name(h.type));
+}

@@ -1,0 +1,387 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Destination: sessions, receiver threads, resume. */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "channel.h"
+#include "control.h"
+#include "dest.h"
+#include "handshake.h"
+#include "libvmig.h"
+#include "multifd_recv.h"
+#include "util.h"
+
+struct receiver {
+	struct recv_chan rc;
+	pthread_t thread;
+	bool started;
+	_Atomic int state;		/* 0 running, 1 ended, -errno failed */
+};
+
+struct dest {
+	const struct dest_opts *o;
+	struct report *rep;
+	struct progress prog;
+	struct vmig_ctl *ctl;
+	struct vmig_ram *ram;
+	struct dest_mem mem;
+	struct hs_offer local;
+	int listen_fd;
+	struct stream main;
+	bool main_open;
+	uint64_t session;
+	struct hs_result hs;
+	unsigned int nr_chans;
+	struct receiver *rx;
+};
+
+static int fail(struct dest *d, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fail(struct dest *d, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!d->rep->error[0]) {
+		va_start(ap, fmt);
+		vsnprintf(d->rep->error, sizeof(d->rep->error), fmt, ap);
+		va_end(ap);
+	}
+	return err < 0 ? err : -err;
+}
+
+static void *receiver_thread(void *arg)
+{
+	struct receiver *r = arg;
+	int ret = recv_chan_run(&r->rc);
+
+	atomic_store(&r->state, ret ? ret : 1);
+	return NULL;
+}
+
+static int setup(struct dest *d)
+{
+	const struct dest_opts *o = d->o;
+	char err[256];
+	unsigned int i;
+	int r;
+
+	d->ctl = vmig_ctl_connect(o->vmm_path, o->timeout_ms);
+	if (!d->ctl)
+		return fail(d, errno, "cannot reach the VMM at %s: %s", o->vmm_path,
+			    strerror(errno));
+	if (vmig_ctl_role(d->ctl) != VMIG_ROLE_DEST)
+		return fail(d, EINVAL, "the VMM at %s is not waiting for an incoming guest "
+			    "(start it with --incoming)", o->vmm_path);
+	d->ram = vmig_ram_open_uffd(d->ctl);
+	if (!d->ram)
+		return fail(d, errno, "cannot map guest RAM: %s", strerror(errno));
+	d->rep->backend = vmig_ram_backend(d->ram);
+	d->local.version_min = WIRE_VERSION_MIN;
+	d->local.version_max = WIRE_VERSION_MAX;
+	d->local.caps = WIRE_CAPS_V1;
+	d->local.nr_regions = vmig_ram_region_count(d->ram);
+	d->mem.nr_regions = d->local.nr_regions;
+	for (i = 0; i < d->local.nr_regions; i++) {
+		d->local.region_pages[i] = vmig_ram_region_pages(d->ram, i);
+		d->mem.pages[i] = d->local.region_pages[i];
+		d->mem.base[i] = vmig_ram_page(d->ram, i, 0);
+		d->rep->guest_bytes += d->mem.pages[i] * WIRE_PAGE_SIZE;
+	}
+	if (o->prefault) {
+		r = vmig_ram_prefault(d->ram);
+		if (r)
+			return fail(d, r, "cannot allocate guest RAM: %s", strerror(-r));
+	}
+	d->listen_fd = chan_listen(o->listen, err, sizeof(err));
+	if (d->listen_fd < 0)
+		return fail(d, d->listen_fd, "%s", err);
+	fprintf(stderr, "vmig listen: waiting for a source on %s\n", o->listen);
+	return 0;
+}
+
+static void drop(int fd, struct stream *s, const char *what)
+{
+	fprintf(stderr, "vmig listen: dropped %s: %s\n", what, s->err);
+	close(fd);
+}
+
+/* Wait for a main channel with an acceptable handshake. */
+static int accept_session(struct dest *d)
+{
+	const struct dest_opts *o = d->o;
+	uint64_t deadline = now_ns() + o->accept_timeout_ms * 1000000ull;
+
+	for (;;) {
+		struct wire_chan_hdr h;
+		struct hs_offer offer;
+		char msg[WIRE_MAX_MSG];
+		int64_t left = (int64_t)(deadline - now_ns()) / 1000000;
+		int fd, r;
+
+		if (left <= 0)
+			return fail(d, ETIMEDOUT, "no source connected within %d s",
+				    o->accept_timeout_ms / 1000);
+		fd = chan_accept(d->listen_fd, left);
+		if (fd == -ETIMEDOUT)
+			continue;
+		if (fd < 0)
+			return fail(d, fd, "accept failed: %s", strerror(-fd));
+		stream_init_fd(&d->main, fd, o->timeout_ms);
+		r = chan_recv_hdr(&d->main, &h);
+		if (!r && h.kind != WIRE_CHAN_MAIN)
+			r = stream_fail(&d->main, EPROTO, "a %s channel before any main channel",
+					wire_kind_name(h.kind));
+		if (!r)
+			r = hs_recv_offer(&d->main, &offer);
+		if (r) {
+			stream_send_error(&d->main, r, d->main.err);
+			drop(fd, &d->main, "connection");
+			continue;
+		}
+		r = hs_decide(&offer, &d->local, &d->hs, msg, sizeof(msg));
+		if (hs_send_reply(&d->main, r, &d->hs, msg) && !r)
+			r = -EPIPE;
+		if (r) {
+			stream_fail(&d->main, -r, "%s", msg[0] ? msg : "handshake failed");
+			drop(fd, &d->main, "migration request");
+			continue;
+		}
+		d->session = h.session;
+		d->nr_chans = offer.nr_multifd;
+		d->main_open = true;
+		return 0;
+	}
+}
+
+static int accept_channels(struct dest *d)
+{
+	const struct dest_opts *o = d->o;
+	uint64_t deadline = now_ns() + o->timeout_ms * 1000000ull;
+	unsigned int got = 0;
+
+	d->rx = calloc(d->nr_chans, sizeof(*d->rx));
+	if (!d->rx)
+		return fail(d, ENOMEM, "out of memory");
+	while (got < d->nr_chans) {
+		struct wire_chan_hdr h;
+		struct stream s;
+		int64_t left = (int64_t)(deadline - now_ns()) / 1000000;
+		struct receiver *rx;
+		int fd, r;
+
+		if (left <= 0)
+			return fail(d, ETIMEDOUT, "only %u of %u multifd channels connected",
+				    got, d->nr_chans);
+		fd = chan_accept(d->listen_fd, left);
+		if (fd == -ETIMEDOUT)
+			continue;
+		if (fd < 0)
+			return fail(d, fd, "accept failed: %s", strerror(-fd));
+		stream_init_fd(&s, fd, o->timeout_ms);
+		r = chan_recv_hdr(&s, &h);
+		if (!r && (h.kind != WIRE_CHAN_MULTIFD || h.session != d->session))
+			r = stream_fail(&s, EPROTO, "a %s channel of session %016llx while "
+					"session %016llx sets up", wire_kind_name(h.kind),
+					(unsigned long long)h.session,
+					(unsigned long long)d->session);
+		if (!r && (h.index >= d->nr_chans || d->rx[h.index].started))
+			r = stream_fail(&s, EPROTO, "multifd channel index %u unexpected", h.index);
+		if (r) {
+			stream_send_error(&s, r, s.err);
+			drop(fd, &s, "connection");
+			continue;
+		}
+		rx = &d->rx[h.index];
+		recv_chan_init(&rx->rc, h.index, fd, o->timeout_ms, &d->mem,
+			       d->hs.caps & WIRE_CAP_ZERO_PAGES);
+		r = pthread_create(&rx->thread, NULL, receiver_thread, rx);
+		if (r) {
+			close(fd);
+			return fail(d, r, "cannot start a receiver thread");
+		}
+		rx->started = true;
+		got++;
+	}
+	return 0;
+}
+
+static int check_receivers(struct dest *d, bool *all_ended)
+{
+	unsigned int i;
+
+	*all_ended = true;
+	for (i = 0; i < d->nr_chans; i++) {
+		int st = atomic_load(&d->rx[i].state);
+
+		if (st < 0)
+			return fail(d, st, "multifd channel %u: %s", i, d->rx[i].rc.s.err);
+		if (st != 1)
+			*all_ended = false;
+	}
+	return 0;
+}
+
+static uint64_t pages_received(struct dest *d)
+{
+	uint64_t sum = 0;
+	unsigned int i;
+
+	for (i = 0; i < d->nr_chans; i++)
+		sum += __atomic_load_n(&d->rx[i].rc.pages, __ATOMIC_RELAXED);
+	return sum;
+}
+
+/* Follow the main channel until COMPLETE, watching the receivers. */
+static int run_session(struct dest *d)
+{
+	const struct dest_opts *o = d->o;
+	uint64_t last_pkt = now_ns(), round_base = 0, round_pages = 0, t_round = now_ns();
+	unsigned int round = 0;
+	struct ctl_event ev;
+	bool ended;
+	int r;
+
+	for (;;) {
+		struct pollfd p = { .fd = d->main.fd, .events = POLLIN };
+
+		r = check_receivers(d, &ended);
+		if (r)
+			return r;
+		r = poll(&p, 1, 100);
+		if (r < 0 && errno != EINTR)
+			return fail(d, errno, "poll: %s", strerror(errno));
+		if (r <= 0) {
+			if (now_ns() - last_pkt > o->timeout_ms * 1000000ull)
+				return fail(d, ETIMEDOUT, "main channel: nothing from the source "
+					    "for %d ms", o->timeout_ms);
+			progress_update(&d->prog, round, pages_received(d) - round_base,
+					round_pages, (pages_received(d) - round_base) *
+					(double)WIRE_PAGE_SIZE / ((now_ns() - t_round) / 1e9));
+			continue;
+		}
+		last_pkt = now_ns();
+		r = control_recv(&d->main, false, &ev);
+		if (r)
+			return fail(d, r, "main channel: %s", d->main.err);
+		if (ev.type == WIRE_PKT_ROUND) {
+			round = ev.round.round;
+			round_base = pages_received(d);
+			round_pages = ev.round.dirty_pages;
+			t_round = now_ns();
+			if (round > d->rep->rounds)
+				d->rep->rounds = round;
+		}
+		trace("dst: %s", wire_pkt_name(ev.type));
+		if (ev.type == WIRE_PKT_COMPLETE)
+			break;
+	}
+	/* Every channel has sent END before COMPLETE; wait for them to be placed. */
+	{
+		uint64_t deadline = now_ns() + o->timeout_ms * 1000000ull;
+
+		for (;;) {
+			r = check_receivers(d, &ended);
+			if (r)
+				return r;
+			if (ended)
+				break;
+			if (now_ns() > deadline)
+				return fail(d, ETIMEDOUT, "multifd channels did not finish");
+			usleep(200);
+		}
+	}
+	if (pages_received(d) != ev.complete.pages)
+		return fail(d, EPROTO, "source sent %llu pages, %llu arrived",
+			    (unsigned long long)ev.complete.pages,
+			    (unsigned long long)pages_received(d));
+	return 0;
+}
+
+static void stop_receivers(struct dest *d)
+{
+	unsigned int i;
+
+	for (i = 0; i < d->nr_chans; i++)
+		if (d->rx && d->rx[i].started)
+			shutdown(d->rx[i].rc.s.fd, SHUT_RDWR);
+	for (i = 0; i < d->nr_chans; i++) {
+		if (d->rx && d->rx[i].started) {
+			pthread_join(d->rx[i].thread, NULL);
+			close(d->rx[i].rc.s.fd);
+			d->rx[i].started = false;
+		}
+	}
+}
+
+int dest_receive(const struct dest_opts *o, struct report *rep)
+{
+	struct dest d = { .o = o, .rep = rep, .listen_fd = -1 };
+	uint64_t t0 = now_ns(), t_session = 0;
+	unsigned int i;
+	int r;
+
+	rep->role = "destination";
+	rep->backend = "uffd";
+	rep->tracking = "";
+	progress_init(&d.prog, o->progress);
+	r = setup(&d);
+	if (!r)
+		r = accept_session(&d);
+	if (!r) {
+		t_session = now_ns();
+		rep->channels = d.nr_chans;
+		r = accept_channels(&d);
+	}
+	rep->setup_ns = (t_session ? now_ns() - t_session : 0);
+	if (!r)
+		r = run_session(&d);
+	progress_clear(&d.prog);
+	trace("dst: all placed");
+	if (!r) {
+		r = vmig_ctl_resume(d.ctl, o->timeout_ms);
+		trace("dst: resumed");
+		if (r)
+			fail(&d, r, "the VMM did not resume: %s", strerror(-r));
+	}
+	if (!r) {
+		r = stream_send_pkt(&d.main, WIRE_PKT_RESUMED, NULL, 0);
+		if (r)
+			fprintf(stderr, "vmig listen: the guest runs here, but the source did "
+				"not get RESUMED: %s\n", d.main.err);
+		r = 0;
+		vmig_ctl_complete(d.ctl);
+	} else {
+		stop_receivers(&d);
+		if (d.main_open)
+			stream_send_error(&d.main, r, rep->error);
+		if (d.ctl)
+			vmig_ctl_error(d.ctl, rep->error);
+	}
+	rep->ok = !r;
+	rep->total_ns = now_ns() - (t_session ? t_session : t0);
+	stop_receivers(&d);
+	for (i = 0; i < d.nr_chans && d.rx; i++) {
+		rep->normal_pages += d.rx[i].rc.normal_pages;
+		rep->zero_pages += d.rx[i].rc.zero_pages_rcvd;
+		rep->wire_bytes += d.rx[i].rc.s.bytes_in;
+	}
+	if (d.main_open) {
+		rep->wire_bytes += d.main.bytes_in;
+		close(d.main.fd);
+	}
+	free(d.rx);
+	if (d.listen_fd >= 0)
+		close(d.listen_fd);
+	vmig_ram_close(d.ram);
+	vmig_ctl_close(d.ctl);
+	return r;
+}

@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The destination: accept a session (main channel + handshake + multifd
+ * channels), place pages, resume the guest on COMPLETE.  Connections that
+ * are not a valid session start are dropped with a message and the
+ * listener keeps waiting; once a session runs, any failure ends it and the
+ * partial guest is discarded (the VMM is told ERROR).
+ */
+#ifndef VMIG_DEST_H
+#define VMIG_DEST_H
+
+#include <stdbool.h>
+
+#include "report.h"
+
+struct dest_opts {
+	const char *vmm_path;
+	const char *listen;		/* [ADDR:]PORT */
+	int timeout_ms;			/* any single wait inside a session */
+	int accept_timeout_ms;		/* waiting for a source to appear */
+	bool prefault;			/* allocate guest RAM before pages arrive */
+	bool progress;
+};
+
+int dest_receive(const struct dest_opts *o, struct report *rep);
+
+#endif

@@ -1,0 +1,132 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Receive one multifd channel's page stream into guest RAM. */
+#include <errno.h>
+#include <string.h>
+
+#include "multifd_recv.h"
+
+void recv_chan_init(struct recv_chan *c, unsigned int index, int fd, int timeout_ms,
+		    const struct dest_mem *mem, bool zero_pages)
+{
+	memset(c, 0, sizeof(*c));
+	c->index = index;
+	stream_init_fd(&c->s, fd, timeout_ms);
+	c->mem = mem;
+	c->zero_pages = zero_pages;
+}
+
+static int recv_pages(struct recv_chan *c, uint32_t len)
+{
+	struct wire_pages wp;
+	uint64_t need;
+	unsigned int i, n = 0;
+	uint8_t *base;
+	int r = 0;
+
+	if (len < sizeof(wp))
+		return stream_fail(&c->s, EPROTO, "truncated PAGES packet: %u bytes", len);
+	r = stream_read(&c->s, &wp, sizeof(wp));
+	if (r)
+		return r;
+	if (wp.region >= c->mem->nr_regions)
+		return stream_fail(&c->s, EPROTO, "PAGES for region %u (guest has %u)",
+				   wp.region, c->mem->nr_regions);
+	if (!wp.count || wp.count > WIRE_MAX_BATCH)
+		return stream_fail(&c->s, EPROTO, "PAGES with %u pages (1..%u allowed)",
+				   wp.count, WIRE_MAX_BATCH);
+	if (len < sizeof(wp) + 8ull * wp.count)
+		return stream_fail(&c->s, EPROTO, "truncated PAGES packet: %u bytes for %u pages",
+				   len, wp.count);
+	r = stream_read(&c->s, c->entries, 8ull * wp.count);
+	if (r)
+		return r;
+	base = c->mem->base[wp.region];
+	for (i = 0; i < wp.count; i++) {
+		uint64_t e = c->entries[i], page = e & WIRE_PAGE_INDEX_MASK;
+
+		if ((e & ~(WIRE_PAGE_INDEX_MASK | WIRE_PAGE_ZERO)) ||
+		    page >= c->mem->pages[wp.region])
+			return stream_fail(&c->s, EPROTO, "PAGES entry 0x%llx out of range "
+					   "(region %u has %llu pages)", (unsigned long long)e,
+					   wp.region, (unsigned long long)c->mem->pages[wp.region]);
+		if (e & WIRE_PAGE_ZERO) {
+			if (!c->zero_pages)
+				return stream_fail(&c->s, EPROTO, "zero page sent but zero pages "
+						   "were not negotiated");
+			continue;
+		}
+		c->iov[n].iov_base = base + page * WIRE_PAGE_SIZE;
+		c->iov[n].iov_len = WIRE_PAGE_SIZE;
+		n++;
+	}
+	need = sizeof(wp) + 8ull * wp.count + (uint64_t)n * WIRE_PAGE_SIZE;
+	if (len != need)
+		return stream_fail(&c->s, EPROTO, "malformed PAGES packet: %u bytes, %llu "
+				   "expected for %u pages (%u with data)", len,
+				   (unsigned long long)need, wp.count, n);
+	/* Zero pages: clear only what is not zero already (fresh pages stay unallocated). */
+	for (i = 0; i < wp.count; i++) {
+		uint64_t e = c->entries[i];
+
+		if (e & WIRE_PAGE_ZERO) {
+			uint8_t *p = base + (e & WIRE_PAGE_INDEX_MASK) * WIRE_PAGE_SIZE;
+
+			memset(p, 0, WIRE_PAGE_SIZE);
+			c->zero_pages_rcvd++;
+		}
+	}
+	if (n) {
+		stream_set_lowat(&c->s, (size_t)n * WIRE_PAGE_SIZE);
+		r = stream_readv(&c->s, c->iov, n);
+		stream_set_lowat(&c->s, 1);
+	}
+	if (r)
+		return r;
+	c->pages += wp.count;
+	c->normal_pages += n;
+	return 0;
+}
+
+int recv_chan_run(struct recv_chan *c)
+{
+	struct wire_pkt_hdr h;
+	struct wire_end end;
+	int r;
+
+	for (;;) {
+		r = stream_recv_hdr(&c->s, &h);
+		if (r)
+			return r;
+		switch (h.type) {
+		case WIRE_PKT_PAGES:
+			r = recv_pages(c, h.len);
+			if (r)
+				return r;
+			break;
+		case WIRE_PKT_NOP:
+			if (h.len)
+				return stream_fail(&c->s, EPROTO, "NOP with %u bytes", h.len);
+			break;
+		case WIRE_PKT_ERROR:
+			return stream_read_error(&c->s, &h);
+		case WIRE_PKT_END:
+			if (h.len != sizeof(end))
+				return stream_fail(&c->s, EPROTO, "malformed END: %u bytes", h.len);
+			r = stream_read(&c->s, &end, sizeof(end));
+			if (r)
+				return r;
+			if (end.pages != c->pages || end.normal_pages != c->normal_pages)
+				return stream_fail(&c->s, EPROTO, "END says %llu pages (%llu with "
+						   "data) were sent, %llu (%llu) arrived",
+						   (unsigned long long)end.pages,
+						   (unsigned long long)end.normal_pages,
+						   (unsigned long long)c->pages,
+						   (unsigned long long)c->normal_pages);
+			c->ended = true;
+			return 0;
+		default:
+			return stream_fail(&c->s, EPROTO, "out-of-order packet on multifd "
+					   "channel: %s", wire_pkt_name(h.type));
+		}
+	}
+}

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Destination side of one multifd channel: PAGES packets placed straight
+ * into guest RAM (payload read into the pages themselves), until END.
+ */
+#ifndef VMIG_MULTIFD_RECV_H
+#define VMIG_MULTIFD_RECV_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "stream.h"
+
+/* Where pages go: one writable view per region. */
+struct dest_mem {
+	unsigned int nr_regions;
+	uint8_t *base[WIRE_MAX_REGIONS];
+	uint64_t pages[WIRE_MAX_REGIONS];
+};
+
+struct recv_chan {
+	unsigned int index;
+	struct stream s;
+	const struct dest_mem *mem;
+	bool zero_pages;		/* ZERO entries allowed (negotiated) */
+	uint64_t pages, normal_pages, zero_pages_rcvd;
+	bool ended;
+	uint64_t entries[WIRE_MAX_BATCH];
+	struct iovec iov[WIRE_MAX_BATCH];
+};
+
+void recv_chan_init(struct recv_chan *c, unsigned int index, int fd, int timeout_ms,
+		    const struct dest_mem *mem, bool zero_pages);
+/* Receive until END: 0, or -errno with c->s.err saying why. */
+int recv_chan_run(struct recv_chan *c);
+
+#endif

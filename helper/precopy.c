@@ -1,0 +1,525 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Precopy on the source.
+ *
+ * Order of operations per round: harvest (which write-protects the
+ * harvested pages again), then queue them; the sender threads read a page
+ * only after that.  Pages of one 2 MiB chunk always go to the same channel,
+ * so rounds need no cross-channel barrier for correctness; the engine waits
+ * for the channels to drain anyway, to measure the round.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "channel.h"
+#include "control.h"
+#include "handshake.h"
+#include "multifd_send.h"
+#include "precopy.h"
+#include "util.h"
+
+#define STALL_WINDOW	3	/* rounds over which the dirty set must shrink */
+#define STALL_SHRINK	0.9	/* ... to at most this fraction */
+#define MIN_BW_SAMPLE	(1u << 20)
+
+struct range {
+	uint32_t region;
+	uint64_t first, n;
+};
+
+struct range_vec {
+	struct range *v;
+	size_t len, cap;
+	uint64_t pages;
+};
+
+struct precopy {
+	const struct precopy_opts *o;
+	struct report *rep;
+	struct progress prog;
+	struct vmig_ctl *ctl;
+	struct vmig_ram *ram;
+	struct stream main;
+	bool main_open;
+	uint64_t session;
+	struct hs_result hs;
+	struct send_chan *chans;
+	unsigned int nr_chans;
+	struct range_vec dirty;
+	bool vm_stopped;
+	uint64_t sample_bytes, sample_ns;	/* bandwidth: sum over measured rounds */
+	uint64_t last_harvest_ns;
+	uint64_t history[STALL_WINDOW + 1];
+};
+
+static int fail(struct precopy *pc, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fail(struct precopy *pc, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!pc->rep->error[0]) {
+		va_start(ap, fmt);
+		vsnprintf(pc->rep->error, sizeof(pc->rep->error), fmt, ap);
+		va_end(ap);
+	}
+	return err < 0 ? err : -err;
+}
+
+static int range_add(void *arg, unsigned int region, uint64_t first, uint64_t n)
+{
+	struct range_vec *rv = arg;
+
+	if (rv->len && rv->v[rv->len - 1].region == region &&
+	    rv->v[rv->len - 1].first + rv->v[rv->len - 1].n == first) {
+		rv->v[rv->len - 1].n += n;
+	} else {
+		if (rv->len == rv->cap) {
+			size_t cap = rv->cap ? rv->cap * 2 : 1024;
+			struct range *v = realloc(rv->v, cap * sizeof(*v));
+
+			if (!v)
+				return -ENOMEM;
+			rv->v = v;
+			rv->cap = cap;
+		}
+		rv->v[rv->len++] = (struct range){ .region = region, .first = first, .n = n };
+	}
+	rv->pages += n;
+	return 0;
+}
+
+/* Split at chunk boundaries; a chunk always goes to the same channel. */
+static int queue_range(struct precopy *pc, uint32_t region, uint64_t first, uint64_t n,
+		       uint32_t flags)
+{
+	while (n) {
+		uint64_t chunk = first / WIRE_CHUNK_PAGES;
+		uint64_t k = (chunk + 1) * WIRE_CHUNK_PAGES - first;
+		int r;
+
+		if (k > n)
+			k = n;
+		r = send_chan_queue(&pc->chans[(chunk + region) % pc->nr_chans], region, first,
+				    k, flags);
+		if (r)
+			return fail(pc, r, "out of memory queueing pages");
+		first += k;
+		n -= k;
+	}
+	return 0;
+}
+
+static int queue_vec(struct precopy *pc, struct range_vec *rv, uint32_t flags)
+{
+	size_t i;
+	int r;
+
+	for (i = 0; i < rv->len; i++) {
+		r = queue_range(pc, rv->v[i].region, rv->v[i].first, rv->v[i].n, flags);
+		if (r)
+			return r;
+	}
+	rv->len = 0;
+	rv->pages = 0;
+	return 0;
+}
+
+static uint64_t chans_pages_done(struct precopy *pc)
+{
+	uint64_t sum = 0;
+	unsigned int i;
+
+	for (i = 0; i < pc->nr_chans; i++)
+		sum += atomic_load(&pc->chans[i].pages_done);
+	return sum;
+}
+
+static uint64_t chans_bytes(struct precopy *pc)
+{
+	uint64_t sum = 0;
+	unsigned int i;
+
+	for (i = 0; i < pc->nr_chans; i++)
+		sum += __atomic_load_n(&pc->chans[i].s.bytes_out, __ATOMIC_RELAXED);
+	return sum;
+}
+
+/* The destination speaks on the main channel only to refuse: read why. */
+static int check_main(struct precopy *pc)
+{
+	struct pollfd p = { .fd = pc->main.fd, .events = POLLIN };
+	struct ctl_event ev;
+	int r;
+
+	if (poll(&p, 1, 0) <= 0)
+		return 0;
+	r = control_recv(&pc->main, true, &ev);
+	if (r)
+		return fail(pc, r, "destination: %s", pc->main.err);
+	return fail(pc, EPROTO, "destination sent RESUMED before COMPLETE");
+}
+
+static double bandwidth(struct precopy *pc)
+{
+	if (pc->sample_bytes >= MIN_BW_SAMPLE && pc->sample_ns)
+		return pc->sample_bytes / (pc->sample_ns / 1e9);
+	return pc->o->max_bandwidth ? (double)pc->o->max_bandwidth : 1e9;
+}
+
+/* Wait until every channel is idle; measure the round; keep the main channel alive. */
+static int wait_round(struct precopy *pc, unsigned int round, uint64_t pages)
+{
+	uint64_t done0 = chans_pages_done(pc), bytes0 = chans_bytes(pc), t0 = now_ns();
+	uint64_t last_nop = t0;
+	unsigned int i = 0;
+	int r;
+
+	while (i < pc->nr_chans) {
+		r = send_chan_wait_idle(&pc->chans[i], 100);
+		if (r < 0)
+			return fail(pc, r, "multifd channel %u: %s", i, pc->chans[i].s.err);
+		if (r == 1)
+			i++;
+		r = check_main(pc);
+		if (r)
+			return r;
+		if (now_ns() - last_nop > 1000000000ull) {
+			last_nop = now_ns();
+			r = stream_send_pkt(&pc->main, WIRE_PKT_NOP, NULL, 0);
+			if (r)
+				return fail(pc, r, "main channel: %s", pc->main.err);
+		}
+		{
+			uint64_t dt = now_ns() - t0;
+
+			progress_update(&pc->prog, round, chans_pages_done(pc) - done0, pages,
+					dt ? (chans_bytes(pc) - bytes0) / (dt / 1e9) : 0);
+		}
+	}
+	if (chans_bytes(pc) - bytes0 >= MIN_BW_SAMPLE) {
+		pc->sample_bytes += chans_bytes(pc) - bytes0;
+		pc->sample_ns += now_ns() - t0;
+	}
+	return 0;
+}
+
+static int send_round_info(struct precopy *pc, unsigned int round, uint64_t pages)
+{
+	struct wire_round wr = { .round = round, .dirty_pages = pages };
+	int r = stream_send_pkt(&pc->main, WIRE_PKT_ROUND, &wr, sizeof(wr));
+
+	return r ? fail(pc, r, "main channel: %s", pc->main.err) : 0;
+}
+
+static int setup(struct precopy *pc)
+{
+	const struct precopy_opts *o = pc->o;
+	struct hs_offer offer = {
+		.version_min = o->wire_version ? o->wire_version : WIRE_VERSION_MIN,
+		.version_max = o->wire_version ? o->wire_version : WIRE_VERSION_MAX,
+		.caps = WIRE_CAPS_V1, .nr_multifd = o->channels,
+	};
+	char err[256];
+	unsigned int i;
+	int fd, r;
+
+	pc->ctl = vmig_ctl_connect(o->vmm_path, o->timeout_ms);
+	if (!pc->ctl)
+		return fail(pc, errno, "cannot reach the VMM at %s: %s", o->vmm_path,
+			    strerror(errno));
+	if (vmig_ctl_role(pc->ctl) != VMIG_ROLE_SOURCE)
+		return fail(pc, EINVAL, "the VMM at %s is not a migration source (started "
+			    "with --incoming?)", o->vmm_path);
+	pc->ram = vmig_ram_open_uffd(pc->ctl);
+	if (!pc->ram)
+		return fail(pc, errno, "cannot map guest RAM: %s", strerror(errno));
+	trace("src: ram mapped");
+	pc->rep->backend = vmig_ram_backend(pc->ram);
+	offer.nr_regions = vmig_ram_region_count(pc->ram);
+	for (i = 0; i < offer.nr_regions; i++) {
+		offer.region_pages[i] = vmig_ram_region_pages(pc->ram, i);
+		pc->rep->guest_bytes += offer.region_pages[i] * WIRE_PAGE_SIZE;
+	}
+
+	if (getrandom(&pc->session, sizeof(pc->session), 0) != sizeof(pc->session))
+		pc->session = now_ns() ^ ((uint64_t)getpid() << 32);
+	pc->session |= 1;
+	fd = chan_connect(o->to, o->timeout_ms, err, sizeof(err));
+	if (fd < 0)
+		return fail(pc, fd, "%s", err);
+	trace("src: main connected");
+	stream_init_fd(&pc->main, fd, o->timeout_ms);
+	pc->main_open = true;
+	r = chan_send_hdr(&pc->main, WIRE_CHAN_MAIN, pc->session, 0);
+	if (!r)
+		r = hs_send_offer(&pc->main, &offer);
+	if (!r)
+		r = hs_recv_reply(&pc->main, &offer, &pc->hs);
+	if (r)
+		return fail(pc, r, "handshake with %s: %s", o->to, pc->main.err);
+
+	pc->chans = calloc(o->channels, sizeof(*pc->chans));
+	if (!pc->chans)
+		return fail(pc, ENOMEM, "out of memory");
+	for (i = 0; i < o->channels; i++) {
+		struct stream tmp;
+
+		fd = chan_connect(o->to, o->timeout_ms, err, sizeof(err));
+		if (fd < 0)
+			return fail(pc, fd, "multifd channel %u: %s", i, err);
+		stream_init_fd(&tmp, fd, o->timeout_ms);
+		r = chan_send_hdr(&tmp, WIRE_CHAN_MULTIFD, pc->session, i);
+		if (!r)
+			r = send_chan_start(&pc->chans[i], i, fd, o->timeout_ms, pc->ram,
+					    pc->hs.caps & WIRE_CAP_ZERO_PAGES,
+					    o->max_bandwidth / o->channels);
+		if (r) {
+			close(fd);
+			return fail(pc, r, "multifd channel %u: %s", i,
+				    tmp.err[0] ? tmp.err : strerror(-r));
+		}
+		pc->chans[i].corrupt_after = i == 0 ? o->inject_corrupt : 0;
+		pc->nr_chans++;
+	}
+
+	trace("src: channels up");
+	r = vmig_ram_track_start(pc->ram, o->track, o->timeout_ms);
+	trace("src: tracking");
+	if (r)
+		return fail(pc, r, "cannot start dirty tracking (%s): %s",
+			    o->track == VMIG_TRACK_ASYNC ? "async" :
+			    o->track == VMIG_TRACK_SYNC ? "sync" : "auto", strerror(-r));
+	pc->rep->tracking = vmig_ram_track_mode(pc->ram) == VMIG_TRACK_ASYNC ? "async" : "sync";
+	pc->last_harvest_ns = now_ns();
+	return 0;
+}
+
+static int bulk_stage(struct precopy *pc)
+{
+	unsigned int i;
+	int r;
+
+	for (i = 0; i < vmig_ram_region_count(pc->ram); i++) {
+		r = vmig_ram_for_each_data(pc->ram, i, range_add, &pc->dirty);
+		if (r)
+			return fail(pc, r, "cannot list guest RAM data: %s", strerror(-r));
+	}
+	pc->rep->skipped_pages = pc->rep->guest_bytes / WIRE_PAGE_SIZE - pc->dirty.pages;
+	r = send_round_info(pc, 0, pc->dirty.pages);
+	if (r)
+		return r;
+	{
+		uint64_t pages = pc->dirty.pages;
+
+		r = queue_vec(pc, &pc->dirty, SEND_BULK);
+		return r ? r : wait_round(pc, 0, pages);
+	}
+}
+
+static int harvest(struct precopy *pc)
+{
+	int r = vmig_ram_harvest(pc->ram, range_add, &pc->dirty);
+
+	return r ? fail(pc, r, "dirty harvest failed: %s", strerror(-r)) : 0;
+}
+
+/* Dirty rounds until the rest fits the downtime limit, or a stall. */
+static int dirty_rounds(struct precopy *pc)
+{
+	const struct precopy_opts *o = pc->o;
+	struct report *rep = pc->rep;
+	unsigned int round;
+	int r;
+
+	for (round = 1;; round++) {
+		uint64_t t = now_ns(), bytes;
+		double bw, exp_ms;
+		bool stall = false;
+
+		r = harvest(pc);
+		if (r)
+			return r;
+		bytes = pc->dirty.pages * WIRE_PAGE_SIZE;
+		rep->dirty_rate = bytes / ((t - pc->last_harvest_ns) / 1e9 + 1e-9);
+		pc->last_harvest_ns = t;
+		bw = bandwidth(pc);
+		exp_ms = bytes / bw * 1e3;
+		rep->bandwidth = bw;
+		rep->expected_downtime_ms = exp_ms;
+		if (exp_ms <= o->downtime_limit_ms) {
+			snprintf(rep->switchover, sizeof(rep->switchover),
+				 "expected downtime %.1f ms fits the %.0f ms limit", exp_ms,
+				 o->downtime_limit_ms);
+			return 0;
+		}
+		memmove(pc->history, pc->history + 1, sizeof(pc->history[0]) * STALL_WINDOW);
+		pc->history[STALL_WINDOW] = pc->dirty.pages;
+		if (round > STALL_WINDOW &&
+		    pc->history[STALL_WINDOW] > STALL_SHRINK * pc->history[0])
+			stall = true;
+		if (round > o->max_rounds)
+			stall = true;
+		if (stall) {
+			char b1[32], b2[32];
+
+			rep->stalled = true;
+			progress_clear(&pc->prog);
+			fprintf(stderr, "vmig migrate: precopy stalled after %u rounds: dirty rate "
+				"%s/s against %s/s of bandwidth; expected downtime %.0f ms > "
+				"limit %.0f ms\n", round - 1,
+				fmt_bytes(rep->dirty_rate, b1, sizeof(b1)),
+				fmt_bytes(bw, b2, sizeof(b2)), exp_ms, o->downtime_limit_ms);
+			if (o->abort_on_stall)
+				return fail(pc, ETIMEDOUT, "precopy does not converge (stalled after "
+					    "%u rounds, expected downtime %.0f ms); giving up, "
+					    "the guest keeps running on the source", round - 1,
+					    exp_ms);
+			fprintf(stderr, "vmig migrate: switching over anyway\n");
+			snprintf(rep->switchover, sizeof(rep->switchover),
+				 "stalled: switched over with expected downtime %.1f ms", exp_ms);
+			return 0;
+		}
+		rep->rounds = round;
+		r = send_round_info(pc, round, pc->dirty.pages);
+		if (r)
+			return r;
+		{
+			uint64_t pages = pc->dirty.pages;
+
+			r = queue_vec(pc, &pc->dirty, 0);
+			if (!r)
+				r = wait_round(pc, round, pages);
+		}
+		if (r)
+			return r;
+	}
+}
+
+static int switchover(struct precopy *pc)
+{
+	const struct precopy_opts *o = pc->o;
+	struct wire_complete wc = { 0 };
+	struct ctl_event ev;
+	uint64_t t_stop, pages;
+	unsigned int i;
+	int r;
+
+	t_stop = now_ns();
+	trace("src: stop");
+	r = vmig_ctl_stop(pc->ctl, o->timeout_ms);
+	trace("src: stopped");
+	if (r)
+		return fail(pc, r, "the VMM did not stop: %s", strerror(-r));
+	pc->vm_stopped = true;
+	r = harvest(pc);
+	if (r)
+		return r;
+	pages = pc->dirty.pages;
+	trace("src: final harvest %llu pages", (unsigned long long)pages);
+	r = send_round_info(pc, pc->rep->rounds + 1, pages);
+	if (!r)
+		r = queue_vec(pc, &pc->dirty, 0);
+	if (!r)
+		r = wait_round(pc, pc->rep->rounds + 1, pages);
+	if (r)
+		return r;
+	trace("src: final round sent");
+	for (i = 0; i < pc->nr_chans; i++) {
+		r = send_chan_finish(&pc->chans[i], o->timeout_ms);
+		if (r)
+			return fail(pc, r, "multifd channel %u: %s", i, pc->chans[i].s.err);
+		wc.pages += pc->chans[i].pages_sent;
+	}
+	trace("src: channels ended");
+	wc.rounds = pc->rep->rounds + 1;
+	r = stream_send_pkt(&pc->main, WIRE_PKT_COMPLETE, &wc, sizeof(wc));
+	do {
+		if (!r)
+			r = control_recv(&pc->main, true, &ev);
+	} while (!r && ev.type == WIRE_PKT_NOP);
+	if (r)
+		return fail(pc, r, "destination did not resume the guest: %s", pc->main.err);
+	trace("src: resumed");
+	pc->rep->downtime_ns = now_ns() - t_stop;
+	pc->vm_stopped = false;		/* the guest now runs on the destination */
+	return 0;
+}
+
+static void collect(struct precopy *pc)
+{
+	struct vmig_ram_stats st;
+	unsigned int i;
+
+	for (i = 0; i < pc->nr_chans; i++) {
+		pc->rep->normal_pages += pc->chans[i].normal_pages;
+		pc->rep->zero_pages += pc->chans[i].zero_pages;
+		pc->rep->wire_bytes += pc->chans[i].s.bytes_out;
+	}
+	if (pc->main_open)
+		pc->rep->wire_bytes += pc->main.bytes_out;
+	if (pc->ram) {
+		vmig_ram_stats(pc->ram, &st);
+		pc->rep->wp_faults = st.wp_faults;
+		pc->rep->harvests = st.harvests;
+		pc->rep->harvest_ns = st.harvest_ns;
+	}
+}
+
+int precopy_migrate(const struct precopy_opts *o, struct report *rep)
+{
+	struct precopy pc = { .o = o, .rep = rep };
+	uint64_t t0 = now_ns();
+	unsigned int i;
+	int r;
+
+	rep->role = "source";
+	rep->backend = "uffd";
+	rep->tracking = "";
+	rep->channels = o->channels;
+	progress_init(&pc.prog, o->progress);
+	r = setup(&pc);
+	rep->setup_ns = now_ns() - t0;
+	if (!r)
+		r = bulk_stage(&pc);
+	if (!r)
+		r = dirty_rounds(&pc);
+	if (!r)
+		r = switchover(&pc);
+	progress_clear(&pc.prog);
+	if (r) {
+		/* Nothing was written to the source's memory: let the guest run on. */
+		for (i = 0; i < pc.nr_chans; i++)
+			send_chan_cancel(&pc.chans[i]);
+		if (pc.main_open)
+			stream_send_error(&pc.main, r, rep->error);
+		if (pc.ctl && pc.vm_stopped && vmig_ctl_resume(pc.ctl, o->timeout_ms))
+			fprintf(stderr, "vmig migrate: the source VMM did not confirm resuming\n");
+		if (pc.ctl)
+			vmig_ctl_error(pc.ctl, rep->error);
+	} else {
+		vmig_ctl_complete(pc.ctl);
+	}
+	rep->ok = !r;
+	rep->total_ns = now_ns() - t0;
+	collect(&pc);
+	for (i = 0; i < pc.nr_chans; i++) {
+		send_chan_destroy(&pc.chans[i]);
+		close(pc.chans[i].s.fd);
+	}
+	free(pc.chans);
+	free(pc.dirty.v);
+	if (pc.main_open)
+		close(pc.main.fd);
+	vmig_ram_close(pc.ram);
+	vmig_ctl_close(pc.ctl);
+	return r;
+}

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The source's precopy engine: bulk stage, dirty rounds until the expected
+ * downtime fits (or a stall), switchover, completion.  All state lives in
+ * one struct precopy per migration; channels own theirs.
+ */
+#ifndef VMIG_PRECOPY_H
+#define VMIG_PRECOPY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "libvmig.h"
+#include "report.h"
+
+struct precopy_opts {
+	const char *vmm_path;		/* the source VMM's control socket */
+	const char *to;			/* HOST:PORT of vmig listen */
+	unsigned int channels;		/* multifd page channels */
+	double downtime_limit_ms;
+	uint64_t max_bandwidth;		/* bytes/s over all channels, 0: unlimited */
+	unsigned int max_rounds;	/* dirty rounds before it counts as a stall */
+	bool abort_on_stall;		/* give up instead of switching over */
+	enum vmig_track track;
+	int timeout_ms;			/* any single wait */
+	bool progress;
+	/* testing only */
+	unsigned int inject_corrupt;	/* corrupt the Nth PAGES packet of channel 0 */
+	uint32_t wire_version;		/* offer only this version (0: the real range) */
+};
+
+/* Migrate; fills rep (rep->ok, rep->error).  0 or -errno. */
+int precopy_migrate(const struct precopy_opts *o, struct report *rep);
+
+#endif

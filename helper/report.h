@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* What a person (progress bar, text report) or a program (--json) sees. */
+#ifndef VMIG_REPORT_H
+#define VMIG_REPORT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct report {
+	const char *role;		/* "source" or "destination" */
+	const char *backend;		/* "uffd" */
+	const char *tracking;		/* "async", "sync" ("" on a destination) */
+	bool ok;
+	char error[256];
+	unsigned int channels;
+	uint64_t guest_bytes;
+	uint64_t total_ns, setup_ns, downtime_ns;
+	uint64_t normal_pages, zero_pages, skipped_pages;
+	uint64_t wire_bytes;
+	unsigned int rounds;		/* dirty rounds after the bulk stage */
+	bool stalled;
+	char switchover[128];		/* why precopy ended */
+	double bandwidth;		/* bytes/s measured */
+	double dirty_rate;		/* bytes/s at the last harvest */
+	double expected_downtime_ms;
+	uint64_t wp_faults, harvests, harvest_ns;
+};
+
+double report_throughput(const struct report *r);
+void report_print_text(const struct report *r, FILE *f);
+void report_print_json(const struct report *r, FILE *f);
+
+/* A one-line progress bar on a terminal (stderr); silent elsewhere. */
+struct progress {
+	bool enabled;
+	bool shown;
+	uint64_t last_ns;
+};
+
+void progress_init(struct progress *p, bool want);
+/* done/total of the current round (pages). */
+void progress_update(struct progress *p, unsigned int round, uint64_t done, uint64_t total,
+		     double rate);
+void progress_clear(struct progress *p);
+
+#endif

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * A byte stream with deadlines: a socket (every wait bounded by timeout_ms)
+ * or, for the fuzz target and tests, a buffer in memory.  Packets are framed
+ * and their headers checked here; payload parsing lives with each consumer.
+ */
+#ifndef VMIG_STREAM_H
+#define VMIG_STREAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "wire.h"
+
+struct stream {
+	int fd;				/* -1: read from mem */
+	const uint8_t *mem;
+	size_t mem_len, mem_pos;
+	int timeout_ms;
+	int lowat;			/* SO_RCVLOWAT set (0: default) */
+	uint64_t bytes_in, bytes_out;
+	char err[192];			/* what went wrong, for the user */
+};
+
+void stream_init_fd(struct stream *s, int fd, int timeout_ms);
+void stream_init_mem(struct stream *s, const void *buf, size_t len);
+
+/* All of n bytes, or -ETIMEDOUT, -ECONNRESET (peer closed), -errno. */
+int stream_read(struct stream *s, void *buf, size_t n);
+int stream_readv(struct stream *s, struct iovec *iov, int cnt);
+int stream_writev(struct stream *s, struct iovec *iov, int cnt);
+int stream_write(struct stream *s, const void *buf, size_t n);
+/*
+ * Wake the reader only when this many bytes (capped at 256 KiB) are queued:
+ * fewer wake-ups for a large payload.  Set it back to 1 before reading
+ * anything shorter, or a wait would outlast the data.
+ */
+void stream_set_lowat(struct stream *s, size_t bytes);
+
+/* Read and check a packet header: known type, flags 0, len in bounds. */
+int stream_recv_hdr(struct stream *s, struct wire_pkt_hdr *h);
+/* Send a packet with a payload of len bytes. */
+int stream_send_pkt(struct stream *s, uint16_t type, const void *payload, uint32_t len);
+/* Send ERROR {code, msg} (best effort, short timeout). */
+void stream_send_error(struct stream *s, int code, const char *msg);
+/* Read the rest of an ERROR packet into s->err. */
+int stream_read_error(struct stream *s, const struct wire_pkt_hdr *h);
+
+/* Record a failure in s->err (first one wins) and return -code. */
+int stream_fail(struct stream *s, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#endif

@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The migration wire format, version 1.  All integers little-endian.
+ *
+ * Every TCP connection opens with a channel header naming the session and
+ * what the connection carries; then packets: {type, flags, len} + len bytes.
+ *
+ *   main      src -> dst: HELLO, ROUND*, COMPLETE | ERROR   (NOP at any time)
+ *             dst -> src: HELLO_REPLY, RESUMED | ERROR
+ *   multifd i src -> dst: PAGES*, END                       (NOP at any time)
+ *   preempt, return path: reserved for postcopy (kinds defined, refused
+ *             by a version-1 destination that did not offer them).
+ *
+ * Pages of one 2 MiB chunk always travel on the same multifd channel
+ * (chunk index modulo the channel count), so a newer copy of a page can
+ * never overtake an older one: no cross-channel synchronisation per round.
+ */
+#ifndef VMIG_WIRE_H
+#define VMIG_WIRE_H
+
+#include <stdint.h>
+
+#define WIRE_MAGIC		0x47494d56u	/* "VMIG" on the wire */
+#define WIRE_VERSION_MIN	1
+#define WIRE_VERSION_MAX	1
+#define WIRE_PAGE_SIZE		4096u
+#define WIRE_MAX_REGIONS	16
+#define WIRE_MAX_CHANNELS	64
+#define WIRE_MAX_BATCH		128		/* pages per PAGES packet */
+#define WIRE_CHUNK_PAGES	512		/* 2 MiB: unit of channel assignment */
+#define WIRE_MAX_PKT		(8 + 8 * WIRE_MAX_BATCH + WIRE_MAX_BATCH * WIRE_PAGE_SIZE)
+#define WIRE_MAX_MSG		256
+
+enum wire_chan_kind {
+	WIRE_CHAN_MAIN = 1,
+	WIRE_CHAN_MULTIFD = 2,
+	WIRE_CHAN_PREEMPT = 3,
+	WIRE_CHAN_RETURN = 4,
+};
+
+/* Capabilities negotiated in HELLO: the destination answers the subset it accepts. */
+#define WIRE_CAP_ZERO_PAGES	(1ull << 0)	/* PAGES entries may carry WIRE_PAGE_ZERO */
+#define WIRE_CAP_MULTIFD	(1ull << 1)	/* nr_multifd > 0 page channels */
+#define WIRE_CAP_POSTCOPY	(1ull << 2)	/* reserved */
+#define WIRE_CAP_PREEMPT	(1ull << 3)	/* reserved */
+#define WIRE_CAP_RETURN_PATH	(1ull << 4)	/* reserved */
+#define WIRE_CAPS_V1		(WIRE_CAP_ZERO_PAGES | WIRE_CAP_MULTIFD)
+/* What a version-1 source must get to proceed. */
+#define WIRE_CAPS_REQUIRED	(WIRE_CAP_MULTIFD)
+
+struct wire_chan_hdr {			/* 32 bytes */
+	uint32_t magic;
+	uint16_t version;		/* the highest version the sender speaks */
+	uint16_t kind;			/* enum wire_chan_kind */
+	uint64_t session;		/* chosen by the source, never 0 */
+	uint32_t index;			/* multifd: 0..nr_multifd-1; else 0 */
+	uint32_t reserved0;
+	uint64_t reserved1;
+};
+
+enum wire_pkt_type {
+	WIRE_PKT_HELLO = 1,
+	WIRE_PKT_HELLO_REPLY,
+	WIRE_PKT_PAGES,
+	WIRE_PKT_END,
+	WIRE_PKT_ROUND,
+	WIRE_PKT_COMPLETE,
+	WIRE_PKT_RESUMED,
+	WIRE_PKT_ERROR,
+	WIRE_PKT_NOP,
+	WIRE_PKT_TYPE_MAX = WIRE_PKT_NOP,
+};
+
+struct wire_pkt_hdr {			/* 8 bytes */
+	uint16_t type;
+	uint16_t flags;			/* 0 in version 1 */
+	uint32_t len;			/* bytes after this header, <= WIRE_MAX_PKT */
+};
+
+struct wire_hello {			/* + nr_regions x le64 region_pages */
+	uint32_t version_min;
+	uint32_t version_max;
+	uint64_t caps;
+	uint32_t page_size;
+	uint32_t nr_multifd;
+	uint32_t nr_regions;
+	uint32_t reserved;
+};
+
+struct wire_hello_reply {		/* + message (status != 0) */
+	int32_t status;			/* 0 or -errno */
+	uint32_t version;		/* chosen */
+	uint64_t caps;			/* accepted */
+};
+
+/* PAGES: {region, count}, count x le64 entry, then 4 KiB per non-zero entry. */
+struct wire_pages {
+	uint32_t region;
+	uint32_t count;			/* 1..WIRE_MAX_BATCH */
+};
+#define WIRE_PAGE_ZERO		(1ull << 63)	/* entry flag: the page is all zero */
+#define WIRE_PAGE_INDEX_MASK	((1ull << 48) - 1)
+
+struct wire_end {			/* the sender's totals on this channel */
+	uint64_t pages;			/* entries sent (normal + zero) */
+	uint64_t normal_pages;
+};
+
+struct wire_round {			/* informational */
+	uint32_t round;
+	uint32_t reserved;
+	uint64_t dirty_pages;
+};
+
+struct wire_complete {
+	uint64_t pages;			/* entries sent on all channels */
+	uint32_t rounds;
+	uint32_t reserved;
+};
+
+struct wire_error {			/* + message */
+	int32_t code;
+	uint32_t reserved;
+};
+
+const char *wire_pkt_name(unsigned int type);
+const char *wire_kind_name(unsigned int kind);
+
+#endif

@@ -1,0 +1,208 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* The helper's side of the control protocol: connect to a VMM, drive it. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "libvmig.h"
+#include "vmm_proto.h"
+
+struct vmig_ctl {
+	int sock;
+	enum vmig_role role;
+	int pid;
+	unsigned int nr_regions;
+	int memfds[VMM_MAX_REGIONS];
+	struct vmm_region_desc regions[VMM_MAX_REGIONS];
+	struct vmm_msg msg;
+};
+
+static int connect_retry(const char *path, int timeout_ms)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct timespec t0, t;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+		int err;
+
+		if (fd < 0)
+			return -errno;
+		if (!connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
+			return fd;
+		err = errno;
+		close(fd);
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if ((err != ENOENT && err != ECONNREFUSED) ||
+		    (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 >= timeout_ms)
+			return -err;
+		usleep(20000);
+	}
+}
+
+struct vmig_ctl *vmig_ctl_connect(const char *path, int timeout_ms)
+{
+	struct vmig_ctl *ctl = calloc(1, sizeof(*ctl));
+	const struct vmm_hello *h;
+	unsigned int i;
+	int r;
+
+	if (!ctl)
+		return NULL;
+	ctl->sock = connect_retry(path, timeout_ms);
+	if (ctl->sock < 0) {
+		r = ctl->sock;
+		free(ctl);
+		errno = -r;
+		return NULL;
+	}
+	r = vmm_msg_recv(ctl->sock, &ctl->msg, timeout_ms);
+	if (r)
+		goto fail;
+	h = (const struct vmm_hello *)ctl->msg.payload;
+	if (ctl->msg.hdr.type != VMM_HELLO || ctl->msg.hdr.len < sizeof(*h) ||
+	    h->nr_regions > VMM_MAX_REGIONS || h->nr_regions != ctl->msg.hdr.nfds ||
+	    ctl->msg.hdr.len != sizeof(*h) + h->nr_regions * sizeof(h->regions[0]) ||
+	    (h->role != VMIG_ROLE_SOURCE && h->role != VMIG_ROLE_DEST)) {
+		for (i = 0; i < ctl->msg.hdr.nfds; i++)
+			close(ctl->msg.fds[i]);
+		r = -EPROTO;
+		goto fail;
+	}
+	if (h->version != VMM_PROTO_VERSION) {
+		for (i = 0; i < ctl->msg.hdr.nfds; i++)
+			close(ctl->msg.fds[i]);
+		r = -EPROTONOSUPPORT;
+		goto fail;
+	}
+	ctl->role = h->role;
+	ctl->pid = h->pid;
+	ctl->nr_regions = h->nr_regions;
+	for (i = 0; i < h->nr_regions; i++) {
+		ctl->memfds[i] = ctl->msg.fds[i];
+		ctl->regions[i] = h->regions[i];
+	}
+	return ctl;
+fail:
+	close(ctl->sock);
+	free(ctl);
+	errno = -r;
+	return NULL;
+}
+
+enum vmig_role vmig_ctl_role(const struct vmig_ctl *ctl)
+{
+	return ctl->role;
+}
+
+unsigned int vmig_ctl_region_count(const struct vmig_ctl *ctl)
+{
+	return ctl->nr_regions;
+}
+
+int vmig_ctl_region(const struct vmig_ctl *ctl, unsigned int i, int *memfd,
+		    uint64_t *size, uint64_t *vmm_addr)
+{
+	if (i >= ctl->nr_regions)
+		return -EINVAL;
+	*memfd = ctl->memfds[i];
+	*size = ctl->regions[i].size;
+	*vmm_addr = ctl->regions[i].addr;
+	return 0;
+}
+
+int vmig_ctl_vmm_pid(const struct vmig_ctl *ctl)
+{
+	return ctl->pid;
+}
+
+/* Wait for a reply of the given type; anything else is a protocol error. */
+static int ctl_expect(struct vmig_ctl *ctl, uint16_t type, uint32_t len, int timeout_ms)
+{
+	int r = vmm_msg_recv(ctl->sock, &ctl->msg, timeout_ms);
+	unsigned int i;
+
+	if (r)
+		return r;
+	if (ctl->msg.hdr.type != type || ctl->msg.hdr.len != len) {
+		for (i = 0; i < ctl->msg.hdr.nfds; i++)
+			close(ctl->msg.fds[i]);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+int vmig_ctl_track(struct vmig_ctl *ctl, enum vmig_track mode, int timeout_ms,
+		   enum vmig_track *chosen)
+{
+	struct vmm_track t = { .mode = mode };
+	const struct vmm_tracking *rep;
+	int r;
+
+	r = vmm_msg_send(ctl->sock, VMM_TRACK, &t, sizeof(t), NULL, 0);
+	if (r)
+		return r;
+	r = ctl_expect(ctl, VMM_TRACKING, sizeof(*rep), timeout_ms);
+	if (r)
+		return r;
+	rep = (const struct vmm_tracking *)ctl->msg.payload;
+	if (rep->status) {
+		if (ctl->msg.hdr.nfds)
+			close(ctl->msg.fds[0]);
+		return rep->status < 0 ? rep->status : -EPROTO;
+	}
+	if (ctl->msg.hdr.nfds != 1 || (mode != VMIG_TRACK_AUTO && rep->mode != mode) ||
+	    (rep->mode != VMIG_TRACK_ASYNC && rep->mode != VMIG_TRACK_SYNC)) {
+		if (ctl->msg.hdr.nfds)
+			close(ctl->msg.fds[0]);
+		return -EPROTO;
+	}
+	*chosen = rep->mode;
+	return ctl->msg.fds[0];
+}
+
+int vmig_ctl_stop(struct vmig_ctl *ctl, int timeout_ms)
+{
+	int r = vmm_msg_send(ctl->sock, VMM_STOP, NULL, 0, NULL, 0);
+
+	return r ? r : ctl_expect(ctl, VMM_STOPPED, 0, timeout_ms);
+}
+
+int vmig_ctl_resume(struct vmig_ctl *ctl, int timeout_ms)
+{
+	int r = vmm_msg_send(ctl->sock, VMM_RESUME, NULL, 0, NULL, 0);
+
+	return r ? r : ctl_expect(ctl, VMM_RESUMED, 0, timeout_ms);
+}
+
+int vmig_ctl_complete(struct vmig_ctl *ctl)
+{
+	return vmm_msg_send(ctl->sock, VMM_COMPLETE, NULL, 0, NULL, 0);
+}
+
+int vmig_ctl_error(struct vmig_ctl *ctl, const char *msg)
+{
+	size_t n = strlen(msg);
+
+	return vmm_msg_send(ctl->sock, VMM_ERROR, msg, n > 255 ? 255 : n, NULL, 0);
+}
+
+void vmig_ctl_close(struct vmig_ctl *ctl)
+{
+	unsigned int i;
+
+	if (!ctl)
+		return;
+	for (i = 0; i < ctl->nr_regions; i++)
+		close(ctl->memfds[i]);
+	close(ctl->sock);
+	free(ctl);
+}

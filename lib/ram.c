@@ -1,0 +1,161 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* Guest RAM: the backend-independent part. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "ram.h"
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+int ram_map_regions(struct vmig_ram *ram, struct vmig_ctl *ctl)
+{
+	int prot = PROT_READ;
+	unsigned int i;
+
+	if (vmig_ctl_role(ctl) == VMIG_ROLE_DEST)
+		prot |= PROT_WRITE;
+	ram->ctl = ctl;
+	for (i = 0; i < vmig_ctl_region_count(ctl); i++) {
+		struct ram_region *r = &ram->regions[i];
+		uint64_t size;
+		void *p;
+
+		vmig_ctl_region(ctl, i, &r->fd, &size, &r->vmm_addr);
+		if (!size || size % RAM_PAGE_SIZE)
+			return -EINVAL;
+		p = mmap(NULL, size, prot, MAP_SHARED, r->fd, 0);
+		if (p == MAP_FAILED)
+			return -errno;
+		r->base = p;
+		r->pages = size >> RAM_PAGE_SHIFT;
+		ram->nr_regions = i + 1;
+	}
+	return 0;
+}
+
+void ram_unmap_regions(struct vmig_ram *ram)
+{
+	unsigned int i;
+
+	for (i = 0; i < ram->nr_regions; i++)
+		munmap(ram->regions[i].base, ram->regions[i].pages << RAM_PAGE_SHIFT);
+	ram->nr_regions = 0;
+}
+
+const char *vmig_ram_backend(const struct vmig_ram *ram)
+{
+	return ram->ops->name;
+}
+
+unsigned int vmig_ram_region_count(const struct vmig_ram *ram)
+{
+	return ram->nr_regions;
+}
+
+uint64_t vmig_ram_region_pages(const struct vmig_ram *ram, unsigned int region)
+{
+	return region < ram->nr_regions ? ram->regions[region].pages : 0;
+}
+
+uint64_t vmig_ram_page_size(const struct vmig_ram *ram)
+{
+	(void)ram;
+	return RAM_PAGE_SIZE;
+}
+
+int vmig_ram_track_start(struct vmig_ram *ram, enum vmig_track mode, int timeout_ms)
+{
+	if (vmig_ctl_role(ram->ctl) != VMIG_ROLE_SOURCE)
+		return -EINVAL;
+	return ram->ops->track_start(ram, mode, timeout_ms);
+}
+
+enum vmig_track vmig_ram_track_mode(const struct vmig_ram *ram)
+{
+	return ram->mode;
+}
+
+/* Holes of the memfd were never written: SEEK_DATA skips them. */
+int vmig_ram_for_each_data(struct vmig_ram *ram, unsigned int region, vmig_range_fn fn,
+			   void *arg)
+{
+	const struct ram_region *r = &ram->regions[region];
+	off_t end = r->pages << RAM_PAGE_SHIFT, pos = 0;
+
+	if (region >= ram->nr_regions)
+		return -EINVAL;
+	while (pos < end) {
+		off_t data = lseek(r->fd, pos, SEEK_DATA), hole;
+		int ret;
+
+		if (data < 0)
+			return errno == ENXIO ? 0 : -errno;
+		hole = lseek(r->fd, data, SEEK_HOLE);
+		if (hole < 0 || hole > end)
+			hole = end;
+		data &= ~(off_t)(RAM_PAGE_SIZE - 1);
+		hole = (hole + RAM_PAGE_SIZE - 1) & ~(off_t)(RAM_PAGE_SIZE - 1);
+		ret = fn(arg, region, data >> RAM_PAGE_SHIFT, (hole - data) >> RAM_PAGE_SHIFT);
+		if (ret)
+			return ret;
+		pos = hole;
+	}
+	return 0;
+}
+
+int vmig_ram_harvest(struct vmig_ram *ram, vmig_range_fn fn, void *arg)
+{
+	if (ram->mode == VMIG_TRACK_AUTO)
+		return -EINVAL;
+	return ram->ops->harvest(ram, fn, arg);
+}
+
+void *vmig_ram_page(struct vmig_ram *ram, unsigned int region, uint64_t page)
+{
+	if (region >= ram->nr_regions || page >= ram->regions[region].pages)
+		return NULL;
+	return ram->regions[region].base + (page << RAM_PAGE_SHIFT);
+}
+
+int vmig_ram_place(struct vmig_ram *ram, unsigned int region, uint64_t page,
+		   const void *src, uint64_t num_pages)
+{
+	if (region >= ram->nr_regions || page > ram->regions[region].pages ||
+	    num_pages > ram->regions[region].pages - page)
+		return -EINVAL;
+	return ram->ops->place(ram, region, page, src, num_pages);
+}
+
+int vmig_ram_prefault(struct vmig_ram *ram)
+{
+	unsigned int i;
+
+	for (i = 0; i < ram->nr_regions; i++) {
+		struct ram_region *r = &ram->regions[i];
+
+		if (madvise(r->base, r->pages << RAM_PAGE_SHIFT, MADV_POPULATE_WRITE) &&
+		    fallocate(r->fd, 0, 0, r->pages << RAM_PAGE_SHIFT))
+			return -errno;
+	}
+	return 0;
+}
+
+void vmig_ram_stats(const struct vmig_ram *ram, struct vmig_ram_stats *st)
+{
+	*st = ram->stats;
+}
+
+void vmig_ram_close(struct vmig_ram *ram)
+{
+	if (!ram)
+		return;
+	ram->ops->close(ram);
+	ram_unmap_regions(ram);
+	free(ram);
+}

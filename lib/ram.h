@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Guest RAM behind one interface: what a backend (uffd today, kmod later)
+ * provides.  Every backend maps each region into the helper, so reading a
+ * page is a pointer; tracking, harvesting and placing go through the ops.
+ */
+#ifndef VMIG_RAM_H
+#define VMIG_RAM_H
+
+#include <stdint.h>
+
+#include "libvmig.h"
+#include "vmm_proto.h"
+
+struct ram_region {
+	uint8_t *base;		/* the helper's MAP_SHARED view */
+	uint64_t pages;
+	int fd;			/* memfd (owned by the ctl) */
+	uint64_t vmm_addr;	/* where the VMM maps it */
+};
+
+struct ram_ops {
+	const char *name;
+	int (*track_start)(struct vmig_ram *ram, enum vmig_track mode, int timeout_ms);
+	int (*harvest)(struct vmig_ram *ram, vmig_range_fn fn, void *arg);
+	/* src NULL: zero the pages.  Postcopy backends place atomically here. */
+	int (*place)(struct vmig_ram *ram, unsigned int region, uint64_t page,
+		     const void *src, uint64_t num_pages);
+	void (*close)(struct vmig_ram *ram);
+};
+
+struct vmig_ram {
+	const struct ram_ops *ops;
+	void *priv;
+	struct vmig_ctl *ctl;
+	unsigned int nr_regions;
+	struct ram_region regions[VMM_MAX_REGIONS];
+	enum vmig_track mode;
+	struct vmig_ram_stats stats;
+};
+
+#define RAM_PAGE_SIZE	4096ull
+#define RAM_PAGE_SHIFT	12
+
+/* Map the ctl's regions into this process (the part every backend shares). */
+int ram_map_regions(struct vmig_ram *ram, struct vmig_ctl *ctl);
+void ram_unmap_regions(struct vmig_ram *ram);
+
+#endif

@@ -1,0 +1,407 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The uffd backend: guest RAM is the VMM's memfds; writes are tracked by
+ * userfaultfd write-protection registered in the VMM (see uffd_track.c) and
+ * driven from here through the passed uffd.
+ *
+ * Async (UFFD_FEATURE_WP_ASYNC): a write to a protected page un-protects it
+ * in the kernel without a fault message.  Harvest is PAGEMAP_SCAN on the
+ * VMM's /proc/<pid>/pagemap with PM_SCAN_WP_MATCHING: it reports written
+ * pages and protects them again in the same walk.  The helper scans (not the
+ * VMM on request): one ioctl, no round trip, and the VMM needs no code for it.
+ *
+ * Sync: each first write to a protected page blocks the writer and queues a
+ * fault; the fault thread sets the page's bit, then un-protects and wakes.
+ * Harvest exchanges each bitmap word with zero, then protects the pages it
+ * took, then reports them.
+ *
+ * Correctness rule for both: a harvested range is protected again before
+ * it is reported, so its data, read afterwards, is at least as new as the
+ * write that dirtied it; a later write is caught by the next harvest.
+ * Initially every page is protected once (UFFDIO_WRITEPROTECT), which the
+ * scan needs on shmem (an unprotected page reads as written).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ram.h"
+#include "uffd_compat.h"
+
+#define SCAN_VEC_LEN	1024
+
+struct uffd_priv {
+	int uffd;
+	int pagemap;			/* async: the VMM's pagemap */
+	int stop_fd;			/* sync: eventfd that ends the fault thread */
+	bool fault_thread_running;
+	pthread_t fault_thread;
+	_Atomic uint64_t *dirty[VMM_MAX_REGIONS];	/* sync: one bit per page */
+	uint64_t *taken[VMM_MAX_REGIONS];		/* sync: this harvest's bits */
+	_Atomic uint64_t wp_faults;
+	struct page_region vec[SCAN_VEC_LEN];
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1000000000ull + t.tv_nsec;
+}
+
+static int uffd_wp(int uffd, uint64_t start, uint64_t len, bool protect)
+{
+	struct uffdio_writeprotect wp = {
+		.range = { .start = start, .len = len },
+		.mode = protect ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
+	};
+
+	while (ioctl(uffd, UFFDIO_WRITEPROTECT, &wp)) {
+		if (errno != EAGAIN && errno != EINTR)
+			return -errno;
+	}
+	return 0;
+}
+
+static int find_region(struct vmig_ram *ram, uint64_t addr, uint64_t *page)
+{
+	unsigned int i;
+
+	for (i = 0; i < ram->nr_regions; i++) {
+		const struct ram_region *r = &ram->regions[i];
+
+		if (addr >= r->vmm_addr && addr - r->vmm_addr < (r->pages << RAM_PAGE_SHIFT)) {
+			*page = (addr - r->vmm_addr) >> RAM_PAGE_SHIFT;
+			return i;
+		}
+	}
+	return -1;
+}
+
+static void *fault_thread_fn(void *arg)
+{
+	struct vmig_ram *ram = arg;
+	struct uffd_priv *p = ram->priv;
+	struct uffd_msg msgs[64];
+
+	for (;;) {
+		struct pollfd pf[2] = {
+			{ .fd = p->uffd, .events = POLLIN },
+			{ .fd = p->stop_fd, .events = POLLIN },
+		};
+		ssize_t n;
+		int i;
+
+		if (poll(pf, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (pf[1].revents)
+			break;
+		if (pf[0].revents & (POLLERR | POLLHUP))
+			break;
+		n = read(p->uffd, msgs, sizeof(msgs));
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				continue;
+			break;
+		}
+		for (i = 0; i < n / (ssize_t)sizeof(msgs[0]); i++) {
+			uint64_t addr = msgs[i].arg.pagefault.address & ~(RAM_PAGE_SIZE - 1), page;
+			int reg;
+
+			if (msgs[i].event != UFFD_EVENT_PAGEFAULT)
+				continue;
+			reg = find_region(ram, addr, &page);
+			if (reg >= 0)
+				atomic_fetch_or(&p->dirty[reg][page / 64], 1ull << (page % 64));
+			atomic_fetch_add(&p->wp_faults, 1);
+			/* Mark first, then let the write through. */
+			uffd_wp(p->uffd, addr, RAM_PAGE_SIZE, false);
+		}
+	}
+	return NULL;
+}
+
+/* Call fn for each run of set bits in bm (words words). */
+static int for_each_run(const uint64_t *bm, uint64_t words, unsigned int reg,
+			vmig_range_fn fn, void *arg)
+{
+	uint64_t w, run_start = 0, run_len = 0;
+
+	for (w = 0; w <= words; w++) {
+		uint64_t bits = w < words ? bm[w] : 0, b;
+
+		if (!bits && !run_len)
+			continue;
+		for (b = 0; b < 64; b++) {
+			if (bits & (1ull << b)) {
+				if (!run_len)
+					run_start = w * 64 + b;
+				run_len++;
+				continue;
+			}
+			if (run_len) {
+				int ret = fn(arg, reg, run_start, run_len);
+
+				if (ret)
+					return ret;
+				run_len = 0;
+			}
+			if (!(bits >> b))
+				break;
+		}
+	}
+	return 0;
+}
+
+struct protect_ctx {
+	int uffd;
+	uint64_t base;
+	unsigned int runs;
+};
+
+static int count_run(void *arg, unsigned int reg, uint64_t first, uint64_t n)
+{
+	(void)reg, (void)first, (void)n;
+	((struct protect_ctx *)arg)->runs++;
+	return 0;
+}
+
+static int protect_run(void *arg, unsigned int reg, uint64_t first, uint64_t n)
+{
+	struct protect_ctx *pc = arg;
+
+	(void)reg;
+	return uffd_wp(pc->uffd, pc->base + (first << RAM_PAGE_SHIFT), n << RAM_PAGE_SHIFT, true);
+}
+
+/*
+ * Take each word's bits (atomic exchange), protect what was taken, then
+ * report it.  Many scattered runs: one ioctl over the whole region is
+ * cheaper than one per run, and protecting a clean page again is harmless
+ * (a write racing with it faults once more and is marked for next time).
+ */
+static int harvest_sync(struct vmig_ram *ram, vmig_range_fn fn, void *arg)
+{
+	struct uffd_priv *p = ram->priv;
+	unsigned int reg;
+
+	for (reg = 0; reg < ram->nr_regions; reg++) {
+		const struct ram_region *r = &ram->regions[reg];
+		uint64_t words = (r->pages + 63) / 64, w;
+		struct protect_ctx pc = { .uffd = p->uffd, .base = r->vmm_addr };
+		int ret;
+
+		for (w = 0; w < words; w++)
+			p->taken[reg][w] = atomic_exchange(&p->dirty[reg][w], 0);
+		for_each_run(p->taken[reg], words, reg, count_run, &pc);
+		if (!pc.runs)
+			continue;
+		if (pc.runs > 64)
+			ret = uffd_wp(p->uffd, r->vmm_addr, r->pages << RAM_PAGE_SHIFT, true);
+		else
+			ret = for_each_run(p->taken[reg], words, reg, protect_run, &pc);
+		if (!ret)
+			ret = for_each_run(p->taken[reg], words, reg, fn, arg);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static int harvest_async(struct vmig_ram *ram, vmig_range_fn fn, void *arg)
+{
+	struct uffd_priv *p = ram->priv;
+	unsigned int reg;
+
+	for (reg = 0; reg < ram->nr_regions; reg++) {
+		const struct ram_region *r = &ram->regions[reg];
+		uint64_t start = r->vmm_addr, end = r->vmm_addr + (r->pages << RAM_PAGE_SHIFT);
+
+		while (start < end) {
+			struct pm_scan_arg a = {
+				.size = sizeof(a),
+				.flags = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
+				.start = start, .end = end,
+				.vec = (uintptr_t)p->vec, .vec_len = SCAN_VEC_LEN,
+				.category_mask = PAGE_IS_WRITTEN,
+				.return_mask = PAGE_IS_WRITTEN,
+			};
+			long n = ioctl(p->pagemap, PAGEMAP_SCAN, &a), i;
+
+			if (n < 0) {
+				if (errno == EINTR || errno == EAGAIN)
+					continue;
+				return -errno;
+			}
+			for (i = 0; i < n; i++) {
+				uint64_t s = p->vec[i].start, e = p->vec[i].end;
+				int ret;
+
+				if (s < start || e > end || s >= e)
+					return -EIO;
+				ret = fn(arg, reg, (s - r->vmm_addr) >> RAM_PAGE_SHIFT,
+					 (e - s) >> RAM_PAGE_SHIFT);
+				if (ret)
+					return ret;
+			}
+			/* walk_end can be wrong when the vector fills: go on from the last region. */
+			if (n < SCAN_VEC_LEN)
+				break;
+			start = p->vec[n - 1].end;
+		}
+	}
+	return 0;
+}
+
+static int uffd_harvest(struct vmig_ram *ram, vmig_range_fn fn, void *arg)
+{
+	uint64_t t0 = now_ns();
+	int ret;
+
+	ret = ram->mode == VMIG_TRACK_ASYNC ? harvest_async(ram, fn, arg) :
+					      harvest_sync(ram, fn, arg);
+	ram->stats.harvests++;
+	ram->stats.harvest_ns += now_ns() - t0;
+	ram->stats.wp_faults = atomic_load(&((struct uffd_priv *)ram->priv)->wp_faults);
+	return ret;
+}
+
+static int uffd_track_start(struct vmig_ram *ram, enum vmig_track mode, int timeout_ms)
+{
+	struct uffd_priv *p = ram->priv;
+	enum vmig_track chosen;
+	unsigned int i;
+	int ret;
+
+	if (p->uffd >= 0)
+		return -EBUSY;
+	if (mode == VMIG_TRACK_AUTO) {
+		struct vmig_uffd_info info;
+
+		/* The helper scans, so it decides whether PAGEMAP_SCAN is usable. */
+		mode = !vmig_uffd_probe(&info) && info.wp_async && info.pagemap_scan ?
+		       VMIG_TRACK_ASYNC : VMIG_TRACK_SYNC;
+	}
+	if (mode == VMIG_TRACK_ASYNC) {
+		char path[64];
+
+		snprintf(path, sizeof(path), "/proc/%d/pagemap", vmig_ctl_vmm_pid(ram->ctl));
+		p->pagemap = open(path, O_RDONLY | O_CLOEXEC);
+		if (p->pagemap < 0)
+			return -errno;
+	} else {
+		for (i = 0; i < ram->nr_regions; i++) {
+			p->dirty[i] = calloc((ram->regions[i].pages + 63) / 64, sizeof(uint64_t));
+			p->taken[i] = calloc((ram->regions[i].pages + 63) / 64, sizeof(uint64_t));
+			if (!p->dirty[i] || !p->taken[i])
+				return -ENOMEM;
+		}
+		p->stop_fd = eventfd(0, EFD_CLOEXEC);
+		if (p->stop_fd < 0)
+			return -errno;
+	}
+	ret = vmig_ctl_track(ram->ctl, mode, timeout_ms, &chosen);
+	if (ret < 0)
+		return ret;
+	p->uffd = ret;
+	/* poll() on a blocking userfaultfd reports only EPOLLERR. */
+	fcntl(p->uffd, F_SETFL, fcntl(p->uffd, F_GETFL) | O_NONBLOCK);
+	if (mode == VMIG_TRACK_SYNC) {
+		ret = -pthread_create(&p->fault_thread, NULL, fault_thread_fn, ram);
+		if (ret)
+			return ret;
+		p->fault_thread_running = true;
+	}
+	for (i = 0; i < ram->nr_regions; i++) {
+		ret = uffd_wp(p->uffd, ram->regions[i].vmm_addr,
+			      ram->regions[i].pages << RAM_PAGE_SHIFT, true);
+		if (ret)
+			return ret;
+	}
+	ram->mode = chosen;
+	return 0;
+}
+
+static int uffd_place(struct vmig_ram *ram, unsigned int region, uint64_t page,
+		      const void *src, uint64_t num_pages)
+{
+	uint8_t *dst = ram->regions[region].base + (page << RAM_PAGE_SHIFT);
+
+	/* Precopy: the destination VMM is stopped, a plain copy is enough. */
+	if (src)
+		memcpy(dst, src, num_pages << RAM_PAGE_SHIFT);
+	else
+		memset(dst, 0, num_pages << RAM_PAGE_SHIFT);
+	return 0;
+}
+
+static void uffd_close(struct vmig_ram *ram)
+{
+	struct uffd_priv *p = ram->priv;
+	unsigned int i;
+
+	if (p->fault_thread_running) {
+		uint64_t one = 1;
+
+		if (write(p->stop_fd, &one, sizeof(one)) == sizeof(one))
+			pthread_join(p->fault_thread, NULL);
+		else
+			pthread_detach(p->fault_thread);
+	}
+	if (p->stop_fd >= 0)
+		close(p->stop_fd);
+	if (p->pagemap >= 0)
+		close(p->pagemap);
+	if (p->uffd >= 0)
+		close(p->uffd);
+	for (i = 0; i < VMM_MAX_REGIONS; i++) {
+		free(p->dirty[i]);
+		free(p->taken[i]);
+	}
+	free(p);
+}
+
+static const struct ram_ops uffd_ops = {
+	.name = "uffd",
+	.track_start = uffd_track_start,
+	.harvest = uffd_harvest,
+	.place = uffd_place,
+	.close = uffd_close,
+};
+
+struct vmig_ram *vmig_ram_open_uffd(struct vmig_ctl *ctl)
+{
+	struct vmig_ram *ram = calloc(1, sizeof(*ram));
+	struct uffd_priv *p = calloc(1, sizeof(*p));
+	int ret;
+
+	if (!ram || !p) {
+		free(ram);
+		free(p);
+		errno = ENOMEM;
+		return NULL;
+	}
+	p->uffd = p->pagemap = p->stop_fd = -1;
+	ram->ops = &uffd_ops;
+	ram->priv = p;
+	ret = ram_map_regions(ram, ctl);
+	if (ret) {
+		vmig_ram_close(ram);
+		errno = -ret;
+		return NULL;
+	}
+	return ram;
+}

@@ -1,0 +1,230 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The VMM's side of the control protocol: listen, announce the regions,
+ * serve tracking requests, hand stop/resume/complete/error to the VMM.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "libvmig.h"
+#include "uffd_track.h"
+#include "vmm_proto.h"
+
+struct vmig_vmm {
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	enum vmig_role role;
+	int listen_fd;
+	int conn;			/* the helper, or -1 */
+	int uffd;			/* tracking, or -1 */
+	enum vmig_track track_mode;
+	unsigned int nr_regions;
+	int memfds[VMM_MAX_REGIONS];
+	struct uffd_span spans[VMM_MAX_REGIONS];
+	char error[256];
+	struct vmm_msg msg;
+};
+
+struct vmig_vmm *vmig_vmm_listen(const char *path, enum vmig_role role)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct vmig_vmm *vmm;
+	int err;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		errno = ENAMETOOLONG;
+		return NULL;
+	}
+	vmm = calloc(1, sizeof(*vmm));
+	if (!vmm)
+		return NULL;
+	strcpy(vmm->path, path);
+	strcpy(sa.sun_path, path);
+	vmm->role = role;
+	vmm->conn = -1;
+	vmm->uffd = -1;
+	vmm->listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (vmm->listen_fd < 0)
+		goto fail;
+	unlink(path);
+	if (bind(vmm->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    listen(vmm->listen_fd, 1))
+		goto fail;
+	return vmm;
+fail:
+	err = errno;
+	if (vmm->listen_fd >= 0)
+		close(vmm->listen_fd);
+	free(vmm);
+	errno = err;
+	return NULL;
+}
+
+int vmig_vmm_add_region(struct vmig_vmm *vmm, int memfd, void *addr, uint64_t size)
+{
+	if (vmm->nr_regions == VMM_MAX_REGIONS)
+		return -ENOSPC;
+	vmm->memfds[vmm->nr_regions] = memfd;
+	vmm->spans[vmm->nr_regions].addr = addr;
+	vmm->spans[vmm->nr_regions].size = size;
+	vmm->nr_regions++;
+	return 0;
+}
+
+int vmig_vmm_accept(struct vmig_vmm *vmm, int timeout_ms)
+{
+	char buf[sizeof(struct vmm_hello) + VMM_MAX_REGIONS * sizeof(struct vmm_region_desc)];
+	struct vmm_hello *h = (struct vmm_hello *)buf;
+	struct pollfd p = { .fd = vmm->listen_fd, .events = POLLIN };
+	unsigned int i;
+	int r;
+
+	vmig_vmm_hangup(vmm);
+	r = poll(&p, 1, timeout_ms);
+	if (r < 0)
+		return -errno;
+	if (r == 0)
+		return -ETIMEDOUT;
+	vmm->conn = accept4(vmm->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (vmm->conn < 0)
+		return -errno;
+	memset(buf, 0, sizeof(buf));
+	h->version = VMM_PROTO_VERSION;
+	h->role = vmm->role;
+	h->pid = getpid();
+	h->nr_regions = vmm->nr_regions;
+	for (i = 0; i < vmm->nr_regions; i++) {
+		h->regions[i].size = vmm->spans[i].size;
+		h->regions[i].addr = (uintptr_t)vmm->spans[i].addr;
+	}
+	vmm->error[0] = 0;
+	r = vmm_msg_send(vmm->conn, VMM_HELLO, buf,
+			 sizeof(*h) + vmm->nr_regions * sizeof(h->regions[0]),
+			 vmm->memfds, vmm->nr_regions);
+	if (r)
+		vmig_vmm_hangup(vmm);
+	return r;
+}
+
+static void vmm_untrack(struct vmig_vmm *vmm)
+{
+	if (vmm->uffd >= 0)
+		uffd_track_unregister(vmm->uffd, vmm->spans, vmm->nr_regions);
+	vmm->uffd = -1;
+	vmm->track_mode = VMIG_TRACK_AUTO;
+}
+
+static int vmm_serve_track(struct vmig_vmm *vmm, const struct vmm_track *t)
+{
+	struct vmm_tracking reply = { 0 };
+	enum vmig_track chosen = VMIG_TRACK_AUTO;
+	int fd;
+
+	vmm_untrack(vmm);
+	fd = t->mode > VMIG_TRACK_SYNC ? -EINVAL :
+	     uffd_track_register(vmm->spans, vmm->nr_regions, t->mode, &chosen);
+	if (fd < 0) {
+		reply.status = fd;
+		return vmm_msg_send(vmm->conn, VMM_TRACKING, &reply, sizeof(reply), NULL, 0);
+	}
+	vmm->uffd = fd;
+	vmm->track_mode = chosen;
+	reply.mode = chosen;
+	return vmm_msg_send(vmm->conn, VMM_TRACKING, &reply, sizeof(reply), &fd, 1);
+}
+
+int vmig_vmm_poll(struct vmig_vmm *vmm, int timeout_ms)
+{
+	struct vmm_msg *m = &vmm->msg;
+	unsigned int i;
+	int r;
+
+	if (vmm->conn < 0)
+		return -ENOTCONN;
+	for (;;) {
+		r = vmm_msg_recv(vmm->conn, m, timeout_ms);
+		if (r == -ETIMEDOUT)
+			return VMIG_VMM_NONE;
+		if (r)
+			goto lost;
+		for (i = 0; i < m->hdr.nfds; i++)	/* the helper sends none */
+			close(m->fds[i]);
+		switch (m->hdr.type) {
+		case VMM_TRACK:
+			if (m->hdr.len != sizeof(struct vmm_track) || vmm->role != VMIG_ROLE_SOURCE)
+				goto proto;
+			r = vmm_serve_track(vmm, (const struct vmm_track *)m->payload);
+			if (r)
+				goto lost;
+			continue;
+		case VMM_STOP:
+			return VMIG_VMM_STOP;
+		case VMM_RESUME:
+			return VMIG_VMM_RESUME;
+		case VMM_COMPLETE:
+			vmm_untrack(vmm);
+			return VMIG_VMM_COMPLETE;
+		case VMM_ERROR:
+			vmm_untrack(vmm);
+			snprintf(vmm->error, sizeof(vmm->error), "%.*s",
+				 (int)(m->hdr.len < sizeof(vmm->error) ? m->hdr.len :
+				       sizeof(vmm->error) - 1), (const char *)m->payload);
+			return VMIG_VMM_ERROR;
+		default:
+			goto proto;
+		}
+	}
+proto:
+	r = -EPROTO;
+lost:
+	vmm_untrack(vmm);
+	snprintf(vmm->error, sizeof(vmm->error), "helper connection lost: %s",
+		 r == -ECONNRESET ? "hang-up" : strerror(-r));
+	close(vmm->conn);
+	vmm->conn = -1;
+	return VMIG_VMM_DISCONNECT;
+}
+
+int vmig_vmm_ack(struct vmig_vmm *vmm, enum vmig_vmm_event ev)
+{
+	if (vmm->conn < 0)
+		return -ENOTCONN;
+	if (ev == VMIG_VMM_STOP)
+		return vmm_msg_send(vmm->conn, VMM_STOPPED, NULL, 0, NULL, 0);
+	if (ev == VMIG_VMM_RESUME)
+		return vmm_msg_send(vmm->conn, VMM_RESUMED, NULL, 0, NULL, 0);
+	return -EINVAL;
+}
+
+const char *vmig_vmm_error(const struct vmig_vmm *vmm)
+{
+	return vmm->error;
+}
+
+enum vmig_track vmig_vmm_track_mode(const struct vmig_vmm *vmm)
+{
+	return vmm->track_mode;
+}
+
+void vmig_vmm_hangup(struct vmig_vmm *vmm)
+{
+	vmm_untrack(vmm);
+	if (vmm->conn >= 0)
+		close(vmm->conn);
+	vmm->conn = -1;
+}
+
+void vmig_vmm_close(struct vmig_vmm *vmm)
+{
+	if (!vmm)
+		return;
+	vmig_vmm_hangup(vmm);
+	close(vmm->listen_fd);
+	unlink(vmm->path);
+	free(vmm);
+}

@@ -1,0 +1,77 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# End-to-end precopy over loopback: a source guest, vmig migrate, vmig listen
+# and a destination guest that checks every page after resuming.  Idle and
+# dirtying guests, 1/2/8 multifd channels, async and sync write-protect, a
+# stall, and the sanitizer build.
+set -u
+. "$(dirname "$0")/tap.sh"
+. "$(dirname "$0")/migrate_lib.sh"
+VMIG=${VMIG_BIN:?}
+
+# case NAME GUEST_ARGS MIGRATE_ARGS [JSON_EXPR]: migrate, expect success and
+# a destination that verified every page with no error.
+case_ok() {
+	local name=$1 gargs=$2 margs=$3 expr=${4:-True} p=c$tap_n
+	local mem
+	mem=$(sed -n 's/.*--mem \([^ ]*\).*/\1/p' <<<"$gargs")
+	dest_pair "$p" "--mem ${mem:-64M} --verify-all --run 1" "" &&
+		src_guest "$p" "$gargs" && migrate "$p" "$p" "$margs"
+	local rc=$?
+	local dpid="PID_${p}dg" lpid="PID_${p}ls" spid="PID_${p}sg"
+	wait_pid "${!lpid}" 20; local lrc=$?
+	wait_pid "${!dpid}" 20; local drc=$?
+	wait_pid "${!spid}" 20; local src=$?
+	check "$name" test $rc -eq 0 -a $lrc -eq 0 -a $drc -eq 0 -a $src -eq 0
+	[ $rc -eq 0 ] && [ $drc -eq 0 ] || dump "$p.json" "$p.merr" "${p}ls.err" "${p}dg.err" "${p}sg.err"
+	check "$name: every page verified on the destination" \
+		grep -q "verify-all after resume: .* 0 errors" "$MIG_TMP/${p}dg.err"
+	check "$name: report says so" json "$MIG_TMP/$p.json" "d['ok'] and $expr"
+}
+
+case_ok "idle guest, 1 channel" "--mem 64M --pattern idle" "--multifd 1" \
+	"d['channels'] == 1 and d['bytes']['normal'] >= 63 << 20 and d['downtime_ms'] > 0"
+case_ok "random dirtying guest, 2 channels, async write-protect" \
+	"--mem 128M --pattern random --dirty-rate 100" "--multifd 2 --track async" \
+	"d['tracking'] == 'async'"
+case_ok "sequential dirtying guest, 8 channels" \
+	"--mem 128M --pattern sequential --dirty-rate 100 --vcpus 3" "--multifd 8"
+case_ok "random dirtying guest, sync write-protect" \
+	"--mem 128M --pattern random --dirty-rate 100" "--multifd 2 --track sync" \
+	"d['tracking'] == 'sync' and d['wp_faults'] > 0"
+case_ok "never-written pages are skipped, not sent" \
+	"--mem 128M --pattern idle --no-fill" "--multifd 2" \
+	"d['bytes']['skipped'] >= 120 << 20 and d['bytes']['normal'] < 8 << 20"
+case_ok "pages first written during the migration are caught (async)" \
+	"--mem 64M --pattern random --no-fill --dirty-rate 100" "--multifd 2 --track async"
+case_ok "pages first written during the migration are caught (sync)" \
+	"--mem 64M --pattern random --no-fill --dirty-rate 100" "--multifd 2 --track sync"
+case_ok "dirty rounds run until the downtime fits" \
+	"--mem 128M --pattern random --dirty-rate 30" "--multifd 2 --max-bandwidth 100 --downtime-limit 20" \
+	"d['rounds'] >= 1 and not d['stalled']"
+case_ok "a stall is reported and switched over" \
+	"--mem 64M --pattern random --dirty-rate 200" "--multifd 2 --max-bandwidth 40 --downtime-limit 1 --max-rounds 3" \
+	"d['stalled'] and 'stalled' in d['switchover']"
+
+# Giving up on a stall leaves the guest running, memory intact.
+p=giveup
+dest_pair $p "--mem 64M" "" && src_guest $p "--mem 64M --dirty-rate 200" &&
+	migrate $p $p "--max-bandwidth 40 --downtime-limit 1 --max-rounds 2 --abort-on-stall"
+rc=$?
+check "--abort-on-stall gives up with exit 1, saying why" \
+	test $rc -eq 1 -a -n "$(grep 'does not converge' "$MIG_TMP/$p.merr")"
+check "--abort-on-stall: the source guest runs on with its memory intact" \
+	wait_for "$MIG_TMP/${p}sg.err" "memory intact after the failed migration: .* 0 errors" 10
+check "--abort-on-stall: the destination discards its partial guest" \
+	wait_for "$MIG_TMP/${p}dg.err" "partial guest discarded" 10
+
+if [ -x "${VMIG_SAN_BIN:-}" ]; then
+	VMIG=$VMIG_SAN_BIN
+	case_ok "ASan/UBSan build: random dirtying guest, 2 channels" \
+		"--mem 64M --pattern random --dirty-rate 50" "--multifd 2"
+	case_ok "ASan/UBSan build: sync write-protect, 3 channels" \
+		"--mem 64M --pattern random --dirty-rate 50" "--multifd 3 --track sync"
+else
+	skip "ASan/UBSan build e2e" "VMIG_SAN_BIN not built"
+fi
+tap_done

@@ -120,8 +120,10 @@ VMCHECK_ARGS ?=
 # The guest's /usr/bin: the helper (with its shared libraries), the TAP
 # helpers the shell tests source, and kmod's depmod for the module tree test.
 VMCHECK_EXTRA ?= $(BUILD)/vmig selftests/helper/tap.sh $(firstword $(wildcard /usr/sbin/depmod /sbin/depmod))
+# KVM in the guest (nested SVM under TCG), for tests that run a real KVM guest.
+VMCHECK_MODULES ?= irqbypass ccp kvm kvm-amd
 vmcheck: kmod vmtests all
-	VMCHECK_EXTRA="$(VMCHECK_EXTRA)" scripts/vmcheck.sh $(VMCHECK_ARGS) kmod/vmig.ko $(VM_TESTS)
+	VMCHECK_EXTRA="$(VMCHECK_EXTRA)" VMCHECK_MODULES="$(VMCHECK_MODULES)" scripts/vmcheck.sh $(VMCHECK_ARGS) kmod/vmig.ko $(VM_TESTS)
 
 # Benchmarks: static, run in a qemu guest; they print figures, not TAP.
 build/bench/%: bench/%.c uapi/linux/vmig.h

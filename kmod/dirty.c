@@ -90,11 +90,13 @@ MODULE_PARM_DESC(wp_chunk,
 		 "Most pages one protection walk covers before a reschedule point (0 or more than a region: one walk)");
 
 /*
- * Two runs of harvested pages closer than this are covered by one walk:
- * a walk's fixed cost (rmap lock, notifiers, TLB flush) is far larger
- * than skipping a few PTEs that are write-protected already.
+ * Two runs of harvested pages closer than this are covered by one walk
+ * (within wp_chunk): a walk's fixed cost (rmap lock, notifiers, TLB flush)
+ * is far larger than skipping PTEs that are write-protected and clean
+ * already.  Walking a page of the gap is harmless: protecting a page whose
+ * bit is left alone only costs it one more fault.
  */
-#define VMIG_WP_GAP	32
+#define VMIG_WP_GAP	256
 
 static unsigned long vmig_wp_chunk(void)
 {

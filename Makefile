@@ -111,7 +111,7 @@ build/bench/%: bench/%.c $(wildcard selftests/vmig/*.h) uapi/linux/vmig.h
 
 # Dirty-logging figures (vmig.ko against userfaultfd-wp) from a guest.
 bench-dirty: kmod build/bench/dirty_bench
-	scripts/vmcheck.sh -m 2G -t 900 kmod/vmig.ko build/bench/dirty_bench
+	scripts/vmcheck.sh -m 3G -t 900 kmod/vmig.ko build/bench/dirty_bench
 
 vmtests: $(VM_TESTS)
 hosttests: all $(HOST_TESTS)

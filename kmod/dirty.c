@@ -5,14 +5,17 @@
  * One bit per page in r->dirty.bitmap.  Writers set bits with set_bit() on
  * the fault path, under rcu_read_lock() only; the harvester (GET, CLEAR,
  * under r->dirty.lock) fetches and clears whole words with xchg() and then
- * re-arms write protection for exactly the pages it took, through the
- * region's own rmap (wp_shared_mapping_range), in chunks of at most
- * wp_chunk pages with a reschedule point between chunks.
+ * re-arms write protection for the pages it took, through the region's
+ * own rmap (wp_shared_mapping_range), in chunks of at most wp_chunk pages
+ * with a reschedule point between chunks.  A walk may also cover a few
+ * pages between two taken ones (VMIG_WP_GAP); that only costs such a page
+ * one more fault.
  *
  * The guarantee (protection modes: default, MANUAL_PROTECT, INITIALLY_SET)
  * -----------------------------------------------------------------------
- * Every write that lands after the re-arming call (GET in the default
- * mode, CLEAR with MANUAL_PROTECT) returned is reported by a later harvest.
+ * Every write that lands after the re-arming call (ENABLE without
+ * INITIALLY_SET for every page, GET in the default mode, CLEAR with
+ * MANUAL_PROTECT) returned is reported by a later harvest.
  * So a copy of a page taken after that call, plus the copies taken after
  * later harvests that report the page, never miss a write.
  *
@@ -51,10 +54,13 @@
  * the union.  The bitmap catches what the PTEs no longer show:
  *   - a page mapped read-only so far: its first write goes through
  *     page_mkwrite, which sets the bit, and the PTE is installed dirty;
- *   - a dirty PTE that went away (munmap, MADV_DONTNEED, migration): the
- *     core hands the dirty bit to the folio with folio_mark_dirty(), which
- *     calls vmig_dirty_folio() here, before the PTE lock is dropped and
- *     after the TLB flush, so a walk that misses the PTE finds the bit.
+ *   - a dirty PTE that went away (munmap, MADV_DONTNEED, exit,
+ *     migration): the core hands the dirty bit to the folio with
+ *     folio_mark_dirty(), which calls vmig_dirty_folio() here, under the
+ *     PTE lock, and flushes the TLB before it drops that lock.  The walk
+ *     takes the same lock, so it either cleans the PTE itself or comes
+ *     after the bit is set and the flush is done; the bitmap is read
+ *     after the walk.
  * A write after the walk cleaned a PTE sets that PTE dirty again (the TLB
  * was flushed); the next harvest sees it.
  *
@@ -90,11 +96,13 @@ MODULE_PARM_DESC(wp_chunk,
 		 "Most pages one protection walk covers before a reschedule point (0 or more than a region: one walk)");
 
 /*
- * Two runs of harvested pages closer than this are covered by one walk:
- * a walk's fixed cost (rmap lock, notifiers, TLB flush) is far larger
- * than skipping a few PTEs that are write-protected already.
+ * Two runs of harvested pages closer than this are covered by one walk
+ * (within wp_chunk): a walk's fixed cost (rmap lock, notifiers, TLB flush)
+ * is far larger than skipping PTEs that are write-protected and clean
+ * already.  Walking a page of the gap is harmless: protecting a page whose
+ * bit is left alone only costs it one more fault.
  */
-#define VMIG_WP_GAP	32
+#define VMIG_WP_GAP	256
 
 static unsigned long vmig_wp_chunk(void)
 {

@@ -1171,4 +1171,25 @@ TEST_F(postcopy, dirty_logging_can_be_enabled_after_placement)
 	EXPECT_EQ(0, ioctl(self->fd, VMIG_DIRTY_DISABLE));
 }
 
+/* A page placed while logging is on is new data: it is reported dirty. */
+TEST_F(postcopy, page_placed_while_dirty_logging_is_on_is_reported_dirty)
+{
+	struct vmig_dirty_enable en = { 0 };
+	struct vmig_dirty_log log;
+	uint64_t bitmap[4];
+
+	if (ioctl(self->fd, VMIG_DIRTY_ENABLE, &en) && errno == ENOTTY)
+		SKIP(return, "dirty logging is not in this module (ENOTTY)");
+	memset(&log, 0, sizeof(log));
+	log.num_pages = self->npages;
+	log.bitmap = (uintptr_t)bitmap;
+	ASSERT_EQ(0, ioctl(self->fd, VMIG_GET_DIRTY_LOG, &log));
+	ASSERT_EQ(0, place_page(self->fd, 7, 19));
+	memset(bitmap, 0, sizeof(bitmap));
+	ASSERT_EQ(0, ioctl(self->fd, VMIG_GET_DIRTY_LOG, &log));
+	EXPECT_EQ(1ull << 7, bitmap[0]);
+	EXPECT_EQ(0, bitmap[1] | bitmap[2] | bitmap[3]);
+	EXPECT_EQ(0, ioctl(self->fd, VMIG_DIRTY_DISABLE));
+}
+
 TEST_HARNESS_MAIN

@@ -774,15 +774,14 @@ TEST_F(postcopy, waiting_process_killed_with_sigkill_exits_cleanly)
 {
 	struct vmig_request req;
 	struct toucher t;
+	pid_t pid, gup;
 	int status;
-	pid_t pid;
 
 	/* One waiter through a plain fault, one inside get_user_pages. */
 	pid = child_touch(self->map, 100);
 	ASSERT_LT(0, pid);
 	ASSERT_EQ(0, read_request(self->fd, &req));
-	pid_t gup = fork();
-
+	gup = fork();
 	ASSERT_LE(0, gup);
 	if (gup == 0) {
 		int fd = open("/proc/self/mem", O_RDONLY);

@@ -68,11 +68,13 @@ mid_round() {
 	local mpid="PID_${p}mig" lpid="PID_${p}ls" dpid="PID_${p}dg"
 	if [ "$what" = source ]; then
 		kill -9 "${!mpid}"
+		wait "${!mpid}" 2>/dev/null
 		wait_pid "${!lpid}" 15; local rc=$?
 		check "$name: the destination notices, saying the source is gone" \
 			test $rc -eq 1 -a -n "$(grep -E 'peer closed the connection|nothing from the source' "$MIG_TMP/${p}ls.err")"
 	else
 		kill -9 "${!lpid}"
+		wait "${!lpid}" 2>/dev/null
 		wait_pid "${!mpid}" 15; local rc=$?
 		check "$name: the source gives up, saying the destination is gone" \
 			test $rc -eq 1 -a -n "$(grep -E 'peer closed|destination|channel' "$MIG_TMP/${p}mig.err")"

@@ -82,7 +82,7 @@ build/vmtests/%: selftests/vmig/%.c $(wildcard selftests/vmig/*.h) uapi/linux/vm
 	$(CC) -O2 -g -static -std=gnu11 -D_GNU_SOURCE -pthread $(TEST_WARN) \
 		-Iuapi -I$(KSRC)/tools/testing/selftests -o $@ $< -lpthread
 
-$(BUILD)/tests/%: selftests/helper/%.c $(wildcard selftests/helper/*.h) $(BUILD)/libvmig.a $(KSRC)/.extracted
+$(BUILD)/tests/%: selftests/helper/%.c $(wildcard selftests/helper/*.h helper/*.c helper/*.h) $(BUILD)/libvmig.a $(KSRC)/.extracted
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out $(WARN),$(CFLAGS)) $(TEST_WARN) -I$(KSRC)/tools/testing/selftests $(LDFLAGS) -o $@ $< \
 		$(BUILD)/libvmig.a $(LIBS)

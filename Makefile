@@ -98,7 +98,7 @@ build/vmtests/%_test.sh: selftests/vmig/%_test.sh
 	@mkdir -p $(dir $@)
 	install -m 755 $< $@
 
-$(BUILD)/tests/%: selftests/helper/%.c $(wildcard selftests/helper/*.h) $(BUILD)/libvmig.a $(KSRC)/.extracted
+$(BUILD)/tests/%: selftests/helper/%.c $(wildcard selftests/helper/*.h helper/*.c helper/*.h) $(BUILD)/libvmig.a $(KSRC)/.extracted
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out $(WARN),$(CFLAGS)) $(TEST_WARN) -I$(KSRC)/tools/testing/selftests $(LDFLAGS) -o $@ $< \
 		$(BUILD)/libvmig.a $(LIBS)
@@ -191,7 +191,7 @@ clean:
 
 # --- fuzzing (clang + libFuzzer) -----------------------------------------
 FUZZ_CC   ?= clang
-FUZZ_SRCS := fuzz/stream_fuzz.c helper/stream.c helper/channel.c helper/handshake.c \
+FUZZ_SRCS := selftests/helper/stream_fuzz.c helper/stream.c helper/channel.c helper/handshake.c \
 	     helper/control.c helper/multifd_recv.c helper/zero.c
 build/fuzz/stream_fuzz: $(FUZZ_SRCS) $(wildcard helper/*.h)
 	@mkdir -p $(dir $@)

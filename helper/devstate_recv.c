@@ -341,11 +341,12 @@ int devstate_recv_chunk(void *arg, struct stream *s, uint32_t len)
 
 	c = malloc(sizeof(*c) + dh.len);
 	r = c ? 0 : stream_fail(s, ENOMEM, "out of memory");
-	if (!r && dh.len) {
-		stream_set_lowat(s, dh.len);
+	/*
+	 * No SO_RCVLOWAT here: once part of a chunk is read, poll() would wait
+	 * for lowat more bytes, and the stream's last chunk has no more behind it.
+	 */
+	if (!r && dh.len)
 		r = stream_read(s, c->data, dh.len);
-		stream_set_lowat(s, 1);
-	}
 	pthread_mutex_lock(&ds->lock);
 	if (r) {
 		ds->buffered -= dh.len;

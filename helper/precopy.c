@@ -172,6 +172,22 @@ static int check_main(struct precopy *pc)
 	return fail(pc, EPROTO, "destination sent RESUMED before COMPLETE");
 }
 
+/*
+ * After a failure: if the destination said why on the main channel (it
+ * refused the devices, say), that is the better message.
+ */
+static void dest_reason(struct precopy *pc)
+{
+	struct pollfd p = { .fd = pc->main.fd, .events = POLLIN };
+	struct ctl_event ev;
+
+	if (poll(&p, 1, 200) <= 0)
+		return;
+	pc->main.err[0] = 0;
+	if (control_recv(&pc->main, true, &ev) && ev.type == WIRE_PKT_ERROR)
+		snprintf(pc->rep->error, sizeof(pc->rep->error), "destination: %s", pc->main.err);
+}
+
 static double bandwidth(struct precopy *pc)
 {
 	if (pc->sample_bytes >= MIN_BW_SAMPLE && pc->sample_ns)
@@ -538,6 +554,8 @@ int precopy_migrate(const struct precopy_opts *o, struct report *rep)
 	if (!r)
 		r = switchover(&pc);
 	progress_clear(&pc.prog);
+	if (r && pc.main_open)
+		dest_reason(&pc);
 	if (r) {
 		/* Nothing was written to the source's memory: let the guest run on. */
 		for (i = 0; i < pc.nr_chans; i++)

@@ -124,12 +124,12 @@ static int dev_load(void *opaque, struct vmig_dev_io *io)
 		fprintf(stderr, "guest: device %s.%u: %llu bytes loaded in %.0f ms, verified\n",
 			d->name, d->instance, (unsigned long long)off, (now_ns() - t0) / 1e6);
 	}
-	free(buf);
 	if (r) {
 		/* take the rest so the helper's write does not hang on us */
 		while (vmig_dev_get(io, buf, VMIG_DEV_CHUNK_MAX) > 0)
 			;
 	}
+	free(buf);
 	return r;
 }
 

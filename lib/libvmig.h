@@ -303,6 +303,8 @@ int vmig_ctl_device_open(struct vmig_ctl *ctl, unsigned int i, bool load);
  * region r's pages bits), or -ENOENT when the VMM has none.
  */
 int vmig_ctl_free_hint(struct vmig_ctl *ctl, int timeout_ms, uint64_t **bitmaps);
+/* True if the VMM hung up (or sent something unasked): poll without waiting. */
+bool vmig_ctl_lost(struct vmig_ctl *ctl);
 void vmig_ctl_close(struct vmig_ctl *ctl);
 
 /*

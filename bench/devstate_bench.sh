@@ -4,7 +4,7 @@
 #
 #   bench/devstate_bench.sh [downtime|free|all]
 #
-# downtime: an idle 64 MiB guest with 1, 2 and 4 emulated devices of
+# downtime: an idle 64 MiB guest with BENCH_DEVICES (default "1 2 4") emulated devices of
 #   BENCH_DEV_SIZE (default 100M) each, saved and loaded at BENCH_DEV_RATE
 #   (default 200M, bytes/s; paced by sleeping per 256 KiB chunk, like a
 #   device's DMA engine, so on this 2-core machine parallel devices overlap
@@ -75,7 +75,7 @@ if [ "$what" = downtime ] || [ "$what" = all ]; then
 	echo
 	echo "| devices | device state on | downtime ms, median (min-max) | median run: final pages / device save / transfer / load / resume ms |"
 	echo "| --- | --- | --- | --- |"
-	for n in 1 2 4; do
+	for n in ${BENCH_DEVICES:-1 2 4}; do
 		devs=""
 		for i in $(seq 1 "$n"); do
 			devs+=" --device name=fn$i,size=$dsize,save-rate=$drate,load-rate=$drate"

@@ -17,11 +17,13 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "guest_dev.h"
 #include "guest_page.h"
 #include "libvmig.h"
 #include "util.h"
 
 enum pattern { PAT_RANDOM, PAT_SEQUENTIAL, PAT_IDLE };
+#define GUEST_FREE	0xffffffffu	/* table entry: the page is free, its content moot */
 enum run_state { ST_RUN, ST_STOP, ST_EXIT };
 
 struct guest;
@@ -43,6 +45,10 @@ struct guest {
 	enum pattern pattern;
 	double pps;			/* pages per second per vCPU, 0: unlimited */
 	bool fill;
+	unsigned int free_pct;		/* data pages marked free after the fill */
+	uint64_t free_touch;		/* hinted pages written right after the hint */
+	unsigned int nr_devs;
+	struct guest_dev devs[GUEST_MAX_DEVICES];
 
 	pthread_mutex_t lock;
 	pthread_cond_t cond;		/* vCPUs wait here for a state change */
@@ -92,6 +98,8 @@ static void verify_own(struct vcpu *v)
 	for (k = 0; k < n; k++) {
 		uint64_t i = owned_index(g, v->id, k);
 
+		if (g->table[i] == GUEST_FREE)
+			continue;
 		if (!guest_page_check(g->ram + i * GUEST_PAGE_SIZE, i, g->table[i]))
 			report_bad(g, i, "verify-all");
 	}
@@ -112,10 +120,10 @@ static void touch(struct vcpu *v, uint64_t i)
 	uint8_t *p = g->ram + i * GUEST_PAGE_SIZE;
 	uint32_t gen = g->table[i] + 1;
 
-	if (!guest_page_check(p, i, g->table[i]))
+	if (g->table[i] != GUEST_FREE && !guest_page_check(p, i, g->table[i]))
 		report_bad(g, i, "on touch");
 	atomic_fetch_add_explicit(&g->checked, 1, memory_order_relaxed);
-	if (!gen)
+	if (!gen || gen == GUEST_FREE)
 		gen = 1;
 	guest_page_write(p, i, gen);
 	g->table[i] = gen;
@@ -136,7 +144,7 @@ static void *vcpu_thread(void *arg)
 			uint64_t i = owned_index(g, v->id, k);
 
 			guest_page_write(g->ram + i * GUEST_PAGE_SIZE, i, 1);
-			g->table[i] = 1;
+			g->table[i] = (i - g->first_data) % 100 < g->free_pct ? GUEST_FREE : 1;
 		}
 	}
 	pthread_mutex_lock(&g->lock);
@@ -242,6 +250,33 @@ static uint64_t verify_all(struct guest *g, const char *what)
 	return atomic_load(&g->errors) - e0;
 }
 
+/*
+ * The free-page hint: pages whose table entry says free.  With --free-touch
+ * the guest then writes some of them at once, after the bitmap was taken:
+ * they must still arrive (the helper tracks writes before it asks).
+ */
+static int free_hint(void *opaque, unsigned int region, uint64_t *bitmap, uint64_t pages)
+{
+	struct guest *g = opaque;
+	uint64_t i, touched = 0;
+
+	memset(bitmap, 0, (pages + 63) / 64 * 8);
+	for (i = g->first_data; i < pages && region == 0; i++)
+		if (__atomic_load_n(&g->table[i], __ATOMIC_RELAXED) == GUEST_FREE)
+			bitmap[i / 64] |= 1ull << (i % 64);
+	for (i = g->first_data; i < pages && region == 0 && touched < g->free_touch; i += 7) {
+		if (g->table[i] != GUEST_FREE)
+			continue;
+		guest_page_write(g->ram + i * GUEST_PAGE_SIZE, i, 1);
+		g->table[i] = 1;
+		touched++;
+	}
+	if (touched)
+		fprintf(stderr, "guest: wrote %llu hinted-free pages after the hint\n",
+			(unsigned long long)touched);
+	return 0;
+}
+
 static void guest_usage(FILE *f)
 {
 	fprintf(f,
@@ -270,11 +305,21 @@ static void guest_usage(FILE *f)
 		"  --verify-all        destination: check every page after resuming\n"
 		"  --run SECONDS       destination: run this long after resuming (default 1)\n"
 		"  --lifetime SECONDS  give up (exit 2) after this long (default 600)\n"
+		"  --device SPEC       an emulated device (repeatable, up to 16), SPEC is\n"
+		"                      name=N,size=S[,instance=I][,save-rate=R][,load-rate=R]\n"
+		"                      [,fail=save|load]; rates in bytes/s (e.g. 400M), paced\n"
+		"                      by sleeping per chunk like a device's DMA engine; the\n"
+		"                      destination declares the same devices and checks\n"
+		"                      every byte\n"
+		"  --free PCT          mark PCT %% of the data pages free after the fill and\n"
+		"                      hint them to the helper (not sent in the bulk stage)\n"
+		"  --free-touch N      write N hinted pages right after giving the hint (tests)\n"
 		"  --help              this text\n"
 		"\n"
 		"Examples:\n"
 		"  vmig guest --socket /tmp/src.sock --mem 1G --pattern random --dirty-rate 100\n"
-		"  vmig guest --socket /tmp/dst.sock --mem 1G --incoming --verify-all\n");
+		"  vmig guest --socket /tmp/dst.sock --mem 1G --incoming --verify-all\n"
+		"  vmig guest --socket /tmp/src.sock --device name=nic0,size=100M,save-rate=400M\n");
 }
 
 static bool session_source(struct guest *g, struct vmig_vmm *vmm, uint64_t deadline)
@@ -364,6 +409,9 @@ static int guest_run(int argc, char **argv)
 		{ "verify-all", no_argument, NULL, 'V' },
 		{ "run", required_argument, NULL, 'R' },
 		{ "lifetime", required_argument, NULL, 'L' },
+		{ "device", required_argument, NULL, 'D' },
+		{ "free", required_argument, NULL, 'f' },
+		{ "free-touch", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -426,6 +474,32 @@ static int guest_run(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'D': {
+			char err[128] = "";
+
+			if (g.nr_devs == GUEST_MAX_DEVICES ||
+			    guest_dev_parse(optarg, &g.devs[g.nr_devs], err, sizeof(err))) {
+				fprintf(stderr, "vmig guest: bad --device '%s': %s\n", optarg,
+					err[0] ? err : "too many devices");
+				return 2;
+			}
+			g.nr_devs++;
+			break;
+		}
+		case 'f':
+			if (!parse_uint(optarg[0] && optarg[strlen(optarg) - 1] == '%' ?
+					strndupa(optarg, strlen(optarg) - 1) : optarg, 0, 100, &v)) {
+				fprintf(stderr, "vmig guest: bad --free '%s' (0..100%%)\n", optarg);
+				return 2;
+			}
+			g.free_pct = v;
+			break;
+		case 'T':
+			if (!parse_uint(optarg, 0, 1ull << 40, &g.free_touch)) {
+				fprintf(stderr, "vmig guest: bad --free-touch '%s'\n", optarg);
+				return 2;
+			}
+			break;
 		case 'h':
 			guest_usage(stdout);
 			return 0;
@@ -467,6 +541,17 @@ static int guest_run(int argc, char **argv)
 		fprintf(stderr, "vmig guest: cannot listen on %s: %s\n", sock, strerror(errno));
 		return 1;
 	}
+	for (i = 0; i < g.nr_devs; i++) {
+		int r = guest_dev_register(vmm, &g.devs[i]);
+
+		if (r) {
+			fprintf(stderr, "vmig guest: device %s.%u: %s\n", g.devs[i].name,
+				g.devs[i].instance, strerror(-r));
+			return 2;
+		}
+	}
+	if (g.free_pct && !incoming)
+		vmig_vmm_set_free_hint(vmm, free_hint, &g);
 
 	pthread_mutex_init(&g.lock, NULL);
 	pthread_cond_init(&g.cond, NULL);
@@ -532,6 +617,15 @@ static int guest_run(int argc, char **argv)
 			(unsigned long long)atomic_load(&g.writes),
 			(unsigned long long)atomic_load(&g.errors));
 		status = atomic_load(&g.errors) ? 1 : 0;
+		for (i = 0; i < g.nr_devs; i++) {
+			if (!g.devs[i].verified) {
+				fprintf(stderr, "guest: device %s.%u: state not loaded\n",
+					g.devs[i].name, g.devs[i].instance);
+				status = 1;
+			}
+		}
+		if (g.nr_devs && !status)
+			fprintf(stderr, "guest: %u devices loaded and verified\n", g.nr_devs);
 		break;
 	}
 	set_state(&g, ST_EXIT);

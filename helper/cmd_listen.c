@@ -26,6 +26,10 @@ static void listen_usage(FILE *f)
 		"  --timeout SECONDS     bound on any single wait in a session (default 10)\n"
 		"  --accept-timeout S    how long to wait for a source (default 120)\n"
 		"  --no-prefault         do not allocate guest RAM before pages arrive\n"
+		"  --max-device-buffer SIZE  device state buffered here at most, e.g. 64M\n"
+		"                        (default 64M; at least two 256 KiB chunks): a\n"
+		"                        receive thread waits for room (back-pressure)\n"
+		"  --device-threads N    device loading threads (default 8)\n"
 		"  --json                the report as one JSON object on stdout\n"
 		"  --no-progress         no progress bar (it is shown only on a terminal)\n"
 		"  --help                this text\n"
@@ -44,13 +48,17 @@ static int listen_run(int argc, char **argv)
 		{ "timeout", required_argument, NULL, 'o' },
 		{ "accept-timeout", required_argument, NULL, 'a' },
 		{ "no-prefault", no_argument, NULL, 'F' },
+		{ "max-device-buffer", required_argument, NULL, 'B' },
+		{ "device-threads", required_argument, NULL, 'D' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "no-progress", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct dest_opts o = { .timeout_ms = 10000, .accept_timeout_ms = 120000,
-			       .prefault = true, .progress = true };
+			       .prefault = true, .progress = true,
+			       .max_device_buffer = 64ull << 20, .device_threads = 8 };
+	int64_t sz;
 	struct report rep;
 	bool json = false;
 	uint64_t v;
@@ -71,6 +79,17 @@ static int listen_run(int argc, char **argv)
 			o.accept_timeout_ms = v * 1000;
 			break;
 		case 'F': o.prefault = false; break;
+		case 'B':
+			sz = parse_size(optarg);
+			if (sz < 1)
+				goto bad;
+			o.max_device_buffer = sz;
+			break;
+		case 'D':
+			if (!parse_uint(optarg, 1, 64, &v))
+				goto bad;
+			o.device_threads = v;
+			break;
 		case 'j': json = true; break;
 		case 'P': o.progress = false; break;
 		case 'h':

@@ -34,6 +34,11 @@ static void migrate_usage(FILE *f)
 		"  --abort-on-stall        give up instead of switching over on a stall\n"
 		"  --track MODE            dirty tracking: auto | async | sync (default auto:\n"
 		"                          async = WP_ASYNC + PAGEMAP_SCAN when the kernel has it)\n"
+		"  --device-state-channels multifd | main\n"
+		"                          device state spread over the multifd channels\n"
+		"                          (default), or in order on the main channel\n"
+		"  --device-threads N      device saving threads (default 8)\n"
+		"  --no-free-hints         send pages the VMM hints free anyway\n"
 		"  --timeout SECONDS       bound on any single wait (default 10)\n"
 		"  --json                  the report as one JSON object on stdout\n"
 		"  --no-progress           no progress bar (it is shown only on a terminal)\n"
@@ -59,6 +64,10 @@ static int migrate_run(int argc, char **argv)
 		{ "abort-on-stall", no_argument, NULL, 'A' },
 		{ "track", required_argument, NULL, 'T' },
 		{ "timeout", required_argument, NULL, 'o' },
+		{ "device-state-channels", required_argument, NULL, 'S' },
+		{ "device-threads", required_argument, NULL, 'D' },
+		{ "no-free-hints", no_argument, NULL, 'H' },
+		{ "inject-hint-before-tracking", no_argument, NULL, 'I' },	/* tests */
 		{ "json", no_argument, NULL, 'j' },
 		{ "no-progress", no_argument, NULL, 'P' },
 		{ "inject-corrupt", required_argument, NULL, 'C' },	/* tests */
@@ -69,6 +78,7 @@ static int migrate_run(int argc, char **argv)
 	struct precopy_opts o = {
 		.channels = 2, .downtime_limit_ms = 300, .max_rounds = 30,
 		.track = VMIG_TRACK_AUTO, .timeout_ms = 10000, .progress = true,
+		.device_threads = 8,
 	};
 	struct report rep;
 	bool json = false;
@@ -115,6 +125,21 @@ static int migrate_run(int argc, char **argv)
 				goto bad;
 			o.timeout_ms = v * 1000;
 			break;
+		case 'S':
+			if (!strcmp(optarg, "main"))
+				o.device_state_on_main = true;
+			else if (!strcmp(optarg, "multifd"))
+				o.device_state_on_main = false;
+			else
+				goto bad;
+			break;
+		case 'D':
+			if (!parse_uint(optarg, 1, 64, &v))
+				goto bad;
+			o.device_threads = v;
+			break;
+		case 'H': o.no_free_hints = true; break;
+		case 'I': o.hint_before_tracking = true; break;
 		case 'j': json = true; break;
 		case 'P': o.progress = false; break;
 		case 'C':

@@ -23,7 +23,14 @@ int control_recv(struct stream *s, bool expect_resumed, struct ctl_event *ev)
 	case WIRE_PKT_RESUMED:
 		if (!expect_resumed)
 			break;
+		if (h.len == sizeof(ev->resumed))
+			return stream_read(s, &ev->resumed, sizeof(ev->resumed));
 		return h.len ? stream_fail(s, EPROTO, "RESUMED with %u bytes", h.len) : 0;
+	case WIRE_PKT_DEVSTATE:
+		if (expect_resumed)
+			break;
+		ev->len = h.len;	/* the caller reads the rest (devstate_recv.c) */
+		return 0;
 	case WIRE_PKT_ROUND:
 		if (expect_resumed)
 			break;

@@ -8,8 +8,10 @@
 #include "stream.h"
 
 struct ctl_event {
-	unsigned int type;		/* WIRE_PKT_ROUND, _COMPLETE, _RESUMED or _NOP */
+	unsigned int type;		/* WIRE_PKT_ROUND, _COMPLETE, _RESUMED, _NOP or _DEVSTATE */
+	uint32_t len;			/* DEVSTATE: its payload is still to be read */
 	struct wire_round round;
+	struct wire_resumed resumed;	/* zero if the destination sent none */
 	struct wire_complete complete;
 };
 

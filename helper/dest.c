@@ -14,6 +14,7 @@
 #include "channel.h"
 #include "control.h"
 #include "dest.h"
+#include "devstate_recv.h"
 #include "handshake.h"
 #include "libvmig.h"
 #include "multifd_recv.h"
@@ -41,6 +42,8 @@ struct dest {
 	struct hs_result hs;
 	unsigned int nr_chans;
 	struct receiver *rx;
+	struct devstate_recv ds;
+	uint64_t t_complete;
 };
 
 static int fail(struct dest *d, int err, const char *fmt, ...)
@@ -85,6 +88,10 @@ static int setup(struct dest *d)
 	if (!d->ram)
 		return fail(d, errno, "cannot map guest RAM: %s", strerror(errno));
 	d->rep->backend = vmig_ram_backend(d->ram);
+	r = devstate_recv_init(&d->ds, d->ctl, o->max_device_buffer, o->device_threads,
+			       o->timeout_ms);
+	if (r)
+		return fail(d, r, "%s", d->ds.error);
 	d->local.version_min = WIRE_VERSION_MIN;
 	d->local.version_max = WIRE_VERSION_MAX;
 	d->local.caps = WIRE_CAPS_V1;
@@ -158,6 +165,16 @@ static int accept_session(struct dest *d)
 		d->session = h.session;
 		d->nr_chans = offer.nr_multifd;
 		d->main_open = true;
+		if (d->hs.caps & WIRE_CAP_DEVICE_STATE) {
+			r = devstate_recv_setup(&d->ds, &d->main);
+			if (r) {
+				stream_send_error(&d->main, r, d->main.err);
+				return fail(d, r, "%s", d->main.err);
+			}
+		} else if (vmig_ctl_device_count(d->ctl)) {
+			return fail(d, EPROTONOSUPPORT, "the source sends no device state, but "
+				    "the VMM has devices");
+		}
 		return 0;
 	}
 }
@@ -203,6 +220,10 @@ static int accept_channels(struct dest *d)
 		rx = &d->rx[h.index];
 		recv_chan_init(&rx->rc, h.index, fd, o->timeout_ms, &d->mem,
 			       d->hs.caps & WIRE_CAP_ZERO_PAGES);
+		if (d->ds.dev) {
+			rx->rc.devstate = devstate_recv_chunk;
+			rx->rc.devstate_arg = &d->ds;
+		}
 		r = pthread_create(&rx->thread, NULL, receiver_thread, rx);
 		if (r) {
 			close(fd);
@@ -272,6 +293,8 @@ static int run_session(struct dest *d)
 		}
 		last_pkt = now_ns();
 		r = control_recv(&d->main, false, &ev);
+		if (!r && ev.type == WIRE_PKT_DEVSTATE)
+			r = devstate_recv_chunk(d->ds.dev ? &d->ds : NULL, &d->main, ev.len);
 		if (r)
 			return fail(d, r, "main channel: %s", d->main.err);
 		if (ev.type == WIRE_PKT_ROUND) {
@@ -286,6 +309,7 @@ static int run_session(struct dest *d)
 		if (ev.type == WIRE_PKT_COMPLETE)
 			break;
 	}
+	d->t_complete = now_ns();
 	/* Every channel has sent END before COMPLETE; wait for them to be placed. */
 	{
 		uint64_t deadline = now_ns() + o->timeout_ms * 1000000ull;
@@ -305,6 +329,9 @@ static int run_session(struct dest *d)
 		return fail(d, EPROTO, "source sent %llu pages, %llu arrived",
 			    (unsigned long long)ev.complete.pages,
 			    (unsigned long long)pages_received(d));
+	r = devstate_recv_finish(&d->ds);
+	if (r)
+		return fail(d, r, "%s", d->ds.error);
 	return 0;
 }
 
@@ -327,6 +354,7 @@ static void stop_receivers(struct dest *d)
 int dest_receive(const struct dest_opts *o, struct report *rep)
 {
 	struct dest d = { .o = o, .rep = rep, .listen_fd = -1 };
+	struct wire_resumed rs = { 0 };
 	uint64_t t0 = now_ns(), t_session = 0;
 	unsigned int i;
 	int r;
@@ -349,19 +377,25 @@ int dest_receive(const struct dest_opts *o, struct report *rep)
 	progress_clear(&d.prog);
 	trace("dst: all placed");
 	if (!r) {
+		uint64_t t = now_ns();
+
+		rs.load_wait_ns = t - d.t_complete;
 		r = vmig_ctl_resume(d.ctl, o->timeout_ms);
+		rs.resume_ns = now_ns() - t;
+		rs.dev_buffer_peak = d.ds.peak;
 		trace("dst: resumed");
 		if (r)
 			fail(&d, r, "the VMM did not resume: %s", strerror(-r));
 	}
 	if (!r) {
-		r = stream_send_pkt(&d.main, WIRE_PKT_RESUMED, NULL, 0);
+		r = stream_send_pkt(&d.main, WIRE_PKT_RESUMED, &rs, sizeof(rs));
 		if (r)
 			fprintf(stderr, "vmig listen: the guest runs here, but the source did "
 				"not get RESUMED: %s\n", d.main.err);
 		r = 0;
 		vmig_ctl_complete(d.ctl);
 	} else {
+		devstate_recv_cancel(&d.ds);
 		if (d.main_open)	/* first the reason, then drop the channels */
 			stream_send_error(&d.main, r, rep->error);
 		stop_receivers(&d);
@@ -371,6 +405,12 @@ int dest_receive(const struct dest_opts *o, struct report *rep)
 	rep->ok = !r;
 	rep->total_ns = now_ns() - (t_session ? t_session : t0);
 	stop_receivers(&d);
+	rep->devices = d.ds.nr_devices;
+	rep->device_bytes = d.ds.bytes;
+	rep->device_buffer_peak = d.ds.peak;
+	rep->dt_load_ns = rs.load_wait_ns;
+	rep->dt_resume_ns = rs.resume_ns;
+	devstate_recv_destroy(&d.ds);
 	for (i = 0; i < d.nr_chans && d.rx; i++) {
 		rep->normal_pages += d.rx[i].rc.normal_pages;
 		rep->zero_pages += d.rx[i].rc.zero_pages_rcvd;

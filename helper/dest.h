@@ -20,6 +20,8 @@ struct dest_opts {
 	int accept_timeout_ms;		/* waiting for a source to appear */
 	bool prefault;			/* allocate guest RAM before pages arrive */
 	bool progress;
+	uint64_t max_device_buffer;	/* bytes of device state buffered at most */
+	unsigned int device_threads;	/* loading pool */
 };
 
 int dest_receive(const struct dest_opts *o, struct report *rep);

@@ -109,6 +109,13 @@ int recv_chan_run(struct recv_chan *c)
 			break;
 		case WIRE_PKT_ERROR:
 			return stream_read_error(&c->s, &h);
+		case WIRE_PKT_DEVSTATE:
+			if (!c->devstate)
+				return stream_fail(&c->s, EPROTO, "device state was not announced");
+			r = c->devstate(c->devstate_arg, &c->s, h.len);
+			if (r)
+				return r;
+			break;
 		case WIRE_PKT_END:
 			if (h.len != sizeof(end))
 				return stream_fail(&c->s, EPROTO, "malformed END: %u bytes", h.len);

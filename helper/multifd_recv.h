@@ -30,6 +30,9 @@ struct recv_chan {
 	bool zero_pages;		/* ZERO entries allowed (negotiated) */
 	uint64_t pages, normal_pages, zero_pages_rcvd;
 	bool ended;
+	/* DEVSTATE packets go here (devstate_recv.c); NULL: refused */
+	int (*devstate)(void *arg, struct stream *s, uint32_t len);
+	void *devstate_arg;
 	uint64_t entries[WIRE_MAX_BATCH];
 	struct iovec iov[WIRE_MAX_BATCH];
 };

@@ -50,7 +50,9 @@ static int flush_batch(struct send_chan *c)
 	c->iov[1].iov_base = c->entries;
 	c->iov[1].iov_len = 8 * c->b_count;
 	ratelimit_wait(&c->rl, sizeof(h) + h.len);
+	pthread_mutex_lock(&c->wlock);
 	r = stream_writev(&c->s, c->iov, c->b_normal + 2);
+	pthread_mutex_unlock(&c->wlock);
 	if (r)
 		return r;
 	c->pages_sent += c->b_count;
@@ -122,7 +124,9 @@ static void *send_thread(void *arg)
 			if (pthread_cond_timedwait(&c->cond, &c->lock, &ts) == ETIMEDOUT &&
 			    !c->q_len && !c->finish && !c->cancel) {
 				pthread_mutex_unlock(&c->lock);
+				pthread_mutex_lock(&c->wlock);
 				r = stream_send_pkt(&c->s, WIRE_PKT_NOP, NULL, 0);
+				pthread_mutex_unlock(&c->wlock);
 				pthread_mutex_lock(&c->lock);
 				if (r)
 					goto out;
@@ -155,7 +159,9 @@ static void *send_thread(void *arg)
 	pthread_mutex_unlock(&c->lock);
 	end.pages = c->pages_sent;
 	end.normal_pages = c->normal_pages;
+	pthread_mutex_lock(&c->wlock);
 	r = stream_send_pkt(&c->s, WIRE_PKT_END, &end, sizeof(end));
+	pthread_mutex_unlock(&c->wlock);
 	pthread_mutex_lock(&c->lock);
 out:
 	c->result = r;
@@ -177,6 +183,7 @@ int send_chan_start(struct send_chan *c, unsigned int index, int fd, int timeout
 	c->zero_cap = zero_pages;
 	ratelimit_init(&c->rl, bytes_per_sec);
 	pthread_mutex_init(&c->lock, NULL);
+	pthread_mutex_init(&c->wlock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&c->cond, &ca);
@@ -267,6 +274,7 @@ void send_chan_destroy(struct send_chan *c)
 		send_chan_cancel(c);
 		pthread_join(c->thread, NULL);
 		pthread_mutex_destroy(&c->lock);
+		pthread_mutex_destroy(&c->wlock);
 		pthread_cond_destroy(&c->cond);
 	}
 	free(c->q);

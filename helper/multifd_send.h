@@ -36,6 +36,7 @@ struct send_chan {
 
 	pthread_t thread;
 	bool started;
+	pthread_mutex_t wlock;		/* held around every write on s (device state shares it) */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;		/* work queued / state changed */
 	struct send_work *q;

@@ -20,6 +20,8 @@
 
 #include "channel.h"
 #include "control.h"
+#include "devstate_send.h"
+#include "freepage.h"
 #include "handshake.h"
 #include "multifd_send.h"
 #include "precopy.h"
@@ -57,6 +59,8 @@ struct precopy {
 	uint64_t sample_bytes, sample_ns;	/* bandwidth: sum over measured rounds */
 	uint64_t last_harvest_ns;
 	uint64_t history[STALL_WINDOW + 1];
+	struct devstate_send ds;
+	struct freepage fp;
 };
 
 static int fail(struct precopy *pc, int err, const char *fmt, ...)
@@ -171,6 +175,22 @@ static int check_main(struct precopy *pc)
 }
 
 /*
+ * After a failure: if the destination said why on the main channel (it
+ * refused the devices, say), that is the better message.
+ */
+static void dest_reason(struct precopy *pc)
+{
+	struct pollfd p = { .fd = pc->main.fd, .events = POLLIN };
+	struct ctl_event ev;
+
+	if (!strncmp(pc->rep->error, "destination:", 12) || poll(&p, 1, 200) <= 0)
+		return;
+	pc->main.err[0] = 0;
+	if (control_recv(&pc->main, true, &ev) && ev.type == WIRE_PKT_ERROR)
+		snprintf(pc->rep->error, sizeof(pc->rep->error), "destination: %s", pc->main.err);
+}
+
+/*
  * A channel broke.  A destination that gives up says why on the main
  * channel before it drops the others: prefer its words when they come soon.
  */
@@ -260,6 +280,11 @@ static int setup(struct precopy *pc)
 	if (!pc->ram)
 		return fail(pc, errno, "cannot map guest RAM: %s", strerror(errno));
 	trace("src: ram mapped");
+	r = devstate_send_setup(&pc->ds, pc->ctl, o->device_threads, o->device_state_on_main,
+				o->timeout_ms);
+	if (r)
+		return fail(pc, r, "%s", pc->ds.error);
+	pc->rep->devices = pc->ds.nr_devices;
 	pc->rep->backend = vmig_ram_backend(pc->ram);
 	offer.nr_regions = vmig_ram_region_count(pc->ram);
 	for (i = 0; i < offer.nr_regions; i++) {
@@ -283,6 +308,12 @@ static int setup(struct precopy *pc)
 		r = hs_recv_reply(&pc->main, &offer, &pc->hs);
 	if (r)
 		return fail(pc, r, "handshake with %s: %s", o->to, pc->main.err);
+	if (pc->hs.caps & WIRE_CAP_DEVICE_STATE)
+		r = devstate_send_announce(&pc->ds, &pc->main);
+	else if (pc->ds.nr_devices)
+		return fail(pc, EPROTONOSUPPORT, "the destination does not take device state");
+	if (r)
+		return fail(pc, r, "main channel: %s", pc->main.err);
 
 	pc->chans = calloc(o->channels, sizeof(*pc->chans));
 	if (!pc->chans)
@@ -309,6 +340,11 @@ static int setup(struct precopy *pc)
 	}
 
 	trace("src: channels up");
+	if (o->hint_before_tracking && !o->no_free_hints) {
+		r = freepage_query(&pc->fp, pc->ctl, o->timeout_ms);
+		if (r)
+			return fail(pc, r, "free-page hint: %s", strerror(-r));
+	}
 	r = vmig_ram_track_start(pc->ram, o->track, o->timeout_ms);
 	trace("src: tracking");
 	if (r)
@@ -316,6 +352,12 @@ static int setup(struct precopy *pc)
 			    o->track == VMIG_TRACK_ASYNC ? "async" :
 			    o->track == VMIG_TRACK_SYNC ? "sync" : "auto", strerror(-r));
 	pc->rep->tracking = vmig_ram_track_mode(pc->ram) == VMIG_TRACK_ASYNC ? "async" : "sync";
+	/* Tracking is on: only now may the hint be taken (helper/freepage.h). */
+	if (!o->hint_before_tracking && !o->no_free_hints) {
+		r = freepage_query(&pc->fp, pc->ctl, o->timeout_ms);
+		if (r)
+			return fail(pc, r, "free-page hint: %s", strerror(-r));
+	}
 	pc->last_harvest_ns = now_ns();
 	return 0;
 }
@@ -325,12 +367,16 @@ static int bulk_stage(struct precopy *pc)
 	unsigned int i;
 	int r;
 
+	struct freepage_filter ff = { .fp = &pc->fp, .fn = range_add, .arg = &pc->dirty };
+
 	for (i = 0; i < vmig_ram_region_count(pc->ram); i++) {
-		r = vmig_ram_for_each_data(pc->ram, i, range_add, &pc->dirty);
+		r = vmig_ram_for_each_data(pc->ram, i, freepage_filter_cb, &ff);
 		if (r)
 			return fail(pc, r, "cannot list guest RAM data: %s", strerror(-r));
 	}
-	pc->rep->skipped_pages = pc->rep->guest_bytes / WIRE_PAGE_SIZE - pc->dirty.pages;
+	pc->rep->free_pages = pc->fp.skipped;
+	pc->rep->skipped_pages = pc->rep->guest_bytes / WIRE_PAGE_SIZE - pc->dirty.pages -
+				 pc->fp.skipped;
 	r = send_round_info(pc, 0, pc->dirty.pages);
 	if (r)
 		return r;
@@ -426,7 +472,7 @@ static int switchover(struct precopy *pc)
 	const struct precopy_opts *o = pc->o;
 	struct wire_complete wc = { 0 };
 	struct ctl_event ev;
-	uint64_t t_stop, pages;
+	uint64_t t_stop, t_dev, pages;
 	unsigned int i;
 	int r;
 
@@ -437,6 +483,7 @@ static int switchover(struct precopy *pc)
 	if (r)
 		return fail(pc, r, "the VMM did not stop: %s", strerror(-r));
 	pc->vm_stopped = true;
+	pc->rep->dt_stop_ns = now_ns() - t_stop;
 	r = harvest(pc);
 	if (r)
 		return r;
@@ -450,6 +497,14 @@ static int switchover(struct precopy *pc)
 	if (r)
 		return r;
 	trace("src: final round sent");
+	t_dev = now_ns();
+	pc->rep->dt_pages_ns = t_dev - t_stop - pc->rep->dt_stop_ns;
+	r = devstate_send_all(&pc->ds, pc->chans, pc->nr_chans, &pc->main);
+	pc->rep->dt_dev_save_ns = pc->ds.save_ns;
+	pc->rep->device_bytes = pc->ds.bytes;
+	if (r)
+		return fail(pc, r, "%s", pc->ds.error);
+	trace("src: device state sent");
 	for (i = 0; i < pc->nr_chans; i++) {
 		r = send_chan_finish(&pc->chans[i], o->timeout_ms);
 		if (r)
@@ -459,6 +514,7 @@ static int switchover(struct precopy *pc)
 	trace("src: channels ended");
 	wc.rounds = pc->rep->rounds + 1;
 	r = stream_send_pkt(&pc->main, WIRE_PKT_COMPLETE, &wc, sizeof(wc));
+	pc->rep->dt_dev_send_ns = now_ns() - t_dev - pc->ds.save_ns;
 	do {
 		if (!r)
 			r = control_recv(&pc->main, true, &ev);
@@ -467,6 +523,9 @@ static int switchover(struct precopy *pc)
 		return fail(pc, r, "destination did not resume the guest: %s", pc->main.err);
 	trace("src: resumed");
 	pc->rep->downtime_ns = now_ns() - t_stop;
+	pc->rep->dt_load_ns = ev.resumed.load_wait_ns;
+	pc->rep->dt_resume_ns = ev.resumed.resume_ns;
+	pc->rep->device_buffer_peak = ev.resumed.dev_buffer_peak;
 	pc->vm_stopped = false;		/* the guest now runs on the destination */
 	return 0;
 }
@@ -512,6 +571,8 @@ int precopy_migrate(const struct precopy_opts *o, struct report *rep)
 	if (!r)
 		r = switchover(&pc);
 	progress_clear(&pc.prog);
+	if (r && pc.main_open)
+		dest_reason(&pc);
 	if (r) {
 		/* Nothing was written to the source's memory: let the guest run on. */
 		for (i = 0; i < pc.nr_chans; i++)
@@ -534,6 +595,7 @@ int precopy_migrate(const struct precopy_opts *o, struct report *rep)
 	}
 	free(pc.chans);
 	free(pc.dirty.v);
+	freepage_free(&pc.fp);
 	if (pc.main_open)
 		close(pc.main.fd);
 	vmig_ram_close(pc.ram);

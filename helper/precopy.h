@@ -24,7 +24,11 @@ struct precopy_opts {
 	enum vmig_track track;
 	int timeout_ms;			/* any single wait */
 	bool progress;
+	bool device_state_on_main;	/* device state on the main channel, not multifd */
+	unsigned int device_threads;	/* saving pool (0: default) */
+	bool no_free_hints;		/* send hinted-free pages anyway */
 	/* testing only */
+	bool hint_before_tracking;	/* break the free-hint rule (the test proves it matters) */
 	unsigned int inject_corrupt;	/* corrupt the Nth PAGES packet of channel 0 */
 	uint32_t wire_version;		/* offer only this version (0: the real range) */
 };

@@ -32,9 +32,21 @@ void report_print_text(const struct report *r, FILE *f)
 		r->tracking[0] ? ", tracking " : "", r->tracking, r->channels,
 		r->channels == 1 ? "" : "s");
 	fprintf(f, "  total time:  %.3f s (setup %.3f s)\n", secs(r->total_ns), secs(r->setup_ns));
-	if (!strcmp(r->role, "source"))
+	if (!strcmp(r->role, "source")) {
 		fprintf(f, "  downtime:    %.1f ms (vCPU stop to resume on the destination)\n",
 			r->downtime_ns / 1e6);
+		fprintf(f, "    parts:     stop %.1f, final dirty pages %.1f, device state save "
+			"%.1f, transfer %.1f, load %.1f, resume %.1f ms\n", r->dt_stop_ns / 1e6,
+			r->dt_pages_ns / 1e6, r->dt_dev_save_ns / 1e6, r->dt_dev_send_ns / 1e6,
+			r->dt_load_ns / 1e6, r->dt_resume_ns / 1e6);
+	}
+	if (r->devices)
+		fprintf(f, "  devices:     %u, state %s (at most %s buffered on the destination)\n",
+			r->devices, fmt_bytes(r->device_bytes, b1, sizeof(b1)),
+			fmt_bytes(r->device_buffer_peak, b2, sizeof(b2)));
+	if (r->free_pages)
+		fprintf(f, "  free pages:  %s hinted free by the VMM, not sent\n",
+			fmt_bytes(r->free_pages * (double)WIRE_PAGE_SIZE, b1, sizeof(b1)));
 	fprintf(f, "  pages:       normal %s, zero %s, skipped %s (wire %s)\n",
 		fmt_bytes(r->normal_pages * (double)WIRE_PAGE_SIZE, b1, sizeof(b1)),
 		fmt_bytes(r->zero_pages * (double)WIRE_PAGE_SIZE, b2, sizeof(b2)),
@@ -88,9 +100,17 @@ void report_print_json(const struct report *r, FILE *f)
 	json_str(f, r->switchover);
 	fprintf(f, ",\"throughput_bps\":%.0f,\"bandwidth_bps\":%.0f,\"dirty_rate_bps\":%.0f,"
 		"\"expected_downtime_ms\":%.3f,\"wp_faults\":%llu,\"harvests\":%llu,"
-		"\"harvest_ms\":%.3f}\n", thr, r->bandwidth, r->dirty_rate,
+		"\"harvest_ms\":%.3f,", thr, r->bandwidth, r->dirty_rate,
 		r->expected_downtime_ms, (unsigned long long)r->wp_faults,
 		(unsigned long long)r->harvests, r->harvest_ns / 1e6);
+	fprintf(f, "\"downtime_parts_ms\":{\"stop\":%.3f,\"final_pages\":%.3f,"
+		"\"device_save\":%.3f,\"transfer\":%.3f,\"load\":%.3f,\"resume\":%.3f},"
+		"\"devices\":%u,\"device_bytes\":%llu,\"device_buffer_peak\":%llu,"
+		"\"free_bytes\":%llu}\n", r->dt_stop_ns / 1e6, r->dt_pages_ns / 1e6,
+		r->dt_dev_save_ns / 1e6, r->dt_dev_send_ns / 1e6, r->dt_load_ns / 1e6,
+		r->dt_resume_ns / 1e6, r->devices, (unsigned long long)r->device_bytes,
+		(unsigned long long)r->device_buffer_peak,
+		(unsigned long long)(r->free_pages * WIRE_PAGE_SIZE));
 }
 
 void progress_init(struct progress *p, bool want)

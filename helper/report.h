@@ -25,6 +25,10 @@ struct report {
 	double dirty_rate;		/* bytes/s at the last harvest */
 	double expected_downtime_ms;
 	uint64_t wp_faults, harvests, harvest_ns;
+	/* device state, free-page hints, the parts of the downtime */
+	unsigned int devices;
+	uint64_t device_bytes, device_buffer_peak, free_pages;
+	uint64_t dt_stop_ns, dt_pages_ns, dt_dev_save_ns, dt_dev_send_ns, dt_load_ns, dt_resume_ns;
 };
 
 double report_throughput(const struct report *r);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "libvmig.h"
+#include "vmm_dev.h"
 #include "vmm_proto.h"
 
 struct vmig_ctl {
@@ -19,6 +20,7 @@ struct vmig_ctl {
 	unsigned int nr_regions;
 	int memfds[VMM_MAX_REGIONS];
 	struct vmm_region_desc regions[VMM_MAX_REGIONS];
+	void *devstate;			/* vmm_dev.c */
 	struct vmm_msg msg;
 };
 
@@ -212,6 +214,22 @@ void vmig_ctl_close(struct vmig_ctl *ctl)
 		return;
 	for (i = 0; i < ctl->nr_regions; i++)
 		close(ctl->memfds[i]);
+	vmm_ctl_devs_free(ctl->devstate);
 	close(ctl->sock);
 	free(ctl);
+}
+
+int vmig_ctl_sock_(const struct vmig_ctl *ctl)
+{
+	return ctl->sock;
+}
+
+struct vmm_msg *vmig_ctl_msg_(struct vmig_ctl *ctl)
+{
+	return &ctl->msg;
+}
+
+void **vmig_ctl_devstate_(struct vmig_ctl *ctl)
+{
+	return &ctl->devstate;
 }

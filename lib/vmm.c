@@ -14,6 +14,7 @@
 
 #include "libvmig.h"
 #include "uffd_track.h"
+#include "vmm_dev.h"
 #include "vmm_proto.h"
 
 struct vmig_vmm {
@@ -27,6 +28,7 @@ struct vmig_vmm {
 	int memfds[VMM_MAX_REGIONS];
 	struct uffd_span spans[VMM_MAX_REGIONS];
 	char error[256];
+	struct vmm_devs *devs;		/* device state, free-page hints (vmm_dev.c) */
 	struct vmm_msg msg;
 };
 
@@ -152,6 +154,14 @@ int vmig_vmm_poll(struct vmig_vmm *vmm, int timeout_ms)
 			return VMIG_VMM_NONE;
 		if (r)
 			goto lost;
+		r = vmm_devs_serve(&vmm->devs, vmm->conn, m, vmm->spans, vmm->nr_regions);
+		if (r == -EPROTO)
+			goto proto;
+		if (r != -ENOMSG) {
+			if (r)
+				goto lost;
+			continue;
+		}
 		for (i = 0; i < m->hdr.nfds; i++)	/* the helper sends none */
 			close(m->fds[i]);
 		switch (m->hdr.type) {
@@ -224,7 +234,20 @@ void vmig_vmm_close(struct vmig_vmm *vmm)
 	if (!vmm)
 		return;
 	vmig_vmm_hangup(vmm);
+	vmm_devs_free(vmm->devs);
 	close(vmm->listen_fd);
 	unlink(vmm->path);
 	free(vmm);
+}
+
+int vmig_vmm_add_device(struct vmig_vmm *vmm, const char *name, uint32_t instance,
+			uint64_t size, uint32_t flags, const struct vmig_dev_ops *ops,
+			void *opaque)
+{
+	return vmm_devs_add(&vmm->devs, name, instance, size, flags, ops, opaque);
+}
+
+void vmig_vmm_set_free_hint(struct vmig_vmm *vmm, vmig_free_hint_fn fn, void *opaque)
+{
+	vmm_devs_set_hint(&vmm->devs, fn, opaque);
 }

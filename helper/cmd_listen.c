@@ -26,6 +26,15 @@ static void listen_usage(FILE *f)
 		"  --timeout SECONDS     bound on any single wait in a session (default 10)\n"
 		"  --accept-timeout S    how long to wait for a source (default 120)\n"
 		"  --no-prefault         do not allocate guest RAM before pages arrive\n"
+		"  --no-postcopy         refuse a source that wants to switch to postcopy\n"
+		"  --postcopy-spin US    postcopy: poll for a requested page this long before\n"
+		"                        sleeping (default 0)\n"
+		"\n"
+		"Postcopy (when the source asks for it): the guest resumes here at once; a\n"
+		"page it touches that has not arrived is requested on the return path and\n"
+		"placed atomically when it comes (preempt channel, or the bulk channels with\n"
+		"the source's --no-preempt).  The report adds the request latency.  If the\n"
+		"source is lost then, the guest cannot go on: vmig says so and exits 1.\n"
 		"  --json                the report as one JSON object on stdout\n"
 		"  --no-progress         no progress bar (it is shown only on a terminal)\n"
 		"  --help                this text\n"
@@ -44,6 +53,8 @@ static int listen_run(int argc, char **argv)
 		{ "timeout", required_argument, NULL, 'o' },
 		{ "accept-timeout", required_argument, NULL, 'a' },
 		{ "no-prefault", no_argument, NULL, 'F' },
+		{ "no-postcopy", no_argument, NULL, 'N' },
+		{ "postcopy-spin", required_argument, NULL, 'S' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "no-progress", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
@@ -71,6 +82,12 @@ static int listen_run(int argc, char **argv)
 			o.accept_timeout_ms = v * 1000;
 			break;
 		case 'F': o.prefault = false; break;
+		case 'N': o.no_postcopy = true; break;
+		case 'S':
+			if (!parse_uint(optarg, 0, 1000000, &v))
+				goto bad;
+			o.spin_us = v;
+			break;
 		case 'j': json = true; break;
 		case 'P': o.progress = false; break;
 		case 'h':

@@ -24,6 +24,12 @@ struct precopy_opts {
 	enum vmig_track track;
 	int timeout_ms;			/* any single wait */
 	bool progress;
+	/* postcopy: switch after this many passes (bulk = 1), or on a stall */
+	bool postcopy;
+	unsigned int postcopy_after;
+	bool no_preempt;		/* requested pages at the head of the multifd queues */
+	int spin_us;			/* return path: poll this long before sleeping */
+	unsigned int postcopy_batch;	/* background pages per packet after the switch */
 	/* testing only */
 	unsigned int inject_corrupt;	/* corrupt the Nth PAGES packet of channel 0 */
 	uint32_t wire_version;		/* offer only this version (0: the real range) */

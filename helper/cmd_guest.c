@@ -21,7 +21,7 @@
 #include "libvmig.h"
 #include "util.h"
 
-enum pattern { PAT_RANDOM, PAT_SEQUENTIAL, PAT_IDLE };
+enum pattern { PAT_RANDOM, PAT_SEQUENTIAL, PAT_IDLE, PAT_HOT };
 
 #define SLOW_NS		20000u		/* a page access this slow was fetched */
 #define SLOW_BUCKETS	24
@@ -63,7 +63,7 @@ struct guest {
 	_Atomic uint64_t slow, slow_ns, slow_max_ns, slow_hist[SLOW_BUCKETS];
 };
 
-static const char *pattern_names[] = { "random", "sequential", "idle" };
+static const char *pattern_names[] = { "random", "sequential", "idle", "hot" };
 
 /* Time the first read of a page: what a vCPU feels of a missing page. */
 static void access_page(struct guest *g, const uint8_t *p)
@@ -227,6 +227,17 @@ static void *vcpu_thread(void *arg)
 			t_last = now_ns();
 			continue;
 		}
+		if (g->pattern == PAT_HOT) {
+			/* Every vCPU reads the last page (no writes: they share it). */
+			uint64_t i = g->npages - 1;
+
+			access_page(g, g->ram + i * GUEST_PAGE_SIZE);
+			if (!guest_page_check(g->ram + i * GUEST_PAGE_SIZE, i, g->table[i]))
+				report_bad(g, i, "hot read");
+			atomic_fetch_add_explicit(&g->checked, 1, memory_order_relaxed);
+			usleep(1000);
+			continue;
+		}
 		if (g->pattern == PAT_IDLE || !n) {
 			usleep(5000);
 			continue;
@@ -340,7 +351,8 @@ static void guest_usage(FILE *f)
 		"  --socket PATH       control socket to listen on (required)\n"
 		"  --mem SIZE          guest RAM, e.g. 256M, 1G (default 256M)\n"
 		"  --vcpus N           vCPU threads (default 2)\n"
-		"  --pattern P         random | sequential | idle (default random)\n"
+		"  --pattern P         random | sequential | idle | hot (default random;\n"
+		"                      hot: every vCPU reads the last page, writes nothing)\n"
 		"  --dirty-rate MiB/s  page writes per second over all vCPUs; 0 = as fast\n"
 		"                      as possible (default 64)\n"
 		"  --no-fill           start with zero pages (default: every page written once)\n"
@@ -487,11 +499,11 @@ static int guest_run(int argc, char **argv)
 			g.nvcpus = v;
 			break;
 		case 'p':
-			for (i = 0; i < 3 && strcmp(optarg, pattern_names[i]); i++)
+			for (i = 0; i < 4 && strcmp(optarg, pattern_names[i]); i++)
 				;
-			if (i == 3) {
+			if (i == 4) {
 				fprintf(stderr, "vmig guest: bad --pattern '%s' (random, sequential, "
-					"idle)\n", optarg);
+					"idle, hot)\n", optarg);
 				return 2;
 			}
 			g.pattern = i;

@@ -343,7 +343,8 @@ static int postcopy_event(struct dest *d, const struct ctl_event *ev)
 	r = vmig_ctl_resume(d->ctl, o->timeout_ms);
 	if (r)
 		return fail(d, r, "the VMM did not resume: %s", strerror(-r));
-	trace("dst: postcopy resumed");
+	fprintf(stderr, "vmig listen: postcopy: the guest runs here; missing pages are "
+		"fetched on demand\n");
 	r = stream_send_pkt(&d->main, WIRE_PKT_RESUMED, NULL, 0);
 	if (r)
 		return fail(d, r, "main channel: %s", d->main.err);

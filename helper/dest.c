@@ -369,6 +369,8 @@ static int run_session(struct dest *d)
 			r = fail(d, atomic_load(&d->pc.state), "%s", d->pc.err);
 		if (r)
 			return r;
+		if (vmig_ctl_lost(d->ctl))
+			return fail(d, ECONNRESET, "the destination VMM went away");
 		r = poll(&p, 1, 100);
 		if (r < 0 && errno != EINTR)
 			return fail(d, errno, "poll: %s", strerror(errno));
@@ -504,9 +506,9 @@ int dest_receive(const struct dest_opts *o, struct report *rep)
 				 "; postcopy interrupted with %llu pages never received: the "
 				 "guest cannot continue (no recovery yet)", (unsigned long long)pcd_missing(&d.pc));
 		}
-		stop_receivers(&d);
-		if (d.main_open)
+		if (d.main_open)	/* first the reason, then drop the channels */
 			stream_send_error(&d.main, r, rep->error);
+		stop_receivers(&d);
 		if (d.ctl)
 			vmig_ctl_error(d.ctl, rep->error);
 	}

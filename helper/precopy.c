@@ -164,12 +164,29 @@ static int check_main(struct precopy *pc)
 	struct ctl_event ev;
 	int r;
 
+	if (vmig_ctl_lost(pc->ctl))
+		return fail(pc, ECONNRESET, "the source VMM went away");
 	if (poll(&p, 1, 0) <= 0)
 		return 0;
 	r = control_recv(&pc->main, true, &ev);
 	if (r)
 		return fail(pc, r, "destination: %s", pc->main.err);
 	return fail(pc, EPROTO, "destination sent RESUMED before COMPLETE");
+}
+
+/*
+ * A channel broke.  A destination that gives up says why on the main
+ * channel before it drops the others: prefer its words when they come soon.
+ */
+static int channel_failed(struct precopy *pc, unsigned int i, int r)
+{
+	struct pollfd p = { .fd = pc->main.fd, .events = POLLIN };
+	struct ctl_event ev;
+
+	if (poll(&p, 1, 500) > 0 && control_recv(&pc->main, true, &ev) &&
+	    !strncmp(pc->main.err, "peer reported", 13))
+		return fail(pc, r, "destination: %s", pc->main.err);
+	return fail(pc, r, "multifd channel %u: %s", i, pc->chans[i].s.err);
 }
 
 static double bandwidth(struct precopy *pc)
@@ -190,7 +207,7 @@ static int wait_round(struct precopy *pc, unsigned int round, uint64_t pages)
 	while (i < pc->nr_chans) {
 		r = send_chan_wait_idle(&pc->chans[i], 100);
 		if (r < 0)
-			return fail(pc, r, "multifd channel %u: %s", i, pc->chans[i].s.err);
+			return channel_failed(pc, i, r);
 		if (r == 1)
 			i++;
 		r = check_main(pc);

@@ -61,16 +61,16 @@ run_path() {
 		waitfor "$tmp/sg.out" "guest: ready"
 		waitfor "$tmp/ls.err" "waiting for a source"
 		$SRC "$vmig" migrate --vmm "$tmp/src.sock" --to "$ADDR:$port" --postcopy-after 0 \
-			--multifd "$chans" $extra --json --no-progress >"$tmp/m.json" 2>"$tmp/m.err"
-		wait $lpid
+			--multifd "$chans" $extra --json --no-progress >"$tmp/m.json" 2>"$tmp/m.err" ||
+			{ cat "$tmp/m.err" "$tmp/ls.err" "$tmp/dg.err" >&2; exit 1; }
+		wait $lpid || { cat "$tmp/ls.err" >&2; exit 1; }
 		wait
 		python3 - "$name" "$mode" "$rtt" "$tmp/ls.json" "$tmp/m.json" "$tmp/dg.err" <<'PY'
 import json, re, sys
 name, mode, rtt, ls, m, dg = sys.argv[1:]
 r, d, s = json.loads(rtt), json.load(open(ls)), json.load(open(m))
 l = d["postcopy"]["latency_us"]
-g = re.search(r"(\d+) slow page accesses.*?(?:avg ([\d.]+) us, max ([\d.]+) us)?$",
-              open(dg).read(), re.M)
+g = re.search(r"(\d+) slow page accesses[^:]*(?:: avg ([\d.]+) us)?", open(dg).read())
 bg = d["bytes"]["normal"] / (d["postcopy"]["switch_ms"] / 1e3) / 2**20
 print(f"| {name} | {mode} | {l['count']} | {l['avg']:.0f} | {l['p50']:.0f} | {l['p99']:.0f} "
       f"| {l['max']:.0f} | {r['avg']:.0f} / {r['p50']:.0f} / {r['p99']:.0f} "

@@ -413,7 +413,8 @@ static int session_dest(struct guest *g, struct vmig_vmm *vmm, uint64_t deadline
 
 		switch (ev) {
 		case VMIG_VMM_NONE:
-			if (resumed)
+			/* Postcopy: pages still arrive through the helper until COMPLETE. */
+			if (resumed && !vmig_vmm_postcopy_active(vmm))
 				return 1;	/* running here; the helper's goodbye is late */
 			if (now_ns() > deadline)
 				return -1;

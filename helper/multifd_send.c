@@ -141,7 +141,9 @@ static void *send_thread(void *arg)
 		}
 		if (!c->q_len)
 			break;		/* finish with an empty queue */
-		while (c->q_len && nw < WIRE_MAX_BATCH) {
+		/* Bounded units (postcopy): one range at a time, so the head of the queue
+		 * (a requested page) never waits behind more than one range. */
+		while (c->q_len && nw < (atomic_load(&c->max_batch) ? 1u : WIRE_MAX_BATCH)) {
 			w[nw++] = c->q[c->q_head];
 			c->q_head = (c->q_head + 1) % c->q_cap;
 			c->q_len--;

@@ -14,7 +14,8 @@
 # gives the request latency (fault read to page placed), the guest its slow
 # accesses.  netns: two network namespaces joined by a veth pair with tbf at
 # BENCH_RATE (default 10gbit; scripts/netns.sh; delay only with netem, which
-# this host lacks).  Needs root for netns.  Prints a markdown table.
+# this host lacks).  BENCH_SPIN (default 0): --postcopy-spin on both sides.
+# Needs root for netns.  Prints a markdown table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 make -s -j2 all build/bench/tcp_rr
@@ -24,6 +25,7 @@ what=${1:-all}
 mem=${BENCH_MEM:-1G}
 chans=${BENCH_CHANNELS:-2}
 rate=${BENCH_RATE:-10gbit}
+spin=${BENCH_SPIN:-0}		# --postcopy-spin on both sides (us)
 ns=vmigbench
 tmp=$(mktemp -d /tmp/vmig-pcbench.XXXXXX)
 pids=()
@@ -54,6 +56,7 @@ run_path() {
 			--dirty-rate 0 --run 1 >"$tmp/dg.out" 2>"$tmp/dg.err" & pids+=($!)
 		waitfor "$tmp/dg.out" "guest: ready"
 		$DST "$vmig" listen --vmm "$tmp/dst.sock" --port "$ADDR:$port" --json --no-progress \
+			--postcopy-spin "$spin" \
 			>"$tmp/ls.json" 2>"$tmp/ls.err" & local lpid=$!
 		pids+=($lpid)
 		$vmig guest --socket "$tmp/src.sock" --mem "$mem" --pattern idle \
@@ -61,7 +64,7 @@ run_path() {
 		waitfor "$tmp/sg.out" "guest: ready"
 		waitfor "$tmp/ls.err" "waiting for a source"
 		$SRC "$vmig" migrate --vmm "$tmp/src.sock" --to "$ADDR:$port" --postcopy-after 0 \
-			--multifd "$chans" $extra --json --no-progress >"$tmp/m.json" 2>"$tmp/m.err" ||
+			--postcopy-spin "$spin" --multifd "$chans" $extra --json --no-progress >"$tmp/m.json" 2>"$tmp/m.err" ||
 			{ cat "$tmp/m.err" "$tmp/ls.err" "$tmp/dg.err" >&2; exit 1; }
 		wait $lpid || { cat "$tmp/ls.err" >&2; exit 1; }
 		wait

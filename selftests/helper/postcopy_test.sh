@@ -68,6 +68,16 @@ else
 	skip "ASan/UBSan build postcopy" "VMIG_SAN_BIN not built"
 fi
 
+# --- a destination that refuses postcopy -----------------------------------
+p=refuse
+dest_pair $p "--mem 16M" "--no-postcopy" && src_guest $p "--mem 16M --dirty-rate 20" &&
+	migrate $p $p "--postcopy"
+rc=$?
+check "a destination started with --no-postcopy: the source fails, saying so" \
+	test $rc -eq 1 -a -n "$(grep 'the destination does not accept postcopy with a preempt channel' "$MIG_TMP/$p.merr")"
+check "... and its guest runs on with every page intact" \
+	wait_for "$MIG_TMP/${p}sg.err" "memory intact after the failed migration: .* 0 errors" 10
+
 # --- the source is lost during postcopy ------------------------------------
 p=kill
 dest_pair $p "--mem 64M --verify-all --run 1" "" && src_guest $p "--mem 64M --pattern random"

@@ -340,7 +340,9 @@ static int postcopy_event(struct dest *d, const struct ctl_event *ev)
 	pcd_release(&d->pc, false);
 	d->pc_running = true;
 	d->rep->pc.on = true;
+	trace("dst: resuming");
 	r = vmig_ctl_resume(d->ctl, o->timeout_ms);
+	trace("dst: resumed");
 	if (r)
 		return fail(d, r, "the VMM did not resume: %s", strerror(-r));
 	fprintf(stderr, "vmig listen: postcopy: the guest runs here; missing pages are "

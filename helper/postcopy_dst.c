@@ -341,6 +341,8 @@ static int handle_faults(struct pc_dst *pc, bool *got)
 		out[nreq].q = (struct wire_req){ .region = reg, .page = page };
 		nreq++;
 	}
+	if (nreq)
+		trace("dst: %u requests, first page %llu", nreq, (unsigned long long)out[0].q.page);
 	if (nreq && stream_write(&pc->rp, out, nreq * sizeof(out[0])))
 		return pc_fail(pc, ECONNRESET, "return path: %s", pc->rp.err);
 	return 0;
@@ -415,6 +417,7 @@ static int handle_preempt(struct pc_dst *pc, uint8_t *buf, bool *ended)
 		}
 		pc->urgent_pages++;
 		placed(pc, wp.region, page, true);
+		trace("dst: urgent page %llu placed", (unsigned long long)page);
 		n += !zero;
 	}
 	return 0;

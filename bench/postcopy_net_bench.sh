@@ -55,7 +55,7 @@ run_path() {
 		$vmig guest --socket "$tmp/dst.sock" --mem "$mem" --incoming --pattern random \
 			--dirty-rate 0 --run 1 >"$tmp/dg.out" 2>"$tmp/dg.err" & pids+=($!)
 		waitfor "$tmp/dg.out" "guest: ready"
-		$DST "$vmig" listen --vmm "$tmp/dst.sock" --port "$ADDR:$port" --json --no-progress \
+		$DST "$vmig" listen --vmm "$tmp/dst.sock" --port "$ADDR:$port" --json --no-progress --no-prefault \
 			--postcopy-spin "$spin" \
 			>"$tmp/ls.json" 2>"$tmp/ls.err" & local lpid=$!
 		pids+=($lpid)

@@ -78,6 +78,7 @@ static int setup(struct dest *d)
 	const struct dest_opts *o = d->o;
 	char err[256];
 	unsigned int i;
+	int r;
 
 	d->ctl = vmig_ctl_connect(o->vmm_path, o->timeout_ms);
 	if (!d->ctl)
@@ -101,6 +102,11 @@ static int setup(struct dest *d)
 		d->mem.base[i] = vmig_ram_page(d->ram, i, 0);
 		d->rep->guest_bytes += d->mem.pages[i] * WIRE_PAGE_SIZE;
 	}
+	if (o->prefault) {
+		r = vmig_ram_prefault(d->ram);
+		if (r)
+			return fail(d, r, "cannot allocate guest RAM: %s", strerror(-r));
+	}
 	d->listen_fd = chan_listen(o->listen, err, sizeof(err));
 	if (d->listen_fd < 0)
 		return fail(d, d->listen_fd, "%s", err);
@@ -108,7 +114,7 @@ static int setup(struct dest *d)
 	return 0;
 }
 
-/* After the handshake: postcopy state if negotiated, else prefault as asked. */
+/* After the handshake: postcopy state (received bitmap from the first page) if negotiated. */
 static int postcopy_prepare(struct dest *d)
 {
 	int memfds[WIRE_MAX_REGIONS];
@@ -116,13 +122,8 @@ static int postcopy_prepare(struct dest *d)
 	unsigned int i;
 	int r;
 
-	if (!(d->hs.caps & WIRE_CAP_POSTCOPY)) {
-		if (!d->o->prefault)
-			return 0;
-		r = vmig_ram_prefault(d->ram);
-		return r ? fail(d, r, "cannot allocate guest RAM: %s", strerror(-r)) : 0;
-	}
-	/* Postcopy: pages that never arrive must stay missing, so no prefault. */
+	if (!(d->hs.caps & WIRE_CAP_POSTCOPY))
+		return 0;
 	for (i = 0; i < d->mem.nr_regions; i++)
 		vmig_ctl_region(d->ctl, i, &memfds[i], &size, &base[i]);
 	r = pcd_init(&d->pc, &d->mem, memfds, base, d->hs.caps & WIRE_CAP_PREEMPT,
@@ -304,7 +305,8 @@ static int postcopy_event(struct dest *d, const struct ctl_event *ev)
 				return fail(d, r, "multifd channels did not reach the postcopy switch");
 			r = pcd_mark_received(&d->pc);
 			if (r)
-				return fail(d, r, "cannot read which pages arrived: %s", strerror(-r));
+				return fail(d, r, "cannot punch out the pages that never arrived: %s",
+					    strerror(-r));
 		}
 		for (i = 0; i < ev->discard.count; i++) {
 			r = pcd_discard(&d->pc, ev->discard.region, ev->ranges[2 * i],

@@ -111,6 +111,9 @@ static int recv_pages(struct recv_chan *c, uint32_t len)
 	}
 	if (r)
 		return r;
+	if (c->pc)	/* postcopy negotiated: keep the received bitmap from the start */
+		for (i = 0; i < wp.count; i++)
+			pcd_note_received(c->pc, wp.region, c->entries[i] & WIRE_PAGE_INDEX_MASK);
 	c->pages += wp.count;
 	c->normal_pages += n;
 	return 0;

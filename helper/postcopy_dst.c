@@ -125,29 +125,35 @@ static bool test_bit(_Atomic uint64_t *bm, uint64_t p)
 	return atomic_load_explicit(&bm[p / 64], memory_order_acquire) & (1ull << (p % 64));
 }
 
-/* Pages the memfd holds were received in precopy (the helper writes them directly). */
+void pcd_note_received(struct pc_dst *pc, uint32_t region, uint64_t page)
+{
+	set_bits(pc->recv[region], page, 1, true);
+}
+
+/*
+ * Pages that never arrived in precopy (holes the source skipped, or pages
+ * prefaulted here) are punched out, so the guest's first touch faults.
+ */
 int pcd_mark_received(struct pc_dst *pc)
 {
 	unsigned int i;
 
 	for (i = 0; i < pc->mem->nr_regions; i++) {
-		off_t end = pc->mem->pages[i] * PAGE, pos = 0;
+		uint64_t p = 0, n = pc->mem->pages[i];
 
-		while (pos < end) {
-			off_t data = lseek(pc->memfd[i], pos, SEEK_DATA), hole;
+		while (p < n) {
+			uint64_t q;
 
-			if (data < 0) {
-				if (errno == ENXIO)
-					break;
-				return -errno;
+			if (test_bit(pc->recv[i], p)) {
+				p++;
+				continue;
 			}
-			hole = lseek(pc->memfd[i], data, SEEK_HOLE);
-			if (hole < 0 || hole > end)
-				hole = end;
-			data &= ~(off_t)(PAGE - 1);
-			hole = (hole + PAGE - 1) & ~(off_t)(PAGE - 1);
-			set_bits(pc->recv[i], data / PAGE, (hole - data) / PAGE, true);
-			pos = hole;
+			for (q = p; q < n && !test_bit(pc->recv[i], q); q++)
+				;
+			if (fallocate(pc->memfd[i], FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				      p * PAGE, (q - p) * PAGE))
+				return -errno;
+			p = q;
 		}
 	}
 	return 0;

@@ -66,9 +66,11 @@ int pcd_init(struct pc_dst *pc, const struct dest_mem *mem, const int *memfds,
 int pcd_channel_switch(struct pc_dst *pc);
 /* Wait until nr_chans receivers parked (timeout: -ETIMEDOUT). */
 int pcd_wait_parked(struct pc_dst *pc, int timeout_ms);
+/* Precopy: a receiver wrote this page (directly into the memfd). */
+void pcd_note_received(struct pc_dst *pc, uint32_t region, uint64_t page);
 /*
- * With every receiver parked: the received bitmap from the memfds' data,
- * minus the discarded ranges, which are punched out so they fault.
+ * With every receiver parked: punch out what never arrived, so it faults;
+ * pcd_discard then punches the pages dirtied since they were sent.
  */
 int pcd_mark_received(struct pc_dst *pc);
 int pcd_discard(struct pc_dst *pc, uint32_t region, uint64_t first, uint64_t n);

@@ -307,6 +307,7 @@ static int setup(struct precopy *pc)
 			return fail(pc, fd, "multifd channel %u: %s", i, err);
 		stream_init_fd(&tmp, fd, o->timeout_ms);
 		r = chan_send_hdr(&tmp, WIRE_CHAN_MULTIFD, pc->session, i);
+		pc->chans[i].corrupt_after = i == 0 ? o->inject_corrupt : 0;
 		if (!r)
 			r = send_chan_start(&pc->chans[i], i, fd, o->timeout_ms, pc->ram,
 					    pc->hs.caps & WIRE_CAP_ZERO_PAGES,
@@ -316,7 +317,6 @@ static int setup(struct precopy *pc)
 			return fail(pc, r, "multifd channel %u: %s", i,
 				    tmp.err[0] ? tmp.err : strerror(-r));
 		}
-		pc->chans[i].corrupt_after = i == 0 ? o->inject_corrupt : 0;
 		pc->nr_chans++;
 	}
 

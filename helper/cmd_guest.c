@@ -22,8 +22,11 @@
 #include "libvmig.h"
 #include "util.h"
 
-enum pattern { PAT_RANDOM, PAT_SEQUENTIAL, PAT_IDLE };
+enum pattern { PAT_RANDOM, PAT_SEQUENTIAL, PAT_IDLE, PAT_HOT };
 #define GUEST_FREE	0xffffffffu	/* table entry: the page is free, its content moot */
+
+#define SLOW_NS		20000u		/* a page access this slow was fetched */
+#define SLOW_BUCKETS	24
 enum run_state { ST_RUN, ST_STOP, ST_EXIT };
 
 struct guest;
@@ -59,9 +62,59 @@ struct guest {
 
 	_Atomic uint64_t writes, checked, errors, verified;
 	struct vcpu *vcpus;
+
+	/* incoming: first accesses slower than SLOW_NS (a page fetched in postcopy) */
+	bool measure;
+	bool verify_pending;
+	_Atomic uint64_t slow, slow_ns, slow_max_ns, slow_hist[SLOW_BUCKETS];
 };
 
-static const char *pattern_names[] = { "random", "sequential", "idle" };
+static const char *pattern_names[] = { "random", "sequential", "idle", "hot" };
+
+/* Time the first read of a page: what a vCPU feels of a missing page. */
+static void access_page(struct guest *g, const uint8_t *p)
+{
+	uint64_t t0, dt, us, max;
+	unsigned int b = 0;
+
+	if (!g->measure) {
+		(void)*(volatile const uint8_t *)p;
+		return;
+	}
+	t0 = now_ns();
+	(void)*(volatile const uint8_t *)p;
+	dt = now_ns() - t0;
+	if (dt < SLOW_NS)
+		return;
+	atomic_fetch_add_explicit(&g->slow, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&g->slow_ns, dt, memory_order_relaxed);
+	max = atomic_load_explicit(&g->slow_max_ns, memory_order_relaxed);
+	while (dt > max && !atomic_compare_exchange_weak(&g->slow_max_ns, &max, dt))
+		;
+	for (us = dt / 1000; us > 1 && b < SLOW_BUCKETS - 1; us >>= 1)
+		b++;
+	atomic_fetch_add_explicit(&g->slow_hist[b], 1, memory_order_relaxed);
+}
+
+static void report_slow(struct guest *g)
+{
+	uint64_t n = atomic_load(&g->slow);
+	unsigned int b;
+
+	if (!g->measure)
+		return;
+	fprintf(stderr, "guest: %llu slow page accesses (>= %u us)", (unsigned long long)n,
+		SLOW_NS / 1000);
+	if (n) {
+		fprintf(stderr, ": avg %.1f us, max %.1f us; log2-us histogram:",
+			atomic_load(&g->slow_ns) / 1e3 / n, atomic_load(&g->slow_max_ns) / 1e3);
+		for (b = 0; b < SLOW_BUCKETS; b++)
+			if (atomic_load(&g->slow_hist[b]))
+				fprintf(stderr, " [%llu us: %llu]", 1ull << b,
+					(unsigned long long)atomic_load(&g->slow_hist[b]));
+	}
+	fprintf(stderr, "\n");
+}
 
 static uint64_t owned_pages(const struct guest *g, unsigned int id)
 {
@@ -100,6 +153,7 @@ static void verify_own(struct vcpu *v)
 
 		if (g->table[i] == GUEST_FREE)
 			continue;
+		access_page(g, g->ram + i * GUEST_PAGE_SIZE);
 		if (!guest_page_check(g->ram + i * GUEST_PAGE_SIZE, i, g->table[i]))
 			report_bad(g, i, "verify-all");
 	}
@@ -118,8 +172,10 @@ static void touch(struct vcpu *v, uint64_t i)
 {
 	struct guest *g = v->g;
 	uint8_t *p = g->ram + i * GUEST_PAGE_SIZE;
-	uint32_t gen = g->table[i] + 1;
+	uint32_t gen;
 
+	access_page(g, p);
+	gen = g->table[i] + 1;
 	if (g->table[i] != GUEST_FREE && !guest_page_check(p, i, g->table[i]))
 		report_bad(g, i, "on touch");
 	atomic_fetch_add_explicit(&g->checked, 1, memory_order_relaxed);
@@ -179,6 +235,17 @@ static void *vcpu_thread(void *arg)
 			t_last = now_ns();
 			continue;
 		}
+		if (g->pattern == PAT_HOT) {
+			/* Every vCPU reads the last page (no writes: they share it). */
+			uint64_t i = g->npages - 1;
+
+			access_page(g, g->ram + i * GUEST_PAGE_SIZE);
+			if (!guest_page_check(g->ram + i * GUEST_PAGE_SIZE, i, g->table[i]))
+				report_bad(g, i, "hot read");
+			atomic_fetch_add_explicit(&g->checked, 1, memory_order_relaxed);
+			usleep(1000);
+			continue;
+		}
 		if (g->pattern == PAT_IDLE || !n) {
 			usleep(5000);
 			continue;
@@ -227,27 +294,47 @@ static int stop_vcpus(struct guest *g)
 	return r ? -ETIMEDOUT : 0;
 }
 
-/* Every vCPU checks every page it owns; returns the errors found. */
-static uint64_t verify_all(struct guest *g, const char *what)
-{
-	uint64_t t0 = now_ns(), e0 = atomic_load(&g->errors), v0 = atomic_load(&g->verified);
+struct verify {
+	uint64_t t0, e0, v0;
 	bool was_stopped;
+};
 
+/* Every vCPU checks every page it owns: start it ... */
+static void verify_begin(struct guest *g, struct verify *v)
+{
+	v->t0 = now_ns();
+	v->e0 = atomic_load(&g->errors);
+	v->v0 = atomic_load(&g->verified);
 	pthread_mutex_lock(&g->lock);
-	was_stopped = g->state == ST_STOP;
+	v->was_stopped = g->state == ST_STOP;
 	g->verify_done = 0;
 	g->verify_req++;
 	__atomic_store_n(&g->state, ST_RUN, __ATOMIC_RELEASE);
 	pthread_cond_broadcast(&g->cond);
+	pthread_mutex_unlock(&g->lock);
+}
+
+/* ... and wait for it; returns the errors found. */
+static uint64_t verify_end(struct guest *g, struct verify *v, const char *what)
+{
+	pthread_mutex_lock(&g->lock);
 	while (g->verify_done < g->nvcpus)
 		pthread_cond_wait(&g->ctl_cond, &g->lock);
 	pthread_mutex_unlock(&g->lock);
-	if (was_stopped)
+	if (v->was_stopped)
 		stop_vcpus(g);
 	fprintf(stderr, "guest: %s: %llu pages verified in %.0f ms, %llu errors\n", what,
-		(unsigned long long)(atomic_load(&g->verified) - v0), (now_ns() - t0) / 1e6,
-		(unsigned long long)(atomic_load(&g->errors) - e0));
-	return atomic_load(&g->errors) - e0;
+		(unsigned long long)(atomic_load(&g->verified) - v->v0), (now_ns() - v->t0) / 1e6,
+		(unsigned long long)(atomic_load(&g->errors) - v->e0));
+	return atomic_load(&g->errors) - v->e0;
+}
+
+static uint64_t verify_all(struct guest *g, const char *what)
+{
+	struct verify v;
+
+	verify_begin(g, &v);
+	return verify_end(g, &v, what);
 }
 
 /*
@@ -291,13 +378,16 @@ static void guest_usage(FILE *f)
 		"waits for the next helper.  With --incoming it waits for a helper to fill its\n"
 		"RAM, resumes, checks every page it touches, runs --run seconds and exits 0\n"
 		"if no page was wrong (1 if one was; 3 if the migration failed and the\n"
-		"partial guest was discarded).\n"
+		"partial guest was discarded; 4 if a postcopy migration failed after it\n"
+		"resumed here: its memory is incomplete).  It reports the page accesses its\n"
+		"vCPUs found slow (>= 20 us: pages fetched on demand).\n"
 		"\n"
 		"Options:\n"
 		"  --socket PATH       control socket to listen on (required)\n"
 		"  --mem SIZE          guest RAM, e.g. 256M, 1G (default 256M)\n"
 		"  --vcpus N           vCPU threads (default 2)\n"
-		"  --pattern P         random | sequential | idle (default random)\n"
+		"  --pattern P         random | sequential | idle | hot (default random;\n"
+		"                      hot: every vCPU reads the last page, writes nothing)\n"
 		"  --dirty-rate MiB/s  page writes per second over all vCPUs; 0 = as fast\n"
 		"                      as possible (default 64)\n"
 		"  --no-fill           start with zero pages (default: every page written once)\n"
@@ -359,7 +449,7 @@ static bool session_source(struct guest *g, struct vmig_vmm *vmm, uint64_t deadl
 
 /* Returns 1 resumed, 0 failed (discard), -1 timeout. */
 static int session_dest(struct guest *g, struct vmig_vmm *vmm, uint64_t deadline,
-			bool verify)
+			bool verify, struct verify *vs)
 {
 	bool resumed = false;
 
@@ -368,7 +458,8 @@ static int session_dest(struct guest *g, struct vmig_vmm *vmm, uint64_t deadline
 
 		switch (ev) {
 		case VMIG_VMM_NONE:
-			if (resumed)
+			/* Postcopy: pages still arrive through the helper until COMPLETE. */
+			if (resumed && !vmig_vmm_postcopy_active(vmm))
 				return 1;	/* running here; the helper's goodbye is late */
 			if (now_ns() > deadline)
 				return -1;
@@ -381,12 +472,26 @@ static int session_dest(struct guest *g, struct vmig_vmm *vmm, uint64_t deadline
 			set_state(g, ST_RUN);
 			vmig_vmm_ack(vmm, VMIG_VMM_RESUME);
 			resumed = true;
-			if (verify)
+			/* Postcopy: keep serving the helper while the vCPUs fault pages in. */
+			if (verify && vmig_vmm_postcopy_active(vmm)) {
+				verify_begin(g, vs);
+				g->verify_pending = true;
+			} else if (verify) {
 				verify_all(g, "verify-all after resume");
+			}
 			continue;
 		case VMIG_VMM_COMPLETE:
 			return 1;
 		default:
+			if (vmig_vmm_postcopy_active(vmm)) {
+				/* vCPUs may wait for pages that will never come: do not run on. */
+				fprintf(stderr, "guest: postcopy failed (%s); the guest's memory is "
+					"incomplete and it cannot continue: exiting with status 4\n",
+					ev == VMIG_VMM_ERROR || ev == VMIG_VMM_DISCONNECT ?
+					vmig_vmm_error(vmm) : strerror(-ev));
+				fflush(stderr);
+				_exit(4);
+			}
 			if (resumed)
 				return 1;	/* the guest runs; the helper's goodbye got lost */
 			fprintf(stderr, "guest: migration failed (%s); partial guest discarded\n",
@@ -420,6 +525,7 @@ static int guest_run(int argc, char **argv)
 	uint64_t mem = 256ull << 20, rate = 64, run_s = 1, life_s = 600, deadline, v;
 	bool incoming = false, verify = false;
 	struct vmig_vmm *vmm;
+	struct verify vs;
 	unsigned int i;
 	int c, fd, status = 2;
 	int64_t sz;
@@ -444,11 +550,11 @@ static int guest_run(int argc, char **argv)
 			g.nvcpus = v;
 			break;
 		case 'p':
-			for (i = 0; i < 3 && strcmp(optarg, pattern_names[i]); i++)
+			for (i = 0; i < 4 && strcmp(optarg, pattern_names[i]); i++)
 				;
-			if (i == 3) {
+			if (i == 4) {
 				fprintf(stderr, "vmig guest: bad --pattern '%s' (random, sequential, "
-					"idle)\n", optarg);
+					"idle, hot)\n", optarg);
 				return 2;
 			}
 			g.pattern = i;
@@ -603,15 +709,19 @@ static int guest_run(int argc, char **argv)
 			}
 			continue;
 		}
-		r = session_dest(&g, vmm, deadline, verify);
+		g.measure = true;
+		r = session_dest(&g, vmm, deadline, verify, &vs);
 		if (r <= 0) {
 			status = r < 0 ? 2 : 3;
 			break;
 		}
+		if (g.verify_pending)
+			verify_end(&g, &vs, "verify-all after resume");
 		fprintf(stderr, "guest: resumed here; running %llu s\n",
 			(unsigned long long)run_s);
 		usleep(run_s * 1000000);
 		stop_vcpus(&g);
+		report_slow(&g);
 		fprintf(stderr, "guest: %llu pages checked on touch, %llu page writes, "
 			"%llu wrong pages\n", (unsigned long long)atomic_load(&g.checked),
 			(unsigned long long)atomic_load(&g.writes),

@@ -25,7 +25,11 @@ static void listen_usage(FILE *f)
 		"  --port [ADDR:]PORT    where to listen (required), e.g. 4444, 127.0.0.1:4444\n"
 		"  --timeout SECONDS     bound on any single wait in a session (default 10)\n"
 		"  --accept-timeout S    how long to wait for a source (default 120)\n"
-		"  --no-prefault         do not allocate guest RAM before pages arrive\n"
+		"  --no-prefault         do not allocate guest RAM before pages arrive (in\n"
+		"                        postcopy what never arrived is punched out again)\n"
+		"  --no-postcopy         refuse a source that wants to switch to postcopy\n"
+		"  --postcopy-spin US    postcopy: poll for a requested page this long before\n"
+		"                        sleeping (default 0)\n"
 		"  --max-device-buffer SIZE  device state buffered here at most, e.g. 64M\n"
 		"                        (default 64M; at least two 256 KiB chunks): a\n"
 		"                        receive thread waits for room (back-pressure)\n"
@@ -33,6 +37,12 @@ static void listen_usage(FILE *f)
 		"  --json                the report as one JSON object on stdout\n"
 		"  --no-progress         no progress bar (it is shown only on a terminal)\n"
 		"  --help                this text\n"
+		"\n"
+		"Postcopy (when the source asks for it): the guest resumes here at once; a\n"
+		"page it touches that has not arrived is requested on the return path and\n"
+		"placed atomically when it comes (preempt channel, or the bulk channels with\n"
+		"the source's --no-preempt).  The report adds the request latency.  If the\n"
+		"source is lost then, the guest cannot go on: vmig says so and exits 1.\n"
 		"\n"
 		"Exit status: 0 the guest resumed here, 1 failed, 2 usage.\n"
 		"\n"
@@ -50,6 +60,8 @@ static int listen_run(int argc, char **argv)
 		{ "no-prefault", no_argument, NULL, 'F' },
 		{ "max-device-buffer", required_argument, NULL, 'B' },
 		{ "device-threads", required_argument, NULL, 'D' },
+		{ "no-postcopy", no_argument, NULL, 'N' },
+		{ "postcopy-spin", required_argument, NULL, 'S' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "no-progress", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
@@ -89,6 +101,12 @@ static int listen_run(int argc, char **argv)
 			if (!parse_uint(optarg, 1, 64, &v))
 				goto bad;
 			o.device_threads = v;
+			break;
+		case 'N': o.no_postcopy = true; break;
+		case 'S':
+			if (!parse_uint(optarg, 0, 1000000, &v))
+				goto bad;
+			o.spin_us = v;
 			break;
 		case 'j': json = true; break;
 		case 'P': o.progress = false; break;

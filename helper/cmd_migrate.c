@@ -32,6 +32,16 @@ static void migrate_usage(FILE *f)
 		"  --max-bandwidth MiB/s   cap over all channels (default: none)\n"
 		"  --max-rounds N          dirty rounds before it counts as a stall (default 30)\n"
 		"  --abort-on-stall        give up instead of switching over on a stall\n"
+		"  --postcopy              switch to postcopy after the bulk stage (or on a\n"
+		"                          stall): the guest resumes on the destination at\n"
+		"                          once, pages it touches first are sent on request\n"
+		"  --postcopy-after N      ... after N passes instead (0: no precopy at all);\n"
+		"                          if precopy converges first, it completes as precopy\n"
+		"  --no-preempt            postcopy without the preempt channel: requested\n"
+		"                          pages go at the head of the bulk channels' queues\n"
+		"  --postcopy-spin US      return path: poll this long before sleeping (default 0)\n"
+		"  --postcopy-batch N      background pages per packet after the switch\n"
+		"                          (default 16: no request waits behind a large send)\n"
 		"  --track MODE            dirty tracking: auto | async | sync (default auto:\n"
 		"                          async = WP_ASYNC + PAGEMAP_SCAN when the kernel has it)\n"
 		"  --device-state-channels multifd | main\n"
@@ -44,7 +54,8 @@ static void migrate_usage(FILE *f)
 		"  --no-progress           no progress bar (it is shown only on a terminal)\n"
 		"  --help                  this text\n"
 		"\n"
-		"Exit status: 0 migrated, 1 failed (the guest runs on here), 2 usage.\n"
+		"Exit status: 0 migrated, 1 failed (the guest runs on here, unless it had\n"
+		"already resumed on the destination in postcopy), 2 usage.\n"
 		"\n"
 		"Examples:\n"
 		"  vmig migrate --vmm /tmp/src.sock --to 127.0.0.1:4444\n"
@@ -62,6 +73,11 @@ static int migrate_run(int argc, char **argv)
 		{ "max-bandwidth", required_argument, NULL, 'b' },
 		{ "max-rounds", required_argument, NULL, 'r' },
 		{ "abort-on-stall", no_argument, NULL, 'A' },
+		{ "postcopy", no_argument, NULL, 'p' },
+		{ "postcopy-after", required_argument, NULL, 'a' },
+		{ "no-preempt", no_argument, NULL, 'N' },
+		{ "postcopy-spin", required_argument, NULL, 0x101 },
+		{ "postcopy-batch", required_argument, NULL, 'B' },
 		{ "track", required_argument, NULL, 'T' },
 		{ "timeout", required_argument, NULL, 'o' },
 		{ "device-state-channels", required_argument, NULL, 'S' },
@@ -79,6 +95,7 @@ static int migrate_run(int argc, char **argv)
 		.channels = 2, .downtime_limit_ms = 300, .max_rounds = 30,
 		.track = VMIG_TRACK_AUTO, .timeout_ms = 10000, .progress = true,
 		.device_threads = 8,
+		.postcopy_after = 1, .postcopy_batch = 16,
 	};
 	struct report rep;
 	bool json = false;
@@ -110,6 +127,24 @@ static int migrate_run(int argc, char **argv)
 			o.max_rounds = v;
 			break;
 		case 'A': o.abort_on_stall = true; break;
+		case 'p': o.postcopy = true; break;
+		case 'a':
+			if (!parse_uint(optarg, 0, 100000, &v))
+				goto bad;
+			o.postcopy = true;
+			o.postcopy_after = v;
+			break;
+		case 'N': o.no_preempt = true; break;
+		case 0x101:
+			if (!parse_uint(optarg, 0, 1000000, &v))
+				goto bad;
+			o.spin_us = v;
+			break;
+		case 'B':
+			if (!parse_uint(optarg, 1, WIRE_MAX_BATCH, &v))
+				goto bad;
+			o.postcopy_batch = v;
+			break;
 		case 'T':
 			if (!strcmp(optarg, "auto"))
 				o.track = VMIG_TRACK_AUTO;
@@ -159,6 +194,10 @@ static int migrate_run(int argc, char **argv)
 			migrate_usage(stderr);
 			return 2;
 		}
+	}
+	if (o.no_preempt && !o.postcopy) {
+		fprintf(stderr, "vmig migrate: --no-preempt needs --postcopy\n");
+		return 2;
 	}
 	if (optind != argc || !o.vmm_path || !o.to) {
 		fprintf(stderr, "vmig migrate: %s (see --help)\n",

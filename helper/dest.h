@@ -19,6 +19,8 @@ struct dest_opts {
 	int timeout_ms;			/* any single wait inside a session */
 	int accept_timeout_ms;		/* waiting for a source to appear */
 	bool prefault;			/* allocate guest RAM before pages arrive */
+	bool no_postcopy;		/* refuse postcopy */
+	int spin_us;			/* postcopy: poll for a reply this long before sleeping */
 	bool progress;
 	uint64_t max_device_buffer;	/* bytes of device state buffered at most */
 	unsigned int device_threads;	/* loading pool */

@@ -23,8 +23,12 @@ struct dest_mem {
 	uint64_t pages[WIRE_MAX_REGIONS];
 };
 
+struct pc_dst;
+
 struct recv_chan {
 	unsigned int index;
+	struct pc_dst *pc;		/* postcopy negotiated: POSTCOPY switches placement */
+	uint8_t *bounce;		/* after the switch: pages land here, then UFFDIO_COPY */
 	struct stream s;
 	const struct dest_mem *mem;
 	bool zero_pages;		/* ZERO entries allowed (negotiated) */

@@ -14,8 +14,15 @@
  * devices; at switchover each device's state goes as DEVSTATE chunks
  * numbered from 0, spread over the multifd channels (or all on the main
  * channel); the destination puts each device's chunks back in order.
- *   preempt, return path: reserved for postcopy (kinds defined, refused
- *             by a version-1 destination that did not offer them).
+ *   postcopy (WIRE_CAP_POSTCOPY): the source stops the guest, sends DISCARD*
+ *             (pages dirtied since they were sent) and POSTCOPY on main and
+ *             POSTCOPY on every multifd channel (the rest is background);
+ *             the destination punches the discarded pages, resumes the guest
+ *             and answers RESUMED; after COMPLETE it answers DONE.
+ *   return    dst -> src: REQ* (one missing page each), END   (postcopy only)
+ *   preempt   src -> dst: PAGES* (only requested pages), END  (WIRE_CAP_PREEMPT)
+ *             Without the preempt channel requested pages travel at the head
+ *             of their multifd channel's queue.
  *
  * Pages of one 2 MiB chunk always travel on the same multifd channel
  * (chunk index modulo the channel count), so a newer copy of a page can
@@ -47,11 +54,12 @@ enum wire_chan_kind {
 /* Capabilities negotiated in HELLO: the destination answers the subset it accepts. */
 #define WIRE_CAP_ZERO_PAGES	(1ull << 0)	/* PAGES entries may carry WIRE_PAGE_ZERO */
 #define WIRE_CAP_MULTIFD	(1ull << 1)	/* nr_multifd > 0 page channels */
-#define WIRE_CAP_POSTCOPY	(1ull << 2)	/* reserved */
-#define WIRE_CAP_PREEMPT	(1ull << 3)	/* reserved */
-#define WIRE_CAP_RETURN_PATH	(1ull << 4)	/* reserved */
+#define WIRE_CAP_POSTCOPY	(1ull << 2)	/* may switch to postcopy; needs RETURN_PATH */
+#define WIRE_CAP_PREEMPT	(1ull << 3)	/* requested pages on a preempt channel */
+#define WIRE_CAP_RETURN_PATH	(1ull << 4)	/* a return-path channel (page requests) */
 #define WIRE_CAP_DEVICE_STATE	(1ull << 5)	/* DEVICES + DEVSTATE packets */
 #define WIRE_CAPS_V1		(WIRE_CAP_ZERO_PAGES | WIRE_CAP_MULTIFD | WIRE_CAP_DEVICE_STATE)
+#define WIRE_CAPS_POSTCOPY	(WIRE_CAP_POSTCOPY | WIRE_CAP_PREEMPT | WIRE_CAP_RETURN_PATH)
 /* What a version-1 source must get to proceed. */
 #define WIRE_CAPS_REQUIRED	(WIRE_CAP_MULTIFD)
 
@@ -77,7 +85,11 @@ enum wire_pkt_type {
 	WIRE_PKT_NOP,
 	WIRE_PKT_DEVICES,
 	WIRE_PKT_DEVSTATE,
-	WIRE_PKT_TYPE_MAX = WIRE_PKT_DEVSTATE,
+	WIRE_PKT_DISCARD,		/* main: pages to drop before postcopy */
+	WIRE_PKT_POSTCOPY,		/* main, multifd: switch to postcopy here */
+	WIRE_PKT_REQ,			/* return path: one missing page */
+	WIRE_PKT_DONE,			/* main, dst -> src: postcopy finished */
+	WIRE_PKT_TYPE_MAX = WIRE_PKT_DONE,
 };
 
 struct wire_pkt_hdr {			/* 8 bytes */
@@ -159,6 +171,23 @@ struct wire_resumed {
 	uint64_t resume_ns;		/* the VMM's resume */
 	uint64_t dev_buffer_peak;	/* bytes of device state buffered at most */
 	uint64_t reserved;
+};
+
+/* DISCARD: {region, count}, then count x {le64 first, le64 n} page ranges. */
+struct wire_discard {
+	uint32_t region;
+	uint32_t count;			/* 1..WIRE_MAX_DISCARD */
+};
+#define WIRE_MAX_DISCARD	1024
+
+struct wire_postcopy {			/* on main */
+	uint64_t discarded;		/* pages in the DISCARD packets before it */
+};
+
+struct wire_req {			/* return path */
+	uint32_t region;
+	uint32_t reserved;
+	uint64_t page;
 };
 
 struct wire_error {			/* + message */

@@ -172,6 +172,28 @@ int vmig_ctl_track(struct vmig_ctl *ctl, enum vmig_track mode, int timeout_ms,
 	return ctl->msg.fds[0];
 }
 
+int vmig_ctl_postcopy(struct vmig_ctl *ctl, int timeout_ms)
+{
+	struct vmm_track t = { .mode = VMIG_TRACK_MISSING };
+	const struct vmm_tracking *rep;
+	int r;
+
+	if (ctl->role != VMIG_ROLE_DEST)
+		return -EINVAL;
+	r = vmm_msg_send(ctl->sock, VMM_TRACK, &t, sizeof(t), NULL, 0);
+	if (!r)
+		r = ctl_expect(ctl, VMM_TRACKING, sizeof(*rep), timeout_ms);
+	if (r)
+		return r;
+	rep = (const struct vmm_tracking *)ctl->msg.payload;
+	if (rep->status || ctl->msg.hdr.nfds != 1 || rep->mode != VMIG_TRACK_MISSING) {
+		if (ctl->msg.hdr.nfds)
+			close(ctl->msg.fds[0]);
+		return rep->status < 0 ? rep->status : -EPROTO;
+	}
+	return ctl->msg.fds[0];
+}
+
 int vmig_ctl_stop(struct vmig_ctl *ctl, int timeout_ms)
 {
 	int r = vmm_msg_send(ctl->sock, VMM_STOP, NULL, 0, NULL, 0);

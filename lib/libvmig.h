@@ -184,6 +184,7 @@ enum vmig_track {
 	VMIG_TRACK_AUTO = 0,		/* async if the kernel has it, else sync */
 	VMIG_TRACK_ASYNC = 1,		/* WP_ASYNC + PAGEMAP_SCAN: no fault cost in the helper */
 	VMIG_TRACK_SYNC = 2,		/* WP faults resolved by the helper */
+	VMIG_TRACK_MISSING = 3,		/* destination, postcopy: MISSING faults (not tracking) */
 };
 
 /* What the helper asks of the VMM (vmig_vmm_poll) */
@@ -214,6 +215,14 @@ int vmig_vmm_poll(struct vmig_vmm *vmm, int timeout_ms);
 int vmig_vmm_ack(struct vmig_vmm *vmm, enum vmig_vmm_event ev);
 /* The last ERROR's message ("" if none). */
 const char *vmig_vmm_error(const struct vmig_vmm *vmm);
+/*
+ * Postcopy: true once the helper registered guest RAM for missing pages and
+ * the guest resumed.  Then an ERROR or DISCONNECT leaves the registration in
+ * place (threads touching a page that never arrived stay blocked rather than
+ * read zeros): the guest is incomplete and the VMM must not run it on; it
+ * should report the error and exit.
+ */
+bool vmig_vmm_postcopy_active(const struct vmig_vmm *vmm);
 /* Which tracking the helper asked for and got (VMIG_TRACK_AUTO: none yet). */
 enum vmig_track vmig_vmm_track_mode(const struct vmig_vmm *vmm);
 /* Drop the helper's connection (keep listening). */
@@ -276,6 +285,12 @@ int vmig_ctl_vmm_pid(const struct vmig_ctl *ctl);
 /* Ask the VMM to register its RAM for tracking; returns the uffd or -errno. */
 int vmig_ctl_track(struct vmig_ctl *ctl, enum vmig_track mode, int timeout_ms,
 		   enum vmig_track *chosen);
+/*
+ * Destination, postcopy: ask the VMM to register its RAM for missing-page
+ * faults; returns the uffd (faults and UFFDIO_COPY in the VMM's address
+ * space, see vmig_ctl_region's vmm_addr) or -errno.
+ */
+int vmig_ctl_postcopy(struct vmig_ctl *ctl, int timeout_ms);
 /* Stop / resume the vCPUs; return once the VMM acknowledged. */
 int vmig_ctl_stop(struct vmig_ctl *ctl, int timeout_ms);
 int vmig_ctl_resume(struct vmig_ctl *ctl, int timeout_ms);

@@ -24,6 +24,7 @@ struct vmig_vmm {
 	int conn;			/* the helper, or -1 */
 	int uffd;			/* tracking, or -1 */
 	enum vmig_track track_mode;
+	bool resumed;			/* acked a RESUME in this session */
 	unsigned int nr_regions;
 	int memfds[VMM_MAX_REGIONS];
 	struct uffd_span spans[VMM_MAX_REGIONS];
@@ -119,6 +120,19 @@ static void vmm_untrack(struct vmig_vmm *vmm)
 		uffd_track_unregister(vmm->uffd, vmm->spans, vmm->nr_regions);
 	vmm->uffd = -1;
 	vmm->track_mode = VMIG_TRACK_AUTO;
+	vmm->resumed = false;
+}
+
+bool vmig_vmm_postcopy_active(const struct vmig_vmm *vmm)
+{
+	return vmm->track_mode == VMIG_TRACK_MISSING && vmm->resumed;
+}
+
+/* On failure: keep a running postcopy guest's registration (see libvmig.h). */
+static void vmm_untrack_failed(struct vmig_vmm *vmm)
+{
+	if (!vmig_vmm_postcopy_active(vmm))
+		vmm_untrack(vmm);
 }
 
 static int vmm_serve_track(struct vmig_vmm *vmm, const struct vmm_track *t)
@@ -128,8 +142,13 @@ static int vmm_serve_track(struct vmig_vmm *vmm, const struct vmm_track *t)
 	int fd;
 
 	vmm_untrack(vmm);
-	fd = t->mode > VMIG_TRACK_SYNC ? -EINVAL :
-	     uffd_track_register(vmm->spans, vmm->nr_regions, t->mode, &chosen);
+	if (t->mode == VMIG_TRACK_MISSING) {
+		fd = uffd_missing_register(vmm->spans, vmm->nr_regions);
+		chosen = VMIG_TRACK_MISSING;
+	} else {
+		fd = t->mode > VMIG_TRACK_SYNC ? -EINVAL :
+		     uffd_track_register(vmm->spans, vmm->nr_regions, t->mode, &chosen);
+	}
 	if (fd < 0) {
 		reply.status = fd;
 		return vmm_msg_send(vmm->conn, VMM_TRACKING, &reply, sizeof(reply), NULL, 0);
@@ -166,7 +185,9 @@ int vmig_vmm_poll(struct vmig_vmm *vmm, int timeout_ms)
 			close(m->fds[i]);
 		switch (m->hdr.type) {
 		case VMM_TRACK:
-			if (m->hdr.len != sizeof(struct vmm_track) || vmm->role != VMIG_ROLE_SOURCE)
+			if (m->hdr.len != sizeof(struct vmm_track) ||
+			    vmm->role != (((const struct vmm_track *)m->payload)->mode ==
+					  VMIG_TRACK_MISSING ? VMIG_ROLE_DEST : VMIG_ROLE_SOURCE))
 				goto proto;
 			r = vmm_serve_track(vmm, (const struct vmm_track *)m->payload);
 			if (r)
@@ -180,7 +201,7 @@ int vmig_vmm_poll(struct vmig_vmm *vmm, int timeout_ms)
 			vmm_untrack(vmm);
 			return VMIG_VMM_COMPLETE;
 		case VMM_ERROR:
-			vmm_untrack(vmm);
+			vmm_untrack_failed(vmm);
 			snprintf(vmm->error, sizeof(vmm->error), "%.*s",
 				 (int)(m->hdr.len < sizeof(vmm->error) ? m->hdr.len :
 				       sizeof(vmm->error) - 1), (const char *)m->payload);
@@ -192,7 +213,7 @@ int vmig_vmm_poll(struct vmig_vmm *vmm, int timeout_ms)
 proto:
 	r = -EPROTO;
 lost:
-	vmm_untrack(vmm);
+	vmm_untrack_failed(vmm);
 	snprintf(vmm->error, sizeof(vmm->error), "helper connection lost: %s",
 		 r == -ECONNRESET ? "hang-up" : strerror(-r));
 	close(vmm->conn);
@@ -206,8 +227,10 @@ int vmig_vmm_ack(struct vmig_vmm *vmm, enum vmig_vmm_event ev)
 		return -ENOTCONN;
 	if (ev == VMIG_VMM_STOP)
 		return vmm_msg_send(vmm->conn, VMM_STOPPED, NULL, 0, NULL, 0);
-	if (ev == VMIG_VMM_RESUME)
+	if (ev == VMIG_VMM_RESUME) {
+		vmm->resumed = true;
 		return vmm_msg_send(vmm->conn, VMM_RESUMED, NULL, 0, NULL, 0);
+	}
 	return -EINVAL;
 }
 

@@ -24,8 +24,8 @@
  *
  * A hang-up without COMPLETE counts as ERROR.  On ERROR the VMM's library
  * tears tracking down (unregisters the range: no write faults any more).
- * Postcopy will add MISSING registration to TRACK (mode bit) without
- * changing the rest.
+ * Postcopy (destination): TRACK {VMIG_TRACK_MISSING} registers guest RAM
+ * for missing-page faults; the TRACKING reply carries that uffd.
  */
 #ifndef VMIG_VMM_PROTO_H
 #define VMIG_VMM_PROTO_H

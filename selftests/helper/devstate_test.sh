@@ -92,6 +92,11 @@ run $p "--device name=a,size=1M" "--device name=b,size=1M" "--multifd 1" ""
 check "different device lists are refused before anything moves" \
 	test $RC_M -eq 1 -a -n "$(grep 'device a.0' "$MIG_TMP/$p.merr")"
 
+p=pcdev
+run $p "--device name=a,size=1M" "--device name=a,size=1M" "--multifd 1 --postcopy" ""
+check "postcopy with device state is refused, saying why" \
+	test $RC_M -eq 1 -a -n "$(grep 'postcopy with device state is not supported' "$MIG_TMP/$p.merr")"
+
 # Free-page hints.
 p=free0
 run $p "--pattern idle" "" "--multifd 2" ""

@@ -108,12 +108,9 @@ static int __init vmig_init(void)
 	else
 		vmig_max_region_bytes = totalram_pages() << PAGE_SHIFT;
 
-	err = vmig_region_fs_init();
-	if (err)
-		return err;
 	err = vmig_nl_init();
 	if (err)
-		goto err_fs;
+		return err;
 	err = misc_register(&vmig_misc);
 	if (err)
 		goto err_nl;
@@ -123,8 +120,6 @@ static int __init vmig_init(void)
 
 err_nl:
 	vmig_nl_exit();
-err_fs:
-	vmig_region_fs_exit();
 	return err;
 }
 
@@ -132,7 +127,7 @@ static void __exit vmig_exit(void)
 {
 	misc_deregister(&vmig_misc);
 	vmig_nl_exit();
-	vmig_region_fs_exit();
+	vmig_region_exit();
 	WARN_ON(atomic64_read(&vmig_pages_allocated));
 	pr_info("unloaded\n");
 }

@@ -36,7 +36,9 @@
 
 #define VMIG_FS_MAGIC	0x766d6967	/* "vmig" */
 
+/* Pinned by every live region: see vmig_region_create(). */
 static struct vfsmount *vmig_mnt;
+static int vmig_mnt_count;
 static DEFINE_IDA(vmig_region_ida);
 DEFINE_MUTEX(vmig_regions_lock);	/* protects vmig_regions */
 LIST_HEAD(vmig_regions);		/* live regions, sorted by id */
@@ -46,8 +48,13 @@ static int vmig_fs_init_fs_context(struct fs_context *fc)
 	return init_pseudo(fc, VMIG_FS_MAGIC) ? 0 : -ENOMEM;
 }
 
-/* No .owner: the mount lives from module init to module exit. */
+/*
+ * The superblock holds a reference to the module (through .owner) until the
+ * last region file's final mntput has torn it down, so no part of the
+ * filesystem's teardown can run after the module is gone.
+ */
 static struct file_system_type vmig_fs_type = {
+	.owner		 = THIS_MODULE,
 	.name		 = "vmig",
 	.init_fs_context = vmig_fs_init_fs_context,
 	.kill_sb	 = kill_anon_super,
@@ -294,6 +301,8 @@ static int vmig_region_release(struct inode *inode, struct file *file)
 	 */
 	inode_sb_list_add(inode);
 	vmig_region_destroy(r);
+	/* The file keeps its own reference to the mount until __fput ends. */
+	simple_release_fs(&vmig_mnt, &vmig_mnt_count);
 	return 0;
 }
 
@@ -353,10 +362,18 @@ int vmig_region_create(const struct vmig_region_create *arg)
 	if (err)
 		goto err_dirty;
 
+	/*
+	 * Each region pins the pseudo filesystem (released in ->release), so
+	 * it exists exactly while regions do and the module can unload when
+	 * none is left.  While our pin holds, vmig_mnt does not change.
+	 */
+	err = simple_pin_fs(&vmig_fs_type, &vmig_mnt, &vmig_mnt_count);
+	if (err)
+		goto err_postcopy;
 	inode = alloc_anon_inode(vmig_mnt->mnt_sb);
 	if (IS_ERR(inode)) {
 		err = PTR_ERR(inode);
-		goto err_postcopy;
+		goto err_unpin;
 	}
 	inode->i_mapping->a_ops = &vmig_region_aops;
 	mapping_set_unevictable(inode->i_mapping);
@@ -401,6 +418,8 @@ int vmig_region_create(const struct vmig_region_create *arg)
 
 err_inode:
 	iput(inode);
+err_unpin:
+	simple_release_fs(&vmig_mnt, &vmig_mnt_count);
 err_postcopy:
 	vmig_postcopy_destroy(r);
 err_dirty:
@@ -414,14 +433,7 @@ err_unreserve:
 	return err;
 }
 
-int vmig_region_fs_init(void)
+void vmig_region_exit(void)
 {
-	vmig_mnt = kern_mount(&vmig_fs_type);
-	return PTR_ERR_OR_ZERO(vmig_mnt);
-}
-
-void vmig_region_fs_exit(void)
-{
-	kern_unmount(vmig_mnt);
 	ida_destroy(&vmig_region_ida);
 }

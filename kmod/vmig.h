@@ -84,8 +84,7 @@ extern atomic64_t vmig_region_count;
 /* region.c */
 extern struct mutex vmig_regions_lock;	/* protects vmig_regions */
 extern struct list_head vmig_regions;	/* live regions, sorted by id */
-int vmig_region_fs_init(void);
-void vmig_region_fs_exit(void);
+void vmig_region_exit(void);
 int vmig_region_create(const struct vmig_region_create *arg);
 struct folio *vmig_region_add_folio(struct vmig_region *r, pgoff_t index,
 				    const void __user *src);

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,7 @@ struct tls_conn {
 	bool server;
 	bool done;			/* handshake finished */
 	bool keyed;			/* main channel: key derived */
+	bool got_data;			/* the peer has sent application data */
 	uint64_t session;
 	uint8_t key[32];
 	uint8_t wbuf[WBUF_LEN];
@@ -239,6 +241,8 @@ int tls_configure(enum tls_mode mode, const char *path, bool server, char *err, 
 		return -ENOMEM;
 	}
 	atexit(tls_cleanup);
+	/* OpenSSL writes to the socket without MSG_NOSIGNAL: a peer gone is EPIPE, not death. */
+	signal(SIGPIPE, SIG_IGN);
 	SSL_CTX_set_min_proto_version(g.ctx, TLS1_3_VERSION);
 	SSL_CTX_set_max_proto_version(g.ctx, TLS1_3_VERSION);
 	/*
@@ -479,6 +483,23 @@ static ssize_t io_err(struct stream *s, struct tls_conn *c, int ret, const char 
 	return -1;
 }
 
+/*
+ * In TLS 1.3 the server checks the client's certificate after the client
+ * has finished its handshake, and a refusing server may close (or reset)
+ * before its alert is read.  A peer gone before it sent anything is most
+ * likely that: say so.
+ */
+static ssize_t closed_early(struct stream *s, struct tls_conn *c, ssize_t ret)
+{
+	if (!c->got_data && !g.have_session && (ret == 0 || errno == ECONNRESET || errno == EPIPE)) {
+		stream_fail(s, ECONNRESET, "the peer closed the TLS connection before sending "
+			    "anything: did it refuse our certificate or key? (see its log)");
+		errno = ECONNRESET;
+		return -1;
+	}
+	return ret;
+}
+
 ssize_t tls_readv(struct stream *s, const struct iovec *iov, int cnt)
 {
 	struct tls_conn *c = s->tls;
@@ -501,17 +522,19 @@ ssize_t tls_readv(struct stream *s, const struct iovec *iov, int cnt)
 	for (;;) {
 		ERR_clear_error();
 		errno = 0;
-		if (SSL_read_ex(c->ssl, iov->iov_base, iov->iov_len, &n) == 1)
+		if (SSL_read_ex(c->ssl, iov->iov_base, iov->iov_len, &n) == 1) {
+			c->got_data = true;
 			return n;
+		}
 		r = SSL_get_error(c->ssl, 0);
 		if (r == SSL_ERROR_ZERO_RETURN)
-			return 0;
+			return closed_early(s, c, 0);
 		if (r == SSL_ERROR_WANT_READ) {
 			errno = EAGAIN;
 			return -1;
 		}
 		if (r != SSL_ERROR_WANT_WRITE)
-			return io_err(s, c, 0, "read");
+			return closed_early(s, c, io_err(s, c, 0, "read"));
 		r = wait_ev(s, POLLOUT);
 		if (r) {
 			errno = -r;
@@ -558,7 +581,7 @@ ssize_t tls_writev(struct stream *s, const struct iovec *iov, int cnt)
 	}
 	if (r == SSL_ERROR_SYSCALL && !errno)
 		errno = EPIPE;
-	return io_err(s, c, 0, "write");
+	return closed_early(s, c, io_err(s, c, 0, "write"));
 }
 
 static int export(SSL *ssl, const char *label, const void *ctx, size_t ctxlen, uint8_t out[32])

@@ -66,13 +66,26 @@ mid_round() {
 		--max-bandwidth 40 --track "$track" --timeout 5 --no-progress
 	sleep 1.2
 	local mpid="PID_${p}mig" lpid="PID_${p}ls" dpid="PID_${p}dg"
-	if [ "$what" = source ]; then
+	if [ "$what" = "destination guest" ]; then
+		kill -9 "${!dpid}"
+		wait "${!dpid}" 2>/dev/null
+		wait_pid "${!mpid}" 30; local rc=$?
+		wait_pid "${!lpid}" 15; local lrc=$?
+		check "$name: both helpers fail with a message" \
+			test $rc -eq 1 -a $lrc -eq 1 -a -s "$MIG_TMP/${p}mig.err"
+		check "$name: the source guest runs on, every page intact" \
+			wait_for "$MIG_TMP/${p}sg.err" "memory intact after the failed migration: .* 0 errors" 10
+		[ $rc -eq 1 ] || dump ${p}mig.err ${p}ls.err ${p}sg.err
+		return
+	elif [ "$what" = source ]; then
 		kill -9 "${!mpid}"
+		wait "${!mpid}" 2>/dev/null
 		wait_pid "${!lpid}" 15; local rc=$?
 		check "$name: the destination notices, saying the source is gone" \
 			test $rc -eq 1 -a -n "$(grep -E 'peer closed the connection|nothing from the source' "$MIG_TMP/${p}ls.err")"
 	else
 		kill -9 "${!lpid}"
+		wait "${!lpid}" 2>/dev/null
 		wait_pid "${!mpid}" 15; local rc=$?
 		check "$name: the source gives up, saying the destination is gone" \
 			test $rc -eq 1 -a -n "$(grep -E 'peer closed|destination|channel' "$MIG_TMP/${p}mig.err")"
@@ -96,6 +109,7 @@ mid_round() {
 mid_round "source helper killed mid-round (async)" async source
 mid_round "source helper killed mid-round (sync: vCPUs blocked in faults are released)" sync source
 mid_round "destination helper killed mid-round" async destination
+mid_round "destination VMM killed mid-round" async "destination guest"
 
 # --- a corrupted packet in a real stream -----------------------------------
 p=corrupt

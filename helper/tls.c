@@ -25,7 +25,10 @@
 #include "tls.h"
 #include "util.h"
 
-#define WBUF_LEN		(64 * 1024)	/* plaintext gathered per SSL_write */
+#define WBUF_LEN		(16 * 1024)	/* small pieces gathered per SSL_write */
+#define DIRECT_MIN		(16 * 1024)	/* contiguous runs written in place ... */
+#define DIRECT_MAX		(256 * 1024)	/* ... up to this much per SSL_write */
+#define RBUF_LEN		(256 * 1024)	/* read-ahead buffer (multifd) */
 #define PSK_MIN			16
 #define PSK_MAX			64
 #define LABEL_SESSION		"EXPORTER-vmig-session-v1"
@@ -41,6 +44,7 @@ struct tls_conn {
 	bool got_data;			/* the peer has sent application data */
 	uint64_t session;
 	uint8_t key[32];
+	size_t wpend;			/* bytes of wbuf offered, awaiting a retry */
 	uint8_t wbuf[WBUF_LEN];
 };
 
@@ -256,9 +260,11 @@ int tls_configure(enum tls_mode mode, const char *path, bool server, char *err, 
 			    SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION);
 	SSL_CTX_set_num_tickets(g.ctx, 0);	/* no resumption: every channel a full handshake */
 	SSL_CTX_set_session_cache_mode(g.ctx, SSL_SESS_CACHE_OFF);
-	SSL_CTX_set_mode(g.ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_CTX_set_mode(g.ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+			 SSL_MODE_ENABLE_PARTIAL_WRITE);
 	/* Limit: how much certificate chain a peer may make us buffer and parse. */
 	SSL_CTX_set_max_cert_list(g.ctx, TLS_MAX_CERT_LIST);
+	SSL_CTX_set_default_read_buffer_len(g.ctx, RBUF_LEN);
 	if (mode == TLS_PSK) {
 		r = load_psk(path, err, errlen);
 		if (r)
@@ -546,8 +552,9 @@ ssize_t tls_readv(struct stream *s, const struct iovec *iov, int cnt)
 ssize_t tls_writev(struct stream *s, const struct iovec *iov, int cnt)
 {
 	struct tls_conn *c = s->tls;
-	size_t len = 0, n;
-	int r;
+	size_t len = 0, run = 0, n;
+	const void *buf;
+	int r, i;
 
 	if (!c->done) {
 		r = handshake(s, c);
@@ -557,28 +564,53 @@ ssize_t tls_writev(struct stream *s, const struct iovec *iov, int cnt)
 		}
 	}
 	/*
-	 * Gather what fits the buffer.  After WANT_WRITE the stream calls us
-	 * again with the same iovecs, so the same bytes are offered again, as
-	 * SSL_write requires.
+	 * A run of iovecs contiguous in memory (the pages of a batch usually
+	 * are) is encrypted straight from there; short pieces are gathered in
+	 * wbuf first, so that a record is not spent on each packet header.
+	 * After WANT_WRITE the stream calls again with the same iovecs, and
+	 * the same bytes are offered again as SSL_write requires (the gathered
+	 * ones without copying them twice).
 	 */
-	for (; cnt > 0 && len < WBUF_LEN; iov++, cnt--) {
-		size_t k = iov->iov_len < WBUF_LEN - len ? iov->iov_len : WBUF_LEN - len;
+	for (i = 0; i < cnt && run < DIRECT_MAX; i++) {
+		if (i && (const uint8_t *)iov[i - 1].iov_base + iov[i - 1].iov_len !=
+			 (const uint8_t *)iov[i].iov_base)
+			break;
+		run += iov[i].iov_len;
+	}
+	if (run >= DIRECT_MIN) {
+		buf = iov->iov_base;
+		len = run < DIRECT_MAX ? run : DIRECT_MAX;
+	} else if (c->wpend) {
+		buf = c->wbuf;
+		len = c->wpend;
+	} else {
+		for (; cnt > 0 && len < WBUF_LEN; iov++, cnt--) {
+			size_t k = iov->iov_len < WBUF_LEN - len ? iov->iov_len : WBUF_LEN - len;
 
-		memcpy(c->wbuf + len, iov->iov_base, k);
-		len += k;
+			/* stop before a long contiguous run: it goes direct next time */
+			if (len && k >= DIRECT_MIN)
+				break;
+			memcpy(c->wbuf + len, iov->iov_base, k);
+			len += k;
+		}
+		buf = c->wbuf;
+		c->wpend = len;
 	}
 	if (!len)
 		return 0;
 	ERR_clear_error();
 	errno = 0;
-	if (SSL_write_ex(c->ssl, c->wbuf, len, &n) == 1)
+	if (SSL_write_ex(c->ssl, buf, len, &n) == 1) {
+		c->wpend = 0;
 		return n;
+	}
 	r = SSL_get_error(c->ssl, 0);
 	if (r == SSL_ERROR_WANT_WRITE || r == SSL_ERROR_WANT_READ) {
 		/* (WANT_READ: a key update in flight; polling for output is then harmless) */
 		errno = EAGAIN;
 		return -1;
 	}
+	c->wpend = 0;
 	if (r == SSL_ERROR_SYSCALL && !errno)
 		errno = EPIPE;
 	return closed_early(s, c, io_err(s, c, 0, "write"));
@@ -652,6 +684,12 @@ int tls_hdr_recv(struct stream *s, const struct wire_chan_hdr *h)
 	if (!g.have_session)
 		return stream_fail(s, EPROTO, "a %s channel before any main channel finished "
 				   "its handshake: refused", wire_kind_name(h->kind));
+	/*
+	 * Page channels are only ever read through the stream, never poll()ed
+	 * between packets: let OpenSSL read ahead, many records per syscall.
+	 */
+	if (h->kind == WIRE_CHAN_MULTIFD)
+		SSL_set_read_ahead(s->tls->ssl, 1);
 	if (h->session != g.session)
 		return stream_fail(s, EPROTO, "a %s channel claiming session %016llx, but the "
 				   "main channel established session %016llx: refused",

@@ -8,7 +8,10 @@
 # with BENCH_CHANNELS (default "1 2") multifd channels, BENCH_REPS (default
 # 3) times per mode, the modes interleaved so that load on the machine hits
 # them alike.  Throughput is page data / (total time - setup), from the
-# source's report; the table gives the median of the runs and TLS / plain.
+# source's report; the table gives the median of the runs and TLS / plain,
+# and the median CPU time (user + system) of vmig listen + vmig migrate over
+# the whole run (setup, RAM prefault and TLS handshakes included): on a
+# shared machine that is steadier than the wall clock.
 # Test credentials are made in a temporary directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,13 +56,19 @@ run() {
 	$vmig guest --socket "$tmp/src.sock" --mem "$size" --pattern idle >"$tmp/sg.out" 2>"$tmp/sg.err" &
 	pids+=($!)
 	waitfor "$tmp/dg.out" "guest: ready"
-	$vmig listen --vmm "$tmp/dst.sock" --port "127.0.0.1:$p" --no-progress $2 >"$tmp/ls.out" 2>"$tmp/ls.err" &
+	/usr/bin/time -o "$tmp/ls.cpu" -f "%U %S" \
+		$vmig listen --vmm "$tmp/dst.sock" --port "127.0.0.1:$p" --no-progress $2 >"$tmp/ls.out" 2>"$tmp/ls.err" &
 	pids+=($!)
+	local ls=$!
 	waitfor "$tmp/ls.err" "waiting for a source"
 	waitfor "$tmp/sg.out" "guest: ready"
 	sleep 0.3
-	$vmig migrate --vmm "$tmp/src.sock" --to "127.0.0.1:$p" --multifd "$1" --json --no-progress $2
+	/usr/bin/time -o "$tmp/mg.cpu" -f "%U %S" \
+		$vmig migrate --vmm "$tmp/src.sock" --to "127.0.0.1:$p" --multifd "$1" --json --no-progress $2
+	wait "$ls" || true
 	wait "$dg" || { echo "bench: destination guest failed" >&2; cat "$tmp/dg.err" "$tmp/ls.err" >&2; exit 1; }
+	# CPU seconds of both helpers (user + system), whole run, appended to the runs file
+	cat "$tmp/ls.cpu" "$tmp/mg.cpu" | awk '{s += $1 + $2} END {printf "%.2f ", s}' >>"$tmp/cpu.$3"
 }
 
 # A failed run counts as 0 (and says so on stderr).
@@ -72,16 +81,18 @@ echo "# vmig TLS benchmark, $(date -u +%F), $(nproc) CPUs ($(grep -m1 'model nam
 echo "# $(openssl version); kernel TLS ULP available: $(grep -qw tls /proc/sys/net/ipv4/tcp_available_ulp 2>/dev/null && echo yes || echo no)"
 echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg); $size idle guest, $reps runs per mode"
 echo
-echo "| channels | plain Gbit/s | TLS x509 Gbit/s | TLS PSK Gbit/s | x509 / plain | PSK / plain | runs (plain; x509; PSK) |"
-echo "| --- | --- | --- | --- | --- | --- | --- |"
+echo "| channels | plain Gbit/s | TLS x509 Gbit/s | TLS PSK Gbit/s | x509 / plain | PSK / plain | runs (plain; x509; PSK) | CPU s, both helpers (plain; x509; PSK) |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
 for n in ${BENCH_CHANNELS:-1 2}; do
 	pl="" x5="" ps=""
+	rm -f "$tmp"/cpu.*
 	for _ in $(seq "$reps"); do
-		pl+="$(gbps "$(run "$n" "")") "
-		x5+="$(gbps "$(run "$n" "--tls-creds $c")") "
-		ps+="$(gbps "$(run "$n" "--tls-psk $tmp/key.psk")") "
+		pl+="$(gbps "$(run "$n" "" pl)") "
+		x5+="$(gbps "$(run "$n" "--tls-creds $c" x5)") "
+		ps+="$(gbps "$(run "$n" "--tls-psk $tmp/key.psk" ps)") "
 	done
 	mp=$(median <<<"$pl") mx=$(median <<<"$x5") mk=$(median <<<"$ps")
 	echo "| $n | $mp | $mx | $mk | $(awk "BEGIN {printf \"%.0f %%\", 100 * $mx / $mp}") |" \
-		"$(awk "BEGIN {printf \"%.0f %%\", 100 * $mk / $mp}") | ${pl% }; ${x5% }; ${ps% } |"
+		"$(awk "BEGIN {printf \"%.0f %%\", 100 * $mk / $mp}") | ${pl% }; ${x5% }; ${ps% } |" \
+		"$(median <"$tmp/cpu.pl"); $(median <"$tmp/cpu.x5"); $(median <"$tmp/cpu.ps") |"
 done

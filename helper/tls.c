@@ -28,7 +28,9 @@
 #define WBUF_LEN		(16 * 1024)	/* small pieces gathered per SSL_write */
 #define DIRECT_MIN		(16 * 1024)	/* contiguous runs written in place ... */
 #define DIRECT_MAX		(256 * 1024)	/* ... up to this much per SSL_write */
-#define RBUF_LEN		(256 * 1024)	/* read-ahead buffer (multifd) */
+#define RBUF_LEN		(64 * 1024)	/* read-ahead buffer (multifd) */
+#define LOWAT_SLACK		(32 * 1024)	/* > a record with its overhead */
+#define LOWAT_MAX		(256 * 1024)
 #define PSK_MIN			16
 #define PSK_MAX			64
 #define LABEL_SESSION		"EXPORTER-vmig-session-v1"
@@ -45,6 +47,7 @@ struct tls_conn {
 	uint64_t session;
 	uint8_t key[32];
 	size_t wpend;			/* bytes of wbuf offered, awaiting a retry */
+	int lowat;			/* SO_RCVLOWAT set (0: default) */
 	uint8_t wbuf[WBUF_LEN];
 };
 
@@ -506,6 +509,29 @@ static ssize_t closed_early(struct stream *s, struct tls_conn *c, ssize_t ret)
 	return ret;
 }
 
+/*
+ * Before the stream waits for input: wake it only when enough ciphertext
+ * is queued.  What it still wants (the rest of the iovecs) minus what
+ * OpenSSL may hold already (the read-ahead buffer and a record) must yet
+ * arrive on the socket, so that much can be waited for without ever
+ * outlasting the data; fewer wake-ups for a large PAGES payload.
+ */
+static void set_lowat(struct tls_conn *c, const struct iovec *iov, int cnt)
+{
+	size_t need = 0;
+	int i, v = 1;
+
+	for (i = 0; i < cnt; i++)
+		need += iov[i].iov_len;
+	if (need > RBUF_LEN + LOWAT_SLACK)
+		v = need - RBUF_LEN - LOWAT_SLACK > LOWAT_MAX ? LOWAT_MAX :
+		    (int)(need - RBUF_LEN - LOWAT_SLACK);
+	if (v != c->lowat) {
+		setsockopt(c->fd, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof(v));
+		c->lowat = v;
+	}
+}
+
 ssize_t tls_readv(struct stream *s, const struct iovec *iov, int cnt)
 {
 	struct tls_conn *c = s->tls;
@@ -536,6 +562,7 @@ ssize_t tls_readv(struct stream *s, const struct iovec *iov, int cnt)
 		if (r == SSL_ERROR_ZERO_RETURN)
 			return closed_early(s, c, 0);
 		if (r == SSL_ERROR_WANT_READ) {
+			set_lowat(c, iov, cnt);
 			errno = EAGAIN;
 			return -1;
 		}

@@ -48,6 +48,8 @@ struct tls_conn {
 	uint8_t key[32];
 	size_t wpend;			/* bytes of wbuf offered, awaiting a retry */
 	int lowat;			/* SO_RCVLOWAT set (0: default) */
+	uint8_t *obuf;			/* coalesced ciphertext not yet sent */
+	size_t olen, ooff, ocap;
 	uint8_t wbuf[WBUF_LEN];
 };
 
@@ -67,6 +69,8 @@ static struct {
 	bool inject_key, inject_session;
 	bool warned;
 } g = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static BIO_METHOD *obio_meth;	/* NULL: kernel TLS, OpenSSL writes to the socket */
 
 bool tls_enabled(void)
 {
@@ -90,6 +94,7 @@ static void conn_free(struct tls_conn *c)
 		return;
 	SSL_free(c->ssl);
 	OPENSSL_cleanse(c->key, sizeof(c->key));
+	free(c->obuf);
 	free(c);
 }
 
@@ -104,6 +109,8 @@ static void tls_cleanup(void)
 	g.tab_len = 0;
 	SSL_CTX_free(g.ctx);
 	g.ctx = NULL;
+	BIO_meth_free(obio_meth);
+	obio_meth = NULL;
 	OPENSSL_cleanse(g.psk, sizeof(g.psk));
 	OPENSSL_cleanse(g.key, sizeof(g.key));
 }
@@ -234,6 +241,125 @@ static int load_x509(const char *dir, char *err, size_t errlen)
 	return 0;
 }
 
+static int wait_ev(struct stream *s, short ev)
+{
+	struct pollfd p = { .fd = s->fd, .events = ev };
+	int r;
+
+	do
+		r = poll(&p, 1, s->timeout_ms);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -errno;
+	return r ? 0 : -ETIMEDOUT;
+}
+
+/*
+ * Without kernel TLS, OpenSSL would write each 16 KiB record with its own
+ * syscall, which here cost more than the encryption.  Its records go to
+ * this BIO instead, a buffer in the connection, and out_flush() sends
+ * them in one go after each SSL call.
+ */
+static int obio_write(BIO *b, const char *data, int len)
+{
+	struct tls_conn *c = BIO_get_data(b);
+
+	if (c->ooff == c->olen)
+		c->ooff = c->olen = 0;
+	if (c->olen + len > c->ocap) {
+		size_t cap = (c->olen + len) * 2;
+		uint8_t *n = realloc(c->obuf, cap);
+
+		if (!n)
+			return -1;
+		c->obuf = n;
+		c->ocap = cap;
+	}
+	memcpy(c->obuf + c->olen, data, len);
+	c->olen += len;
+	return len;
+}
+
+static long obio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	struct tls_conn *c = BIO_get_data(b);
+
+	(void)num;
+	(void)ptr;
+	switch (cmd) {
+	case BIO_CTRL_FLUSH:
+		return 1;		/* out_flush() follows every SSL call */
+	case BIO_CTRL_WPENDING:
+	case BIO_CTRL_PENDING:
+		return c ? (long)(c->olen - c->ooff) : 0;
+	default:
+		return 0;
+	}
+}
+
+static int obio_create(BIO *b)
+{
+	BIO_set_init(b, 1);
+	return 1;
+}
+
+static bool ktls_available(void)
+{
+	char buf[256] = "";
+	FILE *f = fopen("/proc/sys/net/ipv4/tcp_available_ulp", "re");
+
+	if (f) {
+		if (!fgets(buf, sizeof(buf), f))
+			buf[0] = 0;
+		fclose(f);
+	}
+	for (char *w = strtok(buf, " \n"); w; w = strtok(NULL, " \n"))
+		if (!strcmp(w, "tls"))
+			return true;
+	return false;
+}
+
+/* Send what the BIO collected; waits (bounded by the stream's timeout). 0 or -errno. */
+static int out_flush(struct stream *s, struct tls_conn *c)
+{
+	while (c->ooff < c->olen) {
+		ssize_t n = send(c->fd, c->obuf + c->ooff, c->olen - c->ooff,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n >= 0) {
+			c->ooff += n;
+			continue;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN)
+			return -errno;
+		n = wait_ev(s, POLLOUT);
+		if (n)
+			return n;
+	}
+	c->ooff = c->olen = 0;
+	return 0;
+}
+
+static int set_bios(struct tls_conn *c)
+{
+	BIO *rb, *wb;
+
+	if (!obio_meth)		/* kernel TLS: OpenSSL writes to the socket itself */
+		return SSL_set_fd(c->ssl, c->fd) == 1 ? 0 : -ENOMEM;
+	rb = BIO_new_socket(c->fd, BIO_NOCLOSE);
+	wb = BIO_new(obio_meth);
+	if (!rb || !wb) {
+		BIO_free(rb);
+		BIO_free(wb);
+		return -ENOMEM;
+	}
+	BIO_set_data(wb, c);
+	SSL_set_bio(c->ssl, rb, wb);
+	return 0;
+}
+
 int tls_configure(enum tls_mode mode, const char *path, bool server, char *err, size_t errlen)
 {
 	int r;
@@ -268,6 +394,15 @@ int tls_configure(enum tls_mode mode, const char *path, bool server, char *err, 
 	/* Limit: how much certificate chain a peer may make us buffer and parse. */
 	SSL_CTX_set_max_cert_list(g.ctx, TLS_MAX_CERT_LIST);
 	SSL_CTX_set_default_read_buffer_len(g.ctx, RBUF_LEN);
+	if (!ktls_available()) {
+		obio_meth = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "vmig-out");
+		if (!obio_meth || !BIO_meth_set_write(obio_meth, obio_write) ||
+		    !BIO_meth_set_ctrl(obio_meth, obio_ctrl) ||
+		    !BIO_meth_set_create(obio_meth, obio_create)) {
+			snprintf(err, errlen, "cannot set up TLS (OpenSSL BIO)");
+			return -ENOMEM;
+		}
+	}
 	if (mode == TLS_PSK) {
 		r = load_psk(path, err, errlen);
 		if (r)
@@ -325,12 +460,13 @@ int tls_attach(int fd, bool server, const char *host, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	c = calloc(1, sizeof(*c));
-	if (!c || !(c->ssl = SSL_new(g.ctx)) || SSL_set_fd(c->ssl, fd) != 1) {
+	if (c)
+		c->fd = fd;
+	if (!c || !(c->ssl = SSL_new(g.ctx)) || set_bios(c)) {
 		conn_free(c);
 		snprintf(err, errlen, "cannot set up a TLS connection: out of memory");
 		return -ENOMEM;
 	}
-	c->fd = fd;
 	c->server = server;
 	if (server) {
 		SSL_set_accept_state(c->ssl);
@@ -380,18 +516,6 @@ struct tls_conn *tls_lookup(int fd)
 	return c;
 }
 
-static int wait_ev(struct stream *s, short ev)
-{
-	struct pollfd p = { .fd = s->fd, .events = ev };
-	int r;
-
-	do
-		r = poll(&p, 1, s->timeout_ms);
-	while (r < 0 && errno == EINTR);
-	if (r < 0)
-		return -errno;
-	return r ? 0 : -ETIMEDOUT;
-}
 
 /* Explain a failed handshake in s->err. */
 static int hs_fail(struct stream *s, struct tls_conn *c, int ret)
@@ -449,16 +573,21 @@ static int handshake(struct stream *s, struct tls_conn *c)
 					   b == (WIRE_MAGIC & 0xff) ? ": a plaintext vmig channel" : "");
 	}
 	for (;;) {
+		int fr;
+
 		ERR_clear_error();
 		r = SSL_do_handshake(c->ssl);
+		fr = out_flush(s, c);	/* (on failure: the alert, so the peer knows why) */
+		if (r == 1 && fr)
+			return stream_fail(s, -fr, "TLS handshake: %s", strerror(-fr));
 		if (r == 1)
 			break;
 		switch (SSL_get_error(c->ssl, r)) {
 		case SSL_ERROR_WANT_READ:
-			r = wait_ev(s, POLLIN);
+			r = fr ? fr : wait_ev(s, POLLIN);
 			break;
 		case SSL_ERROR_WANT_WRITE:
-			r = wait_ev(s, POLLOUT);
+			r = fr ? fr : wait_ev(s, POLLOUT);
 			break;
 		default:
 			return hs_fail(s, c, r);
@@ -536,7 +665,7 @@ ssize_t tls_readv(struct stream *s, const struct iovec *iov, int cnt)
 {
 	struct tls_conn *c = s->tls;
 	size_t n;
-	int r;
+	int r, ok;
 
 	if (!c->done) {
 		r = handshake(s, c);
@@ -554,11 +683,21 @@ ssize_t tls_readv(struct stream *s, const struct iovec *iov, int cnt)
 	for (;;) {
 		ERR_clear_error();
 		errno = 0;
-		if (SSL_read_ex(c->ssl, iov->iov_base, iov->iov_len, &n) == 1) {
+		ok = SSL_read_ex(c->ssl, iov->iov_base, iov->iov_len, &n);
+		r = ok ? SSL_ERROR_NONE : SSL_get_error(c->ssl, 0);
+		if (c->olen) {
+			int e = errno, fr = out_flush(s, c);
+
+			if (fr && ok) {
+				errno = -fr;
+				return -1;
+			}
+			errno = e;
+		}
+		if (ok) {
 			c->got_data = true;
 			return n;
 		}
-		r = SSL_get_error(c->ssl, 0);
 		if (r == SSL_ERROR_ZERO_RETURN)
 			return closed_early(s, c, 0);
 		if (r == SSL_ERROR_WANT_READ) {
@@ -629,6 +768,11 @@ ssize_t tls_writev(struct stream *s, const struct iovec *iov, int cnt)
 	errno = 0;
 	if (SSL_write_ex(c->ssl, buf, len, &n) == 1) {
 		c->wpend = 0;
+		r = out_flush(s, c);
+		if (r) {
+			errno = -r;
+			return closed_early(s, c, -1);
+		}
 		return n;
 	}
 	r = SSL_get_error(c->ssl, 0);
@@ -641,6 +785,11 @@ ssize_t tls_writev(struct stream *s, const struct iovec *iov, int cnt)
 	if (r == SSL_ERROR_SYSCALL && !errno)
 		errno = EPIPE;
 	return closed_early(s, c, io_err(s, c, 0, "write"));
+}
+
+bool tls_pending(const struct stream *s)
+{
+	return s->tls && s->tls->done && SSL_has_pending(s->tls->ssl);
 }
 
 static int export(SSL *ssl, const char *label, const void *ctx, size_t ctxlen, uint8_t out[32])

@@ -57,6 +57,13 @@ struct tls_conn *tls_lookup(int fd);
 ssize_t tls_readv(struct stream *s, const struct iovec *iov, int cnt);
 ssize_t tls_writev(struct stream *s, const struct iovec *iov, int cnt);
 
+/*
+ * Bytes OpenSSL holds for s that poll() on its fd cannot see (false for
+ * plain TCP).  Code that polls a stream's fd between packets checks this
+ * first if its peer may send two packets in one write.
+ */
+bool tls_pending(const struct stream *s);
+
 /* channel.c: around the channel header. */
 int tls_hdr_send(struct stream *s, struct wire_chan_hdr *h);	/* may alter h (tests) */
 int tls_hdr_sent(struct stream *s, const struct wire_chan_hdr *h);

@@ -102,10 +102,15 @@ build/vmtests/%_test.sh: selftests/vmig/%_test.sh
 	@mkdir -p $(dir $@)
 	install -m 755 $< $@
 
-$(BUILD)/tests/%: selftests/helper/%.c $(wildcard selftests/helper/*.h) $(BUILD)/libvmig.a $(KSRC)/.extracted
+# Host tests that include helper sources get the TLS layer from here, only if they use it.
+$(BUILD)/helper-tls.a: $(BUILD)/helper/tls.o $(BUILD)/helper/util.o
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/tests/%: selftests/helper/%.c $(wildcard selftests/helper/*.h helper/*.c helper/*.h) $(BUILD)/libvmig.a $(BUILD)/helper-tls.a $(KSRC)/.extracted
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out $(WARN),$(CFLAGS)) $(TEST_WARN) -I$(KSRC)/tools/testing/selftests $(LDFLAGS) -o $@ $< \
-		$(BUILD)/libvmig.a $(LIBS)
+		$(BUILD)/libvmig.a $(BUILD)/helper-tls.a $(LIBS) $(TLS_LIBS)
 
 # Benchmarks that run in the guest: static like the module selftests.
 build/bench/%: bench/%.c $(wildcard selftests/vmig/*.h) uapi/linux/vmig.h

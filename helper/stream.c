@@ -116,6 +116,16 @@ int stream_readv(struct stream *s, struct iovec *iov, int cnt)
 				if (errno != EAGAIN)
 					return io_fail(s, errno == ECONNRESET ? -ECONNRESET : -errno,
 						       "read");
+				/* Never wait for more than this read still needs. */
+				if (s->lowat > 1) {
+					size_t left = 0;
+					int k;
+
+					for (k = 0; k < cnt; k++)
+						left += iov[k].iov_len;
+					if (left < (size_t)s->lowat)
+						stream_set_lowat(s, left);
+				}
 				r = wait_fd(s, POLLIN);
 				if (r)
 					return io_fail(s, r, "read");

@@ -66,16 +66,28 @@ mid_round() {
 		--max-bandwidth 40 --track "$track" --timeout 5 --no-progress
 	sleep 1.2
 	local mpid="PID_${p}mig" lpid="PID_${p}ls" dpid="PID_${p}dg"
-	if [ "$what" = "destination guest" ]; then
+	if [ "$what" = "source guest" ]; then
+		local spid="PID_${p}sg"
+		kill -9 "${!spid}"
+		wait "${!spid}" 2>/dev/null
+		wait_pid "${!mpid}" 30; local rc=$?
+		wait_pid "${!lpid}" 15; local lrc=$?
+		wait_pid "${!dpid}" 15; local drc=$?
+		check "$name: the source helper stops, saying the VMM went away" \
+			test $rc -eq 1 -a -n "$(grep 'source VMM went away' "$MIG_TMP/${p}mig.err")"
+		check "$name: the destination discards its partial guest" test $lrc -eq 1 -a $drc -eq 3
+		[ $rc -eq 1 ] && [ $drc -eq 3 ] || dump ${p}mig.err ${p}ls.err ${p}dg.err
+		return
+	elif [ "$what" = "destination guest" ]; then
 		kill -9 "${!dpid}"
 		wait "${!dpid}" 2>/dev/null
 		wait_pid "${!mpid}" 30; local rc=$?
 		wait_pid "${!lpid}" 15; local lrc=$?
-		check "$name: both helpers fail with a message" \
-			test $rc -eq 1 -a $lrc -eq 1 -a -s "$MIG_TMP/${p}mig.err"
+		check "$name: both helpers fail, saying the VMM went away" \
+			test $rc -eq 1 -a $lrc -eq 1 -a -n "$(grep 'destination VMM went away' "$MIG_TMP/${p}mig.err")"
 		check "$name: the source guest runs on, every page intact" \
 			wait_for "$MIG_TMP/${p}sg.err" "memory intact after the failed migration: .* 0 errors" 10
-		[ $rc -eq 1 ] || dump ${p}mig.err ${p}ls.err ${p}sg.err
+		[ $rc -eq 1 ] && grep -q "VMM went away" "$MIG_TMP/${p}mig.err" || dump ${p}mig.err ${p}ls.err ${p}sg.err
 		return
 	elif [ "$what" = source ]; then
 		kill -9 "${!mpid}"
@@ -110,6 +122,7 @@ mid_round "source helper killed mid-round (async)" async source
 mid_round "source helper killed mid-round (sync: vCPUs blocked in faults are released)" sync source
 mid_round "destination helper killed mid-round" async destination
 mid_round "destination VMM killed mid-round" async "destination guest"
+mid_round "source VMM killed mid-round" sync "source guest"
 
 # --- a corrupted packet in a real stream -----------------------------------
 p=corrupt

@@ -128,6 +128,32 @@ refused_only "multifd channels of the right session id without its TLS secret" "
 	"a multifd channel of session [0-9a-f]* without proof of that session's TLS secret" \
 	"multifd channel"
 
+# Plain TCP stays available, with a warning when the peer is not on loopback.
+addr=$(ip -4 -o addr show scope global 2>/dev/null | awk '{print $4}' | cut -d/ -f1 | head -n 1)
+if [ -z "$addr" ]; then
+	skip "plain TCP off loopback warns on both sides" "this machine has no global IPv4 address"
+else
+	p=wan
+	start ${p}dg "$VMIG" guest --socket "$MIG_TMP/${p}dst.sock" --incoming --lifetime 60 \
+		--mem 16M --verify-all --run 0
+	wait_for "$MIG_TMP/${p}dg.out" "guest: ready"
+	wport=$(free_port)
+	start ${p}ls "$VMIG" listen --vmm "$MIG_TMP/${p}dst.sock" --port "$addr:$wport" --timeout 5 \
+		--no-progress
+	wait_for "$MIG_TMP/${p}ls.err" "waiting for a source"
+	src_guest $p "--mem 16M --dirty-rate 10"
+	timeout 60 "$VMIG" migrate --vmm "$MIG_TMP/${p}src.sock" --to "$addr:$wport" --timeout 5 \
+		--json >"$MIG_TMP/$p.json" 2>"$MIG_TMP/$p.merr"; rc=$?
+	wait_pid "$PID_wanls" 20; lrc=$?
+	wait_pid "$PID_wandg" 20; drc=$?
+	check "plain TCP to $addr (not loopback) still migrates, every page verified" \
+		test $rc -eq 0 -a $lrc -eq 0 -a $drc -eq 0
+	[ $rc -eq 0 ] && [ $drc -eq 0 ] || dump $p.merr ${p}ls.err ${p}dg.err
+	check "... and the source warns that guest memory crosses the network unencrypted" \
+		has $p.merr "warning: plain TCP with $addr: guest memory crosses the network unencrypted"
+	check "... and so does the destination" has ${p}ls.err "warning: plain TCP with $addr"
+fi
+
 # Configuration errors are clear and early.
 "$VMIG" listen --vmm /nonexistent --port 1 --tls-psk "$MIG_TMP/nonexistent.psk" 2>"$MIG_TMP/cfg1.err"; rc=$?
 check "a missing PSK file: listen exits 1 naming it" \

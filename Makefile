@@ -43,6 +43,10 @@ LDFLAGS    += -pthread $(SANFLAGS)
 PKGS       := libmnl libkmod
 CFLAGS     += $(shell pkg-config --cflags $(PKGS))
 LIBS       := $(shell pkg-config --libs $(PKGS))
+# OpenSSL: TLS on the migration channels (the helper only, not libvmig).
+TLS_PKGS   := libssl libcrypto
+CFLAGS     += $(shell pkg-config --cflags $(TLS_PKGS))
+TLS_LIBS   := $(shell pkg-config --libs $(TLS_PKGS))
 
 LIB_SRCS    := $(wildcard lib/*.c)
 HELPER_SRCS := $(wildcard helper/*.c)
@@ -74,7 +78,7 @@ $(BUILD)/libvmig.pc: lib/libvmig.pc.in Makefile
 	sed -e 's|@PREFIX@|$(PREFIX)|; s|@VERSION@|$(VERSION)|' $< >$@
 
 $(BUILD)/vmig: $(HELPER_OBJS) $(BUILD)/libvmig.a
-	$(CC) $(LDFLAGS) -o $@ $(HELPER_OBJS) $(BUILD)/libvmig.a $(LIBS)
+	$(CC) $(LDFLAGS) -o $@ $(HELPER_OBJS) $(BUILD)/libvmig.a $(LIBS) $(TLS_LIBS)
 
 # --- kernel module -------------------------------------------------------
 kmod:
@@ -98,10 +102,15 @@ build/vmtests/%_test.sh: selftests/vmig/%_test.sh
 	@mkdir -p $(dir $@)
 	install -m 755 $< $@
 
-$(BUILD)/tests/%: selftests/helper/%.c $(wildcard selftests/helper/*.h helper/*.c helper/*.h) $(BUILD)/libvmig.a $(KSRC)/.extracted
+# Host tests that include helper sources get the TLS layer from here, only if they use it.
+$(BUILD)/helper-tls.a: $(BUILD)/helper/tls.o $(BUILD)/helper/util.o
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/tests/%: selftests/helper/%.c $(wildcard selftests/helper/*.h helper/*.c helper/*.h) $(BUILD)/libvmig.a $(BUILD)/helper-tls.a $(KSRC)/.extracted
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out $(WARN),$(CFLAGS)) $(TEST_WARN) -I$(KSRC)/tools/testing/selftests $(LDFLAGS) -o $@ $< \
-		$(BUILD)/libvmig.a $(LIBS)
+		$(BUILD)/libvmig.a $(BUILD)/helper-tls.a $(LIBS) $(TLS_LIBS)
 
 # Benchmarks that run in the guest: static like the module selftests.
 build/bench/%: bench/%.c $(wildcard selftests/vmig/*.h) uapi/linux/vmig.h
@@ -192,11 +201,13 @@ clean:
 # --- fuzzing (clang + libFuzzer) -----------------------------------------
 FUZZ_CC   ?= clang
 FUZZ_SRCS := selftests/helper/stream_fuzz.c helper/stream.c helper/channel.c helper/handshake.c \
-	     helper/control.c helper/multifd_recv.c helper/zero.c helper/postcopy_dst.c helper/util.c
+	     helper/control.c helper/multifd_recv.c helper/zero.c helper/postcopy_dst.c helper/tls.c \
+	     helper/util.c
 build/fuzz/stream_fuzz: $(FUZZ_SRCS) $(wildcard helper/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -g -O1 -std=gnu11 -D_GNU_SOURCE $(WARN) -Ihelper -Iuapi -Ilib \
-		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -o $@ $(FUZZ_SRCS)
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -o $@ $(FUZZ_SRCS) \
+		$(TLS_LIBS)
 
 fuzz: build/fuzz/stream_fuzz
 .PHONY: fuzz

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "channel.h"
+#include "tls.h"
 
 static int split_hostport(const char *hostport, char *host, size_t hostlen, const char **port)
 {
@@ -90,6 +91,11 @@ int chan_connect(const char *hostport, int timeout_ms, char *err, size_t errlen)
 		if (!r) {
 			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 			freeaddrinfo(ai);
+			r = tls_attach(fd, false, host, err, errlen);
+			if (r) {
+				close(fd);
+				return r;
+			}
 			return fd;
 		}
 		close(fd);
@@ -136,6 +142,7 @@ int chan_accept(int listen_fd, int timeout_ms)
 {
 	struct pollfd p = { .fd = listen_fd, .events = POLLIN };
 	int r, fd, one = 1;
+	char err[128];
 
 	do
 		r = poll(&p, 1, timeout_ms);
@@ -148,6 +155,11 @@ int chan_accept(int listen_fd, int timeout_ms)
 	if (fd < 0)
 		return -errno;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	r = tls_attach(fd, true, NULL, err, sizeof(err));
+	if (r) {
+		close(fd);
+		return r;
+	}
 	return fd;
 }
 
@@ -158,7 +170,13 @@ int chan_send_hdr(struct stream *s, uint16_t kind, uint64_t session, uint32_t in
 		.session = session, .index = index,
 	};
 
-	return stream_write(s, &h, sizeof(h));
+	int r = tls_hdr_send(s, &h);
+
+	if (!r)
+		r = stream_write(s, &h, sizeof(h));
+	if (!r)
+		r = tls_hdr_sent(s, &h);	/* TLS: session key, or this channel's proof */
+	return r;
 }
 
 int chan_recv_hdr(struct stream *s, struct wire_chan_hdr *h)
@@ -167,6 +185,9 @@ int chan_recv_hdr(struct stream *s, struct wire_chan_hdr *h)
 
 	if (r)
 		return r;
+	if (h->magic != WIRE_MAGIC && (h->magic & 0xff) == 22 && !s->tls)
+		return stream_fail(s, EPROTO, "not a vmig connection: a TLS handshake, but "
+				   "this side runs without --tls-creds/--tls-psk");
 	if (h->magic != WIRE_MAGIC)
 		return stream_fail(s, EPROTO, "not a vmig connection: bad magic 0x%08x "
 				   "(expected 0x%08x)", h->magic, WIRE_MAGIC);
@@ -183,5 +204,5 @@ int chan_recv_hdr(struct stream *s, struct wire_chan_hdr *h)
 	if (h->kind == WIRE_CHAN_MULTIFD ? h->index >= WIRE_MAX_CHANNELS : h->index != 0)
 		return stream_fail(s, EPROTO, "%s channel with index %u",
 				   wire_kind_name(h->kind), h->index);
-	return 0;
+	return tls_hdr_recv(s, h);	/* TLS: session key, or check the channel's proof */
 }

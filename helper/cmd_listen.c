@@ -6,6 +6,7 @@
 
 #include "cmd.h"
 #include "dest.h"
+#include "tls.h"
 #include "util.h"
 
 static void listen_usage(FILE *f)
@@ -34,6 +35,13 @@ static void listen_usage(FILE *f)
 		"                        (default 64M; at least two 256 KiB chunks): a\n"
 		"                        receive thread waits for room (back-pressure)\n"
 		"  --device-threads N    device loading threads (default 8)\n"
+		"  --tls-creds DIR       TLS 1.3 on every channel with x509: DIR holds ca.pem,\n"
+		"                        cert.pem, key.pem; sources must present a certificate\n"
+		"                        that chains to ca.pem\n"
+		"  --tls-psk FILE        TLS 1.3 with a pre-shared key (IDENTITY:HEXKEY or HEXKEY)\n"
+		"                        With either, plaintext connections are refused, and\n"
+		"                        every channel must prove it belongs to the session\n"
+		"                        its main channel established.\n"
 		"  --json                the report as one JSON object on stdout\n"
 		"  --no-progress         no progress bar (it is shown only on a terminal)\n"
 		"  --help                this text\n"
@@ -47,7 +55,8 @@ static void listen_usage(FILE *f)
 		"Exit status: 0 the guest resumed here, 1 failed, 2 usage.\n"
 		"\n"
 		"Example:\n"
-		"  vmig listen --vmm /tmp/dst.sock --port 4444\n");
+		"  vmig listen --vmm /tmp/dst.sock --port 4444\n"
+		"  vmig listen --vmm /tmp/dst.sock --port 4444 --tls-psk /etc/vmig/keys.psk\n");
 }
 
 static int listen_run(int argc, char **argv)
@@ -64,12 +73,17 @@ static int listen_run(int argc, char **argv)
 		{ "postcopy-spin", required_argument, NULL, 'S' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "no-progress", no_argument, NULL, 'P' },
+		{ "tls-creds", required_argument, NULL, 'X' },
+		{ "tls-psk", required_argument, NULL, 'K' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct dest_opts o = { .timeout_ms = 10000, .accept_timeout_ms = 120000,
 			       .prefault = true, .progress = true,
 			       .max_device_buffer = 64ull << 20, .device_threads = 8 };
+	enum tls_mode tls = TLS_NONE;
+	const char *tls_path = NULL;
+	char err[256];
 	int64_t sz;
 	struct report rep;
 	bool json = false;
@@ -110,6 +124,16 @@ static int listen_run(int argc, char **argv)
 			break;
 		case 'j': json = true; break;
 		case 'P': o.progress = false; break;
+		case 'X':
+		case 'K':
+			if (tls != TLS_NONE) {
+				fprintf(stderr, "vmig listen: --tls-creds and --tls-psk exclude "
+					"each other\n");
+				return 2;
+			}
+			tls = c == 'X' ? TLS_X509 : TLS_PSK;
+			tls_path = optarg;
+			break;
 		case 'h':
 			listen_usage(stdout);
 			return 0;
@@ -122,6 +146,10 @@ static int listen_run(int argc, char **argv)
 		fprintf(stderr, "vmig listen: %s (see --help)\n",
 			optind != argc ? "unexpected argument" : "--vmm and --port are required");
 		return 2;
+	}
+	if (tls_configure(tls, tls_path, true, err, sizeof(err))) {
+		fprintf(stderr, "vmig listen: %s\n", err);
+		return 1;
 	}
 	memset(&rep, 0, sizeof(rep));
 	dest_receive(&o, &rep);

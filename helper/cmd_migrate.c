@@ -7,6 +7,7 @@
 
 #include "cmd.h"
 #include "precopy.h"
+#include "tls.h"
 #include "util.h"
 #include "wire.h"
 
@@ -50,6 +51,11 @@ static void migrate_usage(FILE *f)
 		"  --device-threads N      device saving threads (default 8)\n"
 		"  --no-free-hints         send pages the VMM hints free anyway\n"
 		"  --timeout SECONDS       bound on any single wait (default 10)\n"
+		"  --tls-creds DIR         TLS 1.3 on every channel with x509: DIR holds ca.pem,\n"
+		"                          cert.pem, key.pem; the destination's certificate must\n"
+		"                          chain to ca.pem and name HOST\n"
+		"  --tls-psk FILE          TLS 1.3 with a pre-shared key: one line IDENTITY:HEXKEY\n"
+		"                          (psktool's format) or HEXKEY, 16..64 bytes\n"
 		"  --json                  the report as one JSON object on stdout\n"
 		"  --no-progress           no progress bar (it is shown only on a terminal)\n"
 		"  --help                  this text\n"
@@ -60,7 +66,8 @@ static void migrate_usage(FILE *f)
 		"Examples:\n"
 		"  vmig migrate --vmm /tmp/src.sock --to 127.0.0.1:4444\n"
 		"  vmig migrate --vmm /tmp/src.sock --to dst:4444 --multifd 4 \\\n"
-		"               --downtime-limit 50 --max-bandwidth 1000 --json\n");
+		"               --downtime-limit 50 --max-bandwidth 1000 --json\n"
+		"  vmig migrate --vmm /tmp/src.sock --to dst.example:4444 --tls-creds /etc/vmig\n");
 }
 
 static int migrate_run(int argc, char **argv)
@@ -88,6 +95,9 @@ static int migrate_run(int argc, char **argv)
 		{ "no-progress", no_argument, NULL, 'P' },
 		{ "inject-corrupt", required_argument, NULL, 'C' },	/* tests */
 		{ "wire-version", required_argument, NULL, 'W' },	/* tests */
+		{ "tls-creds", required_argument, NULL, 'X' },
+		{ "tls-psk", required_argument, NULL, 'K' },
+		{ "inject-tls-binding", required_argument, NULL, 0x102 },	/* tests */
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -97,6 +107,9 @@ static int migrate_run(int argc, char **argv)
 		.device_threads = 8,
 		.postcopy_after = 1, .postcopy_batch = 16,
 	};
+	enum tls_mode tls = TLS_NONE;
+	const char *tls_path = NULL, *inject = NULL;
+	char err[256];
 	struct report rep;
 	bool json = false;
 	uint64_t v;
@@ -187,6 +200,17 @@ static int migrate_run(int argc, char **argv)
 				goto bad;
 			o.wire_version = v;
 			break;
+		case 'X':
+		case 'K':
+			if (tls != TLS_NONE) {
+				fprintf(stderr, "vmig migrate: --tls-creds and --tls-psk exclude "
+					"each other\n");
+				return 2;
+			}
+			tls = c == 'X' ? TLS_X509 : TLS_PSK;
+			tls_path = optarg;
+			break;
+		case 0x102: inject = optarg; break;
 		case 'h':
 			migrate_usage(stdout);
 			return 0;
@@ -202,6 +226,14 @@ static int migrate_run(int argc, char **argv)
 	if (optind != argc || !o.vmm_path || !o.to) {
 		fprintf(stderr, "vmig migrate: %s (see --help)\n",
 			optind != argc ? "unexpected argument" : "--vmm and --to are required");
+		return 2;
+	}
+	if (tls_configure(tls, tls_path, false, err, sizeof(err))) {
+		fprintf(stderr, "vmig migrate: %s\n", err);
+		return 1;
+	}
+	if (inject && tls_inject(inject)) {
+		fprintf(stderr, "vmig migrate: bad value '%s'\n", inject);
 		return 2;
 	}
 	memset(&rep, 0, sizeof(rep));

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "handshake.h"
+#include "tls.h"
 
 int hs_send_offer(struct stream *s, const struct hs_offer *o)
 {
@@ -117,6 +118,8 @@ int hs_send_reply(struct stream *s, int status, const struct hs_result *res, con
 	}
 	memcpy(buf, &r, sizeof(r));
 	memcpy(buf + sizeof(r), msg, n);
+	if (!status)
+		tls_session_established(s);	/* other channels now bind to this one */
 	return stream_send_pkt(s, WIRE_PKT_HELLO_REPLY, buf, sizeof(r) + n);
 }
 
@@ -159,5 +162,6 @@ int hs_recv_reply(struct stream *s, const struct hs_offer *offer, struct hs_resu
 				   "offered", (unsigned long long)(r.caps & ~offer->caps));
 	res->version = r.version;
 	res->caps = r.caps;
+	tls_session_established(s);
 	return 0;
 }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "stream.h"
+#include "tls.h"
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
 	       "the wire is little-endian; a big-endian port converts in stream.c");
@@ -46,6 +47,7 @@ void stream_init_fd(struct stream *s, int fd, int timeout_ms)
 {
 	memset(s, 0, sizeof(*s));
 	s->fd = fd;
+	s->tls = tls_lookup(fd);
 	s->timeout_ms = timeout_ms;
 }
 
@@ -107,7 +109,8 @@ int stream_readv(struct stream *s, struct iovec *iov, int cnt)
 			n = k;
 		} else {
 			/* Non-blocking socket: read first, wait only when nothing is there. */
-			n = readv(s->fd, iov, cnt > IOV_MAX ? IOV_MAX : cnt);
+			n = s->tls ? tls_readv(s, iov, cnt) :
+				     readv(s->fd, iov, cnt > IOV_MAX ? IOV_MAX : cnt);
 			if (n < 0) {
 				int r;
 
@@ -152,7 +155,8 @@ void stream_set_lowat(struct stream *s, size_t bytes)
 {
 	int v = bytes > (1u << 18) ? 1 << 18 : (int)bytes;
 
-	if (s->fd >= 0 && v != s->lowat) {
+	/* TLS: bytes on the socket are not bytes of payload; leave it at 1. */
+	if (s->fd >= 0 && !s->tls && v != s->lowat) {
 		setsockopt(s->fd, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof(v));
 		s->lowat = v;
 	}
@@ -180,7 +184,8 @@ int stream_writev(struct stream *s, struct iovec *iov, int cnt)
 			if (cnt > 0)
 				n = iov->iov_len;
 		} else {
-			n = sendmsg(s->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+			n = s->tls ? tls_writev(s, iov, cnt) :
+				     sendmsg(s->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 			if (n < 0) {
 				int r;
 

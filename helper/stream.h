@@ -15,6 +15,7 @@
 
 struct stream {
 	int fd;				/* -1: read from mem */
+	struct tls_conn *tls;		/* NULL: plain TCP (tls.h) */
 	const uint8_t *mem;
 	size_t mem_len, mem_pos;
 	int timeout_ms;

@@ -24,6 +24,10 @@
  *             Without the preempt channel requested pages travel at the head
  *             of their multifd channel's queue.
  *
+ * With TLS (helper/tls.h) all of this runs inside TLS 1.3, and every
+ * channel header of a kind other than main is followed by a 32-byte proof
+ * that binds the channel to the main channel's TLS session.
+ *
  * Pages of one 2 MiB chunk always travel on the same multifd channel
  * (chunk index modulo the channel count), so a newer copy of a page can
  * never overtake an older one: no cross-channel synchronisation per round.

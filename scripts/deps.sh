@@ -11,6 +11,7 @@ pkgs=(
 	qemu-system-x86 busybox-static
 	libmnl-dev libnl-3-dev libnl-genl-3-dev libnl-route-3-dev libkmod-dev
 	iproute2 iperf3 valgrind clang libclang-rt-14-dev dkms
+	libssl-dev openssl
 )
 
 missing=()

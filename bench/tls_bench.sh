@@ -1,0 +1,98 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Precopy throughput over loopback: plain TCP vs TLS 1.3 (x509 and PSK).
+#
+#   bench/tls_bench.sh
+#
+# An idle guest of BENCH_SIZE (default 1G, every page non-zero) migrated
+# with BENCH_CHANNELS (default "1 2") multifd channels, BENCH_REPS (default
+# 3) times per mode, the modes interleaved so that load on the machine hits
+# them alike.  Throughput is page data / (total time - setup), from the
+# source's report; the table gives the median of the runs and TLS / plain,
+# and the median CPU time (user + system) of vmig listen + vmig migrate over
+# the whole run (setup, RAM prefault and TLS handshakes included): on a
+# shared machine that is steadier than the wall clock.
+# Test credentials are made in a temporary directory.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+make -s -j2 all
+vmig=${VMIG:-build/out/vmig}
+size=${BENCH_SIZE:-1G}
+reps=${BENCH_REPS:-3}
+tmp=$(mktemp -d /tmp/vmig-tlsbench.XXXXXX)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+waitfor() {
+	for _ in $(seq 1200); do grep -q -- "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
+	echo "bench: timed out waiting for '$2' in $1" >&2; cat "$1" >&2; exit 1
+}
+
+c=$tmp/creds
+mkdir -p "$c"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+	-keyout "$c/ca.key" -out "$c/ca.pem" -subj "/CN=vmig bench CA" 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$c/key.pem" \
+	-out "$c/req.csr" -subj "/CN=localhost" 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1\n' >"$c/ext"
+openssl x509 -req -in "$c/req.csr" -CA "$c/ca.pem" -CAkey "$c/ca.key" -CAcreateserial \
+	-days 1 -extfile "$c/ext" -out "$c/cert.pem" 2>/dev/null
+(umask 077; echo "vmig:$(openssl rand -hex 32)" >"$tmp/key.psk")
+
+# run CHANNELS "tls args": prints the source's JSON report.
+run() {
+	local p
+	p=$(port)
+	rm -f "$tmp"/*.sock "$tmp"/*.out "$tmp"/*.err
+	$vmig guest --socket "$tmp/dst.sock" --mem "$size" --incoming --run 0 >"$tmp/dg.out" 2>"$tmp/dg.err" &
+	pids+=($!)
+	local dg=$!
+	$vmig guest --socket "$tmp/src.sock" --mem "$size" --pattern idle >"$tmp/sg.out" 2>"$tmp/sg.err" &
+	pids+=($!)
+	waitfor "$tmp/dg.out" "guest: ready"
+	/usr/bin/time -o "$tmp/ls.cpu" -f "%U %S" \
+		$vmig listen --vmm "$tmp/dst.sock" --port "127.0.0.1:$p" --no-progress $2 >"$tmp/ls.out" 2>"$tmp/ls.err" &
+	pids+=($!)
+	local ls=$!
+	waitfor "$tmp/ls.err" "waiting for a source"
+	waitfor "$tmp/sg.out" "guest: ready"
+	sleep 0.3
+	/usr/bin/time -o "$tmp/mg.cpu" -f "%U %S" \
+		$vmig migrate --vmm "$tmp/src.sock" --to "127.0.0.1:$p" --multifd "$1" --json --no-progress $2
+	wait "$ls" || true
+	wait "$dg" || { echo "bench: destination guest failed" >&2; cat "$tmp/dg.err" "$tmp/ls.err" >&2; exit 1; }
+	# CPU seconds of both helpers (user + system), whole run, appended to the runs file
+	cat "$tmp/ls.cpu" "$tmp/mg.cpu" | awk '{s += $1 + $2} END {printf "%.2f ", s}' >>"$tmp/cpu.$3"
+}
+
+# A failed run counts as 0 (and says so on stderr).
+gbps() {
+	python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print("%.2f" % (d["throughput_bps"] * 8 / 1e9 if d["ok"] else 0))' "$1"
+}
+median() { tr ' ' '\n' | sort -n | awk 'NF {a[++n] = $1} END {print a[int((n + 1) / 2)]}'; }
+
+echo "# vmig TLS benchmark, $(date -u +%F), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), kernel $(uname -r)"
+echo "# $(openssl version); kernel TLS ULP available: $(grep -qw tls /proc/sys/net/ipv4/tcp_available_ulp 2>/dev/null && echo yes || echo no)"
+echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg); $size idle guest, $reps runs per mode"
+echo
+echo "| channels | plain Gbit/s | TLS x509 Gbit/s | TLS PSK Gbit/s | x509 / plain | PSK / plain | runs (plain; x509; PSK) | CPU s, both helpers (plain; x509; PSK) |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+for n in ${BENCH_CHANNELS:-1 2}; do
+	pl="" x5="" ps=""
+	rm -f "$tmp"/cpu.*
+	for _ in $(seq "$reps"); do
+		pl+="$(gbps "$(run "$n" "" pl)") "
+		x5+="$(gbps "$(run "$n" "--tls-creds $c" x5)") "
+		ps+="$(gbps "$(run "$n" "--tls-psk $tmp/key.psk" ps)") "
+	done
+	mp=$(median <<<"$pl") mx=$(median <<<"$x5") mk=$(median <<<"$ps")
+	echo "| $n | $mp | $mx | $mk | $(awk "BEGIN {printf \"%.0f %%\", 100 * $mx / $mp}") |" \
+		"$(awk "BEGIN {printf \"%.0f %%\", 100 * $mk / $mp}") | ${pl% }; ${x5% }; ${ps% } |" \
+		"$(median <"$tmp/cpu.pl"); $(median <"$tmp/cpu.x5"); $(median <"$tmp/cpu.ps") |"
+done

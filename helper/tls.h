@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * TLS 1.3 (OpenSSL) under every channel, whatever its kind.
+ *
+ * Configured once per process from the command line (--tls-creds DIR with
+ * ca.pem, cert.pem, key.pem: x509 with peer verification both ways; or
+ * --tls-psk FILE: an external pre-shared key).  Then chan_connect() and
+ * chan_accept() attach a TLS connection to each socket they return, keyed
+ * by its fd, and stream_init_fd() on that fd finds it: the stream's reads
+ * and writes go through TLS, the handshake runs lazily on the first I/O
+ * with the stream's deadline, and a failure lands in the stream's err like
+ * any other I/O failure (so the destination drops such a connection with a
+ * message and keeps waiting).  Without TLS, a peer that is not on loopback
+ * gets a warning once.
+ *
+ * Session binding: when a channel header of kind main is exchanged, both
+ * sides derive a 32-byte key from that connection's TLS session (RFC 8446
+ * exporter, context = the session id).  When the main channel's handshake
+ * succeeds (HELLO_REPLY with status 0) that key becomes the process's
+ * session key.  Every other channel header is followed on the wire by
+ * HMAC-SHA256(session key, "vmig-channel" || header || exporter of that
+ * channel's own TLS connection): a channel from another session, or a
+ * recorded one replayed, cannot produce it and is refused even when its
+ * certificate or PSK is valid.  One migration per process.
+ *
+ * Records: the sender writes each stream_writev() as its own TLS records,
+ * so a record never spans two packets; code that poll()s a stream's fd
+ * between packets (the main channel) stays correct without asking OpenSSL
+ * for buffered bytes.
+ */
+#ifndef VMIG_TLS_H
+#define VMIG_TLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "stream.h"
+
+#define TLS_PROOF_LEN		32
+#define TLS_MAX_CERT_LIST	(64 * 1024)	/* peer certificate chain, bytes */
+
+enum tls_mode { TLS_NONE, TLS_X509, TLS_PSK };
+
+/* Set up from the command line; 0 or -errno with err filled. */
+int tls_configure(enum tls_mode mode, const char *path, bool server, char *err, size_t errlen);
+bool tls_enabled(void);
+/* Tests: corrupt the session binding ("key") or the channels' session id ("session"). */
+int tls_inject(const char *what);
+
+/* channel.c: after connect (host = what the user named) or accept. */
+int tls_attach(int fd, bool server, const char *host, char *err, size_t errlen);
+/* stream.c: the TLS connection on fd, or NULL for plain TCP. */
+struct tls_conn *tls_lookup(int fd);
+/* Like readv()/writev() on a non-blocking socket: >= 0, or -1 with errno. */
+ssize_t tls_readv(struct stream *s, const struct iovec *iov, int cnt);
+ssize_t tls_writev(struct stream *s, const struct iovec *iov, int cnt);
+
+/*
+ * Bytes OpenSSL holds for s that poll() on its fd cannot see (false for
+ * plain TCP).  Code that polls a stream's fd between packets checks this
+ * first if its peer may send two packets in one write.
+ */
+bool tls_pending(const struct stream *s);
+
+/* channel.c: around the channel header. */
+int tls_hdr_send(struct stream *s, struct wire_chan_hdr *h);	/* may alter h (tests) */
+int tls_hdr_sent(struct stream *s, const struct wire_chan_hdr *h);
+int tls_hdr_recv(struct stream *s, const struct wire_chan_hdr *h);
+/* handshake.c: the main channel on s was accepted; its key binds the session. */
+void tls_session_established(struct stream *s);
+
+#endif

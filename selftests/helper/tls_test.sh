@@ -59,10 +59,17 @@ ok_case() {
 	[ $rc -eq 0 ] && [ $drc -eq 0 ] || dump $p.merr ${p}ls.err ${p}dg.err
 	check "$name: no plaintext warning on loopback" \
 		test -z "$(grep -h 'plain TCP' "$MIG_TMP/$p.merr" "$MIG_TMP/${p}ls.err")"
+	if [ -n "${4:-}" ]; then
+		check "$name: the source report says so" json "$MIG_TMP/$p.json" "$4"
+	fi
 }
 ok_case "x509, 2 multifd channels" "$GOOD" "$GOOD --multifd 2"
 ok_case "x509, 8 multifd channels" "$GOOD" "$GOOD --multifd 8"
 ok_case "PSK, 2 multifd channels" "$PSK" "$PSK --multifd 2"
+ok_case "PSK, postcopy with a preempt channel" "$PSK" "$PSK --multifd 2 --postcopy-after 0" \
+	"d['postcopy'] and d['postcopy']['preempt']"
+ok_case "x509, postcopy without a preempt channel" "$GOOD" "$GOOD --multifd 2 --postcopy-after 0 --no-preempt" \
+	"d['postcopy'] and not d['postcopy']['preempt']"
 
 # --- refused before a session: the listener drops them and keeps waiting ---
 p=ref

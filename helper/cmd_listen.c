@@ -26,6 +26,8 @@ static void listen_usage(FILE *f)
 		"  --timeout SECONDS     bound on any single wait in a session (default 10)\n"
 		"  --accept-timeout S    how long to wait for a source (default 120)\n"
 		"  --no-prefault         do not allocate guest RAM before pages arrive\n"
+		"  --backend B           auto | kmod | uffd (default auto: what the VMM's RAM is,\n"
+		"                        vmig.ko regions or memfds)\n"
 		"  --json                the report as one JSON object on stdout\n"
 		"  --no-progress         no progress bar (it is shown only on a terminal)\n"
 		"  --help                this text\n"
@@ -44,6 +46,7 @@ static int listen_run(int argc, char **argv)
 		{ "timeout", required_argument, NULL, 'o' },
 		{ "accept-timeout", required_argument, NULL, 'a' },
 		{ "no-prefault", no_argument, NULL, 'F' },
+		{ "backend", required_argument, NULL, 'B' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "no-progress", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
@@ -71,6 +74,10 @@ static int listen_run(int argc, char **argv)
 			o.accept_timeout_ms = v * 1000;
 			break;
 		case 'F': o.prefault = false; break;
+		case 'B':
+			if (vmig_backend_parse(optarg, &o.backend))
+				goto bad;
+			break;
 		case 'j': json = true; break;
 		case 'P': o.progress = false; break;
 		case 'h':

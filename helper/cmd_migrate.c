@@ -32,7 +32,12 @@ static void migrate_usage(FILE *f)
 		"  --max-bandwidth MiB/s   cap over all channels (default: none)\n"
 		"  --max-rounds N          dirty rounds before it counts as a stall (default 30)\n"
 		"  --abort-on-stall        give up instead of switching over on a stall\n"
-		"  --track MODE            dirty tracking: auto | async | sync (default auto:\n"
+		"  --backend B             auto | kmod | uffd (default auto: kmod when the\n"
+		"                          VMM's RAM is vmig.ko regions, uffd for memfds)\n"
+		"  --dirty-mode M          kmod dirty logging: manual-init (default: enable\n"
+		"                          costs nothing, each chunk re-protected just before\n"
+		"                          it is sent) | manual | protect | hwdirty\n"
+		"  --track MODE            uffd dirty tracking: auto | async | sync (default auto:\n"
 		"                          async = WP_ASYNC + PAGEMAP_SCAN when the kernel has it)\n"
 		"  --timeout SECONDS       bound on any single wait (default 10)\n"
 		"  --json                  the report as one JSON object on stdout\n"
@@ -58,6 +63,8 @@ static int migrate_run(int argc, char **argv)
 		{ "max-rounds", required_argument, NULL, 'r' },
 		{ "abort-on-stall", no_argument, NULL, 'A' },
 		{ "track", required_argument, NULL, 'T' },
+		{ "backend", required_argument, NULL, 'B' },
+		{ "dirty-mode", required_argument, NULL, 'D' },
 		{ "timeout", required_argument, NULL, 'o' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "no-progress", no_argument, NULL, 'P' },
@@ -108,6 +115,14 @@ static int migrate_run(int argc, char **argv)
 			else if (!strcmp(optarg, "sync"))
 				o.track = VMIG_TRACK_SYNC;
 			else
+				goto bad;
+			break;
+		case 'B':
+			if (vmig_backend_parse(optarg, &o.backend))
+				goto bad;
+			break;
+		case 'D':
+			if (vmig_dirty_mode_parse(optarg, &o.dirty_mode))
 				goto bad;
 			break;
 		case 'o':

@@ -81,7 +81,11 @@ static int setup(struct dest *d)
 	if (vmig_ctl_role(d->ctl) != VMIG_ROLE_DEST)
 		return fail(d, EINVAL, "the VMM at %s is not waiting for an incoming guest "
 			    "(start it with --incoming)", o->vmm_path);
-	d->ram = vmig_ram_open_uffd(d->ctl);
+	d->ram = vmig_ram_open(d->ctl, o->backend, VMIG_DIRTY_MODE_MANUAL_INIT);
+	if (!d->ram && errno == EMEDIUMTYPE)
+		return fail(d, errno, "--backend %s: the VMM's guest RAM is %s", vmig_backend_name(o->backend),
+			    o->backend == VMIG_BACKEND_KMOD ? "not vmig.ko regions (memfds)" :
+			    "vmig.ko regions, not memfds");
 	if (!d->ram)
 		return fail(d, errno, "cannot map guest RAM: %s", strerror(errno));
 	d->rep->backend = vmig_ram_backend(d->ram);

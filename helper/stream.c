@@ -113,6 +113,19 @@ int stream_readv(struct stream *s, struct iovec *iov, int cnt)
 				if (errno != EAGAIN)
 					return io_fail(s, errno == ECONNRESET ? -ECONNRESET : -errno,
 						       "read");
+				/*
+				 * After a partial read fewer bytes than SO_RCVLOWAT may
+				 * be left to come: poll() would then wait until timeout.
+				 */
+				if (s->lowat > 1) {
+					size_t left = 0;
+					int k;
+
+					for (k = 0; k < cnt; k++)
+						left += iov[k].iov_len;
+					if (left < (size_t)s->lowat)
+						stream_set_lowat(s, left);
+				}
 				r = wait_fd(s, POLLIN);
 				if (r)
 					return io_fail(s, r, "read");

@@ -464,8 +464,12 @@ static int guest_run(int argc, char **argv)
 	fd = vmig_ram_create(backend, mem, &chosen);
 	if (fd < 0) {
 		fprintf(stderr, "vmig guest: cannot create guest RAM (%s): %s\n",
-			vmig_backend_name(backend), fd == -ENODEV ?
-			"no /dev/vmig and vmig.ko cannot be loaded" : strerror(-fd));
+			vmig_backend_name(backend),
+			fd == -ENODEV ? "no /dev/vmig, and vmig.ko cannot be loaded" :
+			fd == -ENOENT ? "no /dev/vmig, and vmig.ko is not installed (make "
+					"install, or vmig module load --ko PATH)" :
+			fd == -EPERM ? "no /dev/vmig, and loading vmig.ko needs root" :
+			strerror(-fd));
 		return 1;
 	}
 	g.ram = mmap(NULL, mem, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);

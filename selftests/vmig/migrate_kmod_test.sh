@@ -111,15 +111,17 @@ sleep 0.5
 run_case "idle guest, 1 channel, manual-init" 32M "--pattern idle" "--multifd 1" \
 	'"tracking":"kmod-manual-init"'
 run_case "random dirtying guest, 3 vCPUs, 4 channels, manual-init" 32M \
-	"--pattern random --dirty-rate 4 --vcpus 3" "--multifd 4" '"tracking":"kmod-manual-init"'
-run_case "random dirtying guest, manual" 32M "--pattern random --dirty-rate 4" \
+	"--pattern random --dirty-rate 8 --vcpus 3" "--multifd 4" '"tracking":"kmod-manual-init"'
+run_case "random dirtying guest, manual" 32M "--pattern random --dirty-rate 8" \
 	"--multifd 2 --dirty-mode manual" '"tracking":"kmod-manual"'
-run_case "random dirtying guest, protect" 32M "--pattern random --dirty-rate 4" \
+run_case "random dirtying guest, protect" 32M "--pattern random --dirty-rate 8" \
 	"--multifd 2 --dirty-mode protect" '"tracking":"kmod-protect"'
-run_case "random dirtying guest, hwdirty" 32M "--pattern random --dirty-rate 4" \
+run_case "random dirtying guest, hwdirty" 32M "--pattern random --dirty-rate 8" \
 	"--multifd 2 --dirty-mode hwdirty" '"tracking":"kmod-hwdirty"'
+run_case "sequential dirtying guest, 2 vCPUs, 3 channels" 48M \
+	"--pattern sequential --dirty-rate 8" "--multifd 3"
 run_case "pages first written during the migration are caught" 32M \
-	"--pattern random --no-fill --dirty-rate 4" "--multifd 2"
+	"--pattern random --no-fill --dirty-rate 8" "--multifd 2"
 run_case "dirty rounds run until the downtime fits (manual-init)" 32M \
 	"--pattern random --dirty-rate 2" "--multifd 2 --max-bandwidth 16 --downtime-limit 50"
 check "the capped run had dirty rounds" sh -c "! grep -q '\"rounds\":0,' $p.json"

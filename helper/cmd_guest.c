@@ -326,7 +326,9 @@ static int session_dest(struct guest *g, struct vmig_vmm *vmm, uint64_t deadline
 
 		switch (ev) {
 		case VMIG_VMM_NONE:
-			if (!resumed && now_ns() > deadline)
+			if (resumed)
+				return 1;	/* running here; the helper's goodbye is late */
+			if (now_ns() > deadline)
 				return -1;
 			continue;
 		case VMIG_VMM_STOP:

@@ -260,6 +260,8 @@ static int run_session(struct dest *d)
 		r = check_receivers(d, &ended);
 		if (r)
 			return r;
+		if (vmig_ctl_lost(d->ctl))
+			return fail(d, ECONNRESET, "the destination VMM went away");
 		r = poll(&p, 1, 100);
 		if (r < 0 && errno != EINTR)
 			return fail(d, errno, "poll: %s", strerror(errno));
@@ -364,9 +366,9 @@ int dest_receive(const struct dest_opts *o, struct report *rep)
 		r = 0;
 		vmig_ctl_complete(d.ctl);
 	} else {
-		stop_receivers(&d);
-		if (d.main_open)
+		if (d.main_open)	/* first the reason, then drop the channels */
 			stream_send_error(&d.main, r, rep->error);
+		stop_receivers(&d);
 		if (d.ctl)
 			vmig_ctl_error(d.ctl, rep->error);
 	}

@@ -2,6 +2,10 @@
 /*
  * Destination side of one multifd channel: PAGES packets placed straight
  * into guest RAM (payload read into the pages themselves), until END.
+ * That is right for precopy only, while the destination VMM is stopped.
+ * Postcopy's receiver reads into a buffer and places with vmig_ram_place()
+ * (UFFDIO_COPY on the uffd backend), so a faulting vCPU never sees a page
+ * half written; the wire format stays the same.
  */
 #ifndef VMIG_MULTIFD_RECV_H
 #define VMIG_MULTIFD_RECV_H

@@ -160,12 +160,29 @@ static int check_main(struct precopy *pc)
 	struct ctl_event ev;
 	int r;
 
+	if (vmig_ctl_lost(pc->ctl))
+		return fail(pc, ECONNRESET, "the source VMM went away");
 	if (poll(&p, 1, 0) <= 0)
 		return 0;
 	r = control_recv(&pc->main, true, &ev);
 	if (r)
 		return fail(pc, r, "destination: %s", pc->main.err);
 	return fail(pc, EPROTO, "destination sent RESUMED before COMPLETE");
+}
+
+/*
+ * A channel broke.  A destination that gives up says why on the main
+ * channel before it drops the others: prefer its words when they come soon.
+ */
+static int channel_failed(struct precopy *pc, unsigned int i, int r)
+{
+	struct pollfd p = { .fd = pc->main.fd, .events = POLLIN };
+	struct ctl_event ev;
+
+	if (poll(&p, 1, 500) > 0 && control_recv(&pc->main, true, &ev) &&
+	    !strncmp(pc->main.err, "peer reported", 13))
+		return fail(pc, r, "destination: %s", pc->main.err);
+	return fail(pc, r, "multifd channel %u: %s", i, pc->chans[i].s.err);
 }
 
 static double bandwidth(struct precopy *pc)
@@ -186,7 +203,7 @@ static int wait_round(struct precopy *pc, unsigned int round, uint64_t pages)
 	while (i < pc->nr_chans) {
 		r = send_chan_wait_idle(&pc->chans[i], 100);
 		if (r < 0)
-			return fail(pc, r, "multifd channel %u: %s", i, pc->chans[i].s.err);
+			return channel_failed(pc, i, r);
 		if (r == 1)
 			i++;
 		r = check_main(pc);
@@ -282,6 +299,7 @@ static int setup(struct precopy *pc)
 			return fail(pc, fd, "multifd channel %u: %s", i, err);
 		stream_init_fd(&tmp, fd, o->timeout_ms);
 		r = chan_send_hdr(&tmp, WIRE_CHAN_MULTIFD, pc->session, i);
+		pc->chans[i].corrupt_after = i == 0 ? o->inject_corrupt : 0;
 		if (!r)
 			r = send_chan_start(&pc->chans[i], i, fd, o->timeout_ms, pc->ram,
 					    pc->hs.caps & WIRE_CAP_ZERO_PAGES,
@@ -291,7 +309,6 @@ static int setup(struct precopy *pc)
 			return fail(pc, r, "multifd channel %u: %s", i,
 				    tmp.err[0] ? tmp.err : strerror(-r));
 		}
-		pc->chans[i].corrupt_after = i == 0 ? o->inject_corrupt : 0;
 		pc->nr_chans++;
 	}
 

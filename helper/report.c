@@ -102,7 +102,7 @@ void progress_init(struct progress *p, bool want)
 void progress_update(struct progress *p, unsigned int round, uint64_t done, uint64_t total,
 		     double rate)
 {
-	char bar[31], b1[32], b2[32];
+	char bar[31], b1[32], b2[32], what[24];
 	uint64_t t = now_ns();
 	unsigned int i, fill;
 
@@ -113,8 +113,11 @@ void progress_update(struct progress *p, unsigned int round, uint64_t done, uint
 	for (i = 0; i < 30; i++)
 		bar[i] = i < fill ? '#' : '.';
 	bar[30] = 0;
-	fprintf(stderr, "\r[%s] %s %-3u remaining %10s  %10s/s ", bar,
-		round ? "round" : "bulk ", round,
+	if (round)
+		snprintf(what, sizeof(what), "round %-3u", round);
+	else
+		snprintf(what, sizeof(what), "bulk     ");
+	fprintf(stderr, "\r[%s] %s remaining %10s  %10s/s ", bar, what,
 		fmt_bytes((total - done) * (double)WIRE_PAGE_SIZE, b1, sizeof(b1)),
 		fmt_bytes(rate, b2, sizeof(b2)));
 	p->shown = true;

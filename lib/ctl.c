@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* The helper's side of the control protocol: connect to a VMM, drive it. */
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -193,6 +194,14 @@ int vmig_ctl_error(struct vmig_ctl *ctl, const char *msg)
 	size_t n = strlen(msg);
 
 	return vmm_msg_send(ctl->sock, VMM_ERROR, msg, n > 255 ? 255 : n, NULL, 0);
+}
+
+bool vmig_ctl_lost(struct vmig_ctl *ctl)
+{
+	struct pollfd p = { .fd = ctl->sock, .events = POLLIN };
+
+	/* The VMM only ever answers: anything readable now is a hang-up or an error. */
+	return poll(&p, 1, 0) != 0;
 }
 
 void vmig_ctl_close(struct vmig_ctl *ctl)

@@ -241,6 +241,8 @@ int vmig_ctl_resume(struct vmig_ctl *ctl, int timeout_ms);
 /* End the session: success, or failure with a message for the VMM. */
 int vmig_ctl_complete(struct vmig_ctl *ctl);
 int vmig_ctl_error(struct vmig_ctl *ctl, const char *msg);
+/* True if the VMM hung up (or sent something unasked): poll without waiting. */
+bool vmig_ctl_lost(struct vmig_ctl *ctl);
 void vmig_ctl_close(struct vmig_ctl *ctl);
 
 /*

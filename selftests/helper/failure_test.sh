@@ -66,13 +66,38 @@ mid_round() {
 		--max-bandwidth 40 --track "$track" --timeout 5 --no-progress
 	sleep 1.2
 	local mpid="PID_${p}mig" lpid="PID_${p}ls" dpid="PID_${p}dg"
-	if [ "$what" = source ]; then
+	if [ "$what" = "source guest" ]; then
+		local spid="PID_${p}sg"
+		kill -9 "${!spid}"
+		wait "${!spid}" 2>/dev/null
+		wait_pid "${!mpid}" 30; local rc=$?
+		wait_pid "${!lpid}" 15; local lrc=$?
+		wait_pid "${!dpid}" 15; local drc=$?
+		check "$name: the source helper stops, saying the VMM went away" \
+			test $rc -eq 1 -a -n "$(grep 'source VMM went away' "$MIG_TMP/${p}mig.err")"
+		check "$name: the destination discards its partial guest" test $lrc -eq 1 -a $drc -eq 3
+		[ $rc -eq 1 ] && [ $drc -eq 3 ] || dump ${p}mig.err ${p}ls.err ${p}dg.err
+		return
+	elif [ "$what" = "destination guest" ]; then
+		kill -9 "${!dpid}"
+		wait "${!dpid}" 2>/dev/null
+		wait_pid "${!mpid}" 30; local rc=$?
+		wait_pid "${!lpid}" 15; local lrc=$?
+		check "$name: both helpers fail, saying the VMM went away" \
+			test $rc -eq 1 -a $lrc -eq 1 -a -n "$(grep 'destination VMM went away' "$MIG_TMP/${p}mig.err")"
+		check "$name: the source guest runs on, every page intact" \
+			wait_for "$MIG_TMP/${p}sg.err" "memory intact after the failed migration: .* 0 errors" 10
+		[ $rc -eq 1 ] && grep -q "VMM went away" "$MIG_TMP/${p}mig.err" || dump ${p}mig.err ${p}ls.err ${p}sg.err
+		return
+	elif [ "$what" = source ]; then
 		kill -9 "${!mpid}"
+		wait "${!mpid}" 2>/dev/null
 		wait_pid "${!lpid}" 15; local rc=$?
 		check "$name: the destination notices, saying the source is gone" \
 			test $rc -eq 1 -a -n "$(grep -E 'peer closed the connection|nothing from the source' "$MIG_TMP/${p}ls.err")"
 	else
 		kill -9 "${!lpid}"
+		wait "${!lpid}" 2>/dev/null
 		wait_pid "${!mpid}" 15; local rc=$?
 		check "$name: the source gives up, saying the destination is gone" \
 			test $rc -eq 1 -a -n "$(grep -E 'peer closed|destination|channel' "$MIG_TMP/${p}mig.err")"
@@ -96,6 +121,8 @@ mid_round() {
 mid_round "source helper killed mid-round (async)" async source
 mid_round "source helper killed mid-round (sync: vCPUs blocked in faults are released)" sync source
 mid_round "destination helper killed mid-round" async destination
+mid_round "destination VMM killed mid-round" async "destination guest"
+mid_round "source VMM killed mid-round" sync "source guest"
 
 # --- a corrupted packet in a real stream -----------------------------------
 p=corrupt

@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * libvmig's uffd backend, both tracking modes: a harvest reports exactly the
+ * pages written since the previous one, each once, and re-arms them.  The
+ * VMM side (libvmig's vmig_vmm_*) runs in a thread of this process, the
+ * helper side (vmig_ctl_*, vmig_ram_*) in the test itself.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+#include "libvmig.h"
+
+#define PAGES	4096
+#define PSZ	4096
+
+struct vmm_side {
+	struct vmig_vmm *vmm;
+	pthread_t thread;
+	atomic_bool stop;
+};
+
+static void *vmm_thread(void *arg)
+{
+	struct vmm_side *v = arg;
+
+	if (vmig_vmm_accept(v->vmm, 5000))
+		return NULL;
+	while (!atomic_load(&v->stop)) {
+		int ev = vmig_vmm_poll(v->vmm, 50);
+
+		if (ev == VMIG_VMM_STOP || ev == VMIG_VMM_RESUME)
+			vmig_vmm_ack(v->vmm, ev);
+		if (ev == VMIG_VMM_DISCONNECT)
+			break;
+	}
+	return NULL;
+}
+
+/* Collect harvested ranges as a page bitmap; count reports per page. */
+static uint8_t seen[PAGES];
+
+static int note_range(void *arg, unsigned int region, uint64_t first, uint64_t n)
+{
+	(void)arg;
+	if (region != 0 || first + n > PAGES)
+		return -1;
+	while (n--)
+		seen[first++]++;
+	return 0;
+}
+
+static int harvest(struct vmig_ram *ram)
+{
+	memset(seen, 0, sizeof(seen));
+	return vmig_ram_harvest(ram, note_range, NULL);
+}
+
+static int count_seen(void)
+{
+	int i, n = 0;
+
+	for (i = 0; i < PAGES; i++)
+		n += seen[i];
+	return n;
+}
+
+FIXTURE(ram) {
+	char path[64];
+	int memfd;
+	uint8_t *guest;
+	struct vmm_side vs;
+	struct vmig_ctl *ctl;
+	struct vmig_ram *ram;
+};
+
+FIXTURE_VARIANT(ram) {
+	enum vmig_track mode;
+};
+
+FIXTURE_VARIANT_ADD(ram, async) { .mode = VMIG_TRACK_ASYNC };
+FIXTURE_VARIANT_ADD(ram, sync) { .mode = VMIG_TRACK_SYNC };
+
+FIXTURE_SETUP(ram)
+{
+	struct vmig_uffd_info info;
+	int i;
+
+	if (vmig_uffd_probe(&info) || !info.wp_shmem)
+		SKIP(return, "no userfaultfd write-protect on shmem here");
+	if (variant->mode == VMIG_TRACK_ASYNC && !(info.wp_async && info.pagemap_scan))
+		SKIP(return, "no UFFD_FEATURE_WP_ASYNC + PAGEMAP_SCAN (kernel < 6.7)");
+	snprintf(self->path, sizeof(self->path), "/tmp/vmig-ram-test.%d", getpid());
+	self->memfd = memfd_create("ram-test", MFD_CLOEXEC);
+	ASSERT_GE(self->memfd, 0);
+	ASSERT_EQ(ftruncate(self->memfd, PAGES * PSZ), 0);
+	self->guest = mmap(NULL, PAGES * PSZ, PROT_READ | PROT_WRITE, MAP_SHARED, self->memfd, 0);
+	ASSERT_NE(self->guest, MAP_FAILED);
+	for (i = 0; i < PAGES / 2; i++)		/* half written, half holes */
+		self->guest[i * PSZ] = 1;
+	self->vs.vmm = vmig_vmm_listen(self->path, VMIG_ROLE_SOURCE);
+	ASSERT_NE(self->vs.vmm, NULL);
+	ASSERT_EQ(vmig_vmm_add_region(self->vs.vmm, self->memfd, self->guest, PAGES * PSZ), 0);
+	ASSERT_EQ(pthread_create(&self->vs.thread, NULL, vmm_thread, &self->vs), 0);
+	self->ctl = vmig_ctl_connect(self->path, 5000);
+	ASSERT_NE(self->ctl, NULL);
+	self->ram = vmig_ram_open_uffd(self->ctl);
+	ASSERT_NE(self->ram, NULL);
+	ASSERT_EQ(vmig_ram_track_start(self->ram, variant->mode, 5000), 0);
+	ASSERT_EQ(vmig_ram_track_mode(self->ram), variant->mode);
+}
+
+FIXTURE_TEARDOWN(ram)
+{
+	if (!self->ram)
+		return;
+	vmig_ctl_error(self->ctl, "test over");	/* the VMM untracks: no more faults */
+	atomic_store(&self->vs.stop, true);
+	pthread_join(self->vs.thread, NULL);
+	vmig_ram_close(self->ram);
+	vmig_ctl_close(self->ctl);
+	vmig_vmm_close(self->vs.vmm);
+}
+
+TEST_F(ram, nothing_written_nothing_harvested)
+{
+	ASSERT_EQ(harvest(self->ram), 0);
+	EXPECT_EQ(count_seen(), 0);
+}
+
+TEST_F(ram, harvest_reports_exactly_the_written_pages_once)
+{
+	static const int pages[] = { 0, 3, 100, 101, 102, 103, 2047, 2048, 3000, 4095 };
+	unsigned int i;
+
+	for (i = 0; i < sizeof(pages) / sizeof(pages[0]); i++)
+		self->guest[pages[i] * PSZ + 7] = 0x5a;	/* 2048+ were holes */
+	self->guest[3 * PSZ + 100] = 0x5b;		/* twice: still one report */
+	ASSERT_EQ(harvest(self->ram), 0);
+	EXPECT_EQ(count_seen(), (int)(sizeof(pages) / sizeof(pages[0])));
+	for (i = 0; i < sizeof(pages) / sizeof(pages[0]); i++)
+		EXPECT_EQ(seen[pages[i]], 1);
+}
+
+TEST_F(ram, harvest_rearms_protection)
+{
+	self->guest[10 * PSZ] = 1;
+	ASSERT_EQ(harvest(self->ram), 0);
+	EXPECT_EQ(seen[10], 1);
+	ASSERT_EQ(harvest(self->ram), 0);
+	EXPECT_EQ(count_seen(), 0);		/* clean again */
+	self->guest[10 * PSZ] = 2;		/* written after the harvest: caught */
+	ASSERT_EQ(harvest(self->ram), 0);
+	EXPECT_EQ(count_seen(), 1);
+	EXPECT_EQ(seen[10], 1);
+}
+
+TEST_F(ram, many_scattered_pages_are_all_found)
+{
+	int i, n = 0;
+
+	for (i = 0; i < PAGES; i += 3, n++)	/* > 512 regions: the scan must go on */
+		self->guest[i * PSZ] ^= 0xff;
+	ASSERT_EQ(harvest(self->ram), 0);
+	EXPECT_EQ(count_seen(), n);
+	for (i = 0; i < PAGES; i++)
+		ASSERT_EQ(seen[i], i % 3 == 0);
+}
+
+TEST_F(ram, helper_reads_what_the_vmm_wrote)
+{
+	const uint8_t *p;
+
+	self->guest[42 * PSZ + 1] = 0x77;
+	ASSERT_EQ(harvest(self->ram), 0);
+	p = vmig_ram_page(self->ram, 0, 42);
+	ASSERT_NE(p, NULL);
+	EXPECT_EQ(p[1], 0x77);
+	EXPECT_EQ(vmig_ram_page(self->ram, 0, PAGES), NULL);	/* out of range */
+	EXPECT_EQ(vmig_ram_region_pages(self->ram, 0), PAGES);
+}
+
+TEST_HARNESS_MAIN

@@ -255,6 +255,30 @@ static int kmod_track_start(struct vmig_ram *ram, enum vmig_track mode, int time
 	return 0;
 }
 
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#endif
+
+struct populate_ctx {
+	const struct ram_region *r;
+	vmig_range_fn fn;
+	void *arg;
+};
+
+/*
+ * Map a run of resident pages into the helper's view in one call: a region
+ * has no fault-around, so the senders would otherwise take one read fault
+ * per page.  Best effort (kernels before 5.14 lack it).
+ */
+static int populate_run(void *arg, unsigned int reg, uint64_t first, uint64_t n)
+{
+	struct populate_ctx *pc = arg;
+
+	madvise(pc->r->base + (first << RAM_PAGE_SHIFT), n << RAM_PAGE_SHIFT,
+		MADV_POPULATE_READ);
+	return pc->fn(pc->arg, reg, first, n);
+}
+
 /*
  * Pages holding data: the region's resident pages (mincore on the helper's
  * mapping sees the region's page cache; never-touched pages read as zero).
@@ -284,7 +308,11 @@ static int kmod_for_each_data(struct vmig_ram *ram, unsigned int reg, vmig_range
 	}
 	if (mincore(r->base, r->pages << RAM_PAGE_SHIFT, p->vec[reg]))
 		return -errno;
-	return for_each_run(bm, p->vec[reg], r->pages, reg, fn, arg);
+	{
+		struct populate_ctx pc = { .r = r, .fn = fn, .arg = arg };
+
+		return for_each_run(bm, p->vec[reg], r->pages, reg, populate_run, &pc);
+	}
 }
 
 static int kmod_harvest(struct vmig_ram *ram, vmig_range_fn fn, void *arg)

@@ -99,7 +99,7 @@ build/vmtests/%_test.sh: selftests/vmig/%_test.sh
 	@mkdir -p $(dir $@)
 	install -m 755 $< $@
 
-$(BUILD)/tests/%: selftests/helper/%.c $(wildcard selftests/helper/*.h) $(BUILD)/libvmig.a $(KSRC)/.extracted
+$(BUILD)/tests/%: selftests/helper/%.c $(wildcard selftests/helper/*.h helper/*.c helper/*.h) $(BUILD)/libvmig.a $(KSRC)/.extracted
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out $(WARN),$(CFLAGS)) $(TEST_WARN) -I$(KSRC)/tools/testing/selftests $(LDFLAGS) -o $@ $< \
 		$(BUILD)/libvmig.a $(LIBS)

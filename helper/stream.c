@@ -113,10 +113,7 @@ int stream_readv(struct stream *s, struct iovec *iov, int cnt)
 				if (errno != EAGAIN)
 					return io_fail(s, errno == ECONNRESET ? -ECONNRESET : -errno,
 						       "read");
-				/*
-				 * After a partial read fewer bytes than SO_RCVLOWAT may
-				 * be left to come: poll() would then wait until timeout.
-				 */
+				/* Never wait for more than this read still needs. */
 				if (s->lowat > 1) {
 					size_t left = 0;
 					int k;

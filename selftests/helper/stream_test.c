@@ -1,0 +1,118 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The stream layer over real loopback TCP: reads complete however the
+ * bytes arrive, every wait ends by its deadline, and the low-water mark
+ * used for large payloads never makes a read wait for bytes it does not need.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+#include "../../helper/stream.c"
+
+struct pair {
+	int a, b;			/* a writes, b reads */
+};
+
+static void tcp_pair(struct pair *p)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sa);
+	int l = socket(AF_INET, SOCK_STREAM, 0);
+
+	bind(l, (struct sockaddr *)&sa, sizeof(sa));
+	listen(l, 1);
+	getsockname(l, (struct sockaddr *)&sa, &len);
+	p->a = socket(AF_INET, SOCK_STREAM, 0);
+	connect(p->a, (struct sockaddr *)&sa, sizeof(sa));
+	p->b = accept4(l, NULL, NULL, SOCK_NONBLOCK);
+	close(l);
+}
+
+struct writer {
+	int fd;
+	size_t first, second;
+	int gap_ms;
+};
+
+static void *write_two_parts(void *arg)
+{
+	struct writer *w = arg;
+	char *buf = calloc(1, w->first + w->second);
+
+	send(w->fd, buf, w->first, 0);
+	usleep(w->gap_ms * 1000);
+	send(w->fd, buf + w->first, w->second, 0);
+	free(buf);
+	return NULL;
+}
+
+TEST(read_completes_when_the_tail_is_below_the_low_water_mark)
+{
+	struct writer w = { .first = (300 << 10) - 100, .second = 100, .gap_ms = 200 };
+	char *buf = malloc(300 << 10);
+	struct stream s;
+	struct pair p;
+	pthread_t t;
+
+	tcp_pair(&p);
+	w.fd = p.a;
+	stream_init_fd(&s, p.b, 3000);
+	stream_set_lowat(&s, 300 << 10);	/* capped at 256 KiB */
+	ASSERT_EQ(pthread_create(&t, NULL, write_two_parts, &w), 0);
+	EXPECT_EQ(stream_read(&s, buf, 300 << 10), 0) TH_LOG("%s", s.err);
+	pthread_join(t, NULL);
+	free(buf);
+	close(p.a);
+	close(p.b);
+}
+
+TEST(a_silent_peer_times_out_with_a_message)
+{
+	struct stream s;
+	struct pair p;
+	char c;
+
+	tcp_pair(&p);
+	stream_init_fd(&s, p.b, 200);
+	EXPECT_EQ(stream_read(&s, &c, 1), -ETIMEDOUT);
+	EXPECT_NE(strstr(s.err, "no data from peer for 200 ms"), NULL);
+	close(p.a);
+	close(p.b);
+}
+
+TEST(a_closed_peer_is_reported)
+{
+	struct stream s;
+	struct pair p;
+	char c[4];
+
+	tcp_pair(&p);
+	send(p.a, "ab", 2, 0);
+	close(p.a);
+	stream_init_fd(&s, p.b, 1000);
+	EXPECT_EQ(stream_read(&s, c, 4), -ECONNRESET);	/* truncated */
+	EXPECT_NE(strstr(s.err, "peer closed the connection"), NULL);
+	close(p.b);
+}
+
+TEST(oversized_and_unknown_packets_are_refused)
+{
+	struct wire_pkt_hdr big = { .type = WIRE_PKT_PAGES, .len = WIRE_MAX_PKT + 1 };
+	struct wire_pkt_hdr odd = { .type = 99 };
+	struct wire_pkt_hdr h;
+	struct stream s;
+
+	stream_init_mem(&s, &big, sizeof(big));
+	EXPECT_EQ(stream_recv_hdr(&s, &h), -EMSGSIZE);
+	EXPECT_NE(strstr(s.err, "oversized PAGES packet"), NULL);
+	stream_init_mem(&s, &odd, sizeof(odd));
+	EXPECT_EQ(stream_recv_hdr(&s, &h), -EPROTO);
+	EXPECT_NE(strstr(s.err, "unknown type 99"), NULL);
+}
+
+TEST_HARNESS_MAIN

@@ -83,7 +83,8 @@ static int setup(struct dest *d)
 			    "(start it with --incoming)", o->vmm_path);
 	d->ram = vmig_ram_open(d->ctl, o->backend, VMIG_DIRTY_MODE_MANUAL_INIT);
 	if (!d->ram && errno == EMEDIUMTYPE)
-		return fail(d, errno, "--backend %s: the VMM's guest RAM is %s", vmig_backend_name(o->backend),
+		return fail(d, errno, "--backend %s: the VMM's guest RAM is %s",
+			    vmig_backend_name(o->backend),
 			    o->backend == VMIG_BACKEND_KMOD ? "not vmig.ko regions (memfds)" :
 			    "vmig.ko regions, not memfds");
 	if (!d->ram)

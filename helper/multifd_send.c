@@ -126,8 +126,9 @@ static int prepare_chunk(struct send_chan *c, const struct send_work *w, unsigne
 	     w[j].first / WIRE_CHUNK_PAGES == chunk; j++)
 		for (i = w[j].first; i < w[j].first + w[j].n && i < base + WIRE_CHUNK_PAGES; i++)
 			bm[(i - base) / 64] |= 1ull << ((i - base) % 64);
-	r = vmig_ram_prepare_send(c->ram, w[k].region, base,
-				  pages - base < WIRE_CHUNK_PAGES ? pages - base : WIRE_CHUNK_PAGES, bm);
+	if (pages - base > WIRE_CHUNK_PAGES)
+		pages = base + WIRE_CHUNK_PAGES;
+	r = vmig_ram_prepare_send(c->ram, w[k].region, base, pages - base, bm);
 	return r ? stream_fail(&c->s, -r, "cannot re-protect pages before sending them: %s",
 			       strerror(-r)) : 0;
 }

@@ -258,7 +258,8 @@ static int setup(struct precopy *pc)
 			    "with --incoming?)", o->vmm_path);
 	pc->ram = vmig_ram_open(pc->ctl, o->backend, o->dirty_mode);
 	if (!pc->ram && errno == EMEDIUMTYPE)
-		return fail(pc, errno, "--backend %s: the VMM's guest RAM is %s", vmig_backend_name(o->backend),
+		return fail(pc, errno, "--backend %s: the VMM's guest RAM is %s",
+			    vmig_backend_name(o->backend),
 			    o->backend == VMIG_BACKEND_KMOD ? "not vmig.ko regions (memfds)" :
 			    "vmig.ko regions, not memfds");
 	if (!pc->ram)

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Guest RAM behind one interface: what a backend (uffd today, kmod later)
- * provides (uffd: memfds; kmod: vmig.ko regions, lib/ram_kmod.c).  Every backend maps each region into the helper, so reading a
- * page is a pointer; tracking, harvesting and placing go through the ops.
+ * Guest RAM behind one interface: what a backend provides (uffd: memfds,
+ * lib/ram_uffd.c; kmod: vmig.ko regions, lib/ram_kmod.c).  Every backend
+ * maps each region into the helper, so reading a page is a pointer;
+ * tracking, harvesting and placing go through the ops.
  */
 #ifndef VMIG_RAM_H
 #define VMIG_RAM_H

@@ -230,7 +230,8 @@ static int for_each_run(const uint64_t *bm, const unsigned char *vec, uint64_t p
 static int kmod_track_start(struct vmig_ram *ram, enum vmig_track mode, int timeout_ms)
 {
 	static const uint32_t flags[] = {
-		[VMIG_DIRTY_MODE_MANUAL_INIT] = VMIG_DIRTY_MANUAL_PROTECT | VMIG_DIRTY_INITIALLY_SET,
+		[VMIG_DIRTY_MODE_MANUAL_INIT] = VMIG_DIRTY_MANUAL_PROTECT |
+						VMIG_DIRTY_INITIALLY_SET,
 		[VMIG_DIRTY_MODE_MANUAL] = VMIG_DIRTY_MANUAL_PROTECT,
 		[VMIG_DIRTY_MODE_PROTECT] = 0,
 		[VMIG_DIRTY_MODE_HWDIRTY] = VMIG_DIRTY_HWDIRTY,

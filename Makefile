@@ -112,7 +112,7 @@ build/bench/%: bench/%.c $(wildcard selftests/vmig/*.h) uapi/linux/vmig.h
 
 # Dirty-logging figures (vmig.ko against userfaultfd-wp) from a guest.
 bench-dirty: kmod build/bench/dirty_bench
-	scripts/vmcheck.sh -m 2G -t 900 kmod/vmig.ko build/bench/dirty_bench
+	scripts/vmcheck.sh -m 3G -t 900 kmod/vmig.ko build/bench/dirty_bench
 
 vmtests: $(VM_TESTS)
 hosttests: all $(HOST_TESTS)
@@ -121,8 +121,10 @@ VMCHECK_ARGS ?=
 # The guest's /usr/bin: the helper (with its shared libraries), the TAP
 # helpers the shell tests source, and kmod's depmod for the module tree test.
 VMCHECK_EXTRA ?= $(BUILD)/vmig selftests/helper/tap.sh $(firstword $(wildcard /usr/sbin/depmod /sbin/depmod))
+# KVM in the guest (nested SVM under TCG), for tests that run a real KVM guest.
+VMCHECK_MODULES ?= irqbypass ccp kvm kvm-amd
 vmcheck: kmod vmtests all
-	VMCHECK_EXTRA="$(VMCHECK_EXTRA)" scripts/vmcheck.sh $(VMCHECK_ARGS) kmod/vmig.ko $(VM_TESTS)
+	VMCHECK_EXTRA="$(VMCHECK_EXTRA)" VMCHECK_MODULES="$(VMCHECK_MODULES)" scripts/vmcheck.sh $(VMCHECK_ARGS) kmod/vmig.ko $(VM_TESTS)
 
 # Benchmarks: static, run in a qemu guest; they print figures, not TAP.
 build/bench/%: bench/%.c uapi/linux/vmig.h
@@ -196,7 +198,7 @@ clean:
 # --- fuzzing (clang + libFuzzer) -----------------------------------------
 FUZZ_CC   ?= clang
 FUZZ_SRCS := selftests/helper/stream_fuzz.c helper/stream.c helper/channel.c helper/handshake.c \
-	     helper/control.c helper/multifd_recv.c helper/zero.c
+	     helper/control.c helper/multifd_recv.c helper/zero.c helper/postcopy_dst.c helper/util.c
 build/fuzz/stream_fuzz: $(FUZZ_SRCS) $(wildcard helper/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -g -O1 -std=gnu11 -D_GNU_SOURCE $(WARN) -Ihelper -Iuapi -Ilib \

@@ -17,11 +17,16 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "guest_dev.h"
 #include "guest_page.h"
 #include "libvmig.h"
 #include "util.h"
 
-enum pattern { PAT_RANDOM, PAT_SEQUENTIAL, PAT_IDLE };
+enum pattern { PAT_RANDOM, PAT_SEQUENTIAL, PAT_IDLE, PAT_HOT };
+#define GUEST_FREE	0xffffffffu	/* table entry: the page is free, its content moot */
+
+#define SLOW_NS		20000u		/* a page access this slow was fetched */
+#define SLOW_BUCKETS	24
 enum run_state { ST_RUN, ST_STOP, ST_EXIT };
 
 struct guest;
@@ -43,6 +48,10 @@ struct guest {
 	enum pattern pattern;
 	double pps;			/* pages per second per vCPU, 0: unlimited */
 	bool fill;
+	unsigned int free_pct;		/* data pages marked free after the fill */
+	uint64_t free_touch;		/* hinted pages written right after the hint */
+	unsigned int nr_devs;
+	struct guest_dev devs[GUEST_MAX_DEVICES];
 
 	pthread_mutex_t lock;
 	pthread_cond_t cond;		/* vCPUs wait here for a state change */
@@ -53,9 +62,59 @@ struct guest {
 
 	_Atomic uint64_t writes, checked, errors, verified;
 	struct vcpu *vcpus;
+
+	/* incoming: first accesses slower than SLOW_NS (a page fetched in postcopy) */
+	bool measure;
+	bool verify_pending;
+	_Atomic uint64_t slow, slow_ns, slow_max_ns, slow_hist[SLOW_BUCKETS];
 };
 
-static const char *pattern_names[] = { "random", "sequential", "idle" };
+static const char *pattern_names[] = { "random", "sequential", "idle", "hot" };
+
+/* Time the first read of a page: what a vCPU feels of a missing page. */
+static void access_page(struct guest *g, const uint8_t *p)
+{
+	uint64_t t0, dt, us, max;
+	unsigned int b = 0;
+
+	if (!g->measure) {
+		(void)*(volatile const uint8_t *)p;
+		return;
+	}
+	t0 = now_ns();
+	(void)*(volatile const uint8_t *)p;
+	dt = now_ns() - t0;
+	if (dt < SLOW_NS)
+		return;
+	atomic_fetch_add_explicit(&g->slow, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&g->slow_ns, dt, memory_order_relaxed);
+	max = atomic_load_explicit(&g->slow_max_ns, memory_order_relaxed);
+	while (dt > max && !atomic_compare_exchange_weak(&g->slow_max_ns, &max, dt))
+		;
+	for (us = dt / 1000; us > 1 && b < SLOW_BUCKETS - 1; us >>= 1)
+		b++;
+	atomic_fetch_add_explicit(&g->slow_hist[b], 1, memory_order_relaxed);
+}
+
+static void report_slow(struct guest *g)
+{
+	uint64_t n = atomic_load(&g->slow);
+	unsigned int b;
+
+	if (!g->measure)
+		return;
+	fprintf(stderr, "guest: %llu slow page accesses (>= %u us)", (unsigned long long)n,
+		SLOW_NS / 1000);
+	if (n) {
+		fprintf(stderr, ": avg %.1f us, max %.1f us; log2-us histogram:",
+			atomic_load(&g->slow_ns) / 1e3 / n, atomic_load(&g->slow_max_ns) / 1e3);
+		for (b = 0; b < SLOW_BUCKETS; b++)
+			if (atomic_load(&g->slow_hist[b]))
+				fprintf(stderr, " [%llu us: %llu]", 1ull << b,
+					(unsigned long long)atomic_load(&g->slow_hist[b]));
+	}
+	fprintf(stderr, "\n");
+}
 
 static uint64_t owned_pages(const struct guest *g, unsigned int id)
 {
@@ -92,6 +151,9 @@ static void verify_own(struct vcpu *v)
 	for (k = 0; k < n; k++) {
 		uint64_t i = owned_index(g, v->id, k);
 
+		if (g->table[i] == GUEST_FREE)
+			continue;
+		access_page(g, g->ram + i * GUEST_PAGE_SIZE);
 		if (!guest_page_check(g->ram + i * GUEST_PAGE_SIZE, i, g->table[i]))
 			report_bad(g, i, "verify-all");
 	}
@@ -110,12 +172,14 @@ static void touch(struct vcpu *v, uint64_t i)
 {
 	struct guest *g = v->g;
 	uint8_t *p = g->ram + i * GUEST_PAGE_SIZE;
-	uint32_t gen = g->table[i] + 1;
+	uint32_t gen;
 
-	if (!guest_page_check(p, i, g->table[i]))
+	access_page(g, p);
+	gen = g->table[i] + 1;
+	if (g->table[i] != GUEST_FREE && !guest_page_check(p, i, g->table[i]))
 		report_bad(g, i, "on touch");
 	atomic_fetch_add_explicit(&g->checked, 1, memory_order_relaxed);
-	if (!gen)
+	if (!gen || gen == GUEST_FREE)
 		gen = 1;
 	guest_page_write(p, i, gen);
 	g->table[i] = gen;
@@ -136,7 +200,7 @@ static void *vcpu_thread(void *arg)
 			uint64_t i = owned_index(g, v->id, k);
 
 			guest_page_write(g->ram + i * GUEST_PAGE_SIZE, i, 1);
-			g->table[i] = 1;
+			g->table[i] = (i - g->first_data) % 100 < g->free_pct ? GUEST_FREE : 1;
 		}
 	}
 	pthread_mutex_lock(&g->lock);
@@ -169,6 +233,17 @@ static void *vcpu_thread(void *arg)
 			}
 			pthread_mutex_unlock(&g->lock);
 			t_last = now_ns();
+			continue;
+		}
+		if (g->pattern == PAT_HOT) {
+			/* Every vCPU reads the last page (no writes: they share it). */
+			uint64_t i = g->npages - 1;
+
+			access_page(g, g->ram + i * GUEST_PAGE_SIZE);
+			if (!guest_page_check(g->ram + i * GUEST_PAGE_SIZE, i, g->table[i]))
+				report_bad(g, i, "hot read");
+			atomic_fetch_add_explicit(&g->checked, 1, memory_order_relaxed);
+			usleep(1000);
 			continue;
 		}
 		if (g->pattern == PAT_IDLE || !n) {
@@ -219,27 +294,74 @@ static int stop_vcpus(struct guest *g)
 	return r ? -ETIMEDOUT : 0;
 }
 
-/* Every vCPU checks every page it owns; returns the errors found. */
-static uint64_t verify_all(struct guest *g, const char *what)
-{
-	uint64_t t0 = now_ns(), e0 = atomic_load(&g->errors), v0 = atomic_load(&g->verified);
+struct verify {
+	uint64_t t0, e0, v0;
 	bool was_stopped;
+};
 
+/* Every vCPU checks every page it owns: start it ... */
+static void verify_begin(struct guest *g, struct verify *v)
+{
+	v->t0 = now_ns();
+	v->e0 = atomic_load(&g->errors);
+	v->v0 = atomic_load(&g->verified);
 	pthread_mutex_lock(&g->lock);
-	was_stopped = g->state == ST_STOP;
+	v->was_stopped = g->state == ST_STOP;
 	g->verify_done = 0;
 	g->verify_req++;
 	__atomic_store_n(&g->state, ST_RUN, __ATOMIC_RELEASE);
 	pthread_cond_broadcast(&g->cond);
+	pthread_mutex_unlock(&g->lock);
+}
+
+/* ... and wait for it; returns the errors found. */
+static uint64_t verify_end(struct guest *g, struct verify *v, const char *what)
+{
+	pthread_mutex_lock(&g->lock);
 	while (g->verify_done < g->nvcpus)
 		pthread_cond_wait(&g->ctl_cond, &g->lock);
 	pthread_mutex_unlock(&g->lock);
-	if (was_stopped)
+	if (v->was_stopped)
 		stop_vcpus(g);
 	fprintf(stderr, "guest: %s: %llu pages verified in %.0f ms, %llu errors\n", what,
-		(unsigned long long)(atomic_load(&g->verified) - v0), (now_ns() - t0) / 1e6,
-		(unsigned long long)(atomic_load(&g->errors) - e0));
-	return atomic_load(&g->errors) - e0;
+		(unsigned long long)(atomic_load(&g->verified) - v->v0), (now_ns() - v->t0) / 1e6,
+		(unsigned long long)(atomic_load(&g->errors) - v->e0));
+	return atomic_load(&g->errors) - v->e0;
+}
+
+static uint64_t verify_all(struct guest *g, const char *what)
+{
+	struct verify v;
+
+	verify_begin(g, &v);
+	return verify_end(g, &v, what);
+}
+
+/*
+ * The free-page hint: pages whose table entry says free.  With --free-touch
+ * the guest then writes some of them at once, after the bitmap was taken:
+ * they must still arrive (the helper tracks writes before it asks).
+ */
+static int free_hint(void *opaque, unsigned int region, uint64_t *bitmap, uint64_t pages)
+{
+	struct guest *g = opaque;
+	uint64_t i, touched = 0;
+
+	memset(bitmap, 0, (pages + 63) / 64 * 8);
+	for (i = g->first_data; i < pages && region == 0; i++)
+		if (__atomic_load_n(&g->table[i], __ATOMIC_RELAXED) == GUEST_FREE)
+			bitmap[i / 64] |= 1ull << (i % 64);
+	for (i = g->first_data; i < pages && region == 0 && touched < g->free_touch; i += 7) {
+		if (g->table[i] != GUEST_FREE)
+			continue;
+		guest_page_write(g->ram + i * GUEST_PAGE_SIZE, i, 1);
+		g->table[i] = 1;
+		touched++;
+	}
+	if (touched)
+		fprintf(stderr, "guest: wrote %llu hinted-free pages after the hint\n",
+			(unsigned long long)touched);
+	return 0;
 }
 
 static void guest_usage(FILE *f)
@@ -256,13 +378,16 @@ static void guest_usage(FILE *f)
 		"waits for the next helper.  With --incoming it waits for a helper to fill its\n"
 		"RAM, resumes, checks every page it touches, runs --run seconds and exits 0\n"
 		"if no page was wrong (1 if one was; 3 if the migration failed and the\n"
-		"partial guest was discarded).\n"
+		"partial guest was discarded; 4 if a postcopy migration failed after it\n"
+		"resumed here: its memory is incomplete).  It reports the page accesses its\n"
+		"vCPUs found slow (>= 20 us: pages fetched on demand).\n"
 		"\n"
 		"Options:\n"
 		"  --socket PATH       control socket to listen on (required)\n"
 		"  --mem SIZE          guest RAM, e.g. 256M, 1G (default 256M)\n"
 		"  --vcpus N           vCPU threads (default 2)\n"
-		"  --pattern P         random | sequential | idle (default random)\n"
+		"  --pattern P         random | sequential | idle | hot (default random;\n"
+		"                      hot: every vCPU reads the last page, writes nothing)\n"
 		"  --dirty-rate MiB/s  page writes per second over all vCPUs; 0 = as fast\n"
 		"                      as possible (default 64)\n"
 		"  --no-fill           start with zero pages (default: every page written once)\n"
@@ -273,11 +398,21 @@ static void guest_usage(FILE *f)
 		"  --backend B         guest RAM: kmod (a vmig.ko region; loads the module if\n"
 		"                      it is installed), uffd (a memfd), or auto (default: kmod\n"
 		"                      when /dev/vmig exists or the module can be loaded)\n"
+		"  --device SPEC       an emulated device (repeatable, up to 16), SPEC is\n"
+		"                      name=N,size=S[,instance=I][,save-rate=R][,load-rate=R]\n"
+		"                      [,fail=save|load]; rates in bytes/s (e.g. 400M), paced\n"
+		"                      by sleeping per chunk like a device's DMA engine; the\n"
+		"                      destination declares the same devices and checks\n"
+		"                      every byte\n"
+		"  --free PCT          mark PCT %% of the data pages free after the fill and\n"
+		"                      hint them to the helper (not sent in the bulk stage)\n"
+		"  --free-touch N      write N hinted pages right after giving the hint (tests)\n"
 		"  --help              this text\n"
 		"\n"
 		"Examples:\n"
 		"  vmig guest --socket /tmp/src.sock --mem 1G --pattern random --dirty-rate 100\n"
-		"  vmig guest --socket /tmp/dst.sock --mem 1G --incoming --verify-all\n");
+		"  vmig guest --socket /tmp/dst.sock --mem 1G --incoming --verify-all\n"
+		"  vmig guest --socket /tmp/src.sock --device name=nic0,size=100M,save-rate=400M\n");
 }
 
 static bool session_source(struct guest *g, struct vmig_vmm *vmm, uint64_t deadline)
@@ -317,7 +452,7 @@ static bool session_source(struct guest *g, struct vmig_vmm *vmm, uint64_t deadl
 
 /* Returns 1 resumed, 0 failed (discard), -1 timeout. */
 static int session_dest(struct guest *g, struct vmig_vmm *vmm, uint64_t deadline,
-			bool verify)
+			bool verify, struct verify *vs)
 {
 	bool resumed = false;
 
@@ -326,7 +461,8 @@ static int session_dest(struct guest *g, struct vmig_vmm *vmm, uint64_t deadline
 
 		switch (ev) {
 		case VMIG_VMM_NONE:
-			if (resumed)
+			/* Postcopy: pages still arrive through the helper until COMPLETE. */
+			if (resumed && !vmig_vmm_postcopy_active(vmm))
 				return 1;	/* running here; the helper's goodbye is late */
 			if (now_ns() > deadline)
 				return -1;
@@ -339,12 +475,26 @@ static int session_dest(struct guest *g, struct vmig_vmm *vmm, uint64_t deadline
 			set_state(g, ST_RUN);
 			vmig_vmm_ack(vmm, VMIG_VMM_RESUME);
 			resumed = true;
-			if (verify)
+			/* Postcopy: keep serving the helper while the vCPUs fault pages in. */
+			if (verify && vmig_vmm_postcopy_active(vmm)) {
+				verify_begin(g, vs);
+				g->verify_pending = true;
+			} else if (verify) {
 				verify_all(g, "verify-all after resume");
+			}
 			continue;
 		case VMIG_VMM_COMPLETE:
 			return 1;
 		default:
+			if (vmig_vmm_postcopy_active(vmm)) {
+				/* vCPUs may wait for pages that will never come: do not run on. */
+				fprintf(stderr, "guest: postcopy failed (%s); the guest's memory is "
+					"incomplete and it cannot continue: exiting with status 4\n",
+					ev == VMIG_VMM_ERROR || ev == VMIG_VMM_DISCONNECT ?
+					vmig_vmm_error(vmm) : strerror(-ev));
+				fflush(stderr);
+				_exit(4);
+			}
 			if (resumed)
 				return 1;	/* the guest runs; the helper's goodbye got lost */
 			fprintf(stderr, "guest: migration failed (%s); partial guest discarded\n",
@@ -367,7 +517,10 @@ static int guest_run(int argc, char **argv)
 		{ "verify-all", no_argument, NULL, 'V' },
 		{ "run", required_argument, NULL, 'R' },
 		{ "lifetime", required_argument, NULL, 'L' },
-		{ "backend", required_argument, NULL, 'B' },
+		{ "backend", required_argument, NULL, 'K' },
+		{ "device", required_argument, NULL, 'D' },
+		{ "free", required_argument, NULL, 'f' },
+		{ "free-touch", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -377,6 +530,7 @@ static int guest_run(int argc, char **argv)
 	bool incoming = false, verify = false;
 	enum vmig_backend backend = VMIG_BACKEND_AUTO, chosen = VMIG_BACKEND_UFFD;
 	struct vmig_vmm *vmm;
+	struct verify vs;
 	unsigned int i;
 	int c, fd, status = 2;
 	int64_t sz;
@@ -401,11 +555,11 @@ static int guest_run(int argc, char **argv)
 			g.nvcpus = v;
 			break;
 		case 'p':
-			for (i = 0; i < 3 && strcmp(optarg, pattern_names[i]); i++)
+			for (i = 0; i < 4 && strcmp(optarg, pattern_names[i]); i++)
 				;
-			if (i == 3) {
+			if (i == 4) {
 				fprintf(stderr, "vmig guest: bad --pattern '%s' (random, sequential, "
-					"idle)\n", optarg);
+					"idle, hot)\n", optarg);
 				return 2;
 			}
 			g.pattern = i;
@@ -431,10 +585,36 @@ static int guest_run(int argc, char **argv)
 				return 2;
 			}
 			break;
-		case 'B':
+		case 'K':
 			if (vmig_backend_parse(optarg, &backend)) {
 				fprintf(stderr, "vmig guest: bad --backend '%s' (auto, kmod, uffd)\n",
 					optarg);
+				return 2;
+			}
+			break;
+		case 'D': {
+			char err[128] = "";
+
+			if (g.nr_devs == GUEST_MAX_DEVICES ||
+			    guest_dev_parse(optarg, &g.devs[g.nr_devs], err, sizeof(err))) {
+				fprintf(stderr, "vmig guest: bad --device '%s': %s\n", optarg,
+					err[0] ? err : "too many devices");
+				return 2;
+			}
+			g.nr_devs++;
+			break;
+		}
+		case 'f':
+			if (!parse_uint(optarg[0] && optarg[strlen(optarg) - 1] == '%' ?
+					strndupa(optarg, strlen(optarg) - 1) : optarg, 0, 100, &v)) {
+				fprintf(stderr, "vmig guest: bad --free '%s' (0..100%%)\n", optarg);
+				return 2;
+			}
+			g.free_pct = v;
+			break;
+		case 'T':
+			if (!parse_uint(optarg, 0, 1ull << 40, &g.free_touch)) {
+				fprintf(stderr, "vmig guest: bad --free-touch '%s'\n", optarg);
 				return 2;
 			}
 			break;
@@ -485,6 +665,17 @@ static int guest_run(int argc, char **argv)
 		fprintf(stderr, "vmig guest: cannot listen on %s: %s\n", sock, strerror(errno));
 		return 1;
 	}
+	for (i = 0; i < g.nr_devs; i++) {
+		int r = guest_dev_register(vmm, &g.devs[i]);
+
+		if (r) {
+			fprintf(stderr, "vmig guest: device %s.%u: %s\n", g.devs[i].name,
+				g.devs[i].instance, strerror(-r));
+			return 2;
+		}
+	}
+	if (g.free_pct && !incoming)
+		vmig_vmm_set_free_hint(vmm, free_hint, &g);
 
 	pthread_mutex_init(&g.lock, NULL);
 	pthread_cond_init(&g.cond, NULL);
@@ -537,20 +728,33 @@ static int guest_run(int argc, char **argv)
 			}
 			continue;
 		}
-		r = session_dest(&g, vmm, deadline, verify);
+		g.measure = true;
+		r = session_dest(&g, vmm, deadline, verify, &vs);
 		if (r <= 0) {
 			status = r < 0 ? 2 : 3;
 			break;
 		}
+		if (g.verify_pending)
+			verify_end(&g, &vs, "verify-all after resume");
 		fprintf(stderr, "guest: resumed here; running %llu s\n",
 			(unsigned long long)run_s);
 		usleep(run_s * 1000000);
 		stop_vcpus(&g);
+		report_slow(&g);
 		fprintf(stderr, "guest: %llu pages checked on touch, %llu page writes, "
 			"%llu wrong pages\n", (unsigned long long)atomic_load(&g.checked),
 			(unsigned long long)atomic_load(&g.writes),
 			(unsigned long long)atomic_load(&g.errors));
 		status = atomic_load(&g.errors) ? 1 : 0;
+		for (i = 0; i < g.nr_devs; i++) {
+			if (!g.devs[i].verified) {
+				fprintf(stderr, "guest: device %s.%u: state not loaded\n",
+					g.devs[i].name, g.devs[i].instance);
+				status = 1;
+			}
+		}
+		if (g.nr_devs && !status)
+			fprintf(stderr, "guest: %u devices loaded and verified\n", g.nr_devs);
 		break;
 	}
 	set_state(&g, ST_EXIT);

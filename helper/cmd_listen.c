@@ -25,12 +25,26 @@ static void listen_usage(FILE *f)
 		"  --port [ADDR:]PORT    where to listen (required), e.g. 4444, 127.0.0.1:4444\n"
 		"  --timeout SECONDS     bound on any single wait in a session (default 10)\n"
 		"  --accept-timeout S    how long to wait for a source (default 120)\n"
-		"  --no-prefault         do not allocate guest RAM before pages arrive\n"
+		"  --no-prefault         do not allocate guest RAM before pages arrive (in\n"
+		"                        postcopy what never arrived is punched out again)\n"
+		"  --no-postcopy         refuse a source that wants to switch to postcopy\n"
+		"  --postcopy-spin US    postcopy: poll for a requested page this long before\n"
+		"                        sleeping (default 0)\n"
+		"  --max-device-buffer SIZE  device state buffered here at most, e.g. 64M\n"
+		"                        (default 64M; at least two 256 KiB chunks): a\n"
+		"                        receive thread waits for room (back-pressure)\n"
+		"  --device-threads N    device loading threads (default 8)\n"
 		"  --backend B           auto | kmod | uffd (default auto: what the VMM's RAM is,\n"
 		"                        vmig.ko regions or memfds)\n"
 		"  --json                the report as one JSON object on stdout\n"
 		"  --no-progress         no progress bar (it is shown only on a terminal)\n"
 		"  --help                this text\n"
+		"\n"
+		"Postcopy (when the source asks for it): the guest resumes here at once; a\n"
+		"page it touches that has not arrived is requested on the return path and\n"
+		"placed atomically when it comes (preempt channel, or the bulk channels with\n"
+		"the source's --no-preempt).  The report adds the request latency.  If the\n"
+		"source is lost then, the guest cannot go on: vmig says so and exits 1.\n"
 		"\n"
 		"Exit status: 0 the guest resumed here, 1 failed, 2 usage.\n"
 		"\n"
@@ -46,14 +60,20 @@ static int listen_run(int argc, char **argv)
 		{ "timeout", required_argument, NULL, 'o' },
 		{ "accept-timeout", required_argument, NULL, 'a' },
 		{ "no-prefault", no_argument, NULL, 'F' },
-		{ "backend", required_argument, NULL, 'B' },
+		{ "backend", required_argument, NULL, 'K' },
+		{ "max-device-buffer", required_argument, NULL, 'B' },
+		{ "device-threads", required_argument, NULL, 'D' },
+		{ "no-postcopy", no_argument, NULL, 'N' },
+		{ "postcopy-spin", required_argument, NULL, 'S' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "no-progress", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct dest_opts o = { .timeout_ms = 10000, .accept_timeout_ms = 120000,
-			       .prefault = true, .progress = true };
+			       .prefault = true, .progress = true,
+			       .max_device_buffer = 64ull << 20, .device_threads = 8 };
+	int64_t sz;
 	struct report rep;
 	bool json = false;
 	uint64_t v;
@@ -75,6 +95,23 @@ static int listen_run(int argc, char **argv)
 			break;
 		case 'F': o.prefault = false; break;
 		case 'B':
+			sz = parse_size(optarg);
+			if (sz < 1)
+				goto bad;
+			o.max_device_buffer = sz;
+			break;
+		case 'D':
+			if (!parse_uint(optarg, 1, 64, &v))
+				goto bad;
+			o.device_threads = v;
+			break;
+		case 'N': o.no_postcopy = true; break;
+		case 'S':
+			if (!parse_uint(optarg, 0, 1000000, &v))
+				goto bad;
+			o.spin_us = v;
+			break;
+		case 'K':
 			if (vmig_backend_parse(optarg, &o.backend))
 				goto bad;
 			break;

@@ -32,6 +32,16 @@ static void migrate_usage(FILE *f)
 		"  --max-bandwidth MiB/s   cap over all channels (default: none)\n"
 		"  --max-rounds N          dirty rounds before it counts as a stall (default 30)\n"
 		"  --abort-on-stall        give up instead of switching over on a stall\n"
+		"  --postcopy              switch to postcopy after the bulk stage (or on a\n"
+		"                          stall): the guest resumes on the destination at\n"
+		"                          once, pages it touches first are sent on request\n"
+		"  --postcopy-after N      ... after N passes instead (0: no precopy at all);\n"
+		"                          if precopy converges first, it completes as precopy\n"
+		"  --no-preempt            postcopy without the preempt channel: requested\n"
+		"                          pages go at the head of the bulk channels' queues\n"
+		"  --postcopy-spin US      return path: poll this long before sleeping (default 0)\n"
+		"  --postcopy-batch N      background pages per packet after the switch\n"
+		"                          (default 16: no request waits behind a large send)\n"
 		"  --backend B             auto | kmod | uffd (default auto: kmod when the\n"
 		"                          VMM's RAM is vmig.ko regions, uffd for memfds)\n"
 		"  --dirty-mode M          kmod dirty logging: manual-init (default: enable\n"
@@ -39,12 +49,18 @@ static void migrate_usage(FILE *f)
 		"                          it is sent) | manual | protect | hwdirty\n"
 		"  --track MODE            uffd dirty tracking: auto | async | sync (default auto:\n"
 		"                          async = WP_ASYNC + PAGEMAP_SCAN when the kernel has it)\n"
+		"  --device-state-channels multifd | main\n"
+		"                          device state spread over the multifd channels\n"
+		"                          (default), or in order on the main channel\n"
+		"  --device-threads N      device saving threads (default 8)\n"
+		"  --no-free-hints         send pages the VMM hints free anyway\n"
 		"  --timeout SECONDS       bound on any single wait (default 10)\n"
 		"  --json                  the report as one JSON object on stdout\n"
 		"  --no-progress           no progress bar (it is shown only on a terminal)\n"
 		"  --help                  this text\n"
 		"\n"
-		"Exit status: 0 migrated, 1 failed (the guest runs on here), 2 usage.\n"
+		"Exit status: 0 migrated, 1 failed (the guest runs on here, unless it had\n"
+		"already resumed on the destination in postcopy), 2 usage.\n"
 		"\n"
 		"Examples:\n"
 		"  vmig migrate --vmm /tmp/src.sock --to 127.0.0.1:4444\n"
@@ -62,10 +78,19 @@ static int migrate_run(int argc, char **argv)
 		{ "max-bandwidth", required_argument, NULL, 'b' },
 		{ "max-rounds", required_argument, NULL, 'r' },
 		{ "abort-on-stall", no_argument, NULL, 'A' },
+		{ "postcopy", no_argument, NULL, 'p' },
+		{ "postcopy-after", required_argument, NULL, 'a' },
+		{ "no-preempt", no_argument, NULL, 'N' },
+		{ "postcopy-spin", required_argument, NULL, 0x101 },
+		{ "postcopy-batch", required_argument, NULL, 'B' },
 		{ "track", required_argument, NULL, 'T' },
-		{ "backend", required_argument, NULL, 'B' },
-		{ "dirty-mode", required_argument, NULL, 'D' },
+		{ "backend", required_argument, NULL, 0x110 },
+		{ "dirty-mode", required_argument, NULL, 0x111 },
 		{ "timeout", required_argument, NULL, 'o' },
+		{ "device-state-channels", required_argument, NULL, 'S' },
+		{ "device-threads", required_argument, NULL, 'D' },
+		{ "no-free-hints", no_argument, NULL, 'H' },
+		{ "inject-hint-before-tracking", no_argument, NULL, 'I' },	/* tests */
 		{ "json", no_argument, NULL, 'j' },
 		{ "no-progress", no_argument, NULL, 'P' },
 		{ "inject-corrupt", required_argument, NULL, 'C' },	/* tests */
@@ -76,6 +101,8 @@ static int migrate_run(int argc, char **argv)
 	struct precopy_opts o = {
 		.channels = 2, .downtime_limit_ms = 300, .max_rounds = 30,
 		.track = VMIG_TRACK_AUTO, .timeout_ms = 10000, .progress = true,
+		.device_threads = 8,
+		.postcopy_after = 1, .postcopy_batch = 16,
 	};
 	struct report rep;
 	bool json = false;
@@ -107,6 +134,24 @@ static int migrate_run(int argc, char **argv)
 			o.max_rounds = v;
 			break;
 		case 'A': o.abort_on_stall = true; break;
+		case 'p': o.postcopy = true; break;
+		case 'a':
+			if (!parse_uint(optarg, 0, 100000, &v))
+				goto bad;
+			o.postcopy = true;
+			o.postcopy_after = v;
+			break;
+		case 'N': o.no_preempt = true; break;
+		case 0x101:
+			if (!parse_uint(optarg, 0, 1000000, &v))
+				goto bad;
+			o.spin_us = v;
+			break;
+		case 'B':
+			if (!parse_uint(optarg, 1, WIRE_MAX_BATCH, &v))
+				goto bad;
+			o.postcopy_batch = v;
+			break;
 		case 'T':
 			if (!strcmp(optarg, "auto"))
 				o.track = VMIG_TRACK_AUTO;
@@ -117,11 +162,11 @@ static int migrate_run(int argc, char **argv)
 			else
 				goto bad;
 			break;
-		case 'B':
+		case 0x110:
 			if (vmig_backend_parse(optarg, &o.backend))
 				goto bad;
 			break;
-		case 'D':
+		case 0x111:
 			if (vmig_dirty_mode_parse(optarg, &o.dirty_mode))
 				goto bad;
 			break;
@@ -130,6 +175,21 @@ static int migrate_run(int argc, char **argv)
 				goto bad;
 			o.timeout_ms = v * 1000;
 			break;
+		case 'S':
+			if (!strcmp(optarg, "main"))
+				o.device_state_on_main = true;
+			else if (!strcmp(optarg, "multifd"))
+				o.device_state_on_main = false;
+			else
+				goto bad;
+			break;
+		case 'D':
+			if (!parse_uint(optarg, 1, 64, &v))
+				goto bad;
+			o.device_threads = v;
+			break;
+		case 'H': o.no_free_hints = true; break;
+		case 'I': o.hint_before_tracking = true; break;
 		case 'j': json = true; break;
 		case 'P': o.progress = false; break;
 		case 'C':
@@ -149,6 +209,10 @@ static int migrate_run(int argc, char **argv)
 			migrate_usage(stderr);
 			return 2;
 		}
+	}
+	if (o.no_preempt && !o.postcopy) {
+		fprintf(stderr, "vmig migrate: --no-preempt needs --postcopy\n");
+		return 2;
 	}
 	if (optind != argc || !o.vmm_path || !o.to) {
 		fprintf(stderr, "vmig migrate: %s (see --help)\n",

@@ -23,13 +23,43 @@ int control_recv(struct stream *s, bool expect_resumed, struct ctl_event *ev)
 	case WIRE_PKT_RESUMED:
 		if (!expect_resumed)
 			break;
+		if (h.len == sizeof(ev->resumed))
+			return stream_read(s, &ev->resumed, sizeof(ev->resumed));
 		return h.len ? stream_fail(s, EPROTO, "RESUMED with %u bytes", h.len) : 0;
+	case WIRE_PKT_DEVSTATE:
+		if (expect_resumed)
+			break;
+		ev->len = h.len;	/* the caller reads the rest (devstate_recv.c) */
+		return 0;
 	case WIRE_PKT_ROUND:
 		if (expect_resumed)
 			break;
 		if (h.len != sizeof(ev->round))
 			return stream_fail(s, EPROTO, "malformed ROUND: %u bytes", h.len);
 		return stream_read(s, &ev->round, sizeof(ev->round));
+	case WIRE_PKT_DONE:
+		if (!expect_resumed)
+			break;
+		return h.len ? stream_fail(s, EPROTO, "DONE with %u bytes", h.len) : 0;
+	case WIRE_PKT_POSTCOPY:
+		if (expect_resumed)
+			break;
+		if (h.len != sizeof(ev->postcopy))
+			return stream_fail(s, EPROTO, "malformed POSTCOPY: %u bytes", h.len);
+		return stream_read(s, &ev->postcopy, sizeof(ev->postcopy));
+	case WIRE_PKT_DISCARD:
+		if (expect_resumed)
+			break;
+		if (h.len < sizeof(ev->discard))
+			return stream_fail(s, EPROTO, "malformed DISCARD: %u bytes", h.len);
+		r = stream_read(s, &ev->discard, sizeof(ev->discard));
+		if (r)
+			return r;
+		if (!ev->discard.count || ev->discard.count > WIRE_MAX_DISCARD ||
+		    h.len != sizeof(ev->discard) + 16ull * ev->discard.count)
+			return stream_fail(s, EPROTO, "malformed DISCARD: %u ranges in %u bytes",
+					   ev->discard.count, h.len);
+		return stream_read(s, ev->ranges, 16ull * ev->discard.count);
 	case WIRE_PKT_COMPLETE:
 		if (expect_resumed)
 			break;

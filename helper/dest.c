@@ -14,9 +14,11 @@
 #include "channel.h"
 #include "control.h"
 #include "dest.h"
+#include "devstate_recv.h"
 #include "handshake.h"
 #include "libvmig.h"
 #include "multifd_recv.h"
+#include "postcopy_dst.h"
 #include "util.h"
 
 struct receiver {
@@ -41,6 +43,13 @@ struct dest {
 	struct hs_result hs;
 	unsigned int nr_chans;
 	struct receiver *rx;
+	struct devstate_recv ds;
+	uint64_t t_complete;
+	/* postcopy (postcopy_dst.c does the work) */
+	int rp_fd, pre_fd;		/* return path, preempt channel: -1 if none */
+	struct pc_dst pc;
+	bool pc_ready, pc_running;	/* pc set up; the guest runs here in postcopy */
+	uint64_t t_switch;
 };
 
 static int fail(struct dest *d, int err, const char *fmt, ...)
@@ -90,9 +99,15 @@ static int setup(struct dest *d)
 	if (!d->ram)
 		return fail(d, errno, "cannot map guest RAM: %s", strerror(errno));
 	d->rep->backend = vmig_ram_backend(d->ram);
+	r = devstate_recv_init(&d->ds, d->ctl, o->max_device_buffer, o->device_threads,
+			       o->timeout_ms);
+	if (r)
+		return fail(d, r, "%s", d->ds.error);
 	d->local.version_min = WIRE_VERSION_MIN;
 	d->local.version_max = WIRE_VERSION_MAX;
-	d->local.caps = WIRE_CAPS_V1;
+	/* Postcopy into vmig.ko regions (request queue + VMIG_PLACE) is not written yet. */
+	d->local.caps = WIRE_CAPS_V1 | (o->no_postcopy || !strcmp(vmig_ram_backend(d->ram), "kmod") ?
+					0 : WIRE_CAPS_POSTCOPY);
 	d->local.nr_regions = vmig_ram_region_count(d->ram);
 	d->mem.nr_regions = d->local.nr_regions;
 	for (i = 0; i < d->local.nr_regions; i++) {
@@ -110,6 +125,28 @@ static int setup(struct dest *d)
 	if (d->listen_fd < 0)
 		return fail(d, d->listen_fd, "%s", err);
 	fprintf(stderr, "vmig listen: waiting for a source on %s\n", o->listen);
+	return 0;
+}
+
+/* After the handshake: postcopy state (received bitmap from the first page) if negotiated. */
+static int postcopy_prepare(struct dest *d)
+{
+	int memfds[WIRE_MAX_REGIONS];
+	uint64_t base[WIRE_MAX_REGIONS], size;
+	unsigned int i;
+	int r;
+
+	if (!(d->hs.caps & WIRE_CAP_POSTCOPY))
+		return 0;
+	for (i = 0; i < d->mem.nr_regions; i++)
+		vmig_ctl_region(d->ctl, i, &memfds[i], &size, &base[i]);
+	r = pcd_init(&d->pc, &d->mem, memfds, base, d->hs.caps & WIRE_CAP_PREEMPT,
+		     d->o->spin_us);
+	if (r)
+		return fail(d, r, "out of memory");
+	d->pc.nr_chans = d->nr_chans;
+	d->pc_ready = true;
+	d->rep->pc.preempt = d->hs.caps & WIRE_CAP_PREEMPT;
 	return 0;
 }
 
@@ -163,6 +200,16 @@ static int accept_session(struct dest *d)
 		d->session = h.session;
 		d->nr_chans = offer.nr_multifd;
 		d->main_open = true;
+		if (d->hs.caps & WIRE_CAP_DEVICE_STATE) {
+			r = devstate_recv_setup(&d->ds, &d->main);
+			if (r) {
+				stream_send_error(&d->main, r, d->main.err);
+				return fail(d, r, "%s", d->main.err);
+			}
+		} else if (vmig_ctl_device_count(d->ctl)) {
+			return fail(d, EPROTONOSUPPORT, "the source sends no device state, but "
+				    "the VMM has devices");
+		}
 		return 0;
 	}
 }
@@ -176,7 +223,10 @@ static int accept_channels(struct dest *d)
 	d->rx = calloc(d->nr_chans, sizeof(*d->rx));
 	if (!d->rx)
 		return fail(d, ENOMEM, "out of memory");
-	while (got < d->nr_chans) {
+	unsigned int want = d->nr_chans + !!(d->hs.caps & WIRE_CAP_RETURN_PATH) +
+			    !!(d->hs.caps & WIRE_CAP_PREEMPT);
+
+	while (got < want) {
 		struct wire_chan_hdr h;
 		struct stream s;
 		int64_t left = (int64_t)(deadline - now_ns()) / 1000000;
@@ -184,8 +234,7 @@ static int accept_channels(struct dest *d)
 		int fd, r;
 
 		if (left <= 0)
-			return fail(d, ETIMEDOUT, "only %u of %u multifd channels connected",
-				    got, d->nr_chans);
+			return fail(d, ETIMEDOUT, "only %u of %u channels connected", got, want);
 		fd = chan_accept(d->listen_fd, left);
 		if (fd == -ETIMEDOUT)
 			continue;
@@ -193,6 +242,15 @@ static int accept_channels(struct dest *d)
 			return fail(d, fd, "accept failed: %s", strerror(-fd));
 		stream_init_fd(&s, fd, o->timeout_ms);
 		r = chan_recv_hdr(&s, &h);
+		if (!r && h.session == d->session &&
+		    ((h.kind == WIRE_CHAN_RETURN && (d->hs.caps & WIRE_CAP_RETURN_PATH) &&
+		      d->rp_fd < 0) ||
+		     (h.kind == WIRE_CHAN_PREEMPT && (d->hs.caps & WIRE_CAP_PREEMPT) &&
+		      d->pre_fd < 0))) {
+			*(h.kind == WIRE_CHAN_RETURN ? &d->rp_fd : &d->pre_fd) = fd;
+			got++;
+			continue;
+		}
 		if (!r && (h.kind != WIRE_CHAN_MULTIFD || h.session != d->session))
 			r = stream_fail(&s, EPROTO, "a %s channel of session %016llx while "
 					"session %016llx sets up", wire_kind_name(h.kind),
@@ -208,6 +266,12 @@ static int accept_channels(struct dest *d)
 		rx = &d->rx[h.index];
 		recv_chan_init(&rx->rc, h.index, fd, o->timeout_ms, &d->mem,
 			       d->hs.caps & WIRE_CAP_ZERO_PAGES);
+		if (d->ds.dev) {
+			rx->rc.devstate = devstate_recv_chunk;
+			rx->rc.devstate_arg = &d->ds;
+		}
+		if (d->pc_ready)
+			rx->rc.pc = &d->pc;
 		r = pthread_create(&rx->thread, NULL, receiver_thread, rx);
 		if (r) {
 			close(fd);
@@ -245,6 +309,80 @@ static uint64_t pages_received(struct dest *d)
 	return sum;
 }
 
+/*
+ * Postcopy switch.  DISCARDs are kept until POSTCOPY; then, with every
+ * receiver parked at its POSTCOPY marker (no precopy write in flight), the
+ * received bitmap is built, the discarded pages punched out, the VMM's
+ * MISSING uffd taken, the fault thread started, the receivers released and
+ * the guest resumed.
+ */
+static int postcopy_event(struct dest *d, const struct ctl_event *ev)
+{
+	const struct dest_opts *o = d->o;
+	uint32_t i;
+	int r, uffd;
+
+	if (!d->pc_ready || d->pc_running)
+		return fail(d, EPROTO, "main channel: %s %s", wire_pkt_name(ev->type),
+			    d->pc_running ? "after the switch" : "but postcopy was not negotiated");
+	if (ev->type == WIRE_PKT_DISCARD) {
+		if (!d->t_switch) {
+			d->t_switch = now_ns();
+			r = pcd_wait_parked(&d->pc, o->timeout_ms);
+			if (r)
+				return fail(d, r, "multifd channels did not reach the postcopy switch");
+			r = pcd_mark_received(&d->pc);
+			if (r)
+				return fail(d, r, "cannot punch out the pages that never arrived: %s",
+					    strerror(-r));
+		}
+		for (i = 0; i < ev->discard.count; i++) {
+			r = pcd_discard(&d->pc, ev->discard.region, ev->ranges[2 * i],
+					ev->ranges[2 * i + 1]);
+			if (r)
+				return fail(d, EPROTO, "DISCARD of pages %llu+%llu in region %u: %s",
+					    (unsigned long long)ev->ranges[2 * i],
+					    (unsigned long long)ev->ranges[2 * i + 1],
+					    ev->discard.region, strerror(-r));
+			d->rep->pc.discarded += ev->ranges[2 * i + 1];
+		}
+		return 0;
+	}
+	if (!d->t_switch) {
+		d->t_switch = now_ns();
+		r = pcd_wait_parked(&d->pc, o->timeout_ms);
+		if (!r)
+			r = pcd_mark_received(&d->pc);
+		if (r)
+			return fail(d, r, "postcopy switch failed: %s", strerror(-r));
+	}
+	if (ev->postcopy.discarded != d->rep->pc.discarded)
+		return fail(d, EPROTO, "POSTCOPY says %llu pages were discarded, %llu arrived",
+			    (unsigned long long)ev->postcopy.discarded,
+			    (unsigned long long)d->rep->pc.discarded);
+	uffd = vmig_ctl_postcopy(d->ctl, o->timeout_ms);
+	if (uffd < 0)
+		return fail(d, uffd, "the VMM cannot register guest RAM for missing pages: %s",
+			    strerror(-uffd));
+	r = pcd_start(&d->pc, uffd, d->rp_fd, d->pre_fd, o->timeout_ms);
+	if (r)
+		return fail(d, r, "cannot start the postcopy fault thread: %s", strerror(-r));
+	pcd_release(&d->pc, false);
+	d->pc_running = true;
+	d->rep->pc.on = true;
+	trace("dst: resuming");
+	r = vmig_ctl_resume(d->ctl, o->timeout_ms);
+	trace("dst: resumed");
+	if (r)
+		return fail(d, r, "the VMM did not resume: %s", strerror(-r));
+	fprintf(stderr, "vmig listen: postcopy: the guest runs here; missing pages are "
+		"fetched on demand\n");
+	r = stream_send_pkt(&d->main, WIRE_PKT_RESUMED, NULL, 0);
+	if (r)
+		return fail(d, r, "main channel: %s", d->main.err);
+	return 0;
+}
+
 /* Follow the main channel until COMPLETE, watching the receivers. */
 static int run_session(struct dest *d)
 {
@@ -259,6 +397,8 @@ static int run_session(struct dest *d)
 		struct pollfd p = { .fd = d->main.fd, .events = POLLIN };
 
 		r = check_receivers(d, &ended);
+		if (!r && d->pc_running && atomic_load(&d->pc.state) < 0)
+			r = fail(d, atomic_load(&d->pc.state), "%s", d->pc.err);
 		if (r)
 			return r;
 		if (vmig_ctl_lost(d->ctl))
@@ -277,6 +417,8 @@ static int run_session(struct dest *d)
 		}
 		last_pkt = now_ns();
 		r = control_recv(&d->main, false, &ev);
+		if (!r && ev.type == WIRE_PKT_DEVSTATE)
+			r = devstate_recv_chunk(d->ds.dev ? &d->ds : NULL, &d->main, ev.len);
 		if (r)
 			return fail(d, r, "main channel: %s", d->main.err);
 		if (ev.type == WIRE_PKT_ROUND) {
@@ -288,15 +430,23 @@ static int run_session(struct dest *d)
 				d->rep->rounds = round;
 		}
 		trace("dst: %s", wire_pkt_name(ev.type));
+		if (ev.type == WIRE_PKT_DISCARD || ev.type == WIRE_PKT_POSTCOPY) {
+			r = postcopy_event(d, &ev);
+			if (r)
+				return r;
+		}
 		if (ev.type == WIRE_PKT_COMPLETE)
 			break;
 	}
+	d->t_complete = now_ns();
 	/* Every channel has sent END before COMPLETE; wait for them to be placed. */
 	{
 		uint64_t deadline = now_ns() + o->timeout_ms * 1000000ull;
 
 		for (;;) {
 			r = check_receivers(d, &ended);
+			if (!r && d->pc_running && atomic_load(&d->pc.state) < 0)
+				r = fail(d, atomic_load(&d->pc.state), "%s", d->pc.err);
 			if (r)
 				return r;
 			if (ended)
@@ -310,6 +460,19 @@ static int run_session(struct dest *d)
 		return fail(d, EPROTO, "source sent %llu pages, %llu arrived",
 			    (unsigned long long)ev.complete.pages,
 			    (unsigned long long)pages_received(d));
+	r = devstate_recv_finish(&d->ds);
+	if (r)
+		return fail(d, r, "%s", d->ds.error);
+	if (d->pc_running) {
+		r = pcd_finish(&d->pc, o->timeout_ms);
+		if (r)
+			return fail(d, r, "%s", d->pc.err);
+		d->rep->pc.switch_ns = now_ns() - d->t_switch;
+		r = stream_send_pkt(&d->main, WIRE_PKT_DONE, NULL, 0);
+		if (r)
+			fprintf(stderr, "vmig listen: postcopy finished, but the source did not get "
+				"DONE: %s\n", d->main.err);
+	}
 	return 0;
 }
 
@@ -317,6 +480,8 @@ static void stop_receivers(struct dest *d)
 {
 	unsigned int i;
 
+	if (d->pc_ready)
+		pcd_release(&d->pc, true);
 	for (i = 0; i < d->nr_chans; i++)
 		if (d->rx && d->rx[i].started)
 			shutdown(d->rx[i].rc.s.fd, SHUT_RDWR);
@@ -324,6 +489,8 @@ static void stop_receivers(struct dest *d)
 		if (d->rx && d->rx[i].started) {
 			pthread_join(d->rx[i].thread, NULL);
 			close(d->rx[i].rc.s.fd);
+			free(d->rx[i].rc.bounce);
+			d->rx[i].rc.bounce = NULL;
 			d->rx[i].started = false;
 		}
 	}
@@ -331,7 +498,8 @@ static void stop_receivers(struct dest *d)
 
 int dest_receive(const struct dest_opts *o, struct report *rep)
 {
-	struct dest d = { .o = o, .rep = rep, .listen_fd = -1 };
+	struct dest d = { .o = o, .rep = rep, .listen_fd = -1, .rp_fd = -1, .pre_fd = -1 };
+	struct wire_resumed rs = { 0 };
 	uint64_t t0 = now_ns(), t_session = 0;
 	unsigned int i;
 	int r;
@@ -346,27 +514,43 @@ int dest_receive(const struct dest_opts *o, struct report *rep)
 	if (!r) {
 		t_session = now_ns();
 		rep->channels = d.nr_chans;
-		r = accept_channels(&d);
+		r = postcopy_prepare(&d);
 	}
+	if (!r)
+		r = accept_channels(&d);
 	rep->setup_ns = (t_session ? now_ns() - t_session : 0);
 	if (!r)
 		r = run_session(&d);
 	progress_clear(&d.prog);
 	trace("dst: all placed");
-	if (!r) {
+	if (!r && !d.pc_running) {
+		uint64_t t = now_ns();
+
+		rs.load_wait_ns = t - d.t_complete;
 		r = vmig_ctl_resume(d.ctl, o->timeout_ms);
+		rs.resume_ns = now_ns() - t;
+		rs.dev_buffer_peak = d.ds.peak;
 		trace("dst: resumed");
 		if (r)
 			fail(&d, r, "the VMM did not resume: %s", strerror(-r));
 	}
-	if (!r) {
-		r = stream_send_pkt(&d.main, WIRE_PKT_RESUMED, NULL, 0);
+	if (!r && d.pc_running) {
+		vmig_ctl_complete(d.ctl);
+	} else if (!r) {
+		r = stream_send_pkt(&d.main, WIRE_PKT_RESUMED, &rs, sizeof(rs));
 		if (r)
 			fprintf(stderr, "vmig listen: the guest runs here, but the source did "
 				"not get RESUMED: %s\n", d.main.err);
 		r = 0;
 		vmig_ctl_complete(d.ctl);
 	} else {
+		devstate_recv_cancel(&d.ds);
+		if (d.pc_running) {
+			pcd_stop(&d.pc);
+			snprintf(rep->error + strlen(rep->error), sizeof(rep->error) - strlen(rep->error),
+				 "; postcopy interrupted with %llu pages never received: the "
+				 "guest cannot continue (no recovery yet)", (unsigned long long)pcd_missing(&d.pc));
+		}
 		if (d.main_open)	/* first the reason, then drop the channels */
 			stream_send_error(&d.main, r, rep->error);
 		stop_receivers(&d);
@@ -376,6 +560,12 @@ int dest_receive(const struct dest_opts *o, struct report *rep)
 	rep->ok = !r;
 	rep->total_ns = now_ns() - (t_session ? t_session : t0);
 	stop_receivers(&d);
+	rep->devices = d.ds.nr_devices;
+	rep->device_bytes = d.ds.bytes;
+	rep->device_buffer_peak = d.ds.peak;
+	rep->dt_load_ns = rs.load_wait_ns;
+	rep->dt_resume_ns = rs.resume_ns;
+	devstate_recv_destroy(&d.ds);
 	for (i = 0; i < d.nr_chans && d.rx; i++) {
 		rep->normal_pages += d.rx[i].rc.normal_pages;
 		rep->zero_pages += d.rx[i].rc.zero_pages_rcvd;
@@ -386,6 +576,14 @@ int dest_receive(const struct dest_opts *o, struct report *rep)
 		close(d.main.fd);
 	}
 	free(d.rx);
+	if (d.pc_ready) {
+		pcd_report(&d.pc, rep);
+		pcd_destroy(&d.pc);
+	}
+	if (d.rp_fd >= 0)
+		close(d.rp_fd);
+	if (d.pre_fd >= 0)
+		close(d.pre_fd);
 	if (d.listen_fd >= 0)
 		close(d.listen_fd);
 	vmig_ram_close(d.ram);

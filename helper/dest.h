@@ -21,7 +21,11 @@ struct dest_opts {
 	int accept_timeout_ms;		/* waiting for a source to appear */
 	enum vmig_backend backend;	/* auto: what the VMM's RAM is */
 	bool prefault;			/* allocate guest RAM before pages arrive */
+	bool no_postcopy;		/* refuse postcopy */
+	int spin_us;			/* postcopy: poll for a reply this long before sleeping */
 	bool progress;
+	uint64_t max_device_buffer;	/* bytes of device state buffered at most */
+	unsigned int device_threads;	/* loading pool */
 };
 
 int dest_receive(const struct dest_opts *o, struct report *rep);

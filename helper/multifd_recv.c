@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Receive one multifd channel's page stream into guest RAM. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "multifd_recv.h"
+#include "postcopy_dst.h"
 
 void recv_chan_init(struct recv_chan *c, unsigned int index, int fd, int timeout_ms,
 		    const struct dest_mem *mem, bool zero_pages)
@@ -13,6 +15,30 @@ void recv_chan_init(struct recv_chan *c, unsigned int index, int fd, int timeout
 	stream_init_fd(&c->s, fd, timeout_ms);
 	c->mem = mem;
 	c->zero_pages = zero_pages;
+}
+
+/* After the switch: read into the bounce buffer, place each page atomically. */
+static int recv_pages_postcopy(struct recv_chan *c, const struct wire_pages *wp, unsigned int n)
+{
+	unsigned int i, k = 0;
+	int r = n ? stream_readv(&c->s, c->iov, n) : 0;
+
+	for (i = 0; i < wp->count && !r; i++) {
+		uint64_t e = c->entries[i];
+		bool zero = e & WIRE_PAGE_ZERO;
+
+		r = pcd_place(c->pc, wp->region, e & WIRE_PAGE_INDEX_MASK,
+			      zero ? NULL : c->bounce + (size_t)k * WIRE_PAGE_SIZE);
+		if (r)
+			return stream_fail(&c->s, -r, "placing a page failed: %s", strerror(-r));
+		k += !zero;
+		c->zero_pages_rcvd += zero;
+	}
+	if (r)
+		return r;
+	c->pages += wp->count;
+	c->normal_pages += n;
+	return 0;
 }
 
 static int recv_pages(struct recv_chan *c, uint32_t len)
@@ -55,7 +81,8 @@ static int recv_pages(struct recv_chan *c, uint32_t len)
 						   "were not negotiated");
 			continue;
 		}
-		c->iov[n].iov_base = base + page * WIRE_PAGE_SIZE;
+		c->iov[n].iov_base = c->bounce ? c->bounce + (size_t)n * WIRE_PAGE_SIZE :
+					       base + page * WIRE_PAGE_SIZE;
 		c->iov[n].iov_len = WIRE_PAGE_SIZE;
 		n++;
 	}
@@ -64,6 +91,8 @@ static int recv_pages(struct recv_chan *c, uint32_t len)
 		return stream_fail(&c->s, EPROTO, "malformed PAGES packet: %u bytes, %llu "
 				   "expected for %u pages (%u with data)", len,
 				   (unsigned long long)need, wp.count, n);
+	if (c->bounce)
+		return recv_pages_postcopy(c, &wp, n);
 	/* Zero pages: clear only what is not zero already (fresh pages stay unallocated). */
 	for (i = 0; i < wp.count; i++) {
 		uint64_t e = c->entries[i];
@@ -82,6 +111,9 @@ static int recv_pages(struct recv_chan *c, uint32_t len)
 	}
 	if (r)
 		return r;
+	if (c->pc)	/* postcopy negotiated: keep the received bitmap from the start */
+		for (i = 0; i < wp.count; i++)
+			pcd_note_received(c->pc, wp.region, c->entries[i] & WIRE_PAGE_INDEX_MASK);
 	c->pages += wp.count;
 	c->normal_pages += n;
 	return 0;
@@ -109,6 +141,23 @@ int recv_chan_run(struct recv_chan *c)
 			break;
 		case WIRE_PKT_ERROR:
 			return stream_read_error(&c->s, &h);
+		case WIRE_PKT_DEVSTATE:
+			if (!c->devstate)
+				return stream_fail(&c->s, EPROTO, "device state was not announced");
+			r = c->devstate(c->devstate_arg, &c->s, h.len);
+			if (r)
+				return r;
+			break;
+		case WIRE_PKT_POSTCOPY:
+			if (h.len || !c->pc || c->bounce)
+				return stream_fail(&c->s, EPROTO, "unexpected POSTCOPY on a multifd "
+						   "channel");
+			c->bounce = malloc((size_t)WIRE_MAX_BATCH * WIRE_PAGE_SIZE);
+			if (!c->bounce)
+				return stream_fail(&c->s, ENOMEM, "out of memory");
+			if (pcd_channel_switch(c->pc))
+				return stream_fail(&c->s, ECANCELED, "postcopy switch abandoned");
+			break;
 		case WIRE_PKT_END:
 			if (h.len != sizeof(end))
 				return stream_fail(&c->s, EPROTO, "malformed END: %u bytes", h.len);

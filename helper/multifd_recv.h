@@ -23,13 +23,20 @@ struct dest_mem {
 	uint64_t pages[WIRE_MAX_REGIONS];
 };
 
+struct pc_dst;
+
 struct recv_chan {
 	unsigned int index;
+	struct pc_dst *pc;		/* postcopy negotiated: POSTCOPY switches placement */
+	uint8_t *bounce;		/* after the switch: pages land here, then UFFDIO_COPY */
 	struct stream s;
 	const struct dest_mem *mem;
 	bool zero_pages;		/* ZERO entries allowed (negotiated) */
 	uint64_t pages, normal_pages, zero_pages_rcvd;
 	bool ended;
+	/* DEVSTATE packets go here (devstate_recv.c); NULL: refused */
+	int (*devstate)(void *arg, struct stream *s, uint32_t len);
+	void *devstate_arg;
 	uint64_t entries[WIRE_MAX_BATCH];
 	struct iovec iov[WIRE_MAX_BATCH];
 };

@@ -52,7 +52,9 @@ static int flush_batch(struct send_chan *c)
 	c->iov[1].iov_base = c->entries;
 	c->iov[1].iov_len = 8 * c->b_count;
 	ratelimit_wait(&c->rl, sizeof(h) + h.len);
+	pthread_mutex_lock(&c->wlock);
 	r = stream_writev(&c->s, c->iov, c->b_normal + 2);
+	pthread_mutex_unlock(&c->wlock);
 	if (r)
 		return r;
 	c->pages_sent += c->b_count;
@@ -64,9 +66,16 @@ static int flush_batch(struct send_chan *c)
 /* Add a range's pages to the batch; scattered pages of many ranges share packets. */
 static int send_range(struct send_chan *c, const struct send_work *w)
 {
+	unsigned int max = atomic_load_explicit(&c->max_batch, memory_order_relaxed);
 	uint64_t page;
 	int r;
 
+	if (w->flags & SEND_MARK) {
+		r = flush_batch(c);
+		return r ? r : stream_send_pkt(&c->s, WIRE_PKT_POSTCOPY, NULL, 0);
+	}
+	if (!max || max > WIRE_MAX_BATCH)
+		max = WIRE_MAX_BATCH;
 	if (c->b_count && c->b_region != w->region) {
 		r = flush_batch(c);
 		if (r)
@@ -94,7 +103,7 @@ static int send_range(struct send_chan *c, const struct send_work *w)
 		c->iov[2 + c->b_normal].iov_len = WIRE_PAGE_SIZE;
 		c->b_normal++;
 added:
-		if (c->b_count == WIRE_MAX_BATCH) {
+		if (c->b_count >= max) {
 			r = flush_batch(c);
 			if (r)
 				return r;
@@ -151,7 +160,9 @@ static void *send_thread(void *arg)
 			if (pthread_cond_timedwait(&c->cond, &c->lock, &ts) == ETIMEDOUT &&
 			    !c->q_len && !c->finish && !c->cancel) {
 				pthread_mutex_unlock(&c->lock);
+				pthread_mutex_lock(&c->wlock);
 				r = stream_send_pkt(&c->s, WIRE_PKT_NOP, NULL, 0);
+				pthread_mutex_unlock(&c->wlock);
 				pthread_mutex_lock(&c->lock);
 				if (r)
 					goto out;
@@ -163,7 +174,9 @@ static void *send_thread(void *arg)
 		}
 		if (!c->q_len)
 			break;		/* finish with an empty queue */
-		while (c->q_len && nw < WIRE_MAX_BATCH) {
+		/* Bounded units (postcopy): one range at a time, so the head of the queue
+		 * (a requested page) never waits behind more than one range. */
+		while (c->q_len && nw < (atomic_load(&c->max_batch) ? 1u : WIRE_MAX_BATCH)) {
 			w[nw++] = c->q[c->q_head];
 			c->q_head = (c->q_head + 1) % c->q_cap;
 			c->q_len--;
@@ -189,7 +202,9 @@ static void *send_thread(void *arg)
 	pthread_mutex_unlock(&c->lock);
 	end.pages = c->pages_sent;
 	end.normal_pages = c->normal_pages;
+	pthread_mutex_lock(&c->wlock);
 	r = stream_send_pkt(&c->s, WIRE_PKT_END, &end, sizeof(end));
+	pthread_mutex_unlock(&c->wlock);
 	pthread_mutex_lock(&c->lock);
 out:
 	c->result = r;
@@ -211,6 +226,7 @@ int send_chan_start(struct send_chan *c, unsigned int index, int fd, int timeout
 	c->zero_cap = zero_pages;
 	ratelimit_init(&c->rl, bytes_per_sec);
 	pthread_mutex_init(&c->lock, NULL);
+	pthread_mutex_init(&c->wlock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&c->cond, &ca);
@@ -222,10 +238,26 @@ int send_chan_start(struct send_chan *c, unsigned int index, int fd, int timeout
 	return 0;
 }
 
+static int queue_locked(struct send_chan *c, uint32_t region, uint64_t first, uint64_t n,
+			uint32_t flags, bool front);
+
+int send_chan_queue_front(struct send_chan *c, uint32_t region, uint64_t first, uint64_t n)
+{
+	pthread_mutex_lock(&c->lock);
+	return queue_locked(c, region, first, n, 0, true);
+}
+
 int send_chan_queue(struct send_chan *c, uint32_t region, uint64_t first, uint64_t n,
 		    uint32_t flags)
 {
 	pthread_mutex_lock(&c->lock);
+	return queue_locked(c, region, first, n, flags, false);
+}
+
+/* Called locked; unlocks. */
+static int queue_locked(struct send_chan *c, uint32_t region, uint64_t first, uint64_t n,
+			uint32_t flags, bool front)
+{
 	if (c->q_len == c->q_cap) {
 		size_t cap = c->q_cap ? c->q_cap * 2 : 256, i;
 		struct send_work *q = malloc(cap * sizeof(*q));
@@ -241,9 +273,14 @@ int send_chan_queue(struct send_chan *c, uint32_t region, uint64_t first, uint64
 		c->q_cap = cap;
 		c->q_head = 0;
 	}
-	c->q[(c->q_head + c->q_len) % c->q_cap] = (struct send_work){
-		.region = region, .flags = flags, .first = first, .n = n,
-	};
+	if (front) {
+		c->q_head = (c->q_head + c->q_cap - 1) % c->q_cap;
+		c->q[c->q_head] = (struct send_work){ .region = region, .first = first, .n = n };
+	} else {
+		c->q[(c->q_head + c->q_len) % c->q_cap] = (struct send_work){
+			.region = region, .flags = flags, .first = first, .n = n,
+		};
+	}
 	c->q_len++;
 	if (c->q_len == 1)
 		pthread_cond_broadcast(&c->cond);
@@ -301,6 +338,7 @@ void send_chan_destroy(struct send_chan *c)
 		send_chan_cancel(c);
 		pthread_join(c->thread, NULL);
 		pthread_mutex_destroy(&c->lock);
+		pthread_mutex_destroy(&c->wlock);
 		pthread_cond_destroy(&c->cond);
 	}
 	free(c->q);

@@ -19,6 +19,8 @@
 
 /* Bulk stage: zero pages need not travel at all (the destination starts zeroed). */
 #define SEND_BULK	1u
+/* Not pages: flush, then send the POSTCOPY marker (first and n unused). */
+#define SEND_MARK	2u
 
 struct send_work {
 	uint32_t region;
@@ -33,9 +35,11 @@ struct send_chan {
 	bool zero_cap;			/* negotiated: dirty zero pages go as a flag */
 	struct ratelimit rl;
 	unsigned int corrupt_after;	/* failure injection: corrupt the Nth packet (0: never) */
+	_Atomic unsigned int max_batch;	/* pages per PAGES packet (0: WIRE_MAX_BATCH) */
 
 	pthread_t thread;
 	bool started;
+	pthread_mutex_t wlock;		/* held around every write on s (device state shares it) */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;		/* work queued / state changed */
 	struct send_work *q;
@@ -59,6 +63,8 @@ int send_chan_start(struct send_chan *c, unsigned int index, int fd, int timeout
 /* Queue pages [first, first+n) of region. */
 int send_chan_queue(struct send_chan *c, uint32_t region, uint64_t first, uint64_t n,
 		    uint32_t flags);
+/* Queue pages at the head (postcopy without preempt: a requested page). */
+int send_chan_queue_front(struct send_chan *c, uint32_t region, uint64_t first, uint64_t n);
 /* Wait up to timeout_ms for the queue to drain: 1 idle, 0 still busy, -errno failed. */
 int send_chan_wait_idle(struct send_chan *c, int timeout_ms);
 /* Drain, send END, end the thread; 0 or -errno. */

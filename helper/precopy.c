@@ -20,8 +20,11 @@
 
 #include "channel.h"
 #include "control.h"
+#include "devstate_send.h"
+#include "freepage.h"
 #include "handshake.h"
 #include "multifd_send.h"
+#include "postcopy_src.h"
 #include "precopy.h"
 #include "util.h"
 
@@ -57,6 +60,11 @@ struct precopy {
 	uint64_t sample_bytes, sample_ns;	/* bandwidth: sum over measured rounds */
 	uint64_t last_harvest_ns;
 	uint64_t history[STALL_WINDOW + 1];
+	struct devstate_send ds;
+	struct freepage fp;
+	struct pc_src ps;		/* postcopy: the return path */
+	bool go_postcopy;		/* precopy ended: switch to postcopy */
+	bool dest_runs;			/* the guest resumed on the destination */
 };
 
 static int fail(struct precopy *pc, int err, const char *fmt, ...)
@@ -171,6 +179,22 @@ static int check_main(struct precopy *pc)
 }
 
 /*
+ * After a failure: if the destination said why on the main channel (it
+ * refused the devices, say), that is the better message.
+ */
+static void dest_reason(struct precopy *pc)
+{
+	struct pollfd p = { .fd = pc->main.fd, .events = POLLIN };
+	struct ctl_event ev;
+
+	if (!strncmp(pc->rep->error, "destination:", 12) || poll(&p, 1, 200) <= 0)
+		return;
+	pc->main.err[0] = 0;
+	if (control_recv(&pc->main, true, &ev) && ev.type == WIRE_PKT_ERROR)
+		snprintf(pc->rep->error, sizeof(pc->rep->error), "destination: %s", pc->main.err);
+}
+
+/*
  * A channel broke.  A destination that gives up says why on the main
  * channel before it drops the others: prefer its words when they come soon.
  */
@@ -243,8 +267,12 @@ static int setup(struct precopy *pc)
 	struct hs_offer offer = {
 		.version_min = o->wire_version ? o->wire_version : WIRE_VERSION_MIN,
 		.version_max = o->wire_version ? o->wire_version : WIRE_VERSION_MAX,
-		.caps = WIRE_CAPS_V1, .nr_multifd = o->channels,
+		.caps = WIRE_CAPS_V1 | (o->postcopy ? WIRE_CAP_POSTCOPY | WIRE_CAP_RETURN_PATH |
+					(o->no_preempt ? 0 : WIRE_CAP_PREEMPT) : 0),
+		.nr_multifd = o->channels,
 	};
+	uint64_t want_pc = o->postcopy ? WIRE_CAP_POSTCOPY | WIRE_CAP_RETURN_PATH |
+				       (o->no_preempt ? 0 : WIRE_CAP_PREEMPT) : 0;
 	char err[256];
 	unsigned int i;
 	int fd, r;
@@ -265,6 +293,11 @@ static int setup(struct precopy *pc)
 	if (!pc->ram)
 		return fail(pc, errno, "cannot map guest RAM: %s", strerror(errno));
 	trace("src: ram mapped");
+	r = devstate_send_setup(&pc->ds, pc->ctl, o->device_threads, o->device_state_on_main,
+				o->timeout_ms);
+	if (r)
+		return fail(pc, r, "%s", pc->ds.error);
+	pc->rep->devices = pc->ds.nr_devices;
 	pc->rep->backend = vmig_ram_backend(pc->ram);
 	offer.nr_regions = vmig_ram_region_count(pc->ram);
 	for (i = 0; i < offer.nr_regions; i++) {
@@ -288,6 +321,19 @@ static int setup(struct precopy *pc)
 		r = hs_recv_reply(&pc->main, &offer, &pc->hs);
 	if (r)
 		return fail(pc, r, "handshake with %s: %s", o->to, pc->main.err);
+	if ((pc->hs.caps & want_pc) != want_pc)
+		return fail(pc, EPROTONOSUPPORT, "the destination does not accept postcopy%s "
+			    "(vmig listen --no-postcopy, or an older vmig)",
+			    o->no_preempt ? "" : " with a preempt channel");
+	if (o->postcopy && pc->ds.nr_devices)
+		return fail(pc, EOPNOTSUPP, "postcopy with device state is not supported yet: "
+			    "the devices' state would have to be loaded before the guest resumes");
+	if (pc->hs.caps & WIRE_CAP_DEVICE_STATE)
+		r = devstate_send_announce(&pc->ds, &pc->main);
+	else if (pc->ds.nr_devices)
+		return fail(pc, EPROTONOSUPPORT, "the destination does not take device state");
+	if (r)
+		return fail(pc, r, "main channel: %s", pc->main.err);
 
 	pc->chans = calloc(o->channels, sizeof(*pc->chans));
 	if (!pc->chans)
@@ -313,7 +359,17 @@ static int setup(struct precopy *pc)
 		pc->nr_chans++;
 	}
 
+	if (want_pc) {
+		r = pcs_connect(&pc->ps, o->to, pc->session, o->timeout_ms, err, sizeof(err));
+		if (r)
+			return fail(pc, r, "%s", err);
+	}
 	trace("src: channels up");
+	if (o->hint_before_tracking && !o->no_free_hints) {
+		r = freepage_query(&pc->fp, pc->ctl, o->timeout_ms);
+		if (r)
+			return fail(pc, r, "free-page hint: %s", strerror(-r));
+	}
 	r = vmig_ram_track_start(pc->ram, o->track, o->timeout_ms);
 	trace("src: tracking");
 	if (r)
@@ -321,6 +377,12 @@ static int setup(struct precopy *pc)
 			    o->track == VMIG_TRACK_ASYNC ? "async" :
 			    o->track == VMIG_TRACK_SYNC ? "sync" : "auto", strerror(-r));
 	pc->rep->tracking = vmig_ram_track_name(pc->ram);
+	/* Tracking is on: only now may the hint be taken (helper/freepage.h). */
+	if (!o->hint_before_tracking && !o->no_free_hints) {
+		r = freepage_query(&pc->fp, pc->ctl, o->timeout_ms);
+		if (r)
+			return fail(pc, r, "free-page hint: %s", strerror(-r));
+	}
 	pc->last_harvest_ns = now_ns();
 	return 0;
 }
@@ -330,12 +392,16 @@ static int bulk_stage(struct precopy *pc)
 	unsigned int i;
 	int r;
 
+	struct freepage_filter ff = { .fp = &pc->fp, .fn = range_add, .arg = &pc->dirty };
+
 	for (i = 0; i < vmig_ram_region_count(pc->ram); i++) {
-		r = vmig_ram_for_each_data(pc->ram, i, range_add, &pc->dirty);
+		r = vmig_ram_for_each_data(pc->ram, i, freepage_filter_cb, &ff);
 		if (r)
 			return fail(pc, r, "cannot list guest RAM data: %s", strerror(-r));
 	}
-	pc->rep->skipped_pages = pc->rep->guest_bytes / WIRE_PAGE_SIZE - pc->dirty.pages;
+	pc->rep->free_pages = pc->fp.skipped;
+	pc->rep->skipped_pages = pc->rep->guest_bytes / WIRE_PAGE_SIZE - pc->dirty.pages -
+				 pc->fp.skipped;
 	r = send_round_info(pc, 0, pc->dirty.pages);
 	if (r)
 		return r;
@@ -366,6 +432,13 @@ static int dirty_rounds(struct precopy *pc)
 		uint64_t t = now_ns(), bytes;
 		double bw, exp_ms;
 		bool stall = false;
+
+		if (o->postcopy && round >= o->postcopy_after) {
+			pc->go_postcopy = true;
+			snprintf(rep->switchover, sizeof(rep->switchover),
+				 "postcopy after %u pass%s", round, round == 1 ? "" : "es");
+			return 0;
+		}
 
 		r = harvest(pc);
 		if (r)
@@ -400,6 +473,13 @@ static int dirty_rounds(struct precopy *pc)
 				"limit %.0f ms\n", round - 1,
 				fmt_bytes(rep->dirty_rate, b1, sizeof(b1)),
 				fmt_bytes(bw, b2, sizeof(b2)), exp_ms, o->downtime_limit_ms);
+			if (o->postcopy) {
+				fprintf(stderr, "vmig migrate: switching to postcopy\n");
+				snprintf(rep->switchover, sizeof(rep->switchover),
+					 "stalled: switched to postcopy");
+				pc->go_postcopy = true;
+				return 0;
+			}
 			if (o->abort_on_stall)
 				return fail(pc, ETIMEDOUT, "precopy does not converge (stalled after "
 					    "%u rounds, expected downtime %.0f ms); giving up, "
@@ -431,7 +511,7 @@ static int switchover(struct precopy *pc)
 	const struct precopy_opts *o = pc->o;
 	struct wire_complete wc = { 0 };
 	struct ctl_event ev;
-	uint64_t t_stop, pages;
+	uint64_t t_stop, t_dev, pages;
 	unsigned int i;
 	int r;
 
@@ -442,6 +522,7 @@ static int switchover(struct precopy *pc)
 	if (r)
 		return fail(pc, r, "the VMM did not stop: %s", strerror(-r));
 	pc->vm_stopped = true;
+	pc->rep->dt_stop_ns = now_ns() - t_stop;
 	r = harvest(pc);
 	if (r)
 		return r;
@@ -455,6 +536,14 @@ static int switchover(struct precopy *pc)
 	if (r)
 		return r;
 	trace("src: final round sent");
+	t_dev = now_ns();
+	pc->rep->dt_pages_ns = t_dev - t_stop - pc->rep->dt_stop_ns;
+	r = devstate_send_all(&pc->ds, pc->chans, pc->nr_chans, &pc->main);
+	pc->rep->dt_dev_save_ns = pc->ds.save_ns;
+	pc->rep->device_bytes = pc->ds.bytes;
+	if (r)
+		return fail(pc, r, "%s", pc->ds.error);
+	trace("src: device state sent");
 	for (i = 0; i < pc->nr_chans; i++) {
 		r = send_chan_finish(&pc->chans[i], o->timeout_ms);
 		if (r)
@@ -464,6 +553,7 @@ static int switchover(struct precopy *pc)
 	trace("src: channels ended");
 	wc.rounds = pc->rep->rounds + 1;
 	r = stream_send_pkt(&pc->main, WIRE_PKT_COMPLETE, &wc, sizeof(wc));
+	pc->rep->dt_dev_send_ns = now_ns() - t_dev - pc->ds.save_ns;
 	do {
 		if (!r)
 			r = control_recv(&pc->main, true, &ev);
@@ -472,7 +562,132 @@ static int switchover(struct precopy *pc)
 		return fail(pc, r, "destination did not resume the guest: %s", pc->main.err);
 	trace("src: resumed");
 	pc->rep->downtime_ns = now_ns() - t_stop;
+	pc->rep->dt_load_ns = ev.resumed.load_wait_ns;
+	pc->rep->dt_resume_ns = ev.resumed.resume_ns;
+	pc->rep->device_buffer_peak = ev.resumed.dev_buffer_peak;
 	pc->vm_stopped = false;		/* the guest now runs on the destination */
+	return 0;
+}
+
+/* DISCARD packets for the pages dirtied since they were sent. */
+static int send_discards(struct precopy *pc)
+{
+	static uint64_t buf[1 + 2 * WIRE_MAX_DISCARD];
+	struct wire_discard *wd = (struct wire_discard *)buf;
+	size_t i = 0;
+	int r;
+
+	while (i < pc->dirty.len) {
+		uint32_t region = pc->dirty.v[i].region, n = 0;
+
+		while (i < pc->dirty.len && pc->dirty.v[i].region == region &&
+		       n < WIRE_MAX_DISCARD) {
+			buf[1 + 2 * n] = pc->dirty.v[i].first;
+			buf[2 + 2 * n] = pc->dirty.v[i].n;
+			n++;
+			i++;
+		}
+		*wd = (struct wire_discard){ .region = region, .count = n };
+		r = stream_send_pkt(&pc->main, WIRE_PKT_DISCARD, buf, 8 + 16 * n);
+		if (r)
+			return fail(pc, r, "main channel: %s", pc->main.err);
+	}
+	return 0;
+}
+
+/*
+ * Postcopy: stop the guest, tell the destination what it holds is stale
+ * (DISCARD), mark the switch on every channel, wait until the guest runs
+ * there, then serve requests (return-path thread) while the rest goes in
+ * the background in small packets.
+ */
+static int postcopy_switchover(struct precopy *pc)
+{
+	const struct precopy_opts *o = pc->o;
+	struct wire_complete wc = { 0 };
+	struct wire_postcopy wpc = { 0 };
+	struct ctl_event ev;
+	uint64_t t_stop, pages;
+	unsigned int i;
+	int r;
+
+	pc->rep->pc.on = true;
+	pc->rep->pc.preempt = !o->no_preempt;
+	t_stop = now_ns();
+	r = vmig_ctl_stop(pc->ctl, o->timeout_ms);
+	if (r)
+		return fail(pc, r, "the VMM did not stop: %s", strerror(-r));
+	pc->vm_stopped = true;
+	r = harvest(pc);
+	if (r)
+		return r;
+	for (i = 0; i < pc->nr_chans && !r; i++)
+		r = send_chan_queue(&pc->chans[i], 0, 0, 0, SEND_MARK);
+	if (r)
+		return fail(pc, r, "out of memory");
+	if (o->postcopy_after) {
+		r = send_discards(pc);
+		if (r)
+			return r;
+		wpc.discarded = pc->dirty.pages;
+	} else {
+		/* Nothing was sent yet: everything holding data goes in the background. */
+		for (i = 0; i < vmig_ram_region_count(pc->ram) && !r; i++)
+			r = vmig_ram_for_each_data(pc->ram, i, range_add, &pc->dirty);
+		if (r)
+			return fail(pc, r, "cannot list guest RAM data: %s", strerror(-r));
+	}
+	pc->rep->pc.discarded = wpc.discarded;
+	r = stream_send_pkt(&pc->main, WIRE_PKT_POSTCOPY, &wpc, sizeof(wpc));
+	do {
+		if (!r)
+			r = control_recv(&pc->main, true, &ev);
+	} while (!r && ev.type == WIRE_PKT_NOP);
+	if (!r && ev.type != WIRE_PKT_RESUMED)
+		r = stream_fail(&pc->main, EPROTO, "%s instead of RESUMED",
+				wire_pkt_name(ev.type));
+	if (r)
+		return fail(pc, r, "destination did not resume the guest: %s", pc->main.err);
+	pc->rep->downtime_ns = now_ns() - t_stop;
+	pc->dest_runs = true;
+	trace("src: postcopy, guest runs on the destination");
+	for (i = 0; i < pc->nr_chans; i++)
+		pc->chans[i].max_batch = o->postcopy_batch;
+	r = pcs_start(&pc->ps, pc->ram, pc->chans, pc->nr_chans, o->timeout_ms);
+	if (r)
+		return fail(pc, r, "cannot start the return-path thread");
+	pages = pc->dirty.pages;
+	r = send_round_info(pc, pc->rep->rounds + 1, pages);
+	if (!r)
+		r = queue_vec(pc, &pc->dirty, 0);
+	if (!r)
+		r = wait_round(pc, pc->rep->rounds + 1, pages);
+	if (!r && atomic_load(&pc->ps.state) < 0)
+		r = fail(pc, atomic_load(&pc->ps.state), "%s", pc->ps.err);
+	if (r)
+		return r;
+	for (i = 0; i < pc->nr_chans; i++) {
+		r = send_chan_finish(&pc->chans[i], o->timeout_ms);
+		if (r)
+			return fail(pc, r, "multifd channel %u: %s", i, pc->chans[i].s.err);
+		wc.pages += pc->chans[i].pages_sent;
+	}
+	wc.rounds = pc->rep->rounds + 1;
+	r = stream_send_pkt(&pc->main, WIRE_PKT_COMPLETE, &wc, sizeof(wc));
+	do {
+		if (!r)
+			r = control_recv(&pc->main, true, &ev);
+	} while (!r && ev.type == WIRE_PKT_NOP);
+	if (!r && ev.type != WIRE_PKT_DONE)
+		r = stream_fail(&pc->main, EPROTO, "%s instead of DONE", wire_pkt_name(ev.type));
+	if (r)
+		return fail(pc, r, "destination did not finish postcopy: %s", pc->main.err);
+	r = pcs_wait(&pc->ps, o->timeout_ms);
+	if (r)
+		return fail(pc, r, "%s", pc->ps.err);
+	pc->rep->pc.requests = pc->ps.requests;
+	pc->rep->pc.switch_ns = now_ns() - t_stop;
+	pc->vm_stopped = false;
 	return 0;
 }
 
@@ -508,22 +723,30 @@ int precopy_migrate(const struct precopy_opts *o, struct report *rep)
 	rep->tracking = "";
 	rep->channels = o->channels;
 	progress_init(&pc.prog, o->progress);
+	pcs_init(&pc.ps, !o->no_preempt, o->spin_us);
 	r = setup(&pc);
 	rep->setup_ns = now_ns() - t0;
-	if (!r)
+	pc.go_postcopy = o->postcopy && !o->postcopy_after;
+	if (!r && !pc.go_postcopy)
 		r = bulk_stage(&pc);
-	if (!r)
+	if (!r && !pc.go_postcopy)
 		r = dirty_rounds(&pc);
 	if (!r)
-		r = switchover(&pc);
+		r = pc.go_postcopy ? postcopy_switchover(&pc) : switchover(&pc);
 	progress_clear(&pc.prog);
+	if (r && pc.main_open)
+		dest_reason(&pc);
 	if (r) {
 		/* Nothing was written to the source's memory: let the guest run on. */
 		for (i = 0; i < pc.nr_chans; i++)
 			send_chan_cancel(&pc.chans[i]);
 		if (pc.main_open)
 			stream_send_error(&pc.main, r, rep->error);
-		if (pc.ctl && pc.vm_stopped && vmig_ctl_resume(pc.ctl, o->timeout_ms))
+		if (pc.dest_runs)
+			snprintf(rep->error + strlen(rep->error),
+				 sizeof(rep->error) - strlen(rep->error), "; the guest was already "
+				 "running on the destination (postcopy): not resumed here");
+		else if (pc.ctl && pc.vm_stopped && vmig_ctl_resume(pc.ctl, o->timeout_ms))
 			fprintf(stderr, "vmig migrate: the source VMM did not confirm resuming\n");
 		if (pc.ctl)
 			vmig_ctl_error(pc.ctl, rep->error);
@@ -533,12 +756,14 @@ int precopy_migrate(const struct precopy_opts *o, struct report *rep)
 	rep->ok = !r;
 	rep->total_ns = now_ns() - t0;
 	collect(&pc);
+	pcs_destroy(&pc.ps);	/* before the channels its thread queues on */
 	for (i = 0; i < pc.nr_chans; i++) {
 		send_chan_destroy(&pc.chans[i]);
 		close(pc.chans[i].s.fd);
 	}
 	free(pc.chans);
 	free(pc.dirty.v);
+	freepage_free(&pc.fp);
 	if (pc.main_open)
 		close(pc.main.fd);
 	vmig_ram_close(pc.ram);

@@ -26,7 +26,17 @@ struct precopy_opts {
 	enum vmig_dirty_mode dirty_mode;	/* kmod backend */
 	int timeout_ms;			/* any single wait */
 	bool progress;
+	bool device_state_on_main;	/* device state on the main channel, not multifd */
+	unsigned int device_threads;	/* saving pool (0: default) */
+	bool no_free_hints;		/* send hinted-free pages anyway */
+	/* postcopy: switch after this many passes (bulk = 1), or on a stall */
+	bool postcopy;
+	unsigned int postcopy_after;
+	bool no_preempt;		/* requested pages at the head of the multifd queues */
+	int spin_us;			/* return path: poll this long before sleeping */
+	unsigned int postcopy_batch;	/* background pages per packet after the switch */
 	/* testing only */
+	bool hint_before_tracking;	/* break the free-hint rule (the test proves it matters) */
 	unsigned int inject_corrupt;	/* corrupt the Nth PAGES packet of channel 0 */
 	uint32_t wire_version;		/* offer only this version (0: the real range) */
 };

@@ -19,6 +19,38 @@ double report_throughput(const struct report *r)
 	return ns ? r->normal_pages * (double)WIRE_PAGE_SIZE / secs(ns) : 0;
 }
 
+static void print_pc_text(const struct report *r, FILE *f)
+{
+	const struct report_pc *pc = &r->pc;
+	unsigned int b;
+
+	if (!pc->on)
+		return;
+	fprintf(f, "  postcopy:    %s preempt channel, %llu pages discarded at the switch, "
+		"%.3f s from the switch to the end\n", pc->preempt ? "with a" : "without a",
+		(unsigned long long)pc->discarded, pc->switch_ns / 1e9);
+	if (!strcmp(r->role, "source")) {
+		fprintf(f, "  requests:    %llu pages requested and served\n",
+			(unsigned long long)pc->requests);
+		return;
+	}
+	fprintf(f, "  requests:    %llu faults, %llu requests (%llu coalesced), %llu pages on the "
+		"preempt channel, %llu already there\n", (unsigned long long)pc->faults,
+		(unsigned long long)pc->requests, (unsigned long long)pc->coalesced,
+		(unsigned long long)pc->urgent_pages, (unsigned long long)pc->eexist);
+	fprintf(f, "  latency:     fault to wake, %llu requests: avg %.1f us, p50 %.1f us, "
+		"p99 %.1f us, max %.1f us\n", (unsigned long long)pc->lat_count, pc->lat_avg_us,
+		pc->lat_p50_us, pc->lat_p99_us, pc->lat_max_us);
+	if (pc->lat_count) {
+		fprintf(f, "  histogram:  ");
+		for (b = 0; b < REPORT_LAT_BUCKETS; b++)
+			if (pc->lat_hist[b])
+				fprintf(f, " [%llu us: %llu]", 1ull << b,
+					(unsigned long long)pc->lat_hist[b]);
+		fprintf(f, "\n");
+	}
+}
+
 void report_print_text(const struct report *r, FILE *f)
 {
 	char b1[32], b2[32], b3[32], b4[32];
@@ -32,9 +64,21 @@ void report_print_text(const struct report *r, FILE *f)
 		r->tracking[0] ? ", tracking " : "", r->tracking, r->channels,
 		r->channels == 1 ? "" : "s");
 	fprintf(f, "  total time:  %.3f s (setup %.3f s)\n", secs(r->total_ns), secs(r->setup_ns));
-	if (!strcmp(r->role, "source"))
+	if (!strcmp(r->role, "source")) {
 		fprintf(f, "  downtime:    %.1f ms (vCPU stop to resume on the destination)\n",
 			r->downtime_ns / 1e6);
+		fprintf(f, "    parts:     stop %.1f, final dirty pages %.1f, device state save "
+			"%.1f, transfer %.1f, load %.1f, resume %.1f ms\n", r->dt_stop_ns / 1e6,
+			r->dt_pages_ns / 1e6, r->dt_dev_save_ns / 1e6, r->dt_dev_send_ns / 1e6,
+			r->dt_load_ns / 1e6, r->dt_resume_ns / 1e6);
+	}
+	if (r->devices)
+		fprintf(f, "  devices:     %u, state %s (at most %s buffered on the destination)\n",
+			r->devices, fmt_bytes(r->device_bytes, b1, sizeof(b1)),
+			fmt_bytes(r->device_buffer_peak, b2, sizeof(b2)));
+	if (r->free_pages)
+		fprintf(f, "  free pages:  %s hinted free by the VMM, not sent\n",
+			fmt_bytes(r->free_pages * (double)WIRE_PAGE_SIZE, b1, sizeof(b1)));
 	fprintf(f, "  pages:       normal %s, zero %s, skipped %s (wire %s)\n",
 		fmt_bytes(r->normal_pages * (double)WIRE_PAGE_SIZE, b1, sizeof(b1)),
 		fmt_bytes(r->zero_pages * (double)WIRE_PAGE_SIZE, b2, sizeof(b2)),
@@ -53,6 +97,7 @@ void report_print_text(const struct report *r, FILE *f)
 			(unsigned long long)r->harvests, r->harvest_ns / 1e6,
 			(unsigned long long)r->wp_faults);
 	}
+	print_pc_text(r, f);
 }
 
 static void json_str(FILE *f, const char *s)
@@ -88,9 +133,35 @@ void report_print_json(const struct report *r, FILE *f)
 	json_str(f, r->switchover);
 	fprintf(f, ",\"throughput_bps\":%.0f,\"bandwidth_bps\":%.0f,\"dirty_rate_bps\":%.0f,"
 		"\"expected_downtime_ms\":%.3f,\"wp_faults\":%llu,\"harvests\":%llu,"
-		"\"harvest_ms\":%.3f}\n", thr, r->bandwidth, r->dirty_rate,
+		"\"harvest_ms\":%.3f", thr, r->bandwidth, r->dirty_rate,
 		r->expected_downtime_ms, (unsigned long long)r->wp_faults,
 		(unsigned long long)r->harvests, r->harvest_ns / 1e6);
+	fprintf(f, ",\"downtime_parts_ms\":{\"stop\":%.3f,\"final_pages\":%.3f,"
+		"\"device_save\":%.3f,\"transfer\":%.3f,\"load\":%.3f,\"resume\":%.3f},"
+		"\"devices\":%u,\"device_bytes\":%llu,\"device_buffer_peak\":%llu,"
+		"\"free_bytes\":%llu", r->dt_stop_ns / 1e6, r->dt_pages_ns / 1e6,
+		r->dt_dev_save_ns / 1e6, r->dt_dev_send_ns / 1e6, r->dt_load_ns / 1e6,
+		r->dt_resume_ns / 1e6, r->devices, (unsigned long long)r->device_bytes,
+		(unsigned long long)r->device_buffer_peak,
+		(unsigned long long)(r->free_pages * WIRE_PAGE_SIZE));
+	if (r->pc.on) {
+		const struct report_pc *pc = &r->pc;
+		unsigned int b;
+
+		fprintf(f, ",\"postcopy\":{\"preempt\":%s,\"discarded\":%llu,\"switch_ms\":%.3f,"
+			"\"faults\":%llu,\"requests\":%llu,\"coalesced\":%llu,\"urgent_pages\":%llu,"
+			"\"eexist\":%llu,\"latency_us\":{\"count\":%llu,\"avg\":%.2f,\"p50\":%.2f,"
+			"\"p99\":%.2f,\"max\":%.2f,\"log2_hist\":[", pc->preempt ? "true" : "false",
+			(unsigned long long)pc->discarded, pc->switch_ns / 1e6,
+			(unsigned long long)pc->faults, (unsigned long long)pc->requests,
+			(unsigned long long)pc->coalesced, (unsigned long long)pc->urgent_pages,
+			(unsigned long long)pc->eexist, (unsigned long long)pc->lat_count,
+			pc->lat_avg_us, pc->lat_p50_us, pc->lat_p99_us, pc->lat_max_us);
+		for (b = 0; b < REPORT_LAT_BUCKETS; b++)
+			fprintf(f, "%s%llu", b ? "," : "", (unsigned long long)pc->lat_hist[b]);
+		fprintf(f, "]}}");
+	}
+	fprintf(f, "}\n");
 }
 
 void progress_init(struct progress *p, bool want)

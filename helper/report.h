@@ -7,6 +7,19 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#define REPORT_LAT_BUCKETS	24	/* log2 µs: [2^i, 2^(i+1)) µs; bucket 0 also < 1 µs */
+
+/* Postcopy: what the page requests cost (destination) or served (source). */
+struct report_pc {
+	bool on, preempt;
+	uint64_t switch_ns;		/* switch to postcopy end */
+	uint64_t discarded;		/* pages dirtied after they were sent */
+	uint64_t faults, requests, coalesced, urgent_pages, eexist;
+	uint64_t lat_count;		/* requests answered: fault read to page placed */
+	double lat_avg_us, lat_p50_us, lat_p99_us, lat_max_us;
+	uint64_t lat_hist[REPORT_LAT_BUCKETS];
+};
+
 struct report {
 	const char *role;		/* "source" or "destination" */
 	const char *backend;		/* "uffd" */
@@ -25,6 +38,11 @@ struct report {
 	double dirty_rate;		/* bytes/s at the last harvest */
 	double expected_downtime_ms;
 	uint64_t wp_faults, harvests, harvest_ns;
+	/* device state, free-page hints, the parts of the downtime */
+	unsigned int devices;
+	uint64_t device_bytes, device_buffer_peak, free_pages;
+	uint64_t dt_stop_ns, dt_pages_ns, dt_dev_save_ns, dt_dev_send_ns, dt_load_ns, dt_resume_ns;
+	struct report_pc pc;
 };
 
 double report_throughput(const struct report *r);

@@ -21,6 +21,9 @@ static const char *const pkt_names[] = {
 	[WIRE_PKT_PAGES] = "PAGES", [WIRE_PKT_END] = "END", [WIRE_PKT_ROUND] = "ROUND",
 	[WIRE_PKT_COMPLETE] = "COMPLETE", [WIRE_PKT_RESUMED] = "RESUMED",
 	[WIRE_PKT_ERROR] = "ERROR", [WIRE_PKT_NOP] = "NOP",
+	[WIRE_PKT_DEVICES] = "DEVICES", [WIRE_PKT_DEVSTATE] = "DEVSTATE",
+	[WIRE_PKT_DISCARD] = "DISCARD",
+	[WIRE_PKT_POSTCOPY] = "POSTCOPY", [WIRE_PKT_REQ] = "REQ", [WIRE_PKT_DONE] = "DONE",
 };
 
 const char *wire_pkt_name(unsigned int type)

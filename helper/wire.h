@@ -5,11 +5,24 @@
  * Every TCP connection opens with a channel header naming the session and
  * what the connection carries; then packets: {type, flags, len} + len bytes.
  *
- *   main      src -> dst: HELLO, ROUND*, COMPLETE | ERROR   (NOP at any time)
+ *   main      src -> dst: HELLO, [DEVICES], ROUND*, [DEVSTATE*], COMPLETE | ERROR
+ *                         (NOP at any time)
  *             dst -> src: HELLO_REPLY, RESUMED | ERROR
- *   multifd i src -> dst: PAGES*, END                       (NOP at any time)
- *   preempt, return path: reserved for postcopy (kinds defined, refused
- *             by a version-1 destination that did not offer them).
+ *   multifd i src -> dst: PAGES*, DEVSTATE*, END            (NOP at any time)
+ *
+ * Device state (WIRE_CAP_DEVICE_STATE): DEVICES lists the source VMM's
+ * devices; at switchover each device's state goes as DEVSTATE chunks
+ * numbered from 0, spread over the multifd channels (or all on the main
+ * channel); the destination puts each device's chunks back in order.
+ *   postcopy (WIRE_CAP_POSTCOPY): the source stops the guest, sends DISCARD*
+ *             (pages dirtied since they were sent) and POSTCOPY on main and
+ *             POSTCOPY on every multifd channel (the rest is background);
+ *             the destination punches the discarded pages, resumes the guest
+ *             and answers RESUMED; after COMPLETE it answers DONE.
+ *   return    dst -> src: REQ* (one missing page each), END   (postcopy only)
+ *   preempt   src -> dst: PAGES* (only requested pages), END  (WIRE_CAP_PREEMPT)
+ *             Without the preempt channel requested pages travel at the head
+ *             of their multifd channel's queue.
  *
  * Pages of one 2 MiB chunk always travel on the same multifd channel
  * (chunk index modulo the channel count), so a newer copy of a page can
@@ -41,10 +54,12 @@ enum wire_chan_kind {
 /* Capabilities negotiated in HELLO: the destination answers the subset it accepts. */
 #define WIRE_CAP_ZERO_PAGES	(1ull << 0)	/* PAGES entries may carry WIRE_PAGE_ZERO */
 #define WIRE_CAP_MULTIFD	(1ull << 1)	/* nr_multifd > 0 page channels */
-#define WIRE_CAP_POSTCOPY	(1ull << 2)	/* reserved */
-#define WIRE_CAP_PREEMPT	(1ull << 3)	/* reserved */
-#define WIRE_CAP_RETURN_PATH	(1ull << 4)	/* reserved */
-#define WIRE_CAPS_V1		(WIRE_CAP_ZERO_PAGES | WIRE_CAP_MULTIFD)
+#define WIRE_CAP_POSTCOPY	(1ull << 2)	/* may switch to postcopy; needs RETURN_PATH */
+#define WIRE_CAP_PREEMPT	(1ull << 3)	/* requested pages on a preempt channel */
+#define WIRE_CAP_RETURN_PATH	(1ull << 4)	/* a return-path channel (page requests) */
+#define WIRE_CAP_DEVICE_STATE	(1ull << 5)	/* DEVICES + DEVSTATE packets */
+#define WIRE_CAPS_V1		(WIRE_CAP_ZERO_PAGES | WIRE_CAP_MULTIFD | WIRE_CAP_DEVICE_STATE)
+#define WIRE_CAPS_POSTCOPY	(WIRE_CAP_POSTCOPY | WIRE_CAP_PREEMPT | WIRE_CAP_RETURN_PATH)
 /* What a version-1 source must get to proceed. */
 #define WIRE_CAPS_REQUIRED	(WIRE_CAP_MULTIFD)
 
@@ -68,7 +83,13 @@ enum wire_pkt_type {
 	WIRE_PKT_RESUMED,
 	WIRE_PKT_ERROR,
 	WIRE_PKT_NOP,
-	WIRE_PKT_TYPE_MAX = WIRE_PKT_NOP,
+	WIRE_PKT_DEVICES,
+	WIRE_PKT_DEVSTATE,
+	WIRE_PKT_DISCARD,		/* main: pages to drop before postcopy */
+	WIRE_PKT_POSTCOPY,		/* main, multifd: switch to postcopy here */
+	WIRE_PKT_REQ,			/* return path: one missing page */
+	WIRE_PKT_DONE,			/* main, dst -> src: postcopy finished */
+	WIRE_PKT_TYPE_MAX = WIRE_PKT_DONE,
 };
 
 struct wire_pkt_hdr {			/* 8 bytes */
@@ -116,6 +137,57 @@ struct wire_complete {
 	uint64_t pages;			/* entries sent on all channels */
 	uint32_t rounds;
 	uint32_t reserved;
+};
+
+/* DEVICES: + nr_devices x struct wire_device. */
+#define WIRE_MAX_DEVICES	64
+#define WIRE_DEV_CHUNK_MAX	(256u << 10)
+struct wire_devices {
+	uint32_t nr_devices;
+	uint32_t chunk_max;		/* no DEVSTATE payload is larger */
+	uint32_t on_main;		/* 1: DEVSTATE travels on the main channel */
+	uint32_t reserved;
+};
+
+struct wire_device {			/* 48 bytes */
+	char name[32];			/* NUL-terminated */
+	uint32_t instance;
+	uint32_t flags;
+	uint64_t size;			/* approximate */
+};
+
+/* DEVSTATE: + len bytes of the device's state. */
+#define WIRE_DEVSTATE_LAST	1u	/* the device's last chunk (may be empty) */
+struct wire_devstate {
+	uint32_t device;		/* index into DEVICES */
+	uint32_t seq;			/* 0, 1, ... per device */
+	uint32_t flags;
+	uint32_t len;
+};
+
+/* RESUMED may carry the destination's side of the downtime (else len 0). */
+struct wire_resumed {
+	uint64_t load_wait_ns;		/* COMPLETE to every device loaded */
+	uint64_t resume_ns;		/* the VMM's resume */
+	uint64_t dev_buffer_peak;	/* bytes of device state buffered at most */
+	uint64_t reserved;
+};
+
+/* DISCARD: {region, count}, then count x {le64 first, le64 n} page ranges. */
+struct wire_discard {
+	uint32_t region;
+	uint32_t count;			/* 1..WIRE_MAX_DISCARD */
+};
+#define WIRE_MAX_DISCARD	1024
+
+struct wire_postcopy {			/* on main */
+	uint64_t discarded;		/* pages in the DISCARD packets before it */
+};
+
+struct wire_req {			/* return path */
+	uint32_t region;
+	uint32_t reserved;
+	uint64_t page;
 };
 
 struct wire_error {			/* + message */

@@ -5,14 +5,19 @@
  * One bit per page in r->dirty.bitmap.  Writers set bits with set_bit() on
  * the fault path, under rcu_read_lock() only; the harvester (GET, CLEAR,
  * under r->dirty.lock) fetches and clears whole words with xchg() and then
- * re-arms write protection for exactly the pages it took, through the
- * region's own rmap (wp_shared_mapping_range), in chunks of at most
- * wp_chunk pages with a reschedule point between chunks.
+ * re-arms write protection for the pages it took, by unmapping them
+ * through the region's own rmap (unmap_mapping_pages: the next access
+ * faults, and a write goes through page_mkwrite), in chunks of at most
+ * wp_chunk pages
+ * with a reschedule point between chunks.  A walk may also cover a few
+ * pages between two taken ones (VMIG_WP_GAP); that only costs such a page
+ * one more fault.
  *
  * The guarantee (protection modes: default, MANUAL_PROTECT, INITIALLY_SET)
  * -----------------------------------------------------------------------
- * Every write that lands after the re-arming call (GET in the default
- * mode, CLEAR with MANUAL_PROTECT) returned is reported by a later harvest.
+ * Every write that lands after the re-arming call (ENABLE without
+ * INITIALLY_SET for every page, GET in the default mode, CLEAR with
+ * MANUAL_PROTECT) returned is reported by a later harvest.
  * So a copy of a page taken after that call, plus the copies taken after
  * later harvests that report the page, never miss a write.
  *
@@ -26,8 +31,8 @@
  *      installed its PTE, and no migration of the folio (which would hide
  *      a writable PTE behind a migration entry and restore it later) is in
  *      flight;
- *   3. write-protects every PTE of the page (rmap walk, TLB flush), then
- *      cleans their dirty bits (a second walk), then unlocks the folio.
+ *   3. unmaps every PTE of the page (rmap walk, TLB flush), then unlocks
+ *      the folio.
  * A write before step 3's TLB flush is in memory when userspace copies the
  * page after the call returns.  A write after it faults again: page_mkwrite
  * needs the folio lock, so its set_bit comes after step 3, after step 1,
@@ -37,11 +42,14 @@
  * Doing 3 before 1 would not do: a fault between 3 and 1 would leave a
  * writable PTE behind a cleared bit.  Neither would skipping 2: a fault
  * that set its bit before 1 may install its writable PTE after 3.  And
- * the PTE must end clean, not only read-only: mprotect() turning write
- * access back on makes read-only *dirty* shared PTEs writable without a
- * fault (the core takes "dirty" to mean page_mkwrite already ran).
- * Cleaning after the write-protect, under the folio lock, races with no
- * writer: none can write the page between the two walks.
+ * step 3 must leave no PTE that is read-only but dirty, in one atomic step
+ * per PTE: mprotect() turning write access back on makes read-only *dirty*
+ * shared PTEs writable without a fault (the core takes "dirty" to mean
+ * page_mkwrite already ran), and it takes neither the folio lock nor
+ * anything the walk holds.  Write-protecting in one walk and cleaning in
+ * a second lets an mprotect() between the two make the PTE writable
+ * again, and the second walk then leaves it writable and clean: later
+ * writes never fault.  Unmapping leaves nothing for mprotect() to upgrade.
  *
  * HWDIRTY
  * -------
@@ -51,10 +59,13 @@
  * the union.  The bitmap catches what the PTEs no longer show:
  *   - a page mapped read-only so far: its first write goes through
  *     page_mkwrite, which sets the bit, and the PTE is installed dirty;
- *   - a dirty PTE that went away (munmap, MADV_DONTNEED, migration): the
- *     core hands the dirty bit to the folio with folio_mark_dirty(), which
- *     calls vmig_dirty_folio() here, before the PTE lock is dropped and
- *     after the TLB flush, so a walk that misses the PTE finds the bit.
+ *   - a dirty PTE that went away (munmap, MADV_DONTNEED, exit,
+ *     migration): the core hands the dirty bit to the folio with
+ *     folio_mark_dirty(), which calls vmig_dirty_folio() here, under the
+ *     PTE lock, and flushes the TLB before it drops that lock.  The walk
+ *     takes the same lock, so it either cleans the PTE itself or comes
+ *     after the bit is set and the flush is done; the bitmap is read
+ *     after the walk.
  * A write after the walk cleaned a PTE sets that PTE dirty again (the TLB
  * was flushed); the next harvest sees it.
  *
@@ -90,11 +101,13 @@ MODULE_PARM_DESC(wp_chunk,
 		 "Most pages one protection walk covers before a reschedule point (0 or more than a region: one walk)");
 
 /*
- * Two runs of harvested pages closer than this are covered by one walk:
- * a walk's fixed cost (rmap lock, notifiers, TLB flush) is far larger
- * than skipping a few PTEs that are write-protected already.
+ * Two runs of harvested pages closer than this are covered by one walk
+ * (within wp_chunk): a walk's fixed cost (rmap lock, notifiers, TLB flush)
+ * is far larger than skipping PTEs that are not there.  Walking a page of
+ * the gap is harmless: unmapping a page whose bit is left alone only costs
+ * it one more fault.
  */
-#define VMIG_WP_GAP	32
+#define VMIG_WP_GAP	256
 
 static unsigned long vmig_wp_chunk(void)
 {
@@ -167,22 +180,18 @@ struct vmig_wp_batch {
 	struct folio **folios;
 	unsigned long n, max;
 	pgoff_t first, end;		/* pages [first, end) to walk */
-	unsigned long *scratch;		/* for clean_record; bits unused */
 };
 
 static void vmig_wp_batch_flush(struct vmig_region *r, struct vmig_wp_batch *b)
 {
 	struct address_space *mapping = vmig_region_mapping(r);
-	pgoff_t nr = b->end - b->first, start = 0, end = 0;
+	pgoff_t nr = b->end - b->first;
 	u64 t0;
 
 	if (nr) {
 		t0 = ktime_get_ns();
-		wp_shared_mapping_range(mapping, b->first, nr);
-		bitmap_zero(b->scratch, nr);
-		clean_record_shared_mapping_range(mapping, b->first, nr,
-						  b->first, b->scratch,
-						  &start, &end);
+		/* One atomic step per PTE: see "Why it holds" above. */
+		unmap_mapping_pages(mapping, b->first, nr, false);
 		vmig_dirty_note_walk(r, ktime_get_ns() - t0);
 	}
 	while (b->n) {
@@ -244,13 +253,8 @@ static long vmig_dirty_protect(struct vmig_region *r, pgoff_t first,
 	/* A walk spans at most min(chunk, nbits) pages, so does the batch. */
 	b.max = min(chunk, nbits);
 	b.folios = kvmalloc_array(b.max, sizeof(*b.folios), GFP_KERNEL);
-	b.scratch = kvmalloc_array(BITS_TO_LONGS(b.max), sizeof(long),
-				   GFP_KERNEL);
-	if (!b.folios || !b.scratch) {
-		kvfree(b.folios);
-		kvfree(b.scratch);
+	if (!b.folios)
 		return -ENOMEM;
-	}
 
 	/* Each run of set bits: its present folios, a batch at a time. */
 	folio_batch_init(&fbatch);
@@ -276,7 +280,6 @@ static long vmig_dirty_protect(struct vmig_region *r, pgoff_t first,
 		}
 	}
 	vmig_wp_batch_flush(r, &b);
-	kvfree(b.scratch);
 	kvfree(b.folios);
 	atomic64_add(count, &r->stats.pages_protected);
 	return count;

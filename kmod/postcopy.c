@@ -27,9 +27,10 @@
  * and finds the page in the page cache.  With FAULT_FLAG_RETRY_NOWAIT it
  * queues the request and returns VM_FAULT_RETRY at once, lock held.  A
  * fault that cannot retry sleeps holding the lock, then returns the page.
- * A waiter that dropped the lock holds no mapping of the region: it holds
- * only its entry and counts itself in pc.waiters, and release waits for
- * that count to reach zero before the region is freed.
+ * Like filemap_fault(), a fault pins the region's file before it drops the
+ * lock, so the region (and the module's code it runs) outlive the wait
+ * even if every mapping goes away meanwhile; so no region is released
+ * while a fault waits on it.  A fault that cannot retry keeps its mapping.
  *
  * Spinning: wait_spin_ns (default 0) lets a fault spin for its page before
  * it sleeps, which saves the wakeup when the page comes back within the
@@ -40,6 +41,7 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/file.h>
 #include <linux/hash.h>
 #include <linux/hashtable.h>
 #include <linux/ktime.h>
@@ -205,15 +207,6 @@ static vm_fault_t vmig_postcopy_lock_page(struct vmig_region *r,
 	return VM_FAULT_LOCKED;
 }
 
-/* The waiter is done with the region; release may be waiting for that. */
-static void vmig_postcopy_waiter_leave(struct vmig_postcopy *pc)
-{
-	spin_lock(&pc->lock);
-	if (!--pc->waiters && pc->aborted)
-		wake_up(&pc->drainq);
-	spin_unlock(&pc->lock);
-}
-
 /**
  * vmig_postcopy_fault - a fault found the page at vmf->pgoff missing
  * @r:		a region with VMIG_REGION_POSTCOPY
@@ -230,6 +223,7 @@ vm_fault_t vmig_postcopy_fault(struct vmig_region *r, struct vm_fault *vmf)
 	struct vmig_postcopy *pc = &r->pc;
 	struct vmig_pending *p, *fresh = NULL;
 	pgoff_t index = vmf->pgoff;
+	struct file *pin = NULL;
 	bool queued = false;
 	unsigned int state;
 	u64 t0, waited;
@@ -269,10 +263,8 @@ vm_fault_t vmig_postcopy_fault(struct vmig_region *r, struct vm_fault *vmf)
 	} else if (write && !list_empty(&p->unread)) {
 		p->flags |= VMIG_REQ_WRITE;
 	}
-	if (!(vmf->flags & FAULT_FLAG_RETRY_NOWAIT)) {
+	if (!(vmf->flags & FAULT_FLAG_RETRY_NOWAIT))
 		refcount_inc(&p->ref);
-		pc->waiters++;
-	}
 	spin_unlock(&pc->lock);
 	kfree(fresh);
 
@@ -291,9 +283,11 @@ vm_fault_t vmig_postcopy_fault(struct vmig_region *r, struct vm_fault *vmf)
 	 * 6.1 runs every ->fault under mmap_lock for reading; kernels with
 	 * per-VMA fault locks would release the lock with release_fault_lock().
 	 */
-	if (retry)
+	if (retry) {
+		pin = get_file(vmf->vma->vm_file);
 		mmap_read_unlock(vmf->vma->vm_mm);
-	/* Without mmap_lock, vmf->vma may be gone: only p, r->pc, r->stats. */
+	}
+	/* Without mmap_lock, vmf->vma may be gone: only p, pin and r. */
 	state = vmig_wait_state(vmf->flags, retry);
 	s = vmig_pending_wait(p, state);
 	waited = ktime_get_ns() - t0;
@@ -304,10 +298,12 @@ vm_fault_t vmig_postcopy_fault(struct vmig_region *r, struct vm_fault *vmf)
 				s == VMIG_PENDING_PLACED ? 0 :
 				s == VMIG_PENDING_ABORTED ? -ESHUTDOWN : -EINTR);
 	vmig_pending_put(p);
-	vmig_postcopy_waiter_leave(pc);
 
-	if (retry)
+	if (retry) {
+		/* The last reference? Then release runs later, from task work. */
+		fput(pin);
 		return VM_FAULT_RETRY;
+	}
 	if (s != VMIG_PENDING_PLACED)
 		return VM_FAULT_SIGBUS;
 	return vmig_postcopy_lock_page(r, vmf);
@@ -635,28 +631,16 @@ int vmig_postcopy_init(struct vmig_region *r)
 
 	spin_lock_init(&pc->lock);
 	init_waitqueue_head(&pc->readq);
-	init_waitqueue_head(&pc->drainq);
 	hash_init(pc->pending);
 	INIT_LIST_HEAD(&pc->unread);
 	return 0;
 }
 
-static bool vmig_postcopy_drained(struct vmig_postcopy *pc)
-{
-	bool drained;
-
-	spin_lock(&pc->lock);
-	drained = !pc->waiters;
-	spin_unlock(&pc->lock);
-	return drained;
-}
-
 /*
- * The region's last reference is gone.  A waiter that dropped mmap_lock
- * may still be on its way out: wake it, and wait until it has left.
+ * The region's last reference is gone: no fault waits (a waiting fault
+ * pins the file), but requests queued by RETRY_NOWAIT faults are freed.
  */
 void vmig_postcopy_destroy(struct vmig_region *r)
 {
 	vmig_postcopy_abort(r);
-	wait_event(r->pc.drainq, vmig_postcopy_drained(&r->pc));
 }

@@ -284,6 +284,15 @@ static int vmig_region_release(struct inode *inode, struct file *file)
 	/* No mapping is left: free the pages now rather than at evict. */
 	truncate_inode_pages(inode->i_mapping, 0);
 	inode->i_private = NULL;
+	/*
+	 * alloc_anon_inode() leaves the inode off the superblock's inode
+	 * list, so at unmount (module unload) nothing would find a reference
+	 * that outlives the file, such as an inotify watch placed through
+	 * /proc/self/fd: the unmount would wait for it forever.  Listed, it
+	 * has its watches dropped there.  Only now: a listed inode's pages
+	 * are fair game for drop_caches, and these have just gone.
+	 */
+	inode_sb_list_add(inode);
 	vmig_region_destroy(r);
 	return 0;
 }

@@ -54,8 +54,6 @@ struct vmig_postcopy {
 	wait_queue_head_t readq;	/* readers of requests */
 	struct hlist_head pending[1 << VMIG_PENDING_HASH_BITS]; /* by page */
 	struct list_head unread;	/* requests not yet read(), FIFO */
-	unsigned int waiters;		/* faults sleeping for a page */
-	wait_queue_head_t drainq;	/* release waits here for waiters */
 	bool aborted;
 };
 

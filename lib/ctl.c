@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "libvmig.h"
+#include "vmm_dev.h"
 #include "vmm_proto.h"
 
 struct vmig_ctl {
@@ -19,6 +20,7 @@ struct vmig_ctl {
 	unsigned int nr_regions;
 	int memfds[VMM_MAX_REGIONS];
 	struct vmm_region_desc regions[VMM_MAX_REGIONS];
+	void *devstate;			/* vmm_dev.c */
 	struct vmm_msg msg;
 };
 
@@ -170,6 +172,28 @@ int vmig_ctl_track(struct vmig_ctl *ctl, enum vmig_track mode, int timeout_ms,
 	return ctl->msg.fds[0];
 }
 
+int vmig_ctl_postcopy(struct vmig_ctl *ctl, int timeout_ms)
+{
+	struct vmm_track t = { .mode = VMIG_TRACK_MISSING };
+	const struct vmm_tracking *rep;
+	int r;
+
+	if (ctl->role != VMIG_ROLE_DEST)
+		return -EINVAL;
+	r = vmm_msg_send(ctl->sock, VMM_TRACK, &t, sizeof(t), NULL, 0);
+	if (!r)
+		r = ctl_expect(ctl, VMM_TRACKING, sizeof(*rep), timeout_ms);
+	if (r)
+		return r;
+	rep = (const struct vmm_tracking *)ctl->msg.payload;
+	if (rep->status || ctl->msg.hdr.nfds != 1 || rep->mode != VMIG_TRACK_MISSING) {
+		if (ctl->msg.hdr.nfds)
+			close(ctl->msg.fds[0]);
+		return rep->status < 0 ? rep->status : -EPROTO;
+	}
+	return ctl->msg.fds[0];
+}
+
 int vmig_ctl_stop(struct vmig_ctl *ctl, int timeout_ms)
 {
 	int r = vmm_msg_send(ctl->sock, VMM_STOP, NULL, 0, NULL, 0);
@@ -212,6 +236,22 @@ void vmig_ctl_close(struct vmig_ctl *ctl)
 		return;
 	for (i = 0; i < ctl->nr_regions; i++)
 		close(ctl->memfds[i]);
+	vmm_ctl_devs_free(ctl->devstate);
 	close(ctl->sock);
 	free(ctl);
+}
+
+int vmig_ctl_sock_(const struct vmig_ctl *ctl)
+{
+	return ctl->sock;
+}
+
+struct vmm_msg *vmig_ctl_msg_(struct vmig_ctl *ctl)
+{
+	return &ctl->msg;
+}
+
+void **vmig_ctl_devstate_(struct vmig_ctl *ctl)
+{
+	return &ctl->devstate;
 }

@@ -11,6 +11,7 @@
 #define LIBVMIG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -183,6 +184,7 @@ enum vmig_track {
 	VMIG_TRACK_AUTO = 0,		/* async if the kernel has it, else sync */
 	VMIG_TRACK_ASYNC = 1,		/* WP_ASYNC + PAGEMAP_SCAN: no fault cost in the helper */
 	VMIG_TRACK_SYNC = 2,		/* WP faults resolved by the helper */
+	VMIG_TRACK_MISSING = 3,		/* destination, postcopy: MISSING faults (not tracking) */
 };
 
 /* What the helper asks of the VMM (vmig_vmm_poll) */
@@ -213,11 +215,59 @@ int vmig_vmm_poll(struct vmig_vmm *vmm, int timeout_ms);
 int vmig_vmm_ack(struct vmig_vmm *vmm, enum vmig_vmm_event ev);
 /* The last ERROR's message ("" if none). */
 const char *vmig_vmm_error(const struct vmig_vmm *vmm);
+/*
+ * Postcopy: true once the helper registered guest RAM for missing pages and
+ * the guest resumed.  Then an ERROR or DISCONNECT leaves the registration in
+ * place (threads touching a page that never arrived stay blocked rather than
+ * read zeros): the guest is incomplete and the VMM must not run it on; it
+ * should report the error and exit.
+ */
+bool vmig_vmm_postcopy_active(const struct vmig_vmm *vmm);
 /* Which tracking the helper asked for and got (VMIG_TRACK_AUTO: none yet). */
 enum vmig_track vmig_vmm_track_mode(const struct vmig_vmm *vmm);
 /* Drop the helper's connection (keep listening). */
 void vmig_vmm_hangup(struct vmig_vmm *vmm);
 void vmig_vmm_close(struct vmig_vmm *vmm);
+
+/*
+ * Device state (VMM side).  A VMM declares its devices before accepting a
+ * helper; vmig never looks inside the state.  At switchover the helper asks
+ * for each device's state: libvmig runs ops->save in a thread of its own,
+ * which hands the state over chunk by chunk with vmig_dev_put().  On the
+ * destination ops->load runs in a thread per device and takes the chunks,
+ * in the order they were put, with vmig_dev_get().  Both may block (a
+ * device's DMA engine); several devices run in parallel.
+ */
+#define VMIG_DEV_NAME_MAX	32
+#define VMIG_DEV_CHUNK_MAX	(256u << 10)	/* bytes per vmig_dev_put() */
+#define VMIG_DEV_PRECOPY	(1u << 0)	/* has state to send before switchover
+						 * (declared; sent at switchover today) */
+struct vmig_dev_io;
+
+struct vmig_dev_ops {
+	int (*save)(void *opaque, struct vmig_dev_io *io);	/* 0 or -errno */
+	int (*load)(void *opaque, struct vmig_dev_io *io);	/* 0 or -errno */
+};
+
+/* Declare a device: name (< 32 bytes) + instance unique; size approximate. */
+int vmig_vmm_add_device(struct vmig_vmm *vmm, const char *name, uint32_t instance,
+			uint64_t size, uint32_t flags, const struct vmig_dev_ops *ops,
+			void *opaque);
+/* Save: one chunk of 1..VMIG_DEV_CHUNK_MAX bytes.  0 or -errno (helper gone). */
+int vmig_dev_put(struct vmig_dev_io *io, const void *buf, size_t len);
+/* Load: the next chunk into buf (cap >= VMIG_DEV_CHUNK_MAX): its length, 0 at the end, -errno. */
+long vmig_dev_get(struct vmig_dev_io *io, void *buf, size_t cap);
+
+/*
+ * Free-page hints (VMM side).  fn fills bitmap (one bit per page of region,
+ * set: the guest does not use the page, its content does not matter) when
+ * the helper asks, which it does only once dirty tracking is on: a hinted
+ * page the guest writes afterwards is dirty and still sent.  A VMM must not
+ * compute the hint before the helper asks for it.
+ */
+typedef int (*vmig_free_hint_fn)(void *opaque, unsigned int region, uint64_t *bitmap,
+				 uint64_t pages);
+void vmig_vmm_set_free_hint(struct vmig_vmm *vmm, vmig_free_hint_fn fn, void *opaque);
 
 /*
  * Helper side of the control protocol.
@@ -235,12 +285,39 @@ int vmig_ctl_vmm_pid(const struct vmig_ctl *ctl);
 /* Ask the VMM to register its RAM for tracking; returns the uffd or -errno. */
 int vmig_ctl_track(struct vmig_ctl *ctl, enum vmig_track mode, int timeout_ms,
 		   enum vmig_track *chosen);
+/*
+ * Destination, postcopy: ask the VMM to register its RAM for missing-page
+ * faults; returns the uffd (faults and UFFDIO_COPY in the VMM's address
+ * space, see vmig_ctl_region's vmm_addr) or -errno.
+ */
+int vmig_ctl_postcopy(struct vmig_ctl *ctl, int timeout_ms);
 /* Stop / resume the vCPUs; return once the VMM acknowledged. */
 int vmig_ctl_stop(struct vmig_ctl *ctl, int timeout_ms);
 int vmig_ctl_resume(struct vmig_ctl *ctl, int timeout_ms);
 /* End the session: success, or failure with a message for the VMM. */
 int vmig_ctl_complete(struct vmig_ctl *ctl);
 int vmig_ctl_error(struct vmig_ctl *ctl, const char *msg);
+/* Device state: ask for the VMM's device list (0 or -errno), then read it. */
+struct vmig_dev_desc {
+	char name[VMIG_DEV_NAME_MAX];
+	uint32_t instance;
+	uint32_t flags;
+	uint64_t size;
+};
+int vmig_ctl_query_devices(struct vmig_ctl *ctl, int timeout_ms);
+unsigned int vmig_ctl_device_count(const struct vmig_ctl *ctl);
+const struct vmig_dev_desc *vmig_ctl_device(const struct vmig_ctl *ctl, unsigned int i);
+/*
+ * Start saving (load false) or loading device i: returns the helper's end
+ * of the device's stream (records: lib/vmm_proto.h struct vmm_dev_rec).
+ * Safe to call from several threads at once.
+ */
+int vmig_ctl_device_open(struct vmig_ctl *ctl, unsigned int i, bool load);
+/*
+ * Free-page hint: a malloc'ed array of per-region bitmaps (*bitmaps[r],
+ * region r's pages bits), or -ENOENT when the VMM has none.
+ */
+int vmig_ctl_free_hint(struct vmig_ctl *ctl, int timeout_ms, uint64_t **bitmaps);
 /* True if the VMM hung up (or sent something unasked): poll without waiting. */
 bool vmig_ctl_lost(struct vmig_ctl *ctl);
 void vmig_ctl_close(struct vmig_ctl *ctl);

@@ -23,6 +23,8 @@ struct uffd_span {
  */
 int uffd_track_register(const struct uffd_span *spans, unsigned int n, enum vmig_track mode,
 			enum vmig_track *chosen);
+/* Postcopy destination: register every span for MISSING faults; the fd or -errno. */
+int uffd_missing_register(const struct uffd_span *spans, unsigned int n);
 /* Unregister (wakes any thread blocked on a protected page) and close. */
 void uffd_track_unregister(int uffd, const struct uffd_span *spans, unsigned int n);
 

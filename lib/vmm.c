@@ -14,6 +14,7 @@
 
 #include "libvmig.h"
 #include "uffd_track.h"
+#include "vmm_dev.h"
 #include "vmm_proto.h"
 
 struct vmig_vmm {
@@ -23,10 +24,12 @@ struct vmig_vmm {
 	int conn;			/* the helper, or -1 */
 	int uffd;			/* tracking, or -1 */
 	enum vmig_track track_mode;
+	bool resumed;			/* acked a RESUME in this session */
 	unsigned int nr_regions;
 	int memfds[VMM_MAX_REGIONS];
 	struct uffd_span spans[VMM_MAX_REGIONS];
 	char error[256];
+	struct vmm_devs *devs;		/* device state, free-page hints (vmm_dev.c) */
 	struct vmm_msg msg;
 };
 
@@ -117,6 +120,19 @@ static void vmm_untrack(struct vmig_vmm *vmm)
 		uffd_track_unregister(vmm->uffd, vmm->spans, vmm->nr_regions);
 	vmm->uffd = -1;
 	vmm->track_mode = VMIG_TRACK_AUTO;
+	vmm->resumed = false;
+}
+
+bool vmig_vmm_postcopy_active(const struct vmig_vmm *vmm)
+{
+	return vmm->track_mode == VMIG_TRACK_MISSING && vmm->resumed;
+}
+
+/* On failure: keep a running postcopy guest's registration (see libvmig.h). */
+static void vmm_untrack_failed(struct vmig_vmm *vmm)
+{
+	if (!vmig_vmm_postcopy_active(vmm))
+		vmm_untrack(vmm);
 }
 
 static int vmm_serve_track(struct vmig_vmm *vmm, const struct vmm_track *t)
@@ -126,8 +142,13 @@ static int vmm_serve_track(struct vmig_vmm *vmm, const struct vmm_track *t)
 	int fd;
 
 	vmm_untrack(vmm);
-	fd = t->mode > VMIG_TRACK_SYNC ? -EINVAL :
-	     uffd_track_register(vmm->spans, vmm->nr_regions, t->mode, &chosen);
+	if (t->mode == VMIG_TRACK_MISSING) {
+		fd = uffd_missing_register(vmm->spans, vmm->nr_regions);
+		chosen = VMIG_TRACK_MISSING;
+	} else {
+		fd = t->mode > VMIG_TRACK_SYNC ? -EINVAL :
+		     uffd_track_register(vmm->spans, vmm->nr_regions, t->mode, &chosen);
+	}
 	if (fd < 0) {
 		reply.status = fd;
 		return vmm_msg_send(vmm->conn, VMM_TRACKING, &reply, sizeof(reply), NULL, 0);
@@ -152,11 +173,21 @@ int vmig_vmm_poll(struct vmig_vmm *vmm, int timeout_ms)
 			return VMIG_VMM_NONE;
 		if (r)
 			goto lost;
+		r = vmm_devs_serve(&vmm->devs, vmm->conn, m, vmm->spans, vmm->nr_regions);
+		if (r == -EPROTO)
+			goto proto;
+		if (r != -ENOMSG) {
+			if (r)
+				goto lost;
+			continue;
+		}
 		for (i = 0; i < m->hdr.nfds; i++)	/* the helper sends none */
 			close(m->fds[i]);
 		switch (m->hdr.type) {
 		case VMM_TRACK:
-			if (m->hdr.len != sizeof(struct vmm_track) || vmm->role != VMIG_ROLE_SOURCE)
+			if (m->hdr.len != sizeof(struct vmm_track) ||
+			    vmm->role != (((const struct vmm_track *)m->payload)->mode ==
+					  VMIG_TRACK_MISSING ? VMIG_ROLE_DEST : VMIG_ROLE_SOURCE))
 				goto proto;
 			r = vmm_serve_track(vmm, (const struct vmm_track *)m->payload);
 			if (r)
@@ -170,7 +201,7 @@ int vmig_vmm_poll(struct vmig_vmm *vmm, int timeout_ms)
 			vmm_untrack(vmm);
 			return VMIG_VMM_COMPLETE;
 		case VMM_ERROR:
-			vmm_untrack(vmm);
+			vmm_untrack_failed(vmm);
 			snprintf(vmm->error, sizeof(vmm->error), "%.*s",
 				 (int)(m->hdr.len < sizeof(vmm->error) ? m->hdr.len :
 				       sizeof(vmm->error) - 1), (const char *)m->payload);
@@ -182,7 +213,7 @@ int vmig_vmm_poll(struct vmig_vmm *vmm, int timeout_ms)
 proto:
 	r = -EPROTO;
 lost:
-	vmm_untrack(vmm);
+	vmm_untrack_failed(vmm);
 	snprintf(vmm->error, sizeof(vmm->error), "helper connection lost: %s",
 		 r == -ECONNRESET ? "hang-up" : strerror(-r));
 	close(vmm->conn);
@@ -196,8 +227,10 @@ int vmig_vmm_ack(struct vmig_vmm *vmm, enum vmig_vmm_event ev)
 		return -ENOTCONN;
 	if (ev == VMIG_VMM_STOP)
 		return vmm_msg_send(vmm->conn, VMM_STOPPED, NULL, 0, NULL, 0);
-	if (ev == VMIG_VMM_RESUME)
+	if (ev == VMIG_VMM_RESUME) {
+		vmm->resumed = true;
 		return vmm_msg_send(vmm->conn, VMM_RESUMED, NULL, 0, NULL, 0);
+	}
 	return -EINVAL;
 }
 
@@ -224,7 +257,20 @@ void vmig_vmm_close(struct vmig_vmm *vmm)
 	if (!vmm)
 		return;
 	vmig_vmm_hangup(vmm);
+	vmm_devs_free(vmm->devs);
 	close(vmm->listen_fd);
 	unlink(vmm->path);
 	free(vmm);
+}
+
+int vmig_vmm_add_device(struct vmig_vmm *vmm, const char *name, uint32_t instance,
+			uint64_t size, uint32_t flags, const struct vmig_dev_ops *ops,
+			void *opaque)
+{
+	return vmm_devs_add(&vmm->devs, name, instance, size, flags, ops, opaque);
+}
+
+void vmig_vmm_set_free_hint(struct vmig_vmm *vmm, vmig_free_hint_fn fn, void *opaque)
+{
+	vmm_devs_set_hint(&vmm->devs, fn, opaque);
 }

@@ -13,10 +13,19 @@
  *   RESUMED                              ->
  *                                        <- COMPLETE | ERROR {message}
  *
+ * Device state and free-page hints (lib/vmm_dev.c), at any time after HELLO:
+ *                                        <- DEV_QUERY
+ *   DEV_LIST {devices}                   ->
+ *                                        <- DEV_SAVE | DEV_LOAD {index} + stream fd
+ *     (the VMM runs the device's save/load in its own thread on that fd:
+ *      records {len, status} + len bytes; len 0 ends, with status)
+ *                                        <- FREE_QUERY        (after TRACKING)
+ *   FREE_HINT {status, regions} + memfd of bitmaps ->
+ *
  * A hang-up without COMPLETE counts as ERROR.  On ERROR the VMM's library
  * tears tracking down (unregisters the range: no write faults any more).
- * Postcopy will add MISSING registration to TRACK (mode bit) without
- * changing the rest.
+ * Postcopy (destination): TRACK {VMIG_TRACK_MISSING} registers guest RAM
+ * for missing-page faults; the TRACKING reply carries that uffd.
  */
 #ifndef VMIG_VMM_PROTO_H
 #define VMIG_VMM_PROTO_H
@@ -39,6 +48,12 @@ enum vmm_msg_type {
 	VMM_RESUMED,
 	VMM_COMPLETE,
 	VMM_ERROR,
+	VMM_DEV_QUERY,
+	VMM_DEV_LIST,
+	VMM_DEV_SAVE,
+	VMM_DEV_LOAD,
+	VMM_FREE_QUERY,
+	VMM_FREE_HINT,
 };
 
 struct vmm_msg_hdr {
@@ -70,6 +85,39 @@ struct vmm_track {
 struct vmm_tracking {
 	int32_t status;		/* 0 or -errno */
 	uint32_t mode;		/* what was set up */
+};
+
+#define VMM_MAX_DEVICES		64
+#define VMM_DEV_NAME_MAX	32
+
+struct vmm_dev_desc {		/* 48 bytes */
+	char name[VMM_DEV_NAME_MAX];	/* NUL-terminated */
+	uint32_t instance;
+	uint32_t flags;			/* VMIG_DEV_* */
+	uint64_t size;			/* approximate bytes of state */
+};
+
+struct vmm_dev_list {
+	uint32_t nr_devices;
+	uint32_t reserved;
+	struct vmm_dev_desc devices[];
+};
+
+struct vmm_dev_open {		/* DEV_SAVE / DEV_LOAD, + 1 fd */
+	uint32_t index;
+	uint32_t reserved;
+};
+
+/* A record on a device stream (both directions). */
+struct vmm_dev_rec {
+	uint32_t len;			/* bytes that follow; 0: end of stream */
+	int32_t status;			/* with len 0: 0 or -errno */
+};
+
+struct vmm_free_hint {		/* + 1 memfd (status 0): bitmaps, region after region */
+	int32_t status;			/* 0, or -errno (no hint) */
+	uint32_t nr_regions;
+	uint64_t pages[VMM_MAX_REGIONS];	/* bits per region; each bitmap padded to 8 bytes */
 };
 
 struct vmm_msg {

@@ -252,10 +252,14 @@ struct vmig_dirty_log {
  * placed page counts as written for dirty logging, so a destination region
  * can enable logging later and become a source.
  *
- * VMIG_ABORT (and the release of the region's last reference) wakes every
- * waiter, which gets SIGBUS; later faults on missing pages get SIGBUS at
- * once; read() returns 0 (end of file) and poll() reports EPOLLHUP.  Pages
- * already present stay, and PLACE still works.  ABORT again is a no-op.
+ * VMIG_ABORT wakes every waiter, which gets SIGBUS; later faults on missing
+ * pages get SIGBUS at once; read() returns 0 (end of file) and poll()
+ * reports EPOLLHUP.  Pages already present stay, and PLACE still works.
+ * ABORT again is a no-op.  A waiting fault holds a reference to the region,
+ * as a mapping does, so the region is never released under a waiter (its
+ * release drops the requests that faults which could not wait left
+ * queued).  A thread whose mapping another thread unmapped while it waited
+ * still waits for its page, ABORT, or a fatal signal.
  *
  * In a region without VMIG_REGION_POSTCOPY, read() and VMIG_ABORT fail
  * with -EINVAL and poll() reports EPOLLERR.

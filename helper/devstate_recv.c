@@ -1,0 +1,433 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Device state, destination side: reorder, cap, load. */
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "devstate_recv.h"
+#include "util.h"
+#include "vmm_proto.h"
+
+struct ds_chunk {
+	struct ds_chunk *next;
+	uint32_t seq, flags, len;
+	uint8_t data[];
+};
+
+static int ds_fail_locked(struct devstate_recv *ds, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int ds_fail_locked(struct devstate_recv *ds, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!ds->err) {
+		ds->err = err < 0 ? err : -err;
+		va_start(ap, fmt);
+		vsnprintf(ds->error, sizeof(ds->error), fmt, ap);
+		va_end(ap);
+	}
+	ds->stop = true;
+	pthread_cond_broadcast(&ds->cond);
+	return ds->err;
+}
+
+static void deadline_in(struct timespec *ts, int ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+int devstate_recv_init(struct devstate_recv *ds, struct vmig_ctl *ctl, uint64_t cap,
+		       unsigned int threads, int timeout_ms)
+{
+	pthread_condattr_t ca;
+	int r;
+
+	memset(ds, 0, sizeof(*ds));
+	ds->ctl = ctl;
+	ds->cap = cap;
+	ds->threads = threads ? threads : 1;
+	ds->timeout_ms = timeout_ms;
+	pthread_mutex_init(&ds->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&ds->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	ds->started = true;
+	r = vmig_ctl_query_devices(ctl, timeout_ms);
+	if (r)
+		snprintf(ds->error, sizeof(ds->error), "cannot list the VMM's devices: %s",
+			 strerror(-r));
+	return r;
+}
+
+static int write_full(int fd, struct iovec *iov, int cnt, int timeout_ms)
+{
+	while (cnt) {
+		struct pollfd p = { .fd = fd, .events = POLLOUT };
+		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = cnt };
+		ssize_t n;
+		int r = poll(&p, 1, timeout_ms);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return r ? -errno : -ETIMEDOUT;
+		n = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n < 0)
+			return -errno;
+		while (cnt && (size_t)n >= iov->iov_len) {
+			n -= iov->iov_len;
+			iov++;
+			cnt--;
+		}
+		if (cnt) {
+			iov->iov_base = (char *)iov->iov_base + n;
+			iov->iov_len -= n;
+		}
+	}
+	return 0;
+}
+
+static int read_full(int fd, void *buf, size_t n, int timeout_ms)
+{
+	while (n) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t k;
+		int r = poll(&p, 1, timeout_ms);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return r ? -errno : -ETIMEDOUT;
+		k = read(fd, buf, n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return k ? -errno : -ECONNRESET;
+		buf = (char *)buf + k;
+		n -= k;
+	}
+	return 0;
+}
+
+/* Hand one chunk to the VMM (opening the device's load stream first). */
+static int load_chunk(struct devstate_recv *ds, struct ds_dev *d, struct ds_chunk *c)
+{
+	struct vmm_dev_rec rec = { .len = c->len };
+	struct iovec iov[2] = {
+		{ .iov_base = &rec, .iov_len = sizeof(rec) },
+		{ .iov_base = c->data, .iov_len = c->len },
+	};
+	int r;
+
+	if (d->fd < 0) {
+		d->fd = vmig_ctl_device_open(ds->ctl, d->local, true);
+		if (d->fd < 0)
+			return d->fd;
+	}
+	r = write_full(d->fd, iov, c->len ? 2 : 1, ds->timeout_ms);
+	if (r || !(c->flags & WIRE_DEVSTATE_LAST))
+		return r;
+	/* The end: the VMM answers with its load's status. */
+	r = read_full(d->fd, &rec, sizeof(rec), ds->timeout_ms);
+	if (!r && (rec.len || rec.status))
+		r = rec.len ? -EPROTO : rec.status < 0 ? rec.status : -EIO;
+	close(d->fd);
+	d->fd = -1;
+	return r;
+}
+
+static struct ds_dev *ready_dev(struct devstate_recv *ds)
+{
+	unsigned int i;
+
+	for (i = 0; i < ds->nr_devices; i++) {
+		struct ds_dev *d = &ds->dev[i];
+
+		if (!d->busy && d->pending && d->pending->seq == d->next_seq)
+			return d;
+	}
+	return NULL;
+}
+
+static void *load_thread(void *arg)
+{
+	struct devstate_recv *ds = arg;
+
+	pthread_mutex_lock(&ds->lock);
+	for (;;) {
+		struct ds_dev *d = NULL;
+		struct ds_chunk *c;
+		int r;
+
+		while (!ds->stop && ds->ndone < ds->nr_devices && !(d = ready_dev(ds)))
+			pthread_cond_wait(&ds->cond, &ds->lock);
+		if (!d)
+			break;
+		c = d->pending;
+		d->pending = c->next;
+		d->busy = true;
+		pthread_mutex_unlock(&ds->lock);
+		r = load_chunk(ds, d, c);
+		pthread_mutex_lock(&ds->lock);
+		d->busy = false;
+		d->next_seq++;
+		d->bytes += c->len;
+		ds->bytes += c->len;
+		ds->buffered -= c->len;
+		if (!r && (c->flags & WIRE_DEVSTATE_LAST)) {
+			d->done = true;
+			ds->ndone++;
+			trace("dst: device %s.%u loaded: %llu bytes", d->w.name, d->w.instance,
+			      (unsigned long long)d->bytes);
+		}
+		free(c);
+		if (r)
+			ds_fail_locked(ds, r, "device %s.%u: load failed: %s", d->w.name,
+				       d->w.instance, strerror(-r));
+		pthread_cond_broadcast(&ds->cond);
+	}
+	pthread_mutex_unlock(&ds->lock);
+	return NULL;
+}
+
+int devstate_recv_setup(struct devstate_recv *ds, struct stream *main)
+{
+	struct wire_pkt_hdr h;
+	struct wire_devices wd;
+	unsigned int i, j, nlocal = vmig_ctl_device_count(ds->ctl);
+	bool *used;
+	int r;
+
+	r = stream_recv_hdr(main, &h);
+	if (!r && h.type == WIRE_PKT_ERROR)
+		return stream_read_error(main, &h);
+	if (!r && (h.type != WIRE_PKT_DEVICES || h.len < sizeof(wd)))
+		r = stream_fail(main, EPROTO, "expected DEVICES, got %s (%u bytes)",
+				wire_pkt_name(h.type), h.len);
+	if (!r)
+		r = stream_read(main, &wd, sizeof(wd));
+	if (r)
+		return r;
+	if (wd.nr_devices > WIRE_MAX_DEVICES || wd.reserved || wd.on_main > 1 ||
+	    !wd.chunk_max || wd.chunk_max > WIRE_DEV_CHUNK_MAX ||
+	    h.len != sizeof(wd) + wd.nr_devices * sizeof(struct wire_device))
+		return stream_fail(main, EPROTO, "malformed DEVICES packet");
+	ds->nr_devices = wd.nr_devices;
+	ds->on_main = wd.on_main;
+	ds->chunk_max = wd.chunk_max;
+	ds->dev = calloc(wd.nr_devices ? wd.nr_devices : 1, sizeof(*ds->dev));
+	used = calloc(nlocal + 1, sizeof(*used));
+	if (!ds->dev || !used) {
+		free(used);
+		return stream_fail(main, ENOMEM, "out of memory");
+	}
+	for (i = 0; i < wd.nr_devices; i++) {
+		struct ds_dev *d = &ds->dev[i];
+
+		r = stream_read(main, &d->w, sizeof(d->w));
+		if (r)
+			break;
+		d->fd = -1;
+		d->last_seq = UINT32_MAX;
+		d->w.name[sizeof(d->w.name) - 1] = 0;
+		for (j = 0; j < nlocal; j++) {
+			const struct vmig_dev_desc *v = vmig_ctl_device(ds->ctl, j);
+
+			if (!used[j] && !strcmp(v->name, d->w.name) && v->instance == d->w.instance)
+				break;
+		}
+		if (j == nlocal) {
+			r = stream_fail(main, ENODEV, "the source has device %s.%u, the "
+					"destination VMM has not", d->w.name, d->w.instance);
+			break;
+		}
+		used[j] = true;
+		d->local = j;
+	}
+	for (j = 0; !r && j < nlocal; j++)
+		if (!used[j])
+			r = stream_fail(main, ENODEV, "the destination VMM has device %s.%u, "
+					"the source has not", vmig_ctl_device(ds->ctl, j)->name,
+					vmig_ctl_device(ds->ctl, j)->instance);
+	free(used);
+	if (r)
+		return r;
+	if (ds->cap < 2ull * ds->chunk_max) {
+		ds->cap = 2ull * ds->chunk_max;
+		fprintf(stderr, "vmig listen: device buffer raised to %llu KiB (two chunks)\n",
+			(unsigned long long)(ds->cap >> 10));
+	}
+	if (!ds->nr_devices)
+		return 0;
+	ds->nr_workers = ds->threads < ds->nr_devices ? ds->threads : ds->nr_devices;
+	ds->workers = calloc(ds->nr_workers, sizeof(*ds->workers));
+	if (!ds->workers)
+		return stream_fail(main, ENOMEM, "out of memory");
+	for (i = 0; i < ds->nr_workers; i++) {
+		if (pthread_create(&ds->workers[i], NULL, load_thread, ds)) {
+			ds->nr_workers = i;
+			return stream_fail(main, EAGAIN, "cannot start loading threads");
+		}
+	}
+	return 0;
+}
+
+int devstate_recv_chunk(void *arg, struct stream *s, uint32_t len)
+{
+	struct devstate_recv *ds = arg;
+	struct wire_devstate dh;
+	struct ds_chunk *c, **pp;
+	struct ds_dev *d;
+	struct timespec ts;
+	int r;
+
+	if (!ds || !ds->dev)
+		return stream_fail(s, EPROTO, "device state was not announced");
+	if (len < sizeof(dh))
+		return stream_fail(s, EPROTO, "truncated DEVSTATE packet");
+	r = stream_read(s, &dh, sizeof(dh));
+	if (r)
+		return r;
+	if (dh.device >= ds->nr_devices || dh.len > ds->chunk_max ||
+	    len != sizeof(dh) + dh.len || (dh.flags & ~WIRE_DEVSTATE_LAST))
+		return stream_fail(s, EPROTO, "malformed DEVSTATE packet (device %u, %u bytes)",
+				   dh.device, dh.len);
+	d = &ds->dev[dh.device];
+	deadline_in(&ts, ds->timeout_ms);
+	pthread_mutex_lock(&ds->lock);
+	if (dh.seq < d->next_seq || dh.seq > d->last_seq ||
+	    ((dh.flags & WIRE_DEVSTATE_LAST) && d->last_seq != UINT32_MAX)) {
+		pthread_mutex_unlock(&ds->lock);
+		return stream_fail(s, EPROTO, "device %s.%u: chunk %u out of sequence",
+				   d->w.name, d->w.instance, dh.seq);
+	}
+	/* Room: the next chunk of its device may use the last chunk's worth. */
+	while (!ds->stop && ds->buffered + dh.len +
+	       (dh.seq == d->next_seq ? 0 : ds->chunk_max) > ds->cap) {
+		if (pthread_cond_timedwait(&ds->cond, &ds->lock, &ts) == ETIMEDOUT) {
+			ds_fail_locked(ds, ETIMEDOUT, "device state buffer full (%llu bytes) "
+				       "for %d ms", (unsigned long long)ds->buffered,
+				       ds->timeout_ms);
+			break;
+		}
+	}
+	if (ds->stop) {
+		r = ds->err ? ds->err : -ECANCELED;
+		pthread_mutex_unlock(&ds->lock);
+		return stream_fail(s, -r, "%s", ds->error[0] ? ds->error : "device state stopped");
+	}
+	ds->buffered += dh.len;
+	if (ds->buffered > ds->peak)
+		ds->peak = ds->buffered;
+	if (dh.flags & WIRE_DEVSTATE_LAST)
+		d->last_seq = dh.seq;
+	pthread_mutex_unlock(&ds->lock);
+
+	c = malloc(sizeof(*c) + dh.len);
+	r = c ? 0 : stream_fail(s, ENOMEM, "out of memory");
+	/*
+	 * No SO_RCVLOWAT here: once part of a chunk is read, poll() would wait
+	 * for lowat more bytes, and the stream's last chunk has no more behind it.
+	 */
+	if (!r && dh.len)
+		r = stream_read(s, c->data, dh.len);
+	pthread_mutex_lock(&ds->lock);
+	if (r) {
+		ds->buffered -= dh.len;
+		pthread_mutex_unlock(&ds->lock);
+		free(c);
+		return r;
+	}
+	c->seq = dh.seq;
+	c->flags = dh.flags;
+	c->len = dh.len;
+	for (pp = &d->pending; *pp && (*pp)->seq < c->seq; pp = &(*pp)->next)
+		;
+	if (*pp && (*pp)->seq == c->seq) {
+		ds->buffered -= dh.len;
+		pthread_mutex_unlock(&ds->lock);
+		free(c);
+		return stream_fail(s, EPROTO, "device %s.%u: chunk %u twice", d->w.name,
+				   d->w.instance, dh.seq);
+	}
+	c->next = *pp;
+	*pp = c;
+	pthread_cond_broadcast(&ds->cond);
+	pthread_mutex_unlock(&ds->lock);
+	return 0;
+}
+
+int devstate_recv_finish(struct devstate_recv *ds)
+{
+	struct timespec ts;
+	int r;
+
+	if (!ds->dev)
+		return 0;
+	deadline_in(&ts, ds->timeout_ms);
+	pthread_mutex_lock(&ds->lock);
+	while (!ds->stop && ds->ndone < ds->nr_devices)
+		if (pthread_cond_timedwait(&ds->cond, &ds->lock, &ts) == ETIMEDOUT)
+			ds_fail_locked(ds, ETIMEDOUT, "devices not loaded within %d ms "
+				       "(%u of %u done)", ds->timeout_ms, ds->ndone,
+				       ds->nr_devices);
+	r = ds->err;
+	if (!r && ds->ndone < ds->nr_devices)
+		r = ds_fail_locked(ds, EPROTO, "device state incomplete");
+	pthread_mutex_unlock(&ds->lock);
+	return r;
+}
+
+void devstate_recv_cancel(struct devstate_recv *ds)
+{
+	if (!ds->started)
+		return;
+	pthread_mutex_lock(&ds->lock);
+	ds_fail_locked(ds, ECANCELED, "migration failed");
+	pthread_mutex_unlock(&ds->lock);
+}
+
+void devstate_recv_destroy(struct devstate_recv *ds)
+{
+	unsigned int i;
+
+	if (!ds->started)
+		return;
+	pthread_mutex_lock(&ds->lock);
+	ds->stop = true;
+	pthread_cond_broadcast(&ds->cond);
+	pthread_mutex_unlock(&ds->lock);
+	for (i = 0; i < ds->nr_workers; i++)
+		pthread_join(ds->workers[i], NULL);
+	for (i = 0; ds->dev && i < ds->nr_devices; i++) {
+		struct ds_chunk *c = ds->dev[i].pending, *n;
+
+		for (; c; c = n) {
+			n = c->next;
+			free(c);
+		}
+		if (ds->dev[i].fd >= 0)
+			close(ds->dev[i].fd);
+	}
+	free(ds->dev);
+	free(ds->workers);
+	pthread_mutex_destroy(&ds->lock);
+	pthread_cond_destroy(&ds->cond);
+	ds->started = false;
+}

@@ -1,0 +1,270 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Device state, source side.  Chunks of one device are read and sent in
+ * order by one thread, so on any one channel they are in order; across
+ * channels the destination reorders them by their sequence number.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "devstate_send.h"
+#include "util.h"
+#include "vmm_proto.h"
+
+struct ds_run {
+	struct devstate_send *ds;
+	_Atomic unsigned int next_dev;
+	_Atomic unsigned int rr;
+	_Atomic bool failed;
+	pthread_mutex_t lock;		/* error, totals, main channel writes */
+	int err;
+};
+
+static void run_fail(struct ds_run *run, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void run_fail(struct ds_run *run, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&run->lock);
+	if (!run->err) {
+		run->err = err < 0 ? err : -err;
+		va_start(ap, fmt);
+		vsnprintf(run->ds->error, sizeof(run->ds->error), fmt, ap);
+		va_end(ap);
+	}
+	pthread_mutex_unlock(&run->lock);
+	atomic_store(&run->failed, true);
+}
+
+int devstate_send_setup(struct devstate_send *ds, struct vmig_ctl *ctl, unsigned int threads,
+			bool on_main, int timeout_ms)
+{
+	int r;
+
+	memset(ds, 0, sizeof(*ds));
+	ds->ctl = ctl;
+	ds->threads = threads ? threads : 1;
+	ds->on_main = on_main;
+	ds->timeout_ms = timeout_ms;
+	r = vmig_ctl_query_devices(ctl, timeout_ms);
+	if (r) {
+		snprintf(ds->error, sizeof(ds->error), "cannot list the VMM's devices: %s",
+			 strerror(-r));
+		return r;
+	}
+	ds->nr_devices = vmig_ctl_device_count(ctl);
+	return 0;
+}
+
+int devstate_send_announce(struct devstate_send *ds, struct stream *main)
+{
+	uint8_t buf[sizeof(struct wire_devices) + WIRE_MAX_DEVICES * sizeof(struct wire_device)];
+	struct wire_devices *h = (struct wire_devices *)buf;
+	struct wire_device *d = (struct wire_device *)(h + 1);
+	unsigned int i;
+
+	memset(buf, 0, sizeof(buf));
+	h->nr_devices = ds->nr_devices;
+	h->chunk_max = WIRE_DEV_CHUNK_MAX;
+	h->on_main = ds->on_main;
+	for (i = 0; i < ds->nr_devices; i++) {
+		const struct vmig_dev_desc *v = vmig_ctl_device(ds->ctl, i);
+
+		memcpy(d[i].name, v->name, sizeof(d[i].name));
+		d[i].instance = v->instance;
+		d[i].flags = v->flags;
+		d[i].size = v->size;
+	}
+	return stream_send_pkt(main, WIRE_PKT_DEVICES, buf,
+			       sizeof(*h) + ds->nr_devices * sizeof(*d));
+}
+
+/* Read exactly n bytes from the VMM's device stream, each wait bounded. */
+static int read_full(int fd, void *buf, size_t n, int timeout_ms, struct ds_run *run)
+{
+	while (n) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t k;
+		int r = poll(&p, 1, timeout_ms);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			return -ETIMEDOUT;
+		if (atomic_load(&run->failed))
+			return -ECANCELED;
+		k = read(fd, buf, n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -errno;
+		if (k == 0)
+			return -ECONNRESET;
+		buf = (char *)buf + k;
+		n -= k;
+	}
+	return 0;
+}
+
+/* One DEVSTATE packet on the first channel not busy writing (or the main channel). */
+static int send_chunk(struct ds_run *run, struct wire_devstate *dh, const void *data)
+{
+	struct devstate_send *ds = run->ds;
+	struct wire_pkt_hdr h = { .type = WIRE_PKT_DEVSTATE, .len = sizeof(*dh) + dh->len };
+	struct iovec iov[3] = {
+		{ .iov_base = &h, .iov_len = sizeof(h) },
+		{ .iov_base = dh, .iov_len = sizeof(*dh) },
+		{ .iov_base = (void *)data, .iov_len = dh->len },
+	};
+	struct send_chan *c = NULL;
+	unsigned int i, start;
+	int r;
+
+	if (ds->on_main) {
+		pthread_mutex_lock(&run->lock);
+		r = stream_writev(ds->main, iov, dh->len ? 3 : 2);
+		pthread_mutex_unlock(&run->lock);
+		return r ? -EPIPE : 0;
+	}
+	start = atomic_fetch_add(&run->rr, 1) % ds->nr_chans;
+	for (i = 0; i < ds->nr_chans && !c; i++)
+		if (!pthread_mutex_trylock(&ds->chans[(start + i) % ds->nr_chans].wlock))
+			c = &ds->chans[(start + i) % ds->nr_chans];
+	if (!c) {
+		c = &ds->chans[start];
+		pthread_mutex_lock(&c->wlock);
+	}
+	r = stream_writev(&c->s, iov, dh->len ? 3 : 2);
+	pthread_mutex_unlock(&c->wlock);
+	return r ? -EPIPE : 0;
+}
+
+static int save_one(struct ds_run *run, unsigned int idx, uint8_t *buf)
+{
+	struct devstate_send *ds = run->ds;
+	const struct vmig_dev_desc *v = vmig_ctl_device(ds->ctl, idx);
+	struct wire_devstate dh = { .device = idx };
+	uint64_t bytes = 0, chunks = 0;
+	int fd, r;
+
+	fd = vmig_ctl_device_open(ds->ctl, idx, false);
+	if (fd < 0) {
+		run_fail(run, fd, "device %s.%u: cannot start saving: %s", v->name, v->instance,
+			 strerror(-fd));
+		return fd;
+	}
+	for (;;) {
+		struct vmm_dev_rec rec;
+
+		r = read_full(fd, &rec, sizeof(rec), ds->timeout_ms, run);
+		if (!r && rec.len > WIRE_DEV_CHUNK_MAX)
+			r = -EPROTO;
+		if (!r && rec.len)
+			r = read_full(fd, buf, rec.len, ds->timeout_ms, run);
+		if (r) {
+			if (r != -ECANCELED)
+				run_fail(run, r, "device %s.%u: reading its state: %s", v->name,
+					 v->instance, strerror(-r));
+			break;
+		}
+		if (!rec.len && rec.status) {
+			r = rec.status < 0 ? rec.status : -EIO;
+			run_fail(run, r, "device %s.%u: save failed in the VMM: %s", v->name,
+				 v->instance, strerror(-r));
+			break;
+		}
+		dh.len = rec.len;
+		dh.flags = rec.len ? 0 : WIRE_DEVSTATE_LAST;
+		r = send_chunk(run, &dh, buf);
+		if (r) {
+			run_fail(run, r, "device %s.%u: a channel failed while sending its state",
+				 v->name, v->instance);
+			break;
+		}
+		bytes += rec.len;
+		chunks++;
+		dh.seq++;
+		if (!rec.len)
+			break;
+		if (atomic_load(&run->failed)) {
+			r = -ECANCELED;
+			break;
+		}
+	}
+	close(fd);
+	pthread_mutex_lock(&run->lock);
+	ds->bytes += bytes;
+	ds->chunks += chunks;
+	pthread_mutex_unlock(&run->lock);
+	trace("src: device %s.%u saved: %llu bytes, %d", v->name, v->instance,
+	      (unsigned long long)bytes, r);
+	return r;
+}
+
+static void *save_thread(void *arg)
+{
+	struct ds_run *run = arg;
+	uint8_t *buf = malloc(WIRE_DEV_CHUNK_MAX);
+
+	if (!buf) {
+		run_fail(run, ENOMEM, "out of memory");
+		return NULL;
+	}
+	while (!atomic_load(&run->failed)) {
+		unsigned int idx = atomic_fetch_add(&run->next_dev, 1);
+
+		if (idx >= run->ds->nr_devices || save_one(run, idx, buf))
+			break;
+	}
+	free(buf);
+	return NULL;
+}
+
+int devstate_send_all(struct devstate_send *ds, struct send_chan *chans, unsigned int nr_chans,
+		      struct stream *main)
+{
+	struct ds_run run = { .ds = ds };
+	unsigned int i, n = ds->threads < ds->nr_devices ? ds->threads : ds->nr_devices;
+	pthread_t *t;
+	uint64_t t0 = now_ns();
+
+	if (!ds->nr_devices)
+		return 0;
+	ds->chans = chans;
+	ds->nr_chans = nr_chans;
+	ds->main = main;
+	if (!nr_chans)
+		ds->on_main = true;
+	if (ds->on_main)
+		n = 1;		/* one stream in order, as a single-channel VMM does */
+	t = calloc(n, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	pthread_mutex_init(&run.lock, NULL);
+	for (i = 0; i < n; i++) {
+		int r = pthread_create(&t[i], NULL, save_thread, &run);
+
+		if (r) {
+			run_fail(&run, r, "cannot start a saving thread");
+			break;
+		}
+	}
+	n = i;
+	for (i = 0; i < n; i++)
+		pthread_join(t[i], NULL);
+	free(t);
+	pthread_mutex_destroy(&run.lock);
+	ds->save_ns = now_ns() - t0;
+	return run.err;
+}

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Emulated devices of the reference VMM (vmig guest --device): state of a
+ * set size whose content is a function of (name, instance, offset), saved
+ * and loaded at a set rate.  The rate is sleep-based pacing per chunk, as a
+ * device's DMA engine would pace it, not CPU work, so devices saved in
+ * parallel overlap as they would on real hardware.  The destination checks
+ * every byte and the length.
+ */
+#ifndef VMIG_GUEST_DEV_H
+#define VMIG_GUEST_DEV_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "libvmig.h"
+
+#define GUEST_MAX_DEVICES	16
+
+struct guest_dev {
+	char name[VMIG_DEV_NAME_MAX];
+	uint32_t instance;
+	uint64_t size;
+	uint64_t save_rate, load_rate;	/* bytes/s, 0: unpaced */
+	bool fail_save, fail_load;	/* fail half-way (tests) */
+	bool verified;
+	uint64_t loaded;
+};
+
+/* "name=nic0,size=100M[,instance=N][,save-rate=R][,load-rate=R][,fail=save|load]" */
+int guest_dev_parse(const char *spec, struct guest_dev *d, char *err, unsigned int errlen);
+int guest_dev_register(struct vmig_vmm *vmm, struct guest_dev *d);
+
+#endif

@@ -1,0 +1,217 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Postcopy on the source: the return-path thread serving page requests. */
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "channel.h"
+#include "postcopy_src.h"
+#include "util.h"
+
+void pcs_init(struct pc_src *ps, bool preempt, int spin_us)
+{
+	memset(ps, 0, sizeof(*ps));
+	ps->preempt = preempt;
+	ps->spin_us = spin_us;
+	ps->rp.fd = ps->pre.fd = -1;
+}
+
+static int open_chan(struct stream *s, uint16_t kind, const char *to, uint64_t session,
+		     int timeout_ms, char *err, size_t errlen)
+{
+	int fd = chan_connect(to, timeout_ms, err, errlen), r;
+
+	if (fd < 0)
+		return fd;
+	stream_init_fd(s, fd, timeout_ms);
+	r = chan_send_hdr(s, kind, session, 0);
+	if (r)
+		snprintf(err, errlen, "%s channel: %s", wire_kind_name(kind), s->err);
+	return r;
+}
+
+int pcs_connect(struct pc_src *ps, const char *to, uint64_t session, int timeout_ms,
+		char *err, size_t errlen)
+{
+	int r = open_chan(&ps->rp, WIRE_CHAN_RETURN, to, session, timeout_ms, err, errlen);
+
+	if (!r && ps->preempt)
+		r = open_chan(&ps->pre, WIRE_CHAN_PREEMPT, to, session, timeout_ms, err, errlen);
+	return r;
+}
+
+static int rp_fail(struct pc_src *ps, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int rp_fail(struct pc_src *ps, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!ps->err[0]) {
+		va_start(ap, fmt);
+		vsnprintf(ps->err, sizeof(ps->err), fmt, ap);
+		va_end(ap);
+	}
+	return -code;
+}
+
+/* The requested page, straight onto the preempt socket. */
+static int send_urgent(struct pc_src *ps, uint32_t region, uint64_t page)
+{
+	struct {
+		struct wire_pkt_hdr h;
+		struct wire_pages wp;
+		uint64_t entry;
+	} __attribute__((packed)) hdr = {
+		.h = { .type = WIRE_PKT_PAGES,
+		       .len = sizeof(struct wire_pages) + 8 + WIRE_PAGE_SIZE },
+		.wp = { .region = region, .count = 1 },
+		.entry = page,
+	};
+	struct iovec iov[2] = {
+		{ .iov_base = &hdr, .iov_len = sizeof(hdr) },
+		{ .iov_base = vmig_ram_page(ps->ram, region, page), .iov_len = WIRE_PAGE_SIZE },
+	};
+
+	return stream_writev(&ps->pre, iov, 2);
+}
+
+static int serve_one(struct pc_src *ps)
+{
+	struct wire_pkt_hdr h;
+	struct wire_req q;
+	int r = stream_recv_hdr(&ps->rp, &h);
+
+	if (r)
+		return rp_fail(ps, -r, "return path: %s", ps->rp.err);
+	if (h.type == WIRE_PKT_END && !h.len)
+		return 1;
+	if (h.type == WIRE_PKT_ERROR) {
+		stream_read_error(&ps->rp, &h);
+		return rp_fail(ps, ECONNABORTED, "return path: %s", ps->rp.err);
+	}
+	if (h.type != WIRE_PKT_REQ || h.len != sizeof(q))
+		return rp_fail(ps, EPROTO, "return path: unexpected %s packet (%u bytes); "
+			       "dropping the connection", wire_pkt_name(h.type), h.len);
+	r = stream_read(&ps->rp, &q, sizeof(q));
+	if (r)
+		return rp_fail(ps, -r, "return path: %s", ps->rp.err);
+	if (q.reserved || q.region >= vmig_ram_region_count(ps->ram) ||
+	    q.page >= vmig_ram_region_pages(ps->ram, q.region))
+		return rp_fail(ps, ERANGE, "return path: request for page %llu of region %u, "
+			       "outside guest RAM; dropping the connection",
+			       (unsigned long long)q.page, q.region);
+	ps->requests++;
+	if (ps->preempt) {
+		r = send_urgent(ps, q.region, q.page);
+		if (r)
+			return rp_fail(ps, -r, "preempt channel: %s", ps->pre.err);
+		return 0;
+	}
+	{
+		uint64_t chunk = q.page / WIRE_CHUNK_PAGES;
+
+		r = send_chan_queue_front(&ps->chans[(chunk + q.region) % ps->nr_chans], q.region,
+					  q.page, 1);
+		return r ? rp_fail(ps, -r, "out of memory") : 0;
+	}
+}
+
+static bool readable(int fd)
+{
+	char b;
+
+	return recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) >= 0 ||
+	       (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+static void *rp_thread(void *arg)
+{
+	struct pc_src *ps = arg;
+	int r = 0;
+
+	while (!atomic_load(&ps->stop)) {
+		struct pollfd p = { .fd = ps->rp.fd, .events = POLLIN };
+
+		if (!readable(ps->rp.fd)) {
+			uint64_t end = now_ns() + ps->spin_us * 1000ull;
+
+			while (ps->spin_us && now_ns() < end && !readable(ps->rp.fd))
+				;
+			if (!readable(ps->rp.fd)) {
+				r = poll(&p, 1, 200);
+				if (r < 0 && errno != EINTR) {
+					r = rp_fail(ps, errno, "poll: %s", strerror(errno));
+					break;
+				}
+				r = 0;
+				continue;
+			}
+		}
+		r = serve_one(ps);
+		if (r)
+			break;
+	}
+	if (r == 1 && ps->preempt) {
+		static const struct wire_pkt_hdr end = { .type = WIRE_PKT_END };
+
+		if (stream_write(&ps->pre, &end, sizeof(end)))
+			r = rp_fail(ps, ECONNRESET, "preempt channel: %s", ps->pre.err);
+	}
+	if (!r)
+		r = rp_fail(ps, ECANCELED, "cancelled");
+	if (r < 0) {
+		/* A bad request or reply: drop both connections, the peer sees why. */
+		if (ps->rp.fd >= 0)
+			shutdown(ps->rp.fd, SHUT_RDWR);
+		if (ps->pre.fd >= 0)
+			shutdown(ps->pre.fd, SHUT_RDWR);
+	}
+	atomic_store(&ps->state, r);
+	return NULL;
+}
+
+int pcs_start(struct pc_src *ps, struct vmig_ram *ram, struct send_chan *chans,
+	      unsigned int nr_chans, int timeout_ms)
+{
+	int r;
+
+	(void)timeout_ms;
+	ps->ram = ram;
+	ps->chans = chans;
+	ps->nr_chans = nr_chans;
+	r = pthread_create(&ps->thread, NULL, rp_thread, ps);
+	if (r)
+		return -r;
+	ps->started = true;
+	return 0;
+}
+
+int pcs_wait(struct pc_src *ps, int timeout_ms)
+{
+	uint64_t deadline = now_ns() + timeout_ms * 1000000ull;
+	int st;
+
+	while (!(st = atomic_load(&ps->state)) && now_ns() < deadline)
+		usleep(500);
+	if (!st)
+		return rp_fail(ps, ETIMEDOUT, "return path: the destination did not end it");
+	return st == 1 ? 0 : st;
+}
+
+void pcs_destroy(struct pc_src *ps)
+{
+	if (ps->started) {
+		atomic_store(&ps->stop, true);
+		pthread_join(ps->thread, NULL);
+		ps->started = false;
+	}
+	if (ps->rp.fd >= 0)
+		close(ps->rp.fd);
+	if (ps->pre.fd >= 0)
+		close(ps->pre.fd);
+}

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Postcopy on the source: the return-path thread.  It reads each page
+ * request and writes that page itself on the preempt channel (no queue, no
+ * hand-off to another thread); without a preempt channel it puts the page
+ * at the head of its multifd channel's queue instead.
+ */
+#ifndef VMIG_POSTCOPY_SRC_H
+#define VMIG_POSTCOPY_SRC_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "libvmig.h"
+#include "multifd_send.h"
+#include "stream.h"
+
+struct pc_src {
+	struct vmig_ram *ram;
+	struct send_chan *chans;
+	unsigned int nr_chans;
+	bool preempt;
+	int spin_us;
+	struct stream rp, pre;		/* fd -1: not connected */
+	pthread_t thread;
+	bool started;
+	_Atomic bool stop;
+	_Atomic int state;		/* 0 running, 1 the destination ended it, -errno */
+	uint64_t requests;
+	char err[192];
+};
+
+void pcs_init(struct pc_src *ps, bool preempt, int spin_us);
+/* Open the return path (and preempt channel) of the session. */
+int pcs_connect(struct pc_src *ps, const char *to, uint64_t session, int timeout_ms,
+		char *err, size_t errlen);
+int pcs_start(struct pc_src *ps, struct vmig_ram *ram, struct send_chan *chans,
+	      unsigned int nr_chans, int timeout_ms);
+/* Wait up to timeout_ms for the destination's END; 0 or -errno (ps->err). */
+int pcs_wait(struct pc_src *ps, int timeout_ms);
+void pcs_destroy(struct pc_src *ps);
+
+#endif

@@ -1,0 +1,136 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Device state and free-page hints, end to end over loopback: emulated
+# devices whose state the destination checks byte by byte, spread over
+# many channels or on the main channel; the destination's buffer cap; a
+# device whose save fails; free pages skipped, and pages written after the
+# hint still arriving (and lost when the hint is taken too early).
+set -u
+. "$(dirname "$0")/tap.sh"
+. "$(dirname "$0")/migrate_lib.sh"
+VMIG=${VMIG_BIN:?}
+
+# run P "src guest args" "dst guest args" "migrate args" "listen args":
+# one migration; exit codes in RC_M RC_L RC_D RC_S.
+run() {
+	local p=$1
+	dest_pair "$p" "--mem 64M --verify-all --run 0 $3" "--json $5" &&
+		src_guest "$p" "--mem 64M $2" && migrate "$p" "$p" "$4"
+	RC_M=$?
+	local dpid="PID_${p}dg" lpid="PID_${p}ls" spid="PID_${p}sg"
+	wait_pid "${!lpid}" 30; RC_L=$?
+	wait_pid "${!dpid}" 30; RC_D=$?
+	wait_pid "${!spid}" 5; RC_S=$?
+}
+
+ok_run() {
+	local name=$1 p=$2
+	check "$name: migrated, destination guest happy" test $RC_M -eq 0 -a $RC_L -eq 0 -a $RC_D -eq 0
+	[ $RC_M -eq 0 ] && [ $RC_D -eq 0 ] || dump "$p.json" "$p.merr" "${p}ls.err" "${p}dg.err" "${p}sg.err"
+}
+
+# Twelve devices of different sizes (some paced), six channels.
+devs=""
+total=0
+for i in $(seq 0 11); do
+	sz=$(( (i % 4 + 1) * 1024 + i * 8 ))	# KiB, not a multiple of the chunk size
+	rate=""
+	[ $((i % 3)) -eq 0 ] && rate=",save-rate=40M,load-rate=60M"
+	devs+=" --device name=dev$((i % 5)),instance=$i,size=${sz}K$rate"
+	total=$((total + sz * 1024))
+done
+p=many
+run $p "--pattern random --dirty-rate 50 $devs" "$devs" "--multifd 6" ""
+ok_run "12 devices over 6 channels" $p
+check "12 devices over 6 channels: every device's state complete and in order" \
+	grep -q "guest: 12 devices loaded and verified" "$MIG_TMP/${p}dg.err"
+check "12 devices over 6 channels: report counts devices and bytes" \
+	json "$MIG_TMP/$p.json" "d['devices'] == 12 and d['device_bytes'] == $total"
+check "12 devices over 6 channels: downtime split into parts" \
+	json "$MIG_TMP/$p.json" "d['downtime_parts_ms']['device_save'] > 0 and d['downtime_parts_ms']['final_pages'] > 0 and sum(d['downtime_parts_ms'].values()) <= d['downtime_ms'] * 1.01"
+
+D3="--device name=nic,size=3M,save-rate=60M --device name=gpu,size=5M --device name=nic,instance=1,size=2M"
+p=main
+run $p "$D3" "$D3" "--multifd 2 --device-state-channels main" ""
+ok_run "device state on the main channel" $p
+check "device state on the main channel: every device verified" \
+	grep -q "guest: 3 devices loaded and verified" "$MIG_TMP/${p}dg.err"
+
+# A slow loader: with a 1 MiB cap the buffer never holds more; without, it does.
+DS="--device name=a,size=6M,load-rate=30M --device name=b,size=6M,load-rate=30M --device name=c,size=6M,load-rate=30M"
+p=cap
+run $p "--pattern idle $DS" "$DS" "--multifd 3" "--max-device-buffer 1M"
+ok_run "--max-device-buffer 1M with slow loaders" $p
+check "--max-device-buffer 1M: peak buffered bytes stay within the cap" \
+	json "$MIG_TMP/${p}ls.out" "0 < d['device_buffer_peak'] <= 1 << 20"
+check "--max-device-buffer 1M: state still complete" \
+	grep -q "guest: 3 devices loaded and verified" "$MIG_TMP/${p}dg.err"
+p=nocap
+run $p "--pattern idle $DS" "$DS" "--multifd 3" ""
+ok_run "default buffer with slow loaders" $p
+check "without the cap the same migration buffers more than 1 MiB (the measure works)" \
+	json "$MIG_TMP/${p}ls.out" "d['device_buffer_peak'] > 1 << 20"
+
+# A device whose save fails: clean abort, the source guest runs on.
+p=fail
+run $p "--device name=a,size=4M --device name=b,size=4M,fail=save" \
+	"--device name=a,size=4M --device name=b,size=4M" "--multifd 2" ""
+check "a failing device save aborts the migration (exit 1, says which device)" \
+	test $RC_M -eq 1 -a -n "$(grep 'device b.0: save failed' "$MIG_TMP/$p.merr")"
+check "a failing device save: the source guest runs on, memory intact" \
+	grep -q "memory intact after the failed migration: .* 0 errors" "$MIG_TMP/${p}sg.err"
+check "a failing device save: the destination discards its partial guest" \
+	grep -q "partial guest discarded" "$MIG_TMP/${p}dg.err"
+
+p=lfail
+run $p "--device name=a,size=4M" "--device name=a,size=4M,fail=load" "--multifd 2" ""
+check "a failing device load aborts the migration, the source runs on" \
+	test $RC_M -eq 1 -a -n "$(grep 'device a.0: load failed' "$MIG_TMP/$p.merr")"
+
+p=mismatch
+run $p "--device name=a,size=1M" "--device name=b,size=1M" "--multifd 1" ""
+check "different device lists are refused before anything moves" \
+	test $RC_M -eq 1 -a -n "$(grep 'device a.0' "$MIG_TMP/$p.merr")"
+
+p=pcdev
+run $p "--device name=a,size=1M" "--device name=a,size=1M" "--multifd 1 --postcopy" ""
+check "postcopy with device state is refused, saying why" \
+	test $RC_M -eq 1 -a -n "$(grep 'postcopy with device state is not supported' "$MIG_TMP/$p.merr")"
+
+# Free-page hints.
+p=free0
+run $p "--pattern idle" "" "--multifd 2" ""
+ok_run "no hint (baseline)" $p
+p=free75
+run $p "--pattern idle --free 75" "" "--multifd 2" ""
+ok_run "75% hinted free, idle guest" $p
+check "75% hinted free: those pages are skipped and counted" \
+	python3 -c 'import json,sys; a=json.load(open(sys.argv[1])); b=json.load(open(sys.argv[2]))
+sys.exit(0 if b["free_bytes"] >= 0.74 * a["bytes"]["normal"] and b["bytes"]["normal"] <= 0.30 * a["bytes"]["normal"] else 1)' \
+	"$MIG_TMP/free0.json" "$MIG_TMP/free75.json"
+p=freedirty
+run $p "--pattern random --dirty-rate 100 --free 50" "" "--multifd 2" ""
+ok_run "50% hinted free, guest writing all over its memory: every written page arrives" $p
+p=touch
+run $p "--pattern idle --free 75 --free-touch 300" "" "--multifd 2" ""
+ok_run "hinted pages written right after the hint still arrive" $p
+check "hinted pages written after the hint: the guest did write them" \
+	grep -q "wrote 300 hinted-free pages after the hint" "$MIG_TMP/${p}sg.err"
+p=early
+run $p "--pattern idle --free 75 --free-touch 300" "" "--multifd 2 --inject-hint-before-tracking" ""
+check "a hint taken before tracking loses those pages (the rule matters)" \
+	test $RC_D -eq 1 -a -n "$(grep 'verify-all after resume: .* [1-9][0-9]* errors' "$MIG_TMP/${p}dg.err")"
+p=nohint
+run $p "--pattern idle --free 75" "" "--multifd 2 --no-free-hints" ""
+check "--no-free-hints sends hinted pages anyway" \
+	json "$MIG_TMP/$p.json" "d['ok'] and d['free_bytes'] == 0 and d['bytes']['normal'] > 60 << 20"
+
+if [ -x "${VMIG_SAN_BIN:-}" ]; then
+	VMIG=$VMIG_SAN_BIN
+	p=san
+	run $p "--pattern random --dirty-rate 50 --free 50 $D3" "$D3" "--multifd 3" "--max-device-buffer 1M"
+	ok_run "ASan/UBSan build: devices, hints, cap" $p
+else
+	skip "ASan/UBSan build: devices, hints, cap" "VMIG_SAN_BIN not built"
+fi
+tap_done

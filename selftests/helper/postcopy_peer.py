@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Misbehaving postcopy peers for the postcopy tests.
+
+postcopy_peer.py unrequested PORT [REGION_PAGES]
+    A source: valid handshake with postcopy and preempt, switches to
+    postcopy at once, then sends a page on the preempt channel that the
+    destination never requested.  The listener must drop it.
+postcopy_peer.py badreq PORT
+    A destination listening on PORT: accepts the session and the switch,
+    answers RESUMED, then requests a page past the end of guest RAM on the
+    return path.  The source must drop it.
+"""
+import socket
+import struct
+import sys
+import threading
+import time
+
+MAGIC = 0x47494D56
+(HELLO, HELLO_REPLY, PAGES, END, ROUND, COMPLETE, RESUMED, ERROR, NOP,
+ DEVICES, DEVSTATE, DISCARD, POSTCOPY, REQ, DONE) = range(1, 16)
+MAIN, MULTIFD, PREEMPT, RETURN = 1, 2, 3, 4
+CAPS = 1 | 2 | 4 | 8 | 16
+
+
+def chan_hdr(kind, session, index=0):
+    return struct.pack("<IHHQIIQ", MAGIC, 1, kind, session, index, 0, 0)
+
+
+def pkt(ptype, payload=b""):
+    return struct.pack("<HHI", ptype, 0, len(payload)) + payload
+
+
+def recv_exact(s, n):
+    b = b""
+    while len(b) < n:
+        d = s.recv(n - len(b))
+        if not d:
+            raise EOFError
+        b += d
+    return b
+
+
+def recv_pkt(s):
+    t, _, n = struct.unpack("<HHI", recv_exact(s, 8))
+    return t, recv_exact(s, n) if n else b""
+
+
+def drain(s):
+    try:
+        while s.recv(65536):
+            pass
+    except OSError:
+        pass
+
+
+def unrequested(port, pages):
+    session = 0x1234567890ABCDEF
+    conn = lambda: socket.create_connection(("127.0.0.1", port), timeout=10)
+    s = conn()
+    s.sendall(chan_hdr(MAIN, session))
+    s.sendall(pkt(HELLO, struct.pack("<IIQIIII", 1, 1, CAPS, 4096, 1, 1, 0) +
+                  struct.pack("<Q", pages)))
+    t, body = recv_pkt(s)
+    if t != HELLO_REPLY or struct.unpack("<i", body[:4])[0] != 0:
+        sys.exit("handshake refused: " + body[16:].decode(errors="replace"))
+    m, r, p = conn(), conn(), conn()
+    m.sendall(chan_hdr(MULTIFD, session, 0))
+    r.sendall(chan_hdr(RETURN, session))
+    p.sendall(chan_hdr(PREEMPT, session))
+    threading.Thread(target=drain, args=(r,), daemon=True).start()
+    m.sendall(pkt(POSTCOPY))
+    s.sendall(pkt(POSTCOPY, struct.pack("<Q", 0)))
+    while True:
+        t, body = recv_pkt(s)
+        if t == RESUMED:
+            break
+        if t == ERROR:
+            sys.exit("destination: " + body[8:].decode(errors="replace"))
+    p.sendall(pkt(PAGES, struct.pack("<IIQ", 0, 1, 5) + b"\x01" * 4096))
+    time.sleep(0.5)
+    try:
+        t, body = recv_pkt(s)
+        print("destination said:", body[8:].decode(errors="replace"))
+    except (OSError, EOFError):
+        print("destination closed the connection")
+
+
+def badreq(port):
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("127.0.0.1", port))
+    ls.listen(16)
+    ls.settimeout(20)
+    s, _ = ls.accept()
+    recv_exact(s, 32)
+    t, body = recv_pkt(s)
+    nmf = struct.unpack("<IIQIIII", body[:32])[4]
+    s.sendall(pkt(HELLO_REPLY, struct.pack("<iIQ", 0, 1, CAPS)))
+    chans = {}
+    while len(chans) < nmf + 2:
+        c, _ = ls.accept()
+        h = recv_exact(c, 32)
+        kind, idx = struct.unpack("<H", h[6:8])[0], struct.unpack("<I", h[16:20])[0]
+        chans[(kind, idx)] = c
+        if kind == MULTIFD:
+            threading.Thread(target=drain, args=(c,), daemon=True).start()
+    while True:
+        t, body = recv_pkt(s)
+        if t == POSTCOPY:
+            break
+    s.sendall(pkt(RESUMED))
+    rp = chans[(RETURN, 0)]
+    rp.sendall(pkt(REQ, struct.pack("<IIQ", 0, 0, 1 << 40)))
+    time.sleep(1)
+
+
+def main():
+    mode, port = sys.argv[1], int(sys.argv[2])
+    if mode == "unrequested":
+        unrequested(port, int(sys.argv[3]) if len(sys.argv) > 3 else 4096)
+    elif mode == "badreq":
+        badreq(port)
+    else:
+        sys.exit("unknown mode " + mode)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Postcopy over loopback: the destination guest resumes at the switch and
+# faults its missing pages in while the rest flows in the background; it
+# checks every page.  With and without the preempt channel, random and
+# sequential guests, 1 and 4 multifd channels; many vCPUs on one page; a
+# source lost during postcopy; malformed requests and replies.
+set -u
+. "$(dirname "$0")/tap.sh"
+. "$(dirname "$0")/migrate_lib.sh"
+VMIG=${VMIG_BIN:?}
+PEER=$(dirname "$0")/postcopy_peer.py
+
+# case_pc NAME SRC_GUEST_ARGS MIGRATE_ARGS JSON_EXPR_SRC JSON_EXPR_DST [DST_GUEST_ARGS]
+case_pc() {
+	local name=$1 gargs=$2 margs=$3 sexpr=$4 dexpr=$5 dargs=${6:---verify-all --run 1} p=c$tap_n
+	dest_pair "$p" "--mem 64M $dargs" "--json" &&
+		src_guest "$p" "--mem 64M $gargs" && migrate "$p" "$p" "$margs"
+	local rc=$?
+	local dpid="PID_${p}dg" lpid="PID_${p}ls" spid="PID_${p}sg"
+	wait_pid "${!lpid}" 30; local lrc=$?
+	wait_pid "${!dpid}" 30; local drc=$?
+	wait_pid "${!spid}" 30; local src=$?
+	check "$name" test $rc -eq 0 -a $lrc -eq 0 -a $drc -eq 0 -a $src -eq 0
+	[ $rc -eq 0 ] && [ $drc -eq 0 ] && [ $lrc -eq 0 ] ||
+		dump "$p.json" "$p.merr" "${p}ls.err" "${p}ls.out" "${p}dg.err" "${p}sg.err"
+	if [[ $dargs == *verify-all* ]]; then
+		check "$name: every page verified on the destination" \
+			grep -q "verify-all after resume: .* 0 errors" "$MIG_TMP/${p}dg.err"
+	fi
+	check "$name: no page was wrong when touched" \
+		grep -q "page writes, 0 wrong pages" "$MIG_TMP/${p}dg.err"
+	check "$name: source report" json "$MIG_TMP/$p.json" "d['ok'] and d['postcopy'] and $sexpr"
+	check "$name: destination report" json "$MIG_TMP/${p}ls.out" "d['ok'] and $dexpr"
+}
+
+PC="d['postcopy']"
+case_pc "postcopy after the bulk stage, preempt, random guest, 1 channel" \
+	"--pattern random --dirty-rate 100" "--postcopy --multifd 1" \
+	"$PC['preempt'] and $PC['discarded'] > 0" \
+	"$PC['preempt'] and $PC['discarded'] > 0 and d['channels'] == 1"
+case_pc "postcopy from the start, preempt, sequential guest, 4 channels" \
+	"--pattern sequential --dirty-rate 100 --vcpus 3" "--postcopy-after 0 --multifd 4" \
+	"$PC['preempt'] and $PC['requests'] > 0" \
+	"$PC['preempt'] and $PC['requests'] > 0 and $PC['latency_us']['count'] == $PC['requests'] and $PC['urgent_pages'] == $PC['requests'] and sum($PC['latency_us']['log2_hist']) == $PC['requests']"
+case_pc "postcopy from the start, preempt, random guest, 1 channel" \
+	"--pattern random --dirty-rate 100" "--postcopy-after 0 --multifd 1" \
+	"$PC['requests'] > 0" "$PC['requests'] > 0"
+case_pc "postcopy without preempt, random guest, 4 channels" \
+	"--pattern random --dirty-rate 100" "--postcopy-after 0 --multifd 4 --no-preempt" \
+	"not $PC['preempt'] and $PC['requests'] > 0" \
+	"not $PC['preempt'] and $PC['requests'] > 0 and $PC['urgent_pages'] == 0 and $PC['latency_us']['count'] == $PC['requests']"
+case_pc "postcopy without preempt, sequential guest, 1 channel, after two passes" \
+	"--pattern sequential --dirty-rate 100" "--postcopy-after 2 --multifd 1 --no-preempt --downtime-limit 0" \
+	"not $PC['preempt']" "not $PC['preempt'] and $PC['discarded'] > 0"
+case_pc "eight vCPUs reading one missing page: one request for it" \
+	"--pattern idle" "--postcopy-after 0 --multifd 2" \
+	"True" "$PC['faults'] >= 1 and $PC['requests'] <= 2 and $PC['faults'] >= $PC['requests']" \
+	"--pattern hot --vcpus 8 --run 1"
+
+if [ -x "${VMIG_SAN_BIN:-}" ]; then
+	VMIG=$VMIG_SAN_BIN
+	case_pc "ASan/UBSan build: postcopy with preempt, 2 channels" \
+		"--pattern random --dirty-rate 50" "--postcopy-after 0 --multifd 2" \
+		"$PC['requests'] > 0" "$PC['requests'] > 0"
+	VMIG=$VMIG_BIN
+else
+	skip "ASan/UBSan build postcopy" "VMIG_SAN_BIN not built"
+fi
+
+# --- a destination that refuses postcopy -----------------------------------
+p=refuse
+dest_pair $p "--mem 16M" "--no-postcopy" && src_guest $p "--mem 16M --dirty-rate 20" &&
+	migrate $p $p "--postcopy"
+rc=$?
+check "a destination started with --no-postcopy: the source fails, saying so" \
+	test $rc -eq 1 -a -n "$(grep 'the destination does not accept postcopy with a preempt channel' "$MIG_TMP/$p.merr")"
+check "... and its guest runs on with every page intact" \
+	wait_for "$MIG_TMP/${p}sg.err" "memory intact after the failed migration: .* 0 errors" 10
+
+# --- the source is lost during postcopy ------------------------------------
+p=kill
+dest_pair $p "--mem 64M --verify-all --run 1" "" && src_guest $p "--mem 64M --pattern random"
+port_var=PORT_$p
+start ${p}mig "$VMIG" migrate --vmm "$MIG_TMP/${p}src.sock" --to "127.0.0.1:${!port_var}" \
+	--timeout 5 --postcopy-after 0 --max-bandwidth 8 --no-progress
+wait_for "$MIG_TMP/${p}ls.err" "postcopy: the guest runs here" 20
+kill -9 "$PID_killmig"
+wait_pid "$PID_killls" 20; lrc=$?
+wait_pid "$PID_killdg" 20; drc=$?
+check "source killed during postcopy: the listener fails within bounds, saying why" \
+	test $lrc -eq 1 -a -n "$(grep 'postcopy interrupted with .* pages never received: the guest cannot continue' "$MIG_TMP/${p}ls.err")"
+check "source killed during postcopy: the destination guest exits 4 instead of hanging" \
+	test $drc -eq 4 -a -n "$(grep 'postcopy failed' "$MIG_TMP/${p}dg.err")"
+[ $lrc -eq 1 ] && [ $drc -eq 4 ] || dump ${p}ls.err ${p}dg.err ${p}mig.err
+
+# --- malformed requests and replies -----------------------------------------
+p=unreq
+dest_pair $p "--mem 16M --pattern idle" ""
+python3 "$PEER" unrequested "$PORT_unreq" 4096 >"$MIG_TMP/$p.peer" 2>&1
+wait_pid "$PID_unreqls" 15; lrc=$?
+wait_pid "$PID_unreqdg" 15; drc=$?
+check "a preempt reply nobody requested: the listener drops it, saying so" \
+	test $lrc -eq 1 -a -n "$(grep 'page 5 of region 0 was never requested; dropping the connection' "$MIG_TMP/${p}ls.err")"
+check "... and the guest, already running on partial memory, exits 4" test $drc -eq 4
+[ $lrc -eq 1 ] && [ $drc -eq 4 ] || dump ${p}ls.err ${p}dg.err $p.peer
+
+p=badreq
+src_guest $p "--mem 16M --pattern idle"
+port=$(free_port)
+start ${p}peer python3 "$PEER" badreq "$port"
+sleep 0.3
+timeout 30 "$VMIG" migrate --vmm "$MIG_TMP/${p}src.sock" --to "127.0.0.1:$port" --timeout 5 \
+	--postcopy-after 0 --multifd 1 --no-progress >"$MIG_TMP/$p.out" 2>"$MIG_TMP/$p.merr"
+rc=$?
+check "a request outside guest RAM: the source drops it, saying so" \
+	test $rc -eq 1 -a -n "$(grep 'request for page 1099511627776 of region 0, outside guest RAM; dropping the connection' "$MIG_TMP/$p.merr")"
+[ $rc -eq 1 ] || dump $p.merr ${p}peer.err
+
+tap_done

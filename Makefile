@@ -8,6 +8,7 @@
 #       make checkpatch checkpatch.pl --strict over kmod/ and uapi/
 #       make bench-dirty dirty-logging benchmark in a qemu guest
 #       make bench-postcopy  the postcopy round-trip benchmark in a qemu guest
+#       make bench-backends  one migration on the kmod and uffd backends in a qemu guest
 #       make install    DESTDIR=... PREFIX=/usr/local (also the DKMS tree, udev rule)
 #       make dkms-src   the DKMS source tree only, in DESTDIR/DKMSDIR/vmig-VERSION
 #       make SAN=1      the same userspace built with ASan+UBSan into build/san
@@ -146,6 +147,11 @@ bench-postcopy: kmod build/bench/postcopy_bench
 		scripts/vmcheck.sh -c $$c kmod/vmig.ko build/bench/postcopy_bench || exit 1; \
 	done
 
+# The same migration on the kmod and uffd backends, one boot (bench/backends_bench.sh).
+bench-backends: kmod all
+	VMCHECK_EXTRA="$(BUILD)/vmig" scripts/vmcheck.sh -m 1G -t 1500 kmod/vmig.ko \
+		bench/backends_bench.sh
+
 deps:
 	@scripts/deps.sh
 
@@ -195,7 +201,7 @@ clean:
 	rm -rf build
 	-$(MAKE) -C $(KDIR) M=$(CURDIR)/kmod clean >/dev/null 2>&1
 
-.PHONY: all kmod kmod-clean bench-dirty bench-postcopy vmtests hosttests vmcheck deps test demo \
+.PHONY: all kmod kmod-clean bench-dirty bench-postcopy bench-backends vmtests hosttests vmcheck deps test demo \
 	checkpatch install dkms-src clean
 
 # --- fuzzing (clang + libFuzzer) -----------------------------------------

@@ -395,6 +395,9 @@ static void guest_usage(FILE *f)
 		"  --verify-all        destination: check every page after resuming\n"
 		"  --run SECONDS       destination: run this long after resuming (default 1)\n"
 		"  --lifetime SECONDS  give up (exit 2) after this long (default 600)\n"
+		"  --backend B         guest RAM: kmod (a vmig.ko region; loads the module if\n"
+		"                      it is installed), uffd (a memfd), or auto (default: kmod\n"
+		"                      when /dev/vmig exists or the module can be loaded)\n"
 		"  --device SPEC       an emulated device (repeatable, up to 16), SPEC is\n"
 		"                      name=N,size=S[,instance=I][,save-rate=R][,load-rate=R]\n"
 		"                      [,fail=save|load]; rates in bytes/s (e.g. 400M), paced\n"
@@ -514,6 +517,7 @@ static int guest_run(int argc, char **argv)
 		{ "verify-all", no_argument, NULL, 'V' },
 		{ "run", required_argument, NULL, 'R' },
 		{ "lifetime", required_argument, NULL, 'L' },
+		{ "backend", required_argument, NULL, 'K' },
 		{ "device", required_argument, NULL, 'D' },
 		{ "free", required_argument, NULL, 'f' },
 		{ "free-touch", required_argument, NULL, 'T' },
@@ -524,6 +528,7 @@ static int guest_run(int argc, char **argv)
 	const char *sock = NULL;
 	uint64_t mem = 256ull << 20, rate = 64, run_s = 1, life_s = 600, deadline, v;
 	bool incoming = false, verify = false;
+	enum vmig_backend backend = VMIG_BACKEND_AUTO, chosen = VMIG_BACKEND_UFFD;
 	struct vmig_vmm *vmm;
 	struct verify vs;
 	unsigned int i;
@@ -580,6 +585,13 @@ static int guest_run(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'K':
+			if (vmig_backend_parse(optarg, &backend)) {
+				fprintf(stderr, "vmig guest: bad --backend '%s' (auto, kmod, uffd)\n",
+					optarg);
+				return 2;
+			}
+			break;
 		case 'D': {
 			char err[128] = "";
 
@@ -631,9 +643,15 @@ static int guest_run(int argc, char **argv)
 	if (incoming)
 		g.fill = false;
 
-	fd = memfd_create("vmig-guest-ram", MFD_CLOEXEC);
-	if (fd < 0 || ftruncate(fd, mem)) {
-		perror("vmig guest: memfd");
+	fd = vmig_ram_create(backend, mem, &chosen);
+	if (fd < 0) {
+		fprintf(stderr, "vmig guest: cannot create guest RAM (%s): %s\n",
+			vmig_backend_name(backend),
+			fd == -ENODEV ? "no /dev/vmig, and vmig.ko cannot be loaded" :
+			fd == -ENOENT ? "no /dev/vmig, and vmig.ko is not installed (make "
+					"install, or vmig module load --ko PATH)" :
+			fd == -EPERM ? "no /dev/vmig, and loading vmig.ko needs root" :
+			strerror(-fd));
 		return 1;
 	}
 	g.ram = mmap(NULL, mem, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -677,9 +695,10 @@ static int guest_run(int argc, char **argv)
 		pthread_cond_wait(&g.ctl_cond, &g.lock);
 	pthread_mutex_unlock(&g.lock);
 	printf("guest: ready: %llu MiB, %u vCPUs, pattern %s, dirty rate %llu MiB/s, %s, "
-	       "socket %s\n", (unsigned long long)(mem >> 20), g.nvcpus,
+	       "socket %s, RAM %s\n", (unsigned long long)(mem >> 20), g.nvcpus,
 	       pattern_names[g.pattern], (unsigned long long)rate,
-	       incoming ? "incoming" : "source", sock);
+	       incoming ? "incoming" : "source", sock,
+	       chosen == VMIG_BACKEND_KMOD ? "vmig.ko region (kmod)" : "memfd (uffd)");
 	fflush(stdout);
 
 	for (;;) {

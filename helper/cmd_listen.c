@@ -42,6 +42,8 @@ static void listen_usage(FILE *f)
 		"                        With either, plaintext connections are refused, and\n"
 		"                        every channel must prove it belongs to the session\n"
 		"                        its main channel established.\n"
+		"  --backend B           auto | kmod | uffd (default auto: what the VMM's RAM is,\n"
+		"                        vmig.ko regions or memfds)\n"
 		"  --json                the report as one JSON object on stdout\n"
 		"  --no-progress         no progress bar (it is shown only on a terminal)\n"
 		"  --help                this text\n"
@@ -67,6 +69,7 @@ static int listen_run(int argc, char **argv)
 		{ "timeout", required_argument, NULL, 'o' },
 		{ "accept-timeout", required_argument, NULL, 'a' },
 		{ "no-prefault", no_argument, NULL, 'F' },
+		{ "backend", required_argument, NULL, 0x103 },
 		{ "max-device-buffer", required_argument, NULL, 'B' },
 		{ "device-threads", required_argument, NULL, 'D' },
 		{ "no-postcopy", no_argument, NULL, 'N' },
@@ -121,6 +124,10 @@ static int listen_run(int argc, char **argv)
 			if (!parse_uint(optarg, 0, 1000000, &v))
 				goto bad;
 			o.spin_us = v;
+			break;
+		case 0x103:
+			if (vmig_backend_parse(optarg, &o.backend))
+				goto bad;
 			break;
 		case 'j': json = true; break;
 		case 'P': o.progress = false; break;

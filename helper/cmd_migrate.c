@@ -43,7 +43,12 @@ static void migrate_usage(FILE *f)
 		"  --postcopy-spin US      return path: poll this long before sleeping (default 0)\n"
 		"  --postcopy-batch N      background pages per packet after the switch\n"
 		"                          (default 16: no request waits behind a large send)\n"
-		"  --track MODE            dirty tracking: auto | async | sync (default auto:\n"
+		"  --backend B             auto | kmod | uffd (default auto: kmod when the\n"
+		"                          VMM's RAM is vmig.ko regions, uffd for memfds)\n"
+		"  --dirty-mode M          kmod dirty logging: manual-init (default: enable\n"
+		"                          costs nothing, each chunk re-protected just before\n"
+		"                          it is sent) | manual | protect | hwdirty\n"
+		"  --track MODE            uffd dirty tracking: auto | async | sync (default auto:\n"
 		"                          async = WP_ASYNC + PAGEMAP_SCAN when the kernel has it)\n"
 		"  --device-state-channels multifd | main\n"
 		"                          device state spread over the multifd channels\n"
@@ -86,6 +91,8 @@ static int migrate_run(int argc, char **argv)
 		{ "postcopy-spin", required_argument, NULL, 0x101 },
 		{ "postcopy-batch", required_argument, NULL, 'B' },
 		{ "track", required_argument, NULL, 'T' },
+		{ "backend", required_argument, NULL, 0x110 },
+		{ "dirty-mode", required_argument, NULL, 0x111 },
 		{ "timeout", required_argument, NULL, 'o' },
 		{ "device-state-channels", required_argument, NULL, 'S' },
 		{ "device-threads", required_argument, NULL, 'D' },
@@ -166,6 +173,14 @@ static int migrate_run(int argc, char **argv)
 			else if (!strcmp(optarg, "sync"))
 				o.track = VMIG_TRACK_SYNC;
 			else
+				goto bad;
+			break;
+		case 0x110:
+			if (vmig_backend_parse(optarg, &o.backend))
+				goto bad;
+			break;
+		case 0x111:
+			if (vmig_dirty_mode_parse(optarg, &o.dirty_mode))
 				goto bad;
 			break;
 		case 'o':

@@ -90,7 +90,12 @@ static int setup(struct dest *d)
 	if (vmig_ctl_role(d->ctl) != VMIG_ROLE_DEST)
 		return fail(d, EINVAL, "the VMM at %s is not waiting for an incoming guest "
 			    "(start it with --incoming)", o->vmm_path);
-	d->ram = vmig_ram_open_uffd(d->ctl);
+	d->ram = vmig_ram_open(d->ctl, o->backend, VMIG_DIRTY_MODE_MANUAL_INIT);
+	if (!d->ram && errno == EMEDIUMTYPE)
+		return fail(d, errno, "--backend %s: the VMM's guest RAM is %s",
+			    vmig_backend_name(o->backend),
+			    o->backend == VMIG_BACKEND_KMOD ? "not vmig.ko regions (memfds)" :
+			    "vmig.ko regions, not memfds");
 	if (!d->ram)
 		return fail(d, errno, "cannot map guest RAM: %s", strerror(errno));
 	d->rep->backend = vmig_ram_backend(d->ram);
@@ -100,7 +105,9 @@ static int setup(struct dest *d)
 		return fail(d, r, "%s", d->ds.error);
 	d->local.version_min = WIRE_VERSION_MIN;
 	d->local.version_max = WIRE_VERSION_MAX;
-	d->local.caps = WIRE_CAPS_V1 | (o->no_postcopy ? 0 : WIRE_CAPS_POSTCOPY);
+	/* Postcopy into vmig.ko regions (request queue + VMIG_PLACE) is not written yet. */
+	d->local.caps = WIRE_CAPS_V1 | (o->no_postcopy || !strcmp(vmig_ram_backend(d->ram), "kmod") ?
+					0 : WIRE_CAPS_POSTCOPY);
 	d->local.nr_regions = vmig_ram_region_count(d->ram);
 	d->mem.nr_regions = d->local.nr_regions;
 	for (i = 0; i < d->local.nr_regions; i++) {

@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 
+#include "libvmig.h"
 #include "report.h"
 
 struct dest_opts {
@@ -18,6 +19,7 @@ struct dest_opts {
 	const char *listen;		/* [ADDR:]PORT */
 	int timeout_ms;			/* any single wait inside a session */
 	int accept_timeout_ms;		/* waiting for a source to appear */
+	enum vmig_backend backend;	/* auto: what the VMM's RAM is */
 	bool prefault;			/* allocate guest RAM before pages arrive */
 	bool no_postcopy;		/* refuse postcopy */
 	int spin_us;			/* postcopy: poll for a reply this long before sleeping */

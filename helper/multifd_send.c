@@ -2,7 +2,9 @@
 /*
  * One multifd sender thread.  Pages are sent straight from the helper's
  * view of guest RAM (sendmsg with one iovec per page); the ranges it gets
- * were harvested (and so write-protected again) before they were queued.
+ * were harvested before they were queued, and are write-protected again
+ * by the harvest or, chunk by chunk, just before they are read
+ * (vmig_ram_prepare_send).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -113,6 +115,33 @@ added:
 	return 0;
 }
 
+/*
+ * Just before reading them: let the backend re-arm the protection of the
+ * pages of w[k..] that lie in w[k]'s chunk (kmod manual modes: one CLEAR
+ * per chunk).  Ranges never cross a chunk (the engine splits them).
+ */
+static int prepare_chunk(struct send_chan *c, const struct send_work *w, unsigned int k,
+			 unsigned int nw)
+{
+	uint64_t bm[WIRE_CHUNK_PAGES / 64] = { 0 };
+	uint64_t chunk = w[k].first / WIRE_CHUNK_PAGES, base = chunk * WIRE_CHUNK_PAGES;
+	uint64_t pages = vmig_ram_region_pages(c->ram, w[k].region), i;
+	unsigned int j;
+	int r;
+
+	if (base >= pages)
+		return 0;	/* send_range reports the bad range */
+	for (j = k; j < nw && w[j].region == w[k].region &&
+	     w[j].first / WIRE_CHUNK_PAGES == chunk; j++)
+		for (i = w[j].first; i < w[j].first + w[j].n && i < base + WIRE_CHUNK_PAGES; i++)
+			bm[(i - base) / 64] |= 1ull << ((i - base) % 64);
+	if (pages - base > WIRE_CHUNK_PAGES)
+		pages = base + WIRE_CHUNK_PAGES;
+	r = vmig_ram_prepare_send(c->ram, w[k].region, base, pages - base, bm);
+	return r ? stream_fail(&c->s, -r, "cannot re-protect pages before sending them: %s",
+			       strerror(-r)) : 0;
+}
+
 static void *send_thread(void *arg)
 {
 	struct send_chan *c = arg;
@@ -154,8 +183,13 @@ static void *send_thread(void *arg)
 		}
 		c->busy = true;
 		pthread_mutex_unlock(&c->lock);
-		for (k = 0; k < nw && !r; k++)
-			r = send_range(c, &w[k]);
+		for (k = 0; k < nw && !r; k++) {
+			if (!k || w[k].region != w[k - 1].region ||
+			    w[k].first / WIRE_CHUNK_PAGES != w[k - 1].first / WIRE_CHUNK_PAGES)
+				r = prepare_chunk(c, w, k, nw);
+			if (!r)
+				r = send_range(c, &w[k]);
+		}
 		if (!r)
 			r = flush_batch(c);
 		pthread_mutex_lock(&c->lock);

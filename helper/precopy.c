@@ -284,7 +284,12 @@ static int setup(struct precopy *pc)
 	if (vmig_ctl_role(pc->ctl) != VMIG_ROLE_SOURCE)
 		return fail(pc, EINVAL, "the VMM at %s is not a migration source (started "
 			    "with --incoming?)", o->vmm_path);
-	pc->ram = vmig_ram_open_uffd(pc->ctl);
+	pc->ram = vmig_ram_open(pc->ctl, o->backend, o->dirty_mode);
+	if (!pc->ram && errno == EMEDIUMTYPE)
+		return fail(pc, errno, "--backend %s: the VMM's guest RAM is %s",
+			    vmig_backend_name(o->backend),
+			    o->backend == VMIG_BACKEND_KMOD ? "not vmig.ko regions (memfds)" :
+			    "vmig.ko regions, not memfds");
 	if (!pc->ram)
 		return fail(pc, errno, "cannot map guest RAM: %s", strerror(errno));
 	trace("src: ram mapped");
@@ -371,7 +376,7 @@ static int setup(struct precopy *pc)
 		return fail(pc, r, "cannot start dirty tracking (%s): %s",
 			    o->track == VMIG_TRACK_ASYNC ? "async" :
 			    o->track == VMIG_TRACK_SYNC ? "sync" : "auto", strerror(-r));
-	pc->rep->tracking = vmig_ram_track_mode(pc->ram) == VMIG_TRACK_ASYNC ? "async" : "sync";
+	pc->rep->tracking = vmig_ram_track_name(pc->ram);
 	/* Tracking is on: only now may the hint be taken (helper/freepage.h). */
 	if (!o->hint_before_tracking && !o->no_free_hints) {
 		r = freepage_query(&pc->fp, pc->ctl, o->timeout_ms);

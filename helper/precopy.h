@@ -22,6 +22,8 @@ struct precopy_opts {
 	unsigned int max_rounds;	/* dirty rounds before it counts as a stall */
 	bool abort_on_stall;		/* give up instead of switching over */
 	enum vmig_track track;
+	enum vmig_backend backend;	/* auto: what the VMM's RAM is */
+	enum vmig_dirty_mode dirty_mode;	/* kmod backend */
 	int timeout_ms;			/* any single wait */
 	bool progress;
 	bool device_state_on_main;	/* device state on the main channel, not multifd */

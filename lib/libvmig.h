@@ -336,6 +336,54 @@ typedef int (*vmig_range_fn)(void *arg, unsigned int region, uint64_t first_page
 
 /* The uffd backend on the regions a VMM announced through ctl. */
 struct vmig_ram *vmig_ram_open_uffd(struct vmig_ctl *ctl);
+
+/*
+ * The kmod backend: the VMM's RAM is vmig.ko regions (vmig_ram_create).
+ * Dirty logging runs in the module on the region fds the VMM passed; no
+ * request goes to the VMM for it.
+ */
+enum vmig_backend {
+	VMIG_BACKEND_AUTO = 0,		/* kmod if the RAM is vmig.ko regions, else uffd */
+	VMIG_BACKEND_KMOD,
+	VMIG_BACKEND_UFFD,
+};
+
+/* The module's dirty-logging modes (VMIG_DIRTY_* of <linux/vmig.h>). */
+enum vmig_dirty_mode {
+	VMIG_DIRTY_MODE_MANUAL_INIT = 0,	/* MANUAL_PROTECT | INITIALLY_SET (default) */
+	VMIG_DIRTY_MODE_MANUAL,			/* MANUAL_PROTECT */
+	VMIG_DIRTY_MODE_PROTECT,		/* 0: GET re-protects */
+	VMIG_DIRTY_MODE_HWDIRTY,		/* HWDIRTY: page-table dirty bits */
+};
+
+/* "manual-init", "manual", "protect", "hwdirty"; NULL for an unknown mode. */
+const char *vmig_dirty_mode_name(enum vmig_dirty_mode m);
+/* Parse one of those names; -EINVAL if unknown. */
+int vmig_dirty_mode_parse(const char *s, enum vmig_dirty_mode *m);
+/* "auto", "kmod", "uffd"; parse: -EINVAL if unknown. */
+const char *vmig_backend_name(enum vmig_backend be);
+int vmig_backend_parse(const char *s, enum vmig_backend *be);
+
+/* A vmig.ko region of size bytes on the open /dev/vmig dev_fd (O_CLOEXEC); fd or -errno. */
+int vmig_region_create(int dev_fd, uint64_t size);
+/* Is fd a vmig.ko region? */
+bool vmig_fd_is_region(int fd);
+/*
+ * VMM side: guest RAM of size bytes for backend be: a vmig.ko region
+ * (kmod; loads the module if /dev/vmig is missing and it is installed) or a
+ * memfd (uffd).  AUTO takes kmod when /dev/vmig exists or the module can be
+ * loaded, else uffd.  Returns the fd and stores the backend chosen, or
+ * -errno (kmod asked and unavailable: -ENODEV, or the load's error).
+ */
+int vmig_ram_create(enum vmig_backend be, uint64_t size, enum vmig_backend *chosen);
+/* The kmod backend on the regions announced through ctl (all must be regions). */
+struct vmig_ram *vmig_ram_open_kmod(struct vmig_ctl *ctl, enum vmig_dirty_mode mode);
+/*
+ * Open the backend be on ctl's regions.  AUTO: kmod when the VMM's RAM is
+ * regions, else uffd.  -EMEDIUMTYPE (errno) when the RAM does not fit be.
+ */
+struct vmig_ram *vmig_ram_open(struct vmig_ctl *ctl, enum vmig_backend be,
+			       enum vmig_dirty_mode mode);
 const char *vmig_ram_backend(const struct vmig_ram *ram);
 unsigned int vmig_ram_region_count(const struct vmig_ram *ram);
 uint64_t vmig_ram_region_pages(const struct vmig_ram *ram, unsigned int region);
@@ -349,6 +397,17 @@ int vmig_ram_for_each_data(struct vmig_ram *ram, unsigned int region, vmig_range
 			   void *arg);
 /* Harvest pages written since the last harvest and re-protect them. */
 int vmig_ram_harvest(struct vmig_ram *ram, vmig_range_fn fn, void *arg);
+/*
+ * Source: call just before reading pages for sending: those of
+ * [first, first+num_pages) whose bit is set in bitmap (bit i: page
+ * first+i).  first is a multiple of 64, num_pages too unless the range ends
+ * at the region's end.  kmod manual modes re-arm their protection here
+ * (THE RULE of <linux/vmig.h>); a no-op where harvest already did.
+ */
+int vmig_ram_prepare_send(struct vmig_ram *ram, unsigned int region, uint64_t first,
+			  uint64_t num_pages, const uint64_t *bitmap);
+/* The tracking in use, as a name: "async", "sync", "kmod-manual-init", ... */
+const char *vmig_ram_track_name(const struct vmig_ram *ram);
 /* The page's bytes: readable on a source, writable on a destination. */
 void *vmig_ram_page(struct vmig_ram *ram, unsigned int region, uint64_t page);
 /* Destination: copy num_pages pages in (src NULL: zero them). */

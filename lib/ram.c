@@ -90,6 +90,8 @@ int vmig_ram_for_each_data(struct vmig_ram *ram, unsigned int region, vmig_range
 
 	if (region >= ram->nr_regions)
 		return -EINVAL;
+	if (ram->ops->for_each_data)
+		return ram->ops->for_each_data(ram, region, fn, arg);
 	while (pos < end) {
 		off_t data = lseek(r->fd, pos, SEEK_DATA), hole;
 		int ret;
@@ -114,6 +116,27 @@ int vmig_ram_harvest(struct vmig_ram *ram, vmig_range_fn fn, void *arg)
 	if (ram->mode == VMIG_TRACK_AUTO)
 		return -EINVAL;
 	return ram->ops->harvest(ram, fn, arg);
+}
+
+int vmig_ram_prepare_send(struct vmig_ram *ram, unsigned int region, uint64_t first,
+			  uint64_t num_pages, const uint64_t *bitmap)
+{
+	if (!ram->ops->prepare_send)
+		return 0;
+	if (region >= ram->nr_regions || first % 64 || !num_pages ||
+	    first > ram->regions[region].pages ||
+	    num_pages > ram->regions[region].pages - first ||
+	    (num_pages % 64 && first + num_pages != ram->regions[region].pages))
+		return -EINVAL;
+	return ram->ops->prepare_send(ram, region, first, num_pages, bitmap);
+}
+
+const char *vmig_ram_track_name(const struct vmig_ram *ram)
+{
+	if (ram->ops->track_name)
+		return ram->ops->track_name(ram);
+	return ram->mode == VMIG_TRACK_ASYNC ? "async" :
+	       ram->mode == VMIG_TRACK_SYNC ? "sync" : "none";
 }
 
 void *vmig_ram_page(struct vmig_ram *ram, unsigned int region, uint64_t page)

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Guest RAM behind one interface: what a backend (uffd today, kmod later)
- * provides.  Every backend maps each region into the helper, so reading a
- * page is a pointer; tracking, harvesting and placing go through the ops.
+ * Guest RAM behind one interface: what a backend provides (uffd: memfds,
+ * lib/ram_uffd.c; kmod: vmig.ko regions, lib/ram_kmod.c).  Every backend
+ * maps each region into the helper, so reading a page is a pointer;
+ * tracking, harvesting and placing go through the ops.
  */
 #ifndef VMIG_RAM_H
 #define VMIG_RAM_H
@@ -15,7 +16,7 @@
 struct ram_region {
 	uint8_t *base;		/* the helper's MAP_SHARED view */
 	uint64_t pages;
-	int fd;			/* memfd (owned by the ctl) */
+	int fd;			/* memfd or vmig.ko region (owned by the ctl) */
 	uint64_t vmm_addr;	/* where the VMM maps it */
 };
 
@@ -27,6 +28,12 @@ struct ram_ops {
 	int (*place)(struct vmig_ram *ram, unsigned int region, uint64_t page,
 		     const void *src, uint64_t num_pages);
 	void (*close)(struct vmig_ram *ram);
+	/* Optional (NULL: memfd holes by SEEK_DATA; no-op; "async"/"sync"). */
+	int (*for_each_data)(struct vmig_ram *ram, unsigned int region, vmig_range_fn fn,
+			     void *arg);
+	int (*prepare_send)(struct vmig_ram *ram, unsigned int region, uint64_t first,
+			    uint64_t n, const uint64_t *bitmap);
+	const char *(*track_name)(const struct vmig_ram *ram);
 };
 
 struct vmig_ram {

@@ -15,7 +15,7 @@ case_ok() {
 	local name=$1 gargs=$2 margs=$3 expr=${4:-True} p=c$tap_n
 	local mem
 	mem=$(sed -n 's/.*--mem \([^ ]*\).*/\1/p' <<<"$gargs")
-	dest_pair "$p" "--mem ${mem:-64M} --verify-all --run 1" "" &&
+	dest_pair "$p" "--mem ${mem:-64M} --verify-all --run 1 ${E2E_GUEST_BACKEND:-}" "" &&
 		src_guest "$p" "$gargs" && migrate "$p" "$p" "$margs"
 	local rc=$?
 	local dpid="PID_${p}dg" lpid="PID_${p}ls" spid="PID_${p}sg"
@@ -64,6 +64,38 @@ check "--abort-on-stall: the source guest runs on with its memory intact" \
 	wait_for "$MIG_TMP/${p}sg.err" "memory intact after the failed migration: .* 0 errors" 10
 check "--abort-on-stall: the destination discards its partial guest" \
 	wait_for "$MIG_TMP/${p}dg.err" "partial guest discarded" 10
+
+# Backends: uffd ran above (guest RAM in memfds).  kmod needs /dev/vmig;
+# the VM runs the same migrations on vmig.ko regions
+# (selftests/vmig/migrate_kmod_test.sh, make vmcheck).
+p=memfd
+dest_pair $p "--mem 32M --backend uffd" "" && src_guest $p "--mem 32M --pattern idle --backend uffd" &&
+	migrate $p $p "--backend kmod"
+rc=$?
+check "backend uffd: --backend kmod on memfd guest RAM fails saying why" \
+	test $rc -eq 1 -a -n "$(grep 'not vmig.ko regions' "$MIG_TMP/$p.merr")"
+check "backend uffd: the guest says its RAM is a memfd" grep -q "RAM memfd (uffd)" "$MIG_TMP/${p}sg.out"
+if [ -e /dev/vmig ]; then
+	E2E_GUEST_BACKEND="--backend kmod"
+	case_ok "backend kmod: random dirtying guest, 2 channels, manual-init" \
+		"--mem 64M --pattern random --dirty-rate 50 --backend kmod" "--multifd 2 --backend kmod" \
+		"d['backend'] == 'kmod' and d['tracking'] == 'kmod-manual-init'"
+	case_ok "backend kmod: random dirtying guest, protect" \
+		"--mem 64M --pattern random --dirty-rate 50 --backend kmod" \
+		"--multifd 2 --backend kmod --dirty-mode protect" "d['tracking'] == 'kmod-protect'"
+	E2E_GUEST_BACKEND=
+else
+	why="no /dev/vmig on this host (vmig.ko not loaded; the VM test migrate_kmod_test.sh covers it)"
+	skip "backend kmod: random dirtying guest, 2 channels, manual-init" "$why"
+	skip "backend kmod: random dirtying guest, protect" "$why"
+	out=$("$VMIG" guest --socket "$MIG_TMP/nokmod.sock" --mem 8M --backend kmod --lifetime 1 2>&1)
+	rc=$?
+	check "backend kmod unavailable: vmig guest --backend kmod exits 1 saying why" \
+		test $rc -eq 1 -a -n "$(grep -e 'no /dev/vmig' -e 'ermission' -e 'not permitted' <<<"$out")"
+	echo "# $out"
+	out=$(timeout 20 "$VMIG" guest --socket "$MIG_TMP/auto.sock" --mem 8M --lifetime 1 2>&1)
+	check "backend auto without the module falls back to a memfd" grep -q "RAM memfd (uffd)" <<<"$out"
+fi
 
 if [ -x "${VMIG_SAN_BIN:-}" ]; then
 	VMIG=$VMIG_SAN_BIN

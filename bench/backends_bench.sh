@@ -1,0 +1,89 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# The same precopy migration on the kmod backend (guest RAM in vmig.ko
+# regions, dirty logging in the module) and on the uffd backend (memfds,
+# userfaultfd write-protect), in one boot, runs interleaved: total time,
+# downtime, dirty rounds, harvest time, write faults, and g_writes: the page
+# writes the source guest got done while it was being migrated (a write
+# that faults to the helper stalls the guest until it is resolved).  Prints figures, not
+# TAP.  Runs in the qemu guest (make bench-backends); busybox sh.
+#
+# The guest kernel (Debian 6.1) has no UFFD_FEATURE_WP_ASYNC/PAGEMAP_SCAN:
+# uffd runs sync write-protect there (every first write to a protected
+# page faults to the helper, which marks it and un-protects it).
+vmig=/usr/bin/vmig
+RUNS=${RUNS:-3}
+T=/tmp/bb
+mkdir -p $T
+port=5300
+
+wait_for() {
+	i=0
+	while [ $i -lt $(($3 * 10)) ]; do
+		grep -q -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
+
+# field NAME FILE: a number from the JSON report
+field() {
+	sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p" "$2"
+}
+
+# one BACKEND MEM GUEST_ARGS MIGRATE_ARGS: one migration; prints a line of figures.
+one() {
+	be=$1 mem=$2 gargs=$3 margs=$4 p=$T/run
+	port=$((port + 1))
+	rm -f $p.*
+	$vmig guest --socket $p.dst --mem $mem --incoming --verify-all --run 0 --lifetime 300 \
+		--backend $be >$p.dg.out 2>$p.dg.err &
+	dg=$!
+	wait_for $p.dg.out "guest: ready" 60
+	$vmig listen --vmm $p.dst --port 127.0.0.1:$port --timeout 60 --no-progress \
+		>$p.ls.out 2>$p.ls.err &
+	ls=$!
+	wait_for $p.ls.err "waiting for a source" 60
+	$vmig guest --socket $p.src --mem $mem --lifetime 300 --backend $be $gargs \
+		>$p.sg.out 2>$p.sg.err &
+	sg=$!
+	wait_for $p.sg.out "guest: ready" 60
+	sleep 1		# let the dirtying settle
+	$vmig migrate --vmm $p.src --to 127.0.0.1:$port --json --timeout 60 --no-progress \
+		$margs >$p.json 2>$p.merr
+	rc=$?
+	wait $ls $dg $sg
+	ok=bad
+	[ $rc -eq 0 ] && grep -q "verify-all after resume: .* 0 errors" $p.dg.err && ok=ok
+	gw=$(sed -n 's/.*migrated away (\([0-9]*\) page writes.*/\1/p' $p.sg.err)
+	printf "%-5s %-17s %9s %9s %6s %8s %9s %5s %8s %s\n" "$be" \
+		"$(sed -n 's/.*"tracking":"\([^"]*\)".*/\1/p' $p.json)" \
+		"$(field total_ms $p.json)" "$(field downtime_ms $p.json)" \
+		"$(field rounds $p.json)" "$(field harvest_ms $p.json)" \
+		"$(field wp_faults $p.json)" "$(sed -n 's/.*"wire":\([0-9]*\).*/\1/p' $p.json |
+		awk '{printf "%d", $1 / 1048576}')" "$gw" "$ok"
+}
+
+# case NAME MEM GUEST_ARGS MIGRATE_ARGS
+bench_case() {
+	echo "== $1 ($2 guest; vmig guest $3; vmig migrate $4)"
+	printf "%-5s %-17s %9s %9s %6s %8s %9s %5s %8s %s\n" backend tracking total_ms \
+		downtime_ms rounds harv_ms wp_faults MiB g_writes verified
+	r=0
+	while [ $r -lt $RUNS ]; do
+		one kmod "$2" "$3" "$4"
+		one uffd "$2" "$3" "$4"
+		r=$((r + 1))
+	done
+}
+
+echo "backends_bench: $(uname -r), $(nproc) vCPUs, $(sed -n 's/MemTotal: *//p' /proc/meminfo)"
+bench_case "idle guest" 64M "--pattern idle" "--multifd 2"
+bench_case "random writes at 4 MiB/s (both backends sustain it)" 64M \
+	"--pattern random --dirty-rate 4 --vcpus 2" "--multifd 2 --max-rounds 6"
+bench_case "dirty-logging heavy: random writes, 4 vCPU threads at 32 MiB/s" 64M \
+	"--pattern random --dirty-rate 32 --vcpus 4" "--multifd 2 --max-rounds 4"
+bench_case "dirty-logging heavy: sequential writes at 16 MiB/s" 64M \
+	"--pattern sequential --dirty-rate 16 --vcpus 2" "--multifd 2 --max-rounds 6"
+rm -rf $T

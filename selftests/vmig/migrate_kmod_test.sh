@@ -1,0 +1,175 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# Full precopy migrations on vmig.ko regions, inside the guest (busybox sh):
+# a source VMM and a destination VMM whose RAM is a region each, vmig
+# migrate and vmig listen over loopback, the destination checking every
+# page after resuming.  Every dirty-logging mode, idle, dirtying and
+# never-written guests, several dirty rounds; a backend that does not fit
+# the VMM's RAM is refused; `vmig stats` and `vmig monitor` show the
+# regions and the dirty-logging events of the run.  Needs /usr/bin/vmig
+# (VMCHECK_EXTRA) and tap.sh next to it.
+. /usr/bin/tap.sh
+
+vmig=/usr/bin/vmig
+if [ ! -x "$vmig" ] || [ ! -e /dev/vmig ]; then
+	skip "migrations on vmig.ko regions" "no /usr/bin/vmig or /dev/vmig in the guest"
+	tap_done
+	exit 0
+fi
+T=/tmp/kmig
+mkdir -p $T
+port=5100
+
+# wait_for FILE PATTERN SECONDS
+wait_for() {
+	i=0
+	while [ $i -lt $(($3 * 10)) ]; do
+		grep -q -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+		i=$((i + 1))
+	done
+	echo "# timed out waiting for '$2' in $1"
+	return 1
+}
+
+# wait_pid PID SECONDS: its exit status, 124 after killing it on timeout.
+wait_pid() {
+	i=0
+	while [ $i -lt $(($2 * 10)) ]; do
+		if ! kill -0 "$1" 2>/dev/null; then
+			wait "$1"
+			return $?
+		fi
+		sleep 0.1
+		i=$((i + 1))
+	done
+	kill -9 "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+	return 124
+}
+
+dump() {
+	for f in "$@"; do
+		[ -f "$f" ] && tail -n 8 "$f" | sed "s|^|# $f: |"
+	done
+	return 0
+}
+
+# start_pair P MEM GUEST_ARGS [BACKEND]: destination guest + listener, source guest.
+start_pair() {
+	be=${4:-kmod}
+	port=$((port + 1))
+	$vmig guest --socket $1.dst --mem $2 --incoming --verify-all --run 1 --lifetime 250 \
+		--backend kmod >$1.dg.out 2>$1.dg.err &
+	dg=$!
+	wait_for $1.dg.out "guest: ready" 60 || return 1
+	$vmig listen --vmm $1.dst --port 127.0.0.1:$port --timeout 60 --accept-timeout 250 \
+		--no-progress --json --backend $be >$1.ls.json 2>$1.ls.err &
+	ls=$!
+	wait_for $1.ls.err "waiting for a source" 60 || return 1
+	$vmig guest --socket $1.src --mem $2 --lifetime 250 --backend kmod $3 \
+		>$1.sg.out 2>$1.sg.err &
+	sg=$!
+	wait_for $1.sg.out "guest: ready" 60
+}
+
+# run_case NAME MEM GUEST_ARGS MIGRATE_ARGS PATTERN...: migrate; expect
+# success, every page verified on the destination, and each PATTERN in the
+# source's JSON report.
+run_case() {
+	name=$1 mem=$2 gargs=$3 margs=$4
+	shift 4
+	p=$T/c$tap_n
+	t0=$(date +%s)
+	start_pair $p $mem "$gargs"
+	timeout 250 $vmig migrate --vmm $p.src --to 127.0.0.1:$port --json --timeout 60 \
+		--no-progress $margs >$p.json 2>$p.merr
+	rc=$?
+	wait_pid $ls 60; lrc=$?
+	wait_pid $dg 60; drc=$?
+	wait_pid $sg 60; src=$?
+	check "$name: migrated, all four processes exit 0" \
+		[ $rc -eq 0 -a $lrc -eq 0 -a $drc -eq 0 -a $src -eq 0 ]
+	[ $rc -eq 0 -a $drc -eq 0 ] || dump $p.json $p.merr $p.ls.err $p.dg.err $p.sg.err
+	check "$name: every page verified on the destination" \
+		grep -q "verify-all after resume: .* 0 errors" $p.dg.err
+	check "$name: pages checked on touch after resume, none wrong" \
+		grep -q "pages checked on touch, .* 0 wrong pages" $p.dg.err
+	ok=0
+	for pat in '"ok":true' '"backend":"kmod"' "$@"; do
+		grep -q -- "$pat" $p.json || { ok=1; echo "# $p.json lacks $pat"; }
+	done
+	check "$name: the report says so" [ $ok -eq 0 ]
+	echo "# $name: $(($(date +%s) - t0)) s"
+}
+
+# The monitor follows the whole run.
+$vmig monitor --json >$T/monitor.json 2>$T/monitor.err &
+mon=$!
+sleep 0.5
+
+run_case "idle guest, 1 channel, manual-init" 32M "--pattern idle" "--multifd 1" \
+	'"tracking":"kmod-manual-init"'
+run_case "random dirtying guest, 3 vCPUs, 4 channels, manual-init" 32M \
+	"--pattern random --dirty-rate 8 --vcpus 3" "--multifd 4" '"tracking":"kmod-manual-init"'
+run_case "random dirtying guest, manual" 32M "--pattern random --dirty-rate 8" \
+	"--multifd 2 --dirty-mode manual" '"tracking":"kmod-manual"'
+run_case "random dirtying guest, protect" 32M "--pattern random --dirty-rate 8" \
+	"--multifd 2 --dirty-mode protect" '"tracking":"kmod-protect"'
+run_case "random dirtying guest, hwdirty" 32M "--pattern random --dirty-rate 8" \
+	"--multifd 2 --dirty-mode hwdirty" '"tracking":"kmod-hwdirty"'
+run_case "sequential dirtying guest, 2 vCPUs, 3 channels" 48M \
+	"--pattern sequential --dirty-rate 8" "--multifd 3"
+run_case "pages first written during the migration are caught" 32M \
+	"--pattern random --no-fill --dirty-rate 8" "--multifd 2"
+run_case "dirty rounds run until the downtime fits (manual-init)" 32M \
+	"--pattern random --dirty-rate 2" "--multifd 2 --max-bandwidth 16 --downtime-limit 50"
+check "the capped run had dirty rounds" sh -c "! grep -q '\"rounds\":0,' $p.json"
+run_case "never-written pages are skipped, not sent" 64M "--pattern idle --no-fill" \
+	"--multifd 2"
+check "never-written pages: skipped, (almost) nothing sent whole" \
+	sh -c "grep -q '\"skipped\":6[0-9]\{7\},' $p.json && grep -q '\"normal\":[0-9]\{1,6\},' $p.json"
+
+# A backend that does not fit the VMM's RAM is refused with the reason.
+p=$T/mismatch
+start_pair $p 32M "--pattern idle"
+timeout 60 $vmig migrate --vmm $p.src --to 127.0.0.1:$port --timeout 10 --no-progress \
+	--backend uffd >$p.json 2>$p.merr
+rc=$?
+check "--backend uffd on vmig.ko regions fails saying why" \
+	sh -c "[ $rc -eq 1 ] && grep -q 'vmig.ko regions, not memfds' $p.merr"
+check "... and the source guest runs on, memory intact" \
+	wait_for $p.sg.err "memory intact after the failed migration: .* 0 errors" 30
+kill $sg $dg $ls 2>/dev/null
+wait_pid $sg 10; wait_pid $dg 10; wait_pid $ls 10
+
+# vmig stats shows live regions of the VMMs.
+p=$T/stats
+$vmig guest --socket $p.src --mem 40M --lifetime 60 --backend kmod --pattern idle \
+	>$p.sg.out 2>$p.sg.err &
+sg=$!
+wait_for $p.sg.out "guest: ready" 60
+$vmig stats --json >$p.json 2>&1
+check "vmig stats shows the VMM's region (40 MiB)" grep -q '"size":41943040' $p.json
+kill $sg
+wait_pid $sg 10
+
+sleep 0.5
+kill $mon
+wait_pid $mon 10
+m=$T/monitor.json
+check "vmig monitor saw the run's regions created (32 MiB) with the VMMs' pids" \
+	grep -q '"event":"region-created",.*"size":33554432,.*"pid":[1-9]' $m
+check "vmig monitor saw dirty logging turned on with manual-init flags (3)" \
+	grep -q '"event":"dirty",.*"dirty_on":true,"dirty_flags":3' $m
+check "vmig monitor saw dirty logging turned on in hwdirty mode (4)" \
+	grep -q '"event":"dirty",.*"dirty_on":true,"dirty_flags":4' $m
+check "vmig monitor saw dirty logging turned off" \
+	grep -q '"event":"dirty",.*"dirty_on":false' $m
+check "vmig monitor saw source regions destroyed with harvests and clears counted" \
+	grep -q '"event":"region-destroyed",.*"harvest_calls":[1-9][0-9]*,.*"clear_calls":[1-9]' $m
+check "vmig monitor saw write faults counted on a source region" \
+	grep -q '"event":"region-destroyed",.*"write_faults":[1-9]' $m
+[ $tap_failed -eq 0 ] || dump $m $T/monitor.err
+rm -rf $T
+tap_done

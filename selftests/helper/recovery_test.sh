@@ -11,9 +11,9 @@ set -u
 . "$(dirname "$0")/migrate_lib.sh"
 VMIG=${VMIG_BIN:?}
 
-# case_rec NAME SRC_GUEST_ARGS MIGRATE_ARGS RECOVERIES
+# case_rec NAME SRC_GUEST_ARGS MIGRATE_ARGS RECOVERIES [JSON_EXPR_DST]
 case_rec() {
-	local name=$1 gargs=$2 margs=$3 n=$4 p=r$tap_n
+	local name=$1 gargs=$2 margs=$3 n=$4 dexpr=${5:-True} p=r$tap_n
 	dest_pair "$p" "--mem 64M --verify-all --run 1" "--json --recovery-timeout 10" &&
 		src_guest "$p" "--mem 64M $gargs" && migrate "$p" "$p" "$margs"
 	local rc=$?
@@ -35,9 +35,21 @@ case_rec() {
 	check "$name: source report counts $n recoveries" json "$MIG_TMP/$p.json" \
 		"d['ok'] and d['postcopy']['recoveries'] == $n"
 	check "$name: destination report counts $n recoveries" json "$MIG_TMP/${p}ls.out" \
-		"d['ok'] and d['postcopy']['recoveries'] == $n"
+		"d['ok'] and d['postcopy']['recoveries'] == $n and $dexpr"
 }
 
 SLOW="--postcopy-after 0 --max-bandwidth 16"
 case_rec "one cut during the background transfer, preempt, 2 channels" \
 	"--pattern idle" "$SLOW --multifd 2 --inject-cut pages:2000" 1
+case_rec "a cut with a page request in flight: the request is asked again" \
+	"--pattern random --dirty-rate 100" "$SLOW --multifd 1 --inject-cut req:3" 1 \
+	"d['postcopy']['resent'] >= 1"
+case_rec "a cut with a request in flight, without preempt, 4 channels" \
+	"--pattern random --dirty-rate 100" "$SLOW --multifd 4 --no-preempt --inject-cut req:3" 1 \
+	"d['postcopy']['resent'] >= 1"
+case_rec "a cut during the resume handshake: the next attempt resumes" \
+	"--pattern random --dirty-rate 50" "$SLOW --multifd 2 --inject-cut pages:1000,resume" 1
+case_rec "two cuts in one migration" \
+	"--pattern random --dirty-rate 50" "$SLOW --multifd 2 --inject-cut pages:1000,pages:1000" 2
+case_rec "postcopy after a precopy pass, cut in the background" \
+	"--pattern sequential --dirty-rate 100" "--postcopy --max-bandwidth 32 --multifd 2 --inject-cut pages:500" 1

@@ -11,10 +11,10 @@ set -u
 . "$(dirname "$0")/migrate_lib.sh"
 VMIG=${VMIG_BIN:?}
 
-# case_rec NAME SRC_GUEST_ARGS MIGRATE_ARGS RECOVERIES [JSON_EXPR_DST]
+# case_rec NAME SRC_GUEST_ARGS MIGRATE_ARGS RECOVERIES [JSON_EXPR_DST] [LISTEN_ARGS]
 case_rec() {
-	local name=$1 gargs=$2 margs=$3 n=$4 dexpr=${5:-True} p=r$tap_n
-	dest_pair "$p" "--mem 64M --verify-all --run 1" "--json --recovery-timeout 10" &&
+	local name=$1 gargs=$2 margs=$3 n=$4 dexpr=${5:-True} largs=${6:-} p=r$tap_n
+	dest_pair "$p" "--mem 64M --verify-all --run 1" "--json --recovery-timeout 10 $largs" &&
 		src_guest "$p" "--mem 64M $gargs" && migrate "$p" "$p" "$margs"
 	local rc=$?
 	local dpid="PID_${p}dg" lpid="PID_${p}ls" spid="PID_${p}sg"
@@ -51,5 +51,14 @@ case_rec "a cut during the resume handshake: the next attempt resumes" \
 	"--pattern random --dirty-rate 50" "$SLOW --multifd 2 --inject-cut pages:1000,resume" 1
 case_rec "two cuts in one migration" \
 	"--pattern random --dirty-rate 50" "$SLOW --multifd 2 --inject-cut pages:1000,pages:1000" 2
+if command -v openssl >/dev/null; then
+	echo "vmig:$(openssl rand -hex 32)" >"$MIG_TMP/rec.psk"
+	case_rec "over TLS (PSK): the resumed session binds its channels to the new handshake" \
+		"--pattern random --dirty-rate 50" \
+		"$SLOW --multifd 2 --tls-psk $MIG_TMP/rec.psk --inject-cut req:2,pages:1000" 2 True \
+		"--tls-psk $MIG_TMP/rec.psk"
+else
+	skip "recovery over TLS" "the openssl command is missing"
+fi
 case_rec "postcopy after a precopy pass, cut in the background" \
 	"--pattern sequential --dirty-rate 100" "--postcopy --max-bandwidth 32 --multifd 2 --inject-cut pages:500" 1

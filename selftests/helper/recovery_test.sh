@@ -28,6 +28,8 @@ case_rec() {
 		test "$(grep -c "postcopy paused" "$MIG_TMP/$p.merr")" -eq $n -a \
 		"$(grep -c "postcopy paused" "$MIG_TMP/${p}ls.err")" -eq $n
 	[ -n "${REC_DEBUG:-}" ] && dump "$p.merr" "${p}ls.err" "${p}dg.err"
+	python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))["postcopy"]; print("# requests asked again after a reconnection: %d" % d["resent"])' \
+		"$MIG_TMP/${p}ls.out" 2>/dev/null
 	check "$name: every page verified on the destination" \
 		grep -q "verify-all after resume: .* 0 errors" "$MIG_TMP/${p}dg.err"
 	check "$name: no page was wrong when touched" \
@@ -41,12 +43,13 @@ case_rec() {
 SLOW="--postcopy-after 0 --max-bandwidth 16"
 case_rec "one cut during the background transfer, preempt, 2 channels" \
 	"--pattern idle" "$SLOW --multifd 2 --inject-cut pages:2000" 1
-case_rec "a cut with a page request in flight: the request is asked again" \
-	"--pattern random --dirty-rate 100" "$SLOW --multifd 1 --inject-cut req:3" 1 \
-	"d['postcopy']['resent'] >= 1"
+# The request cut comes before the source answers it; whether the page is
+# still missing when the destination resumes (it re-sends the request) or
+# the background stream placed it meanwhile is a race, so it is not asserted.
+case_rec "a cut with a page request in flight" \
+	"--pattern random --dirty-rate 100" "$SLOW --multifd 1 --inject-cut req:3" 1
 case_rec "a cut with a request in flight, without preempt, 4 channels" \
-	"--pattern random --dirty-rate 100" "$SLOW --multifd 4 --no-preempt --inject-cut req:3" 1 \
-	"d['postcopy']['resent'] >= 1"
+	"--pattern random --dirty-rate 100" "$SLOW --multifd 4 --no-preempt --inject-cut req:3" 1
 case_rec "a cut during the resume handshake: the next attempt resumes" \
 	"--pattern random --dirty-rate 50" "$SLOW --multifd 2 --inject-cut pages:1000,resume" 1
 case_rec "two cuts in one migration" \
@@ -62,3 +65,13 @@ else
 fi
 case_rec "postcopy after a precopy pass, cut in the background" \
 	"--pattern sequential --dirty-rate 100" "--postcopy --max-bandwidth 32 --multifd 2 --inject-cut pages:500" 1
+if [ -x "${VMIG_SAN_BIN:-}" ]; then
+	VMIG=$VMIG_SAN_BIN
+	case_rec "ASan/UBSan build: a cut with a request in flight, then one in the background" \
+		"--pattern random --dirty-rate 50" "$SLOW --multifd 2 --inject-cut req:2,pages:1000" 2
+	VMIG=$VMIG_BIN
+else
+	skip "ASan/UBSan build recovery" "VMIG_SAN_BIN not built"
+fi
+
+tap_done

@@ -44,6 +44,9 @@ static void listen_usage(FILE *f)
 		"                        its main channel established.\n"
 		"  --backend B           auto | kmod | uffd (default auto: what the VMM's RAM is,\n"
 		"                        vmig.ko regions or memfds)\n"
+		"  --recovery-timeout S  postcopy: after a broken link, keep the guest running\n"
+		"                        and wait this long for the source to reconnect\n"
+		"                        (default 30; 0: no recovery, fail at once)\n"
 		"  --json                the report as one JSON object on stdout\n"
 		"  --no-progress         no progress bar (it is shown only on a terminal)\n"
 		"  --help                this text\n"
@@ -51,8 +54,10 @@ static void listen_usage(FILE *f)
 		"Postcopy (when the source asks for it): the guest resumes here at once; a\n"
 		"page it touches that has not arrived is requested on the return path and\n"
 		"placed atomically when it comes (preempt channel, or the bulk channels with\n"
-		"the source's --no-preempt).  The report adds the request latency.  If the\n"
-		"source is lost then, the guest cannot go on: vmig says so and exits 1.\n"
+		"the source's --no-preempt).  The report adds the request latency.  If a\n"
+		"channel breaks then, postcopy pauses: the guest runs on (threads touching\n"
+		"missing pages wait) until the source reconnects and re-sends what is\n"
+		"missing; if it does not within --recovery-timeout, vmig says so and exits 1.\n"
 		"\n"
 		"Exit status: 0 the guest resumed here, 1 failed, 2 usage.\n"
 		"\n"
@@ -74,6 +79,7 @@ static int listen_run(int argc, char **argv)
 		{ "device-threads", required_argument, NULL, 'D' },
 		{ "no-postcopy", no_argument, NULL, 'N' },
 		{ "postcopy-spin", required_argument, NULL, 'S' },
+		{ "recovery-timeout", required_argument, NULL, 'R' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "no-progress", no_argument, NULL, 'P' },
 		{ "tls-creds", required_argument, NULL, 'X' },
@@ -83,7 +89,8 @@ static int listen_run(int argc, char **argv)
 	};
 	struct dest_opts o = { .timeout_ms = 10000, .accept_timeout_ms = 120000,
 			       .prefault = true, .progress = true,
-			       .max_device_buffer = 64ull << 20, .device_threads = 8 };
+			       .max_device_buffer = 64ull << 20, .device_threads = 8,
+			       .recovery_timeout_ms = 30000 };
 	enum tls_mode tls = TLS_NONE;
 	const char *tls_path = NULL;
 	char err[256];
@@ -128,6 +135,11 @@ static int listen_run(int argc, char **argv)
 		case 0x103:
 			if (vmig_backend_parse(optarg, &o.backend))
 				goto bad;
+			break;
+		case 'R':
+			if (!parse_uint(optarg, 0, 86400, &v))
+				goto bad;
+			o.recovery_timeout_ms = v * 1000;
 			break;
 		case 'j': json = true; break;
 		case 'P': o.progress = false; break;

@@ -7,6 +7,7 @@
 
 #include "cmd.h"
 #include "precopy.h"
+#include "recovery.h"
 #include "tls.h"
 #include "util.h"
 #include "wire.h"
@@ -55,6 +56,10 @@ static void migrate_usage(FILE *f)
 		"                          (default), or in order on the main channel\n"
 		"  --device-threads N      device saving threads (default 8)\n"
 		"  --no-free-hints         send pages the VMM hints free anyway\n"
+		"  --recovery-timeout S    postcopy: after a broken link, reconnect every\n"
+		"                          channel with backoff for up to S seconds and\n"
+		"                          re-send what the destination lacks (default 30;\n"
+		"                          0: no recovery)\n"
 		"  --timeout SECONDS       bound on any single wait (default 10)\n"
 		"  --tls-creds DIR         TLS 1.3 on every channel with x509: DIR holds ca.pem,\n"
 		"                          cert.pem, key.pem; the destination's certificate must\n"
@@ -105,6 +110,8 @@ static int migrate_run(int argc, char **argv)
 		{ "tls-creds", required_argument, NULL, 'X' },
 		{ "tls-psk", required_argument, NULL, 'K' },
 		{ "inject-tls-binding", required_argument, NULL, 0x102 },	/* tests */
+		{ "inject-cut", required_argument, NULL, 0x103 },		/* tests */
+		{ "recovery-timeout", required_argument, NULL, 0x104 },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -112,7 +119,7 @@ static int migrate_run(int argc, char **argv)
 		.channels = 2, .downtime_limit_ms = 300, .max_rounds = 30,
 		.track = VMIG_TRACK_AUTO, .timeout_ms = 10000, .progress = true,
 		.device_threads = 8,
-		.postcopy_after = 1, .postcopy_batch = 16,
+		.postcopy_after = 1, .postcopy_batch = 16, .recovery_timeout_ms = 30000,
 	};
 	enum tls_mode tls = TLS_NONE;
 	const char *tls_path = NULL, *inject = NULL;
@@ -226,6 +233,15 @@ static int migrate_run(int argc, char **argv)
 			tls_path = optarg;
 			break;
 		case 0x102: inject = optarg; break;
+		case 0x103:
+			if (rec_parse_cuts(&o.cuts, optarg))
+				goto bad;
+			break;
+		case 0x104:
+			if (!parse_uint(optarg, 0, 86400, &v))
+				goto bad;
+			o.recovery_timeout_ms = v * 1000;
+			break;
 		case 'h':
 			migrate_usage(stdout);
 			return 0;

@@ -19,6 +19,8 @@
 #include "libvmig.h"
 #include "multifd_recv.h"
 #include "postcopy_dst.h"
+#include "recovery.h"
+#include "tls.h"
 #include "util.h"
 
 struct receiver {
@@ -272,6 +274,13 @@ static int accept_channels(struct dest *d)
 		}
 		if (d->pc_ready)
 			rx->rc.pc = &d->pc;
+		if (d->pc_running) {	/* resumed: the switch is behind us */
+			rx->rc.bounce = malloc((size_t)WIRE_MAX_BATCH * WIRE_PAGE_SIZE);
+			if (!rx->rc.bounce) {
+				close(fd);
+				return fail(d, ENOMEM, "out of memory");
+			}
+		}
 		r = pthread_create(&rx->thread, NULL, receiver_thread, rx);
 		if (r) {
 			close(fd);
@@ -496,6 +505,111 @@ static void stop_receivers(struct dest *d)
 	}
 }
 
+/* A paused postcopy: drop every channel of the broken connection. */
+static void drop_session_channels(struct dest *d)
+{
+	unsigned int i;
+
+	pcd_stop(&d->pc);
+	stop_receivers(d);
+	for (i = 0; i < d->nr_chans && d->rx; i++) {
+		d->rep->normal_pages += d->rx[i].rc.normal_pages;
+		d->rep->zero_pages += d->rx[i].rc.zero_pages_rcvd;
+		d->rep->wire_bytes += d->rx[i].rc.s.bytes_in;
+	}
+	free(d->rx);
+	d->rx = NULL;
+	if (d->main_open) {
+		d->rep->wire_bytes += d->main.bytes_in;
+		close(d->main.fd);
+		d->main_open = false;
+	}
+	if (d->rp_fd >= 0)
+		close(d->rp_fd);
+	if (d->pre_fd >= 0)
+		close(d->pre_fd);
+	d->rp_fd = d->pre_fd = -1;
+}
+
+/*
+ * Postcopy recovery, destination side: pause (the guest runs on; threads
+ * touching missing pages wait), keep listening, and take the session back
+ * from a main channel that says RESUME with this session's id.
+ */
+static int recover(struct dest *d, int err)
+{
+	const struct dest_opts *o = d->o;
+	uint64_t t0 = now_ns(), deadline = t0 + o->recovery_timeout_ms * 1000000ull;
+	char reason[sizeof(d->rep->error)];
+
+	snprintf(reason, sizeof(reason), "%s", d->rep->error);
+	drop_session_channels(d);
+	fprintf(stderr, "vmig listen: postcopy paused: %s; %llu pages missing; the guest runs "
+		"on, threads touching missing pages wait; waiting up to %d s for the source "
+		"to reconnect\n", reason, (unsigned long long)pcd_missing(&d->pc),
+		o->recovery_timeout_ms / 1000);
+	for (;;) {
+		struct wire_chan_hdr h;
+		struct wire_pkt_hdr ph;
+		struct wire_resume wr;
+		int64_t left = (int64_t)(deadline - now_ns()) / 1000000;
+		int fd, r;
+
+		if (left <= 0 || vmig_ctl_lost(d->ctl)) {
+			d->rep->error[0] = 0;
+			return fail(d, err, "%s; no source resumed the migration within %d s", reason,
+				    o->recovery_timeout_ms / 1000);
+		}
+		fd = chan_accept(d->listen_fd, left < 200 ? left : 200);
+		if (fd == -ETIMEDOUT)
+			continue;
+		if (fd < 0)
+			return fail(d, fd, "accept failed: %s", strerror(-fd));
+		stream_init_fd(&d->main, fd, o->timeout_ms);
+		r = chan_recv_hdr(&d->main, &h);
+		if (!r && (h.kind != WIRE_CHAN_MAIN || h.session != d->session))
+			r = stream_fail(&d->main, EPROTO, "a %s channel of session %016llx while "
+					"session %016llx is paused", wire_kind_name(h.kind),
+					(unsigned long long)h.session,
+					(unsigned long long)d->session);
+		if (!r)
+			r = stream_recv_hdr(&d->main, &ph);
+		if (!r && (ph.type != WIRE_PKT_RESUME || ph.len != sizeof(wr)))
+			r = stream_fail(&d->main, EPROTO, "%s instead of RESUME",
+					wire_pkt_name(ph.type));
+		if (!r)
+			r = stream_read(&d->main, &wr, sizeof(wr));
+		if (!r && wr.reserved)
+			r = stream_fail(&d->main, EPROTO, "RESUME with reserved bits");
+		if (!r)
+			r = rec_send_bitmap(&d->main, &d->pc);
+		if (r) {
+			stream_send_error(&d->main, r, d->main.err);
+			drop(fd, &d->main, "connection while paused");
+			continue;
+		}
+		tls_session_established(&d->main);	/* the channels bind to this one */
+		d->main_open = true;
+		r = accept_channels(d);
+		if (!r)
+			r = pcd_resume(&d->pc, d->rp_fd, d->pre_fd, o->timeout_ms);
+		if (r) {
+			fprintf(stderr, "vmig listen: resume attempt %u failed: %s\n", wr.attempt,
+				d->rep->error[0] ? d->rep->error : strerror(-r));
+			d->rep->error[0] = 0;
+			drop_session_channels(d);
+			continue;
+		}
+		d->rep->error[0] = 0;
+		d->rep->pc.recoveries++;
+		d->rep->pc.last_pause_ns = now_ns() - t0;
+		d->rep->pc.paused_ns += d->rep->pc.last_pause_ns;
+		fprintf(stderr, "vmig listen: postcopy resumed after %.3f s (attempt %u)\n",
+			d->rep->pc.last_pause_ns / 1e9, wr.attempt);
+		return 0;
+	}
+}
+
 int dest_receive(const struct dest_opts *o, struct report *rep)
 {
 	struct dest d = { .o = o, .rep = rep, .listen_fd = -1, .rp_fd = -1, .pre_fd = -1 };
@@ -521,6 +635,13 @@ int dest_receive(const struct dest_opts *o, struct report *rep)
 	rep->setup_ns = (t_session ? now_ns() - t_session : 0);
 	if (!r)
 		r = run_session(&d);
+	while (r && d.pc_running && o->recovery_timeout_ms > 0 && rec_transient(r) &&
+	       !vmig_ctl_lost(d.ctl)) {
+		r = recover(&d, r);
+		if (r)
+			break;	/* not resumed in time: give up */
+		r = run_session(&d);
+	}
 	progress_clear(&d.prog);
 	trace("dst: all placed");
 	if (!r && !d.pc_running) {
@@ -549,7 +670,7 @@ int dest_receive(const struct dest_opts *o, struct report *rep)
 			pcd_stop(&d.pc);
 			snprintf(rep->error + strlen(rep->error), sizeof(rep->error) - strlen(rep->error),
 				 "; postcopy interrupted with %llu pages never received: the "
-				 "guest cannot continue (no recovery yet)", (unsigned long long)pcd_missing(&d.pc));
+				 "guest cannot continue", (unsigned long long)pcd_missing(&d.pc));
 		}
 		if (d.main_open)	/* first the reason, then drop the channels */
 			stream_send_error(&d.main, r, rep->error);

@@ -510,9 +510,59 @@ int pcd_start(struct pc_dst *pc, int uffd, int rp_fd, int pre_fd, int timeout_ms
 	fcntl(uffd, F_SETFL, fcntl(uffd, F_GETFL) | O_NONBLOCK);
 	stream_init_fd(&pc->rp, rp_fd, timeout_ms);
 	stream_init_fd(&pc->pre, pre_fd, timeout_ms);
-	pc->stop_fd = eventfd(0, EFD_CLOEXEC);
+	pc->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (pc->stop_fd < 0)
 		return -errno;
+	r = pthread_create(&pc->thread, NULL, fault_thread, pc);
+	if (r)
+		return -r;
+	pc->thread_started = true;
+	return 0;
+}
+
+/*
+ * After a reconnection: the old thread is gone (pcd_stop).  Requests whose
+ * page arrived meanwhile are closed; the others are asked again on the new
+ * return path (their fault-read time kept, so the pause counts in the
+ * latency); faults queued in the uffd while paused are read as usual.
+ */
+int pcd_resume(struct pc_dst *pc, int rp_fd, int pre_fd, int timeout_ms)
+{
+	uint64_t junk;
+	unsigned int i;
+	int r;
+
+	if (read(pc->stop_fd, &junk, sizeof(junk)) < 0 && errno != EAGAIN)
+		return -errno;
+	stream_init_fd(&pc->rp, rp_fd, timeout_ms);
+	stream_init_fd(&pc->pre, pre_fd, timeout_ms);
+	pthread_mutex_lock(&pc->lock);
+	pc->err[0] = 0;
+	for (i = 0; i < atomic_load(&pc->npend);) {
+		struct pcd_pending *q = &pc->pend[i];
+
+		if (q->served || test_bit(pc->recv[q->region], q->page)) {
+			pend_remove(pc, i);
+			continue;
+		}
+		i++;
+	}
+	for (i = 0, r = 0; i < atomic_load(&pc->npend) && !r; i++) {
+		struct {
+			struct wire_pkt_hdr h;
+			struct wire_req q;
+		} __attribute__((packed)) out = {
+			.h = { .type = WIRE_PKT_REQ, .len = sizeof(struct wire_req) },
+			.q = { .region = pc->pend[i].region, .page = pc->pend[i].page },
+		};
+
+		r = stream_write(&pc->rp, &out, sizeof(out));
+	}
+	pc->resent += i;
+	pthread_mutex_unlock(&pc->lock);
+	if (r)
+		return r;
+	atomic_store(&pc->state, 0);
 	r = pthread_create(&pc->thread, NULL, fault_thread, pc);
 	if (r)
 		return -r;
@@ -575,6 +625,7 @@ void pcd_report(struct pc_dst *pc, struct report *rep)
 	r->coalesced = pc->coalesced;
 	r->urgent_pages = pc->urgent_pages;
 	r->eexist = pc->eexist;
+	r->resent = pc->resent;
 	r->lat_count = pc->nlat;
 	if (pc->nlat) {
 		qsort(pc->lat, pc->nlat, sizeof(pc->lat[0]), cmp_u64);

@@ -51,6 +51,7 @@ struct pc_dst {
 	uint64_t *lat;			/* fault-to-wake samples, ns */
 	size_t nlat, lat_cap;
 	uint64_t faults, requests, coalesced, urgent_pages, eexist;
+	uint64_t resent;		/* requests asked again after a reconnection */
 
 	pthread_t thread;
 	bool thread_started;
@@ -81,6 +82,8 @@ void pcd_release(struct pc_dst *pc, bool abort);
 int pcd_place(struct pc_dst *pc, uint32_t region, uint64_t page, const void *src);
 /* Everything arrived: end the return path (and drain preempt). 0 or -errno. */
 int pcd_finish(struct pc_dst *pc, int timeout_ms);
+/* Recovery: a new return path and preempt channel; outstanding requests again. */
+int pcd_resume(struct pc_dst *pc, int rp_fd, int pre_fd, int timeout_ms);
 /* Failure: stop the thread at once. */
 void pcd_stop(struct pc_dst *pc);
 uint64_t pcd_missing(struct pc_dst *pc);

@@ -106,6 +106,12 @@ static int serve_one(struct pc_src *ps)
 			       "outside guest RAM; dropping the connection",
 			       (unsigned long long)q.page, q.region);
 	ps->requests++;
+	if (ps->cut_req && ++ps->inc_requests == ps->cut_req) {
+		atomic_store(&ps->cut_fired, true);
+		ps->cut(ps->cut_arg);
+		return rp_fail(ps, ECONNRESET, "return path: test cut with page %llu requested "
+			       "and not sent", (unsigned long long)q.page);
+	}
 	if (ps->preempt) {
 		r = send_urgent(ps, q.region, q.page);
 		if (r)

@@ -28,6 +28,11 @@ struct pc_src {
 	_Atomic bool stop;
 	_Atomic int state;		/* 0 running, 1 the destination ended it, -errno */
 	uint64_t requests;
+	/* tests: on the cut_req-th request of this connection, call cut (all links down) */
+	unsigned int cut_req, inc_requests;
+	void (*cut)(void *arg);
+	void *cut_arg;
+	_Atomic bool cut_fired;
 	char err[192];
 };
 

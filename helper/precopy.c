@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -25,6 +26,8 @@
 #include "handshake.h"
 #include "multifd_send.h"
 #include "postcopy_src.h"
+#include "recovery.h"
+#include "tls.h"
 #include "precopy.h"
 #include "util.h"
 
@@ -65,6 +68,7 @@ struct precopy {
 	struct pc_src ps;		/* postcopy: the return path */
 	bool go_postcopy;		/* precopy ended: switch to postcopy */
 	bool dest_runs;			/* the guest resumed on the destination */
+	struct rec_cuts cuts;		/* tests: where to cut the links */
 };
 
 static int fail(struct precopy *pc, int err, const char *fmt, ...)
@@ -595,6 +599,237 @@ static int send_discards(struct precopy *pc)
 	return 0;
 }
 
+/* Tests: every connection of the source down at once, as a broken link would. */
+static void cut_all(void *arg)
+{
+	struct precopy *pc = arg;
+	unsigned int i;
+
+	fprintf(stderr, "vmig migrate: test: cutting every connection\n");
+	if (pc->main_open)
+		shutdown(pc->main.fd, SHUT_RDWR);
+	for (i = 0; i < pc->nr_chans; i++)
+		if (pc->chans[i].started)
+			shutdown(pc->chans[i].s.fd, SHUT_RDWR);
+	if (pc->ps.rp.fd >= 0)
+		shutdown(pc->ps.rp.fd, SHUT_RDWR);
+	if (pc->ps.pre.fd >= 0)
+		shutdown(pc->ps.pre.fd, SHUT_RDWR);
+}
+
+static void arm_req_cut(struct precopy *pc)
+{
+	uint64_t arg;
+
+	if (rec_cut_armed(&pc->cuts, &arg) == CUT_REQ) {
+		pc->ps.cut_req = arg;
+		pc->ps.cut = cut_all;
+		pc->ps.cut_arg = pc;
+	}
+}
+
+/*
+ * Postcopy after the switch (and after each recovery): send what is in
+ * pc->dirty in the background, end every channel, COMPLETE, DONE.
+ */
+static int postcopy_background(struct precopy *pc)
+{
+	const struct precopy_opts *o = pc->o;
+	struct wire_complete wc = { 0 };
+	uint64_t pages = pc->dirty.pages, done0, arg = 0, last_nop = now_ns();
+	enum rec_cut_kind cut = rec_cut_armed(&pc->cuts, &arg);
+	struct ctl_event ev;
+	unsigned int i = 0;
+	int r;
+
+	r = send_round_info(pc, pc->rep->rounds + 1, pages);
+	done0 = chans_pages_done(pc);
+	if (!r)
+		r = queue_vec(pc, &pc->dirty, 0);
+	while (!r && i < pc->nr_chans) {
+		r = send_chan_wait_idle(&pc->chans[i], 50);
+		if (r < 0)
+			return channel_failed(pc, i, r);
+		r = r == 1 ? (i++, 0) : 0;
+		if (atomic_load(&pc->ps.state) < 0)
+			return fail(pc, atomic_load(&pc->ps.state), "%s", pc->ps.err);
+		r = check_main(pc);
+		if (!r && now_ns() - last_nop > 1000000000ull) {
+			last_nop = now_ns();
+			r = stream_send_pkt(&pc->main, WIRE_PKT_NOP, NULL, 0);
+			if (r)
+				return fail(pc, r, "main channel: %s", pc->main.err);
+		}
+		if (!r && cut == CUT_PAGES && chans_pages_done(pc) - done0 >= arg) {
+			pc->cuts.next++;
+			cut = CUT_NONE;
+			cut_all(pc);
+		}
+	}
+	if (r)
+		return r;
+	for (i = 0; i < pc->nr_chans; i++) {
+		r = send_chan_finish(&pc->chans[i], o->timeout_ms);
+		if (r)
+			return fail(pc, r, "multifd channel %u: %s", i, pc->chans[i].s.err);
+		wc.pages += pc->chans[i].pages_sent;
+	}
+	wc.rounds = pc->rep->rounds + 1;
+	r = stream_send_pkt(&pc->main, WIRE_PKT_COMPLETE, &wc, sizeof(wc));
+	do {
+		if (!r)
+			r = control_recv(&pc->main, true, &ev);
+	} while (!r && ev.type == WIRE_PKT_NOP);
+	if (!r && ev.type != WIRE_PKT_DONE)
+		r = stream_fail(&pc->main, EPROTO, "%s instead of DONE", wire_pkt_name(ev.type));
+	if (r)
+		return fail(pc, r, "destination did not finish postcopy: %s", pc->main.err);
+	r = pcs_wait(&pc->ps, o->timeout_ms);
+	if (r)
+		return fail(pc, r, "%s", pc->ps.err);
+	return 0;
+}
+
+/* Every channel of the broken connection closed; what they counted kept. */
+static void drop_channels(struct precopy *pc)
+{
+	uint64_t requests = pc->ps.requests;
+	unsigned int i;
+
+	pcs_destroy(&pc->ps);
+	pcs_init(&pc->ps, !pc->o->no_preempt, pc->o->spin_us);
+	pc->ps.requests = requests;
+	for (i = 0; i < pc->nr_chans; i++) {
+		if (!pc->chans[i].started)
+			continue;
+		send_chan_destroy(&pc->chans[i]);
+		pc->rep->normal_pages += pc->chans[i].normal_pages;
+		pc->rep->zero_pages += pc->chans[i].zero_pages;
+		pc->rep->wire_bytes += pc->chans[i].s.bytes_out;
+		close(pc->chans[i].s.fd);
+		memset(&pc->chans[i], 0, sizeof(pc->chans[i]));
+		pc->chans[i].s.fd = -1;
+	}
+	if (pc->main_open) {
+		pc->rep->wire_bytes += pc->main.bytes_out;
+		close(pc->main.fd);
+		pc->main_open = false;
+	}
+}
+
+/* One attempt: main channel with RESUME, the bitmap, then every other channel. */
+static int resume_once(struct precopy *pc, unsigned int attempt, int wait_ms, char *err,
+		       size_t errlen)
+{
+	const struct precopy_opts *o = pc->o;
+	struct wire_resume wr = { .attempt = attempt };
+	uint64_t *bm[WIRE_MAX_REGIONS] = { 0 }, arg;
+	unsigned int i;
+	int fd, r;
+
+	fd = chan_connect(o->to, wait_ms, err, errlen);
+	if (fd < 0)
+		return fd;
+	stream_init_fd(&pc->main, fd, o->timeout_ms);
+	pc->main_open = true;
+	r = chan_send_hdr(&pc->main, WIRE_CHAN_MAIN, pc->session, 0);
+	if (!r)
+		r = stream_send_pkt(&pc->main, WIRE_PKT_RESUME, &wr, sizeof(wr));
+	if (!r && rec_cut_armed(&pc->cuts, &arg) == CUT_RESUME) {
+		pc->cuts.next++;
+		cut_all(pc);
+	}
+	if (!r)
+		r = rec_recv_bitmap(&pc->main, pc->ram, bm);
+	pc->dirty.len = pc->dirty.pages = 0;
+	if (!r)
+		r = rec_missing_data(pc->ram, bm, range_add, &pc->dirty);
+	rec_free_bitmap(bm);
+	if (r) {
+		snprintf(err, errlen, "resume handshake: %s", pc->main.err[0] ? pc->main.err :
+			 strerror(-r));
+		return r;
+	}
+	tls_session_established(&pc->main);	/* a fresh binding for the channels */
+	for (i = 0; i < pc->nr_chans; i++) {
+		struct stream tmp;
+
+		fd = chan_connect(o->to, o->timeout_ms, err, errlen);
+		if (fd < 0)
+			return fd;
+		stream_init_fd(&tmp, fd, o->timeout_ms);
+		r = chan_send_hdr(&tmp, WIRE_CHAN_MULTIFD, pc->session, i);
+		if (!r)
+			r = send_chan_start(&pc->chans[i], i, fd, o->timeout_ms, pc->ram,
+					    pc->hs.caps & WIRE_CAP_ZERO_PAGES,
+					    o->max_bandwidth / o->channels);
+		if (r) {
+			close(fd);
+			snprintf(err, errlen, "multifd channel %u: %s", i,
+				 tmp.err[0] ? tmp.err : strerror(-r));
+			return r;
+		}
+		pc->chans[i].max_batch = o->postcopy_batch;
+	}
+	r = pcs_connect(&pc->ps, o->to, pc->session, o->timeout_ms, err, errlen);
+	if (r)
+		return r;
+	arm_req_cut(pc);
+	r = pcs_start(&pc->ps, pc->ram, pc->chans, pc->nr_chans, o->timeout_ms);
+	if (r)
+		snprintf(err, errlen, "cannot start the return-path thread");
+	return r;
+}
+
+/*
+ * Postcopy recovery, source side: the guest runs on the destination and
+ * this side holds every page it lacks.  Close everything, reconnect with
+ * backoff (50 ms doubling to 1 s) until --recovery-timeout, and take the
+ * destination's received bitmap as what not to send again.
+ */
+static int postcopy_recover(struct precopy *pc, int err)
+{
+	const struct precopy_opts *o = pc->o;
+	uint64_t t0 = now_ns(), deadline = t0 + o->recovery_timeout_ms * 1000000ull;
+	char reason[sizeof(pc->rep->error)], why[256] = "";
+	unsigned int attempt, backoff_ms = 50;
+
+	if (atomic_load(&pc->ps.cut_fired))
+		pc->cuts.next++;
+	snprintf(reason, sizeof(reason), "%s", pc->rep->error);
+	drop_channels(pc);
+	fprintf(stderr, "vmig migrate: postcopy paused: %s; the guest runs on the destination "
+		"and every page it lacks is kept here; reconnecting to %s for up to %d s\n",
+		reason, o->to, o->recovery_timeout_ms / 1000);
+	for (attempt = 1;; attempt++) {
+		int64_t left = (int64_t)(deadline - now_ns()) / 1000000;
+		int r;
+
+		if (left <= 0 || vmig_ctl_lost(pc->ctl)) {
+			pc->rep->error[0] = 0;
+			return fail(pc, err, "%s; postcopy paused and not resumed within %d s (%s)",
+				    reason, o->recovery_timeout_ms / 1000,
+				    vmig_ctl_lost(pc->ctl) ? "the source VMM went away" : why);
+		}
+		r = resume_once(pc, attempt, left < 1000 ? left : 1000, why, sizeof(why));
+		if (!r)
+			break;
+		trace("src: resume attempt %u: %s", attempt, why);
+		drop_channels(pc);
+		usleep(backoff_ms * 1000);
+		if (backoff_ms < 1000)
+			backoff_ms *= 2;
+	}
+	pc->rep->error[0] = 0;
+	pc->rep->pc.recoveries++;
+	pc->rep->pc.last_pause_ns = now_ns() - t0;
+	pc->rep->pc.paused_ns += pc->rep->pc.last_pause_ns;
+	fprintf(stderr, "vmig migrate: postcopy resumed after %.3f s (attempt %u): %llu pages "
+		"to send again\n", pc->rep->pc.last_pause_ns / 1e9, attempt,
+		(unsigned long long)pc->dirty.pages);
+	return 0;
+}
+
 /*
  * Postcopy: stop the guest, tell the destination what it holds is stale
  * (DISCARD), mark the switch on every channel, wait until the guest runs
@@ -604,10 +839,9 @@ static int send_discards(struct precopy *pc)
 static int postcopy_switchover(struct precopy *pc)
 {
 	const struct precopy_opts *o = pc->o;
-	struct wire_complete wc = { 0 };
 	struct wire_postcopy wpc = { 0 };
 	struct ctl_event ev;
-	uint64_t t_stop, pages;
+	uint64_t t_stop;
 	unsigned int i;
 	int r;
 
@@ -653,38 +887,21 @@ static int postcopy_switchover(struct precopy *pc)
 	trace("src: postcopy, guest runs on the destination");
 	for (i = 0; i < pc->nr_chans; i++)
 		pc->chans[i].max_batch = o->postcopy_batch;
+	arm_req_cut(pc);
 	r = pcs_start(&pc->ps, pc->ram, pc->chans, pc->nr_chans, o->timeout_ms);
 	if (r)
 		return fail(pc, r, "cannot start the return-path thread");
-	pages = pc->dirty.pages;
-	r = send_round_info(pc, pc->rep->rounds + 1, pages);
-	if (!r)
-		r = queue_vec(pc, &pc->dirty, 0);
-	if (!r)
-		r = wait_round(pc, pc->rep->rounds + 1, pages);
-	if (!r && atomic_load(&pc->ps.state) < 0)
-		r = fail(pc, atomic_load(&pc->ps.state), "%s", pc->ps.err);
+	r = postcopy_background(pc);
+	/* A broken link: pause, reconnect, re-send what the destination lacks. */
+	while (r && o->recovery_timeout_ms > 0 && rec_transient(r) && !vmig_ctl_lost(pc->ctl) &&
+	       strncmp(pc->rep->error, "destination:", 12)) {
+		r = postcopy_recover(pc, r);
+		if (r)
+			break;	/* not resumed in time: give up */
+		r = postcopy_background(pc);
+	}
 	if (r)
 		return r;
-	for (i = 0; i < pc->nr_chans; i++) {
-		r = send_chan_finish(&pc->chans[i], o->timeout_ms);
-		if (r)
-			return fail(pc, r, "multifd channel %u: %s", i, pc->chans[i].s.err);
-		wc.pages += pc->chans[i].pages_sent;
-	}
-	wc.rounds = pc->rep->rounds + 1;
-	r = stream_send_pkt(&pc->main, WIRE_PKT_COMPLETE, &wc, sizeof(wc));
-	do {
-		if (!r)
-			r = control_recv(&pc->main, true, &ev);
-	} while (!r && ev.type == WIRE_PKT_NOP);
-	if (!r && ev.type != WIRE_PKT_DONE)
-		r = stream_fail(&pc->main, EPROTO, "%s instead of DONE", wire_pkt_name(ev.type));
-	if (r)
-		return fail(pc, r, "destination did not finish postcopy: %s", pc->main.err);
-	r = pcs_wait(&pc->ps, o->timeout_ms);
-	if (r)
-		return fail(pc, r, "%s", pc->ps.err);
 	pc->rep->pc.requests = pc->ps.requests;
 	pc->rep->pc.switch_ns = now_ns() - t_stop;
 	pc->vm_stopped = false;
@@ -724,6 +941,7 @@ int precopy_migrate(const struct precopy_opts *o, struct report *rep)
 	rep->channels = o->channels;
 	progress_init(&pc.prog, o->progress);
 	pcs_init(&pc.ps, !o->no_preempt, o->spin_us);
+	pc.cuts = o->cuts;
 	r = setup(&pc);
 	rep->setup_ns = now_ns() - t0;
 	pc.go_postcopy = o->postcopy && !o->postcopy_after;

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "libvmig.h"
+#include "recovery.h"
 #include "report.h"
 
 struct precopy_opts {
@@ -35,7 +36,9 @@ struct precopy_opts {
 	bool no_preempt;		/* requested pages at the head of the multifd queues */
 	int spin_us;			/* return path: poll this long before sleeping */
 	unsigned int postcopy_batch;	/* background pages per packet after the switch */
+	int recovery_timeout_ms;	/* postcopy: reconnect for this long (0: never) */
 	/* testing only */
+	struct rec_cuts cuts;		/* cut every connection at these points */
 	bool hint_before_tracking;	/* break the free-hint rule (the test proves it matters) */
 	unsigned int inject_corrupt;	/* corrupt the Nth PAGES packet of channel 0 */
 	uint32_t wire_version;		/* offer only this version (0: the real range) */

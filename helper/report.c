@@ -29,6 +29,11 @@ static void print_pc_text(const struct report *r, FILE *f)
 	fprintf(f, "  postcopy:    %s preempt channel, %llu pages discarded at the switch, "
 		"%.3f s from the switch to the end\n", pc->preempt ? "with a" : "without a",
 		(unsigned long long)pc->discarded, pc->switch_ns / 1e9);
+	if (pc->recoveries)
+		fprintf(f, "  recovery:    %llu reconnection%s after a broken link, %.3f s paused "
+			"(last %.3f s), %llu requests asked again\n",
+			(unsigned long long)pc->recoveries, pc->recoveries == 1 ? "" : "s",
+			pc->paused_ns / 1e9, pc->last_pause_ns / 1e9, (unsigned long long)pc->resent);
 	if (!strcmp(r->role, "source")) {
 		fprintf(f, "  requests:    %llu pages requested and served\n",
 			(unsigned long long)pc->requests);
@@ -150,12 +155,15 @@ void report_print_json(const struct report *r, FILE *f)
 
 		fprintf(f, ",\"postcopy\":{\"preempt\":%s,\"discarded\":%llu,\"switch_ms\":%.3f,"
 			"\"faults\":%llu,\"requests\":%llu,\"coalesced\":%llu,\"urgent_pages\":%llu,"
-			"\"eexist\":%llu,\"latency_us\":{\"count\":%llu,\"avg\":%.2f,\"p50\":%.2f,"
+			"\"eexist\":%llu,\"recoveries\":%llu,\"paused_ms\":%.3f,\"last_pause_ms\":%.3f,"
+			"\"resent\":%llu,\"latency_us\":{\"count\":%llu,\"avg\":%.2f,\"p50\":%.2f,"
 			"\"p99\":%.2f,\"max\":%.2f,\"log2_hist\":[", pc->preempt ? "true" : "false",
 			(unsigned long long)pc->discarded, pc->switch_ns / 1e6,
 			(unsigned long long)pc->faults, (unsigned long long)pc->requests,
 			(unsigned long long)pc->coalesced, (unsigned long long)pc->urgent_pages,
-			(unsigned long long)pc->eexist, (unsigned long long)pc->lat_count,
+			(unsigned long long)pc->eexist, (unsigned long long)pc->recoveries,
+			pc->paused_ns / 1e6, pc->last_pause_ns / 1e6, (unsigned long long)pc->resent,
+			(unsigned long long)pc->lat_count,
 			pc->lat_avg_us, pc->lat_p50_us, pc->lat_p99_us, pc->lat_max_us);
 		for (b = 0; b < REPORT_LAT_BUCKETS; b++)
 			fprintf(f, "%s%llu", b ? "," : "", (unsigned long long)pc->lat_hist[b]);

@@ -24,7 +24,7 @@ static const char *const pkt_names[] = {
 	[WIRE_PKT_ERROR] = "ERROR", [WIRE_PKT_NOP] = "NOP",
 	[WIRE_PKT_DEVICES] = "DEVICES", [WIRE_PKT_DEVSTATE] = "DEVSTATE",
 	[WIRE_PKT_DISCARD] = "DISCARD",
-	[WIRE_PKT_POSTCOPY] = "POSTCOPY", [WIRE_PKT_REQ] = "REQ", [WIRE_PKT_DONE] = "DONE",
+	[WIRE_PKT_POSTCOPY] = "POSTCOPY", [WIRE_PKT_REQ] = "REQ", [WIRE_PKT_DONE] = "DONE", [WIRE_PKT_RESUME] = "RESUME", [WIRE_PKT_RECEIVED] = "RECEIVED",
 };
 
 const char *wire_pkt_name(unsigned int type)

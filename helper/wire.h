@@ -93,7 +93,9 @@ enum wire_pkt_type {
 	WIRE_PKT_POSTCOPY,		/* main, multifd: switch to postcopy here */
 	WIRE_PKT_REQ,			/* return path: one missing page */
 	WIRE_PKT_DONE,			/* main, dst -> src: postcopy finished */
-	WIRE_PKT_TYPE_MAX = WIRE_PKT_DONE,
+	WIRE_PKT_RESUME,		/* main, src -> dst: reconnect a paused postcopy */
+	WIRE_PKT_RECEIVED,		/* main, dst -> src: received bitmap words */
+	WIRE_PKT_TYPE_MAX = WIRE_PKT_RECEIVED,
 };
 
 struct wire_pkt_hdr {			/* 8 bytes */
@@ -192,6 +194,27 @@ struct wire_req {			/* return path */
 	uint32_t region;
 	uint32_t reserved;
 	uint64_t page;
+};
+
+/*
+ * Postcopy recovery: after any channel broke during postcopy, the source
+ * opens a new main channel with the same session id (over TLS a new
+ * handshake, so a new binding key for the channels that follow) and sends
+ * RESUME instead of HELLO.  The destination answers RECEIVED* (its received
+ * bitmap, raw, in slices) and RESUMED; then the source opens every other
+ * channel again, re-sends whatever is not in the bitmap in the background,
+ * and the destination re-sends its outstanding page requests.
+ */
+struct wire_resume {
+	uint32_t attempt;		/* 1, 2, ...: informational */
+	uint32_t reserved;
+};
+
+#define WIRE_RECEIVED_WORDS	8192	/* le64 bitmap words per RECEIVED packet at most */
+struct wire_received {			/* + nwords x le64 (bit i of word w: page 64w+i) */
+	uint32_t region;
+	uint32_t nwords;
+	uint64_t first_word;
 };
 
 struct wire_error {			/* + message */

@@ -172,13 +172,7 @@ static int listen_run(int argc, char **argv)
 	}
 	memset(&rep, 0, sizeof(rep));
 	dest_receive(&o, &rep);
-	if (json)
-		report_print_json(&rep, stdout);
-	else
-		report_print_text(&rep, stdout);
-	if (!rep.ok)
-		fprintf(stderr, "vmig listen: %s\n", rep.error);
-	return rep.ok ? 0 : 1;
+	return report_finish(&rep, json, "vmig listen");
 bad:
 	fprintf(stderr, "vmig listen: bad value '%s'\n", optarg);
 	return 2;

@@ -269,13 +269,7 @@ static int migrate_run(int argc, char **argv)
 	}
 	memset(&rep, 0, sizeof(rep));
 	precopy_migrate(&o, &rep);
-	if (json)
-		report_print_json(&rep, stdout);
-	else
-		report_print_text(&rep, stdout);
-	if (!rep.ok)
-		fprintf(stderr, "vmig migrate: %s\n", rep.error);
-	return rep.ok ? 0 : 1;
+	return report_finish(&rep, json, "vmig migrate");
 bad:
 	fprintf(stderr, "vmig migrate: bad value '%s'\n", optarg);
 	return 2;

@@ -208,3 +208,14 @@ void progress_clear(struct progress *p)
 		fprintf(stderr, "\r%*s\r", 79, "");
 	p->shown = false;
 }
+
+int report_finish(const struct report *r, bool json, const char *who)
+{
+	if (json)
+		report_print_json(r, stdout);
+	else
+		report_print_text(r, stdout);
+	if (!r->ok)
+		fprintf(stderr, "%s: %s\n", who, r->error);
+	return r->ok ? 0 : 1;
+}

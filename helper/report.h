@@ -50,6 +50,11 @@ struct report {
 double report_throughput(const struct report *r);
 void report_print_text(const struct report *r, FILE *f);
 void report_print_json(const struct report *r, FILE *f);
+/*
+ * A command's ending: the report on stdout (JSON or text), the failure on
+ * stderr after @who; returns the exit status, 0 or 1.
+ */
+int report_finish(const struct report *r, bool json, const char *who);
 
 /* A one-line progress bar on a terminal (stderr); silent elsewhere. */
 struct progress {

@@ -406,12 +406,23 @@ struct event {
 	int has_stats;
 };
 
-/* Read events until one matching @cmd and @size arrives; 0 or -ETIMEDOUT. */
-static int wait_event(struct nlt *nl, uint8_t cmd, uint64_t size, struct event *ev)
+/* The u64 value of attribute @type in @nlh, or @dflt without it. */
+static uint64_t attr_or(struct nlmsghdr *nlh, int type, uint64_t dflt)
+{
+	struct nlattr *a = nlt_find(nlh, type);
+
+	return a ? nlt_attr_uint(a) : dflt;
+}
+
+/*
+ * Read events until one with @cmd that @match accepts arrives; 0 or
+ * -ETIMEDOUT.  @match sees the whole message and fills what it wants.
+ */
+static int wait_match(struct nlt *nl, uint8_t cmd,
+		      bool (*match)(struct nlmsghdr *nlh, void *arg), void *arg)
 {
 	static char buf[65536];
 	struct nlmsghdr *nlh;
-	struct nlattr *a;
 	int n;
 
 	for (;;) {
@@ -422,22 +433,32 @@ static int wait_event(struct nlt *nl, uint8_t cmd, uint64_t size, struct event *
 		     nlh = NLMSG_NEXT(nlh, n)) {
 			struct genlmsghdr *g = NLMSG_DATA(nlh);
 
-			if (nlh->nlmsg_type != nl->family || g->cmd != cmd)
-				continue;
-			memset(ev, 0, sizeof(*ev));
-			ev->cmd = g->cmd;
-			a = nlt_find(nlh, VMIG_A_REGION_SIZE);
-			ev->size = a ? nlt_attr_uint(a) : 0;
-			if (ev->size != size)
-				continue;
-			a = nlt_find(nlh, VMIG_A_REGION_ID);
-			ev->id = a ? nlt_attr_uint(a) : ~0U;
-			a = nlt_find(nlh, VMIG_A_PID);
-			ev->pid = a ? nlt_attr_uint(a) : 0;
-			ev->has_stats = !!nlt_find(nlh, VMIG_A_STATS);
-			return 0;
+			if (nlh->nlmsg_type == nl->family && g->cmd == cmd &&
+			    match(nlh, arg))
+				return 0;
 		}
 	}
+}
+
+static bool match_size(struct nlmsghdr *nlh, void *arg)
+{
+	struct event *ev = arg;
+
+	if (attr_or(nlh, VMIG_A_REGION_SIZE, 0) != ev->size)
+		return false;
+	ev->cmd = ((struct genlmsghdr *)NLMSG_DATA(nlh))->cmd;
+	ev->id = attr_or(nlh, VMIG_A_REGION_ID, ~0U);
+	ev->pid = attr_or(nlh, VMIG_A_PID, 0);
+	ev->has_stats = !!nlt_find(nlh, VMIG_A_STATS);
+	return true;
+}
+
+/* Read events until one matching @cmd and @size arrives; 0 or -ETIMEDOUT. */
+static int wait_event(struct nlt *nl, uint8_t cmd, uint64_t size, struct event *ev)
+{
+	memset(ev, 0, sizeof(*ev));
+	ev->size = size;
+	return wait_match(nl, cmd, match_size, ev);
 }
 
 TEST_F(nl, events_announce_region_creation_and_destruction)
@@ -472,6 +493,22 @@ TEST_F(nl, events_announce_region_creation_and_destruction)
 	nlt_close(&ev);
 }
 
+struct region_attr {
+	uint32_t id;
+	int attr;
+	uint64_t val;
+};
+
+static bool match_region(struct nlmsghdr *nlh, void *arg)
+{
+	struct region_attr *ra = arg;
+
+	if (attr_or(nlh, VMIG_A_REGION_ID, ~0ULL) != ra->id)
+		return false;
+	ra->val = attr_or(nlh, ra->attr, 0);
+	return true;
+}
+
 /*
  * Read events until one with @cmd about region @id arrives; stores the u64
  * value of attribute @attr (0 if absent) in @val.  0 or -ETIMEDOUT.
@@ -479,29 +516,11 @@ TEST_F(nl, events_announce_region_creation_and_destruction)
 static int wait_region_event(struct nlt *nl, uint8_t cmd, uint32_t id,
 			     int attr, uint64_t *val)
 {
-	static char buf[65536];
-	struct nlmsghdr *nlh;
-	struct nlattr *a;
-	int n;
+	struct region_attr ra = { .id = id, .attr = attr };
+	int r = wait_match(nl, cmd, match_region, &ra);
 
-	for (;;) {
-		n = nlt_recv(nl, buf, sizeof(buf), 5000);
-		if (n < 0)
-			return n;
-		for (nlh = (struct nlmsghdr *)buf; NLMSG_OK(nlh, (unsigned int)n);
-		     nlh = NLMSG_NEXT(nlh, n)) {
-			struct genlmsghdr *g = NLMSG_DATA(nlh);
-
-			if (nlh->nlmsg_type != nl->family || g->cmd != cmd)
-				continue;
-			a = nlt_find(nlh, VMIG_A_REGION_ID);
-			if (!a || nlt_attr_uint(a) != id)
-				continue;
-			a = nlt_find(nlh, attr);
-			*val = a ? nlt_attr_uint(a) : 0;
-			return 0;
-		}
-	}
+	*val = ra.val;
+	return r;
 }
 
 TEST_F(nl, events_announce_dirty_logging_on_and_off)

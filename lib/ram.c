@@ -182,3 +182,15 @@ void vmig_ram_close(struct vmig_ram *ram)
 	ram_unmap_regions(ram);
 	free(ram);
 }
+
+int ram_place_copy(struct vmig_ram *ram, unsigned int region, uint64_t page,
+		   const void *src, uint64_t num_pages)
+{
+	uint8_t *dst = ram->regions[region].base + (page << RAM_PAGE_SHIFT);
+
+	if (src)
+		memcpy(dst, src, num_pages << RAM_PAGE_SHIFT);
+	else
+		memset(dst, 0, num_pages << RAM_PAGE_SHIFT);
+	return 0;
+}

@@ -36,6 +36,14 @@ struct ram_ops {
 	const char *(*track_name)(const struct vmig_ram *ram);
 };
 
+/*
+ * A place op for precopy destinations: copy (or zero) through the helper's
+ * own mapping.  The destination VMM is stopped and a page may be sent again
+ * in a later round, so a plain copy is both enough and required.
+ */
+int ram_place_copy(struct vmig_ram *ram, unsigned int region, uint64_t page,
+		   const void *src, uint64_t num_pages);
+
 struct vmig_ram {
 	const struct ram_ops *ops;
 	void *priv;

@@ -355,19 +355,6 @@ static int kmod_prepare_send(struct vmig_ram *ram, unsigned int reg, uint64_t fi
 	return 0;
 }
 
-static int kmod_place(struct vmig_ram *ram, unsigned int region, uint64_t page,
-		      const void *src, uint64_t num_pages)
-{
-	uint8_t *dst = ram->regions[region].base + (page << RAM_PAGE_SHIFT);
-
-	/* Precopy: the destination VMM is stopped; pages may be re-sent, so copy. */
-	if (src)
-		memcpy(dst, src, num_pages << RAM_PAGE_SHIFT);
-	else
-		memset(dst, 0, num_pages << RAM_PAGE_SHIFT);
-	return 0;
-}
-
 static const char *kmod_track_name(const struct vmig_ram *ram)
 {
 	const struct kmod_priv *p = ram->priv;
@@ -393,7 +380,7 @@ static const struct ram_ops kmod_ops = {
 	.name = "kmod",
 	.track_start = kmod_track_start,
 	.harvest = kmod_harvest,
-	.place = kmod_place,
+	.place = ram_place_copy,
 	.close = kmod_close,
 	.for_each_data = kmod_for_each_data,
 	.prepare_send = kmod_prepare_send,

@@ -335,19 +335,6 @@ static int uffd_track_start(struct vmig_ram *ram, enum vmig_track mode, int time
 	return 0;
 }
 
-static int uffd_place(struct vmig_ram *ram, unsigned int region, uint64_t page,
-		      const void *src, uint64_t num_pages)
-{
-	uint8_t *dst = ram->regions[region].base + (page << RAM_PAGE_SHIFT);
-
-	/* Precopy: the destination VMM is stopped, a plain copy is enough. */
-	if (src)
-		memcpy(dst, src, num_pages << RAM_PAGE_SHIFT);
-	else
-		memset(dst, 0, num_pages << RAM_PAGE_SHIFT);
-	return 0;
-}
-
 static void uffd_close(struct vmig_ram *ram)
 {
 	struct uffd_priv *p = ram->priv;
@@ -378,7 +365,7 @@ static const struct ram_ops uffd_ops = {
 	.name = "uffd",
 	.track_start = uffd_track_start,
 	.harvest = uffd_harvest,
-	.place = uffd_place,
+	.place = ram_place_copy,
 	.close = uffd_close,
 };
 

@@ -26,6 +26,8 @@ mem=${BENCH_MEM:-1G}
 chans=${BENCH_CHANNELS:-2}
 rate=${BENCH_RATE:-10gbit}
 spin=${BENCH_SPIN:-0}		# --postcopy-spin on both sides (us)
+modes=${BENCH_MODES:-vanilla preempt+normal preempt}
+stages=${BENCH_STAGES:-0}	# 1: per-stage latency of preempt requests (VMIG_PC_TRACE)
 ns=vmigbench
 tmp=$(mktemp -d /tmp/vmig-pcbench.XXXXXX)
 pids=()
@@ -47,16 +49,24 @@ run_path() {
 	local name=$1 port=4555 mode rtt
 	$DST "$rr" server "$ADDR:$port" & pids+=($!)
 	rtt=$($SRC "$rr" client "$ADDR:$port" 5000)
-	for mode in vanilla preempt; do
+	for mode in $modes; do
 		rm -f "$tmp"/*.sock
 		local extra=""
 		[ $mode = vanilla ] && extra="--no-preempt"
+		# MODE+SCHED: --postcopy-sched SCHED on both sides (default fifo)
+		case $mode in *+*) extra="$extra --postcopy-sched ${mode#*+}";; esac
+		if [ "$stages" = 1 ] && [ $mode != vanilla ]; then
+			export VMIG_PC_TRACE=$tmp/trace.$mode
+			rm -f "$VMIG_PC_TRACE".*
+		else
+			unset VMIG_PC_TRACE
+		fi
 		port=$((port + 1))
 		$vmig guest --socket "$tmp/dst.sock" --mem "$mem" --incoming --pattern random \
 			--dirty-rate 0 --run 1 >"$tmp/dg.out" 2>"$tmp/dg.err" & pids+=($!)
 		waitfor "$tmp/dg.out" "guest: ready"
 		$DST "$vmig" listen --vmm "$tmp/dst.sock" --port "$ADDR:$port" --json --no-progress --no-prefault \
-			--postcopy-spin "$spin" \
+			--postcopy-spin "$spin" ${extra/--no-preempt/} \
 			>"$tmp/ls.json" 2>"$tmp/ls.err" & local lpid=$!
 		pids+=($lpid)
 		$vmig guest --socket "$tmp/src.sock" --mem "$mem" --pattern idle \
@@ -73,6 +83,8 @@ import json, re, sys
 name, mode, rtt, ls, m, dg = sys.argv[1:]
 r, d, s = json.loads(rtt), json.load(open(ls)), json.load(open(m))
 l = d["postcopy"]["latency_us"]
+if d["postcopy"]["preempt"]:
+    mode = f"preempt, {d['postcopy']['sched']} / {s['postcopy']['sched']}"
 g = re.search(r"(\d+) slow page accesses[^:]*(?:: avg ([\d.]+) us)?", open(dg).read())
 bg = d["bytes"]["normal"] / (d["postcopy"]["switch_ms"] / 1e3) / 2**20
 print(f"| {name} | {mode} | {l['count']} | {l['avg']:.0f} | {l['p50']:.0f} | {l['p99']:.0f} "
@@ -82,7 +94,11 @@ print(f"| {name} | {mode} | {l['count']} | {l['avg']:.0f} | {l['p50']:.0f} | {l[
 hist = " ".join(f"{1 << i}us:{c}" for i, c in enumerate(l["log2_hist"]) if c)
 print(f"<!-- {name} {mode} log2 hist: {hist} -->", file=sys.stderr)
 PY
+		if [ -n "${VMIG_PC_TRACE:-}" ]; then
+			python3 bench/pc_stages.py "$VMIG_PC_TRACE" "$name $mode" | sed 's/^/<!-- /; s/$/ -->/' >&2
+		fi
 	done
+	unset VMIG_PC_TRACE
 }
 
 echo "| path | postcopy | requests | avg µs | p50 µs | p99 µs | max µs | bare 4 KiB TCP RTT avg / p50 / p99 µs | avg / p99 vs RTT | background MiB/s | guest vCPUs felt (>= 20 µs) |"

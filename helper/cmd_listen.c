@@ -31,6 +31,10 @@ static void listen_usage(FILE *f)
 		"  --no-postcopy         refuse a source that wants to switch to postcopy\n"
 		"  --postcopy-spin US    postcopy: poll for a requested page this long before\n"
 		"                        sleeping (default 0)\n"
+		"  --postcopy-sched P    the fault thread serving page requests: fifo (default:\n"
+		"                        SCHED_FIFO 1, ahead of receivers and vCPUs; nice if\n"
+		"                        that is not permitted or with --postcopy-spin),\n"
+		"                        nice (-10), normal\n"
 		"  --max-device-buffer SIZE  device state buffered here at most, e.g. 64M\n"
 		"                        (default 64M; at least two 256 KiB chunks): a\n"
 		"                        receive thread waits for room (back-pressure)\n"
@@ -79,6 +83,7 @@ static int listen_run(int argc, char **argv)
 		{ "device-threads", required_argument, NULL, 'D' },
 		{ "no-postcopy", no_argument, NULL, 'N' },
 		{ "postcopy-spin", required_argument, NULL, 'S' },
+		{ "postcopy-sched", required_argument, NULL, 0x104 },
 		{ "recovery-timeout", required_argument, NULL, 'R' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "no-progress", no_argument, NULL, 'P' },
@@ -132,6 +137,10 @@ static int listen_run(int argc, char **argv)
 				goto bad;
 			o.spin_us = v;
 			break;
+		case 0x104:
+			if (urgent_sched_parse(optarg, &o.sched))
+				goto bad;
+			break;
 		case 0x103:
 			if (vmig_backend_parse(optarg, &o.backend))
 				goto bad;
@@ -161,6 +170,9 @@ static int listen_run(int argc, char **argv)
 			return 2;
 		}
 	}
+	/* A spinning real-time thread would hold its core from the peer it waits for. */
+	if (o.spin_us && o.sched == URGENT_FIFO)
+		o.sched = URGENT_NICE;
 	if (optind != argc || !o.vmm_path || !o.listen) {
 		fprintf(stderr, "vmig listen: %s (see --help)\n",
 			optind != argc ? "unexpected argument" : "--vmm and --port are required");

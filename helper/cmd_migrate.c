@@ -42,6 +42,10 @@ static void migrate_usage(FILE *f)
 		"  --no-preempt            postcopy without the preempt channel: requested\n"
 		"                          pages go at the head of the bulk channels' queues\n"
 		"  --postcopy-spin US      return path: poll this long before sleeping (default 0)\n"
+		"  --postcopy-sched P      the return-path thread: fifo (default: SCHED_FIFO 1,\n"
+		"                          ahead of bulk senders and vCPUs; nice if that is\n"
+		"                          not permitted or with --postcopy-spin), nice (-10),\n"
+		"                          normal\n"
 		"  --postcopy-batch N      background pages per packet after the switch\n"
 		"                          (default 16: no request waits behind a large send)\n"
 		"  --backend B             auto | kmod | uffd (default auto: kmod when the\n"
@@ -94,6 +98,7 @@ static int migrate_run(int argc, char **argv)
 		{ "postcopy-after", required_argument, NULL, 'a' },
 		{ "no-preempt", no_argument, NULL, 'N' },
 		{ "postcopy-spin", required_argument, NULL, 0x101 },
+		{ "postcopy-sched", required_argument, NULL, 0x105 },
 		{ "postcopy-batch", required_argument, NULL, 'B' },
 		{ "track", required_argument, NULL, 'T' },
 		{ "backend", required_argument, NULL, 0x110 },
@@ -166,6 +171,10 @@ static int migrate_run(int argc, char **argv)
 			if (!parse_uint(optarg, 0, 1000000, &v))
 				goto bad;
 			o.spin_us = v;
+			break;
+		case 0x105:
+			if (urgent_sched_parse(optarg, &o.sched))
+				goto bad;
 			break;
 		case 'B':
 			if (!parse_uint(optarg, 1, WIRE_MAX_BATCH, &v))
@@ -254,6 +263,9 @@ static int migrate_run(int argc, char **argv)
 		fprintf(stderr, "vmig migrate: --no-preempt needs --postcopy\n");
 		return 2;
 	}
+	/* A spinning real-time thread would hold its core from the peer it waits for. */
+	if (o.spin_us && o.sched == URGENT_FIFO)
+		o.sched = URGENT_NICE;
 	if (optind != argc || !o.vmm_path || !o.to) {
 		fprintf(stderr, "vmig migrate: %s (see --help)\n",
 			optind != argc ? "unexpected argument" : "--vmm and --to are required");

@@ -146,6 +146,7 @@ static int postcopy_prepare(struct dest *d)
 		     d->o->spin_us);
 	if (r)
 		return fail(d, r, "out of memory");
+	d->pc.sched = d->o->sched;
 	d->pc.nr_chans = d->nr_chans;
 	d->pc_ready = true;
 	d->rep->pc.preempt = d->hs.caps & WIRE_CAP_PREEMPT;

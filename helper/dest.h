@@ -13,6 +13,7 @@
 
 #include "libvmig.h"
 #include "report.h"
+#include "util.h"
 
 struct dest_opts {
 	const char *vmm_path;
@@ -23,6 +24,7 @@ struct dest_opts {
 	bool prefault;			/* allocate guest RAM before pages arrive */
 	bool no_postcopy;		/* refuse postcopy */
 	int spin_us;			/* postcopy: poll for a reply this long before sleeping */
+	enum urgent_sched sched;	/* postcopy: the fault thread's scheduling */
 	bool progress;
 	uint64_t max_device_buffer;	/* bytes of device state buffered at most */
 	unsigned int device_threads;	/* loading pool */

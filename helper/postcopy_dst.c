@@ -54,6 +54,7 @@ int pcd_init(struct pc_dst *pc, const struct dest_mem *mem, const int *memfds,
 	pc->spin_us = spin_us;
 	pthread_mutex_init(&pc->lock, NULL);
 	pthread_cond_init(&pc->cond, NULL);
+	pct_open(&pc->trace, "dst");
 	for (i = 0; i < mem->nr_regions; i++) {
 		pc->memfd[i] = memfds[i];
 		pc->vmm_base[i] = vmm_base[i];
@@ -303,7 +304,7 @@ static int handle_faults(struct pc_dst *pc, bool *got)
 	} __attribute__((packed)) out[32];
 	ssize_t n = read(pc->uffd, msgs, sizeof(msgs));
 	unsigned int i, nreq = 0;
-	uint64_t t = now_ns();
+	uint64_t t = now_ns(), t_read = pct_on(&pc->trace) ? pct_now() : 0;
 
 	*got = false;
 	if (n < 0)
@@ -351,6 +352,12 @@ static int handle_faults(struct pc_dst *pc, bool *got)
 		trace("dst: %u requests, first page %llu", nreq, (unsigned long long)out[0].q.page);
 	if (nreq && stream_write(&pc->rp, out, nreq * sizeof(out[0])))
 		return pc_fail(pc, ECONNRESET, "return path: %s", pc->rp.err);
+	if (nreq && pct_on(&pc->trace)) {
+		uint64_t t_sent = pct_now();
+
+		for (i = 0; i < nreq; i++)
+			pct_add(&pc->trace, 'R', out[i].q.region, out[i].q.page, t_read, t_sent, 0);
+	}
 	return 0;
 }
 
@@ -361,6 +368,7 @@ static int handle_preempt(struct pc_dst *pc, uint8_t *buf, bool *ended)
 	struct wire_pages wp;
 	uint64_t entries[WIRE_MAX_BATCH];
 	unsigned int i, n = 0;
+	uint64_t t_rx = pct_on(&pc->trace) ? pct_rx_stamp(pc->pre.fd) : 0, t_read;
 	int r;
 
 	r = stream_recv_hdr(&pc->pre, &h);
@@ -402,6 +410,7 @@ static int handle_preempt(struct pc_dst *pc, uint8_t *buf, bool *ended)
 	r = stream_read(&pc->pre, buf, (size_t)n * PAGE);
 	if (r)
 		return pc_fail(pc, -r, "preempt channel: %s", pc->pre.err);
+	t_read = pct_on(&pc->trace) ? pct_now() : 0;
 	for (i = 0, n = 0; i < wp.count; i++) {
 		uint64_t page = entries[i] & WIRE_PAGE_INDEX_MASK;
 		bool zero = entries[i] & WIRE_PAGE_ZERO;
@@ -423,6 +432,8 @@ static int handle_preempt(struct pc_dst *pc, uint8_t *buf, bool *ended)
 		}
 		pc->urgent_pages++;
 		placed(pc, wp.region, page, true);
+		if (pct_on(&pc->trace))
+			pct_add(&pc->trace, 'P', wp.region, page, t_rx, t_read, pct_now());
 		trace("dst: urgent page %llu placed", (unsigned long long)page);
 		n += !zero;
 	}
@@ -446,6 +457,7 @@ static void *fault_thread(void *arg)
 	bool finishing = false, ended = false, got;
 	int r = buf ? 0 : pc_fail(pc, ENOMEM, "out of memory");
 
+	pc->sched_got = thread_urgent(pc->sched);
 	while (!r) {
 		struct pollfd p[3] = {
 			{ .fd = pc->uffd, .events = POLLIN },
@@ -510,6 +522,8 @@ int pcd_start(struct pc_dst *pc, int uffd, int rp_fd, int pre_fd, int timeout_ms
 	fcntl(uffd, F_SETFL, fcntl(uffd, F_GETFL) | O_NONBLOCK);
 	stream_init_fd(&pc->rp, rp_fd, timeout_ms);
 	stream_init_fd(&pc->pre, pre_fd, timeout_ms);
+	if (pct_on(&pc->trace) && pre_fd >= 0)
+		pct_rx_enable(pre_fd);
 	pc->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (pc->stop_fd < 0)
 		return -errno;
@@ -536,6 +550,8 @@ int pcd_resume(struct pc_dst *pc, int rp_fd, int pre_fd, int timeout_ms)
 		return -errno;
 	stream_init_fd(&pc->rp, rp_fd, timeout_ms);
 	stream_init_fd(&pc->pre, pre_fd, timeout_ms);
+	if (pct_on(&pc->trace) && pre_fd >= 0)
+		pct_rx_enable(pre_fd);
 	pthread_mutex_lock(&pc->lock);
 	pc->err[0] = 0;
 	for (i = 0; i < atomic_load(&pc->npend);) {
@@ -626,6 +642,7 @@ void pcd_report(struct pc_dst *pc, struct report *rep)
 	r->urgent_pages = pc->urgent_pages;
 	r->eexist = pc->eexist;
 	r->resent = pc->resent;
+	r->sched = pc->sched_got;
 	r->lat_count = pc->nlat;
 	if (pc->nlat) {
 		qsort(pc->lat, pc->nlat, sizeof(pc->lat[0]), cmp_u64);
@@ -656,6 +673,7 @@ void pcd_destroy(struct pc_dst *pc)
 	for (i = 0; i < WIRE_MAX_REGIONS; i++)
 		free(pc->recv[i]);
 	free(pc->lat);
+	pct_close(&pc->trace);
 	if (pc->stop_fd >= 0)
 		close(pc->stop_fd);
 	if (pc->uffd >= 0)

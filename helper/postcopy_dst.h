@@ -17,8 +17,10 @@
 #include <stdint.h>
 
 #include "multifd_recv.h"
+#include "pctrace.h"
 #include "report.h"
 #include "stream.h"
+#include "util.h"
 
 #define PCD_MAX_PENDING	1024	/* distinct pages requested and not yet answered */
 
@@ -37,6 +39,8 @@ struct pc_dst {
 	_Atomic uint64_t *recv[WIRE_MAX_REGIONS];	/* received bitmap */
 	bool preempt;
 	int spin_us;			/* poll the sockets this long before sleeping */
+	enum urgent_sched sched;	/* wanted for the fault thread */
+	const char *sched_got;		/* what it got (set by the thread) */
 	struct stream rp, pre;		/* return path (to src), preempt (from src) */
 
 	/* receivers parking at the POSTCOPY marker */
@@ -57,6 +61,7 @@ struct pc_dst {
 	bool thread_started;
 	int stop_fd;			/* eventfd: finish (drain) */
 	_Atomic int state;		/* 0 running, 1 finished, -errno failed */
+	struct pctrace trace;		/* debug: VMIG_PC_TRACE */
 	char err[192];
 };
 

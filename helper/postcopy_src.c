@@ -12,12 +12,14 @@
 #include "postcopy_src.h"
 #include "util.h"
 
-void pcs_init(struct pc_src *ps, bool preempt, int spin_us)
+void pcs_init(struct pc_src *ps, bool preempt, int spin_us, enum urgent_sched sched)
 {
 	memset(ps, 0, sizeof(*ps));
 	ps->preempt = preempt;
 	ps->spin_us = spin_us;
+	ps->sched = sched;
 	ps->rp.fd = ps->pre.fd = -1;
+	pct_open(&ps->trace, "src");
 }
 
 static int open_chan(struct stream *s, uint16_t kind, const char *to, uint64_t session,
@@ -39,6 +41,8 @@ int pcs_connect(struct pc_src *ps, const char *to, uint64_t session, int timeout
 {
 	int r = open_chan(&ps->rp, WIRE_CHAN_RETURN, to, session, timeout_ms, err, errlen);
 
+	if (!r && pct_on(&ps->trace))
+		pct_rx_enable(ps->rp.fd);
 	if (!r && ps->preempt)
 		r = open_chan(&ps->pre, WIRE_CHAN_PREEMPT, to, session, timeout_ms, err, errlen);
 	return r;
@@ -84,6 +88,7 @@ static int serve_one(struct pc_src *ps)
 {
 	struct wire_pkt_hdr h;
 	struct wire_req q;
+	uint64_t t_rx = pct_on(&ps->trace) ? pct_rx_stamp(ps->rp.fd) : 0, t_read;
 	int r = stream_recv_hdr(&ps->rp, &h);
 
 	if (r)
@@ -113,9 +118,12 @@ static int serve_one(struct pc_src *ps)
 			       "and not sent", (unsigned long long)q.page);
 	}
 	if (ps->preempt) {
+		t_read = pct_on(&ps->trace) ? pct_now() : 0;
 		r = send_urgent(ps, q.region, q.page);
 		if (r)
 			return rp_fail(ps, -r, "preempt channel: %s", ps->pre.err);
+		if (pct_on(&ps->trace))
+			pct_add(&ps->trace, 'S', q.region, q.page, t_rx, t_read, pct_now());
 		return 0;
 	}
 	{
@@ -140,6 +148,7 @@ static void *rp_thread(void *arg)
 	struct pc_src *ps = arg;
 	int r = 0;
 
+	ps->sched_got = thread_urgent(ps->sched);
 	while (!atomic_load(&ps->stop)) {
 		struct pollfd p = { .fd = ps->rp.fd, .events = POLLIN };
 
@@ -220,4 +229,5 @@ void pcs_destroy(struct pc_src *ps)
 		close(ps->rp.fd);
 	if (ps->pre.fd >= 0)
 		close(ps->pre.fd);
+	pct_close(&ps->trace);
 }

@@ -14,7 +14,9 @@
 
 #include "libvmig.h"
 #include "multifd_send.h"
+#include "pctrace.h"
 #include "stream.h"
+#include "util.h"
 
 struct pc_src {
 	struct vmig_ram *ram;
@@ -22,6 +24,8 @@ struct pc_src {
 	unsigned int nr_chans;
 	bool preempt;
 	int spin_us;
+	enum urgent_sched sched;	/* wanted for the return-path thread */
+	const char *sched_got;		/* what it got (set by the thread) */
 	struct stream rp, pre;		/* fd -1: not connected */
 	pthread_t thread;
 	bool started;
@@ -33,10 +37,11 @@ struct pc_src {
 	void (*cut)(void *arg);
 	void *cut_arg;
 	_Atomic bool cut_fired;
+	struct pctrace trace;		/* debug: VMIG_PC_TRACE */
 	char err[192];
 };
 
-void pcs_init(struct pc_src *ps, bool preempt, int spin_us);
+void pcs_init(struct pc_src *ps, bool preempt, int spin_us, enum urgent_sched sched);
 /* Open the return path (and preempt channel) of the session. */
 int pcs_connect(struct pc_src *ps, const char *to, uint64_t session, int timeout_ms,
 		char *err, size_t errlen);

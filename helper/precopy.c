@@ -697,7 +697,7 @@ static void drop_channels(struct precopy *pc)
 	unsigned int i;
 
 	pcs_destroy(&pc->ps);
-	pcs_init(&pc->ps, !pc->o->no_preempt, pc->o->spin_us);
+	pcs_init(&pc->ps, !pc->o->no_preempt, pc->o->spin_us, pc->o->sched);
 	pc->ps.requests = requests;
 	for (i = 0; i < pc->nr_chans; i++) {
 		if (!pc->chans[i].started)
@@ -903,6 +903,7 @@ static int postcopy_switchover(struct precopy *pc)
 	if (r)
 		return r;
 	pc->rep->pc.requests = pc->ps.requests;
+	pc->rep->pc.sched = pc->ps.sched_got;
 	pc->rep->pc.switch_ns = now_ns() - t_stop;
 	pc->vm_stopped = false;
 	return 0;
@@ -940,7 +941,7 @@ int precopy_migrate(const struct precopy_opts *o, struct report *rep)
 	rep->tracking = "";
 	rep->channels = o->channels;
 	progress_init(&pc.prog, o->progress);
-	pcs_init(&pc.ps, !o->no_preempt, o->spin_us);
+	pcs_init(&pc.ps, !o->no_preempt, o->spin_us, o->sched);
 	pc.cuts = o->cuts;
 	r = setup(&pc);
 	rep->setup_ns = now_ns() - t0;

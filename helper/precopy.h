@@ -13,6 +13,7 @@
 #include "libvmig.h"
 #include "recovery.h"
 #include "report.h"
+#include "util.h"
 
 struct precopy_opts {
 	const char *vmm_path;		/* the source VMM's control socket */
@@ -35,6 +36,7 @@ struct precopy_opts {
 	unsigned int postcopy_after;
 	bool no_preempt;		/* requested pages at the head of the multifd queues */
 	int spin_us;			/* return path: poll this long before sleeping */
+	enum urgent_sched sched;	/* return-path thread's scheduling */
 	unsigned int postcopy_batch;	/* background pages per packet after the switch */
 	int recovery_timeout_ms;	/* postcopy: reconnect for this long (0: never) */
 	/* testing only */

@@ -29,6 +29,10 @@ static void print_pc_text(const struct report *r, FILE *f)
 	fprintf(f, "  postcopy:    %s preempt channel, %llu pages discarded at the switch, "
 		"%.3f s from the switch to the end\n", pc->preempt ? "with a" : "without a",
 		(unsigned long long)pc->discarded, pc->switch_ns / 1e9);
+	if (pc->sched)
+		fprintf(f, "  urgent path: page requests served by a thread scheduled %s\n",
+			!strcmp(pc->sched, "fifo") ? "SCHED_FIFO" :
+			!strcmp(pc->sched, "nice") ? "at nice -10" : "like the others");
 	if (pc->recoveries)
 		fprintf(f, "  recovery:    %llu reconnection%s after a broken link, %.3f s paused "
 			"(last %.3f s), %llu requests asked again\n",
@@ -153,11 +157,13 @@ void report_print_json(const struct report *r, FILE *f)
 		const struct report_pc *pc = &r->pc;
 		unsigned int b;
 
-		fprintf(f, ",\"postcopy\":{\"preempt\":%s,\"discarded\":%llu,\"switch_ms\":%.3f,"
+		fprintf(f, ",\"postcopy\":{\"preempt\":%s,\"sched\":\"%s\",\"discarded\":%llu,"
+			"\"switch_ms\":%.3f,"
 			"\"faults\":%llu,\"requests\":%llu,\"coalesced\":%llu,\"urgent_pages\":%llu,"
 			"\"eexist\":%llu,\"recoveries\":%llu,\"paused_ms\":%.3f,\"last_pause_ms\":%.3f,"
 			"\"resent\":%llu,\"latency_us\":{\"count\":%llu,\"avg\":%.2f,\"p50\":%.2f,"
 			"\"p99\":%.2f,\"max\":%.2f,\"log2_hist\":[", pc->preempt ? "true" : "false",
+			pc->sched ? pc->sched : "",
 			(unsigned long long)pc->discarded, pc->switch_ns / 1e6,
 			(unsigned long long)pc->faults, (unsigned long long)pc->requests,
 			(unsigned long long)pc->coalesced, (unsigned long long)pc->urgent_pages,

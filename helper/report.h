@@ -17,6 +17,7 @@ struct report_pc {
 	uint64_t faults, requests, coalesced, urgent_pages, eexist;
 	/* recovery: reconnections after a cut, time paused in all, requests asked again */
 	uint64_t recoveries, paused_ns, last_pause_ns, resent;
+	const char *sched;		/* the urgent thread's scheduling (NULL: none ran) */
 	uint64_t lat_count;		/* requests answered: fault read to page placed */
 	double lat_avg_us, lat_p50_us, lat_p99_us, lat_max_us;
 	uint64_t lat_hist[REPORT_LAT_BUCKETS];

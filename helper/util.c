@@ -1,9 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -78,4 +83,29 @@ void trace(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+}
+
+int urgent_sched_parse(const char *s, enum urgent_sched *out)
+{
+	static const char *const names[] = { "fifo", "nice", "normal" };
+	unsigned int i;
+
+	for (i = 0; i < 3; i++) {
+		if (!strcmp(s, names[i])) {
+			*out = i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+const char *thread_urgent(enum urgent_sched want)
+{
+	struct sched_param sp = { .sched_priority = 1 };
+
+	if (want == URGENT_FIFO && !pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp))
+		return "fifo";
+	if (want <= URGENT_NICE && !setpriority(PRIO_PROCESS, gettid(), -10))
+		return "nice";
+	return "normal";
 }

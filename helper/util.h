@@ -17,4 +17,15 @@ const char *fmt_bytes(double bytes, char *buf, unsigned int len);
 /* With VMIG_TRACE set in the environment: a timestamped line on stderr. */
 void trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* How the thread serving postcopy page requests is scheduled (--postcopy-sched). */
+enum urgent_sched { URGENT_FIFO, URGENT_NICE, URGENT_NORMAL };
+/* "fifo", "nice", "normal": 0, or -1 for anything else. */
+int urgent_sched_parse(const char *s, enum urgent_sched *out);
+/*
+ * Put the calling thread ahead of bulk work: SCHED_FIFO priority 1, or
+ * nice -10, or left as it is, the first of those at or below @want that
+ * the process may set; returns the name of what it got.
+ */
+const char *thread_urgent(enum urgent_sched want);
+
 #endif

@@ -1,0 +1,63 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Where postcopy page-request latency goes: join the VMIG_PC_TRACE records
+of both helpers (helper/pctrace.h) and print each stage's distribution, and
+the stages of the slowest 1 % of requests.
+
+    bench/pc_stages.py PREFIX [LABEL]     (reads PREFIX.src and PREFIX.dst)
+"""
+import sys
+
+# A chain: the first five sum to the total.  A receive stamp is taken when
+# the packet enters the receiving side's backlog, which on a veth pair is
+# inside the sender's write: the write+wire stages include the write call.
+STAGES = [
+    ("dst: fault read -> req at src", lambda r, s, p: s[0] - r[0]),
+    ("src: rp thread wake + read", lambda r, s, p: s[1] - s[0]),
+    ("src: page write -> at dst", lambda r, s, p: p[0] - s[1]),
+    ("dst: thread wake + read", lambda r, s, p: p[1] - p[0]),
+    ("dst: place (UFFDIO_COPY)", lambda r, s, p: p[2] - p[1]),
+    ("total: fault read -> placed", lambda r, s, p: p[2] - r[0]),
+    ("(dst request write call)", lambda r, s, p: r[1] - r[0]),
+    ("(src page write call)", lambda r, s, p: s[2] - s[1]),
+]
+
+
+def load(path):
+    recs = {}
+    with open(path) as f:
+        for line in f:
+            tag, reg, page, *t = line.split()
+            recs.setdefault(tag, {})[(int(reg), int(page))] = [int(x) for x in t]
+    return recs
+
+
+def pct(v, q):
+    return v[min(len(v) - 1, int(len(v) * q))]
+
+
+def main():
+    prefix = sys.argv[1]
+    label = sys.argv[2] if len(sys.argv) > 2 else prefix
+    d, s = load(prefix + ".dst"), load(prefix + ".src")
+    rows = []
+    for k, r in d.get("R", {}).items():
+        if k in s.get("S", {}) and k in d.get("P", {}):
+            sv, pv = s["S"][k], d["P"][k]
+            if sv[0] and pv[0]:
+                rows.append([f(r, sv, pv) / 1e3 for _, f in STAGES])
+    if not rows:
+        print(f"{label}: no joined requests")
+        return
+    rows.sort(key=lambda x: x[5])
+    tail = rows[int(len(rows) * 0.99):]
+    print(f"{label}: {len(rows)} requests joined; µs")
+    print(f"  {'stage':32} {'avg':>7} {'p50':>7} {'p90':>7} {'p99':>7} {'max':>8}"
+          f" | slowest 1 % avg")
+    for i, (name, _) in enumerate(STAGES):
+        v = sorted(x[i] for x in rows)
+        print(f"  {name:32} {sum(v) / len(v):7.0f} {pct(v, .5):7.0f} {pct(v, .9):7.0f} "
+              f"{pct(v, .99):7.0f} {v[-1]:8.0f} | {sum(x[i] for x in tail) / len(tail):7.0f}")
+
+
+main()

@@ -74,7 +74,7 @@ run_path() {
 		waitfor "$tmp/sg.out" "guest: ready"
 		waitfor "$tmp/ls.err" "waiting for a source"
 		$SRC "$vmig" migrate --vmm "$tmp/src.sock" --to "$ADDR:$port" --postcopy-after 0 \
-			--postcopy-spin "$spin" --multifd "$chans" $extra --json --no-progress >"$tmp/m.json" 2>"$tmp/m.err" ||
+			--postcopy-spin "$spin" --multifd "$chans" $extra ${BENCH_MIGRATE_ARGS:-} --json --no-progress >"$tmp/m.json" 2>"$tmp/m.err" ||
 			{ cat "$tmp/m.err" "$tmp/ls.err" "$tmp/dg.err" >&2; exit 1; }
 		wait $lpid || { cat "$tmp/ls.err" >&2; exit 1; }
 		wait
@@ -107,8 +107,12 @@ if [ "$what" = loopback ] || [ "$what" = all ]; then
 	SRC="" DST="" ADDR=127.0.0.1 run_path loopback
 fi
 if [ "$what" = netns ] || [ "$what" = all ]; then
-	info=$(scripts/netns.sh up $ns "$rate" 50us)
-	echo "<!-- $info -->" >&2
-	SRC="ip netns exec $ns-src" DST="ip netns exec $ns-dst" ADDR=10.77.0.2 \
-		run_path "veth + tbf $rate"
+	for q in ${BENCH_QDISCS:-fifo bands}; do
+		info=$(NETNS_QDISC=$q scripts/netns.sh up $ns "$rate" 50us)
+		echo "<!-- $info -->" >&2
+		label="veth + tbf $rate"
+		[ "$q" = bands ] && label="$label + pfifo_fast bands"
+		SRC="ip netns exec $ns-src" DST="ip netns exec $ns-dst" ADDR=10.77.0.2 \
+			run_path "$label"
+	done
 fi

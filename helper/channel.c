@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/ip.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
@@ -161,6 +162,22 @@ int chan_accept(int listen_fd, int timeout_ms)
 		return r;
 	}
 	return fd;
+}
+
+void chan_mark_urgent(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	int tos = IPTOS_DSCP_EF, prio = 6;
+
+	if (!getsockname(fd, (struct sockaddr *)&ss, &sl)) {
+		if (ss.ss_family == AF_INET)
+			setsockopt(fd, IPPROTO_IP, IP_TOS, &tos, sizeof(tos));
+		else if (ss.ss_family == AF_INET6)
+			setsockopt(fd, IPPROTO_IPV6, IPV6_TCLASS, &tos, sizeof(tos));
+	}
+	/* After IP_TOS, which sets a priority of its own from the TOS bits. */
+	setsockopt(fd, SOL_SOCKET, SO_PRIORITY, &prio, sizeof(prio));
 }
 
 int chan_send_hdr(struct stream *s, uint16_t kind, uint64_t session, uint32_t index)

@@ -14,6 +14,13 @@ int chan_connect(const char *hostport, int timeout_ms, char *err, size_t errlen)
 int chan_listen(const char *hostport, char *err, size_t errlen);
 /* One connection, or -ETIMEDOUT. */
 int chan_accept(int listen_fd, int timeout_ms);
+/*
+ * Mark a postcopy urgent channel (return path, preempt): DSCP EF in the IP
+ * header for the network, socket priority 6 (TC_PRIO_INTERACTIVE) for the
+ * local qdisc, so a priority-aware one (pfifo_fast's band 0, a prio or htb
+ * class an operator maps it to) sends its packets before queued bulk pages.
+ */
+void chan_mark_urgent(int fd);
 
 int chan_send_hdr(struct stream *s, uint16_t kind, uint64_t session, uint32_t index);
 /* Read and check a channel header: magic, version, kind, reserved fields. */

@@ -251,6 +251,7 @@ static int accept_channels(struct dest *d)
 		     (h.kind == WIRE_CHAN_PREEMPT && (d->hs.caps & WIRE_CAP_PREEMPT) &&
 		      d->pre_fd < 0))) {
 			*(h.kind == WIRE_CHAN_RETURN ? &d->rp_fd : &d->pre_fd) = fd;
+			chan_mark_urgent(fd);
 			got++;
 			continue;
 		}

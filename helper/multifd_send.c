@@ -225,6 +225,14 @@ int send_chan_start(struct send_chan *c, unsigned int index, int fd, int timeout
 	c->ram = ram;
 	c->zero_cap = zero_pages;
 	ratelimit_init(&c->rl, bytes_per_sec);
+	/*
+	 * The kernel paces the socket too: under a cap below the link rate no
+	 * burst of bulk pages builds a queue in the qdisc in front of urgent
+	 * postcopy pages (TCP small queues then bound it to ~1 ms of the cap).
+	 */
+	if (bytes_per_sec)
+		setsockopt(fd, SOL_SOCKET, SO_MAX_PACING_RATE, &bytes_per_sec,
+			   sizeof(bytes_per_sec));
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_mutex_init(&c->wlock, NULL);
 	pthread_condattr_init(&ca);

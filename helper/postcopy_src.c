@@ -30,6 +30,7 @@ static int open_chan(struct stream *s, uint16_t kind, const char *to, uint64_t s
 	if (fd < 0)
 		return fd;
 	stream_init_fd(s, fd, timeout_ms);
+	chan_mark_urgent(fd);
 	r = chan_send_hdr(s, kind, session, 0);
 	if (r)
 		snprintf(err, errlen, "%s channel: %s", wire_kind_name(kind), s->err);

@@ -7,6 +7,12 @@
 #   scripts/netns.sh up NAME RATE [DELAY]   e.g. up vmigb 10gbit 100us
 #   scripts/netns.sh down NAME
 #
+# NETNS_QDISC=bands: tbf's inner queue is pfifo_fast (three priority bands,
+# what the kernel puts on a single-queue NIC by default) instead of tbf's
+# one FIFO: packets with socket priority 6 (vmig's postcopy return path and
+# preempt channel) leave before queued bulk.  An operator who shapes
+# migration traffic would keep such bands; plain tbf is the worst case.
+#
 # "up" creates namespaces NAME-src (10.77.0.1) and NAME-dst (10.77.0.2) and
 # prints one line: "netns: NAME-src 10.77.0.1 NAME-dst 10.77.0.2 rate RATE
 # delay DELAY|none (why)".  Run programs with `ip netns exec NAME-src ...`.
@@ -27,6 +33,8 @@ down)
 up)
 	rate=${3:?rate, e.g. 10gbit}
 	delay=${4:-}
+	qdisc=${NETNS_QDISC:-fifo}
+	case $qdisc in fifo|bands) ;; *) echo "NETNS_QDISC: fifo or bands" >&2; exit 2;; esac
 	down
 	ip netns add "$src"
 	ip netns add "$dst"
@@ -45,16 +53,22 @@ up)
 			ip netns exec "$src" tc qdisc add dev veth-s parent 1: handle 2: tbf rate "$rate" burst 1mb latency 2ms
 			ip netns exec "$dst" tc qdisc add dev veth-d root handle 1: netem delay "$delay"
 			ip netns exec "$dst" tc qdisc add dev veth-d parent 1: handle 2: tbf rate "$rate" burst 1mb latency 2ms
+			tbf=2:
 			used="$delay (netem)"
 		else
 			used="none (this kernel has no netem: sch_netem unavailable)"
 		fi
 	fi
 	if [[ $used != *netem\)* ]]; then
-		ip netns exec "$src" tc qdisc add dev veth-s root tbf rate "$rate" burst 1mb latency 2ms
-		ip netns exec "$dst" tc qdisc add dev veth-d root tbf rate "$rate" burst 1mb latency 2ms
+		ip netns exec "$src" tc qdisc add dev veth-s root handle 1: tbf rate "$rate" burst 1mb latency 2ms
+		ip netns exec "$dst" tc qdisc add dev veth-d root handle 1: tbf rate "$rate" burst 1mb latency 2ms
+		tbf=1:
 	fi
-	echo "netns: $src 10.77.0.1 $dst 10.77.0.2 rate $rate delay $used"
+	if [ "$qdisc" = bands ]; then
+		ip netns exec "$src" tc qdisc add dev veth-s parent "${tbf}1" pfifo_fast
+		ip netns exec "$dst" tc qdisc add dev veth-d parent "${tbf}1" pfifo_fast
+	fi
+	echo "netns: $src 10.77.0.1 $dst 10.77.0.2 rate $rate delay $used qdisc tbf$([ "$qdisc" = bands ] && echo " + pfifo_fast bands")"
 	;;
 *)
 	echo "usage: $0 up NAME RATE [DELAY] | down NAME" >&2

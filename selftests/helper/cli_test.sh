@@ -21,6 +21,10 @@ for bin in "${VMIG_BIN:?}" "${VMIG_SAN_BIN:-}"; do
 		"$bin" $cmd --bogus >/dev/null 2>&1; rc=$?
 		check "$tag: $cmd with an unknown option exits 2" test $rc -eq 2
 	done
+	for cmd in listen migrate; do
+		"$bin" $cmd --postcopy-sched realtime --vmm x --port 1 --to x:1 >/dev/null 2>&1; rc=$?
+		check "$tag: $cmd --postcopy-sched with an unknown policy exits 2" test $rc -eq 2
+	done
 	"$bin" migrate --to 127.0.0.1:1 >/dev/null 2>&1; rc=$?
 	check "$tag: migrate without --vmm is a usage error" test $rc -eq 2
 	err=$("$bin" no-such-command 2>&1 >/dev/null); rc=$?

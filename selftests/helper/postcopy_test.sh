@@ -39,10 +39,24 @@ case_pc "postcopy after the bulk stage, preempt, random guest, 1 channel" \
 	"--pattern random --dirty-rate 100" "--postcopy --multifd 1" \
 	"$PC['preempt'] and $PC['discarded'] > 0" \
 	"$PC['preempt'] and $PC['discarded'] > 0 and d['channels'] == 1"
+# Root may run the urgent threads SCHED_FIFO (the default); others get what they may.
+SCHED="'fifo'"
+[ "$(id -u)" = 0 ] || SCHED="'nice', 'normal'"
+export VMIG_PC_TRACE=$MIG_TMP/trace
+tp=c$tap_n
 case_pc "postcopy from the start, preempt, sequential guest, 4 channels" \
 	"--pattern sequential --dirty-rate 100 --vcpus 3" "--postcopy-after 0 --multifd 4" \
-	"$PC['preempt'] and $PC['requests'] > 0" \
-	"$PC['preempt'] and $PC['requests'] > 0 and $PC['latency_us']['count'] == $PC['requests'] and $PC['urgent_pages'] == $PC['requests'] and sum($PC['latency_us']['log2_hist']) == $PC['requests']"
+	"$PC['preempt'] and $PC['requests'] > 0 and $PC['sched'] in ($SCHED,)" \
+	"$PC['preempt'] and $PC['requests'] > 0 and $PC['latency_us']['count'] == $PC['requests'] and $PC['urgent_pages'] == $PC['requests'] and sum($PC['latency_us']['log2_hist']) == $PC['requests'] and $PC['sched'] in ($SCHED,)"
+unset VMIG_PC_TRACE
+n=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["postcopy"]["requests"])' \
+	"$MIG_TMP/${tp}ls.out" 2>/dev/null)
+check "VMIG_PC_TRACE: every request's stages recorded on both sides and joined" \
+	grep -q "^trace: ${n:-x} requests joined" <(python3 "$(dirname "$0")/../../bench/pc_stages.py" \
+		"$MIG_TMP/trace" trace 2>&1)
+case_pc "--postcopy-sched normal: the return-path thread left as it is" \
+	"--pattern random --dirty-rate 100" "--postcopy-after 0 --multifd 2 --postcopy-sched normal" \
+	"$PC['sched'] == 'normal'" "$PC['requests'] > 0"
 case_pc "postcopy from the start, preempt, random guest, 1 channel" \
 	"--pattern random --dirty-rate 100" "--postcopy-after 0 --multifd 1" \
 	"$PC['requests'] > 0" "$PC['requests'] > 0"

@@ -14,8 +14,15 @@
 # gives the request latency (fault read to page placed), the guest its slow
 # accesses.  netns: two network namespaces joined by a veth pair with tbf at
 # BENCH_RATE (default 10gbit; scripts/netns.sh; delay only with netem, which
-# this host lacks).  BENCH_SPIN (default 0): --postcopy-spin on both sides.
-# Needs root for netns.  Prints a markdown table.
+# this host lacks), once with tbf's own FIFO and once with pfifo_fast's
+# priority bands inside tbf (BENCH_QDISCS, default "fifo bands").
+# BENCH_MODES (default "vanilla preempt+normal preempt"): MODE+SCHED runs
+# both helpers with --postcopy-sched SCHED (preempt alone: the default,
+# fifo), so the old scheduling is compared in the same run.
+# BENCH_STAGES=1: where each preempt request's time went (VMIG_PC_TRACE,
+# bench/pc_stages.py), as comments.  BENCH_SPIN (default 0): --postcopy-spin
+# on both sides.  BENCH_MIGRATE_ARGS: more `vmig migrate` options, e.g.
+# "--max-bandwidth 100".  Needs root for netns.  Prints a markdown table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 make -s -j2 all build/bench/tcp_rr

@@ -297,11 +297,11 @@ static int find_region(struct pc_dst *pc, uint64_t addr, uint64_t *page)
 
 static int handle_faults(struct pc_dst *pc, bool *got)
 {
-	struct uffd_msg msgs[32];
+	struct uffd_msg msgs[PCD_FAULT_BATCH];
 	struct {
 		struct wire_pkt_hdr h;
 		struct wire_req q;
-	} __attribute__((packed)) out[32];
+	} __attribute__((packed)) out[PCD_FAULT_BATCH];
 	ssize_t n = read(pc->uffd, msgs, sizeof(msgs));
 	unsigned int i, nreq = 0;
 	uint64_t t = now_ns(), t_read = pct_on(&pc->trace) ? pct_now() : 0;
@@ -465,8 +465,16 @@ static void *fault_thread(void *arg)
 			{ .fd = pc->preempt ? pc->pre.fd : -1, .events = POLLIN },
 		};
 		uint64_t spin_end;
+		/*
+		 * No room for another batch of faults: leave them in the uffd (their
+		 * threads wait there anyway) until replies close requests.  With a
+		 * preempt channel a request stays open until its reply comes, even
+		 * when the background stream placed the page first, so a guest that
+		 * faults fast can run ahead of the replies.
+		 */
+		bool full = atomic_load(&pc->npend) > PCD_MAX_PENDING - PCD_FAULT_BATCH;
 
-		if (!finishing) {
+		if (!finishing && !full) {
 			r = handle_faults(pc, &got);
 			if (r)
 				break;
@@ -485,9 +493,9 @@ static void *fault_thread(void *arg)
 			if (sock_ready(pc->pre.fd))
 				continue;
 		}
-		if (finishing)
+		if (finishing || full)
 			p[0].fd = -1;
-		r = poll(p, 3, 1000);
+		r = poll(p, 3, full ? 1 : 1000);
 		if (r < 0 && errno != EINTR) {
 			r = pc_fail(pc, errno, "poll: %s", strerror(errno));
 			break;

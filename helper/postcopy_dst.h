@@ -23,6 +23,7 @@
 #include "util.h"
 
 #define PCD_MAX_PENDING	1024	/* distinct pages requested and not yet answered */
+#define PCD_FAULT_BATCH	32	/* faults read from the uffd at once */
 
 struct pcd_pending {
 	uint32_t region;

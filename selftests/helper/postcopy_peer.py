@@ -6,6 +6,12 @@ postcopy_peer.py unrequested PORT [REGION_PAGES]
     A source: valid handshake with postcopy and preempt, switches to
     postcopy at once, then sends a page on the preempt channel that the
     destination never requested.  The listener must drop it.
+postcopy_peer.py slowreplies PORT REGION_PAGES
+    A source that streams every page in the background (16 per packet,
+    paced) but holds its preempt replies until it has seen 1100 requests
+    or 4 s passed, then answers them all: a guest faulting right behind the
+    background stream runs ahead of the replies.  Prints how many requests
+    it saw before replying.
 postcopy_peer.py badreq PORT
     A destination listening on PORT: accepts the session and the switch,
     answers RESUMED, then requests a page past the end of guest RAM on the
@@ -87,6 +93,80 @@ def unrequested(port, pages):
         print("destination closed the connection")
 
 
+def slowreplies(port, pages):
+    session = 0x1234567890ABCDEF
+    conn = lambda: socket.create_connection(("127.0.0.1", port), timeout=10)
+    s = conn()
+    s.sendall(chan_hdr(MAIN, session))
+    s.sendall(pkt(HELLO, struct.pack("<IIQIIII", 1, 1, CAPS, 4096, 1, 1, 0) +
+                  struct.pack("<Q", pages)))
+    t, body = recv_pkt(s)
+    if t != HELLO_REPLY or struct.unpack("<i", body[:4])[0] != 0:
+        sys.exit("handshake refused: " + body[16:].decode(errors="replace"))
+    m, r, p = conn(), conn(), conn()
+    m.sendall(chan_hdr(MULTIFD, session, 0))
+    r.sendall(chan_hdr(RETURN, session))
+    p.sendall(chan_hdr(PREEMPT, session))
+    m.sendall(pkt(POSTCOPY))
+    s.sendall(pkt(POSTCOPY, struct.pack("<Q", 0)))
+    while True:
+        t, body = recv_pkt(s)
+        if t == RESUMED:
+            break
+        if t == ERROR:
+            sys.exit("destination: " + body[8:].decode(errors="replace"))
+    reqs = []
+    lock = threading.Lock()
+
+    def read_requests():
+        try:
+            while True:
+                t, body = recv_pkt(r)
+                if t != REQ:
+                    return
+                with lock:
+                    reqs.append(struct.unpack("<IIQ", body)[2])
+        except (OSError, EOFError):
+            pass
+
+    def background():
+        page = b"\x5a" * 4096
+        try:
+            for first in range(0, pages, 16):
+                n = min(16, pages - first)
+                ents = b"".join(struct.pack("<Q", first + i) for i in range(n))
+                m.sendall(pkt(PAGES, struct.pack("<II", 0, n) + ents + page * n))
+                time.sleep(0.005)
+        except OSError:
+            pass
+
+    threading.Thread(target=read_requests, daemon=True).start()
+    threading.Thread(target=background, daemon=True).start()
+    t0 = time.time()
+    while time.time() - t0 < 4:
+        with lock:
+            if len(reqs) >= 1100:
+                break
+        time.sleep(0.01)
+    with lock:
+        held = list(reqs)
+    print("requests before replying:", len(held), flush=True)
+    sent = 0
+    try:
+        while True:
+            with lock:
+                todo = reqs[sent:]
+            for pg in todo:
+                p.sendall(pkt(PAGES, struct.pack("<IIQ", 0, 1, pg) + b"\x5a" * 4096))
+            sent += len(todo)
+            time.sleep(0.01)
+            if time.time() - t0 > 6:
+                break
+    except OSError:
+        pass
+    print("replies sent:", sent, flush=True)
+
+
 def badreq(port):
     ls = socket.socket()
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -120,6 +200,8 @@ def main():
     mode, port = sys.argv[1], int(sys.argv[2])
     if mode == "unrequested":
         unrequested(port, int(sys.argv[3]) if len(sys.argv) > 3 else 4096)
+    elif mode == "slowreplies":
+        slowreplies(port, int(sys.argv[3]))
     elif mode == "badreq":
         badreq(port)
     else:

@@ -107,6 +107,8 @@ static int serve_one(struct pc_src *ps)
 			       (unsigned long long)q.page, q.region);
 	ps->requests++;
 	if (ps->cut_req && ++ps->inc_requests == ps->cut_req) {
+		ps->cut_region = q.region;
+		ps->cut_page = q.page;
 		atomic_store(&ps->cut_fired, true);
 		ps->cut(ps->cut_arg);
 		return rp_fail(ps, ECONNRESET, "return path: test cut with page %llu requested "

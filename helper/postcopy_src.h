@@ -33,6 +33,8 @@ struct pc_src {
 	void (*cut)(void *arg);
 	void *cut_arg;
 	_Atomic bool cut_fired;
+	uint32_t cut_region;		/* the request the cut left unanswered */
+	uint64_t cut_page;
 	char err[192];
 };
 

@@ -398,8 +398,10 @@ static int run_session(struct dest *d)
 {
 	const struct dest_opts *o = d->o;
 	uint64_t last_pkt = now_ns(), round_base = 0, round_pages = 0, t_round = now_ns();
-	unsigned int round = 0;
+	unsigned int round = 0, n_unans;
 	struct ctl_event ev;
+	uint64_t u_page;
+	uint32_t u_region;
 	bool ended;
 	int r;
 
@@ -477,6 +479,12 @@ static int run_session(struct dest *d)
 		r = pcd_finish(&d->pc, o->timeout_ms);
 		if (r)
 			return fail(d, r, "%s", d->pc.err);
+		/* A guest thread would wait on it for ever (or see a zero page): refuse. */
+		n_unans = pcd_unanswered(&d->pc, &u_region, &u_page);
+		if (n_unans)
+			return fail(d, EPROTO, "the source completed postcopy with %u requested "
+				    "page%s never sent (page %llu of region %u)", n_unans,
+				    n_unans == 1 ? "" : "s", (unsigned long long)u_page, u_region);
 		d->rep->pc.switch_ns = now_ns() - d->t_switch;
 		d->pc_done = true;
 		r = stream_send_pkt(&d->main, WIRE_PKT_DONE, NULL, 0);

@@ -114,6 +114,8 @@ static int serve_one(struct pc_src *ps)
 		return rp_fail(ps, ECONNRESET, "return path: test cut with page %llu requested "
 			       "and not sent", (unsigned long long)q.page);
 	}
+	if (ps->drop_n && q.region == ps->drop_region && q.page == ps->drop_page)
+		return 0;	/* tests: a broken source */
 	if (ps->preempt) {
 		r = send_urgent(ps, q.region, q.page);
 		if (r)

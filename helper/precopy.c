@@ -69,7 +69,8 @@ struct precopy {
 	bool go_postcopy;		/* precopy ended: switch to postcopy */
 	bool dest_runs;			/* the guest resumed on the destination */
 	struct rec_cuts cuts;		/* tests: where to cut the links */
-	struct range held[REC_MAX_CUTS];	/* tests: pages never sent in the background */
+	/* tests: pages never sent in the background (one each; n 2: nor on request) */
+	struct range held[REC_MAX_CUTS];
 	unsigned int nheld;
 	char to[256];			/* the destination (--resume --to may change it) */
 };
@@ -652,9 +653,17 @@ static void cut_all(void *arg)
 static void arm_req_cut(struct precopy *pc)
 {
 	uint64_t arg;
+	unsigned int i;
 
+	for (i = 0; i < pc->nheld; i++)
+		if (pc->held[i].n == 2) {	/* CUT_REQDROP: not even on request */
+			pc->ps.drop_n = 1;
+			pc->ps.drop_region = pc->held[i].region;
+			pc->ps.drop_page = pc->held[i].first;
+		}
 	if (rec_cut_armed(&pc->cuts, &arg) == CUT_REQ ||
-	    rec_cut_armed(&pc->cuts, &arg) == CUT_REQHOLD) {
+	    rec_cut_armed(&pc->cuts, &arg) == CUT_REQHOLD ||
+	    rec_cut_armed(&pc->cuts, &arg) == CUT_REQDROP) {
 		pc->ps.cut_req = arg;
 		pc->ps.cut = cut_all;
 		pc->ps.cut_arg = pc;
@@ -677,7 +686,8 @@ static int postcopy_background(struct precopy *pc)
 
 	r = send_round_info(pc, pc->rep->rounds + 1, pages);
 	done0 = chans_pages_done(pc);
-	for (i = 0; i < pc->cuts.n && pc->cuts.kind[i] != CUT_REQHOLD; i++)
+	for (i = 0; i < pc->cuts.n && pc->cuts.kind[i] != CUT_REQHOLD &&
+		    pc->cuts.kind[i] != CUT_REQDROP; i++)
 		;
 	if (!r)
 		r = i < pc->cuts.n ? queue_vec_reverse(pc, &pc->dirty, 0) :
@@ -875,9 +885,13 @@ static int postcopy_recover(struct precopy *pc, int err)
 	int lfd, cfd = -1, r;
 
 	if (atomic_load(&pc->ps.cut_fired)) {
-		if (rec_cut_armed(&pc->cuts, &a) == CUT_REQHOLD && pc->nheld < REC_MAX_CUTS)
+		enum rec_cut_kind k = rec_cut_armed(&pc->cuts, &a);
+
+		/* n: 1 held from the background, 2 also never sent on request */
+		if ((k == CUT_REQHOLD || k == CUT_REQDROP) && pc->nheld < REC_MAX_CUTS)
 			pc->held[pc->nheld++] = (struct range){ .region = pc->ps.cut_region,
-								.first = pc->ps.cut_page, .n = 1 };
+								.first = pc->ps.cut_page,
+								.n = k == CUT_REQDROP ? 2 : 1 };
 		pc->cuts.next++;
 	}
 	snprintf(reason, sizeof(reason), "%s", pc->rep->error);

@@ -183,6 +183,8 @@ int rec_parse_cuts(struct rec_cuts *c, const char *spec)
 			c->kind[c->n] = CUT_PAGES;
 		else if (!strncmp(t, "reqhold:", 8))
 			c->kind[c->n] = CUT_REQHOLD;
+		else if (!strncmp(t, "reqdrop:", 8))
+			c->kind[c->n] = CUT_REQDROP;
 		else if (!strncmp(t, "req:", 4))
 			c->kind[c->n] = CUT_REQ;
 		else

@@ -75,6 +75,21 @@ case_rec "a requested page that only the re-sent request brings" \
 case_rec "the same without preempt, 2 channels" \
 	"--pattern random --dirty-rate 100" "$SLOW --multifd 2 --no-preempt --inject-cut reqhold:2" 1 \
 	"d['postcopy']['resent'] >= 1"
+# reqdrop: as reqhold, and the source does not send that page even when asked
+# again (a broken source): the destination must not end as if complete.
+p=drop
+dest_pair $p "--mem 64M --verify-all --run 1" "--json --recovery-timeout 10" &&
+	src_guest $p "--mem 64M --pattern random --dirty-rate 100" &&
+	migrate $p $p "$SLOW --multifd 1 --inject-cut reqdrop:3"
+rc=$?
+wait_pid "$PID_dropls" 30; lrc=$?
+wait_pid "$PID_dropdg" 30; drc=$?
+check "a source that never sends a requested page: the destination refuses to end, saying which" \
+	test $lrc -eq 1 -a -n "$(grep "requested page never sent" "$MIG_TMP/${p}ls.err")"
+check "... the source fails too, with the destination's reason" \
+	test $rc -eq 1 -a -n "$(grep "peer reported an error: .*never sent" "$MIG_TMP/$p.merr")"
+check "... and the destination guest does not run on with a zero page" test $drc -eq 4
+[ $lrc -eq 1 ] && [ $drc -eq 4 ] || dump $p.merr ${p}ls.err ${p}dg.err
 # done: the destination's DONE is lost with the link; it keeps listening,
 # answers the source's RESUME with DONE, and both end with status 0.
 case_rec "a cut right after the final DONE: both sides end successfully" \
@@ -144,8 +159,8 @@ check "manual resume: both reports count one recovery" json "$MIG_TMP/${p}mig.ou
 
 if [ -x "${VMIG_SAN_BIN:-}" ]; then
 	VMIG=$VMIG_SAN_BIN
-	case_rec "ASan/UBSan build: a cut with a request in flight, then one in the background" \
-		"--pattern random --dirty-rate 50" "$SLOW --multifd 2 --inject-cut req:2,pages:1000" 2
+	case_rec "ASan/UBSan build: a cut with a request in flight, one in the background, one after DONE" \
+		"--pattern random --dirty-rate 50" "$SLOW --multifd 2 --inject-cut req:2,pages:1000,done" 3
 	VMIG=$VMIG_BIN
 else
 	skip "ASan/UBSan build recovery" "VMIG_SAN_BIN not built"

@@ -134,6 +134,8 @@ ctl=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline()
 sess=$(basename "$ctl" .sock); sess=${sess#vmig-}
 check "manual resume: the pause names the default control socket (session $sess)" \
 	test -S "$ctl" -a -n "$(grep -F -- "--resume $ctl" "$MIG_TMP/${p}mig.err")"
+"$VMIG" migrate --resume not-hex >/dev/null 2>&1; rrc=$?
+check "manual resume: --resume of neither a path nor a session id is a usage error" test $rrc -eq 2
 "$VMIG" migrate --resume nonsense/none.sock >"$MIG_TMP/$p.res0" 2>&1; rrc=$?
 check "manual resume: --resume of a path with no paused migration fails, saying so" \
 	test $rrc -eq 1 -a -n "$(grep "no paused migration there" "$MIG_TMP/$p.res0")"

@@ -60,7 +60,8 @@ run() {	# run DOWN -> "recovery_ms src_pause_ms dst_pause_ms"
 	wait 2>/dev/null || true
 	python3 - "$tmp/m.json" "$tmp/ls.out" "$t_cut" "$t_up" <<'PY'
 import json, sys
-s = json.load(open(sys.argv[1])); d = json.load(open(sys.argv[2]))
+# --json: recovery events as JSON lines, the report last
+s, d = (json.loads(open(f).read().strip().splitlines()[-1]) for f in sys.argv[1:3])
 assert s["ok"] and d["ok"] and s["postcopy"]["recoveries"] == 1, (s, d)
 down_ms = (float(sys.argv[4]) - float(sys.argv[3])) * 1e3
 sp = s["postcopy"]["last_pause_ms"]

@@ -13,6 +13,8 @@
 # the whole run (setup, RAM prefault and TLS handshakes included): on a
 # shared machine that is steadier than the wall clock.
 # Test credentials are made in a temporary directory.
+# BENCH_BASE=PATH (another vmig binary, e.g. a build of an earlier commit)
+# adds its PSK runs, interleaved with the others: before/after in one run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 make -s -j2 all
@@ -45,9 +47,9 @@ openssl x509 -req -in "$c/req.csr" -CA "$c/ca.pem" -CAkey "$c/ca.key" -CAcreates
 	-days 1 -extfile "$c/ext" -out "$c/cert.pem" 2>/dev/null
 (umask 077; echo "vmig:$(openssl rand -hex 32)" >"$tmp/key.psk")
 
-# run CHANNELS "tls args": prints the source's JSON report.
+# run CHANNELS "tls args" TAG [BINARY]: prints the source's JSON report.
 run() {
-	local p
+	local p vmig=${4:-$vmig}
 	p=$(port)
 	rm -f "$tmp"/*.sock "$tmp"/*.out "$tmp"/*.err
 	$vmig guest --socket "$tmp/dst.sock" --mem "$size" --incoming --run 0 >"$tmp/dg.out" 2>"$tmp/dg.err" &
@@ -83,16 +85,24 @@ echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg); $size idle gues
 echo
 echo "| channels | plain Gbit/s | TLS x509 Gbit/s | TLS PSK Gbit/s | x509 / plain | PSK / plain | runs (plain; x509; PSK) | CPU s, both helpers (plain; x509; PSK) |"
 echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+base=${BENCH_BASE:-}
 for n in ${BENCH_CHANNELS:-1 2}; do
-	pl="" x5="" ps=""
+	pl="" x5="" ps="" pb=""
 	rm -f "$tmp"/cpu.*
 	for _ in $(seq "$reps"); do
 		pl+="$(gbps "$(run "$n" "" pl)") "
 		x5+="$(gbps "$(run "$n" "--tls-creds $c" x5)") "
 		ps+="$(gbps "$(run "$n" "--tls-psk $tmp/key.psk" ps)") "
+		[ -z "$base" ] || pb+="$(gbps "$(run "$n" "--tls-psk $tmp/key.psk" pb "$base")") "
 	done
 	mp=$(median <<<"$pl") mx=$(median <<<"$x5") mk=$(median <<<"$ps")
 	echo "| $n | $mp | $mx | $mk | $(awk "BEGIN {printf \"%.0f %%\", 100 * $mx / $mp}") |" \
 		"$(awk "BEGIN {printf \"%.0f %%\", 100 * $mk / $mp}") | ${pl% }; ${x5% }; ${ps% } |" \
 		"$(median <"$tmp/cpu.pl"); $(median <"$tmp/cpu.x5"); $(median <"$tmp/cpu.ps") |"
+	if [ -n "$base" ]; then
+		mb=$(median <<<"$pb")
+		echo "| $n, PSK with BENCH_BASE | | | $mb | | $(awk "BEGIN {printf \"%.0f %%\", 100 * $mb / $mp}") | ${pb% } | $(median <"$tmp/cpu.pb") |"
+	fi
 done
+echo
+echo "# load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

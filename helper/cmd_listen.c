@@ -51,7 +51,9 @@ static void listen_usage(FILE *f)
 		"  --recovery-timeout S  postcopy: after a broken link, keep the guest running\n"
 		"                        and wait this long for the source to reconnect\n"
 		"                        (default 30; 0: no recovery, fail at once)\n"
-		"  --json                the report as one JSON object on stdout\n"
+		"  --json                the report as one JSON object on stdout, the last\n"
+		"                        line; before it, postcopy recovery events as JSON\n"
+		"                        lines: paused, resume_attempt, resume_failed, resumed\n"
 		"  --no-progress         no progress bar (it is shown only on a terminal)\n"
 		"  --help                this text\n"
 		"\n"
@@ -183,6 +185,7 @@ static int listen_run(int argc, char **argv)
 		return 1;
 	}
 	memset(&rep, 0, sizeof(rep));
+	rep.events = json;
 	dest_receive(&o, &rep);
 	return report_finish(&rep, json, "vmig listen");
 bad:

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /* vmig migrate: the source side. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@ static void migrate_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: vmig migrate --vmm PATH --to HOST:PORT [options]\n"
+		"       vmig migrate --resume CONTROL|SESSION [--to HOST:PORT] [--timeout S]\n"
 		"\n"
 		"Live-migrate the guest of the VMM at PATH (its control socket) to the\n"
 		"'vmig listen' at HOST:PORT, by precopy: a bulk copy of guest RAM (holes and\n"
@@ -64,15 +66,31 @@ static void migrate_usage(FILE *f)
 		"                          channel with backoff for up to S seconds and\n"
 		"                          re-send what the destination lacks (default 30;\n"
 		"                          0: no recovery)\n"
+		"  --no-auto-resume        postcopy: after a broken link, do not reconnect by\n"
+		"                          itself; wait (up to --recovery-timeout) for\n"
+		"                          'vmig migrate --resume' on the control socket\n"
+		"  --control-socket PATH   the paused source's control socket (default\n"
+		"                          $XDG_RUNTIME_DIR or /tmp, vmig-SESSION.sock; named\n"
+		"                          in the pause message and the 'paused' JSON event)\n"
 		"  --timeout SECONDS       bound on any single wait (default 10)\n"
 		"  --tls-creds DIR         TLS 1.3 on every channel with x509: DIR holds ca.pem,\n"
 		"                          cert.pem, key.pem; the destination's certificate must\n"
 		"                          chain to ca.pem and name HOST\n"
 		"  --tls-psk FILE          TLS 1.3 with a pre-shared key: one line IDENTITY:HEXKEY\n"
 		"                          (psktool's format) or HEXKEY, 16..64 bytes\n"
-		"  --json                  the report as one JSON object on stdout\n"
+		"  --json                  the report as one JSON object on stdout, the last\n"
+		"                          line; before it, postcopy recovery events as JSON\n"
+		"                          lines: paused, resume_requested, resume_attempt,\n"
+		"                          resume_failed, resumed\n"
 		"  --no-progress           no progress bar (it is shown only on a terminal)\n"
 		"  --help                  this text\n"
+		"\n"
+		"Manual resume: while a postcopy migration is paused (its link broke), the\n"
+		"source that holds the pages listens on its control socket;\n"
+		"'vmig migrate --resume CONTROL [--to HOST:PORT]' (CONTROL the socket's\n"
+		"path, or the session id in hex for the default path) makes it reconnect\n"
+		"now, to the new address if given, and prints its answer: exit status 0\n"
+		"when the migration runs again (or had completed), 1 if not.\n"
 		"\n"
 		"Exit status: 0 migrated, 1 failed (the guest runs on here, unless it had\n"
 		"already resumed on the destination in postcopy), 2 usage.\n"
@@ -81,7 +99,45 @@ static void migrate_usage(FILE *f)
 		"  vmig migrate --vmm /tmp/src.sock --to 127.0.0.1:4444\n"
 		"  vmig migrate --vmm /tmp/src.sock --to dst:4444 --multifd 4 \\\n"
 		"               --downtime-limit 50 --max-bandwidth 1000 --json\n"
-		"  vmig migrate --vmm /tmp/src.sock --to dst.example:4444 --tls-creds /etc/vmig\n");
+		"  vmig migrate --vmm /tmp/src.sock --to dst.example:4444 --tls-creds /etc/vmig\n"
+		"  vmig migrate --vmm /tmp/src.sock --to dst:4444 --postcopy --no-auto-resume \\\n"
+		"               --recovery-timeout 600 --control-socket /run/vm1.ctl\n"
+		"  vmig migrate --resume /run/vm1.ctl --to dst-backup-link:4444\n");
+}
+
+/* vmig migrate --resume: ask the paused source to reconnect. */
+static int resume_run(const char *what, const char *to, int timeout_ms)
+{
+	char path[256], reply[320];
+	uint64_t session;
+	int r;
+
+	if (!strchr(what, '/')) {
+		char *end;
+
+		errno = 0;
+		session = strtoull(what, &end, 16);
+		if (errno || *end || end == what) {
+			fprintf(stderr, "vmig migrate: --resume wants a control socket's path or a "
+				"session id in hex, not '%s'\n", what);
+			return 2;
+		}
+		rec_ctl_default_path(path, sizeof(path), session);
+	} else {
+		snprintf(path, sizeof(path), "%s", what);
+	}
+	r = rec_ctl_resume(path, to, timeout_ms, reply, sizeof(reply));
+	if (r < 0) {
+		fprintf(stderr, "vmig migrate: --resume %s: %s%s\n", path, strerror(-r),
+			r == -ENOENT || r == -ECONNREFUSED ? " (no paused migration there)" : "");
+		return 1;
+	}
+	if (r) {
+		fprintf(stderr, "vmig migrate: the source did not resume: %s\n", reply);
+		return 1;
+	}
+	printf("vmig migrate: %s\n", reply);
+	return 0;
 }
 
 static int migrate_run(int argc, char **argv)
@@ -117,6 +173,9 @@ static int migrate_run(int argc, char **argv)
 		{ "inject-tls-binding", required_argument, NULL, 0x102 },	/* tests */
 		{ "inject-cut", required_argument, NULL, 0x103 },		/* tests */
 		{ "recovery-timeout", required_argument, NULL, 0x104 },
+		{ "resume", required_argument, NULL, 0x105 },
+		{ "no-auto-resume", no_argument, NULL, 0x106 },
+		{ "control-socket", required_argument, NULL, 0x107 },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -127,7 +186,8 @@ static int migrate_run(int argc, char **argv)
 		.postcopy_after = 1, .postcopy_batch = 16, .recovery_timeout_ms = 30000,
 	};
 	enum tls_mode tls = TLS_NONE;
-	const char *tls_path = NULL, *inject = NULL;
+	const char *tls_path = NULL, *inject = NULL, *resume = NULL;
+	bool timeout_set = false;
 	char err[256];
 	struct report rep;
 	bool json = false;
@@ -203,6 +263,7 @@ static int migrate_run(int argc, char **argv)
 			if (!parse_uint(optarg, 1, 3600, &v))
 				goto bad;
 			o.timeout_ms = v * 1000;
+			timeout_set = true;
 			break;
 		case 'S':
 			if (!strcmp(optarg, "main"))
@@ -251,6 +312,9 @@ static int migrate_run(int argc, char **argv)
 				goto bad;
 			o.recovery_timeout_ms = v * 1000;
 			break;
+		case 0x105: resume = optarg; break;
+		case 0x106: o.no_auto_resume = true; break;
+		case 0x107: o.control_path = optarg; break;
 		case 'h':
 			migrate_usage(stdout);
 			return 0;
@@ -258,6 +322,14 @@ static int migrate_run(int argc, char **argv)
 			migrate_usage(stderr);
 			return 2;
 		}
+	}
+	if (resume) {
+		if (optind != argc || o.vmm_path) {
+			fprintf(stderr, "vmig migrate: --resume takes only --to and --timeout\n");
+			return 2;
+		}
+		/* The source tries for up to 10 s before it answers. */
+		return resume_run(resume, o.to, timeout_set ? o.timeout_ms : 30000);
 	}
 	if (o.no_preempt && !o.postcopy) {
 		fprintf(stderr, "vmig migrate: --no-preempt needs --postcopy\n");
@@ -280,6 +352,7 @@ static int migrate_run(int argc, char **argv)
 		return 2;
 	}
 	memset(&rep, 0, sizeof(rep));
+	rep.events = json;
 	precopy_migrate(&o, &rep);
 	return report_finish(&rep, json, "vmig migrate");
 bad:

@@ -51,6 +51,7 @@ struct dest {
 	int rp_fd, pre_fd;		/* return path, preempt channel: -1 if none */
 	struct pc_dst pc;
 	bool pc_ready, pc_running;	/* pc set up; the guest runs here in postcopy */
+	bool pc_done;			/* postcopy finished here (DONE sent) */
 	uint64_t t_switch;
 };
 
@@ -399,8 +400,10 @@ static int run_session(struct dest *d)
 {
 	const struct dest_opts *o = d->o;
 	uint64_t last_pkt = now_ns(), round_base = 0, round_pages = 0, t_round = now_ns();
-	unsigned int round = 0;
+	unsigned int round = 0, n_unans;
 	struct ctl_event ev;
+	uint64_t u_page;
+	uint32_t u_region;
 	bool ended;
 	int r;
 
@@ -478,8 +481,21 @@ static int run_session(struct dest *d)
 		r = pcd_finish(&d->pc, o->timeout_ms);
 		if (r)
 			return fail(d, r, "%s", d->pc.err);
+		/* A guest thread would wait on it for ever (or see a zero page): refuse. */
+		n_unans = pcd_unanswered(&d->pc, &u_region, &u_page);
+		if (n_unans)
+			return fail(d, EPROTO, "the source completed postcopy with %u requested "
+				    "page%s never sent (page %llu of region %u)", n_unans,
+				    n_unans == 1 ? "" : "s", (unsigned long long)u_page, u_region);
 		d->rep->pc.switch_ns = now_ns() - d->t_switch;
+		d->pc_done = true;
 		r = stream_send_pkt(&d->main, WIRE_PKT_DONE, NULL, 0);
+		if (!r && (d->hs.caps & WIRE_CAP_DONE_ACK))
+			r = rec_wait_done_ack(&d->main, o->timeout_ms);
+		/* Unconfirmed: wait for the source to come back and ask (recover()). */
+		if (r && (d->hs.caps & WIRE_CAP_DONE_ACK) && rec_transient(r))
+			return fail(d, r, "postcopy finished here, the source did not confirm: %s",
+				    d->main.err);
 		if (r)
 			fprintf(stderr, "vmig listen: postcopy finished, but the source did not get "
 				"DONE: %s\n", d->main.err);
@@ -544,12 +560,23 @@ static int recover(struct dest *d, int err)
 	uint64_t t0 = now_ns(), deadline = t0 + o->recovery_timeout_ms * 1000000ull;
 	char reason[sizeof(d->rep->error)];
 
+	char q[2][320];
+
 	snprintf(reason, sizeof(reason), "%s", d->rep->error);
 	drop_session_channels(d);
-	fprintf(stderr, "vmig listen: postcopy paused: %s; %llu pages missing; the guest runs "
-		"on, threads touching missing pages wait; waiting up to %d s for the source "
-		"to reconnect\n", reason, (unsigned long long)pcd_missing(&d->pc),
-		o->recovery_timeout_ms / 1000);
+	if (d->pc_done)
+		fprintf(stderr, "vmig listen: postcopy paused: %s; every page is here; waiting up "
+			"to %d s for the source to reconnect and take the news\n", reason,
+			o->recovery_timeout_ms / 1000);
+	else
+		fprintf(stderr, "vmig listen: postcopy paused: %s; %llu pages missing; the guest "
+			"runs on, threads touching missing pages wait; waiting up to %d s for the "
+			"source to reconnect\n", reason, (unsigned long long)pcd_missing(&d->pc),
+			o->recovery_timeout_ms / 1000);
+	report_event(d->rep, "paused", "\"reason\":%s,\"missing_pages\":%llu,\"complete\":%s,"
+		     "\"timeout_s\":%d", json_quote(q[0], sizeof(q[0]), reason),
+		     (unsigned long long)pcd_missing(&d->pc), d->pc_done ? "true" : "false",
+		     o->recovery_timeout_ms / 1000);
 	for (;;) {
 		struct wire_chan_hdr h;
 		struct wire_pkt_hdr ph;
@@ -557,6 +584,13 @@ static int recover(struct dest *d, int err)
 		int64_t left = (int64_t)(deadline - now_ns()) / 1000000;
 		int fd, r;
 
+		if (left <= 0 && d->pc_done) {
+			d->rep->error[0] = 0;
+			fprintf(stderr, "vmig listen: postcopy had finished here; the source did not "
+				"come back to hear it within %d s\n", o->recovery_timeout_ms / 1000);
+			report_event(d->rep, "unconfirmed", NULL);
+			return 0;
+		}
 		if (left <= 0 || vmig_ctl_lost(d->ctl)) {
 			d->rep->error[0] = 0;
 			return fail(d, err, "%s; no source resumed the migration within %d s", reason,
@@ -584,6 +618,27 @@ static int recover(struct dest *d, int err)
 		if (!r && wr.reserved)
 			r = stream_fail(&d->main, EPROTO, "RESUME with reserved bits");
 		if (!r)
+			report_event(d->rep, "resume_attempt", "\"attempt\":%u", wr.attempt);
+		if (!r && d->pc_done) {
+			/* Finished here: the source only has to hear it. */
+			r = stream_send_pkt(&d->main, WIRE_PKT_DONE, NULL, 0);
+			if (!r)
+				r = rec_wait_done_ack(&d->main, o->timeout_ms);
+			if (!r) {
+				d->main_open = true;
+				d->rep->error[0] = 0;
+				d->rep->pc.recoveries++;
+				d->rep->pc.last_pause_ns = now_ns() - t0;
+				d->rep->pc.paused_ns += d->rep->pc.last_pause_ns;
+				fprintf(stderr, "vmig listen: the source reconnected after %.3f s and "
+					"took the completion\n", d->rep->pc.last_pause_ns / 1e9);
+				report_event(d->rep, "resumed", "\"attempt\":%u,\"paused_ms\":%.3f,"
+					     "\"resent\":0,\"complete\":true", wr.attempt,
+					     d->rep->pc.last_pause_ns / 1e6);
+				return 0;
+			}
+		}
+		if (!r && !d->pc_done)
 			r = rec_send_bitmap(&d->main, &d->pc);
 		if (r) {
 			stream_send_error(&d->main, r, d->main.err);
@@ -598,6 +653,9 @@ static int recover(struct dest *d, int err)
 		if (r) {
 			fprintf(stderr, "vmig listen: resume attempt %u failed: %s\n", wr.attempt,
 				d->rep->error[0] ? d->rep->error : strerror(-r));
+			report_event(d->rep, "resume_failed", "\"attempt\":%u,\"error\":%s",
+				     wr.attempt, json_quote(q[1], sizeof(q[1]), d->rep->error[0] ?
+							    d->rep->error : strerror(-r)));
 			d->rep->error[0] = 0;
 			drop_session_channels(d);
 			continue;
@@ -608,6 +666,10 @@ static int recover(struct dest *d, int err)
 		d->rep->pc.paused_ns += d->rep->pc.last_pause_ns;
 		fprintf(stderr, "vmig listen: postcopy resumed after %.3f s (attempt %u)\n",
 			d->rep->pc.last_pause_ns / 1e9, wr.attempt);
+		report_event(d->rep, "resumed", "\"attempt\":%u,\"paused_ms\":%.3f,\"resent\":%llu,"
+			     "\"missing_pages\":%llu,\"complete\":false", wr.attempt,
+			     d->rep->pc.last_pause_ns / 1e6, (unsigned long long)d->pc.resent,
+			     (unsigned long long)pcd_missing(&d->pc));
 		return 0;
 	}
 }
@@ -640,8 +702,8 @@ int dest_receive(const struct dest_opts *o, struct report *rep)
 	while (r && d.pc_running && o->recovery_timeout_ms > 0 && rec_transient(r) &&
 	       !vmig_ctl_lost(d.ctl)) {
 		r = recover(&d, r);
-		if (r)
-			break;	/* not resumed in time: give up */
+		if (r || d.pc_done)
+			break;	/* not resumed in time: give up; or it had finished */
 		r = run_session(&d);
 	}
 	progress_clear(&d.prog);

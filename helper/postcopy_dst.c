@@ -183,6 +183,23 @@ uint64_t pcd_missing(struct pc_dst *pc)
 	return miss;
 }
 
+unsigned int pcd_unanswered(struct pc_dst *pc, uint32_t *region, uint64_t *page)
+{
+	unsigned int i, n = 0;
+
+	pthread_mutex_lock(&pc->lock);
+	for (i = 0; i < atomic_load(&pc->npend); i++) {
+		if (pc->pend[i].served || test_bit(pc->recv[pc->pend[i].region], pc->pend[i].page))
+			continue;
+		if (!n++) {
+			*region = pc->pend[i].region;
+			*page = pc->pend[i].page;
+		}
+	}
+	pthread_mutex_unlock(&pc->lock);
+	return n;
+}
+
 static void lat_add(struct pc_dst *pc, uint64_t ns)
 {
 	if (pc->nlat == pc->lat_cap) {

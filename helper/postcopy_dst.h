@@ -93,6 +93,8 @@ int pcd_resume(struct pc_dst *pc, int rp_fd, int pre_fd, int timeout_ms);
 /* Failure: stop the thread at once. */
 void pcd_stop(struct pc_dst *pc);
 uint64_t pcd_missing(struct pc_dst *pc);
+/* Requests neither answered nor arrived otherwise (the first in *region, *page). */
+unsigned int pcd_unanswered(struct pc_dst *pc, uint32_t *region, uint64_t *page);
 /* Latency figures and counters into the report. */
 void pcd_report(struct pc_dst *pc, struct report *rep);
 void pcd_destroy(struct pc_dst *pc);

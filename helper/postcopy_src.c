@@ -113,11 +113,15 @@ static int serve_one(struct pc_src *ps)
 			       (unsigned long long)q.page, q.region);
 	ps->requests++;
 	if (ps->cut_req && ++ps->inc_requests == ps->cut_req) {
+		ps->cut_region = q.region;
+		ps->cut_page = q.page;
 		atomic_store(&ps->cut_fired, true);
 		ps->cut(ps->cut_arg);
 		return rp_fail(ps, ECONNRESET, "return path: test cut with page %llu requested "
 			       "and not sent", (unsigned long long)q.page);
 	}
+	if (ps->drop_n && q.region == ps->drop_region && q.page == ps->drop_page)
+		return 0;	/* tests: a broken source */
 	if (ps->preempt) {
 		t_read = pct_on(&ps->trace) ? pct_now() : 0;
 		r = send_urgent(ps, q.region, q.page);

@@ -38,6 +38,12 @@ struct pc_src {
 	void *cut_arg;
 	_Atomic bool cut_fired;
 	struct pctrace trace;		/* debug: VMIG_PC_TRACE */
+	uint32_t cut_region;		/* the request the cut left unanswered */
+	uint64_t cut_page;
+	/* tests: a page never to send, even on request (drop_n of them) */
+	unsigned int drop_n;
+	uint32_t drop_region;
+	uint64_t drop_page;
 	char err[192];
 };
 

@@ -69,6 +69,10 @@ struct precopy {
 	bool go_postcopy;		/* precopy ended: switch to postcopy */
 	bool dest_runs;			/* the guest resumed on the destination */
 	struct rec_cuts cuts;		/* tests: where to cut the links */
+	/* tests: pages never sent in the background (one each; n 2: nor on request) */
+	struct range held[REC_MAX_CUTS];
+	unsigned int nheld;
+	char to[256];			/* the destination (--resume --to may change it) */
 };
 
 static int fail(struct precopy *pc, int err, const char *fmt, ...)
@@ -139,6 +143,34 @@ static int queue_vec(struct precopy *pc, struct range_vec *rv, uint32_t flags)
 		r = queue_range(pc, rv->v[i].region, rv->v[i].first, rv->v[i].n, flags);
 		if (r)
 			return r;
+	}
+	rv->len = 0;
+	rv->pages = 0;
+	return 0;
+}
+
+/*
+ * Tests (CUT_REQHOLD): the same from the last chunk backwards, so that a
+ * guest verifying its pages from the first finds them not sent yet.
+ */
+static int queue_vec_reverse(struct precopy *pc, struct range_vec *rv, uint32_t flags)
+{
+	size_t i = rv->len;
+	int r;
+
+	while (i--) {
+		uint64_t first = rv->v[i].first, end = first + rv->v[i].n;
+
+		while (end > first) {
+			uint64_t c0 = (end - 1) / WIRE_CHUNK_PAGES * WIRE_CHUNK_PAGES;
+
+			if (c0 < first)
+				c0 = first;
+			r = queue_range(pc, rv->v[i].region, c0, end - c0, flags);
+			if (r)
+				return r;
+			end = c0;
+		}
 	}
 	rv->len = 0;
 	rv->pages = 0;
@@ -272,6 +304,7 @@ static int setup(struct precopy *pc)
 		.version_min = o->wire_version ? o->wire_version : WIRE_VERSION_MIN,
 		.version_max = o->wire_version ? o->wire_version : WIRE_VERSION_MAX,
 		.caps = WIRE_CAPS_V1 | (o->postcopy ? WIRE_CAP_POSTCOPY | WIRE_CAP_RETURN_PATH |
+					WIRE_CAP_DONE_ACK |
 					(o->no_preempt ? 0 : WIRE_CAP_PREEMPT) : 0),
 		.nr_multifd = o->channels,
 	};
@@ -620,8 +653,17 @@ static void cut_all(void *arg)
 static void arm_req_cut(struct precopy *pc)
 {
 	uint64_t arg;
+	unsigned int i;
 
-	if (rec_cut_armed(&pc->cuts, &arg) == CUT_REQ) {
+	for (i = 0; i < pc->nheld; i++)
+		if (pc->held[i].n == 2) {	/* CUT_REQDROP: not even on request */
+			pc->ps.drop_n = 1;
+			pc->ps.drop_region = pc->held[i].region;
+			pc->ps.drop_page = pc->held[i].first;
+		}
+	if (rec_cut_armed(&pc->cuts, &arg) == CUT_REQ ||
+	    rec_cut_armed(&pc->cuts, &arg) == CUT_REQHOLD ||
+	    rec_cut_armed(&pc->cuts, &arg) == CUT_REQDROP) {
 		pc->ps.cut_req = arg;
 		pc->ps.cut = cut_all;
 		pc->ps.cut_arg = pc;
@@ -644,8 +686,13 @@ static int postcopy_background(struct precopy *pc)
 
 	r = send_round_info(pc, pc->rep->rounds + 1, pages);
 	done0 = chans_pages_done(pc);
+	for (i = 0; i < pc->cuts.n && pc->cuts.kind[i] != CUT_REQHOLD &&
+		    pc->cuts.kind[i] != CUT_REQDROP; i++)
+		;
 	if (!r)
-		r = queue_vec(pc, &pc->dirty, 0);
+		r = i < pc->cuts.n ? queue_vec_reverse(pc, &pc->dirty, 0) :
+		    queue_vec(pc, &pc->dirty, 0);
+	i = 0;
 	while (!r && i < pc->nr_chans) {
 		r = send_chan_wait_idle(&pc->chans[i], 50);
 		if (r < 0)
@@ -682,11 +729,21 @@ static int postcopy_background(struct precopy *pc)
 	} while (!r && ev.type == WIRE_PKT_NOP);
 	if (!r && ev.type != WIRE_PKT_DONE)
 		r = stream_fail(&pc->main, EPROTO, "%s instead of DONE", wire_pkt_name(ev.type));
+	if (!r && rec_cut_armed(&pc->cuts, &arg) == CUT_DONE) {
+		pc->cuts.next++;
+		cut_all(pc);
+		r = stream_fail(&pc->main, ECONNRESET, "test cut: DONE lost on the way");
+	}
 	if (r)
 		return fail(pc, r, "destination did not finish postcopy: %s", pc->main.err);
 	r = pcs_wait(&pc->ps, o->timeout_ms);
 	if (r)
 		return fail(pc, r, "%s", pc->ps.err);
+	/* Lost, the destination would wait for a RESUME: it ends at its timeout then. */
+	if ((pc->hs.caps & WIRE_CAP_DONE_ACK) &&
+	    stream_send_pkt(&pc->main, WIRE_PKT_DONE, NULL, 0))
+		fprintf(stderr, "vmig migrate: postcopy finished, but the destination did not get "
+			"the acknowledgement: %s\n", pc->main.err);
 	return 0;
 }
 
@@ -717,7 +774,29 @@ static void drop_channels(struct precopy *pc)
 	}
 }
 
-/* One attempt: main channel with RESUME, the bitmap, then every other channel. */
+/* range_add, leaving out the held pages (tests: CUT_REQHOLD). */
+static int range_add_unheld(void *arg, unsigned int region, uint64_t first, uint64_t n)
+{
+	struct precopy *pc = arg;
+	uint64_t end = first + n;
+	unsigned int i;
+
+	for (i = 0; i < pc->nheld; i++) {
+		uint64_t h = pc->held[i].first;
+		int r;
+
+		if (pc->held[i].region != region || h < first || h >= end)
+			continue;
+		r = h > first ? range_add_unheld(pc, region, first, h - first) : 0;
+		return r ? r : h + 1 < end ? range_add_unheld(pc, region, h + 1, end - h - 1) : 0;
+	}
+	return range_add(&pc->dirty, region, first, n);
+}
+
+/*
+ * One attempt: main channel with RESUME, the bitmap, then every other
+ * channel.  0 resumed, 1 the destination had finished (DONE acknowledged).
+ */
 static int resume_once(struct precopy *pc, unsigned int attempt, int wait_ms, char *err,
 		       size_t errlen)
 {
@@ -727,7 +806,7 @@ static int resume_once(struct precopy *pc, unsigned int attempt, int wait_ms, ch
 	unsigned int i;
 	int fd, r;
 
-	fd = chan_connect(o->to, wait_ms, err, errlen);
+	fd = chan_connect(pc->to, wait_ms, err, errlen);
 	if (fd < 0)
 		return fd;
 	stream_init_fd(&pc->main, fd, o->timeout_ms);
@@ -742,8 +821,15 @@ static int resume_once(struct precopy *pc, unsigned int attempt, int wait_ms, ch
 	if (!r)
 		r = rec_recv_bitmap(&pc->main, pc->ram, bm);
 	pc->dirty.len = pc->dirty.pages = 0;
+	if (r == 1) {		/* it had finished: only the acknowledgement was missing */
+		rec_free_bitmap(bm);
+		r = stream_send_pkt(&pc->main, WIRE_PKT_DONE, NULL, 0);
+		if (r)
+			snprintf(err, errlen, "acknowledging DONE: %s", pc->main.err);
+		return r ? r : 1;
+	}
 	if (!r)
-		r = rec_missing_data(pc->ram, bm, range_add, &pc->dirty);
+		r = rec_missing_data(pc->ram, bm, range_add_unheld, pc);
 	rec_free_bitmap(bm);
 	if (r) {
 		snprintf(err, errlen, "resume handshake: %s", pc->main.err[0] ? pc->main.err :
@@ -754,7 +840,7 @@ static int resume_once(struct precopy *pc, unsigned int attempt, int wait_ms, ch
 	for (i = 0; i < pc->nr_chans; i++) {
 		struct stream tmp;
 
-		fd = chan_connect(o->to, o->timeout_ms, err, errlen);
+		fd = chan_connect(pc->to, o->timeout_ms, err, errlen);
 		if (fd < 0)
 			return fd;
 		stream_init_fd(&tmp, fd, o->timeout_ms);
@@ -771,7 +857,7 @@ static int resume_once(struct precopy *pc, unsigned int attempt, int wait_ms, ch
 		}
 		pc->chans[i].max_batch = o->postcopy_batch;
 	}
-	r = pcs_connect(&pc->ps, o->to, pc->session, o->timeout_ms, err, errlen);
+	r = pcs_connect(&pc->ps, pc->to, pc->session, o->timeout_ms, err, errlen);
 	if (r)
 		return r;
 	arm_req_cut(pc);
@@ -783,51 +869,150 @@ static int resume_once(struct precopy *pc, unsigned int attempt, int wait_ms, ch
 
 /*
  * Postcopy recovery, source side: the guest runs on the destination and
- * this side holds every page it lacks.  Close everything, reconnect with
- * backoff (50 ms doubling to 1 s) until --recovery-timeout, and take the
- * destination's received bitmap as what not to send again.
+ * this side holds every page it lacks.  Close everything; listen on the
+ * control socket (vmig migrate --resume); reconnect with backoff (50 ms
+ * doubling to 1 s) until --recovery-timeout, or with --no-auto-resume only
+ * when asked; take the destination's received bitmap as what not to send
+ * again.  0 resumed, 1 the destination had finished, or -errno.
  */
 static int postcopy_recover(struct precopy *pc, int err)
 {
 	const struct precopy_opts *o = pc->o;
 	uint64_t t0 = now_ns(), deadline = t0 + o->recovery_timeout_ms * 1000000ull;
-	char reason[sizeof(pc->rep->error)], why[256] = "";
-	unsigned int attempt, backoff_ms = 50;
+	uint64_t manual_until = 0, a;
+	char reason[sizeof(pc->rep->error)], why[256] = "", ctl[108], to[256], q[4][320];
+	unsigned int attempt = 0, backoff_ms = 50;
+	int lfd, cfd = -1, r;
 
-	if (atomic_load(&pc->ps.cut_fired))
+	if (atomic_load(&pc->ps.cut_fired)) {
+		enum rec_cut_kind k = rec_cut_armed(&pc->cuts, &a);
+
+		/* n: 1 held from the background, 2 also never sent on request */
+		if ((k == CUT_REQHOLD || k == CUT_REQDROP) && pc->nheld < REC_MAX_CUTS)
+			pc->held[pc->nheld++] = (struct range){ .region = pc->ps.cut_region,
+								.first = pc->ps.cut_page,
+								.n = k == CUT_REQDROP ? 2 : 1 };
 		pc->cuts.next++;
+	}
 	snprintf(reason, sizeof(reason), "%s", pc->rep->error);
 	drop_channels(pc);
-	fprintf(stderr, "vmig migrate: postcopy paused: %s; the guest runs on the destination "
-		"and every page it lacks is kept here; reconnecting to %s for up to %d s\n",
-		reason, o->to, o->recovery_timeout_ms / 1000);
-	for (attempt = 1;; attempt++) {
+	if (o->control_path)
+		snprintf(ctl, sizeof(ctl), "%s", o->control_path);
+	else
+		rec_ctl_default_path(ctl, sizeof(ctl), pc->session);
+	lfd = rec_ctl_listen(ctl);
+	if (lfd < 0) {
+		fprintf(stderr, "vmig migrate: cannot listen on the control socket %s: %s\n", ctl,
+			strerror(-lfd));
+		if (o->no_auto_resume) {
+			pc->rep->error[0] = 0;
+			return fail(pc, err, "%s; postcopy paused, and no way to resume it (no "
+				    "control socket, --no-auto-resume)", reason);
+		}
+	}
+	if (o->no_auto_resume)
+		fprintf(stderr, "vmig migrate: postcopy paused: %s; the guest runs on the "
+			"destination and every page it lacks is kept here; waiting up to %d s for "
+			"'vmig migrate --resume %s [--to HOST:PORT]'\n", reason,
+			o->recovery_timeout_ms / 1000, ctl);
+	else
+		fprintf(stderr, "vmig migrate: postcopy paused: %s; the guest runs on the "
+			"destination and every page it lacks is kept here; reconnecting to %s for "
+			"up to %d s (or now: 'vmig migrate --resume %s [--to HOST:PORT]')\n", reason,
+			pc->to, o->recovery_timeout_ms / 1000, ctl);
+	report_event(pc->rep, "paused", "\"reason\":%s,\"to\":%s,\"control\":%s,"
+		     "\"auto_resume\":%s,\"timeout_s\":%d",
+		     json_quote(q[0], sizeof(q[0]), reason), json_quote(q[1], sizeof(q[1]), pc->to),
+		     json_quote(q[2], sizeof(q[2]), lfd >= 0 ? ctl : ""),
+		     o->no_auto_resume ? "false" : "true", o->recovery_timeout_ms / 1000);
+	for (;;) {
 		int64_t left = (int64_t)(deadline - now_ns()) / 1000000;
-		int r;
 
 		if (left <= 0 || vmig_ctl_lost(pc->ctl)) {
+			if (cfd >= 0) {
+				rec_ctl_reply(cfd, "error not resumed within --recovery-timeout: %s",
+					      why);
+				close(cfd);
+			}
+			if (lfd >= 0) {
+				close(lfd);
+				unlink(ctl);
+			}
 			pc->rep->error[0] = 0;
 			return fail(pc, err, "%s; postcopy paused and not resumed within %d s (%s)",
 				    reason, o->recovery_timeout_ms / 1000,
-				    vmig_ctl_lost(pc->ctl) ? "the source VMM went away" : why);
+				    vmig_ctl_lost(pc->ctl) ? "the source VMM went away" :
+				    why[0] ? why : "no resume asked for");
 		}
+		if (cfd < 0 && (o->no_auto_resume || attempt)) {
+			/* Until a request comes (manual) or the backoff passes (auto). */
+			int ms = o->no_auto_resume ? 1000 : (int)backoff_ms;
+
+			if (rec_ctl_wait(lfd, ms < left ? ms : left, &cfd, to, sizeof(to)) == 1) {
+				if (*to)
+					snprintf(pc->to, sizeof(pc->to), "%s", to);
+				manual_until = now_ns() + 10000000000ull;
+				backoff_ms = 50;
+				fprintf(stderr, "vmig migrate: resume requested: reconnecting to %s\n",
+					pc->to);
+				report_event(pc->rep, "resume_requested", "\"to\":%s",
+					     json_quote(q[1], sizeof(q[1]), pc->to));
+			} else if (o->no_auto_resume) {
+				continue;
+			} else if (backoff_ms < 1000) {
+				backoff_ms *= 2;
+			}
+		} else if (cfd >= 0 && attempt) {
+			usleep(backoff_ms * 1000);
+			if (backoff_ms < 1000)
+				backoff_ms *= 2;
+		}
+		left = (int64_t)(deadline - now_ns()) / 1000000;
+		if (left <= 0)
+			continue;
+		attempt++;
+		report_event(pc->rep, "resume_attempt", "\"attempt\":%u,\"to\":%s", attempt,
+			     json_quote(q[1], sizeof(q[1]), pc->to));
 		r = resume_once(pc, attempt, left < 1000 ? left : 1000, why, sizeof(why));
-		if (!r)
+		if (r >= 0)
 			break;
 		trace("src: resume attempt %u: %s", attempt, why);
+		report_event(pc->rep, "resume_failed", "\"attempt\":%u,\"error\":%s", attempt,
+			     json_quote(q[3], sizeof(q[3]), why));
 		drop_channels(pc);
-		usleep(backoff_ms * 1000);
-		if (backoff_ms < 1000)
-			backoff_ms *= 2;
+		if (cfd >= 0 && now_ns() > manual_until) {
+			rec_ctl_reply(cfd, "error cannot resume through %s: %s", pc->to, why);
+			close(cfd);
+			cfd = -1;
+		}
 	}
 	pc->rep->error[0] = 0;
 	pc->rep->pc.recoveries++;
 	pc->rep->pc.last_pause_ns = now_ns() - t0;
 	pc->rep->pc.paused_ns += pc->rep->pc.last_pause_ns;
-	fprintf(stderr, "vmig migrate: postcopy resumed after %.3f s (attempt %u): %llu pages "
-		"to send again\n", pc->rep->pc.last_pause_ns / 1e9, attempt,
-		(unsigned long long)pc->dirty.pages);
-	return 0;
+	if (r == 1)
+		fprintf(stderr, "vmig migrate: postcopy had finished on the destination; its "
+			"DONE was lost with the link and is now acknowledged (after %.3f s)\n",
+			pc->rep->pc.last_pause_ns / 1e9);
+	else
+		fprintf(stderr, "vmig migrate: postcopy resumed after %.3f s (attempt %u): %llu "
+			"pages to send again\n", pc->rep->pc.last_pause_ns / 1e9, attempt,
+			(unsigned long long)pc->dirty.pages);
+	report_event(pc->rep, "resumed", "\"attempt\":%u,\"paused_ms\":%.3f,\"to\":%s,"
+		     "\"pages_to_send\":%llu,\"complete\":%s", attempt,
+		     pc->rep->pc.last_pause_ns / 1e6, json_quote(q[1], sizeof(q[1]), pc->to),
+		     (unsigned long long)(r == 1 ? 0 : pc->dirty.pages), r == 1 ? "true" : "false");
+	if (cfd >= 0) {
+		rec_ctl_reply(cfd, "ok %s after %.3f s (attempt %u, %s)",
+			      r == 1 ? "completed" : "resumed", pc->rep->pc.last_pause_ns / 1e9,
+			      attempt, pc->to);
+		close(cfd);
+	}
+	if (lfd >= 0) {
+		close(lfd);
+		unlink(ctl);
+	}
+	return r;
 }
 
 /*
@@ -896,6 +1081,10 @@ static int postcopy_switchover(struct precopy *pc)
 	while (r && o->recovery_timeout_ms > 0 && rec_transient(r) && !vmig_ctl_lost(pc->ctl) &&
 	       strncmp(pc->rep->error, "destination:", 12)) {
 		r = postcopy_recover(pc, r);
+		if (r == 1) {	/* the destination had finished */
+			r = 0;
+			break;
+		}
 		if (r)
 			break;	/* not resumed in time: give up */
 		r = postcopy_background(pc);
@@ -943,6 +1132,7 @@ int precopy_migrate(const struct precopy_opts *o, struct report *rep)
 	progress_init(&pc.prog, o->progress);
 	pcs_init(&pc.ps, !o->no_preempt, o->spin_us, o->sched);
 	pc.cuts = o->cuts;
+	snprintf(pc.to, sizeof(pc.to), "%s", o->to);
 	r = setup(&pc);
 	rep->setup_ns = now_ns() - t0;
 	pc.go_postcopy = o->postcopy && !o->postcopy_after;

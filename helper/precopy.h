@@ -39,6 +39,8 @@ struct precopy_opts {
 	enum urgent_sched sched;	/* return-path thread's scheduling */
 	unsigned int postcopy_batch;	/* background pages per packet after the switch */
 	int recovery_timeout_ms;	/* postcopy: reconnect for this long (0: never) */
+	bool no_auto_resume;		/* ... only when asked (vmig migrate --resume) */
+	const char *control_path;	/* the paused source's control socket (NULL: default) */
 	/* testing only */
 	struct rec_cuts cuts;		/* cut every connection at these points */
 	bool hint_before_tracking;	/* break the free-hint rule (the test proves it matters) */

@@ -1,10 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Postcopy recovery: the received bitmap on the wire, what to re-send, test cuts. */
 #include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "recovery.h"
+#include "util.h"
 
 bool rec_transient(int err)
 {
@@ -62,6 +69,7 @@ int rec_recv_bitmap(struct stream *s, struct vmig_ram *ram, uint64_t **bm)
 {
 	unsigned int nr = vmig_ram_region_count(ram), i;
 	uint64_t got[WIRE_MAX_REGIONS] = { 0 };
+	bool got_any = false;
 
 	for (i = 0; i < nr; i++) {
 		bm[i] = calloc((vmig_ram_region_pages(ram, i) + 63) / 64, 8);
@@ -80,6 +88,9 @@ int rec_recv_bitmap(struct stream *s, struct vmig_ram *ram, uint64_t **bm)
 			stream_read_error(s, &h);
 			return -ECONNABORTED;
 		}
+		if (h.type == WIRE_PKT_DONE && !h.len && !got_any)
+			return 1;
+		got_any = true;
 		if (h.type == WIRE_PKT_RESUMED && !h.len)
 			break;
 		if (h.type != WIRE_PKT_RECEIVED || h.len < sizeof(wr))
@@ -164,12 +175,16 @@ int rec_parse_cuts(struct rec_cuts *c, const char *spec)
 
 		if (c->n == REC_MAX_CUTS)
 			return -EINVAL;
-		if (!strcmp(t, "resume")) {
-			c->kind[c->n++] = CUT_RESUME;
+		if (!strcmp(t, "resume") || !strcmp(t, "done")) {
+			c->kind[c->n++] = *t == 'r' ? CUT_RESUME : CUT_DONE;
 			continue;
 		}
 		if (!strncmp(t, "pages:", 6))
 			c->kind[c->n] = CUT_PAGES;
+		else if (!strncmp(t, "reqhold:", 8))
+			c->kind[c->n] = CUT_REQHOLD;
+		else if (!strncmp(t, "reqdrop:", 8))
+			c->kind[c->n] = CUT_REQDROP;
 		else if (!strncmp(t, "req:", 4))
 			c->kind[c->n] = CUT_REQ;
 		else
@@ -190,4 +205,177 @@ enum rec_cut_kind rec_cut_armed(const struct rec_cuts *c, uint64_t *arg)
 		return CUT_NONE;
 	*arg = c->arg[c->next];
 	return c->kind[c->next];
+}
+
+int rec_wait_done_ack(struct stream *s, int timeout_ms)
+{
+	uint64_t deadline = now_ns() + timeout_ms * 1000000ull;
+
+	for (;;) {
+		struct wire_pkt_hdr h;
+		int r;
+
+		if (now_ns() > deadline)
+			return stream_fail(s, ETIMEDOUT, "the source did not acknowledge DONE");
+		r = stream_recv_hdr(s, &h);	/* bounded by the stream's timeout */
+		if (r)
+			return r;
+		if (h.type == WIRE_PKT_DONE && !h.len)
+			return 0;
+		if (h.type == WIRE_PKT_ERROR) {
+			stream_read_error(s, &h);
+			return -ECONNABORTED;
+		}
+		if (h.type != WIRE_PKT_NOP || h.len)
+			return stream_fail(s, EPROTO, "%s instead of DONE", wire_pkt_name(h.type));
+	}
+}
+
+void rec_ctl_default_path(char *buf, size_t len, uint64_t session)
+{
+	const char *dir = getenv("XDG_RUNTIME_DIR");
+
+	snprintf(buf, len, "%s/vmig-%016llx.sock", dir && *dir ? dir : "/tmp",
+		 (unsigned long long)session);
+}
+
+static int ctl_addr(const char *path, struct sockaddr_un *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(a->sun_path))
+		return -ENAMETOOLONG;
+	strcpy(a->sun_path, path);
+	return 0;
+}
+
+int rec_ctl_listen(const char *path)
+{
+	struct sockaddr_un a;
+	int fd, r = ctl_addr(path, &a);
+
+	if (r)
+		return r;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	unlink(path);
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, 4)) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+/* One line (up to len-1 bytes, without the newline) within ms: 0 or -errno. */
+static int read_line(int fd, char *buf, size_t len, int ms)
+{
+	uint64_t deadline = now_ns() + ms * 1000000ull;
+	size_t n = 0;
+
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int64_t left = (int64_t)(deadline - now_ns()) / 1000000;
+		ssize_t k;
+
+		if (left <= 0)
+			return -ETIMEDOUT;
+		if (poll(&p, 1, left) <= 0)
+			continue;
+		k = read(fd, buf + n, 1);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return k < 0 ? -errno : -ECONNRESET;
+		if (buf[n] == '\n') {
+			buf[n] = 0;
+			return 0;
+		}
+		if (++n == len)
+			return -EMSGSIZE;
+	}
+}
+
+int rec_ctl_wait(int lfd, int ms, int *cfd, char *to, size_t tolen)
+{
+	struct pollfd p = { .fd = lfd, .events = POLLIN };
+	char line[300];
+	int fd;
+
+	if (lfd < 0) {
+		if (ms > 0)
+			usleep(ms * 1000);
+		return 0;
+	}
+	if (poll(&p, 1, ms) <= 0)
+		return 0;
+	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	if (read_line(fd, line, sizeof(line), 1000)) {
+		close(fd);
+		return 0;
+	}
+	if (strncmp(line, "resume", 6) || (line[6] && line[6] != ' ') ||
+	    strlen(line + 6 + !!line[6]) >= tolen) {
+		rec_ctl_reply(fd, "error unknown request '%.64s'", line);
+		close(fd);
+		return 0;
+	}
+	strcpy(to, line + 6 + !!line[6]);
+	*cfd = fd;
+	return 1;
+}
+
+void rec_ctl_reply(int cfd, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n > sizeof(buf) - 2)
+		n = sizeof(buf) - 2;
+	buf[n++] = '\n';
+	if (send(cfd, buf, n, MSG_NOSIGNAL) < 0)
+		return;	/* the client went away: nothing to tell */
+}
+
+int rec_ctl_resume(const char *path, const char *to, int timeout_ms, char *reply,
+		   size_t len)
+{
+	struct sockaddr_un a;
+	char line[300];
+	int fd, r = ctl_addr(path, &a), n;
+
+	if (r)
+		return r;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a))) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	n = snprintf(line, sizeof(line), "resume%s%s\n", to && *to ? " " : "", to ? to : "");
+	if (n >= (int)sizeof(line)) {
+		close(fd);
+		return -ENAMETOOLONG;
+	}
+	if (send(fd, line, n, MSG_NOSIGNAL) != n) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	r = read_line(fd, reply, len, timeout_ms);
+	close(fd);
+	if (r)
+		return r;
+	return strncmp(reply, "ok", 2) ? 1 : 0;
 }

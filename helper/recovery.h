@@ -11,6 +11,7 @@
 #define VMIG_RECOVERY_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "libvmig.h"
@@ -25,6 +26,7 @@ int rec_send_bitmap(struct stream *s, struct pc_dst *pc);
 /*
  * Source: read RECEIVED* up to RESUMED into per-region bitmaps (allocated
  * here, freed with rec_free_bitmap), checked against guest RAM's shape.
+ * 1 when the destination answers DONE instead: it had finished.
  */
 int rec_recv_bitmap(struct stream *s, struct vmig_ram *ram, uint64_t **bm);
 void rec_free_bitmap(uint64_t **bm);
@@ -32,15 +34,50 @@ void rec_free_bitmap(uint64_t **bm);
 int rec_missing_data(struct vmig_ram *ram, uint64_t **bm,
 		     int (*fn)(void *, unsigned int, uint64_t, uint64_t), void *arg);
 
+/*
+ * Destination, after DONE: wait up to timeout_ms for the source's DONE.
+ * 0, or -errno (the link broke: the caller waits for a RESUME to answer).
+ */
+int rec_wait_done_ack(struct stream *s, int timeout_ms);
+
+/*
+ * The paused source's control socket (vmig migrate --resume): a Unix
+ * stream socket; a client writes one line "resume [HOST:PORT]\n" and reads
+ * one line back, "ok ..." or "error ...".
+ */
+/* Default path of a session's control socket ($XDG_RUNTIME_DIR or /tmp). */
+void rec_ctl_default_path(char *buf, size_t len, uint64_t session);
+/* Bind and listen on path (a stale socket there is replaced): fd or -errno. */
+int rec_ctl_listen(const char *path);
+/*
+ * Wait up to ms for a request on the listening socket: 1 with *cfd open
+ * (answer it with rec_ctl_reply) and to[] the new address ("" for the same
+ * one), 0 on timeout.
+ */
+int rec_ctl_wait(int lfd, int ms, int *cfd, char *to, size_t tolen);
+void rec_ctl_reply(int cfd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Client: ask the paused source at path to resume; 0 "ok", 1 refused, -errno. */
+int rec_ctl_resume(const char *path, const char *to, int timeout_ms, char *reply,
+		   size_t len);
+
 /* Tests: where to cut every connection of the source (--inject-cut). */
-enum rec_cut_kind { CUT_NONE, CUT_PAGES, CUT_REQ, CUT_RESUME };
+enum rec_cut_kind { CUT_NONE, CUT_PAGES, CUT_REQ, CUT_RESUME, CUT_REQHOLD, CUT_DONE, CUT_REQDROP };
 #define REC_MAX_CUTS	8
 struct rec_cuts {
 	unsigned int n, next;
 	enum rec_cut_kind kind[REC_MAX_CUTS];
 	uint64_t arg[REC_MAX_CUTS];
 };
-/* "pages:N,req:N,resume,...": 0 or -EINVAL. */
+/*
+ * "pages:N,req:N,reqhold:N,reqdrop:N,resume,done,...": 0 or -EINVAL.  reqhold is req
+ * whose page is then left out of the background transfer for good (it
+ * arrives only if the destination asks again; with it armed the background
+ * goes from the last chunk backwards, so the guest's first faults find
+ * pages not sent yet); reqdrop is reqhold whose page is not sent even when
+ * asked again (a broken source: the destination must refuse to end); done
+ * drops the
+ * destination's DONE as a cut just before it would arrive.
+ */
 int rec_parse_cuts(struct rec_cuts *c, const char *spec);
 /* The armed cut's kind (CUT_NONE when none is left) and its argument. */
 enum rec_cut_kind rec_cut_armed(const struct rec_cuts *c, uint64_t *arg);

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
+#include <stdarg.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "report.h"
@@ -213,6 +215,46 @@ void progress_clear(struct progress *p)
 	if (p->shown)
 		fprintf(stderr, "\r%*s\r", 79, "");
 	p->shown = false;
+}
+
+const char *json_quote(char *buf, size_t len, const char *s)
+{
+	size_t n = 0;
+
+	if (len < 3)
+		return "\"\"";
+	buf[n++] = '"';
+	for (; *s && n + 8 < len; s++) {
+		if (*s == '"' || *s == '\\')
+			n += snprintf(buf + n, len - n, "\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			n += snprintf(buf + n, len - n, "\\u%04x", *s);
+		else
+			buf[n++] = *s;
+	}
+	buf[n++] = '"';
+	buf[n] = 0;
+	return buf;
+}
+
+void report_event(const struct report *r, const char *event, const char *fmt, ...)
+{
+	struct timespec ts;
+	va_list ap;
+
+	if (!r->events)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	printf("{\"event\":\"%s\",\"role\":\"%s\",\"time\":%lld.%03ld", event, r->role,
+	       (long long)ts.tv_sec, ts.tv_nsec / 1000000);
+	if (fmt && *fmt) {
+		putchar(',');
+		va_start(ap, fmt);
+		vprintf(fmt, ap);
+		va_end(ap);
+	}
+	printf("}\n");
+	fflush(stdout);
 }
 
 int report_finish(const struct report *r, bool json, const char *who)

@@ -25,6 +25,7 @@ struct report_pc {
 
 struct report {
 	const char *role;		/* "source" or "destination" */
+	bool events;			/* --json: events as JSON lines on stdout too */
 	const char *backend;		/* "uffd" */
 	const char *tracking;		/* "async", "sync" ("" on a destination) */
 	bool ok;
@@ -56,6 +57,16 @@ void report_print_json(const struct report *r, FILE *f);
  * stderr after @who; returns the exit status, 0 or 1.
  */
 int report_finish(const struct report *r, bool json, const char *who);
+
+/*
+ * With r->events (--json): one line {"event":EVENT,"time":UNIX_SECONDS,...}
+ * on stdout, flushed; fmt gives the rest of the fields (JSON, no leading
+ * comma).  The final report stays the last line.
+ */
+void report_event(const struct report *r, const char *event, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* s as a JSON string literal (quoted, escaped) in buf. */
+const char *json_quote(char *buf, size_t len, const char *s);
 
 /* A one-line progress bar on a terminal (stderr); silent elsewhere. */
 struct progress {

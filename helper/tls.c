@@ -28,7 +28,8 @@
 #define WBUF_LEN		(16 * 1024)	/* small pieces gathered per SSL_write */
 #define DIRECT_MIN		(16 * 1024)	/* contiguous runs written in place ... */
 #define DIRECT_MAX		(256 * 1024)	/* ... up to this much per SSL_write */
-#define RBUF_LEN		(64 * 1024)	/* read-ahead buffer (multifd) */
+#define RBUF_LEN		(256 * 1024)	/* read-ahead buffer (multifd) */
+#define RUN_MAX			(1024 * 1024)	/* contiguous iovecs read as one */
 #define LOWAT_SLACK		(32 * 1024)	/* > a record with its overhead */
 #define LOWAT_MAX		(256 * 1024)
 #define PSK_MIN			16
@@ -664,8 +665,8 @@ static void set_lowat(struct tls_conn *c, const struct iovec *iov, int cnt)
 ssize_t tls_readv(struct stream *s, const struct iovec *iov, int cnt)
 {
 	struct tls_conn *c = s->tls;
-	size_t n;
-	int r, ok;
+	size_t n, run;
+	int r, ok, i;
 
 	if (!c->done) {
 		r = handshake(s, c);
@@ -680,10 +681,25 @@ ssize_t tls_readv(struct stream *s, const struct iovec *iov, int cnt)
 	}
 	if (!cnt)
 		return 0;
+	/*
+	 * No ERR_clear_error() per call (one per 16 KiB record, 1.5 % of the
+	 * receiver's time): the queue is empty here, every failure that fills
+	 * it ends the connection (ssl_reason() empties it).
+	 */
+	/*
+	 * Pages of a batch are mostly contiguous in guest memory: read the
+	 * whole run of adjacent iovecs at once, so one SSL_read hands over a
+	 * whole 16 KiB record, not 4 KiB pieces of it (4 calls per record).
+	 */
+	for (run = iov->iov_len, i = 1; i < cnt && run < RUN_MAX; i++) {
+		if ((const uint8_t *)iov[i - 1].iov_base + iov[i - 1].iov_len !=
+		    (const uint8_t *)iov[i].iov_base)
+			break;
+		run += iov[i].iov_len;
+	}
 	for (;;) {
-		ERR_clear_error();
 		errno = 0;
-		ok = SSL_read_ex(c->ssl, iov->iov_base, iov->iov_len, &n);
+		ok = SSL_read_ex(c->ssl, iov->iov_base, run, &n);
 		r = ok ? SSL_ERROR_NONE : SSL_get_error(c->ssl, 0);
 		if (c->olen) {
 			int e = errno, fr = out_flush(s, c);
@@ -718,9 +734,9 @@ ssize_t tls_readv(struct stream *s, const struct iovec *iov, int cnt)
 ssize_t tls_writev(struct stream *s, const struct iovec *iov, int cnt)
 {
 	struct tls_conn *c = s->tls;
-	size_t len = 0, run = 0, n;
+	size_t len = 0, run = 0, n, done;
 	const void *buf;
-	int r, i;
+	int r, i, ok;
 
 	if (!c->done) {
 		r = handshake(s, c);
@@ -766,14 +782,29 @@ ssize_t tls_writev(struct stream *s, const struct iovec *iov, int cnt)
 		return 0;
 	ERR_clear_error();
 	errno = 0;
-	if (SSL_write_ex(c->ssl, buf, len, &n) == 1) {
+	/*
+	 * With SSL_MODE_ENABLE_PARTIAL_WRITE each SSL_write returns after one
+	 * 16 KiB record: into the memory BIO (which never refuses) keep going
+	 * until the whole run is encrypted, then send it with one send() (was
+	 * one send per record: 33 k per 512 MiB).  With kernel TLS the socket
+	 * BIO may block: a partial write goes back to the stream as such.
+	 */
+	for (done = 0;;) {
+		ok = SSL_write_ex(c->ssl, (const uint8_t *)buf + done, len - done, &n);
+		if (!ok)
+			break;
+		done += n;
+		if (done == len || !obio_meth)
+			break;
+	}
+	if (ok) {
 		c->wpend = 0;
 		r = out_flush(s, c);
 		if (r) {
 			errno = -r;
 			return closed_early(s, c, -1);
 		}
-		return n;
+		return done;
 	}
 	r = SSL_get_error(c->ssl, 0);
 	if (r == SSL_ERROR_WANT_WRITE || r == SSL_ERROR_WANT_READ) {

@@ -62,8 +62,10 @@ enum wire_chan_kind {
 #define WIRE_CAP_PREEMPT	(1ull << 3)	/* requested pages on a preempt channel */
 #define WIRE_CAP_RETURN_PATH	(1ull << 4)	/* a return-path channel (page requests) */
 #define WIRE_CAP_DEVICE_STATE	(1ull << 5)	/* DEVICES + DEVSTATE packets */
+#define WIRE_CAP_DONE_ACK	(1ull << 6)	/* postcopy: the source acknowledges DONE */
 #define WIRE_CAPS_V1		(WIRE_CAP_ZERO_PAGES | WIRE_CAP_MULTIFD | WIRE_CAP_DEVICE_STATE)
-#define WIRE_CAPS_POSTCOPY	(WIRE_CAP_POSTCOPY | WIRE_CAP_PREEMPT | WIRE_CAP_RETURN_PATH)
+#define WIRE_CAPS_POSTCOPY	(WIRE_CAP_POSTCOPY | WIRE_CAP_PREEMPT | WIRE_CAP_RETURN_PATH | \
+				 WIRE_CAP_DONE_ACK)
 /* What a version-1 source must get to proceed. */
 #define WIRE_CAPS_REQUIRED	(WIRE_CAP_MULTIFD)
 
@@ -204,6 +206,11 @@ struct wire_req {			/* return path */
  * bitmap, raw, in slices) and RESUMED; then the source opens every other
  * channel again, re-sends whatever is not in the bitmap in the background,
  * and the destination re-sends its outstanding page requests.
+ *
+ * The end (WIRE_CAP_DONE_ACK): the source answers DONE with DONE.  A
+ * destination whose DONE was not acknowledged (the link broke) keeps
+ * listening for the session; to a RESUME it answers DONE instead of
+ * RECEIVED, the source acknowledges, and both sides end successfully.
  */
 struct wire_resume {
 	uint32_t attempt;		/* 1, 2, ...: informational */

@@ -76,9 +76,24 @@ migrate() {
 		--json --timeout 5 $3 >"$MIG_TMP/$1.json" 2>"$MIG_TMP/$1.merr"
 }
 
-# json FILE EXPR: evaluate a python expression on the report d.
+# json FILE EXPR: evaluate a python expression on the report d (the last
+# line: with --json, events as JSON lines may come before it).
 json() {
-	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if eval(sys.argv[2]) else 1)' "$1" "$2"
+	python3 -c 'import json,sys; d=json.loads(open(sys.argv[1]).read().strip().splitlines()[-1]); sys.exit(0 if eval(sys.argv[2]) else 1)' "$1" "$2"
+}
+
+# events FILE REGEX: every line parses as JSON, the last is the report, and
+# the names of the events before it, joined by spaces, match REGEX whole.
+events() {
+	python3 -c '
+import json, re, sys
+lines = [json.loads(l) for l in open(sys.argv[1]).read().strip().splitlines()]
+got = " ".join(l["event"] for l in lines[:-1])
+ok = re.fullmatch(sys.argv[2], got) is not None and "event" not in lines[-1] and "role" in lines[-1]
+ok = ok and all(isinstance(l["time"], float) for l in lines[:-1])
+if not ok:
+    print("# events: got \"%s\", want \"%s\"" % (got, sys.argv[2]))
+sys.exit(0 if ok else 1)' "$1" "$2"
 }
 
 # Show what a failed check was about.

@@ -12,8 +12,10 @@ set -u
 VMIG=${VMIG_BIN:?}
 
 # case_rec NAME SRC_GUEST_ARGS MIGRATE_ARGS RECOVERIES [JSON_EXPR_DST] [LISTEN_ARGS]
+#          [SRC_EVENTS DST_EVENTS (regular expressions over the event names)]
 case_rec() {
 	local name=$1 gargs=$2 margs=$3 n=$4 dexpr=${5:-True} largs=${6:-} p=r$tap_n
+	local sev=${7:-} dev=${8:-}
 	dest_pair "$p" "--mem 64M --verify-all --run 1" "--json --recovery-timeout 10 $largs" &&
 		src_guest "$p" "--mem 64M $gargs" && migrate "$p" "$p" "$margs"
 	local rc=$?
@@ -28,7 +30,7 @@ case_rec() {
 		test "$(grep -c "postcopy paused" "$MIG_TMP/$p.merr")" -eq $n -a \
 		"$(grep -c "postcopy paused" "$MIG_TMP/${p}ls.err")" -eq $n
 	[ -n "${REC_DEBUG:-}" ] && dump "$p.merr" "${p}ls.err" "${p}dg.err"
-	python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))["postcopy"]; print("# requests asked again after a reconnection: %d" % d["resent"])' \
+	python3 -c 'import json,sys; d=json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])["postcopy"]; print("# requests asked again after a reconnection: %d" % d["resent"])' \
 		"$MIG_TMP/${p}ls.out" 2>/dev/null
 	check "$name: every page verified on the destination" \
 		grep -q "verify-all after resume: .* 0 errors" "$MIG_TMP/${p}dg.err"
@@ -38,7 +40,15 @@ case_rec() {
 		"d['ok'] and d['postcopy']['recoveries'] == $n"
 	check "$name: destination report counts $n recoveries" json "$MIG_TMP/${p}ls.out" \
 		"d['ok'] and d['postcopy']['recoveries'] == $n and $dexpr"
+	if [ -n "$sev" ]; then
+		check "$name: the source's JSON events, in order" events "$MIG_TMP/$p.json" "$sev"
+		check "$name: the destination's JSON events, in order" events "$MIG_TMP/${p}ls.out" "$dev"
+	fi
 }
+
+# One pause and resume as JSON events: the attempts that failed, then one that did.
+EV_SRC1="paused( resume_attempt resume_failed)* resume_attempt resumed"
+EV_DST1="paused( resume_attempt resume_failed)* resume_attempt resumed"
 
 SLOW="--postcopy-after 0 --max-bandwidth 16"
 case_rec "one cut during the background transfer, preempt, 2 channels" \
@@ -53,7 +63,39 @@ case_rec "a cut with a request in flight, without preempt, 4 channels" \
 case_rec "a cut during the resume handshake: the next attempt resumes" \
 	"--pattern random --dirty-rate 50" "$SLOW --multifd 2 --inject-cut pages:1000,resume" 1
 case_rec "two cuts in one migration" \
-	"--pattern random --dirty-rate 50" "$SLOW --multifd 2 --inject-cut pages:1000,pages:1000" 2
+	"--pattern random --dirty-rate 50" "$SLOW --multifd 2 --inject-cut pages:1000,pages:1000" 2 \
+	True "" "$EV_SRC1 $EV_SRC1" "$EV_DST1 $EV_DST1"
+# reqhold: the source never sends the page of the cut request in the
+# background (before or after the resume); only the destination asking again
+# brings it, so without the re-sent request the guest thread on it would wait
+# forever (the verification would not finish).
+case_rec "a requested page that only the re-sent request brings" \
+	"--pattern random --dirty-rate 100" "$SLOW --multifd 1 --inject-cut reqhold:3" 1 \
+	"d['postcopy']['resent'] >= 1"
+case_rec "the same without preempt, 2 channels" \
+	"--pattern random --dirty-rate 100" "$SLOW --multifd 2 --no-preempt --inject-cut reqhold:2" 1 \
+	"d['postcopy']['resent'] >= 1"
+# reqdrop: as reqhold, and the source does not send that page even when asked
+# again (a broken source): the destination must not end as if complete.
+p=drop
+dest_pair $p "--mem 64M --verify-all --run 1" "--json --recovery-timeout 10" &&
+	src_guest $p "--mem 64M --pattern random --dirty-rate 100" &&
+	migrate $p $p "$SLOW --multifd 1 --inject-cut reqdrop:3"
+rc=$?
+wait_pid "$PID_dropls" 30; lrc=$?
+wait_pid "$PID_dropdg" 30; drc=$?
+check "a source that never sends a requested page: the destination refuses to end, saying which" \
+	test $lrc -eq 1 -a -n "$(grep "requested page never sent" "$MIG_TMP/${p}ls.err")"
+check "... the source fails too, with the destination's reason" \
+	test $rc -eq 1 -a -n "$(grep "peer reported an error: .*never sent" "$MIG_TMP/$p.merr")"
+check "... and the destination guest does not run on with a zero page" test $drc -eq 4
+[ $lrc -eq 1 ] && [ $drc -eq 4 ] || dump $p.merr ${p}ls.err ${p}dg.err
+# done: the destination's DONE is lost with the link; it keeps listening,
+# answers the source's RESUME with DONE, and both end with status 0.
+case_rec "a cut right after the final DONE: both sides end successfully" \
+	"--pattern random --dirty-rate 50" "--postcopy-after 0 --multifd 2 --inject-cut done" 1 \
+	True "" "paused( resume_attempt resume_failed)* resume_attempt resumed" \
+	"paused resume_attempt resumed"
 if command -v openssl >/dev/null; then
 	echo "vmig:$(openssl rand -hex 32)" >"$MIG_TMP/rec.psk"
 	case_rec "over TLS (PSK): the resumed session binds its channels to the new handshake" \
@@ -65,10 +107,62 @@ else
 fi
 case_rec "postcopy after a precopy pass, cut in the background" \
 	"--pattern sequential --dirty-rate 100" "--postcopy --max-bandwidth 32 --multifd 2 --inject-cut pages:500" 1
+# --- manual resume: the link (a TCP proxy) dies, the paused source waits
+# (--no-auto-resume) until 'vmig migrate --resume' sends it to a new address.
+p=man
+PROXY="$(dirname "$0")/../../bench/tcp_proxy.py"
+dest_pair $p "--mem 64M --verify-all --run 1" "--json --recovery-timeout 60" &&
+	src_guest $p "--mem 64M --pattern random --dirty-rate 50"
+pport=$(free_port)
+python3 "$PROXY" "$pport" "$PORT_man" >"$MIG_TMP/px.out" 2>&1 &
+px=$!
+MIG_PIDS+=($px)
+wait_for "$MIG_TMP/px.out" "proxy: ready"
+start ${p}mig "$VMIG" migrate --vmm "$MIG_TMP/${p}src.sock" --to "127.0.0.1:$pport" --json \
+	--timeout 5 --postcopy-after 0 --max-bandwidth 16 --multifd 2 --no-progress \
+	--no-auto-resume --recovery-timeout 60
+wait_for "$MIG_TMP/${p}ls.err" "postcopy: the guest runs here" 20
+sleep 0.5
+kill -9 $px
+wait_for "$MIG_TMP/${p}mig.err" "postcopy paused" 20
+wait_for "$MIG_TMP/${p}ls.err" "postcopy paused" 20
+sleep 1
+check "manual resume: with --no-auto-resume the paused source does not reconnect by itself" \
+	test -z "$(grep -E "resumed|resume attempt" "$MIG_TMP/${p}mig.err" "$MIG_TMP/${p}ls.err")"
+ctl=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["control"])' \
+	"$MIG_TMP/${p}mig.out" 2>/dev/null)
+sess=$(basename "$ctl" .sock); sess=${sess#vmig-}
+check "manual resume: the pause names the default control socket (session $sess)" \
+	test -S "$ctl" -a -n "$(grep -F -- "--resume $ctl" "$MIG_TMP/${p}mig.err")"
+"$VMIG" migrate --resume not-hex >/dev/null 2>&1; rrc=$?
+check "manual resume: --resume of neither a path nor a session id is a usage error" test $rrc -eq 2
+"$VMIG" migrate --resume nonsense/none.sock >"$MIG_TMP/$p.res0" 2>&1; rrc=$?
+check "manual resume: --resume of a path with no paused migration fails, saying so" \
+	test $rrc -eq 1 -a -n "$(grep "no paused migration there" "$MIG_TMP/$p.res0")"
+"$VMIG" migrate --resume "$sess" --to "127.0.0.1:$PORT_man" >"$MIG_TMP/$p.res" 2>&1; rrc=$?
+check "manual resume: --resume SESSION --to the destination directly answers ok" \
+	test $rrc -eq 0 -a -n "$(grep "ok resumed after" "$MIG_TMP/$p.res")"
+wait_pid "$PID_manmig" 60; mrc=$?
+wait_pid "$PID_manls" 30; lrc=$?
+wait_pid "$PID_mandg" 30; drc=$?
+check "manual resume: the migration completes on the new address" \
+	test $mrc -eq 0 -a $lrc -eq 0 -a $drc -eq 0
+[ $mrc -eq 0 ] && [ $lrc -eq 0 ] && [ $drc -eq 0 ] ||
+	dump $p.res ${p}mig.err ${p}ls.err ${p}dg.err
+check "manual resume: every page verified on the destination" \
+	grep -q "verify-all after resume: .* 0 errors" "$MIG_TMP/${p}dg.err"
+check "manual resume: the control socket is gone after the resume" test ! -e "$ctl"
+check "manual resume: source JSON events paused, resume_requested, resume_attempt, resumed" \
+	events "$MIG_TMP/${p}mig.out" "paused resume_requested( resume_attempt resume_failed)* resume_attempt resumed"
+check "manual resume: destination JSON events paused, resume_attempt, resumed" \
+	events "$MIG_TMP/${p}ls.out" "$EV_DST1"
+check "manual resume: both reports count one recovery" json "$MIG_TMP/${p}mig.out" \
+	"d['ok'] and d['postcopy']['recoveries'] == 1"
+
 if [ -x "${VMIG_SAN_BIN:-}" ]; then
 	VMIG=$VMIG_SAN_BIN
-	case_rec "ASan/UBSan build: a cut with a request in flight, then one in the background" \
-		"--pattern random --dirty-rate 50" "$SLOW --multifd 2 --inject-cut req:2,pages:1000" 2
+	case_rec "ASan/UBSan build: a cut with a request in flight, one in the background, one after DONE" \
+		"--pattern random --dirty-rate 50" "$SLOW --multifd 2 --inject-cut req:2,pages:1000,done" 3
 	VMIG=$VMIG_BIN
 else
 	skip "ASan/UBSan build recovery" "VMIG_SAN_BIN not built"

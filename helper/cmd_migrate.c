@@ -154,7 +154,7 @@ static int migrate_run(int argc, char **argv)
 		{ "postcopy-after", required_argument, NULL, 'a' },
 		{ "no-preempt", no_argument, NULL, 'N' },
 		{ "postcopy-spin", required_argument, NULL, 0x101 },
-		{ "postcopy-sched", required_argument, NULL, 0x105 },
+		{ "postcopy-sched", required_argument, NULL, 0x108 },
 		{ "postcopy-batch", required_argument, NULL, 'B' },
 		{ "track", required_argument, NULL, 'T' },
 		{ "backend", required_argument, NULL, 0x110 },
@@ -232,7 +232,7 @@ static int migrate_run(int argc, char **argv)
 				goto bad;
 			o.spin_us = v;
 			break;
-		case 0x105:
+		case 0x108:
 			if (urgent_sched_parse(optarg, &o.sched))
 				goto bad;
 			break;

@@ -272,9 +272,14 @@ bool vmig_dev_io_after_precopy(const struct vmig_dev_io *io);
 /*
  * Free-page hints (VMM side).  fn fills bitmap (one bit per page of region,
  * set: the guest does not use the page, its content does not matter) when
- * the helper asks, which it does only once dirty tracking is on: a hinted
- * page the guest writes afterwards is dirty and still sent.  A VMM must not
- * compute the hint before the helper asks for it.
+ * the helper asks.  It asks only once dirty tracking is on, and asks again
+ * before each slice of its bulk stage, so a guest whose free set changes
+ * is followed: each slice skips what the latest hint calls free.  The rule,
+ * for the first hint and every update: dirty logging must be on before the
+ * hint is taken, so a hinted page the guest writes afterwards is dirty and
+ * still sent.  A VMM must therefore compute the hint when asked, never
+ * earlier (no cached bitmap), and must not send a hint unasked (the helper
+ * treats that as a broken session).
  */
 typedef int (*vmig_free_hint_fn)(void *opaque, unsigned int region, uint64_t *bitmap,
 				 uint64_t pages);

@@ -25,6 +25,9 @@
  *      DEV_QUERY starts a session: it forgets earlier precopy parts.)
  *                                        <- FREE_QUERY        (after TRACKING)
  *   FREE_HINT {status, regions} + memfd of bitmaps ->
+ *     (asked again before each slice of the bulk stage: updates.  Every
+ *      hint, first or update, must be computed when asked, so after dirty
+ *      tracking started; the VMM never sends FREE_HINT unasked.)
  *
  * A hang-up without COMPLETE counts as ERROR.  On ERROR the VMM's library
  * tears tracking down (unregisters the range: no write faults any more).

@@ -258,7 +258,10 @@ struct vmig_dev_ops {
 	int (*save_precopy)(void *opaque, struct vmig_dev_io *io);	/* VMIG_DEV_PRECOPY */
 };
 
-/* Declare a device: name (< 32 bytes) + instance unique; size approximate. */
+/*
+ * Declare a device: name (< 32 bytes) + instance unique; size approximate;
+ * flags VMIG_DEV_PRECOPY exactly when ops->save_precopy is set.
+ */
 int vmig_vmm_add_device(struct vmig_vmm *vmm, const char *name, uint32_t instance,
 			uint64_t size, uint32_t flags, const struct vmig_dev_ops *ops,
 			void *opaque);

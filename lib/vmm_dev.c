@@ -219,12 +219,11 @@ static void *dev_thread(void *arg)
 static int serve_open(struct vmm_devs *devs, struct vmm_msg *m, bool load)
 {
 	const struct vmm_dev_open *o = (const void *)m->payload;
+	bool precopy = o->flags & VMM_DEV_OPEN_PRECOPY;
 	struct vmig_dev_io *io;
 	pthread_attr_t attr;
 	pthread_t t;
 	int fd;
-
-	bool precopy = o->flags & VMM_DEV_OPEN_PRECOPY;
 
 	if (m->hdr.len != sizeof(*o) || m->hdr.nfds != 1 || (o->flags & ~VMM_DEV_OPEN_PRECOPY) ||
 	    (precopy && load))

@@ -2,7 +2,13 @@
 # SPDX-License-Identifier: GPL-2.0
 # Device state and free-page hints on loopback.
 #
-#   bench/devstate_bench.sh [downtime|free|all]
+#   bench/devstate_bench.sh [downtime|precopy|free|all]
+#
+# Every table repeats its runs BENCH_REPS times (default 5) interleaved: one
+# run of every setting, then the next round (each round starting at the
+# next setting), so a load change on a shared machine hits all settings
+# alike.  Figures: median, interquartile range and min-max.  The load
+# average is printed before and after.
 #
 # downtime: an idle 64 MiB guest with BENCH_DEVICES (default "1 2 4") emulated devices of
 #   BENCH_DEV_SIZE (default 100M) each, saved and loaded at BENCH_DEV_RATE
@@ -11,8 +17,11 @@
 #   as they would on real hardware); device state on the main channel
 #   (in order, one device after another, as a single-channel VMM does)
 #   versus spread over BENCH_CHANNELS (default "2 4 6 8 12") multifd
-#   channels.  Downtime: median and min-max over BENCH_REPS (default 3) runs,
-#   with the median run's parts.
+#   channels.  Downtime with the median run's parts; then, per device
+#   count, each channel count's median against the best one's.
+# precopy: BENCH_PRE_DEVICES (default 4) such devices on 4 channels with no
+#   precopy part, 75 % and 90 % of their state sent before switchover: the
+#   downtime, its device-save part and the device bytes left for it.
 # free: an idle BENCH_FREE_MEM (default 1G) guest, every page written, with
 #   0, 50 and 75 % of it hinted free: total time and bytes on the wire.
 # Prints markdown tables.
@@ -21,7 +30,7 @@ cd "$(dirname "$0")/.."
 make -s -j2 all
 vmig=${VMIG:-build/out/vmig}
 what=${1:-all}
-reps=${BENCH_REPS:-3}
+reps=${BENCH_REPS:-5}
 dsize=${BENCH_DEV_SIZE:-100M}
 drate=${BENCH_DEV_RATE:-200M}
 chans=${BENCH_CHANNELS:-2 4 6 8 12}
@@ -33,6 +42,7 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
+mkdir "$tmp/res"
 
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 waitfor() {
@@ -44,7 +54,7 @@ waitfor() {
 migrate() {
 	local p dg
 	p=$(port)
-	rm -f "$tmp"/*
+	rm -f "$tmp"/*.sock "$tmp"/*.out "$tmp"/*.err
 	$vmig guest --socket "$tmp/dst.sock" --mem "$1" --incoming --run 0 $3 >"$tmp/dg.out" 2>"$tmp/dg.err" &
 	dg=$!
 	pids+=($dg)
@@ -56,64 +66,142 @@ migrate() {
 	waitfor "$tmp/ls.err" "waiting for a source"
 	waitfor "$tmp/sg.out" "guest: ready"
 	sleep 0.3
-	$vmig migrate --vmm "$tmp/src.sock" --to "127.0.0.1:$p" --json --no-progress $4
+	$vmig migrate --vmm "$tmp/src.sock" --to "127.0.0.1:$p" --json --no-progress $4 | tr -d '\n'
+	echo
 	wait "$dg" || { echo "bench: destination guest failed" >&2; cat "$tmp/dg.err" >&2; exit 1; }
 }
 
-summary() {	# reads JSON lines on stdin: "median (min-max)" of downtime + median run's parts
-	python3 -c '
-import json, sys
-runs = sorted((json.loads(l) for l in sys.stdin if l.strip()), key=lambda d: d["downtime_ms"])
-m = runs[len(runs) // 2]
-p = m["downtime_parts_ms"]
-print("%.0f (%.0f-%.0f) | %.0f / %.0f / %.0f / %.0f / %.0f" % (m["downtime_ms"], runs[0]["downtime_ms"],
-      runs[-1]["downtime_ms"], p["final_pages"] + p["stop"], p["device_save"], p["transfer"], p["load"], p["resume"]))'
+# interleave FILE_PREFIX "label|mem|guest args|dest guest args|migrate args"...:
+# BENCH_REPS rounds of one run per setting; JSON lines in FILE_PREFIX.<i>.
+interleave() {
+	local pre=$1 r i k n
+	shift
+	n=$#
+	local cfg=("$@")
+	for ((r = 0; r < reps; r++)); do
+		for ((k = 0; k < n; k++)); do
+			i=$(((k + r) % n))
+			IFS='|' read -r _ m ga da ma <<<"${cfg[$i]}"
+			migrate "$m" "$ga" "$da" "$ma" >>"$pre.$i"
+		done
+		echo "bench: round $((r + 1)) of $reps done ($(cut -d' ' -f1-3 /proc/loadavg))" >&2
+	done
 }
 
+stats() {	# python: statistics over JSON line files
+	python3 - "$@" <<'PY'
+import json, sys
+mode = sys.argv[1]
+def load(f):
+    return [json.loads(l) for l in open(f) if l.strip()]
+def q(v, f):
+    v = sorted(v); i = f * (len(v) - 1); lo = int(i); hi = min(lo + 1, len(v) - 1)
+    return v[lo] + (v[hi] - v[lo]) * (i - lo)
+def spread(v, fmt="%.0f"):
+    return (fmt + " (IQR " + fmt + "-" + fmt + ", " + fmt + "-" + fmt + ")") % (
+        q(v, .5), q(v, .25), q(v, .75), min(v), max(v))
+if mode == "downtime":
+    # labels "N:setting"; the first is the main channel
+    labels = sys.argv[2].split(",")
+    meds = []
+    for lab, f in zip(labels, sys.argv[3:]):
+        runs = sorted(load(f), key=lambda d: d["downtime_ms"])
+        m = runs[len(runs) // 2]; p = m["downtime_parts_ms"]
+        dev, setting = lab.split(":")
+        meds.append((setting, q([d["downtime_ms"] for d in runs], .5)))
+        print("| %s | %s | %d | %s | %.0f / %.0f / %.0f / %.0f / %.0f |" % (dev, setting, len(runs),
+              spread([d["downtime_ms"] for d in runs]), p["final_pages"] + p["stop"],
+              p["device_save"], p["transfer"], p["load"], p["resume"]))
+    mf = meds[1:]
+    if mf:
+        b = min(range(len(mf)), key=lambda k: mf[k][1])
+        line = "%s devices: best %s, median %.0f ms, %.0f %% below the main channel" % (
+            labels[0].split(":")[0], mf[b][0], mf[b][1], 100 * (1 - mf[b][1] / meds[0][1]))
+        if mf[b + 1:]:
+            line += "; past it: " + ", ".join("%s %+.0f %%" % (k, 100 * (v / mf[b][1] - 1))
+                                              for k, v in mf[b + 1:])
+        print("<!-- %s -->" % line)
+elif mode == "precopy":
+    for lab, f in zip(sys.argv[2].split(","), sys.argv[3:]):
+        runs = load(f)
+        print("| %s | %d | %s | %s | %.0f |" % (lab, len(runs), spread([d["downtime_ms"] for d in runs]),
+              spread([d["downtime_parts_ms"]["device_save"] for d in runs]),
+              q([(d["device_bytes"] - d["device_precopy_bytes"]) / 2**20 for d in runs], .5)))
+elif mode == "free":
+    M = 1 << 20
+    for lab, f in zip(sys.argv[2].split(","), sys.argv[3:]):
+        runs = load(f)
+        print("| %s %% | %d | %s | %.0f | %.0f | %.0f |" % (lab, len(runs),
+              spread([d["total_ms"] / 1e3 for d in runs], "%.2f"),
+              q([d["bytes"]["normal"] / M for d in runs], .5), q([d["bytes"]["wire"] / M for d in runs], .5),
+              q([d["free_bytes"] / M for d in runs], .5)))
+PY
+}
+
+echo "bench/devstate_bench.sh $what: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), kernel $(uname -r), $reps interleaved runs per setting"
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+
 if [ "$what" = downtime ] || [ "$what" = all ]; then
-	echo "### Downtime with emulated devices ($dsize each, save and load at $drate/s), idle 64 MiB guest, $reps runs"
+	echo "### Downtime with emulated devices ($dsize each, save and load at $drate/s), idle 64 MiB guest"
 	echo
-	echo "| devices | device state on | downtime ms, median (min-max) | median run: final pages / device save / transfer / load / resume ms |"
-	echo "| --- | --- | --- | --- |"
+	echo "| devices | device state on | runs | downtime ms: median (IQR, min-max) | median run: final pages / device save / transfer / load / resume ms |"
+	echo "| --- | --- | --- | --- | --- |"
+	verdicts=""
 	for n in ${BENCH_DEVICES:-1 2 4}; do
 		devs=""
 		for i in $(seq 1 "$n"); do
 			devs+=" --device name=fn$i,size=$dsize,save-rate=$drate,load-rate=$drate"
 		done
-		for c in main $chans; do
-			if [ "$c" = main ]; then
-				args="--multifd 2 --device-state-channels main"
-				label="main channel"
-			else
-				args="--multifd $c"
-				label="$c multifd channels"
-			fi
-			line=$(for r in $(seq "$reps"); do
-				migrate 64M "--pattern idle $devs" "$devs" "$args"
-			done | summary)
-			echo "| $n | $label | ${line% |*} | ${line#* | } |"
+		cfg=("main|64M|--pattern idle $devs|$devs|--multifd 2 --device-state-channels main")
+		labels="$n:main channel"
+		files="$tmp/res/d$n.0"
+		k=1
+		for c in $chans; do
+			cfg+=("$c|64M|--pattern idle $devs|$devs|--multifd $c")
+			labels+=",$n:$c multifd channels"
+			files+=" $tmp/res/d$n.$k"
+			k=$((k + 1))
 		done
+		interleave "$tmp/res/d$n" "${cfg[@]}"
+		out=$(stats downtime "$labels" $files)
+		echo "$out" | grep -v '^<!--'
+		verdicts+="$(echo "$out" | grep '^<!--' | sed 's/^<!-- //; s/ -->$//')"$'\n'
 	done
+	echo
+	echo "$verdicts"
+fi
+
+if [ "$what" = precopy ] || [ "$what" = all ]; then
+	n=${BENCH_PRE_DEVICES:-4}
+	echo "### State before switchover: $n devices of $dsize (save and load at $drate/s), idle 64 MiB guest, 4 channels"
+	echo
+	echo "| precopy part | runs | downtime ms: median (IQR, min-max) | device save in the downtime ms | device MiB left for the downtime |"
+	echo "| --- | --- | --- | --- | --- |"
+	cfg=()
+	for pct in 0 75 90; do
+		devs="" ddevs=""
+		for i in $(seq 1 "$n"); do
+			ddevs+=" --device name=fn$i,size=$dsize,save-rate=$drate,load-rate=$drate"
+			devs+=" --device name=fn$i,size=$dsize,save-rate=$drate,load-rate=$drate"
+			[ "$pct" = 0 ] || devs+=",precopy=$pct%"
+		done
+		cfg+=("$pct|64M|--pattern idle $devs|$ddevs|--multifd 4")
+	done
+	interleave "$tmp/res/pre" "${cfg[@]}"
+	stats precopy "none,75 %,90 %" "$tmp/res/pre.0" "$tmp/res/pre.1" "$tmp/res/pre.2"
 	echo
 fi
 
 if [ "$what" = free ] || [ "$what" = all ]; then
 	mem=${BENCH_FREE_MEM:-1G}
-	echo "### Free-page hints: idle $mem guest, 2 channels, $reps runs"
+	echo "### Free-page hints: idle $mem guest, 2 channels"
 	echo
-	echo "| hinted free | total time s, median (min-max) | page data sent MiB | wire MiB | skipped as free MiB |"
-	echo "| --- | --- | --- | --- | --- |"
-	for f in 0 50 75; do
-		for r in $(seq "$reps"); do
-			migrate "$mem" "--pattern idle --free $f" "" "--multifd 2"
-		done | python3 -c '
-import json, sys
-runs = sorted((json.loads(l) for l in sys.stdin if l.strip()), key=lambda d: d["total_ms"])
-m = runs[len(runs) // 2]
-M = 1 << 20
-print("| %s %% | %.2f (%.2f-%.2f) | %.0f | %.0f | %.0f |" % (sys.argv[1], m["total_ms"] / 1e3,
-      runs[0]["total_ms"] / 1e3, runs[-1]["total_ms"] / 1e3, m["bytes"]["normal"] / M,
-      m["bytes"]["wire"] / M, m["free_bytes"] / M))' "$f"
-	done
+	echo "| hinted free | runs | total time s: median (IQR, min-max) | page data sent MiB | wire MiB | skipped as free MiB |"
+	echo "| --- | --- | --- | --- | --- | --- |"
+	interleave "$tmp/res/free" "0|$mem|--pattern idle --free 0||--multifd 2" \
+		"50|$mem|--pattern idle --free 50||--multifd 2" "75|$mem|--pattern idle --free 75||--multifd 2"
+	stats free "0,50,75" "$tmp/res/free.0" "$tmp/res/free.1" "$tmp/res/free.2"
 	echo
 fi
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -38,6 +38,7 @@ struct vcpu {
 	uint64_t rng;
 	uint64_t seq;
 	unsigned int verify_seen;
+	uint64_t epoch;			/* of the free set (--free-churn) */
 };
 
 struct guest {
@@ -50,6 +51,9 @@ struct guest {
 	bool fill;
 	unsigned int free_pct;		/* data pages marked free after the fill */
 	uint64_t free_touch;		/* hinted pages written right after the hint */
+	uint64_t churn_ms;		/* the free set moves on this often (0: never) */
+	uint64_t t_start;
+	_Atomic uint64_t churn_freed, churn_unfreed, churn_epochs;
 	unsigned int nr_devs;
 	struct guest_dev devs[GUEST_MAX_DEVICES];
 
@@ -186,6 +190,45 @@ static void touch(struct vcpu *v, uint64_t i)
 	atomic_fetch_add_explicit(&g->writes, 1, memory_order_relaxed);
 }
 
+#define FREE_SHIFT	2	/* --free-churn: of every 100 data pages, this many change */
+
+/*
+ * --free-churn: every churn_ms the free set moves on by FREE_SHIFT pages of
+ * every 100.  Pages leaving it are written first (their content matters
+ * again, after whatever hint called them free); pages joining it are given
+ * up.  Each vCPU does its own pages, so no other vCPU races it.
+ */
+static void churn(struct vcpu *v)
+{
+	struct guest *g = v->g;
+	uint64_t epoch = (now_ns() - g->t_start) / (g->churn_ms * 1000000ull);
+	uint64_t k, n = owned_pages(g, v->id), freed = 0, unfreed = 0, max;
+
+	if (epoch == v->epoch)
+		return;
+	v->epoch = epoch;
+	for (k = 0; k < n; k++) {
+		uint64_t i = owned_index(g, v->id, k);
+		bool want = (i - g->first_data + epoch * FREE_SHIFT) % 100 < g->free_pct;
+
+		if (want == (g->table[i] == GUEST_FREE))
+			continue;
+		if (want) {
+			__atomic_store_n(&g->table[i], GUEST_FREE, __ATOMIC_RELAXED);
+			freed++;
+		} else {
+			guest_page_write(g->ram + i * GUEST_PAGE_SIZE, i, 1);
+			__atomic_store_n(&g->table[i], 1, __ATOMIC_RELAXED);
+			unfreed++;
+		}
+	}
+	atomic_fetch_add(&g->churn_freed, freed);
+	atomic_fetch_add(&g->churn_unfreed, unfreed);
+	max = atomic_load(&g->churn_epochs);
+	while (epoch > max && !atomic_compare_exchange_weak(&g->churn_epochs, &max, epoch))
+		;
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
@@ -235,6 +278,8 @@ static void *vcpu_thread(void *arg)
 			t_last = now_ns();
 			continue;
 		}
+		if (g->churn_ms)
+			churn(v);
 		if (g->pattern == PAT_HOT) {
 			/* Every vCPU reads the last page (no writes: they share it). */
 			uint64_t i = g->npages - 1;
@@ -400,13 +445,17 @@ static void guest_usage(FILE *f)
 		"                      when /dev/vmig exists or the module can be loaded)\n"
 		"  --device SPEC       an emulated device (repeatable, up to 16), SPEC is\n"
 		"                      name=N,size=S[,instance=I][,save-rate=R][,load-rate=R]\n"
-		"                      [,fail=save|load]; rates in bytes/s (e.g. 400M), paced\n"
-		"                      by sleeping per chunk like a device's DMA engine; the\n"
+		"                      [,precopy=PCT%%][,fail=save|load]; rates in bytes/s\n"
+		"                      (e.g. 400M), paced by sleeping per chunk like a device's\n"
+		"                      DMA engine; precopy: the first PCT %% of the state goes\n"
+		"                      while the guest runs, the rest at switchover; the\n"
 		"                      destination declares the same devices and checks\n"
 		"                      every byte\n"
 		"  --free PCT          mark PCT %% of the data pages free after the fill and\n"
 		"                      hint them to the helper (not sent in the bulk stage)\n"
-		"  --free-touch N      write N hinted pages right after giving the hint (tests)\n"
+		"  --free-churn MS     every MS ms move the free set on by 2 %% of the data\n"
+		"                      pages: free some, write (unfree) as many others\n"
+		"  --free-touch N      write N hinted pages right after giving a hint (tests)\n"
 		"  --help              this text\n"
 		"\n"
 		"Examples:\n"
@@ -438,6 +487,12 @@ static bool session_source(struct guest *g, struct vmig_vmm *vmm, uint64_t deadl
 			stop_vcpus(g);
 			fprintf(stderr, "guest: migrated away (%llu page writes here); exiting\n",
 				(unsigned long long)atomic_load(&g->writes));
+			if (g->churn_ms)
+				fprintf(stderr, "guest: free set moved %llu times: %llu pages freed, "
+					"%llu unfreed (written)\n",
+					(unsigned long long)atomic_load(&g->churn_epochs),
+					(unsigned long long)atomic_load(&g->churn_freed),
+					(unsigned long long)atomic_load(&g->churn_unfreed));
 			return true;
 		default:
 			set_state(g, ST_RUN);
@@ -521,6 +576,7 @@ static int guest_run(int argc, char **argv)
 		{ "device", required_argument, NULL, 'D' },
 		{ "free", required_argument, NULL, 'f' },
 		{ "free-touch", required_argument, NULL, 'T' },
+		{ "free-churn", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -612,6 +668,12 @@ static int guest_run(int argc, char **argv)
 			}
 			g.free_pct = v;
 			break;
+		case 'C':
+			if (!parse_uint(optarg, 1, 3600000, &g.churn_ms)) {
+				fprintf(stderr, "vmig guest: bad --free-churn '%s' (ms)\n", optarg);
+				return 2;
+			}
+			break;
 		case 'T':
 			if (!parse_uint(optarg, 0, 1ull << 40, &g.free_touch)) {
 				fprintf(stderr, "vmig guest: bad --free-touch '%s'\n", optarg);
@@ -640,8 +702,11 @@ static int guest_run(int argc, char **argv)
 		return 2;
 	}
 	g.pps = rate ? rate * 256.0 / g.nvcpus : 0;
-	if (incoming)
+	if (incoming) {
 		g.fill = false;
+		g.churn_ms = 0;
+	}
+	g.t_start = now_ns();
 
 	fd = vmig_ram_create(backend, mem, &chosen);
 	if (fd < 0) {

@@ -20,11 +20,14 @@
 
 struct ds_run {
 	struct devstate_send *ds;
+	bool precopy;			/* saving the precopy parts */
 	_Atomic unsigned int next_dev;
-	_Atomic unsigned int rr;
 	_Atomic bool failed;
 	pthread_mutex_t lock;		/* error, totals, main channel writes */
 	int err;
+	pthread_t *t;
+	unsigned int nr_threads;
+	uint64_t t0;
 };
 
 static void run_fail(struct ds_run *run, int err, const char *fmt, ...)
@@ -62,6 +65,8 @@ int devstate_send_setup(struct devstate_send *ds, struct vmig_ctl *ctl, unsigned
 		return r;
 	}
 	ds->nr_devices = vmig_ctl_device_count(ctl);
+	for (r = 0; r < (int)ds->nr_devices; r++)
+		ds->nr_precopy += !!(vmig_ctl_device(ctl, r)->flags & VMIG_DEV_PRECOPY);
 	return 0;
 }
 
@@ -117,7 +122,13 @@ static int read_full(int fd, void *buf, size_t n, int timeout_ms, struct ds_run 
 	return 0;
 }
 
-/* One DEVSTATE packet on the first channel not busy writing (or the main channel). */
+/*
+ * One DEVSTATE packet on the device's home channel (index modulo channels)
+ * or, while another writer holds that one, the next free channel; all busy:
+ * wait for home.  With at least as many channels as devices each device
+ * keeps to its own channel, so its chunks arrive in order and more
+ * channels change nothing; with fewer, busy devices spill over.
+ */
 static int send_chunk(struct ds_run *run, struct wire_devstate *dh, const void *data)
 {
 	struct devstate_send *ds = run->ds;
@@ -137,7 +148,7 @@ static int send_chunk(struct ds_run *run, struct wire_devstate *dh, const void *
 		pthread_mutex_unlock(&run->lock);
 		return r ? -EPIPE : 0;
 	}
-	start = atomic_fetch_add(&run->rr, 1) % ds->nr_chans;
+	start = dh->device % ds->nr_chans;
 	for (i = 0; i < ds->nr_chans && !c; i++)
 		if (!pthread_mutex_trylock(&ds->chans[(start + i) % ds->nr_chans].wlock))
 			c = &ds->chans[(start + i) % ds->nr_chans];
@@ -154,14 +165,15 @@ static int save_one(struct ds_run *run, unsigned int idx, uint8_t *buf)
 {
 	struct devstate_send *ds = run->ds;
 	const struct vmig_dev_desc *v = vmig_ctl_device(ds->ctl, idx);
-	struct wire_devstate dh = { .device = idx };
+	struct wire_devstate dh = { .device = idx, .seq = ds->seq[idx] };
 	uint64_t bytes = 0, chunks = 0;
 	int fd, r;
 
-	fd = vmig_ctl_device_open(ds->ctl, idx, false);
+	fd = run->precopy ? vmig_ctl_device_open_precopy(ds->ctl, idx) :
+			    vmig_ctl_device_open(ds->ctl, idx, false);
 	if (fd < 0) {
-		run_fail(run, fd, "device %s.%u: cannot start saving: %s", v->name, v->instance,
-			 strerror(-fd));
+		run_fail(run, fd, "device %s.%u: cannot start saving%s: %s", v->name, v->instance,
+			 run->precopy ? " its precopy part" : "", strerror(-fd));
 		return fd;
 	}
 	for (;;) {
@@ -180,10 +192,12 @@ static int save_one(struct ds_run *run, unsigned int idx, uint8_t *buf)
 		}
 		if (!rec.len && rec.status) {
 			r = rec.status < 0 ? rec.status : -EIO;
-			run_fail(run, r, "device %s.%u: save failed in the VMM: %s", v->name,
-				 v->instance, strerror(-r));
+			run_fail(run, r, "device %s.%u: %ssave failed in the VMM: %s", v->name,
+				 v->instance, run->precopy ? "precopy " : "", strerror(-r));
 			break;
 		}
+		if (!rec.len && run->precopy)
+			break;		/* the rest, and the last chunk, at switchover */
 		dh.len = rec.len;
 		dh.flags = rec.len ? 0 : WIRE_DEVSTATE_LAST;
 		r = send_chunk(run, &dh, buf);
@@ -204,11 +218,14 @@ static int save_one(struct ds_run *run, unsigned int idx, uint8_t *buf)
 	}
 	close(fd);
 	pthread_mutex_lock(&run->lock);
+	ds->seq[idx] = dh.seq;
 	ds->bytes += bytes;
 	ds->chunks += chunks;
+	if (run->precopy)
+		ds->precopy_bytes += bytes;
 	pthread_mutex_unlock(&run->lock);
-	trace("src: device %s.%u saved: %llu bytes, %d", v->name, v->instance,
-	      (unsigned long long)bytes, r);
+	trace("src: device %s.%u saved%s: %llu bytes, %d", v->name, v->instance,
+	      run->precopy ? " (precopy part)" : "", (unsigned long long)bytes, r);
 	return r;
 }
 
@@ -224,23 +241,23 @@ static void *save_thread(void *arg)
 	while (!atomic_load(&run->failed)) {
 		unsigned int idx = atomic_fetch_add(&run->next_dev, 1);
 
-		if (idx >= run->ds->nr_devices || save_one(run, idx, buf))
+		if (idx >= run->ds->nr_devices)
+			break;
+		if (run->precopy && !(vmig_ctl_device(run->ds->ctl, idx)->flags & VMIG_DEV_PRECOPY))
+			continue;
+		if (save_one(run, idx, buf))
 			break;
 	}
 	free(buf);
 	return NULL;
 }
 
-int devstate_send_all(struct devstate_send *ds, struct send_chan *chans, unsigned int nr_chans,
-		      struct stream *main)
+static int run_start(struct devstate_send *ds, bool precopy, unsigned int nr_devs,
+		     struct send_chan *chans, unsigned int nr_chans, struct stream *main)
 {
-	struct ds_run run = { .ds = ds };
-	unsigned int i, n = ds->threads < ds->nr_devices ? ds->threads : ds->nr_devices;
-	pthread_t *t;
-	uint64_t t0 = now_ns();
+	struct ds_run *run;
+	unsigned int i, n = ds->threads < nr_devs ? ds->threads : nr_devs;
 
-	if (!ds->nr_devices)
-		return 0;
 	ds->chans = chans;
 	ds->nr_chans = nr_chans;
 	ds->main = main;
@@ -248,23 +265,75 @@ int devstate_send_all(struct devstate_send *ds, struct send_chan *chans, unsigne
 		ds->on_main = true;
 	if (ds->on_main)
 		n = 1;		/* one stream in order, as a single-channel VMM does */
-	t = calloc(n, sizeof(*t));
-	if (!t)
+	run = calloc(1, sizeof(*run));
+	if (run)
+		run->t = calloc(n, sizeof(*run->t));
+	if (!run || !run->t) {
+		free(run);
+		snprintf(ds->error, sizeof(ds->error), "out of memory");
 		return -ENOMEM;
-	pthread_mutex_init(&run.lock, NULL);
+	}
+	run->ds = ds;
+	run->precopy = precopy;
+	run->t0 = now_ns();
+	pthread_mutex_init(&run->lock, NULL);
 	for (i = 0; i < n; i++) {
-		int r = pthread_create(&t[i], NULL, save_thread, &run);
+		int r = pthread_create(&run->t[i], NULL, save_thread, run);
 
 		if (r) {
-			run_fail(&run, r, "cannot start a saving thread");
+			run_fail(run, r, "cannot start a saving thread");
 			break;
 		}
 	}
-	n = i;
-	for (i = 0; i < n; i++)
-		pthread_join(t[i], NULL);
-	free(t);
-	pthread_mutex_destroy(&run.lock);
-	ds->save_ns = now_ns() - t0;
-	return run.err;
+	run->nr_threads = i;
+	ds->run = run;
+	return 0;
+}
+
+static int run_wait(struct devstate_send *ds, bool cancel, uint64_t *ns)
+{
+	struct ds_run *run = ds->run;
+	unsigned int i;
+	int r;
+
+	if (!run)
+		return 0;
+	if (cancel)
+		atomic_store(&run->failed, true);
+	for (i = 0; i < run->nr_threads; i++)
+		pthread_join(run->t[i], NULL);
+	*ns = now_ns() - run->t0;
+	r = run->err;
+	pthread_mutex_destroy(&run->lock);
+	free(run->t);
+	free(run);
+	ds->run = NULL;
+	return r;
+}
+
+int devstate_send_precopy_start(struct devstate_send *ds, struct send_chan *chans,
+				unsigned int nr_chans, struct stream *main)
+{
+	if (!ds->nr_precopy)
+		return 0;
+	return run_start(ds, true, ds->nr_precopy, chans, nr_chans, main);
+}
+
+int devstate_send_precopy_wait(struct devstate_send *ds, bool cancel)
+{
+	return run_wait(ds, cancel, &ds->precopy_ns);
+}
+
+int devstate_send_all(struct devstate_send *ds, struct send_chan *chans, unsigned int nr_chans,
+		      struct stream *main)
+{
+	int r;
+
+	if (!ds->nr_devices)
+		return 0;
+	r = devstate_send_precopy_wait(ds, false);	/* (precopy waits for it itself) */
+	if (r)
+		return r;
+	r = run_start(ds, false, ds->nr_devices, chans, nr_chans, main);
+	return r ? r : run_wait(ds, false, &ds->save_ns);
 }

@@ -4,7 +4,10 @@
  * destination in DEVICES), and at switchover a bounded pool of saving
  * threads, one device at a time each, reading the device's state from the
  * VMM chunk by chunk and writing each chunk as a DEVSTATE packet on the
- * first free multifd channel (or all on the main channel).
+ * device's own multifd channel, or the next free one while that one is
+ * busy (or all on the main channel).  Devices with state to send before
+ * switchover get their precopy part saved the same way while the guest
+ * runs; their chunk numbers go on at switchover.
  */
 #ifndef VMIG_DEVSTATE_SEND_H
 #define VMIG_DEVSTATE_SEND_H
@@ -16,19 +19,25 @@
 #include "multifd_send.h"
 #include "stream.h"
 
+struct ds_run;
+
 struct devstate_send {
 	struct vmig_ctl *ctl;
-	unsigned int nr_devices;
+	unsigned int nr_devices, nr_precopy;	/* nr_precopy: VMIG_DEV_PRECOPY devices */
 	unsigned int threads;		/* saving pool */
 	bool on_main;
 	int timeout_ms;
+	uint32_t seq[WIRE_MAX_DEVICES];	/* each device's next chunk number */
 	/* where chunks go */
 	struct send_chan *chans;
 	unsigned int nr_chans;
 	struct stream *main;
+	struct ds_run *run;		/* the pool at work, if any */
 	/* results */
-	uint64_t bytes, chunks;
-	uint64_t save_ns;		/* first request to the last device read */
+	uint64_t bytes, chunks;		/* all parts */
+	uint64_t precopy_bytes;		/* of which before switchover */
+	uint64_t save_ns;		/* switchover: first request to the last device read */
+	uint64_t precopy_ns;		/* the precopy parts, the same */
 	char error[200];
 };
 
@@ -37,7 +46,16 @@ int devstate_send_setup(struct devstate_send *ds, struct vmig_ctl *ctl, unsigned
 			bool on_main, int timeout_ms);
 /* Send DEVICES on the main channel. */
 int devstate_send_announce(struct devstate_send *ds, struct stream *main);
-/* Save and send every device's state; 0 or -errno (ds->error says why). */
+/*
+ * Precopy: start saving the precopy part of every VMIG_DEV_PRECOPY device
+ * in the background (the guest runs); its chunks go like the rest.  On the
+ * main channel (on_main) nothing else may write there until _wait returns.
+ */
+int devstate_send_precopy_start(struct devstate_send *ds, struct send_chan *chans,
+				unsigned int nr_chans, struct stream *main);
+/* Wait for the precopy parts (or, with cancel, stop them); 0 or -errno. */
+int devstate_send_precopy_wait(struct devstate_send *ds, bool cancel);
+/* Switchover: save and send every device's state (the rest); 0 or -errno. */
 int devstate_send_all(struct devstate_send *ds, struct send_chan *chans, unsigned int nr_chans,
 		      struct stream *main);
 

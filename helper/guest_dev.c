@@ -42,17 +42,18 @@ static void pace(uint64_t t0, uint64_t done, uint64_t rate)
 	nanosleep(&ts, NULL);
 }
 
-static int dev_save(void *opaque, struct vmig_dev_io *io)
+/* Bytes [off, end) of the state, paced from the start of this part. */
+static int dev_save_range(struct guest_dev *d, struct vmig_dev_io *io, uint64_t off,
+			  uint64_t end)
 {
-	struct guest_dev *d = opaque;
-	uint64_t seed = dev_seed(d), off = 0, t0 = now_ns();
+	uint64_t seed = dev_seed(d), start = off, t0 = now_ns();
 	uint64_t *buf = malloc(VMIG_DEV_CHUNK_MAX);
 	int r = 0;
 
 	if (!buf)
 		return -ENOMEM;
-	while (off < d->size) {
-		size_t n = d->size - off < VMIG_DEV_CHUNK_MAX ? d->size - off : VMIG_DEV_CHUNK_MAX;
+	while (off < end) {
+		size_t n = end - off < VMIG_DEV_CHUNK_MAX ? end - off : VMIG_DEV_CHUNK_MAX;
 		size_t i;
 
 		if (d->fail_save && off >= d->size / 2) {
@@ -63,7 +64,7 @@ static int dev_save(void *opaque, struct vmig_dev_io *io)
 		}
 		for (i = 0; i < (n + 7) / 8; i++)
 			buf[i] = dev_word(seed, off + i * 8);
-		pace(t0, off + n, d->save_rate);
+		pace(t0, off + n - start, d->save_rate);
 		r = vmig_dev_put(io, buf, n);
 		if (r)
 			break;
@@ -71,6 +72,26 @@ static int dev_save(void *opaque, struct vmig_dev_io *io)
 	}
 	free(buf);
 	return r;
+}
+
+/* Precopy part: the first precopy_pct % (a multiple of 8 bytes). */
+static int dev_save_precopy(void *opaque, struct vmig_dev_io *io)
+{
+	struct guest_dev *d = opaque;
+	uint64_t end = d->size * d->precopy_pct / 100 / 8 * 8;
+	int r = dev_save_range(d, io, 0, end);
+
+	d->precopy_end = r ? 0 : end;
+	return r;
+}
+
+/* At switchover: what the precopy part left, or everything if there was none. */
+static int dev_save(void *opaque, struct vmig_dev_io *io)
+{
+	struct guest_dev *d = opaque;
+
+	return dev_save_range(d, io, vmig_dev_io_after_precopy(io) ? d->precopy_end : 0,
+			      d->size);
 }
 
 static int dev_load(void *opaque, struct vmig_dev_io *io)
@@ -134,6 +155,9 @@ static int dev_load(void *opaque, struct vmig_dev_io *io)
 }
 
 static const struct vmig_dev_ops guest_dev_ops = { .save = dev_save, .load = dev_load };
+static const struct vmig_dev_ops guest_dev_ops_precopy = {
+	.save = dev_save, .load = dev_load, .save_precopy = dev_save_precopy,
+};
 
 int guest_dev_parse(const char *spec, struct guest_dev *d, char *err, unsigned int errlen)
 {
@@ -174,6 +198,15 @@ int guest_dev_parse(const char *spec, struct guest_dev *d, char *err, unsigned i
 				d->save_rate = x;
 			else
 				d->load_rate = x;
+		} else if (!strcmp(tok, "precopy")) {
+			uint64_t u;
+			size_t l = strlen(v);
+
+			if (l && v[l - 1] == '%')
+				v[l - 1] = 0;
+			if (!parse_uint(v, 0, 100, &u))
+				r = -EINVAL;
+			d->precopy_pct = u;
 		} else if (!strcmp(tok, "fail")) {
 			if (!strcmp(v, "save"))
 				d->fail_save = true;
@@ -197,5 +230,8 @@ int guest_dev_parse(const char *spec, struct guest_dev *d, char *err, unsigned i
 
 int guest_dev_register(struct vmig_vmm *vmm, struct guest_dev *d)
 {
+	if (d->precopy_pct)
+		return vmig_vmm_add_device(vmm, d->name, d->instance, d->size, VMIG_DEV_PRECOPY,
+					   &guest_dev_ops_precopy, d);
 	return vmig_vmm_add_device(vmm, d->name, d->instance, d->size, 0, &guest_dev_ops, d);
 }

@@ -5,7 +5,9 @@
  * and loaded at a set rate.  The rate is sleep-based pacing per chunk, as a
  * device's DMA engine would pace it, not CPU work, so devices saved in
  * parallel overlap as they would on real hardware.  The destination checks
- * every byte and the length.
+ * every byte and the length.  With precopy=PCT% the device declares
+ * VMIG_DEV_PRECOPY: its first PCT % goes while the guest runs, the rest at
+ * switchover.
  */
 #ifndef VMIG_GUEST_DEV_H
 #define VMIG_GUEST_DEV_H
@@ -22,12 +24,17 @@ struct guest_dev {
 	uint32_t instance;
 	uint64_t size;
 	uint64_t save_rate, load_rate;	/* bytes/s, 0: unpaced */
+	unsigned int precopy_pct;	/* this much of the state goes before switchover */
+	uint64_t precopy_end;		/* bytes the last precopy part took */
 	bool fail_save, fail_load;	/* fail half-way (tests) */
 	bool verified;
 	uint64_t loaded;
 };
 
-/* "name=nic0,size=100M[,instance=N][,save-rate=R][,load-rate=R][,fail=save|load]" */
+/*
+ * "name=nic0,size=100M[,instance=N][,save-rate=R][,load-rate=R][,precopy=PCT%]
+ * [,fail=save|load]"; precopy: the first PCT % of the state is its precopy part.
+ */
 int guest_dev_parse(const char *spec, struct guest_dev *d, char *err, unsigned int errlen);
 int guest_dev_register(struct vmig_vmm *vmm, struct guest_dev *d);
 

@@ -34,6 +34,8 @@
 #define STALL_WINDOW	3	/* rounds over which the dirty set must shrink */
 #define STALL_SHRINK	0.9	/* ... to at most this fraction */
 #define MIN_BW_SAMPLE	(1u << 20)
+#define BULK_SLICES	16	/* with free-page hints: a fresh hint per slice */
+#define BULK_SLICE_MIN	1024	/* pages */
 
 struct range {
 	uint32_t region;
@@ -362,9 +364,6 @@ static int setup(struct precopy *pc)
 		return fail(pc, EPROTONOSUPPORT, "the destination does not accept postcopy%s "
 			    "(vmig listen --no-postcopy, or an older vmig)",
 			    o->no_preempt ? "" : " with a preempt channel");
-	if (o->postcopy && pc->ds.nr_devices)
-		return fail(pc, EOPNOTSUPP, "postcopy with device state is not supported yet: "
-			    "the devices' state would have to be loaded before the guest resumes");
 	if (pc->hs.caps & WIRE_CAP_DEVICE_STATE)
 		r = devstate_send_announce(&pc->ds, &pc->main);
 	else if (pc->ds.nr_devices)
@@ -424,30 +423,85 @@ static int setup(struct precopy *pc)
 	return 0;
 }
 
+/*
+ * The bulk stage: every page holding data, less what the VMM hints free.
+ * With hints it goes in slices, and each slice is filtered by the hint
+ * asked for while the slice before it was on the wire (helper/freepage.h:
+ * why that is safe).  Devices with a precopy part save it meanwhile, over
+ * the multifd channels; on the main channel, after the pages.
+ */
 static int bulk_stage(struct precopy *pc)
 {
-	unsigned int i;
-	int r;
-
 	struct freepage_filter ff = { .fp = &pc->fp, .fn = range_add, .arg = &pc->dirty };
+	struct range_vec data = { 0 };
+	uint64_t slice;
+	size_t i;
+	int r = 0;
 
-	for (i = 0; i < vmig_ram_region_count(pc->ram); i++) {
-		r = vmig_ram_for_each_data(pc->ram, i, freepage_filter_cb, &ff);
+	if (!pc->ds.on_main) {
+		r = devstate_send_precopy_start(&pc->ds, pc->chans, pc->nr_chans, &pc->main);
 		if (r)
-			return fail(pc, r, "cannot list guest RAM data: %s", strerror(-r));
+			return fail(pc, r, "%s", pc->ds.error);
 	}
-	pc->rep->free_pages = pc->fp.skipped;
-	pc->rep->skipped_pages = pc->rep->guest_bytes / WIRE_PAGE_SIZE - pc->dirty.pages -
-				 pc->fp.skipped;
-	r = send_round_info(pc, 0, pc->dirty.pages);
-	if (r)
-		return r;
-	{
-		uint64_t pages = pc->dirty.pages;
+	for (i = 0; i < vmig_ram_region_count(pc->ram) && !r; i++)
+		r = vmig_ram_for_each_data(pc->ram, i, range_add, &data);
+	if (r) {
+		free(data.v);
+		return fail(pc, r, "cannot list guest RAM data: %s", strerror(-r));
+	}
+	pc->rep->skipped_pages = pc->rep->guest_bytes / WIRE_PAGE_SIZE - data.pages;
+	slice = data.pages;
+	if (pc->fp.have && data.pages / BULK_SLICES > BULK_SLICE_MIN)
+		slice = data.pages / BULK_SLICES;
+	else if (pc->fp.have)
+		slice = BULK_SLICE_MIN;
+	r = send_round_info(pc, 0, data.pages);
+	for (i = 0; !r && i < data.len;) {
+		uint64_t want = slice, pages;
 
-		r = queue_vec(pc, &pc->dirty, SEND_BULK);
-		return r ? r : wait_round(pc, 0, pages);
+		while (i < data.len && want) {
+			struct range *rg = &data.v[i];
+			uint64_t k = rg->n < want ? rg->n : want;
+
+			r = freepage_filter_cb(&ff, rg->region, rg->first, k);
+			if (r) {
+				r = fail(pc, r, "out of memory listing pages");
+				break;
+			}
+			rg->first += k;
+			rg->n -= k;
+			want -= k;
+			if (!rg->n)
+				i++;
+		}
+		pages = pc->dirty.pages;
+		if (!r)
+			r = queue_vec(pc, &pc->dirty, SEND_BULK);
+		if (!r && i < data.len) {
+			r = freepage_update(&pc->fp, pc->ctl, pc->o->timeout_ms);
+			if (r)
+				r = fail(pc, r, "free-page hint update: %s", strerror(-r));
+		}
+		if (!r)
+			r = wait_round(pc, 0, pages);
 	}
+	free(data.v);
+	pc->rep->free_pages = pc->fp.skipped;
+	pc->rep->free_pages_updated = pc->fp.skipped_updated;
+	pc->rep->free_hints = pc->fp.hints;
+	if (!r && pc->ds.on_main) {
+		r = devstate_send_precopy_start(&pc->ds, pc->chans, pc->nr_chans, &pc->main);
+		if (r)
+			return fail(pc, r, "%s", pc->ds.error);
+	}
+	if (!r) {
+		r = devstate_send_precopy_wait(&pc->ds, false);
+		if (r)
+			r = fail(pc, r, "%s", pc->ds.error);
+		pc->rep->device_precopy_bytes = pc->ds.precopy_bytes;
+		pc->rep->device_precopy_ns = pc->ds.precopy_ns;
+	}
+	return r;
 }
 
 static int harvest(struct precopy *pc)
@@ -1040,6 +1094,15 @@ static int postcopy_switchover(struct precopy *pc)
 	r = harvest(pc);
 	if (r)
 		return r;
+	/*
+	 * Device state before each channel's marker (or on the main channel
+	 * before POSTCOPY): the destination loads it before the guest resumes.
+	 */
+	r = devstate_send_all(&pc->ds, pc->chans, pc->nr_chans, &pc->main);
+	pc->rep->dt_dev_save_ns = pc->ds.save_ns;
+	pc->rep->device_bytes = pc->ds.bytes;
+	if (r)
+		return fail(pc, r, "%s", pc->ds.error);
 	for (i = 0; i < pc->nr_chans && !r; i++)
 		r = send_chan_queue(&pc->chans[i], 0, 0, 0, SEND_MARK);
 	if (r)
@@ -1149,6 +1212,7 @@ int precopy_migrate(const struct precopy_opts *o, struct report *rep)
 		/* Nothing was written to the source's memory: let the guest run on. */
 		for (i = 0; i < pc.nr_chans; i++)
 			send_chan_cancel(&pc.chans[i]);
+		devstate_send_precopy_wait(&pc.ds, true);
 		if (pc.main_open)
 			stream_send_error(&pc.main, r, rep->error);
 		if (pc.dest_runs)

@@ -87,9 +87,16 @@ void report_print_text(const struct report *r, FILE *f)
 		fprintf(f, "  devices:     %u, state %s (at most %s buffered on the destination)\n",
 			r->devices, fmt_bytes(r->device_bytes, b1, sizeof(b1)),
 			fmt_bytes(r->device_buffer_peak, b2, sizeof(b2)));
+	if (r->device_precopy_bytes)
+		fprintf(f, "               of which %s before switchover (saved in %.1f ms while "
+			"the guest ran)\n", fmt_bytes(r->device_precopy_bytes, b1, sizeof(b1)),
+			r->device_precopy_ns / 1e6);
 	if (r->free_pages)
-		fprintf(f, "  free pages:  %s hinted free by the VMM, not sent\n",
-			fmt_bytes(r->free_pages * (double)WIRE_PAGE_SIZE, b1, sizeof(b1)));
+		fprintf(f, "  free pages:  %s hinted free by the VMM, not sent (%u hint%s; %s "
+			"free only in an update)\n",
+			fmt_bytes(r->free_pages * (double)WIRE_PAGE_SIZE, b1, sizeof(b1)),
+			r->free_hints, r->free_hints == 1 ? "" : "s",
+			fmt_bytes(r->free_pages_updated * (double)WIRE_PAGE_SIZE, b2, sizeof(b2)));
 	fprintf(f, "  pages:       normal %s, zero %s, skipped %s (wire %s)\n",
 		fmt_bytes(r->normal_pages * (double)WIRE_PAGE_SIZE, b1, sizeof(b1)),
 		fmt_bytes(r->zero_pages * (double)WIRE_PAGE_SIZE, b2, sizeof(b2)),
@@ -155,6 +162,10 @@ void report_print_json(const struct report *r, FILE *f)
 		r->dt_resume_ns / 1e6, r->devices, (unsigned long long)r->device_bytes,
 		(unsigned long long)r->device_buffer_peak,
 		(unsigned long long)(r->free_pages * WIRE_PAGE_SIZE));
+	fprintf(f, ",\"device_precopy_bytes\":%llu,\"device_precopy_ms\":%.3f,"
+		"\"free_hints\":%u,\"free_bytes_updated\":%llu",
+		(unsigned long long)r->device_precopy_bytes, r->device_precopy_ns / 1e6,
+		r->free_hints, (unsigned long long)(r->free_pages_updated * WIRE_PAGE_SIZE));
 	if (r->pc.on) {
 		const struct report_pc *pc = &r->pc;
 		unsigned int b;

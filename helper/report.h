@@ -45,6 +45,9 @@ struct report {
 	/* device state, free-page hints, the parts of the downtime */
 	unsigned int devices;
 	uint64_t device_bytes, device_buffer_peak, free_pages;
+	uint64_t device_precopy_bytes, device_precopy_ns;	/* sent before switchover */
+	unsigned int free_hints;	/* hints taken (the first and its updates) */
+	uint64_t free_pages_updated;	/* of free_pages, skipped only thanks to an update */
 	uint64_t dt_stop_ns, dt_pages_ns, dt_dev_save_ns, dt_dev_send_ns, dt_load_ns, dt_resume_ns;
 	struct report_pc pc;
 };

@@ -237,19 +237,31 @@ void vmig_vmm_close(struct vmig_vmm *vmm);
  * destination ops->load runs in a thread per device and takes the chunks,
  * in the order they were put, with vmig_dev_get().  Both may block (a
  * device's DMA engine); several devices run in parallel.
+ *
+ * A device declared with VMIG_DEV_PRECOPY has state to send before
+ * switchover: during precopy, while the guest still runs, the helper asks
+ * once for ops->save_precopy (the bulk of a large device); at switchover
+ * ops->save then sends only what remains, which vmig_dev_io_after_precopy()
+ * tells it (false: this migration took no precopy part, send everything).
+ * The destination's ops->load sees one stream: the precopy part's chunks,
+ * then the rest's, in order; it may start loading before switchover.
  */
 #define VMIG_DEV_NAME_MAX	32
 #define VMIG_DEV_CHUNK_MAX	(256u << 10)	/* bytes per vmig_dev_put() */
 #define VMIG_DEV_PRECOPY	(1u << 0)	/* has state to send before switchover
-						 * (declared; sent at switchover today) */
+						 * (ops->save_precopy) */
 struct vmig_dev_io;
 
 struct vmig_dev_ops {
 	int (*save)(void *opaque, struct vmig_dev_io *io);	/* 0 or -errno */
 	int (*load)(void *opaque, struct vmig_dev_io *io);	/* 0 or -errno */
+	int (*save_precopy)(void *opaque, struct vmig_dev_io *io);	/* VMIG_DEV_PRECOPY */
 };
 
-/* Declare a device: name (< 32 bytes) + instance unique; size approximate. */
+/*
+ * Declare a device: name (< 32 bytes) + instance unique; size approximate;
+ * flags VMIG_DEV_PRECOPY exactly when ops->save_precopy is set.
+ */
 int vmig_vmm_add_device(struct vmig_vmm *vmm, const char *name, uint32_t instance,
 			uint64_t size, uint32_t flags, const struct vmig_dev_ops *ops,
 			void *opaque);
@@ -257,13 +269,20 @@ int vmig_vmm_add_device(struct vmig_vmm *vmm, const char *name, uint32_t instanc
 int vmig_dev_put(struct vmig_dev_io *io, const void *buf, size_t len);
 /* Load: the next chunk into buf (cap >= VMIG_DEV_CHUNK_MAX): its length, 0 at the end, -errno. */
 long vmig_dev_get(struct vmig_dev_io *io, void *buf, size_t cap);
+/* In ops->save: true when this migration already took the device's precopy part. */
+bool vmig_dev_io_after_precopy(const struct vmig_dev_io *io);
 
 /*
  * Free-page hints (VMM side).  fn fills bitmap (one bit per page of region,
  * set: the guest does not use the page, its content does not matter) when
- * the helper asks, which it does only once dirty tracking is on: a hinted
- * page the guest writes afterwards is dirty and still sent.  A VMM must not
- * compute the hint before the helper asks for it.
+ * the helper asks.  It asks only once dirty tracking is on, and asks again
+ * before each slice of its bulk stage, so a guest whose free set changes
+ * is followed: each slice skips what the latest hint calls free.  The rule,
+ * for the first hint and every update: dirty logging must be on before the
+ * hint is taken, so a hinted page the guest writes afterwards is dirty and
+ * still sent.  A VMM must therefore compute the hint when asked, never
+ * earlier (no cached bitmap), and must not send a hint unasked (the helper
+ * treats that as a broken session).
  */
 typedef int (*vmig_free_hint_fn)(void *opaque, unsigned int region, uint64_t *bitmap,
 				 uint64_t pages);
@@ -313,6 +332,8 @@ const struct vmig_dev_desc *vmig_ctl_device(const struct vmig_ctl *ctl, unsigned
  * Safe to call from several threads at once.
  */
 int vmig_ctl_device_open(struct vmig_ctl *ctl, unsigned int i, bool load);
+/* The same for the precopy part of a VMIG_DEV_PRECOPY device (save only). */
+int vmig_ctl_device_open_precopy(struct vmig_ctl *ctl, unsigned int i);
 /*
  * Free-page hint: a malloc'ed array of per-region bitmaps (*bitmaps[r],
  * region r's pages bits), or -ENOENT when the VMM has none.

@@ -26,6 +26,7 @@ struct vmm_dev_ent {
 	struct vmm_dev_desc d;
 	const struct vmig_dev_ops *ops;
 	void *opaque;
+	bool precopy_done;		/* this session took its precopy part (under lock) */
 };
 
 struct vmm_devs {
@@ -44,6 +45,8 @@ struct vmig_dev_io {
 	struct vmm_devs *devs;
 	struct vmm_dev_ent *e;
 	bool load;
+	bool precopy;			/* saving the part before switchover */
+	bool after_precopy;		/* saving the rest after that part */
 };
 
 static struct vmm_devs *devs_get(struct vmm_devs **pd)
@@ -68,7 +71,7 @@ int vmm_devs_add(struct vmm_devs **pd, const char *name, uint32_t instance, uint
 	if (!devs)
 		return -ENOMEM;
 	if (!name || !name[0] || strlen(name) >= VMM_DEV_NAME_MAX || !ops ||
-	    (flags & ~VMIG_DEV_PRECOPY))
+	    (flags & ~VMIG_DEV_PRECOPY) || (!(flags & VMIG_DEV_PRECOPY) != !ops->save_precopy))
 		return -EINVAL;
 	for (i = 0; i < devs->n; i++)
 		if (!strcmp(devs->dev[i].d.name, name) && devs->dev[i].d.instance == instance)
@@ -157,6 +160,11 @@ int vmig_dev_put(struct vmig_dev_io *io, const void *buf, size_t len)
 	return send_rec(io->fd, len, 0, buf);
 }
 
+bool vmig_dev_io_after_precopy(const struct vmig_dev_io *io)
+{
+	return io->after_precopy;
+}
+
 long vmig_dev_get(struct vmig_dev_io *io, void *buf, size_t cap)
 {
 	struct vmm_dev_rec rec;
@@ -189,6 +197,12 @@ static void *dev_thread(void *arg)
 		r = io->e->ops->load(io->e->opaque, io);
 		if (!r && !io->ended)
 			r = -EPROTO;	/* returned success without taking the whole state */
+	} else if (io->precopy) {
+		r = io->e->ops->save_precopy(io->e->opaque, io);
+		/* before the end record: the helper asks for the rest only after it */
+		pthread_mutex_lock(&devs->lock);
+		io->e->precopy_done = !r;
+		pthread_mutex_unlock(&devs->lock);
 	} else {
 		r = io->e->ops->save(io->e->opaque, io);
 	}
@@ -205,17 +219,20 @@ static void *dev_thread(void *arg)
 static int serve_open(struct vmm_devs *devs, struct vmm_msg *m, bool load)
 {
 	const struct vmm_dev_open *o = (const void *)m->payload;
+	bool precopy = o->flags & VMM_DEV_OPEN_PRECOPY;
 	struct vmig_dev_io *io;
 	pthread_attr_t attr;
 	pthread_t t;
 	int fd;
 
-	if (m->hdr.len != sizeof(*o) || m->hdr.nfds != 1 || o->reserved)
+	if (m->hdr.len != sizeof(*o) || m->hdr.nfds != 1 || (o->flags & ~VMM_DEV_OPEN_PRECOPY) ||
+	    (precopy && load))
 		return -EPROTO;
 	fd = m->fds[0];
 	m->hdr.nfds = 0;
 	if (!devs || o->index >= devs->n ||
-	    !(load ? devs->dev[o->index].ops->load : devs->dev[o->index].ops->save)) {
+	    !(load ? devs->dev[o->index].ops->load : precopy ?
+	      devs->dev[o->index].ops->save_precopy : devs->dev[o->index].ops->save)) {
 		send_rec(fd, 0, -ENODEV, NULL);
 		close(fd);
 		return 0;
@@ -227,9 +244,10 @@ static int serve_open(struct vmm_devs *devs, struct vmm_msg *m, bool load)
 		return 0;
 	}
 	*io = (struct vmig_dev_io){ .fd = fd, .devs = devs, .e = &devs->dev[o->index],
-				    .load = load };
+				    .load = load, .precopy = precopy };
 	pthread_mutex_lock(&devs->lock);
 	devs->active++;
+	io->after_precopy = !load && !precopy && io->e->precopy_done;
 	pthread_mutex_unlock(&devs->lock);
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -245,12 +263,19 @@ static int serve_open(struct vmm_devs *devs, struct vmm_msg *m, bool load)
 	return 0;
 }
 
+/* DEV_QUERY: the device list; a new session, so no precopy part taken yet. */
 static int serve_list(struct vmm_devs *devs, int conn)
 {
 	char buf[sizeof(struct vmm_dev_list) + VMM_MAX_DEVICES * sizeof(struct vmm_dev_desc)];
 	struct vmm_dev_list *l = (struct vmm_dev_list *)buf;
 	unsigned int i, n = devs ? devs->n : 0;
 
+	if (devs) {
+		pthread_mutex_lock(&devs->lock);
+		for (i = 0; i < n; i++)
+			devs->dev[i].precopy_done = false;
+		pthread_mutex_unlock(&devs->lock);
+	}
 	memset(buf, 0, sizeof(buf));
 	l->nr_devices = n;
 	for (i = 0; i < n; i++)
@@ -428,12 +453,14 @@ const struct vmig_dev_desc *vmig_ctl_device(const struct vmig_ctl *ctl, unsigned
 	return d && i < d->n ? &d->d[i] : NULL;
 }
 
-int vmig_ctl_device_open(struct vmig_ctl *ctl, unsigned int i, bool load)
+static int ctl_device_open(struct vmig_ctl *ctl, unsigned int i, bool load, uint32_t flags)
 {
-	struct vmm_dev_open o = { .index = i };
+	struct vmm_dev_open o = { .index = i, .flags = flags };
 	int sv[2], r;
 
 	if (i >= vmig_ctl_device_count(ctl))
+		return -EINVAL;
+	if ((flags & VMM_DEV_OPEN_PRECOPY) && !(vmig_ctl_device(ctl, i)->flags & VMIG_DEV_PRECOPY))
 		return -EINVAL;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
 		return -errno;
@@ -445,6 +472,16 @@ int vmig_ctl_device_open(struct vmig_ctl *ctl, unsigned int i, bool load)
 		return r;
 	}
 	return sv[0];
+}
+
+int vmig_ctl_device_open(struct vmig_ctl *ctl, unsigned int i, bool load)
+{
+	return ctl_device_open(ctl, i, load, 0);
+}
+
+int vmig_ctl_device_open_precopy(struct vmig_ctl *ctl, unsigned int i)
+{
+	return ctl_device_open(ctl, i, false, VMM_DEV_OPEN_PRECOPY);
 }
 
 int vmig_ctl_free_hint(struct vmig_ctl *ctl, int timeout_ms, uint64_t **bitmaps)

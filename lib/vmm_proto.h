@@ -16,11 +16,18 @@
  * Device state and free-page hints (lib/vmm_dev.c), at any time after HELLO:
  *                                        <- DEV_QUERY
  *   DEV_LIST {devices}                   ->
- *                                        <- DEV_SAVE | DEV_LOAD {index} + stream fd
+ *                                        <- DEV_SAVE | DEV_LOAD {index, flags} + stream fd
  *     (the VMM runs the device's save/load in its own thread on that fd:
- *      records {len, status} + len bytes; len 0 ends, with status)
+ *      records {len, status} + len bytes; len 0 ends, with status.
+ *      DEV_SAVE with VMM_DEV_OPEN_PRECOPY, during precopy, once per
+ *      session and only for a VMIG_DEV_PRECOPY device: the part saved while
+ *      the guest runs; the DEV_SAVE at switchover then sends the rest.
+ *      DEV_QUERY starts a session: it forgets earlier precopy parts.)
  *                                        <- FREE_QUERY        (after TRACKING)
  *   FREE_HINT {status, regions} + memfd of bitmaps ->
+ *     (asked again before each slice of the bulk stage: updates.  Every
+ *      hint, first or update, must be computed when asked, so after dirty
+ *      tracking started; the VMM never sends FREE_HINT unasked.)
  *
  * A hang-up without COMPLETE counts as ERROR.  On ERROR the VMM's library
  * tears tracking down (unregisters the range: no write faults any more).
@@ -103,9 +110,11 @@ struct vmm_dev_list {
 	struct vmm_dev_desc devices[];
 };
 
+#define VMM_DEV_OPEN_PRECOPY	1u	/* DEV_SAVE: the part before switchover */
+
 struct vmm_dev_open {		/* DEV_SAVE / DEV_LOAD, + 1 fd */
 	uint32_t index;
-	uint32_t reserved;
+	uint32_t flags;			/* VMM_DEV_OPEN_*, other bits zero */
 };
 
 /* A record on a device stream (both directions). */

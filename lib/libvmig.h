@@ -86,14 +86,16 @@ struct vmig_nl_stats {
 	uint64_t pages_placed;
 	uint64_t place_exist;
 	uint64_t wait_hist[VMIG_NL_HIST_BUCKETS];	/* bucket i: [2^i, 2^(i+1)) ns */
+	uint64_t pages_discarded;	/* present pages dropped by VMIG_DISCARD */
 };
 
 struct vmig_nl_region {
 	uint32_t id;
 	uint64_t size;			/* bytes */
-	uint32_t flags;			/* VMIG_REGION_* it was created with */
+	uint32_t flags;			/* VMIG_REGION_* it was created with; POSTCOPY: mode on now */
 	bool dirty_on;
 	uint32_t dirty_flags;		/* VMIG_DIRTY_* while on */
+	bool postcopy_on;		/* POSTCOPY event: the new mode */
 	bool has_stats;			/* @stats was sent */
 	struct vmig_nl_stats stats;
 };
@@ -103,6 +105,7 @@ enum vmig_nl_event_kind {
 	VMIG_NL_EV_REGION_DEL,		/* region: id, size, flags, final stats */
 	VMIG_NL_EV_DIRTY,		/* region: id, dirty_on, dirty_flags */
 	VMIG_NL_EV_STALL,		/* region: id; stall_ns */
+	VMIG_NL_EV_POSTCOPY,		/* region: id, postcopy_on */
 };
 
 struct vmig_nl_event {
@@ -287,7 +290,9 @@ int vmig_ctl_track(struct vmig_ctl *ctl, enum vmig_track mode, int timeout_ms,
 		   enum vmig_track *chosen);
 /*
  * Destination, postcopy: ask the VMM to register its RAM for missing-page
- * faults; returns the uffd (faults and UFFDIO_COPY in the VMM's address
+ * faults.  On vmig.ko regions the VMM registers nothing (the helper puts
+ * the regions in postcopy mode itself) and this returns 0 once the VMM has
+ * taken note; on memfds it returns the uffd (faults and UFFDIO_COPY in the VMM's address
  * space, see vmig_ctl_region's vmm_addr) or -errno.
  */
 int vmig_ctl_postcopy(struct vmig_ctl *ctl, int timeout_ms);

@@ -142,7 +142,12 @@ static int vmm_serve_track(struct vmig_vmm *vmm, const struct vmm_track *t)
 	int fd;
 
 	vmm_untrack(vmm);
-	if (t->mode == VMIG_TRACK_MISSING) {
+	if (t->mode == VMIG_TRACK_MISSING && vmm->nr_regions && vmig_fd_is_region(vmm->memfds[0])) {
+		/* vmig.ko regions: the helper switches them to postcopy mode itself. */
+		vmm->track_mode = VMIG_TRACK_MISSING;
+		reply.mode = VMIG_TRACK_MISSING;
+		return vmm_msg_send(vmm->conn, VMM_TRACKING, &reply, sizeof(reply), NULL, 0);
+	} else if (t->mode == VMIG_TRACK_MISSING) {
 		fd = uffd_missing_register(vmm->spans, vmm->nr_regions);
 		chosen = VMIG_TRACK_MISSING;
 	} else {

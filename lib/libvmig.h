@@ -226,6 +226,13 @@ const char *vmig_vmm_error(const struct vmig_vmm *vmm);
  * should report the error and exit.
  */
 bool vmig_vmm_postcopy_active(const struct vmig_vmm *vmm);
+/*
+ * Auto-converge: the share of time, in percent (0..99), the helper asks the
+ * VMM to keep its vCPUs stopped so that precopy converges; 0 when not
+ * throttled.  Cheap: vCPU threads may read it as often as they like.  It
+ * goes back to 0 when the session ends (COMPLETE, ERROR, hang-up).
+ */
+unsigned int vmig_vmm_throttle(const struct vmig_vmm *vmm);
 /* Which tracking the helper asked for and got (VMIG_TRACK_AUTO: none yet). */
 enum vmig_track vmig_vmm_track_mode(const struct vmig_vmm *vmm);
 /* Drop the helper's connection (keep listening). */
@@ -296,6 +303,12 @@ int vmig_ctl_track(struct vmig_ctl *ctl, enum vmig_track mode, int timeout_ms,
  * space, see vmig_ctl_region's vmm_addr) or -errno.
  */
 int vmig_ctl_postcopy(struct vmig_ctl *ctl, int timeout_ms);
+/*
+ * Source, auto-converge: ask the VMM to keep its vCPUs stopped @percent of
+ * the time (0..99; 0 ends throttling); returns once the VMM has it.  Only
+ * for VMMs linked with a libvmig that knows the request.
+ */
+int vmig_ctl_throttle(struct vmig_ctl *ctl, unsigned int percent, int timeout_ms);
 /* Stop / resume the vCPUs; return once the VMM acknowledged. */
 int vmig_ctl_stop(struct vmig_ctl *ctl, int timeout_ms);
 int vmig_ctl_resume(struct vmig_ctl *ctl, int timeout_ms);

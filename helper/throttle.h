@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Auto-converge: when dirty rounds stop shrinking, ask the source VMM to
+ * slow its vCPUs down (stop them a share of the time), step by step, as
+ * QEMU's cpu-throttle does.  Without it a guest that dirties memory faster
+ * than the link carries it never converges on the kmod backend, whose write
+ * tracking costs the guest almost nothing (uffd sync tracking throttles by
+ * accident: every first write waits for the helper).
+ */
+#ifndef VMIG_THROTTLE_H
+#define VMIG_THROTTLE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define THROTTLE_INITIAL	20	/* percent, the first step */
+#define THROTTLE_STEP		10	/* added each round that did not shrink */
+#define THROTTLE_MAX		95
+#define THROTTLE_SHRINK		0.9	/* a round "shrank" below this share of the last */
+
+struct throttle {
+	unsigned int percent;		/* in force */
+	uint64_t last_pages;		/* the previous round's dirty set, 0 before */
+};
+
+/*
+ * A round's dirty set is known: the percentage the guest should run at
+ * from now (unchanged when the set shrank enough, or at the maximum).
+ */
+unsigned int throttle_next(struct throttle *t, uint64_t dirty_pages);
+/* At the maximum: further stalls are real. */
+bool throttle_maxed(const struct throttle *t);
+
+#endif

@@ -2,7 +2,9 @@
 /*
  * Auto-converge: when dirty rounds stop shrinking, ask the source VMM to
  * slow its vCPUs down (stop them a share of the time), step by step, as
- * QEMU's cpu-throttle does.  Without it a guest that dirties memory faster
+ * QEMU's cpu-throttle does (its trigger: dirtying faster than half the
+ * bandwidth; here: a round that did not halve the dirty set, which is the
+ * same when each round sends the last one's set).  Without it a guest that dirties memory faster
  * than the link carries it never converges on the kmod backend, whose write
  * tracking costs the guest almost nothing (uffd sync tracking throttles by
  * accident: every first write waits for the helper).
@@ -16,7 +18,7 @@
 #define THROTTLE_INITIAL	20	/* percent, the first step */
 #define THROTTLE_STEP		10	/* added each round that did not shrink */
 #define THROTTLE_MAX		95
-#define THROTTLE_SHRINK		0.9	/* a round "shrank" below this share of the last */
+#define THROTTLE_SHRINK		0.5	/* rounds must at least halve the dirty set */
 
 struct throttle {
 	unsigned int percent;		/* in force */

@@ -450,9 +450,12 @@ static int dirty_rounds(struct precopy *pc)
 {
 	const struct precopy_opts *o = pc->o;
 	struct report *rep = pc->rep;
-	unsigned int round;
+	unsigned int round, i;
 	int r;
 
+	/* Auto-converge: the bulk stage sent every page; round 1 must halve that. */
+	for (i = 0; i < vmig_ram_region_count(pc->ram); i++)
+		pc->thr.last_pages += vmig_ram_region_pages(pc->ram, i);
 	for (round = 1;; round++) {
 		uint64_t t = now_ns(), bytes;
 		double bw, exp_ms;

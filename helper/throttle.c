@@ -7,7 +7,7 @@ unsigned int throttle_next(struct throttle *t, uint64_t dirty_pages)
 	uint64_t last = t->last_pages;
 
 	t->last_pages = dirty_pages;
-	/* The first round only sets the reference; a round that halved it is enough. */
+	/* No reference yet, or the set halved: no more throttling needed. */
 	if (!last || dirty_pages < THROTTLE_SHRINK * last)
 		return t->percent;
 	if (!t->percent)

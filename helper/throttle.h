@@ -22,7 +22,7 @@
 
 struct throttle {
 	unsigned int percent;		/* in force */
-	uint64_t last_pages;		/* the previous round's dirty set, 0 before */
+	uint64_t last_pages;		/* the previous round's dirty set (first: all pages) */
 };
 
 /*

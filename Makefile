@@ -219,8 +219,8 @@ clean:
 # --- fuzzing (clang + libFuzzer) -----------------------------------------
 FUZZ_CC   ?= clang
 FUZZ_SRCS := selftests/helper/stream_fuzz.c helper/stream.c helper/channel.c helper/handshake.c \
-	     helper/control.c helper/multifd_recv.c helper/zero.c helper/postcopy_dst.c helper/tls.c \
-	     helper/util.c
+	     helper/control.c helper/multifd_recv.c helper/zero.c helper/postcopy_dst.c \
+	     helper/postcopy_kmod.c helper/tls.c helper/util.c
 build/fuzz/stream_fuzz: $(FUZZ_SRCS) $(wildcard helper/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -g -O1 -std=gnu11 -D_GNU_SOURCE $(WARN) -Ihelper -Iuapi -Ilib \

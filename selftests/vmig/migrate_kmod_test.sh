@@ -6,7 +6,8 @@
 # page after resuming.  Every dirty-logging mode, idle, dirtying and
 # never-written guests, several dirty rounds; postcopy with and without a
 # preempt channel (the destination's regions switched to postcopy mode,
-# pages discarded, requested and placed by the module); a backend that
+# pages discarded, requested and placed by the module), and recovering
+# from a cut link; a backend that
 # does not fit the VMM's RAM is refused; `vmig stats` and `vmig monitor`
 # show the regions, the dirty-logging and postcopy events of the run.  Needs /usr/bin/vmig
 # (VMCHECK_EXTRA) and tap.sh next to it.
@@ -148,6 +149,12 @@ run_case "postcopy without preempt, sequential guest, 2 channels" 32M \
 	"$PC\":false"
 check "... the destination requested pages without a preempt channel" \
 	grep -q '"postcopy":{"preempt":false,.*"requests":[1-9]' $p.ls.json
+
+run_case "postcopy recovers from a cut during the background transfer" 32M \
+	"--pattern random --dirty-rate 8" \
+	"--postcopy-after 0 --multifd 2 --max-bandwidth 8 --inject-cut pages:2000" '"recoveries":1,'
+check "... the destination paused, took the session back and counted it" \
+	sh -c "grep -q 'postcopy paused' $p.ls.err && grep -q '\"recoveries\":1,' $p.ls.json"
 
 # vmig stats while the destination runs in postcopy: its region in postcopy mode.
 p=$T/pcstats

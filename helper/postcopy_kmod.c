@@ -35,7 +35,11 @@ int pck_enable(struct pc_dst *pc)
 
 		if (ioctl(fd, VMIG_POSTCOPY_ENABLE, &en))
 			return -errno;
-		/* Requests are read after poll(); a PLACE may take one away meanwhile. */
+		/*
+		 * Requests are read after poll(); a PLACE may take one away
+		 * meanwhile.  The flag is on the open file the VMM shares, where
+		 * only a read() of requests would notice it.
+		 */
 		if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK))
 			return -errno;
 	}

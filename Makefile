@@ -9,6 +9,8 @@
 #       make bench-dirty dirty-logging benchmark in a qemu guest
 #       make bench-postcopy  the postcopy round-trip benchmark in a qemu guest
 #       make bench-backends  one migration on the kmod and uffd backends in a qemu guest
+#       make bench-backends-postcopy  its postcopy cases (request latency) only
+#       make bench-backends-converge  its dirty-heavy case with/without --auto-converge
 #       make install    DESTDIR=... PREFIX=/usr/local (also the DKMS tree, udev rule)
 #       make dkms-src   the DKMS source tree only, in DESTDIR/DKMSDIR/vmig-VERSION
 #       make SAN=1      the same userspace built with ASan+UBSan into build/san
@@ -152,6 +154,16 @@ bench-backends: kmod all
 	VMCHECK_EXTRA="$(BUILD)/vmig" scripts/vmcheck.sh -m 1G -t 1500 kmod/vmig.ko \
 		bench/backends_bench.sh
 
+# Its postcopy cases only: page-request latency on both backends.
+bench-backends-postcopy: kmod all
+	VMCHECK_EXTRA="$(BUILD)/vmig" scripts/vmcheck.sh -m 1G -t 900 kmod/vmig.ko \
+		bench/backends_postcopy_bench.sh
+
+# Its dirty-heavy case with and without --auto-converge.
+bench-backends-converge: kmod all
+	VMCHECK_EXTRA="$(BUILD)/vmig" scripts/vmcheck.sh -m 1G -t 900 kmod/vmig.ko \
+		bench/backends_converge_bench.sh
+
 deps:
 	@scripts/deps.sh
 
@@ -201,14 +213,14 @@ clean:
 	rm -rf build
 	-$(MAKE) -C $(KDIR) M=$(CURDIR)/kmod clean >/dev/null 2>&1
 
-.PHONY: all kmod kmod-clean bench-dirty bench-postcopy bench-backends vmtests hosttests vmcheck deps test demo \
+.PHONY: all kmod kmod-clean bench-dirty bench-postcopy bench-backends bench-backends-postcopy bench-backends-converge vmtests hosttests vmcheck deps test demo \
 	checkpatch install dkms-src clean
 
 # --- fuzzing (clang + libFuzzer) -----------------------------------------
 FUZZ_CC   ?= clang
 FUZZ_SRCS := selftests/helper/stream_fuzz.c helper/stream.c helper/channel.c helper/handshake.c \
-	     helper/control.c helper/multifd_recv.c helper/zero.c helper/postcopy_dst.c helper/pctrace.c helper/tls.c \
-	     helper/util.c
+	     helper/control.c helper/multifd_recv.c helper/zero.c helper/postcopy_dst.c helper/pctrace.c \
+	     helper/postcopy_kmod.c helper/tls.c helper/util.c
 build/fuzz/stream_fuzz: $(FUZZ_SRCS) $(wildcard helper/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -g -O1 -std=gnu11 -D_GNU_SOURCE $(WARN) -Ihelper -Iuapi -Ilib \

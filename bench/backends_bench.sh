@@ -5,8 +5,14 @@
 # userfaultfd write-protect), in one boot, runs interleaved: total time,
 # downtime, dirty rounds, harvest time, write faults, and g_writes: the page
 # writes the source guest got done while it was being migrated (a write
-# that faults to the helper stalls the guest until it is resolved).  Prints figures, not
-# TAP.  Runs in the qemu guest (make bench-backends); busybox sh.
+# that faults to the helper stalls the guest until it is resolved), and in
+# postcopy the destination's page-request latency (fault to page placed:
+# avg / p99 in us; on kmod from the module's fault time, on uffd from the
+# fault's read).  Prints figures, not TAP.  Runs in the qemu guest (make
+# bench-backends); busybox sh.  Run as backends_postcopy_bench.sh (a
+# symlink; make bench-backends-postcopy) it runs the postcopy cases only,
+# as backends_converge_bench.sh (make bench-backends-converge) the
+# dirty-heavy case with and without --auto-converge.
 #
 # The guest kernel (Debian 6.1) has no UFFD_FEATURE_WP_ASYNC/PAGEMAP_SCAN:
 # uffd runs sync write-protect there (every first write to a protected
@@ -41,7 +47,7 @@ one() {
 		--backend $be >$p.dg.out 2>$p.dg.err &
 	dg=$!
 	wait_for $p.dg.out "guest: ready" 60
-	$vmig listen --vmm $p.dst --port 127.0.0.1:$port --timeout 60 --no-progress \
+	$vmig listen --vmm $p.dst --port 127.0.0.1:$port --timeout 60 --no-progress --json \
 		>$p.ls.out 2>$p.ls.err &
 	ls=$!
 	wait_for $p.ls.err "waiting for a source" 60
@@ -57,19 +63,23 @@ one() {
 	ok=bad
 	[ $rc -eq 0 ] && grep -q "verify-all after resume: .* 0 errors" $p.dg.err && ok=ok
 	gw=$(sed -n 's/.*migrated away (\([0-9]*\) page writes.*/\1/p' $p.sg.err)
-	printf "%-5s %-17s %9s %9s %6s %8s %9s %5s %8s %s\n" "$be" \
+	lat=$(sed -n 's/.*"latency_us":{"count":\([0-9]*\),"avg":\([0-9.]*\),.*"p99":\([0-9.]*\),.*/\1:\2\/\3/p' \
+		$p.ls.out)
+	printf "%-5s %-17s %9s %9s %6s %8s %9s %5s %8s %-4s %4s %s\n" "$be" \
 		"$(sed -n 's/.*"tracking":"\([^"]*\)".*/\1/p' $p.json)" \
 		"$(field total_ms $p.json)" "$(field downtime_ms $p.json)" \
 		"$(field rounds $p.json)" "$(field harvest_ms $p.json)" \
 		"$(field wp_faults $p.json)" "$(sed -n 's/.*"wire":\([0-9]*\).*/\1/p' $p.json |
-		awk '{printf "%d", $1 / 1048576}')" "$gw" "$ok"
+		awk '{printf "%d", $1 / 1048576}')" "$gw" "$ok" "$(field throttle_pct $p.json)" \
+		"${lat:--}"
 }
 
 # case NAME MEM GUEST_ARGS MIGRATE_ARGS
 bench_case() {
 	echo "== $1 ($2 guest; vmig guest $3; vmig migrate $4)"
-	printf "%-5s %-17s %9s %9s %6s %8s %9s %5s %8s %s\n" backend tracking total_ms \
-		downtime_ms rounds harv_ms wp_faults MiB g_writes verified
+	printf "%-5s %-17s %9s %9s %6s %8s %9s %5s %8s %-4s %4s %s\n" backend tracking total_ms \
+		downtime_ms rounds harv_ms wp_faults MiB g_writes verified thr% \
+		"requests:avg/p99_us" 
 	r=0
 	while [ $r -lt $RUNS ]; do
 		one kmod "$2" "$3" "$4"
@@ -79,6 +89,27 @@ bench_case() {
 }
 
 echo "backends_bench: $(uname -r), $(nproc) vCPUs, $(sed -n 's/MemTotal: *//p' /proc/meminfo)"
+case $(basename "$0") in
+*postcopy*) BENCH_CASES=postcopy ;;
+*converge*) BENCH_CASES=converge ;;
+esac
+echo "# load: $(cat /proc/loadavg)"
+if [ "${BENCH_CASES:-all}" = converge ]; then
+	bench_case "dirty-logging heavy: random writes, 4 vCPU threads at 32 MiB/s" 64M \
+		"--pattern random --dirty-rate 32 --vcpus 4" "--multifd 2 --max-rounds 4"
+	bench_case "the same with --auto-converge (and --max-rounds 12)" 64M \
+		"--pattern random --dirty-rate 32 --vcpus 4" "--multifd 2 --max-rounds 12 --auto-converge"
+	rm -rf $T
+	exit 0
+fi
+if [ "${BENCH_CASES:-all}" = postcopy ]; then
+	bench_case "postcopy from the start, preempt, random writes at 4 MiB/s" 64M \
+		"--pattern random --dirty-rate 4 --vcpus 2" "--multifd 2 --postcopy-after 0"
+	bench_case "postcopy after the bulk stage, preempt, random writes at 4 MiB/s" 64M \
+		"--pattern random --dirty-rate 4 --vcpus 2" "--multifd 2 --postcopy"
+	rm -rf $T
+	exit 0
+fi
 bench_case "idle guest" 64M "--pattern idle" "--multifd 2"
 bench_case "random writes at 4 MiB/s (both backends sustain it)" 64M \
 	"--pattern random --dirty-rate 4 --vcpus 2" "--multifd 2 --max-rounds 6"
@@ -86,4 +117,6 @@ bench_case "dirty-logging heavy: random writes, 4 vCPU threads at 32 MiB/s" 64M 
 	"--pattern random --dirty-rate 32 --vcpus 4" "--multifd 2 --max-rounds 4"
 bench_case "dirty-logging heavy: sequential writes at 16 MiB/s" 64M \
 	"--pattern sequential --dirty-rate 16 --vcpus 2" "--multifd 2 --max-rounds 6"
+bench_case "dirty-logging heavy, random, with --auto-converge" 64M \
+	"--pattern random --dirty-rate 32 --vcpus 4" "--multifd 2 --max-rounds 12 --auto-converge"
 rm -rf $T

@@ -66,6 +66,8 @@ struct guest {
 
 	_Atomic uint64_t writes, checked, errors, verified;
 	struct vcpu *vcpus;
+	struct vmig_vmm *vmm;		/* the throttle (auto-converge) is read from here */
+	_Atomic unsigned int throttled_max;	/* the highest throttle applied, percent */
 
 	/* incoming: first accesses slower than SLOW_NS (a page fetched in postcopy) */
 	bool measure;
@@ -229,11 +231,36 @@ static void churn(struct vcpu *v)
 		;
 }
 
+/*
+ * Auto-converge: after each millisecond of running, sleep long enough that
+ * the vCPU runs only (100 - throttle) % of the time.  Returns true if it
+ * slept (the caller then restarts its rate budget: sleeping earns none).
+ */
+static bool throttle_vcpu(struct guest *g, uint64_t *run_start)
+{
+	unsigned int pct = g->vmm ? vmig_vmm_throttle(g->vmm) : 0;
+	uint64_t t = now_ns(), ran = t - *run_start;
+	unsigned int max;
+
+	if (!pct) {
+		*run_start = t;
+		return false;
+	}
+	if (ran < 1000000)
+		return false;
+	max = atomic_load_explicit(&g->throttled_max, memory_order_relaxed);
+	while (pct > max && !atomic_compare_exchange_weak(&g->throttled_max, &max, pct))
+		;
+	usleep(ran * pct / (100 - pct) / 1000);
+	*run_start = now_ns();
+	return true;
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
 	struct guest *g = v->g;
-	uint64_t n = owned_pages(g, v->id), t_last = now_ns();
+	uint64_t n = owned_pages(g, v->id), t_last = now_ns(), run_start = t_last;
 	double budget = 0;
 
 	if (g->fill) {
@@ -295,6 +322,8 @@ static void *vcpu_thread(void *arg)
 			usleep(5000);
 			continue;
 		}
+		if (throttle_vcpu(g, &run_start))
+			t_last = now_ns();
 		if (g->pps > 0) {
 			uint64_t t = now_ns();
 
@@ -493,6 +522,9 @@ static bool session_source(struct guest *g, struct vmig_vmm *vmm, uint64_t deadl
 					(unsigned long long)atomic_load(&g->churn_epochs),
 					(unsigned long long)atomic_load(&g->churn_freed),
 					(unsigned long long)atomic_load(&g->churn_unfreed));
+			if (atomic_load(&g->throttled_max))
+				fprintf(stderr, "guest: vCPUs were throttled (auto-converge) up to "
+					"%u %%\n", atomic_load(&g->throttled_max));
 			return true;
 		default:
 			set_state(g, ST_RUN);
@@ -730,6 +762,7 @@ static int guest_run(int argc, char **argv)
 		fprintf(stderr, "vmig guest: cannot listen on %s: %s\n", sock, strerror(errno));
 		return 1;
 	}
+	g.vmm = vmm;
 	for (i = 0; i < g.nr_devs; i++) {
 		int r = guest_dev_register(vmm, &g.devs[i]);
 

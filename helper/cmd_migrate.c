@@ -36,6 +36,8 @@ static void migrate_usage(FILE *f)
 		"  --max-bandwidth MiB/s   cap over all channels (default: none)\n"
 		"  --max-rounds N          dirty rounds before it counts as a stall (default 30)\n"
 		"  --abort-on-stall        give up instead of switching over on a stall\n"
+		"  --auto-converge         when dirty rounds stop shrinking, ask the VMM to slow\n"
+		"                          its vCPUs (20 %%, then +10 %% a round, up to 95 %%)\n"
 		"  --postcopy              switch to postcopy after the bulk stage (or on a\n"
 		"                          stall): the guest resumes on the destination at\n"
 		"                          once, pages it touches first are sent on request\n"
@@ -150,6 +152,7 @@ static int migrate_run(int argc, char **argv)
 		{ "max-bandwidth", required_argument, NULL, 'b' },
 		{ "max-rounds", required_argument, NULL, 'r' },
 		{ "abort-on-stall", no_argument, NULL, 'A' },
+		{ "auto-converge", no_argument, NULL, 0x120 },
 		{ "postcopy", no_argument, NULL, 'p' },
 		{ "postcopy-after", required_argument, NULL, 'a' },
 		{ "no-preempt", no_argument, NULL, 'N' },
@@ -219,6 +222,7 @@ static int migrate_run(int argc, char **argv)
 			o.max_rounds = v;
 			break;
 		case 'A': o.abort_on_stall = true; break;
+		case 0x120: o.auto_converge = true; break;
 		case 'p': o.postcopy = true; break;
 		case 'a':
 			if (!parse_uint(optarg, 0, 100000, &v))

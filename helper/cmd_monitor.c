@@ -34,6 +34,7 @@ static void monitor_usage(FILE *f)
 		"  dirty             dirty logging of a region turned on or off\n"
 		"  stall             a postcopy fault waited longer than the module\n"
 		"                    parameter stall_event_us\n"
+		"  postcopy          a region entered or left postcopy mode\n"
 		"Runs until interrupted (Ctrl-C), N events, or the timeout.  Needs no\n"
 		"privilege.\n"
 		"\n"
@@ -61,6 +62,7 @@ static const char *monitor_kind(enum vmig_nl_event_kind k)
 	case VMIG_NL_EV_REGION_DEL: return "region-destroyed";
 	case VMIG_NL_EV_DIRTY: return "dirty";
 	case VMIG_NL_EV_STALL: return "stall";
+	case VMIG_NL_EV_POSTCOPY: return "postcopy";
 	}
 	return "unknown";
 }
@@ -88,6 +90,9 @@ static void monitor_print_json(const struct vmig_nl_event *ev, double t)
 		break;
 	case VMIG_NL_EV_STALL:
 		printf(",\"stall_ns\":%" PRIu64, ev->stall_ns);
+		break;
+	case VMIG_NL_EV_POSTCOPY:
+		printf(",\"postcopy_on\":%s", r->postcopy_on ? "true" : "false");
 		break;
 	}
 	printf("}\n");
@@ -119,6 +124,9 @@ static void monitor_print_text(const struct vmig_nl_event *ev, double t)
 		break;
 	case VMIG_NL_EV_STALL:
 		printf(" fault waited %.3f ms", ev->stall_ns / 1e6);
+		break;
+	case VMIG_NL_EV_POSTCOPY:
+		printf(" postcopy mode %s", r->postcopy_on ? "on" : "off");
 		break;
 	}
 	printf("\n");

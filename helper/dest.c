@@ -108,9 +108,7 @@ static int setup(struct dest *d)
 		return fail(d, r, "%s", d->ds.error);
 	d->local.version_min = WIRE_VERSION_MIN;
 	d->local.version_max = WIRE_VERSION_MAX;
-	/* Postcopy into vmig.ko regions (request queue + VMIG_PLACE) is not written yet. */
-	d->local.caps = WIRE_CAPS_V1 | (o->no_postcopy || !strcmp(vmig_ram_backend(d->ram), "kmod") ?
-					0 : WIRE_CAPS_POSTCOPY);
+	d->local.caps = WIRE_CAPS_V1 | (o->no_postcopy ? 0 : WIRE_CAPS_POSTCOPY);
 	d->local.nr_regions = vmig_ram_region_count(d->ram);
 	d->mem.nr_regions = d->local.nr_regions;
 	for (i = 0; i < d->local.nr_regions; i++) {
@@ -148,6 +146,8 @@ static int postcopy_prepare(struct dest *d)
 	if (r)
 		return fail(d, r, "out of memory");
 	d->pc.sched = d->o->sched;
+	/* vmig.ko regions serve missing pages themselves (postcopy_kmod.c). */
+	d->pc.kmod = !strcmp(vmig_ram_backend(d->ram), "kmod");
 	d->pc.nr_chans = d->nr_chans;
 	d->pc_ready = true;
 	d->rep->pc.preempt = d->hs.caps & WIRE_CAP_PREEMPT;
@@ -376,10 +376,20 @@ static int postcopy_event(struct dest *d, const struct ctl_event *ev)
 	r = devstate_recv_finish(&d->ds);
 	if (r)
 		return fail(d, r, "%s", d->ds.error);
+	/* On vmig.ko regions the VMM registers nothing (no uffd); it learns of postcopy. */
 	uffd = vmig_ctl_postcopy(d->ctl, o->timeout_ms);
 	if (uffd < 0)
 		return fail(d, uffd, "the VMM cannot register guest RAM for missing pages: %s",
 			    strerror(-uffd));
+	if (!uffd != d->pc.kmod) {
+		if (uffd > 0)
+			close(uffd);
+		return fail(d, EPROTO, "the VMM answered the postcopy registration %s",
+			    d->pc.kmod ? "with a userfaultfd for vmig.ko regions" :
+			    "without a userfaultfd");
+	}
+	if (d->pc.kmod)
+		uffd = -1;
 	r = pcd_start(&d->pc, uffd, d->rp_fd, d->pre_fd, o->timeout_ms);
 	if (r)
 		return fail(d, r, "cannot start the postcopy fault thread: %s", strerror(-r));

@@ -17,25 +17,28 @@ void recv_chan_init(struct recv_chan *c, unsigned int index, int fd, int timeout
 	c->zero_pages = zero_pages;
 }
 
-/* After the switch: read into the bounce buffer, place each page atomically. */
+/* After the switch: read into the bounce buffer, place the pages atomically. */
 static int recv_pages_postcopy(struct recv_chan *c, const struct wire_pages *wp, unsigned int n)
 {
+	uint64_t pages[WIRE_MAX_BATCH];
+	uint8_t *src[WIRE_MAX_BATCH];
 	unsigned int i, k = 0;
 	int r = n ? stream_readv(&c->s, c->iov, n) : 0;
 
-	for (i = 0; i < wp->count && !r; i++) {
+	if (r)
+		return r;
+	for (i = 0; i < wp->count; i++) {
 		uint64_t e = c->entries[i];
 		bool zero = e & WIRE_PAGE_ZERO;
 
-		r = pcd_place(c->pc, wp->region, e & WIRE_PAGE_INDEX_MASK,
-			      zero ? NULL : c->bounce + (size_t)k * WIRE_PAGE_SIZE);
-		if (r)
-			return stream_fail(&c->s, -r, "placing a page failed: %s", strerror(-r));
+		pages[i] = e & WIRE_PAGE_INDEX_MASK;
+		src[i] = zero ? NULL : c->bounce + (size_t)k * WIRE_PAGE_SIZE;
 		k += !zero;
 		c->zero_pages_rcvd += zero;
 	}
+	r = pcd_place_batch(c->pc, wp->region, pages, src, wp->count);
 	if (r)
-		return r;
+		return stream_fail(&c->s, -r, "placing pages failed: %s", strerror(-r));
 	c->pages += wp->count;
 	c->normal_pages += n;
 	return 0;

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <linux/userfaultfd.h>
+#include <linux/vmig.h>
 
 #include "postcopy_dst.h"
 #include "util.h"
@@ -131,14 +132,32 @@ void pcd_note_received(struct pc_dst *pc, uint32_t region, uint64_t page)
 	set_bits(pc->recv[region], page, 1, true);
 }
 
+/* Make pages missing: a hole in the memfd, or dropped from the region. */
+static int punch(struct pc_dst *pc, uint32_t region, uint64_t first, uint64_t n)
+{
+	if (pc->kmod)
+		return pck_discard(pc, region, first, n);
+	if (fallocate(pc->memfd[region], FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		      first * PAGE, n * PAGE))
+		return -errno;
+	return 0;
+}
+
 /*
  * Pages that never arrived in precopy (holes the source skipped, or pages
  * prefaulted here) are punched out, so the guest's first touch faults.
+ * kmod: the regions enter postcopy mode first (see postcopy_kmod.c).
  */
 int pcd_mark_received(struct pc_dst *pc)
 {
 	unsigned int i;
+	int r;
 
+	if (pc->kmod) {
+		r = pck_enable(pc);
+		if (r)
+			return r;
+	}
 	for (i = 0; i < pc->mem->nr_regions; i++) {
 		uint64_t p = 0, n = pc->mem->pages[i];
 
@@ -151,9 +170,9 @@ int pcd_mark_received(struct pc_dst *pc)
 			}
 			for (q = p; q < n && !test_bit(pc->recv[i], q); q++)
 				;
-			if (fallocate(pc->memfd[i], FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-				      p * PAGE, (q - p) * PAGE))
-				return -errno;
+			r = punch(pc, i, p, q - p);
+			if (r)
+				return r;
 			p = q;
 		}
 	}
@@ -162,12 +181,16 @@ int pcd_mark_received(struct pc_dst *pc)
 
 int pcd_discard(struct pc_dst *pc, uint32_t region, uint64_t first, uint64_t n)
 {
+	int r;
+
 	if (region >= pc->mem->nr_regions || first > pc->mem->pages[region] ||
 	    n > pc->mem->pages[region] - first)
 		return -ERANGE;
-	if (fallocate(pc->memfd[region], FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-		      first * PAGE, n * PAGE))
-		return -errno;
+	if (!n)
+		return 0;
+	r = punch(pc, region, first, n);
+	if (r)
+		return r;
 	set_bits(pc->recv[region], first, n, false);
 	return 0;
 }
@@ -257,6 +280,13 @@ static int place_raw(struct pc_dst *pc, uint32_t region, uint64_t page, const vo
 {
 	uint64_t dst = pc->vmm_base[region] + page * PAGE;
 
+	if (pc->kmod) {
+		uint8_t *s = (uint8_t *)src;
+		bool ok;
+
+		return pck_place_batch(pc, region, &page, &s, 1, &ok, &pc->eexist);
+	}
+
 	for (;;) {
 		int r;
 
@@ -297,6 +327,37 @@ int pcd_place(struct pc_dst *pc, uint32_t region, uint64_t page, const void *src
 	return 0;
 }
 
+int pcd_place_batch(struct pc_dst *pc, uint32_t region, const uint64_t *pages,
+		    uint8_t *const *src, unsigned int n)
+{
+	uint64_t todo[WIRE_MAX_BATCH] = { 0 };
+	uint8_t *data[WIRE_MAX_BATCH] = { NULL };
+	bool ok[WIRE_MAX_BATCH];
+	unsigned int i, k = 0;
+	int r;
+
+	if (!pc->kmod) {
+		for (i = 0, r = 0; i < n && !r; i++)
+			r = pcd_place(pc, region, pages[i], src[i]);
+		return r;
+	}
+	for (i = 0; i < n; i++) {
+		if (test_bit(pc->recv[region], pages[i]))
+			continue;
+		todo[k] = pages[i];
+		data[k++] = src[i];
+	}
+	r = k ? pck_place_batch(pc, region, todo, data, k, ok, &pc->eexist) : 0;
+	if (r)
+		return pc_fail(pc, -r, "cannot place %u pages of region %u in the guest: %s",
+			       k, region, strerror(-r));
+	for (i = 0; i < k; i++)
+		set_bits(pc->recv[region], todo[i], 1, true);
+	for (i = 0; i < n; i++)
+		placed(pc, region, pages[i], false);
+	return 0;
+}
+
 /* --- the fault thread ----------------------------------------------------- */
 
 static int find_region(struct pc_dst *pc, uint64_t addr, uint64_t *page)
@@ -312,59 +373,120 @@ static int find_region(struct pc_dst *pc, uint64_t addr, uint64_t *page)
 	return -1;
 }
 
-static int handle_faults(struct pc_dst *pc, bool *got)
+struct req_pkt {
+	struct wire_pkt_hdr h;
+	struct wire_req q;
+} __attribute__((packed));
+
+/* A fault on (reg, page) at time t: a request on the return path unless one is out. */
+static int note_fault(struct pc_dst *pc, uint32_t reg, uint64_t page, uint64_t t,
+		      struct req_pkt *out, unsigned int *nreq)
+{
+	int k;
+
+	pc->faults++;
+	if (test_bit(pc->recv[reg], page)) {
+		struct uffdio_range wr = { .start = pc->vmm_base[reg] + page * PAGE, .len = PAGE };
+
+		/* kmod: placing the page woke the faulting threads already. */
+		if (!pc->kmod)
+			ioctl(pc->uffd, UFFDIO_WAKE, &wr);
+		return 0;
+	}
+	pthread_mutex_lock(&pc->lock);
+	k = pend_find(pc, reg, page);
+	if (k >= 0 || atomic_load(&pc->npend) == PCD_MAX_PENDING) {
+		pc->coalesced += k >= 0;
+		pthread_mutex_unlock(&pc->lock);
+		if (k < 0)
+			return pc_fail(pc, EOVERFLOW, "more than %d pages requested at once",
+				       PCD_MAX_PENDING);
+		return 0;
+	}
+	pc->pend[atomic_load(&pc->npend)] = (struct pcd_pending){
+		.region = reg, .page = page, .t_ns = t };
+	atomic_fetch_add(&pc->npend, 1);
+	pc->requests++;
+	pthread_mutex_unlock(&pc->lock);
+	out[*nreq].h = (struct wire_pkt_hdr){ .type = WIRE_PKT_REQ, .len = sizeof(struct wire_req) };
+	out[*nreq].q = (struct wire_req){ .region = reg, .page = page };
+	(*nreq)++;
+	return 0;
+}
+
+static int read_uffd_faults(struct pc_dst *pc, struct req_pkt *out, unsigned int *nreq,
+			    bool *got)
 {
 	struct uffd_msg msgs[PCD_FAULT_BATCH];
-	struct {
-		struct wire_pkt_hdr h;
-		struct wire_req q;
-	} __attribute__((packed)) out[PCD_FAULT_BATCH];
 	ssize_t n = read(pc->uffd, msgs, sizeof(msgs));
-	unsigned int i, nreq = 0;
-	uint64_t t = now_ns(), t_read = pct_on(&pc->trace) ? pct_now() : 0;
+	uint64_t t = now_ns();
+	unsigned int i;
+	int r;
 
-	*got = false;
 	if (n < 0)
 		return errno == EAGAIN || errno == EINTR ? 0 :
 		       pc_fail(pc, errno, "reading guest faults: %s", strerror(errno));
 	*got = n > 0;
 	for (i = 0; i < n / sizeof(msgs[0]); i++) {
 		uint64_t addr = msgs[i].arg.pagefault.address & ~(uint64_t)(PAGE - 1), page;
-		int reg, k;
+		int reg;
 
 		if (msgs[i].event != UFFD_EVENT_PAGEFAULT)
 			continue;
-		pc->faults++;
 		reg = find_region(pc, addr, &page);
 		if (reg < 0)
 			return pc_fail(pc, EFAULT, "guest fault at 0x%llx outside guest RAM",
 				       (unsigned long long)addr);
-		if (test_bit(pc->recv[reg], page)) {
-			struct uffdio_range wr = { .start = addr, .len = PAGE };
-
-			ioctl(pc->uffd, UFFDIO_WAKE, &wr);
-			continue;
-		}
-		pthread_mutex_lock(&pc->lock);
-		k = pend_find(pc, reg, page);
-		if (k >= 0 || atomic_load(&pc->npend) == PCD_MAX_PENDING) {
-			pc->coalesced += k >= 0;
-			pthread_mutex_unlock(&pc->lock);
-			if (k < 0)
-				return pc_fail(pc, EOVERFLOW, "more than %d pages requested at once",
-					       PCD_MAX_PENDING);
-			continue;
-		}
-		pc->pend[atomic_load(&pc->npend)] = (struct pcd_pending){
-			.region = reg, .page = page, .t_ns = t };
-		atomic_fetch_add(&pc->npend, 1);
-		pc->requests++;
-		pthread_mutex_unlock(&pc->lock);
-		out[nreq].h = (struct wire_pkt_hdr){ .type = WIRE_PKT_REQ,
-						     .len = sizeof(struct wire_req) };
-		out[nreq].q = (struct wire_req){ .region = reg, .page = page };
-		nreq++;
+		r = note_fault(pc, reg, page, t, out, nreq);
+		if (r)
+			return r;
 	}
+	return 0;
+}
+
+/* kmod: the regions' request queues; time_ns is the first fault's (CLOCK_MONOTONIC). */
+static int read_region_requests(struct pc_dst *pc, struct req_pkt *out, unsigned int *nreq,
+				bool *got)
+{
+	struct vmig_request req[PCD_FAULT_BATCH];
+	unsigned int reg;
+	int n, i, r;
+
+	for (reg = 0; reg < pc->mem->nr_regions && *nreq < PCD_FAULT_BATCH; reg++) {
+		n = pck_read_requests(pc, reg, req, PCD_FAULT_BATCH - *nreq);
+		if (n == -ESHUTDOWN)
+			return pc_fail(pc, ESHUTDOWN, "region %u left postcopy mode with pages "
+				       "missing", reg);
+		if (n < 0)
+			return pc_fail(pc, -n, "reading page requests of region %u: %s", reg,
+				       strerror(-n));
+		*got |= n > 0;
+		for (i = 0; i < n; i++) {
+			uint64_t page = req[i].offset / PAGE;
+
+			if (req[i].offset % PAGE || page >= pc->mem->pages[reg])
+				return pc_fail(pc, EFAULT, "region %u: request for offset 0x%llx",
+					       reg, (unsigned long long)req[i].offset);
+			r = note_fault(pc, reg, page, req[i].time_ns, out, nreq);
+			if (r)
+				return r;
+		}
+	}
+	return 0;
+}
+
+static int handle_faults(struct pc_dst *pc, bool *got)
+{
+	struct req_pkt out[PCD_FAULT_BATCH];
+	unsigned int i, nreq = 0;
+	uint64_t t_read = pct_on(&pc->trace) ? pct_now() : 0;
+	int r;
+
+	*got = false;
+	r = pc->kmod ? read_region_requests(pc, out, &nreq, got) :
+		       read_uffd_faults(pc, out, &nreq, got);
+	if (r)
+		return r;
 	if (nreq)
 		trace("dst: %u requests, first page %llu", nreq, (unsigned long long)out[0].q.page);
 	if (nreq && stream_write(&pc->rp, out, nreq * sizeof(out[0])))
@@ -476,11 +598,12 @@ static void *fault_thread(void *arg)
 
 	pc->sched_got = thread_urgent(pc->sched);
 	while (!r) {
-		struct pollfd p[3] = {
-			{ .fd = pc->uffd, .events = POLLIN },
+		/* stop, preempt, then the guest's faults: the uffd or each region */
+		struct pollfd p[2 + WIRE_MAX_REGIONS] = {
 			{ .fd = pc->stop_fd, .events = POLLIN },
 			{ .fd = pc->preempt ? pc->pre.fd : -1, .events = POLLIN },
 		};
+		unsigned int np = 2, i;
 		uint64_t spin_end;
 		/*
 		 * No room for another batch of faults: leave them in the uffd (their
@@ -510,15 +633,19 @@ static void *fault_thread(void *arg)
 			if (sock_ready(pc->pre.fd))
 				continue;
 		}
-		if (finishing || full)
-			p[0].fd = -1;
-		r = poll(p, 3, full ? 1 : 1000);
+		if (!finishing && !full && pc->kmod) {
+			for (i = 0; i < pc->mem->nr_regions; i++)
+				p[np++] = (struct pollfd){ .fd = pc->memfd[i], .events = POLLIN };
+		} else if (!finishing && !full) {
+			p[np++] = (struct pollfd){ .fd = pc->uffd, .events = POLLIN };
+		}
+		r = poll(p, np, full ? 1 : 1000);
 		if (r < 0 && errno != EINTR) {
 			r = pc_fail(pc, errno, "poll: %s", strerror(errno));
 			break;
 		}
 		r = 0;
-		if (p[1].revents && !finishing) {
+		if (p[0].revents && !finishing) {
 			static const struct wire_pkt_hdr end = { .type = WIRE_PKT_END };
 
 			finishing = true;
@@ -529,9 +656,14 @@ static void *fault_thread(void *arg)
 			if (!pc->preempt)
 				break;
 		}
-		if (p[0].revents & (POLLERR | POLLHUP)) {
-			r = pc_fail(pc, EIO, "the guest's userfaultfd failed");
-			break;
+		for (i = 2; i < np && !r; i++) {
+			/* kmod: EPOLLHUP (aborted) leaves EOF for read: handle_faults says it. */
+			if ((p[i].revents & POLLERR) && pc->kmod)
+				r = pc_fail(pc, EIO, "region %u left postcopy mode", i - 2);
+			else if (p[i].revents & POLLERR)
+				r = pc_fail(pc, EIO, "the guest's userfaultfd failed");
+			else if (!pc->kmod && (p[i].revents & POLLHUP))
+				r = pc_fail(pc, EIO, "the guest's userfaultfd failed");
 		}
 	}
 	free(buf);
@@ -544,7 +676,8 @@ int pcd_start(struct pc_dst *pc, int uffd, int rp_fd, int pre_fd, int timeout_ms
 	int r;
 
 	pc->uffd = uffd;
-	fcntl(uffd, F_SETFL, fcntl(uffd, F_GETFL) | O_NONBLOCK);
+	if (uffd >= 0)
+		fcntl(uffd, F_SETFL, fcntl(uffd, F_GETFL) | O_NONBLOCK);
 	stream_init_fd(&pc->rp, rp_fd, timeout_ms);
 	stream_init_fd(&pc->pre, pre_fd, timeout_ms);
 	if (pct_on(&pc->trace) && pre_fd >= 0)
@@ -628,6 +761,9 @@ int pcd_finish(struct pc_dst *pc, int timeout_ms)
 	}
 	pthread_join(pc->thread, NULL);
 	pc->thread_started = false;
+	/* kmod: every page is here; the regions become ordinary again. */
+	if (st > 0 && pc->kmod && !pcd_missing(pc))
+		pck_disable(pc);
 	return st < 0 ? st : 0;
 }
 

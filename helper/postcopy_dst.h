@@ -34,7 +34,8 @@ struct pcd_pending {
 
 struct pc_dst {
 	const struct dest_mem *mem;
-	int uffd;			/* the VMM's MISSING uffd */
+	bool kmod;			/* vmig.ko regions: requests from memfd[] (postcopy_kmod.c) */
+	int uffd;			/* the VMM's MISSING uffd (uffd backend) */
 	uint64_t vmm_base[WIRE_MAX_REGIONS];
 	int memfd[WIRE_MAX_REGIONS];
 	_Atomic uint64_t *recv[WIRE_MAX_REGIONS];	/* received bitmap */
@@ -86,6 +87,9 @@ int pcd_start(struct pc_dst *pc, int uffd, int rp_fd, int pre_fd, int timeout_ms
 void pcd_release(struct pc_dst *pc, bool abort);
 /* Place one page (src NULL: zero) after the switch; 0 or -errno. */
 int pcd_place(struct pc_dst *pc, uint32_t region, uint64_t page, const void *src);
+/* The same for n pages of one region (src[i] NULL: zero); one ioctl on kmod. */
+int pcd_place_batch(struct pc_dst *pc, uint32_t region, const uint64_t *pages,
+		    uint8_t *const *src, unsigned int n);
 /* Everything arrived: end the return path (and drain preempt). 0 or -errno. */
 int pcd_finish(struct pc_dst *pc, int timeout_ms);
 /* Recovery: a new return path and preempt channel; outstanding requests again. */
@@ -98,5 +102,15 @@ unsigned int pcd_unanswered(struct pc_dst *pc, uint32_t *region, uint64_t *page)
 /* Latency figures and counters into the report. */
 void pcd_report(struct pc_dst *pc, struct report *rep);
 void pcd_destroy(struct pc_dst *pc);
+
+/* kmod backend (postcopy_kmod.c) */
+struct vmig_request;
+int pck_enable(struct pc_dst *pc);
+void pck_disable(struct pc_dst *pc);
+int pck_discard(struct pc_dst *pc, uint32_t region, uint64_t first, uint64_t n);
+int pck_place_batch(struct pc_dst *pc, uint32_t region, const uint64_t *pages,
+		    uint8_t *const *src, unsigned int n, bool *placed, uint64_t *exist);
+int pck_read_requests(struct pc_dst *pc, uint32_t region, struct vmig_request *req,
+		      unsigned int max);
 
 #endif

@@ -27,6 +27,7 @@
 #include "multifd_send.h"
 #include "postcopy_src.h"
 #include "recovery.h"
+#include "throttle.h"
 #include "tls.h"
 #include "precopy.h"
 #include "util.h"
@@ -54,6 +55,7 @@ struct precopy {
 	struct progress prog;
 	struct vmig_ctl *ctl;
 	struct vmig_ram *ram;
+	struct throttle thr;		/* auto-converge (throttle.c) */
 	struct stream main;
 	bool main_open;
 	uint64_t session;
@@ -511,14 +513,36 @@ static int harvest(struct precopy *pc)
 	return r ? fail(pc, r, "dirty harvest failed: %s", strerror(-r)) : 0;
 }
 
+/* Auto-converge: throttle the guest harder when the dirty set did not shrink. */
+static int auto_converge(struct precopy *pc)
+{
+	unsigned int want = throttle_next(&pc->thr, pc->dirty.pages);
+	int r;
+
+	if (want == pc->thr.percent)
+		return 0;
+	r = vmig_ctl_throttle(pc->ctl, want, pc->o->timeout_ms);
+	if (r)
+		return fail(pc, r, "the VMM did not take the throttle request (%u %%): %s", want,
+			    strerror(-r));
+	pc->thr.percent = want;
+	pc->rep->throttle_pct = want;
+	progress_clear(&pc->prog);
+	fprintf(stderr, "vmig migrate: auto-converge: the guest runs at %u %% now\n", 100 - want);
+	return 0;
+}
+
 /* Dirty rounds until the rest fits the downtime limit, or a stall. */
 static int dirty_rounds(struct precopy *pc)
 {
 	const struct precopy_opts *o = pc->o;
 	struct report *rep = pc->rep;
-	unsigned int round;
+	unsigned int round, i;
 	int r;
 
+	/* Auto-converge: the bulk stage sent every page; round 1 must halve that. */
+	for (i = 0; i < vmig_ram_region_count(pc->ram); i++)
+		pc->thr.last_pages += vmig_ram_region_pages(pc->ram, i);
 	for (round = 1;; round++) {
 		uint64_t t = now_ns(), bytes;
 		double bw, exp_ms;
@@ -549,8 +573,15 @@ static int dirty_rounds(struct precopy *pc)
 		}
 		memmove(pc->history, pc->history + 1, sizeof(pc->history[0]) * STALL_WINDOW);
 		pc->history[STALL_WINDOW] = pc->dirty.pages;
+		if (o->auto_converge) {
+			r = auto_converge(pc);
+			if (r)
+				return r;
+		}
+		/* With auto-converge a stall counts only once the throttle is at its maximum. */
 		if (round > STALL_WINDOW &&
-		    pc->history[STALL_WINDOW] > STALL_SHRINK * pc->history[0])
+		    pc->history[STALL_WINDOW] > STALL_SHRINK * pc->history[0] &&
+		    (!o->auto_converge || throttle_maxed(&pc->thr)))
 			stall = true;
 		if (round > o->max_rounds)
 			stall = true;

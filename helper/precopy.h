@@ -23,6 +23,7 @@ struct precopy_opts {
 	uint64_t max_bandwidth;		/* bytes/s over all channels, 0: unlimited */
 	unsigned int max_rounds;	/* dirty rounds before it counts as a stall */
 	bool abort_on_stall;		/* give up instead of switching over */
+	bool auto_converge;		/* throttle the guest when rounds stop shrinking */
 	enum vmig_track track;
 	enum vmig_backend backend;	/* auto: what the VMM's RAM is */
 	enum vmig_dirty_mode dirty_mode;	/* kmod backend */

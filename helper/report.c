@@ -141,13 +141,14 @@ void report_print_json(const struct report *r, FILE *f)
 	fprintf(f, ",\"backend\":\"%s\",\"tracking\":\"%s\",\"channels\":%u,\"guest_bytes\":%llu,"
 		"\"total_ms\":%.3f,\"setup_ms\":%.3f,\"downtime_ms\":%.3f,"
 		"\"bytes\":{\"normal\":%llu,\"zero\":%llu,\"skipped\":%llu,\"wire\":%llu},"
-		"\"rounds\":%u,\"stalled\":%s,\"switchover\":",
+		"\"rounds\":%u,\"stalled\":%s,\"throttle_pct\":%u,\"switchover\":",
 		r->backend, r->tracking, r->channels, (unsigned long long)r->guest_bytes,
 		r->total_ns / 1e6, r->setup_ns / 1e6, r->downtime_ns / 1e6,
 		(unsigned long long)(r->normal_pages * WIRE_PAGE_SIZE),
 		(unsigned long long)(r->zero_pages * WIRE_PAGE_SIZE),
 		(unsigned long long)(r->skipped_pages * WIRE_PAGE_SIZE),
-		(unsigned long long)r->wire_bytes, r->rounds, r->stalled ? "true" : "false");
+		(unsigned long long)r->wire_bytes, r->rounds, r->stalled ? "true" : "false",
+		r->throttle_pct);
 	json_str(f, r->switchover);
 	fprintf(f, ",\"throughput_bps\":%.0f,\"bandwidth_bps\":%.0f,\"dirty_rate_bps\":%.0f,"
 		"\"expected_downtime_ms\":%.3f,\"wp_faults\":%llu,\"harvests\":%llu,"

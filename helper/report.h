@@ -37,6 +37,7 @@ struct report {
 	uint64_t wire_bytes;
 	unsigned int rounds;		/* dirty rounds after the bulk stage */
 	bool stalled;
+	unsigned int throttle_pct;	/* auto-converge: the highest throttle asked for */
 	char switchover[128];		/* why precopy ended */
 	double bandwidth;		/* bytes/s measured */
 	double dirty_rate;		/* bytes/s at the last harvest */

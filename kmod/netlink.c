@@ -69,7 +69,9 @@ static int vmig_nl_put_stats(struct sk_buff *skb, struct vmig_region *r)
 	    nla_put_u64_64bit(skb, VMIG_STAT_REQUESTS, st.requests, VMIG_STAT_PAD) ||
 	    nla_put_u64_64bit(skb, VMIG_STAT_PAGES_PLACED, st.pages_placed, VMIG_STAT_PAD) ||
 	    nla_put_u64_64bit(skb, VMIG_STAT_PLACE_EXIST, st.place_exist, VMIG_STAT_PAD) ||
-	    nla_put(skb, VMIG_STAT_WAIT_HIST, sizeof(st.wait_hist), st.wait_hist)) {
+	    nla_put(skb, VMIG_STAT_WAIT_HIST, sizeof(st.wait_hist), st.wait_hist) ||
+	    nla_put_u64_64bit(skb, VMIG_STAT_PAGES_DISCARDED, st.pages_discarded,
+			      VMIG_STAT_PAD)) {
 		nla_nest_cancel(skb, nest);
 		return -EMSGSIZE;
 	}
@@ -81,7 +83,7 @@ static int vmig_nl_put_region(struct sk_buff *skb, struct vmig_region *r)
 {
 	if (nla_put_u32(skb, VMIG_A_REGION_ID, r->id) ||
 	    nla_put_u64_64bit(skb, VMIG_A_REGION_SIZE, r->size, VMIG_A_PAD) ||
-	    nla_put_u32(skb, VMIG_A_REGION_FLAGS, r->flags))
+	    nla_put_u32(skb, VMIG_A_REGION_FLAGS, vmig_region_flags(r)))
 		return -EMSGSIZE;
 	return 0;
 }
@@ -386,6 +388,31 @@ void vmig_nl_event_stall(struct vmig_region *r, u64 ns)
 		return;
 	}
 	vmig_nl_event_send(skb, hdr, GFP_ATOMIC);
+}
+
+/**
+ * vmig_nl_event_postcopy - announce that postcopy mode of @r turned on or off
+ * @r:	the region
+ * @on:	the new mode
+ *
+ * Process context.
+ */
+void vmig_nl_event_postcopy(struct vmig_region *r, bool on)
+{
+	struct sk_buff *skb;
+	void *hdr;
+
+	if (!vmig_nl_listening())
+		return;
+	skb = vmig_nl_event_new(VMIG_CMD_POSTCOPY, GFP_KERNEL, &hdr);
+	if (!skb)
+		return;
+	if (nla_put_u32(skb, VMIG_A_REGION_ID, r->id) ||
+	    nla_put_u8(skb, VMIG_A_POSTCOPY_ON, on)) {
+		nlmsg_free(skb);
+		return;
+	}
+	vmig_nl_event_send(skb, hdr, GFP_KERNEL);
 }
 
 int vmig_nl_init(void)

@@ -32,6 +32,18 @@
  * even if every mapping goes away meanwhile; so no region is released
  * while a fault waits on it.  A fault that cannot retry keeps its mapping.
  *
+ * Postcopy mode (pc.on) can be switched on and off on any region.  The
+ * mode is read under pc.lock by the fault that queues a request, so a
+ * switch and a request are ordered by that lock; the switch to "off"
+ * ends every entry (state ENDED: the waiters fault again and take the
+ * ordinary path).  Outside postcopy mode a fault zero-fills a missing
+ * page holding pc.mode_sem for reading (vmig_postcopy_fill_zero), and a
+ * switch holds it for writing: so when VMIG_POSTCOPY_ENABLE returns, no
+ * fault that saw the mode off is still about to insert a zero page, and
+ * a page VMIG_DISCARD drops afterwards stays missing until it is placed.
+ * The semaphore is taken only on that first-touch path, never on a fault
+ * that finds its page, and never while a spinlock is held.
+ *
  * Spinning: wait_spin_ns (default 0) lets a fault spin for its page before
  * it sleeps, which saves the wakeup when the page comes back within the
  * window.  bench/postcopy_bench found no gain from 20 us of spinning and a
@@ -67,6 +79,7 @@ enum vmig_pending_state {
 	VMIG_PENDING_WAIT,	/* page missing, request queued or read */
 	VMIG_PENDING_PLACED,	/* page is in the page cache */
 	VMIG_PENDING_ABORTED,	/* region aborted: waiters get SIGBUS */
+	VMIG_PENDING_ENDED,	/* postcopy mode off: waiters fault again */
 };
 
 /* A missing page that has been faulted on. */
@@ -214,7 +227,9 @@ static vm_fault_t vmig_postcopy_lock_page(struct vmig_region *r,
  *
  * Return: VM_FAULT_RETRY (mmap_lock dropped unless RETRY_NOWAIT) once the
  * page has been placed or the wait was interrupted; VM_FAULT_LOCKED with
- * the page when the fault could not retry; VM_FAULT_SIGBUS after abort.
+ * the page when the fault could not retry; VM_FAULT_SIGBUS after abort;
+ * 0, mmap_lock still held, when postcopy mode is (or went) off and the
+ * caller must fill the page as in an ordinary region.
  */
 vm_fault_t vmig_postcopy_fault(struct vmig_region *r, struct vm_fault *vmf)
 {
@@ -243,6 +258,11 @@ vm_fault_t vmig_postcopy_fault(struct vmig_region *r, struct vm_fault *vmf)
 		return VM_FAULT_OOM;
 
 	spin_lock(&pc->lock);
+	if (!pc->on) {
+		spin_unlock(&pc->lock);
+		kfree(fresh);
+		return 0;
+	}
 	if (pc->aborted) {
 		spin_unlock(&pc->lock);
 		kfree(fresh);
@@ -296,7 +316,8 @@ vm_fault_t vmig_postcopy_fault(struct vmig_region *r, struct vm_fault *vmf)
 	vmig_nl_event_stall(r, waited);
 	trace_vmig_missing_wake(r->id, index, waited,
 				s == VMIG_PENDING_PLACED ? 0 :
-				s == VMIG_PENDING_ABORTED ? -ESHUTDOWN : -EINTR);
+				s == VMIG_PENDING_ABORTED ? -ESHUTDOWN :
+				s == VMIG_PENDING_ENDED ? -ENOENT : -EINTR);
 	vmig_pending_put(p);
 
 	if (retry) {
@@ -304,9 +325,32 @@ vm_fault_t vmig_postcopy_fault(struct vmig_region *r, struct vm_fault *vmf)
 		fput(pin);
 		return VM_FAULT_RETRY;
 	}
+	if (s == VMIG_PENDING_ENDED)
+		return 0;
 	if (s != VMIG_PENDING_PLACED)
 		return VM_FAULT_SIGBUS;
 	return vmig_postcopy_lock_page(r, vmf);
+}
+
+/**
+ * vmig_postcopy_fill_zero - zero-fill a missing page outside postcopy mode
+ * @r:		the region
+ * @index:	the page, below r->npages
+ *
+ * Return: the new folio, locked (as vmig_region_add_folio() returns it);
+ * an ERR_PTR (-EEXIST: another fault filled it first); or NULL when
+ * postcopy mode is on, and the caller must take the postcopy path.
+ */
+struct folio *vmig_postcopy_fill_zero(struct vmig_region *r, pgoff_t index)
+{
+	struct vmig_postcopy *pc = &r->pc;
+	struct folio *folio = NULL;
+
+	down_read(&pc->mode_sem);
+	if (!READ_ONCE(pc->on))
+		folio = vmig_region_add_folio(r, index, NULL);
+	up_read(&pc->mode_sem);
+	return folio;
 }
 
 /*
@@ -479,32 +523,138 @@ out:
 	return err;
 }
 
-/* Fail every wait and every later fault on a missing page with SIGBUS. */
-static void vmig_postcopy_abort(struct vmig_region *r)
+/* Called with pc->lock held: every entry leaves the hash in @state. */
+static void vmig_postcopy_end_all(struct vmig_postcopy *pc, int state,
+				  struct list_head *gone)
 {
-	struct vmig_postcopy *pc = &r->pc;
 	struct vmig_pending *p;
 	struct hlist_node *tmp;
-	LIST_HEAD(gone);
 	int b;
 
-	spin_lock(&pc->lock);
-	pc->aborted = true;
 	for (b = 0; b < ARRAY_SIZE(pc->pending); b++) {
 		hlist_for_each_entry_safe(p, tmp, &pc->pending[b], hnode) {
-			vmig_pending_unhash(p, VMIG_PENDING_ABORTED);
-			list_add(&p->unread, &gone);
+			vmig_pending_unhash(p, state);
+			list_add(&p->unread, gone);
 		}
 	}
-	spin_unlock(&pc->lock);
+}
 
-	while (!list_empty(&gone)) {
-		p = list_first_entry(&gone, struct vmig_pending, unread);
+/* Outside pc->lock: wake the waiters of the ended entries, drop the hash's refs. */
+static void vmig_postcopy_wake_all(struct vmig_postcopy *pc,
+				   struct list_head *gone)
+{
+	struct vmig_pending *p;
+
+	while (!list_empty(gone)) {
+		p = list_first_entry(gone, struct vmig_pending, unread);
 		list_del(&p->unread);
 		wake_up_all(&p->wq);
 		vmig_pending_put(p);
 	}
 	wake_up_poll(&pc->readq, EPOLLIN | EPOLLHUP);
+}
+
+/* Fail every wait and every later fault on a missing page with SIGBUS. */
+static void vmig_postcopy_abort(struct vmig_region *r)
+{
+	struct vmig_postcopy *pc = &r->pc;
+	LIST_HEAD(gone);
+
+	spin_lock(&pc->lock);
+	WRITE_ONCE(pc->aborted, true);
+	vmig_postcopy_end_all(pc, VMIG_PENDING_ABORTED, &gone);
+	spin_unlock(&pc->lock);
+	vmig_postcopy_wake_all(pc, &gone);
+}
+
+static long vmig_postcopy_enable(struct vmig_region *r,
+				 struct vmig_postcopy_enable __user *argp)
+{
+	struct vmig_postcopy *pc = &r->pc;
+	struct vmig_postcopy_enable en;
+	long err = 0;
+
+	if (copy_from_user(&en, argp, sizeof(en)))
+		return -EFAULT;
+	if ((en.flags & ~VMIG_POSTCOPY_ENABLE_FLAGS_ALL) || en.reserved ||
+	    en.reserved2)
+		return -EINVAL;
+	/* Waits for every zero-fill that saw the mode off: see the top. */
+	down_write(&pc->mode_sem);
+	spin_lock(&pc->lock);
+	if (pc->on) {
+		err = -EBUSY;
+	} else {
+		WRITE_ONCE(pc->on, true);
+		WRITE_ONCE(pc->aborted, false);
+	}
+	spin_unlock(&pc->lock);
+	up_write(&pc->mode_sem);
+	if (!err)
+		vmig_nl_event_postcopy(r, true);
+	return err;
+}
+
+static long vmig_postcopy_disable(struct vmig_region *r)
+{
+	struct vmig_postcopy *pc = &r->pc;
+	LIST_HEAD(gone);
+
+	down_write(&pc->mode_sem);
+	spin_lock(&pc->lock);
+	if (!pc->on) {
+		spin_unlock(&pc->lock);
+		up_write(&pc->mode_sem);
+		return -ENOENT;
+	}
+	WRITE_ONCE(pc->on, false);
+	WRITE_ONCE(pc->aborted, false);
+	vmig_postcopy_end_all(pc, VMIG_PENDING_ENDED, &gone);
+	spin_unlock(&pc->lock);
+	up_write(&pc->mode_sem);
+	/* The woken faults zero-fill under mode_sem: released first. */
+	vmig_postcopy_wake_all(pc, &gone);
+	vmig_nl_event_postcopy(r, false);
+	return 0;
+}
+
+/*
+ * Drop the pages of a range: PTEs of every mapping first, then the page
+ * cache, as a hole punch does (truncate_pagecache_range).  Serialized with
+ * dirty logging by its lock, so logging cannot start half way.
+ */
+static long vmig_postcopy_discard(struct vmig_region *r,
+				  struct vmig_discard __user *argp)
+{
+	struct address_space *mapping = vmig_region_mapping(r);
+	struct vmig_discard d;
+	unsigned long before, after;
+	long err = 0;
+
+	if (copy_from_user(&d, argp, sizeof(d)))
+		return -EFAULT;
+	if (d.flags || d.reserved)
+		return -EINVAL;
+	if (!d.len || !PAGE_ALIGNED(d.len) || !PAGE_ALIGNED(d.offset))
+		return -EINVAL;
+	if (d.offset >= r->size || d.len > r->size - d.offset)
+		return -EINVAL;
+	mutex_lock(&r->dirty.lock);
+	if (r->dirty.on) {
+		err = -EBUSY;
+		goto out;
+	}
+	before = READ_ONCE(mapping->nrpages);
+	truncate_pagecache_range(r->inode, d.offset, d.offset + d.len - 1);
+	after = READ_ONCE(mapping->nrpages);
+	/* Exact unless faults or PLACE add pages meanwhile. */
+	d.discarded = before > after ? before - after : 0;
+	atomic64_add(d.discarded, &r->stats.pages_discarded);
+out:
+	mutex_unlock(&r->dirty.lock);
+	if (!err && put_user(d.discarded, &argp->discarded))
+		err = -EFAULT;
+	return err;
 }
 
 long vmig_postcopy_ioctl(struct vmig_region *r, unsigned int cmd,
@@ -516,10 +666,16 @@ long vmig_postcopy_ioctl(struct vmig_region *r, unsigned int cmd,
 	case VMIG_PLACE_BATCH:
 		return vmig_postcopy_place_batch(r, argp);
 	case VMIG_ABORT:
-		if (!(r->flags & VMIG_REGION_POSTCOPY))
+		if (!vmig_postcopy_on(r))
 			return -EINVAL;
 		vmig_postcopy_abort(r);
 		return 0;
+	case VMIG_POSTCOPY_ENABLE:
+		return vmig_postcopy_enable(r, argp);
+	case VMIG_POSTCOPY_DISABLE:
+		return vmig_postcopy_disable(r);
+	case VMIG_DISCARD:
+		return vmig_postcopy_discard(r, argp);
 	default:
 		return -ENOTTY;
 	}
@@ -563,7 +719,8 @@ static void vmig_postcopy_unpop(struct vmig_postcopy *pc,
 
 static bool vmig_postcopy_readable(struct vmig_postcopy *pc)
 {
-	return !list_empty_careful(&pc->unread) || READ_ONCE(pc->aborted);
+	return !list_empty_careful(&pc->unread) || READ_ONCE(pc->aborted) ||
+	       !READ_ONCE(pc->on);
 }
 
 ssize_t vmig_postcopy_read(struct vmig_region *r, struct file *file,
@@ -575,7 +732,7 @@ ssize_t vmig_postcopy_read(struct vmig_region *r, struct file *file,
 	size_t done = 0, n;
 	int err;
 
-	if (!(r->flags & VMIG_REGION_POSTCOPY) || !max)
+	if (!vmig_postcopy_on(r) || !max)
 		return -EINVAL;
 	for (;;) {
 		size_t want = min(max - done, ARRAY_SIZE(req));
@@ -593,7 +750,8 @@ ssize_t vmig_postcopy_read(struct vmig_region *r, struct file *file,
 				break;
 			continue;
 		}
-		if (done || READ_ONCE(pc->aborted))
+		/* Aborted, or postcopy mode went off: end of file. */
+		if (done || READ_ONCE(pc->aborted) || !READ_ONCE(pc->on))
 			break;
 		if (file->f_flags & O_NONBLOCK)
 			return -EAGAIN;
@@ -613,7 +771,7 @@ __poll_t vmig_postcopy_poll(struct vmig_region *r, struct file *file,
 	struct vmig_postcopy *pc = &r->pc;
 	__poll_t mask = 0;
 
-	if (!(r->flags & VMIG_REGION_POSTCOPY))
+	if (!vmig_postcopy_on(r))
 		return EPOLLERR;
 	poll_wait(file, &pc->readq, wait);
 	/* Pairs with wq_has_sleeper() in the fault: queued, then checked. */
@@ -629,7 +787,9 @@ int vmig_postcopy_init(struct vmig_region *r)
 {
 	struct vmig_postcopy *pc = &r->pc;
 
+	init_rwsem(&pc->mode_sem);
 	spin_lock_init(&pc->lock);
+	pc->on = r->flags & VMIG_REGION_POSTCOPY;
 	init_waitqueue_head(&pc->readq);
 	hash_init(pc->pending);
 	INIT_LIST_HEAD(&pc->unread);

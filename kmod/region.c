@@ -127,12 +127,21 @@ static vm_fault_t vmig_region_fault(struct vm_fault *vmf)
 	if (index >= r->npages)
 		return VM_FAULT_SIGBUS;
 	for (;;) {
+		vm_fault_t ret;
+
 		folio = filemap_lock_folio(mapping, index);
 		if (folio)
 			break;
-		if (r->flags & VMIG_REGION_POSTCOPY)
-			return vmig_postcopy_fault(r, vmf);
-		folio = vmig_region_add_folio(r, index, NULL);
+		if (vmig_postcopy_on(r)) {
+			ret = vmig_postcopy_fault(r, vmf);
+			/* 0: postcopy mode ended meanwhile, fill the page. */
+			if (ret)
+				return ret;
+			continue;
+		}
+		folio = vmig_postcopy_fill_zero(r, index);
+		if (!folio)		/* postcopy mode began meanwhile */
+			continue;
 		if (!IS_ERR(folio))
 			break;
 		if (PTR_ERR(folio) != -EEXIST)
@@ -182,6 +191,14 @@ static int vmig_region_mmap(struct file *file, struct vm_area_struct *vma)
 	return 0;
 }
 
+/* The creation flags, VMIG_REGION_POSTCOPY replaced by the current mode. */
+u32 vmig_region_flags(struct vmig_region *r)
+{
+	u32 flags = r->flags & ~VMIG_REGION_POSTCOPY;
+
+	return vmig_postcopy_on(r) ? flags | VMIG_REGION_POSTCOPY : flags;
+}
+
 void vmig_region_stats_fill(struct vmig_region *r, struct vmig_stats *st)
 {
 	struct vmig_region_stats *s = &r->stats;
@@ -202,6 +219,8 @@ void vmig_region_stats_fill(struct vmig_region *r, struct vmig_stats *st)
 	st->place_exist = atomic64_read(&s->place_exist);
 	for (i = 0; i < VMIG_HIST_BUCKETS; i++)
 		st->wait_hist[i] = atomic64_read(&s->wait_hist[i]);
+	st->postcopy_on = vmig_postcopy_on(r);
+	st->pages_discarded = atomic64_read(&s->pages_discarded);
 }
 
 /* Zero the counters vmig_region_stats_fill() reports; keep the two in step. */
@@ -222,6 +241,7 @@ void vmig_region_stats_reset(struct vmig_region *r)
 	atomic64_set(&s->place_exist, 0);
 	for (i = 0; i < VMIG_HIST_BUCKETS; i++)
 		atomic64_set(&s->wait_hist[i], 0);
+	atomic64_set(&s->pages_discarded, 0);
 }
 
 static long vmig_region_get_stats(struct vmig_region *r, void __user *argp)
@@ -253,6 +273,9 @@ static long vmig_region_ioctl(struct file *file, unsigned int cmd,
 	case VMIG_PLACE:
 	case VMIG_PLACE_BATCH:
 	case VMIG_ABORT:
+	case VMIG_POSTCOPY_ENABLE:
+	case VMIG_POSTCOPY_DISABLE:
+	case VMIG_DISCARD:
 		return vmig_postcopy_ioctl(r, cmd, argp);
 	default:
 		return -ENOTTY;

@@ -17,6 +17,7 @@
 #include <linux/mm.h>
 #include <linux/mutex.h>
 #include <linux/poll.h>
+#include <linux/rwsem.h>
 #include <linux/spinlock.h>
 #include <linux/wait.h>
 #include <linux/vmig.h>
@@ -36,6 +37,7 @@ struct vmig_region_stats {
 	atomic64_t pages_placed;
 	atomic64_t place_exist;
 	atomic64_t wait_hist[VMIG_HIST_BUCKETS];
+	atomic64_t pages_discarded;
 };
 
 /* Dirty-logging state of a region, owned by dirty.c. */
@@ -50,7 +52,14 @@ struct vmig_dirty {
 /* Missing-page service state of a region, owned by postcopy.c. */
 #define VMIG_PENDING_HASH_BITS	8
 struct vmig_postcopy {
-	spinlock_t lock;		/* protects pending..aborted */
+	/*
+	 * Held for reading by a fault that zero-fills a missing page outside
+	 * postcopy mode, for writing to switch the mode: after a switch no
+	 * fault still acts on the old mode.
+	 */
+	struct rw_semaphore mode_sem;
+	spinlock_t lock;		/* protects on..aborted */
+	bool on;			/* postcopy mode; also under mode_sem */
 	wait_queue_head_t readq;	/* readers of requests */
 	struct hlist_head pending[1 << VMIG_PENDING_HASH_BITS]; /* by page */
 	struct list_head unread;	/* requests not yet read(), FIFO */
@@ -88,6 +97,7 @@ void vmig_region_exit(void);
 int vmig_region_create(const struct vmig_region_create *arg);
 struct folio *vmig_region_add_folio(struct vmig_region *r, pgoff_t index,
 				    const void __user *src);
+u32 vmig_region_flags(struct vmig_region *r);
 void vmig_region_stats_fill(struct vmig_region *r, struct vmig_stats *st);
 void vmig_region_stats_reset(struct vmig_region *r);
 
@@ -103,6 +113,12 @@ long vmig_dirty_ioctl(struct vmig_region *r, unsigned int cmd,
 int vmig_postcopy_init(struct vmig_region *r);
 void vmig_postcopy_destroy(struct vmig_region *r);
 vm_fault_t vmig_postcopy_fault(struct vmig_region *r, struct vm_fault *vmf);
+struct folio *vmig_postcopy_fill_zero(struct vmig_region *r, pgoff_t index);
+static inline bool vmig_postcopy_on(struct vmig_region *r)
+{
+	return READ_ONCE(r->pc.on);
+}
+
 long vmig_postcopy_ioctl(struct vmig_region *r, unsigned int cmd,
 			 void __user *argp);
 ssize_t vmig_postcopy_read(struct vmig_region *r, struct file *file,
@@ -116,5 +132,6 @@ void vmig_nl_exit(void);
 void vmig_nl_event_region(struct vmig_region *r, bool created);
 void vmig_nl_event_dirty(struct vmig_region *r, bool on);
 void vmig_nl_event_stall(struct vmig_region *r, u64 ns);
+void vmig_nl_event_postcopy(struct vmig_region *r, bool on);
 
 #endif /* _VMIG_INTERNAL_H */

@@ -186,12 +186,32 @@ int vmig_ctl_postcopy(struct vmig_ctl *ctl, int timeout_ms)
 	if (r)
 		return r;
 	rep = (const struct vmm_tracking *)ctl->msg.payload;
-	if (rep->status || ctl->msg.hdr.nfds != 1 || rep->mode != VMIG_TRACK_MISSING) {
+	if (rep->status || ctl->msg.hdr.nfds > 1 || rep->mode != VMIG_TRACK_MISSING) {
 		if (ctl->msg.hdr.nfds)
 			close(ctl->msg.fds[0]);
 		return rep->status < 0 ? rep->status : -EPROTO;
 	}
-	return ctl->msg.fds[0];
+	/* vmig.ko regions: nothing registered in the VMM, the module serves faults. */
+	return ctl->msg.hdr.nfds ? ctl->msg.fds[0] : 0;
+}
+
+int vmig_ctl_throttle(struct vmig_ctl *ctl, unsigned int percent, int timeout_ms)
+{
+	struct vmm_throttle t = { .percent = percent };
+	const struct vmm_throttled *rep;
+	int r;
+
+	if (ctl->role != VMIG_ROLE_SOURCE || percent > VMM_THROTTLE_MAX)
+		return -EINVAL;
+	r = vmm_msg_send(ctl->sock, VMM_THROTTLE, &t, sizeof(t), NULL, 0);
+	if (!r)
+		r = ctl_expect(ctl, VMM_THROTTLED, sizeof(*rep), timeout_ms);
+	if (r)
+		return r;
+	rep = (const struct vmm_throttled *)ctl->msg.payload;
+	if (rep->status)
+		return rep->status < 0 ? rep->status : -EPROTO;
+	return rep->percent == percent ? 0 : -EPROTO;
 }
 
 int vmig_ctl_stop(struct vmig_ctl *ctl, int timeout_ms)

@@ -86,14 +86,16 @@ struct vmig_nl_stats {
 	uint64_t pages_placed;
 	uint64_t place_exist;
 	uint64_t wait_hist[VMIG_NL_HIST_BUCKETS];	/* bucket i: [2^i, 2^(i+1)) ns */
+	uint64_t pages_discarded;	/* present pages dropped by VMIG_DISCARD */
 };
 
 struct vmig_nl_region {
 	uint32_t id;
 	uint64_t size;			/* bytes */
-	uint32_t flags;			/* VMIG_REGION_* it was created with */
+	uint32_t flags;			/* VMIG_REGION_* it was created with; POSTCOPY: mode on now */
 	bool dirty_on;
 	uint32_t dirty_flags;		/* VMIG_DIRTY_* while on */
+	bool postcopy_on;		/* POSTCOPY event: the new mode */
 	bool has_stats;			/* @stats was sent */
 	struct vmig_nl_stats stats;
 };
@@ -103,6 +105,7 @@ enum vmig_nl_event_kind {
 	VMIG_NL_EV_REGION_DEL,		/* region: id, size, flags, final stats */
 	VMIG_NL_EV_DIRTY,		/* region: id, dirty_on, dirty_flags */
 	VMIG_NL_EV_STALL,		/* region: id; stall_ns */
+	VMIG_NL_EV_POSTCOPY,		/* region: id, postcopy_on */
 };
 
 struct vmig_nl_event {
@@ -223,6 +226,13 @@ const char *vmig_vmm_error(const struct vmig_vmm *vmm);
  * should report the error and exit.
  */
 bool vmig_vmm_postcopy_active(const struct vmig_vmm *vmm);
+/*
+ * Auto-converge: the share of time, in percent (0..99), the helper asks the
+ * VMM to keep its vCPUs stopped so that precopy converges; 0 when not
+ * throttled.  Cheap: vCPU threads may read it as often as they like.  It
+ * goes back to 0 when the session ends (COMPLETE, ERROR, hang-up).
+ */
+unsigned int vmig_vmm_throttle(const struct vmig_vmm *vmm);
 /* Which tracking the helper asked for and got (VMIG_TRACK_AUTO: none yet). */
 enum vmig_track vmig_vmm_track_mode(const struct vmig_vmm *vmm);
 /* Drop the helper's connection (keep listening). */
@@ -306,10 +316,18 @@ int vmig_ctl_track(struct vmig_ctl *ctl, enum vmig_track mode, int timeout_ms,
 		   enum vmig_track *chosen);
 /*
  * Destination, postcopy: ask the VMM to register its RAM for missing-page
- * faults; returns the uffd (faults and UFFDIO_COPY in the VMM's address
+ * faults.  On vmig.ko regions the VMM registers nothing (the helper puts
+ * the regions in postcopy mode itself) and this returns 0 once the VMM has
+ * taken note; on memfds it returns the uffd (faults and UFFDIO_COPY in the VMM's address
  * space, see vmig_ctl_region's vmm_addr) or -errno.
  */
 int vmig_ctl_postcopy(struct vmig_ctl *ctl, int timeout_ms);
+/*
+ * Source, auto-converge: ask the VMM to keep its vCPUs stopped @percent of
+ * the time (0..99; 0 ends throttling); returns once the VMM has it.  Only
+ * for VMMs linked with a libvmig that knows the request.
+ */
+int vmig_ctl_throttle(struct vmig_ctl *ctl, unsigned int percent, int timeout_ms);
 /* Stop / resume the vCPUs; return once the VMM acknowledged. */
 int vmig_ctl_stop(struct vmig_ctl *ctl, int timeout_ms);
 int vmig_ctl_resume(struct vmig_ctl *ctl, int timeout_ms);

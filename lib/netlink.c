@@ -301,6 +301,7 @@ static void nl_parse_stats(const struct nlattr *nest, struct vmig_nl_region *r)
 		case VMIG_STAT_REQUESTS: s->requests = nl_uint(a); break;
 		case VMIG_STAT_PAGES_PLACED: s->pages_placed = nl_uint(a); break;
 		case VMIG_STAT_PLACE_EXIST: s->place_exist = nl_uint(a); break;
+		case VMIG_STAT_PAGES_DISCARDED: s->pages_discarded = nl_uint(a); break;
 		case VMIG_STAT_WAIT_HIST:
 			len = mnl_attr_get_payload_len(a);
 			if (len > sizeof(s->wait_hist))
@@ -324,6 +325,7 @@ static void nl_parse_region(const struct nlmsghdr *nlh, struct vmig_nl_region *r
 		case VMIG_A_REGION_FLAGS: r->flags = nl_uint(a); break;
 		case VMIG_A_DIRTY_ON: r->dirty_on = nl_uint(a); break;
 		case VMIG_A_DIRTY_FLAGS: r->dirty_flags = nl_uint(a); break;
+		case VMIG_A_POSTCOPY_ON: r->postcopy_on = nl_uint(a); break;
 		case VMIG_A_STATS: nl_parse_stats(a, r); break;
 		case VMIG_A_PID:
 			if (ev)
@@ -429,6 +431,7 @@ static int nl_event_cb(const struct nlmsghdr *nlh, void *data)
 	case VMIG_CMD_REGION_DEL: ev.kind = VMIG_NL_EV_REGION_DEL; break;
 	case VMIG_CMD_DIRTY: ev.kind = VMIG_NL_EV_DIRTY; break;
 	case VMIG_CMD_STALL: ev.kind = VMIG_NL_EV_STALL; break;
+	case VMIG_CMD_POSTCOPY: ev.kind = VMIG_NL_EV_POSTCOPY; break;
 	default: return MNL_CB_OK;	/* a newer module's event */
 	}
 	nl_parse_region(nlh, &ev.region, &ev);

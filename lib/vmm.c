@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@ struct vmig_vmm {
 	int uffd;			/* tracking, or -1 */
 	enum vmig_track track_mode;
 	bool resumed;			/* acked a RESUME in this session */
+	_Atomic unsigned int throttle;	/* auto-converge: percent of time stopped */
 	unsigned int nr_regions;
 	int memfds[VMM_MAX_REGIONS];
 	struct uffd_span spans[VMM_MAX_REGIONS];
@@ -142,7 +144,12 @@ static int vmm_serve_track(struct vmig_vmm *vmm, const struct vmm_track *t)
 	int fd;
 
 	vmm_untrack(vmm);
-	if (t->mode == VMIG_TRACK_MISSING) {
+	if (t->mode == VMIG_TRACK_MISSING && vmm->nr_regions && vmig_fd_is_region(vmm->memfds[0])) {
+		/* vmig.ko regions: the helper switches them to postcopy mode itself. */
+		vmm->track_mode = VMIG_TRACK_MISSING;
+		reply.mode = VMIG_TRACK_MISSING;
+		return vmm_msg_send(vmm->conn, VMM_TRACKING, &reply, sizeof(reply), NULL, 0);
+	} else if (t->mode == VMIG_TRACK_MISSING) {
 		fd = uffd_missing_register(vmm->spans, vmm->nr_regions);
 		chosen = VMIG_TRACK_MISSING;
 	} else {
@@ -157,6 +164,19 @@ static int vmm_serve_track(struct vmig_vmm *vmm, const struct vmm_track *t)
 	vmm->track_mode = chosen;
 	reply.mode = chosen;
 	return vmm_msg_send(vmm->conn, VMM_TRACKING, &reply, sizeof(reply), &fd, 1);
+}
+
+unsigned int vmig_vmm_throttle(const struct vmig_vmm *vmm)
+{
+	return atomic_load_explicit(&((struct vmig_vmm *)vmm)->throttle, memory_order_relaxed);
+}
+
+static int vmm_serve_throttle(struct vmig_vmm *vmm, const struct vmm_throttle *t)
+{
+	struct vmm_throttled reply = { .percent = t->percent };
+
+	atomic_store(&vmm->throttle, t->percent);
+	return vmm_msg_send(vmm->conn, VMM_THROTTLED, &reply, sizeof(reply), NULL, 0);
 }
 
 int vmig_vmm_poll(struct vmig_vmm *vmm, int timeout_ms)
@@ -193,14 +213,25 @@ int vmig_vmm_poll(struct vmig_vmm *vmm, int timeout_ms)
 			if (r)
 				goto lost;
 			continue;
+		case VMM_THROTTLE:
+			if (m->hdr.len != sizeof(struct vmm_throttle) || vmm->role != VMIG_ROLE_SOURCE ||
+			    ((const struct vmm_throttle *)m->payload)->percent > VMM_THROTTLE_MAX ||
+			    ((const struct vmm_throttle *)m->payload)->reserved)
+				goto proto;
+			r = vmm_serve_throttle(vmm, (const struct vmm_throttle *)m->payload);
+			if (r)
+				goto lost;
+			continue;
 		case VMM_STOP:
 			return VMIG_VMM_STOP;
 		case VMM_RESUME:
 			return VMIG_VMM_RESUME;
 		case VMM_COMPLETE:
+			atomic_store(&vmm->throttle, 0);
 			vmm_untrack(vmm);
 			return VMIG_VMM_COMPLETE;
 		case VMM_ERROR:
+			atomic_store(&vmm->throttle, 0);
 			vmm_untrack_failed(vmm);
 			snprintf(vmm->error, sizeof(vmm->error), "%.*s",
 				 (int)(m->hdr.len < sizeof(vmm->error) ? m->hdr.len :
@@ -213,6 +244,7 @@ int vmig_vmm_poll(struct vmig_vmm *vmm, int timeout_ms)
 proto:
 	r = -EPROTO;
 lost:
+	atomic_store(&vmm->throttle, 0);
 	vmm_untrack_failed(vmm);
 	snprintf(vmm->error, sizeof(vmm->error), "helper connection lost: %s",
 		 r == -ECONNRESET ? "hang-up" : strerror(-r));
@@ -246,6 +278,7 @@ enum vmig_track vmig_vmm_track_mode(const struct vmig_vmm *vmm)
 
 void vmig_vmm_hangup(struct vmig_vmm *vmm)
 {
+	atomic_store(&vmm->throttle, 0);
 	vmm_untrack(vmm);
 	if (vmm->conn >= 0)
 		close(vmm->conn);

@@ -29,6 +29,15 @@
  *      hint, first or update, must be computed when asked, so after dirty
  *      tracking started; the VMM never sends FREE_HINT unasked.)
  *
+ * Auto-converge (source, only when the helper was asked for it):
+ *                                        <- THROTTLE {percent}
+ *   THROTTLED {status, percent}          ->
+ *   The VMM keeps its vCPUs stopped that share of the time (0: not at
+ *   all) until the next THROTTLE; it falls back to 0 when the session
+ *   ends (COMPLETE, ERROR, hang-up).  A VMM linked with a libvmig older
+ *   than THROTTLE drops the connection on it, so the helper sends it only
+ *   with --auto-converge.
+ *
  * A hang-up without COMPLETE counts as ERROR.  On ERROR the VMM's library
  * tears tracking down (unregisters the range: no write faults any more).
  * Postcopy (destination): TRACK {VMIG_TRACK_MISSING} registers guest RAM
@@ -61,7 +70,11 @@ enum vmm_msg_type {
 	VMM_DEV_LOAD,
 	VMM_FREE_QUERY,
 	VMM_FREE_HINT,
+	VMM_THROTTLE,
+	VMM_THROTTLED,
 };
+
+#define VMM_THROTTLE_MAX	99	/* percent */
 
 struct vmm_msg_hdr {
 	uint32_t magic;
@@ -92,6 +105,16 @@ struct vmm_track {
 struct vmm_tracking {
 	int32_t status;		/* 0 or -errno */
 	uint32_t mode;		/* what was set up */
+};
+
+struct vmm_throttle {
+	uint32_t percent;	/* 0..VMM_THROTTLE_MAX */
+	uint32_t reserved;
+};
+
+struct vmm_throttled {
+	int32_t status;		/* 0 or -errno */
+	uint32_t percent;	/* what is in force now */
 };
 
 #define VMM_MAX_DEVICES		64

@@ -4,9 +4,12 @@
 # a source VMM and a destination VMM whose RAM is a region each, vmig
 # migrate and vmig listen over loopback, the destination checking every
 # page after resuming.  Every dirty-logging mode, idle, dirtying and
-# never-written guests, several dirty rounds; a backend that does not fit
-# the VMM's RAM is refused; `vmig stats` and `vmig monitor` show the
-# regions and the dirty-logging events of the run.  Needs /usr/bin/vmig
+# never-written guests, several dirty rounds; postcopy with and without a
+# preempt channel (the destination's regions switched to postcopy mode,
+# pages discarded, requested and placed by the module), and recovering
+# from a cut link; a backend that
+# does not fit the VMM's RAM is refused; `vmig stats` and `vmig monitor`
+# show the regions, the dirty-logging and postcopy events of the run.  Needs /usr/bin/vmig
 # (VMCHECK_EXTRA) and tap.sh next to it.
 . /usr/bin/tap.sh
 
@@ -130,6 +133,46 @@ run_case "never-written pages are skipped, not sent" 64M "--pattern idle --no-fi
 check "never-written pages: skipped, (almost) nothing sent whole" \
 	sh -c "grep -q '\"skipped\":6[0-9]\{7\},' $p.json && grep -q '\"normal\":[0-9]\{1,6\},' $p.json"
 
+# Postcopy on vmig.ko regions at both ends: the destination's requests
+# come from the regions' queues and are placed with VMIG_PLACE_BATCH.
+PC='"postcopy":{"preempt'
+run_case "postcopy from the start, preempt, random dirtying guest, 2 vCPUs, 2 channels" 32M \
+	"--pattern random --dirty-rate 8 --vcpus 2" "--postcopy-after 0 --multifd 2" \
+	"$PC\":true"
+check "... the destination requested pages from the regions and measured them" \
+	grep -q '"postcopy":{"preempt":true,.*"requests":[1-9][0-9]*,.*"latency_us":{"count":[1-9]' \
+	$p.ls.json
+run_case "postcopy after the bulk stage, preempt, pages re-dirtied are discarded" 32M \
+	"--pattern random --dirty-rate 8" "--postcopy --multifd 1" "$PC\":true,\"discarded\":[1-9]"
+run_case "postcopy without preempt, sequential guest, 2 channels" 32M \
+	"--pattern sequential --dirty-rate 8" "--postcopy-after 0 --multifd 2 --no-preempt" \
+	"$PC\":false"
+check "... the destination requested pages without a preempt channel" \
+	grep -q '"postcopy":{"preempt":false,.*"requests":[1-9]' $p.ls.json
+
+run_case "postcopy recovers from a cut during the background transfer" 32M \
+	"--pattern random --dirty-rate 8" \
+	"--postcopy-after 0 --multifd 2 --max-bandwidth 8 --inject-cut pages:2000" '"recoveries":1,'
+check "... the destination paused, took the session back and counted it" \
+	sh -c "grep -q 'postcopy paused' $p.ls.err && grep -q '\"recoveries\":1,' $p.ls.json"
+
+# vmig stats while the destination runs in postcopy: its region in postcopy mode.
+p=$T/pcstats
+start_pair $p 32M "--pattern random --dirty-rate 8"
+timeout 250 $vmig migrate --vmm $p.src --to 127.0.0.1:$port --json --timeout 60 \
+	--no-progress --postcopy-after 0 --multifd 1 --max-bandwidth 4 >$p.json 2>$p.merr &
+mg=$!
+wait_for $p.ls.err "postcopy: the guest runs here" 60
+$vmig stats --json >$p.stats.json 2>&1
+wait_pid $mg 120; rc=$?
+wait_pid $ls 60; wait_pid $dg 60; drc=$?
+wait_pid $sg 60
+check "vmig stats during postcopy shows the destination region in postcopy mode" \
+	grep -q '"size":33554432,"flags":[0-9]*,"postcopy":true' $p.stats.json
+check "... and that migration completes, every page verified" \
+	sh -c "[ $rc -eq 0 -a $drc -eq 0 ] && grep -q 'verify-all after resume: .* 0 errors' $p.dg.err"
+[ $rc -eq 0 -a $drc -eq 0 ] || dump $p.json $p.merr $p.ls.err $p.dg.err $p.stats.json
+
 # A backend that does not fit the VMM's RAM is refused with the reason.
 p=$T/mismatch
 start_pair $p 32M "--pattern idle"
@@ -170,6 +213,12 @@ check "vmig monitor saw source regions destroyed with harvests and clears counte
 	grep -q '"event":"region-destroyed",.*"harvest_calls":[1-9][0-9]*,.*"clear_calls":[1-9]' $m
 check "vmig monitor saw write faults counted on a source region" \
 	grep -q '"event":"region-destroyed",.*"write_faults":[1-9]' $m
+check "vmig monitor saw a destination region enter postcopy mode" \
+	grep -q '"event":"postcopy",.*"postcopy_on":true' $m
+check "vmig monitor saw it leave postcopy mode when every page was there" \
+	grep -q '"event":"postcopy",.*"postcopy_on":false' $m
+check "vmig monitor saw a destination region destroyed with requests served and pages discarded" \
+	grep -q '"event":"region-destroyed",.*"requests":[1-9][0-9]*,"pages_placed":[1-9][0-9]*,.*"pages_discarded":[1-9]' $m
 [ $tap_failed -eq 0 ] || dump $m $T/monitor.err
 rm -rf $T
 tap_done

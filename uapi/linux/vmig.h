@@ -22,7 +22,8 @@
  * Region ioctls (on a region fd):
  *   VMIG_DIRTY_ENABLE, VMIG_DIRTY_DISABLE, VMIG_GET_DIRTY_LOG,
  *   VMIG_CLEAR_DIRTY_LOG  dirty logging (precopy source).
- *   VMIG_PLACE, VMIG_PLACE_BATCH, VMIG_ABORT, read()/poll()
+ *   VMIG_PLACE, VMIG_PLACE_BATCH, VMIG_ABORT, read()/poll(),
+ *   VMIG_POSTCOPY_ENABLE, VMIG_POSTCOPY_DISABLE, VMIG_DISCARD
  *                         missing-page service (postcopy destination).
  *   VMIG_GET_STATS        the region's counters and histograms.
  *
@@ -55,6 +56,7 @@
 #define VMIG_FEATURE_POSTCOPY		_BITULL(4)
 #define VMIG_FEATURE_PLACE_BATCH	_BITULL(5)
 #define VMIG_FEATURE_NETLINK		_BITULL(6)
+#define VMIG_FEATURE_POSTCOPY_MODE	_BITULL(7) /* POSTCOPY_ENABLE/DISABLE, DISCARD */
 
 /**
  * struct vmig_api - what this module speaks (VMIG_GET_API)
@@ -74,7 +76,7 @@ struct vmig_api {
 };
 
 /* Flags of vmig_region_create.flags */
-#define VMIG_REGION_POSTCOPY	_BITUL(0) /* pages start missing, see below */
+#define VMIG_REGION_POSTCOPY	_BITUL(0) /* postcopy mode from the start, see below */
 #define VMIG_REGION_CLOEXEC	_BITUL(1) /* the new fd is O_CLOEXEC */
 #define VMIG_REGION_NONBLOCK	_BITUL(2) /* read() of requests never sleeps */
 #define VMIG_REGION_FLAGS_ALL	(VMIG_REGION_POSTCOPY | VMIG_REGION_CLOEXEC | \
@@ -220,7 +222,8 @@ struct vmig_dirty_log {
  * Postcopy
  * --------
  * In a region created with VMIG_REGION_POSTCOPY every page starts missing.
- * A fault on a missing page (read or write, from any process mapping the
+ * In postcopy mode (such a region, or one switched by VMIG_POSTCOPY_ENABLE,
+ * see "Postcopy mode" below) a fault on a missing page (read or write, from any process mapping the
  * region, and from get_user_pages callers such as process_vm_readv,
  * /proc/pid/mem or KVM) queues one request for the page, however
  * many threads and processes fault on it, and the faulting threads sleep
@@ -261,12 +264,82 @@ struct vmig_dirty_log {
  * queued).  A thread whose mapping another thread unmapped while it waited
  * still waits for its page, ABORT, or a fatal signal.
  *
- * In a region without VMIG_REGION_POSTCOPY, read() and VMIG_ABORT fail
- * with -EINVAL and poll() reports EPOLLERR.
- *
  * The module parameter wait_spin_ns (writable at runtime) makes a faulting
  * thread spin for up to that long for its page before it sleeps.
+ *
+ * Postcopy mode.  A region created with VMIG_REGION_POSTCOPY is in
+ * postcopy mode from the start; any region can enter it later with
+ * VMIG_POSTCOPY_ENABLE and leave it with VMIG_POSTCOPY_DISABLE.  Outside
+ * postcopy mode the first fault on a missing page allocates it
+ * zero-filled (an ordinary region), read() and VMIG_ABORT fail with
+ * -EINVAL and poll() reports EPOLLERR.  A page is missing until it is
+ * touched or placed, and again after VMIG_DISCARD dropped it.
+ *
+ * This is how a destination that first received precopy rounds switches
+ * to postcopy (the helper's kmod backend does it; the VMM need not know):
+ *   1. during precopy the region is ordinary and pages are written
+ *	through a mapping (a page may be sent again in a later round);
+ *   2. at the switch, with the guest stopped: VMIG_POSTCOPY_ENABLE, then
+ *	VMIG_DISCARD of every page that never arrived or was dirtied again
+ *	on the source after it was sent: those pages are missing now;
+ *   3. the guest resumes; its faults on missing pages become requests,
+ *	answered with VMIG_PLACE / VMIG_PLACE_BATCH (-EEXIST for a page that
+ *	is present already: it is never overwritten);
+ *   4. once every page is present: VMIG_POSTCOPY_DISABLE.  The region is
+ *	ordinary again (and may be a migration source later).
+ * The order in 2 matters: ENABLE waits for every fault that was about to
+ * zero-fill a page under the old mode, so once it returns no zero page can
+ * appear behind a later DISCARD.  A DISCARD before ENABLE could be
+ * refilled with zeroes by a fault racing with it.
+ *
+ * VMIG_POSTCOPY_ENABLE takes a struct vmig_postcopy_enable whose fields
+ * must all be zero (-EINVAL otherwise); -EBUSY while postcopy mode is on
+ * already.  It clears an earlier ABORT.  VMIG_POSTCOPY_DISABLE takes no
+ * argument; -ENOENT while the mode is off.  It drops every request, queued
+ * or read, and wakes every waiting fault, which faults again and finds its
+ * page if it was placed, or else gets a zero-filled one; a read() sleeping
+ * for requests returns 0 (end of file), a poll() sleeping sees EPOLLHUP.
+ * Both are reported to netlink listeners (VMIG_CMD_POSTCOPY).
+ *
+ * VMIG_DISCARD (struct vmig_discard) drops the pages of a range, in either
+ * mode: every mapping's page-table entries for them go (so KVM and other
+ * secondary MMUs drop theirs, through the MMU notifiers) and the pages are
+ * freed.  A fault or VMIG_PLACE racing with it leaves each page present or
+ * missing, never half filled; missing pages stay missing and requests stay
+ * as they are.  -EBUSY while dirty logging is on: the data would change
+ * behind the log.
  */
+#define VMIG_POSTCOPY_ENABLE_FLAGS_ALL	0
+
+/**
+ * struct vmig_postcopy_enable - argument of VMIG_POSTCOPY_ENABLE
+ * @flags:	zero (no flag is defined yet; -EINVAL otherwise).
+ * @reserved:	zero.
+ * @reserved2:	zero.
+ */
+struct vmig_postcopy_enable {
+	__u32 flags;
+	__u32 reserved;
+	__u64 reserved2;
+};
+
+/**
+ * struct vmig_discard - argument of VMIG_DISCARD
+ * @offset:	byte offset in the region, page aligned.
+ * @len:	bytes, a non-zero multiple of the page size; the range must lie
+ *		inside the region.  -EINVAL otherwise, with nothing dropped.
+ * @flags:	zero.
+ * @reserved:	zero.
+ * @discarded:	out: pages of the range that were present and were dropped.
+ */
+struct vmig_discard {
+	__u64 offset;
+	__u64 len;
+	__u32 flags;
+	__u32 reserved;
+	__u64 discarded;
+};
+
 #define VMIG_REQ_WRITE		_BITUL(0) /* the page was first wanted for writing */
 
 /**
@@ -367,6 +440,9 @@ struct vmig_place_batch {
  *			bucket i counts waits of [2^i, 2^(i+1)) ns (bucket 0
  *			also counts 0 ns); the last bucket also counts
  *			everything longer.
+ * @postcopy_on:	1 while the region is in postcopy mode.
+ * @reserved0:		zero.
+ * @pages_discarded:	present pages dropped by VMIG_DISCARD.
  */
 #define VMIG_HIST_BUCKETS	40
 struct vmig_stats {
@@ -385,7 +461,10 @@ struct vmig_stats {
 	__u64 pages_placed;
 	__u64 place_exist;
 	__u64 wait_hist[VMIG_HIST_BUCKETS];
-	__u64 reserved[8];
+	__u32 postcopy_on;
+	__u32 reserved0;
+	__u64 pages_discarded;
+	__u64 reserved[6];
 };
 
 /*
@@ -437,6 +516,12 @@ struct vmig_stats {
  *			   parameter stall_event_us (0: never sent):
  *			   VMIG_A_REGION_ID, VMIG_A_STALL_NS.  At most 100 per
  *			   second are sent.
+ *   VMIG_CMD_POSTCOPY	   postcopy mode turned on or off (VMIG_POSTCOPY_ENABLE
+ *			   or _DISABLE): VMIG_A_REGION_ID, VMIG_A_POSTCOPY_ON.
+ *
+ * VMIG_A_REGION_FLAGS (in GET_REGION and the events) carries the flags the
+ * region was created with, except that VMIG_REGION_POSTCOPY says whether
+ * postcopy mode is on at the time.
  */
 #define VMIG_GENL_NAME		"vmig"
 #define VMIG_GENL_VERSION	1
@@ -451,6 +536,7 @@ enum vmig_genl_cmd {
 	VMIG_CMD_REGION_DEL,
 	VMIG_CMD_DIRTY,
 	VMIG_CMD_STALL,
+	VMIG_CMD_POSTCOPY,
 
 	__VMIG_CMD_MAX,
 	VMIG_CMD_MAX = __VMIG_CMD_MAX - 1
@@ -480,6 +566,7 @@ enum vmig_genl_attr {
 	VMIG_A_STATS,			/* nested: VMIG_STAT_* */
 	VMIG_A_STALL_NS,		/* u64: how long the fault waited */
 	VMIG_A_PID,			/* u32: a process id */
+	VMIG_A_POSTCOPY_ON,		/* u8: 1 while postcopy mode is on */
 
 	__VMIG_A_MAX,
 	VMIG_A_MAX = __VMIG_A_MAX - 1
@@ -501,6 +588,7 @@ enum vmig_genl_stat {
 	VMIG_STAT_PAGES_PLACED,
 	VMIG_STAT_PLACE_EXIST,
 	VMIG_STAT_WAIT_HIST,		/* binary: __u64[VMIG_HIST_BUCKETS] */
+	VMIG_STAT_PAGES_DISCARDED,
 
 	__VMIG_STAT_MAX,
 	VMIG_STAT_MAX = __VMIG_STAT_MAX - 1
@@ -520,5 +608,8 @@ enum vmig_genl_stat {
 #define VMIG_PLACE		_IOWR(VMIG_IOC_MAGIC, 0x20, struct vmig_place)
 #define VMIG_PLACE_BATCH	_IOWR(VMIG_IOC_MAGIC, 0x21, struct vmig_place_batch)
 #define VMIG_ABORT		_IO(VMIG_IOC_MAGIC, 0x22)
+#define VMIG_POSTCOPY_ENABLE	_IOW(VMIG_IOC_MAGIC, 0x23, struct vmig_postcopy_enable)
+#define VMIG_POSTCOPY_DISABLE	_IO(VMIG_IOC_MAGIC, 0x24)
+#define VMIG_DISCARD		_IOWR(VMIG_IOC_MAGIC, 0x25, struct vmig_discard)
 
 #endif /* _UAPI_LINUX_VMIG_H */

@@ -1,0 +1,1 @@
+backends_bench.sh

@@ -531,6 +531,40 @@ static int vmig_dirty_check_range(struct vmig_region *r,
 }
 
 /*
+ * The start GET and CLEAR share: copy in the argument, take r->dirty.lock
+ * and check the argument against the logging state (@need: VMIG_DIRTY_*
+ * flags logging must have) and the region, then zero the user's count.
+ * Returns the size of the argument's bitmap in bytes with the lock held,
+ * or an error with it not held.
+ */
+static long vmig_dirty_log_begin(struct vmig_region *r, void __user *argp,
+				 struct vmig_dirty_log *arg, u32 need)
+{
+	struct vmig_dirty_log __user *uarg = argp;
+	long ret;
+
+	if (copy_from_user(arg, argp, sizeof(*arg)))
+		return -EFAULT;
+	mutex_lock(&r->dirty.lock);
+	ret = -ENOENT;
+	if (!r->dirty.on)
+		goto fail;
+	ret = -EINVAL;
+	if ((r->dirty.flags & need) != need)
+		goto fail;
+	ret = vmig_dirty_check_range(r, arg);
+	if (ret)
+		goto fail;
+	ret = -EFAULT;
+	if (put_user(0ULL, &uarg->dirty))
+		goto fail;
+	return DIV_ROUND_UP(arg->num_pages, 64) * sizeof(u64);
+fail:
+	mutex_unlock(&r->dirty.lock);
+	return ret;
+}
+
+/*
  * VMIG_GET_DIRTY_LOG.  The user bitmap is written (zeroed) before any bit
  * is taken, so a bad address fails with nothing changed.
  */
@@ -544,20 +578,13 @@ static long vmig_dirty_get(struct vmig_region *r, void __user *argp)
 	long ret;
 	u64 t0;
 
-	if (copy_from_user(&arg, argp, sizeof(arg)))
-		return -EFAULT;
-	mutex_lock(&r->dirty.lock);
-	ret = -ENOENT;
-	if (!r->dirty.on)
-		goto out;
-	ret = vmig_dirty_check_range(r, &arg);
-	if (ret)
-		goto out;
-	nwords = DIV_ROUND_UP(arg.num_pages, 64);
-	bytes = nwords * sizeof(u64);
+	ret = vmig_dirty_log_begin(r, argp, &arg, 0);
+	if (ret < 0)
+		return ret;
+	bytes = ret;
+	nwords = bytes / sizeof(u64);
 	ret = -EFAULT;
-	if (clear_user(u64_to_user_ptr(arg.bitmap), bytes) ||
-	    put_user(0ULL, &uarg->dirty))
+	if (clear_user(u64_to_user_ptr(arg.bitmap), bytes))
 		goto out;
 	ret = -ENOMEM;
 	bits = kvzalloc(bytes, GFP_KERNEL);
@@ -614,23 +641,11 @@ static long vmig_dirty_clear(struct vmig_region *r, void __user *argp)
 	long ret;
 	u64 t0;
 
-	if (copy_from_user(&arg, argp, sizeof(arg)))
-		return -EFAULT;
-	mutex_lock(&r->dirty.lock);
-	ret = -ENOENT;
-	if (!r->dirty.on)
-		goto out;
-	ret = -EINVAL;
-	if (!(r->dirty.flags & VMIG_DIRTY_MANUAL_PROTECT))
-		goto out;
-	ret = vmig_dirty_check_range(r, &arg);
-	if (ret)
-		goto out;
-	nwords = DIV_ROUND_UP(arg.num_pages, 64);
-	bytes = nwords * sizeof(u64);
-	ret = -EFAULT;
-	if (put_user(0ULL, &uarg->dirty))
-		goto out;
+	ret = vmig_dirty_log_begin(r, argp, &arg, VMIG_DIRTY_MANUAL_PROTECT);
+	if (ret < 0)
+		return ret;
+	bytes = ret;
+	nwords = bytes / sizeof(u64);
 	ret = -ENOMEM;
 	bits = kvmalloc(bytes, GFP_KERNEL);
 	if (!bits)

@@ -72,6 +72,14 @@
  * would pass as fine; so V cleans as well, after write-protecting.  P's own
  * order matters too: cleaning before write-protecting lets a write dirty
  * the PTE in between, leaving it read-only and dirty for mprotect().
+ * V is only needed while an mprotect() can give write access back: the
+ * region's vm_ops->mprotect runs before mprotect() changes any PTE and
+ * sets r->dirty.mprotected (sticky, full barrier after).  Read after P:
+ * if it is still clear, no upgrade happened before P's walks passed, and
+ * any later one finds P's PTEs clean; without upgrades, P alone leaves
+ * every PTE read-only and clean (the argument above with V's walks
+ * replaced by P's).  A VMM that never mprotect()s guest RAM pays two
+ * walks per chunk, not four.
  * Doing 3 before 1 would leave a PTE that a fault made writable between
  * them behind a cleared bit; skipping 2 would let a fault that set its bit
  * before 1 install its writable PTE after V.
@@ -179,6 +187,21 @@ void vmig_dirty_note_write(struct vmig_region *r, pgoff_t index)
 }
 
 /*
+ * Called by mprotect() (vm_ops->mprotect) before it changes any PTE of a
+ * mapping of @r.  Giving write access back is the one way a PTE becomes
+ * writable without a fault, so from then on every protection pass is
+ * verified (V in "Why it holds").  The barrier orders the flag before the
+ * PTE changes; the harvester reads it after P.
+ */
+void vmig_dirty_note_mprotect(struct vmig_region *r, unsigned long newflags)
+{
+	if ((newflags & VM_WRITE) && !READ_ONCE(r->dirty.mprotected)) {
+		WRITE_ONCE(r->dirty.mprotected, true);
+		smp_mb();	/* before the PTE changes; pairs with the harvester */
+	}
+}
+
+/*
  * The region's ->dirty_folio: the core calls it when a folio's data was
  * written (write faults, and a dirty PTE being torn down).  In HWDIRTY
  * mode the latter is how a write whose PTE is gone stays visible.  The
@@ -274,9 +297,11 @@ static void vmig_wp_batch_flush(struct vmig_region *r, struct vmig_wp_batch *b)
 
 	if (nr) {
 		t0 = ktime_get_ns();
-		/* P, then V: see "Why it holds" above. */
+		/* P, then V if mprotect() may race: see "Why it holds". */
 		vmig_wp_clean(mapping, b->first, nr, b->scratch, &wp);
-		vmig_wp_verify(r, b->first, nr, b->scratch);
+		smp_mb();	/* pairs with vmig_dirty_note_mprotect() */
+		if (READ_ONCE(r->dirty.mprotected))
+			vmig_wp_verify(r, b->first, nr, b->scratch);
 		vmig_dirty_note_walk(r, ktime_get_ns() - t0);
 	}
 	while (b->n) {

@@ -6,6 +6,8 @@
  *   - cost per write fault (first write to a write-protected page);
  *   - harvest time (GET of the whole region, re-protect included) at 0, 1,
  *     10 and 100 % of the pages dirty, and per dirty page;
+ *   - reading every page after a harvest of a fully dirty region (what
+ *     re-protection leaves for the guest's next access to pay);
  *   - CLEAR (MANUAL_PROTECT) time, and HWDIRTY harvest time;
  *   - the longest stall one writer thread (on CPU 1) sees while another
  *     thread (on CPU 0) harvests a fully dirty region, with wp_chunk = the
@@ -63,6 +65,18 @@ static void die(const char *what)
 	exit(1);
 }
 
+/* Read one byte of every page; returns ns per page. */
+static double read_pages(const unsigned char *map)
+{
+	uint64_t t0 = now_ns(), i;
+	unsigned int sum = 0;
+
+	for (i = 0; i < npages; i++)
+		sum += ((const volatile unsigned char *)map)[i * ps + 8];
+	__asm__ volatile("" : : "r"(sum));
+	return (double)(now_ns() - t0) / npages;
+}
+
 /* Write one byte to @pct percent of the pages (a fixed random choice). */
 static uint64_t dirty_pages(unsigned char *map, int pct, unsigned int seed)
 {
@@ -111,7 +125,7 @@ struct stall_result {
 };
 
 struct kmod_result {
-	double fault_us;
+	double fault_us, reread_us;
 	double harvest_ms[4], clear_ms, hw_ms[4];
 	uint64_t harvest_dirty[4];
 	struct stall_result whole, chunked;
@@ -172,6 +186,8 @@ static void kmod_harvests(int dev, uint64_t *bm, struct kmod_result *res)
 		res->harvest_ms[p] = best;
 		res->harvest_dirty[p] = d;
 	}
+	/* The last harvest above took a fully dirty region. */
+	res->reread_us = read_pages(map) / 1e3;
 	munmap(map, npages * ps);
 	close(fd);
 
@@ -400,7 +416,7 @@ static uint64_t uffd_harvest(struct uffd_log *u, uint64_t *out)
 	return n;
 }
 
-static void uffd_bench(double *fault_us, double *harvest_ms)
+static void uffd_bench(double *fault_us, double *harvest_ms, double *reread_us)
 {
 	struct uffdio_api api = { .api = UFFD_API,
 				  .features = UFFD_FEATURE_PAGEFAULT_FLAG_WP |
@@ -451,6 +467,7 @@ static void uffd_bench(double *fault_us, double *harvest_ms)
 		}
 		harvest_ms[p] = best;
 	}
+	*reread_us = read_pages(u.map) / 1e3;
 	u.stop = 1;
 	pthread_join(th, NULL);
 	close(u.uffd);
@@ -463,7 +480,7 @@ static void uffd_bench(double *fault_us, double *harvest_ms)
 int main(int argc, char **argv)
 {
 	struct kmod_result k = { 0 };
-	double ufault = -1, uharvest[4] = { -1, -1, -1, -1 };
+	double ufault = -1, uharvest[4] = { -1, -1, -1, -1 }, ureread = -1;
 	uint64_t mib = argc > 1 ? strtoull(argv[1], NULL, 0) : 256;
 	uint64_t *bm;
 	char whole[32], buf[96];
@@ -504,7 +521,7 @@ int main(int argc, char **argv)
 	write_param(k.chunk);
 	if (argc < 3 || strcmp(argv[2], "kmod")) {
 		stage("userfaultfd-wp");
-		uffd_bench(&ufault, uharvest);
+		uffd_bench(&ufault, uharvest, &ureread);
 	}
 	stage("done");
 
@@ -533,6 +550,8 @@ int main(int argc, char **argv)
 		snprintf(buf, sizeof(buf), "  per wp_chunk (%s pages), 100 %% dirty", k.chunk);
 		print_row(buf, k.harvest_ms[3] / walks, "ms", -1, "");
 	}
+	print_row("read every page after a 100 % harvest, per page",
+		  k.reread_us, "us", ureread, "us");
 	print_row("CLEAR (manual-protect), 100 % dirty", k.clear_ms, "ms", -1, "");
 	for (p = 0; p < 4; p++) {
 		snprintf(buf, sizeof(buf), "HWDIRTY harvest, %d %% dirty", pcts[p]);

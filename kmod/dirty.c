@@ -5,13 +5,13 @@
  * One bit per page in r->dirty.bitmap.  Writers set bits with set_bit() on
  * the fault path, under rcu_read_lock() only; the harvester (GET, CLEAR,
  * under r->dirty.lock) fetches and clears whole words with xchg() and then
- * re-arms write protection for the pages it took, by unmapping them
- * through the region's own rmap (unmap_mapping_pages: the next access
- * faults, and a write goes through page_mkwrite), in chunks of at most
- * wp_chunk pages
- * with a reschedule point between chunks.  A walk may also cover a few
- * pages between two taken ones (VMIG_WP_GAP); that only costs such a page
- * one more fault.
+ * re-arms write protection for the pages it took, in chunks of at most
+ * wp_chunk pages with a reschedule point between chunks.  Re-arming is
+ * done on the PTEs in place, through the region's own rmap (the
+ * mapping_dirty_helpers walkers): the pages stay mapped, so neither a
+ * later read nor a later write has to map them again.  A walk may also
+ * cover a few pages between two taken ones (VMIG_WP_GAP); that only costs
+ * such a page one more fault.
  *
  * The guarantee (protection modes: default, MANUAL_PROTECT, INITIALLY_SET)
  * -----------------------------------------------------------------------
@@ -21,35 +21,69 @@
  * So a copy of a page taken after that call, plus the copies taken after
  * later harvests that report the page, never miss a write.
  *
- * Why it holds.  A page becomes writable in a mapping only through a write
+ * Why it holds.  A page becomes writable in a mapping through a write
  * fault that calls page_mkwrite (region.c), which locks the folio, sets the
  * page's bit, and keeps the folio locked until the core has installed the
- * writable PTE (do_shared_fault / wp_page_shared unlock it only after).
- * The harvester, for each page it takes:
- *   1. clears the bit (xchg, a full barrier);
- *   2. locks the folio: any fault that set the bit before step 1 has now
- *      installed its PTE, and no migration of the folio (which would hide
- *      a writable PTE behind a migration entry and restore it later) is in
- *      flight;
- *   3. unmaps every PTE of the page (rmap walk, TLB flush), then unlocks
- *      the folio.
- * A write before step 3's TLB flush is in memory when userspace copies the
- * page after the call returns.  A write after it faults again: page_mkwrite
- * needs the folio lock, so its set_bit comes after step 3, after step 1,
- * and the next harvest sees it.  A fault that set the bit after step 1 is
- * simply reported next time.  Bits are only ever over-reported.
+ * writable PTE (do_shared_fault / wp_page_shared unlock it only after),
+ * or - the one other way - through mprotect() giving write access back:
+ * it makes a read-only shared PTE writable without a fault if the PTE is
+ * *dirty* (6.1 can_change_pte_writable: "dirty" means page_mkwrite already
+ * ran), and takes neither the folio lock nor anything we hold.  The
+ * hardware only ever sets the dirty bit of a writable PTE, and nothing but
+ * our own walks cleans a PTE of this mapping (there is no writeback).
  *
- * Doing 3 before 1 would not do: a fault between 3 and 1 would leave a
- * writable PTE behind a cleared bit.  Neither would skipping 2: a fault
- * that set its bit before 1 may install its writable PTE after 3.  And
- * step 3 must leave no PTE that is read-only but dirty, in one atomic step
- * per PTE: mprotect() turning write access back on makes read-only *dirty*
- * shared PTEs writable without a fault (the core takes "dirty" to mean
- * page_mkwrite already ran), and it takes neither the folio lock nor
- * anything the walk holds.  Write-protecting in one walk and cleaning in
- * a second lets an mprotect() between the two make the PTE writable
- * again, and the second walk then leaves it writable and clean: later
- * writes never fault.  Unmapping leaves nothing for mprotect() to upgrade.
+ * The harvester, for the pages of one chunk:
+ *   1. clears their bits (xchg, a full barrier);
+ *   2. locks their folios: any fault that set a bit before step 1 has now
+ *      installed its PTE, no fault can make a PTE of them writable until
+ *      step 5, and no migration (which would hide a writable PTE behind a
+ *      migration entry and restore it later) is in flight or can start;
+ *   3. P: write-protects every PTE of the chunk, then cleans every PTE's
+ *      dirty bit (two rmap walks, each flushing the TLB for what it
+ *      changed; the helpers count the PTEs they changed);
+ *   4. V: does the same again, write-protect walk first.  If its
+ *      write-protect walk changed a PTE (an mprotect() upgrade since P, or
+ *      a fault on a page of the walk whose folio is not ours), V is
+ *      repeated; once a V write-protects nothing, the pages its clean walk
+ *      found dirty get their bits set again (after VMIG_V_PASSES passes:
+ *      the whole chunk's).  Over-reporting is allowed, losing is not;
+ *   5. unlocks the folios.
+ * Take a PTE of a page whose bit was cleared in 1 and stays clear: in the
+ * last V, the write-protect walk found it read-only and the clean walk
+ * found it clean.  Between the two it cannot have been made writable: a
+ * fault needs the folio lock, mprotect() needs a dirty PTE, and a dirty
+ * bit stays set until one of our walks clears it, so the clean walk would
+ * have found it dirty.  So when the clean walk passed, the PTE was
+ * read-only and clean, and from there only a write fault can change that
+ * (mprotect() needs dirty, the hardware needs writable), whose
+ * page_mkwrite comes after 5, so after 1, and sets the bit for the next
+ * harvest.  No TLB entry outlives this: our walks flush what they change,
+ * and a write through a writable but clean TLB entry re-walks to set the
+ * dirty bit and faults on the read-only PTE.  (Pages of the walk whose
+ * bits were not taken owe nothing: protecting them only adds a fault.)
+ * Every write before P's flush is in memory when userspace copies the page
+ * after the call returns.
+ *
+ * Why V is needed, and in that order: mprotect() can upgrade a PTE that
+ * P's write-protect walk left read-only but dirty before P's clean walk
+ * reaches it; the clean walk then leaves it writable and clean, and later
+ * writes would never fault.  A write and an mprotect(PROT_READ) after that
+ * can make it read-only and dirty again, which a write-protect walk alone
+ * would pass as fine; so V cleans as well, after write-protecting.  P's own
+ * order matters too: cleaning before write-protecting lets a write dirty
+ * the PTE in between, leaving it read-only and dirty for mprotect().
+ * V is only needed while an mprotect() can give write access back: the
+ * region's vm_ops->mprotect runs before mprotect() changes any PTE and
+ * sets r->dirty.mprotected (sticky, full barrier after).  Read after P:
+ * if it is still clear, no upgrade happened before P's walks passed, and
+ * any later one finds P's PTEs clean; without upgrades, P alone leaves
+ * every PTE read-only and clean (the argument above with V's walks
+ * replaced by P's).  A VMM that never mprotect()s guest RAM pays two
+ * walks per chunk, not four.
+ * Doing 3 before 1 would leave a PTE that a fault made writable between
+ * them behind a cleared bit; skipping 2 would let a fault that set its bit
+ * before 1 install its writable PTE after V.
+ * dirty_mprotect_race_test.c exercises these races.
  *
  * HWDIRTY
  * -------
@@ -102,12 +136,16 @@ MODULE_PARM_DESC(wp_chunk,
 
 /*
  * Two runs of harvested pages closer than this are covered by one walk
- * (within wp_chunk): a walk's fixed cost (rmap lock, notifiers, TLB flush)
- * is far larger than skipping PTEs that are not there.  Walking a page of
- * the gap is harmless: unmapping a page whose bit is left alone only costs
- * it one more fault.
+ * (within wp_chunk).  A protection pass is four walks, each with a fixed
+ * cost (rmap lock, notifiers, page-table descent, TLB flush) worth a few
+ * dozen PTE visits; a page of the gap costs four visits of a PTE that is
+ * already read-only and clean.  32 was the fastest of 1 / 8 / 32 / 256 at
+ * 1 % random dirty pages in a guest that also reads its memory.  Walking a
+ * page of the gap is harmless: write-protecting a page whose bit is left
+ * alone only costs it one more fault (or, if a fault on it races with the
+ * walk, one more report).
  */
-#define VMIG_WP_GAP	256
+#define VMIG_WP_GAP	32
 
 static unsigned long vmig_wp_chunk(void)
 {
@@ -149,6 +187,21 @@ void vmig_dirty_note_write(struct vmig_region *r, pgoff_t index)
 }
 
 /*
+ * Called by mprotect() (vm_ops->mprotect) before it changes any PTE of a
+ * mapping of @r.  Giving write access back is the one way a PTE becomes
+ * writable without a fault, so from then on every protection pass is
+ * verified (V in "Why it holds").  The barrier orders the flag before the
+ * PTE changes; the harvester reads it after P.
+ */
+void vmig_dirty_note_mprotect(struct vmig_region *r, unsigned long newflags)
+{
+	if ((newflags & VM_WRITE) && !READ_ONCE(r->dirty.mprotected)) {
+		WRITE_ONCE(r->dirty.mprotected, true);
+		smp_mb();	/* before the PTE changes; pairs with the harvester */
+	}
+}
+
+/*
  * The region's ->dirty_folio: the core calls it when a folio's data was
  * written (write faults, and a dirty PTE being torn down).  In HWDIRTY
  * mode the latter is how a write whose PTE is gone stays visible.  The
@@ -180,18 +233,75 @@ struct vmig_wp_batch {
 	struct folio **folios;
 	unsigned long n, max;
 	pgoff_t first, end;		/* pages [first, end) to walk */
+	unsigned long *scratch;		/* max bits, for the clean walks */
 };
+
+/*
+ * Write-protect, then clean, every PTE of pages [first, first + nr) in
+ * every mapping: P or V in "Why it holds" above.  @wp: PTEs the first walk
+ * write-protected.  The second walk records the PTEs it cleaned in
+ * @scratch (bit i: page first + i), which is zeroed first.  Returns the
+ * number of PTEs the two walks changed.
+ */
+static unsigned long vmig_wp_clean(struct address_space *mapping,
+				   pgoff_t first, pgoff_t nr,
+				   unsigned long *scratch, unsigned long *wp)
+{
+	pgoff_t start = 0, end = 0;
+
+	*wp = wp_shared_mapping_range(mapping, first, nr);
+	bitmap_zero(scratch, nr);
+	return *wp + clean_record_shared_mapping_range(mapping, first, nr,
+						       first, scratch,
+						       &start, &end);
+}
+
+/*
+ * V passes of "Why it holds", until one write-protects nothing.  A pass
+ * that write-protected a PTE (an mprotect() upgrade, or a fault on a page
+ * of the walk whose folio we do not hold) cannot tell which page that
+ * was, so it is repeated; the pages the last pass cleaned may have been
+ * made writable before it cleaned them, so their bits are set again.
+ * After VMIG_V_PASSES passes the whole range is set again instead.
+ */
+#define VMIG_V_PASSES	4
+
+static void vmig_wp_verify(struct vmig_region *r, pgoff_t first, pgoff_t nr,
+			   unsigned long *scratch)
+{
+	struct address_space *mapping = vmig_region_mapping(r);
+	unsigned long *bitmap, i, wp;
+	int pass;
+
+	for (pass = 0; pass < VMIG_V_PASSES; pass++)
+		if (!vmig_wp_clean(mapping, first, nr, scratch, &wp))
+			return;
+		else if (!wp)
+			break;
+	if (pass == VMIG_V_PASSES)
+		bitmap_fill(scratch, nr);
+	trace_vmig_protect_race(r->id, first, nr);
+	/* Atomic per bit: faults set bits in the same words. */
+	bitmap = rcu_dereference_protected(r->dirty.bitmap,
+					   lockdep_is_held(&r->dirty.lock));
+	for_each_set_bit(i, scratch, nr)
+		set_bit(first + i, bitmap);
+}
 
 static void vmig_wp_batch_flush(struct vmig_region *r, struct vmig_wp_batch *b)
 {
 	struct address_space *mapping = vmig_region_mapping(r);
 	pgoff_t nr = b->end - b->first;
+	unsigned long wp;
 	u64 t0;
 
 	if (nr) {
 		t0 = ktime_get_ns();
-		/* One atomic step per PTE: see "Why it holds" above. */
-		unmap_mapping_pages(mapping, b->first, nr, false);
+		/* P, then V if mprotect() may race: see "Why it holds". */
+		vmig_wp_clean(mapping, b->first, nr, b->scratch, &wp);
+		smp_mb();	/* pairs with vmig_dirty_note_mprotect() */
+		if (READ_ONCE(r->dirty.mprotected))
+			vmig_wp_verify(r, b->first, nr, b->scratch);
 		vmig_dirty_note_walk(r, ktime_get_ns() - t0);
 	}
 	while (b->n) {
@@ -253,8 +363,13 @@ static long vmig_dirty_protect(struct vmig_region *r, pgoff_t first,
 	/* A walk spans at most min(chunk, nbits) pages, so does the batch. */
 	b.max = min(chunk, nbits);
 	b.folios = kvmalloc_array(b.max, sizeof(*b.folios), GFP_KERNEL);
-	if (!b.folios)
+	b.scratch = kvmalloc_array(BITS_TO_LONGS(b.max), sizeof(long),
+				   GFP_KERNEL);
+	if (!b.folios || !b.scratch) {
+		kvfree(b.folios);
+		kvfree(b.scratch);
 		return -ENOMEM;
+	}
 
 	/* Each run of set bits: its present folios, a batch at a time. */
 	folio_batch_init(&fbatch);
@@ -280,6 +395,7 @@ static long vmig_dirty_protect(struct vmig_region *r, pgoff_t first,
 		}
 	}
 	vmig_wp_batch_flush(r, &b);
+	kvfree(b.scratch);
 	kvfree(b.folios);
 	atomic64_add(count, &r->stats.pages_protected);
 	return count;
@@ -440,6 +556,40 @@ static int vmig_dirty_check_range(struct vmig_region *r,
 }
 
 /*
+ * The start GET and CLEAR share: copy in the argument, take r->dirty.lock
+ * and check the argument against the logging state (@need: VMIG_DIRTY_*
+ * flags logging must have) and the region, then zero the user's count.
+ * Returns the size of the argument's bitmap in bytes with the lock held,
+ * or an error with it not held.
+ */
+static long vmig_dirty_log_begin(struct vmig_region *r, void __user *argp,
+				 struct vmig_dirty_log *arg, u32 need)
+{
+	struct vmig_dirty_log __user *uarg = argp;
+	long ret;
+
+	if (copy_from_user(arg, argp, sizeof(*arg)))
+		return -EFAULT;
+	mutex_lock(&r->dirty.lock);
+	ret = -ENOENT;
+	if (!r->dirty.on)
+		goto fail;
+	ret = -EINVAL;
+	if ((r->dirty.flags & need) != need)
+		goto fail;
+	ret = vmig_dirty_check_range(r, arg);
+	if (ret)
+		goto fail;
+	ret = -EFAULT;
+	if (put_user(0ULL, &uarg->dirty))
+		goto fail;
+	return DIV_ROUND_UP(arg->num_pages, 64) * sizeof(u64);
+fail:
+	mutex_unlock(&r->dirty.lock);
+	return ret;
+}
+
+/*
  * VMIG_GET_DIRTY_LOG.  The user bitmap is written (zeroed) before any bit
  * is taken, so a bad address fails with nothing changed.
  */
@@ -453,20 +603,13 @@ static long vmig_dirty_get(struct vmig_region *r, void __user *argp)
 	long ret;
 	u64 t0;
 
-	if (copy_from_user(&arg, argp, sizeof(arg)))
-		return -EFAULT;
-	mutex_lock(&r->dirty.lock);
-	ret = -ENOENT;
-	if (!r->dirty.on)
-		goto out;
-	ret = vmig_dirty_check_range(r, &arg);
-	if (ret)
-		goto out;
-	nwords = DIV_ROUND_UP(arg.num_pages, 64);
-	bytes = nwords * sizeof(u64);
+	ret = vmig_dirty_log_begin(r, argp, &arg, 0);
+	if (ret < 0)
+		return ret;
+	bytes = ret;
+	nwords = bytes / sizeof(u64);
 	ret = -EFAULT;
-	if (clear_user(u64_to_user_ptr(arg.bitmap), bytes) ||
-	    put_user(0ULL, &uarg->dirty))
+	if (clear_user(u64_to_user_ptr(arg.bitmap), bytes))
 		goto out;
 	ret = -ENOMEM;
 	bits = kvzalloc(bytes, GFP_KERNEL);
@@ -523,23 +666,11 @@ static long vmig_dirty_clear(struct vmig_region *r, void __user *argp)
 	long ret;
 	u64 t0;
 
-	if (copy_from_user(&arg, argp, sizeof(arg)))
-		return -EFAULT;
-	mutex_lock(&r->dirty.lock);
-	ret = -ENOENT;
-	if (!r->dirty.on)
-		goto out;
-	ret = -EINVAL;
-	if (!(r->dirty.flags & VMIG_DIRTY_MANUAL_PROTECT))
-		goto out;
-	ret = vmig_dirty_check_range(r, &arg);
-	if (ret)
-		goto out;
-	nwords = DIV_ROUND_UP(arg.num_pages, 64);
-	bytes = nwords * sizeof(u64);
-	ret = -EFAULT;
-	if (put_user(0ULL, &uarg->dirty))
-		goto out;
+	ret = vmig_dirty_log_begin(r, argp, &arg, VMIG_DIRTY_MANUAL_PROTECT);
+	if (ret < 0)
+		return ret;
+	bytes = ret;
+	nwords = bytes / sizeof(u64);
 	ret = -ENOMEM;
 	bits = kvmalloc(bytes, GFP_KERNEL);
 	if (!bits)

@@ -172,9 +172,18 @@ static vm_fault_t vmig_region_page_mkwrite(struct vm_fault *vmf)
 	return VM_FAULT_LOCKED;
 }
 
+/* Called by mprotect() before it changes any PTE of @vma. */
+static int vmig_region_mprotect(struct vm_area_struct *vma, unsigned long start,
+				unsigned long end, unsigned long newflags)
+{
+	vmig_dirty_note_mprotect(vma->vm_file->private_data, newflags);
+	return 0;
+}
+
 static const struct vm_operations_struct vmig_region_vm_ops = {
 	.fault		= vmig_region_fault,
 	.page_mkwrite	= vmig_region_page_mkwrite,
+	.mprotect	= vmig_region_mprotect,
 };
 
 static int vmig_region_mmap(struct file *file, struct vm_area_struct *vma)

@@ -4,6 +4,8 @@
  * trace.c instantiates them; each concern's events sit in their own block:
  *   vmig_write_fault	a write to a write-protected page was recorded
  *   vmig_harvest	VMIG_GET_DIRTY_LOG or VMIG_CLEAR_DIRTY_LOG finished
+ *   vmig_protect_race	a chunk's bits were set again: a PTE changed
+ *			while its protection was being re-armed
  *   vmig_missing_fault	a fault found its page missing (postcopy)
  *   vmig_missing_wake	a fault stopped waiting for its page
  *   vmig_place		VMIG_PLACE handled a page
@@ -47,6 +49,24 @@ TRACE_EVENT(vmig_harvest,
 	    TP_printk("region=%u op=%s first=%llu pages=%llu dirty=%llu ns=%llu",
 		      __entry->region, __entry->clear ? "clear" : "get",
 		      __entry->first, __entry->num, __entry->dirty, __entry->ns)
+);
+
+/*
+ * The second protection pass over pages [first, first + pages) changed a
+ * PTE (an mprotect() gave write access back meanwhile): their bits were
+ * set again, so they are reported by the next harvest.
+ */
+TRACE_EVENT(vmig_protect_race,
+	    TP_PROTO(unsigned int region, u64 first, u64 pages),
+	    TP_ARGS(region, first, pages),
+	    TP_STRUCT__entry(__field(unsigned int, region)
+			     __field(u64, first)
+			     __field(u64, pages)),
+	    TP_fast_assign(__entry->region = region;
+			   __entry->first = first;
+			   __entry->pages = pages;),
+	    TP_printk("region=%u first=%llu pages=%llu",
+		      __entry->region, __entry->first, __entry->pages)
 );
 
 /* --- postcopy: the missing-page service (postcopy.c) --------------------- */

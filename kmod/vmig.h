@@ -47,6 +47,7 @@ struct vmig_dirty {
 	u32 flags;			/* VMIG_DIRTY_* while on */
 	bool on;
 	bool hw;			/* HWDIRTY on; read without the lock */
+	bool mprotected;		/* mprotect() gave write access; sticky */
 };
 
 /* Missing-page service state of a region, owned by postcopy.c. */
@@ -105,6 +106,7 @@ void vmig_region_stats_reset(struct vmig_region *r);
 int vmig_dirty_init(struct vmig_region *r);
 void vmig_dirty_destroy(struct vmig_region *r);
 void vmig_dirty_note_write(struct vmig_region *r, pgoff_t index);
+void vmig_dirty_note_mprotect(struct vmig_region *r, unsigned long newflags);
 bool vmig_dirty_folio(struct address_space *mapping, struct folio *folio);
 long vmig_dirty_ioctl(struct vmig_region *r, unsigned int cmd,
 		      void __user *argp);

@@ -11,6 +11,7 @@
 #       make bench-backends  one migration on the kmod and uffd backends in a qemu guest
 #       make bench-backends-postcopy  its postcopy cases (request latency) only
 #       make bench-backends-converge  its dirty-heavy case with/without --auto-converge
+#       make bench-backends-all  the three above in one boot
 #       make install    DESTDIR=... PREFIX=/usr/local (also the DKMS tree, udev rule)
 #       make dkms-src   the DKMS source tree only, in DESTDIR/DKMSDIR/vmig-VERSION
 #       make SAN=1      the same userspace built with ASan+UBSan into build/san
@@ -164,6 +165,12 @@ bench-backends-converge: kmod all
 	VMCHECK_EXTRA="$(BUILD)/vmig" scripts/vmcheck.sh -m 1G -t 900 kmod/vmig.ko \
 		bench/backends_converge_bench.sh
 
+# All three in one boot (figures comparable across them).
+bench-backends-all: kmod all
+	VMCHECK_EXTRA="$(BUILD)/vmig" scripts/vmcheck.sh -m 1G -t 2400 kmod/vmig.ko \
+		bench/backends_bench.sh bench/backends_converge_bench.sh \
+		bench/backends_postcopy_bench.sh
+
 deps:
 	@scripts/deps.sh
 
@@ -213,7 +220,7 @@ clean:
 	rm -rf build
 	-$(MAKE) -C $(KDIR) M=$(CURDIR)/kmod clean >/dev/null 2>&1
 
-.PHONY: all kmod kmod-clean bench-dirty bench-postcopy bench-backends bench-backends-postcopy bench-backends-converge vmtests hosttests vmcheck deps test demo \
+.PHONY: all kmod kmod-clean bench-dirty bench-postcopy bench-backends bench-backends-postcopy bench-backends-converge bench-backends-all vmtests hosttests vmcheck deps test demo \
 	checkpatch install dkms-src clean
 
 # --- fuzzing (clang + libFuzzer) -----------------------------------------

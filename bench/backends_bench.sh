@@ -5,10 +5,14 @@
 # userfaultfd write-protect), in one boot, runs interleaved: total time,
 # downtime, dirty rounds, harvest time, write faults, and g_writes: the page
 # writes the source guest got done while it was being migrated (a write
-# that faults to the helper stalls the guest until it is resolved), and in
-# postcopy the destination's page-request latency (fault to page placed:
-# avg / p99 in us; on kmod from the module's fault time, on uffd from the
-# fault's read).  Prints figures, not TAP.  Runs in the qemu guest (make
+# that faults to the helper stalls the guest until it is resolved) and
+# their rate (w/s: g_writes over the total time), and in postcopy the
+# destination's page-request latency, measured alike on both backends:
+# req_read: from the helper reading the fault to the page placed (avg /
+# p99 in us); vcpu_slow: the destination guest's own timing of its first
+# accesses that took >= 20 us (pages fetched on demand; count:avg/max us);
+# and on kmod only, fault: from the fault itself (the module's time stamp,
+# which also counts waking the helper).  Prints figures, not TAP.  Runs in the qemu guest (make
 # bench-backends); busybox sh.  Run as backends_postcopy_bench.sh (a
 # symlink; make bench-backends-postcopy) it runs the postcopy cases only,
 # as backends_converge_bench.sh (make bench-backends-converge) the
@@ -63,23 +67,31 @@ one() {
 	ok=bad
 	[ $rc -eq 0 ] && grep -q "verify-all after resume: .* 0 errors" $p.dg.err && ok=ok
 	gw=$(sed -n 's/.*migrated away (\([0-9]*\) page writes.*/\1/p' $p.sg.err)
-	lat=$(sed -n 's/.*"latency_us":{"count":\([0-9]*\),"avg":\([0-9.]*\),.*"p99":\([0-9.]*\),.*/\1:\2\/\3/p' \
+	lat=$(sed -n 's/.*"latency_us":{"count":\([0-9]*\),"avg":\([0-9.]*\),"p50":[0-9.]*,"p99":\([0-9.]*\),.*/\1:\2\/\3/p' \
 		$p.ls.out)
-	printf "%-5s %-17s %9s %9s %6s %8s %9s %5s %8s %-4s %4s %s\n" "$be" \
+	flat=$(sed -n 's/.*"fault_latency_us":{"count":\([0-9]*\),"avg":\([0-9.]*\),"p99":\([0-9.]*\)}.*/\1:\2\/\3/p' \
+		$p.ls.out)
+	slow=$(sed -n 's/^guest: \([0-9]*\) slow page accesses[^:]*: avg \([0-9.]*\) us, max \([0-9.]*\) us.*/\1:\2\/\3/p' \
+		$p.dg.err)
+	tot=$(field total_ms $p.json)
+	wps=$(awk -v w="${gw:-0}" -v t="${tot:-0}" 'BEGIN { if (t > 0) printf "%d", w * 1000 / t; else print "-" }')
+	printf "%-5s %-17s %9s %9s %6s %8s %9s %5s %8s %6s %-4s %4s %s %s %s\n" "$be" \
 		"$(sed -n 's/.*"tracking":"\([^"]*\)".*/\1/p' $p.json)" \
 		"$(field total_ms $p.json)" "$(field downtime_ms $p.json)" \
 		"$(field rounds $p.json)" "$(field harvest_ms $p.json)" \
 		"$(field wp_faults $p.json)" "$(sed -n 's/.*"wire":\([0-9]*\).*/\1/p' $p.json |
-		awk '{printf "%d", $1 / 1048576}')" "$gw" "$ok" "$(field throttle_pct $p.json)" \
-		"${lat:--}"
+		awk '{printf "%d", $1 / 1048576}')" "$gw" "$wps" "$ok" "$(field throttle_pct $p.json)" \
+		"${lat:--}" "${slow:--}" "${flat:--}"
+	# the throttle timeline (auto-converge)
+	sed -n 's/^vmig migrate: auto-converge/    &/p' $p.merr
 }
 
 # case NAME MEM GUEST_ARGS MIGRATE_ARGS
 bench_case() {
 	echo "== $1 ($2 guest; vmig guest $3; vmig migrate $4)"
-	printf "%-5s %-17s %9s %9s %6s %8s %9s %5s %8s %-4s %4s %s\n" backend tracking total_ms \
-		downtime_ms rounds harv_ms wp_faults MiB g_writes verified thr% \
-		"requests:avg/p99_us" 
+	printf "%-5s %-17s %9s %9s %6s %8s %9s %5s %8s %6s %-4s %4s %s %s %s\n" backend tracking \
+		total_ms downtime_ms rounds harv_ms wp_faults MiB g_writes w/s verified thr% \
+		"req_read:n:avg/p99_us" "vcpu_slow:n:avg/max_us" "fault(kmod):n:avg/p99_us"
 	r=0
 	while [ $r -lt $RUNS ]; do
 		one kmod "$2" "$3" "$4"

@@ -223,18 +223,31 @@ unsigned int pcd_unanswered(struct pc_dst *pc, uint32_t *region, uint64_t *page)
 	return n;
 }
 
-static void lat_add(struct pc_dst *pc, uint64_t ns)
+static void lat_push(uint64_t **lat, size_t *n, size_t *cap, uint64_t ns)
 {
-	if (pc->nlat == pc->lat_cap) {
-		size_t cap = pc->lat_cap ? pc->lat_cap * 2 : 4096;
-		uint64_t *v = realloc(pc->lat, cap * sizeof(*v));
+	if (*n == *cap) {
+		size_t c = *cap ? *cap * 2 : 4096;
+		uint64_t *v = realloc(*lat, c * sizeof(*v));
 
 		if (!v)
 			return;
-		pc->lat = v;
-		pc->lat_cap = cap;
+		*lat = v;
+		*cap = c;
 	}
-	pc->lat[pc->nlat++] = ns;
+	(*lat)[(*n)++] = ns;
+}
+
+/*
+ * A request answered: its latency from the helper reading the fault (alike
+ * on both backends), and on kmod also from the fault itself.
+ */
+static void lat_add(struct pc_dst *pc, const struct pcd_pending *p)
+{
+	uint64_t t = now_ns();
+
+	lat_push(&pc->lat, &pc->nlat, &pc->lat_cap, t - p->t_ns);
+	if (p->t_fault_ns && p->t_fault_ns <= t)
+		lat_push(&pc->flat, &pc->nflat, &pc->flat_cap, t - p->t_fault_ns);
 }
 
 /* Under lock: the pending entry for (region, page), or -1. */
@@ -267,7 +280,7 @@ static void placed(struct pc_dst *pc, uint32_t region, uint64_t page, bool urgen
 	i = pend_find(pc, region, page);
 	if (i >= 0) {
 		if (!pc->pend[i].served)
-			lat_add(pc, now_ns() - pc->pend[i].t_ns);
+			lat_add(pc, &pc->pend[i]);
 		pc->pend[i].served = true;
 		/* The preempt reply closes the request; without preempt, the first copy does. */
 		if (urgent || !pc->preempt)
@@ -378,9 +391,12 @@ struct req_pkt {
 	struct wire_req q;
 } __attribute__((packed));
 
-/* A fault on (reg, page) at time t: a request on the return path unless one is out. */
+/*
+ * A fault on (reg, page) read at time t (t_fault: when it happened, if
+ * known): a request on the return path unless one is out.
+ */
 static int note_fault(struct pc_dst *pc, uint32_t reg, uint64_t page, uint64_t t,
-		      struct req_pkt *out, unsigned int *nreq)
+		      uint64_t t_fault, struct req_pkt *out, unsigned int *nreq)
 {
 	int k;
 
@@ -404,7 +420,7 @@ static int note_fault(struct pc_dst *pc, uint32_t reg, uint64_t page, uint64_t t
 		return 0;
 	}
 	pc->pend[atomic_load(&pc->npend)] = (struct pcd_pending){
-		.region = reg, .page = page, .t_ns = t };
+		.region = reg, .page = page, .t_ns = t, .t_fault_ns = t_fault };
 	atomic_fetch_add(&pc->npend, 1);
 	pc->requests++;
 	pthread_mutex_unlock(&pc->lock);
@@ -437,7 +453,7 @@ static int read_uffd_faults(struct pc_dst *pc, struct req_pkt *out, unsigned int
 		if (reg < 0)
 			return pc_fail(pc, EFAULT, "guest fault at 0x%llx outside guest RAM",
 				       (unsigned long long)addr);
-		r = note_fault(pc, reg, page, t, out, nreq);
+		r = note_fault(pc, reg, page, t, 0, out, nreq);
 		if (r)
 			return r;
 	}
@@ -450,10 +466,12 @@ static int read_region_requests(struct pc_dst *pc, struct req_pkt *out, unsigned
 {
 	struct vmig_request req[PCD_FAULT_BATCH];
 	unsigned int reg;
+	uint64_t t;
 	int n, i, r;
 
 	for (reg = 0; reg < pc->mem->nr_regions && *nreq < PCD_FAULT_BATCH; reg++) {
 		n = pck_read_requests(pc, reg, req, PCD_FAULT_BATCH - *nreq);
+		t = now_ns();
 		if (n == -ESHUTDOWN)
 			return pc_fail(pc, ESHUTDOWN, "region %u left postcopy mode with pages "
 				       "missing", reg);
@@ -467,7 +485,7 @@ static int read_region_requests(struct pc_dst *pc, struct req_pkt *out, unsigned
 			if (req[i].offset % PAGE || page >= pc->mem->pages[reg])
 				return pc_fail(pc, EFAULT, "region %u: request for offset 0x%llx",
 					       reg, (unsigned long long)req[i].offset);
-			r = note_fault(pc, reg, page, req[i].time_ns, out, nreq);
+			r = note_fault(pc, reg, page, t, req[i].time_ns, out, nreq);
 			if (r)
 				return r;
 		}
@@ -804,6 +822,15 @@ void pcd_report(struct pc_dst *pc, struct report *rep)
 	r->eexist = pc->eexist;
 	r->resent = pc->resent;
 	r->sched = pc->sched_got;
+	r->flat_count = pc->nflat;
+	if (pc->nflat) {
+		qsort(pc->flat, pc->nflat, sizeof(pc->flat[0]), cmp_u64);
+		for (i = 0; i < pc->nflat; i++)
+			sum += pc->flat[i];
+		r->flat_avg_us = sum / 1e3 / pc->nflat;
+		r->flat_p99_us = pc->flat[(pc->nflat * 99) / 100] / 1e3;
+		sum = 0;
+	}
 	r->lat_count = pc->nlat;
 	if (pc->nlat) {
 		qsort(pc->lat, pc->nlat, sizeof(pc->lat[0]), cmp_u64);
@@ -834,6 +861,7 @@ void pcd_destroy(struct pc_dst *pc)
 	for (i = 0; i < WIRE_MAX_REGIONS; i++)
 		free(pc->recv[i]);
 	free(pc->lat);
+	free(pc->flat);
 	pct_close(&pc->trace);
 	if (pc->stop_fd >= 0)
 		close(pc->stop_fd);

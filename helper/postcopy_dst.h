@@ -29,7 +29,8 @@ struct pcd_pending {
 	uint32_t region;
 	bool served;			/* placed (latency recorded), reply still due */
 	uint64_t page;
-	uint64_t t_ns;			/* fault read */
+	uint64_t t_ns;			/* fault read by the helper (both backends) */
+	uint64_t t_fault_ns;		/* kmod: the fault itself (module time stamp); 0 on uffd */
 };
 
 struct pc_dst {
@@ -54,8 +55,10 @@ struct pc_dst {
 	/* requests: under lock */
 	struct pcd_pending pend[PCD_MAX_PENDING];
 	_Atomic unsigned int npend;
-	uint64_t *lat;			/* fault-to-wake samples, ns */
+	uint64_t *lat;			/* fault-read-to-wake samples, ns (both backends) */
 	size_t nlat, lat_cap;
+	uint64_t *flat;			/* kmod: fault-to-wake samples, ns */
+	size_t nflat, flat_cap;
 	uint64_t faults, requests, coalesced, urgent_pages, eexist;
 	uint64_t resent;		/* requests asked again after a reconnection */
 

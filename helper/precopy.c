@@ -257,13 +257,31 @@ static double bandwidth(struct precopy *pc)
 }
 
 /* Wait until every channel is idle; measure the round; keep the main channel alive. */
+/*
+ * Auto-converge during the bulk stage (throttle.h: throttle_bulk), where
+ * the tracking counts re-dirtied pages live (kmod manual-init): every
+ * BULK_PERIOD_NS, pages written again after being sent against pages sent.
+ */
+struct bulk_sample {
+	bool on;
+	uint64_t t, sent, redirtied;
+};
+
+#define BULK_PERIOD_NS		250000000ull
+#define BULK_MIN_SENT		256	/* pages: a smaller period says nothing */
+
+static int bulk_throttle(struct precopy *pc, struct bulk_sample *s);
+
 static int wait_round(struct precopy *pc, unsigned int round, uint64_t pages)
 {
 	uint64_t done0 = chans_pages_done(pc), bytes0 = chans_bytes(pc), t0 = now_ns();
 	uint64_t last_nop = t0;
+	struct bulk_sample bs = { .on = !round && pc->o->auto_converge, .t = t0, .sent = done0 };
 	unsigned int i = 0;
 	int r;
 
+	if (bs.on && vmig_ram_redirtied(pc->ram, &bs.redirtied))
+		bs.on = false;
 	while (i < pc->nr_chans) {
 		r = send_chan_wait_idle(&pc->chans[i], 100);
 		if (r < 0)
@@ -271,6 +289,8 @@ static int wait_round(struct precopy *pc, unsigned int round, uint64_t pages)
 		if (r == 1)
 			i++;
 		r = check_main(pc);
+		if (!r)
+			r = bulk_throttle(pc, &bs);
 		if (r)
 			return r;
 		if (now_ns() - last_nop > 1000000000ull) {
@@ -513,10 +533,9 @@ static int harvest(struct precopy *pc)
 	return r ? fail(pc, r, "dirty harvest failed: %s", strerror(-r)) : 0;
 }
 
-/* Auto-converge: throttle the guest harder when the dirty set did not shrink. */
-static int auto_converge(struct precopy *pc)
+/* Auto-converge: ask the VMM to run the guest at (100 - want) %. */
+static int set_throttle(struct precopy *pc, unsigned int want)
 {
-	unsigned int want = throttle_next(&pc->thr, pc->dirty.pages);
 	int r;
 
 	if (want == pc->thr.percent)
@@ -530,6 +549,37 @@ static int auto_converge(struct precopy *pc)
 	progress_clear(&pc->prog);
 	fprintf(stderr, "vmig migrate: auto-converge: the guest runs at %u %% now\n", 100 - want);
 	return 0;
+}
+
+/* Auto-converge: throttle the guest harder when the dirty set did not shrink. */
+static int auto_converge(struct precopy *pc)
+{
+	return set_throttle(pc, throttle_next(&pc->thr, pc->dirty.pages));
+}
+
+static int bulk_throttle(struct precopy *pc, struct bulk_sample *s)
+{
+	uint64_t t = now_ns(), sent = chans_pages_done(pc), redirtied;
+	unsigned int want;
+
+	if (!s->on || t - s->t < BULK_PERIOD_NS || sent - s->sent < BULK_MIN_SENT)
+		return 0;
+	if (vmig_ram_redirtied(pc->ram, &redirtied)) {
+		s->on = false;
+		return 0;
+	}
+	want = throttle_bulk(&pc->thr, redirtied - s->redirtied, sent - s->sent);
+	if (want != pc->thr.percent) {
+		progress_clear(&pc->prog);
+		fprintf(stderr, "vmig migrate: auto-converge in the bulk stage: %llu pages written "
+			"again of %llu sent in %.0f ms\n",
+			(unsigned long long)(redirtied - s->redirtied),
+			(unsigned long long)(sent - s->sent), (t - s->t) / 1e6);
+	}
+	s->t = t;
+	s->sent = sent;
+	s->redirtied = redirtied;
+	return set_throttle(pc, want);
 }
 
 /* Dirty rounds until the rest fits the downtime limit, or a stall. */

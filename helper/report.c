@@ -49,9 +49,13 @@ static void print_pc_text(const struct report *r, FILE *f)
 		"preempt channel, %llu already there\n", (unsigned long long)pc->faults,
 		(unsigned long long)pc->requests, (unsigned long long)pc->coalesced,
 		(unsigned long long)pc->urgent_pages, (unsigned long long)pc->eexist);
-	fprintf(f, "  latency:     fault to wake, %llu requests: avg %.1f us, p50 %.1f us, "
+	fprintf(f, "  latency:     fault read to wake, %llu requests: avg %.1f us, p50 %.1f us, "
 		"p99 %.1f us, max %.1f us\n", (unsigned long long)pc->lat_count, pc->lat_avg_us,
 		pc->lat_p50_us, pc->lat_p99_us, pc->lat_max_us);
+	if (pc->flat_count)
+		fprintf(f, "  from fault:  (the module's time stamp) %llu requests: avg %.1f us, "
+			"p99 %.1f us\n", (unsigned long long)pc->flat_count, pc->flat_avg_us,
+			pc->flat_p99_us);
 	if (pc->lat_count) {
 		fprintf(f, "  histogram:  ");
 		for (b = 0; b < REPORT_LAT_BUCKETS; b++)
@@ -187,7 +191,11 @@ void report_print_json(const struct report *r, FILE *f)
 			pc->lat_avg_us, pc->lat_p50_us, pc->lat_p99_us, pc->lat_max_us);
 		for (b = 0; b < REPORT_LAT_BUCKETS; b++)
 			fprintf(f, "%s%llu", b ? "," : "", (unsigned long long)pc->lat_hist[b]);
-		fprintf(f, "]}}");
+		fprintf(f, "]}");
+		if (pc->flat_count)
+			fprintf(f, ",\"fault_latency_us\":{\"count\":%llu,\"avg\":%.2f,\"p99\":%.2f}",
+				(unsigned long long)pc->flat_count, pc->flat_avg_us, pc->flat_p99_us);
+		fprintf(f, "}");
 	}
 	fprintf(f, "}\n");
 }

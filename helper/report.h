@@ -18,9 +18,12 @@ struct report_pc {
 	/* recovery: reconnections after a cut, time paused in all, requests asked again */
 	uint64_t recoveries, paused_ns, last_pause_ns, resent;
 	const char *sched;		/* the urgent thread's scheduling (NULL: none ran) */
-	uint64_t lat_count;		/* requests answered: fault read to page placed */
+	uint64_t lat_count;		/* requests answered: fault read by the helper to page placed */
 	double lat_avg_us, lat_p50_us, lat_p99_us, lat_max_us;
 	uint64_t lat_hist[REPORT_LAT_BUCKETS];
+	/* kmod only: from the fault itself (the module's time stamp) to page placed */
+	uint64_t flat_count;
+	double flat_avg_us, flat_p99_us;
 };
 
 struct report {

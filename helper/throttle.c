@@ -16,6 +16,22 @@ unsigned int throttle_next(struct throttle *t, uint64_t dirty_pages)
 	       t->percent + THROTTLE_STEP;
 }
 
+unsigned int throttle_bulk(struct throttle *t, uint64_t redirtied, uint64_t sent)
+{
+	double run, want;
+	unsigned int pct;
+
+	if (!sent || redirtied <= THROTTLE_BULK_SHARE * sent)
+		return t->percent;
+	/* run' / run = threshold / measured: the rate scales with the share run. */
+	run = (100 - t->percent) * (THROTTLE_BULK_SHARE * sent / redirtied);
+	want = 100 - run;
+	pct = want >= THROTTLE_MAX ? THROTTLE_MAX : (unsigned int)(want + 0.5);
+	if (pct < THROTTLE_INITIAL)
+		pct = THROTTLE_INITIAL;
+	return pct > t->percent ? pct : t->percent;
+}
+
 bool throttle_maxed(const struct throttle *t)
 {
 	return t->percent >= THROTTLE_MAX;

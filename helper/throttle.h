@@ -19,6 +19,7 @@
 #define THROTTLE_STEP		10	/* added each round that did not shrink */
 #define THROTTLE_MAX		95
 #define THROTTLE_SHRINK		0.5	/* rounds must at least halve the dirty set */
+#define THROTTLE_BULK_SHARE	0.5	/* bulk stage: redirtied / sent above this trips */
 
 struct throttle {
 	unsigned int percent;		/* in force */
@@ -30,6 +31,20 @@ struct throttle {
  * from now (unchanged when the set shrank enough, or at the maximum).
  */
 unsigned int throttle_next(struct throttle *t, uint64_t dirty_pages);
+/*
+ * The bulk stage, one sampling period: sent pages went on the wire and
+ * redirtied pages already sent were written again (they go again in round
+ * 1).  QEMU's trigger, dirtying more than half of what the link carried,
+ * applied here while the bulk stage runs (QEMU can only apply it from the
+ * first bitmap sync, after the bulk stage: its dirty bitmap says nothing
+ * before; the kmod manual-init write-fault count is live and counts
+ * exactly the pages to resend).  When it trips, the throttle goes straight
+ * to the share that brings the rate down to the threshold (the measured
+ * rate already ran under the current throttle), not THROTTLE_STEP at a
+ * time: a step per period would take seconds to catch up with a guest
+ * that outruns the link by 2-3x.  Returns the percentage to run at.
+ */
+unsigned int throttle_bulk(struct throttle *t, uint64_t redirtied, uint64_t sent);
 /* At the maximum: further stalls are real. */
 bool throttle_maxed(const struct throttle *t);
 

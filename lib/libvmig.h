@@ -461,6 +461,15 @@ struct vmig_ram_stats {
 	uint64_t harvest_ns;
 };
 void vmig_ram_stats(const struct vmig_ram *ram, struct vmig_ram_stats *st);
+/*
+ * Source, live: how many pages were written after being handed to
+ * vmig_ram_prepare_send() since tracking started (write faults on re-armed
+ * pages), which a later round must send again.  Only where protection is
+ * armed on sent pages alone, so that the count means exactly that (kmod
+ * manual-init); elsewhere -ENOTSUP (sync write-protect faults on the first
+ * write to any page, sent or not).
+ */
+int vmig_ram_redirtied(struct vmig_ram *ram, uint64_t *pages);
 void vmig_ram_close(struct vmig_ram *ram);
 
 #ifdef __cplusplus

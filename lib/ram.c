@@ -174,6 +174,11 @@ void vmig_ram_stats(const struct vmig_ram *ram, struct vmig_ram_stats *st)
 	*st = ram->stats;
 }
 
+int vmig_ram_redirtied(struct vmig_ram *ram, uint64_t *pages)
+{
+	return ram->ops->redirtied ? ram->ops->redirtied(ram, pages) : -ENOTSUP;
+}
+
 void vmig_ram_close(struct vmig_ram *ram)
 {
 	if (!ram)

@@ -34,6 +34,8 @@ struct ram_ops {
 	int (*prepare_send)(struct vmig_ram *ram, unsigned int region, uint64_t first,
 			    uint64_t n, const uint64_t *bitmap);
 	const char *(*track_name)(const struct vmig_ram *ram);
+	/* Optional (NULL: -ENOTSUP): see vmig_ram_redirtied(). */
+	int (*redirtied)(struct vmig_ram *ram, uint64_t *pages);
 };
 
 /*

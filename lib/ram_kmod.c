@@ -355,6 +355,27 @@ static int kmod_prepare_send(struct vmig_ram *ram, unsigned int reg, uint64_t fi
 	return 0;
 }
 
+/* manual-init: only CLEAR (just before sending) arms protection, so write faults are re-dirtied pages. */
+static int kmod_redirtied(struct vmig_ram *ram, uint64_t *pages)
+{
+	struct kmod_priv *p = ram->priv;
+	unsigned int reg;
+
+	if (ram->mode == VMIG_TRACK_AUTO || p->dmode != VMIG_DIRTY_MODE_MANUAL_INIT)
+		return -ENOTSUP;
+	*pages = 0;
+	for (reg = 0; reg < ram->nr_regions; reg++) {
+		struct vmig_stats st;
+
+		if (!p->enabled[reg])
+			continue;
+		if (ioctl(ram->regions[reg].fd, VMIG_GET_STATS, &st))
+			return -errno;
+		*pages += st.write_faults;
+	}
+	return 0;
+}
+
 static const char *kmod_track_name(const struct vmig_ram *ram)
 {
 	const struct kmod_priv *p = ram->priv;
@@ -385,6 +406,7 @@ static const struct ram_ops kmod_ops = {
 	.for_each_data = kmod_for_each_data,
 	.prepare_send = kmod_prepare_send,
 	.track_name = kmod_track_name,
+	.redirtied = kmod_redirtied,
 };
 
 struct vmig_ram *vmig_ram_open_kmod(struct vmig_ctl *ctl, enum vmig_dirty_mode mode)

@@ -4,7 +4,8 @@
 # a source VMM and a destination VMM whose RAM is a region each, vmig
 # migrate and vmig listen over loopback, the destination checking every
 # page after resuming.  Every dirty-logging mode, idle, dirtying and
-# never-written guests, several dirty rounds; postcopy with and without a
+# never-written guests, several dirty rounds, auto-converge throttling in
+# the bulk stage; postcopy with and without a
 # preempt channel (the destination's regions switched to postcopy mode,
 # pages discarded, requested and placed by the module), and recovering
 # from a cut link; a backend that
@@ -128,6 +129,14 @@ run_case "pages first written during the migration are caught" 32M \
 run_case "dirty rounds run until the downtime fits (manual-init)" 32M \
 	"--pattern random --dirty-rate 2" "--multifd 2 --max-bandwidth 16 --downtime-limit 50"
 check "the capped run had dirty rounds" sh -c "! grep -q '\"rounds\":0,' $p.json"
+run_case "auto-converge throttles a guest that outruns the link already in the bulk stage" 32M \
+	"--pattern random --dirty-rate 48 --vcpus 2" \
+	"--multifd 2 --max-bandwidth 8 --downtime-limit 30 --max-rounds 12 --auto-converge" \
+	'"throttle_pct":[2-9][0-9],'
+check "... the source saw pages re-dirtied during the bulk stage and throttled then" \
+	grep -q "auto-converge in the bulk stage: [0-9]* pages written again of [0-9]* sent" $p.merr
+check "... and the guest's vCPUs were throttled" \
+	grep -q "vCPUs were throttled (auto-converge) up to [2-9][0-9] %" $p.sg.err
 run_case "never-written pages are skipped, not sent" 64M "--pattern idle --no-fill" \
 	"--multifd 2"
 check "never-written pages: skipped, (almost) nothing sent whole" \
@@ -142,8 +151,10 @@ run_case "postcopy from the start, preempt, random dirtying guest, 2 vCPUs, 2 ch
 check "... the destination requested pages from the regions and measured them" \
 	grep -q '"postcopy":{"preempt":true,.*"requests":[1-9][0-9]*,.*"latency_us":{"count":[1-9]' \
 	$p.ls.json
+check "... from the helper's read of each fault and from the fault itself (the module's stamp)" \
+	grep -q '"latency_us":{"count":[1-9].*"fault_latency_us":{"count":[1-9]' $p.ls.json
 run_case "postcopy after the bulk stage, preempt, pages re-dirtied are discarded" 32M \
-	"--pattern random --dirty-rate 8" "--postcopy --multifd 1" "$PC\":true,\"sched\":\"[a-z]*\",\"discarded\":[1-9]"
+	"--pattern random --dirty-rate 8" "--postcopy --multifd 1" "$PC\":true,\"sched\":\"[^\"]*\",\"discarded\":[1-9]"
 run_case "postcopy without preempt, sequential guest, 2 channels" 32M \
 	"--pattern sequential --dirty-rate 8" "--postcopy-after 0 --multifd 2 --no-preempt" \
 	"$PC\":false"

@@ -71,7 +71,8 @@ struct precopy {
 	struct freepage fp;
 	struct pc_src ps;		/* postcopy: the return path */
 	bool go_postcopy;		/* precopy ended: switch to postcopy */
-	bool dest_runs;			/* the guest resumed on the destination */
+	bool dest_runs;			/* the guest may run on the destination */
+	bool switch_confirmed;		/* ... and it does (RESUMED, or recovered) */
 	struct rec_cuts cuts;		/* tests: where to cut the links */
 	/* tests: pages never sent in the background (one each; n 2: nor on request) */
 	struct range held[REC_MAX_CUTS];
@@ -213,8 +214,10 @@ static int check_main(struct precopy *pc)
 	if (poll(&p, 1, 0) <= 0)
 		return 0;
 	r = control_recv(&pc->main, true, &ev);
+	/* Only its ERROR is the destination's word; a broken link may recover. */
 	if (r)
-		return fail(pc, r, "destination: %s", pc->main.err);
+		return fail(pc, r, "%s: %s", ev.type == WIRE_PKT_ERROR ? "destination" :
+			    "main channel", pc->main.err);
 	return fail(pc, EPROTO, "destination sent RESUMED before COMPLETE");
 }
 
@@ -1110,8 +1113,8 @@ static int postcopy_switchover(struct precopy *pc)
 {
 	const struct precopy_opts *o = pc->o;
 	struct wire_postcopy wpc = { 0 };
-	struct ctl_event ev;
-	uint64_t t_stop;
+	struct ctl_event ev = { 0 };
+	uint64_t t_stop, arg;
 	unsigned int i;
 	int r;
 
@@ -1152,6 +1155,26 @@ static int postcopy_switchover(struct precopy *pc)
 	}
 	pc->rep->pc.discarded = wpc.discarded;
 	r = stream_send_pkt(&pc->main, WIRE_PKT_POSTCOPY, &wpc, sizeof(wpc));
+	if (r)	/* not all of it went out: the destination cannot have the switch */
+		return fail(pc, r, "main channel: %s", pc->main.err);
+	/*
+	 * The switch is decided: the destination resumes the guest as soon as
+	 * POSTCOPY arrives, before its RESUMED can come back.  From here a
+	 * broken link pauses (this guest stays stopped) and recovery finds out;
+	 * only an ERROR from the destination says it did not switch.
+	 */
+	pc->dest_runs = true;
+	for (i = 0; i < pc->nr_chans; i++)
+		pc->chans[i].max_batch = o->postcopy_batch;
+	if (rec_cut_armed(&pc->cuts, &arg) == CUT_SWITCH) {
+		/* Tests: after every marker went out, so the destination switches. */
+		for (i = 0; i < pc->nr_chans && r >= 0; i++)
+			while (!(r = send_chan_wait_idle(&pc->chans[i], 50)))
+				;
+		r = r < 0 ? r : 0;
+		pc->cuts.next++;
+		cut_all(pc);
+	}
 	do {
 		if (!r)
 			r = control_recv(&pc->main, true, &ev);
@@ -1159,28 +1182,38 @@ static int postcopy_switchover(struct precopy *pc)
 	if (!r && ev.type != WIRE_PKT_RESUMED)
 		r = stream_fail(&pc->main, EPROTO, "%s instead of RESUMED",
 				wire_pkt_name(ev.type));
-	if (r)
-		return fail(pc, r, "destination did not resume the guest: %s", pc->main.err);
-	pc->rep->downtime_ns = now_ns() - t_stop;
-	pc->dest_runs = true;
-	trace("src: postcopy, guest runs on the destination");
-	for (i = 0; i < pc->nr_chans; i++)
-		pc->chans[i].max_batch = o->postcopy_batch;
-	arm_req_cut(pc);
-	r = pcs_start(&pc->ps, pc->ram, pc->chans, pc->nr_chans, o->timeout_ms);
-	if (r)
-		return fail(pc, r, "cannot start the return-path thread");
-	r = postcopy_background(pc);
+	if (r && ev.type == WIRE_PKT_ERROR) {
+		pc->dest_runs = false;	/* it failed before the guest ran there */
+		return fail(pc, r, "destination: %s", pc->main.err);
+	}
+	if (r) {
+		r = fail(pc, r, "destination did not confirm the switch: %s", pc->main.err[0] ?
+			 pc->main.err : strerror(-r));
+	} else {
+		pc->switch_confirmed = true;
+		pc->rep->downtime_ns = now_ns() - t_stop;
+		trace("src: postcopy, guest runs on the destination");
+		arm_req_cut(pc);
+		r = pcs_start(&pc->ps, pc->ram, pc->chans, pc->nr_chans, o->timeout_ms);
+		if (r)
+			return fail(pc, r, "cannot start the return-path thread");
+		r = postcopy_background(pc);
+	}
 	/* A broken link: pause, reconnect, re-send what the destination lacks. */
 	while (r && o->recovery_timeout_ms > 0 && rec_transient(r) && !vmig_ctl_lost(pc->ctl) &&
 	       strncmp(pc->rep->error, "destination:", 12)) {
 		r = postcopy_recover(pc, r);
 		if (r == 1) {	/* the destination had finished */
+			pc->switch_confirmed = true;
 			r = 0;
 			break;
 		}
 		if (r)
 			break;	/* not resumed in time: give up */
+		if (!pc->switch_confirmed) {	/* the destination answered: it runs the guest */
+			pc->switch_confirmed = true;
+			pc->rep->downtime_ns = now_ns() - t_stop;
+		}
 		r = postcopy_background(pc);
 	}
 	if (r)
@@ -1248,8 +1281,10 @@ int precopy_migrate(const struct precopy_opts *o, struct report *rep)
 			stream_send_error(&pc.main, r, rep->error);
 		if (pc.dest_runs)
 			snprintf(rep->error + strlen(rep->error),
-				 sizeof(rep->error) - strlen(rep->error), "; the guest was already "
-				 "running on the destination (postcopy): not resumed here");
+				 sizeof(rep->error) - strlen(rep->error), "; %s: not resumed here",
+				 pc.switch_confirmed ? "the guest was already running on the "
+				 "destination (postcopy)" : "the destination may have started the "
+				 "guest (postcopy switch sent, not confirmed)");
 		else if (pc.ctl && pc.vm_stopped && vmig_ctl_resume(pc.ctl, o->timeout_ms))
 			fprintf(stderr, "vmig migrate: the source VMM did not confirm resuming\n");
 		if (pc.ctl)

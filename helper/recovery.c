@@ -175,8 +175,8 @@ int rec_parse_cuts(struct rec_cuts *c, const char *spec)
 
 		if (c->n == REC_MAX_CUTS)
 			return -EINVAL;
-		if (!strcmp(t, "resume") || !strcmp(t, "done")) {
-			c->kind[c->n++] = *t == 'r' ? CUT_RESUME : CUT_DONE;
+		if (!strcmp(t, "resume") || !strcmp(t, "done") || !strcmp(t, "switch")) {
+			c->kind[c->n++] = *t == 'r' ? CUT_RESUME : *t == 'd' ? CUT_DONE : CUT_SWITCH;
 			continue;
 		}
 		if (!strncmp(t, "pages:", 6))

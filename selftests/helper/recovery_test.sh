@@ -60,6 +60,20 @@ case_rec "a cut with a page request in flight" \
 	"--pattern random --dirty-rate 100" "$SLOW --multifd 1 --inject-cut req:3" 1
 case_rec "a cut with a request in flight, without preempt, 4 channels" \
 	"--pattern random --dirty-rate 100" "$SLOW --multifd 4 --no-preempt --inject-cut req:3" 1
+# Early cuts, the background at full speed.  switch: right after POSTCOPY
+# went out, before the destination's RESUMED is read; its guest runs, so the
+# source must pause (not resume its own guest, not give up) and the
+# recovery tells it the destination switched.  req:1 and req:3: at the very
+# first page requests after the switch.
+case_rec "a cut right at the switch, before the destination confirmed it" \
+	"--pattern random --dirty-rate 100" "--postcopy-after 0 --multifd 2 --inject-cut switch" 1
+case_rec "a cut right at the switch after a precopy pass, without preempt" \
+	"--pattern random --dirty-rate 100" \
+	"--postcopy --multifd 2 --no-preempt --inject-cut switch" 1
+case_rec "a cut at the first page request, full speed" \
+	"--pattern random --dirty-rate 100" "--postcopy-after 0 --multifd 1 --inject-cut req:1" 1
+case_rec "a cut at the third page request, full speed, 2 channels" \
+	"--pattern random --dirty-rate 100" "--postcopy-after 0 --multifd 2 --inject-cut req:3" 1
 case_rec "a cut during the resume handshake: the next attempt resumes" \
 	"--pattern random --dirty-rate 50" "$SLOW --multifd 2 --inject-cut pages:1000,resume" 1
 case_rec "two cuts in one migration" \

@@ -883,7 +883,8 @@ static int range_add_unheld(void *arg, unsigned int region, uint64_t first, uint
 
 /*
  * One attempt: main channel with RESUME, the bitmap, then every other
- * channel.  0 resumed, 1 the destination had finished (DONE acknowledged).
+ * channel.  0 resumed, 1 the destination had finished (DONE acknowledged),
+ * 2 it never switched (the guest did not run there).
  */
 static int resume_once(struct precopy *pc, unsigned int attempt, int wait_ms, char *err,
 		       size_t errlen)
@@ -908,6 +909,11 @@ static int resume_once(struct precopy *pc, unsigned int attempt, int wait_ms, ch
 	}
 	if (!r)
 		r = rec_recv_bitmap(&pc->main, pc->ram, bm);
+	if (r == -ECONNABORTED && pc->main.peer_code == WIRE_ERR_NOT_SWITCHED) {
+		rec_free_bitmap(bm);
+		snprintf(err, errlen, "%s", pc->main.err);
+		return 2;
+	}
 	pc->dirty.len = pc->dirty.pages = 0;
 	if (r == 1) {		/* it had finished: only the acknowledgement was missing */
 		rec_free_bitmap(bm);
@@ -961,7 +967,8 @@ static int resume_once(struct precopy *pc, unsigned int attempt, int wait_ms, ch
  * control socket (vmig migrate --resume); reconnect with backoff (50 ms
  * doubling to 1 s) until --recovery-timeout, or with --no-auto-resume only
  * when asked; take the destination's received bitmap as what not to send
- * again.  0 resumed, 1 the destination had finished, or -errno.
+ * again.  0 resumed, 1 the destination had finished, 2 it never switched
+ * (the link broke before POSTCOPY arrived), or -errno.
  */
 static int postcopy_recover(struct precopy *pc, int err)
 {
@@ -970,6 +977,9 @@ static int postcopy_recover(struct precopy *pc, int err)
 	uint64_t manual_until = 0, a;
 	char reason[sizeof(pc->rep->error)], why[256] = "", ctl[108], to[256], q[4][320];
 	unsigned int attempt = 0, backoff_ms = 50;
+	const char *where = pc->switch_confirmed ? "the guest runs on the destination" :
+			    "the guest may run on the destination (the switch is unconfirmed; "
+			    "it stays stopped here)";
 	int lfd, cfd = -1, r;
 
 	if (atomic_load(&pc->ps.cut_fired)) {
@@ -999,15 +1009,14 @@ static int postcopy_recover(struct precopy *pc, int err)
 		}
 	}
 	if (o->no_auto_resume)
-		fprintf(stderr, "vmig migrate: postcopy paused: %s; the guest runs on the "
-			"destination and every page it lacks is kept here; waiting up to %d s for "
-			"'vmig migrate --resume %s [--to HOST:PORT]'\n", reason,
-			o->recovery_timeout_ms / 1000, ctl);
+		fprintf(stderr, "vmig migrate: postcopy paused: %s; %s and every page it lacks "
+			"is kept here; waiting up to %d s for 'vmig migrate --resume %s "
+			"[--to HOST:PORT]'\n", reason, where, o->recovery_timeout_ms / 1000, ctl);
 	else
-		fprintf(stderr, "vmig migrate: postcopy paused: %s; the guest runs on the "
-			"destination and every page it lacks is kept here; reconnecting to %s for "
-			"up to %d s (or now: 'vmig migrate --resume %s [--to HOST:PORT]')\n", reason,
-			pc->to, o->recovery_timeout_ms / 1000, ctl);
+		fprintf(stderr, "vmig migrate: postcopy paused: %s; %s and every page it lacks "
+			"is kept here; reconnecting to %s for up to %d s (or now: 'vmig migrate "
+			"--resume %s [--to HOST:PORT]')\n", reason, where, pc->to,
+			o->recovery_timeout_ms / 1000, ctl);
 	report_event(pc->rep, "paused", "\"reason\":%s,\"to\":%s,\"control\":%s,"
 		     "\"auto_resume\":%s,\"timeout_s\":%d",
 		     json_quote(q[0], sizeof(q[0]), reason), json_quote(q[1], sizeof(q[1]), pc->to),
@@ -1062,6 +1071,21 @@ static int postcopy_recover(struct precopy *pc, int err)
 		report_event(pc->rep, "resume_attempt", "\"attempt\":%u,\"to\":%s", attempt,
 			     json_quote(q[1], sizeof(q[1]), pc->to));
 		r = resume_once(pc, attempt, left < 1000 ? left : 1000, why, sizeof(why));
+		if (r == 2) {
+			fprintf(stderr, "vmig migrate: the destination answered: %s\n", why);
+			report_event(pc->rep, "not_switched", "\"attempt\":%u", attempt);
+			if (cfd >= 0) {
+				rec_ctl_reply(cfd, "error the destination never ran the guest: "
+					      "resuming it here");
+				close(cfd);
+			}
+			if (lfd >= 0) {
+				close(lfd);
+				unlink(ctl);
+			}
+			drop_channels(pc);
+			return 2;
+		}
 		if (r >= 0)
 			break;
 		trace("src: resume attempt %u: %s", attempt, why);
@@ -1154,7 +1178,8 @@ static int postcopy_switchover(struct precopy *pc)
 			return fail(pc, r, "cannot list guest RAM data: %s", strerror(-r));
 	}
 	pc->rep->pc.discarded = wpc.discarded;
-	r = stream_send_pkt(&pc->main, WIRE_PKT_POSTCOPY, &wpc, sizeof(wpc));
+	if (rec_cut_armed(&pc->cuts, &arg) != CUT_SWITCH_LOST)
+		r = stream_send_pkt(&pc->main, WIRE_PKT_POSTCOPY, &wpc, sizeof(wpc));
 	if (r)	/* not all of it went out: the destination cannot have the switch */
 		return fail(pc, r, "main channel: %s", pc->main.err);
 	/*
@@ -1166,7 +1191,8 @@ static int postcopy_switchover(struct precopy *pc)
 	pc->dest_runs = true;
 	for (i = 0; i < pc->nr_chans; i++)
 		pc->chans[i].max_batch = o->postcopy_batch;
-	if (rec_cut_armed(&pc->cuts, &arg) == CUT_SWITCH) {
+	if (rec_cut_armed(&pc->cuts, &arg) == CUT_SWITCH ||
+	    rec_cut_armed(&pc->cuts, &arg) == CUT_SWITCH_LOST) {
 		/* Tests: after every marker went out, so the destination switches. */
 		for (i = 0; i < pc->nr_chans && r >= 0; i++)
 			while (!(r = send_chan_wait_idle(&pc->chans[i], 50)))
@@ -1203,6 +1229,15 @@ static int postcopy_switchover(struct precopy *pc)
 	while (r && o->recovery_timeout_ms > 0 && rec_transient(r) && !vmig_ctl_lost(pc->ctl) &&
 	       strncmp(pc->rep->error, "destination:", 12)) {
 		r = postcopy_recover(pc, r);
+		if (r == 2 && !pc->switch_confirmed) {
+			pc->dest_runs = false;	/* the destination says it never switched */
+			pc->rep->error[0] = 0;
+			return fail(pc, ECONNRESET, "the postcopy switch did not reach the "
+				    "destination (the link broke); its guest never ran");
+		}
+		if (r == 2)
+			r = fail(pc, EPROTO, "destination: it says it never switched, after it "
+				 "had confirmed the switch");
 		if (r == 1) {	/* the destination had finished */
 			pc->switch_confirmed = true;
 			r = 0;

@@ -62,7 +62,7 @@ int rec_ctl_resume(const char *path, const char *to, int timeout_ms, char *reply
 
 /* Tests: where to cut every connection of the source (--inject-cut). */
 enum rec_cut_kind { CUT_NONE, CUT_PAGES, CUT_REQ, CUT_RESUME, CUT_REQHOLD, CUT_DONE, CUT_REQDROP,
-		    CUT_SWITCH };
+		    CUT_SWITCH, CUT_SWITCH_LOST };
 #define REC_MAX_CUTS	8
 struct rec_cuts {
 	unsigned int n, next;
@@ -79,7 +79,9 @@ struct rec_cuts {
  * drops the
  * destination's DONE as a cut just before it would arrive; switch cuts
  * right after POSTCOPY went out (every channel's marker sent), before the
- * destination's RESUMED is read: the guest runs there, unconfirmed.
+ * destination's RESUMED is read: the guest runs there, unconfirmed;
+ * switchlost cuts instead of sending POSTCOPY (the markers sent), as if it
+ * were lost with the link: the destination never switches.
  */
 int rec_parse_cuts(struct rec_cuts *c, const char *spec);
 /* The armed cut's kind (CUT_NONE when none is left) and its argument. */

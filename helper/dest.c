@@ -811,7 +811,8 @@ int dest_receive(const struct dest_opts *o, struct report *rep)
 				 "guest cannot continue", (unsigned long long)pcd_missing(&d.pc));
 		}
 		if (d.main_open)	/* first the reason, then drop the channels */
-			stream_send_error(&d.main, r, rep->error);
+			stream_send_error(&d.main, d.pc_running ? WIRE_ERR_GUEST_RAN : r,
+					  rep->error);
 		stop_receivers(&d);
 		if (d.ctl)
 			vmig_ctl_error(d.ctl, rep->error);

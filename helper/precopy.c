@@ -1209,7 +1209,8 @@ static int postcopy_switchover(struct precopy *pc)
 		r = stream_fail(&pc->main, EPROTO, "%s instead of RESUMED",
 				wire_pkt_name(ev.type));
 	if (r && ev.type == WIRE_PKT_ERROR) {
-		pc->dest_runs = false;	/* it failed before the guest ran there */
+		/* It failed before the guest ran there, unless it says otherwise. */
+		pc->dest_runs = pc->main.peer_code == WIRE_ERR_GUEST_RAN;
 		return fail(pc, r, "destination: %s", pc->main.err);
 	}
 	if (r) {

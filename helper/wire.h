@@ -233,6 +233,8 @@ struct wire_error {			/* + message */
  * postcopy switch before its guest ran: the source resumes its own guest.
  */
 #define WIRE_ERR_NOT_SWITCHED	0x10000
+/* An ERROR from a destination whose guest was resumed in postcopy (it may have run). */
+#define WIRE_ERR_GUEST_RAN	0x10001
 
 const char *wire_pkt_name(unsigned int type);
 const char *wire_kind_name(unsigned int kind);

@@ -200,8 +200,9 @@ check "manual resume: both reports count one recovery" json "$MIG_TMP/${p}mig.ou
 
 if [ -x "${VMIG_SAN_BIN:-}" ]; then
 	VMIG=$VMIG_SAN_BIN
-	case_rec "ASan/UBSan build: a cut with a request in flight, one in the background, one after DONE" \
-		"--pattern random --dirty-rate 50" "$SLOW --multifd 2 --inject-cut req:2,pages:1000,done" 3
+	case_rec "ASan/UBSan build: a cut at the switch, with a request in flight, in the background, after DONE" \
+		"--pattern random --dirty-rate 50" \
+		"$SLOW --multifd 2 --inject-cut switch,req:2,pages:1000,done" 4
 	VMIG=$VMIG_BIN
 else
 	skip "ASan/UBSan build recovery" "VMIG_SAN_BIN not built"

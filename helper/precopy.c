@@ -822,6 +822,9 @@ static int postcopy_background(struct precopy *pc)
 		cut_all(pc);
 		r = stream_fail(&pc->main, ECONNRESET, "test cut: DONE lost on the way");
 	}
+	/* A bad request the return-path thread refused is the cause, not the link. */
+	if (r && atomic_load(&pc->ps.state) < 0 && !rec_transient(atomic_load(&pc->ps.state)))
+		return fail(pc, atomic_load(&pc->ps.state), "%s", pc->ps.err);
 	if (r)
 		return fail(pc, r, "destination did not finish postcopy: %s", pc->main.err);
 	r = pcs_wait(&pc->ps, o->timeout_ms);
@@ -1236,9 +1239,11 @@ static int postcopy_switchover(struct precopy *pc)
 			return fail(pc, ECONNRESET, "the postcopy switch did not reach the "
 				    "destination (the link broke); its guest never ran");
 		}
-		if (r == 2)
+		if (r == 2) {
+			pc->rep->error[0] = 0;
 			r = fail(pc, EPROTO, "destination: it says it never switched, after it "
 				 "had confirmed the switch");
+		}
 		if (r == 1) {	/* the destination had finished */
 			pc->switch_confirmed = true;
 			r = 0;

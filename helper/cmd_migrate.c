@@ -86,7 +86,7 @@ static void migrate_usage(FILE *f)
 		"  --json                  the report as one JSON object on stdout, the last\n"
 		"                          line; before it, postcopy recovery events as JSON\n"
 		"                          lines: paused, resume_requested, resume_attempt,\n"
-		"                          resume_failed, resumed\n"
+		"                          resume_failed, resumed, not_switched\n"
 		"  --no-progress           no progress bar (it is shown only on a terminal)\n"
 		"  --help                  this text\n"
 		"\n"

@@ -688,6 +688,62 @@ static int recover(struct dest *d, int err)
 	}
 }
 
+/*
+ * The link broke during the postcopy switch, before the guest ran here.
+ * The source cannot know whether its POSTCOPY arrived: it keeps its guest
+ * stopped and comes back with RESUME.  Answer that the guest never ran here
+ * (WIRE_ERR_NOT_SWITCHED), so that it resumes its own; wait for it up to
+ * --recovery-timeout.  This side fails either way.
+ */
+static void refuse_resume(struct dest *d)
+{
+	const struct dest_opts *o = d->o;
+	uint64_t deadline = now_ns() + o->recovery_timeout_ms * 1000000ull;
+
+	drop_session_channels(d);
+	fprintf(stderr, "vmig listen: the link broke during the postcopy switch, before the "
+		"guest ran here; waiting up to %d s to tell the source to resume its own\n",
+		o->recovery_timeout_ms / 1000);
+	for (;;) {
+		int64_t left = (int64_t)(deadline - now_ns()) / 1000000;
+		struct wire_chan_hdr h;
+		struct wire_pkt_hdr ph;
+		struct wire_resume wr;
+		struct stream s;
+		int fd, r;
+
+		if (left <= 0 || vmig_ctl_lost(d->ctl))
+			return;
+		fd = chan_accept(d->listen_fd, left < 200 ? left : 200);
+		if (fd == -ETIMEDOUT)
+			continue;
+		if (fd < 0)
+			return;
+		stream_init_fd(&s, fd, o->timeout_ms);
+		r = chan_recv_hdr(&s, &h);
+		if (!r && (h.kind != WIRE_CHAN_MAIN || h.session != d->session))
+			r = stream_fail(&s, EPROTO, "a %s channel of session %016llx",
+					wire_kind_name(h.kind), (unsigned long long)h.session);
+		if (!r)
+			r = stream_recv_hdr(&s, &ph);
+		if (!r && (ph.type != WIRE_PKT_RESUME || ph.len != sizeof(wr)))
+			r = stream_fail(&s, EPROTO, "%s instead of RESUME", wire_pkt_name(ph.type));
+		if (!r)
+			r = stream_read(&s, &wr, sizeof(wr));
+		if (r) {
+			stream_send_error(&s, r, s.err);
+			drop(fd, &s, "connection after the failed switch");
+			continue;
+		}
+		stream_send_error(&s, WIRE_ERR_NOT_SWITCHED, "the postcopy switch did not reach "
+				  "the destination: its guest never ran");
+		close(fd);
+		fprintf(stderr, "vmig listen: told the source (RESUME attempt %u) that the guest "
+			"never ran here\n", wr.attempt);
+		return;
+	}
+}
+
 int dest_receive(const struct dest_opts *o, struct report *rep)
 {
 	struct dest d = { .o = o, .rep = rep, .listen_fd = -1, .rp_fd = -1, .pre_fd = -1 };
@@ -720,6 +776,10 @@ int dest_receive(const struct dest_opts *o, struct report *rep)
 			break;	/* not resumed in time: give up; or it had finished */
 		r = run_session(&d);
 	}
+	/* The switch had begun (a POSTCOPY or a parked receiver), the guest not run. */
+	if (r && !d.pc_running && d.pc_ready && o->recovery_timeout_ms > 0 && rec_transient(r) &&
+	    !vmig_ctl_lost(d.ctl) && (d.t_switch || __atomic_load_n(&d.pc.parked, __ATOMIC_RELAXED)))
+		refuse_resume(&d);
 	progress_clear(&d.prog);
 	trace("dst: all placed");
 	if (!r && !d.pc_running) {
@@ -751,7 +811,8 @@ int dest_receive(const struct dest_opts *o, struct report *rep)
 				 "guest cannot continue", (unsigned long long)pcd_missing(&d.pc));
 		}
 		if (d.main_open)	/* first the reason, then drop the channels */
-			stream_send_error(&d.main, r, rep->error);
+			stream_send_error(&d.main, d.pc_running ? WIRE_ERR_GUEST_RAN : r,
+					  rep->error);
 		stop_receivers(&d);
 		if (d.ctl)
 			vmig_ctl_error(d.ctl, rep->error);

@@ -71,7 +71,8 @@ struct precopy {
 	struct freepage fp;
 	struct pc_src ps;		/* postcopy: the return path */
 	bool go_postcopy;		/* precopy ended: switch to postcopy */
-	bool dest_runs;			/* the guest resumed on the destination */
+	bool dest_runs;			/* the guest may run on the destination */
+	bool switch_confirmed;		/* ... and it does (RESUMED, or recovered) */
 	struct rec_cuts cuts;		/* tests: where to cut the links */
 	/* tests: pages never sent in the background (one each; n 2: nor on request) */
 	struct range held[REC_MAX_CUTS];
@@ -213,8 +214,10 @@ static int check_main(struct precopy *pc)
 	if (poll(&p, 1, 0) <= 0)
 		return 0;
 	r = control_recv(&pc->main, true, &ev);
+	/* Only its ERROR is the destination's word; a broken link may recover. */
 	if (r)
-		return fail(pc, r, "destination: %s", pc->main.err);
+		return fail(pc, r, "%s: %s", ev.type == WIRE_PKT_ERROR ? "destination" :
+			    "main channel", pc->main.err);
 	return fail(pc, EPROTO, "destination sent RESUMED before COMPLETE");
 }
 
@@ -869,6 +872,9 @@ static int postcopy_background(struct precopy *pc)
 		cut_all(pc);
 		r = stream_fail(&pc->main, ECONNRESET, "test cut: DONE lost on the way");
 	}
+	/* A bad request the return-path thread refused is the cause, not the link. */
+	if (r && atomic_load(&pc->ps.state) < 0 && !rec_transient(atomic_load(&pc->ps.state)))
+		return fail(pc, atomic_load(&pc->ps.state), "%s", pc->ps.err);
 	if (r)
 		return fail(pc, r, "destination did not finish postcopy: %s", pc->main.err);
 	r = pcs_wait(&pc->ps, o->timeout_ms);
@@ -930,7 +936,8 @@ static int range_add_unheld(void *arg, unsigned int region, uint64_t first, uint
 
 /*
  * One attempt: main channel with RESUME, the bitmap, then every other
- * channel.  0 resumed, 1 the destination had finished (DONE acknowledged).
+ * channel.  0 resumed, 1 the destination had finished (DONE acknowledged),
+ * 2 it never switched (the guest did not run there).
  */
 static int resume_once(struct precopy *pc, unsigned int attempt, int wait_ms, char *err,
 		       size_t errlen)
@@ -955,6 +962,11 @@ static int resume_once(struct precopy *pc, unsigned int attempt, int wait_ms, ch
 	}
 	if (!r)
 		r = rec_recv_bitmap(&pc->main, pc->ram, bm);
+	if (r == -ECONNABORTED && pc->main.peer_code == WIRE_ERR_NOT_SWITCHED) {
+		rec_free_bitmap(bm);
+		snprintf(err, errlen, "%s", pc->main.err);
+		return 2;
+	}
 	pc->dirty.len = pc->dirty.pages = 0;
 	if (r == 1) {		/* it had finished: only the acknowledgement was missing */
 		rec_free_bitmap(bm);
@@ -1008,7 +1020,8 @@ static int resume_once(struct precopy *pc, unsigned int attempt, int wait_ms, ch
  * control socket (vmig migrate --resume); reconnect with backoff (50 ms
  * doubling to 1 s) until --recovery-timeout, or with --no-auto-resume only
  * when asked; take the destination's received bitmap as what not to send
- * again.  0 resumed, 1 the destination had finished, or -errno.
+ * again.  0 resumed, 1 the destination had finished, 2 it never switched
+ * (the link broke before POSTCOPY arrived), or -errno.
  */
 static int postcopy_recover(struct precopy *pc, int err)
 {
@@ -1017,6 +1030,9 @@ static int postcopy_recover(struct precopy *pc, int err)
 	uint64_t manual_until = 0, a;
 	char reason[sizeof(pc->rep->error)], why[256] = "", ctl[108], to[256], q[4][320];
 	unsigned int attempt = 0, backoff_ms = 50;
+	const char *where = pc->switch_confirmed ? "the guest runs on the destination" :
+			    "the guest may run on the destination (the switch is unconfirmed; "
+			    "it stays stopped here)";
 	int lfd, cfd = -1, r;
 
 	if (atomic_load(&pc->ps.cut_fired)) {
@@ -1046,15 +1062,14 @@ static int postcopy_recover(struct precopy *pc, int err)
 		}
 	}
 	if (o->no_auto_resume)
-		fprintf(stderr, "vmig migrate: postcopy paused: %s; the guest runs on the "
-			"destination and every page it lacks is kept here; waiting up to %d s for "
-			"'vmig migrate --resume %s [--to HOST:PORT]'\n", reason,
-			o->recovery_timeout_ms / 1000, ctl);
+		fprintf(stderr, "vmig migrate: postcopy paused: %s; %s and every page it lacks "
+			"is kept here; waiting up to %d s for 'vmig migrate --resume %s "
+			"[--to HOST:PORT]'\n", reason, where, o->recovery_timeout_ms / 1000, ctl);
 	else
-		fprintf(stderr, "vmig migrate: postcopy paused: %s; the guest runs on the "
-			"destination and every page it lacks is kept here; reconnecting to %s for "
-			"up to %d s (or now: 'vmig migrate --resume %s [--to HOST:PORT]')\n", reason,
-			pc->to, o->recovery_timeout_ms / 1000, ctl);
+		fprintf(stderr, "vmig migrate: postcopy paused: %s; %s and every page it lacks "
+			"is kept here; reconnecting to %s for up to %d s (or now: 'vmig migrate "
+			"--resume %s [--to HOST:PORT]')\n", reason, where, pc->to,
+			o->recovery_timeout_ms / 1000, ctl);
 	report_event(pc->rep, "paused", "\"reason\":%s,\"to\":%s,\"control\":%s,"
 		     "\"auto_resume\":%s,\"timeout_s\":%d",
 		     json_quote(q[0], sizeof(q[0]), reason), json_quote(q[1], sizeof(q[1]), pc->to),
@@ -1109,6 +1124,21 @@ static int postcopy_recover(struct precopy *pc, int err)
 		report_event(pc->rep, "resume_attempt", "\"attempt\":%u,\"to\":%s", attempt,
 			     json_quote(q[1], sizeof(q[1]), pc->to));
 		r = resume_once(pc, attempt, left < 1000 ? left : 1000, why, sizeof(why));
+		if (r == 2) {
+			fprintf(stderr, "vmig migrate: the destination answered: %s\n", why);
+			report_event(pc->rep, "not_switched", "\"attempt\":%u", attempt);
+			if (cfd >= 0) {
+				rec_ctl_reply(cfd, "error the destination never ran the guest: "
+					      "resuming it here");
+				close(cfd);
+			}
+			if (lfd >= 0) {
+				close(lfd);
+				unlink(ctl);
+			}
+			drop_channels(pc);
+			return 2;
+		}
 		if (r >= 0)
 			break;
 		trace("src: resume attempt %u: %s", attempt, why);
@@ -1160,8 +1190,8 @@ static int postcopy_switchover(struct precopy *pc)
 {
 	const struct precopy_opts *o = pc->o;
 	struct wire_postcopy wpc = { 0 };
-	struct ctl_event ev;
-	uint64_t t_stop;
+	struct ctl_event ev = { 0 };
+	uint64_t t_stop, arg;
 	unsigned int i;
 	int r;
 
@@ -1201,7 +1231,29 @@ static int postcopy_switchover(struct precopy *pc)
 			return fail(pc, r, "cannot list guest RAM data: %s", strerror(-r));
 	}
 	pc->rep->pc.discarded = wpc.discarded;
-	r = stream_send_pkt(&pc->main, WIRE_PKT_POSTCOPY, &wpc, sizeof(wpc));
+	if (rec_cut_armed(&pc->cuts, &arg) != CUT_SWITCH_LOST)
+		r = stream_send_pkt(&pc->main, WIRE_PKT_POSTCOPY, &wpc, sizeof(wpc));
+	if (r)	/* not all of it went out: the destination cannot have the switch */
+		return fail(pc, r, "main channel: %s", pc->main.err);
+	/*
+	 * The switch is decided: the destination resumes the guest as soon as
+	 * POSTCOPY arrives, before its RESUMED can come back.  From here a
+	 * broken link pauses (this guest stays stopped) and recovery finds out;
+	 * only an ERROR from the destination says it did not switch.
+	 */
+	pc->dest_runs = true;
+	for (i = 0; i < pc->nr_chans; i++)
+		pc->chans[i].max_batch = o->postcopy_batch;
+	if (rec_cut_armed(&pc->cuts, &arg) == CUT_SWITCH ||
+	    rec_cut_armed(&pc->cuts, &arg) == CUT_SWITCH_LOST) {
+		/* Tests: after every marker went out, so the destination switches. */
+		for (i = 0; i < pc->nr_chans && r >= 0; i++)
+			while (!(r = send_chan_wait_idle(&pc->chans[i], 50)))
+				;
+		r = r < 0 ? r : 0;
+		pc->cuts.next++;
+		cut_all(pc);
+	}
 	do {
 		if (!r)
 			r = control_recv(&pc->main, true, &ev);
@@ -1209,28 +1261,50 @@ static int postcopy_switchover(struct precopy *pc)
 	if (!r && ev.type != WIRE_PKT_RESUMED)
 		r = stream_fail(&pc->main, EPROTO, "%s instead of RESUMED",
 				wire_pkt_name(ev.type));
-	if (r)
-		return fail(pc, r, "destination did not resume the guest: %s", pc->main.err);
-	pc->rep->downtime_ns = now_ns() - t_stop;
-	pc->dest_runs = true;
-	trace("src: postcopy, guest runs on the destination");
-	for (i = 0; i < pc->nr_chans; i++)
-		pc->chans[i].max_batch = o->postcopy_batch;
-	arm_req_cut(pc);
-	r = pcs_start(&pc->ps, pc->ram, pc->chans, pc->nr_chans, o->timeout_ms);
-	if (r)
-		return fail(pc, r, "cannot start the return-path thread");
-	r = postcopy_background(pc);
+	if (r && ev.type == WIRE_PKT_ERROR) {
+		/* It failed before the guest ran there, unless it says otherwise. */
+		pc->dest_runs = pc->main.peer_code == WIRE_ERR_GUEST_RAN;
+		return fail(pc, r, "destination: %s", pc->main.err);
+	}
+	if (r) {
+		r = fail(pc, r, "destination did not confirm the switch: %s", pc->main.err[0] ?
+			 pc->main.err : strerror(-r));
+	} else {
+		pc->switch_confirmed = true;
+		pc->rep->downtime_ns = now_ns() - t_stop;
+		trace("src: postcopy, guest runs on the destination");
+		arm_req_cut(pc);
+		r = pcs_start(&pc->ps, pc->ram, pc->chans, pc->nr_chans, o->timeout_ms);
+		if (r)
+			return fail(pc, r, "cannot start the return-path thread");
+		r = postcopy_background(pc);
+	}
 	/* A broken link: pause, reconnect, re-send what the destination lacks. */
 	while (r && o->recovery_timeout_ms > 0 && rec_transient(r) && !vmig_ctl_lost(pc->ctl) &&
 	       strncmp(pc->rep->error, "destination:", 12)) {
 		r = postcopy_recover(pc, r);
+		if (r == 2 && !pc->switch_confirmed) {
+			pc->dest_runs = false;	/* the destination says it never switched */
+			pc->rep->error[0] = 0;
+			return fail(pc, ECONNRESET, "the postcopy switch did not reach the "
+				    "destination (the link broke); its guest never ran");
+		}
+		if (r == 2) {
+			pc->rep->error[0] = 0;
+			r = fail(pc, EPROTO, "destination: it says it never switched, after it "
+				 "had confirmed the switch");
+		}
 		if (r == 1) {	/* the destination had finished */
+			pc->switch_confirmed = true;
 			r = 0;
 			break;
 		}
 		if (r)
 			break;	/* not resumed in time: give up */
+		if (!pc->switch_confirmed) {	/* the destination answered: it runs the guest */
+			pc->switch_confirmed = true;
+			pc->rep->downtime_ns = now_ns() - t_stop;
+		}
 		r = postcopy_background(pc);
 	}
 	if (r)
@@ -1298,8 +1372,10 @@ int precopy_migrate(const struct precopy_opts *o, struct report *rep)
 			stream_send_error(&pc.main, r, rep->error);
 		if (pc.dest_runs)
 			snprintf(rep->error + strlen(rep->error),
-				 sizeof(rep->error) - strlen(rep->error), "; the guest was already "
-				 "running on the destination (postcopy): not resumed here");
+				 sizeof(rep->error) - strlen(rep->error), "; %s: not resumed here",
+				 pc.switch_confirmed ? "the guest was already running on the "
+				 "destination (postcopy)" : "the destination may have started the "
+				 "guest (postcopy switch sent, not confirmed)");
 		else if (pc.ctl && pc.vm_stopped && vmig_ctl_resume(pc.ctl, o->timeout_ms))
 			fprintf(stderr, "vmig migrate: the source VMM did not confirm resuming\n");
 		if (pc.ctl)

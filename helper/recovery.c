@@ -175,8 +175,12 @@ int rec_parse_cuts(struct rec_cuts *c, const char *spec)
 
 		if (c->n == REC_MAX_CUTS)
 			return -EINVAL;
-		if (!strcmp(t, "resume") || !strcmp(t, "done")) {
-			c->kind[c->n++] = *t == 'r' ? CUT_RESUME : CUT_DONE;
+		if (!strcmp(t, "switchlost")) {
+			c->kind[c->n++] = CUT_SWITCH_LOST;
+			continue;
+		}
+		if (!strcmp(t, "resume") || !strcmp(t, "done") || !strcmp(t, "switch")) {
+			c->kind[c->n++] = *t == 'r' ? CUT_RESUME : *t == 'd' ? CUT_DONE : CUT_SWITCH;
 			continue;
 		}
 		if (!strncmp(t, "pages:", 6))

@@ -61,7 +61,8 @@ int rec_ctl_resume(const char *path, const char *to, int timeout_ms, char *reply
 		   size_t len);
 
 /* Tests: where to cut every connection of the source (--inject-cut). */
-enum rec_cut_kind { CUT_NONE, CUT_PAGES, CUT_REQ, CUT_RESUME, CUT_REQHOLD, CUT_DONE, CUT_REQDROP };
+enum rec_cut_kind { CUT_NONE, CUT_PAGES, CUT_REQ, CUT_RESUME, CUT_REQHOLD, CUT_DONE, CUT_REQDROP,
+		    CUT_SWITCH, CUT_SWITCH_LOST };
 #define REC_MAX_CUTS	8
 struct rec_cuts {
 	unsigned int n, next;
@@ -69,14 +70,18 @@ struct rec_cuts {
 	uint64_t arg[REC_MAX_CUTS];
 };
 /*
- * "pages:N,req:N,reqhold:N,reqdrop:N,resume,done,...": 0 or -EINVAL.  reqhold is req
+ * "pages:N,req:N,reqhold:N,reqdrop:N,resume,done,switch,...": 0 or -EINVAL.  reqhold is req
  * whose page is then left out of the background transfer for good (it
  * arrives only if the destination asks again; with it armed the background
  * goes from the last chunk backwards, so the guest's first faults find
  * pages not sent yet); reqdrop is reqhold whose page is not sent even when
  * asked again (a broken source: the destination must refuse to end); done
  * drops the
- * destination's DONE as a cut just before it would arrive.
+ * destination's DONE as a cut just before it would arrive; switch cuts
+ * right after POSTCOPY went out (every channel's marker sent), before the
+ * destination's RESUMED is read: the guest runs there, unconfirmed;
+ * switchlost cuts instead of sending POSTCOPY (the markers sent), as if it
+ * were lost with the link: the destination never switches.
  */
 int rec_parse_cuts(struct rec_cuts *c, const char *spec);
 /* The armed cut's kind (CUT_NONE when none is left) and its argument. */

@@ -285,6 +285,7 @@ int stream_read_error(struct stream *s, const struct wire_pkt_hdr *h)
 	if (r)
 		return r;
 	msg[n] = 0;
+	s->peer_code = e.code;
 	for (size_t i = 0; i < n; i++)
 		if (msg[i] < 0x20 || msg[i] > 0x7e)
 			msg[i] = '?';

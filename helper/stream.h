@@ -22,6 +22,7 @@ struct stream {
 	int lowat;			/* SO_RCVLOWAT set (0: default) */
 	uint64_t bytes_in, bytes_out;
 	char err[192];			/* what went wrong, for the user */
+	int32_t peer_code;		/* the last ERROR packet's code */
 };
 
 void stream_init_fd(struct stream *s, int fd, int timeout_ms);

@@ -225,9 +225,16 @@ struct wire_received {			/* + nwords x le64 (bit i of word w: page 64w+i) */
 };
 
 struct wire_error {			/* + message */
-	int32_t code;
+	int32_t code;			/* -errno, or: */
 	uint32_t reserved;
 };
+/*
+ * The destination's answer to RESUME when the link broke during the
+ * postcopy switch before its guest ran: the source resumes its own guest.
+ */
+#define WIRE_ERR_NOT_SWITCHED	0x10000
+/* An ERROR from a destination whose guest was resumed in postcopy (it may have run). */
+#define WIRE_ERR_GUEST_RAN	0x10001
 
 const char *wire_pkt_name(unsigned int type);
 const char *wire_kind_name(unsigned int kind);

@@ -60,6 +60,45 @@ case_rec "a cut with a page request in flight" \
 	"--pattern random --dirty-rate 100" "$SLOW --multifd 1 --inject-cut req:3" 1
 case_rec "a cut with a request in flight, without preempt, 4 channels" \
 	"--pattern random --dirty-rate 100" "$SLOW --multifd 4 --no-preempt --inject-cut req:3" 1
+# Early cuts.  switch: right after POSTCOPY
+# went out, before the destination's RESUMED is read; its guest runs, so the
+# source must pause (not resume its own guest, not give up) and the
+# recovery tells it the destination switched.  req:1 and req:3: at the very
+# first page requests after the switch (the background slow enough that the
+# guest asks for pages at all).
+case_rec "a cut right at the switch, before the destination confirmed it" \
+	"--pattern random --dirty-rate 100" "--postcopy-after 0 --multifd 2 --inject-cut switch" 1
+case_rec "a cut right at the switch after a precopy pass, without preempt" \
+	"--pattern random --dirty-rate 100" \
+	"--postcopy --multifd 2 --no-preempt --inject-cut switch" 1
+case_rec "a cut at the first page request" \
+	"--pattern random --dirty-rate 100" "$SLOW --multifd 2 --inject-cut req:1" 1
+case_rec "a cut at the first page request, without preempt" \
+	"--pattern random --dirty-rate 100" "$SLOW --multifd 2 --no-preempt --inject-cut req:1" 1
+case_rec "a cut at the third page request, 2 channels" \
+	"--pattern random --dirty-rate 100" "$SLOW --multifd 2 --inject-cut req:3" 1
+# switchlost: POSTCOPY is lost with the link.  The source cannot tell, so it
+# keeps its guest stopped and comes back; the destination, which never ran
+# the guest, waits for it and says so; only then the source resumes its own.
+p=lost
+dest_pair $p "--mem 64M --verify-all --run 1" "--json --recovery-timeout 10" &&
+	src_guest $p "--mem 64M --pattern random --dirty-rate 100" &&
+	migrate $p $p "--postcopy-after 0 --multifd 2 --inject-cut switchlost"
+rc=$?
+wait_pid "$PID_lostls" 30; lrc=$?
+wait_pid "$PID_lostdg" 30; drc=$?
+wait_for "$MIG_TMP/${p}sg.err" "memory intact after the failed migration" 10
+check "POSTCOPY lost with the link: the source pauses, hears the guest never ran there, fails" \
+	test $rc -eq 1 -a -n "$(grep "postcopy paused" "$MIG_TMP/$p.merr")" \
+	-a -n "$(grep "did not reach the destination.*never ran" "$MIG_TMP/$p.merr")"
+check "... the destination never ran the guest and told the source so" \
+	test $lrc -eq 1 -a $drc -ne 0 -a -z "$(grep "the guest runs here" "$MIG_TMP/${p}ls.err")" \
+	-a -n "$(grep "told the source .* never ran here" "$MIG_TMP/${p}ls.err")"
+check "... the source guest runs on with its memory intact" \
+	grep -q "running on here" "$MIG_TMP/${p}sg.err"
+check "... every page of it verified" \
+	grep -q "memory intact after the failed migration: .* 0 errors" "$MIG_TMP/${p}sg.err"
+[ $rc -eq 1 ] && [ $lrc -eq 1 ] || dump $p.merr ${p}ls.err ${p}dg.err ${p}sg.err
 case_rec "a cut during the resume handshake: the next attempt resumes" \
 	"--pattern random --dirty-rate 50" "$SLOW --multifd 2 --inject-cut pages:1000,resume" 1
 case_rec "two cuts in one migration" \
@@ -161,8 +200,9 @@ check "manual resume: both reports count one recovery" json "$MIG_TMP/${p}mig.ou
 
 if [ -x "${VMIG_SAN_BIN:-}" ]; then
 	VMIG=$VMIG_SAN_BIN
-	case_rec "ASan/UBSan build: a cut with a request in flight, one in the background, one after DONE" \
-		"--pattern random --dirty-rate 50" "$SLOW --multifd 2 --inject-cut req:2,pages:1000,done" 3
+	case_rec "ASan/UBSan build: a cut at the switch, with a request in flight, in the background, after DONE" \
+		"--pattern random --dirty-rate 50" \
+		"$SLOW --multifd 2 --inject-cut switch,req:2,pages:1000,done" 4
 	VMIG=$VMIG_BIN
 else
 	skip "ASan/UBSan build recovery" "VMIG_SAN_BIN not built"

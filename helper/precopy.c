@@ -957,8 +957,14 @@ static int resume_once(struct precopy *pc, unsigned int attempt, int wait_ms, ch
 	if (!r)
 		r = stream_send_pkt(&pc->main, WIRE_PKT_RESUME, &wr, sizeof(wr));
 	if (!r && rec_cut_armed(&pc->cuts, &arg) == CUT_RESUME) {
+		/*
+		 * A cut link fails both directions; shutdown() alone would still
+		 * let a reply the peer had already queued be read, and the
+		 * attempt would then "survive" its own cut.
+		 */
 		pc->cuts.next++;
 		cut_all(pc);
+		r = stream_fail(&pc->main, ECONNRESET, "test: cut during the resume handshake");
 	}
 	if (!r)
 		r = rec_recv_bitmap(&pc->main, pc->ram, bm);

@@ -13,29 +13,10 @@
 #include <time.h>
 
 #include "vmig_test.h"
+#include "postcopy_util.h"
 #include "kselftest_harness.h"
 
 static long ps;
-
-static void fill(void *dst, uint64_t index, uint64_t seed)
-{
-	uint64_t *w = dst;
-	size_t i;
-
-	for (i = 0; i < ps / 8; i++)
-		w[i] = (index << 32 | i) ^ (seed * 0x9e3779b97f4a7c15ull);
-}
-
-static size_t errors(const void *p, uint64_t index, uint64_t seed)
-{
-	const volatile uint64_t *w = p;
-	size_t i, bad = 0;
-
-	for (i = 0; i < ps / 8; i++)
-		if (w[i] != ((index << 32 | i) ^ (seed * 0x9e3779b97f4a7c15ull)))
-			bad++;
-	return bad;
-}
 
 static bool all_zero(const void *p)
 {
@@ -68,29 +49,6 @@ static int discard(int fd, uint64_t offset, uint64_t len, uint64_t *dropped)
 	if (dropped)
 		*dropped = d.discarded;
 	return ret;
-}
-
-static int place_page(int fd, uint64_t index, uint64_t seed)
-{
-	uint64_t buf[ps / 8];
-	struct vmig_place pl = { .offset = index * ps, .len = ps,
-				 .src = (uintptr_t)buf };
-
-	fill(buf, index, seed);
-	return ioctl(fd, VMIG_PLACE, &pl) ? -errno : 0;
-}
-
-static int read_request(int fd, struct vmig_request *req)
-{
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	ssize_t n;
-
-	if (poll(&pfd, 1, 20000) != 1)
-		return -ETIMEDOUT;
-	n = read(fd, req, sizeof(*req));
-	if (n < 0)
-		return -errno;
-	return n == sizeof(*req) ? 0 : -EIO;
 }
 
 static struct vmig_stats stats(int fd)
@@ -162,7 +120,7 @@ FIXTURE_SETUP(pcmode)
 	self->map = vmig_region_map(self->fd, self->npages * ps, 0);
 	ASSERT_NE(NULL, self->map);
 	for (i = 0; i < self->npages; i++)
-		fill(self->map + i * ps, i, 1);
+		vmig_pattern_fill(self->map + i * ps, i, 1);
 }
 
 FIXTURE_TEARDOWN(pcmode)
@@ -192,23 +150,23 @@ TEST_F(pcmode, discarded_pages_become_requests_and_the_rest_stays)
 	/* Pages not discarded keep their precopy data and fault no request. */
 	for (i = 0; i < self->npages; i++)
 		if (i < 10 || i > 12)
-			EXPECT_EQ(0, errors(self->map + i * ps, i, 1));
+			EXPECT_EQ(0, vmig_pattern_errors(self->map + i * ps, i, 1, 0));
 	EXPECT_EQ(0, stats(self->fd).requests);
 
 	/* A discarded page is missing: the fault waits and one request comes. */
 	toucher_start(&t, self->map + 11 * ps + 8);
-	ASSERT_EQ(0, read_request(self->fd, &req));
+	ASSERT_EQ(0, vmig_read_request(self->fd, &req));
 	EXPECT_EQ(11 * ps, req.offset);
 	EXPECT_EQ(0, atomic_load(&t.done));
-	ASSERT_EQ(0, place_page(self->fd, 11, 2));
+	ASSERT_EQ(0, vmig_place_page(self->fd, 11, 2));
 	pthread_join(t.thread, NULL);
-	EXPECT_EQ(0, errors(self->map + 11 * ps, 11, 2));
+	EXPECT_EQ(0, vmig_pattern_errors(self->map + 11 * ps, 11, 2, 0));
 	/* A present page is never overwritten. */
-	EXPECT_EQ(-EEXIST, place_page(self->fd, 11, 3));
-	EXPECT_EQ(-EEXIST, place_page(self->fd, 20, 3));
-	EXPECT_EQ(0, errors(self->map + 20 * ps, 20, 1));
-	EXPECT_EQ(0, place_page(self->fd, 10, 2));
-	EXPECT_EQ(0, place_page(self->fd, 12, 2));
+	EXPECT_EQ(-EEXIST, vmig_place_page(self->fd, 11, 3));
+	EXPECT_EQ(-EEXIST, vmig_place_page(self->fd, 20, 3));
+	EXPECT_EQ(0, vmig_pattern_errors(self->map + 20 * ps, 20, 1, 0));
+	EXPECT_EQ(0, vmig_place_page(self->fd, 10, 2));
+	EXPECT_EQ(0, vmig_place_page(self->fd, 12, 2));
 
 	/* Every page there: back to an ordinary region, data kept. */
 	ASSERT_EQ(0, pc_disable(self->fd));
@@ -217,7 +175,7 @@ TEST_F(pcmode, discarded_pages_become_requests_and_the_rest_stays)
 	EXPECT_EQ(1, st.requests);
 	EXPECT_EQ(self->npages, st.pages_present);
 	for (i = 10; i <= 12; i++)
-		EXPECT_EQ(0, errors(self->map + i * ps, i, 2));
+		EXPECT_EQ(0, vmig_pattern_errors(self->map + i * ps, i, 2, 0));
 }
 
 TEST_F(pcmode, disable_wakes_a_waiting_fault_with_a_zero_page)
@@ -228,7 +186,7 @@ TEST_F(pcmode, disable_wakes_a_waiting_fault_with_a_zero_page)
 	ASSERT_EQ(0, pc_enable(self->fd));
 	ASSERT_EQ(0, discard(self->fd, 5 * ps, ps, NULL));
 	toucher_start(&t, self->map + 5 * ps + 16);
-	ASSERT_EQ(0, read_request(self->fd, &req));
+	ASSERT_EQ(0, vmig_read_request(self->fd, &req));
 	EXPECT_EQ(5 * ps, req.offset);
 	ASSERT_EQ(0, wait_missing(self->fd, 1));
 	EXPECT_EQ(0, atomic_load(&t.done));
@@ -237,7 +195,7 @@ TEST_F(pcmode, disable_wakes_a_waiting_fault_with_a_zero_page)
 	EXPECT_EQ(0, t.value);
 	EXPECT_TRUE(all_zero(self->map + 5 * ps));
 	EXPECT_EQ(0, stats(self->fd).postcopy_on);
-	EXPECT_EQ(0, errors(self->map + 6 * ps, 6, 1));
+	EXPECT_EQ(0, vmig_pattern_errors(self->map + 6 * ps, 6, 1, 0));
 }
 
 TEST_F(pcmode, disable_then_ordinary_faults_zero_fill_without_requests)
@@ -267,7 +225,7 @@ TEST_F(pcmode, discard_in_an_ordinary_region_reads_back_zero)
 	EXPECT_EQ(2, dropped);
 	EXPECT_TRUE(all_zero(self->map + 7 * ps));
 	EXPECT_TRUE(all_zero(self->map + 8 * ps));
-	EXPECT_EQ(0, errors(self->map + 9 * ps, 9, 1));
+	EXPECT_EQ(0, vmig_pattern_errors(self->map + 9 * ps, 9, 1, 0));
 	/* Discarding missing pages drops nothing. */
 	ASSERT_EQ(0, discard(self->fd, 30 * ps, ps, NULL));
 	ASSERT_EQ(0, discard(self->fd, 30 * ps, ps, &dropped));
@@ -285,11 +243,11 @@ TEST_F(pcmode, abort_then_enable_again_serves_requests)
 	ASSERT_EQ(0, pc_enable(self->fd));
 	ASSERT_EQ(0, discard(self->fd, 40 * ps, ps, NULL));
 	toucher_start(&t, self->map + 40 * ps);
-	ASSERT_EQ(0, read_request(self->fd, &req));
+	ASSERT_EQ(0, vmig_read_request(self->fd, &req));
 	EXPECT_EQ(40 * ps, req.offset);
-	ASSERT_EQ(0, place_page(self->fd, 40, 5));
+	ASSERT_EQ(0, vmig_place_page(self->fd, 40, 5));
 	pthread_join(t.thread, NULL);
-	EXPECT_EQ(0, errors(self->map + 40 * ps, 40, 5));
+	EXPECT_EQ(0, vmig_pattern_errors(self->map + 40 * ps, 40, 5, 0));
 }
 
 TEST_F(pcmode, bad_input_is_refused_and_changes_nothing)
@@ -354,7 +312,7 @@ TEST_F(pcmode, bad_input_is_refused_and_changes_nothing)
 	EXPECT_EQ(-EBUSY, discard(self->fd, 0, ps, NULL));
 	ASSERT_EQ(0, ioctl(self->fd, VMIG_DIRTY_DISABLE));
 	for (i = 0; i < self->npages; i++)
-		EXPECT_EQ(0, errors(self->map + i * ps, i, 1));
+		EXPECT_EQ(0, vmig_pattern_errors(self->map + i * ps, i, 1, 0));
 }
 
 /* --- ENABLE is a barrier against zero-filling faults --------------------- */

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "vmig_test.h"
+#include "postcopy_util.h"
 #include "kselftest_harness.h"
 
 static long ps;
@@ -25,52 +26,6 @@ static uint64_t now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
-
-/* The data page @index carries in a migration with @seed. */
-static void pattern_fill(void *dst, uint64_t index, uint64_t seed)
-{
-	uint64_t *w = dst;
-	size_t i;
-
-	for (i = 0; i < ps / 8; i++)
-		w[i] = (index << 32 | i) ^ (seed * 0x9e3779b97f4a7c15ull);
-}
-
-/* Words of @p that differ from the pattern, the last @skip words ignored. */
-static size_t pattern_errors(const void *p, uint64_t index, uint64_t seed,
-			     size_t skip)
-{
-	const volatile uint64_t *w = p;
-	size_t i, bad = 0;
-
-	for (i = 0; i < ps / 8 - skip; i++)
-		if (w[i] != ((index << 32 | i) ^ (seed * 0x9e3779b97f4a7c15ull)))
-			bad++;
-	return bad;
-}
-
-static int place(int fd, uint64_t offset, uint64_t len, const void *src,
-		 uint32_t flags, uint64_t *placed)
-{
-	struct vmig_place pl = {
-		.offset = offset, .len = len,
-		.src = (uintptr_t)src, .flags = flags,
-	};
-	int ret = ioctl(fd, VMIG_PLACE, &pl) ? -errno : 0;
-
-	if (placed)
-		*placed = pl.placed;
-	return ret;
-}
-
-/* Place page @index with its pattern. */
-static int place_page(int fd, uint64_t index, uint64_t seed)
-{
-	uint64_t buf[ps / 8];
-
-	pattern_fill(buf, index, seed);
-	return place(fd, index * ps, ps, buf, 0, NULL);
 }
 
 static uint64_t stat_missing_faults(int fd)
@@ -91,20 +46,6 @@ static int wait_missing_faults(int fd, uint64_t n)
 		usleep(1000);
 	}
 	return -ETIMEDOUT;
-}
-
-/* Read one request, waiting for it at most 20 s. */
-static int read_request(int fd, struct vmig_request *req)
-{
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	ssize_t n;
-
-	if (poll(&pfd, 1, 20000) != 1)
-		return -ETIMEDOUT;
-	n = read(fd, req, sizeof(*req));
-	if (n < 0)
-		return -errno;
-	return n == sizeof(*req) ? 0 : -EIO;
 }
 
 /* No request is queued (the region fd must be nonblocking). */
@@ -155,7 +96,7 @@ static void *server_main(void *arg)
 			}
 			atomic_fetch_add(&s->requested[idx], 1);
 			atomic_fetch_add(&s->requests, 1);
-			err = place_page(s->fd, idx, s->seed);
+			err = vmig_place_page(s->fd, idx, s->seed);
 			if (err) {
 				s->error = -err;
 				return NULL;
@@ -214,7 +155,7 @@ static void *faulter_main(void *arg)
 					   __ATOMIC_RELAXED);
 			atomic_fetch_add(&f->writes[idx], 1);
 		}
-		if (pattern_errors(page, idx, f->seed, 1))
+		if (vmig_pattern_errors(page, idx, f->seed, 1))
 			f->bad++;
 	}
 	return NULL;
@@ -330,8 +271,8 @@ TEST_F_TIMEOUT(postcopy, threads_faulting_random_pages_get_right_data_one_reques
 		if (!s.requested[i])
 			continue;
 		present++;
-		pattern_fill(want, i, 7);
-		EXPECT_EQ(0, pattern_errors(self->map + i * ps, i, 7, 1));
+		vmig_pattern_fill(want, i, 7);
+		EXPECT_EQ(0, vmig_pattern_errors(self->map + i * ps, i, 7, 1));
 		EXPECT_EQ(want[ps / 8 - 1] + writes[i], *last);
 	}
 	ASSERT_EQ(0, vmig_region_stats(self->fd, &st));
@@ -389,7 +330,7 @@ TEST_F(postcopy, request_carries_offset_write_flag_and_fault_time)
 	uint64_t after;
 
 	toucher_start(&t, self->map + 3 * ps + 100, 0);
-	ASSERT_EQ(0, read_request(self->fd, &req));
+	ASSERT_EQ(0, vmig_read_request(self->fd, &req));
 	after = now_ns();
 	EXPECT_EQ(3 * ps, req.offset);
 	EXPECT_EQ(0, req.flags);
@@ -397,15 +338,15 @@ TEST_F(postcopy, request_carries_offset_write_flag_and_fault_time)
 	EXPECT_LE(t.start_ns, req.time_ns);
 	EXPECT_GE(after, req.time_ns);
 	EXPECT_EQ(0, atomic_load(&t.done));
-	ASSERT_EQ(0, place_page(self->fd, 3, 1));
+	ASSERT_EQ(0, vmig_place_page(self->fd, 3, 1));
 	pthread_join(t.thread, NULL);
 	EXPECT_EQ(self->map[3 * ps + 100], t.value);
 
 	toucher_start(&t, self->map + 5 * ps, 1);
-	ASSERT_EQ(0, read_request(self->fd, &req));
+	ASSERT_EQ(0, vmig_read_request(self->fd, &req));
 	EXPECT_EQ(5 * ps, req.offset);
 	EXPECT_EQ(VMIG_REQ_WRITE, req.flags);
-	ASSERT_EQ(0, place(self->fd, 5 * ps, ps, NULL, VMIG_PLACE_ZERO, NULL));
+	ASSERT_EQ(0, vmig_place(self->fd, 5 * ps, ps, NULL, VMIG_PLACE_ZERO, NULL));
 	pthread_join(t.thread, NULL);
 	EXPECT_EQ(0x5a, t.value);
 	EXPECT_EQ(1, no_request_queued(self->fd));
@@ -440,7 +381,7 @@ TEST_F(postcopy, read_blocks_unless_nonblocking_and_poll_epoll_report_requests)
 	EXPECT_EQ(9 * ps, req[0].offset);
 	ASSERT_EQ(0, fcntl(self->fd, F_SETFL, fl));
 	EXPECT_EQ(0, poll(&pfd, 1, 0));
-	ASSERT_EQ(0, place_page(self->fd, 9, 2));
+	ASSERT_EQ(0, vmig_place_page(self->fd, 9, 2));
 	pthread_join(t.thread, NULL);
 	close(ep);
 }
@@ -461,7 +402,7 @@ TEST_F(postcopy, read_refuses_short_buffer_and_keeps_request_on_bad_buffer)
 	/* The request survived both failures. */
 	ASSERT_EQ(sizeof(req), read(self->fd, &req, sizeof(req)));
 	EXPECT_EQ(11 * ps, req.offset);
-	ASSERT_EQ(0, place_page(self->fd, 11, 3));
+	ASSERT_EQ(0, vmig_place_page(self->fd, 11, 3));
 	pthread_join(t.thread, NULL);
 
 	/* A region without POSTCOPY has no requests to read or abort. */
@@ -480,16 +421,16 @@ TEST_F(postcopy, place_over_present_page_is_eexist_and_changes_nothing)
 	struct vmig_stats st;
 	uint64_t placed = 99;
 
-	ASSERT_EQ(0, place_page(self->fd, 20, 4));
-	EXPECT_EQ(0, pattern_errors(self->map + 20 * ps, 20, 4, 0));
+	ASSERT_EQ(0, vmig_place_page(self->fd, 20, 4));
+	EXPECT_EQ(0, vmig_pattern_errors(self->map + 20 * ps, 20, 4, 0));
 	memset(buf, 0xee, ps);
-	EXPECT_EQ(-EEXIST, place(self->fd, 20 * ps, ps, buf, 0, &placed));
+	EXPECT_EQ(-EEXIST, vmig_place(self->fd, 20 * ps, ps, buf, 0, &placed));
 	EXPECT_EQ(0, placed);
-	EXPECT_EQ(-EEXIST, place(self->fd, 20 * ps, ps, NULL, VMIG_PLACE_ZERO, NULL));
-	EXPECT_EQ(0, pattern_errors(self->map + 20 * ps, 20, 4, 0));
+	EXPECT_EQ(-EEXIST, vmig_place(self->fd, 20 * ps, ps, NULL, VMIG_PLACE_ZERO, NULL));
+	EXPECT_EQ(0, vmig_pattern_errors(self->map + 20 * ps, 20, 4, 0));
 
 	/* A range stops at the first present page and says how far it got. */
-	EXPECT_EQ(-EEXIST, place(self->fd, 18 * ps, 4 * ps, NULL,
+	EXPECT_EQ(-EEXIST, vmig_place(self->fd, 18 * ps, 4 * ps, NULL,
 				 VMIG_PLACE_ZERO, &placed));
 	EXPECT_EQ(2 * ps, placed);
 	ASSERT_EQ(0, vmig_region_stats(self->fd, &st));
@@ -506,9 +447,9 @@ TEST_F(postcopy, zero_placement_and_batch_fill_pages_and_count_exist)
 	char data[2 * ps];
 	uint64_t i;
 
-	pattern_fill(data, 30, 5);
-	pattern_fill(data + ps, 31, 5);
-	ASSERT_EQ(0, place_page(self->fd, 40, 5));
+	vmig_pattern_fill(data, 30, 5);
+	vmig_pattern_fill(data + ps, 31, 5);
+	ASSERT_EQ(0, vmig_place_page(self->fd, 40, 5));
 	memset(ent, 0, sizeof(ent));
 	ent[0] = (struct vmig_place){ .offset = 30 * ps, .len = 2 * ps,
 				      .src = (uintptr_t)data };
@@ -525,9 +466,9 @@ TEST_F(postcopy, zero_placement_and_batch_fill_pages_and_count_exist)
 	EXPECT_EQ(2 * ps, ent[0].placed);
 	EXPECT_EQ(0, ent[1].placed);
 	EXPECT_EQ(3 * ps, ent[2].placed);
-	EXPECT_EQ(0, pattern_errors(self->map + 30 * ps, 30, 5, 0));
-	EXPECT_EQ(0, pattern_errors(self->map + 31 * ps, 31, 5, 0));
-	EXPECT_EQ(0, pattern_errors(self->map + 40 * ps, 40, 5, 0));
+	EXPECT_EQ(0, vmig_pattern_errors(self->map + 30 * ps, 30, 5, 0));
+	EXPECT_EQ(0, vmig_pattern_errors(self->map + 31 * ps, 31, 5, 0));
+	EXPECT_EQ(0, vmig_pattern_errors(self->map + 40 * ps, 40, 5, 0));
 	for (i = 41 * ps; i < 44 * ps; i++)
 		ASSERT_EQ(0, self->map[i]);
 }
@@ -539,9 +480,9 @@ TEST_F(postcopy, placing_an_unread_request_removes_it)
 	toucher_start(&t, self->map + 50 * ps, 0);
 	ASSERT_EQ(0, wait_missing_faults(self->fd, 1));
 	/* The page arrives in the background stream before anyone reads. */
-	ASSERT_EQ(0, place_page(self->fd, 50, 6));
+	ASSERT_EQ(0, vmig_place_page(self->fd, 50, 6));
 	pthread_join(t.thread, NULL);
-	EXPECT_EQ(0, pattern_errors(self->map + 50 * ps, 50, 6, 0));
+	EXPECT_EQ(0, vmig_pattern_errors(self->map + 50 * ps, 50, 6, 0));
 	EXPECT_EQ(1, no_request_queued(self->fd));
 }
 
@@ -555,9 +496,9 @@ TEST_F(postcopy, plain_region_pages_can_be_placed_before_first_touch)
 	p = vmig_region_map(plain, 8 * ps, 0);
 	ASSERT_NE(NULL, p);
 	p[0] = 1;	/* touched: zero filled */
-	ASSERT_EQ(0, place_page(plain, 2, 8));
-	EXPECT_EQ(-EEXIST, place_page(plain, 0, 8));
-	EXPECT_EQ(0, pattern_errors(p + 2 * ps, 2, 8, 0));
+	ASSERT_EQ(0, vmig_place_page(plain, 2, 8));
+	EXPECT_EQ(-EEXIST, vmig_place_page(plain, 0, 8));
+	EXPECT_EQ(0, vmig_pattern_errors(p + 2 * ps, 2, 8, 0));
 	EXPECT_EQ(1, p[0]);
 	ASSERT_EQ(0, vmig_region_stats(plain, &st));
 	EXPECT_EQ(2, st.pages_present);
@@ -626,8 +567,8 @@ TEST_F(postcopy, get_user_pages_and_kernel_copies_wait_for_the_page)
 		ASSERT_EQ(0, pthread_create(&g[j].thread, NULL, gup_reader_main, &g[j]));
 	}
 	for (i = 0; i < 3; i++) {
-		ASSERT_EQ(0, read_request(self->fd, &req));
-		ASSERT_EQ(0, place_page(self->fd, req.offset / ps, 9));
+		ASSERT_EQ(0, vmig_read_request(self->fd, &req));
+		ASSERT_EQ(0, vmig_place_page(self->fd, req.offset / ps, 9));
 	}
 	for (i = 0; i < 3; i++) {
 		pthread_join(g[i].thread, NULL);
@@ -670,10 +611,10 @@ TEST_F(postcopy, two_processes_faulting_one_page_make_one_request)
 	ASSERT_LT(0, a);
 	ASSERT_LT(0, b);
 	ASSERT_EQ(0, wait_missing_faults(self->fd, 2));
-	ASSERT_EQ(0, read_request(self->fd, &req));
+	ASSERT_EQ(0, vmig_read_request(self->fd, &req));
 	EXPECT_EQ(70 * ps, req.offset);
 	EXPECT_EQ(1, no_request_queued(self->fd));
-	ASSERT_EQ(0, place_page(self->fd, 70, 10));
+	ASSERT_EQ(0, vmig_place_page(self->fd, 70, 10));
 	EXPECT_EQ(0, child_status(a));
 	EXPECT_EQ(0, child_status(b));
 }
@@ -689,15 +630,15 @@ TEST_F(postcopy, eight_threads_faulting_one_page_make_one_request)
 	for (i = 0; i < nthreads; i++)
 		toucher_start(&t[i], self->map + 75 * ps + 64 * i, i & 1);
 	ASSERT_EQ(0, wait_missing_faults(self->fd, nthreads));
-	ASSERT_EQ(0, read_request(self->fd, &req));
+	ASSERT_EQ(0, vmig_read_request(self->fd, &req));
 	EXPECT_EQ(75 * ps, req.offset);
 	EXPECT_EQ(1, no_request_queued(self->fd));
-	ASSERT_EQ(0, place_page(self->fd, 75, 16));
+	ASSERT_EQ(0, vmig_place_page(self->fd, 75, 16));
 	for (i = 0; i < nthreads; i++) {
 		pthread_join(t[i].thread, NULL);
 		EXPECT_EQ(1, atomic_load(&t[i].done));
 	}
-	EXPECT_EQ(0, pattern_errors(self->map + 75 * ps, 75, 16, ps / 8 - 1));
+	EXPECT_EQ(0, vmig_pattern_errors(self->map + 75 * ps, 75, 16, ps / 8 - 1));
 	ASSERT_EQ(0, vmig_region_stats(self->fd, &st));
 	EXPECT_EQ(1, st.requests);
 	EXPECT_LE(nthreads, st.missing_faults);
@@ -724,7 +665,7 @@ TEST_F(postcopy, signal_handler_runs_during_the_wait_and_the_access_resumes)
 
 	ASSERT_EQ(0, sigaction(SIGUSR1, &sa, NULL));
 	toucher_start(&t, self->map + 140 * ps, 0);
-	ASSERT_EQ(0, read_request(self->fd, &req));
+	ASSERT_EQ(0, vmig_read_request(self->fd, &req));
 	faults = stat_missing_faults(self->fd);
 	ASSERT_EQ(0, pthread_kill(t.thread, SIGUSR1));
 	for (i = 0; i < 20000 && !atomic_load(&usr1_seen); i++)
@@ -733,9 +674,9 @@ TEST_F(postcopy, signal_handler_runs_during_the_wait_and_the_access_resumes)
 	ASSERT_EQ(0, wait_missing_faults(self->fd, faults + 1));
 	EXPECT_EQ(0, atomic_load(&t.done));
 	EXPECT_EQ(1, no_request_queued(self->fd));
-	ASSERT_EQ(0, place_page(self->fd, 140, 18));
+	ASSERT_EQ(0, vmig_place_page(self->fd, 140, 18));
 	pthread_join(t.thread, NULL);
-	EXPECT_EQ(0, pattern_errors(self->map + 140 * ps, 140, 18, 0));
+	EXPECT_EQ(0, vmig_pattern_errors(self->map + 140 * ps, 140, 18, 0));
 }
 
 TEST_F(postcopy, abort_gives_waiters_and_later_faults_sigbus_and_read_eof)
@@ -750,7 +691,7 @@ TEST_F(postcopy, abort_gives_waiters_and_later_faults_sigbus_and_read_eof)
 		ASSERT_LT(0, pid[i]);
 	}
 	ASSERT_EQ(0, wait_missing_faults(self->fd, 3));
-	ASSERT_EQ(0, place_page(self->fd, 90, 11));
+	ASSERT_EQ(0, vmig_place_page(self->fd, 90, 11));
 	ASSERT_EQ(0, ioctl(self->fd, VMIG_ABORT));
 	for (i = 0; i < 3; i++) {
 		status = child_status(pid[i]);
@@ -762,7 +703,7 @@ TEST_F(postcopy, abort_gives_waiters_and_later_faults_sigbus_and_read_eof)
 	status = child_status(pid[0]);
 	EXPECT_TRUE(WIFSIGNALED(status));
 	EXPECT_EQ(SIGBUS, WTERMSIG(status));
-	EXPECT_EQ(0, pattern_errors(self->map + 90 * ps, 90, 11, 0));
+	EXPECT_EQ(0, vmig_pattern_errors(self->map + 90 * ps, 90, 11, 0));
 	/* Readers see end of file, poll says hang-up. */
 	EXPECT_EQ(0, read(self->fd, &req, sizeof(req)));
 	ASSERT_EQ(1, poll(&pfd, 1, 0));
@@ -780,7 +721,7 @@ TEST_F(postcopy, waiting_process_killed_with_sigkill_exits_cleanly)
 	/* One waiter through a plain fault, one inside get_user_pages. */
 	pid = child_touch(self->map, 100);
 	ASSERT_LT(0, pid);
-	ASSERT_EQ(0, read_request(self->fd, &req));
+	ASSERT_EQ(0, vmig_read_request(self->fd, &req));
 	gup = fork();
 	ASSERT_LE(0, gup);
 	if (gup == 0) {
@@ -789,7 +730,7 @@ TEST_F(postcopy, waiting_process_killed_with_sigkill_exits_cleanly)
 
 		_exit(pread(fd, &c, 1, (uintptr_t)(self->map + 101 * ps)) == 1 ? 0 : 3);
 	}
-	ASSERT_EQ(0, read_request(self->fd, &req));
+	ASSERT_EQ(0, vmig_read_request(self->fd, &req));
 	EXPECT_EQ(101 * ps, req.offset);
 	kill(pid, SIGKILL);
 	kill(gup, SIGKILL);
@@ -800,10 +741,10 @@ TEST_F(postcopy, waiting_process_killed_with_sigkill_exits_cleanly)
 
 	/* The service goes on: the pages still arrive and are seen. */
 	toucher_start(&t, self->map + 100 * ps, 0);
-	ASSERT_EQ(0, place_page(self->fd, 100, 12));
-	ASSERT_EQ(0, place_page(self->fd, 101, 12));
+	ASSERT_EQ(0, vmig_place_page(self->fd, 100, 12));
+	ASSERT_EQ(0, vmig_place_page(self->fd, 101, 12));
 	pthread_join(t.thread, NULL);
-	EXPECT_EQ(0, pattern_errors(self->map + 100 * ps, 100, 12, 0));
+	EXPECT_EQ(0, vmig_pattern_errors(self->map + 100 * ps, 100, 12, 0));
 }
 
 TEST_F(postcopy, munmap_and_mmap_proceed_while_a_fault_waits)
@@ -815,7 +756,7 @@ TEST_F(postcopy, munmap_and_mmap_proceed_while_a_fault_waits)
 	other = vmig_region_map(self->fd, 4 * ps, 0);
 	ASSERT_NE(NULL, other);
 	toucher_start(&t, self->map + 110 * ps, 0);
-	ASSERT_EQ(0, read_request(self->fd, &req));
+	ASSERT_EQ(0, vmig_read_request(self->fd, &req));
 	/* These need mmap_lock for writing: the waiter must not hold it. */
 	ASSERT_EQ(0, munmap(other, 4 * ps));
 	other = mmap(NULL, ps, PROT_READ | PROT_WRITE,
@@ -823,9 +764,9 @@ TEST_F(postcopy, munmap_and_mmap_proceed_while_a_fault_waits)
 	ASSERT_NE(MAP_FAILED, other);
 	munmap(other, ps);
 	EXPECT_EQ(0, atomic_load(&t.done));
-	ASSERT_EQ(0, place_page(self->fd, 110, 13));
+	ASSERT_EQ(0, vmig_place_page(self->fd, 110, 13));
 	pthread_join(t.thread, NULL);
-	EXPECT_EQ(0, pattern_errors(self->map + 110 * ps, 110, 13, 0));
+	EXPECT_EQ(0, vmig_pattern_errors(self->map + 110 * ps, 110, 13, 0));
 }
 
 /*
@@ -858,7 +799,7 @@ TEST_F(postcopy, a_waiting_fault_keeps_the_region_until_it_is_killed)
 		pthread_join(t.thread, NULL);
 		_exit(6);
 	}
-	ASSERT_EQ(0, read_request(self->fd, &req));
+	ASSERT_EQ(0, vmig_read_request(self->fd, &req));
 	munmap(self->map, self->size);
 	self->map = NULL;
 	ASSERT_EQ(1, write(go[1], "g", 1));
@@ -895,10 +836,10 @@ TEST_F_TIMEOUT(postcopy, place_racing_faults_on_the_same_page, 120)
 			toucher_start(&t[i], self->map + idx * ps + 8 * i, i & 1);
 		if (idx & 1)
 			usleep(idx * 10);
-		ASSERT_EQ(0, place_page(self->fd, idx, 14));
+		ASSERT_EQ(0, vmig_place_page(self->fd, idx, 14));
 		for (i = 0; i < nthreads; i++)
 			pthread_join(t[i].thread, NULL);
-		ASSERT_EQ(0, pattern_errors(self->map + idx * ps, idx, 14,
+		ASSERT_EQ(0, vmig_pattern_errors(self->map + idx * ps, idx, 14,
 					    ps / 8 - 1));
 	}
 	/* Requests of pages placed before anyone read them were removed. */
@@ -930,7 +871,7 @@ static void *background_main(void *arg)
 
 	memset(buf, s->fill, ps);
 	for (i = 0; i < s->npages; i++) {
-		err = place(s->fd, i * ps, ps, buf, 0, NULL);
+		err = vmig_place(s->fd, i * ps, ps, buf, 0, NULL);
 		if (err == -EEXIST) {
 			atomic_fetch_add(&s->lost[i], 1);
 		} else if (err) {
@@ -957,7 +898,7 @@ static void *demand_main(void *arg)
 		if (poll(&pfd, 1, 20) <= 0 || read(s->fd, &req, sizeof(req)) != sizeof(req))
 			continue;
 		i = req.offset / ps;
-		err = place(s->fd, req.offset, ps, buf, 0, NULL);
+		err = vmig_place(s->fd, req.offset, ps, buf, 0, NULL);
 		if (err == -EEXIST) {
 			atomic_fetch_add(&s->lost[i], 1);
 		} else if (err) {
@@ -1134,7 +1075,7 @@ TEST_F(postcopy, tracepoints_report_missing_faults_and_placements)
 
 	toucher_start(&t, self->map + 130 * ps, 1);
 	ASSERT_EQ(0, wait_missing_faults(self->fd, 1));
-	ASSERT_EQ(0, place_page(self->fd, 130, 15));
+	ASSERT_EQ(0, vmig_place_page(self->fd, 130, 15));
 	pthread_join(t.thread, NULL);
 
 	buf = calloc(1, 1 << 20);
@@ -1164,7 +1105,7 @@ TEST_F(postcopy, dirty_logging_can_be_enabled_after_placement)
 	struct vmig_dirty_log log;
 	uint64_t bitmap[4];
 
-	ASSERT_EQ(0, place(self->fd, 0, self->size, NULL, VMIG_PLACE_ZERO, NULL));
+	ASSERT_EQ(0, vmig_place(self->fd, 0, self->size, NULL, VMIG_PLACE_ZERO, NULL));
 	if (ioctl(self->fd, VMIG_DIRTY_ENABLE, &en) && errno == ENOTTY)
 		SKIP(return, "dirty logging is not in this module (ENOTTY)");
 	memset(&log, 0, sizeof(log));
@@ -1191,7 +1132,7 @@ TEST_F(postcopy, page_placed_while_dirty_logging_is_on_is_reported_dirty)
 	log.num_pages = self->npages;
 	log.bitmap = (uintptr_t)bitmap;
 	ASSERT_EQ(0, ioctl(self->fd, VMIG_GET_DIRTY_LOG, &log));
-	ASSERT_EQ(0, place_page(self->fd, 7, 19));
+	ASSERT_EQ(0, vmig_place_page(self->fd, 7, 19));
 	memset(bitmap, 0, sizeof(bitmap));
 	ASSERT_EQ(0, ioctl(self->fd, VMIG_GET_DIRTY_LOG, &log));
 	EXPECT_EQ(1ull << 7, bitmap[0]);

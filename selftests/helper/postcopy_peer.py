@@ -61,7 +61,8 @@ def drain(s):
         pass
 
 
-def unrequested(port, pages):
+def switched(port, pages, drain_return):
+    """A source's session up to the destination's RESUMED: (main, multifd, return, preempt)."""
     session = 0x1234567890ABCDEF
     conn = lambda: socket.create_connection(("127.0.0.1", port), timeout=10)
     s = conn()
@@ -75,15 +76,20 @@ def unrequested(port, pages):
     m.sendall(chan_hdr(MULTIFD, session, 0))
     r.sendall(chan_hdr(RETURN, session))
     p.sendall(chan_hdr(PREEMPT, session))
-    threading.Thread(target=drain, args=(r,), daemon=True).start()
+    if drain_return:
+        threading.Thread(target=drain, args=(r,), daemon=True).start()
     m.sendall(pkt(POSTCOPY))
     s.sendall(pkt(POSTCOPY, struct.pack("<Q", 0)))
     while True:
         t, body = recv_pkt(s)
         if t == RESUMED:
-            break
+            return s, m, r, p
         if t == ERROR:
             sys.exit("destination: " + body[8:].decode(errors="replace"))
+
+
+def unrequested(port, pages):
+    s, m, r, p = switched(port, pages, True)
     p.sendall(pkt(PAGES, struct.pack("<IIQ", 0, 1, 5) + b"\x01" * 4096))
     time.sleep(0.5)
     try:
@@ -94,27 +100,7 @@ def unrequested(port, pages):
 
 
 def slowreplies(port, pages):
-    session = 0x1234567890ABCDEF
-    conn = lambda: socket.create_connection(("127.0.0.1", port), timeout=10)
-    s = conn()
-    s.sendall(chan_hdr(MAIN, session))
-    s.sendall(pkt(HELLO, struct.pack("<IIQIIII", 1, 1, CAPS, 4096, 1, 1, 0) +
-                  struct.pack("<Q", pages)))
-    t, body = recv_pkt(s)
-    if t != HELLO_REPLY or struct.unpack("<i", body[:4])[0] != 0:
-        sys.exit("handshake refused: " + body[16:].decode(errors="replace"))
-    m, r, p = conn(), conn(), conn()
-    m.sendall(chan_hdr(MULTIFD, session, 0))
-    r.sendall(chan_hdr(RETURN, session))
-    p.sendall(chan_hdr(PREEMPT, session))
-    m.sendall(pkt(POSTCOPY))
-    s.sendall(pkt(POSTCOPY, struct.pack("<Q", 0)))
-    while True:
-        t, body = recv_pkt(s)
-        if t == RESUMED:
-            break
-        if t == ERROR:
-            sys.exit("destination: " + body[8:].decode(errors="replace"))
+    s, m, r, p = switched(port, pages, False)
     reqs = []
     lock = threading.Lock()
 

@@ -40,7 +40,8 @@
  *      migration entry and restore it later) is in flight or can start;
  *   3. P: write-protects every PTE of the chunk, then cleans every PTE's
  *      dirty bit (two rmap walks, each flushing the TLB for what it
- *      changed; the helpers count the PTEs they changed);
+ *      changed; the helpers count the PTEs they changed); the clean walk
+ *      only once the region was mprotect()ed, see below;
  *   4. V: does the same again, write-protect walk first.  If its
  *      write-protect walk changed a PTE (an mprotect() upgrade since P, or
  *      a fault on a page of the walk whose folio is not ours), V is
@@ -72,14 +73,19 @@
  * would pass as fine; so V cleans as well, after write-protecting.  P's own
  * order matters too: cleaning before write-protecting lets a write dirty
  * the PTE in between, leaving it read-only and dirty for mprotect().
- * V is only needed while an mprotect() can give write access back: the
- * region's vm_ops->mprotect runs before mprotect() changes any PTE and
- * sets r->dirty.mprotected (sticky, full barrier after).  Read after P:
- * if it is still clear, no upgrade happened before P's walks passed, and
- * any later one finds P's PTEs clean; without upgrades, P alone leaves
- * every PTE read-only and clean (the argument above with V's walks
- * replaced by P's).  A VMM that never mprotect()s guest RAM pays two
- * walks per chunk, not four.
+ * V and P's clean walk are only needed once an mprotect() can give write
+ * access back.  The region's vm_ops->mprotect runs before mprotect()
+ * changes any PTE: it sets r->dirty.mprotected (sticky, full barrier
+ * after) and then cleans every PTE of the pages that mprotect() covers, in
+ * every mapping (vmig_dirty_note_mprotect).  The harvester reads the flag
+ * after P's write-protect walk.  If it is still clear, every later
+ * upgrade of a PTE P left read-only is preceded by that cleaning walk, so
+ * it finds the PTE clean and leaves it read-only: a write-protect walk
+ * alone leaves every PTE protected for good (the argument above with V's
+ * walks replaced by P's, and "clean" by "cleaned before any upgrade").
+ * If it is set, an upgrade may be running: the clean walk and V follow.
+ * A VMM that never mprotect()s guest RAM pays one walk per chunk, not
+ * four.
  * Doing 3 before 1 would leave a PTE that a fault made writable between
  * them behind a cleared bit; skipping 2 would let a fault that set its bit
  * before 1 install its writable PTE after V.
@@ -147,6 +153,9 @@ MODULE_PARM_DESC(wp_chunk,
  */
 #define VMIG_WP_GAP	32
 
+/* Pages per walk when the first mprotect() cleans the region's PTEs. */
+#define VMIG_MPROTECT_CHUNK	512
+
 static unsigned long vmig_wp_chunk(void)
 {
 	unsigned long chunk = READ_ONCE(wp_chunk);
@@ -187,17 +196,58 @@ void vmig_dirty_note_write(struct vmig_region *r, pgoff_t index)
 }
 
 /*
- * Called by mprotect() (vm_ops->mprotect) before it changes any PTE of a
- * mapping of @r.  Giving write access back is the one way a PTE becomes
- * writable without a fault, so from then on every protection pass is
- * verified (V in "Why it holds").  The barrier orders the flag before the
- * PTE changes; the harvester reads it after P.
+ * Called by mprotect() (vm_ops->mprotect) before it changes any PTE of
+ * pages [first, first + nr) of @r.  Giving write access back is the one way
+ * a PTE becomes writable without a fault, and only a read-only PTE that is
+ * *dirty* can be upgraded so.  A protection pass of a region never
+ * mprotect()ed only write-protects (P in "Why it holds"), which leaves
+ * read-only dirty PTEs; so before a mprotect() that gives write access
+ * changes anything, the dirty bit of every PTE of its pages, in every
+ * mapping, is cleaned here.  That loses nothing: a read-only PTE's writes
+ * were reported by the harvest that protected it, a writable one's page
+ * has its bit set since its write fault.  Only HWDIRTY, where the PTE
+ * dirty bits are the record, reports the PTEs found dirty (the mode is
+ * read after the walk: an ENABLE that cleaned the PTEs before us has set
+ * it by then).  The first such call also sets
+ * r->dirty.mprotected (sticky): from then on every pass also cleans and is
+ * verified, which covers a harvest running while mprotect() changes PTEs.
+ * The barrier orders the flag before the walk; the harvester writes PTEs,
+ * then reads the flag (smp_mb() between): a harvest that read the flag
+ * clear is one whose walks this one sees.
  */
-void vmig_dirty_note_mprotect(struct vmig_region *r, unsigned long newflags)
+void vmig_dirty_note_mprotect(struct vmig_region *r, pgoff_t first, pgoff_t nr,
+			      unsigned long newflags)
 {
-	if ((newflags & VM_WRITE) && !READ_ONCE(r->dirty.mprotected)) {
+	unsigned long scratch[VMIG_MPROTECT_CHUNK / BITS_PER_LONG];
+	unsigned long *bitmap, w;
+	pgoff_t end = min_t(pgoff_t, first + nr, r->npages);
+	pgoff_t n, wstart, wend;
+
+	if (!(newflags & VM_WRITE))
+		return;
+	if (!READ_ONCE(r->dirty.mprotected))
 		WRITE_ONCE(r->dirty.mprotected, true);
-		smp_mb();	/* before the PTE changes; pairs with the harvester */
+	smp_mb();	/* the flag before the walk; pairs with the harvester */
+	/* Walks aligned to the scratch bitmap, so its words are the region's. */
+	for (first = round_down(first, VMIG_MPROTECT_CHUNK); first < end;
+	     first += n) {
+		n = min_t(pgoff_t, VMIG_MPROTECT_CHUNK, end - first);
+		wstart = 0;
+		wend = 0;
+		bitmap_zero(scratch, VMIG_MPROTECT_CHUNK);
+		clean_record_shared_mapping_range(vmig_region_mapping(r), first,
+						  n, first, scratch, &wstart,
+						  &wend);
+		smp_mb();	/* the walk before reading the mode */
+		rcu_read_lock();
+		bitmap = rcu_dereference(r->dirty.bitmap);
+		for (w = 0; bitmap && READ_ONCE(r->dirty.hw) &&
+		     w < BITS_TO_LONGS(n); w++)
+			if (scratch[w])
+				atomic_long_or(scratch[w], (atomic_long_t *)
+					       &bitmap[first / BITS_PER_LONG + w]);
+		rcu_read_unlock();
+		cond_resched();
 	}
 }
 
@@ -288,6 +338,21 @@ static void vmig_wp_verify(struct vmig_region *r, pgoff_t first, pgoff_t nr,
 		set_bit(first + i, bitmap);
 }
 
+/*
+ * P of a region never mprotect()ed to writable: write-protect pages
+ * [first, first + nr) and return true if the region still was not
+ * mprotect()ed once that walk was done (then P is complete).  False: the
+ * full P and V are needed.
+ */
+static bool vmig_wp_only(struct vmig_region *r, pgoff_t first, pgoff_t nr)
+{
+	if (READ_ONCE(r->dirty.mprotected))
+		return false;
+	wp_shared_mapping_range(vmig_region_mapping(r), first, nr);
+	smp_mb();	/* the walk before the flag; pairs with note_mprotect */
+	return !READ_ONCE(r->dirty.mprotected);
+}
+
 static void vmig_wp_batch_flush(struct vmig_region *r, struct vmig_wp_batch *b)
 {
 	struct address_space *mapping = vmig_region_mapping(r);
@@ -298,10 +363,11 @@ static void vmig_wp_batch_flush(struct vmig_region *r, struct vmig_wp_batch *b)
 	if (nr) {
 		t0 = ktime_get_ns();
 		/* P, then V if mprotect() may race: see "Why it holds". */
-		vmig_wp_clean(mapping, b->first, nr, b->scratch, &wp);
-		smp_mb();	/* pairs with vmig_dirty_note_mprotect() */
-		if (READ_ONCE(r->dirty.mprotected))
+		if (!vmig_wp_only(r, b->first, nr)) {
+			vmig_wp_clean(mapping, b->first, nr, b->scratch, &wp);
+			smp_mb();	/* the walks before V */
 			vmig_wp_verify(r, b->first, nr, b->scratch);
+		}
 		vmig_dirty_note_walk(r, ktime_get_ns() - t0);
 	}
 	while (b->n) {

@@ -176,7 +176,9 @@ static vm_fault_t vmig_region_page_mkwrite(struct vm_fault *vmf)
 static int vmig_region_mprotect(struct vm_area_struct *vma, unsigned long start,
 				unsigned long end, unsigned long newflags)
 {
-	vmig_dirty_note_mprotect(vma->vm_file->private_data, newflags);
+	vmig_dirty_note_mprotect(vma->vm_file->private_data,
+				 vma->vm_pgoff + ((start - vma->vm_start) >> PAGE_SHIFT),
+				 (end - start) >> PAGE_SHIFT, newflags);
 	return 0;
 }
 

@@ -106,7 +106,8 @@ void vmig_region_stats_reset(struct vmig_region *r);
 int vmig_dirty_init(struct vmig_region *r);
 void vmig_dirty_destroy(struct vmig_region *r);
 void vmig_dirty_note_write(struct vmig_region *r, pgoff_t index);
-void vmig_dirty_note_mprotect(struct vmig_region *r, unsigned long newflags);
+void vmig_dirty_note_mprotect(struct vmig_region *r, pgoff_t first, pgoff_t nr,
+			      unsigned long newflags);
 bool vmig_dirty_folio(struct address_space *mapping, struct folio *folio);
 long vmig_dirty_ioctl(struct vmig_region *r, unsigned int cmd,
 		      void __user *argp);

@@ -244,4 +244,56 @@ TEST(no_write_lost_with_writer_harvester_and_mprotect_toggler)
 	close(dev);
 }
 
+/*
+ * A harvest on a region never mprotect()ed only write-protects: it leaves
+ * read-only but dirty PTEs, which mprotect(PROT_WRITE) would make writable
+ * without a fault.  The region's mprotect hook must clean them first, in
+ * mapping of those pages, or the writes after it are never reported.  The
+ * first round is the region's first such mprotect(), on the mapping the
+ * pages were written through; the later rounds (the region now counts as
+ * mprotect()ed) use a second mapping of the same pages, then the first.
+ */
+TEST(writes_after_first_mprotect_to_writable_are_reported)
+{
+	long ps = vmig_page_size();
+	size_t len = 64 * ps;
+	uint64_t bm[1], dirty;
+	unsigned char *a, *b;
+	int dev, fd, round;
+
+	dev = vmig_dev_open();
+	ASSERT_LE(0, dev);
+	fd = vmig_region_new(dev, len, 0);
+	ASSERT_LE(0, fd);
+	a = vmig_region_map(fd, len, 0);
+	b = vmig_region_map(fd, len, 0);
+	ASSERT_NE(NULL, a);
+	ASSERT_NE(NULL, b);
+	ASSERT_EQ(0, vmig_dirty_enable(fd, 0));
+	for (round = 0; round < 3; round++) {
+		unsigned char *m = round == 1 ? a : b;
+
+		/* Dirty, writable PTEs in @b; the harvest protects them. */
+		for (int i = 0; i < 64; i++)
+			b[i * ps] = round;
+		ASSERT_EQ(0, vmig_dirty_get(fd, 0, 64, bm, &dirty));
+		ASSERT_EQ(64, dirty);
+		/* Read-only and back, on one of the two mappings. */
+		ASSERT_EQ(0, mprotect(m, len, PROT_READ));
+		ASSERT_EQ(0, mprotect(m, len, PROT_READ | PROT_WRITE));
+		/* Every page's next write must fault and be reported. */
+		for (int i = 0; i < 64; i++)
+			b[i * ps] = round + 100;
+		ASSERT_EQ(0, vmig_dirty_get(fd, 0, 64, bm, &dirty));
+		if (dirty != 64)
+			TH_LOG("round %d: %llu of 64 writes not reported", round,
+			       (unsigned long long)(64 - dirty));
+		ASSERT_EQ(64, dirty);
+	}
+	munmap(a, len);
+	munmap(b, len);
+	close(fd);
+	close(dev);
+}
+
 TEST_HARNESS_MAIN

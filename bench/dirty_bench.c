@@ -120,6 +120,7 @@ static void print_row(const char *what, double a, const char *unit_a,
 struct stall_result {
 	double longest_ms;	/* worst of STALL_REPS harvests */
 	double best_ms;		/* best of the per-harvest worsts */
+	double median_ms;	/* their median */
 	double walk_ms;		/* max_protect_ns */
 	double floor_ms;	/* worst with no harvest at all */
 };
@@ -281,12 +282,19 @@ static int write_param(const char *v)
 
 /*
  * Longest writer stall while the whole, fully dirty, region is harvested:
- * the worst over STALL_REPS harvests, and the best of the per-harvest
- * worsts.  The guest's vCPUs are host threads on a shared machine; the
- * host preempting one for tens of ms shows up in any single figure, the
- * best-of figure filters that out.
+ * the worst over STALL_REPS harvests, and the best and the median of the
+ * per-harvest worsts.  The guest's vCPUs are host threads on a shared
+ * machine; the host preempting one for tens of ms shows up in any single
+ * figure, the median and best-of figures filter that out.
  */
-#define STALL_REPS	5
+#define STALL_REPS	7
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
 
 /* Let the writer finish the write in flight, then stop measuring. */
 static void stall_window_end(struct stall_writer *w)
@@ -302,7 +310,7 @@ static void kmod_stall(int dev, uint64_t *bm, const char *chunk,
 		       struct stall_result *res)
 {
 	struct stall_writer w = { 0 };
-	uint64_t d, worst = 0, best = UINT64_MAX, t0;
+	uint64_t d, worst = 0, best = UINT64_MAX, t0, gaps[STALL_REPS];
 	struct vmig_stats st;
 	pthread_t th;
 	int fd, rep;
@@ -321,6 +329,7 @@ static void kmod_stall(int dev, uint64_t *bm, const char *chunk,
 		w.measure = 1;
 		time_get(fd, bm, &d);
 		stall_window_end(&w);
+		gaps[rep] = w.max_gap;
 		if (w.max_gap > worst)
 			worst = w.max_gap;
 		if (w.max_gap < best)
@@ -328,6 +337,8 @@ static void kmod_stall(int dev, uint64_t *bm, const char *chunk,
 	}
 	res->longest_ms = worst / 1e6;
 	res->best_ms = best / 1e6;
+	qsort(gaps, STALL_REPS, sizeof(gaps[0]), cmp_u64);
+	res->median_ms = gaps[STALL_REPS / 2] / 1e6;
 
 	/* The same writer with no harvest at all: the machine's own noise. */
 	worst = 0;
@@ -564,16 +575,19 @@ int main(int argc, char **argv)
 	printf("| %-44s | %-16s | %-16s |\n", "---", "---", "---");
 	snprintf(buf, sizeof(buf), "wp_chunk (pages)");
 	printf("| %-44s | %-16s | %-16s |\n", buf, whole, k.chunk);
-	print_row("longest stall, worst of 5 harvests",
+	print_row("longest stall, worst of 7 harvests",
 		  k.whole.longest_ms, "ms", k.chunked.longest_ms, "ms");
-	print_row("longest stall, best of 5 harvests",
+	print_row("longest stall, median of 7 harvests",
+		  k.whole.median_ms, "ms", k.chunked.median_ms, "ms");
+	print_row("longest stall, best of 7 harvests",
 		  k.whole.best_ms, "ms", k.chunked.best_ms, "ms");
 	print_row("longest protection walk (max_protect_ns)",
 		  k.whole.walk_ms, "ms", k.chunked.walk_ms, "ms");
 	print_row("longest gap with no harvest (noise floor)",
 		  k.whole.floor_ms, "ms", k.chunked.floor_ms, "ms");
-	printf("\nstall ratio one walk / default chunk: worst %.1fx, best %.1fx\n",
+	printf("\nstall ratio one walk / default chunk: worst %.1fx, median %.1fx, best %.1fx\n",
 	       k.chunked.longest_ms > 0 ? k.whole.longest_ms / k.chunked.longest_ms : 0,
+	       k.chunked.median_ms > 0 ? k.whole.median_ms / k.chunked.median_ms : 0,
 	       k.chunked.best_ms > 0 ? k.whole.best_ms / k.chunked.best_ms : 0);
 	close(dev);
 	free(bm);

@@ -53,19 +53,21 @@ def main():
             sv = s["S"][k]
             if sv[0] and pv[0]:
                 rows.append([f(r, sv, pv) / 1e3 for _, f in STAGES])
+    if not rows and not bg:
+        print(f"{label}: no joined requests")
+        return
+    print(f"{label}: {len(rows) + len(bg)} requests joined; µs")
     if bg:
         v = sorted(x[0] for x in bg)
         c = sorted(x[1] for x in bg)
-        print(f"{label}: {len(bg)} requests answered by the background stream first: "
-              f"fault read -> placed avg {sum(v) / len(v):.0f} p50 {pct(v, .5):.0f} "
-              f"p99 {pct(v, .99):.0f} µs; the placing call avg {sum(c) / len(c):.0f} "
-              f"p99 {pct(c, .99):.0f} µs")
+        print(f"  {len(bg)} answered by the background stream first: fault read -> placed "
+              f"avg {sum(v) / len(v):.0f} p50 {pct(v, .5):.0f} p99 {pct(v, .99):.0f}; "
+              f"the placing call avg {sum(c) / len(c):.0f} p99 {pct(c, .99):.0f}")
     if not rows:
-        print(f"{label}: no joined requests")
         return
     rows.sort(key=lambda x: x[5])
     tail = rows[int(len(rows) * 0.99):]
-    print(f"{label}: {len(rows)} requests joined; µs")
+    print(f"  {len(rows)} answered by the preempt reply, by stage:")
     print(f"  {'stage':32} {'avg':>7} {'p50':>7} {'p90':>7} {'p99':>7} {'max':>8}"
           f" | slowest 1 % avg")
     for i, (name, _) in enumerate(STAGES):

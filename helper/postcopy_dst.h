@@ -24,7 +24,7 @@
 
 #define PCD_MAX_PENDING	1024	/* distinct pages requested and not yet answered */
 #define PCD_FAULT_BATCH	32	/* faults read from the uffd at once */
-#define PCD_PLACE_CHUNK	16	/* background pages placed per call (see pcd_place_batch) */
+#define PCD_PLACE_CHUNK	4	/* background pages placed per call (see pcd_place_batch) */
 
 struct pcd_pending {
 	uint32_t region;

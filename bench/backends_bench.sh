@@ -18,11 +18,22 @@
 # as backends_converge_bench.sh (make bench-backends-converge) the
 # dirty-heavy case with and without --auto-converge.
 #
+# Each case ends with a summary line per figure: the median over the runs
+# on each backend, and in how many of the interleaved pairs kmod was at
+# least as fast (lower or equal), so "kmod >= uffd" can be judged without
+# eyeballing the runs.  RUNS pairs per case (default 3); the postcopy cases
+# run RUNS_PC pairs (default 7: their request latency is noisy).
+# vcpu_slow_sum_ms is count x avg, the vCPUs' whole slow time: on kmod a
+# placed page is not mapped into the VMM yet, so the guest's first touch
+# of it is a (short, >= 20 us in TCG) fault that uffd's UFFDIO_COPY does
+# not cause, and those lower kmod's per-access average.
+#
 # The guest kernel (Debian 6.1) has no UFFD_FEATURE_WP_ASYNC/PAGEMAP_SCAN:
 # uffd runs sync write-protect there (every first write to a protected
 # page faults to the helper, which marks it and un-protects it).
 vmig=/usr/bin/vmig
 RUNS=${RUNS:-3}
+RUNS_PC=${RUNS_PC:-7}
 T=/tmp/bb
 mkdir -p $T
 port=5300
@@ -84,20 +95,75 @@ one() {
 		"${lat:--}" "${slow:--}" "${flat:--}"
 	# the throttle timeline (auto-converge)
 	sed -n 's/^vmig migrate: auto-converge/    &/p' $p.merr
+	# for the summary: backend total downtime req_avg req_p99 slow_avg
+	# slow_total_ms ("-": none)
+	echo "$be ${tot:--} $(field downtime_ms $p.json | grep . || echo -)" \
+		"$(echo "${lat:--}" | sed 's/^[0-9]*:\([0-9.]*\)\/\([0-9.]*\)$/\1 \2/;s/^-$/- -/')" \
+		"$(echo "${slow:--}" | awk -F '[:/]' '{ if (NF == 3) print $2, $1 * $2 / 1000; else print "- -" }')" \
+		>>$T/figs
 }
 
-# case NAME MEM GUEST_ARGS MIGRATE_ARGS
+# summary: per figure, the median over the runs of each backend, and the
+# pairs (run i of kmod against run i of uffd) where kmod was lower or equal.
+summary() {
+	awk '
+	function median(a, n,    i, j, t, b) {
+		for (i = 1; i <= n; i++)
+			b[i] = a[i]
+		for (i = 2; i <= n; i++)
+			for (j = i; j > 1 && b[j - 1] > b[j]; j--) {
+				t = b[j]; b[j] = b[j - 1]; b[j - 1] = t
+			}
+		return n % 2 ? b[(n + 1) / 2] : (b[n / 2] + b[n / 2 + 1]) / 2
+	}
+	{
+		r = ++n[$1]
+		for (f = 2; f <= 7; f++)
+			v[$1, f, r] = $f
+	}
+	END {
+		split("total_ms downtime_ms req_read_avg_us req_read_p99_us vcpu_slow_avg_us " \
+		      "vcpu_slow_sum_ms", name)
+		for (f = 2; f <= 7; f++) {
+			nk = nu = np = win = 0
+			delete k; delete u
+			for (r = 1; r <= n["kmod"]; r++)
+				if (v["kmod", f, r] != "-" && v["kmod", f, r] != "")
+					k[++nk] = v["kmod", f, r] + 0
+			for (r = 1; r <= n["uffd"]; r++)
+				if (v["uffd", f, r] != "-" && v["uffd", f, r] != "")
+					u[++nu] = v["uffd", f, r] + 0
+			if (!nk || !nu)
+				continue
+			for (r = 1; r <= n["kmod"] && r <= n["uffd"]; r++) {
+				a = v["kmod", f, r]; b = v["uffd", f, r]
+				if (a == "-" || a == "" || b == "-" || b == "")
+					continue
+				np++
+				win += a + 0 <= b + 0
+			}
+			printf "median %-17s kmod %9.1f  uffd %9.1f  (%d / %d runs)  kmod <= uffd in %d of %d pairs\n", \
+				name[f - 1], median(k, nk), median(u, nu), nk, nu, win, np
+		}
+	}' $T/figs
+}
+
+# case NAME MEM GUEST_ARGS MIGRATE_ARGS [PAIRS]
 bench_case() {
-	echo "== $1 ($2 guest; vmig guest $3; vmig migrate $4)"
+	n=${5:-$RUNS}
+	echo "== $1 ($2 guest; vmig guest $3; vmig migrate $4; $n pairs)"
 	printf "%-5s %-17s %9s %9s %6s %8s %9s %5s %8s %6s %-4s %4s %s %s %s\n" backend tracking \
 		total_ms downtime_ms rounds harv_ms wp_faults MiB g_writes w/s verified thr% \
 		"req_read:n:avg/p99_us" "vcpu_slow:n:avg/max_us" "fault(kmod):n:avg/p99_us"
+	rm -f $T/figs
 	r=0
-	while [ $r -lt $RUNS ]; do
+	while [ $r -lt $n ]; do
 		one kmod "$2" "$3" "$4"
 		one uffd "$2" "$3" "$4"
 		r=$((r + 1))
 	done
+	summary
+	echo "# load: $(cat /proc/loadavg)"
 }
 
 echo "backends_bench: $(uname -r), $(nproc) vCPUs, $(sed -n 's/MemTotal: *//p' /proc/meminfo)"
@@ -116,9 +182,9 @@ if [ "${BENCH_CASES:-all}" = converge ]; then
 fi
 if [ "${BENCH_CASES:-all}" = postcopy ]; then
 	bench_case "postcopy from the start, preempt, random writes at 4 MiB/s" 64M \
-		"--pattern random --dirty-rate 4 --vcpus 2" "--multifd 2 --postcopy-after 0"
+		"--pattern random --dirty-rate 4 --vcpus 2" "--multifd 2 --postcopy-after 0" $RUNS_PC
 	bench_case "postcopy after the bulk stage, preempt, random writes at 4 MiB/s" 64M \
-		"--pattern random --dirty-rate 4 --vcpus 2" "--multifd 2 --postcopy"
+		"--pattern random --dirty-rate 4 --vcpus 2" "--multifd 2 --postcopy" $RUNS_PC
 	rm -rf $T
 	exit 0
 fi

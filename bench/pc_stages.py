@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 """Where postcopy page-request latency goes: join the VMIG_PC_TRACE records
 of both helpers (helper/pctrace.h) and print each stage's distribution, and
-the stages of the slowest 1 % of requests.
+the stages of the slowest 1 % of requests, for the requests the preempt
+reply answered; those the background stream answered first ("B") apart.
 
     bench/pc_stages.py PREFIX [LABEL]     (reads PREFIX.src and PREFIX.dst)
 """
@@ -40,18 +41,33 @@ def main():
     prefix = sys.argv[1]
     label = sys.argv[2] if len(sys.argv) > 2 else prefix
     d, s = load(prefix + ".dst"), load(prefix + ".src")
-    rows = []
+    rows, bg = [], []
     for k, r in d.get("R", {}).items():
-        if k in s.get("S", {}) and k in d.get("P", {}):
-            sv, pv = s["S"][k], d["P"][k]
+        b = d.get("B", {}).get(k)
+        pv = d.get("P", {}).get(k)
+        # answered by the background stream before any reply was placed
+        if b and (not pv or b[1] < pv[2]):
+            bg.append(((b[1] - r[0]) / 1e3, (b[1] - b[0]) / 1e3))
+            continue
+        if k in s.get("S", {}) and pv:
+            sv = s["S"][k]
             if sv[0] and pv[0]:
                 rows.append([f(r, sv, pv) / 1e3 for _, f in STAGES])
-    if not rows:
+    if not rows and not bg:
         print(f"{label}: no joined requests")
+        return
+    print(f"{label}: {len(rows) + len(bg)} requests joined; µs")
+    if bg:
+        v = sorted(x[0] for x in bg)
+        c = sorted(x[1] for x in bg)
+        print(f"  {len(bg)} answered by the background stream first: fault read -> placed "
+              f"avg {sum(v) / len(v):.0f} p50 {pct(v, .5):.0f} p99 {pct(v, .99):.0f}; "
+              f"the placing call avg {sum(c) / len(c):.0f} p99 {pct(c, .99):.0f}")
+    if not rows:
         return
     rows.sort(key=lambda x: x[5])
     tail = rows[int(len(rows) * 0.99):]
-    print(f"{label}: {len(rows)} requests joined; µs")
+    print(f"  {len(rows)} answered by the preempt reply, by stage:")
     print(f"  {'stage':32} {'avg':>7} {'p50':>7} {'p90':>7} {'p99':>7} {'max':>8}"
           f" | slowest 1 % avg")
     for i, (name, _) in enumerate(STAGES):

@@ -19,6 +19,7 @@ void pct_open(struct pctrace *t, const char *suffix)
 	snprintf(t->path, sizeof(t->path), "%s.%s", p, suffix);
 	t->cap = 1u << 14;
 	t->v = calloc(t->cap, sizeof(*t->v));
+	pthread_mutex_init(&t->lock, NULL);
 }
 
 uint64_t pct_now(void)
@@ -62,17 +63,20 @@ void pct_add(struct pctrace *t, char tag, uint32_t region, uint64_t page,
 {
 	if (!t->v)
 		return;
+	pthread_mutex_lock(&t->lock);
 	if (t->n == t->cap) {
 		struct pct_rec *v = t->cap < PCT_MAX ?
 				    realloc(t->v, 2 * t->cap * sizeof(*v)) : NULL;
 
 		if (!v)
-			return;
+			goto out;
 		t->v = v;
 		t->cap *= 2;
 	}
 	t->v[t->n++] = (struct pct_rec){ .tag = tag, .region = region, .page = page,
 					 .t = { t0, t1, t2 } };
+out:
+	pthread_mutex_unlock(&t->lock);
 }
 
 void pct_close(struct pctrace *t)
@@ -91,4 +95,5 @@ void pct_close(struct pctrace *t)
 		fclose(f);
 	free(t->v);
 	t->v = NULL;
+	pthread_mutex_destroy(&t->lock);
 }

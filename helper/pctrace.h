@@ -7,12 +7,15 @@
  * PREFIX.src / PREFIX.dst, one "region page t0 t1 t2" line each:
  *   dst "R": fault read, request written to the return path;
  *   src "S": request arrived (kernel receive stamp), read, page written;
- *   dst "P": page arrived (kernel receive stamp), read, placed.
+ *   dst "P": page arrived (kernel receive stamp), read, placed;
+ *   dst "B": a request answered by the background stream: the placing
+ *            call began, returned (the latency's end), 0.
  * bench/pc_stages.py joins them.
  */
 #ifndef VMIG_PCTRACE_H
 #define VMIG_PCTRACE_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -26,6 +29,7 @@ struct pct_rec {
 struct pctrace {
 	struct pct_rec *v;		/* NULL: tracing off */
 	size_t n, cap;
+	pthread_mutex_t lock;		/* pct_add from several threads */
 	char path[256];
 };
 

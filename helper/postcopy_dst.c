@@ -239,15 +239,16 @@ static void lat_push(uint64_t **lat, size_t *n, size_t *cap, uint64_t ns)
 
 /*
  * A request answered: its latency from the helper reading the fault (alike
- * on both backends), and on kmod also from the fault itself.
+ * on both backends), and on kmod also from the fault itself.  Returns now.
  */
-static void lat_add(struct pc_dst *pc, const struct pcd_pending *p)
+static uint64_t lat_add(struct pc_dst *pc, const struct pcd_pending *p)
 {
 	uint64_t t = now_ns();
 
 	lat_push(&pc->lat, &pc->nlat, &pc->lat_cap, t - p->t_ns);
 	if (p->t_fault_ns && p->t_fault_ns <= t)
 		lat_push(&pc->flat, &pc->nflat, &pc->flat_cap, t - p->t_fault_ns);
+	return t;
 }
 
 /* Under lock: the pending entry for (region, page), or -1. */
@@ -269,8 +270,13 @@ static void pend_remove(struct pc_dst *pc, int i)
 	atomic_store(&pc->npend, n);
 }
 
-/* A page was placed (or found placed): answer a waiting request. */
-static void placed(struct pc_dst *pc, uint32_t region, uint64_t page, bool urgent)
+/*
+ * A page was placed (or found placed): answer a waiting request.  t_place:
+ * when the call that placed it began (the trace's "B" record: a request
+ * the background stream answered).
+ */
+static void placed(struct pc_dst *pc, uint32_t region, uint64_t page, bool urgent,
+		   uint64_t t_place)
 {
 	int i;
 
@@ -279,8 +285,14 @@ static void placed(struct pc_dst *pc, uint32_t region, uint64_t page, bool urgen
 	pthread_mutex_lock(&pc->lock);
 	i = pend_find(pc, region, page);
 	if (i >= 0) {
-		if (!pc->pend[i].served)
+		if (!pc->pend[i].served) {
 			lat_add(pc, &pc->pend[i]);
+			if (!urgent && pct_on(&pc->trace)) {
+				uint64_t t = pct_now();
+
+				pct_add(&pc->trace, 'B', region, page, t_place ? t_place : t, t, 0);
+			}
+		}
 		pc->pend[i].served = true;
 		/* The preempt reply closes the request; without preempt, the first copy does. */
 		if (urgent || !pc->preempt)
@@ -323,52 +335,118 @@ static int place_raw(struct pc_dst *pc, uint32_t region, uint64_t page, const vo
 	}
 }
 
-int pcd_place(struct pc_dst *pc, uint32_t region, uint64_t page, const void *src)
+/*
+ * Place n pages not received yet (kmod: one VMIG_PLACE_BATCH; uffd: page by
+ * page), then answer the requests waiting for them.
+ */
+static int place_pages(struct pc_dst *pc, uint32_t region, const uint64_t *pages,
+		       uint8_t *const *src, unsigned int n)
 {
-	int r;
+	uint64_t t = pct_on(&pc->trace) ? pct_now() : 0;
+	bool ok[WIRE_MAX_BATCH];
+	unsigned int i;
+	int r = 0;
 
-	if (test_bit(pc->recv[region], page)) {
-		placed(pc, region, page, false);
+	if (!n)
+		return 0;
+	if (pc->kmod) {
+		r = pck_place_batch(pc, region, pages, src, n, ok, &pc->eexist);
+		if (r)
+			return pc_fail(pc, -r, "cannot place %u pages of region %u in the guest: %s",
+				       n, region, strerror(-r));
+		for (i = 0; i < n; i++)
+			set_bits(pc->recv[region], pages[i], 1, true);
+		for (i = 0; i < n; i++)
+			placed(pc, region, pages[i], false, t);
 		return 0;
 	}
-	r = place_raw(pc, region, page, src);
-	if (r)
-		return pc_fail(pc, -r, "cannot place page %llu of region %u in the guest: %s",
-			       (unsigned long long)page, region, strerror(-r));
-	set_bits(pc->recv[region], page, 1, true);
-	placed(pc, region, page, false);
+	for (i = 0; i < n; i++) {
+		if (i && pct_on(&pc->trace))
+			t = pct_now();
+		r = place_raw(pc, region, pages[i], src[i]);
+		if (r)
+			return pc_fail(pc, -r, "cannot place page %llu of region %u in the guest: %s",
+				       (unsigned long long)pages[i], region, strerror(-r));
+		set_bits(pc->recv[region], pages[i], 1, true);
+		placed(pc, region, pages[i], false, t);
+	}
 	return 0;
 }
 
+int pcd_place(struct pc_dst *pc, uint32_t region, uint64_t page, const void *src)
+{
+	uint8_t *s = (uint8_t *)src;
+
+	if (test_bit(pc->recv[region], page)) {
+		placed(pc, region, page, false, 0);
+		return 0;
+	}
+	return place_pages(pc, region, &page, &s, 1);
+}
+
+/*
+ * Move the pages a request waits for (not answered yet) to the front of
+ * pages/src; returns how many there are.
+ */
+static unsigned int wanted_first(struct pc_dst *pc, uint32_t region, uint64_t *pages,
+				 uint8_t **src, unsigned int n)
+{
+	unsigned int i, k = 0;
+
+	if (!atomic_load_explicit(&pc->npend, memory_order_relaxed))
+		return 0;
+	pthread_mutex_lock(&pc->lock);
+	for (i = 0; i < n; i++) {
+		int j = pend_find(pc, region, pages[i]);
+		uint64_t pg = pages[i];
+		uint8_t *s = src[i];
+
+		if (j < 0 || pc->pend[j].served)
+			continue;
+		pages[i] = pages[k];
+		src[i] = src[k];
+		pages[k] = pg;
+		src[k++] = s;
+	}
+	pthread_mutex_unlock(&pc->lock);
+	return k;
+}
+
+/*
+ * A batch from the background stream, up to 128 pages.  It goes in by
+ * chunks of PCD_PLACE_CHUNK, and before each chunk the pages a request waits
+ * for move to the front and go in first, in a call of their own: a waiting
+ * vCPU, and the request's latency, never wait for the rest of the batch to
+ * be copied.  A request read while the batch is being placed is seen at the
+ * next chunk.  On kmod, a request is known answered (latency taken, recv
+ * bit set) only when the VMIG_PLACE_BATCH call that placed it returns:
+ * small calls keep that close to the moment the page went in, as on uffd,
+ * where each page is placed and answered on its own.
+ */
 int pcd_place_batch(struct pc_dst *pc, uint32_t region, const uint64_t *pages,
 		    uint8_t *const *src, unsigned int n)
 {
 	uint64_t todo[WIRE_MAX_BATCH] = { 0 };
 	uint8_t *data[WIRE_MAX_BATCH] = { NULL };
-	bool ok[WIRE_MAX_BATCH];
-	unsigned int i, k = 0;
-	int r;
+	unsigned int i, k = 0, done = 0, w;
+	int r = 0;
 
-	if (!pc->kmod) {
-		for (i = 0, r = 0; i < n && !r; i++)
-			r = pcd_place(pc, region, pages[i], src[i]);
-		return r;
-	}
 	for (i = 0; i < n; i++) {
-		if (test_bit(pc->recv[region], pages[i]))
+		if (test_bit(pc->recv[region], pages[i])) {
+			placed(pc, region, pages[i], false, 0);
 			continue;
+		}
 		todo[k] = pages[i];
 		data[k++] = src[i];
 	}
-	r = k ? pck_place_batch(pc, region, todo, data, k, ok, &pc->eexist) : 0;
-	if (r)
-		return pc_fail(pc, -r, "cannot place %u pages of region %u in the guest: %s",
-			       k, region, strerror(-r));
-	for (i = 0; i < k; i++)
-		set_bits(pc->recv[region], todo[i], 1, true);
-	for (i = 0; i < n; i++)
-		placed(pc, region, pages[i], false);
-	return 0;
+	while (done < k && !r) {
+		w = wanted_first(pc, region, todo + done, data + done, k - done);
+		if (!w)
+			w = k - done < PCD_PLACE_CHUNK ? k - done : PCD_PLACE_CHUNK;
+		r = place_pages(pc, region, todo + done, data + done, w);
+		done += w;
+	}
+	return r;
 }
 
 /* --- the fault thread ----------------------------------------------------- */
@@ -588,7 +666,7 @@ static int handle_preempt(struct pc_dst *pc, uint8_t *buf, bool *ended)
 			set_bits(pc->recv[wp.region], page, 1, true);
 		}
 		pc->urgent_pages++;
-		placed(pc, wp.region, page, true);
+		placed(pc, wp.region, page, true, 0);
 		if (pct_on(&pc->trace))
 			pct_add(&pc->trace, 'P', wp.region, page, t_rx, t_read, pct_now());
 		trace("dst: urgent page %llu placed", (unsigned long long)page);

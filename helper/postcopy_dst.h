@@ -24,6 +24,7 @@
 
 #define PCD_MAX_PENDING	1024	/* distinct pages requested and not yet answered */
 #define PCD_FAULT_BATCH	32	/* faults read from the uffd at once */
+#define PCD_PLACE_CHUNK	4	/* background pages placed per call (see pcd_place_batch) */
 
 struct pcd_pending {
 	uint32_t region;
@@ -90,7 +91,10 @@ int pcd_start(struct pc_dst *pc, int uffd, int rp_fd, int pre_fd, int timeout_ms
 void pcd_release(struct pc_dst *pc, bool abort);
 /* Place one page (src NULL: zero) after the switch; 0 or -errno. */
 int pcd_place(struct pc_dst *pc, uint32_t region, uint64_t page, const void *src);
-/* The same for n pages of one region (src[i] NULL: zero); one ioctl on kmod. */
+/*
+ * The same for n pages of one region (src[i] NULL: zero): the requested
+ * ones first, then the rest in chunks (kmod: one ioctl per chunk).
+ */
 int pcd_place_batch(struct pc_dst *pc, uint32_t region, const uint64_t *pages,
 		    uint8_t *const *src, unsigned int n);
 /* Everything arrived: end the return path (and drain preempt). 0 or -errno. */

@@ -80,6 +80,19 @@ int pck_place_batch(struct pc_dst *pc, uint32_t region, const uint64_t *pages,
 		return 0;
 	if (n > WIRE_MAX_BATCH)
 		return -EINVAL;
+	if (n == 1) {
+		/* One page (a requested one, mostly): VMIG_PLACE, no entry array to copy. */
+		struct vmig_place pl = {
+			.offset = pages[0] * PAGE, .len = PAGE,
+			.src = (uintptr_t)src[0], .flags = src[0] ? 0 : VMIG_PLACE_ZERO };
+
+		placed[0] = !ioctl(pc->memfd[region], VMIG_PLACE, &pl);
+		if (!placed[0] && errno != EEXIST)
+			return -errno;
+		if (!placed[0])
+			__atomic_fetch_add(exist, 1, __ATOMIC_RELAXED);
+		return 0;
+	}
 	for (i = 0; i < n; i++)
 		ents[i] = (struct vmig_place){
 			.offset = pages[i] * PAGE, .len = PAGE,

@@ -184,6 +184,12 @@ static int vmig_region_mprotect(struct vm_area_struct *vma, unsigned long start,
 
 static const struct vm_operations_struct vmig_region_vm_ops = {
 	.fault		= vmig_region_fault,
+	/*
+	 * Fault-around: a read fault also maps the present neighbours
+	 * (read-only: a write still comes through page_mkwrite).  Missing
+	 * pages are never in the page cache, so they still reach ->fault.
+	 */
+	.map_pages	= filemap_map_pages,
 	.page_mkwrite	= vmig_region_page_mkwrite,
 	.mprotect	= vmig_region_mprotect,
 };

@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Regions: creation and its argument checks, shared mappings, zero fill on
- * first touch, the memory cap, and freeing pages with the last reference.
+ * first touch, fault-around, the memory cap, and freeing pages with the
+ * last reference.
  */
+#include <fcntl.h>
+#include <stdint.h>
 #include <sys/wait.h>
 
 #include "vmig_test.h"
@@ -166,6 +169,55 @@ TEST_F(region, pages_counted_and_freed_with_last_reference)
 	ASSERT_EQ(0, vmig_global_stats(self->dev, &g));
 	EXPECT_EQ(g0.pages_allocated, g.pages_allocated);
 	EXPECT_EQ(g0.regions - 1, g.regions);
+}
+
+/* Is the page at @addr mapped in this process (/proc/self/pagemap)? */
+static int page_mapped(const void *addr, long ps)
+{
+	uint64_t ent;
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = pread(fd, &ent, sizeof(ent), (uintptr_t)addr / ps * sizeof(ent));
+	close(fd);
+	return n == sizeof(ent) ? !!(ent >> 63) : -1;
+}
+
+/*
+ * A read fault maps the present neighbours too (fault-around, 16 pages by
+ * default), so a VMM reading placed or written pages takes one fault per
+ * block, not per page; a page not in the region yet is not mapped.
+ */
+TEST_F(region, read_fault_maps_present_neighbours)
+{
+	size_t len = 16 * self->ps, blk = 64 * 1024;
+	int r = vmig_region_new(self->dev, len, 0);
+	unsigned char *a, *b, *area;
+	volatile unsigned char v;
+	int i;
+
+	ASSERT_LE(0, r);
+	a = vmig_region_map(r, len, 0);
+	ASSERT_NE(NULL, a);
+	for (i = 0; i < 12; i++)	/* pages 12..15 never touched */
+		a[i * self->ps] = 1;
+	/* The second mapping on a 64 KiB boundary: one fault-around window. */
+	area = mmap(NULL, len + blk, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, area);
+	b = (unsigned char *)(((uintptr_t)area + blk - 1) & ~(uintptr_t)(blk - 1));
+	ASSERT_EQ(b, mmap(b, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, r, 0));
+	EXPECT_EQ(0, page_mapped(b + self->ps, self->ps));
+	v = b[0];
+	(void)v;
+	for (i = 0; i < 12; i++)
+		EXPECT_EQ(1, page_mapped(b + i * self->ps, self->ps)) TH_LOG("page %d", i);
+	for (i = 12; i < 16; i++)
+		EXPECT_EQ(0, page_mapped(b + i * self->ps, self->ps)) TH_LOG("page %d", i);
+	munmap(area, len + blk);
+	munmap(a, len);
+	close(r);
 }
 
 TEST_HARNESS_MAIN

@@ -154,7 +154,7 @@ MODULE_PARM_DESC(wp_chunk,
  */
 #define VMIG_WP_GAP	64
 
-/* Pages per walk when the first mprotect() cleans the region's PTEs. */
+/* Pages per walk when mprotect() has the PTEs it will upgrade cleaned. */
 #define VMIG_MPROTECT_CHUNK	512
 
 static unsigned long vmig_wp_chunk(void)

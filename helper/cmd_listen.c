@@ -189,7 +189,7 @@ static int listen_run(int argc, char **argv)
 	dest_receive(&o, &rep);
 	return report_finish(&rep, json, "vmig listen");
 bad:
-	fprintf(stderr, "vmig listen: bad value '%s'\n", optarg);
+	bad_option_value("listen", opts, c, optarg);
 	return 2;
 }
 

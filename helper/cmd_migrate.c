@@ -363,7 +363,7 @@ static int migrate_run(int argc, char **argv)
 	precopy_migrate(&o, &rep);
 	return report_finish(&rep, json, "vmig migrate");
 bad:
-	fprintf(stderr, "vmig migrate: bad value '%s'\n", optarg);
+	bad_option_value("migrate", opts, c, optarg);
 	return 2;
 }
 

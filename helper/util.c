@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <errno.h>
+#include <getopt.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdarg.h>
@@ -108,4 +109,19 @@ const char *thread_urgent(enum urgent_sched want)
 	if (want <= URGENT_NICE && !setpriority(PRIO_PROCESS, gettid(), -10))
 		return "nice";
 	return "normal";
+}
+
+void bad_option_value(const char *cmd, const struct option *opts, int opt,
+		      const char *value)
+{
+	const struct option *o;
+
+	for (o = opts; o->name; o++)
+		if (!o->flag && o->val == opt)
+			break;
+	if (o->name)
+		fprintf(stderr, "vmig %s: bad value '%s' for --%s (see --help)\n", cmd, value,
+			o->name);
+	else
+		fprintf(stderr, "vmig %s: bad value '%s' (see --help)\n", cmd, value);
 }

@@ -11,6 +11,13 @@ uint64_t now_ns(void);
 int64_t parse_size(const char *s);
 /* A non-negative integer within [min, max]; false if not. */
 bool parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+struct option;
+/*
+ * "vmig CMD: bad value 'V' for --NAME (see --help)" on stderr, NAME looked up
+ * in @opts by the getopt_long() return value @opt.
+ */
+void bad_option_value(const char *cmd, const struct option *opts, int opt,
+		      const char *value);
 /* Human-readable bytes ("1.5 GiB") into buf. */
 const char *fmt_bytes(double bytes, char *buf, unsigned int len);
 

@@ -22,8 +22,13 @@ for bin in "${VMIG_BIN:?}" "${VMIG_SAN_BIN:-}"; do
 		check "$tag: $cmd with an unknown option exits 2" test $rc -eq 2
 	done
 	for cmd in listen migrate; do
-		"$bin" $cmd --postcopy-sched realtime --vmm x --port 1 --to x:1 >/dev/null 2>&1; rc=$?
+		err=$("$bin" $cmd --postcopy-sched realtime --vmm x --port 1 --to x:1 2>&1 >/dev/null)
+		rc=$?
 		check "$tag: $cmd --postcopy-sched with an unknown policy exits 2" test $rc -eq 2
+		check "$tag: $cmd names the option and the value it refused" \
+			grep -q "bad value 'realtime' for --postcopy-sched" <<EOF2
+$err
+EOF2
 	done
 	"$bin" migrate --to 127.0.0.1:1 >/dev/null 2>&1; rc=$?
 	check "$tag: migrate without --vmm is a usage error" test $rc -eq 2

@@ -212,6 +212,8 @@ void vmig_dirty_note_write(struct vmig_region *r, pgoff_t index)
  * it by then).  The first such call also sets
  * r->dirty.mprotected (sticky): from then on every pass also cleans and is
  * verified, which covers a harvest running while mprotect() changes PTEs.
+ * With logging off there is no walk: read-only dirty PTEs left then may be
+ * upgraded, and the next ENABLE protects every page again.
  * The barrier orders the flag before the walk; the harvester writes PTEs,
  * then reads the flag (smp_mb() between): a harvest that read the flag
  * clear is one whose walks this one sees.
@@ -229,6 +231,12 @@ void vmig_dirty_note_mprotect(struct vmig_region *r, pgoff_t first, pgoff_t nr,
 	if (!READ_ONCE(r->dirty.mprotected))
 		WRITE_ONCE(r->dirty.mprotected, true);
 	smp_mb();	/* the flag before the walk; pairs with the harvester */
+	/*
+	 * Logging off: nothing to protect, no walk.  An ENABLE that published
+	 * its bitmap after this read reads the flag after its walk and sees it.
+	 */
+	if (!rcu_access_pointer(r->dirty.bitmap))
+		return;
 	/* Walks aligned to the scratch bitmap, so its words are the region's. */
 	for (first = round_down(first, VMIG_MPROTECT_CHUNK); first < end;
 	     first += n) {

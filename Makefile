@@ -15,6 +15,7 @@
 #       make install    DESTDIR=... PREFIX=/usr/local (also the DKMS tree, udev rule)
 #       make dkms-src   the DKMS source tree only, in DESTDIR/DKMSDIR/vmig-VERSION
 #       make SAN=1      the same userspace built with ASan+UBSan into build/san
+#       make man        man pages of vmig and its commands, from their --help
 #
 VERSION    := 0.1.0
 CC         ?= gcc
@@ -65,6 +66,15 @@ HOST_TEST_SRCS := $(wildcard selftests/helper/*_test.c)
 HOST_TESTS     := $(HOST_TEST_SRCS:selftests/helper/%.c=$(BUILD)/tests/%)
 
 all: $(BUILD)/libvmig.a $(BUILD)/libvmig.so $(BUILD)/libvmig.pc $(BUILD)/vmig
+
+# Man pages: help2man over each command's --help (scripts/mkman.sh), plus
+# docs/man/*.h2m for what --help does not say.
+MANDIR     ?= $(PREFIX)/share/man
+$(BUILD)/man/.built: $(BUILD)/vmig scripts/mkman.sh $(wildcard docs/man/*.h2m)
+	@rm -rf $(dir $@)
+	scripts/mkman.sh $(BUILD)/vmig $(dir $@) $(VERSION)
+	@touch $@
+man: $(BUILD)/man/.built
 
 $(BUILD)/%.o: %.c $(wildcard lib/*.h helper/*.h uapi/linux/*.h)
 	@mkdir -p $(dir $@)
@@ -188,7 +198,11 @@ checkpatch: $(KSRC)/.extracted
 # --- install -------------------------------------------------------------
 # vmig.ko goes under the release in its vermagic: Debian's kernel.release
 # (e.g. 6.1.192) is not its module directory (6.1.0-56-amd64).
-install: all kmod
+install-man: man
+	install -d $(DESTDIR)$(MANDIR)/man1
+	install -m 644 $(BUILD)/man/*.1 $(DESTDIR)$(MANDIR)/man1/
+
+install: all install-man kmod
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/linux \
 		$(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
 	install -m 644 $(BUILD)/libvmig.a $(DESTDIR)$(PREFIX)/lib/
@@ -220,7 +234,7 @@ clean:
 	rm -rf build
 	-$(MAKE) -C $(KDIR) M=$(CURDIR)/kmod clean >/dev/null 2>&1
 
-.PHONY: all kmod kmod-clean bench-dirty bench-postcopy bench-backends bench-backends-postcopy bench-backends-converge bench-backends-all vmtests hosttests vmcheck deps test demo \
+.PHONY: all man install-man kmod kmod-clean bench-dirty bench-postcopy bench-backends bench-backends-postcopy bench-backends-converge bench-backends-all vmtests hosttests vmcheck deps test demo \
 	checkpatch install dkms-src clean
 
 # --- fuzzing (clang + libFuzzer) -----------------------------------------

@@ -12,6 +12,7 @@ pkgs=(
 	libmnl-dev libnl-3-dev libnl-genl-3-dev libnl-route-3-dev libkmod-dev
 	iproute2 iperf3 valgrind clang libclang-rt-14-dev dkms
 	libssl-dev openssl
+	help2man man-db groff-base
 )
 
 missing=()

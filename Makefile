@@ -1,9 +1,9 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # vmig: make            libvmig (static, shared, pkg-config) and the vmig helper
-#       make kmod       vmig.ko against KDIR
+#       make kmod       vmig.ko against KDIR (KVER=RELEASE: that kernel's headers)
 #       make test       deps, build, host tests, VM tests; ends "N passed, N failed"
-#       make vmcheck    the module selftests in a qemu guest
+#       make vmcheck    the module selftests in a qemu guest (KVER=RELEASE: that kernel)
 #       make demo       a migration on this machine
 #       make checkpatch checkpatch.pl --strict over kmod/ and uapi/
 #       make bench-dirty dirty-logging benchmark in a qemu guest
@@ -12,6 +12,7 @@
 #       make bench-backends-postcopy  its postcopy cases (request latency) only
 #       make bench-backends-converge  its dirty-heavy case with/without --auto-converge
 #       make bench-backends-all  the three above in one boot
+#       make bench-ktls  TLS throughput, kernel TLS against OpenSSL's, in a qemu guest
 #       make install    DESTDIR=... PREFIX=/usr/local (also the DKMS tree, udev rule)
 #       make dkms-src   the DKMS source tree only, in DESTDIR/DKMSDIR/vmig-VERSION
 #       make SAN=1      the same userspace built with ASan+UBSan into build/san
@@ -24,7 +25,10 @@ DESTDIR    ?=
 # Outside PREFIX: where DKMS and udev look.
 DKMSDIR    ?= /usr/src
 UDEVDIR    ?= /etc/udev/rules.d
-KDIR       ?= $(shell scripts/kdir.sh)
+# KVER: the kernel release to build vmig.ko for (and so to boot in vmcheck,
+# which follows the module's vermagic); scripts/kernels.sh all lists them.
+KVER       ?=
+KDIR       ?= $(shell scripts/kdir.sh $(KVER))
 KSRC       := build/ksrc
 V          ?= 0
 
@@ -141,10 +145,14 @@ hosttests: all $(HOST_TESTS)
 
 VMCHECK_ARGS ?=
 # The guest's /usr/bin: the helper (with its shared libraries), the TAP
-# helpers the shell tests source, and kmod's depmod for the module tree test.
-VMCHECK_EXTRA ?= $(BUILD)/vmig selftests/helper/tap.sh $(firstword $(wildcard /usr/sbin/depmod /sbin/depmod))
-# KVM in the guest (nested SVM under TCG), for tests that run a real KVM guest.
-VMCHECK_MODULES ?= irqbypass ccp kvm kvm-amd
+# helpers the shell tests source, and kmod's depmod for the module tree test;
+# openssl makes the kTLS test's credentials.
+VMCHECK_EXTRA ?= $(BUILD)/vmig selftests/helper/tap.sh $(firstword $(wildcard /usr/sbin/depmod /sbin/depmod)) \
+		 $(firstword $(wildcard /usr/bin/openssl))
+# KVM in the guest (nested SVM under TCG), for tests that run a real KVM guest;
+# kernel TLS with the AES-GCM it offloads (the guest has no modprobe to load
+# crypto on demand), for ktls_test.sh.
+VMCHECK_MODULES ?= irqbypass ccp kvm kvm-amd $(KTLS_MODULES)
 vmcheck: kmod vmtests all
 	VMCHECK_EXTRA="$(VMCHECK_EXTRA)" VMCHECK_MODULES="$(VMCHECK_MODULES)" scripts/vmcheck.sh $(VMCHECK_ARGS) kmod/vmig.ko $(VM_TESTS)
 
@@ -175,6 +183,12 @@ bench-backends-converge: kmod all
 	VMCHECK_EXTRA="$(BUILD)/vmig" scripts/vmcheck.sh -m 1G -t 900 kmod/vmig.ko \
 		bench/backends_converge_bench.sh
 
+# TLS throughput with the record layer in the kernel (kTLS) and in OpenSSL.
+KTLS_MODULES := tls aesni-intel ghash-clmulni-intel gcm ghash-generic ctr
+bench-ktls: kmod all
+	VMCHECK_EXTRA="$(BUILD)/vmig /usr/bin/openssl" VMCHECK_MODULES="$(KTLS_MODULES)" \
+		scripts/vmcheck.sh -m 1G -t 1500 kmod/vmig.ko bench/ktls_bench.sh
+
 # All three in one boot (figures comparable across them).
 bench-backends-all: kmod all
 	VMCHECK_EXTRA="$(BUILD)/vmig" scripts/vmcheck.sh -m 1G -t 2400 kmod/vmig.ko \
@@ -190,10 +204,13 @@ test: deps
 demo: deps
 	@scripts/demo.sh
 
+# kmod/compat.h is the one file that may test the kernel's version.
+CHECKPATCH = $(KSRC)/scripts/checkpatch.pl --no-tree --strict --terse --show-types \
+	--ignore FILE_PATH_CHANGES,SPDX_LICENSE_TAG
 checkpatch: $(KSRC)/.extracted
-	@files=$$(ls kmod/*.c kmod/*.h uapi/linux/*.h | grep -v "\.mod\.c$$"); \
-	$(KSRC)/scripts/checkpatch.pl --no-tree --strict --terse --show-types \
-		--ignore FILE_PATH_CHANGES,SPDX_LICENSE_TAG -f $$files && echo "checkpatch: clean"
+	@files=$$(ls kmod/*.c kmod/*.h uapi/linux/*.h | grep -v "\.mod\.c$$" | grep -v "^kmod/compat\.h$$"); \
+	$(CHECKPATCH) -f $$files && \
+	$(CHECKPATCH),LINUX_VERSION_CODE,CONSTANT_COMPARISON -f kmod/compat.h && echo "checkpatch: clean"
 
 # --- install -------------------------------------------------------------
 # vmig.ko goes under the release in its vermagic: Debian's kernel.release
@@ -234,7 +251,7 @@ clean:
 	rm -rf build
 	-$(MAKE) -C $(KDIR) M=$(CURDIR)/kmod clean >/dev/null 2>&1
 
-.PHONY: all man install-man kmod kmod-clean bench-dirty bench-postcopy bench-backends bench-backends-postcopy bench-backends-converge bench-backends-all vmtests hosttests vmcheck deps test demo \
+.PHONY: all man install-man kmod kmod-clean bench-ktls bench-dirty bench-postcopy bench-backends bench-backends-postcopy bench-backends-converge bench-backends-all vmtests hosttests vmcheck deps test demo \
 	checkpatch install dkms-src clean
 
 # --- fuzzing (clang + libFuzzer) -----------------------------------------

@@ -31,9 +31,12 @@
 # of it is a (short, >= 20 us in TCG) fault that uffd's UFFDIO_COPY does
 # not cause, and those lower kmod's per-access average.
 #
-# The guest kernel (Debian 6.1) has no UFFD_FEATURE_WP_ASYNC/PAGEMAP_SCAN:
-# uffd runs sync write-protect there (every first write to a protected
-# page faults to the helper, which marks it and un-protects it).
+# The guest kernel is the module's (make bench-backends KVER=...).  Debian's
+# 6.1 has no UFFD_FEATURE_WP_ASYNC/PAGEMAP_SCAN: uffd runs sync
+# write-protect there (every first write to a protected page faults to the
+# helper, which marks it and un-protects it).  On the 6.12 LTS uffd runs
+# async (the kernel marks written pages, the helper harvests with
+# PAGEMAP_SCAN): its best mode.  The tracking column says which ran.
 vmig=/usr/bin/vmig
 RUNS=${RUNS:-3}
 RUNS_PC=${RUNS_PC:-11}

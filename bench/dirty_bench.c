@@ -13,11 +13,15 @@
  *     thread (on CPU 0) harvests a fully dirty region, with wp_chunk = the
  *     whole region (one unbroken walk) and with the default chunk.
  * The same write/harvest loop runs on a memfd with userfaultfd
- * write-protect: the 6.1 guest has no UFFD_FEATURE_WP_ASYNC, so a handler
- * thread takes each write-protect fault, sets the page's bit and
- * unprotects the page (UFFDIO_WRITEPROTECT, which wakes the writer); a
- * harvest fetches and clears the bits and re-protects each run of dirty
- * pages with UFFDIO_WRITEPROTECT.
+ * write-protect, sync: a handler thread takes each write-protect fault,
+ * sets the page's bit and unprotects the page (UFFDIO_WRITEPROTECT, which
+ * wakes the writer); a harvest fetches and clears the bits and re-protects
+ * each run of dirty pages with UFFDIO_WRITEPROTECT.  Where the kernel has
+ * UFFD_FEATURE_WP_ASYNC and PAGEMAP_SCAN (6.7+: the 6.12 guest, not the
+ * 6.1 one) it runs a third time in async mode, the uffd backend's best:
+ * a write un-protects its page in the kernel with no message, and a
+ * harvest is one PAGEMAP_SCAN of /proc/self/pagemap that reports the
+ * written pages and write-protects them again (PM_SCAN_WP_MATCHING).
  *
  * The writer and the handler share one CPU (sched_setaffinity): a wake-up
  * across CPUs costs tens of microseconds here, which would swamp the
@@ -43,6 +47,7 @@
 
 #include "vmig_test.h"
 #include "dirty_util.h"
+#include "../lib/uffd_compat.h"
 
 #define REPS		3
 #define STALL_MAX_X	4	/* stall region: up to 4x, if RAM allows */
@@ -101,6 +106,21 @@ static void stage(const char *what)
 	if (!t0)
 		t0 = t;
 	fprintf(stderr, "# %7.1f s: %s\n", (t - t0) / 1e9, what);
+}
+
+/* A row of the main table; a negative figure prints as "-". */
+static void print_row3(const char *what, double a, const char *unit_a,
+		       double b, const char *unit_b, double c, const char *unit_c)
+{
+	char x[32] = "-", y[32] = "-", z[32] = "-";
+
+	if (a >= 0)
+		snprintf(x, sizeof(x), "%.3f %s", a, unit_a);
+	if (b >= 0)
+		snprintf(y, sizeof(y), "%.3f %s", b, unit_b);
+	if (c >= 0)
+		snprintf(z, sizeof(z), "%.3f %s", c, unit_c);
+	printf("| %-44s | %-16s | %-16s | %-16s |\n", what, x, y, z);
 }
 
 static void print_row(const char *what, double a, const char *unit_a,
@@ -488,10 +508,111 @@ static void uffd_bench(double *fault_us, double *harvest_ms, double *reread_us)
 	free(out);
 }
 
+/* ---- userfaultfd async write-protect + PAGEMAP_SCAN (6.7+) --------- */
+
+#define SCAN_VEC_LEN	512
+
+/* One harvest: report the written pages and write-protect them again. */
+static uint64_t scan_harvest(int pagemap, unsigned char *map, struct page_region *vec)
+{
+	uint64_t start = (uintptr_t)map, end = start + npages * ps, n = 0;
+
+	while (start < end) {
+		struct pm_scan_arg a = {
+			.size = sizeof(a),
+			.flags = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
+			.start = start, .end = end,
+			.vec = (uintptr_t)vec, .vec_len = SCAN_VEC_LEN,
+			.category_mask = PAGE_IS_WRITTEN,
+			.return_mask = PAGE_IS_WRITTEN,
+		};
+		long r = ioctl(pagemap, PAGEMAP_SCAN, &a), i;
+
+		if (r < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			die("PAGEMAP_SCAN");
+		}
+		for (i = 0; i < r; i++)
+			n += (vec[i].end - vec[i].start) / ps;
+		/* walk_end can be wrong when the vector fills: go on from the last region. */
+		if (r < SCAN_VEC_LEN)
+			break;
+		start = vec[r - 1].end;
+	}
+	return n;
+}
+
+/* Returns 0 when the kernel lacks WP_ASYNC or PAGEMAP_SCAN (figures left as they are). */
+static int uffd_async_bench(double *fault_us, double *harvest_ms, double *reread_us)
+{
+	struct uffdio_api api = { .api = UFFD_API,
+				  .features = UFFD_FEATURE_WP_ASYNC |
+					      UFFD_FEATURE_WP_HUGETLBFS_SHMEM };
+	struct uffdio_register reg = { 0 };
+	struct page_region *vec = calloc(SCAN_VEC_LEN, sizeof(*vec));
+	int mfd, uffd, pagemap, p, rep;
+	unsigned char *map;
+	uint64_t t0, n;
+	double best;
+
+	uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (uffd < 0 || !vec)
+		die("userfaultfd");
+	if (ioctl(uffd, UFFDIO_API, &api)) {
+		close(uffd);
+		free(vec);
+		return 0;
+	}
+	pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	mfd = memfd_create("dirty_bench_async", MFD_CLOEXEC);
+	if (pagemap < 0 || mfd < 0 || ftruncate(mfd, npages * ps))
+		die("pagemap/memfd");
+	map = mmap(NULL, npages * ps, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	if (map == MAP_FAILED)
+		die("mmap memfd");
+	memset(map, 1, npages * ps);
+	reg.range.start = (uintptr_t)map;
+	reg.range.len = npages * ps;
+	reg.mode = UFFDIO_REGISTER_MODE_WP;
+	if (ioctl(uffd, UFFDIO_REGISTER, &reg))
+		die("UFFDIO_REGISTER");
+	/* Protected once before any scan, or every page reads as written. */
+	uffd_wp(uffd, map, npages * ps, 1);
+	if (scan_harvest(pagemap, map, vec))
+		fprintf(stderr, "# uffd async: pages written before any write\n");
+
+	stage("userfaultfd async: faults");
+	t0 = now_ns();
+	n = dirty_pages(map, 100, 1);
+	*fault_us = (now_ns() - t0) / 1e3 / n;
+	stage("userfaultfd async: harvests");
+	scan_harvest(pagemap, map, vec);
+	for (p = 0; p < 4; p++) {
+		best = 1e18;
+		for (rep = 0; rep < REPS; rep++) {
+			dirty_pages(map, pcts[p], 10 + rep);
+			t0 = now_ns();
+			scan_harvest(pagemap, map, vec);
+			if ((now_ns() - t0) / 1e6 < best)
+				best = (now_ns() - t0) / 1e6;
+		}
+		harvest_ms[p] = best;
+	}
+	*reread_us = read_pages(map) / 1e3;
+	close(uffd);
+	close(pagemap);
+	munmap(map, npages * ps);
+	close(mfd);
+	free(vec);
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
 	struct kmod_result k = { 0 };
 	double ufault = -1, uharvest[4] = { -1, -1, -1, -1 }, ureread = -1;
+	double afault = -1, aharvest[4] = { -1, -1, -1, -1 }, areread = -1;
 	uint64_t mib = argc > 1 ? strtoull(argv[1], NULL, 0) : 256;
 	uint64_t *bm;
 	char whole[32], buf[96];
@@ -533,26 +654,33 @@ int main(int argc, char **argv)
 	if (argc < 3 || strcmp(argv[2], "kmod")) {
 		stage("userfaultfd-wp");
 		uffd_bench(&ufault, uharvest, &ureread);
+		stage("userfaultfd async");
+		if (!uffd_async_bench(&afault, aharvest, &areread))
+			stage("userfaultfd async: not offered by this kernel");
 	}
 	stage("done");
 
 	printf("\ndirty logging, %llu MiB region (%llu pages of %ld B), %ld CPUs, best of %d\n",
 	       (unsigned long long)mib, (unsigned long long)npages, ps,
 	       sysconf(_SC_NPROCESSORS_ONLN), REPS);
-	printf("uffd-wp: memfd, sync UFFDIO_WRITEPROTECT + handler thread\n\n");
-	printf("| %-44s | %-16s | %-16s |\n", "measure", "vmig.ko", "uffd-wp");
-	printf("| %-44s | %-16s | %-16s |\n", "---", "---", "---");
-	print_row("write fault, per page", k.fault_us, "us", ufault, "us");
+	printf("uffd-wp: memfd, sync UFFDIO_WRITEPROTECT + handler thread; "
+	       "uffd async: WP_ASYNC + PAGEMAP_SCAN (%s)\n\n",
+	       afault >= 0 ? "offered by this kernel" : "not offered by this kernel");
+	printf("| %-44s | %-16s | %-16s | %-16s |\n", "measure", "vmig.ko", "uffd-wp",
+	       "uffd async");
+	printf("| %-44s | %-16s | %-16s | %-16s |\n", "---", "---", "---", "---");
+	print_row3("write fault, per page", k.fault_us, "us", ufault, "us", afault, "us");
 	for (p = 0; p < 4; p++) {
 		snprintf(buf, sizeof(buf), "harvest + re-protect, %d %% dirty", pcts[p]);
-		print_row(buf, k.harvest_ms[p], "ms", uharvest[p], "ms");
+		print_row3(buf, k.harvest_ms[p], "ms", uharvest[p], "ms", aharvest[p], "ms");
 	}
 	for (p = 1; p < 4; p++) {
 		uint64_t d = k.harvest_dirty[p] ? k.harvest_dirty[p] : 1;
 
 		snprintf(buf, sizeof(buf), "  per dirty page, %d %% dirty", pcts[p]);
-		print_row(buf, k.harvest_ms[p] * 1e3 / d, "us",
-			  uharvest[p] * 1e3 / d, "us");
+		print_row3(buf, k.harvest_ms[p] * 1e3 / d, "us",
+			   uharvest[p] >= 0 ? uharvest[p] * 1e3 / d : -1, "us",
+			   aharvest[p] >= 0 ? aharvest[p] * 1e3 / d : -1, "us");
 	}
 	{
 		uint64_t chunk = strtoull(k.chunk, NULL, 0);
@@ -561,8 +689,8 @@ int main(int argc, char **argv)
 		snprintf(buf, sizeof(buf), "  per wp_chunk (%s pages), 100 %% dirty", k.chunk);
 		print_row(buf, k.harvest_ms[3] / walks, "ms", -1, "");
 	}
-	print_row("read every page after a 100 % harvest, per page",
-		  k.reread_us, "us", ureread, "us");
+	print_row3("read every page after a 100 % harvest, per page",
+		   k.reread_us, "us", ureread, "us", areread, "us");
 	print_row("CLEAR (manual-protect), 100 % dirty", k.clear_ms, "ms", -1, "");
 	for (p = 0; p < 4; p++) {
 		snprintf(buf, sizeof(buf), "HWDIRTY harvest, %d %% dirty", pcts[p]);

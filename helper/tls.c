@@ -304,10 +304,19 @@ static int obio_create(BIO *b)
 	return 1;
 }
 
+/*
+ * Kernel TLS where the kernel has the "tls" ULP, unless VMIG_KTLS=off
+ * keeps the record layer in OpenSSL (to compare the two in one boot).
+ */
 static bool ktls_available(void)
 {
+	const char *env = getenv("VMIG_KTLS");
 	char buf[256] = "";
-	FILE *f = fopen("/proc/sys/net/ipv4/tcp_available_ulp", "re");
+	FILE *f;
+
+	if (env && !strcmp(env, "off"))
+		return false;
+	f = fopen("/proc/sys/net/ipv4/tcp_available_ulp", "re");
 
 	if (f) {
 		if (!fgets(buf, sizeof(buf), f))
@@ -386,8 +395,8 @@ int tls_configure(enum tls_mode mode, const char *path, bool server, char *err, 
 	 */
 	SSL_CTX_set_ciphersuites(g.ctx, "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"
 				 "TLS_CHACHA20_POLY1305_SHA256");
-	SSL_CTX_set_options(g.ctx, SSL_OP_ENABLE_KTLS | SSL_OP_NO_TICKET |
-			    SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION);
+	SSL_CTX_set_options(g.ctx, SSL_OP_NO_TICKET | SSL_OP_IGNORE_UNEXPECTED_EOF |
+			    SSL_OP_NO_RENEGOTIATION);
 	SSL_CTX_set_num_tickets(g.ctx, 0);	/* no resumption: every channel a full handshake */
 	SSL_CTX_set_session_cache_mode(g.ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_mode(g.ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
@@ -395,7 +404,9 @@ int tls_configure(enum tls_mode mode, const char *path, bool server, char *err, 
 	/* Limit: how much certificate chain a peer may make us buffer and parse. */
 	SSL_CTX_set_max_cert_list(g.ctx, TLS_MAX_CERT_LIST);
 	SSL_CTX_set_default_read_buffer_len(g.ctx, RBUF_LEN);
-	if (!ktls_available()) {
+	if (ktls_available()) {
+		SSL_CTX_set_options(g.ctx, SSL_OP_ENABLE_KTLS);
+	} else {
 		obio_meth = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "vmig-out");
 		if (!obio_meth || !BIO_meth_set_write(obio_meth, obio_write) ||
 		    !BIO_meth_set_ctrl(obio_meth, obio_ctrl) ||

@@ -27,8 +27,9 @@
  * writable PTE (do_shared_fault / wp_page_shared unlock it only after),
  * or - the one other way - through mprotect() giving write access back:
  * it makes a read-only shared PTE writable without a fault if the PTE is
- * *dirty* (6.1 can_change_pte_writable: "dirty" means page_mkwrite already
- * ran), and takes neither the folio lock nor anything we hold.  The
+ * *dirty* (can_change_pte_writable, the same in 6.1 and 6.12: "dirty"
+ * means page_mkwrite already ran), and takes neither the folio lock nor
+ * anything we hold.  The
  * hardware only ever sets the dirty bit of a writable PTE, and nothing but
  * our own walks cleans a PTE of this mapping (there is no writeback).
  *
@@ -132,6 +133,7 @@
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
+#include "compat.h"
 #include "vmig.h"
 #include "trace.h"
 
@@ -409,7 +411,7 @@ static void vmig_wp_batch_add(struct vmig_region *r, struct vmig_wp_batch *b,
 		/* Migrated meanwhile: the page cache holds a new folio. */
 		folio_unlock(folio);
 		folio_put(folio);
-		folio = filemap_get_folio(mapping, index);
+		folio = vmig_filemap_get_folio(mapping, index);
 		if (!folio)
 			return;
 	}

@@ -23,7 +23,8 @@
  * waiter), so a waiter may outlive the entry's removal.
  *
  * mmap_lock: a fault that may retry (FAULT_FLAG_ALLOW_RETRY) drops the lock
- * before sleeping and returns VM_FAULT_RETRY once woken; the core retries
+ * (mmap_lock, or only its VMA's lock on kernels with per-VMA fault locks,
+ * see compat.h) before sleeping and returns VM_FAULT_RETRY once woken; the core retries
  * and finds the page in the page cache.  With FAULT_FLAG_RETRY_NOWAIT it
  * queues the request and returns VM_FAULT_RETRY at once, lock held.  A
  * fault that cannot retry sleeps holding the lock, then returns the page.
@@ -67,6 +68,7 @@
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
+#include "compat.h"
 #include "vmig.h"
 #include "trace.h"
 
@@ -211,8 +213,8 @@ static unsigned int vmig_wait_state(unsigned int fault_flags, bool retry)
 static vm_fault_t vmig_postcopy_lock_page(struct vmig_region *r,
 					  struct vm_fault *vmf)
 {
-	struct folio *folio = filemap_lock_folio(vmig_region_mapping(r),
-						 vmf->pgoff);
+	struct folio *folio = vmig_filemap_lock_folio(vmig_region_mapping(r),
+						      vmf->pgoff);
 
 	if (!folio)
 		return VM_FAULT_NOPAGE;	/* cannot happen: pages stay */
@@ -295,19 +297,23 @@ vm_fault_t vmig_postcopy_fault(struct vmig_region *r, struct vm_fault *vmf)
 		if (wq_has_sleeper(&pc->readq))
 			wake_up_poll(&pc->readq, EPOLLIN | EPOLLRDNORM);
 	}
-	/* KVM's async faults: the request is queued, come back later. */
-	if (vmf->flags & FAULT_FLAG_RETRY_NOWAIT)
-		return VM_FAULT_RETRY;
-
 	/*
-	 * 6.1 runs every ->fault under mmap_lock for reading; kernels with
-	 * per-VMA fault locks would release the lock with release_fault_lock().
+	 * KVM's async faults: the request is queued, come back later.  They
+	 * hold mmap_lock, which stays held; a fault under its VMA's lock
+	 * (none sets RETRY_NOWAIT today) must drop that with VM_FAULT_RETRY.
 	 */
+	if (vmf->flags & FAULT_FLAG_RETRY_NOWAIT) {
+		if (vmig_fault_vma_locked(vmf))
+			vmig_release_fault_lock(vmf);
+		return VM_FAULT_RETRY;
+	}
+
+	/* mmap_lock, or since 6.8 possibly only the VMA's lock (compat.h). */
 	if (retry) {
 		pin = get_file(vmf->vma->vm_file);
-		mmap_read_unlock(vmf->vma->vm_mm);
+		vmig_release_fault_lock(vmf);
 	}
-	/* Without mmap_lock, vmf->vma may be gone: only p, pin and r. */
+	/* Without the fault's lock, vmf->vma may be gone: only p, pin and r. */
 	state = vmig_wait_state(vmf->flags, retry);
 	s = vmig_pending_wait(p, state);
 	waited = ktime_get_ns() - t0;

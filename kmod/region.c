@@ -32,6 +32,7 @@
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
+#include "compat.h"
 #include "vmig.h"
 
 #define VMIG_FS_MAGIC	0x766d6967	/* "vmig" */
@@ -129,7 +130,7 @@ static vm_fault_t vmig_region_fault(struct vm_fault *vmf)
 	for (;;) {
 		vm_fault_t ret;
 
-		folio = filemap_lock_folio(mapping, index);
+		folio = vmig_filemap_lock_folio(mapping, index);
 		if (folio)
 			break;
 		if (vmig_postcopy_on(r)) {
@@ -203,7 +204,7 @@ static int vmig_region_mmap(struct file *file, struct vm_area_struct *vma)
 		return -EINVAL;
 	if (vma->vm_pgoff >= r->npages || pages > r->npages - vma->vm_pgoff)
 		return -EINVAL;
-	vma->vm_flags |= VM_DONTEXPAND;
+	vmig_vma_flags_set(vma, VM_DONTEXPAND);
 	vma->vm_ops = &vmig_region_vm_ops;
 	return 0;
 }

@@ -1,8 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # make test: build everything, run the host tests, then the module tests
-# in a qemu guest, and end with one line "N passed, N failed, N skipped"
-# counting every TAP result of both.
+# in a qemu guest, once on Debian 12's default kernel and once on its
+# 6.12 LTS kernel, and end with one line "N passed, N failed, N skipped"
+# counting every TAP result of all.
 #
 # Environment: VMIG_SKIP_VM=1 skips the guest run (it is then counted as
 # one skipped test, with the reason printed).
@@ -40,6 +41,20 @@ else
 	step "module tests in a qemu guest"
 	make -s -j"$jobs" kmod vmtests >>"$res/build.log" 2>&1 || { tail -n 40 "$res/build.log"; die "module or selftest build failed"; }
 	make -s vmcheck VMCHECK_ARGS="-o $res/vm-console.log" 2>&1 | tee "$res/vm.tap"
+	# The same suite on Debian 12's 6.12 LTS kernel, in a boot of its own;
+	# its results are named "6.12: ..." so a failure says which kernel.
+	lts=$(scripts/kernels.sh lts 2>/dev/null)
+	if [ -z "$lts" ]; then
+		echo "not ok - 6.12: module tests: no 6.12 LTS kernel installed (scripts/deps.sh installs it)" |
+			tee "$res/vm-lts.tap"
+	else
+		step "module tests in a qemu guest, kernel $lts"
+		make -s -j"$jobs" kmod KVER="$lts" >>"$res/build.log" 2>&1 || { tail -n 40 "$res/build.log"; die "module build for $lts failed"; }
+		make -s vmcheck KVER="$lts" VMCHECK_ARGS="-o $res/vm-lts-console.log" 2>&1 |
+			sed -E 's/^(not ok|ok)( [0-9]+)?( -)? /\1\2\3 6.12: /' | tee "$res/vm-lts.tap"
+		# Leave kmod/vmig.ko built for the default kernel, as before.
+		make -s kmod >>"$res/build.log" 2>&1
+	fi
 fi
 
 scripts/tap-summary.sh "$res"/*.tap

@@ -8,7 +8,8 @@
 #   TEST    static test programs to run in order inside the guest
 # Environment: VMCHECK_EXTRA="file..." more files for /usr/bin (shared
 # libraries they need are copied too); VMCHECK_MODULES="name..." host
-# kernel modules to insmod first (looked up under /lib/modules/<ver>).
+# kernel modules to insmod first (looked up under /lib/modules/<ver>,
+# with their dependencies; a name built into that kernel is skipped).
 #
 # Prints the tests' TAP output, then one "ok"/"not ok" line each for the
 # guest's own checks.  Exits non-zero on any failed test, a test that
@@ -64,15 +65,33 @@ for f in ${VMCHECK_EXTRA:-}; do
 	cp "$f" "$root/usr/bin/"
 	copy_libs "$f"
 done
+# mod_paths NAME: the module's file under /lib/modules/$kver and those of
+# its dependencies, in insmod order (modules.dep lists them the other way);
+# nothing for a built-in one (kernels differ: ctr is a module on 6.1 only).
+mod_paths() {
+	local md=/lib/modules/$kver line
+	line=$(grep -E "(^|/)$1\.ko(\.xz|\.zst)?:" "$md/modules.dep" | head -n 1)
+	if [ -z "$line" ]; then
+		grep -qE "(^|/)$1\.ko\$" "$md/modules.builtin" 2>/dev/null && return 0
+		return 1
+	fi
+	# shellcheck disable=SC2086
+	printf '%s\n' ${line#*:} | tac
+	echo "${line%%:*}"
+}
 for m in ${VMCHECK_MODULES:-}; do
-	src=$(find "/lib/modules/$kver" -name "$m.ko*" | head -n 1)
-	[ -n "$src" ] || { echo "vmcheck: no module $m for $kver" >&2; exit 2; }
-	case $src in
-	*.xz) xz -dc "$src" >"$root/lib/modules-extra/$m.ko" ;;
-	*.zst) zstd -qdc "$src" >"$root/lib/modules-extra/$m.ko" ;;
-	*) cp "$src" "$root/lib/modules-extra/$m.ko" ;;
-	esac
-	echo "$m.ko" >>"$root/tests/modules"
+	paths=$(mod_paths "$m") || { echo "vmcheck: no module $m for $kver" >&2; exit 2; }
+	for rel in $paths; do
+		src=/lib/modules/$kver/$rel
+		name=$(basename "$rel" | sed -E 's/\.(xz|zst)$//')
+		grep -qx "$name" "$root/tests/modules" 2>/dev/null && continue
+		case $src in
+		*.xz) xz -dc "$src" >"$root/lib/modules-extra/$name" ;;
+		*.zst) zstd -qdc "$src" >"$root/lib/modules-extra/$name" ;;
+		*) cp "$src" "$root/lib/modules-extra/$name" ;;
+		esac
+		echo "$name" >>"$root/tests/modules"
+	done
 done
 
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$work/initramfs.gz"

@@ -5,7 +5,7 @@
 # is not loaded), usage errors exit 2; `make install` into a DESTDIR puts the
 # library, headers, pkg-config file, helper, module, DKMS tree and udev rule
 # in place, a program builds against what was installed, and DKMS builds the
-# module from the installed tree.  Runs the plain and the sanitizer builds.
+# module from the installed tree for Debian 12's 6.1 and 6.12 LTS kernels.  Runs the plain and the sanitizer builds.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -112,20 +112,29 @@ check "a program builds against the installed libvmig.a via pkg-config" \
 check "the installed-library program agrees with module status about the module" "$tmp/user"
 
 # --- DKMS builds the module from the installed tree ---------------------
-if ! command -v dkms >/dev/null; then
-	skip "dkms builds vmig.ko from the installed tree" "dkms is not installed (scripts/deps.sh installs it)"
-elif [ ! -e "/lib/modules/$kver/build" ]; then
-	skip "dkms builds vmig.ko from the installed tree" "no /lib/modules/$kver/build"
-else
-	mkdir -p "$tmp/dkms"
-	if dkms build -m vmig -v "${src##*vmig-}" -k "$kver" --sourcetree "$dest/usr/src" \
-		--dkmstree "$tmp/dkms" >"$tmp/dkms.log" 2>&1; then
-		built=$(find "$tmp/dkms" -name 'vmig.ko*' -path "*/$kver/*" | head -n 1)
+# For every kernel the module supports (Debian 12's default and its 6.12
+# LTS: scripts/kernels.sh), and the one kmod/vmig.ko was built for.
+kvers=$( { "$top/scripts/kernels.sh" all 2>/dev/null; echo "$kver"; } | awk 'NF && !seen[$0]++')
+for k in $kvers; do
+	if ! command -v dkms >/dev/null; then
+		skip "dkms builds vmig.ko for $k from the installed tree" "dkms is not installed (scripts/deps.sh installs it)"
+		continue
+	elif [ ! -e "/lib/modules/$k/build" ]; then
+		skip "dkms builds vmig.ko for $k from the installed tree" "no /lib/modules/$k/build"
+		continue
+	fi
+	mkdir -p "$tmp/dkms-$k"
+	if dkms build -m vmig -v "${src##*vmig-}" -k "$k" --sourcetree "$dest/usr/src" \
+		--dkmstree "$tmp/dkms-$k" >"$tmp/dkms-$k.log" 2>&1; then
+		built=$(find "$tmp/dkms-$k" -name 'vmig.ko*' -path "*/$k/*" | head -n 1)
 	else
 		built=
-		tail -n 20 "$tmp/dkms.log" | sed 's/^/# /'
+		tail -n 20 "$tmp/dkms-$k.log" | sed 's/^/# /'
 	fi
-	check "dkms builds vmig.ko for $kver from the installed tree" \
-		test -n "$built" -a "$(modinfo -F vermagic "$built" 2>/dev/null | cut -d' ' -f1)" = "$kver"
+	check "dkms builds vmig.ko for $k from the installed tree" \
+		test -n "$built" -a "$(modinfo -F vermagic "$built" 2>/dev/null | cut -d' ' -f1)" = "$k"
+done
+if [ -z "$("$top/scripts/kernels.sh" lts 2>/dev/null)" ]; then
+	check "a 6.12 LTS kernel's headers are installed for the DKMS build (scripts/deps.sh)" false
 fi
 tap_done

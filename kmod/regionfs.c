@@ -262,33 +262,44 @@ static struct file_system_type vmigfs_type = {
  * and VMIG_A_REGION_NAME the file's path inside that filesystem, with
  * " (deleted)" once unlinked; no name once the inode is being freed.
  *
+ * Called with vmig_regions_lock held (a dump), so it must not take a
+ * reference to the dentry: dropping it could be the last reference, and
+ * evicting the inode takes that lock.  The alias is read under RCU, which
+ * keeps the dentry's memory (and its parents' names) while the path is
+ * built; dentry_path_raw() copes with concurrent renames.
+ *
  * Return: 0, or -EMSGSIZE when the message is full.
  */
 int vmig_regionfs_nl_put(struct sk_buff *skb, struct vmig_region *r)
 {
-	struct super_block *sb = r->inode->i_sb;
+	struct inode *inode = r->inode;
 	struct dentry *dentry;
-	char *buf, *name;
+	char *buf, *name = NULL;
 	int err = 0;
 
-	if (sb->s_type != &vmigfs_type)
+	if (inode->i_sb->s_type != &vmigfs_type)
 		return 0;
-	if (nla_put_u32(skb, VMIG_A_REGION_DEV, new_encode_dev(sb->s_dev)))
+	if (nla_put_u32(skb, VMIG_A_REGION_DEV, new_encode_dev(inode->i_sb->s_dev)))
 		return -EMSGSIZE;
-	dentry = d_find_any_alias(r->inode);
-	if (!dentry)
-		return 0;
 	buf = kmalloc(PATH_MAX, GFP_KERNEL);
-	if (buf) {
+	if (!buf)
+		return 0;	/* the name is best effort */
+	rcu_read_lock();
+	spin_lock(&inode->i_lock);
+	dentry = hlist_empty(&inode->i_dentry) ? NULL :
+		 hlist_entry(inode->i_dentry.first, struct dentry, d_u.d_alias);
+	spin_unlock(&inode->i_lock);
+	if (dentry) {
 		name = dentry_path_raw(dentry, buf, PATH_MAX - 16);
-		if (!IS_ERR(name)) {
-			if (d_unlinked(dentry))
-				strcat(name, " (deleted)");
-			err = nla_put_string(skb, VMIG_A_REGION_NAME, name);
-		}
-		kfree(buf);
+		if (IS_ERR(name))
+			name = NULL;
+		else if (d_unlinked(dentry))
+			strcat(name, " (deleted)");
 	}
-	dput(dentry);
+	rcu_read_unlock();
+	if (name)
+		err = nla_put_string(skb, VMIG_A_REGION_NAME, name);
+	kfree(buf);
 	return err ? -EMSGSIZE : 0;
 }
 

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include "vmig_test.h"
 #include "dirty_util.h"
@@ -509,6 +510,46 @@ TEST_F(fs, the_netlink_dump_names_path_regions)
 	close(fd);
 	EXPECT_EQ(0, dump_size_of(&nl, "/named (deleted)", NULL));
 	nlt_close(&nl);
+}
+
+/*
+ * A dump names regions while their last users go away: the dump must not
+ * be the one that frees a region (it holds the region list's lock, which
+ * freeing takes).  Regions are created, unlinked and closed in a loop
+ * against dumps in a loop; a deadlock shows as a timeout.
+ */
+TEST_F(fs, dumps_race_with_regions_closing_after_unlink)
+{
+	long ps = self->ps;
+	struct name_seen s = { .name = "/churn (deleted)" };
+	struct nlt_msg m;
+	struct nlt nl;
+	char path[128];
+	time_t end;
+	pid_t pid;
+
+	path_of(self->dir, "churn", path, sizeof(path));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		end = time(NULL) + 3;
+		while (time(NULL) < end) {
+			int fd = region_file_new(self->dir, "churn", ps, 0600);
+
+			if (fd < 0 || unlink(path))
+				_exit(1);
+			close(fd);
+		}
+		_exit(0);
+	}
+	ASSERT_EQ(0, nlt_open(&nl));
+	end = time(NULL) + 3;
+	while (time(NULL) < end) {
+		nlt_vmig_msg(&nl, &m, VMIG_CMD_GET_REGION, NLM_F_DUMP);
+		ASSERT_EQ(0, nlt_talk(&nl, &m, name_cb, &s));
+	}
+	nlt_close(&nl);
+	EXPECT_EQ(0, child_status(pid));
 }
 
 /* The syscalls QEMU 7.2 makes on mem-path (softmmu/physmem.c). */

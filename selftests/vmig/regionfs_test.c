@@ -23,29 +23,34 @@
 
 #define NPAGES	64
 
-FIXTURE(fs) {
-	char dir[64];
-	long ps;
-	int dev;
-};
-
-FIXTURE_SETUP(fs)
-{
-	strcpy(self->dir, "/tmp/vmigfs.XXXXXX");
-	ASSERT_NE(NULL, mkdtemp(self->dir));
-	ASSERT_EQ(0, mount("vmigfs", self->dir, "vmigfs", 0, NULL))
-		TH_LOG("mount -t vmigfs: %s", strerror(errno));
-	self->ps = vmig_page_size();
-	self->dev = vmig_dev_open();
-	ASSERT_LE(0, self->dev);
+/* Each test on a vmigfs of its own, mounted on a fresh directory. */
+#define FS_FIXTURE(name)						\
+FIXTURE(name) {								\
+	char dir[64];							\
+	long ps;							\
+	int dev;							\
+};									\
+									\
+FIXTURE_SETUP(name)							\
+{									\
+	strcpy(self->dir, "/tmp/vmigfs.XXXXXX");			\
+	ASSERT_NE(NULL, mkdtemp(self->dir));				\
+	ASSERT_EQ(0, mount("vmigfs", self->dir, "vmigfs", 0, NULL))	\
+		TH_LOG("mount -t vmigfs: %s", strerror(errno));		\
+	self->ps = vmig_page_size();					\
+	self->dev = vmig_dev_open();					\
+	ASSERT_LE(0, self->dev);					\
+}									\
+									\
+FIXTURE_TEARDOWN(name)							\
+{									\
+	close(self->dev);						\
+	umount2(self->dir, MNT_DETACH);					\
+	rmdir(self->dir);						\
 }
 
-FIXTURE_TEARDOWN(fs)
-{
-	close(self->dev);
-	umount2(self->dir, MNT_DETACH);
-	rmdir(self->dir);
-}
+FS_FIXTURE(fs)
+FS_FIXTURE(dirty)
 
 static void path_of(const char *dir, const char *name, char *buf, size_t len)
 {
@@ -91,8 +96,20 @@ static int child_status(pid_t pid)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
-TEST_F(fs, two_opens_two_mappings_and_a_child_share_pages_and_dirty_log_sees_every_writer)
+/* Dirty logging in every mode sees the writes of every mapper of the file. */
+FIXTURE_VARIANT(dirty) {
+	uint32_t dirty_flags;
+};
+
+FIXTURE_VARIANT_ADD(dirty, protect) { .dirty_flags = 0 };
+FIXTURE_VARIANT_ADD(dirty, manual_init) {
+	.dirty_flags = VMIG_DIRTY_MANUAL_PROTECT | VMIG_DIRTY_INITIALLY_SET,
+};
+FIXTURE_VARIANT_ADD(dirty, hwdirty) { .dirty_flags = VMIG_DIRTY_HWDIRTY };
+
+TEST_F(dirty, two_opens_two_mappings_and_a_child_share_pages_and_dirty_log_sees_every_writer)
 {
+	uint32_t mode = variant->dirty_flags;
 	long ps = self->ps;
 	uint64_t bm[vmig_bm_words(NPAGES)], dirty;
 	char *m1, *m2;
@@ -113,7 +130,12 @@ TEST_F(fs, two_opens_two_mappings_and_a_child_share_pages_and_dirty_log_sees_eve
 	m1[7 * ps] = 0x5a;
 	EXPECT_EQ(0x5a, m2[7 * ps]);
 
-	ASSERT_EQ(0, vmig_dirty_enable(fd1, 0));
+	ASSERT_EQ(0, vmig_dirty_enable(fd1, mode));
+	if (mode & VMIG_DIRTY_INITIALLY_SET) {
+		/* The first GET reports everything; CLEAR arms the protection. */
+		ASSERT_EQ(0, vmig_dirty_harvest(fd2, mode, NPAGES, bm, &dirty));
+		EXPECT_EQ(NPAGES, dirty);
+	}
 	m1[1 * ps] = 1;
 	m2[2 * ps + 100] = 2;
 	pid = fork();
@@ -131,7 +153,7 @@ TEST_F(fs, two_opens_two_mappings_and_a_child_share_pages_and_dirty_log_sees_eve
 	ASSERT_EQ(0, child_status(pid));
 
 	memset(bm, 0, sizeof(bm));
-	ASSERT_EQ(0, vmig_dirty_get(fd2, 0, NPAGES, bm, &dirty));
+	ASSERT_EQ(0, vmig_dirty_harvest(fd2, mode, NPAGES, bm, &dirty));
 	EXPECT_EQ(3, dirty);
 	EXPECT_TRUE(vmig_bit(bm, 1));
 	EXPECT_TRUE(vmig_bit(bm, 2));
@@ -140,7 +162,7 @@ TEST_F(fs, two_opens_two_mappings_and_a_child_share_pages_and_dirty_log_sees_eve
 
 	/* Re-armed through fd2: the next write through m1 is seen again. */
 	m1[2 * ps] = 9;
-	ASSERT_EQ(0, vmig_dirty_get(fd1, 0, NPAGES, bm, &dirty));
+	ASSERT_EQ(0, vmig_dirty_harvest(fd1, mode, NPAGES, bm, &dirty));
 	EXPECT_EQ(1, dirty);
 	EXPECT_TRUE(vmig_bit(bm, 2));
 	ASSERT_EQ(0, vmig_dirty_disable(fd2));
@@ -606,10 +628,18 @@ TEST_F(fs, qemu_mem_path_calls_work_on_a_file_and_a_directory)
 TEST(the_module_stays_while_a_vmigfs_is_mounted)
 {
 	char dir[] = "/tmp/vmigfs.XXXXXX";
+	int fd;
 
 	ASSERT_NE(NULL, mkdtemp(dir));
 	ASSERT_EQ(0, mount("vmigfs", dir, "vmigfs", 0, NULL));
 	EXPECT_NE(0, vmig_module_unload()) TH_LOG("unloaded under a mounted vmigfs");
+
+	/* An open region keeps the mount busy. */
+	fd = region_file_new(dir, "busy", vmig_page_size(), 0600);
+	ASSERT_LE(0, fd);
+	EXPECT_EQ(-1, umount(dir));
+	EXPECT_EQ(EBUSY, errno);
+	close(fd);
 	ASSERT_EQ(0, umount(dir));
 	rmdir(dir);
 	EXPECT_EQ(0, vmig_module_unload());

@@ -38,6 +38,8 @@ static void region_usage(FILE *f)
 		"dirty logging and postcopy service cover every process that maps it:\n"
 		"  qemu-system-x86_64 -object memory-backend-file,id=m0,mem-path=PATH,\\\n"
 		"      size=SIZE,share=on -machine memory-backend=m0 ...\n"
+		"(share=on is required: a private mapping, which dirty logging could not\n"
+		"see, is refused.)\n"
 		"\n"
 		"create  make the region file PATH of SIZE bytes (a multiple of the page\n"
 		"        size; K, M, G suffixes).  Its directory must be on a vmigfs; if\n"

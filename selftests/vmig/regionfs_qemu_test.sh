@@ -5,7 +5,7 @@
 # on a region file (QEMU checks its size with lseek and maps it shared),
 # on a vmigfs directory (QEMU makes, unlinks and sizes its own file there:
 # a region that lives exactly as long as QEMU), and a region of the wrong
-# size is refused by QEMU.  A smoke test with -machine none; the inner
+# size, or mapped without share=on, is refused.  A smoke test with -machine none; the inner
 # guest tests run whole VMs.  Skips when the guest has no QEMU (give it
 # with VMCHECK_EXTRA="... qemu-system-x86_64 accel-tcg-x86_64.so").
 . /usr/bin/tap.sh
@@ -56,6 +56,13 @@ timeout 120 "$qemu" -nodefaults -machine none -accel tcg -display none -S \
 rc=$?
 check "QEMU refuses a region whose size is not the backend's (lseek SEEK_END)" \
 	sh -c "[ $rc -eq 1 ] && grep -q 'does not match' $out"
+
+timeout 120 "$qemu" -nodefaults -machine none -accel tcg -display none -S \
+	-object memory-backend-file,id=m0,mem-path=/run/vmig/qram,size=64M,share=off \
+	>"$out" 2>&1
+rc=$?
+check "QEMU without share=on is refused (a private copy would escape the module)" \
+	sh -c "[ $rc -eq 1 ] && grep -q 'Invalid argument' $out"
 
 qemu_start /run/vmig 32M
 check "QEMU given the vmigfs directory makes its own region" \

@@ -512,7 +512,7 @@ static uint64_t dump_size_of(struct nlt *nl, const char *name, uint32_t *dev)
 TEST_F(fs, the_netlink_dump_names_path_regions)
 {
 	long ps = self->ps;
-	char path[128];
+	char path[128], path2[128];
 	struct stat sb;
 	struct nlt nl;
 	uint32_t dev = 0;
@@ -525,7 +525,14 @@ TEST_F(fs, the_netlink_dump_names_path_regions)
 	EXPECT_EQ(3 * ps, dump_size_of(&nl, "/named", &dev));
 	EXPECT_EQ((uint32_t)sb.st_dev, dev);
 
+	/* A rename is a new name for the same region. */
 	path_of(self->dir, "named", path, sizeof(path));
+	path_of(self->dir, "renamed", path2, sizeof(path2));
+	ASSERT_EQ(0, rename(path, path2));
+	EXPECT_EQ(0, dump_size_of(&nl, "/named", NULL));
+	EXPECT_EQ(3 * ps, dump_size_of(&nl, "/renamed", NULL));
+	ASSERT_EQ(0, rename(path2, path));
+
 	ASSERT_EQ(0, unlink(path));
 	EXPECT_EQ(0, dump_size_of(&nl, "/named", NULL));
 	EXPECT_EQ(3 * ps, dump_size_of(&nl, "/named (deleted)", NULL));

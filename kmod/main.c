@@ -27,7 +27,8 @@ atomic64_t vmig_region_count = ATOMIC64_INIT(0);
 #define VMIG_FEATURES	(VMIG_FEATURE_DIRTY_LOG | VMIG_FEATURE_MANUAL_PROTECT | \
 			 VMIG_FEATURE_INITIALLY_SET | VMIG_FEATURE_HWDIRTY | \
 			 VMIG_FEATURE_POSTCOPY | VMIG_FEATURE_PLACE_BATCH | \
-			 VMIG_FEATURE_NETLINK | VMIG_FEATURE_POSTCOPY_MODE)
+			 VMIG_FEATURE_NETLINK | VMIG_FEATURE_POSTCOPY_MODE | \
+			 VMIG_FEATURE_REGIONFS)
 const u64 vmig_features = VMIG_FEATURES;
 
 static long vmig_get_api(void __user *argp)
@@ -114,10 +115,15 @@ static int __init vmig_init(void)
 	err = misc_register(&vmig_misc);
 	if (err)
 		goto err_nl;
+	err = vmig_regionfs_init();
+	if (err)
+		goto err_misc;
 	pr_info("version %s loaded, region cap %lu MiB\n", VMIG_MOD_VERSION,
 		vmig_max_region_bytes >> 20);
 	return 0;
 
+err_misc:
+	misc_deregister(&vmig_misc);
 err_nl:
 	vmig_nl_exit();
 	return err;
@@ -125,6 +131,7 @@ err_nl:
 
 static void __exit vmig_exit(void)
 {
+	vmig_regionfs_exit();
 	misc_deregister(&vmig_misc);
 	vmig_nl_exit();
 	vmig_region_exit();

@@ -11,6 +11,7 @@
 #ifndef _VMIG_COMPAT_H
 #define _VMIG_COMPAT_H
 
+#include <linux/fs.h>
 #include <linux/mm.h>
 #include <linux/pagemap.h>
 #include <linux/version.h>
@@ -78,6 +79,31 @@ static inline void vmig_release_fault_lock(struct vm_fault *vmf)
 	}
 #endif
 	mmap_read_unlock(vmf->vma->vm_mm);
+}
+
+/*
+ * 6.3 passes the VFS's inode operations a struct mnt_idmap where 6.1
+ * passed a struct user_namespace (setattr, create, inode_init_owner ...).
+ */
+#if VMIG_KERNEL_AT_LEAST(6, 3)
+#define vmig_idmap		mnt_idmap
+#else
+#define vmig_idmap		user_namespace
+#endif
+
+/*
+ * 6.6 and 6.7 put an inode's timestamps behind accessors;
+ * simple_inode_init_ts() (6.7) sets all three to now.
+ */
+static inline void vmig_inode_touch(struct inode *inode)
+{
+#if VMIG_KERNEL_AT_LEAST(6, 7)
+	simple_inode_init_ts(inode);
+#else
+	inode->i_atime = current_time(inode);
+	inode->i_mtime = inode->i_atime;
+	inode->i_ctime = inode->i_atime;
+#endif
 }
 
 #endif /* _VMIG_COMPAT_H */

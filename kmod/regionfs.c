@@ -53,18 +53,15 @@
 #include <linux/slab.h>
 #include <net/genetlink.h>
 
+#include "compat.h"
 #include "vmig.h"
 
-/* 6.1's name; kernels from 6.3 on pass a struct mnt_idmap instead. */
-#define vmigfs_idmap		user_namespace
 
 static struct file_system_type vmigfs_type;
 
 static void vmigfs_touch(struct inode *inode)
 {
-	inode->i_atime = current_time(inode);
-	inode->i_mtime = inode->i_atime;
-	inode->i_ctime = inode->i_atime;
+	vmig_inode_touch(inode);
 }
 
 /*
@@ -88,7 +85,7 @@ static int vmigfs_set_size(struct inode *inode, loff_t size)
 	return PTR_ERR_OR_ZERO(r);
 }
 
-static int vmigfs_setattr(struct vmigfs_idmap *idmap, struct dentry *dentry,
+static int vmigfs_setattr(struct vmig_idmap *idmap, struct dentry *dentry,
 			  struct iattr *attr)
 {
 	struct inode *inode = d_inode(dentry);
@@ -162,7 +159,7 @@ static struct inode *vmigfs_new_inode(struct super_block *sb)
 	return inode;
 }
 
-static int vmigfs_create(struct vmigfs_idmap *idmap, struct inode *dir,
+static int vmigfs_create(struct vmig_idmap *idmap, struct inode *dir,
 			 struct dentry *dentry, umode_t mode, bool excl)
 {
 	struct inode *inode = vmigfs_new_inode(dir->i_sb);

@@ -253,6 +253,9 @@ static struct file_system_type vmigfs_type = {
 	.kill_sb	 = kill_litter_super,
 };
 
+/* mount -t vmigfs loads an installed module by itself. */
+MODULE_ALIAS_FS("vmigfs");
+
 /**
  * vmig_regionfs_nl_put - add a path region's name to a netlink message
  * @skb:	the message

@@ -44,7 +44,8 @@
  * "vmigfs" (VMIGFS_MAGIC in statfs' f_type).  Each mount is a namespace of
  * its own, as with tmpfs:
  *	mount -t vmigfs none /run/vmig
- * Only root may mount it; while one is mounted the module cannot unload.
+ * Only root may mount it; an installed module is loaded by the mount
+ * (alias fs-vmigfs); while one is mounted the module cannot unload.
  * The root directory starts 0755 root:root; chmod/chown it to let others
  * create regions.  It holds regular files only (no subdirectories, links
  * or device nodes: -EPERM); rename and unlink work as usual.

@@ -47,9 +47,11 @@
 #include <linux/dcache.h>
 #include <linux/falloc.h>
 #include <linux/fs_context.h>
+#include <linux/fs_parser.h>
 #include <linux/module.h>
 #include <linux/namei.h>
 #include <linux/pagemap.h>
+#include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <net/genetlink.h>
 
@@ -198,14 +200,73 @@ static void vmigfs_evict_inode(struct inode *inode)
 	}
 }
 
+/* The root's mode and owner as mount options, as they are now. */
+static int vmigfs_show_options(struct seq_file *m, struct dentry *root)
+{
+	struct inode *inode = d_inode(root);
+
+	if ((inode->i_mode & 07777) != 0755)
+		seq_printf(m, ",mode=%o", inode->i_mode & 07777);
+	if (!uid_eq(inode->i_uid, GLOBAL_ROOT_UID))
+		seq_printf(m, ",uid=%u", from_kuid_munged(&init_user_ns, inode->i_uid));
+	if (!gid_eq(inode->i_gid, GLOBAL_ROOT_GID))
+		seq_printf(m, ",gid=%u", from_kgid_munged(&init_user_ns, inode->i_gid));
+	return 0;
+}
+
 static const struct super_operations vmigfs_sops = {
 	.statfs		= simple_statfs,
+	.show_options	= vmigfs_show_options,
 	.drop_inode	= generic_delete_inode,
 	.evict_inode	= vmigfs_evict_inode,
 };
 
+/* Mount options: the root directory's mode and owner, as tmpfs takes them. */
+struct vmigfs_opts {
+	umode_t mode;
+	kuid_t uid;
+	kgid_t gid;
+};
+
+enum { VMIGFS_OPT_MODE, VMIGFS_OPT_UID, VMIGFS_OPT_GID };
+
+static const struct fs_parameter_spec vmigfs_params[] = {
+	fsparam_u32oct("mode", VMIGFS_OPT_MODE),
+	fsparam_u32("uid", VMIGFS_OPT_UID),
+	fsparam_u32("gid", VMIGFS_OPT_GID),
+	{}
+};
+
+static int vmigfs_parse_param(struct fs_context *fc, struct fs_parameter *param)
+{
+	struct vmigfs_opts *opts = fc->fs_private;
+	struct fs_parse_result result;
+	int opt;
+
+	opt = fs_parse(fc, vmigfs_params, param, &result);
+	if (opt < 0)
+		return opt;
+	switch (opt) {
+	case VMIGFS_OPT_MODE:
+		opts->mode = result.uint_32 & 07777;
+		break;
+	case VMIGFS_OPT_UID:
+		opts->uid = make_kuid(current_user_ns(), result.uint_32);
+		if (!uid_valid(opts->uid))
+			return invalfc(fc, "uid %u has no mapping", result.uint_32);
+		break;
+	case VMIGFS_OPT_GID:
+		opts->gid = make_kgid(current_user_ns(), result.uint_32);
+		if (!gid_valid(opts->gid))
+			return invalfc(fc, "gid %u has no mapping", result.uint_32);
+		break;
+	}
+	return 0;
+}
+
 static int vmigfs_fill_super(struct super_block *sb, struct fs_context *fc)
 {
+	struct vmigfs_opts *opts = fc->fs_private;
 	struct inode *root;
 
 	sb->s_maxbytes = MAX_LFS_FILESIZE;
@@ -218,8 +279,10 @@ static int vmigfs_fill_super(struct super_block *sb, struct fs_context *fc)
 	root = vmigfs_new_inode(sb);
 	if (!root)
 		return -ENOMEM;
-	/* Root's: only root makes regions until an operator chmods it. */
-	root->i_mode = S_IFDIR | 0755;
+	/* By default root's, 0755: only root makes regions. */
+	root->i_mode = S_IFDIR | opts->mode;
+	root->i_uid = opts->uid;
+	root->i_gid = opts->gid;
 	root->i_op = &vmigfs_dir_iops;
 	root->i_fop = &simple_dir_operations;
 	set_nlink(root, 2);
@@ -233,12 +296,27 @@ static int vmigfs_get_tree(struct fs_context *fc)
 	return get_tree_nodev(fc, vmigfs_fill_super);
 }
 
+static void vmigfs_free_fc(struct fs_context *fc)
+{
+	kfree(fc->fs_private);
+}
+
 static const struct fs_context_operations vmigfs_context_ops = {
+	.parse_param	= vmigfs_parse_param,
 	.get_tree	= vmigfs_get_tree,
+	.free		= vmigfs_free_fc,
 };
 
 static int vmigfs_init_fs_context(struct fs_context *fc)
 {
+	struct vmigfs_opts *opts = kzalloc(sizeof(*opts), GFP_KERNEL);
+
+	if (!opts)
+		return -ENOMEM;
+	opts->mode = 0755;
+	opts->uid = GLOBAL_ROOT_UID;
+	opts->gid = GLOBAL_ROOT_GID;
+	fc->fs_private = opts;
 	fc->ops = &vmigfs_context_ops;
 	return 0;
 }
@@ -247,8 +325,12 @@ static struct file_system_type vmigfs_type = {
 	.owner		 = THIS_MODULE,
 	.name		 = "vmigfs",
 	.init_fs_context = vmigfs_init_fs_context,
+	.parameters	 = vmigfs_params,
 	.kill_sb	 = kill_litter_super,
 };
+
+/* mount -t vmigfs loads an installed module by itself. */
+MODULE_ALIAS_FS("vmigfs");
 
 /**
  * vmig_regionfs_nl_put - add a path region's name to a netlink message

@@ -85,4 +85,24 @@ check "remove the last region" test "$rc" -eq 0
 umount /tmp/v2
 umount /run/vmig
 check "both vmigfs unmount once no region is in use" sh -c "! grep -q vmigfs /proc/mounts"
+
+# An installed module loads itself on 'mount -t vmigfs' (fs-vmigfs alias):
+# the kernel runs modprobe, here busybox's on a tree made by kmod's depmod.
+kver=$(uname -r)
+if [ -x /usr/bin/depmod ] && [ -n "${VMIG_KO:-}" ] && rmmod vmig 2>/dev/null; then
+	mkdir -p "/lib/modules/$kver/extra" /tmp/autoload
+	cp "$VMIG_KO" "/lib/modules/$kver/extra/vmig.ko"
+	/usr/bin/depmod "$kver" >/dev/null 2>&1
+	old=$(cat /proc/sys/kernel/modprobe)
+	echo /bin/modprobe >/proc/sys/kernel/modprobe
+	mount -t vmigfs none /tmp/autoload 2>"$out"
+	check "mount -t vmigfs loads the installed module by itself" \
+		sh -c "grep -q '^vmig ' /proc/modules && grep -q ' /tmp/autoload vmigfs ' /proc/mounts"
+	umount /tmp/autoload 2>/dev/null
+	echo "$old" >/proc/sys/kernel/modprobe
+	rm -rf "/lib/modules/$kver"
+	grep -q '^vmig ' /proc/modules || insmod "$VMIG_KO"
+else
+	skip "mount -t vmigfs loads the installed module" "no depmod or VMIG_KO in the guest, or the module is busy"
+fi
 tap_done

@@ -631,6 +631,53 @@ TEST_F(fs, qemu_mem_path_calls_work_on_a_file_and_a_directory)
 	EXPECT_EQ(0, unlink(tmpl));
 }
 
+/* mode=, uid=, gid= set the root directory: who may create regions. */
+TEST(mount_options_let_a_user_create_regions)
+{
+	char dir[] = "/tmp/vmigfs.XXXXXX", line[512];
+	bool shown = false;
+	struct stat st;
+	pid_t pid;
+	FILE *f;
+
+	ASSERT_NE(NULL, mkdtemp(dir));
+	EXPECT_EQ(-1, mount("vmigfs", dir, "vmigfs", 0, "size=1G"));
+	EXPECT_EQ(EINVAL, errno);
+	ASSERT_EQ(0, mount("vmigfs", dir, "vmigfs", 0, "mode=1770,uid=1000,gid=1000"));
+	ASSERT_EQ(0, stat(dir, &st));
+	EXPECT_EQ(S_IFDIR | 01770, st.st_mode);
+	EXPECT_EQ(1000, st.st_uid);
+	EXPECT_EQ(1000, st.st_gid);
+	f = fopen("/proc/self/mounts", "r");
+	ASSERT_NE(NULL, f);
+	while (fgets(line, sizeof(line), f))
+		shown |= strstr(line, dir) && strstr(line, "mode=1770,uid=1000,gid=1000");
+	fclose(f);
+	EXPECT_TRUE(shown) TH_LOG("/proc/mounts does not show the options");
+
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		int fd;
+
+		if (setgid(1000) || setuid(1000))
+			_exit(10);
+		fd = region_file_new(dir, "mine", 4 * vmig_page_size(), 0600);
+		_exit(fd < 0 ? 1 : 0);
+	}
+	EXPECT_EQ(0, child_status(pid)) TH_LOG("uid 1000 could not create in its vmigfs");
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		if (setgid(1001) || setuid(1001))
+			_exit(10);
+		_exit(region_file_new(dir, "theirs", vmig_page_size(), 0600) == -EACCES ? 0 : 1);
+	}
+	EXPECT_EQ(0, child_status(pid)) TH_LOG("uid 1001 created a region in uid 1000's vmigfs");
+	ASSERT_EQ(0, umount(dir));
+	rmdir(dir);
+}
+
 /* Not a fixture test: it unmounts and unloads. */
 TEST(the_module_stays_while_a_vmigfs_is_mounted)
 {

@@ -44,9 +44,12 @@
  * "vmigfs" (VMIGFS_MAGIC in statfs' f_type).  Each mount is a namespace of
  * its own, as with tmpfs:
  *	mount -t vmigfs none /run/vmig
- * Only root may mount it; while one is mounted the module cannot unload.
- * The root directory starts 0755 root:root; chmod/chown it to let others
- * create regions.  It holds regular files only (no subdirectories, links
+ * Only root may mount it; an installed module is loaded by the mount
+ * (alias fs-vmigfs); while one is mounted the module cannot unload.
+ * The root directory starts 0755 root:root, or as the mount options
+ * mode=OCTAL, uid=N, gid=N say (shown in /proc/mounts; unknown options:
+ * -EINVAL); chmod/chown it, or mount with e.g. mode=1770,gid=GID, to let
+ * others create regions.  It holds regular files only (no subdirectories, links
  * or device nodes: -EPERM); rename and unlink work as usual.
  *
  * Creating.  open(O_CREAT) (or mkstemp) makes an empty file: no region

@@ -15,10 +15,12 @@
  *
  * The events group carries every region's events (the creator's pid,
  * counters at the end) and a multicast group cannot filter per listener
- * on 6.1, so joining it needs CAP_NET_ADMIN (GENL_MCAST_CAP_NET_ADMIN).  Every command has a
- * strict policy (a command without one takes no attribute at all), so the
- * genetlink core rejects unknown, misplaced and malformed attributes with an
- * extended-ack message before any handler runs.
+ * on 6.1, so joining it needs CAP_NET_ADMIN (GENL_MCAST_CAP_NET_ADMIN).
+ *
+ * Every command has a strict policy (a command without one takes no
+ * attribute at all), so the genetlink core rejects unknown, misplaced and
+ * malformed attributes with an extended-ack message before any handler
+ * runs.
  *
  * Events go to the "events" multicast group.  They are best effort: none is
  * built while nobody listens, and a full listener loses them.  The hooks for

@@ -367,9 +367,10 @@ int vmig_ctl_device_open_precopy(struct vmig_ctl *ctl, unsigned int i);
  * region r's pages bits), or -ENOENT when the VMM has none.
  */
 int vmig_ctl_free_hint(struct vmig_ctl *ctl, int timeout_ms, uint64_t **bitmaps);
+#define VMIG_HANDOVER_MAX	1024	/* bytes of a handover record */
 /*
  * Source, postcopy: give the VMM the record a helper needs to take over if
- * this one dies (@len bytes, at most 1024), before the switch can reach
+ * this one dies (@len bytes, at most VMIG_HANDOVER_MAX), before the switch can reach
  * the destination; @len 0 drops it (the destination never ran the guest).
  * Returns once the VMM has it, 0 or -errno.
  */

@@ -137,7 +137,7 @@ struct vmm_throttled {
 	uint32_t percent;	/* what is in force now */
 };
 
-#define VMM_HANDOVER_MAX	1024	/* bytes of a handover record */
+#define VMM_HANDOVER_MAX	1024	/* bytes of a handover record (VMIG_HANDOVER_MAX) */
 
 struct vmm_status {		/* HANDOVER_OK */
 	int32_t status;			/* 0 or -errno */

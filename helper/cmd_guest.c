@@ -449,7 +449,8 @@ static void guest_usage(FILE *f)
 		"\n"
 		"As a source (default) it runs until a helper migrates it away (exit 0).  A\n"
 		"failed migration leaves it running; it verifies its memory, says so, and\n"
-		"waits for the next helper.  With --incoming it waits for a helper to fill its\n"
+		"waits for the next helper (after a postcopy switch it stays stopped\n"
+		"instead, for a helper to take over: vmig migrate --attach).  With --incoming it waits for a helper to fill its\n"
 		"RAM, resumes, checks every page it touches, runs --run seconds and exits 0\n"
 		"if no page was wrong (1 if one was; 3 if the migration failed and the\n"
 		"partial guest was discarded; 4 if a postcopy migration failed after it\n"
@@ -527,6 +528,15 @@ static bool session_source(struct guest *g, struct vmig_vmm *vmm, uint64_t deadl
 					"%u %%\n", atomic_load(&g->throttled_max));
 			return true;
 		default:
+			if (vmig_vmm_handed_over(vmm)) {
+				/* Resuming here could run the guest twice. */
+				fprintf(stderr, "guest: the helper went away during postcopy (%s); "
+					"the guest may run on the destination: staying stopped "
+					"until a helper takes over (vmig migrate --attach)\n",
+					ev == VMIG_VMM_ERROR || ev == VMIG_VMM_DISCONNECT ?
+					vmig_vmm_error(vmm) : strerror(-ev));
+				return false;
+			}
 			set_state(g, ST_RUN);
 			fprintf(stderr, "guest: migration failed (%s); running on here\n",
 				ev == VMIG_VMM_ERROR || ev == VMIG_VMM_DISCONNECT ?

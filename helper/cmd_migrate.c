@@ -18,6 +18,7 @@ static void migrate_usage(FILE *f)
 	fprintf(f,
 		"usage: vmig migrate --vmm PATH --to HOST:PORT [options]\n"
 		"       vmig migrate --resume CONTROL|SESSION [--to HOST:PORT] [--timeout S]\n"
+		"       vmig migrate --attach --vmm PATH [--to HOST:PORT] [options]\n"
 		"\n"
 		"Live-migrate the guest of the VMM at PATH (its control socket) to the\n"
 		"'vmig listen' at HOST:PORT, by precopy: a bulk copy of guest RAM (holes and\n"
@@ -97,6 +98,16 @@ static void migrate_usage(FILE *f)
 		"now, to the new address if given, and prints its answer: exit status 0\n"
 		"when the migration runs again (or had completed), 1 if not.\n"
 		"\n"
+		"Taking over (--attach): the source VMM, not the helper, holds guest memory.\n"
+		"If the source helper dies after a postcopy switch (kill -9, OOM, a crash),\n"
+		"the VMM keeps its vCPUs stopped and the record the helper left with it;\n"
+		"the destination pauses as after a broken link.  'vmig migrate --attach\n"
+		"--vmm PATH' reconnects to the destination of that record (or --to), takes\n"
+		"the destination's received bitmap, sends every page it still lacks and\n"
+		"completes; the channel layout comes from the record, TLS options must\n"
+		"be given again.  If the switch had not reached the destination, the\n"
+		"guest resumes here instead (exit status 1).\n"
+		"\n"
 		"Exit status: 0 migrated, 1 failed (the guest runs on here, unless it had\n"
 		"already resumed on the destination in postcopy), 2 usage.\n"
 		"\n"
@@ -107,7 +118,8 @@ static void migrate_usage(FILE *f)
 		"  vmig migrate --vmm /tmp/src.sock --to dst.example:4444 --tls-creds /etc/vmig\n"
 		"  vmig migrate --vmm /tmp/src.sock --to dst:4444 --postcopy --no-auto-resume \\\n"
 		"               --recovery-timeout 600 --control-socket /run/vm1.ctl\n"
-		"  vmig migrate --resume /run/vm1.ctl --to dst-backup-link:4444\n");
+		"  vmig migrate --resume /run/vm1.ctl --to dst-backup-link:4444\n"
+		"  vmig migrate --attach --vmm /tmp/src.sock      # its helper died in postcopy\n");
 }
 
 /* vmig migrate --resume: ask the paused source to reconnect. */
@@ -182,6 +194,7 @@ static int migrate_run(int argc, char **argv)
 		{ "resume", required_argument, NULL, 0x105 },
 		{ "no-auto-resume", no_argument, NULL, 0x106 },
 		{ "control-socket", required_argument, NULL, 0x107 },
+		{ "attach", no_argument, NULL, 0x121 },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -193,7 +206,7 @@ static int migrate_run(int argc, char **argv)
 	};
 	enum tls_mode tls = TLS_NONE;
 	const char *tls_path = NULL, *inject = NULL, *resume = NULL;
-	bool timeout_set = false;
+	bool timeout_set = false, attach = false;
 	char err[256];
 	struct report rep;
 	bool json = false;
@@ -322,6 +335,7 @@ static int migrate_run(int argc, char **argv)
 		case 0x105: resume = optarg; break;
 		case 0x106: o.no_auto_resume = true; break;
 		case 0x107: o.control_path = optarg; break;
+		case 0x121: attach = true; break;
 		case 'h':
 			migrate_usage(stdout);
 			return 0;
@@ -329,6 +343,11 @@ static int migrate_run(int argc, char **argv)
 			migrate_usage(stderr);
 			return 2;
 		}
+	}
+	if (resume && attach) {
+		fprintf(stderr, "vmig migrate: --resume and --attach exclude each other "
+			"(--resume asks a paused helper, --attach replaces a dead one)\n");
+		return 2;
 	}
 	if (resume) {
 		if (optind != argc || o.vmm_path) {
@@ -345,9 +364,10 @@ static int migrate_run(int argc, char **argv)
 	/* A spinning real-time thread would hold its core from the peer it waits for. */
 	if (o.spin_us && o.sched == URGENT_FIFO)
 		o.sched = URGENT_NICE;
-	if (optind != argc || !o.vmm_path || !o.to) {
+	if (optind != argc || !o.vmm_path || (!o.to && !attach)) {
 		fprintf(stderr, "vmig migrate: %s (see --help)\n",
-			optind != argc ? "unexpected argument" : "--vmm and --to are required");
+			optind != argc ? "unexpected argument" : attach ? "--attach needs --vmm" :
+			"--vmm and --to are required");
 		return 2;
 	}
 	if (tls_configure(tls, tls_path, false, err, sizeof(err))) {
@@ -360,7 +380,10 @@ static int migrate_run(int argc, char **argv)
 	}
 	memset(&rep, 0, sizeof(rep));
 	rep.events = json;
-	precopy_migrate(&o, &rep);
+	if (attach)
+		precopy_attach(&o, &rep);
+	else
+		precopy_migrate(&o, &rep);
 	return report_finish(&rep, json, "vmig migrate");
 bad:
 	bad_option_value("migrate", opts, c, optarg);

@@ -23,6 +23,7 @@
 #include "control.h"
 #include "devstate_send.h"
 #include "freepage.h"
+#include "handover.h"
 #include "handshake.h"
 #include "multifd_send.h"
 #include "postcopy_src.h"
@@ -73,6 +74,7 @@ struct precopy {
 	bool go_postcopy;		/* precopy ended: switch to postcopy */
 	bool dest_runs;			/* the guest may run on the destination */
 	bool switch_confirmed;		/* ... and it does (RESUMED, or recovered) */
+	bool handed_over;		/* the VMM holds our handover record */
 	struct rec_cuts cuts;		/* tests: where to cut the links */
 	/* tests: pages never sent in the background (one each; n 2: nor on request) */
 	struct range held[REC_MAX_CUTS];
@@ -1187,6 +1189,34 @@ static int postcopy_recover(struct precopy *pc, int err)
 }
 
 /*
+ * Leave with the source VMM what a helper needs to take this postcopy over
+ * if we die (handover.h): from here the guest may run on the destination,
+ * so the VMM must stay stopped even if we vanish.
+ */
+static int handover_leave(struct precopy *pc)
+{
+	struct handover h = {
+		.magic = HANDOVER_MAGIC, .wire_version = pc->hs.version,
+		.session = pc->session, .caps = pc->hs.caps, .nr_chans = pc->nr_chans,
+		.flags = pc->o->no_preempt ? 0 : HANDOVER_PREEMPT,
+	};
+	int r;
+
+	snprintf(h.to, sizeof(h.to), "%s", pc->to);
+	r = vmig_ctl_handover(pc->ctl, &h, sizeof(h), pc->o->timeout_ms);
+	if (!r)
+		pc->handed_over = true;
+	return r;
+}
+
+/* The destination never ran the guest: the VMM may resume it again. */
+static void handover_drop(struct precopy *pc)
+{
+	if (pc->handed_over && !vmig_ctl_handover(pc->ctl, NULL, 0, pc->o->timeout_ms))
+		pc->handed_over = false;
+}
+
+/*
  * Postcopy: stop the guest, tell the destination what it holds is stale
  * (DISCARD), mark the switch on every channel, wait until the guest runs
  * there, then serve requests (return-path thread) while the rest goes in
@@ -1237,6 +1267,12 @@ static int postcopy_switchover(struct precopy *pc)
 			return fail(pc, r, "cannot list guest RAM data: %s", strerror(-r));
 	}
 	pc->rep->pc.discarded = wpc.discarded;
+	/* Before the switch can reach the destination: see handover.h. */
+	r = handover_leave(pc);
+	if (r)
+		return fail(pc, r, "the source VMM did not take the handover record (%s): a "
+			    "VMM must keep it to go on after a helper crash in postcopy",
+			    strerror(-r));
 	if (rec_cut_armed(&pc->cuts, &arg) != CUT_SWITCH_LOST)
 		r = stream_send_pkt(&pc->main, WIRE_PKT_POSTCOPY, &wpc, sizeof(wpc));
 	if (r)	/* not all of it went out: the destination cannot have the switch */
@@ -1382,8 +1418,12 @@ int precopy_migrate(const struct precopy_opts *o, struct report *rep)
 				 pc.switch_confirmed ? "the guest was already running on the "
 				 "destination (postcopy)" : "the destination may have started the "
 				 "guest (postcopy switch sent, not confirmed)");
-		else if (pc.ctl && pc.vm_stopped && vmig_ctl_resume(pc.ctl, o->timeout_ms))
-			fprintf(stderr, "vmig migrate: the source VMM did not confirm resuming\n");
+		else if (pc.ctl && pc.vm_stopped) {
+			handover_drop(&pc);	/* before RESUME, which it would refuse */
+			if (vmig_ctl_resume(pc.ctl, o->timeout_ms))
+				fprintf(stderr, "vmig migrate: the source VMM did not confirm "
+					"resuming\n");
+		}
 		if (pc.ctl)
 			vmig_ctl_error(pc.ctl, rep->error);
 	} else {
@@ -1400,6 +1440,161 @@ int precopy_migrate(const struct precopy_opts *o, struct report *rep)
 	free(pc.chans);
 	free(pc.dirty.v);
 	freepage_free(&pc.fp);
+	if (pc.main_open)
+		close(pc.main.fd);
+	vmig_ram_close(pc.ram);
+	vmig_ctl_close(pc.ctl);
+	return r;
+}
+
+/*
+ * vmig migrate --attach: take over a postcopy migration whose source helper
+ * died.  The source VMM still holds the guest memory (its vCPUs stopped)
+ * and the dead helper's handover record; the destination, paused as after
+ * a broken link, holds its received bitmap.  So this is a recovery with a
+ * new process: reconnect with RESUME, send every page the destination
+ * lacks (from the bitmap, not from anything the dead helper knew), serve
+ * its requests, complete.  If the destination says it never ran the guest
+ * (the switch did not reach it), the guest resumes here instead.
+ */
+static int attach_setup(struct precopy *pc, struct precopy_opts *ao)
+{
+	struct handover h;
+	int r;
+
+	pc->ctl = vmig_ctl_connect(ao->vmm_path, ao->timeout_ms);
+	if (!pc->ctl)
+		return fail(pc, errno, "cannot reach the VMM at %s: %s", ao->vmm_path,
+			    strerror(errno));
+	if (vmig_ctl_role(pc->ctl) != VMIG_ROLE_SOURCE)
+		return fail(pc, EINVAL, "the VMM at %s is not a migration source (started "
+			    "with --incoming?)", ao->vmm_path);
+	r = vmig_ctl_handover_query(pc->ctl, &h, sizeof(h), ao->timeout_ms);
+	if (r == -ENOENT)
+		return fail(pc, r, "the VMM at %s has no postcopy migration to take over (no "
+			    "helper died after a postcopy switch)", ao->vmm_path);
+	if (r < 0)
+		return fail(pc, r, "the VMM at %s did not give its handover record: %s "
+			    "(a libvmig without HANDOVER?)", ao->vmm_path, strerror(-r));
+	if (!handover_valid(&h, r))
+		return fail(pc, EPROTO, "the VMM at %s holds a handover record this vmig "
+			    "cannot use (%d bytes; another version?)", ao->vmm_path, r);
+	pc->handed_over = true;
+	pc->vm_stopped = true;
+	pc->dest_runs = true;
+	pc->session = h.session;
+	pc->hs.version = h.wire_version;
+	pc->hs.caps = h.caps;
+	ao->postcopy = true;
+	ao->channels = h.nr_chans;
+	ao->no_preempt = !(h.flags & HANDOVER_PREEMPT);
+	pc->ps.preempt = !ao->no_preempt;
+	if (!ao->to)
+		snprintf(pc->to, sizeof(pc->to), "%s", h.to);
+	pc->ram = vmig_ram_open(pc->ctl, ao->backend, ao->dirty_mode);
+	if (!pc->ram)
+		return fail(pc, errno, "cannot map guest RAM: %s", strerror(errno));
+	pc->rep->backend = vmig_ram_backend(pc->ram);
+	pc->rep->channels = ao->channels;
+	for (r = 0; r < (int)vmig_ram_region_count(pc->ram); r++)
+		pc->rep->guest_bytes += vmig_ram_region_pages(pc->ram, r) * WIRE_PAGE_SIZE;
+	pc->chans = calloc(ao->channels, sizeof(*pc->chans));
+	if (!pc->chans)
+		return fail(pc, ENOMEM, "out of memory");
+	for (r = 0; r < (int)ao->channels; r++)
+		pc->chans[r].s.fd = -1;
+	pc->nr_chans = ao->channels;
+	fprintf(stderr, "vmig migrate: taking over postcopy session %016llx from a helper "
+		"that went away; the destination was %s%s%s\n",
+		(unsigned long long)pc->session, h.to, ao->to ? ", now " : "",
+		ao->to ? ao->to : "");
+	return 0;
+}
+
+int precopy_attach(const struct precopy_opts *o, struct report *rep)
+{
+	struct precopy_opts ao = *o;
+	struct precopy pc = { .o = &ao, .rep = rep };
+	uint64_t t0 = now_ns();
+	unsigned int i;
+	int r;
+
+	rep->role = "source";
+	rep->backend = "uffd";
+	rep->tracking = "";
+	rep->pc.on = true;
+	progress_init(&pc.prog, false);
+	pcs_init(&pc.ps, !o->no_preempt, o->spin_us, o->sched);
+	if (o->to)
+		snprintf(pc.to, sizeof(pc.to), "%s", o->to);
+	r = attach_setup(&pc, &ao);
+	rep->setup_ns = now_ns() - t0;
+	rep->pc.preempt = !ao.no_preempt;
+	if (!r) {
+		snprintf(rep->error, sizeof(rep->error), "the previous source helper went away");
+		r = -ECONNRESET;
+	}
+	/* As after a broken link in postcopy_switchover(), with nothing sent yet. */
+	while (r == -ECONNRESET || (r && ao.recovery_timeout_ms > 0 && rec_transient(r) &&
+				    !vmig_ctl_lost(pc.ctl) &&
+				    strncmp(rep->error, "destination:", 12))) {
+		if (ao.recovery_timeout_ms <= 0)
+			ao.recovery_timeout_ms = 30000;
+		r = postcopy_recover(&pc, r);
+		if (r == 2) {
+			pc.dest_runs = false;
+			rep->error[0] = 0;
+			r = fail(&pc, ECONNRESET, "the destination never ran the guest (the "
+				 "postcopy switch had not reached it when the helper went away)");
+			break;
+		}
+		if (r == 1) {	/* it had finished: only DONE was missing */
+			r = 0;
+			break;
+		}
+		if (r)
+			break;
+		pc.switch_confirmed = true;
+		r = postcopy_background(&pc);
+	}
+	if (!r) {
+		rep->pc.requests = pc.ps.requests;
+		rep->pc.switch_ns = now_ns() - t0;
+	}
+	if (r && pc.main_open)
+		dest_reason(&pc);
+	if (r) {
+		for (i = 0; i < pc.nr_chans; i++)
+			send_chan_cancel(&pc.chans[i]);
+		if (pc.main_open)
+			stream_send_error(&pc.main, r, rep->error);
+		if (pc.dest_runs && pc.handed_over)
+			snprintf(rep->error + strlen(rep->error),
+				 sizeof(rep->error) - strlen(rep->error), "; the guest may run "
+				 "on the destination: the source VMM stays stopped (try "
+				 "--attach again)");
+		else if (pc.ctl && pc.handed_over) {
+			handover_drop(&pc);
+			if (vmig_ctl_resume(pc.ctl, ao.timeout_ms))
+				fprintf(stderr, "vmig migrate: the source VMM did not confirm "
+					"resuming\n");
+		}
+		if (pc.ctl)
+			vmig_ctl_error(pc.ctl, rep->error);
+	} else {
+		vmig_ctl_complete(pc.ctl);
+	}
+	rep->ok = !r;
+	rep->total_ns = now_ns() - t0;
+	collect(&pc);
+	pcs_destroy(&pc.ps);
+	for (i = 0; i < pc.nr_chans; i++) {
+		send_chan_destroy(&pc.chans[i]);
+		if (pc.chans[i].s.fd >= 0)
+			close(pc.chans[i].s.fd);
+	}
+	free(pc.chans);
+	free(pc.dirty.v);
 	if (pc.main_open)
 		close(pc.main.fd);
 	vmig_ram_close(pc.ram);

@@ -51,5 +51,11 @@ struct precopy_opts {
 
 /* Migrate; fills rep (rep->ok, rep->error).  0 or -errno. */
 int precopy_migrate(const struct precopy_opts *o, struct report *rep);
+/*
+ * Take over the postcopy migration of the VMM at o->vmm_path whose helper
+ * died (vmig migrate --attach); o->to may name a new destination address.
+ * Fills rep as precopy_migrate does.  0 or -errno.
+ */
+int precopy_attach(const struct precopy_opts *o, struct report *rep);
 
 #endif

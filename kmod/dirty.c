@@ -567,6 +567,7 @@ static long vmig_dirty_enable(struct vmig_region *r, void __user *argp)
 	rcu_assign_pointer(r->dirty.bitmap, bitmap);
 	r->dirty.flags = flags;
 	r->dirty.on = true;
+	r->dirty.gen++;
 
 	if (flags & VMIG_DIRTY_HWDIRTY) {
 		/* Forget what was written before: clean every PTE. */
@@ -633,11 +634,17 @@ static int vmig_dirty_check_range(struct vmig_region *r,
 }
 
 /*
- * The start GET and CLEAR share: copy in the argument, take r->dirty.lock
- * and check the argument against the logging state (@need: VMIG_DIRTY_*
- * flags logging must have) and the region, then zero the user's count.
- * Returns the size of the argument's bitmap in bytes with the lock held,
- * or an error with it not held.
+ * The start GET and CLEAR share: copy in the argument, check it against the
+ * region and (without the lock: the errors a caller sees do not depend on
+ * whether it raced with DISABLE) the logging state, then zero the user's
+ * count.  Returns the size of the argument's bitmap in bytes.
+ *
+ * No user memory is touched under r->dirty.lock: a user copy can fault on
+ * a page that waits for the network (a postcopy region, a userfaultfd
+ * range), and ENABLE, DISABLE, DISCARD and every other harvest of the
+ * region would wait behind it.  So GET and CLEAR copy in and zero the
+ * user's buffers before they take the lock, and copy out after dropping
+ * it; vmig_dirty_locked() checks the state again under the lock.
  */
 static long vmig_dirty_log_begin(struct vmig_region *r, void __user *argp,
 				 struct vmig_dirty_log *arg, u32 need)
@@ -647,23 +654,58 @@ static long vmig_dirty_log_begin(struct vmig_region *r, void __user *argp,
 
 	if (copy_from_user(arg, argp, sizeof(*arg)))
 		return -EFAULT;
-	mutex_lock(&r->dirty.lock);
-	ret = -ENOENT;
-	if (!r->dirty.on)
-		goto fail;
-	ret = -EINVAL;
-	if ((r->dirty.flags & need) != need)
-		goto fail;
+	if (!READ_ONCE(r->dirty.on))
+		return -ENOENT;
+	if ((READ_ONCE(r->dirty.flags) & need) != need)
+		return -EINVAL;
 	ret = vmig_dirty_check_range(r, arg);
 	if (ret)
-		goto fail;
-	ret = -EFAULT;
+		return ret;
 	if (put_user(0ULL, &uarg->dirty))
-		goto fail;
+		return -EFAULT;
 	return DIV_ROUND_UP(arg->num_pages, 64) * sizeof(u64);
-fail:
+}
+
+/*
+ * Take r->dirty.lock and check again that logging is on with @need; 0 with
+ * the lock held, or an error with it not held.
+ */
+static long vmig_dirty_locked(struct vmig_region *r, u32 need)
+{
+	mutex_lock(&r->dirty.lock);
+	if (!r->dirty.on) {
+		mutex_unlock(&r->dirty.lock);
+		return -ENOENT;
+	}
+	if ((r->dirty.flags & need) != need) {
+		mutex_unlock(&r->dirty.lock);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * Copying a harvest out failed after the lock was dropped: give the bits
+ * back, so nothing is lost, unless logging was switched off (or off and
+ * on: @gen differs) meanwhile, which forgot every bit anyway.  A harvest
+ * in between may report the pages first: over-reporting is allowed.
+ */
+static void vmig_dirty_restore(struct vmig_region *r, u64 gen,
+			       unsigned long first_page,
+			       const unsigned long *bits, unsigned long nwords)
+{
+	unsigned long *bitmap;
+	unsigned long w;
+
+	mutex_lock(&r->dirty.lock);
+	if (r->dirty.on && r->dirty.gen == gen) {
+		bitmap = rcu_dereference_protected(r->dirty.bitmap,
+						   lockdep_is_held(&r->dirty.lock));
+		for (w = 0; w < nwords; w++)
+			atomic_long_or(bits[w], (atomic_long_t *)
+				       &bitmap[first_page / 64 + w]);
+	}
 	mutex_unlock(&r->dirty.lock);
-	return ret;
 }
 
 /*
@@ -678,22 +720,24 @@ static long vmig_dirty_get(struct vmig_region *r, void __user *argp)
 	unsigned long w, nwords;
 	size_t bytes;
 	long ret;
-	u64 t0;
+	u64 t0, gen;
 
 	ret = vmig_dirty_log_begin(r, argp, &arg, 0);
 	if (ret < 0)
 		return ret;
 	bytes = ret;
 	nwords = bytes / sizeof(u64);
-	ret = -EFAULT;
 	if (clear_user(u64_to_user_ptr(arg.bitmap), bytes))
-		goto out;
-	ret = -ENOMEM;
+		return -EFAULT;
 	bits = kvzalloc(bytes, GFP_KERNEL);
 	if (!bits)
-		goto out;
+		return -ENOMEM;
+	ret = vmig_dirty_locked(r, 0);
+	if (ret)
+		goto out_free;
 
 	t0 = ktime_get_ns();
+	gen = r->dirty.gen;
 	bitmap = rcu_dereference_protected(r->dirty.bitmap,
 					   lockdep_is_held(&r->dirty.lock));
 	if (r->dirty.hw)
@@ -707,6 +751,7 @@ static long vmig_dirty_get(struct vmig_region *r, void __user *argp)
 			for (w = 0; w < nwords; w++)
 				atomic_long_or(bits[w], (atomic_long_t *)
 					       &bitmap[arg.first_page / 64 + w]);
+			mutex_unlock(&r->dirty.lock);
 			goto out_free;
 		}
 	}
@@ -715,20 +760,17 @@ static long vmig_dirty_get(struct vmig_region *r, void __user *argp)
 	atomic64_add(arg.dirty, &r->stats.pages_harvested);
 	trace_vmig_harvest(r->id, false, arg.first_page, arg.num_pages,
 			   arg.dirty, ktime_get_ns() - t0);
+	mutex_unlock(&r->dirty.lock);
 
 	ret = 0;
 	if (copy_to_user(u64_to_user_ptr(arg.bitmap), bits, bytes) ||
 	    put_user(arg.dirty, &uarg->dirty)) {
 		/* The buffer went away under us: keep the bits for next time. */
-		for (w = 0; w < nwords; w++)
-			atomic_long_or(bits[w], (atomic_long_t *)
-				       &bitmap[arg.first_page / 64 + w]);
+		vmig_dirty_restore(r, gen, arg.first_page, bits, nwords);
 		ret = -EFAULT;
 	}
 out_free:
 	kvfree(bits);
-out:
-	mutex_unlock(&r->dirty.lock);
 	return ret;
 }
 
@@ -748,16 +790,18 @@ static long vmig_dirty_clear(struct vmig_region *r, void __user *argp)
 		return ret;
 	bytes = ret;
 	nwords = bytes / sizeof(u64);
-	ret = -ENOMEM;
 	bits = kvmalloc(bytes, GFP_KERNEL);
 	if (!bits)
-		goto out;
+		return -ENOMEM;
 	ret = -EFAULT;
 	if (copy_from_user(bits, u64_to_user_ptr(arg.bitmap), bytes))
 		goto out_free;
 	/* Bits past the range are ignored. */
 	if (arg.num_pages % 64)
 		bits[nwords - 1] &= BITMAP_LAST_WORD_MASK(arg.num_pages);
+	ret = vmig_dirty_locked(r, VMIG_DIRTY_MANUAL_PROTECT);
+	if (ret)
+		goto out_free;
 
 	t0 = ktime_get_ns();
 	bitmap = rcu_dereference_protected(r->dirty.bitmap,
@@ -771,17 +815,17 @@ static long vmig_dirty_clear(struct vmig_region *r, void __user *argp)
 		for (w = 0; w < nwords; w++)
 			atomic_long_or(bits[w], (atomic_long_t *)
 				       &bitmap[arg.first_page / 64 + w]);
+		mutex_unlock(&r->dirty.lock);
 		goto out_free;
 	}
 	arg.dirty = bitmap_weight(bits, arg.num_pages);
 	atomic64_inc(&r->stats.clear_calls);
 	trace_vmig_harvest(r->id, true, arg.first_page, arg.num_pages,
 			   arg.dirty, ktime_get_ns() - t0);
+	mutex_unlock(&r->dirty.lock);
 	ret = put_user(arg.dirty, &uarg->dirty) ? -EFAULT : 0;
 out_free:
 	kvfree(bits);
-out:
-	mutex_unlock(&r->dirty.lock);
 	return ret;
 }
 

@@ -18,6 +18,20 @@ module_param(max_region_mb, ulong, 0444);
 MODULE_PARM_DESC(max_region_mb,
 		 "Cap on the memory all regions together may reserve, in MiB (0: the machine's RAM)");
 
+/*
+ * Per-user limits.  A region's pages are unevictable like mlock()ed memory,
+ * so its size is charged, when it is created, to the creator's user
+ * (user->locked_vm, the counter io_uring's registered buffers use) against
+ * the creator's RLIMIT_MEMLOCK, unless it has CAP_IPC_LOCK; its pages are
+ * charged to the creator's memory cgroup (region.c).  The count of regions
+ * is capped per user here, so one user cannot use up the ids and the
+ * module's bookkeeping.
+ */
+unsigned int vmig_max_regions_per_user = 1024;
+module_param_named(max_regions_per_user, vmig_max_regions_per_user, uint, 0644);
+MODULE_PARM_DESC(max_regions_per_user,
+		 "Most regions one user may hold at once; CAP_SYS_RESOURCE is exempt (0: no cap)");
+
 unsigned long vmig_max_region_bytes;
 atomic64_t vmig_reserved_bytes = ATOMIC64_INIT(0);
 atomic64_t vmig_pages_allocated = ATOMIC64_INIT(0);

@@ -2,12 +2,25 @@
 /*
  * vmig: the generic netlink family "vmig" - what an operator sees.
  *
- * Read-only commands (module info, the region dump) are open to every user
- * of the initial network namespace, as ip(8)'s dumps are; the one mutating
- * command, VMIG_CMD_RESET_STATS, needs CAP_NET_ADMIN.  Every command has a
- * strict policy (a command without one takes no attribute at all), so the
- * genetlink core rejects unknown, misplaced and malformed attributes with an
- * extended-ack message before any handler runs.
+ * Module info is open to every user of the initial network namespace.  A
+ * region's data (its size, mode and live counters) tells what a VM is
+ * doing, so the region dump and VMIG_CMD_GET_REGION show an unprivileged
+ * user only the regions that user created (the owner is the creator's
+ * real uid, compared with the uid the request was sent with); a holder of
+ * CAP_NET_ADMIN sees all, as it may reset them: the one mutating command,
+ * VMIG_CMD_RESET_STATS, needs CAP_NET_ADMIN.  CAP_NET_ADMIN, not
+ * CAP_SYS_ADMIN: it is what netlink administration asks for everywhere
+ * (GENL_ADMIN_PERM), and the least that lets an operator watch every VM.
+ * Someone else's region reads as absent (-ENOENT), not as forbidden.
+ *
+ * The events group carries every region's events (the creator's pid,
+ * counters at the end) and a multicast group cannot filter per listener
+ * on 6.1, so joining it needs CAP_NET_ADMIN (GENL_MCAST_CAP_NET_ADMIN).
+ *
+ * Every command has a strict policy (a command without one takes no
+ * attribute at all), so the genetlink core rejects unknown, misplaced and
+ * malformed attributes with an extended-ack message before any handler
+ * runs.
  *
  * Events go to the "events" multicast group.  They are best effort: none is
  * built while nobody listens, and a full listener loses them.  The hooks for
@@ -40,7 +53,8 @@ enum vmig_nl_groups {
 };
 
 static const struct genl_multicast_group vmig_nl_mcgrps[] = {
-	[VMIG_NL_GRP_EVENTS] = { .name = VMIG_GENL_MCGRP_EVENTS },
+	[VMIG_NL_GRP_EVENTS] = { .name = VMIG_GENL_MCGRP_EVENTS,
+				 .flags = GENL_MCAST_CAP_NET_ADMIN },
 };
 
 static struct genl_family vmig_nl_family;
@@ -127,6 +141,13 @@ static struct vmig_region *vmig_nl_find_region(u32 id)
 	return NULL;
 }
 
+/* May the sender of @skb see @r?  Its owner or CAP_NET_ADMIN: see the top. */
+static bool vmig_nl_may_see(struct sk_buff *skb, struct vmig_region *r,
+			    bool admin)
+{
+	return vmig_region_visible(r, NETLINK_CB(skb).creds.uid, admin);
+}
+
 static int vmig_nl_get_info(struct sk_buff *skb, struct genl_info *info)
 {
 	struct sk_buff *msg;
@@ -175,6 +196,8 @@ static int vmig_nl_get_region(struct sk_buff *skb, struct genl_info *info)
 		return -ENOMEM;
 	mutex_lock(&vmig_regions_lock);
 	r = vmig_nl_find_region(nla_get_u32(info->attrs[VMIG_A_REGION_ID]));
+	if (r && !vmig_nl_may_see(skb, r, netlink_capable(skb, CAP_NET_ADMIN)))
+		r = NULL;
 	if (r)
 		err = vmig_nl_fill_region(msg, r, info->snd_portid,
 					  info->snd_seq, 0);
@@ -199,13 +222,14 @@ static int vmig_nl_get_region(struct sk_buff *skb, struct genl_info *info)
  */
 static int vmig_nl_dump_regions(struct sk_buff *skb, struct netlink_callback *cb)
 {
+	bool admin = netlink_capable(cb->skb, CAP_NET_ADMIN);
 	unsigned long next = cb->args[0];
 	struct vmig_region *r;
 	int err = 0;
 
 	mutex_lock(&vmig_regions_lock);
 	list_for_each_entry(r, &vmig_regions, node) {
-		if (r->id < next)
+		if (r->id < next || !vmig_nl_may_see(cb->skb, r, admin))
 			continue;
 		err = vmig_nl_fill_region(skb, r, NETLINK_CB(cb->skb).portid,
 					  cb->nlh->nlmsg_seq, NLM_F_MULTI);

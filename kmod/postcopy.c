@@ -27,7 +27,14 @@
  * see compat.h) before sleeping and returns VM_FAULT_RETRY once woken; the core retries
  * and finds the page in the page cache.  With FAULT_FLAG_RETRY_NOWAIT it
  * queues the request and returns VM_FAULT_RETRY at once, lock held.  A
- * fault that cannot retry sleeps holding the lock, then returns the page.
+ * fault that cannot retry sleeps holding the lock, then returns the page;
+ * since it holds the VMM's mmap_lock hostage while it sleeps (no mmap,
+ * munmap or mprotect in the VMM, whose vCPUs then stall on their own
+ * faults) and a dead helper would never place the page, its sleep is
+ * bounded: after nowait_max_ms it fails (SIGBUS, which get_user_pages
+ * callers such as /proc/pid/mem and ptrace see as -EFAULT/-EIO).  Such
+ * faults come from get_user_pages callers without retry, never from a
+ * vCPU's own access, so a slow network costs an error there, not a guest.
  * Like filemap_fault(), a fault pins the region's file before it drops the
  * lock, so the region (and the module's code it runs) outlive the wait
  * even if every mapping goes away meanwhile; so no region is released
@@ -71,6 +78,11 @@
 #include "compat.h"
 #include "vmig.h"
 #include "trace.h"
+
+static unsigned int nowait_max_ms = 30000;
+module_param(nowait_max_ms, uint, 0644);
+MODULE_PARM_DESC(nowait_max_ms,
+		 "Longest wait, in ms, of a missing-page fault that cannot retry (it holds mmap_lock); then it fails with SIGBUS/-EFAULT (0: no limit)");
 
 static unsigned int wait_spin_ns;
 module_param(wait_spin_ns, uint, 0644);
@@ -161,11 +173,13 @@ static void vmig_wait_hist_add(struct vmig_region *r, u64 ns)
 }
 
 /*
- * Sleep until @p leaves WAIT or a signal that @state admits arrives; spin
- * first for at most wait_spin_ns.  Returns the entry's state (WAIT when a
- * signal ended the wait).
+ * Sleep until @p leaves WAIT, a signal that @state admits arrives, or
+ * @timeout jiffies pass (MAX_SCHEDULE_TIMEOUT: no limit); spin first for
+ * at most wait_spin_ns.  Returns the entry's state (WAIT when a signal or
+ * the timeout ended the wait).
  */
-static int vmig_pending_wait(struct vmig_pending *p, unsigned int state)
+static int vmig_pending_wait(struct vmig_pending *p, unsigned int state,
+			     long timeout)
 {
 	unsigned int spin_ns = READ_ONCE(wait_spin_ns);
 	DEFINE_WAIT(wait);
@@ -188,12 +202,22 @@ static int vmig_pending_wait(struct vmig_pending *p, unsigned int state)
 		s = smp_load_acquire(&p->state);
 		if (s != VMIG_PENDING_WAIT)
 			break;
-		if (signal_pending_state(state, current))
+		if (signal_pending_state(state, current) || !timeout)
 			break;
-		schedule();
+		timeout = schedule_timeout(timeout);
 	}
 	finish_wait(&p->wq, &wait);
 	return s;
+}
+
+/* How long a fault may sleep: bounded only when it holds mmap_lock. */
+static long vmig_wait_timeout(bool retry)
+{
+	unsigned int ms = READ_ONCE(nowait_max_ms);
+
+	if (retry || !ms)
+		return MAX_SCHEDULE_TIMEOUT;
+	return msecs_to_jiffies(ms);
 }
 
 /*
@@ -315,7 +339,7 @@ vm_fault_t vmig_postcopy_fault(struct vmig_region *r, struct vm_fault *vmf)
 	}
 	/* Without the fault's lock, vmf->vma may be gone: only p, pin and r. */
 	state = vmig_wait_state(vmf->flags, retry);
-	s = vmig_pending_wait(p, state);
+	s = vmig_pending_wait(p, state, vmig_wait_timeout(retry));
 	waited = ktime_get_ns() - t0;
 	if (s == VMIG_PENDING_PLACED)
 		vmig_wait_hist_add(r, waited);
@@ -333,6 +357,9 @@ vm_fault_t vmig_postcopy_fault(struct vmig_region *r, struct vm_fault *vmf)
 	}
 	if (s == VMIG_PENDING_ENDED)
 		return 0;
+	if (s == VMIG_PENDING_WAIT && !fatal_signal_pending(current))
+		pr_warn_ratelimited("region %u: a fault that cannot retry gave up on page %lu after %llu ms (nowait_max_ms)\n",
+				    r->id, index, waited / NSEC_PER_MSEC);
 	if (s != VMIG_PENDING_PLACED)
 		return VM_FAULT_SIGBUS;
 	return vmig_postcopy_lock_page(r, vmf);
@@ -560,17 +587,28 @@ static void vmig_postcopy_wake_all(struct vmig_postcopy *pc,
 	wake_up_poll(&pc->readq, EPOLLIN | EPOLLHUP);
 }
 
-/* Fail every wait and every later fault on a missing page with SIGBUS. */
-static void vmig_postcopy_abort(struct vmig_region *r)
+/*
+ * Fail every wait and every later fault on a missing page with SIGBUS.
+ * With @need_on (VMIG_ABORT), only a region in postcopy mode is aborted:
+ * the mode is checked under pc->lock, the lock DISABLE switches it under,
+ * so an abort and a DISABLE are ordered and a region that left postcopy
+ * mode is never left marked aborted.  Returns -EINVAL when it was not on.
+ */
+static int vmig_postcopy_abort(struct vmig_region *r, bool need_on)
 {
 	struct vmig_postcopy *pc = &r->pc;
 	LIST_HEAD(gone);
 
 	spin_lock(&pc->lock);
+	if (need_on && !pc->on) {
+		spin_unlock(&pc->lock);
+		return -EINVAL;
+	}
 	WRITE_ONCE(pc->aborted, true);
 	vmig_postcopy_end_all(pc, VMIG_PENDING_ABORTED, &gone);
 	spin_unlock(&pc->lock);
 	vmig_postcopy_wake_all(pc, &gone);
+	return 0;
 }
 
 static long vmig_postcopy_enable(struct vmig_region *r,
@@ -683,10 +721,7 @@ long vmig_postcopy_ioctl(struct vmig_region *r, unsigned int cmd,
 	case VMIG_PLACE_BATCH:
 		return vmig_postcopy_place_batch(r, argp);
 	case VMIG_ABORT:
-		if (!vmig_postcopy_on(r))
-			return -EINVAL;
-		vmig_postcopy_abort(r);
-		return 0;
+		return vmig_postcopy_abort(r, true);
 	case VMIG_POSTCOPY_ENABLE:
 		return vmig_postcopy_enable(r, argp);
 	case VMIG_POSTCOPY_DISABLE:
@@ -819,5 +854,14 @@ int vmig_postcopy_init(struct vmig_region *r)
  */
 void vmig_postcopy_destroy(struct vmig_region *r)
 {
-	vmig_postcopy_abort(r);
+	vmig_postcopy_abort(r, false);
+}
+
+/* The mode and the abort flag, read together (VMIG_GET_STATS). */
+void vmig_postcopy_state(struct vmig_region *r, bool *on, bool *aborted)
+{
+	spin_lock(&r->pc.lock);
+	*on = r->pc.on;
+	*aborted = r->pc.aborted;
+	spin_unlock(&r->pc.lock);
 }

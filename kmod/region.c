@@ -9,11 +9,25 @@
  * touching anything else.
  *
  * Pages live in that address_space's page cache, like ramfs: allocated and
- * zeroed on first touch (or filled by VMIG_PLACE), charged to the memory
- * cgroup by filemap_add_folio, never reclaimed (the mapping is unevictable:
- * there is no backing store), and freed when the last fd and mapping of the
- * region are gone.  Mappings must be shared and are write-notified (we have
- * page_mkwrite), so every write to a write-protected page comes through
+ * zeroed on first touch (or filled by VMIG_PLACE), never reclaimed (the
+ * mapping is unevictable: there is no backing store), and freed when the
+ * last fd and mapping of the region are gone.
+ *
+ * Accounting.  The VMM creates a region, but on a destination a helper -
+ * another process, maybe in another memory cgroup - places most of its
+ * pages.  Whoever inserts a page, it is charged to the memory cgroup of the
+ * region's creator, captured at creation (filemap_add_folio charges the
+ * active memcg, set around the insertion): the VM's memory is accounted
+ * where the VM is, and a helper's cgroup limit does not cap the guests it
+ * migrates.  The region's whole size is charged when it is created to the
+ * creator's user against RLIMIT_MEMLOCK (user->locked_vm, like io_uring's
+ * registered buffers: per user, because a region outlives its creator's
+ * process and mm when its fd is passed on), since its pages can never be
+ * reclaimed; CAP_IPC_LOCK is exempt, as for mlock().  The same user may
+ * hold at most max_regions_per_user regions.
+ *
+ * Mappings must be shared and are write-notified (we have page_mkwrite),
+ * so every write to a write-protected page comes through
  * vmig_region_page_mkwrite first.
  *
  * A region hangs off its inode (i_private), and every file operation
@@ -24,14 +38,20 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/capability.h>
+#include <linux/cred.h>
 #include <linux/file.h>
 #include <linux/fs_context.h>
 #include <linux/highmem.h>
 #include <linux/idr.h>
+#include <linux/memcontrol.h>
 #include <linux/module.h>
 #include <linux/mount.h>
 #include <linux/pagemap.h>
 #include <linux/pseudo_fs.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
+#include <linux/sched/user.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
@@ -92,6 +112,7 @@ struct folio *vmig_region_add_folio(struct vmig_region *r, pgoff_t index,
 {
 	struct address_space *mapping = vmig_region_mapping(r);
 	gfp_t gfp = mapping_gfp_mask(mapping);
+	struct mem_cgroup *old_memcg;
 	struct folio *folio;
 	int err;
 
@@ -118,7 +139,10 @@ struct folio *vmig_region_add_folio(struct vmig_region *r, pgoff_t index,
 	 */
 	folio_set_dirty(folio);
 
+	/* Charged to the creator's cgroup, not the caller's: see the top. */
+	old_memcg = set_active_memcg(r->memcg);
 	err = filemap_add_folio(mapping, folio, index, gfp);
+	set_active_memcg(old_memcg);
 	if (err) {
 		folio_put(folio);
 		return ERR_PTR(err);
@@ -232,6 +256,7 @@ u32 vmig_region_flags(struct vmig_region *r)
 void vmig_region_stats_fill(struct vmig_region *r, struct vmig_stats *st)
 {
 	struct vmig_region_stats *s = &r->stats;
+	bool pc_on, pc_aborted;
 	int i;
 
 	memset(st, 0, sizeof(*st));
@@ -249,7 +274,9 @@ void vmig_region_stats_fill(struct vmig_region *r, struct vmig_stats *st)
 	st->place_exist = atomic64_read(&s->place_exist);
 	for (i = 0; i < VMIG_HIST_BUCKETS; i++)
 		st->wait_hist[i] = atomic64_read(&s->wait_hist[i]);
-	st->postcopy_on = vmig_postcopy_on(r);
+	vmig_postcopy_state(r, &pc_on, &pc_aborted);
+	st->postcopy_on = pc_on;
+	st->postcopy_aborted = pc_aborted;
 	st->pages_discarded = atomic64_read(&s->pages_discarded);
 }
 
@@ -338,18 +365,74 @@ __poll_t vmig_region_poll(struct file *file, poll_table *wait)
 	return vmig_postcopy_poll(r, file, wait);
 }
 
+/*
+ * May the user @uid (or an administrator: @admin) see @r's data (netlink)?
+ * Its owner may.
+ */
+bool vmig_region_visible(struct vmig_region *r, kuid_t uid, bool admin)
+{
+	return admin || uid_eq(r->user->uid, uid);
+}
+
+/* Charge the region's pages to its user's RLIMIT_MEMLOCK (see the top). */
+static int vmig_region_account(struct vmig_region *r)
+{
+	unsigned long limit, cur, new;
+
+	if (capable(CAP_IPC_LOCK))
+		return 0;
+	limit = rlimit(RLIMIT_MEMLOCK) >> PAGE_SHIFT;
+	cur = atomic_long_read(&r->user->locked_vm);
+	do {
+		new = cur + r->npages;
+		if (new < cur || new > limit)
+			return -ENOMEM;
+	} while (!atomic_long_try_cmpxchg(&r->user->locked_vm, &cur, new));
+	r->locked_pages = r->npages;
+	return 0;
+}
+
+static void vmig_region_unaccount(struct vmig_region *r)
+{
+	atomic_long_sub(r->locked_pages, &r->user->locked_vm);
+	r->locked_pages = 0;
+}
+
+/* Under vmig_regions_lock: may r's user list one more region? */
+static bool vmig_region_user_may_add(struct vmig_region *r)
+{
+	unsigned int cap = READ_ONCE(vmig_max_regions_per_user);
+	struct vmig_region *pos;
+	unsigned int n = 0;
+
+	lockdep_assert_held(&vmig_regions_lock);
+	if (!cap || capable(CAP_SYS_RESOURCE))
+		return true;
+	list_for_each_entry(pos, &vmig_regions, node)
+		if (pos->user == r->user && ++n >= cap)
+			return false;
+	return true;
+}
+
 /* The region's last fd and mapping are gone: free everything but its inode. */
 void vmig_region_destroy(struct vmig_region *r)
 {
+	bool listed;
+
 	mutex_lock(&vmig_regions_lock);
-	list_del(&r->node);
+	listed = !list_empty(&r->node);
+	list_del_init(&r->node);
 	mutex_unlock(&vmig_regions_lock);
-	vmig_nl_event_region(r, false);
+	if (listed)
+		vmig_nl_event_region(r, false);
 	vmig_postcopy_destroy(r);
 	vmig_dirty_destroy(r);
 	ida_free(&vmig_region_ida, r->id);
 	atomic64_sub(r->size, &vmig_reserved_bytes);
 	atomic64_dec(&vmig_region_count);
+	vmig_region_unaccount(r);
+	mem_cgroup_put(r->memcg);
+	free_uid(r->user);
 	kfree(r);
 }
 
@@ -426,9 +509,14 @@ struct vmig_region *vmig_region_new(struct inode *inode, u64 size, u32 flags)
 	r->npages = size >> PAGE_SHIFT;
 	r->flags = flags;
 	INIT_LIST_HEAD(&r->node);
+	r->user = get_current_user();
+	err = vmig_region_account(r);
+	if (err)
+		goto err_free;
+	r->memcg = get_mem_cgroup_from_mm(current->mm);
 	err = ida_alloc(&vmig_region_ida, GFP_KERNEL);
 	if (err < 0)
-		goto err_free;
+		goto err_unaccount;
 	r->id = err;
 
 	err = vmig_dirty_init(r);
@@ -443,24 +531,38 @@ struct vmig_region *vmig_region_new(struct inode *inode, u64 size, u32 flags)
 	i_size_write(inode, r->size);
 	r->inode = inode;
 
-	atomic64_inc(&vmig_region_count);
 	mutex_lock(&vmig_regions_lock);
+	/* Counted and listed under one lock: no two creates both fit. */
+	if (!vmig_region_user_may_add(r)) {
+		mutex_unlock(&vmig_regions_lock);
+		i_size_write(inode, 0);
+		r->inode = NULL;
+		err = -EMFILE;
+		goto err_postcopy;
+	}
 	/* Sorted by id, so a netlink dump can resume where it stopped. */
 	list_for_each_entry(pos, &vmig_regions, node)
 		if (pos->id > r->id)
 			break;
 	list_add_tail(&r->node, &pos->node);
 	mutex_unlock(&vmig_regions_lock);
+	atomic64_inc(&vmig_region_count);
 	vmig_nl_event_region(r, true);
 	/* Pairs with vmig_file_region(). */
 	smp_store_release(&inode->i_private, r);
 	return r;
 
+err_postcopy:
+	vmig_postcopy_destroy(r);
 err_dirty:
 	vmig_dirty_destroy(r);
 err_ida:
 	ida_free(&vmig_region_ida, r->id);
+err_unaccount:
+	mem_cgroup_put(r->memcg);
+	vmig_region_unaccount(r);
 err_free:
+	free_uid(r->user);
 	kfree(r);
 err_unreserve:
 	atomic64_sub(size, &vmig_reserved_bytes);

@@ -58,7 +58,6 @@
 #include "compat.h"
 #include "vmig.h"
 
-
 static struct file_system_type vmigfs_type;
 
 static void vmigfs_touch(struct inode *inode)

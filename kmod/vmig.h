@@ -49,6 +49,7 @@ struct vmig_dirty {
 	bool on;
 	bool hw;			/* HWDIRTY on; read without the lock */
 	bool mprotected;		/* mprotect() gave write access; sticky */
+	u64 gen;			/* ENABLEs so far, under lock */
 };
 
 /* Missing-page service state of a region, owned by postcopy.c. */
@@ -68,8 +69,14 @@ struct vmig_postcopy {
 	bool aborted;
 };
 
+struct mem_cgroup;
+struct user_struct;
+
 struct vmig_region {
 	struct inode *inode;		/* own inode, own address_space */
+	struct user_struct *user;	/* the creator's; owns the region */
+	struct mem_cgroup *memcg;	/* the creator's, charged for pages */
+	unsigned long locked_pages;	/* charged to user->locked_vm */
 	u64 size;
 	pgoff_t npages;
 	u32 flags;			/* VMIG_REGION_* */
@@ -98,6 +105,7 @@ static inline struct vmig_region *vmig_file_region(struct file *file)
 /* main.c */
 extern const u64 vmig_features;
 extern unsigned long vmig_max_region_bytes;
+extern unsigned int vmig_max_regions_per_user;
 extern atomic64_t vmig_reserved_bytes;
 extern atomic64_t vmig_pages_allocated;
 extern atomic64_t vmig_region_count;
@@ -119,6 +127,7 @@ struct folio *vmig_region_add_folio(struct vmig_region *r, pgoff_t index,
 u32 vmig_region_flags(struct vmig_region *r);
 void vmig_region_stats_fill(struct vmig_region *r, struct vmig_stats *st);
 void vmig_region_stats_reset(struct vmig_region *r);
+bool vmig_region_visible(struct vmig_region *r, kuid_t uid, bool admin);
 
 /* dirty.c */
 int vmig_dirty_init(struct vmig_region *r);
@@ -135,6 +144,7 @@ int vmig_postcopy_init(struct vmig_region *r);
 void vmig_postcopy_destroy(struct vmig_region *r);
 vm_fault_t vmig_postcopy_fault(struct vmig_region *r, struct vm_fault *vmf);
 struct folio *vmig_postcopy_fill_zero(struct vmig_region *r, pgoff_t index);
+void vmig_postcopy_state(struct vmig_region *r, bool *on, bool *aborted);
 static inline bool vmig_postcopy_on(struct vmig_region *r)
 {
 	return READ_ONCE(r->pc.on);

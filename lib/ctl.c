@@ -240,6 +240,53 @@ int vmig_ctl_error(struct vmig_ctl *ctl, const char *msg)
 	return vmm_msg_send(ctl->sock, VMM_ERROR, msg, n > 255 ? 255 : n, NULL, 0);
 }
 
+int vmig_ctl_handover(struct vmig_ctl *ctl, const void *rec, size_t len, int timeout_ms)
+{
+	const struct vmm_status *rep;
+	int r;
+
+	if (ctl->role != VMIG_ROLE_SOURCE || len > VMM_HANDOVER_MAX)
+		return -EINVAL;
+	r = vmm_msg_send(ctl->sock, VMM_HANDOVER, rec, len, NULL, 0);
+	if (!r)
+		r = ctl_expect(ctl, VMM_HANDOVER_OK, sizeof(*rep), timeout_ms);
+	if (r)
+		return r;
+	rep = (const struct vmm_status *)ctl->msg.payload;
+	return rep->status <= 0 ? rep->status : -EPROTO;
+}
+
+int vmig_ctl_handover_query(struct vmig_ctl *ctl, void *rec, size_t max, int timeout_ms)
+{
+	const struct vmm_handover_info *info;
+	unsigned int i;
+	int r;
+
+	if (ctl->role != VMIG_ROLE_SOURCE)
+		return -EINVAL;
+	r = vmm_msg_send(ctl->sock, VMM_HANDOVER_QUERY, NULL, 0, NULL, 0);
+	if (!r)
+		r = vmm_msg_recv(ctl->sock, &ctl->msg, timeout_ms);
+	if (r)
+		return r;
+	info = (const struct vmm_handover_info *)ctl->msg.payload;
+	if (ctl->msg.hdr.type != VMM_HANDOVER_INFO || ctl->msg.hdr.nfds ||
+	    ctl->msg.hdr.len < sizeof(*info) || info->len > VMM_HANDOVER_MAX ||
+	    ctl->msg.hdr.len != sizeof(*info) + info->len) {
+		for (i = 0; i < ctl->msg.hdr.nfds; i++)
+			close(ctl->msg.fds[i]);
+		return -EPROTO;
+	}
+	if (info->status)
+		return info->status < 0 ? info->status : -EPROTO;
+	if (!info->len)
+		return -EPROTO;
+	if (info->len > max)
+		return -EMSGSIZE;
+	memcpy(rec, info->record, info->len);
+	return info->len;
+}
+
 bool vmig_ctl_lost(struct vmig_ctl *ctl)
 {
 	struct pollfd p = { .fd = ctl->sock, .events = POLLIN };

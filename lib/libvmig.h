@@ -228,6 +228,16 @@ const char *vmig_vmm_error(const struct vmig_vmm *vmm);
  */
 bool vmig_vmm_postcopy_active(const struct vmig_vmm *vmm);
 /*
+ * Postcopy source: true from the moment a helper said the guest may run on
+ * the destination (it is about to switch) until a helper completes the
+ * migration, or says the destination never ran the guest.  Meanwhile the
+ * VMM must keep its vCPUs stopped, also after an ERROR or a hang-up, and
+ * wait for the next helper: 'vmig migrate --attach' finishes the migration
+ * from the guest memory the VMM still holds.  libvmig refuses RESUME (and
+ * tracking) meanwhile.
+ */
+bool vmig_vmm_handed_over(const struct vmig_vmm *vmm);
+/*
  * Auto-converge: the share of time, in percent (0..99), the helper asks the
  * VMM to keep its vCPUs stopped so that precopy converges; 0 when not
  * throttled.  Cheap: vCPU threads may read it as often as they like.  It
@@ -358,6 +368,20 @@ int vmig_ctl_device_open_precopy(struct vmig_ctl *ctl, unsigned int i);
  * region r's pages bits), or -ENOENT when the VMM has none.
  */
 int vmig_ctl_free_hint(struct vmig_ctl *ctl, int timeout_ms, uint64_t **bitmaps);
+#define VMIG_HANDOVER_MAX	1024	/* bytes of a handover record */
+/*
+ * Source, postcopy: give the VMM the record a helper needs to take over if
+ * this one dies (@len bytes, at most VMIG_HANDOVER_MAX), before the switch can reach
+ * the destination; @len 0 drops it (the destination never ran the guest).
+ * Returns once the VMM has it, 0 or -errno.
+ */
+int vmig_ctl_handover(struct vmig_ctl *ctl, const void *rec, size_t len, int timeout_ms);
+/*
+ * Source: the handover record the VMM holds (a helper died during
+ * postcopy), copied to @rec (@max bytes); its length, or -ENOENT when the
+ * VMM holds none, or -errno.
+ */
+int vmig_ctl_handover_query(struct vmig_ctl *ctl, void *rec, size_t max, int timeout_ms);
 /* True if the VMM hung up (or sent something unasked): poll without waiting. */
 bool vmig_ctl_lost(struct vmig_ctl *ctl);
 void vmig_ctl_close(struct vmig_ctl *ctl);

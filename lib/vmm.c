@@ -32,6 +32,9 @@ struct vmig_vmm {
 	struct uffd_span spans[VMM_MAX_REGIONS];
 	char error[256];
 	struct vmm_devs *devs;		/* device state, free-page hints (vmm_dev.c) */
+	/* Postcopy source: the helper's handover record (vmm_proto.h); 0: none. */
+	uint32_t handover_len;
+	uint8_t handover[VMM_HANDOVER_MAX];
 	struct vmm_msg msg;
 };
 
@@ -179,6 +182,34 @@ static int vmm_serve_throttle(struct vmig_vmm *vmm, const struct vmm_throttle *t
 	return vmm_msg_send(vmm->conn, VMM_THROTTLED, &reply, sizeof(reply), NULL, 0);
 }
 
+bool vmig_vmm_handed_over(const struct vmig_vmm *vmm)
+{
+	return vmm->handover_len != 0;
+}
+
+/* HANDOVER: keep (or, empty, drop) the record, then say so. */
+static int vmm_serve_handover(struct vmig_vmm *vmm, const struct vmm_msg *m)
+{
+	struct vmm_status reply = { 0 };
+
+	memcpy(vmm->handover, m->payload, m->hdr.len);
+	vmm->handover_len = m->hdr.len;
+	return vmm_msg_send(vmm->conn, VMM_HANDOVER_OK, &reply, sizeof(reply), NULL, 0);
+}
+
+static int vmm_serve_handover_query(struct vmig_vmm *vmm)
+{
+	uint8_t buf[sizeof(struct vmm_handover_info) + VMM_HANDOVER_MAX];
+	struct vmm_handover_info *info = (struct vmm_handover_info *)buf;
+
+	memset(info, 0, sizeof(*info));
+	info->status = vmm->handover_len ? 0 : -ENOENT;
+	info->len = vmm->handover_len;
+	memcpy(info->record, vmm->handover, vmm->handover_len);
+	return vmm_msg_send(vmm->conn, VMM_HANDOVER_INFO, buf, sizeof(*info) + info->len,
+			    NULL, 0);
+}
+
 int vmig_vmm_poll(struct vmig_vmm *vmm, int timeout_ms)
 {
 	struct vmm_msg *m = &vmm->msg;
@@ -209,7 +240,29 @@ int vmig_vmm_poll(struct vmig_vmm *vmm, int timeout_ms)
 			    vmm->role != (((const struct vmm_track *)m->payload)->mode ==
 					  VMIG_TRACK_MISSING ? VMIG_ROLE_DEST : VMIG_ROLE_SOURCE))
 				goto proto;
-			r = vmm_serve_track(vmm, (const struct vmm_track *)m->payload);
+			if (vmm->handover_len) {
+				/* The guest may run elsewhere: nothing to track here. */
+				struct vmm_tracking busy = { .status = -EBUSY };
+
+				r = vmm_msg_send(vmm->conn, VMM_TRACKING, &busy, sizeof(busy),
+						 NULL, 0);
+			} else {
+				r = vmm_serve_track(vmm, (const struct vmm_track *)m->payload);
+			}
+			if (r)
+				goto lost;
+			continue;
+		case VMM_HANDOVER:
+			if (m->hdr.len > VMM_HANDOVER_MAX || vmm->role != VMIG_ROLE_SOURCE)
+				goto proto;
+			r = vmm_serve_handover(vmm, m);
+			if (r)
+				goto lost;
+			continue;
+		case VMM_HANDOVER_QUERY:
+			if (m->hdr.len || vmm->role != VMIG_ROLE_SOURCE)
+				goto proto;
+			r = vmm_serve_handover_query(vmm);
 			if (r)
 				goto lost;
 			continue;
@@ -225,10 +278,14 @@ int vmig_vmm_poll(struct vmig_vmm *vmm, int timeout_ms)
 		case VMM_STOP:
 			return VMIG_VMM_STOP;
 		case VMM_RESUME:
+			/* Handed over: the guest may run on the destination. */
+			if (vmm->handover_len)
+				goto proto;
 			return VMIG_VMM_RESUME;
 		case VMM_COMPLETE:
 			atomic_store(&vmm->throttle, 0);
 			vmm_untrack(vmm);
+			vmm->handover_len = 0;
 			return VMIG_VMM_COMPLETE;
 		case VMM_ERROR:
 			atomic_store(&vmm->throttle, 0);

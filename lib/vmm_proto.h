@@ -38,6 +38,22 @@
  *   than THROTTLE drops the connection on it, so the helper sends it only
  *   with --auto-converge.
  *
+ * Handover (source, postcopy): the VMM, not the helper, holds guest memory,
+ * so a helper that dies during postcopy can be replaced.
+ *                                        <- HANDOVER {record}  (before the
+ *                                           switch reaches the destination)
+ *   HANDOVER_OK {status}                 ->
+ *   The VMM keeps the opaque record (at most VMM_HANDOVER_MAX bytes; the
+ *   helper's business: session, capabilities, destination, credentials)
+ *   across helper connections until COMPLETE, or a HANDOVER with no
+ *   record (the destination never ran the guest).  While it holds one the
+ *   guest may run on the destination: the VMM stays stopped whatever
+ *   happens to the helper (ERROR, hang-up), refuses TRACK (status -EBUSY)
+ *   and treats RESUME as a protocol error.  The next helper asks:
+ *                                        <- HANDOVER_QUERY
+ *   HANDOVER_INFO {status, len, record}  ->  (status -ENOENT: none)
+ *   and finishes the migration from the memory the VMM still holds.
+ *
  * A hang-up without COMPLETE counts as ERROR.  On ERROR the VMM's library
  * tears tracking down (unregisters the range: no write faults any more).
  * Postcopy (destination): TRACK {VMIG_TRACK_MISSING} registers guest RAM
@@ -72,6 +88,10 @@ enum vmm_msg_type {
 	VMM_FREE_HINT,
 	VMM_THROTTLE,
 	VMM_THROTTLED,
+	VMM_HANDOVER,
+	VMM_HANDOVER_OK,
+	VMM_HANDOVER_QUERY,
+	VMM_HANDOVER_INFO,
 };
 
 #define VMM_THROTTLE_MAX	99	/* percent */
@@ -115,6 +135,19 @@ struct vmm_throttle {
 struct vmm_throttled {
 	int32_t status;		/* 0 or -errno */
 	uint32_t percent;	/* what is in force now */
+};
+
+#define VMM_HANDOVER_MAX	1024	/* bytes of a handover record (VMIG_HANDOVER_MAX) */
+
+struct vmm_status {		/* HANDOVER_OK */
+	int32_t status;			/* 0 or -errno */
+	uint32_t reserved;
+};
+
+struct vmm_handover_info {	/* HANDOVER_INFO: + len bytes of record */
+	int32_t status;			/* 0, or -ENOENT: no record */
+	uint32_t len;
+	uint8_t record[];
 };
 
 #define VMM_MAX_DEVICES		64

@@ -154,7 +154,13 @@ struct vmig_api {
  * Returns the new region's fd.  -ENOMEM when @size does not fit under the
  * module's cap (max_region_bytes less what other regions reserve); the cap
  * counts a region's whole size from creation, so a later fault never fails
- * for want of room under the cap.
+ * for want of room under the cap.  The whole size is also charged from
+ * creation to the creating user's locked memory (the user's locked_vm,
+ * shared with io_uring, against the creator's RLIMIT_MEMLOCK; CAP_IPC_LOCK
+ * is exempt): -ENOMEM when it does not fit.  -EMFILE when the user already
+ * holds the module parameter max_regions_per_user regions (CAP_SYS_RESOURCE
+ * is exempt).  The region's pages are charged to the creator's memory
+ * cgroup, whoever faults or places them.
  */
 struct vmig_region_create {
 	__u64 size;
@@ -504,7 +510,10 @@ struct vmig_place_batch {
  *			also counts 0 ns); the last bucket also counts
  *			everything longer.
  * @postcopy_on:	1 while the region is in postcopy mode.
- * @reserved0:		zero.
+ * @postcopy_aborted:	1 while the region is in postcopy mode and aborted
+ *			(VMIG_ABORT); read together with @postcopy_on, so
+ *			never 1 while @postcopy_on is 0.  Modules before it
+ *			report 0.
  * @pages_discarded:	present pages dropped by VMIG_DISCARD.
  */
 #define VMIG_HIST_BUCKETS	40
@@ -525,7 +534,7 @@ struct vmig_stats {
 	__u64 place_exist;
 	__u64 wait_hist[VMIG_HIST_BUCKETS];
 	__u32 postcopy_on;
-	__u32 reserved0;
+	__u32 postcopy_aborted;
 	__u64 pages_discarded;
 	__u64 reserved[6];
 };
@@ -554,7 +563,9 @@ struct vmig_stats {
  *			   VMIG_A_REGION_COUNT, VMIG_A_STALL_THRESHOLD_NS.
  *   VMIG_CMD_GET_REGION   do (VMIG_A_REGION_ID required; -ENOENT if no such
  *			   region) or dump (NLM_F_DUMP, no attribute): one
- *			   message per region, in increasing id order, with
+ *			   message per region, in increasing id order (without
+ *			   CAP_NET_ADMIN only the regions the sender's uid
+ *			   created; others read as absent), with
  *			   VMIG_A_REGION_ID, VMIG_A_REGION_SIZE, VMIG_A_REGION_FLAGS,
  *			   VMIG_A_DIRTY_ON, VMIG_A_DIRTY_FLAGS and VMIG_A_STATS.
  *			   The dirty state is a snapshot: a dump never waits
@@ -563,8 +574,8 @@ struct vmig_stats {
  *			   VMIG_A_REGION_ID, or of every region without it.
  *			   Needs CAP_NET_ADMIN (-EPERM otherwise).
  *
- * Events, sent to the multicast group VMIG_GENL_MCGRP_EVENTS (no privilege
- * needed to join), best effort: a listener whose socket buffer is full loses
+ * Events, sent to the multicast group VMIG_GENL_MCGRP_EVENTS (joining it
+ * needs CAP_NET_ADMIN, -EPERM otherwise), best effort: a listener whose socket buffer is full loses
  * events and reads -ENOBUFS once.
  *   VMIG_CMD_REGION_NEW   a region was created: VMIG_A_REGION_ID,
  *			   VMIG_A_REGION_SIZE, VMIG_A_REGION_FLAGS and VMIG_A_PID

@@ -358,11 +358,12 @@ int guest_kvm_bench(struct guest_kvm *k, int region_fd, const char *sources,
 		goto out;
 	}
 	printf("dirty-bench: %llu MiB guest, %u rounds per case; harvest = get (+ clear) of "
-	       "the whole RAM with the vCPUs stopped; stall = the longest page write a vCPU "
-	       "made while harvests ran back to back\n", (unsigned long long)(size >> 20),
+	       "the whole RAM with the vCPUs stopped; max_stall = the longest page write a "
+	       "vCPU made in 300 ms of harvests back to back; idle_stall = the same without "
+	       "harvests (the noise floor)\n", (unsigned long long)(size >> 20),
 	       rounds);
-	printf("%-12s %6s %10s %14s %12s %14s\n", "source", "dirty", "pages", "harvest_us",
-	       "ns_per_page", "max_stall_us");
+	printf("%-12s %6s %10s %14s %12s %14s %14s\n", "source", "dirty", "pages", "harvest_us",
+	       "ns_per_page", "max_stall_us", "idle_stall_us");
 	for (i = 0; i < n; i++) {
 		int e;
 
@@ -376,7 +377,7 @@ int guest_kvm_bench(struct guest_kvm *k, int region_fd, const char *sources,
 		}
 		source_harvest(src[i], k, region_fd, npages, bm);
 		for (p = 0; p < sizeof(pcts) / sizeof(pcts[0]); p++) {
-			uint64_t t_all = 0, stall = 0, t_end;
+			uint64_t t_all = 0, stall = 0, base, t_end;
 			long pages = 0;
 
 			ops->set_span(ops->opaque, pcts[p]);
@@ -403,9 +404,14 @@ int guest_kvm_bench(struct guest_kvm *k, int region_fd, const char *sources,
 					goto out_disable;
 				pages += got;
 			}
-			/* Harvests back to back for a while, the vCPUs writing their span. */
-			guest_kvm_stall_take(k);
+			/*
+			 * The longest page write with no harvest running (the noise
+			 * floor), then with harvests back to back.
+			 */
 			ops->resume(ops->opaque);
+			guest_kvm_stall_take(k);
+			sleep_us(300000);
+			base = guest_kvm_stall_take(k);
 			t_end = now_ns() + 300000000ull;
 			while (now_ns() < t_end)
 				if (source_harvest(src[i], k, region_fd, npages, bm) < 0)
@@ -413,9 +419,9 @@ int guest_kvm_bench(struct guest_kvm *k, int region_fd, const char *sources,
 			if (ops->stop(ops->opaque))
 				goto out_disable;
 			stall = guest_kvm_stall_take(k);
-			printf("%-12s %5u%% %10ld %14.0f %12.1f %14.0f\n", src[i]->name, pcts[p],
-			       pages / (long)rounds, t_all / 1e3 / rounds,
-			       ns_per_page(t_all, pages), stall / 1e3);
+			printf("%-12s %5u%% %10ld %14.0f %12.1f %14.0f %14.0f\n", src[i]->name,
+			       pcts[p], pages / (long)rounds, t_all / 1e3 / rounds,
+			       ns_per_page(t_all, pages), stall / 1e3, base / 1e3);
 			fflush(stdout);
 		}
 		source_disable(src[i], k, region_fd);

@@ -877,6 +877,8 @@ static int guest_run(int argc, char **argv)
 		return 1;
 	}
 	g.vmm = vmm;
+	if (g.kvm)
+		vmig_vmm_set_mirrored(vmm, true);
 	if (g.kvm && guest_kvm_register_device(g.kvm, vmm)) {
 		fprintf(stderr, "vmig guest: cannot declare the kvm-vcpus device\n");
 		return 2;

@@ -9,7 +9,9 @@
 #    once on the same guest.
 #  - No lost write: harvests while the vCPUs write, a shadow copy refreshed
 #    from each harvest equals guest RAM at the end, every source.
-#  - hwdirty is refused for a KVM guest, saying why.
+#  - hwdirty is refused for a KVM guest, saying why: by the guest's own
+#    check, and by vmig migrate (the VMM's HELLO says a secondary MMU
+#    writes its RAM).
 #  - Migrations of a KVM guest (precopy; postcopy with preempt; kmod and
 #    uffd backends): the vCPUs' registers go as device state, the
 #    destination's guest code goes on from them, every page verified.
@@ -95,6 +97,23 @@ $vmig guest --socket $T/hw.sock --kvm --mem 16M --backend kmod --dirty-check 1 \
 rc=$?
 check "hwdirty is refused for a KVM guest, saying why" \
 	sh -c "[ $rc -eq 2 ] && grep -q 'hwdirty cannot see a KVM guest.s writes' $T/hw.err"
+
+# A KVM VMM says so in its HELLO: the helper refuses hwdirty for it.
+p=$T/hwm
+$vmig guest --socket $p.src --kvm --mem 16M --lifetime 120 --backend kmod --dirty-rate 1 \
+	>$p.sg.out 2>$p.sg.err &
+sg=$!
+wait_for $p.sg.out "guest: ready" 60
+timeout 60 $vmig migrate --vmm $p.src --to 127.0.0.1:5599 --timeout 10 --no-progress \
+	--dirty-mode hwdirty >$p.json 2>$p.merr
+rc=$?
+check "vmig migrate --dirty-mode hwdirty of a KVM guest is refused, saying why" \
+	sh -c "[ $rc -eq 1 ] && grep -q 'hwdirty cannot see this VMM.s guest writes' $p.merr"
+[ $rc -eq 1 ] || dump $p.merr $p.sg.err
+check "... and the source guest runs on, memory intact" \
+	wait_for $p.sg.err "memory intact after the failed migration: .* 0 errors" 30
+kill $sg 2>/dev/null
+wait_pid $sg 10
 
 # migrate NAME BACKEND MIGRATE_ARGS: a KVM guest to a KVM guest.
 migrate() {

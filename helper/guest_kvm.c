@@ -134,6 +134,7 @@ struct guest_kvm {
 	uint64_t stall_max_ns;		/* the longest touch since guest_kvm_stall_take() */
 	enum guest_kvm_log log;
 	bool ring;
+	bool manual;			/* MANUAL_PROTECT is on: for good, for the whole VM */
 	pthread_mutex_t ring_lock;	/* the rings' collect indexes, ring_dirty */
 	uint64_t *ring_dirty;		/* collected since the last harvest */
 };
@@ -281,14 +282,14 @@ static int vcpu_run_to_next(struct guest_kvm_vcpu *v)
 	}
 }
 
-/* Answer the pending IN and complete it without entering the guest. */
-static int vcpu_answer(struct guest_kvm_vcpu *v, uint32_t index)
+/* Answer the pending IN; the next KVM_RUN completes it. */
+static void vcpu_answer(struct guest_kvm_vcpu *v, uint32_t index)
 {
 	memcpy((char *)v->run + v->run->io.data_offset, &index, 4);
 	v->pending_in = false;
-	return 0;
 }
 
+/* Complete a pending IN (answer: no page) without entering the guest. */
 static int vcpu_settle(struct guest_kvm_vcpu *v)
 {
 	int r;
@@ -717,7 +718,9 @@ int guest_kvm_log_enable(struct guest_kvm *k, enum guest_kvm_log mode)
 		return -EBUSY;
 	if ((mode == GUEST_KVM_LOG_RING) != k->ring)
 		return -EOPNOTSUPP;	/* the ring is chosen at creation */
-	if (mode == GUEST_KVM_LOG_CLEAR) {
+	if (mode == GUEST_KVM_LOG_GET && k->manual)
+		return -EOPNOTSUPP;	/* GET would no longer clear */
+	if (mode == GUEST_KVM_LOG_CLEAR && !k->manual) {
 		struct kvm_enable_cap cap = {
 			.cap = KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
 			.args[0] = KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE |
@@ -726,6 +729,7 @@ int guest_kvm_log_enable(struct guest_kvm *k, enum guest_kvm_log mode)
 
 		if (ioctl(k->vm, KVM_ENABLE_CAP, &cap))
 			return -errno;
+		k->manual = true;
 	}
 	r = set_slot(k, SLOT_RAM, 0, k->ram, k->size, KVM_MEM_LOG_DIRTY_PAGES);
 	if (r)

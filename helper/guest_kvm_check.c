@@ -218,7 +218,7 @@ int guest_kvm_check(struct guest_kvm *k, int region_fd, const char *sources,
 	unsigned int n = 0, i, r, enabled = 0;
 	uint64_t harvested[MAX_SOURCES] = { 0 }, written = 0, copied[MAX_SOURCES] = { 0 };
 	bool ring, ok = true;
-	char err[256];
+	char err[256] = "";
 	int status = 2;
 	long got;
 

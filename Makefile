@@ -13,6 +13,7 @@
 #       make bench-backends-converge  its dirty-heavy case with/without --auto-converge
 #       make bench-backends-all  the three above in one boot
 #       make bench-ktls  TLS throughput, kernel TLS against OpenSSL's, in a qemu guest
+#       make bench-kvm-dirty  a KVM guest's dirty logging: vmig.ko against KVM's logs
 #       make install    DESTDIR=... PREFIX=/usr/local (also the DKMS tree, udev rule)
 #       make dkms-src   the DKMS source tree only, in DESTDIR/DKMSDIR/vmig-VERSION
 #       make SAN=1      the same userspace built with ASan+UBSan into build/san
@@ -194,6 +195,11 @@ bench-backends-all: kmod all
 	VMCHECK_EXTRA="$(BUILD)/vmig" scripts/vmcheck.sh -m 1G -t 2400 kmod/vmig.ko \
 		bench/backends_bench.sh bench/backends_converge_bench.sh \
 		bench/backends_postcopy_bench.sh
+
+# Dirty logging of a KVM guest: vmig.ko's modes against KVM's own logs, one boot.
+bench-kvm-dirty: kmod all
+	VMCHECK_EXTRA="$(BUILD)/vmig" VMCHECK_MODULES="$(VMCHECK_MODULES)" \
+		scripts/vmcheck.sh -m 1G -t 1500 kmod/vmig.ko bench/kvm_dirty_bench.sh
 
 deps:
 	@scripts/deps.sh

@@ -350,6 +350,11 @@ static int setup(struct precopy *pc)
 	if (vmig_ctl_role(pc->ctl) != VMIG_ROLE_SOURCE)
 		return fail(pc, EINVAL, "the VMM at %s is not a migration source (started "
 			    "with --incoming?)", o->vmm_path);
+	if (o->dirty_mode == VMIG_DIRTY_MODE_HWDIRTY && vmig_ctl_mirrored(pc->ctl))
+		return fail(pc, EOPNOTSUPP, "--dirty-mode hwdirty cannot see this VMM's guest "
+			    "writes: they go through a secondary MMU (KVM's own page tables), "
+			    "which never sets the host page-table dirty bits hwdirty reads; use "
+			    "manual-init, manual or protect");
 	pc->ram = vmig_ram_open(pc->ctl, o->backend, o->dirty_mode);
 	if (!pc->ram && errno == EMEDIUMTYPE)
 		return fail(pc, errno, "--backend %s: the VMM's guest RAM is %s",

@@ -17,6 +17,7 @@ struct vmig_ctl {
 	int sock;
 	enum vmig_role role;
 	int pid;
+	bool mirrored;			/* VMM_HELLO_MIRRORED */
 	unsigned int nr_regions;
 	int memfds[VMM_MAX_REGIONS];
 	struct vmm_region_desc regions[VMM_MAX_REGIONS];
@@ -88,6 +89,7 @@ struct vmig_ctl *vmig_ctl_connect(const char *path, int timeout_ms)
 	}
 	ctl->role = h->role;
 	ctl->pid = h->pid;
+	ctl->mirrored = ctl->msg.hdr.flags & VMM_HELLO_MIRRORED;
 	ctl->nr_regions = h->nr_regions;
 	for (i = 0; i < h->nr_regions; i++) {
 		ctl->memfds[i] = ctl->msg.fds[i];
@@ -99,6 +101,11 @@ fail:
 	free(ctl);
 	errno = -r;
 	return NULL;
+}
+
+bool vmig_ctl_mirrored(const struct vmig_ctl *ctl)
+{
+	return ctl->mirrored;
 }
 
 enum vmig_role vmig_ctl_role(const struct vmig_ctl *ctl)

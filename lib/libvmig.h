@@ -308,6 +308,12 @@ bool vmig_dev_io_after_precopy(const struct vmig_dev_io *io);
 typedef int (*vmig_free_hint_fn)(void *opaque, unsigned int region, uint64_t *bitmap,
 				 uint64_t pages);
 void vmig_vmm_set_free_hint(struct vmig_vmm *vmm, vmig_free_hint_fn fn, void *opaque);
+/*
+ * Guest RAM is also written through a secondary MMU (KVM's own page tables,
+ * a device's): say so before vmig_vmm_accept(), and the helper refuses the
+ * dirty-logging modes that cannot see such writes (hwdirty).
+ */
+void vmig_vmm_set_mirrored(struct vmig_vmm *vmm, bool mirrored);
 
 /*
  * Helper side of the control protocol.
@@ -384,6 +390,8 @@ int vmig_ctl_handover(struct vmig_ctl *ctl, const void *rec, size_t len, int tim
 int vmig_ctl_handover_query(struct vmig_ctl *ctl, void *rec, size_t max, int timeout_ms);
 /* True if the VMM hung up (or sent something unasked): poll without waiting. */
 bool vmig_ctl_lost(struct vmig_ctl *ctl);
+/* Did the VMM say a secondary MMU writes its guest RAM (vmig_vmm_set_mirrored)? */
+bool vmig_ctl_mirrored(const struct vmig_ctl *ctl);
 void vmig_ctl_close(struct vmig_ctl *ctl);
 
 /*

@@ -420,6 +420,11 @@ struct vmig_ram *vmig_ram_open_kmod(struct vmig_ctl *ctl, enum vmig_dirty_mode m
 		errno = EINVAL;
 		return NULL;
 	}
+	/* KVM's writes never set the PTE dirty bits hwdirty reads. */
+	if (mode == VMIG_DIRTY_MODE_HWDIRTY && vmig_ctl_mirrored(ctl)) {
+		errno = EOPNOTSUPP;
+		return NULL;
+	}
 	for (i = 0; i < vmig_ctl_region_count(ctl); i++) {
 		int fd;
 		uint64_t size, addr;

@@ -12,10 +12,16 @@
 static int uffd_create(uint64_t features)
 {
 	struct uffdio_api api = { .api = UFFD_API, .features = features };
-	int fd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
+	/*
+	 * Kernel-mode faults too where this process may: KVM writes guest RAM
+	 * through get_user_pages, and a user-mode-only uffd fails its fault on
+	 * a write-protected page (KVM_RUN returns EFAULT) instead of waiting
+	 * for the helper to resolve it.  Otherwise user-mode faults only.
+	 */
+	int fd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
 
-	if (fd < 0 && errno == EINVAL)
-		fd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0 && errno == EPERM)
+		fd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
 	if (fd < 0)
 		return -errno;
 	if (ioctl(fd, UFFDIO_API, &api)) {

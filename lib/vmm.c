@@ -35,6 +35,7 @@ struct vmig_vmm {
 	/* Postcopy source: the helper's handover record (vmm_proto.h); 0: none. */
 	uint32_t handover_len;
 	uint8_t handover[VMM_HANDOVER_MAX];
+	uint32_t hello_flags;		/* VMM_HELLO_* */
 	struct vmm_msg msg;
 };
 
@@ -111,12 +112,20 @@ int vmig_vmm_accept(struct vmig_vmm *vmm, int timeout_ms)
 		h->regions[i].addr = (uintptr_t)vmm->spans[i].addr;
 	}
 	vmm->error[0] = 0;
-	r = vmm_msg_send(vmm->conn, VMM_HELLO, buf,
+	r = vmm_msg_send_flags(vmm->conn, VMM_HELLO, vmm->hello_flags, buf,
 			 sizeof(*h) + vmm->nr_regions * sizeof(h->regions[0]),
 			 vmm->memfds, vmm->nr_regions);
 	if (r)
 		vmig_vmm_hangup(vmm);
 	return r;
+}
+
+void vmig_vmm_set_mirrored(struct vmig_vmm *vmm, bool mirrored)
+{
+	if (mirrored)
+		vmm->hello_flags |= VMM_HELLO_MIRRORED;
+	else
+		vmm->hello_flags &= ~VMM_HELLO_MIRRORED;
 }
 
 static void vmm_untrack(struct vmig_vmm *vmm)

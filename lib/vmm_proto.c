@@ -11,12 +11,18 @@
 int vmm_msg_send(int sock, uint16_t type, const void *payload, uint32_t len,
 		 const int *fds, unsigned int nfds)
 {
+	return vmm_msg_send_flags(sock, type, 0, payload, len, fds, nfds);
+}
+
+int vmm_msg_send_flags(int sock, uint16_t type, uint32_t flags, const void *payload,
+		       uint32_t len, const int *fds, unsigned int nfds)
+{
 	union {
 		char buf[CMSG_SPACE(sizeof(int) * VMM_MAX_REGIONS)];
 		struct cmsghdr align;
 	} ctl;
 	struct vmm_msg_hdr hdr = { .magic = VMM_PROTO_MAGIC, .type = type,
-				   .nfds = nfds, .len = len };
+				   .nfds = nfds, .len = len, .flags = flags };
 	struct iovec iov[2] = {
 		{ .iov_base = &hdr, .iov_len = sizeof(hdr) },
 		{ .iov_base = (void *)payload, .iov_len = len },

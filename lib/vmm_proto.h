@@ -4,7 +4,7 @@
  * message per packet, file descriptors attached with SCM_RIGHTS.
  *
  *   VMM                                   helper
- *   HELLO {role, pid, regions} + memfds  ->
+ *   HELLO {role, pid, regions} + memfds  ->   (header flags: VMM_HELLO_*)
  *                                        <- TRACK {mode}         (source only)
  *   TRACKING {status, mode} + uffd       ->
  *                                        <- STOP
@@ -101,8 +101,15 @@ struct vmm_msg_hdr {
 	uint16_t type;
 	uint16_t nfds;
 	uint32_t len;		/* payload bytes after this header */
-	uint32_t reserved;
+	uint32_t flags;		/* HELLO: VMM_HELLO_*; 0 in every other message */
 };
+
+/*
+ * HELLO flags.  Older helpers ignore them (the field was reserved, sent 0
+ * and never checked), so a VMM may always send them.
+ */
+#define VMM_HELLO_MIRRORED	(1u << 0)	/* a secondary MMU (KVM) writes guest
+						 * RAM through its own page tables */
 
 struct vmm_region_desc {
 	uint64_t size;
@@ -194,6 +201,9 @@ struct vmm_msg {
 /* Send one message; fds may be NULL. 0 or -errno. */
 int vmm_msg_send(int sock, uint16_t type, const void *payload, uint32_t len,
 		 const int *fds, unsigned int nfds);
+/* The same with header flags (HELLO only). */
+int vmm_msg_send_flags(int sock, uint16_t type, uint32_t flags, const void *payload,
+		       uint32_t len, const int *fds, unsigned int nfds);
 /*
  * Receive one message within timeout_ms (-1: forever).  Returns 0,
  * -ETIMEDOUT, -ECONNRESET on hang-up, -EPROTO on a malformed message (its

@@ -270,16 +270,22 @@ static void note_rtt(struct precopy *pc, uint64_t ns)
 	pc->rtt_ms[pc->nr_rtt++ % RTT_KEEP] = ns / 1e6;
 }
 
-/* The stop and resume costs predicted: the slowest of the latest round trips. */
+/* The stop and resume costs predicted: the median of the latest round trips. */
 static double ctl_rtt_ms(const struct precopy *pc)
 {
-	unsigned int i, n = pc->nr_rtt < RTT_KEEP ? pc->nr_rtt : RTT_KEEP;
-	double m = 0;
+	unsigned int i, j, n = pc->nr_rtt < RTT_KEEP ? pc->nr_rtt : RTT_KEEP;
+	double v[RTT_KEEP], t;
 
-	for (i = 0; i < n; i++)
-		if (pc->rtt_ms[i] > m)
-			m = pc->rtt_ms[i];
-	return m;
+	if (!n)
+		return 0;
+	memcpy(v, pc->rtt_ms, sizeof(v));
+	for (i = 1; i < n; i++)
+		for (j = i; j > 0 && v[j] < v[j - 1]; j--) {
+			t = v[j];
+			v[j] = v[j - 1];
+			v[j - 1] = t;
+		}
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 /*
@@ -752,7 +758,7 @@ static int dirty_rounds(struct precopy *pc)
 		if (r)
 			return r;
 		exp_ms = rep->expected_downtime_ms;
-		pages_fit = p->stop + p->pages + p->resume <= o->downtime_limit_ms;
+		pages_fit = p->pages <= o->downtime_limit_ms;
 		round_event(pc, round, bytes, exp_ms <= o->downtime_limit_ms);
 		if (exp_ms <= o->downtime_limit_ms) {
 			snprintf(rep->switchover, sizeof(rep->switchover),
@@ -860,8 +866,9 @@ static int switchover(struct precopy *pc)
 	trace("src: final round sent");
 	t_dev = now_ns();
 	pc->rep->dt_pages_ns = t_dev - t_stop - pc->rep->dt_stop_ns;
+	/* Device save: what the precopy parts had left, then the rest. */
 	r = devstate_send_all(&pc->ds, pc->chans, pc->nr_chans, &pc->main);
-	pc->rep->dt_dev_save_ns = pc->ds.save_ns;
+	pc->rep->dt_dev_save_ns = now_ns() - t_dev;
 	pc->rep->device_bytes = pc->ds.bytes;
 	pc->rep->device_precopy_bytes = pc->ds.precopy_bytes;
 	pc->rep->device_precopy_ns = pc->ds.precopy_ns;
@@ -877,7 +884,7 @@ static int switchover(struct precopy *pc)
 	trace("src: channels ended");
 	wc.rounds = pc->rep->rounds + 1;
 	r = stream_send_pkt(&pc->main, WIRE_PKT_COMPLETE, &wc, sizeof(wc));
-	pc->rep->dt_dev_send_ns = now_ns() - t_dev - pc->ds.save_ns;
+	pc->rep->dt_dev_send_ns = now_ns() - t_dev - pc->rep->dt_dev_save_ns;
 	do {
 		if (!r)
 			r = control_recv(&pc->main, true, &ev);
@@ -1370,7 +1377,7 @@ static int postcopy_switchover(struct precopy *pc)
 	 */
 	t_dev = now_ns();
 	r = devstate_send_all(&pc->ds, pc->chans, pc->nr_chans, &pc->main);
-	pc->rep->dt_dev_save_ns = pc->ds.save_ns;
+	pc->rep->dt_dev_save_ns = now_ns() - t_dev;
 	pc->rep->device_bytes = pc->ds.bytes;
 	pc->rep->device_precopy_bytes = pc->ds.precopy_bytes;
 	pc->rep->device_precopy_ns = pc->ds.precopy_ns;
@@ -1404,7 +1411,7 @@ static int postcopy_switchover(struct precopy *pc)
 	 */
 	t_sent = now_ns();
 	pc->rep->dt_pages_ns = t_dev - t_stop - pc->rep->dt_stop_ns + discard_ns;
-	pc->rep->dt_dev_send_ns = t_sent - t_dev - pc->ds.save_ns - discard_ns;
+	pc->rep->dt_dev_send_ns = t_sent - t_dev - pc->rep->dt_dev_save_ns - discard_ns;
 	if (r)	/* not all of it went out: the destination cannot have the switch */
 		return fail(pc, r, "main channel: %s", pc->main.err);
 	/*

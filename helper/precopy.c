@@ -68,6 +68,7 @@ struct precopy {
 	struct range_vec dirty;
 	bool vm_stopped;
 	uint64_t sample_bytes, sample_ns;	/* bandwidth: sum over measured rounds */
+	double bw_peak;			/* the best rate a measured round reached */
 	uint64_t last_harvest_ns;
 	uint64_t history[STALL_WINDOW + 1];
 	double rtt_ms[RTT_KEEP];	/* the latest control round trips to the VMM */
@@ -302,6 +303,8 @@ static int predict(struct precopy *pc, uint64_t dirty_bytes, bool postcopy)
 		.dirty_bytes = dirty_bytes,
 		.bandwidth = o->switchover_bandwidth ? (double)o->switchover_bandwidth :
 			     bandwidth(pc),
+		.dev_bandwidth = o->switchover_bandwidth ? (double)o->switchover_bandwidth :
+				 pc->bw_peak,
 		.harvest_ms = pc->harvest_cost_ns / 1e6,
 		.nr_devices = pc->ds.nr_devices,
 		.dev = dev,
@@ -434,8 +437,12 @@ static int wait_round(struct precopy *pc, unsigned int round, uint64_t pages)
 		}
 	}
 	if (chans_bytes(pc) - bytes0 >= MIN_BW_SAMPLE) {
+		double rate = (chans_bytes(pc) - bytes0) / ((now_ns() - t0) / 1e9 + 1e-9);
+
 		pc->sample_bytes += chans_bytes(pc) - bytes0;
 		pc->sample_ns += now_ns() - t0;
+		if (rate > pc->bw_peak)
+			pc->bw_peak = rate;
 	}
 	return 0;
 }

@@ -19,7 +19,8 @@ static double dev_makespan(const struct sw_inputs *in, unsigned int slots, bool 
 	unsigned int n = in->nr_devices < WIRE_MAX_DEVICES ? in->nr_devices : WIRE_MAX_DEVICES;
 	double left[WIRE_MAX_DEVICES], cap[WIRE_MAX_DEVICES], rate[WIRE_MAX_DEVICES];
 	unsigned int act[WIRE_MAX_DEVICES], nact = 0, next = 0, i, j;
-	double t = 0, bw = in->bandwidth > 0 ? in->bandwidth : INFINITY;
+	double t = 0, bw = in->dev_bandwidth > 0 ? in->dev_bandwidth :
+			   in->bandwidth > 0 ? in->bandwidth : INFINITY;
 
 	*last = 0;
 	for (i = 0; i < n; i++) {
@@ -77,6 +78,7 @@ void sw_predict(const struct sw_inputs *in, struct sw_parts *out)
 {
 	unsigned int slots = in->on_main || !in->threads ? 1 : in->threads, last, i;
 	double bw = in->bandwidth > 0 ? in->bandwidth : INFINITY, save, all;
+	double dev_bw = in->dev_bandwidth > 0 ? in->dev_bandwidth : bw;
 	uint64_t sum = 0;
 
 	memset(out, 0, sizeof(*out));
@@ -98,7 +100,7 @@ void sw_predict(const struct sw_inputs *in, struct sw_parts *out)
 		uint64_t tail = in->dev[last].remaining < WIRE_DEV_CHUNK_MAX ?
 				in->dev[last].remaining : WIRE_DEV_CHUNK_MAX;
 
-		out->transfer = WIRE_DEV_CHUNK_MAX / bw * 1e3;
+		out->transfer = WIRE_DEV_CHUNK_MAX / dev_bw * 1e3;
 		if (in->dev[last].load_rate > 0)
 			out->load += tail / in->dev[last].load_rate * 1e3;
 	}

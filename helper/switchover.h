@@ -16,7 +16,9 @@
  * - device state: each device sends what is left (its size less what its
  *   precopy part sent), at most at its save and its load rate (measured on
  *   its precopy part, else declared by the VMM, else unlimited), all of them
- *   sharing the bandwidth fairly (max-min), as many at once as there are
+ *   sharing the bandwidth fairly (max-min; the best rate a round reached,
+ *   since the device stream is large sequential chunks while dirty rounds
+ *   are often too small to fill the link), as many at once as there are
  *   saving threads (one on the main channel), in the order the pool takes
  *   them.  Device save is when the last device is read (saves ahead of
  *   slower loads are buffered on the destination), load is how much later
@@ -35,7 +37,8 @@ struct sw_device {
 
 struct sw_inputs {
 	uint64_t dirty_bytes;		/* what the final round sends */
-	double bandwidth;		/* bytes/s over every channel */
+	double bandwidth;		/* bytes/s over every channel, for pages */
+	double dev_bandwidth;		/* ... for device state (0: the same) */
 	double harvest_ms;		/* one harvest */
 	double ctl_rtt_ms;		/* a control round trip to the VMM */
 	unsigned int nr_devices;

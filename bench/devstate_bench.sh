@@ -47,6 +47,8 @@ pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
+	# BENCH_SAVE=DIR keeps every run's JSON report
+	[ -z "${BENCH_SAVE:-}" ] || { mkdir -p "$BENCH_SAVE" && cp "$tmp"/res/* "$BENCH_SAVE"/ 2>/dev/null; } || true
 	rm -rf "$tmp"
 }
 trap cleanup EXIT

@@ -14,8 +14,8 @@
  * - final dirty pages: one harvest (the last one's cost) plus the dirty
  *   bytes over the bandwidth.
  * - device state: each device sends what is left (its size less what its
- *   precopy part sent), at most at its save and its load rate (measured on
- *   its precopy part, else declared by the VMM, else unlimited), all of them
+ *   precopy part sent), at most at its save and its load rate (declared by
+ *   the VMM, else measured on its precopy part, else unlimited), all of them
  *   sharing the bandwidth fairly (max-min; the best rate a round reached,
  *   since the device stream is large sequential chunks while dirty rounds
  *   are often too small to fill the link), as many at once as there are

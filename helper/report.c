@@ -34,9 +34,9 @@ static void print_prediction_text(const struct report *r, FILE *f)
 		p->pages, p->dev_save, p->transfer, p->load, p->resume,
 		ms > 0 ? 100 * (total / ms - 1) : 0.0);
 	if (r->over_limit)
-		fprintf(f, "    LIMIT:     switched over ANYWAY with a predicted downtime of %.1f ms "
-			"over the %.0f ms --downtime-limit (%s); the downtime was %.1f ms\n", total,
-			r->downtime_limit_ms, r->switchover, ms);
+		fprintf(f, "    LIMIT:     switched over ANYWAY (precopy stalled) with a predicted "
+			"downtime of %.1f ms over the %.0f ms --downtime-limit; the downtime was "
+			"%.1f ms\n", total, r->downtime_limit_ms, ms);
 	else if (r->ok && !r->pc.on && ms > r->downtime_limit_ms)
 		fprintf(f, "    LIMIT:     MISSED: the downtime %.1f ms exceeded the %.0f ms "
 			"--downtime-limit, though %.1f ms were predicted\n", ms,

@@ -289,6 +289,18 @@ static int serve_open(struct vmm_devs *devs, struct vmm_msg *m, bool load)
 	return 0;
 }
 
+/*
+ * The device-protocol revision this VMM speaks.  Tests set
+ * VMIG_TEST_DEV_REVISION=0 to be a VMM linked with a libvmig from before
+ * DEV_PENDING, which answers 0 here and drops the helper on DEV_PENDING.
+ */
+static uint32_t dev_revision(void)
+{
+	const char *v = getenv("VMIG_TEST_DEV_REVISION");
+
+	return v && !strcmp(v, "0") ? 0 : VMM_DEV_REVISION;
+}
+
 /* DEV_QUERY: the device list; a new session, so no precopy part taken yet. */
 static int serve_list(struct vmm_devs *devs, int conn)
 {
@@ -298,7 +310,7 @@ static int serve_list(struct vmm_devs *devs, int conn)
 
 	memset(buf, 0, sizeof(buf));
 	l->nr_devices = n;
-	l->revision = VMM_DEV_REVISION;
+	l->revision = dev_revision();
 	if (devs) {
 		pthread_mutex_lock(&devs->lock);
 		for (i = 0; i < n; i++) {
@@ -398,6 +410,8 @@ int vmm_devs_serve(struct vmm_devs **pd, int conn, struct vmm_msg *m,
 		r = m->hdr.len || m->hdr.nfds ? -EPROTO : serve_hint(*pd, conn, spans, nr_regions);
 		break;
 	case VMM_DEV_PENDING:
+		if (!dev_revision())
+			return -ENOMSG;		/* an old VMM: unknown, so dropped */
 		r = m->hdr.len || m->hdr.nfds ? -EPROTO : serve_pending(*pd, conn);
 		break;
 	default:

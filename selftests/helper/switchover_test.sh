@@ -109,6 +109,24 @@ check "VMM update: the device's remaining state went from 32 MiB to 1 MiB betwee
 check "VMM update: the destination loaded and verified the new size" \
 	grep -q "gpu.0: 1048576 bytes loaded" "$MIG_TMP/${p}dg.err"
 
+# A VMM whose libvmig predates DEV_PENDING (revision 0: it drops the helper
+# on an unknown message) still migrates: the helper never asks it, and
+# predicts from the sizes the device list gave, without the rates (which
+# only DEV_STATUS carries: declared, they would make it >= 125 ms).
+MID="--device name=a,size=8M,save-rate=64M,load-rate=64M --device name=b,size=8M,save-rate=64M,load-rate=64M"
+p=old
+dest_pair $p "--mem 64M --verify-all --run 0 $MID" "--json" &&
+	VMIG_TEST_DEV_REVISION=0 src_guest $p "--mem 64M --pattern random --dirty-rate 16 $MID" &&
+	migrate $p $p "--multifd 2 --json-rounds --switchover-bandwidth 1024"
+rc=$?
+wait_pid "$PID_oldls" 30; lrc=$?
+wait_pid "$PID_olddg" 30; drc=$?
+check "a VMM from before DEV_PENDING: migrated, both devices verified" \
+	test $rc -eq 0 -a $lrc -eq 0 -a $drc -eq 0 -a -n "$(grep 'guest: 2 devices loaded and verified' "$MIG_TMP/${p}dg.err")"
+[ $rc -eq 0 ] && [ $drc -eq 0 ] || dump "$p.json" "$p.merr" "${p}ls.err" "${p}dg.err" "${p}sg.err"
+check "a VMM from before DEV_PENDING: predicted from the listed sizes, unpaced (no rates declared)" \
+	rounds "$MIG_TMP/$p.json" "len(r) >= 1 and r[-1]['fits'] and r[-1]['device_left_bytes'] == 16 << 20 and d['predicted_parts_ms']['device_save'] < 125"
+
 # --switchover-bandwidth: the prediction takes it (4 MiB of device state at 1 MiB/s).
 FAST="--device name=nic,size=4M"
 p=swbw
@@ -123,7 +141,6 @@ check "without --switchover-bandwidth: the measured bandwidth makes it fit at on
 	rounds "$MIG_TMP/$p.json" "len(r) == 1 and r[0]['fits'] and not d['over_limit']"
 
 # The report: predicted and measured, part by part, consistent (a device and a dirtying guest).
-MID="--device name=a,size=8M,save-rate=64M,load-rate=64M --device name=b,size=8M,save-rate=64M,load-rate=64M"
 p=parts
 run $p "--pattern random --dirty-rate 16 $MID" "$MID" "--multifd 2"
 ok_run "precopy with two devices" $p

@@ -327,7 +327,19 @@ int devstate_send_precopy_start(struct devstate_send *ds, struct send_chan *chan
 
 int devstate_send_precopy_wait(struct devstate_send *ds, bool cancel)
 {
-	return run_wait(ds, cancel, &ds->precopy_ns);
+	uint64_t t0 = ds->run && ds->run->precopy ? ds->run->t0 : 0, end = 0, e;
+	unsigned int i;
+	int r = run_wait(ds, cancel, &ds->precopy_ns);
+
+	/* From the start to the last part's end: the wait may have come much later. */
+	for (i = 0; t0 && i < WIRE_MAX_DEVICES; i++) {
+		e = atomic_load(&ds->pre_t0[i]) + atomic_load(&ds->pre_ns[i]);
+		if (atomic_load(&ds->pre_ns[i]) && e > end)
+			end = e;
+	}
+	if (end > t0 && t0)
+		ds->precopy_ns = end - t0;
+	return r;
 }
 
 void devstate_send_precopy_progress(struct devstate_send *ds, unsigned int i, uint64_t *sent,

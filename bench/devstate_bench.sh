@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # Device state and free-page hints on loopback.
 #
-#   bench/devstate_bench.sh [downtime|precopy|free|all]
+#   bench/devstate_bench.sh [downtime|precopy|predict|free|all]
 #
 # Every table repeats its runs BENCH_REPS times (default 5) interleaved: one
 # run of every setting, then the next round (each round starting at the
@@ -22,6 +22,14 @@
 # precopy: BENCH_PRE_DEVICES (default 4) such devices on 4 channels with no
 #   precopy part, 75 % and 90 % of their state sent before switchover: the
 #   downtime, its device-save part and the device bytes left for it.
+# predict: the switchover's prediction against the outcome, with a guest
+#   dirtying 32 MiB/s of its 64 MiB: 1 or 4 devices as above, on the main
+#   channel or 4 multifd channels, with limits they can meet (then the policy
+#   lets the migration wait) or not (then it switches anyway after
+#   --max-rounds 10), and 4 devices with 75 % / 90 % precopy parts.  Per
+#   setting: predicted and measured downtime (medians), the error of each
+#   run, how many runs were within +-20 %, how many met the limit where the
+#   switch waited for a fit, and the median parts predicted / measured.
 # free: an idle BENCH_FREE_MEM (default 1G) guest, every page written, with
 #   0, 50 and 75 % of it hinted free: total time and bytes on the wire.
 # Prints markdown tables.
@@ -39,6 +47,8 @@ pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
+	# BENCH_SAVE=DIR keeps every run's JSON report
+	[ -z "${BENCH_SAVE:-}" ] || { mkdir -p "$BENCH_SAVE" && cp "$tmp"/res/* "$BENCH_SAVE"/ 2>/dev/null; } || true
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -127,6 +137,20 @@ elif mode == "precopy":
         print("| %s | %d | %s | %s | %.0f |" % (lab, len(runs), spread([d["downtime_ms"] for d in runs]),
               spread([d["downtime_parts_ms"]["device_save"] for d in runs]),
               q([(d["device_bytes"] - d["device_precopy_bytes"]) / 2**20 for d in runs], .5)))
+elif mode == "predict":
+    for lab, f in zip(sys.argv[2].split(","), sys.argv[3:]):
+        runs = load(f)
+        err = [100 * (d["predicted_downtime_ms"] / d["downtime_ms"] - 1) for d in runs]
+        fit = [d for d in runs if not d["over_limit"]]
+        met = sum(d["downtime_ms"] <= d["downtime_limit_ms"] for d in fit)
+        parts = ("stop", "final_pages", "device_save", "transfer", "load", "resume")
+        pp = " / ".join("%.0f:%.0f" % (q([d["predicted_parts_ms"][k] for d in runs], .5),
+                                      q([d["downtime_parts_ms"][k] for d in runs], .5)) for k in parts)
+        print("| %s | %d | %.0f | %d fit, %d anyway | %.0f | %.0f | %+.0f (%+.0f..%+.0f) | %d/%d | %s | %s |" % (
+              lab, len(runs), runs[0]["downtime_limit_ms"], len(fit), len(runs) - len(fit),
+              q([d["predicted_downtime_ms"] for d in runs], .5), q([d["downtime_ms"] for d in runs], .5),
+              q(err, .5), min(err), max(err), sum(abs(e) <= 20 for e in err), len(runs),
+              "%d/%d" % (met, len(fit)) if fit else "-", pp))
 elif mode == "free":
     M = 1 << 20
     for lab, f in zip(sys.argv[2].split(","), sys.argv[3:]):
@@ -190,6 +214,32 @@ if [ "$what" = precopy ] || [ "$what" = all ]; then
 	done
 	interleave "$tmp/res/pre" "${cfg[@]}"
 	stats precopy "none,75 %,90 %" "$tmp/res/pre.0" "$tmp/res/pre.1" "$tmp/res/pre.2"
+	echo
+fi
+
+if [ "$what" = predict ] || [ "$what" = all ]; then
+	echo "### Predicted against measured downtime: devices of $dsize (save and load at $drate/s), 64 MiB guest dirtying 32 MiB/s"
+	echo
+	echo "| setting | runs | limit ms | switch | predicted ms (median) | measured ms (median) | error %: median (min..max) | within +-20 % | limit met when it waited | parts predicted:measured ms (stop / pages / save / transfer / load / resume) |"
+	echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+	d1=" --device name=fn1,size=$dsize,save-rate=$drate,load-rate=$drate"
+	d4="" p75="" p90=""
+	for i in 1 2 3 4; do
+		d4+=" --device name=fn$i,size=$dsize,save-rate=$drate,load-rate=$drate"
+		p75+=" --device name=fn$i,size=$dsize,save-rate=$drate,load-rate=$drate,precopy=75%"
+		p90+=" --device name=fn$i,size=$dsize,save-rate=$drate,load-rate=$drate,precopy=90%"
+	done
+	g="--pattern random --dirty-rate 32"
+	labels="1 device main channel,1 device 4 channels,4 devices main channel,4 devices 4 channels,4 devices 4 channels,4 devices 75 % precopy 4 channels,4 devices 90 % precopy 4 channels"
+	interleave "$tmp/res/pred" \
+		"a|64M|$g $d1|$d1|--multifd 4 --device-state-channels main --downtime-limit 700" \
+		"b|64M|$g $d1|$d1|--multifd 4 --downtime-limit 700" \
+		"c|64M|$g $d4|$d4|--multifd 4 --device-state-channels main --max-rounds 10" \
+		"d|64M|$g $d4|$d4|--multifd 4 --max-rounds 10" \
+		"e|64M|$g $d4|$d4|--multifd 4 --downtime-limit 1500" \
+		"f|64M|$g $p75|$d4|--multifd 4" \
+		"g|64M|$g $p90|$d4|--multifd 4"
+	stats predict "$labels" "$tmp"/res/pred.{0..6}
 	echo
 fi
 

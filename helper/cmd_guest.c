@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -518,10 +519,13 @@ static void guest_usage(FILE *f)
 		"                      when /dev/vmig exists or the module can be loaded)\n"
 		"  --device SPEC       an emulated device (repeatable, up to 16), SPEC is\n"
 		"                      name=N,size=S[,instance=I][,save-rate=R][,load-rate=R]\n"
-		"                      [,precopy=PCT%%][,fail=save|load]; rates in bytes/s\n"
-		"                      (e.g. 400M), paced by sleeping per chunk like a device's\n"
-		"                      DMA engine; precopy: the first PCT %% of the state goes\n"
-		"                      while the guest runs, the rest at switchover; the\n"
+		"                      [,precopy=PCT%%][,resize=SIZE][,fail=save|load]; rates\n"
+		"                      in bytes/s (e.g. 400M), paced by sleeping per chunk\n"
+		"                      like a device's DMA engine, and declared to the helper;\n"
+		"                      precopy: the first PCT %% of the state goes while the\n"
+		"                      guest runs, the rest at switchover; resize: on SIGUSR1\n"
+		"                      the state becomes SIZE bytes and the helper is told\n"
+		"                      (the destination declares the final size); the\n"
 		"                      destination declares the same devices and checks\n"
 		"                      every byte\n"
 		"  --free PCT          mark PCT %% of the data pages free after the fill and\n"
@@ -560,6 +564,32 @@ static void guest_usage(FILE *f)
 		"  vmig guest --socket /tmp/src.sock --kvm --mem 256M --dirty-rate 16\n"
 		"  vmig guest --socket /tmp/k.sock --kvm --mem 64M --dirty-rate 0 --dirty-check 50 \\\n"
 		"             --dirty-source protect,kvm-get\n");
+}
+
+/* --device ...,resize=SIZE: on SIGUSR1 (blocked elsewhere), resize and tell the helper. */
+static void *resize_thread(void *arg)
+{
+	struct guest *g = arg;
+	unsigned int i;
+	sigset_t set;
+	int sig;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	while (!sigwait(&set, &sig)) {
+		for (i = 0; i < g->nr_devs; i++) {
+			struct guest_dev *d = &g->devs[i];
+			int r;
+
+			if (!d->resize)
+				continue;
+			r = guest_dev_resize(g->vmm, d);
+			fprintf(stderr, "guest: device %s.%u: state resized to %llu bytes%s%s\n",
+				d->name, d->instance, (unsigned long long)d->resize,
+				r ? ", not told: " : ", helper told", r ? strerror(-r) : "");
+		}
+	}
+	return NULL;
 }
 
 static bool session_source(struct guest *g, struct vmig_vmm *vmm, uint64_t deadline)
@@ -904,6 +934,21 @@ static int guest_run(int argc, char **argv)
 	}
 	if (g.free_pct && !incoming)
 		vmig_vmm_set_free_hint(vmm, free_hint, &g);
+	for (i = 0; i < g.nr_devs && !g.devs[i].resize; i++)
+		;
+	if (i < g.nr_devs) {
+		sigset_t set;
+		pthread_t t;
+
+		/* Before any other thread starts: every one inherits SIGUSR1 blocked. */
+		sigemptyset(&set);
+		sigaddset(&set, SIGUSR1);
+		pthread_sigmask(SIG_BLOCK, &set, NULL);
+		if (pthread_create(&t, NULL, resize_thread, &g) || pthread_detach(t)) {
+			fprintf(stderr, "vmig guest: cannot start the resize thread\n");
+			return 1;
+		}
+	}
 
 	pthread_mutex_init(&g.lock, NULL);
 	pthread_cond_init(&g.cond, NULL);

@@ -23,19 +23,31 @@ static void migrate_usage(FILE *f)
 		"Live-migrate the guest of the VMM at PATH (its control socket) to the\n"
 		"'vmig listen' at HOST:PORT, by precopy: a bulk copy of guest RAM (holes and\n"
 		"zero pages are not sent), then rounds of the pages written meanwhile, until\n"
-		"the expected downtime (dirty bytes / measured bandwidth) fits the limit;\n"
-		"then the guest is stopped, the rest is sent, and it resumes on the\n"
-		"destination.  If precopy stalls (the dirty set stops shrinking, or\n"
-		"--max-rounds is reached) vmig says so and switches over anyway, or with\n"
+		"the predicted downtime fits the limit; then the guest is stopped, the rest\n"
+		"is sent, and it resumes on the destination.  The prediction adds up every\n"
+		"part of the downtime: the VMM's stop, the dirty pages at the measured\n"
+		"bandwidth, each device's state left (its size, which the VMM may update,\n"
+		"less its precopy part sent) at its save and load rates and its share of\n"
+		"the bandwidth, the transfer, and the resume; stop and resume are timed\n"
+		"control round trips to the VMM.  While only device state does not fit,\n"
+		"rounds last 100 ms and the devices' precopy parts go on.  If precopy\n"
+		"stalls (the dirty set stops shrinking, or --max-rounds is reached) vmig\n"
+		"says so and switches over anyway, loudly and in the report, or with\n"
 		"--abort-on-stall gives up.  On any failure the guest keeps running here.\n"
+		"The report gives the predicted and the measured downtime, part by part.\n"
 		"\n"
 		"Options:\n"
 		"  --vmm PATH              the source VMM's control socket (required)\n"
 		"  --to HOST:PORT          the destination (required)\n"
 		"  --multifd N             page channels, one sender thread each (default 2)\n"
-		"  --downtime-limit MS     switch over when the rest fits this (default 300)\n"
+		"  --downtime-limit MS     switch over when the predicted downtime fits this\n"
+		"                          (default 300)\n"
 		"  --max-bandwidth MiB/s   cap over all channels (default: none)\n"
-		"  --max-rounds N          dirty rounds before it counts as a stall (default 30)\n"
+		"  --max-rounds N          dirty rounds before it counts as a stall (default 30;\n"
+		"                          while waiting for device state, 100 ms each)\n"
+		"  --switchover-bandwidth MiB/s\n"
+		"                          the bandwidth the prediction assumes, instead of the\n"
+		"                          measured one (as QEMU's avail-switchover-bandwidth)\n"
 		"  --abort-on-stall        give up instead of switching over on a stall\n"
 		"  --auto-converge         when dirty rounds stop shrinking, ask the VMM to slow\n"
 		"                          its vCPUs (20 %%, then +10 %% a round, up to 95 %%);\n"
@@ -88,6 +100,10 @@ static void migrate_usage(FILE *f)
 		"                          line; before it, postcopy recovery events as JSON\n"
 		"                          lines: paused, resume_requested, resume_attempt,\n"
 		"                          resume_failed, resumed, not_switched\n"
+		"  --json-rounds           --json, and a \"round\" event before the report for\n"
+		"                          each switchover decision: dirty_bytes,\n"
+		"                          device_left_bytes, remaining_bytes, bandwidth_bps,\n"
+		"                          predicted_downtime_ms and its parts, limit_ms, fits\n"
 		"  --no-progress           no progress bar (it is shown only on a terminal)\n"
 		"  --help                  this text\n"
 		"\n"
@@ -195,6 +211,8 @@ static int migrate_run(int argc, char **argv)
 		{ "no-auto-resume", no_argument, NULL, 0x106 },
 		{ "control-socket", required_argument, NULL, 0x107 },
 		{ "attach", no_argument, NULL, 0x121 },
+		{ "switchover-bandwidth", required_argument, NULL, 0x130 },
+		{ "json-rounds", no_argument, NULL, 0x131 },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -336,6 +354,12 @@ static int migrate_run(int argc, char **argv)
 		case 0x106: o.no_auto_resume = true; break;
 		case 0x107: o.control_path = optarg; break;
 		case 0x121: attach = true; break;
+		case 0x130:	/* the switchover prediction (switchover.h) */
+			if (!parse_uint(optarg, 1, 1 << 24, &v))
+				goto bad;
+			o.switchover_bandwidth = v << 20;
+			break;
+		case 0x131: json = o.round_events = true; break;
 		case 'h':
 			migrate_usage(stdout);
 			return 0;

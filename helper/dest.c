@@ -331,6 +331,8 @@ static uint64_t pages_received(struct dest *d)
 static int postcopy_event(struct dest *d, const struct ctl_event *ev)
 {
 	const struct dest_opts *o = d->o;
+	struct wire_resumed rs = { 0 };
+	uint64_t t_load;
 	uint32_t i;
 	int r, uffd;
 
@@ -373,9 +375,11 @@ static int postcopy_event(struct dest *d, const struct ctl_event *ev)
 			    (unsigned long long)ev->postcopy.discarded,
 			    (unsigned long long)d->rep->pc.discarded);
 	/* Device state came before every marker: loaded before the guest runs. */
+	t_load = now_ns();
 	r = devstate_recv_finish(&d->ds);
 	if (r)
 		return fail(d, r, "%s", d->ds.error);
+	rs.load_wait_ns = now_ns() - t_load;
 	/* On vmig.ko regions the VMM registers nothing (no uffd); it learns of postcopy. */
 	uffd = vmig_ctl_postcopy(d->ctl, o->timeout_ms);
 	if (uffd < 0)
@@ -401,9 +405,13 @@ static int postcopy_event(struct dest *d, const struct ctl_event *ev)
 	trace("dst: resumed");
 	if (r)
 		return fail(d, r, "the VMM did not resume: %s", strerror(-r));
+	/* resume: from the devices loaded (the registration included) to running */
+	rs.resume_ns = now_ns() - t_load - rs.load_wait_ns;
+	rs.dev_buffer_peak = d->ds.peak;
 	fprintf(stderr, "vmig listen: postcopy: the guest runs here; missing pages are "
 		"fetched on demand\n");
-	r = stream_send_pkt(&d->main, WIRE_PKT_RESUMED, NULL, 0);
+	/* Sources from before the parts took an empty RESUMED and take this too. */
+	r = stream_send_pkt(&d->main, WIRE_PKT_RESUMED, &rs, sizeof(rs));
 	if (r)
 		return fail(d, r, "main channel: %s", d->main.err);
 	return 0;

@@ -169,6 +169,8 @@ static int save_one(struct ds_run *run, unsigned int idx, uint8_t *buf)
 	uint64_t bytes = 0, chunks = 0;
 	int fd, r;
 
+	if (run->precopy)
+		atomic_store(&ds->pre_t0[idx], now_ns());
 	fd = run->precopy ? vmig_ctl_device_open_precopy(ds->ctl, idx) :
 			    vmig_ctl_device_open(ds->ctl, idx, false);
 	if (fd < 0) {
@@ -209,6 +211,8 @@ static int save_one(struct ds_run *run, unsigned int idx, uint8_t *buf)
 		bytes += rec.len;
 		chunks++;
 		dh.seq++;
+		if (run->precopy)
+			atomic_fetch_add(&ds->pre_sent[idx], rec.len);
 		if (!rec.len)
 			break;
 		if (atomic_load(&run->failed)) {
@@ -217,6 +221,8 @@ static int save_one(struct ds_run *run, unsigned int idx, uint8_t *buf)
 		}
 	}
 	close(fd);
+	if (run->precopy)
+		atomic_store(&ds->pre_ns[idx], now_ns() - atomic_load(&ds->pre_t0[idx]));
 	pthread_mutex_lock(&run->lock);
 	ds->seq[idx] = dh.seq;
 	ds->bytes += bytes;
@@ -321,7 +327,36 @@ int devstate_send_precopy_start(struct devstate_send *ds, struct send_chan *chan
 
 int devstate_send_precopy_wait(struct devstate_send *ds, bool cancel)
 {
-	return run_wait(ds, cancel, &ds->precopy_ns);
+	uint64_t t0 = ds->run && ds->run->precopy ? ds->run->t0 : 0, end = 0, e;
+	unsigned int i;
+	int r = run_wait(ds, cancel, &ds->precopy_ns);
+
+	/* From the start to the last part's end: the wait may have come much later. */
+	for (i = 0; t0 && i < WIRE_MAX_DEVICES; i++) {
+		e = atomic_load(&ds->pre_t0[i]) + atomic_load(&ds->pre_ns[i]);
+		if (atomic_load(&ds->pre_ns[i]) && e > end)
+			end = e;
+	}
+	if (end > t0 && t0)
+		ds->precopy_ns = end - t0;
+	return r;
+}
+
+void devstate_send_precopy_progress(struct devstate_send *ds, unsigned int i, uint64_t *sent,
+				    double *save_rate)
+{
+	uint64_t ns;
+
+	*sent = 0;
+	*save_rate = 0;
+	if (i >= WIRE_MAX_DEVICES)
+		return;
+	*sent = atomic_load(&ds->pre_sent[i]);
+	ns = atomic_load(&ds->pre_ns[i]);
+	if (!ns && atomic_load(&ds->pre_t0[i]))
+		ns = now_ns() - atomic_load(&ds->pre_t0[i]);
+	if (*sent >= (1u << 20) && ns)
+		*save_rate = *sent / (ns / 1e9);
 }
 
 int devstate_send_all(struct devstate_send *ds, struct send_chan *chans, unsigned int nr_chans,

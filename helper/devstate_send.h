@@ -12,6 +12,7 @@
 #ifndef VMIG_DEVSTATE_SEND_H
 #define VMIG_DEVSTATE_SEND_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -38,6 +39,10 @@ struct devstate_send {
 	uint64_t precopy_bytes;		/* of which before switchover */
 	uint64_t save_ns;		/* switchover: first request to the last device read */
 	uint64_t precopy_ns;		/* the precopy parts, the same */
+	/* each device's precopy part so far: bytes sent, started, took (0: running) */
+	_Atomic uint64_t pre_sent[WIRE_MAX_DEVICES];
+	_Atomic uint64_t pre_t0[WIRE_MAX_DEVICES];
+	_Atomic uint64_t pre_ns[WIRE_MAX_DEVICES];
 	char error[200];
 };
 
@@ -55,6 +60,12 @@ int devstate_send_precopy_start(struct devstate_send *ds, struct send_chan *chan
 				unsigned int nr_chans, struct stream *main);
 /* Wait for the precopy parts (or, with cancel, stop them); 0 or -errno. */
 int devstate_send_precopy_wait(struct devstate_send *ds, bool cancel);
+/*
+ * Device i's precopy part so far: bytes sent, and the rate its save ran
+ * at (bytes/s; 0 until at least 1 MiB went).  Any thread, any time.
+ */
+void devstate_send_precopy_progress(struct devstate_send *ds, unsigned int i, uint64_t *sent,
+				    double *save_rate);
 /* Switchover: save and send every device's state (the rest); 0 or -errno. */
 int devstate_send_all(struct devstate_send *ds, struct send_chan *chans, unsigned int nr_chans,
 		      struct stream *main);

@@ -78,7 +78,7 @@ static int dev_save_range(struct guest_dev *d, struct vmig_dev_io *io, uint64_t 
 static int dev_save_precopy(void *opaque, struct vmig_dev_io *io)
 {
 	struct guest_dev *d = opaque;
-	uint64_t end = d->size * d->precopy_pct / 100 / 8 * 8;
+	uint64_t end = __atomic_load_n(&d->size, __ATOMIC_RELAXED) * d->precopy_pct / 100 / 8 * 8;
 	int r = dev_save_range(d, io, 0, end);
 
 	d->precopy_end = r ? 0 : end;
@@ -91,7 +91,7 @@ static int dev_save(void *opaque, struct vmig_dev_io *io)
 	struct guest_dev *d = opaque;
 
 	return dev_save_range(d, io, vmig_dev_io_after_precopy(io) ? d->precopy_end : 0,
-			      d->size);
+			      __atomic_load_n(&d->size, __ATOMIC_RELAXED));
 }
 
 static int dev_load(void *opaque, struct vmig_dev_io *io)
@@ -188,12 +188,15 @@ int guest_dev_parse(const char *spec, struct guest_dev *d, char *err, unsigned i
 				r = -EINVAL;
 			d->instance = u;
 		} else if (!strcmp(tok, "size") || !strcmp(tok, "save-rate") ||
-			   !strcmp(tok, "load-rate")) {
+			   !strcmp(tok, "load-rate") || !strcmp(tok, "resize")) {
 			x = parse_size(v);
-			if (x < 0 || (!strcmp(tok, "size") && (x < 8 || x % 8)))
+			if (x < 0 || ((!strcmp(tok, "size") || !strcmp(tok, "resize")) &&
+				      (x < 8 || x % 8)))
 				r = -EINVAL;
 			else if (!strcmp(tok, "size"))
 				d->size = x;
+			else if (!strcmp(tok, "resize"))
+				d->resize = x;
 			else if (!strcmp(tok, "save-rate"))
 				d->save_rate = x;
 			else
@@ -230,8 +233,19 @@ int guest_dev_parse(const char *spec, struct guest_dev *d, char *err, unsigned i
 
 int guest_dev_register(struct vmig_vmm *vmm, struct guest_dev *d)
 {
+	int r;
+
 	if (d->precopy_pct)
-		return vmig_vmm_add_device(vmm, d->name, d->instance, d->size, VMIG_DEV_PRECOPY,
-					   &guest_dev_ops_precopy, d);
-	return vmig_vmm_add_device(vmm, d->name, d->instance, d->size, 0, &guest_dev_ops, d);
+		r = vmig_vmm_add_device(vmm, d->name, d->instance, d->size, VMIG_DEV_PRECOPY,
+					&guest_dev_ops_precopy, d);
+	else
+		r = vmig_vmm_add_device(vmm, d->name, d->instance, d->size, 0, &guest_dev_ops, d);
+	return r ? r : vmig_vmm_set_device_rates(vmm, d->name, d->instance, d->save_rate,
+						 d->load_rate);
+}
+
+int guest_dev_resize(struct vmig_vmm *vmm, struct guest_dev *d)
+{
+	__atomic_store_n(&d->size, d->resize, __ATOMIC_RELAXED);
+	return vmig_vmm_set_device_size(vmm, d->name, d->instance, d->resize);
 }

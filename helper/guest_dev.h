@@ -22,7 +22,8 @@
 struct guest_dev {
 	char name[VMIG_DEV_NAME_MAX];
 	uint32_t instance;
-	uint64_t size;
+	uint64_t size;			/* read and changed atomically (resize) */
+	uint64_t resize;		/* vmig guest: on SIGUSR1 the state becomes this big */
 	uint64_t save_rate, load_rate;	/* bytes/s, 0: unpaced */
 	unsigned int precopy_pct;	/* this much of the state goes before switchover */
 	uint64_t precopy_end;		/* bytes the last precopy part took */
@@ -33,9 +34,13 @@ struct guest_dev {
 
 /*
  * "name=nic0,size=100M[,instance=N][,save-rate=R][,load-rate=R][,precopy=PCT%]
- * [,fail=save|load]"; precopy: the first PCT % of the state is its precopy part.
+ * [,resize=SIZE][,fail=save|load]"; precopy: the first PCT % of the state is
+ * its precopy part.
  */
 int guest_dev_parse(const char *spec, struct guest_dev *d, char *err, unsigned int errlen);
+/* Declare the device, and its rates to the helper's prediction. */
 int guest_dev_register(struct vmig_vmm *vmm, struct guest_dev *d);
+/* The state becomes d->resize bytes, and the helper is told; 0 or -errno. */
+int guest_dev_resize(struct vmig_vmm *vmm, struct guest_dev *d);
 
 #endif

@@ -28,6 +28,7 @@
 #include "multifd_send.h"
 #include "postcopy_src.h"
 #include "recovery.h"
+#include "switchover.h"
 #include "throttle.h"
 #include "tls.h"
 #include "precopy.h"
@@ -38,6 +39,8 @@
 #define MIN_BW_SAMPLE	(1u << 20)
 #define BULK_SLICES	16	/* with free-page hints: a fresh hint per slice */
 #define BULK_SLICE_MIN	1024	/* pages */
+#define RTT_KEEP	4	/* control round trips kept for the prediction */
+#define ROUND_WAIT_NS	100000000ull	/* waiting for device state: rounds last this */
 
 struct range {
 	uint32_t region;
@@ -66,8 +69,12 @@ struct precopy {
 	struct range_vec dirty;
 	bool vm_stopped;
 	uint64_t sample_bytes, sample_ns;	/* bandwidth: sum over measured rounds */
+	double bw_peak;			/* the best rate a measured round reached */
 	uint64_t last_harvest_ns;
 	uint64_t history[STALL_WINDOW + 1];
+	double rtt_ms[RTT_KEEP];	/* the latest control round trips to the VMM */
+	unsigned int nr_rtt;
+	uint64_t harvest_cost_ns;	/* the latest harvest */
 	struct devstate_send ds;
 	struct freepage fp;
 	struct pc_src ps;		/* postcopy: the return path */
@@ -261,6 +268,129 @@ static double bandwidth(struct precopy *pc)
 	return pc->o->max_bandwidth ? (double)pc->o->max_bandwidth : 1e9;
 }
 
+static void note_rtt(struct precopy *pc, uint64_t ns)
+{
+	pc->rtt_ms[pc->nr_rtt++ % RTT_KEEP] = ns / 1e6;
+}
+
+/* The stop and resume costs predicted: the median of the latest round trips. */
+static double ctl_rtt_ms(const struct precopy *pc)
+{
+	unsigned int i, j, n = pc->nr_rtt < RTT_KEEP ? pc->nr_rtt : RTT_KEEP;
+	double v[RTT_KEEP], t;
+
+	if (!n)
+		return 0;
+	memcpy(v, pc->rtt_ms, sizeof(v));
+	for (i = 1; i < n; i++)
+		for (j = i; j > 0 && v[j] < v[j - 1]; j--) {
+			t = v[j];
+			v[j] = v[j - 1];
+			v[j - 1] = t;
+		}
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/*
+ * Predict the downtime of a switch now (switchover.h), part by part, into
+ * the report and the progress bar: the VMM's latest device sizes and rates
+ * (asked for here, which also times a control round trip), less what each
+ * device's precopy part sent so far; at the save rate the VMM declared, or
+ * else the rate that part ran at.  The declared rate comes first: the part
+ * ran beside the bulk stage and the vCPUs (under load at half the rate in
+ * the benchmark), the rest runs with the guest stopped and the pages sent.
+ */
+static int predict(struct precopy *pc, uint64_t dirty_bytes, bool postcopy)
+{
+	const struct precopy_opts *o = pc->o;
+	struct sw_device dev[WIRE_MAX_DEVICES];
+	struct sw_inputs in = {
+		.dirty_bytes = dirty_bytes,
+		.bandwidth = o->switchover_bandwidth ? (double)o->switchover_bandwidth :
+			     bandwidth(pc),
+		.dev_bandwidth = o->switchover_bandwidth ? (double)o->switchover_bandwidth :
+				 pc->bw_peak,
+		.harvest_ms = pc->harvest_cost_ns / 1e6,
+		.nr_devices = pc->ds.nr_devices,
+		.dev = dev,
+		.threads = o->device_threads,
+		.on_main = pc->ds.on_main || !pc->nr_chans,
+		.postcopy = postcopy,
+	};
+	uint64_t t = now_ns(), left = 0;
+	unsigned int i;
+	int r;
+
+	r = vmig_ctl_refresh_devices(pc->ctl, o->timeout_ms);
+	if (!r)
+		note_rtt(pc, now_ns() - t);
+	else if (r != -EOPNOTSUPP)
+		return fail(pc, r, "the VMM did not answer the device status query: %s",
+			    strerror(-r));
+	for (i = 0; i < in.nr_devices && i < WIRE_MAX_DEVICES; i++) {
+		const struct vmig_dev_desc *v = vmig_ctl_device(pc->ctl, i);
+		uint64_t sent;
+		double rate;
+
+		devstate_send_precopy_progress(&pc->ds, i, &sent, &rate);
+		dev[i] = (struct sw_device){
+			.remaining = v->size > sent ? v->size - sent : 0,
+			.save_rate = v->save_rate ? (double)v->save_rate : rate,
+			.load_rate = v->load_rate,
+		};
+		left += dev[i].remaining;
+	}
+	in.ctl_rtt_ms = ctl_rtt_ms(pc);
+	sw_predict(&in, &pc->rep->pred);
+	pc->rep->predicted = true;
+	pc->rep->expected_downtime_ms = sw_total(&pc->rep->pred);
+	pc->rep->device_left_bytes = left;
+	pc->rep->downtime_limit_ms = o->downtime_limit_ms;
+	pc->prog.predicted_ms = pc->rep->expected_downtime_ms;
+	pc->prog.device_left = left;
+	return 0;
+}
+
+/* --json: the decision of one round, as a figure an orchestrator can poll. */
+static void round_event(struct precopy *pc, unsigned int round, uint64_t dirty_bytes,
+			bool fits)
+{
+	const struct sw_parts *p = &pc->rep->pred;
+
+	if (!pc->o->round_events)
+		return;
+	report_event(pc->rep, "round", "\"round\":%u,\"dirty_bytes\":%llu,"
+		     "\"device_left_bytes\":%llu,\"remaining_bytes\":%llu,"
+		     "\"bandwidth_bps\":%.0f,\"predicted_downtime_ms\":%.3f,\"limit_ms\":%.0f,"
+		     "\"fits\":%s,\"predicted_parts_ms\":{\"stop\":%.3f,\"final_pages\":%.3f,"
+		     "\"device_save\":%.3f,\"transfer\":%.3f,\"load\":%.3f,\"resume\":%.3f}",
+		     round, (unsigned long long)dirty_bytes,
+		     (unsigned long long)pc->rep->device_left_bytes,
+		     (unsigned long long)(dirty_bytes + pc->rep->device_left_bytes),
+		     pc->rep->bandwidth, sw_total(p), pc->o->downtime_limit_ms,
+		     fits ? "true" : "false", p->stop, p->pages, p->dev_save, p->transfer, p->load,
+		     p->resume);
+}
+
+/*
+ * Waiting for device state (the pages alone fit): let the round last
+ * ROUND_WAIT_NS, so that --max-rounds bounds the wait in time too, while
+ * keeping the main channel alive and watching it.
+ */
+static int round_pause(struct precopy *pc, uint64_t until)
+{
+	int r;
+
+	while (now_ns() < until) {
+		r = check_main(pc);
+		if (r)
+			return r;
+		usleep(10000);
+	}
+	r = stream_send_pkt(&pc->main, WIRE_PKT_NOP, NULL, 0);
+	return r ? fail(pc, r, "main channel: %s", pc->main.err) : 0;
+}
+
 /* Wait until every channel is idle; measure the round; keep the main channel alive. */
 /*
  * Auto-converge during the bulk stage (throttle.h: throttle_bulk), where
@@ -312,8 +442,12 @@ static int wait_round(struct precopy *pc, unsigned int round, uint64_t pages)
 		}
 	}
 	if (chans_bytes(pc) - bytes0 >= MIN_BW_SAMPLE) {
+		double rate = (chans_bytes(pc) - bytes0) / ((now_ns() - t0) / 1e9 + 1e-9);
+
 		pc->sample_bytes += chans_bytes(pc) - bytes0;
 		pc->sample_ns += now_ns() - t0;
+		if (rate > pc->bw_peak)
+			pc->bw_peak = rate;
 	}
 	return 0;
 }
@@ -339,6 +473,7 @@ static int setup(struct precopy *pc)
 	};
 	uint64_t want_pc = o->postcopy ? WIRE_CAP_POSTCOPY | WIRE_CAP_RETURN_PATH |
 				       (o->no_preempt ? 0 : WIRE_CAP_PREEMPT) : 0;
+	uint64_t t_query;
 	char err[256];
 	unsigned int i;
 	int fd, r;
@@ -364,10 +499,12 @@ static int setup(struct precopy *pc)
 	if (!pc->ram)
 		return fail(pc, errno, "cannot map guest RAM: %s", strerror(errno));
 	trace("src: ram mapped");
+	t_query = now_ns();
 	r = devstate_send_setup(&pc->ds, pc->ctl, o->device_threads, o->device_state_on_main,
 				o->timeout_ms);
 	if (r)
 		return fail(pc, r, "%s", pc->ds.error);
+	note_rtt(pc, now_ns() - t_query);	/* a round trip every VMM answers */
 	pc->rep->devices = pc->ds.nr_devices;
 	pc->rep->backend = vmig_ram_backend(pc->ram);
 	offer.nr_regions = vmig_ram_region_count(pc->ram);
@@ -521,25 +658,28 @@ static int bulk_stage(struct precopy *pc)
 	pc->rep->free_pages = pc->fp.skipped;
 	pc->rep->free_pages_updated = pc->fp.skipped_updated;
 	pc->rep->free_hints = pc->fp.hints;
+	/*
+	 * On the main channel the precopy parts go now, alone there.  Over
+	 * multifd they go on during the dirty rounds: what is left of them
+	 * counts in each round's prediction, and the switch waits for them.
+	 */
 	if (!r && pc->ds.on_main) {
 		r = devstate_send_precopy_start(&pc->ds, pc->chans, pc->nr_chans, &pc->main);
 		if (r)
 			return fail(pc, r, "%s", pc->ds.error);
-	}
-	if (!r) {
 		r = devstate_send_precopy_wait(&pc->ds, false);
 		if (r)
 			r = fail(pc, r, "%s", pc->ds.error);
-		pc->rep->device_precopy_bytes = pc->ds.precopy_bytes;
-		pc->rep->device_precopy_ns = pc->ds.precopy_ns;
 	}
 	return r;
 }
 
 static int harvest(struct precopy *pc)
 {
+	uint64_t t = now_ns();
 	int r = vmig_ram_harvest(pc->ram, range_add, &pc->dirty);
 
+	pc->harvest_cost_ns = now_ns() - t;
 	return r ? fail(pc, r, "dirty harvest failed: %s", strerror(-r)) : 0;
 }
 
@@ -592,7 +732,14 @@ static int bulk_throttle(struct precopy *pc, struct bulk_sample *s)
 	return set_throttle(pc, want);
 }
 
-/* Dirty rounds until the rest fits the downtime limit, or a stall. */
+/*
+ * Dirty rounds until the predicted downtime (switchover.h: pages, device
+ * state, stop and resume) fits the limit, or a stall.  While the pages
+ * alone fit and device state does not, rounds last ROUND_WAIT_NS: the
+ * devices' precopy parts go on meanwhile, the VMM may report smaller
+ * devices, and --max-rounds bounds the wait; the dirty set's stall rule
+ * and auto-converge are about pages and apply only while they do not fit.
+ */
 static int dirty_rounds(struct precopy *pc)
 {
 	const struct precopy_opts *o = pc->o;
@@ -605,8 +752,9 @@ static int dirty_rounds(struct precopy *pc)
 		pc->thr.last_pages += vmig_ram_region_pages(pc->ram, i);
 	for (round = 1;; round++) {
 		uint64_t t = now_ns(), bytes;
+		const struct sw_parts *p = &rep->pred;
 		double bw, exp_ms;
-		bool stall = false;
+		bool stall = false, pages_fit;
 
 		if (o->postcopy && round >= o->postcopy_after) {
 			pc->go_postcopy = true;
@@ -622,39 +770,45 @@ static int dirty_rounds(struct precopy *pc)
 		rep->dirty_rate = bytes / ((t - pc->last_harvest_ns) / 1e9 + 1e-9);
 		pc->last_harvest_ns = t;
 		bw = bandwidth(pc);
-		exp_ms = bytes / bw * 1e3;
 		rep->bandwidth = bw;
-		rep->expected_downtime_ms = exp_ms;
+		r = predict(pc, bytes, false);
+		if (r)
+			return r;
+		exp_ms = rep->expected_downtime_ms;
+		pages_fit = p->pages <= o->downtime_limit_ms;
+		round_event(pc, round, bytes, exp_ms <= o->downtime_limit_ms);
 		if (exp_ms <= o->downtime_limit_ms) {
 			snprintf(rep->switchover, sizeof(rep->switchover),
-				 "expected downtime %.1f ms fits the %.0f ms limit", exp_ms,
+				 "predicted downtime %.1f ms fits the %.0f ms limit", exp_ms,
 				 o->downtime_limit_ms);
 			return 0;
 		}
 		memmove(pc->history, pc->history + 1, sizeof(pc->history[0]) * STALL_WINDOW);
 		pc->history[STALL_WINDOW] = pc->dirty.pages;
-		if (o->auto_converge) {
+		if (o->auto_converge && !pages_fit) {
 			r = auto_converge(pc);
 			if (r)
 				return r;
 		}
 		/* With auto-converge a stall counts only once the throttle is at its maximum. */
-		if (round > STALL_WINDOW &&
+		if (!pages_fit && round > STALL_WINDOW &&
 		    pc->history[STALL_WINDOW] > STALL_SHRINK * pc->history[0] &&
 		    (!o->auto_converge || throttle_maxed(&pc->thr)))
 			stall = true;
 		if (round > o->max_rounds)
 			stall = true;
 		if (stall) {
-			char b1[32], b2[32];
+			char b1[32], b2[32], b3[32];
 
 			rep->stalled = true;
 			progress_clear(&pc->prog);
 			fprintf(stderr, "vmig migrate: precopy stalled after %u rounds: dirty rate "
-				"%s/s against %s/s of bandwidth; expected downtime %.0f ms > "
-				"limit %.0f ms\n", round - 1,
-				fmt_bytes(rep->dirty_rate, b1, sizeof(b1)),
-				fmt_bytes(bw, b2, sizeof(b2)), exp_ms, o->downtime_limit_ms);
+				"%s/s against %s/s of bandwidth, %s of device state left; "
+				"predicted downtime %.0f ms (%s %.0f ms of it) > limit %.0f ms\n",
+				round - 1, fmt_bytes(rep->dirty_rate, b1, sizeof(b1)),
+				fmt_bytes(bw, b2, sizeof(b2)),
+				fmt_bytes(rep->device_left_bytes, b3, sizeof(b3)), exp_ms,
+				sw_largest(p), sw_largest_ms(p), o->downtime_limit_ms);
 			if (o->postcopy) {
 				fprintf(stderr, "vmig migrate: switching to postcopy\n");
 				snprintf(rep->switchover, sizeof(rep->switchover),
@@ -664,12 +818,19 @@ static int dirty_rounds(struct precopy *pc)
 			}
 			if (o->abort_on_stall)
 				return fail(pc, ETIMEDOUT, "precopy does not converge (stalled after "
-					    "%u rounds, expected downtime %.0f ms); giving up, "
-					    "the guest keeps running on the source", round - 1,
-					    exp_ms);
-			fprintf(stderr, "vmig migrate: switching over anyway\n");
+					    "%u rounds, predicted downtime %.0f ms > limit %.0f ms, "
+					    "%s %.0f ms of it); giving up, the guest keeps running on "
+					    "the source", round - 1, exp_ms, o->downtime_limit_ms,
+					    sw_largest(p), sw_largest_ms(p));
+			fprintf(stderr, "vmig migrate: WARNING: switching over anyway, OVER THE "
+				"LIMIT: predicted downtime %.0f ms > --downtime-limit %.0f ms "
+				"(--abort-on-stall would give up instead)\n", exp_ms,
+				o->downtime_limit_ms);
+			rep->over_limit = true;
 			snprintf(rep->switchover, sizeof(rep->switchover),
-				 "stalled: switched over with expected downtime %.1f ms", exp_ms);
+				 "stalled after %u rounds: switched over anyway, predicted downtime "
+				 "%.1f ms over the %.0f ms limit", round - 1, exp_ms,
+				 o->downtime_limit_ms);
 			return 0;
 		}
 		rep->rounds = round;
@@ -683,6 +844,8 @@ static int dirty_rounds(struct precopy *pc)
 			if (!r)
 				r = wait_round(pc, round, pages);
 		}
+		if (!r && pages_fit)
+			r = round_pause(pc, t + ROUND_WAIT_NS);
 		if (r)
 			return r;
 	}
@@ -720,9 +883,12 @@ static int switchover(struct precopy *pc)
 	trace("src: final round sent");
 	t_dev = now_ns();
 	pc->rep->dt_pages_ns = t_dev - t_stop - pc->rep->dt_stop_ns;
+	/* Device save: what the precopy parts had left, then the rest. */
 	r = devstate_send_all(&pc->ds, pc->chans, pc->nr_chans, &pc->main);
-	pc->rep->dt_dev_save_ns = pc->ds.save_ns;
+	pc->rep->dt_dev_save_ns = now_ns() - t_dev;
 	pc->rep->device_bytes = pc->ds.bytes;
+	pc->rep->device_precopy_bytes = pc->ds.precopy_bytes;
+	pc->rep->device_precopy_ns = pc->ds.precopy_ns;
 	if (r)
 		return fail(pc, r, "%s", pc->ds.error);
 	trace("src: device state sent");
@@ -735,7 +901,7 @@ static int switchover(struct precopy *pc)
 	trace("src: channels ended");
 	wc.rounds = pc->rep->rounds + 1;
 	r = stream_send_pkt(&pc->main, WIRE_PKT_COMPLETE, &wc, sizeof(wc));
-	pc->rep->dt_dev_send_ns = now_ns() - t_dev - pc->ds.save_ns;
+	pc->rep->dt_dev_send_ns = now_ns() - t_dev - pc->rep->dt_dev_save_ns;
 	do {
 		if (!r)
 			r = control_recv(&pc->main, true, &ev);
@@ -1232,17 +1398,21 @@ static int postcopy_switchover(struct precopy *pc)
 	const struct precopy_opts *o = pc->o;
 	struct wire_postcopy wpc = { 0 };
 	struct ctl_event ev = { 0 };
-	uint64_t t_stop, arg;
+	uint64_t t_stop, t_dev, t_sent, discard_ns, arg;
 	unsigned int i;
 	int r;
 
 	pc->rep->pc.on = true;
 	pc->rep->pc.preempt = !o->no_preempt;
+	r = predict(pc, 0, true);	/* the pages go after the switch */
+	if (r)
+		return r;
 	t_stop = now_ns();
 	r = vmig_ctl_stop(pc->ctl, o->timeout_ms);
 	if (r)
 		return fail(pc, r, "the VMM did not stop: %s", strerror(-r));
 	pc->vm_stopped = true;
+	pc->rep->dt_stop_ns = now_ns() - t_stop;
 	r = harvest(pc);
 	if (r)
 		return r;
@@ -1250,15 +1420,19 @@ static int postcopy_switchover(struct precopy *pc)
 	 * Device state before each channel's marker (or on the main channel
 	 * before POSTCOPY): the destination loads it before the guest resumes.
 	 */
+	t_dev = now_ns();
 	r = devstate_send_all(&pc->ds, pc->chans, pc->nr_chans, &pc->main);
-	pc->rep->dt_dev_save_ns = pc->ds.save_ns;
+	pc->rep->dt_dev_save_ns = now_ns() - t_dev;
 	pc->rep->device_bytes = pc->ds.bytes;
+	pc->rep->device_precopy_bytes = pc->ds.precopy_bytes;
+	pc->rep->device_precopy_ns = pc->ds.precopy_ns;
 	if (r)
 		return fail(pc, r, "%s", pc->ds.error);
 	for (i = 0; i < pc->nr_chans && !r; i++)
 		r = send_chan_queue(&pc->chans[i], 0, 0, 0, SEND_MARK);
 	if (r)
 		return fail(pc, r, "out of memory");
+	discard_ns = now_ns();
 	if (o->postcopy_after) {
 		r = send_discards(pc);
 		if (r)
@@ -1271,6 +1445,7 @@ static int postcopy_switchover(struct precopy *pc)
 		if (r)
 			return fail(pc, r, "cannot list guest RAM data: %s", strerror(-r));
 	}
+	discard_ns = now_ns() - discard_ns;
 	pc->rep->pc.discarded = wpc.discarded;
 	/* Before the switch can reach the destination: see handover.h. */
 	r = handover_leave(pc);
@@ -1280,6 +1455,14 @@ static int postcopy_switchover(struct precopy *pc)
 			    strerror(-r));
 	if (rec_cut_armed(&pc->cuts, &arg) != CUT_SWITCH_LOST)
 		r = stream_send_pkt(&pc->main, WIRE_PKT_POSTCOPY, &wpc, sizeof(wpc));
+	/*
+	 * The parts of the downtime: stop; final dirty pages (the harvest and
+	 * the discards); device state; transfer (the markers and POSTCOPY);
+	 * the destination's device load and resume come with its RESUMED.
+	 */
+	t_sent = now_ns();
+	pc->rep->dt_pages_ns = t_dev - t_stop - pc->rep->dt_stop_ns + discard_ns;
+	pc->rep->dt_dev_send_ns = t_sent - t_dev - pc->rep->dt_dev_save_ns - discard_ns;
 	if (r)	/* not all of it went out: the destination cannot have the switch */
 		return fail(pc, r, "main channel: %s", pc->main.err);
 	/*
@@ -1319,6 +1502,9 @@ static int postcopy_switchover(struct precopy *pc)
 	} else {
 		pc->switch_confirmed = true;
 		pc->rep->downtime_ns = now_ns() - t_stop;
+		pc->rep->dt_load_ns = ev.resumed.load_wait_ns;
+		pc->rep->dt_resume_ns = ev.resumed.resume_ns;
+		pc->rep->device_buffer_peak = ev.resumed.dev_buffer_peak;
 		trace("src: postcopy, guest runs on the destination");
 		arm_req_cut(pc);
 		r = pcs_start(&pc->ps, pc->ram, pc->chans, pc->nr_chans, o->timeout_ms);

@@ -20,6 +20,8 @@ struct precopy_opts {
 	const char *to;			/* HOST:PORT of vmig listen */
 	unsigned int channels;		/* multifd page channels */
 	double downtime_limit_ms;
+	uint64_t switchover_bandwidth;	/* bytes/s for the prediction, 0: measured */
+	bool round_events;		/* --json: a "round" event per switchover decision */
 	uint64_t max_bandwidth;		/* bytes/s over all channels, 0: unlimited */
 	unsigned int max_rounds;	/* dirty rounds before it counts as a stall */
 	bool abort_on_stall;		/* give up instead of switching over */

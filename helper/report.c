@@ -21,6 +21,30 @@ double report_throughput(const struct report *r)
 	return ns ? r->normal_pages * (double)WIRE_PAGE_SIZE / secs(ns) : 0;
 }
 
+/* Source: what the switch was predicted to cost, and whether the limit held. */
+static void print_prediction_text(const struct report *r, FILE *f)
+{
+	const struct sw_parts *p = &r->pred;
+	double total = sw_total(p), ms = r->downtime_ns / 1e6;
+
+	if (!r->predicted)
+		return;
+	fprintf(f, "    predicted: %.1f ms: stop %.1f, final dirty pages %.1f, device state save "
+		"%.1f, transfer %.1f, load %.1f, resume %.1f ms (%+.0f %% off)\n", total, p->stop,
+		p->pages, p->dev_save, p->transfer, p->load, p->resume,
+		ms > 0 ? 100 * (total / ms - 1) : 0.0);
+	if (r->over_limit)
+		fprintf(f, "    LIMIT:     switched over ANYWAY (precopy stalled) with a predicted "
+			"downtime of %.1f ms over the %.0f ms --downtime-limit; the downtime was "
+			"%.1f ms\n", total, r->downtime_limit_ms, ms);
+	else if (r->ok && !r->pc.on && ms > r->downtime_limit_ms)
+		fprintf(f, "    LIMIT:     MISSED: the downtime %.1f ms exceeded the %.0f ms "
+			"--downtime-limit, though %.1f ms were predicted\n", ms,
+			r->downtime_limit_ms, total);
+	else if (r->ok && !r->pc.on)
+		fprintf(f, "    limit:     met (%.0f ms)\n", r->downtime_limit_ms);
+}
+
 static void print_pc_text(const struct report *r, FILE *f)
 {
 	const struct report_pc *pc = &r->pc;
@@ -86,6 +110,7 @@ void report_print_text(const struct report *r, FILE *f)
 			"%.1f, transfer %.1f, load %.1f, resume %.1f ms\n", r->dt_stop_ns / 1e6,
 			r->dt_pages_ns / 1e6, r->dt_dev_save_ns / 1e6, r->dt_dev_send_ns / 1e6,
 			r->dt_load_ns / 1e6, r->dt_resume_ns / 1e6);
+		print_prediction_text(r, f);
 	}
 	if (r->devices)
 		fprintf(f, "  devices:     %u, state %s (at most %s buffered on the destination)\n",
@@ -171,6 +196,18 @@ void report_print_json(const struct report *r, FILE *f)
 		"\"free_hints\":%u,\"free_bytes_updated\":%llu",
 		(unsigned long long)r->device_precopy_bytes, r->device_precopy_ns / 1e6,
 		r->free_hints, (unsigned long long)(r->free_pages_updated * WIRE_PAGE_SIZE));
+	if (r->predicted) {
+		const struct sw_parts *p = &r->pred;
+
+		fprintf(f, ",\"predicted_downtime_ms\":%.3f,\"downtime_limit_ms\":%.0f,"
+			"\"over_limit\":%s,\"limit_missed\":%s,\"device_left_bytes\":%llu,"
+			"\"predicted_parts_ms\":{\"stop\":%.3f,\"final_pages\":%.3f,"
+			"\"device_save\":%.3f,\"transfer\":%.3f,\"load\":%.3f,\"resume\":%.3f}",
+			sw_total(p), r->downtime_limit_ms, r->over_limit ? "true" : "false",
+			r->ok && !r->pc.on && r->downtime_ns / 1e6 > r->downtime_limit_ms ?
+			"true" : "false", (unsigned long long)r->device_left_bytes, p->stop,
+			p->pages, p->dev_save, p->transfer, p->load, p->resume);
+	}
 	if (r->pc.on) {
 		const struct report_pc *pc = &r->pc;
 		unsigned int b;
@@ -204,12 +241,13 @@ void progress_init(struct progress *p, bool want)
 {
 	memset(p, 0, sizeof(*p));
 	p->enabled = want && isatty(STDERR_FILENO);
+	p->predicted_ms = -1;
 }
 
 void progress_update(struct progress *p, unsigned int round, uint64_t done, uint64_t total,
 		     double rate)
 {
-	char bar[31], b1[32], b2[32], what[24];
+	char bar[31], b1[32], b2[32], b3[32], what[24], dt[64] = "";
 	uint64_t t = now_ns();
 	unsigned int i, fill;
 
@@ -224,8 +262,11 @@ void progress_update(struct progress *p, unsigned int round, uint64_t done, uint
 		snprintf(what, sizeof(what), "round %-3u", round);
 	else
 		snprintf(what, sizeof(what), "bulk     ");
-	fprintf(stderr, "\r[%s] %s remaining %10s  %10s/s ", bar, what,
-		fmt_bytes((total - done) * (double)WIRE_PAGE_SIZE, b1, sizeof(b1)),
+	if (p->predicted_ms >= 0)
+		snprintf(dt, sizeof(dt), " +dev %s, downtime ~%.0f ms",
+			 fmt_bytes(p->device_left, b3, sizeof(b3)), p->predicted_ms);
+	fprintf(stderr, "\r[%s] %s remaining %10s%s  %10s/s ", bar, what,
+		fmt_bytes((total - done) * (double)WIRE_PAGE_SIZE, b1, sizeof(b1)), dt,
 		fmt_bytes(rate, b2, sizeof(b2)));
 	p->shown = true;
 }
@@ -233,7 +274,7 @@ void progress_update(struct progress *p, unsigned int round, uint64_t done, uint
 void progress_clear(struct progress *p)
 {
 	if (p->shown)
-		fprintf(stderr, "\r%*s\r", 79, "");
+		fprintf(stderr, "\r%*s\r", 120, "");
 	p->shown = false;
 }
 

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "switchover.h"
+
 #define REPORT_LAT_BUCKETS	24	/* log2 µs: [2^i, 2^(i+1)) µs; bucket 0 also < 1 µs */
 
 /* Postcopy: what the page requests cost (destination) or served (source). */
@@ -53,6 +55,12 @@ struct report {
 	unsigned int free_hints;	/* hints taken (the first and its updates) */
 	uint64_t free_pages_updated;	/* of free_pages, skipped only thanks to an update */
 	uint64_t dt_stop_ns, dt_pages_ns, dt_dev_save_ns, dt_dev_send_ns, dt_load_ns, dt_resume_ns;
+	/* the switchover's prediction (switchover.h), made just before the switch */
+	bool predicted;
+	struct sw_parts pred;		/* ms, part by part; the total is expected_downtime_ms */
+	double downtime_limit_ms;
+	bool over_limit;		/* switched with the prediction over the limit (policy) */
+	uint64_t device_left_bytes;	/* device state left for the downtime, predicted */
 	struct report_pc pc;
 };
 
@@ -80,6 +88,8 @@ struct progress {
 	bool enabled;
 	bool shown;
 	uint64_t last_ns;
+	double predicted_ms;		/* source: the predicted downtime (< 0: none yet) */
+	uint64_t device_left;		/* ... and the device state still to send */
 };
 
 void progress_init(struct progress *p, bool want);

@@ -286,6 +286,17 @@ struct vmig_dev_ops {
 int vmig_vmm_add_device(struct vmig_vmm *vmm, const char *name, uint32_t instance,
 			uint64_t size, uint32_t flags, const struct vmig_dev_ops *ops,
 			void *opaque);
+/*
+ * While the guest runs (any thread, any time after vmig_vmm_add_device):
+ * a device's state changed size (its whole state, approximate), or how
+ * fast its save and load run (bytes/s, 0: unknown).  The helper asks for
+ * both before each switchover decision and predicts the downtime from
+ * them (less what the device's precopy part already sent).  0 or -ENOENT.
+ */
+int vmig_vmm_set_device_size(struct vmig_vmm *vmm, const char *name, uint32_t instance,
+			     uint64_t size);
+int vmig_vmm_set_device_rates(struct vmig_vmm *vmm, const char *name, uint32_t instance,
+			      uint64_t save_rate, uint64_t load_rate);
 /* Save: one chunk of 1..VMIG_DEV_CHUNK_MAX bytes.  0 or -errno (helper gone). */
 int vmig_dev_put(struct vmig_dev_io *io, const void *buf, size_t len);
 /* Load: the next chunk into buf (cap >= VMIG_DEV_CHUNK_MAX): its length, 0 at the end, -errno. */
@@ -357,8 +368,15 @@ struct vmig_dev_desc {
 	uint32_t instance;
 	uint32_t flags;
 	uint64_t size;
+	uint64_t save_rate, load_rate;	/* bytes/s the VMM declared; 0: unknown */
 };
 int vmig_ctl_query_devices(struct vmig_ctl *ctl, int timeout_ms);
+/*
+ * Refresh every device's size and rates from the VMM (DEV_PENDING): 0,
+ * -EOPNOTSUPP when the VMM's libvmig predates it (nothing is sent then),
+ * or -errno.
+ */
+int vmig_ctl_refresh_devices(struct vmig_ctl *ctl, int timeout_ms);
 unsigned int vmig_ctl_device_count(const struct vmig_ctl *ctl);
 const struct vmig_dev_desc *vmig_ctl_device(const struct vmig_ctl *ctl, unsigned int i);
 /*

@@ -373,3 +373,15 @@ void vmig_vmm_set_free_hint(struct vmig_vmm *vmm, vmig_free_hint_fn fn, void *op
 {
 	vmm_devs_set_hint(&vmm->devs, fn, opaque);
 }
+
+int vmig_vmm_set_device_size(struct vmig_vmm *vmm, const char *name, uint32_t instance,
+			     uint64_t size)
+{
+	return vmm_devs_update(vmm->devs, name, instance, &size, NULL, NULL);
+}
+
+int vmig_vmm_set_device_rates(struct vmig_vmm *vmm, const char *name, uint32_t instance,
+			      uint64_t save_rate, uint64_t load_rate)
+{
+	return vmm_devs_update(vmm->devs, name, instance, NULL, &save_rate, &load_rate);
+}

@@ -27,6 +27,7 @@ struct vmm_dev_ent {
 	const struct vmig_dev_ops *ops;
 	void *opaque;
 	bool precopy_done;		/* this session took its precopy part (under lock) */
+	uint64_t save_rate, load_rate;	/* declared bytes/s, 0: unknown (under lock) */
 };
 
 struct vmm_devs {
@@ -87,6 +88,31 @@ int vmm_devs_add(struct vmm_devs **pd, const char *name, uint32_t instance, uint
 	e->ops = ops;
 	e->opaque = opaque;
 	return 0;
+}
+
+int vmm_devs_update(struct vmm_devs *devs, const char *name, uint32_t instance,
+		    const uint64_t *size, const uint64_t *save_rate, const uint64_t *load_rate)
+{
+	unsigned int i;
+
+	if (!devs || !name)
+		return -ENOENT;
+	for (i = 0; i < devs->n; i++) {
+		struct vmm_dev_ent *e = &devs->dev[i];
+
+		if (strcmp(e->d.name, name) || e->d.instance != instance)
+			continue;
+		pthread_mutex_lock(&devs->lock);
+		if (size)
+			e->d.size = *size;
+		if (save_rate)
+			e->save_rate = *save_rate;
+		if (load_rate)
+			e->load_rate = *load_rate;
+		pthread_mutex_unlock(&devs->lock);
+		return 0;
+	}
+	return -ENOENT;
 }
 
 void vmm_devs_set_hint(struct vmm_devs **pd, vmig_free_hint_fn fn, void *opaque)
@@ -263,6 +289,18 @@ static int serve_open(struct vmm_devs *devs, struct vmm_msg *m, bool load)
 	return 0;
 }
 
+/*
+ * The device-protocol revision this VMM speaks.  Tests set
+ * VMIG_TEST_DEV_REVISION=0 to be a VMM linked with a libvmig from before
+ * DEV_PENDING, which answers 0 here and drops the helper on DEV_PENDING.
+ */
+static uint32_t dev_revision(void)
+{
+	const char *v = getenv("VMIG_TEST_DEV_REVISION");
+
+	return v && !strcmp(v, "0") ? 0 : VMM_DEV_REVISION;
+}
+
 /* DEV_QUERY: the device list; a new session, so no precopy part taken yet. */
 static int serve_list(struct vmm_devs *devs, int conn)
 {
@@ -270,17 +308,42 @@ static int serve_list(struct vmm_devs *devs, int conn)
 	struct vmm_dev_list *l = (struct vmm_dev_list *)buf;
 	unsigned int i, n = devs ? devs->n : 0;
 
+	memset(buf, 0, sizeof(buf));
+	l->nr_devices = n;
+	l->revision = dev_revision();
+	if (devs) {
+		pthread_mutex_lock(&devs->lock);
+		for (i = 0; i < n; i++) {
+			devs->dev[i].precopy_done = false;
+			l->devices[i] = devs->dev[i].d;
+		}
+		pthread_mutex_unlock(&devs->lock);
+	}
+	return vmm_msg_send(conn, VMM_DEV_LIST, buf, sizeof(*l) + n * sizeof(l->devices[0]),
+			    NULL, 0);
+}
+
+/* DEV_PENDING: every device's size and rates as the VMM set them last. */
+static int serve_pending(struct vmm_devs *devs, int conn)
+{
+	char buf[sizeof(struct vmm_dev_status) +
+		 VMM_MAX_DEVICES * sizeof(struct vmm_dev_status_ent)];
+	struct vmm_dev_status *st = (struct vmm_dev_status *)buf;
+	unsigned int i, n = devs ? devs->n : 0;
+
+	memset(buf, 0, sizeof(buf));
+	st->nr_devices = n;
 	if (devs) {
 		pthread_mutex_lock(&devs->lock);
 		for (i = 0; i < n; i++)
-			devs->dev[i].precopy_done = false;
+			st->devices[i] = (struct vmm_dev_status_ent){
+				.size = devs->dev[i].d.size,
+				.save_rate = devs->dev[i].save_rate,
+				.load_rate = devs->dev[i].load_rate,
+			};
 		pthread_mutex_unlock(&devs->lock);
 	}
-	memset(buf, 0, sizeof(buf));
-	l->nr_devices = n;
-	for (i = 0; i < n; i++)
-		l->devices[i] = devs->dev[i].d;
-	return vmm_msg_send(conn, VMM_DEV_LIST, buf, sizeof(*l) + n * sizeof(l->devices[0]),
+	return vmm_msg_send(conn, VMM_DEV_STATUS, buf, sizeof(*st) + n * sizeof(st->devices[0]),
 			    NULL, 0);
 }
 
@@ -346,6 +409,11 @@ int vmm_devs_serve(struct vmm_devs **pd, int conn, struct vmm_msg *m,
 	case VMM_FREE_QUERY:
 		r = m->hdr.len || m->hdr.nfds ? -EPROTO : serve_hint(*pd, conn, spans, nr_regions);
 		break;
+	case VMM_DEV_PENDING:
+		if (!dev_revision())
+			return -ENOMSG;		/* an old VMM: unknown, so dropped */
+		r = m->hdr.len || m->hdr.nfds ? -EPROTO : serve_pending(*pd, conn);
+		break;
 	default:
 		return -ENOMSG;
 	}
@@ -378,6 +446,7 @@ void vmm_devs_free(struct vmm_devs *devs)
 
 struct ctl_devs {
 	unsigned int n;
+	uint32_t revision;		/* the VMM's VMM_DEV_REVISION */
 	struct vmig_dev_desc d[VMM_MAX_DEVICES];
 };
 
@@ -434,8 +503,39 @@ int vmig_ctl_query_devices(struct vmig_ctl *ctl, int timeout_ms)
 		(*pd)->d[i].instance = d->instance;
 		(*pd)->d[i].flags = d->flags;
 		(*pd)->d[i].size = d->size;
+		(*pd)->d[i].save_rate = 0;
+		(*pd)->d[i].load_rate = 0;
 	}
 	(*pd)->n = l->nr_devices;
+	(*pd)->revision = l->revision;
+	return 0;
+}
+
+int vmig_ctl_refresh_devices(struct vmig_ctl *ctl, int timeout_ms)
+{
+	struct vmm_msg *m = vmig_ctl_msg_(ctl);
+	const struct vmm_dev_status *st = (const void *)m->payload;
+	struct ctl_devs *d = *vmig_ctl_devstate_(ctl);
+	unsigned int i;
+	int r;
+
+	if (!d || d->revision < 1)
+		return -EOPNOTSUPP;
+	r = vmm_msg_send(vmig_ctl_sock_(ctl), VMM_DEV_PENDING, NULL, 0, NULL, 0);
+	if (!r)
+		r = ctl_reply(ctl, VMM_DEV_STATUS, timeout_ms);
+	if (r)
+		return r;
+	for (i = 0; i < m->hdr.nfds; i++)
+		close(m->fds[i]);
+	if (m->hdr.nfds || m->hdr.len < sizeof(*st) || st->nr_devices != d->n ||
+	    m->hdr.len != sizeof(*st) + st->nr_devices * sizeof(st->devices[0]))
+		return -EPROTO;
+	for (i = 0; i < d->n; i++) {
+		d->d[i].size = st->devices[i].size;
+		d->d[i].save_rate = st->devices[i].save_rate;
+		d->d[i].load_rate = st->devices[i].load_rate;
+	}
 	return 0;
 }
 

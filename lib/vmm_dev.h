@@ -12,6 +12,9 @@ struct vmm_devs;
 /* VMM side. */
 int vmm_devs_add(struct vmm_devs **devs, const char *name, uint32_t instance, uint64_t size,
 		 uint32_t flags, const struct vmig_dev_ops *ops, void *opaque);
+/* Change a device's size and/or rates (NULL: keep); 0 or -ENOENT. */
+int vmm_devs_update(struct vmm_devs *devs, const char *name, uint32_t instance,
+		    const uint64_t *size, const uint64_t *save_rate, const uint64_t *load_rate);
 void vmm_devs_set_hint(struct vmm_devs **devs, vmig_free_hint_fn fn, void *opaque);
 /*
  * Serve a DEV_* or FREE_* request m (owns its fds).  0 served, -EPROTO

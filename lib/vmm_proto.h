@@ -92,6 +92,8 @@ enum vmm_msg_type {
 	VMM_HANDOVER_OK,
 	VMM_HANDOVER_QUERY,
 	VMM_HANDOVER_INFO,
+	VMM_DEV_PENDING,
+	VMM_DEV_STATUS,
 };
 
 #define VMM_THROTTLE_MAX	99	/* percent */
@@ -167,10 +169,31 @@ struct vmm_dev_desc {		/* 48 bytes */
 	uint64_t size;			/* approximate bytes of state */
 };
 
+/*
+ * DEV_LIST's revision: what the VMM's libvmig answers beyond DEV_QUERY,
+ * DEV_SAVE and DEV_LOAD.  0: nothing more (a libvmig from before; the field
+ * was reserved and zero, and older helpers ignore it).  1: DEV_PENDING.
+ * HELLO's version stays 1, so old helpers and old VMMs keep working both
+ * ways; the helper sends DEV_PENDING only to a VMM of revision 1 or later.
+ */
+#define VMM_DEV_REVISION	1
+
 struct vmm_dev_list {
 	uint32_t nr_devices;
-	uint32_t reserved;
+	uint32_t revision;		/* VMM_DEV_REVISION of the VMM's libvmig */
 	struct vmm_dev_desc devices[];
+};
+
+struct vmm_dev_status_ent {	/* 24 bytes */
+	uint64_t size;			/* the whole state now, approximate bytes */
+	uint64_t save_rate;		/* bytes/s the save runs at; 0: unknown */
+	uint64_t load_rate;		/* bytes/s the load runs at; 0: unknown */
+};
+
+struct vmm_dev_status {		/* DEV_STATUS, the answer to DEV_PENDING */
+	uint32_t nr_devices;		/* as in DEV_LIST */
+	uint32_t reserved;
+	struct vmm_dev_status_ent devices[];
 };
 
 #define VMM_DEV_OPEN_PRECOPY	1u	/* DEV_SAVE: the part before switchover */

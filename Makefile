@@ -117,7 +117,7 @@ build/vmtests/%_test.sh: selftests/vmig/%_test.sh
 	install -m 755 $< $@
 
 # Host tests that include helper sources get the TLS layer from here, only if they use it.
-$(BUILD)/helper-tls.a: $(BUILD)/helper/tls.o $(BUILD)/helper/util.o
+$(BUILD)/helper-tls.a: $(BUILD)/helper/tls.o $(BUILD)/helper/auth.o $(BUILD)/helper/util.o
 	@rm -f $@
 	ar rcs $@ $^
 
@@ -241,7 +241,7 @@ clean:
 FUZZ_CC   ?= clang
 FUZZ_SRCS := selftests/helper/stream_fuzz.c helper/stream.c helper/channel.c helper/handshake.c \
 	     helper/control.c helper/multifd_recv.c helper/zero.c helper/postcopy_dst.c helper/pctrace.c \
-	     helper/postcopy_kmod.c helper/tls.c helper/util.c
+	     helper/postcopy_kmod.c helper/tls.c helper/auth.c helper/util.c
 build/fuzz/stream_fuzz: $(FUZZ_SRCS) $(wildcard helper/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -g -O1 -std=gnu11 -D_GNU_SOURCE $(WARN) -Ihelper -Iuapi -Ilib \

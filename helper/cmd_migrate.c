@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "cmd.h"
 #include "precopy.h"
 #include "recovery.h"
@@ -83,6 +84,15 @@ static void migrate_usage(FILE *f)
 		"                          chain to ca.pem and name HOST\n"
 		"  --tls-psk FILE          TLS 1.3 with a pre-shared key: one line IDENTITY:HEXKEY\n"
 		"                          (psktool's format) or HEXKEY, 16..64 bytes\n"
+		"  --token-file FILE       plain TCP, authenticated: both sides prove they hold\n"
+		"                          the token in FILE (16+ bytes, mode 0600) by HMAC\n"
+		"                          challenge-response, never sending it; not encrypted\n"
+		"  --insecure              plain TCP, no authentication: anyone who can reach\n"
+		"                          the destination's port may be the source\n"
+		"                          One of --tls-creds, --tls-psk, --token-file and\n"
+		"                          --insecure is required, the same on both sides.\n"
+		"                          Every channel proves it belongs to the session, and\n"
+		"                          a paused postcopy resumes only for this source.\n"
 		"  --json                  the report as one JSON object on stdout, the last\n"
 		"                          line; before it, postcopy recovery events as JSON\n"
 		"                          lines: paused, resume_requested, resume_attempt,\n"
@@ -101,11 +111,13 @@ static void migrate_usage(FILE *f)
 		"already resumed on the destination in postcopy), 2 usage.\n"
 		"\n"
 		"Examples:\n"
-		"  vmig migrate --vmm /tmp/src.sock --to 127.0.0.1:4444\n"
-		"  vmig migrate --vmm /tmp/src.sock --to dst:4444 --multifd 4 \\\n"
+		"  vmig migrate --vmm /tmp/src.sock --to 127.0.0.1:4444 --token-file /etc/vmig/token\n"
+		"  vmig migrate --vmm /tmp/src.sock --to dst:4444 --tls-psk /etc/vmig/keys.psk \\\n"
+		"               --multifd 4 \\\n"
 		"               --downtime-limit 50 --max-bandwidth 1000 --json\n"
 		"  vmig migrate --vmm /tmp/src.sock --to dst.example:4444 --tls-creds /etc/vmig\n"
-		"  vmig migrate --vmm /tmp/src.sock --to dst:4444 --postcopy --no-auto-resume \\\n"
+		"  vmig migrate --vmm /tmp/src.sock --to dst:4444 --tls-creds /etc/vmig \\\n"
+		"               --postcopy --no-auto-resume \\\n"
 		"               --recovery-timeout 600 --control-socket /run/vm1.ctl\n"
 		"  vmig migrate --resume /run/vm1.ctl --to dst-backup-link:4444\n");
 }
@@ -177,6 +189,8 @@ static int migrate_run(int argc, char **argv)
 		{ "tls-creds", required_argument, NULL, 'X' },
 		{ "tls-psk", required_argument, NULL, 'K' },
 		{ "inject-tls-binding", required_argument, NULL, 0x102 },	/* tests */
+		{ "token-file", required_argument, NULL, 0x130 },
+		{ "insecure", no_argument, NULL, 0x131 },
 		{ "inject-cut", required_argument, NULL, 0x103 },		/* tests */
 		{ "recovery-timeout", required_argument, NULL, 0x104 },
 		{ "resume", required_argument, NULL, 0x105 },
@@ -192,7 +206,8 @@ static int migrate_run(int argc, char **argv)
 		.postcopy_after = 1, .postcopy_batch = 16, .recovery_timeout_ms = 30000,
 	};
 	enum tls_mode tls = TLS_NONE;
-	const char *tls_path = NULL, *inject = NULL, *resume = NULL;
+	const char *tls_path = NULL, *inject = NULL, *resume = NULL, *token = NULL;
+	bool insecure = false;
 	bool timeout_set = false;
 	char err[256];
 	struct report rep;
@@ -310,6 +325,8 @@ static int migrate_run(int argc, char **argv)
 			tls_path = optarg;
 			break;
 		case 0x102: inject = optarg; break;
+		case 0x130: token = optarg; break;
+		case 0x131: insecure = true; break;
 		case 0x103:
 			if (rec_parse_cuts(&o.cuts, optarg))
 				goto bad;
@@ -350,11 +367,19 @@ static int migrate_run(int argc, char **argv)
 			optind != argc ? "unexpected argument" : "--vmm and --to are required");
 		return 2;
 	}
+	c = auth_configure(tls != TLS_NONE, token, insecure, err, sizeof(err));
+	if (c) {
+		fprintf(stderr, "vmig migrate: %s\n", err);
+		return c == -EDOM ? 2 : 1;
+	}
 	if (tls_configure(tls, tls_path, false, err, sizeof(err))) {
 		fprintf(stderr, "vmig migrate: %s\n", err);
 		return 1;
 	}
-	if (inject && tls_inject(inject)) {
+	if (insecure)
+		fprintf(stderr, "vmig migrate: --insecure: guest memory goes to %s unencrypted, "
+			"and whoever answers there gets it\n", o.to);
+	if (inject && auth_inject(inject)) {
 		fprintf(stderr, "vmig migrate: bad value '%s'\n", inject);
 		return 2;
 	}

@@ -19,6 +19,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "channel.h"
 #include "control.h"
 #include "devstate_send.h"
@@ -955,6 +956,8 @@ static int resume_once(struct precopy *pc, unsigned int attempt, int wait_ms, ch
 	pc->main_open = true;
 	r = chan_send_hdr(&pc->main, WIRE_CHAN_MAIN, pc->session, 0);
 	if (!r)
+		r = auth_resume_proof(&pc->main, wr.proof);	/* only this source can */
+	if (!r)
 		r = stream_send_pkt(&pc->main, WIRE_PKT_RESUME, &wr, sizeof(wr));
 	if (!r && rec_cut_armed(&pc->cuts, &arg) == CUT_RESUME) {
 		/*
@@ -989,7 +992,7 @@ static int resume_once(struct precopy *pc, unsigned int attempt, int wait_ms, ch
 			 strerror(-r));
 		return r;
 	}
-	tls_session_established(&pc->main);	/* a fresh binding for the channels */
+	auth_session_established(&pc->main);	/* a fresh binding for the channels */
 	for (i = 0; i < pc->nr_chans; i++) {
 		struct stream tmp;
 

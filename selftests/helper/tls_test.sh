@@ -145,11 +145,11 @@ else
 		--mem 16M --verify-all --run 0
 	wait_for "$MIG_TMP/${p}dg.out" "guest: ready"
 	wport=$(free_port)
-	start ${p}ls "$VMIG" listen --vmm "$MIG_TMP/${p}dst.sock" --port "$addr:$wport" --timeout 5 \
+	start ${p}ls "$VMIG" listen --vmm "$MIG_TMP/${p}dst.sock" --port "$addr:$wport" --timeout 5 $MIG_AUTH \
 		--no-progress
 	wait_for "$MIG_TMP/${p}ls.err" "waiting for a source"
 	src_guest $p "--mem 16M --dirty-rate 10"
-	timeout 60 "$VMIG" migrate --vmm "$MIG_TMP/${p}src.sock" --to "$addr:$wport" --timeout 5 \
+	timeout 60 "$VMIG" migrate --vmm "$MIG_TMP/${p}src.sock" --to "$addr:$wport" --timeout 5 $MIG_AUTH \
 		--json >"$MIG_TMP/$p.json" 2>"$MIG_TMP/$p.merr"; rc=$?
 	wait_pid "$PID_wanls" 20; lrc=$?
 	wait_pid "$PID_wandg" 20; drc=$?

@@ -210,8 +210,14 @@ struct wire_device {			/* 48 bytes */
 	uint64_t size;			/* approximate */
 };
 
-/* DEVSTATE: + len bytes of the device's state. */
+/*
+ * DEVSTATE: + len bytes of the device's state.  Only the last chunk may be
+ * empty; a chunk's seq is at most WIRE_DEVSTATE_WINDOW - 1 past the
+ * device's next chunk the destination has not loaded (a sender reorders
+ * only what is in flight on its channels, far less).
+ */
 #define WIRE_DEVSTATE_LAST	1u	/* the device's last chunk (may be empty) */
+#define WIRE_DEVSTATE_WINDOW	4096u
 struct wire_devstate {
 	uint32_t device;		/* index into DEVICES */
 	uint32_t seq;			/* 0, 1, ... per device */

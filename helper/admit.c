@@ -78,6 +78,25 @@ static int open_conn(struct admit *a, int fd, struct admitted *c)
 	return hs_parse_offer(&c->s, &ph, &c->offer);
 }
 
+/*
+ * Close after telling the peer why: input it sent that was never read
+ * would turn the close into a reset, which can overtake the ERROR.  So
+ * stop writing, then read what comes for a moment (bounded); the caller closes.
+ */
+static void linger(int fd)
+{
+	uint64_t end = now_ns() + 200000000ull;
+	char buf[4096];
+
+	shutdown(fd, SHUT_WR);
+	while (now_ns() < end) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+
+		if (poll(&p, 1, 50) < 0 || (p.revents && read(fd, buf, sizeof(buf)) <= 0))
+			break;
+	}
+}
+
 static void *opener_thread(void *arg)
 {
 	struct opener *o = arg;
@@ -88,6 +107,7 @@ static void *opener_thread(void *arg)
 	if (r && it) {
 		stream_send_error(&it->c.s, r, it->c.s.err);
 		fprintf(stderr, "vmig listen: dropped connection: %s\n", it->c.s.err);
+		linger(fd);
 	}
 	pthread_mutex_lock(&a->lock);
 	a->fds[o->slot] = -1;		/* before the close: admit_stop() shuts down fds[] */

@@ -248,8 +248,9 @@ int auth_server(struct stream *s)
 		stream_write(s, &ch, sizeof(ch));
 		return stream_fail(s, EACCES, "a source %s: refused", ch.status ==
 				   WIRE_AUTH_BAD_VERSION ? "with another authentication version" :
-				   ch.status == WIRE_AUTH_WANT_TOKEN ? "without a token" :
-				   "with a token, but this side runs --insecure");
+				   ch.status == WIRE_AUTH_WANT_TOKEN ? "without a token (the "
+				   "destination runs --token-file; give both sides the same)" :
+				   "with a token, but the destination runs --insecure");
 	}
 	if (getrandom(ch.nonce, sizeof(ch.nonce), 0) != sizeof(ch.nonce))
 		return stream_fail(s, EIO, "no random bytes for a nonce");

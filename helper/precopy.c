@@ -1060,7 +1060,7 @@ static int postcopy_recover(struct precopy *pc, int err)
 		snprintf(ctl, sizeof(ctl), "%s", o->control_path);
 	else
 		rec_ctl_default_path(ctl, sizeof(ctl), pc->session);
-	lfd = rec_ctl_listen(ctl);
+	lfd = rec_ctl_listen(ctl, !o->control_path);
 	if (lfd < 0) {
 		fprintf(stderr, "vmig migrate: cannot listen on the control socket %s: %s\n", ctl,
 			strerror(-lfd));

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -239,8 +240,34 @@ void rec_ctl_default_path(char *buf, size_t len, uint64_t session)
 {
 	const char *dir = getenv("XDG_RUNTIME_DIR");
 
-	snprintf(buf, len, "%s/vmig-%016llx.sock", dir && *dir ? dir : "/tmp",
-		 (unsigned long long)session);
+	snprintf(buf, len, "%s/vmig-%u/%016llx.sock", dir && *dir ? dir : "/tmp",
+		 (unsigned int)geteuid(), (unsigned long long)session);
+}
+
+/*
+ * The directory of a default control socket: this user's own, mode 0700.
+ * One that exists must be a real directory (not a link) owned by this
+ * user and closed to everyone else, or someone else could watch or
+ * replace the socket.
+ */
+static int private_dir(const char *path)
+{
+	char dir[108];
+	char *slash;
+	struct stat st;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (!slash || slash == dir)
+		return -EINVAL;
+	*slash = 0;
+	if (mkdir(dir, 0700) && errno != EEXIST)
+		return -errno;
+	if (lstat(dir, &st))
+		return -errno;
+	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077))
+		return -EPERM;
+	return 0;
 }
 
 static int ctl_addr(const char *path, struct sockaddr_un *a)
@@ -253,23 +280,39 @@ static int ctl_addr(const char *path, struct sockaddr_un *a)
 	return 0;
 }
 
-int rec_ctl_listen(const char *path)
+int rec_ctl_listen(const char *path, bool own_dir)
 {
 	struct sockaddr_un a;
 	int fd, r = ctl_addr(path, &a);
 
+	if (!r && own_dir)
+		r = private_dir(path);
 	if (r)
 		return r;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	unlink(path);
-	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, 4)) {
+	/* 0600 (the mode bind() leaves follows the umask); rec_ctl_wait() checks the peer too. */
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) || chmod(path, 0600) || listen(fd, 4)) {
 		r = -errno;
 		close(fd);
+		unlink(path);
 		return r;
 	}
 	return fd;
+}
+
+/* Only this user or root may steer a paused migration. */
+static bool peer_allowed(int fd, uid_t *uid)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len))
+		return false;
+	*uid = cr.uid;
+	return cr.uid == geteuid() || cr.uid == 0;
 }
 
 /* One line (up to len-1 bytes, without the newline) within ms: 0 or -errno. */
@@ -304,6 +347,7 @@ static int read_line(int fd, char *buf, size_t len, int ms)
 int rec_ctl_wait(int lfd, int ms, int *cfd, char *to, size_t tolen)
 {
 	struct pollfd p = { .fd = lfd, .events = POLLIN };
+	uid_t uid = (uid_t)-1;
 	char line[300];
 	int fd;
 
@@ -317,6 +361,14 @@ int rec_ctl_wait(int lfd, int ms, int *cfd, char *to, size_t tolen)
 	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd < 0)
 		return 0;
+	if (!peer_allowed(fd, &uid)) {
+		fprintf(stderr, "vmig migrate: refused a control request from uid %u (only uid "
+			"%u or root may)\n", (unsigned int)uid, (unsigned int)geteuid());
+		rec_ctl_reply(fd, "error permission denied: only the user who runs the "
+			      "migration, or root, may resume it");
+		close(fd);
+		return 0;
+	}
 	if (read_line(fd, line, sizeof(line), 1000)) {
 		close(fd);
 		return 0;

@@ -45,10 +45,19 @@ int rec_wait_done_ack(struct stream *s, int timeout_ms);
  * stream socket; a client writes one line "resume [HOST:PORT]\n" and reads
  * one line back, "ok ..." or "error ...".
  */
-/* Default path of a session's control socket ($XDG_RUNTIME_DIR or /tmp). */
+/*
+ * Default path of a session's control socket: DIR/vmig-UID/SESSION.sock,
+ * DIR $XDG_RUNTIME_DIR or /tmp.
+ */
 void rec_ctl_default_path(char *buf, size_t len, uint64_t session);
-/* Bind and listen on path (a stale socket there is replaced): fd or -errno. */
-int rec_ctl_listen(const char *path);
+/*
+ * Bind and listen on path (a stale socket there is replaced), mode 0600:
+ * fd or -errno.  own_dir: the parent is this user's private directory,
+ * made 0700 if missing; -EPERM if it exists and is not (another owner,
+ * open to others, a link).  Requests from other users than this one and
+ * root are refused (SO_PEERCRED) whatever the modes.
+ */
+int rec_ctl_listen(const char *path, bool own_dir);
 /*
  * Wait up to ms for a request on the listening socket: 1 with *cfd open
  * (answer it with rec_ctl_reply) and to[] the new address ("" for the same

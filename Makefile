@@ -250,3 +250,21 @@ build/fuzz/stream_fuzz: $(FUZZ_SRCS) $(wildcard helper/*.h)
 
 fuzz: build/fuzz/stream_fuzz
 .PHONY: fuzz
+
+# Fuzz targets for the peer-facing parsers outside the page stream, and for
+# the VMM control protocol (fuzz_test.sh runs each for a bounded time).
+FUZZ_FLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE $(WARN) -Ihelper -Iuapi -Ilib \
+	      -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+PEER_FUZZ_SRCS := selftests/helper/peer_fuzz.c helper/stream.c helper/channel.c \
+	     helper/handshake.c helper/admit.c helper/auth.c helper/tls.c helper/util.c \
+	     helper/pctrace.c helper/postcopy_kmod.c
+build/fuzz/peer_fuzz: $(PEER_FUZZ_SRCS) $(wildcard helper/*.c helper/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(PEER_FUZZ_SRCS) $(TLS_LIBS)
+fuzz: build/fuzz/peer_fuzz
+VMM_FUZZ_SRCS := selftests/helper/vmm_fuzz.c lib/vmm.c lib/vmm_dev.c lib/vmm_proto.c lib/ctl.c \
+	     lib/uffd_track.c lib/uffd_missing.c lib/uffd_probe.c
+build/fuzz/vmm_fuzz: $(VMM_FUZZ_SRCS) $(wildcard lib/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(VMM_FUZZ_SRCS)
+fuzz: build/fuzz/vmm_fuzz

@@ -52,12 +52,17 @@ static void cond_deadline(struct timespec *ts, int ms)
 
 static int open_conn(struct admit *a, int fd, struct admitted *c)
 {
-	struct wire_pkt_hdr ph;
-	int r;
-
 	memset(c, 0, sizeof(*c));
 	stream_init_fd(&c->s, fd, a->timeout_ms);
 	c->s.deadline_ns = now_ns() + a->deadline_ms * 1000000ull;
+	return admit_read_opening(c);
+}
+
+int admit_read_opening(struct admitted *c)
+{
+	struct wire_pkt_hdr ph;
+	int r;
+
 	r = auth_server(&c->s);
 	if (!r)
 		r = chan_recv_hdr(&c->s, &c->h);

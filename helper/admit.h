@@ -35,6 +35,11 @@ struct admit;
 struct admit *admit_start(int listen_fd, int deadline_ms, int timeout_ms);
 /* The next admitted connection within ms: 0 and *out, or -ETIMEDOUT. */
 int admit_next(struct admit *a, int ms, struct admitted *out);
+/*
+ * The opening itself, on c->s (set up by the caller): authentication,
+ * channel header, and a main channel's first packet.  0 or -errno.
+ */
+int admit_read_opening(struct admitted *c);
 /* Refuse and close a connection the main thread does not want. */
 void admit_refuse(struct admitted *c, int err, const char *what);
 /* Stop accepting, end every opening, close what was never taken. */

@@ -644,14 +644,16 @@ static int recover(struct dest *d, int err)
 				return 0;
 			}
 		}
-		if (!r && !d->pc_done)
+		/* Before RESUMED goes out: the channels that follow it bind to this key. */
+		if (!r && !d->pc_done) {
+			auth_session_established(&d->main);
 			r = rec_send_bitmap(&d->main, &d->pc);
+		}
 		if (r) {
 			stream_send_error(&d->main, r, d->main.err);
 			drop(fd, &d->main, "connection while paused");
 			continue;
 		}
-		auth_session_established(&d->main);	/* the channels bind to this one */
 		d->main_open = true;
 		r = accept_channels(d);
 		if (!r)

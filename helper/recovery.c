@@ -373,15 +373,30 @@ int rec_ctl_wait(int lfd, int ms, int *cfd, char *to, size_t tolen)
 		close(fd);
 		return 0;
 	}
-	if (strncmp(line, "resume", 6) || (line[6] && line[6] != ' ') ||
-	    strlen(line + 6 + !!line[6]) >= tolen) {
+	if (rec_ctl_parse(line, to, tolen)) {
 		rec_ctl_reply(fd, "error unknown request '%.64s'", line);
 		close(fd);
 		return 0;
 	}
-	strcpy(to, line + 6 + !!line[6]);
 	*cfd = fd;
 	return 1;
+}
+
+int rec_ctl_parse(const char *line, char *to, size_t tolen)
+{
+	const char *arg = line + 6;
+	size_t i;
+
+	if (strncmp(line, "resume", 6) || (*arg && *arg != ' '))
+		return -EINVAL;
+	arg += !!*arg;
+	if (strlen(arg) >= tolen)
+		return -ENAMETOOLONG;
+	for (i = 0; arg[i]; i++)	/* HOST:PORT: printable, no spaces */
+		if (arg[i] <= ' ' || arg[i] > '~')
+			return -EINVAL;
+	strcpy(to, arg);
+	return 0;
 }
 
 void rec_ctl_reply(int cfd, const char *fmt, ...)

@@ -64,6 +64,8 @@ int rec_ctl_listen(const char *path, bool own_dir);
  * one), 0 on timeout.
  */
 int rec_ctl_wait(int lfd, int ms, int *cfd, char *to, size_t tolen);
+/* A request line (without its newline): "resume" or "resume HOST:PORT"; 0 or -errno. */
+int rec_ctl_parse(const char *line, char *to, size_t tolen);
 void rec_ctl_reply(int cfd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Client: ask the paused source at path to resume; 0 "ok", 1 refused, -errno. */
 int rec_ctl_resume(const char *path, const char *to, int timeout_ms, char *reply,

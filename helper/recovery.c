@@ -361,15 +361,16 @@ int rec_ctl_wait(int lfd, int ms, int *cfd, char *to, size_t tolen)
 	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd < 0)
 		return 0;
+	if (read_line(fd, line, sizeof(line), 1000)) {
+		close(fd);
+		return 0;
+	}
+	/* (After reading the request: a close with it unread would reset the answer.) */
 	if (!peer_allowed(fd, &uid)) {
 		fprintf(stderr, "vmig migrate: refused a control request from uid %u (only uid "
 			"%u or root may)\n", (unsigned int)uid, (unsigned int)geteuid());
 		rec_ctl_reply(fd, "error permission denied: only the user who runs the "
 			      "migration, or root, may resume it");
-		close(fd);
-		return 0;
-	}
-	if (read_line(fd, line, sizeof(line), 1000)) {
 		close(fd);
 		return 0;
 	}

@@ -10,9 +10,10 @@ hostile_peer.py PORT MODE [ARGS]
                          COMPLETE.  Without the token (plain, then the empty
                          token of --insecure).  Exit 0 only if the listener
                          took it.
-  hijack SESSION         RESUME of a paused postcopy with its session id, from
-                         a peer holding the token but not the session's key.
-                         Exit 0 only if it got the received bitmap.
+  hijack SESSION [TLSDIR] RESUME of a paused postcopy with its session id, from
+                         a peer holding the token (or, with TLSDIR, a certificate
+                         of the same CA) but not the session's key.  Exit 0
+                         only if it got the received bitmap.
   drip N SECONDS         N connections sending one byte a second, for SECONDS.
   flood KIND PAGES       an authenticated source whose device state is hostile:
                          KIND empty (empty non-final chunks), window (a chunk
@@ -23,6 +24,7 @@ The token, where one is used, comes from $VMIG_TOKEN_FILE (vmig_auth.py).
 import os
 import re
 import socket
+import ssl
 import struct
 import sys
 import time
@@ -103,8 +105,16 @@ def takeover(port, guess):
     sys.exit(1)
 
 
-def hijack(port, session):
-    s, secret = conn(port, "token")
+def hijack(port, session, tls_dir=None):
+    if tls_dir:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+        ctx.load_verify_locations(tls_dir + "/ca.pem")
+        ctx.load_cert_chain(tls_dir + "/cert.pem", tls_dir + "/key.pem")
+        s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10),
+                            server_hostname="127.0.0.1")
+    else:
+        s, secret = conn(port, "token")
     s.sendall(chan_hdr(MAIN, session))
     s.sendall(pkt(RESUME, struct.pack("<II", 1, 0) + os.urandom(32)))
     try:
@@ -184,7 +194,7 @@ def main():
     if mode == "takeover":
         takeover(port, int(sys.argv[3]))
     elif mode == "hijack":
-        hijack(port, int(sys.argv[3], 16))
+        hijack(port, int(sys.argv[3], 16), sys.argv[4] if len(sys.argv) > 4 else None)
     elif mode == "drip":
         drip(port, int(sys.argv[3]), int(sys.argv[4]))
     elif mode == "flood":

@@ -117,19 +117,44 @@ flood dup "chunk 1 out of sequence or twice"
 flood tiny "device state buffer full"
 
 # --- a paused postcopy: hijack by session id, and the control socket --------
+# paused NAME "AUTH ARGS": a postcopy that lost its link (every connection of
+# the source cut), both helpers paused, the source waiting for --resume on its
+# control socket (under umask 000: the old socket was then open to everyone).
+paused() {
+	local p=$1
+	dest_pair $p "--mem 64M --verify-all --run 1" "--json --recovery-timeout 120 $2"
+	src_guest $p "--mem 64M --pattern random --dirty-rate 20"
+	local port_var=PORT_$p
+	start ${p}mig sh -c "umask 000; exec \"\$@\"" sh "$VMIG" migrate \
+		--vmm "$MIG_TMP/${p}src.sock" --to "127.0.0.1:${!port_var}" $2 --json --timeout 5 \
+		--postcopy-after 0 --max-bandwidth 16 --multifd 2 --no-progress --no-auto-resume \
+		--recovery-timeout 120 --inject-cut pages:1000
+	wait_for "$MIG_TMP/${p}mig.err" "postcopy paused" 30
+	wait_for "$MIG_TMP/${p}ls.err" "postcopy paused" 30
+	ctl=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["control"])' \
+		"$MIG_TMP/${p}mig.out" 2>/dev/null)
+	sess=$(basename "$ctl" .sock)
+}
+
+# resumed NAME WHAT: the real user resumes it, and it completes.
+resumed() {
+	local p=$1
+	"$VMIG" migrate --resume "$ctl" >"$MIG_TMP/$p.res" 2>&1; local rc=$?
+	check "$2: the real user resumes the paused source" \
+		test $rc -eq 0 -a -n "$(grep 'ok resumed' "$MIG_TMP/$p.res")"
+	local mpid=PID_${p}mig lpid=PID_${p}ls dpid=PID_${p}dg
+	wait_pid "${!mpid}" 90; local mrc=$?
+	wait_pid "${!lpid}" 30; local lrc=$?
+	wait_pid "${!dpid}" 30; local drc=$?
+	check "$2: ... and the postcopy completes, every page verified, none wrong when touched" \
+		test $mrc -eq 0 -a $lrc -eq 0 -a $drc -eq 0 -a \
+		-n "$(grep 'verify-all after resume: .* 0 errors' "$MIG_TMP/${p}dg.err")" -a \
+		-n "$(grep 'page writes, 0 wrong pages' "$MIG_TMP/${p}dg.err")"
+	[ $mrc -eq 0 ] && [ $drc -eq 0 ] || dump $p.res ${p}mig.err ${p}ls.err ${p}dg.err
+}
+
 p=pause
-dest_pair $p "--mem 64M --verify-all --run 1" "--json --recovery-timeout 120"
-src_guest $p "--mem 64M --pattern random --dirty-rate 20"
-# umask 000: the old control socket was then open to every local user.
-start ${p}mig sh -c "umask 000; exec \"\$@\"" sh "$VMIG" migrate --vmm "$MIG_TMP/${p}src.sock" \
-	--to "127.0.0.1:$PORT_pause" $MIG_AUTH --json --timeout 5 --postcopy-after 0 \
-	--max-bandwidth 16 --multifd 2 --no-progress --no-auto-resume --recovery-timeout 120 \
-	--inject-cut pages:1000
-wait_for "$MIG_TMP/${p}mig.err" "postcopy paused" 30
-wait_for "$MIG_TMP/${p}ls.err" "postcopy paused" 30
-ctl=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["control"])' \
-	"$MIG_TMP/${p}mig.out" 2>/dev/null)
-sess=$(basename "$ctl" .sock)
+paused $p "$MIG_AUTH"
 check "the control socket is 0600 in a 0700 directory of this user, even under umask 000" \
 	test "$(stat -c %a "$ctl" 2>/dev/null)" = 600 -a "$(stat -c '%a %u' "$(dirname "$ctl")")" = "700 $(id -u)"
 
@@ -160,16 +185,33 @@ if command -v setpriv >/dev/null && [ "$(id -u)" = 0 ]; then
 else
 	skip "control socket: another user" "needs root and setpriv"
 fi
+resumed $p "token"
 
-"$VMIG" migrate --resume "$ctl" >"$MIG_TMP/res.out" 2>&1; rc=$?
-check "the real user resumes the paused source" \
-	test $rc -eq 0 -a -n "$(grep 'ok resumed' "$MIG_TMP/res.out")"
-wait_pid "$PID_pausemig" 90; mrc=$?
-wait_pid "$PID_pausels" 30; lrc=$?
-wait_pid "$PID_pausedg" 30; drc=$?
-check "... and the postcopy completes, every page verified, none wrong when touched" \
-	test $mrc -eq 0 -a $lrc -eq 0 -a $drc -eq 0 -a \
-	-n "$(grep 'verify-all after resume: .* 0 errors' "$MIG_TMP/${p}dg.err")" -a \
-	-n "$(grep 'page writes, 0 wrong pages' "$MIG_TMP/${p}dg.err")"
-[ $mrc -eq 0 ] && [ $drc -eq 0 ] || dump res.out ${p}mig.err ${p}ls.err ${p}dg.err
+# Under TLS: a peer with another certificate of the same CA has a valid
+# handshake, and with the session id nothing else before: RESUME is tied
+# to the session's key now.
+creds() {
+	local d=$MIG_TMP/$1
+	mkdir -p "$d"
+	[ -f "$MIG_TMP/ca.pem" ] || openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+		-nodes -days 2 -keyout "$MIG_TMP/ca.key" -out "$MIG_TMP/ca.pem" \
+		-subj "/CN=vmig test CA" 2>/dev/null
+	cp "$MIG_TMP/ca.pem" "$d/"
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$d/key.pem" \
+		-out "$d/req.csr" -subj "/CN=$1" 2>/dev/null &&
+	printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$d/ext" &&
+	openssl x509 -req -in "$d/req.csr" -CA "$MIG_TMP/ca.pem" -CAkey "$MIG_TMP/ca.key" \
+		-CAcreateserial -days 2 -extfile "$d/ext" -out "$d/cert.pem" 2>/dev/null
+}
+if creds vmhost && creds intruder; then
+	p=tpause
+	paused $p "--tls-creds $MIG_TMP/vmhost"
+	python3 "$PEER" "$PORT_tpause" hijack "$sess" "$MIG_TMP/intruder" >"$MIG_TMP/thijack.out" 2>&1; rc=$?
+	check "TLS hijack: RESUME from another certificate of the same CA is refused" \
+		test $rc -eq 1 -a -n "$(grep 'RESUME without proof of the session.s key' "$MIG_TMP/thijack.out")"
+	[ $rc -eq 1 ] || dump thijack.out ${p}ls.err
+	resumed $p "TLS"
+else
+	skip "TLS hijack" "openssl could not make test certificates"
+fi
 tap_done

@@ -74,15 +74,16 @@ int stream_fail(struct stream *s, int code, const char *fmt, ...)
 
 int stream_wait_ms(const struct stream *s)
 {
-	uint64_t now;
+	uint64_t now, left;
 
 	if (!s->deadline_ns)
 		return s->timeout_ms;
 	now = now_ns();
 	if (now >= s->deadline_ns)
 		return 0;
-	return (s->deadline_ns - now) / 1000000 < (uint64_t)s->timeout_ms ?
-	       (int)((s->deadline_ns - now) / 1000000) : s->timeout_ms;
+	/* Rounded up: a wait the deadline cut short ends after it, and says so. */
+	left = (s->deadline_ns - now + 999999) / 1000000;
+	return left < (uint64_t)s->timeout_ms ? (int)left : s->timeout_ms;
 }
 
 static int wait_fd(struct stream *s, short ev)

@@ -14,7 +14,8 @@ hostile_peer.py PORT MODE [ARGS]
                          a peer holding the token (or, with TLSDIR, a certificate
                          of the same CA) but not the session's key.  Exit 0
                          only if it got the received bitmap.
-  drip N SECONDS         N connections sending one byte a second, for SECONDS.
+  drip N SECONDS [GAP]   N connections sending one byte every GAP seconds
+                         (default 1), for SECONDS.
   flood KIND PAGES       an authenticated source whose device state is hostile:
                          KIND empty (empty non-final chunks), window (a chunk
                          far ahead), dup (a chunk twice), tiny (1-byte chunks,
@@ -129,7 +130,7 @@ def hijack(port, session, tls_dir=None):
     sys.exit(0)
 
 
-def drip(port, n, secs):
+def drip(port, n, secs, gap):
     socks = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(n)]
     t0 = time.time()
     closed = 0
@@ -140,7 +141,7 @@ def drip(port, n, secs):
             except OSError:
                 socks.remove(s)
                 closed += 1
-        time.sleep(1)
+        time.sleep(gap)
     print("drip: %d of %d connections closed by the listener within %d s" % (closed, n, secs))
 
 
@@ -196,7 +197,8 @@ def main():
     elif mode == "hijack":
         hijack(port, int(sys.argv[3], 16), sys.argv[4] if len(sys.argv) > 4 else None)
     elif mode == "drip":
-        drip(port, int(sys.argv[3]), int(sys.argv[4]))
+        drip(port, int(sys.argv[3]), int(sys.argv[4]),
+             float(sys.argv[5]) if len(sys.argv) > 5 else 1.0)
     elif mode == "flood":
         flood(port, sys.argv[3], int(sys.argv[4]))
     else:

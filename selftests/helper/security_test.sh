@@ -85,13 +85,13 @@ wait_pid "$PID_dripdg" 30; drc=$?
 check "with 8 connections dripping a byte a second, the real source migrates" \
 	test $rc -eq 0 -a $drc -eq 0 -a -n "$(grep 'verify-all after resume: .* 0 errors' "$MIG_TMP/${p}dg.err")"
 [ $rc -eq 0 ] && [ $drc -eq 0 ] || dump $p.merr ${p}ls.err ${p}dg.err ${p}peer.out
-# One byte a second is within any single wait's --timeout: only a deadline
-# on the whole opening ends such a connection.
+# A byte every 0.3 s is well within any single wait's --timeout (3 s): only
+# a deadline on the whole opening ends such a connection.
 p=drip2
-dest_pair $p "--mem 16M" "--timeout 2"
-start ${p}peer python3 "$PEER" "$PORT_drip2" drip 8 15
+dest_pair $p "--mem 16M" "--timeout 3"
+start ${p}peer python3 "$PEER" "$PORT_drip2" drip 8 20 0.3
 n=0
-for _ in $(seq 150); do
+for _ in $(seq 200); do
 	n=$(grep -c 'dropped connection: .*did not finish its part in time' "$MIG_TMP/${p}ls.err")
 	[ "$n" -ge 8 ] && break
 	sleep 0.1

@@ -22,6 +22,7 @@
 #define LBL_SESSION	"vmig-session-v1"
 #define LBL_CHANNEL	"vmig-channel-v1"
 #define LBL_RESUME	"vmig-resume-v1"
+#define LBL_RESUMED	"vmig-resumed-v1"
 
 static struct {
 	enum auth_mode mode;
@@ -410,7 +411,7 @@ void auth_session_established(struct stream *s)
 	pthread_mutex_unlock(&g.lock);
 }
 
-static int resume_mac(struct stream *s, uint8_t out[AUTH_KEY_LEN])
+static int resume_mac(struct stream *s, const char *label, uint8_t out[AUTH_KEY_LEN])
 {
 	uint8_t root[AUTH_KEY_LEN];
 	bool have;
@@ -424,7 +425,7 @@ static int resume_mac(struct stream *s, uint8_t out[AUTH_KEY_LEN])
 	pthread_mutex_unlock(&g.lock);
 	if (!have)
 		return stream_fail(s, EPROTO, "RESUME before any session was established");
-	r = mac3(root, sizeof(root), LBL_RESUME, &s->main_session, sizeof(s->main_session),
+	r = mac3(root, sizeof(root), label, &s->main_session, sizeof(s->main_session),
 		 s->conn_secret, sizeof(s->conn_secret), out);
 	OPENSSL_cleanse(root, sizeof(root));
 	return r ? stream_fail(s, EPROTO, "HMAC failed") : 0;
@@ -436,7 +437,7 @@ int auth_resume_proof(struct stream *s, uint8_t out[AUTH_KEY_LEN])
 		memset(out, 0, AUTH_KEY_LEN);
 		return 0;
 	}
-	return resume_mac(s, out);
+	return resume_mac(s, LBL_RESUME, out);
 }
 
 int auth_resume_check(struct stream *s, const uint8_t got[AUTH_KEY_LEN])
@@ -446,7 +447,7 @@ int auth_resume_check(struct stream *s, const uint8_t got[AUTH_KEY_LEN])
 
 	if (g.mode == AUTH_UNSET)
 		return 0;
-	r = resume_mac(s, want);
+	r = resume_mac(s, LBL_RESUME, want);
 	if (r)
 		return r;
 	if (CRYPTO_memcmp(got, want, sizeof(want)))
@@ -461,5 +462,30 @@ int auth_resume_check(struct stream *s, const uint8_t got[AUTH_KEY_LEN])
 			return stream_fail(s, EACCES, "RESUME from another TLS identity than the "
 					   "source that began the session: refused");
 	}
+	return 0;
+}
+
+int auth_resumed_proof(struct stream *s, uint8_t out[AUTH_KEY_LEN])
+{
+	if (g.mode == AUTH_UNSET) {
+		memset(out, 0, AUTH_KEY_LEN);
+		return 0;
+	}
+	return resume_mac(s, LBL_RESUMED, out);
+}
+
+int auth_resumed_check(struct stream *s, const uint8_t got[AUTH_KEY_LEN])
+{
+	uint8_t want[AUTH_KEY_LEN];
+	int r;
+
+	if (g.mode == AUTH_UNSET)
+		return 0;
+	r = resume_mac(s, LBL_RESUMED, want);
+	if (r)
+		return r;
+	if (CRYPTO_memcmp(got, want, sizeof(want)))
+		return stream_fail(s, EACCES, "RESUMED without proof of the session's key (not "
+				   "the destination that holds the session): nothing re-sent");
 	return 0;
 }

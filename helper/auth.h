@@ -65,5 +65,11 @@ void auth_session_established(struct stream *s);
 /* RESUME: the source's proof for the main channel s; the destination's check. */
 int auth_resume_proof(struct stream *s, uint8_t proof[AUTH_KEY_LEN]);
 int auth_resume_check(struct stream *s, const uint8_t proof[AUTH_KEY_LEN]);
+/*
+ * The answer's RESUMED: the destination proves the root key too, so a
+ * source never re-sends pages to a peer that merely holds the credential.
+ */
+int auth_resumed_proof(struct stream *s, uint8_t proof[AUTH_KEY_LEN]);
+int auth_resumed_check(struct stream *s, const uint8_t proof[AUTH_KEY_LEN]);
 
 #endif

@@ -11,6 +11,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "recovery.h"
 #include "util.h"
 
@@ -28,6 +29,7 @@ bool rec_transient(int err)
 int rec_send_bitmap(struct stream *s, struct pc_dst *pc)
 {
 	static uint64_t words[WIRE_RECEIVED_WORDS];	/* the main thread only */
+	uint8_t proof[AUTH_KEY_LEN];
 	unsigned int i;
 	int r;
 
@@ -53,7 +55,8 @@ int rec_send_bitmap(struct stream *s, struct pc_dst *pc)
 			w += wr.nwords;
 		}
 	}
-	return stream_send_pkt(s, WIRE_PKT_RESUMED, NULL, 0);
+	r = auth_resumed_proof(s, proof);
+	return r ? r : stream_send_pkt(s, WIRE_PKT_RESUMED, proof, sizeof(proof));
 }
 
 void rec_free_bitmap(uint64_t **bm)
@@ -92,8 +95,16 @@ int rec_recv_bitmap(struct stream *s, struct vmig_ram *ram, uint64_t **bm)
 		if (h.type == WIRE_PKT_DONE && !h.len && !got_any)
 			return 1;
 		got_any = true;
-		if (h.type == WIRE_PKT_RESUMED && !h.len)
+		if (h.type == WIRE_PKT_RESUMED && h.len == AUTH_KEY_LEN) {
+			uint8_t proof[AUTH_KEY_LEN];
+
+			r = stream_read(s, proof, sizeof(proof));
+			if (!r)
+				r = auth_resumed_check(s, proof);
+			if (r)
+				return r;
 			break;
+		}
 		if (h.type != WIRE_PKT_RECEIVED || h.len < sizeof(wr))
 			return stream_fail(s, EPROTO, "%s (%u bytes) instead of RECEIVED",
 					   wire_pkt_name(h.type), h.len);

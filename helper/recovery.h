@@ -21,11 +21,15 @@
 /* A failure a reconnection may cure (the peer or the link went away). */
 bool rec_transient(int err);
 
-/* Destination: the received bitmap as RECEIVED packets, then RESUMED. */
+/*
+ * Destination: the received bitmap as RECEIVED packets, then RESUMED with
+ * the destination's proof of the session's key (auth.h).
+ */
 int rec_send_bitmap(struct stream *s, struct pc_dst *pc);
 /*
  * Source: read RECEIVED* up to RESUMED into per-region bitmaps (allocated
- * here, freed with rec_free_bitmap), checked against guest RAM's shape.
+ * here, freed with rec_free_bitmap), checked against guest RAM's shape;
+ * RESUMED must prove the session's key.
  * 1 when the destination answers DONE instead: it had finished.
  */
 int rec_recv_bitmap(struct stream *s, struct vmig_ram *ram, uint64_t **bm);

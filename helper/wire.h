@@ -254,8 +254,11 @@ struct wire_req {			/* return path */
  * Postcopy recovery: after any channel broke during postcopy, the source
  * opens a new main channel with the same session id (a new connection
  * secret, so a new binding key for the channels that follow) and sends
- * RESUME instead of HELLO, proving the session's root key (auth.h).  The destination answers RECEIVED* (its received
- * bitmap, raw, in slices) and RESUMED; then the source opens every other
+ * RESUME instead of HELLO, proving the session's root key (auth.h).  The
+ * destination answers RECEIVED* (its received bitmap, raw, in slices) and
+ * RESUMED carrying 32 bytes, HMAC(root key, "vmig-resumed-v1" || le64
+ * session || this connection's secret): the destination proves the key
+ * too before anything is re-sent.  Then the source opens every other
  * channel again, re-sends whatever is not in the bitmap in the background,
  * and the destination re-sends its outstanding page requests.
  *

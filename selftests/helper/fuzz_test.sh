@@ -71,7 +71,7 @@ seeds = {
     "req": b"\x02" + pkt(14, struct.pack("<IIQ", 0, 0, 5)) + pkt(14, struct.pack("<IIQ", 1, 0, 31)) +
            pkt(4, b""),
     "received": b"\x03" + pkt(17, struct.pack("<IIQ", 0, 1, 0) + struct.pack("<Q", 0xF0F0)) +
-                pkt(17, struct.pack("<IIQ", 1, 1, 0) + struct.pack("<Q", 1)) + pkt(7, b""),
+                pkt(17, struct.pack("<IIQ", 1, 1, 0) + struct.pack("<Q", 1)) + pkt(7, b"\x33" * 32),
     "done": b"\x03" + pkt(15, b""),
     "hello": b"\x04" + hdr(1) + pkt(1, struct.pack("<IIQIIII", 1, 1, 3, 4096, 2, 2, 0) +
                                         struct.pack("<QQ", 64, 32)),

@@ -39,7 +39,7 @@ waitfor() {
 migrate() {
 	local p
 	p=$(port)
-	rm -f "$tmp"/*
+	find "$tmp" -mindepth 1 ! -name token -delete	# (the token stays)
 	$vmig guest --socket "$tmp/dst.sock" --mem "$1" --incoming --run 0 >"$tmp/dg.out" 2>"$tmp/dg.err" &
 	pids+=($!)
 	local dg=$!

@@ -626,8 +626,12 @@ static int recover(struct dest *d, int err)
 		if (!r)
 			report_event(d->rep, "resume_attempt", "\"attempt\":%u", wr.attempt);
 		if (!r && d->pc_done) {
-			/* Finished here: the source only has to hear it. */
-			r = stream_send_pkt(&d->main, WIRE_PKT_DONE, NULL, 0);
+			/* Finished here: the source only has to hear it (from us: proved). */
+			uint8_t proof[AUTH_KEY_LEN];
+
+			r = auth_resumed_proof(&d->main, proof);
+			if (!r)
+				r = stream_send_pkt(&d->main, WIRE_PKT_DONE, proof, sizeof(proof));
 			if (!r)
 				r = rec_wait_done_ack(&d->main, o->timeout_ms);
 			if (!r) {

@@ -92,8 +92,12 @@ int rec_recv_bitmap(struct stream *s, struct vmig_ram *ram, uint64_t **bm)
 			stream_read_error(s, &h);
 			return -ECONNABORTED;
 		}
-		if (h.type == WIRE_PKT_DONE && !h.len && !got_any)
-			return 1;
+		if (h.type == WIRE_PKT_DONE && h.len == AUTH_KEY_LEN && !got_any) {
+			uint8_t proof[AUTH_KEY_LEN];
+
+			r = stream_read(s, proof, sizeof(proof));
+			return r ? r : auth_resumed_check(s, proof) ?: 1;
+		}
 		got_any = true;
 		if (h.type == WIRE_PKT_RESUMED && h.len == AUTH_KEY_LEN) {
 			uint8_t proof[AUTH_KEY_LEN];

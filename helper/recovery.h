@@ -29,7 +29,7 @@ int rec_send_bitmap(struct stream *s, struct pc_dst *pc);
 /*
  * Source: read RECEIVED* up to RESUMED into per-region bitmaps (allocated
  * here, freed with rec_free_bitmap), checked against guest RAM's shape;
- * RESUMED must prove the session's key.
+ * RESUMED (or DONE) must prove the session's key.
  * 1 when the destination answers DONE instead: it had finished.
  */
 int rec_recv_bitmap(struct stream *s, struct vmig_ram *ram, uint64_t **bm);

@@ -258,7 +258,8 @@ struct wire_req {			/* return path */
  * destination answers RECEIVED* (its received bitmap, raw, in slices) and
  * RESUMED carrying 32 bytes, HMAC(root key, "vmig-resumed-v1" || le64
  * session || this connection's secret): the destination proves the key
- * too before anything is re-sent.  Then the source opens every other
+ * too before anything is re-sent (and so does a DONE answering RESUME).
+ * Then the source opens every other
  * channel again, re-sends whatever is not in the bitmap in the background,
  * and the destination re-sends its outstanding page requests.
  *

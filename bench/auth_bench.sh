@@ -29,7 +29,7 @@ waitfor() {
 	echo "bench: timed out waiting for '$2' in $1" >&2; cat "$1" >&2; exit 1
 }
 
-# run MODE_ARGS NAME: one migration; appends "setup total" to $tmp/NAME.
+# run MODE_ARGS NAME: one migration; appends "setup total" to $tmp/res.NAME.
 run() {
 	local p
 	p=$(port)
@@ -48,7 +48,7 @@ run() {
 		2>"$tmp/m.err" | tail -n 1 >"$tmp/m.json"
 	wait "$dg" || { echo "bench: $2: destination guest failed" >&2; cat "$tmp/m.err" "$tmp/ls.err" >&2; exit 1; }
 	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["ok"]; print(d["setup_ms"], d["total_ms"])' \
-		"$tmp/m.json" >>"$tmp/$2"
+		"$tmp/m.json" >>"$tmp/res.$2"
 }
 
 echo "# vmig authentication cost, $(date -u +%F), $(nproc) CPUs, load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -62,7 +62,7 @@ echo
 echo "| mode | setup ms: median (min-max) | total ms: median (min-max) |"
 echo "| --- | --- | --- |"
 for m in insecure token tls-psk; do
-	python3 - "$m" "$tmp/$m" <<'PY'
+	python3 - "$m" "$tmp/res.$m" <<'PY'
 import statistics, sys
 rows = [tuple(map(float, l.split())) for l in open(sys.argv[2])]
 s = sorted(r[0] for r in rows); t = sorted(r[1] for r in rows)

@@ -29,7 +29,9 @@ struct admit {
 	pthread_cond_t cond;
 	bool stop;
 	unsigned int opening;		/* threads at work */
-	int fds[ADMIT_MAX_OPENING];	/* their sockets, to cut them short at stop */
+	int fds[ADMIT_MAX_OPENING];	/* their sockets, to cut them short */
+	uint64_t since[ADMIT_MAX_OPENING];	/* when each was accepted */
+	bool cut[ADMIT_MAX_OPENING];	/* cut short to make room */
 	struct item *head, **tail;	/* admitted, not taken yet */
 	unsigned int queued;
 };
@@ -110,12 +112,19 @@ static void *opener_thread(void *arg)
 	int fd = o->fd, r = it ? open_conn(a, fd, &it->c) : -ENOMEM;
 
 	if (r && it) {
+		bool cut;
+
+		pthread_mutex_lock(&a->lock);
+		cut = a->cut[o->slot];
+		pthread_mutex_unlock(&a->lock);
 		stream_send_error(&it->c.s, r, it->c.s.err);
-		fprintf(stderr, "vmig listen: dropped connection: %s\n", it->c.s.err);
+		fprintf(stderr, "vmig listen: dropped connection: %s\n", cut ? "the oldest of "
+			"16 unfinished openings, to make room for a new connection" : it->c.s.err);
 		linger(fd);
 	}
 	pthread_mutex_lock(&a->lock);
 	a->fds[o->slot] = -1;		/* before the close: admit_stop() shuts down fds[] */
+	a->cut[o->slot] = false;
 	if (!r && !a->stop) {
 		it->c.s.deadline_ns = 0;
 		it->next = NULL;
@@ -135,6 +144,16 @@ static void *opener_thread(void *arg)
 	return NULL;
 }
 
+static int free_slot(struct admit *a)
+{
+	int i;
+
+	for (i = 0; i < ADMIT_MAX_OPENING; i++)
+		if (a->fds[i] < 0)
+			return i;
+	return -1;
+}
+
 static void start_opener(struct admit *a, int fd)
 {
 	struct opener *o = malloc(sizeof(*o));
@@ -143,9 +162,29 @@ static void start_opener(struct admit *a, int fd)
 	int slot;
 
 	pthread_mutex_lock(&a->lock);
-	for (slot = 0; slot < ADMIT_MAX_OPENING && a->fds[slot] >= 0; slot++)
-		;
-	if (!o || slot == ADMIT_MAX_OPENING || a->queued >= ADMIT_MAX_OPENING) {
+	slot = free_slot(a);
+	if (slot < 0 && a->queued < ADMIT_MAX_OPENING) {
+		/*
+		 * Full: cut the oldest unfinished opening short and wait a moment
+		 * for its slot.  A connection that drips its opening is by then
+		 * the oldest, so it cannot keep a newer one (a source) out.
+		 */
+		struct timespec ts;
+		int i, old = -1;
+
+		for (i = 0; i < ADMIT_MAX_OPENING; i++)
+			if (!a->cut[i] && (old < 0 || a->since[i] < a->since[old]))
+				old = i;
+		if (old >= 0) {
+			a->cut[old] = true;
+			shutdown(a->fds[old], SHUT_RDWR);
+		}
+		cond_deadline(&ts, 200);
+		while ((slot = free_slot(a)) < 0 && !a->stop)
+			if (pthread_cond_timedwait(&a->cond, &a->lock, &ts) == ETIMEDOUT)
+				break;
+	}
+	if (!o || slot < 0 || a->queued >= ADMIT_MAX_OPENING) {
 		pthread_mutex_unlock(&a->lock);
 		fprintf(stderr, "vmig listen: dropped a connection: %u already opening, %u "
 			"waiting to be taken\n", a->opening, a->queued);
@@ -157,6 +196,7 @@ static void start_opener(struct admit *a, int fd)
 	o->fd = fd;
 	o->slot = slot;
 	a->fds[slot] = fd;
+	a->since[slot] = now_ns();
 	a->opening++;
 	pthread_mutex_unlock(&a->lock);
 	pthread_attr_init(&at);

@@ -7,8 +7,10 @@
  * channel its first packet (HELLO or RESUME).  Only connections that got
  * through reach the main thread, in arrival order.  So a slow or hostile
  * connection holds one slot for at most the deadline, never the session's
- * setup or a recovery; past the cap, new connections are closed at once
- * (with a message) until a slot frees.
+ * setup or a recovery.  With every slot taken, a new connection cuts the
+ * oldest unfinished opening short and takes its slot: connections that
+ * drip their opening are always the oldest, so they cannot keep a source
+ * out; only a flood faster than a source's own opening can delay it.
  */
 #ifndef VMIG_ADMIT_H
 #define VMIG_ADMIT_H

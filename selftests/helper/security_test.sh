@@ -75,16 +75,20 @@ for inj in session key; do
 done
 
 # --- slow drip: connections that never finish cannot hold the listener -----
+# 24 drips, more than the 16 openings at once, and a listener --timeout (30)
+# far beyond the source's (5): each new connection cuts the oldest opening.
 p=drip
-dest_pair $p "--mem 32M --verify-all --run 0" "--timeout 3"
-start ${p}peer python3 "$PEER" "$PORT_drip" drip 8 25
-sleep 1
+dest_pair $p "--mem 32M --verify-all --run 0" "--timeout 30"
+start ${p}peer python3 "$PEER" "$PORT_drip" drip 24 60
 src_guest $p "--mem 32M --dirty-rate 20"
+sleep 1
 migrate $p $p ""; rc=$?
 wait_pid "$PID_dripdg" 30; drc=$?
-check "with 8 connections dripping a byte a second, the real source migrates" \
+check "with 24 connections dripping a byte a second, the real source migrates" \
 	test $rc -eq 0 -a $drc -eq 0 -a -n "$(grep 'verify-all after resume: .* 0 errors' "$MIG_TMP/${p}dg.err")"
 [ $rc -eq 0 ] && [ $drc -eq 0 ] || dump $p.merr ${p}ls.err ${p}dg.err ${p}peer.out
+check "... the oldest openings were cut to make room" has ${p}ls.err "the oldest of 16 unfinished openings"
+kill "$PID_drippeer" 2>/dev/null
 # A byte every 0.3 s is well within any single wait's --timeout (3 s): only
 # a deadline on the whole opening ends such a connection.
 p=drip2

@@ -122,7 +122,7 @@ build/vmtests/%_test.sh: selftests/vmig/%_test.sh
 	install -m 755 $< $@
 
 # Host tests that include helper sources get the TLS layer from here, only if they use it.
-$(BUILD)/helper-tls.a: $(BUILD)/helper/tls.o $(BUILD)/helper/util.o
+$(BUILD)/helper-tls.a: $(BUILD)/helper/tls.o $(BUILD)/helper/auth.o $(BUILD)/helper/util.o
 	@rm -f $@
 	ar rcs $@ $^
 
@@ -264,7 +264,7 @@ clean:
 FUZZ_CC   ?= clang
 FUZZ_SRCS := selftests/helper/stream_fuzz.c helper/stream.c helper/channel.c helper/handshake.c \
 	     helper/control.c helper/multifd_recv.c helper/zero.c helper/postcopy_dst.c helper/pctrace.c \
-	     helper/postcopy_kmod.c helper/tls.c helper/util.c
+	     helper/postcopy_kmod.c helper/tls.c helper/auth.c helper/util.c
 build/fuzz/stream_fuzz: $(FUZZ_SRCS) $(wildcard helper/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -g -O1 -std=gnu11 -D_GNU_SOURCE $(WARN) -Ihelper -Iuapi -Ilib \
@@ -282,3 +282,20 @@ vmcheck-regionfs-qemu: kmod all build/vmtests/regionfs_qemu_test.sh
 	VMCHECK_EXTRA="$(VMCHECK_EXTRA) $(REGIONFS_QEMU)" scripts/vmcheck.sh kmod/vmig.ko \
 		build/vmtests/regionfs_qemu_test.sh
 .PHONY: vmcheck-regionfs-qemu
+# Fuzz targets for the peer-facing parsers outside the page stream, and for
+# the VMM control protocol (fuzz_test.sh runs each for a bounded time).
+FUZZ_FLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE $(WARN) -Ihelper -Iuapi -Ilib \
+	      -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+PEER_FUZZ_SRCS := selftests/helper/peer_fuzz.c helper/stream.c helper/channel.c \
+	     helper/handshake.c helper/admit.c helper/auth.c helper/tls.c helper/util.c \
+	     helper/pctrace.c helper/postcopy_kmod.c
+build/fuzz/peer_fuzz: $(PEER_FUZZ_SRCS) $(wildcard helper/*.c helper/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(PEER_FUZZ_SRCS) $(TLS_LIBS)
+fuzz: build/fuzz/peer_fuzz
+VMM_FUZZ_SRCS := selftests/helper/vmm_fuzz.c lib/vmm.c lib/vmm_dev.c lib/vmm_proto.c lib/ctl.c \
+	     lib/uffd_track.c lib/uffd_missing.c lib/uffd_probe.c
+build/fuzz/vmm_fuzz: $(VMM_FUZZ_SRCS) $(wildcard lib/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(VMM_FUZZ_SRCS)
+fuzz: build/fuzz/vmm_fuzz

@@ -43,6 +43,9 @@ RUNS_PC=${RUNS_PC:-11}
 RUNS_HEAVY=${RUNS_HEAVY:-5}
 T=/tmp/bb
 mkdir -p $T
+# Who may connect (vmig requires a choice): a token both sides hold.
+(umask 077 && echo "vm-test-token-$$-0123456789abcdef" >$T/token)
+AUTH="--token-file $T/token"
 port=5300
 
 wait_for() {
@@ -69,7 +72,7 @@ one() {
 		--backend $be >$p.dg.out 2>$p.dg.err &
 	dg=$!
 	wait_for $p.dg.out "guest: ready" 60
-	$vmig listen --vmm $p.dst --port 127.0.0.1:$port --timeout 60 --no-progress --json \
+	$vmig listen --vmm $p.dst --port 127.0.0.1:$port --timeout 60 --no-progress --json $AUTH \
 		>$p.ls.out 2>$p.ls.err &
 	ls=$!
 	wait_for $p.ls.err "waiting for a source" 60
@@ -78,7 +81,7 @@ one() {
 	sg=$!
 	wait_for $p.sg.out "guest: ready" 60
 	sleep 1		# let the dirtying settle
-	$vmig migrate --vmm $p.src --to 127.0.0.1:$port --json --timeout 60 --no-progress \
+	$vmig migrate --vmm $p.src --to 127.0.0.1:$port --json --timeout 60 --no-progress $AUTH \
 		$margs >$p.json 2>$p.merr
 	rc=$?
 	wait $ls $dg $sg

@@ -43,6 +43,9 @@ dsize=${BENCH_DEV_SIZE:-100M}
 drate=${BENCH_DEV_RATE:-200M}
 chans=${BENCH_CHANNELS:-2 4 6 8 12}
 tmp=$(mktemp -d /tmp/vmig-bench.XXXXXX)
+# Who may connect (vmig requires a choice): a token both sides hold.
+(umask 077 && openssl rand -hex 32 >"$tmp/token")
+AUTH="--token-file $tmp/token"
 pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
@@ -71,12 +74,12 @@ migrate() {
 	$vmig guest --socket "$tmp/src.sock" --mem "$1" $2 >"$tmp/sg.out" 2>"$tmp/sg.err" &
 	pids+=($!)
 	waitfor "$tmp/dg.out" "guest: ready"
-	$vmig listen --vmm "$tmp/dst.sock" --port "127.0.0.1:$p" --no-progress >"$tmp/ls.out" 2>"$tmp/ls.err" &
+	$vmig listen --vmm "$tmp/dst.sock" --port "127.0.0.1:$p" $AUTH --no-progress >"$tmp/ls.out" 2>"$tmp/ls.err" &
 	pids+=($!)
 	waitfor "$tmp/ls.err" "waiting for a source"
 	waitfor "$tmp/sg.out" "guest: ready"
 	sleep 0.3
-	$vmig migrate --vmm "$tmp/src.sock" --to "127.0.0.1:$p" --json --no-progress $4 | tr -d '\n'
+	$vmig migrate --vmm "$tmp/src.sock" --to "127.0.0.1:$p" $AUTH --json --no-progress $4 | tr -d '\n'
 	echo
 	wait "$dg" || { echo "bench: destination guest failed" >&2; cat "$tmp/dg.err" >&2; exit 1; }
 }

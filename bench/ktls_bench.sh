@@ -87,7 +87,7 @@ for n in ${CHANNELS:-1 2}; do
 	pl="" xk="" xo="" pk="" po=""
 	tx0=$(awk '$1 == "TlsTxSw" {print $2}' /proc/net/tls_stat 2>/dev/null)
 	for _ in $(seq "$RUNS"); do
-		pl="$pl $(one $n on "")"
+		pl="$pl $(one $n on "--insecure")"
 		xk="$xk $(one $n on "$X509")"
 		xo="$xo $(one $n off "$X509")"
 		pk="$pk $(one $n on "$PSK")"

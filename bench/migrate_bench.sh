@@ -18,6 +18,9 @@ make -s -j2 all
 vmig=${VMIG:-build/out/vmig}
 what=${1:-all}
 tmp=$(mktemp -d /tmp/vmig-bench.XXXXXX)
+# Who may connect (vmig requires a choice): a token both sides hold.
+(umask 077 && openssl rand -hex 32 >"$tmp/token")
+AUTH="--token-file $tmp/token"
 pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
@@ -36,19 +39,19 @@ waitfor() {
 migrate() {
 	local p
 	p=$(port)
-	rm -f "$tmp"/*
+	find "$tmp" -mindepth 1 ! -name token -delete	# (the token stays)
 	$vmig guest --socket "$tmp/dst.sock" --mem "$1" --incoming --run 0 >"$tmp/dg.out" 2>"$tmp/dg.err" &
 	pids+=($!)
 	local dg=$!
 	$vmig guest --socket "$tmp/src.sock" --mem "$1" $3 >"$tmp/sg.out" 2>"$tmp/sg.err" &
 	pids+=($!)
 	waitfor "$tmp/dg.out" "guest: ready"
-	$vmig listen --vmm "$tmp/dst.sock" --port "127.0.0.1:$p" --no-progress >"$tmp/ls.out" 2>"$tmp/ls.err" &
+	$vmig listen --vmm "$tmp/dst.sock" --port "127.0.0.1:$p" $AUTH --no-progress >"$tmp/ls.out" 2>"$tmp/ls.err" &
 	pids+=($!)
 	waitfor "$tmp/ls.err" "waiting for a source"
 	waitfor "$tmp/sg.out" "guest: ready"
 	sleep 0.3
-	$vmig migrate --vmm "$tmp/src.sock" --to "127.0.0.1:$p" --multifd "$2" --json --no-progress
+	$vmig migrate --vmm "$tmp/src.sock" --to "127.0.0.1:$p" $AUTH --multifd "$2" --json --no-progress
 	wait "$dg" || { echo "bench: destination guest failed" >&2; cat "$tmp/dg.err" >&2; exit 1; }
 }
 

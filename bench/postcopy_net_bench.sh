@@ -37,6 +37,9 @@ modes=${BENCH_MODES:-vanilla preempt+normal preempt}
 stages=${BENCH_STAGES:-0}	# 1: per-stage latency of preempt requests (VMIG_PC_TRACE)
 ns=vmigbench
 tmp=$(mktemp -d /tmp/vmig-pcbench.XXXXXX)
+# Who may connect (vmig requires a choice): a token both sides hold.
+(umask 077 && openssl rand -hex 32 >"$tmp/token")
+AUTH="--token-file $tmp/token"
 pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
@@ -72,7 +75,7 @@ run_path() {
 		$vmig guest --socket "$tmp/dst.sock" --mem "$mem" --incoming --pattern random \
 			--dirty-rate 0 --run 1 >"$tmp/dg.out" 2>"$tmp/dg.err" & pids+=($!)
 		waitfor "$tmp/dg.out" "guest: ready"
-		$DST "$vmig" listen --vmm "$tmp/dst.sock" --port "$ADDR:$port" --json --no-progress --no-prefault \
+		$DST "$vmig" listen --vmm "$tmp/dst.sock" --port "$ADDR:$port" $AUTH --json --no-progress --no-prefault \
 			--postcopy-spin "$spin" ${extra/--no-preempt/} \
 			>"$tmp/ls.json" 2>"$tmp/ls.err" & local lpid=$!
 		pids+=($lpid)
@@ -80,7 +83,7 @@ run_path() {
 			>"$tmp/sg.out" 2>"$tmp/sg.err" & pids+=($!)
 		waitfor "$tmp/sg.out" "guest: ready"
 		waitfor "$tmp/ls.err" "waiting for a source"
-		$SRC "$vmig" migrate --vmm "$tmp/src.sock" --to "$ADDR:$port" --postcopy-after 0 \
+		$SRC "$vmig" migrate --vmm "$tmp/src.sock" --to "$ADDR:$port" $AUTH --postcopy-after 0 \
 			--postcopy-spin "$spin" --multifd "$chans" $extra ${BENCH_MIGRATE_ARGS:-} --json --no-progress >"$tmp/m.json" 2>"$tmp/m.err" ||
 			{ cat "$tmp/m.err" "$tmp/ls.err" "$tmp/dg.err" >&2; exit 1; }
 		wait $lpid || { cat "$tmp/ls.err" >&2; exit 1; }

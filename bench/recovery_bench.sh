@@ -16,6 +16,9 @@ vmig=${VMIG:-build/out/vmig}
 reps=${BENCH_REPS:-3}
 downs=${BENCH_DOWN:-0 0.5 2 5}
 tmp=$(mktemp -d /tmp/vmig-bench.XXXXXX)
+# Who may connect (vmig requires a choice): a token both sides hold.
+(umask 077 && openssl rand -hex 32 >"$tmp/token")
+AUTH="--token-file $tmp/token"
 pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
@@ -36,7 +39,7 @@ run() {	# run DOWN -> "recovery_ms src_pause_ms dst_pause_ms"
 	"$vmig" guest --socket "$tmp/d.sock" --incoming --mem 256M --lifetime 60 --run 1 \
 		>"$tmp/dg.out" 2>"$tmp/dg.err" & pids+=($!)
 	waitfor "$tmp/dg.out" "guest: ready"
-	"$vmig" listen --vmm "$tmp/d.sock" --port "127.0.0.1:$dport" --json --no-progress \
+	"$vmig" listen --vmm "$tmp/d.sock" --port "127.0.0.1:$dport" $AUTH --json --no-progress \
 		>"$tmp/ls.out" 2>"$tmp/ls.err" & pids+=($!); local lpid=$!
 	"$vmig" guest --socket "$tmp/s.sock" --mem 256M --pattern random --dirty-rate 20 \
 		--lifetime 60 >"$tmp/sg.out" 2>"$tmp/sg.err" & pids+=($!)
@@ -44,7 +47,7 @@ run() {	# run DOWN -> "recovery_ms src_pause_ms dst_pause_ms"
 	waitfor "$tmp/ls.err" "waiting for a source"
 	python3 bench/tcp_proxy.py "$pport" "$dport" >"$tmp/px.out" 2>&1 & pids+=($!); local px=$!
 	waitfor "$tmp/px.out" "proxy: ready"
-	"$vmig" migrate --vmm "$tmp/s.sock" --to "127.0.0.1:$pport" --postcopy-after 0 \
+	"$vmig" migrate --vmm "$tmp/s.sock" --to "127.0.0.1:$pport" $AUTH --postcopy-after 0 \
 		--multifd 2 --max-bandwidth 64 --json --no-progress >"$tmp/m.json" \
 		2>"$tmp/m.err" & pids+=($!); local mpid=$!
 	waitfor "$tmp/ls.err" "postcopy: the guest runs here"

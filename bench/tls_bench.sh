@@ -90,7 +90,7 @@ for n in ${BENCH_CHANNELS:-1 2}; do
 	pl="" x5="" ps="" pb=""
 	rm -f "$tmp"/cpu.*
 	for _ in $(seq "$reps"); do
-		pl+="$(gbps "$(run "$n" "" pl)") "
+		pl+="$(gbps "$(run "$n" "--insecure" pl)") "
 		x5+="$(gbps "$(run "$n" "--tls-creds $c" x5)") "
 		ps+="$(gbps "$(run "$n" "--tls-psk $tmp/key.psk" ps)") "
 		[ -z "$base" ] || pb+="$(gbps "$(run "$n" "--tls-psk $tmp/key.psk" pb "$base")") "

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "channel.h"
 #include "tls.h"
 
@@ -187,12 +188,14 @@ int chan_send_hdr(struct stream *s, uint16_t kind, uint64_t session, uint32_t in
 		.session = session, .index = index,
 	};
 
-	int r = tls_hdr_send(s, &h);
+	int r = auth_client(s);		/* plain TCP: the token exchange first */
 
+	if (!r)
+		r = auth_hdr_send(s, &h);
 	if (!r)
 		r = stream_write(s, &h, sizeof(h));
 	if (!r)
-		r = tls_hdr_sent(s, &h);	/* TLS: session key, or this channel's proof */
+		r = auth_hdr_sent(s, &h);	/* the session key, or this channel's proof */
 	return r;
 }
 
@@ -221,5 +224,5 @@ int chan_recv_hdr(struct stream *s, struct wire_chan_hdr *h)
 	if (h->kind == WIRE_CHAN_MULTIFD ? h->index >= WIRE_MAX_CHANNELS : h->index != 0)
 		return stream_fail(s, EPROTO, "%s channel with index %u",
 				   wire_kind_name(h->kind), h->index);
-	return tls_hdr_recv(s, h);	/* TLS: session key, or check the channel's proof */
+	return auth_hdr_recv(s, h);	/* the session key, or check the channel's proof */
 }

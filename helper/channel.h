@@ -22,8 +22,13 @@ int chan_accept(int listen_fd, int timeout_ms);
  */
 void chan_mark_urgent(int fd);
 
+/* Authenticate (auth.h) and send a channel header (with its binding proof). */
 int chan_send_hdr(struct stream *s, uint16_t kind, uint64_t session, uint32_t index);
-/* Read and check a channel header: magic, version, kind, reserved fields. */
+/*
+ * Read and check a channel header: magic, version, kind, reserved fields,
+ * and the binding proof.  The connection must have authenticated first
+ * (auth_server()).
+ */
 int chan_recv_hdr(struct stream *s, struct wire_chan_hdr *h);
 
 #endif

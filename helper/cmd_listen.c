@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /* vmig listen: the destination side. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "auth.h"
 #include "cmd.h"
 #include "dest.h"
 #include "tls.h"
@@ -24,7 +26,8 @@ static void listen_usage(FILE *f)
 		"Options:\n"
 		"  --vmm PATH            the destination VMM's control socket (required)\n"
 		"  --port [ADDR:]PORT    where to listen (required), e.g. 4444, 127.0.0.1:4444\n"
-		"  --timeout SECONDS     bound on any single wait in a session (default 10)\n"
+		"  --timeout SECONDS     bound on any single wait in a session, and on a new\n"
+		"                        connection's whole opening (default 10)\n"
 		"  --accept-timeout S    how long to wait for a source (default 120)\n"
 		"  --no-prefault         do not allocate guest RAM before pages arrive (in\n"
 		"                        postcopy what never arrived is punched out again)\n"
@@ -43,9 +46,20 @@ static void listen_usage(FILE *f)
 		"                        cert.pem, key.pem; sources must present a certificate\n"
 		"                        that chains to ca.pem\n"
 		"  --tls-psk FILE        TLS 1.3 with a pre-shared key (IDENTITY:HEXKEY or HEXKEY)\n"
-		"                        With either, plaintext connections are refused, and\n"
-		"                        every channel must prove it belongs to the session\n"
-		"                        its main channel established.\n"
+		"                        With either, plaintext connections are refused.\n"
+		"  --token-file FILE     plain TCP, authenticated: a source must prove it holds\n"
+		"                        the token in FILE (16+ bytes, mode 0600) by HMAC\n"
+		"                        challenge-response (it is never sent); not encrypted\n"
+		"  --insecure            plain TCP, no authentication: whoever reaches the\n"
+		"                        port first with a matching guest becomes the source\n"
+		"                        One of --tls-creds, --tls-psk, --token-file and\n"
+		"                        --insecure is required.  Nothing about the session is\n"
+		"                        told to a peer before it authenticated; every channel\n"
+		"                        must prove it belongs to the session its main channel\n"
+		"                        established, and only the source that began a paused\n"
+		"                        postcopy can resume it.  Each connection has --timeout\n"
+		"                        for its whole opening (handshake, header, HELLO); up\n"
+		"                        to 16 open at once, so a slow one delays no other.\n"
 		"  --backend B           auto | kmod | uffd (default auto: what the VMM's RAM is,\n"
 		"                        vmig.ko regions or memfds)\n"
 		"  --recovery-timeout S  postcopy: after a broken link, keep the guest running\n"
@@ -68,7 +82,7 @@ static void listen_usage(FILE *f)
 		"Exit status: 0 the guest resumed here, 1 failed, 2 usage.\n"
 		"\n"
 		"Example:\n"
-		"  vmig listen --vmm /tmp/dst.sock --port 4444\n"
+		"  vmig listen --vmm /tmp/dst.sock --port 4444 --token-file /etc/vmig/token\n"
 		"  vmig listen --vmm /tmp/dst.sock --port 4444 --tls-psk /etc/vmig/keys.psk\n");
 }
 
@@ -91,6 +105,8 @@ static int listen_run(int argc, char **argv)
 		{ "no-progress", no_argument, NULL, 'P' },
 		{ "tls-creds", required_argument, NULL, 'X' },
 		{ "tls-psk", required_argument, NULL, 'K' },
+		{ "token-file", required_argument, NULL, 0x130 },
+		{ "insecure", no_argument, NULL, 0x131 },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -99,7 +115,8 @@ static int listen_run(int argc, char **argv)
 			       .max_device_buffer = 64ull << 20, .device_threads = 8,
 			       .recovery_timeout_ms = 30000 };
 	enum tls_mode tls = TLS_NONE;
-	const char *tls_path = NULL;
+	const char *tls_path = NULL, *token = NULL;
+	bool insecure = false;
 	char err[256];
 	int64_t sz;
 	struct report rep;
@@ -153,6 +170,8 @@ static int listen_run(int argc, char **argv)
 			o.recovery_timeout_ms = v * 1000;
 			break;
 		case 'j': json = true; break;
+		case 0x130: token = optarg; break;
+		case 0x131: insecure = true; break;
 		case 'P': o.progress = false; break;
 		case 'X':
 		case 'K':
@@ -179,6 +198,11 @@ static int listen_run(int argc, char **argv)
 		fprintf(stderr, "vmig listen: %s (see --help)\n",
 			optind != argc ? "unexpected argument" : "--vmm and --port are required");
 		return 2;
+	}
+	c = auth_configure(tls != TLS_NONE, token, insecure, err, sizeof(err));
+	if (c) {
+		fprintf(stderr, "vmig listen: %s\n", err);
+		return c == -EDOM ? 2 : 1;
 	}
 	if (tls_configure(tls, tls_path, true, err, sizeof(err))) {
 		fprintf(stderr, "vmig listen: %s\n", err);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "cmd.h"
 #include "precopy.h"
 #include "recovery.h"
@@ -96,6 +97,15 @@ static void migrate_usage(FILE *f)
 		"                          chain to ca.pem and name HOST\n"
 		"  --tls-psk FILE          TLS 1.3 with a pre-shared key: one line IDENTITY:HEXKEY\n"
 		"                          (psktool's format) or HEXKEY, 16..64 bytes\n"
+		"  --token-file FILE       plain TCP, authenticated: both sides prove they hold\n"
+		"                          the token in FILE (16+ bytes, mode 0600) by HMAC\n"
+		"                          challenge-response, never sending it; not encrypted\n"
+		"  --insecure              plain TCP, no authentication: anyone who can reach\n"
+		"                          the destination's port may be the source\n"
+		"                          One of --tls-creds, --tls-psk, --token-file and\n"
+		"                          --insecure is required, the same on both sides.\n"
+		"                          Every channel proves it belongs to the session, and\n"
+		"                          a paused postcopy resumes only for this source.\n"
 		"  --json                  the report as one JSON object on stdout, the last\n"
 		"                          line; before it, postcopy recovery events as JSON\n"
 		"                          lines: paused, resume_requested, resume_attempt,\n"
@@ -128,11 +138,13 @@ static void migrate_usage(FILE *f)
 		"already resumed on the destination in postcopy), 2 usage.\n"
 		"\n"
 		"Examples:\n"
-		"  vmig migrate --vmm /tmp/src.sock --to 127.0.0.1:4444\n"
-		"  vmig migrate --vmm /tmp/src.sock --to dst:4444 --multifd 4 \\\n"
+		"  vmig migrate --vmm /tmp/src.sock --to 127.0.0.1:4444 --token-file /etc/vmig/token\n"
+		"  vmig migrate --vmm /tmp/src.sock --to dst:4444 --tls-psk /etc/vmig/keys.psk \\\n"
+		"               --multifd 4 \\\n"
 		"               --downtime-limit 50 --max-bandwidth 1000 --json\n"
 		"  vmig migrate --vmm /tmp/src.sock --to dst.example:4444 --tls-creds /etc/vmig\n"
-		"  vmig migrate --vmm /tmp/src.sock --to dst:4444 --postcopy --no-auto-resume \\\n"
+		"  vmig migrate --vmm /tmp/src.sock --to dst:4444 --tls-creds /etc/vmig \\\n"
+		"               --postcopy --no-auto-resume \\\n"
 		"               --recovery-timeout 600 --control-socket /run/vm1.ctl\n"
 		"  vmig migrate --resume /run/vm1.ctl --to dst-backup-link:4444\n"
 		"  vmig migrate --attach --vmm /tmp/src.sock      # its helper died in postcopy\n");
@@ -205,14 +217,16 @@ static int migrate_run(int argc, char **argv)
 		{ "tls-creds", required_argument, NULL, 'X' },
 		{ "tls-psk", required_argument, NULL, 'K' },
 		{ "inject-tls-binding", required_argument, NULL, 0x102 },	/* tests */
+		{ "token-file", required_argument, NULL, 0x130 },
+		{ "insecure", no_argument, NULL, 0x131 },
 		{ "inject-cut", required_argument, NULL, 0x103 },		/* tests */
 		{ "recovery-timeout", required_argument, NULL, 0x104 },
 		{ "resume", required_argument, NULL, 0x105 },
 		{ "no-auto-resume", no_argument, NULL, 0x106 },
 		{ "control-socket", required_argument, NULL, 0x107 },
 		{ "attach", no_argument, NULL, 0x121 },
-		{ "switchover-bandwidth", required_argument, NULL, 0x130 },
-		{ "json-rounds", no_argument, NULL, 0x131 },
+		{ "switchover-bandwidth", required_argument, NULL, 0x140 },
+		{ "json-rounds", no_argument, NULL, 0x141 },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -223,8 +237,8 @@ static int migrate_run(int argc, char **argv)
 		.postcopy_after = 1, .postcopy_batch = 16, .recovery_timeout_ms = 30000,
 	};
 	enum tls_mode tls = TLS_NONE;
-	const char *tls_path = NULL, *inject = NULL, *resume = NULL;
-	bool timeout_set = false, attach = false;
+	const char *tls_path = NULL, *inject = NULL, *resume = NULL, *token = NULL;
+	bool timeout_set = false, attach = false, insecure = false;
 	char err[256];
 	struct report rep;
 	bool json = false;
@@ -341,6 +355,8 @@ static int migrate_run(int argc, char **argv)
 			tls_path = optarg;
 			break;
 		case 0x102: inject = optarg; break;
+		case 0x130: token = optarg; break;
+		case 0x131: insecure = true; break;
 		case 0x103:
 			if (rec_parse_cuts(&o.cuts, optarg))
 				goto bad;
@@ -354,12 +370,12 @@ static int migrate_run(int argc, char **argv)
 		case 0x106: o.no_auto_resume = true; break;
 		case 0x107: o.control_path = optarg; break;
 		case 0x121: attach = true; break;
-		case 0x130:	/* the switchover prediction (switchover.h) */
+		case 0x140:	/* the switchover prediction (switchover.h) */
 			if (!parse_uint(optarg, 1, 1 << 24, &v))
 				goto bad;
 			o.switchover_bandwidth = v << 20;
 			break;
-		case 0x131: json = o.round_events = true; break;
+		case 0x141: json = o.round_events = true; break;
 		case 'h':
 			migrate_usage(stdout);
 			return 0;
@@ -394,11 +410,19 @@ static int migrate_run(int argc, char **argv)
 			"--vmm and --to are required");
 		return 2;
 	}
+	c = auth_configure(tls != TLS_NONE, token, insecure, err, sizeof(err));
+	if (c) {
+		fprintf(stderr, "vmig migrate: %s\n", err);
+		return c == -EDOM ? 2 : 1;
+	}
 	if (tls_configure(tls, tls_path, false, err, sizeof(err))) {
 		fprintf(stderr, "vmig migrate: %s\n", err);
 		return 1;
 	}
-	if (inject && tls_inject(inject)) {
+	if (insecure)
+		fprintf(stderr, "vmig migrate: --insecure: guest memory goes to %s unencrypted, "
+			"and whoever answers there gets it\n", o.to);
+	if (inject && auth_inject(inject)) {
 		fprintf(stderr, "vmig migrate: bad value '%s'\n", inject);
 		return 2;
 	}

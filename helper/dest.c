@@ -11,6 +11,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "admit.h"
+#include "auth.h"
 #include "channel.h"
 #include "control.h"
 #include "dest.h"
@@ -20,7 +22,6 @@
 #include "multifd_recv.h"
 #include "postcopy_dst.h"
 #include "recovery.h"
-#include "tls.h"
 #include "util.h"
 
 struct receiver {
@@ -39,6 +40,7 @@ struct dest {
 	struct dest_mem mem;
 	struct hs_offer local;
 	int listen_fd;
+	struct admit *adm;		/* authenticated connections (admit.h) */
 	struct stream main;
 	bool main_open;
 	uint64_t session;
@@ -125,7 +127,14 @@ static int setup(struct dest *d)
 	d->listen_fd = chan_listen(o->listen, err, sizeof(err));
 	if (d->listen_fd < 0)
 		return fail(d, d->listen_fd, "%s", err);
-	fprintf(stderr, "vmig listen: waiting for a source on %s\n", o->listen);
+	/* Each connection's whole opening (handshake, header, HELLO) within --timeout. */
+	d->adm = admit_start(d->listen_fd, o->timeout_ms, o->timeout_ms);
+	if (!d->adm)
+		return fail(d, errno, "cannot start accepting: %s", strerror(errno));
+	fprintf(stderr, "vmig listen: waiting for a source on %s (%s)\n", o->listen,
+		auth_mode() == AUTH_TLS ? "TLS" : auth_mode() == AUTH_TOKEN ?
+		"token: authenticated, not encrypted" : "INSECURE: anyone who reaches this "
+		"port can migrate a guest into this VMM");
 	return 0;
 }
 
@@ -167,42 +176,36 @@ static int accept_session(struct dest *d)
 	uint64_t deadline = now_ns() + o->accept_timeout_ms * 1000000ull;
 
 	for (;;) {
-		struct wire_chan_hdr h;
-		struct hs_offer offer;
+		struct admitted c;
 		char msg[WIRE_MAX_MSG];
 		int64_t left = (int64_t)(deadline - now_ns()) / 1000000;
-		int fd, r;
+		int r;
 
 		if (left <= 0)
 			return fail(d, ETIMEDOUT, "no source connected within %d s",
 				    o->accept_timeout_ms / 1000);
-		fd = chan_accept(d->listen_fd, left);
-		if (fd == -ETIMEDOUT)
+		if (admit_next(d->adm, left, &c))
 			continue;
-		if (fd < 0)
-			return fail(d, fd, "accept failed: %s", strerror(-fd));
-		stream_init_fd(&d->main, fd, o->timeout_ms);
-		r = chan_recv_hdr(&d->main, &h);
-		if (!r && h.kind != WIRE_CHAN_MAIN)
-			r = stream_fail(&d->main, EPROTO, "a %s channel before any main channel",
-					wire_kind_name(h.kind));
-		if (!r)
-			r = hs_recv_offer(&d->main, &offer);
-		if (r) {
-			stream_send_error(&d->main, r, d->main.err);
-			drop(fd, &d->main, "connection");
+		if (c.h.kind != WIRE_CHAN_MAIN || c.first != WIRE_PKT_HELLO) {
+			stream_fail(&c.s, EPROTO, "%s before any session", c.h.kind !=
+				    WIRE_CHAN_MAIN ? wire_kind_name(c.h.kind) : "RESUME");
+			admit_refuse(&c, -EPROTO, "connection");
 			continue;
 		}
-		r = hs_decide(&offer, &d->local, &d->hs, msg, sizeof(msg));
-		if (hs_send_reply(&d->main, r, &d->hs, msg) && !r)
+		d->main = c.s;
+		msg[0] = 0;
+		r = hs_decide(&c.offer, &d->local, &d->hs, msg, sizeof(msg));
+		/* --insecure: the peer is nobody in particular; the layout stays in this log. */
+		if (hs_send_reply(&d->main, r, &d->hs, r && auth_mode() == AUTH_INSECURE ?
+				  "refused (the reason is in the destination's log)" : msg) && !r)
 			r = -EPIPE;
 		if (r) {
 			stream_fail(&d->main, -r, "%s", msg[0] ? msg : "handshake failed");
-			drop(fd, &d->main, "migration request");
+			drop(d->main.fd, &d->main, "migration request");
 			continue;
 		}
-		d->session = h.session;
-		d->nr_chans = offer.nr_multifd;
+		d->session = c.h.session;
+		d->nr_chans = c.offer.nr_multifd;
 		d->main_open = true;
 		if (d->hs.caps & WIRE_CAP_DEVICE_STATE) {
 			r = devstate_recv_setup(&d->ds, &d->main);
@@ -232,21 +235,18 @@ static int accept_channels(struct dest *d)
 
 	while (got < want) {
 		struct wire_chan_hdr h;
-		struct stream s;
+		struct admitted c;
 		int64_t left = (int64_t)(deadline - now_ns()) / 1000000;
 		struct receiver *rx;
-		int fd, r;
+		int fd, r = 0;
 
 		if (left <= 0)
 			return fail(d, ETIMEDOUT, "only %u of %u channels connected", got, want);
-		fd = chan_accept(d->listen_fd, left);
-		if (fd == -ETIMEDOUT)
+		if (admit_next(d->adm, left, &c))
 			continue;
-		if (fd < 0)
-			return fail(d, fd, "accept failed: %s", strerror(-fd));
-		stream_init_fd(&s, fd, o->timeout_ms);
-		r = chan_recv_hdr(&s, &h);
-		if (!r && h.session == d->session &&
+		h = c.h;
+		fd = c.s.fd;
+		if (h.session == d->session &&
 		    ((h.kind == WIRE_CHAN_RETURN && (d->hs.caps & WIRE_CAP_RETURN_PATH) &&
 		      d->rp_fd < 0) ||
 		     (h.kind == WIRE_CHAN_PREEMPT && (d->hs.caps & WIRE_CAP_PREEMPT) &&
@@ -256,16 +256,14 @@ static int accept_channels(struct dest *d)
 			got++;
 			continue;
 		}
-		if (!r && (h.kind != WIRE_CHAN_MULTIFD || h.session != d->session))
-			r = stream_fail(&s, EPROTO, "a %s channel of session %016llx while "
-					"session %016llx sets up", wire_kind_name(h.kind),
-					(unsigned long long)h.session,
-					(unsigned long long)d->session);
+		/* The binding proof was checked: only the session's source gets here. */
+		if (h.kind != WIRE_CHAN_MULTIFD || h.session != d->session)
+			r = stream_fail(&c.s, EPROTO, "a %s channel while a session sets up",
+					wire_kind_name(h.kind));
 		if (!r && (h.index >= d->nr_chans || d->rx[h.index].started))
-			r = stream_fail(&s, EPROTO, "multifd channel index %u unexpected", h.index);
+			r = stream_fail(&c.s, EPROTO, "multifd channel index %u unexpected", h.index);
 		if (r) {
-			stream_send_error(&s, r, s.err);
-			drop(fd, &s, "connection");
+			admit_refuse(&c, r, "connection");
 			continue;
 		}
 		rx = &d->rx[h.index];
@@ -601,8 +599,8 @@ static int recover(struct dest *d, int err)
 		     o->recovery_timeout_ms / 1000);
 	for (;;) {
 		struct wire_chan_hdr h;
-		struct wire_pkt_hdr ph;
 		struct wire_resume wr;
+		struct admitted c;
 		int64_t left = (int64_t)(deadline - now_ns()) / 1000000;
 		int fd, r;
 
@@ -618,32 +616,30 @@ static int recover(struct dest *d, int err)
 			return fail(d, err, "%s; no source resumed the migration within %d s", reason,
 				    o->recovery_timeout_ms / 1000);
 		}
-		fd = chan_accept(d->listen_fd, left < 200 ? left : 200);
-		if (fd == -ETIMEDOUT)
+		if (admit_next(d->adm, left < 200 ? left : 200, &c))
 			continue;
-		if (fd < 0)
-			return fail(d, fd, "accept failed: %s", strerror(-fd));
-		stream_init_fd(&d->main, fd, o->timeout_ms);
-		r = chan_recv_hdr(&d->main, &h);
-		if (!r && (h.kind != WIRE_CHAN_MAIN || h.session != d->session))
-			r = stream_fail(&d->main, EPROTO, "a %s channel of session %016llx while "
-					"session %016llx is paused", wire_kind_name(h.kind),
-					(unsigned long long)h.session,
-					(unsigned long long)d->session);
+		fd = c.s.fd;
+		d->main = c.s;
+		h = c.h;
+		wr = c.resume;
+		r = 0;
+		if (h.kind != WIRE_CHAN_MAIN || c.first != WIRE_PKT_RESUME ||
+		    h.session != d->session)
+			r = stream_fail(&d->main, EPROTO, "%s while a session is paused",
+					h.kind != WIRE_CHAN_MAIN ? "a channel of another kind than "
+					"main" : c.first != WIRE_PKT_RESUME ? "HELLO" :
+					"RESUME of another session");
 		if (!r)
-			r = stream_recv_hdr(&d->main, &ph);
-		if (!r && (ph.type != WIRE_PKT_RESUME || ph.len != sizeof(wr)))
-			r = stream_fail(&d->main, EPROTO, "%s instead of RESUME",
-					wire_pkt_name(ph.type));
-		if (!r)
-			r = stream_read(&d->main, &wr, sizeof(wr));
-		if (!r && wr.reserved)
-			r = stream_fail(&d->main, EPROTO, "RESUME with reserved bits");
+			r = auth_resume_check(&d->main, wr.proof);
 		if (!r)
 			report_event(d->rep, "resume_attempt", "\"attempt\":%u", wr.attempt);
 		if (!r && d->pc_done) {
-			/* Finished here: the source only has to hear it. */
-			r = stream_send_pkt(&d->main, WIRE_PKT_DONE, NULL, 0);
+			/* Finished here: the source only has to hear it (from us: proved). */
+			uint8_t proof[AUTH_KEY_LEN];
+
+			r = auth_resumed_proof(&d->main, proof);
+			if (!r)
+				r = stream_send_pkt(&d->main, WIRE_PKT_DONE, proof, sizeof(proof));
 			if (!r)
 				r = rec_wait_done_ack(&d->main, o->timeout_ms);
 			if (!r) {
@@ -660,14 +656,16 @@ static int recover(struct dest *d, int err)
 				return 0;
 			}
 		}
-		if (!r && !d->pc_done)
+		/* Before RESUMED goes out: the channels that follow it bind to this key. */
+		if (!r && !d->pc_done) {
+			auth_session_established(&d->main);
 			r = rec_send_bitmap(&d->main, &d->pc);
+		}
 		if (r) {
 			stream_send_error(&d->main, r, d->main.err);
 			drop(fd, &d->main, "connection while paused");
 			continue;
 		}
-		tls_session_established(&d->main);	/* the channels bind to this one */
 		d->main_open = true;
 		r = accept_channels(d);
 		if (!r)
@@ -714,40 +712,28 @@ static void refuse_resume(struct dest *d)
 		o->recovery_timeout_ms / 1000);
 	for (;;) {
 		int64_t left = (int64_t)(deadline - now_ns()) / 1000000;
-		struct wire_chan_hdr h;
-		struct wire_pkt_hdr ph;
-		struct wire_resume wr;
-		struct stream s;
-		int fd, r;
+		struct admitted c;
+		struct stream *s = &c.s;
+		int r = 0;
 
 		if (left <= 0 || vmig_ctl_lost(d->ctl))
 			return;
-		fd = chan_accept(d->listen_fd, left < 200 ? left : 200);
-		if (fd == -ETIMEDOUT)
+		if (admit_next(d->adm, left < 200 ? left : 200, &c))
 			continue;
-		if (fd < 0)
-			return;
-		stream_init_fd(&s, fd, o->timeout_ms);
-		r = chan_recv_hdr(&s, &h);
-		if (!r && (h.kind != WIRE_CHAN_MAIN || h.session != d->session))
-			r = stream_fail(&s, EPROTO, "a %s channel of session %016llx",
-					wire_kind_name(h.kind), (unsigned long long)h.session);
+		if (c.h.kind != WIRE_CHAN_MAIN || c.first != WIRE_PKT_RESUME ||
+		    c.h.session != d->session)
+			r = stream_fail(s, EPROTO, "no RESUME of this session");
 		if (!r)
-			r = stream_recv_hdr(&s, &ph);
-		if (!r && (ph.type != WIRE_PKT_RESUME || ph.len != sizeof(wr)))
-			r = stream_fail(&s, EPROTO, "%s instead of RESUME", wire_pkt_name(ph.type));
-		if (!r)
-			r = stream_read(&s, &wr, sizeof(wr));
+			r = auth_resume_check(s, c.resume.proof);
 		if (r) {
-			stream_send_error(&s, r, s.err);
-			drop(fd, &s, "connection after the failed switch");
+			admit_refuse(&c, r, "connection after the failed switch");
 			continue;
 		}
-		stream_send_error(&s, WIRE_ERR_NOT_SWITCHED, "the postcopy switch did not reach "
+		stream_send_error(s, WIRE_ERR_NOT_SWITCHED, "the postcopy switch did not reach "
 				  "the destination: its guest never ran");
-		close(fd);
+		close(s->fd);
 		fprintf(stderr, "vmig listen: told the source (RESUME attempt %u) that the guest "
-			"never ran here\n", wr.attempt);
+			"never ran here\n", c.resume.attempt);
 		return;
 	}
 }
@@ -852,6 +838,7 @@ int dest_receive(const struct dest_opts *o, struct report *rep)
 		close(d.rp_fd);
 	if (d.pre_fd >= 0)
 		close(d.pre_fd);
+	admit_stop(d.adm);
 	if (d.listen_fd >= 0)
 		close(d.listen_fd);
 	vmig_ram_close(d.ram);

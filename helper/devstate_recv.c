@@ -15,10 +15,20 @@
 #include "vmm_proto.h"
 
 struct ds_chunk {
-	struct ds_chunk *next;
 	uint32_t seq, flags, len;
 	uint8_t data[];
 };
+
+/* What a chunk costs against --max-device-buffer. */
+static uint64_t chunk_cost(uint32_t len)
+{
+	return (uint64_t)len + DS_CHUNK_OVERHEAD;
+}
+
+static struct ds_chunk **slot(struct ds_dev *d, uint32_t seq)
+{
+	return &d->ring[seq % DS_WINDOW];
+}
 
 static int ds_fail_locked(struct devstate_recv *ds, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -159,7 +169,8 @@ static struct ds_dev *ready_dev(struct devstate_recv *ds)
 	for (i = 0; i < ds->nr_devices; i++) {
 		struct ds_dev *d = &ds->dev[i];
 
-		if (!d->busy && d->pending && d->pending->seq == d->next_seq)
+		if (!d->busy && d->ring && *slot(d, d->next_seq) &&
+		    (*slot(d, d->next_seq))->seq == d->next_seq)
 			return d;
 	}
 	return NULL;
@@ -179,8 +190,8 @@ static void *load_thread(void *arg)
 			pthread_cond_wait(&ds->cond, &ds->lock);
 		if (!d)
 			break;
-		c = d->pending;
-		d->pending = c->next;
+		c = *slot(d, d->next_seq);
+		*slot(d, d->next_seq) = NULL;
 		d->busy = true;
 		pthread_mutex_unlock(&ds->lock);
 		r = load_chunk(ds, d, c);
@@ -189,7 +200,7 @@ static void *load_thread(void *arg)
 		d->next_seq++;
 		d->bytes += c->len;
 		ds->bytes += c->len;
-		ds->buffered -= c->len;
+		ds->buffered -= chunk_cost(c->len);
 		if (!r && (c->flags & WIRE_DEVSTATE_LAST)) {
 			d->done = true;
 			ds->ndone++;
@@ -292,9 +303,10 @@ int devstate_recv_chunk(void *arg, struct stream *s, uint32_t len)
 {
 	struct devstate_recv *ds = arg;
 	struct wire_devstate dh;
-	struct ds_chunk *c, **pp;
+	struct ds_chunk *c;
 	struct ds_dev *d;
 	struct timespec ts;
+	uint64_t cost;
 	int r;
 
 	if (!ds || !ds->dev)
@@ -308,18 +320,32 @@ int devstate_recv_chunk(void *arg, struct stream *s, uint32_t len)
 	    len != sizeof(dh) + dh.len || (dh.flags & ~WIRE_DEVSTATE_LAST))
 		return stream_fail(s, EPROTO, "malformed DEVSTATE packet (device %u, %u bytes)",
 				   dh.device, dh.len);
+	if (!dh.len && !(dh.flags & WIRE_DEVSTATE_LAST))
+		return stream_fail(s, EPROTO, "empty DEVSTATE chunk that is not the last");
 	d = &ds->dev[dh.device];
+	cost = chunk_cost(dh.len);
 	deadline_in(&ts, ds->timeout_ms);
 	pthread_mutex_lock(&ds->lock);
 	if (dh.seq < d->next_seq || dh.seq > d->last_seq ||
-	    ((dh.flags & WIRE_DEVSTATE_LAST) && d->last_seq != UINT32_MAX)) {
+	    ((dh.flags & WIRE_DEVSTATE_LAST) && d->last_seq != UINT32_MAX) ||
+	    dh.seq - d->next_seq >= DS_WINDOW ||
+	    (d->ring && *slot(d, dh.seq)) || (d->busy && dh.seq == d->next_seq)) {
 		pthread_mutex_unlock(&ds->lock);
-		return stream_fail(s, EPROTO, "device %s.%u: chunk %u out of sequence",
-				   d->w.name, d->w.instance, dh.seq);
+		return stream_fail(s, EPROTO, "device %s.%u: chunk %u %s (next to load: %u)",
+				   d->w.name, d->w.instance, dh.seq,
+				   dh.seq - d->next_seq >= DS_WINDOW && dh.seq >= d->next_seq ?
+				   "too far ahead" : "out of sequence or twice", d->next_seq);
+	}
+	if (!d->ring) {
+		d->ring = calloc(DS_WINDOW, sizeof(*d->ring));
+		if (!d->ring) {
+			pthread_mutex_unlock(&ds->lock);
+			return stream_fail(s, ENOMEM, "out of memory");
+		}
 	}
 	/* Room: the next chunk of its device may use the last chunk's worth. */
-	while (!ds->stop && ds->buffered + dh.len +
-	       (dh.seq == d->next_seq ? 0 : ds->chunk_max) > ds->cap) {
+	while (!ds->stop && ds->buffered + cost +
+	       (dh.seq == d->next_seq ? 0 : chunk_cost(ds->chunk_max)) > ds->cap) {
 		if (pthread_cond_timedwait(&ds->cond, &ds->lock, &ts) == ETIMEDOUT) {
 			ds_fail_locked(ds, ETIMEDOUT, "device state buffer full (%llu bytes) "
 				       "for %d ms", (unsigned long long)ds->buffered,
@@ -332,7 +358,7 @@ int devstate_recv_chunk(void *arg, struct stream *s, uint32_t len)
 		pthread_mutex_unlock(&ds->lock);
 		return stream_fail(s, -r, "%s", ds->error[0] ? ds->error : "device state stopped");
 	}
-	ds->buffered += dh.len;
+	ds->buffered += cost;
 	if (ds->buffered > ds->peak)
 		ds->peak = ds->buffered;
 	if (dh.flags & WIRE_DEVSTATE_LAST)
@@ -348,8 +374,14 @@ int devstate_recv_chunk(void *arg, struct stream *s, uint32_t len)
 	if (!r && dh.len)
 		r = stream_read(s, c->data, dh.len);
 	pthread_mutex_lock(&ds->lock);
+	/* Another channel may have brought the same seq meanwhile (loaded, even). */
+	if (!r && (dh.seq < d->next_seq || *slot(d, dh.seq) ||
+		   (d->busy && dh.seq == d->next_seq)))
+		r = stream_fail(s, EPROTO, "device %s.%u: chunk %u twice", d->w.name,
+				d->w.instance, dh.seq);
 	if (r) {
-		ds->buffered -= dh.len;
+		ds->buffered -= cost;
+		pthread_cond_broadcast(&ds->cond);
 		pthread_mutex_unlock(&ds->lock);
 		free(c);
 		return r;
@@ -357,17 +389,7 @@ int devstate_recv_chunk(void *arg, struct stream *s, uint32_t len)
 	c->seq = dh.seq;
 	c->flags = dh.flags;
 	c->len = dh.len;
-	for (pp = &d->pending; *pp && (*pp)->seq < c->seq; pp = &(*pp)->next)
-		;
-	if (*pp && (*pp)->seq == c->seq) {
-		ds->buffered -= dh.len;
-		pthread_mutex_unlock(&ds->lock);
-		free(c);
-		return stream_fail(s, EPROTO, "device %s.%u: chunk %u twice", d->w.name,
-				   d->w.instance, dh.seq);
-	}
-	c->next = *pp;
-	*pp = c;
+	*slot(d, dh.seq) = c;
 	pthread_cond_broadcast(&ds->cond);
 	pthread_mutex_unlock(&ds->lock);
 	return 0;
@@ -416,12 +438,11 @@ void devstate_recv_destroy(struct devstate_recv *ds)
 	for (i = 0; i < ds->nr_workers; i++)
 		pthread_join(ds->workers[i], NULL);
 	for (i = 0; ds->dev && i < ds->nr_devices; i++) {
-		struct ds_chunk *c = ds->dev[i].pending, *n;
+		unsigned int k;
 
-		for (; c; c = n) {
-			n = c->next;
-			free(c);
-		}
+		for (k = 0; ds->dev[i].ring && k < DS_WINDOW; k++)
+			free(ds->dev[i].ring[k]);
+		free(ds->dev[i].ring);
 		if (ds->dev[i].fd >= 0)
 			close(ds->dev[i].fd);
 	}

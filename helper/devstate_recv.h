@@ -8,6 +8,12 @@
  * chunk (back-pressure through TCP).  Room for one more chunk is kept for
  * any device's next chunk, so a full buffer of out-of-order chunks can
  * never block the chunk everyone waits for.
+ *
+ * What a hostile source can cost: each chunk is charged its payload plus
+ * DS_CHUNK_OVERHEAD against the cap; an empty chunk that is not the last,
+ * a duplicate, one already loaded, one past the last, or one DS_WINDOW or
+ * more ahead of the next to load is refused (wire.h).  Chunks wait in a
+ * per-device ring indexed by sequence number: O(1) per chunk.
  */
 #ifndef VMIG_DEVSTATE_RECV_H
 #define VMIG_DEVSTATE_RECV_H
@@ -21,10 +27,13 @@
 
 struct ds_chunk;
 
+#define DS_WINDOW		WIRE_DEVSTATE_WINDOW
+#define DS_CHUNK_OVERHEAD	128u	/* charged per chunk: its header, the allocator's */
+
 struct ds_dev {
 	struct wire_device w;
 	unsigned int local;		/* the destination VMM's index */
-	struct ds_chunk *pending;	/* sorted by seq */
+	struct ds_chunk **ring;		/* DS_WINDOW slots, by seq (allocated on first use) */
 	uint32_t next_seq;		/* next to load */
 	uint32_t last_seq;		/* UINT32_MAX: not seen yet */
 	bool busy, done;

@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "auth.h"
 #include "handshake.h"
-#include "tls.h"
 
 int hs_send_offer(struct stream *s, const struct hs_offer *o)
 {
@@ -26,23 +26,30 @@ int hs_send_offer(struct stream *s, const struct hs_offer *o)
 int hs_recv_offer(struct stream *s, struct hs_offer *o)
 {
 	struct wire_pkt_hdr ph;
-	struct wire_hello h;
 	int r;
 
 	r = stream_recv_hdr(s, &ph);
 	if (r)
 		return r;
-	if (ph.type != WIRE_PKT_HELLO)
+	return hs_parse_offer(s, &ph, o);
+}
+
+int hs_parse_offer(struct stream *s, const struct wire_pkt_hdr *ph, struct hs_offer *o)
+{
+	struct wire_hello h;
+	int r;
+
+	if (ph->type != WIRE_PKT_HELLO)
 		return stream_fail(s, EPROTO, "out-of-order packet: %s before HELLO",
-				   wire_pkt_name(ph.type));
-	if (ph.len < sizeof(h))
-		return stream_fail(s, EPROTO, "truncated HELLO: %u bytes", ph.len);
+				   wire_pkt_name(ph->type));
+	if (ph->len < sizeof(h))
+		return stream_fail(s, EPROTO, "truncated HELLO: %u bytes", ph->len);
 	r = stream_read(s, &h, sizeof(h));
 	if (r)
 		return r;
-	if (h.nr_regions > WIRE_MAX_REGIONS || ph.len != sizeof(h) + 8ull * h.nr_regions)
+	if (h.nr_regions > WIRE_MAX_REGIONS || ph->len != sizeof(h) + 8ull * h.nr_regions)
 		return stream_fail(s, EPROTO, "malformed HELLO: %u regions in %u bytes",
-				   h.nr_regions, ph.len);
+				   h.nr_regions, ph->len);
 	if (h.reserved)
 		return stream_fail(s, EPROTO, "malformed HELLO: reserved field set");
 	memset(o, 0, sizeof(*o));
@@ -119,7 +126,7 @@ int hs_send_reply(struct stream *s, int status, const struct hs_result *res, con
 	memcpy(buf, &r, sizeof(r));
 	memcpy(buf + sizeof(r), msg, n);
 	if (!status)
-		tls_session_established(s);	/* other channels now bind to this one */
+		auth_session_established(s);	/* other channels now bind to this one */
 	return stream_send_pkt(s, WIRE_PKT_HELLO_REPLY, buf, sizeof(r) + n);
 }
 
@@ -162,6 +169,6 @@ int hs_recv_reply(struct stream *s, const struct hs_offer *offer, struct hs_resu
 				   "offered", (unsigned long long)(r.caps & ~offer->caps));
 	res->version = r.version;
 	res->caps = r.caps;
-	tls_session_established(s);
+	auth_session_established(s);
 	return 0;
 }

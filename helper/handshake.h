@@ -28,6 +28,8 @@ struct hs_result {
 int hs_send_offer(struct stream *s, const struct hs_offer *o);
 /* Destination: read the offer (bounds-checked). */
 int hs_recv_offer(struct stream *s, struct hs_offer *o);
+/* ... the same, its packet header ph already read. */
+int hs_parse_offer(struct stream *s, const struct wire_pkt_hdr *ph, struct hs_offer *o);
 /*
  * Destination: decide.  local describes what this side speaks and holds
  * (version range, caps, regions).  0 and *res filled, or -errno with

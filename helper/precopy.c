@@ -19,6 +19,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "channel.h"
 #include "control.h"
 #include "devstate_send.h"
@@ -1128,6 +1129,8 @@ static int resume_once(struct precopy *pc, unsigned int attempt, int wait_ms, ch
 	pc->main_open = true;
 	r = chan_send_hdr(&pc->main, WIRE_CHAN_MAIN, pc->session, 0);
 	if (!r)
+		r = auth_resume_proof(&pc->main, wr.proof);	/* only this source can */
+	if (!r)
 		r = stream_send_pkt(&pc->main, WIRE_PKT_RESUME, &wr, sizeof(wr));
 	if (!r && rec_cut_armed(&pc->cuts, &arg) == CUT_RESUME) {
 		/*
@@ -1162,7 +1165,7 @@ static int resume_once(struct precopy *pc, unsigned int attempt, int wait_ms, ch
 			 strerror(-r));
 		return r;
 	}
-	tls_session_established(&pc->main);	/* a fresh binding for the channels */
+	auth_session_established(&pc->main);	/* a fresh binding for the channels */
 	for (i = 0; i < pc->nr_chans; i++) {
 		struct stream tmp;
 
@@ -1230,7 +1233,7 @@ static int postcopy_recover(struct precopy *pc, int err)
 		snprintf(ctl, sizeof(ctl), "%s", o->control_path);
 	else
 		rec_ctl_default_path(ctl, sizeof(ctl), pc->session);
-	lfd = rec_ctl_listen(ctl);
+	lfd = rec_ctl_listen(ctl, !o->control_path);
 	if (lfd < 0) {
 		fprintf(stderr, "vmig migrate: cannot listen on the control socket %s: %s\n", ctl,
 			strerror(-lfd));
@@ -1374,7 +1377,11 @@ static int handover_leave(struct precopy *pc)
 	int r;
 
 	snprintf(h.to, sizeof(h.to), "%s", pc->to);
+	/* What a replacing helper's RESUME must prove (auth.h). */
+	if (auth_root_export(h.secret))
+		h.secret_len = AUTH_KEY_LEN;
 	r = vmig_ctl_handover(pc->ctl, &h, sizeof(h), pc->o->timeout_ms);
+	explicit_bzero(h.secret, sizeof(h.secret));
 	if (!r)
 		pc->handed_over = true;
 	return r;
@@ -1670,6 +1677,13 @@ static int attach_setup(struct precopy *pc, struct precopy_opts *ao)
 	if (!handover_valid(&h, r))
 		return fail(pc, EPROTO, "the VMM at %s holds a handover record this vmig "
 			    "cannot use (%d bytes; another version?)", ao->vmm_path, r);
+	if (auth_mode() != AUTH_UNSET && h.secret_len != AUTH_KEY_LEN)
+		return fail(pc, EPROTO, "the VMM at %s holds no session key in its handover "
+			    "record: the destination would refuse this helper's RESUME",
+			    ao->vmm_path);
+	if (h.secret_len == AUTH_KEY_LEN)
+		auth_root_import(h.secret);
+	explicit_bzero(h.secret, sizeof(h.secret));
 	pc->handed_over = true;
 	pc->vm_stopped = true;
 	pc->dest_runs = true;

@@ -7,9 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "recovery.h"
 #include "util.h"
 
@@ -27,6 +29,7 @@ bool rec_transient(int err)
 int rec_send_bitmap(struct stream *s, struct pc_dst *pc)
 {
 	static uint64_t words[WIRE_RECEIVED_WORDS];	/* the main thread only */
+	uint8_t proof[AUTH_KEY_LEN];
 	unsigned int i;
 	int r;
 
@@ -52,7 +55,8 @@ int rec_send_bitmap(struct stream *s, struct pc_dst *pc)
 			w += wr.nwords;
 		}
 	}
-	return stream_send_pkt(s, WIRE_PKT_RESUMED, NULL, 0);
+	r = auth_resumed_proof(s, proof);
+	return r ? r : stream_send_pkt(s, WIRE_PKT_RESUMED, proof, sizeof(proof));
 }
 
 void rec_free_bitmap(uint64_t **bm)
@@ -88,11 +92,23 @@ int rec_recv_bitmap(struct stream *s, struct vmig_ram *ram, uint64_t **bm)
 			stream_read_error(s, &h);
 			return -ECONNABORTED;
 		}
-		if (h.type == WIRE_PKT_DONE && !h.len && !got_any)
-			return 1;
+		if (h.type == WIRE_PKT_DONE && h.len == AUTH_KEY_LEN && !got_any) {
+			uint8_t proof[AUTH_KEY_LEN];
+
+			r = stream_read(s, proof, sizeof(proof));
+			return r ? r : auth_resumed_check(s, proof) ?: 1;
+		}
 		got_any = true;
-		if (h.type == WIRE_PKT_RESUMED && !h.len)
+		if (h.type == WIRE_PKT_RESUMED && h.len == AUTH_KEY_LEN) {
+			uint8_t proof[AUTH_KEY_LEN];
+
+			r = stream_read(s, proof, sizeof(proof));
+			if (!r)
+				r = auth_resumed_check(s, proof);
+			if (r)
+				return r;
 			break;
+		}
 		if (h.type != WIRE_PKT_RECEIVED || h.len < sizeof(wr))
 			return stream_fail(s, EPROTO, "%s (%u bytes) instead of RECEIVED",
 					   wire_pkt_name(h.type), h.len);
@@ -239,8 +255,34 @@ void rec_ctl_default_path(char *buf, size_t len, uint64_t session)
 {
 	const char *dir = getenv("XDG_RUNTIME_DIR");
 
-	snprintf(buf, len, "%s/vmig-%016llx.sock", dir && *dir ? dir : "/tmp",
-		 (unsigned long long)session);
+	snprintf(buf, len, "%s/vmig-%u/%016llx.sock", dir && *dir ? dir : "/tmp",
+		 (unsigned int)geteuid(), (unsigned long long)session);
+}
+
+/*
+ * The directory of a default control socket: this user's own, mode 0700.
+ * One that exists must be a real directory (not a link) owned by this
+ * user and closed to everyone else, or someone else could watch or
+ * replace the socket.
+ */
+static int private_dir(const char *path)
+{
+	char dir[108];
+	char *slash;
+	struct stat st;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (!slash || slash == dir)
+		return -EINVAL;
+	*slash = 0;
+	if (mkdir(dir, 0700) && errno != EEXIST)
+		return -errno;
+	if (lstat(dir, &st))
+		return -errno;
+	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077))
+		return -EPERM;
+	return 0;
 }
 
 static int ctl_addr(const char *path, struct sockaddr_un *a)
@@ -253,23 +295,39 @@ static int ctl_addr(const char *path, struct sockaddr_un *a)
 	return 0;
 }
 
-int rec_ctl_listen(const char *path)
+int rec_ctl_listen(const char *path, bool own_dir)
 {
 	struct sockaddr_un a;
 	int fd, r = ctl_addr(path, &a);
 
+	if (!r && own_dir)
+		r = private_dir(path);
 	if (r)
 		return r;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	unlink(path);
-	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, 4)) {
+	/* 0600 (the mode bind() leaves follows the umask); rec_ctl_wait() checks the peer too. */
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) || chmod(path, 0600) || listen(fd, 4)) {
 		r = -errno;
 		close(fd);
+		unlink(path);
 		return r;
 	}
 	return fd;
+}
+
+/* Only this user or root may steer a paused migration. */
+static bool peer_allowed(int fd, uid_t *uid)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len))
+		return false;
+	*uid = cr.uid;
+	return cr.uid == geteuid() || cr.uid == 0;
 }
 
 /* One line (up to len-1 bytes, without the newline) within ms: 0 or -errno. */
@@ -304,6 +362,7 @@ static int read_line(int fd, char *buf, size_t len, int ms)
 int rec_ctl_wait(int lfd, int ms, int *cfd, char *to, size_t tolen)
 {
 	struct pollfd p = { .fd = lfd, .events = POLLIN };
+	uid_t uid = (uid_t)-1;
 	char line[300];
 	int fd;
 
@@ -321,15 +380,39 @@ int rec_ctl_wait(int lfd, int ms, int *cfd, char *to, size_t tolen)
 		close(fd);
 		return 0;
 	}
-	if (strncmp(line, "resume", 6) || (line[6] && line[6] != ' ') ||
-	    strlen(line + 6 + !!line[6]) >= tolen) {
+	/* (After reading the request: a close with it unread would reset the answer.) */
+	if (!peer_allowed(fd, &uid)) {
+		fprintf(stderr, "vmig migrate: refused a control request from uid %u (only uid "
+			"%u or root may)\n", (unsigned int)uid, (unsigned int)geteuid());
+		rec_ctl_reply(fd, "error permission denied: only the user who runs the "
+			      "migration, or root, may resume it");
+		close(fd);
+		return 0;
+	}
+	if (rec_ctl_parse(line, to, tolen)) {
 		rec_ctl_reply(fd, "error unknown request '%.64s'", line);
 		close(fd);
 		return 0;
 	}
-	strcpy(to, line + 6 + !!line[6]);
 	*cfd = fd;
 	return 1;
+}
+
+int rec_ctl_parse(const char *line, char *to, size_t tolen)
+{
+	const char *arg = line + 6;
+	size_t i;
+
+	if (strncmp(line, "resume", 6) || (*arg && *arg != ' '))
+		return -EINVAL;
+	arg += !!*arg;
+	if (strlen(arg) >= tolen)
+		return -ENAMETOOLONG;
+	for (i = 0; arg[i]; i++)	/* HOST:PORT: printable, no spaces */
+		if (arg[i] <= ' ' || arg[i] > '~')
+			return -EINVAL;
+	strcpy(to, arg);
+	return 0;
 }
 
 void rec_ctl_reply(int cfd, const char *fmt, ...)

@@ -21,11 +21,15 @@
 /* A failure a reconnection may cure (the peer or the link went away). */
 bool rec_transient(int err);
 
-/* Destination: the received bitmap as RECEIVED packets, then RESUMED. */
+/*
+ * Destination: the received bitmap as RECEIVED packets, then RESUMED with
+ * the destination's proof of the session's key (auth.h).
+ */
 int rec_send_bitmap(struct stream *s, struct pc_dst *pc);
 /*
  * Source: read RECEIVED* up to RESUMED into per-region bitmaps (allocated
- * here, freed with rec_free_bitmap), checked against guest RAM's shape.
+ * here, freed with rec_free_bitmap), checked against guest RAM's shape;
+ * RESUMED (or DONE) must prove the session's key.
  * 1 when the destination answers DONE instead: it had finished.
  */
 int rec_recv_bitmap(struct stream *s, struct vmig_ram *ram, uint64_t **bm);
@@ -45,16 +49,27 @@ int rec_wait_done_ack(struct stream *s, int timeout_ms);
  * stream socket; a client writes one line "resume [HOST:PORT]\n" and reads
  * one line back, "ok ..." or "error ...".
  */
-/* Default path of a session's control socket ($XDG_RUNTIME_DIR or /tmp). */
+/*
+ * Default path of a session's control socket: DIR/vmig-UID/SESSION.sock,
+ * DIR $XDG_RUNTIME_DIR or /tmp.
+ */
 void rec_ctl_default_path(char *buf, size_t len, uint64_t session);
-/* Bind and listen on path (a stale socket there is replaced): fd or -errno. */
-int rec_ctl_listen(const char *path);
+/*
+ * Bind and listen on path (a stale socket there is replaced), mode 0600:
+ * fd or -errno.  own_dir: the parent is this user's private directory,
+ * made 0700 if missing; -EPERM if it exists and is not (another owner,
+ * open to others, a link).  Requests from other users than this one and
+ * root are refused (SO_PEERCRED) whatever the modes.
+ */
+int rec_ctl_listen(const char *path, bool own_dir);
 /*
  * Wait up to ms for a request on the listening socket: 1 with *cfd open
  * (answer it with rec_ctl_reply) and to[] the new address ("" for the same
  * one), 0 on timeout.
  */
 int rec_ctl_wait(int lfd, int ms, int *cfd, char *to, size_t tolen);
+/* A request line (without its newline): "resume" or "resume HOST:PORT"; 0 or -errno. */
+int rec_ctl_parse(const char *line, char *to, size_t tolen);
 void rec_ctl_reply(int cfd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Client: ask the paused source at path to resume; 0 "ok", 1 refused, -errno. */
 int rec_ctl_resume(const char *path, const char *to, int timeout_ms, char *reply,

@@ -11,6 +11,7 @@
 
 #include "stream.h"
 #include "tls.h"
+#include "util.h"
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
 	       "the wire is little-endian; a big-endian port converts in stream.c");
@@ -71,13 +72,27 @@ int stream_fail(struct stream *s, int code, const char *fmt, ...)
 	return -code;
 }
 
+int stream_wait_ms(const struct stream *s)
+{
+	uint64_t now, left;
+
+	if (!s->deadline_ns)
+		return s->timeout_ms;
+	now = now_ns();
+	if (now >= s->deadline_ns)
+		return 0;
+	/* Rounded up: a wait the deadline cut short ends after it, and says so. */
+	left = (s->deadline_ns - now + 999999) / 1000000;
+	return left < (uint64_t)s->timeout_ms ? (int)left : s->timeout_ms;
+}
+
 static int wait_fd(struct stream *s, short ev)
 {
 	struct pollfd p = { .fd = s->fd, .events = ev };
 	int r;
 
 	do
-		r = poll(&p, 1, s->timeout_ms);
+		r = poll(&p, 1, stream_wait_ms(s));
 	while (r < 0 && errno == EINTR);
 	if (r < 0)
 		return -errno;
@@ -88,6 +103,9 @@ static int io_fail(struct stream *s, int err, const char *what)
 {
 	if (err == -ECONNRESET)
 		return stream_fail(s, ECONNRESET, "peer closed the connection (%s)", what);
+	if (err == -ETIMEDOUT && s->deadline_ns && now_ns() >= s->deadline_ns)
+		return stream_fail(s, ETIMEDOUT, "the peer did not finish its part in time (%s)",
+				   what);
 	if (err == -ETIMEDOUT)
 		return stream_fail(s, ETIMEDOUT, "no data from peer for %d ms (%s)",
 				   s->timeout_ms, what);

@@ -7,6 +7,7 @@
 #ifndef VMIG_STREAM_H
 #define VMIG_STREAM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/uio.h>
@@ -19,14 +20,24 @@ struct stream {
 	const uint8_t *mem;
 	size_t mem_len, mem_pos;
 	int timeout_ms;
+	uint64_t deadline_ns;		/* CLOCK_MONOTONIC bound on every wait (0: none) */
 	int lowat;			/* SO_RCVLOWAT set (0: default) */
 	uint64_t bytes_in, bytes_out;
 	char err[192];			/* what went wrong, for the user */
 	int32_t peer_code;		/* the last ERROR packet's code */
+	/* auth.c: this connection's secret; a main channel's session key */
+	bool authed, main_keyed;
+	uint64_t main_session;
+	uint8_t conn_secret[32], main_key[32];
 };
 
 void stream_init_fd(struct stream *s, int fd, int timeout_ms);
 void stream_init_mem(struct stream *s, const void *buf, size_t len);
+/*
+ * How long the next wait may last: timeout_ms, or less when deadline_ns
+ * (a bound on the whole connection so far, e.g. its handshake) comes first.
+ */
+int stream_wait_ms(const struct stream *s);
 
 /* All of n bytes, or -ETIMEDOUT, -ECONNRESET (peer closed), -errno. */
 int stream_read(struct stream *s, void *buf, size_t n);

@@ -22,6 +22,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "auth.h"
 #include "tls.h"
 #include "util.h"
 
@@ -43,10 +44,7 @@ struct tls_conn {
 	int fd;
 	bool server;
 	bool done;			/* handshake finished */
-	bool keyed;			/* main channel: key derived */
 	bool got_data;			/* the peer has sent application data */
-	uint64_t session;
-	uint8_t key[32];
 	size_t wpend;			/* bytes of wbuf offered, awaiting a retry */
 	int lowat;			/* SO_RCVLOWAT set (0: default) */
 	uint8_t *obuf;			/* coalesced ciphertext not yet sent */
@@ -64,11 +62,8 @@ static struct {
 	pthread_mutex_t lock;
 	struct tls_conn **tab;		/* by fd */
 	int tab_len;
-	bool have_session;
-	uint64_t session;
-	uint8_t key[32];
-	bool inject_key, inject_session;
-	bool warned;
+	bool any_data;			/* some peer has sent application data */
+	char warned[INET6_ADDRSTRLEN];	/* the last plain-TCP peer warned about */
 } g = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static BIO_METHOD *obio_meth;	/* NULL: kernel TLS, OpenSSL writes to the socket */
@@ -78,23 +73,11 @@ bool tls_enabled(void)
 	return g.mode != TLS_NONE;
 }
 
-int tls_inject(const char *what)
-{
-	if (!strcmp(what, "key"))
-		g.inject_key = true;
-	else if (!strcmp(what, "session"))
-		g.inject_session = true;
-	else
-		return -EINVAL;
-	return 0;
-}
-
 static void conn_free(struct tls_conn *c)
 {
 	if (!c)
 		return;
 	SSL_free(c->ssl);
-	OPENSSL_cleanse(c->key, sizeof(c->key));
 	free(c->obuf);
 	free(c);
 }
@@ -113,7 +96,6 @@ static void tls_cleanup(void)
 	BIO_meth_free(obio_meth);
 	obio_meth = NULL;
 	OPENSSL_cleanse(g.psk, sizeof(g.psk));
-	OPENSSL_cleanse(g.key, sizeof(g.key));
 }
 
 /* The first error on this thread's OpenSSL queue, as text. */
@@ -248,7 +230,7 @@ static int wait_ev(struct stream *s, short ev)
 	int r;
 
 	do
-		r = poll(&p, 1, s->timeout_ms);
+		r = poll(&p, 1, stream_wait_ms(s));
 	while (r < 0 && errno == EINTR);
 	if (r < 0)
 		return -errno;
@@ -459,11 +441,18 @@ int tls_attach(int fd, bool server, const char *host, char *err, size_t errlen)
 	char name[INET6_ADDRSTRLEN] = "?";
 
 	if (!tls_enabled()) {
-		if (!g.warned && !peer_is_loopback(fd, name, sizeof(name))) {
-			g.warned = true;
-			fprintf(stderr, "vmig: warning: plain TCP with %s: guest memory crosses "
-				"the network unencrypted and unauthenticated (use --tls-creds "
-				"or --tls-psk on both sides)\n", name);
+		/* Once for every peer address, not once per process. */
+		if (!peer_is_loopback(fd, name, sizeof(name))) {
+			pthread_mutex_lock(&g.lock);
+			if (strcmp(name, g.warned)) {
+				snprintf(g.warned, sizeof(g.warned), "%s", name);
+				fprintf(stderr, "vmig: warning: plain TCP with %s: guest memory "
+					"crosses the network unencrypted%s (use --tls-creds or "
+					"--tls-psk on both sides)\n", name,
+					auth_mode() == AUTH_INSECURE ? " and unauthenticated" :
+					", and anyone on the path can alter it");
+			}
+			pthread_mutex_unlock(&g.lock);
 		}
 		return 0;
 	}
@@ -641,7 +630,7 @@ static ssize_t io_err(struct stream *s, struct tls_conn *c, int ret, const char 
  */
 static ssize_t closed_early(struct stream *s, struct tls_conn *c, ssize_t ret)
 {
-	if (!c->got_data && !g.have_session && (ret == 0 || errno == ECONNRESET || errno == EPIPE)) {
+	if (!c->got_data && !g.any_data && (ret == 0 || errno == ECONNRESET || errno == EPIPE)) {
 		stream_fail(s, ECONNRESET, "the peer closed the TLS connection before sending "
 			    "anything: did it refuse our certificate or key? (see its log)");
 		errno = ECONNRESET;
@@ -722,7 +711,7 @@ ssize_t tls_readv(struct stream *s, const struct iovec *iov, int cnt)
 			errno = e;
 		}
 		if (ok) {
-			c->got_data = true;
+			c->got_data = g.any_data = true;
 			return n;
 		}
 		if (r == SSL_ERROR_ZERO_RETURN)
@@ -840,102 +829,45 @@ static int export(SSL *ssl, const char *label, const void *ctx, size_t ctxlen, u
 					  ctx != NULL) == 1 ? 0 : -EPROTO;
 }
 
-static int proof(struct stream *s, const struct wire_chan_hdr *h, uint8_t out[32])
+void tls_read_ahead(struct stream *s)
 {
-	uint8_t buf[sizeof(PROOF_PREFIX) + sizeof(*h) + 32];
-	unsigned int len = 32;
-
-	memcpy(buf, PROOF_PREFIX, sizeof(PROOF_PREFIX));
-	memcpy(buf + sizeof(PROOF_PREFIX), h, sizeof(*h));
-	if (export(s->tls->ssl, LABEL_CHANNEL, NULL, 0, buf + sizeof(PROOF_PREFIX) + sizeof(*h)))
-		return stream_fail(s, EPROTO, "TLS: cannot export keying material");
-	if (!HMAC(EVP_sha256(), g.key, sizeof(g.key), buf, sizeof(buf), out, &len))
-		return stream_fail(s, EPROTO, "TLS: HMAC failed");
-	return 0;
-}
-
-static int derive_main(struct stream *s, const struct wire_chan_hdr *h)
-{
-	struct tls_conn *c = s->tls;
-
-	if (export(c->ssl, LABEL_SESSION, &h->session, sizeof(h->session), c->key))
-		return stream_fail(s, EPROTO, "TLS: cannot export keying material");
-	c->session = h->session;
-	c->keyed = true;
-	return 0;
-}
-
-int tls_hdr_send(struct stream *s, struct wire_chan_hdr *h)
-{
-	if (s->tls && h->kind != WIRE_CHAN_MAIN && g.inject_session)
-		h->session ^= 2;
-	return 0;
-}
-
-int tls_hdr_sent(struct stream *s, const struct wire_chan_hdr *h)
-{
-	uint8_t p[TLS_PROOF_LEN];
-	int r;
-
-	if (!s->tls)
-		return 0;
-	if (h->kind == WIRE_CHAN_MAIN)
-		return derive_main(s, h);
-	if (!g.have_session)
-		return stream_fail(s, EPROTO, "TLS: a %s channel before the main channel's "
-				   "handshake", wire_kind_name(h->kind));
-	r = proof(s, h, p);
-	if (!r)
-		r = stream_write(s, p, sizeof(p));
-	return r;
-}
-
-int tls_hdr_recv(struct stream *s, const struct wire_chan_hdr *h)
-{
-	uint8_t got[TLS_PROOF_LEN], want[TLS_PROOF_LEN];
-	int r;
-
-	if (!s->tls)
-		return 0;
-	if (h->kind == WIRE_CHAN_MAIN)
-		return derive_main(s, h);
-	if (!g.have_session)
-		return stream_fail(s, EPROTO, "a %s channel before any main channel finished "
-				   "its handshake: refused", wire_kind_name(h->kind));
-	/*
-	 * Page channels are only ever read through the stream, never poll()ed
-	 * between packets: let OpenSSL read ahead, many records per syscall.
-	 */
-	if (h->kind == WIRE_CHAN_MULTIFD)
+	if (s->tls)
 		SSL_set_read_ahead(s->tls->ssl, 1);
-	if (h->session != g.session)
-		return stream_fail(s, EPROTO, "a %s channel claiming session %016llx, but the "
-				   "main channel established session %016llx: refused",
-				   wire_kind_name(h->kind), (unsigned long long)h->session,
-				   (unsigned long long)g.session);
-	r = stream_read(s, got, sizeof(got));
-	if (r)
-		return r;
-	r = proof(s, h, want);
-	if (r)
-		return r;
-	if (CRYPTO_memcmp(got, want, sizeof(got)))
-		return stream_fail(s, EACCES, "a %s channel of session %016llx without proof of "
-				   "that session's TLS secret (another TLS session, or a "
-				   "replay): refused", wire_kind_name(h->kind),
-				   (unsigned long long)h->session);
+}
+
+int tls_export_conn(struct stream *s, uint8_t out[32])
+{
+	if (!s->tls || !s->tls->done || export(s->tls->ssl, LABEL_CHANNEL, NULL, 0, out))
+		return stream_fail(s, EPROTO, "TLS: cannot export keying material");
 	return 0;
 }
 
-void tls_session_established(struct stream *s)
+int tls_export_session(struct stream *s, uint64_t session, uint8_t out[32])
 {
-	struct tls_conn *c = s->tls;
+	if (!s->tls || !s->tls->done ||
+	    export(s->tls->ssl, LABEL_SESSION, &session, sizeof(session), out))
+		return stream_fail(s, EPROTO, "TLS: cannot export keying material");
+	return 0;
+}
 
-	if (!c || !c->keyed)
-		return;
-	memcpy(g.key, c->key, sizeof(g.key));
-	g.session = c->session;
-	g.have_session = true;
-	if (g.inject_key)
-		RAND_bytes(g.key, sizeof(g.key));
+int tls_peer_id(struct stream *s, uint8_t out[32])
+{
+	unsigned int len = 32;
+	const char *id;
+	X509 *x;
+	int r = -EPROTO;
+
+	memset(out, 0, 32);
+	if (!s->tls || !s->tls->done)
+		return -EPROTO;
+	x = SSL_get1_peer_certificate(s->tls->ssl);
+	if (x) {
+		r = X509_digest(x, EVP_sha256(), out, &len) == 1 ? 0 : -EPROTO;
+		X509_free(x);
+		return r;
+	}
+	id = SSL_get_psk_identity(s->tls->ssl);
+	if (!id)
+		id = g.psk_id;		/* the client side: its own identity is the session's */
+	return EVP_Digest(id, strlen(id), out, &len, EVP_sha256(), NULL) == 1 ? 0 : -EPROTO;
 }

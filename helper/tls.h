@@ -13,15 +13,11 @@
  * message and keeps waiting).  Without TLS, a peer that is not on loopback
  * gets a warning once.
  *
- * Session binding: when a channel header of kind main is exchanged, both
- * sides derive a 32-byte key from that connection's TLS session (RFC 8446
- * exporter, context = the session id).  When the main channel's handshake
- * succeeds (HELLO_REPLY with status 0) that key becomes the process's
- * session key.  Every other channel header is followed on the wire by
- * HMAC-SHA256(session key, "vmig-channel" || header || exporter of that
- * channel's own TLS connection): a channel from another session, or a
- * recorded one replayed, cannot produce it and is refused even when its
- * certificate or PSK is valid.  One migration per process.
+ * Session binding (auth.h) uses two RFC 8446 exporters of each connection:
+ * one as the connection's own secret, one (context = the session id) as a
+ * main channel's session key.  A channel from another session, or a
+ * recorded one replayed, cannot prove the binding and is refused even when
+ * its certificate or PSK is valid.
  *
  * Records: the sender writes each stream_writev() as its own TLS records,
  * so a record never spans two packets; code that poll()s a stream's fd
@@ -46,9 +42,6 @@ enum tls_mode { TLS_NONE, TLS_X509, TLS_PSK };
 /* Set up from the command line; 0 or -errno with err filled. */
 int tls_configure(enum tls_mode mode, const char *path, bool server, char *err, size_t errlen);
 bool tls_enabled(void);
-/* Tests: corrupt the session binding ("key") or the channels' session id ("session"). */
-int tls_inject(const char *what);
-
 /* channel.c: after connect (host = what the user named) or accept. */
 int tls_attach(int fd, bool server, const char *host, char *err, size_t errlen);
 /* stream.c: the TLS connection on fd, or NULL for plain TCP. */
@@ -64,11 +57,12 @@ ssize_t tls_writev(struct stream *s, const struct iovec *iov, int cnt);
  */
 bool tls_pending(const struct stream *s);
 
-/* channel.c: around the channel header. */
-int tls_hdr_send(struct stream *s, struct wire_chan_hdr *h);	/* may alter h (tests) */
-int tls_hdr_sent(struct stream *s, const struct wire_chan_hdr *h);
-int tls_hdr_recv(struct stream *s, const struct wire_chan_hdr *h);
-/* handshake.c: the main channel on s was accepted; its key binds the session. */
-void tls_session_established(struct stream *s);
+/* A stream only ever read through stream_read(), never poll()ed: read ahead. */
+void tls_read_ahead(struct stream *s);
+/* auth.c: this connection's exporter secret; a main channel's session key. */
+int tls_export_conn(struct stream *s, uint8_t out[32]);
+int tls_export_session(struct stream *s, uint64_t session, uint8_t out[32]);
+/* auth.c: SHA-256 of the peer's certificate (x509) or of the PSK identity. */
+int tls_peer_id(struct stream *s, uint8_t out[32]);
 
 #endif

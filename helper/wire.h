@@ -24,9 +24,14 @@
  *             Without the preempt channel requested pages travel at the head
  *             of their multifd channel's queue.
  *
- * With TLS (helper/tls.h) all of this runs inside TLS 1.3, and every
- * channel header of a kind other than main is followed by a 32-byte proof
- * that binds the channel to the main channel's TLS session.
+ * Authentication (helper/auth.h): with TLS (helper/tls.h) all of this runs
+ * inside TLS 1.3.  On plain TCP every connection first runs the exchange
+ * below (struct wire_auth_*), with a shared token or, --insecure, an empty
+ * one.  Either way every channel header of a kind other than main is then
+ * followed by a 32-byte proof that binds the channel to the session its
+ * main channel established, and RESUME proves the session's first key.
+ * Nothing about the session (id, RAM size, layout) is sent to a peer before
+ * it has authenticated.
  *
  * Pages of one 2 MiB chunk always travel on the same multifd channel
  * (chunk index modulo the channel count), so a newer copy of a page can
@@ -68,6 +73,47 @@ enum wire_chan_kind {
 				 WIRE_CAP_DONE_ACK)
 /* What a version-1 source must get to proceed. */
 #define WIRE_CAPS_REQUIRED	(WIRE_CAP_MULTIFD)
+
+/*
+ * Plain-TCP authentication, before the channel header:
+ *   src -> dst: wire_auth_hello		(nonce_c)
+ *   dst -> src: wire_auth_challenge	(nonce_d, mac_d)
+ *   src -> dst: 32-byte mac_c
+ * With T the token (empty for WIRE_AUTH_NONE):
+ *   mac_d  = HMAC-SHA256(T, "vmig-auth-dst-v1" || nonce_c || nonce_d)
+ *   mac_c  = HMAC-SHA256(T, "vmig-auth-src-v1" || nonce_c || nonce_d)
+ *   secret = HMAC-SHA256(T, "vmig-auth-conn-v1" || nonce_c || nonce_d)
+ * Each side checks the other's MAC; a wrong one closes the connection.  A
+ * method the destination does not run is answered with status != 0 and
+ * zeros, then closed.  Under TLS the secret is the connection's exporter
+ * ("EXPORTER-vmig-channel-v1", no context) and this exchange is skipped.
+ * A main channel's session key: HMAC(secret, "vmig-session-v1" || le64
+ * session), under TLS the exporter "EXPORTER-vmig-session-v1" with the
+ * session id as context.
+ */
+#define WIRE_AUTH_MAGIC		0x41494d56u	/* "VMIA" on the wire */
+#define WIRE_AUTH_VERSION	1
+enum wire_auth_method { WIRE_AUTH_NONE = 0, WIRE_AUTH_TOKEN = 1 };
+enum wire_auth_status {
+	WIRE_AUTH_OK = 0,
+	WIRE_AUTH_WANT_TOKEN = 1,	/* the destination runs with --token-file */
+	WIRE_AUTH_WANT_NONE = 2,	/* the destination runs with --insecure */
+	WIRE_AUTH_BAD_VERSION = 3,
+};
+
+struct wire_auth_hello {		/* 40 bytes */
+	uint32_t magic;
+	uint16_t version;
+	uint16_t method;		/* enum wire_auth_method */
+	uint8_t nonce[32];
+};
+
+struct wire_auth_challenge {		/* 72 bytes */
+	uint32_t magic;
+	uint32_t status;		/* enum wire_auth_status */
+	uint8_t nonce[32];
+	uint8_t mac[32];
+};
 
 struct wire_chan_hdr {			/* 32 bytes */
 	uint32_t magic;
@@ -164,8 +210,14 @@ struct wire_device {			/* 48 bytes */
 	uint64_t size;			/* approximate */
 };
 
-/* DEVSTATE: + len bytes of the device's state. */
+/*
+ * DEVSTATE: + len bytes of the device's state.  Only the last chunk may be
+ * empty; a chunk's seq is at most WIRE_DEVSTATE_WINDOW - 1 past the
+ * device's next chunk the destination has not loaded (a sender reorders
+ * only what is in flight on its channels, far less).
+ */
 #define WIRE_DEVSTATE_LAST	1u	/* the device's last chunk (may be empty) */
+#define WIRE_DEVSTATE_WINDOW	4096u
 struct wire_devstate {
 	uint32_t device;		/* index into DEVICES */
 	uint32_t seq;			/* 0, 1, ... per device */
@@ -200,10 +252,14 @@ struct wire_req {			/* return path */
 
 /*
  * Postcopy recovery: after any channel broke during postcopy, the source
- * opens a new main channel with the same session id (over TLS a new
- * handshake, so a new binding key for the channels that follow) and sends
- * RESUME instead of HELLO.  The destination answers RECEIVED* (its received
- * bitmap, raw, in slices) and RESUMED; then the source opens every other
+ * opens a new main channel with the same session id (a new connection
+ * secret, so a new binding key for the channels that follow) and sends
+ * RESUME instead of HELLO, proving the session's root key (auth.h).  The
+ * destination answers RECEIVED* (its received bitmap, raw, in slices) and
+ * RESUMED carrying 32 bytes, HMAC(root key, "vmig-resumed-v1" || le64
+ * session || this connection's secret): the destination proves the key
+ * too before anything is re-sent (and so does a DONE answering RESUME).
+ * Then the source opens every other
  * channel again, re-sends whatever is not in the bitmap in the background,
  * and the destination re-sends its outstanding page requests.
  *
@@ -215,6 +271,8 @@ struct wire_req {			/* return path */
 struct wire_resume {
 	uint32_t attempt;		/* 1, 2, ...: informational */
 	uint32_t reserved;
+	/* HMAC(root key, "vmig-resume-v1" || le64 session || this connection's secret) */
+	uint8_t proof[32];
 };
 
 #define WIRE_RECEIVED_WORDS	8192	/* le64 bitmap words per RECEIVED packet at most */

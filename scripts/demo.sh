@@ -15,6 +15,9 @@ vmig=${VMIG:-build/out/vmig}
 mem=${DEMO_MEM:-1G}
 rate=${DEMO_RATE:-64}
 tmp=$(mktemp -d /tmp/vmig-demo.XXXXXX)
+# Who may connect (vmig requires a choice): a token both sides hold.
+(umask 077 && openssl rand -hex 32 >"$tmp/token")
+AUTH="--token-file $tmp/token"
 pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
@@ -40,7 +43,7 @@ $vmig guest --socket "$tmp/dst.sock" --mem "$mem" --incoming --verify-all --run 
 	>"$tmp/dst.out" 2>"$tmp/dst.err" &
 dg=$!; pids+=("$dg")
 wait_ready "$tmp/dst.out" "$dg"
-$vmig listen --vmm "$tmp/dst.sock" --port "127.0.0.1:$port" --no-progress \
+$vmig listen --vmm "$tmp/dst.sock" --port "127.0.0.1:$port" $AUTH --no-progress \
 	>"$tmp/listen.out" 2>"$tmp/listen.err" &
 ls=$!; pids+=("$ls")
 for _ in $(seq 600); do	# it allocates guest RAM first
@@ -59,7 +62,7 @@ sleep 0.5	# let it dirty memory for a moment
 echo "== vmig migrate --vmm $tmp/src.sock --to 127.0.0.1:$port ${DEMO_ARGS:-}"
 rc=0
 # shellcheck disable=SC2086
-$vmig migrate --vmm "$tmp/src.sock" --to "127.0.0.1:$port" ${DEMO_ARGS:-} || rc=$?
+$vmig migrate --vmm "$tmp/src.sock" --to "127.0.0.1:$port" $AUTH ${DEMO_ARGS:-} || rc=$?
 lrc=0; wait "$ls" || lrc=$?
 drc=0; wait "$dg" || drc=$?
 src=0; wait "$sg" || src=$?

@@ -30,7 +30,7 @@ attach_case() {
 	dest_pair "$p" "--mem 64M --verify-all --run 1" "--json --recovery-timeout 60"
 	src_guest "$p" "--mem 64M --pattern random --dirty-rate 50"
 	local port_var="PORT_$p" spid="PID_${p}sg" dpid="PID_${p}dg" lpid="PID_${p}ls"
-	start "${p}m1" "$VMIG" migrate --vmm "$MIG_TMP/${p}src.sock" \
+	start "${p}m1" "$VMIG" migrate $MIG_AUTH --vmm "$MIG_TMP/${p}src.sock" \
 		--to "127.0.0.1:${!port_var}" --json --timeout 5 --no-progress $margs
 	local m1="PID_${p}m1"
 	# Kill it as soon as the destination runs the guest: pages still missing.
@@ -45,7 +45,7 @@ attach_case() {
 		wait_for "$MIG_TMP/${p}ls.err" "postcopy paused" 10
 
 	# An ordinary helper must not take the stopped guest for a fresh one.
-	timeout 60 "$VMIG" migrate --vmm "$MIG_TMP/${p}src.sock" --to "127.0.0.1:${!port_var}" \
+	timeout 60 "$VMIG" migrate $MIG_AUTH --vmm "$MIG_TMP/${p}src.sock" --to "127.0.0.1:${!port_var}" \
 		--timeout 5 --no-progress >"$MIG_TMP/${p}m2.out" 2>"$MIG_TMP/${p}m2.err"
 	local rc2=$?
 	check "$name: a plain 'vmig migrate' is refused and the VMM stays stopped" \
@@ -53,7 +53,7 @@ attach_case() {
 	check "$name: ... and resumes nothing" \
 		bash -c "! grep -q 'running on here' '$MIG_TMP/${p}sg.err'"
 
-	timeout 120 "$VMIG" migrate --vmm "$MIG_TMP/${p}src.sock" --attach --json --timeout 5 \
+	timeout 120 "$VMIG" migrate $MIG_AUTH --vmm "$MIG_TMP/${p}src.sock" --attach --json --timeout 5 \
 		--no-progress $aargs >"$MIG_TMP/${p}m3.json" 2>"$MIG_TMP/${p}m3.err"
 	local rc=$?
 	wait_pid "${!lpid}" 60; local lrc=$?
@@ -90,13 +90,13 @@ p=l$tap_n
 dest_pair "$p" "--mem 64M --verify-all --run 1" "--json --recovery-timeout 60"
 src_guest "$p" "--mem 64M --pattern random --dirty-rate 50"
 v="PORT_$p"
-start "${p}m1" "$VMIG" migrate --vmm "$MIG_TMP/${p}src.sock" --to "127.0.0.1:${!v}" --json \
+start "${p}m1" "$VMIG" migrate $MIG_AUTH --vmm "$MIG_TMP/${p}src.sock" --to "127.0.0.1:${!v}" --json \
 	--timeout 5 --no-progress --postcopy-after 0 --inject-cut switchlost --no-auto-resume
 wait_for "$MIG_TMP/${p}m1.err" "postcopy paused" 30
 v="PID_${p}m1"
 kill -9 "${!v}"
 wait "${!v}" 2>/dev/null
-timeout 60 "$VMIG" migrate --vmm "$MIG_TMP/${p}src.sock" --attach --timeout 5 --no-progress \
+timeout 60 "$VMIG" migrate $MIG_AUTH --vmm "$MIG_TMP/${p}src.sock" --attach --timeout 5 --no-progress \
 	>"$MIG_TMP/${p}m2.out" 2>"$MIG_TMP/${p}m2.err"
 rc=$?
 check "switch lost, then the helper died: --attach learns the guest never ran there" \
@@ -113,7 +113,7 @@ check "... and the destination never ran it" \
 # Nothing to take over: --attach says so and leaves a running guest alone.
 p=n$tap_n
 src_guest "$p" "--mem 16M --pattern random"
-timeout 30 "$VMIG" migrate --vmm "$MIG_TMP/${p}src.sock" --attach --timeout 5 --no-progress \
+timeout 30 "$VMIG" migrate $MIG_AUTH --vmm "$MIG_TMP/${p}src.sock" --attach --timeout 5 --no-progress \
 	>"$MIG_TMP/${p}m.out" 2>"$MIG_TMP/${p}m.err"
 rc=$?
 check "--attach without a dead helper's postcopy fails and says why" \

@@ -62,7 +62,7 @@ mid_round() {
 	dest_pair $p "--mem 128M" ""
 	src_guest $p "--mem 128M --dirty-rate 50"
 	local port_var="PORT_$p"
-	start "${p}mig" "$VMIG" migrate --vmm "$MIG_TMP/${p}src.sock" --to "127.0.0.1:${!port_var}" \
+	start "${p}mig" "$VMIG" migrate --vmm "$MIG_TMP/${p}src.sock" --to "127.0.0.1:${!port_var}" $MIG_AUTH \
 		--max-bandwidth 40 --track "$track" --timeout 5 --no-progress
 	sleep 1.2
 	local mpid="PID_${p}mig" lpid="PID_${p}ls" dpid="PID_${p}dg"
@@ -110,7 +110,7 @@ mid_round() {
 	# ... and it can still be migrated.
 	dest_pair ${p}r "--mem 128M --verify-all --run 0" ""
 	local port2="PORT_${p}r"
-	timeout 60 "$VMIG" migrate --vmm "$MIG_TMP/${p}src.sock" --to "127.0.0.1:${!port2}" \
+	timeout 60 "$VMIG" migrate --vmm "$MIG_TMP/${p}src.sock" --to "127.0.0.1:${!port2}" $MIG_AUTH \
 		--json --track "$track" --timeout 5 >"$MIG_TMP/${p}r.json" 2>"$MIG_TMP/${p}r.merr"; rc=$?
 	local d2="PID_${p}rdg"
 	wait_pid "${!d2}" 20; drc=$?

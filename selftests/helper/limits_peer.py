@@ -20,6 +20,8 @@ import ssl
 import struct
 import time
 
+import vmig_auth
+
 MAGIC = 0x47494D56
 HELLO, HELLO_REPLY, PAGES, END, ROUND, COMPLETE, RESUMED, ERROR, NOP = range(1, 10)
 SESSION = 0x0123456789ABCDEF
@@ -59,9 +61,13 @@ def main():
     ap.add_argument("--pages", type=int, default=4096)
     a = ap.parse_args()
 
+    secrets = {}
+
     def conn():
         s = socket.create_connection(("127.0.0.1", a.port), timeout=10)
         if not a.tls:
+            if a.mode != "silent":
+                secrets[s] = vmig_auth.client(s)
             return s
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_3
@@ -74,6 +80,7 @@ def main():
         time.sleep(8)
         return
     s.sendall(chan_hdr(1))
+    key = vmig_auth.session_key(secrets[s], SESSION) if s in secrets else None
     if a.mode == "channels":
         s.sendall(pkt(HELLO, hello(65, [a.pages])))
     elif a.mode == "regions":
@@ -87,11 +94,13 @@ def main():
             print("handshake refused:", rep[24:].decode(errors="replace"))
             return
         m0 = conn()
-        m0.sendall(chan_hdr(2, 0))
+        h = chan_hdr(2, 0)
+        m0.sendall(h + vmig_auth.channel_proof(key, h, secrets[m0]))
         time.sleep(0.3)
         for index in (0, 2):
             m = conn()
-            m.sendall(chan_hdr(2, index))
+            h = chan_hdr(2, index)
+            m.sendall(h + vmig_auth.channel_proof(key, h, secrets[m]))
             print("extra channel %d:" % index, answer(m))
         m0.close()
     else:

@@ -13,6 +13,20 @@ mig_cleanup() {
 }
 trap mig_cleanup EXIT
 
+# Who may connect: a token both sides hold (vmig refuses to run without a
+# choice).  A test may set MIG_AUTH to other options (--insecure, TLS).
+MIG_TOKEN=$MIG_TMP/token
+(umask 077 && openssl rand -hex 32 >"$MIG_TOKEN")
+MIG_AUTH=${MIG_AUTH:---token-file $MIG_TOKEN}
+export VMIG_TOKEN_FILE=$MIG_TOKEN	# the python peers (vmig_auth.py) use it too
+# auth_args ARGS: $MIG_AUTH, unless ARGS choose for themselves.
+auth_args() {
+	case " $1 " in
+	*" --tls-"* | *" --insecure "* | *" --token-file "*) ;;
+	*) echo "$MIG_AUTH" ;;
+	esac
+}
+
 free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
@@ -59,7 +73,7 @@ dest_pair() {
 	printf -v "PORT_$p" %s "$(free_port)"
 	local port_var="PORT_$p"
 	start "${p}ls" "$VMIG" listen --vmm "$MIG_TMP/${p}dst.sock" --port "127.0.0.1:${!port_var}" \
-		--timeout 5 --no-progress $3
+		--timeout 5 --no-progress $(auth_args "$3") $3
 	wait_for "$MIG_TMP/${p}ls.err" "waiting for a source"
 }
 
@@ -73,7 +87,7 @@ src_guest() {
 migrate() {
 	local port_var="PORT_$2"
 	timeout 120 "$VMIG" migrate --vmm "$MIG_TMP/${1}src.sock" --to "127.0.0.1:${!port_var}" \
-		--json --timeout 5 $3 >"$MIG_TMP/$1.json" 2>"$MIG_TMP/$1.merr"
+		--json --timeout 5 $(auth_args "$3") $3 >"$MIG_TMP/$1.json" 2>"$MIG_TMP/$1.merr"
 }
 
 # json FILE EXPR: evaluate a python expression on the report d (the last

@@ -23,6 +23,8 @@ import sys
 import threading
 import time
 
+import vmig_auth
+
 MAGIC = 0x47494D56
 (HELLO, HELLO_REPLY, PAGES, END, ROUND, COMPLETE, RESUMED, ERROR, NOP,
  DEVICES, DEVSTATE, DISCARD, POSTCOPY, REQ, DONE) = range(1, 16)
@@ -64,18 +66,29 @@ def drain(s):
 def switched(port, pages, drain_return):
     """A source's session up to the destination's RESUMED: (main, multifd, return, preempt)."""
     session = 0x1234567890ABCDEF
-    conn = lambda: socket.create_connection(("127.0.0.1", port), timeout=10)
+    secrets = {}
+
+    def conn():
+        c = socket.create_connection(("127.0.0.1", port), timeout=10)
+        secrets[c] = vmig_auth.client(c)
+        return c
+
+    def bound(c, kind, index=0):
+        h = chan_hdr(kind, session, index)
+        c.sendall(h + vmig_auth.channel_proof(key, h, secrets[c]))
+
     s = conn()
     s.sendall(chan_hdr(MAIN, session))
+    key = vmig_auth.session_key(secrets[s], session)
     s.sendall(pkt(HELLO, struct.pack("<IIQIIII", 1, 1, CAPS, 4096, 1, 1, 0) +
                   struct.pack("<Q", pages)))
     t, body = recv_pkt(s)
     if t != HELLO_REPLY or struct.unpack("<i", body[:4])[0] != 0:
         sys.exit("handshake refused: " + body[16:].decode(errors="replace"))
     m, r, p = conn(), conn(), conn()
-    m.sendall(chan_hdr(MULTIFD, session, 0))
-    r.sendall(chan_hdr(RETURN, session))
-    p.sendall(chan_hdr(PREEMPT, session))
+    bound(m, MULTIFD, 0)
+    bound(r, RETURN)
+    bound(p, PREEMPT)
     if drain_return:
         threading.Thread(target=drain, args=(r,), daemon=True).start()
     m.sendall(pkt(POSTCOPY))
@@ -160,6 +173,7 @@ def badreq(port):
     ls.listen(16)
     ls.settimeout(20)
     s, _ = ls.accept()
+    vmig_auth.server(s)
     recv_exact(s, 32)
     t, body = recv_pkt(s)
     nmf = struct.unpack("<IIQIIII", body[:32])[4]
@@ -167,7 +181,8 @@ def badreq(port):
     chans = {}
     while len(chans) < nmf + 2:
         c, _ = ls.accept()
-        h = recv_exact(c, 32)
+        vmig_auth.server(c)
+        h = recv_exact(c, 32 + 32)	# header and binding proof (not checked here)
         kind, idx = struct.unpack("<H", h[6:8])[0], struct.unpack("<I", h[16:20])[0]
         chans[(kind, idx)] = c
         if kind == MULTIFD:

@@ -103,7 +103,7 @@ check "... and its guest runs on with every page intact" \
 p=kill
 dest_pair $p "--mem 64M --verify-all --run 1" "--recovery-timeout 2" && src_guest $p "--mem 64M --pattern random"
 port_var=PORT_$p
-start ${p}mig "$VMIG" migrate --vmm "$MIG_TMP/${p}src.sock" --to "127.0.0.1:${!port_var}" \
+start ${p}mig "$VMIG" migrate --vmm "$MIG_TMP/${p}src.sock" --to "127.0.0.1:${!port_var}" $MIG_AUTH \
 	--timeout 5 --postcopy-after 0 --max-bandwidth 8 --no-progress
 wait_for "$MIG_TMP/${p}ls.err" "postcopy: the guest runs here" 20
 kill -9 "$PID_killmig"
@@ -145,7 +145,7 @@ src_guest $p "--mem 16M --pattern idle"
 port=$(free_port)
 start ${p}peer python3 "$PEER" badreq "$port"
 sleep 0.3
-timeout 30 "$VMIG" migrate --vmm "$MIG_TMP/${p}src.sock" --to "127.0.0.1:$port" --timeout 5 \
+timeout 30 "$VMIG" migrate --vmm "$MIG_TMP/${p}src.sock" --to "127.0.0.1:$port" --timeout 5 $MIG_AUTH \
 	--postcopy-after 0 --multifd 1 --no-progress >"$MIG_TMP/$p.out" 2>"$MIG_TMP/$p.merr"
 rc=$?
 check "a request outside guest RAM: the source drops it, saying so" \

@@ -162,7 +162,7 @@ python3 "$PROXY" "$pport" "$PORT_man" >"$MIG_TMP/px.out" 2>&1 &
 px=$!
 MIG_PIDS+=($px)
 wait_for "$MIG_TMP/px.out" "proxy: ready"
-start ${p}mig "$VMIG" migrate --vmm "$MIG_TMP/${p}src.sock" --to "127.0.0.1:$pport" --json \
+start ${p}mig "$VMIG" migrate --vmm "$MIG_TMP/${p}src.sock" --to "127.0.0.1:$pport" --json $MIG_AUTH \
 	--timeout 5 --postcopy-after 0 --max-bandwidth 16 --multifd 2 --no-progress \
 	--no-auto-resume --recovery-timeout 60
 wait_for "$MIG_TMP/${p}ls.err" "postcopy: the guest runs here" 20

@@ -93,7 +93,7 @@ p=upd
 dest_pair $p "--mem 64M --verify-all --run 0 --device name=gpu,size=1M" "--json" &&
 	src_guest $p "--mem 64M --pattern idle --device name=gpu,size=32M,save-rate=16M,resize=1M"
 port_var="PORT_$p"
-start updmig "$VMIG" migrate --vmm "$MIG_TMP/${p}src.sock" --to "127.0.0.1:${!port_var}" --timeout 5 \
+start updmig "$VMIG" migrate $MIG_AUTH --vmm "$MIG_TMP/${p}src.sock" --to "127.0.0.1:${!port_var}" --timeout 5 \
 	--multifd 2 --downtime-limit 400 --max-rounds 100000 --json-rounds
 wait_for "$MIG_TMP/updmig.out" '"round":3,' 60
 check "VMM update: before it, the migration waits (it is still running after 3 rounds)" \

@@ -23,6 +23,8 @@ import struct
 import sys
 import time
 
+import vmig_auth
+
 MAGIC = 0x47494D56
 HELLO, HELLO_REPLY, PAGES, END, ROUND, COMPLETE, RESUMED, ERROR, NOP = range(1, 10)
 
@@ -36,8 +38,9 @@ def pkt(ptype, payload=b"", length=None):
 
 
 def conn(port):
+    """An authenticated connection (vmig_auth.py) and its secret."""
     s = socket.create_connection(("127.0.0.1", port), timeout=5)
-    return s
+    return s, vmig_auth.client(s)
 
 
 def drain(s):
@@ -57,7 +60,7 @@ def main():
     port, mode = int(sys.argv[1]), sys.argv[2]
     pages = int(sys.argv[3]) if len(sys.argv) > 3 else 4096
     session = 0x1234567890ABCDEF
-    s = conn(port)
+    s, secret = conn(port)
     if mode == "badmagic":
         s.sendall(chan_hdr(1, session, magic=0xDEADBEEF))
         print(drain(s)[8:].decode(errors="replace"))
@@ -67,6 +70,7 @@ def main():
         print(drain(s)[8:].decode(errors="replace"))
         return
     s.sendall(chan_hdr(1, session))
+    key = vmig_auth.session_key(secret, session)
     if mode == "nohello":
         s.sendall(pkt(COMPLETE, struct.pack("<QII", 0, 0, 0)))
         print(drain(s)[8:].decode(errors="replace"))
@@ -79,8 +83,9 @@ def main():
     if ptype != HELLO_REPLY or status != 0:
         print("handshake refused:", rep[24:].decode(errors="replace"))
         sys.exit(1)
-    m = conn(port)
-    m.sendall(chan_hdr(2, session, 0))
+    m, msecret = conn(port)
+    h = chan_hdr(2, session, 0)
+    m.sendall(h + vmig_auth.channel_proof(key, h, msecret))
     time.sleep(0.2)
     if mode == "oversized":
         m.sendall(struct.pack("<HHI", PAGES, 0, 1 << 31))

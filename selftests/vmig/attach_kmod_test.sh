@@ -16,6 +16,9 @@ if [ ! -x "$vmig" ] || [ ! -e /dev/vmig ]; then
 fi
 T=/tmp/kattach
 mkdir -p $T
+# Who may connect (vmig requires a choice): a token both sides hold.
+(umask 077 && echo "vm-test-token-$$-0123456789abcdef" >$T/token)
+AUTH="--token-file $T/token"
 port=5300
 
 # wait_for FILE PATTERN SECONDS
@@ -62,7 +65,7 @@ attach_case() {
 		--backend kmod >$p.dg.out 2>$p.dg.err &
 	dg=$!
 	wait_for $p.dg.out "guest: ready" 60
-	$vmig listen --vmm $p.dst --port 127.0.0.1:$port --timeout 60 --accept-timeout 250 \
+	$vmig listen $AUTH --vmm $p.dst --port 127.0.0.1:$port --timeout 60 --accept-timeout 250 \
 		--no-progress --json --recovery-timeout 120 >$p.ls.json 2>$p.ls.err &
 	ls=$!
 	wait_for $p.ls.err "waiting for a source" 60
@@ -70,7 +73,7 @@ attach_case() {
 		--pattern random --dirty-rate 8 >$p.sg.out 2>$p.sg.err &
 	sg=$!
 	wait_for $p.sg.out "guest: ready" 60
-	$vmig migrate --vmm $p.src --to 127.0.0.1:$port --json --timeout 60 --no-progress \
+	$vmig migrate $AUTH --vmm $p.src --to 127.0.0.1:$port --json --timeout 60 --no-progress \
 		$2 >$p.m1.json 2>$p.m1.err &
 	m1=$!
 	wait_for $p.ls.err "postcopy: the guest runs here" 120
@@ -78,7 +81,7 @@ attach_case() {
 	wait $m1 2>/dev/null
 	check "$name: the source VMM stays stopped for a helper to take over" \
 		wait_for $p.sg.err "staying stopped until a helper takes over" 30
-	timeout 250 $vmig migrate --vmm $p.src --attach --json --timeout 60 --no-progress \
+	timeout 250 $vmig migrate $AUTH --vmm $p.src --attach --json --timeout 60 --no-progress \
 		>$p.m2.json 2>$p.m2.err
 	rc=$?
 	wait_pid $ls 60; lrc=$?

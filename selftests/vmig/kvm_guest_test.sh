@@ -27,6 +27,9 @@ if [ ! -x "$vmig" ] || [ ! -e /dev/vmig ] || [ ! -e /dev/kvm ]; then
 fi
 T=/tmp/kvmg
 mkdir -p $T
+# Who may connect (vmig requires a choice): a token both sides hold.
+(umask 077 && echo "vm-test-token-$$-0123456789abcdef" >$T/token)
+AUTH="--token-file $T/token"
 port=5600
 
 wait_for() {
@@ -104,7 +107,7 @@ $vmig guest --socket $p.src --kvm --mem 16M --lifetime 120 --backend kmod --dirt
 	>$p.sg.out 2>$p.sg.err &
 sg=$!
 wait_for $p.sg.out "guest: ready" 60
-timeout 60 $vmig migrate --vmm $p.src --to 127.0.0.1:5599 --timeout 10 --no-progress \
+timeout 60 $vmig migrate $AUTH --vmm $p.src --to 127.0.0.1:5599 --timeout 10 --no-progress \
 	--dirty-mode hwdirty >$p.json 2>$p.merr
 rc=$?
 check "vmig migrate --dirty-mode hwdirty of a KVM guest is refused, saying why" \
@@ -125,7 +128,7 @@ migrate() {
 		--lifetime 250 --backend $be >$p.dg.out 2>$p.dg.err &
 	dg=$!
 	wait_for $p.dg.out "guest: ready" 60
-	$vmig listen --vmm $p.dst --port 127.0.0.1:$port --timeout 60 --accept-timeout 250 \
+	$vmig listen $AUTH --vmm $p.dst --port 127.0.0.1:$port --timeout 60 --accept-timeout 250 \
 		--no-progress --json --backend $be >$p.ls.json 2>$p.ls.err &
 	ls=$!
 	wait_for $p.ls.err "waiting for a source" 60
@@ -134,7 +137,7 @@ migrate() {
 	sg=$!
 	wait_for $p.sg.out "guest: ready" 60
 	sleep 1
-	timeout 250 $vmig migrate --vmm $p.src --to 127.0.0.1:$port --json --timeout 60 \
+	timeout 250 $vmig migrate $AUTH --vmm $p.src --to 127.0.0.1:$port --json --timeout 60 \
 		--no-progress --backend $be $margs >$p.json 2>$p.merr
 	rc=$?
 	wait_pid $ls 60; lrc=$?

@@ -22,6 +22,9 @@ if [ ! -x "$vmig" ] || [ ! -e /dev/vmig ]; then
 fi
 T=/tmp/kmig
 mkdir -p $T
+# Who may connect (vmig requires a choice): a token both sides hold.
+(umask 077 && echo "vm-test-token-$$-0123456789abcdef" >$T/token)
+AUTH="--token-file $T/token"
 port=5100
 
 # wait_for FILE PATTERN SECONDS
@@ -67,7 +70,7 @@ start_pair() {
 		--backend kmod >$1.dg.out 2>$1.dg.err &
 	dg=$!
 	wait_for $1.dg.out "guest: ready" 60 || return 1
-	$vmig listen --vmm $1.dst --port 127.0.0.1:$port --timeout 60 --accept-timeout 250 \
+	$vmig listen --vmm $1.dst --port 127.0.0.1:$port --timeout 60 --accept-timeout 250 $AUTH \
 		--no-progress --json --backend $be >$1.ls.json 2>$1.ls.err &
 	ls=$!
 	wait_for $1.ls.err "waiting for a source" 60 || return 1
@@ -86,7 +89,7 @@ run_case() {
 	p=$T/c$tap_n
 	t0=$(date +%s)
 	start_pair $p $mem "$gargs"
-	timeout 250 $vmig migrate --vmm $p.src --to 127.0.0.1:$port --json --timeout 60 \
+	timeout 250 $vmig migrate --vmm $p.src --to 127.0.0.1:$port $AUTH --json --timeout 60 \
 		--no-progress $margs >$p.json 2>$p.merr
 	rc=$?
 	wait_pid $ls 60; lrc=$?
@@ -170,7 +173,7 @@ check "... the destination paused, took the session back and counted it" \
 # vmig stats while the destination runs in postcopy: its region in postcopy mode.
 p=$T/pcstats
 start_pair $p 32M "--pattern random --dirty-rate 8"
-timeout 250 $vmig migrate --vmm $p.src --to 127.0.0.1:$port --json --timeout 60 \
+timeout 250 $vmig migrate --vmm $p.src --to 127.0.0.1:$port $AUTH --json --timeout 60 \
 	--no-progress --postcopy-after 0 --multifd 1 --max-bandwidth 4 >$p.json 2>$p.merr &
 mg=$!
 wait_for $p.ls.err "postcopy: the guest runs here" 60
@@ -187,7 +190,7 @@ check "... and that migration completes, every page verified" \
 # A backend that does not fit the VMM's RAM is refused with the reason.
 p=$T/mismatch
 start_pair $p 32M "--pattern idle"
-timeout 60 $vmig migrate --vmm $p.src --to 127.0.0.1:$port --timeout 10 --no-progress \
+timeout 60 $vmig migrate --vmm $p.src --to 127.0.0.1:$port $AUTH --timeout 10 --no-progress \
 	--backend uffd >$p.json 2>$p.merr
 rc=$?
 check "--backend uffd on vmig.ko regions fails saying why" \

@@ -15,6 +15,9 @@
 vmig=/usr/bin/vmig
 T=/tmp/uasync
 mkdir -p $T
+# Who may connect (vmig requires a choice): a token both sides hold.
+(umask 077 && echo "vm-test-token-$$-0123456789abcdef" >$T/token)
+AUTH="--token-file $T/token"
 port=5500
 if [ ! -x "$vmig" ]; then
 	check "uffd tracking tests: /usr/bin/vmig in the guest" false
@@ -76,7 +79,7 @@ migrate_uffd() {
 		--backend uffd >$p.dg.out 2>$p.dg.err &
 	dg=$!
 	wait_for $p.dg.out "guest: ready" 60
-	$vmig listen --vmm $p.dst --port 127.0.0.1:$port --timeout 60 --accept-timeout 250 \
+	$vmig listen $AUTH --vmm $p.dst --port 127.0.0.1:$port --timeout 60 --accept-timeout 250 \
 		--no-progress --json --backend uffd >$p.ls.json 2>$p.ls.err &
 	ls=$!
 	wait_for $p.ls.err "waiting for a source" 60
@@ -84,7 +87,7 @@ migrate_uffd() {
 		--pattern random --dirty-rate 8 --vcpus 2 >$p.sg.out 2>$p.sg.err &
 	sg=$!
 	wait_for $p.sg.out "guest: ready" 60
-	timeout 250 $vmig migrate --vmm $p.src --to 127.0.0.1:$port --json --timeout 60 \
+	timeout 250 $vmig migrate $AUTH --vmm $p.src --to 127.0.0.1:$port --json --timeout 60 \
 		--no-progress --multifd 2 --track $2 >$p.json 2>$p.merr
 	rc=$?
 	if [ $rc -ne 0 ]; then

@@ -5,6 +5,7 @@
 #       make test       deps, build, host tests, VM tests; ends "N passed, N failed"
 #       make vmcheck    the module selftests in a qemu guest
 #       make vmcheck-qemu  the QEMU-guest tests (qemu_*_test.sh) in their own boot
+#       make bench-qemu QEMU's own migration of a Linux guest, in a qemu guest
 #       make demo       a migration on this machine
 #       make checkpatch checkpatch.pl --strict over kmod/ and uapi/
 #       make bench-dirty dirty-logging benchmark in a qemu guest
@@ -158,12 +159,21 @@ build/qemu/guest-initrd.gz: build/qemu/guest_workload selftests/qemu/guest-init.
 # vmcheck.sh with VMCHECK_QEMU=1: QEMU, its firmware and the inner guest in
 # the VM; qemu_lib.sh (the shell side of QMP) next to tap.sh.
 QEMU_VM_MEM     ?= 2G
-VMCHECK_QEMU_EXTRA := $(VMCHECK_EXTRA) selftests/qemu/qemu_lib.sh
+VMCHECK_QEMU_EXTRA = $(VMCHECK_EXTRA) selftests/qemu/qemu_lib.sh
 qemu-guest: build/qemu/guest-initrd.gz
 vmcheck-qemu: kmod all qemu-guest $(QEMU_VM_TESTS)
 	VMCHECK_QEMU=1 VMCHECK_QEMU_GUEST=build/qemu/guest-initrd.gz \
 		VMCHECK_EXTRA="$(VMCHECK_QEMU_EXTRA)" VMCHECK_MODULES="$(VMCHECK_MODULES)" \
 		scripts/vmcheck.sh -m $(QEMU_VM_MEM) -t 1200 $(VMCHECK_ARGS) kmod/vmig.ko $(QEMU_VM_TESTS)
+
+# QEMU's own migration of the inner guest, multifd 1/2/4 and postcopy-preempt,
+# interleaved rounds in one boot (bench/qemu_bench.sh).  Its settings go in
+# BENCH_ENV, e.g. make bench-qemu BENCH_ENV="BENCH_ROUNDS=5 QEMU_MEM=1G".
+BENCH_ENV ?=
+bench-qemu: kmod all qemu-guest
+	VMCHECK_ENV="$(BENCH_ENV)" VMCHECK_QEMU=1 VMCHECK_QEMU_GUEST=build/qemu/guest-initrd.gz \
+		VMCHECK_EXTRA="$(VMCHECK_QEMU_EXTRA)" VMCHECK_MODULES="$(VMCHECK_MODULES)" \
+		scripts/vmcheck.sh -m 3G -t 3600 $(VMCHECK_ARGS) kmod/vmig.ko bench/qemu_bench.sh
 
 VMCHECK_ARGS ?=
 # The guest's /usr/bin: the helper (with its shared libraries), the TAP

@@ -13,6 +13,7 @@
 # libraries, its TCG accelerator modules, the x86 firmware) and an inner
 # test guest in /qemu: vmlinuz (the kernel this VM boots) and
 # guest-initrd.gz (VMCHECK_QEMU_GUEST, made by scripts/qemu-guest.sh).
+# VMCHECK_ENV="NAME=VALUE..." is exported to the tests in the guest.
 #
 # Prints the tests' TAP output, then one "ok"/"not ok" line each for the
 # guest's own checks.  Exits non-zero on any failed test, a test that
@@ -49,6 +50,9 @@ cp "$here/vm-init.sh" "$root/init"
 chmod +x "$root/init"
 cp "$ko" "$root/lib/vmig.ko"
 echo "$tmo" >"$root/tests/timeout"
+for kv in ${VMCHECK_ENV:-}; do
+	echo "export ${kv%%=*}='${kv#*=}'" >>"$root/tests/env"
+done
 : >"$root/tests/list"
 for t in "$@"; do
 	cp "$t" "$root/tests/"

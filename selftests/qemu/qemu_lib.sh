@@ -221,7 +221,8 @@ qemu_verify() {
 	local from line
 	from=$(qemu_console_lines "$1")
 	qemu_ctl "$1" "verify $2"
-	line=$(qemu_wait_console "$1" "^WL-VERIFY $2 " "$3" "$from")
+	# The whole line: QEMU writes the console file as bytes arrive.
+	line=$(qemu_wait_console "$1" "^WL-VERIFY $2 .* dmesg=(clean|errors)\$" "$3" "$from")
 	if [ -z "$line" ]; then
 		echo "# qemu $1: no verification report $2 in $3 s; console tail:"
 		tail -n 10 "$QEMU_WORK/$1/console.log" | sed 's/^/#   /'

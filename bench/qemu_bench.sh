@@ -160,19 +160,20 @@ echo "# medians per case ($rounds rounds, interleaved; measured in a TCG VM, und
 printf '# %-18s %10s %10s %12s %8s %8s %8s %10s %10s %10s\n' case total_ms down_ms bytes Mbit/s reqs slow p50_us p99_us max_us
 for c in $cases; do
 	grep "^BENCH case=$c " "$results" | awk -v c="$c" '
-	function med(k,   n, i, j, t, v) {
+	function med(k, fmt,   n, i, j, t, v) {
 		n = 0
 		for (i = 1; i <= NR; i++) if (vals[k, i] != "" && vals[k, i] != "-") v[++n] = vals[k, i] + 0
 		if (!n) return "-"
 		for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
-		return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+		return sprintf(fmt, n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2)
 	}
 	{ for (i = 1; i <= NF; i++) { split($i, kv, "="); vals[kv[1], NR] = kv[2] } }
 	END {
 		if (!NR) exit
-		printf "# %-18s %10s %10s %12s %8s %8s %8s %10s %10s %10s\n", c, med("total_ms"),
-			med("downtime_ms"), med("bytes"), med("mbps"), med("requests"), med("slow"),
-			med("slow_p50_us"), med("slow_p99_us"), med("slow_max_us")
+		printf "# %-18s %10s %10s %12s %8s %8s %8s %10s %10s %10s\n", c, med("total_ms", "%.0f"),
+			med("downtime_ms", "%.0f"), med("bytes", "%.0f"), med("mbps", "%.0f"),
+			med("requests", "%.0f"), med("slow", "%.0f"), med("slow_p50_us", "%.1f"),
+			med("slow_p99_us", "%.1f"), med("slow_max_us", "%.1f")
 	}'
 done
 exit $fail

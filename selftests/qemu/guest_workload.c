@@ -16,6 +16,10 @@
  *                kernel-log check, ending with the marker line
  *                "WL-VERIFY SEQ ok|FAIL ..." that tests grep;
  *   report SEQ   the same report without the full pass ("WL-REPORT SEQ");
+ *   where SEQ    pick a data page, stop writing it, and print its guest
+ *                frame ("WL-WHERE SEQ page=I pfn=P end"): a test can change it
+ *                through the VMM's RAM file (offset P * 4096) and see the
+ *                next verify fail, proving the check sees guest memory;
  *   quit         print a last report and exit.
  * A report's latency figures cover the window since the previous report
  * (then restart); page and write counts are totals.  Everything goes to
@@ -27,6 +31,7 @@
  *   WL-HIST SEQ [1 us: n] [2 us: n] ...     log2-us buckets of slow accesses
  *   WL-DMESG SEQ clean | errors=N, then the matching lines as WL-KLOG
  *   WL-VERIFY SEQ ok|FAIL pages=N bad=B dmesg=clean|errors
+ *   WL-WHERE SEQ page=I pfn=P|none end
  *
  * Single-threaded on purpose (plus the control reader): the generation
  * table needs no locking, and a full pass sees a still memory.
@@ -53,7 +58,7 @@
 #define MAX_SAMPLES	65536	/* slow samples kept per window for p50/p99 */
 #define TICK_NS		1000000	/* the loops pace themselves per ms */
 
-enum req { REQ_NONE, REQ_REPORT, REQ_VERIFY, REQ_QUIT };
+enum req { REQ_NONE, REQ_REPORT, REQ_VERIFY, REQ_WHERE, REQ_QUIT };
 
 struct window {
 	uint64_t accesses, slow, slow_ns, max_ns;
@@ -66,6 +71,7 @@ struct workload {
 	uint8_t *mem;		/* npages data pages */
 	uint32_t *gen;		/* generation of each page (0 = never written) */
 	uint64_t npages;
+	uint64_t frozen;	/* a page no longer written (where), or npages */
 	uint64_t checked, bad, writes, passes;
 	uint64_t slow_ns;	/* threshold */
 	struct window win;
@@ -117,6 +123,26 @@ static void write_page(struct workload *w, uint64_t i)
 	guest_page_write(w->mem + i * GUEST_PAGE_SIZE, i, ++w->gen[i]);
 	account(w, now_ns() - t0);
 	w->writes++;
+}
+
+/* The guest frame behind a page of ours (root: /proc/self/pagemap has PFNs). */
+static void where(struct workload *w, unsigned long seq)
+{
+	uint64_t i = rnd(w) % w->npages, ent = 0;
+	uintptr_t va = (uintptr_t)(w->mem + i * GUEST_PAGE_SIZE);
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+
+	w->frozen = i;
+	if (fd < 0 || pread(fd, &ent, sizeof(ent), va / GUEST_PAGE_SIZE * sizeof(ent)) !=
+	    sizeof(ent) || !(ent >> 63) || !(ent & ((1ull << 55) - 1)))
+		printf("WL-WHERE %lu page=%llu pfn=none (%s) end\n", seq, (unsigned long long)i,
+		       fd < 0 ? strerror(errno) : "not present or no PFN");
+	else
+		printf("WL-WHERE %lu page=%llu pfn=%llu end\n", seq, (unsigned long long)i,
+		       (unsigned long long)(ent & ((1ull << 55) - 1)));
+	if (fd >= 0)
+		close(fd);
+	fflush(stdout);
 }
 
 static void check_page(struct workload *w, uint64_t i)
@@ -280,6 +306,8 @@ static void *ctl_thread(void *arg)
 			atomic_store(&w->req, REQ_VERIFY);
 		else if (!strcmp(cmd, "report"))
 			atomic_store(&w->req, REQ_REPORT);
+		else if (!strcmp(cmd, "where"))
+			atomic_store(&w->req, REQ_WHERE);
 		else if (!strcmp(cmd, "quit"))
 			atomic_store(&w->req, REQ_QUIT);
 		else
@@ -311,8 +339,8 @@ static void usage(FILE *f)
 		"                      [--check-rate PAGES/S] [--slow-us US] [--ctl TTY]\n"
 		"                      [--report-every S] [--seed N]\n"
 		"Fill guest memory with self-checking pages, keep writing and checking\n"
-		"them, time every access; answer 'verify SEQ', 'report SEQ' and 'quit'\n"
-		"lines on the control tty (default /dev/ttyS1).  Defaults: --percent 60\n"
+		"them, time every access; answer 'verify SEQ', 'report SEQ', 'where SEQ'\n"
+		"and 'quit' lines on the control tty (default /dev/ttyS1).  Defaults: --percent 60\n"
 		"of MemAvailable, --write-rate 2000, --check-rate 4000, --slow-us 20.\n");
 }
 
@@ -365,6 +393,7 @@ int main(int argc, char **argv)
 	}
 	table_bytes = guest_table_pages(w.npages) * GUEST_PAGE_SIZE;
 	w.npages -= table_bytes / GUEST_PAGE_SIZE;
+	w.frozen = w.npages;
 	w.gen = mmap(NULL, table_bytes, PROT_READ | PROT_WRITE,
 		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
 	w.mem = mmap(NULL, w.npages * GUEST_PAGE_SIZE, PROT_READ | PROT_WRITE,
@@ -403,7 +432,10 @@ int main(int argc, char **argv)
 		if (req != REQ_NONE) {
 			unsigned long seq = atomic_load(&w.req_seq);
 
-			report(&w, seq, req == REQ_VERIFY);
+			if (req == REQ_WHERE)
+				where(&w, seq);
+			else
+				report(&w, seq, req == REQ_VERIFY);
 			atomic_store(&w.req, REQ_NONE);
 			if (req == REQ_QUIT)
 				return w.bad ? 1 : 0;
@@ -420,7 +452,9 @@ int main(int argc, char **argv)
 			cdone = cdue - crate;
 		while (wdone < wdue || cdone < cdue) {
 			if (wdone < wdue) {
-				write_page(&w, rnd(&w) % w.npages);
+				i = rnd(&w) % w.npages;
+				if (i != w.frozen)
+					write_page(&w, i);
 				wdone++;
 			}
 			if (cdone < cdue) {

@@ -35,7 +35,11 @@
 #   qemu_ctl NAME LINE                       write LINE to the guest's ttyS1
 #   qemu_verify NAME SEQ TIMEOUT
 #       ask guest_workload for a full verification pass ("verify SEQ") and
-#       wait for its "WL-VERIFY SEQ" line; 0 if it says ok
+#       wait for its "WL-VERIFY SEQ" line; 0 if it says ok, 1 if FAIL,
+#       2 if none came
+#   qemu_where NAME SEQ TIMEOUT
+#       ask guest_workload for a data page it then stops writing; prints
+#       the page's guest frame number (its offset in the RAM file / 4096)
 #   qemu_accel NAME        print kvm or tcg: what the VM runs on (query-kvm)
 #   qemu_stop NAME         QMP quit, then kill if it lingers
 #   qemu_stop_all          every VM this shell started
@@ -82,7 +86,7 @@ qemu_pick_accel() {
 _qemu_wait_grep() {
 	local i=0 from=${4:-0} line
 	while [ $i -lt $(($3 * 10)) ]; do
-		line=$(tail -n +$((from + 1)) "$1" 2>/dev/null | grep -E -m 1 -- "$2")
+		line=$(tail -n +$((from + 1)) "$1" 2>/dev/null | grep -E -m 1 -- "$2" | tr -d "\r")
 		if [ -n "$line" ]; then
 			echo "$line"
 			return 0
@@ -221,12 +225,12 @@ qemu_verify() {
 	local from line
 	from=$(qemu_console_lines "$1")
 	qemu_ctl "$1" "verify $2"
-	# The whole line: QEMU writes the console file as bytes arrive.
-	line=$(qemu_wait_console "$1" "^WL-VERIFY $2 .* dmesg=(clean|errors)\$" "$3" "$from")
+	# The whole line (its last field): QEMU writes the file as bytes arrive.
+	line=$(qemu_wait_console "$1" "^WL-VERIFY $2 .* dmesg=(clean|errors)" "$3" "$from")
 	if [ -z "$line" ]; then
 		echo "# qemu $1: no verification report $2 in $3 s; console tail:"
 		tail -n 10 "$QEMU_WORK/$1/console.log" | sed 's/^/#   /'
-		return 1
+		return 2
 	fi
 	# The inner guest's kernel-log lines, upper-cased and ':' as ';': the
 	# outer VM's own log check (vmcheck.sh) must not take them for its own.
@@ -239,6 +243,19 @@ qemu_verify() {
 	*" ok "*) return 0 ;;
 	esac
 	return 1
+}
+
+qemu_where() {
+	local from line
+	from=$(qemu_console_lines "$1")
+	qemu_ctl "$1" "where $2"
+	line=$(qemu_wait_console "$1" "^WL-WHERE $2 .* end" "$3" "$from") || return 1
+	line=${line#*pfn=}
+	line=${line%% *}
+	case $line in
+	'' | *[!0-9]*) return 1 ;;
+	esac
+	echo "$line"
 }
 
 qemu_accel() {

@@ -15,7 +15,8 @@
 # After each: the migration completed; the destination runs and the source
 # does not (query-status); the guest verifies every page and its kernel log
 # is clean (guest_workload's WL-VERIFY); it keeps writing on the
-# destination.  KVM (nested) where it works, TCG otherwise: the first line
+# destination.  Last, a page overwritten in the RAM file must fail the
+# full pass (the check is not blind).  KVM (nested) where it works, TCG otherwise: the first line
 # says which.  Runs in the QEMU boot (make vmcheck-qemu), which puts QEMU,
 # the inner guest (/qemu) and qemu_lib.sh in the VM.
 . /usr/bin/tap.sh
@@ -126,6 +127,20 @@ after_migration() {
 	check "$1: the destination guest keeps writing" keeps_writing "$3"
 }
 
+# catches_corruption NAME: a page changed in the RAM file behind the guest's
+# back fails the next full pass (the check really sees guest memory).
+catches_corruption() {
+	local pfn rc
+	pfn=$(qemu_where "$1" 9000 300) || { echo "# $1: no page frame from the workload"; return 1; }
+	echo "# $1: overwriting guest frame $pfn in $1.ram"
+	dd if=/dev/urandom of="$QEMU_WORK/$1.ram" bs=4096 seek="$pfn" count=1 conv=notrunc 2>/dev/null ||
+		return 1
+	qemu_verify "$1" 9001 900
+	rc=$?
+	# Exactly that page is bad (the random checker may have met it first).
+	[ $rc -eq 1 ] && grep -q '^WL-VERIFY 9001 FAIL .* bad=1 ' "$QEMU_WORK/$1/console.log"
+}
+
 pc_caps='[{"capability":"events","state":true},{"capability":"postcopy-ram","state":true},{"capability":"postcopy-preempt","state":true}]'
 
 # One boot (the inner boot is the slow part), then the guest moves on:
@@ -139,6 +154,8 @@ if check "the guest boots and runs its workload" start_source vm-a; then
 		if check "postcopy-preempt: QEMU's migrate completes, postcopy ran" \
 			migrate vm-b vm-c "$pc_caps" 1; then
 			after_migration postcopy-preempt vm-b vm-c
+			check "the full pass catches a page changed behind the guest's back" \
+				catches_corruption vm-c
 		fi
 	else
 		skip "postcopy-preempt: QEMU's migrate" "the precopy migration before it failed"

@@ -61,8 +61,8 @@ bench_start_dst() {
 }
 
 # qemu_caps VM JSON-LIST / qemu_params VM JSON-OBJECT
-qemu_caps() { qmp "$1" migrate-set-capabilities "{\"capabilities\":$2}" >/dev/null; }
-qemu_params() { qmp "$1" migrate-set-parameters "$2" >/dev/null; }
+qemu_caps() { qmp_ok "$1" migrate-set-capabilities "{\"capabilities\":$2}"; }
+qemu_params() { qmp_ok "$1" migrate-set-parameters "$2"; }
 
 # qemu_native FROM TO PORT CAPS PARAMS POSTCOPY: one QEMU migration, results in R_*.
 qemu_native() {
@@ -71,9 +71,9 @@ qemu_native() {
 	qemu_caps "$from" "$caps" && qemu_caps "$to" "$caps" || return 1
 	qemu_params "$from" "$params" && qemu_params "$to" "$params" || return 1
 	qemu_params "$from" "{\"max-bandwidth\":$bw}" || return 1
-	qmp "$to" migrate-incoming "{\"uri\":\"$uri\"}" >/dev/null || return 1
-	qmp "$from" migrate "{\"uri\":\"$uri\"}" >/dev/null || return 1
-	[ "$pc" = 1 ] && { qmp "$from" migrate-start-postcopy >/dev/null || return 1; }
+	qmp_ok "$to" migrate-incoming "{\"uri\":\"$uri\"}" || return 1
+	qmp_ok "$from" migrate "{\"uri\":\"$uri\"}" || return 1
+	[ "$pc" = 1 ] && { qmp_ok "$from" migrate-start-postcopy || return 1; }
 	r=$(qemu_wait_migration "$from" 1200) || { echo "$r" | sed 's/^/# /'; return 1; }
 	qemu_wait_status "$to" running 120 || return 1
 	R_TOTAL=$(qmp_field "$r" total-time)
@@ -84,7 +84,7 @@ qemu_native() {
 	R_REQ=$(qmp_field "$ram" postcopy-requests)
 }
 
-# No multifd with 1..4 channels: "multifd" on, "multifd-channels" N.
+# Multifd with 1, 2, 4 channels: "multifd" on, "multifd-channels" N.
 mf_caps='[{"capability":"multifd","state":true},{"capability":"postcopy-ram","state":false},{"capability":"postcopy-preempt","state":false}]'
 pc_caps='[{"capability":"multifd","state":false},{"capability":"postcopy-ram","state":true},{"capability":"postcopy-preempt","state":true}]'
 case_qemu_mf1() { qemu_native "$1" "$2" "$3" "$mf_caps" '{"multifd-channels":1}' 0; }

@@ -23,6 +23,9 @@
 #   qmp NAME COMMAND [ARGUMENTS-JSON] [TIMEOUT]
 #       send {"execute":COMMAND,"arguments":ARGS,"id":...}, wait for the
 #       reply with that id, print it; non-zero if it is an error or none came
+#   qmp_ok NAME COMMAND [ARGUMENTS-JSON] [TIMEOUT]
+#       the same, silent on success; on failure says which command and
+#       what QEMU answered, as a "# " comment
 #   qmp_field REPLY KEY    print the first "KEY": value of a reply (a string
 #       without quotes, or a number / true / false)
 #   qmp_mark NAME          print qmp.log's line count, for qmp_wait_event
@@ -166,6 +169,13 @@ qmp() {
 	*'"error"'*) return 1 ;;
 	esac
 	return 0
+}
+
+qmp_ok() {
+	local r
+	r=$(qmp "$@") && return 0
+	echo "# qemu $1: $2 failed: $r"
+	return 1
 }
 
 qmp_field() {

@@ -16,8 +16,8 @@
 # does not (query-status); the guest verifies every page and its kernel log
 # is clean (guest_workload's WL-VERIFY); it keeps writing on the
 # destination.  Last, a page overwritten in the RAM file must fail the
-# full pass (the check is not blind).  KVM (nested) where it works, TCG otherwise: the first line
-# says which.  Runs in the QEMU boot (make vmcheck-qemu), which puts QEMU,
+# full pass (the check is not blind).  KVM (nested) where it works, TCG
+# otherwise: the first line says which.  Runs in the QEMU boot (make vmcheck-qemu), which puts QEMU,
 # the inner guest (/qemu) and qemu_lib.sh in the VM.
 . /usr/bin/tap.sh
 . /usr/bin/qemu_lib.sh
@@ -67,14 +67,14 @@ migrate() {
 	rm -f "$QEMU_WORK/$dst.ram"
 	qemu_start "$dst" "$QEMU_WORK/$dst.ram" -incoming defer || return 1
 	if [ -n "$caps" ]; then
-		qmp "$src" migrate-set-capabilities "{\"capabilities\":$caps}" >/dev/null || return 1
-		qmp "$dst" migrate-set-capabilities "{\"capabilities\":$caps}" >/dev/null || return 1
+		qmp_ok "$src" migrate-set-capabilities "{\"capabilities\":$caps}" || return 1
+		qmp_ok "$dst" migrate-set-capabilities "{\"capabilities\":$caps}" || return 1
 	fi
-	qmp "$dst" migrate-incoming "{\"uri\":\"$uri\"}" >/dev/null || return 1
+	qmp_ok "$dst" migrate-incoming "{\"uri\":\"$uri\"}" || return 1
 	t0=$(now)
-	qmp "$src" migrate "{\"uri\":\"$uri\"}" >/dev/null || return 1
+	qmp_ok "$src" migrate "{\"uri\":\"$uri\"}" || return 1
 	if [ "$pc" = 1 ]; then
-		qmp "$src" migrate-start-postcopy >/dev/null || return 1
+		qmp_ok "$src" migrate-start-postcopy || return 1
 	fi
 	r=$(qemu_wait_migration "$src" 900)
 	st=$?

@@ -199,7 +199,8 @@ static void print_window(struct workload *w, unsigned long seq)
 static int check_dmesg(unsigned long seq)
 {
 	static const char *const bad[] = {
-		"BUG:", "WARNING:", "Oops", "general protection", "Kernel panic",
+		/* "WARNING: CPU:" is a WARN(); advisories such as SRSO's say "WARNING:" too */
+		"BUG:", "WARNING: CPU:", "Oops", "general protection", "Kernel panic",
 		"Call Trace:", "segfault", "I/O error", "soft lockup", "hung_task",
 		"Out of memory", "page allocation failure", "Bad page",
 	};

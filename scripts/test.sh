@@ -5,7 +5,7 @@
 # 6.12 LTS kernel, and end with one line "N passed, N failed, N skipped"
 # counting every TAP result of all.
 #
-# Environment: VMIG_SKIP_VM=1 skips the guest run (it is then counted as
+# Environment: VMIG_SKIP_VM=1 skips the guest runs (each is then counted as
 # one skipped test, with the reason printed).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -54,6 +54,20 @@ else
 			sed -E 's/^(not ok|ok)( [0-9]+)?( -)? /\1\2\3 6.12: /' | tee "$res/vm-lts.tap"
 		# Leave kmod/vmig.ko built for the default kernel, as before.
 		make -s kmod >>"$res/build.log" 2>&1
+	fi
+fi
+
+# QEMU running a Linux guest inside the test VM: a boot of its own, since it
+# needs QEMU in the initramfs and the most memory (make vmcheck-qemu).
+if [ "${VMIG_SKIP_VM:-0}" = 1 ]; then
+	echo "ok - vm-qemu: QEMU guest tests # SKIP VMIG_SKIP_VM=1 was set" | tee "$res/vm-qemu.tap"
+else
+	step "QEMU guest tests in a qemu guest"
+	make -s -j"$jobs" qemu-guest >>"$res/build.log" 2>&1 || { tail -n 40 "$res/build.log"; die "inner test guest build failed"; }
+	make -s vmcheck-qemu VMCHECK_ARGS="-o $res/vm-qemu-console.log" 2>&1 |
+		sed 's/^\(\(not \)\{0,1\}ok\) - vm: /\1 - vm-qemu: /' | tee "$res/vm-qemu.tap"
+	if [ "${PIPESTATUS[0]}" -ne 0 ] && ! grep -q '^not ok' "$res/vm-qemu.tap"; then
+		echo "not ok - vm-qemu: make vmcheck-qemu failed" | tee -a "$res/vm-qemu.tap"
 	fi
 fi
 

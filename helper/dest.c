@@ -15,6 +15,7 @@
 #include "control.h"
 #include "dest.h"
 #include "devstate_recv.h"
+#include "handover.h"
 #include "handshake.h"
 #include "libvmig.h"
 #include "multifd_recv.h"
@@ -53,6 +54,7 @@ struct dest {
 	bool pc_ready, pc_running;	/* pc set up; the guest runs here in postcopy */
 	bool pc_done;			/* postcopy finished here (DONE sent) */
 	uint64_t t_switch;
+	char listen_addr[256];		/* where we listen (--port, or the record's) */
 };
 
 static int fail(struct dest *d, int err, const char *fmt, ...)
@@ -69,6 +71,8 @@ static int fail(struct dest *d, int err, const char *fmt, ...)
 	}
 	return err < 0 ? err : -err;
 }
+
+static int attach_session(struct dest *d);
 
 static void *receiver_thread(void *arg)
 {
@@ -93,6 +97,14 @@ static int setup(struct dest *d)
 	if (vmig_ctl_role(d->ctl) != VMIG_ROLE_DEST)
 		return fail(d, EINVAL, "the VMM at %s is not waiting for an incoming guest "
 			    "(start it with --incoming)", o->vmm_path);
+	/* Before guest RAM is touched (--prefault would hide missing pages as zeros). */
+	if (vmig_ctl_handed_over(d->ctl) && !o->attach)
+		return fail(d, EBUSY, "the VMM at %s runs a postcopy guest whose helper died; "
+			    "only 'vmig listen --attach' may take it over (nothing was touched)",
+			    o->vmm_path);
+	if (!vmig_ctl_handed_over(d->ctl) && o->attach)
+		return fail(d, ENOENT, "the VMM at %s has no postcopy migration to take over "
+			    "(no helper died while the guest ran there)", o->vmm_path);
 	d->ram = vmig_ram_open(d->ctl, o->backend, VMIG_DIRTY_MODE_MANUAL_INIT);
 	if (!d->ram && errno == EMEDIUMTYPE)
 		return fail(d, errno, "--backend %s: the VMM's guest RAM is %s",
@@ -117,15 +129,27 @@ static int setup(struct dest *d)
 		d->mem.base[i] = vmig_ram_page(d->ram, i, 0);
 		d->rep->guest_bytes += d->mem.pages[i] * WIRE_PAGE_SIZE;
 	}
-	if (o->prefault) {
+	if (o->prefault && !o->attach) {
 		r = vmig_ram_prefault(d->ram);
 		if (r)
 			return fail(d, r, "cannot allocate guest RAM: %s", strerror(-r));
 	}
-	d->listen_fd = chan_listen(o->listen, err, sizeof(err));
+	snprintf(d->listen_addr, sizeof(d->listen_addr), "%s", o->listen ? o->listen : "");
+	if (o->attach) {
+		r = attach_session(d);
+		if (r)
+			return r;
+	}
+	d->listen_fd = chan_listen(d->listen_addr, err, sizeof(err));
 	if (d->listen_fd < 0)
 		return fail(d, d->listen_fd, "%s", err);
-	fprintf(stderr, "vmig listen: waiting for a source on %s\n", o->listen);
+	if (o->attach)
+		fprintf(stderr, "vmig listen: took over the postcopy of session %016llx: %llu "
+			"pages missing; waiting on %s for the source to resume it\n",
+			(unsigned long long)d->session, (unsigned long long)pcd_missing(&d->pc),
+			d->listen_addr);
+	else
+		fprintf(stderr, "vmig listen: waiting for a source on %s\n", d->listen_addr);
 	return 0;
 }
 
@@ -151,6 +175,108 @@ static int postcopy_prepare(struct dest *d)
 	d->pc.nr_chans = d->nr_chans;
 	d->pc_ready = true;
 	d->rep->pc.preempt = d->hs.caps & WIRE_CAP_PREEMPT;
+	return 0;
+}
+
+/*
+ * Leave with the VMM what a helper needs to take this postcopy over if we
+ * die (handover.h): the guest runs here, the source holds what it lacks.
+ */
+static int handover_leave(struct dest *d)
+{
+	struct handover h = {
+		.magic = HANDOVER_MAGIC, .wire_version = d->hs.version,
+		.session = d->session, .caps = d->hs.caps, .nr_chans = d->nr_chans,
+		.flags = HANDOVER_DEST | (d->hs.caps & WIRE_CAP_PREEMPT ? HANDOVER_PREEMPT : 0),
+	};
+
+	snprintf(h.to, sizeof(h.to), "%s", d->listen_addr);
+	return vmig_ctl_handover(d->ctl, &h, sizeof(h), d->o->timeout_ms);
+}
+
+/* Mark received what guest RAM holds: pages are placed whole or not at all. */
+static int received_from_presence(struct dest *d)
+{
+	uint64_t size, base;
+	off_t data, hole;
+	unsigned int i;
+	int fd;
+
+	for (i = 0; i < d->mem.nr_regions; i++) {
+		vmig_ctl_region(d->ctl, i, &fd, &size, &base);
+		for (hole = 0; (uint64_t)hole < size; ) {
+			data = lseek(fd, hole, SEEK_DATA);
+			if (data < 0 && errno == ENXIO)
+				break;
+			if (data < 0)
+				return -errno;
+			hole = lseek(fd, data, SEEK_HOLE);
+			if (hole < 0)
+				return -errno;
+			for (; data < hole; data += WIRE_PAGE_SIZE)
+				pcd_note_received(&d->pc, i, data / WIRE_PAGE_SIZE);
+		}
+	}
+	return 0;
+}
+
+/*
+ * vmig listen --attach: take over a postcopy whose destination helper died.
+ * The VMM still runs the guest on its registration and holds the dead
+ * helper's record; the source, paused as after a broken link, reconnects
+ * with RESUME by itself.  So this is the state of a paused recovery,
+ * rebuilt without the dead helper: session and channel layout from the
+ * record, the received bitmap from what guest RAM holds, the same uffd
+ * with its waiters woken to fault again.  The caller then waits for RESUME.
+ */
+static int attach_session(struct dest *d)
+{
+	const struct dest_opts *o = d->o;
+	uint64_t size, base;
+	struct handover h;
+	int r, uffd, fd;
+
+	vmig_ctl_region(d->ctl, 0, &fd, &size, &base);
+	if (vmig_fd_is_region(fd))
+		return fail(d, EOPNOTSUPP, "--attach: not yet on vmig.ko regions (requests the "
+			    "dead helper had read cannot be raised again); only on memfds");
+	r = vmig_ctl_handover_query(d->ctl, &h, sizeof(h), o->timeout_ms);
+	if (r < 0)
+		return fail(d, r, "the VMM at %s did not give its handover record: %s",
+			    o->vmm_path, strerror(-r));
+	if (!handover_valid(&h, r) || !(h.flags & HANDOVER_DEST) ||
+	    !(h.caps & WIRE_CAP_POSTCOPY))
+		return fail(d, EPROTO, "the VMM at %s holds a handover record this vmig cannot "
+			    "use (%d bytes; another version?)", o->vmm_path, r);
+	d->session = h.session;
+	d->hs.version = h.wire_version;
+	d->hs.caps = h.caps;
+	d->nr_chans = h.nr_chans;
+	d->rep->channels = d->nr_chans;
+	if (!d->listen_addr[0])
+		snprintf(d->listen_addr, sizeof(d->listen_addr), "%s", h.to);
+	r = postcopy_prepare(d);
+	if (r)
+		return r;
+	r = received_from_presence(d);
+	if (r)
+		return fail(d, r, "cannot tell which pages guest RAM holds: %s", strerror(-r));
+	uffd = vmig_ctl_postcopy(d->ctl, o->timeout_ms);
+	if (uffd <= 0)
+		return fail(d, uffd ? uffd : EPROTO, "the VMM did not hand over its userfaultfd: %s",
+			    uffd ? strerror(-uffd) : "none");
+	r = pcd_adopt(&d->pc, uffd);
+	if (r)
+		return fail(d, r, "cannot take over the userfaultfd: %s", strerror(-r));
+	d->pc_running = true;
+	d->rep->pc.on = true;
+	d->rep->pc.preempt = d->hs.caps & WIRE_CAP_PREEMPT;
+	d->t_switch = now_ns();
+	/* Ours now: where we listen, for the next one. */
+	r = handover_leave(d);
+	if (r)
+		return fail(d, r, "the VMM did not take the new handover record: %s",
+			    strerror(-r));
 	return 0;
 }
 
@@ -401,6 +527,11 @@ static int postcopy_event(struct dest *d, const struct ctl_event *ev)
 	trace("dst: resumed");
 	if (r)
 		return fail(d, r, "the VMM did not resume: %s", strerror(-r));
+	/* From here a helper that dies leaves the guest to the next one. */
+	r = handover_leave(d);
+	if (r)
+		return fail(d, r, "the VMM did not take the handover record (%s): a libvmig "
+			    "without HANDOVER for destinations?", strerror(-r));
 	fprintf(stderr, "vmig listen: postcopy: the guest runs here; missing pages are "
 		"fetched on demand\n");
 	r = stream_send_pkt(&d->main, WIRE_PKT_RESUMED, NULL, 0);
@@ -757,18 +888,27 @@ int dest_receive(const struct dest_opts *o, struct report *rep)
 	rep->tracking = "";
 	progress_init(&d.prog, o->progress);
 	r = setup(&d);
-	if (!r)
-		r = accept_session(&d);
-	if (!r) {
+	if (!r && o->attach) {
+		/* The dead helper's session, paused: the source comes back by itself. */
 		t_session = now_ns();
-		rep->channels = d.nr_chans;
-		r = postcopy_prepare(&d);
+		snprintf(rep->error, sizeof(rep->error), "took over from a helper that died");
+		r = recover(&d, -ECONNRESET);
+		if (!r)
+			r = run_session(&d);
+	} else {
+		if (!r)
+			r = accept_session(&d);
+		if (!r) {
+			t_session = now_ns();
+			rep->channels = d.nr_chans;
+			r = postcopy_prepare(&d);
+		}
+		if (!r)
+			r = accept_channels(&d);
+		rep->setup_ns = (t_session ? now_ns() - t_session : 0);
+		if (!r)
+			r = run_session(&d);
 	}
-	if (!r)
-		r = accept_channels(&d);
-	rep->setup_ns = (t_session ? now_ns() - t_session : 0);
-	if (!r)
-		r = run_session(&d);
 	while (r && d.pc_running && o->recovery_timeout_ms > 0 && rec_transient(r) &&
 	       !vmig_ctl_lost(d.ctl)) {
 		r = recover(&d, r);
@@ -814,7 +954,8 @@ int dest_receive(const struct dest_opts *o, struct report *rep)
 			stream_send_error(&d.main, d.pc_running ? WIRE_ERR_GUEST_RAN : r,
 					  rep->error);
 		stop_receivers(&d);
-		if (d.ctl)
+		/* --attach that did not take over: the record stays for another try. */
+		if (d.ctl && !(o->attach && !d.pc_running))
 			vmig_ctl_error(d.ctl, rep->error);
 	}
 	rep->ok = !r;

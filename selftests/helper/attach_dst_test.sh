@@ -1,0 +1,90 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Crash-safe postcopy, destination side: the destination helper is killed
+# (kill -9) right after the postcopy switch, with most pages still missing
+# and vCPU threads waiting for some of them.  The destination VMM must run
+# on (not exit 4 as before: the source still held every page) and keep the
+# dead helper's record and userfaultfd; a plain 'vmig listen' must neither
+# restart nor discard that guest (with its default --prefault it would
+# have filled every missing page with zeros); 'vmig listen --attach' takes
+# over, the source (paused, reconnecting by itself) resumes, and the
+# destination guest verifies every page.
+set -u
+. "$(dirname "$0")/tap.sh"
+. "$(dirname "$0")/migrate_lib.sh"
+VMIG=${VMIG_BIN:?}
+
+# attach_dst_case NAME MIGRATE_ARGS
+attach_dst_case() {
+	local name=$1 margs=$2 p=d$tap_n
+	dest_pair "$p" "--mem 64M --verify-all --run 1" "--json --recovery-timeout 60"
+	src_guest "$p" "--mem 64M --pattern random --dirty-rate 50"
+	local port_var="PORT_$p" spid="PID_${p}sg" dpid="PID_${p}dg" lpid="PID_${p}ls"
+	start "${p}m" "$VMIG" migrate --vmm "$MIG_TMP/${p}src.sock" \
+		--to "127.0.0.1:${!port_var}" --json --timeout 5 --no-progress \
+		--recovery-timeout 120 $margs
+	local mpid="PID_${p}m"
+	# Kill it as soon as the guest runs here: pages still missing.
+	wait_for "$MIG_TMP/${p}ls.err" "postcopy: the guest runs here" 30
+	kill -9 "${!lpid}"
+	wait "${!lpid}" 2>/dev/null
+	check "$name: the destination VMM runs on, waiting for a helper to take over" \
+		wait_for "$MIG_TMP/${p}dg.err" "until a helper takes over (vmig listen --attach)" 10
+	check "$name: ... and did not give the guest up" \
+		bash -c "! grep -q 'cannot continue' '$MIG_TMP/${p}dg.err' && kill -0 ${!dpid}"
+	check "$name: the source paused" wait_for "$MIG_TMP/${p}m.err" "postcopy paused" 20
+
+	# An ordinary helper must not take the running guest for a fresh one.
+	local port2
+	port2=$(free_port)
+	timeout 60 "$VMIG" listen --vmm "$MIG_TMP/${p}dst.sock" --port "127.0.0.1:$port2" \
+		--timeout 5 --no-progress >"$MIG_TMP/${p}l2.out" 2>"$MIG_TMP/${p}l2.err"
+	local rc2=$?
+	check "$name: a plain 'vmig listen' is refused, saying why" \
+		test $rc2 -eq 1 -a -n "$(grep "only 'vmig listen --attach' may take it over" \
+			"$MIG_TMP/${p}l2.err")"
+	check "$name: ... and the guest runs on, still waiting" \
+		bash -c "kill -0 ${!dpid} && [ \$(grep -c 'until a helper takes over' \
+			'$MIG_TMP/${p}dg.err') -ge 2 ]"
+
+	timeout 180 "$VMIG" listen --vmm "$MIG_TMP/${p}dst.sock" --attach --json --timeout 5 \
+		--no-progress --recovery-timeout 60 >"$MIG_TMP/${p}l3.json" 2>"$MIG_TMP/${p}l3.err"
+	local rc=$?
+	wait_pid "${!mpid}" 60; local mrc=$?
+	wait_pid "${!dpid}" 60; local drc=$?
+	wait_pid "${!spid}" 30; local src=$?
+	check "$name: --attach completes the migration" \
+		test $rc -eq 0 -a $mrc -eq 0 -a $drc -eq 0 -a $src -eq 0
+	[ $rc -eq 0 ] && [ $mrc -eq 0 ] && [ $drc -eq 0 ] && [ $src -eq 0 ] ||
+		dump "${p}m.err" "${p}m.out" "${p}ls.err" "${p}l2.err" "${p}l3.err" "${p}l3.json" \
+			"${p}dg.err" "${p}sg.err"
+	check "$name: --attach took over with pages missing, on the dead helper's port" \
+		grep -q "took over the postcopy of session .*: [1-9][0-9]* pages missing; waiting on 127.0.0.1:${!port_var}" \
+			"$MIG_TMP/${p}l3.err"
+	check "$name: every page verified on the destination" \
+		grep -q "verify-all after resume: .* 0 errors" "$MIG_TMP/${p}dg.err"
+	check "$name: no page was wrong when touched" \
+		grep -q "page writes, 0 wrong pages" "$MIG_TMP/${p}dg.err"
+	check "$name: the source guest was migrated away" \
+		grep -q "migrated away" "$MIG_TMP/${p}sg.err"
+	check "$name: both reports count the takeover as a recovery" \
+		json "$MIG_TMP/${p}m.out" "d['ok'] and d['postcopy']['recoveries'] >= 1" &&
+		json "$MIG_TMP/${p}l3.json" "d['ok'] and d['postcopy']['recoveries'] == 1"
+}
+
+SLOW="--postcopy-after 0 --max-bandwidth 4"
+attach_dst_case "destination helper killed mid-postcopy, preempt, 2 channels" "$SLOW --multifd 2"
+attach_dst_case "destination helper killed mid-postcopy, no preempt, 3 channels" \
+	"$SLOW --multifd 3 --no-preempt"
+
+# Nothing to take over: --attach says so.
+p=n$tap_n
+start "${p}dg" "$VMIG" guest --socket "$MIG_TMP/${p}dst.sock" --incoming --lifetime 60 --mem 16M
+wait_for "$MIG_TMP/${p}dg.out" "guest: ready"
+timeout 30 "$VMIG" listen --vmm "$MIG_TMP/${p}dst.sock" --attach --timeout 5 --no-progress \
+	>"$MIG_TMP/${p}l.out" 2>"$MIG_TMP/${p}l.err"
+rc=$?
+check "--attach with no dead helper's postcopy fails and says why" \
+	test $rc -eq 1 -a "$(grep -c 'no postcopy migration to take over' "$MIG_TMP/${p}l.err")" -eq 1
+
+tap_done

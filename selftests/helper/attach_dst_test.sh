@@ -77,6 +77,43 @@ attach_dst_case "destination helper killed mid-postcopy, preempt, 2 channels" "$
 attach_dst_case "destination helper killed mid-postcopy, no preempt, 3 channels" \
 	"$SLOW --multifd 3 --no-preempt"
 
+# The faults the dead helper had read must be raised again.  reqhold: the
+# source cuts every channel at the 3rd page request and never sends that
+# page in the background, only on request.  The destination helper, paused
+# with that request outstanding, is killed; the new one never saw it.  Only
+# the woken thread faulting again brings a request for it: without that the
+# thread would wait until COMPLETE and then read a zero page.  The source
+# waits for a manual resume, so that it does not resume with the first
+# helper before it is killed.
+p=w$tap_n
+dest_pair "$p" "--mem 64M --verify-all --run 1" "--json --recovery-timeout 60"
+src_guest "$p" "--mem 64M --pattern random --dirty-rate 100"
+v="PORT_$p"
+start "${p}m" "$VMIG" migrate --vmm "$MIG_TMP/${p}src.sock" --to "127.0.0.1:${!v}" --json \
+	--timeout 5 --no-progress --recovery-timeout 120 --no-auto-resume \
+	--control-socket "$MIG_TMP/${p}ctl.sock" --postcopy-after 0 --max-bandwidth 4 \
+	--multifd 1 --inject-cut reqhold:3
+wait_for "$MIG_TMP/${p}ls.err" "postcopy paused" 60
+wait_for "$MIG_TMP/${p}m.err" "postcopy paused" 20
+v="PID_${p}ls"
+kill -9 "${!v}"
+wait "${!v}" 2>/dev/null
+start "${p}l2" "$VMIG" listen --vmm "$MIG_TMP/${p}dst.sock" --attach --json --timeout 5 \
+	--no-progress --recovery-timeout 60
+wait_for "$MIG_TMP/${p}l2.err" "waiting on .* for the source to resume it" 30
+timeout 60 "$VMIG" migrate --resume "$MIG_TMP/${p}ctl.sock" >"$MIG_TMP/${p}r.out" 2>&1
+v="PID_${p}l2"; wait_pid "${!v}" 120; rc=$?
+v="PID_${p}m"; wait_pid "${!v}" 60; mrc=$?
+v="PID_${p}dg"; wait_pid "${!v}" 60; drc=$?
+check "a request the dead helper had read: raised again, the migration completes" \
+	test $rc -eq 0 -a $mrc -eq 0 -a $drc -eq 0
+[ $rc -eq 0 ] && [ $mrc -eq 0 ] && [ $drc -eq 0 ] ||
+	dump "${p}m.err" "${p}ls.err" "${p}l2.err" "${p}r.out" "${p}dg.err"
+check "... the held page came on request, and every page verified" \
+	grep -q "verify-all after resume: .* 0 errors" "$MIG_TMP/${p}dg.err"
+check "... no page was wrong when touched" \
+	grep -q "page writes, 0 wrong pages" "$MIG_TMP/${p}dg.err"
+
 # Nothing to take over: --attach says so.
 p=n$tap_n
 start "${p}dg" "$VMIG" guest --socket "$MIG_TMP/${p}dst.sock" --incoming --lifetime 60 --mem 16M

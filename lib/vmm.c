@@ -383,6 +383,7 @@ void vmig_vmm_close(struct vmig_vmm *vmm)
 {
 	if (!vmm)
 		return;
+	vmm->handover_len = 0;		/* the VMM ends: nothing to keep for anyone */
 	vmig_vmm_hangup(vmm);
 	vmm_devs_free(vmm->devs);
 	close(vmm->listen_fd);

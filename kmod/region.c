@@ -320,6 +320,7 @@ static long vmig_region_ioctl(struct file *file, unsigned int cmd,
 	case VMIG_POSTCOPY_ENABLE:
 	case VMIG_POSTCOPY_DISABLE:
 	case VMIG_DISCARD:
+	case VMIG_REQUEUE:
 		return vmig_postcopy_ioctl(r, cmd, argp);
 	default:
 		return -ENOTTY;

@@ -217,6 +217,7 @@ static int vmm_serve_handover(struct vmig_vmm *vmm, const struct vmm_msg *m)
 
 	memcpy(vmm->handover, m->payload, m->hdr.len);
 	vmm->handover_len = m->hdr.len;
+	vmm->claimed = true;		/* it is this helper's own */
 	return vmm_msg_send(vmm->conn, VMM_HANDOVER_OK, &reply, sizeof(reply), NULL, 0);
 }
 

@@ -272,6 +272,24 @@ TEST_F(handover_dst, a_helper_that_does_not_take_over_can_neither_restart_nor_en
 	vmig_ctl_close(ctl);
 }
 
+TEST_F(handover_dst, the_helper_that_left_the_record_completes_as_usual)
+{
+	struct vmig_ctl *ctl = helper(&self->v);
+	int uffd;
+
+	ASSERT_NE(NULL, ctl);
+	uffd = vmig_ctl_postcopy(ctl, 5000);
+	ASSERT_LT(0, uffd);
+	ASSERT_EQ(0, vmig_ctl_resume(ctl, 5000));
+	ASSERT_EQ(0, vmig_ctl_handover(ctl, record, sizeof(record), 5000));
+	EXPECT_EQ(0, vmig_ctl_complete(ctl));
+	ASSERT_EQ(1, wait_count(&self->v.completes, 1));
+	EXPECT_EQ(0, atomic_load(&self->v.hangups));
+	EXPECT_FALSE(vmig_vmm_handed_over(self->v.vmm));
+	close(uffd);
+	vmig_ctl_close(ctl);
+}
+
 TEST_F(handover_dst, no_record_before_the_guest_runs_here)
 {
 	struct vmig_ctl *ctl = helper(&self->v);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -194,16 +195,46 @@ static int handover_leave(struct dest *d)
 	return vmig_ctl_handover(d->ctl, &h, sizeof(h), d->o->timeout_ms);
 }
 
-/* Mark received what guest RAM holds: pages are placed whole or not at all. */
+/* vmig.ko regions: a page is present when it is in the region's page cache. */
+static int received_from_mincore(struct dest *d, unsigned int i)
+{
+	unsigned char *vec = malloc(d->mem.pages[i]);
+	uint64_t p;
+
+	if (!vec)
+		return -ENOMEM;
+	if (mincore(d->mem.base[i], d->mem.pages[i] * WIRE_PAGE_SIZE, vec)) {
+		free(vec);
+		return -errno;
+	}
+	for (p = 0; p < d->mem.pages[i]; p++)
+		if (vec[p] & 1)
+			pcd_note_received(&d->pc, i, p);
+	free(vec);
+	return 0;
+}
+
+/*
+ * Mark received what guest RAM holds: pages are placed whole or not at
+ * all, and what never arrived was punched out at the switch.  A page
+ * reported missing that is there is only sent again and refused (EEXIST),
+ * never overwritten; the other way round is what must not happen.
+ */
 static int received_from_presence(struct dest *d)
 {
 	uint64_t size, base;
 	off_t data, hole;
 	unsigned int i;
-	int fd;
+	int fd, r;
 
 	for (i = 0; i < d->mem.nr_regions; i++) {
 		vmig_ctl_region(d->ctl, i, &fd, &size, &base);
+		if (d->pc.kmod) {
+			r = received_from_mincore(d, i);
+			if (r)
+				return r;
+			continue;
+		}
 		for (hole = 0; (uint64_t)hole < size; ) {
 			data = lseek(fd, hole, SEEK_DATA);
 			if (data < 0 && errno == ENXIO)
@@ -232,14 +263,9 @@ static int received_from_presence(struct dest *d)
 static int attach_session(struct dest *d)
 {
 	const struct dest_opts *o = d->o;
-	uint64_t size, base;
 	struct handover h;
-	int r, uffd, fd;
+	int r, uffd;
 
-	vmig_ctl_region(d->ctl, 0, &fd, &size, &base);
-	if (vmig_fd_is_region(fd))
-		return fail(d, EOPNOTSUPP, "--attach: not yet on vmig.ko regions (requests the "
-			    "dead helper had read cannot be raised again); only on memfds");
 	r = vmig_ctl_handover_query(d->ctl, &h, sizeof(h), o->timeout_ms);
 	if (r < 0)
 		return fail(d, r, "the VMM at %s did not give its handover record: %s",
@@ -261,13 +287,24 @@ static int attach_session(struct dest *d)
 	r = received_from_presence(d);
 	if (r)
 		return fail(d, r, "cannot tell which pages guest RAM holds: %s", strerror(-r));
+	/* vmig.ko regions: no uffd, they stayed in postcopy mode. */
 	uffd = vmig_ctl_postcopy(d->ctl, o->timeout_ms);
-	if (uffd <= 0)
-		return fail(d, uffd ? uffd : EPROTO, "the VMM did not hand over its userfaultfd: %s",
-			    uffd ? strerror(-uffd) : "none");
+	if (uffd < 0 || !uffd != d->pc.kmod) {
+		if (uffd > 0)
+			close(uffd);
+		return fail(d, uffd < 0 ? uffd : EPROTO, "the VMM did not hand over its "
+			    "registration: %s", uffd < 0 ? strerror(-uffd) : d->pc.kmod ?
+			    "a userfaultfd for vmig.ko regions" : "no userfaultfd");
+	}
+	if (d->pc.kmod)
+		uffd = -1;
 	r = pcd_adopt(&d->pc, uffd);
+	if (r == -ENOTTY)
+		return fail(d, r, "this vmig.ko cannot queue again the requests the dead helper "
+			    "had read (no VMIG_REQUEUE): load a newer module");
 	if (r)
-		return fail(d, r, "cannot take over the userfaultfd: %s", strerror(-r));
+		return fail(d, r, "cannot take over the %s: %s", d->pc.kmod ? "regions' requests" :
+			    "userfaultfd", strerror(-r));
 	d->pc_running = true;
 	d->rep->pc.on = true;
 	d->rep->pc.preempt = d->hs.caps & WIRE_CAP_PREEMPT;

@@ -797,8 +797,8 @@ int pcd_adopt(struct pc_dst *pc, int uffd)
 	pc->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (pc->stop_fd < 0)
 		return -errno;
-	if (uffd < 0)
-		return 0;
+	if (pc->kmod)
+		return pck_requeue(pc);
 	fcntl(uffd, F_SETFL, fcntl(uffd, F_GETFL) | O_NONBLOCK);
 	/*
 	 * Faults the dead helper had read are nowhere but in its memory: wake

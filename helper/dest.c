@@ -182,6 +182,9 @@ static int postcopy_prepare(struct dest *d)
 /*
  * Leave with the VMM what a helper needs to take this postcopy over if we
  * die (handover.h): the guest runs here, the source holds what it lacks.
+ * Session authentication puts the session's secret (what RESUME must
+ * prove) in h.secret/h.secret_len here, and attach_session gives it back
+ * to recover(); until then both are empty and RESUME is checked as today.
  */
 static int handover_leave(struct dest *d)
 {

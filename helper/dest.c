@@ -290,6 +290,11 @@ static int attach_session(struct dest *d)
 	r = received_from_presence(d);
 	if (r)
 		return fail(d, r, "cannot tell which pages guest RAM holds: %s", strerror(-r));
+	/*
+	 * Every page here: the dead helper had finished (it may have sent DONE);
+	 * the source, if it comes back, only has to hear it (recover()).
+	 */
+	d->pc_done = !pcd_missing(&d->pc);
 	/* vmig.ko regions: no uffd, they stayed in postcopy mode. */
 	uffd = vmig_ctl_postcopy(d->ctl, o->timeout_ms);
 	if (uffd < 0 || !uffd != d->pc.kmod) {
@@ -308,6 +313,8 @@ static int attach_session(struct dest *d)
 	if (r)
 		return fail(d, r, "cannot take over the %s: %s", d->pc.kmod ? "regions' requests" :
 			    "userfaultfd", strerror(-r));
+	if (d->pc_done && d->pc.kmod)
+		pck_disable(&d->pc);	/* the regions become ordinary, as after pcd_finish */
 	d->pc_running = true;
 	d->rep->pc.on = true;
 	d->rep->pc.preempt = d->hs.caps & WIRE_CAP_PREEMPT;
@@ -933,7 +940,7 @@ int dest_receive(const struct dest_opts *o, struct report *rep)
 		t_session = now_ns();
 		snprintf(rep->error, sizeof(rep->error), "took over from a helper that died");
 		r = recover(&d, -ECONNRESET);
-		if (!r)
+		if (!r && !d.pc_done)
 			r = run_session(&d);
 	} else {
 		if (!r)

@@ -14,10 +14,10 @@ set -u
 . "$(dirname "$0")/migrate_lib.sh"
 VMIG=${VMIG_BIN:?}
 
-# attach_dst_case NAME MIGRATE_ARGS
+# attach_dst_case NAME MIGRATE_ARGS [LISTEN_ARGS (both listeners)]
 attach_dst_case() {
-	local name=$1 margs=$2 p=d$tap_n
-	dest_pair "$p" "--mem 64M --verify-all --run 1" "--json --recovery-timeout 60"
+	local name=$1 margs=$2 largs=${3:-} p=d$tap_n
+	dest_pair "$p" "--mem 64M --verify-all --run 1" "--json --recovery-timeout 60 $largs"
 	src_guest "$p" "--mem 64M --pattern random --dirty-rate 50"
 	local port_var="PORT_$p" spid="PID_${p}sg" dpid="PID_${p}dg" lpid="PID_${p}ls"
 	start "${p}m" "$VMIG" migrate --vmm "$MIG_TMP/${p}src.sock" \
@@ -48,7 +48,8 @@ attach_dst_case() {
 			'$MIG_TMP/${p}dg.err') -ge 2 ]"
 
 	timeout 180 "$VMIG" listen --vmm "$MIG_TMP/${p}dst.sock" --attach --json --timeout 5 \
-		--no-progress --recovery-timeout 60 >"$MIG_TMP/${p}l3.json" 2>"$MIG_TMP/${p}l3.err"
+		--no-progress --recovery-timeout 60 $largs >"$MIG_TMP/${p}l3.json" \
+		2>"$MIG_TMP/${p}l3.err"
 	local rc=$?
 	wait_pid "${!mpid}" 60; local mrc=$?
 	wait_pid "${!dpid}" 60; local drc=$?
@@ -76,6 +77,9 @@ SLOW="--postcopy-after 0 --max-bandwidth 4"
 attach_dst_case "destination helper killed mid-postcopy, preempt, 2 channels" "$SLOW --multifd 2"
 attach_dst_case "destination helper killed mid-postcopy, no preempt, 3 channels" \
 	"$SLOW --multifd 3 --no-preempt"
+echo "vmig:$(openssl rand -hex 32)" >"$MIG_TMP/attach.psk"
+attach_dst_case "destination helper killed mid-postcopy, TLS (PSK)" \
+	"$SLOW --multifd 2 --tls-psk $MIG_TMP/attach.psk" "--tls-psk $MIG_TMP/attach.psk"
 
 # The faults the dead helper had read must be raised again.  reqhold: the
 # source cuts every channel at the 3rd page request and never sends that
@@ -113,6 +117,35 @@ check "... the held page came on request, and every page verified" \
 	grep -q "verify-all after resume: .* 0 errors" "$MIG_TMP/${p}dg.err"
 check "... no page was wrong when touched" \
 	grep -q "page writes, 0 wrong pages" "$MIG_TMP/${p}dg.err"
+
+# The helper dies after every page arrived and DONE went out, before the
+# source's acknowledgement (done: the source drops DONE as a cut): the new
+# helper finds every page present, tells the returning source DONE, and the
+# guest completes instead of exiting 4 after a wait for pages nobody lacks.
+p=f$tap_n
+dest_pair "$p" "--mem 32M --verify-all --run 1" "--json --recovery-timeout 60"
+src_guest "$p" "--mem 32M --pattern random --dirty-rate 20"
+v="PORT_$p"
+start "${p}m" "$VMIG" migrate --vmm "$MIG_TMP/${p}src.sock" --to "127.0.0.1:${!v}" --json \
+	--timeout 5 --no-progress --recovery-timeout 120 --postcopy-after 0 --multifd 2 \
+	--inject-cut done --no-auto-resume --control-socket "$MIG_TMP/${p}ctl.sock"
+wait_for "$MIG_TMP/${p}ls.err" "every page is here" 60
+v="PID_${p}ls"
+kill -9 "${!v}"
+wait "${!v}" 2>/dev/null
+start "${p}l2" "$VMIG" listen --vmm "$MIG_TMP/${p}dst.sock" --attach --json --timeout 5 \
+	--no-progress --recovery-timeout 60
+wait_for "$MIG_TMP/${p}l2.err" "for the source to resume it" 30
+timeout 60 "$VMIG" migrate --resume "$MIG_TMP/${p}ctl.sock" >"$MIG_TMP/${p}r.out" 2>&1
+v="PID_${p}l2"; wait_pid "${!v}" 120; rc=$?
+v="PID_${p}m"; wait_pid "${!v}" 60; mrc=$?
+v="PID_${p}dg"; wait_pid "${!v}" 60; drc=$?
+check "killed after its DONE: --attach finds every page and tells the source" \
+	test $rc -eq 0 -a $mrc -eq 0 -a $drc -eq 0 -a \
+	-n "$(grep "took over the postcopy of session .*: 0 pages missing" "$MIG_TMP/${p}l2.err")"
+[ $rc -eq 0 ] && [ $mrc -eq 0 ] && [ $drc -eq 0 ] ||
+	dump "${p}m.err" "${p}ls.err" "${p}l2.err" "${p}dg.err"
+check "... every page verified" grep -q "verify-all after resume: .* 0 errors" "$MIG_TMP/${p}dg.err"
 
 # Nothing to take over: --attach says so.
 p=n$tap_n

@@ -411,22 +411,25 @@ void auth_session_established(struct stream *s)
 	pthread_mutex_unlock(&g.lock);
 }
 
-bool auth_root_export(uint8_t key[AUTH_KEY_LEN])
+bool auth_root_export(uint8_t out[AUTH_ROOT_LEN])
 {
 	bool have;
 
 	pthread_mutex_lock(&g.lock);
 	have = g.have_root;
-	if (have)
-		memcpy(key, g.root, AUTH_KEY_LEN);
+	if (have) {
+		memcpy(out, g.root, AUTH_KEY_LEN);
+		memcpy(out + AUTH_KEY_LEN, g.root_peer, AUTH_KEY_LEN);
+	}
 	pthread_mutex_unlock(&g.lock);
 	return have;
 }
 
-void auth_root_import(const uint8_t key[AUTH_KEY_LEN])
+void auth_root_import(const uint8_t in[AUTH_ROOT_LEN])
 {
 	pthread_mutex_lock(&g.lock);
-	memcpy(g.root, key, AUTH_KEY_LEN);
+	memcpy(g.root, in, AUTH_KEY_LEN);
+	memcpy(g.root_peer, in + AUTH_KEY_LEN, AUTH_KEY_LEN);
 	g.have_root = true;
 	pthread_mutex_unlock(&g.lock);
 }

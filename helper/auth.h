@@ -73,12 +73,15 @@ int auth_resumed_proof(struct stream *s, uint8_t proof[AUTH_KEY_LEN]);
 int auth_resumed_check(struct stream *s, const uint8_t proof[AUTH_KEY_LEN]);
 
 /*
- * Taking a session over (handover.h): a source helper leaves the root key
- * with its VMM at the postcopy switch, and a helper that replaces it after
- * a crash (--attach) takes it from there, so its RESUME proves the same
- * key.  Export: false while no session was established.
+ * Taking a session over (handover.h): a helper leaves the session's root
+ * key, and under x509 the identity of the peer that began it, with its VMM
+ * (AUTH_ROOT_LEN bytes); a helper that replaces it after a crash (--attach)
+ * takes them from there, so its RESUME (source) or its check of the
+ * source's RESUME (destination) is the dead helper's.  Export: false while
+ * no session was established.
  */
-bool auth_root_export(uint8_t key[AUTH_KEY_LEN]);
-void auth_root_import(const uint8_t key[AUTH_KEY_LEN]);
+#define AUTH_ROOT_LEN		(2 * AUTH_KEY_LEN)
+bool auth_root_export(uint8_t out[AUTH_ROOT_LEN]);
+void auth_root_import(const uint8_t in[AUTH_ROOT_LEN]);
 
 #endif

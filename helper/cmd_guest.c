@@ -498,7 +498,9 @@ static void guest_usage(FILE *f)
 		"RAM, resumes, checks every page it touches, runs --run seconds and exits 0\n"
 		"if no page was wrong (1 if one was; 3 if the migration failed and the\n"
 		"partial guest was discarded; 4 if a postcopy migration failed after it\n"
-		"resumed here: its memory is incomplete).  It reports the page accesses its\n"
+		"resumed here: its memory is incomplete).  If its helper dies during\n"
+		"postcopy it runs on and waits for the next (vmig listen --attach).\n"
+		"It reports the page accesses its\n"
 		"vCPUs found slow (>= 20 us: pages fetched on demand).\n"
 		"\n"
 		"Options:\n"
@@ -645,11 +647,14 @@ static bool session_source(struct guest *g, struct vmig_vmm *vmm, uint64_t deadl
 	}
 }
 
-/* Returns 1 resumed, 0 failed (discard), -1 timeout. */
+/*
+ * Returns 1 resumed, 0 failed (discard), -1 timeout, 2 the helper died in
+ * postcopy with its record left here: the guest runs on, wait for the next.
+ */
 static int session_dest(struct guest *g, struct vmig_vmm *vmm, uint64_t deadline,
 			bool verify, struct verify *vs)
 {
-	bool resumed = false;
+	bool resumed = vmig_vmm_postcopy_active(vmm);	/* a helper taking over */
 
 	for (;;) {
 		int ev = vmig_vmm_poll(vmm, 500);
@@ -681,6 +686,12 @@ static int session_dest(struct guest *g, struct vmig_vmm *vmm, uint64_t deadline
 		case VMIG_VMM_COMPLETE:
 			return 1;
 		default:
+			if (ev == VMIG_VMM_DISCONNECT && vmig_vmm_handed_over(vmm)) {
+				fprintf(stderr, "guest: the helper went away during postcopy (%s); "
+					"running on, threads on missing pages wait, until a helper "
+					"takes over (vmig listen --attach)\n", vmig_vmm_error(vmm));
+				return 2;
+			}
 			if (vmig_vmm_postcopy_active(vmm)) {
 				/* vCPUs may wait for pages that will never come: do not run on. */
 				fprintf(stderr, "guest: postcopy failed (%s); the guest's memory is "
@@ -1000,6 +1011,13 @@ static int guest_run(int argc, char **argv)
 		int r = vmig_vmm_accept(vmm, 500);
 
 		if (r == -ETIMEDOUT) {
+			if (now_ns() > deadline && incoming && vmig_vmm_handed_over(vmm)) {
+				fprintf(stderr, "guest: no helper took the postcopy over within "
+					"%llu s; the guest's memory is incomplete: exiting with "
+					"status 4\n", (unsigned long long)life_s);
+				fflush(stderr);
+				_exit(4);
+			}
 			if (now_ns() > deadline) {
 				fprintf(stderr, "guest: no migration within %llu s; exiting\n",
 					(unsigned long long)life_s);
@@ -1025,6 +1043,8 @@ static int guest_run(int argc, char **argv)
 		}
 		g.measure = true;
 		r = session_dest(&g, vmm, deadline, verify, &vs);
+		if (r == 2)
+			continue;
 		if (r <= 0) {
 			status = r < 0 ? 2 : 3;
 			break;

@@ -15,6 +15,7 @@ static void listen_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: vmig listen --vmm PATH --port [ADDR:]PORT [options]\n"
+		"       vmig listen --attach --vmm PATH [--port [ADDR:]PORT] [options]\n"
 		"\n"
 		"Receive one migration into the VMM waiting at PATH (a 'vmig guest\n"
 		"--incoming', or any VMM using libvmig), then tell it to resume.\n"
@@ -69,6 +70,8 @@ static void listen_usage(FILE *f)
 		"                        line; before it, postcopy recovery events as JSON\n"
 		"                        lines: paused, resume_attempt, resume_failed, resumed\n"
 		"  --no-progress         no progress bar (it is shown only on a terminal)\n"
+		"  --attach              take over a postcopy whose destination helper died\n"
+		"                        (see below); --port defaults to where it listened\n"
 		"  --help                this text\n"
 		"\n"
 		"Postcopy (when the source asks for it): the guest resumes here at once; a\n"
@@ -79,11 +82,24 @@ static void listen_usage(FILE *f)
 		"missing pages wait) until the source reconnects and re-sends what is\n"
 		"missing; if it does not within --recovery-timeout, vmig says so and exits 1.\n"
 		"\n"
+		"Taking over (--attach): the VMM, not the helper, holds the guest and the\n"
+		"registration it runs on.  If this helper dies during postcopy (kill -9, OOM,\n"
+		"a crash), the VMM keeps running the guest, threads on missing pages wait,\n"
+		"and keeps the record the helper left; the source pauses as after a broken\n"
+		"link and reconnects by itself.  'vmig listen --attach --vmm PATH' reads the\n"
+		"record, rebuilds the received bitmap from the pages guest RAM holds, wakes\n"
+		"the waiting threads to fault again, listens, answers the source's RESUME\n"
+		"and finishes (within --recovery-timeout).  Without --attach, vmig listen\n"
+		"refuses such a VMM before touching its memory.  Either backend: on vmig.ko\n"
+		"regions the requests the dead helper had read are queued again.\n"
+		"\n"
 		"Exit status: 0 the guest resumed here, 1 failed, 2 usage.\n"
 		"\n"
 		"Example:\n"
 		"  vmig listen --vmm /tmp/dst.sock --port 4444 --token-file /etc/vmig/token\n"
-		"  vmig listen --vmm /tmp/dst.sock --port 4444 --tls-psk /etc/vmig/keys.psk\n");
+		"  vmig listen --vmm /tmp/dst.sock --port 4444 --tls-psk /etc/vmig/keys.psk\n"
+
+		"  vmig listen --attach --vmm /tmp/dst.sock --token-file /etc/vmig/token   # its helper died\n");
 }
 
 static int listen_run(int argc, char **argv)
@@ -101,6 +117,7 @@ static int listen_run(int argc, char **argv)
 		{ "postcopy-spin", required_argument, NULL, 'S' },
 		{ "postcopy-sched", required_argument, NULL, 0x104 },
 		{ "recovery-timeout", required_argument, NULL, 'R' },
+		{ "attach", no_argument, NULL, 0x121 },
 		{ "json", no_argument, NULL, 'j' },
 		{ "no-progress", no_argument, NULL, 'P' },
 		{ "tls-creds", required_argument, NULL, 'X' },
@@ -169,6 +186,7 @@ static int listen_run(int argc, char **argv)
 				goto bad;
 			o.recovery_timeout_ms = v * 1000;
 			break;
+		case 0x121: o.attach = true; break;
 		case 'j': json = true; break;
 		case 0x130: token = optarg; break;
 		case 0x131: insecure = true; break;
@@ -194,9 +212,15 @@ static int listen_run(int argc, char **argv)
 	/* A spinning real-time thread would hold its core from the peer it waits for. */
 	if (o.spin_us && o.sched == URGENT_FIFO)
 		o.sched = URGENT_NICE;
-	if (optind != argc || !o.vmm_path || !o.listen) {
+	if (optind != argc || !o.vmm_path || (!o.listen && !o.attach)) {
 		fprintf(stderr, "vmig listen: %s (see --help)\n",
-			optind != argc ? "unexpected argument" : "--vmm and --port are required");
+			optind != argc ? "unexpected argument" : o.attach ? "--attach needs --vmm" :
+			"--vmm and --port are required");
+		return 2;
+	}
+	if (o.attach && !o.recovery_timeout_ms) {
+		fprintf(stderr, "vmig listen: --attach waits --recovery-timeout for the source; "
+			"it cannot be 0\n");
 		return 2;
 	}
 	c = auth_configure(tls != TLS_NONE, token, insecure, err, sizeof(err));

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -17,6 +18,7 @@
 #include "control.h"
 #include "dest.h"
 #include "devstate_recv.h"
+#include "handover.h"
 #include "handshake.h"
 #include "libvmig.h"
 #include "multifd_recv.h"
@@ -55,6 +57,7 @@ struct dest {
 	bool pc_ready, pc_running;	/* pc set up; the guest runs here in postcopy */
 	bool pc_done;			/* postcopy finished here (DONE sent) */
 	uint64_t t_switch;
+	char listen_addr[256];		/* where we listen (--port, or the record's) */
 };
 
 static int fail(struct dest *d, int err, const char *fmt, ...)
@@ -71,6 +74,8 @@ static int fail(struct dest *d, int err, const char *fmt, ...)
 	}
 	return err < 0 ? err : -err;
 }
+
+static int attach_session(struct dest *d);
 
 static void *receiver_thread(void *arg)
 {
@@ -95,6 +100,14 @@ static int setup(struct dest *d)
 	if (vmig_ctl_role(d->ctl) != VMIG_ROLE_DEST)
 		return fail(d, EINVAL, "the VMM at %s is not waiting for an incoming guest "
 			    "(start it with --incoming)", o->vmm_path);
+	/* Before guest RAM is touched (--prefault would hide missing pages as zeros). */
+	if (vmig_ctl_handed_over(d->ctl) && !o->attach)
+		return fail(d, EBUSY, "the VMM at %s runs a postcopy guest whose helper died; "
+			    "only 'vmig listen --attach' may take it over (nothing was touched)",
+			    o->vmm_path);
+	if (!vmig_ctl_handed_over(d->ctl) && o->attach)
+		return fail(d, ENOENT, "the VMM at %s has no postcopy migration to take over "
+			    "(no helper died while the guest ran there)", o->vmm_path);
 	d->ram = vmig_ram_open(d->ctl, o->backend, VMIG_DIRTY_MODE_MANUAL_INIT);
 	if (!d->ram && errno == EMEDIUMTYPE)
 		return fail(d, errno, "--backend %s: the VMM's guest RAM is %s",
@@ -119,22 +132,34 @@ static int setup(struct dest *d)
 		d->mem.base[i] = vmig_ram_page(d->ram, i, 0);
 		d->rep->guest_bytes += d->mem.pages[i] * WIRE_PAGE_SIZE;
 	}
-	if (o->prefault) {
+	if (o->prefault && !o->attach) {
 		r = vmig_ram_prefault(d->ram);
 		if (r)
 			return fail(d, r, "cannot allocate guest RAM: %s", strerror(-r));
 	}
-	d->listen_fd = chan_listen(o->listen, err, sizeof(err));
+	snprintf(d->listen_addr, sizeof(d->listen_addr), "%s", o->listen ? o->listen : "");
+	if (o->attach) {
+		r = attach_session(d);
+		if (r)
+			return r;
+	}
+	d->listen_fd = chan_listen(d->listen_addr, err, sizeof(err));
 	if (d->listen_fd < 0)
 		return fail(d, d->listen_fd, "%s", err);
 	/* Each connection's whole opening (handshake, header, HELLO) within --timeout. */
 	d->adm = admit_start(d->listen_fd, o->timeout_ms, o->timeout_ms);
 	if (!d->adm)
 		return fail(d, errno, "cannot start accepting: %s", strerror(errno));
-	fprintf(stderr, "vmig listen: waiting for a source on %s (%s)\n", o->listen,
-		auth_mode() == AUTH_TLS ? "TLS" : auth_mode() == AUTH_TOKEN ?
-		"token: authenticated, not encrypted" : "INSECURE: anyone who reaches this "
-		"port can migrate a guest into this VMM");
+	if (o->attach)
+		fprintf(stderr, "vmig listen: took over the postcopy of session %016llx: %llu "
+			"pages missing; waiting on %s for the source to resume it (%s)\n",
+			(unsigned long long)d->session, (unsigned long long)pcd_missing(&d->pc),
+			d->listen_addr, auth_mode_name());
+	else
+		fprintf(stderr, "vmig listen: waiting for a source on %s (%s)\n", d->listen_addr,
+			auth_mode() == AUTH_TLS ? "TLS" : auth_mode() == AUTH_TOKEN ?
+			"token: authenticated, not encrypted" : "INSECURE: anyone who reaches "
+			"this port can migrate a guest into this VMM");
 	return 0;
 }
 
@@ -160,6 +185,166 @@ static int postcopy_prepare(struct dest *d)
 	d->pc.nr_chans = d->nr_chans;
 	d->pc_ready = true;
 	d->rep->pc.preempt = d->hs.caps & WIRE_CAP_PREEMPT;
+	return 0;
+}
+
+/*
+ * Leave with the VMM what a helper needs to take this postcopy over if we
+ * die (handover.h): the guest runs here, the source holds what it lacks.
+ * The session's root key and the source's identity (auth.h) go in
+ * h.secret, so attach_session can check the source's RESUME as we would.
+ */
+static int handover_leave(struct dest *d)
+{
+	struct handover h = {
+		.magic = HANDOVER_MAGIC, .wire_version = d->hs.version,
+		.session = d->session, .caps = d->hs.caps, .nr_chans = d->nr_chans,
+		.flags = HANDOVER_DEST | (d->hs.caps & WIRE_CAP_PREEMPT ? HANDOVER_PREEMPT : 0),
+	};
+
+	int r;
+
+	snprintf(h.to, sizeof(h.to), "%s", d->listen_addr);
+	/* What the source's RESUME must prove to a helper that replaces us (auth.h). */
+	if (auth_root_export(h.secret))
+		h.secret_len = AUTH_ROOT_LEN;
+	r = vmig_ctl_handover(d->ctl, &h, sizeof(h), d->o->timeout_ms);
+	explicit_bzero(h.secret, sizeof(h.secret));
+	return r;
+}
+
+/* vmig.ko regions: a page is present when it is in the region's page cache. */
+static int received_from_mincore(struct dest *d, unsigned int i)
+{
+	unsigned char *vec = malloc(d->mem.pages[i]);
+	uint64_t p;
+
+	if (!vec)
+		return -ENOMEM;
+	if (mincore(d->mem.base[i], d->mem.pages[i] * WIRE_PAGE_SIZE, vec)) {
+		free(vec);
+		return -errno;
+	}
+	for (p = 0; p < d->mem.pages[i]; p++)
+		if (vec[p] & 1)
+			pcd_note_received(&d->pc, i, p);
+	free(vec);
+	return 0;
+}
+
+/*
+ * Mark received what guest RAM holds: pages are placed whole or not at
+ * all, and what never arrived was punched out at the switch.  A page
+ * reported missing that is there is only sent again and refused (EEXIST),
+ * never overwritten; the other way round is what must not happen.
+ */
+static int received_from_presence(struct dest *d)
+{
+	uint64_t size, base;
+	off_t data, hole;
+	unsigned int i;
+	int fd, r;
+
+	for (i = 0; i < d->mem.nr_regions; i++) {
+		vmig_ctl_region(d->ctl, i, &fd, &size, &base);
+		if (d->pc.kmod) {
+			r = received_from_mincore(d, i);
+			if (r)
+				return r;
+			continue;
+		}
+		for (hole = 0; (uint64_t)hole < size; ) {
+			data = lseek(fd, hole, SEEK_DATA);
+			if (data < 0 && errno == ENXIO)
+				break;
+			if (data < 0)
+				return -errno;
+			hole = lseek(fd, data, SEEK_HOLE);
+			if (hole < 0)
+				return -errno;
+			for (; data < hole; data += WIRE_PAGE_SIZE)
+				pcd_note_received(&d->pc, i, data / WIRE_PAGE_SIZE);
+		}
+	}
+	return 0;
+}
+
+/*
+ * vmig listen --attach: take over a postcopy whose destination helper died.
+ * The VMM still runs the guest on its registration and holds the dead
+ * helper's record; the source, paused as after a broken link, reconnects
+ * with RESUME by itself.  So this is the state of a paused recovery,
+ * rebuilt without the dead helper: session and channel layout from the
+ * record, the received bitmap from what guest RAM holds, the same uffd
+ * with its waiters woken to fault again.  The caller then waits for RESUME.
+ */
+static int attach_session(struct dest *d)
+{
+	const struct dest_opts *o = d->o;
+	struct handover h;
+	int r, uffd;
+
+	r = vmig_ctl_handover_query(d->ctl, &h, sizeof(h), o->timeout_ms);
+	if (r < 0)
+		return fail(d, r, "the VMM at %s did not give its handover record: %s",
+			    o->vmm_path, strerror(-r));
+	if (!handover_valid(&h, r) || !(h.flags & HANDOVER_DEST) ||
+	    !(h.caps & WIRE_CAP_POSTCOPY))
+		return fail(d, EPROTO, "the VMM at %s holds a handover record this vmig cannot "
+			    "use (%d bytes; another version?)", o->vmm_path, r);
+	if (auth_mode() != AUTH_UNSET && h.secret_len != AUTH_ROOT_LEN)
+		return fail(d, EPROTO, "the VMM at %s holds no session key in its handover "
+			    "record: the source's RESUME could not be checked", o->vmm_path);
+	if (h.secret_len == AUTH_ROOT_LEN)
+		auth_root_import(h.secret);
+	explicit_bzero(h.secret, sizeof(h.secret));
+	d->session = h.session;
+	d->hs.version = h.wire_version;
+	d->hs.caps = h.caps;
+	d->nr_chans = h.nr_chans;
+	d->rep->channels = d->nr_chans;
+	if (!d->listen_addr[0])
+		snprintf(d->listen_addr, sizeof(d->listen_addr), "%s", h.to);
+	r = postcopy_prepare(d);
+	if (r)
+		return r;
+	r = received_from_presence(d);
+	if (r)
+		return fail(d, r, "cannot tell which pages guest RAM holds: %s", strerror(-r));
+	/*
+	 * Every page here: the dead helper had finished (it may have sent DONE);
+	 * the source, if it comes back, only has to hear it (recover()).
+	 */
+	d->pc_done = !pcd_missing(&d->pc);
+	/* vmig.ko regions: no uffd, they stayed in postcopy mode. */
+	uffd = vmig_ctl_postcopy(d->ctl, o->timeout_ms);
+	if (uffd < 0 || !uffd != d->pc.kmod) {
+		if (uffd > 0)
+			close(uffd);
+		return fail(d, uffd < 0 ? uffd : EPROTO, "the VMM did not hand over its "
+			    "registration: %s", uffd < 0 ? strerror(-uffd) : d->pc.kmod ?
+			    "a userfaultfd for vmig.ko regions" : "no userfaultfd");
+	}
+	if (d->pc.kmod)
+		uffd = -1;
+	r = pcd_adopt(&d->pc, uffd);
+	if (r == -ENOTTY)
+		return fail(d, r, "this vmig.ko cannot queue again the requests the dead helper "
+			    "had read (no VMIG_REQUEUE): load a newer module");
+	if (r)
+		return fail(d, r, "cannot take over the %s: %s", d->pc.kmod ? "regions' requests" :
+			    "userfaultfd", strerror(-r));
+	if (d->pc_done && d->pc.kmod)
+		pck_disable(&d->pc);	/* the regions become ordinary, as after pcd_finish */
+	d->pc_running = true;
+	d->rep->pc.on = true;
+	d->rep->pc.preempt = d->hs.caps & WIRE_CAP_PREEMPT;
+	d->t_switch = now_ns();
+	/* Ours now: where we listen, for the next one. */
+	r = handover_leave(d);
+	if (r)
+		return fail(d, r, "the VMM did not take the new handover record: %s",
+			    strerror(-r));
 	return 0;
 }
 
@@ -403,9 +588,20 @@ static int postcopy_event(struct dest *d, const struct ctl_event *ev)
 	trace("dst: resumed");
 	if (r)
 		return fail(d, r, "the VMM did not resume: %s", strerror(-r));
-	/* resume: from the devices loaded (the registration included) to running */
-	rs.resume_ns = now_ns() - t_load - rs.load_wait_ns;
-	rs.dev_buffer_peak = d->ds.peak;
+	/* Each connection's whole opening (handshake, header, HELLO) within --timeout. */
+	d->adm = admit_start(d->listen_fd, o->timeout_ms, o->timeout_ms);
+	if (!d->adm)
+		return fail(d, errno, "cannot start accepting: %s", strerror(errno));
+	if (o->attach)
+		fprintf(stderr, "vmig listen: took over the postcopy of session %016llx: %llu "
+			"pages missing; waiting on %s for the source to resume it (%s)\n",
+			(unsigned long long)d->session, (unsigned long long)pcd_missing(&d->pc),
+			d->listen_addr, auth_mode_name());
+	else
+		fprintf(stderr, "vmig listen: waiting for a source on %s (%s)\n", d->listen_addr,
+			auth_mode() == AUTH_TLS ? "TLS" : auth_mode() == AUTH_TOKEN ?
+			"token: authenticated, not encrypted" : "INSECURE: anyone who reaches "
+			"this port can migrate a guest into this VMM");
 	fprintf(stderr, "vmig listen: postcopy: the guest runs here; missing pages are "
 		"fetched on demand\n");
 	/* Sources from before the parts took an empty RESUMED and take this too. */
@@ -751,18 +947,27 @@ int dest_receive(const struct dest_opts *o, struct report *rep)
 	rep->tracking = "";
 	progress_init(&d.prog, o->progress);
 	r = setup(&d);
-	if (!r)
-		r = accept_session(&d);
-	if (!r) {
+	if (!r && o->attach) {
+		/* The dead helper's session, paused: the source comes back by itself. */
 		t_session = now_ns();
-		rep->channels = d.nr_chans;
-		r = postcopy_prepare(&d);
+		snprintf(rep->error, sizeof(rep->error), "took over from a helper that died");
+		r = recover(&d, -ECONNRESET);
+		if (!r && !d.pc_done)
+			r = run_session(&d);
+	} else {
+		if (!r)
+			r = accept_session(&d);
+		if (!r) {
+			t_session = now_ns();
+			rep->channels = d.nr_chans;
+			r = postcopy_prepare(&d);
+		}
+		if (!r)
+			r = accept_channels(&d);
+		rep->setup_ns = (t_session ? now_ns() - t_session : 0);
+		if (!r)
+			r = run_session(&d);
 	}
-	if (!r)
-		r = accept_channels(&d);
-	rep->setup_ns = (t_session ? now_ns() - t_session : 0);
-	if (!r)
-		r = run_session(&d);
 	while (r && d.pc_running && o->recovery_timeout_ms > 0 && rec_transient(r) &&
 	       !vmig_ctl_lost(d.ctl)) {
 		r = recover(&d, r);
@@ -808,7 +1013,8 @@ int dest_receive(const struct dest_opts *o, struct report *rep)
 			stream_send_error(&d.main, d.pc_running ? WIRE_ERR_GUEST_RAN : r,
 					  rep->error);
 		stop_receivers(&d);
-		if (d.ctl)
+		/* --attach that did not take over: the record stays for another try. */
+		if (d.ctl && !(o->attach && !d.pc_running))
 			vmig_ctl_error(d.ctl, rep->error);
 	}
 	rep->ok = !r;

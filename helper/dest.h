@@ -29,6 +29,7 @@ struct dest_opts {
 	uint64_t max_device_buffer;	/* bytes of device state buffered at most */
 	unsigned int device_threads;	/* loading pool */
 	int recovery_timeout_ms;	/* postcopy: wait this long for the source to reconnect */
+	bool attach;			/* take over a postcopy whose helper died */
 };
 
 int dest_receive(const struct dest_opts *o, struct report *rep);

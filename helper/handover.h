@@ -6,6 +6,10 @@
  * VMM holds the guest memory; the destination's received bitmap says what
  * it still lacks).  The VMM keeps it opaque (lib/vmm_proto.h, HANDOVER).
  *
+ * The destination leaves one too, once the guest runs there (flag
+ * HANDOVER_DEST): 'vmig listen --attach' takes the paused postcopy over
+ * and answers the source's RESUME from it.
+ *
  * Everything a RESUME needs that the VMM cannot tell: the session id, the
  * negotiated version and capabilities, the channel layout, where the
  * destination was, and room for a per-session secret the destination will
@@ -23,6 +27,7 @@
 #define HANDOVER_SECRET_MAX	64
 
 #define HANDOVER_PREEMPT	1u	/* the session has a preempt channel */
+#define HANDOVER_DEST		2u	/* a destination's record: to[] is where it listens */
 
 struct handover {
 	uint32_t magic;
@@ -34,7 +39,7 @@ struct handover {
 	uint32_t secret_len;		/* 0 until sessions carry a secret */
 	uint32_t reserved;
 	uint8_t secret[HANDOVER_SECRET_MAX];
-	char to[256];			/* the destination, NUL-terminated */
+	char to[256];			/* the destination (or where it listens), NUL-terminated */
 };
 
 /* Check a record read back from a VMM: true if it is one of ours and sane. */

@@ -788,6 +788,32 @@ int pcd_start(struct pc_dst *pc, int uffd, int rp_fd, int pre_fd, int timeout_ms
 	return 0;
 }
 
+int pcd_adopt(struct pc_dst *pc, int uffd)
+{
+	struct uffdio_range range;
+	unsigned int i;
+
+	pc->uffd = uffd;
+	pc->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (pc->stop_fd < 0)
+		return -errno;
+	if (pc->kmod)
+		return pck_requeue(pc);
+	fcntl(uffd, F_SETFL, fcntl(uffd, F_GETFL) | O_NONBLOCK);
+	/*
+	 * Faults the dead helper had read are nowhere but in its memory: wake
+	 * every waiter, so that each touches its page again and, still
+	 * missing, queues a fresh fault for us.
+	 */
+	for (i = 0; i < pc->mem->nr_regions; i++) {
+		range.start = pc->vmm_base[i];
+		range.len = pc->mem->pages[i] * PAGE;
+		if (ioctl(uffd, UFFDIO_WAKE, &range))
+			return -errno;
+	}
+	return 0;
+}
+
 /*
  * After a reconnection: the old thread is gone (pcd_stop).  Requests whose
  * page arrived meanwhile are closed; the others are asked again on the new

@@ -101,6 +101,12 @@ int pcd_place_batch(struct pc_dst *pc, uint32_t region, const uint64_t *pages,
 int pcd_finish(struct pc_dst *pc, int timeout_ms);
 /* Recovery: a new return path and preempt channel; outstanding requests again. */
 int pcd_resume(struct pc_dst *pc, int rp_fd, int pre_fd, int timeout_ms);
+/*
+ * Taking over from a dead helper (vmig listen --attach): the VMM's
+ * registration (uffd; -1 on vmig.ko regions), its waiters woken to fault
+ * again (on regions: the requests it had read queued again).  The thread starts with pcd_resume once the source is back.
+ */
+int pcd_adopt(struct pc_dst *pc, int uffd);
 /* Failure: stop the thread at once. */
 void pcd_stop(struct pc_dst *pc);
 uint64_t pcd_missing(struct pc_dst *pc);
@@ -113,6 +119,8 @@ void pcd_destroy(struct pc_dst *pc);
 /* kmod backend (postcopy_kmod.c) */
 struct vmig_request;
 int pck_enable(struct pc_dst *pc);
+/* Taking over: the requests a dead helper had read, queued again. */
+int pck_requeue(struct pc_dst *pc);
 void pck_disable(struct pc_dst *pc);
 int pck_discard(struct pc_dst *pc, uint32_t region, uint64_t first, uint64_t n);
 int pck_place_batch(struct pc_dst *pc, uint32_t region, const uint64_t *pages,

@@ -46,6 +46,21 @@ int pck_enable(struct pc_dst *pc)
 	return 0;
 }
 
+int pck_requeue(struct pc_dst *pc)
+{
+	unsigned int i;
+
+	for (i = 0; i < pc->mem->nr_regions; i++) {
+		int fd = pc->memfd[i];
+
+		if (ioctl(fd, VMIG_REQUEUE) < 0)
+			return -errno;
+		if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK))
+			return -errno;
+	}
+	return 0;
+}
+
 void pck_disable(struct pc_dst *pc)
 {
 	unsigned int i;

@@ -1379,7 +1379,7 @@ static int handover_leave(struct precopy *pc)
 	snprintf(h.to, sizeof(h.to), "%s", pc->to);
 	/* What a replacing helper's RESUME must prove (auth.h). */
 	if (auth_root_export(h.secret))
-		h.secret_len = AUTH_KEY_LEN;
+		h.secret_len = AUTH_ROOT_LEN;
 	r = vmig_ctl_handover(pc->ctl, &h, sizeof(h), pc->o->timeout_ms);
 	explicit_bzero(h.secret, sizeof(h.secret));
 	if (!r)
@@ -1677,11 +1677,11 @@ static int attach_setup(struct precopy *pc, struct precopy_opts *ao)
 	if (!handover_valid(&h, r))
 		return fail(pc, EPROTO, "the VMM at %s holds a handover record this vmig "
 			    "cannot use (%d bytes; another version?)", ao->vmm_path, r);
-	if (auth_mode() != AUTH_UNSET && h.secret_len != AUTH_KEY_LEN)
+	if (auth_mode() != AUTH_UNSET && h.secret_len != AUTH_ROOT_LEN)
 		return fail(pc, EPROTO, "the VMM at %s holds no session key in its handover "
 			    "record: the destination would refuse this helper's RESUME",
 			    ao->vmm_path);
-	if (h.secret_len == AUTH_KEY_LEN)
+	if (h.secret_len == AUTH_ROOT_LEN)
 		auth_root_import(h.secret);
 	explicit_bzero(h.secret, sizeof(h.secret));
 	pc->handed_over = true;

@@ -712,6 +712,37 @@ static long vmig_postcopy_discard(struct vmig_region *r,
 	return err;
 }
 
+/*
+ * VMIG_REQUEUE: every request read whose page is still missing goes back
+ * on the read queue.  A read request is still in the hash (it leaves only
+ * when its page is placed, or the mode ends), with its unread link empty.
+ */
+static long vmig_postcopy_requeue(struct vmig_region *r)
+{
+	struct vmig_postcopy *pc = &r->pc;
+	struct vmig_pending *p;
+	long n = 0;
+	int b;
+
+	spin_lock(&pc->lock);
+	if (!pc->on) {
+		spin_unlock(&pc->lock);
+		return -EINVAL;
+	}
+	for (b = 0; b < ARRAY_SIZE(pc->pending); b++) {
+		hlist_for_each_entry(p, &pc->pending[b], hnode) {
+			if (list_empty(&p->unread)) {
+				list_add_tail(&p->unread, &pc->unread);
+				n++;
+			}
+		}
+	}
+	spin_unlock(&pc->lock);
+	if (n)
+		wake_up_poll(&pc->readq, EPOLLIN | EPOLLRDNORM);
+	return n;
+}
+
 long vmig_postcopy_ioctl(struct vmig_region *r, unsigned int cmd,
 			 void __user *argp)
 {
@@ -728,6 +759,8 @@ long vmig_postcopy_ioctl(struct vmig_region *r, unsigned int cmd,
 		return vmig_postcopy_disable(r);
 	case VMIG_DISCARD:
 		return vmig_postcopy_discard(r, argp);
+	case VMIG_REQUEUE:
+		return vmig_postcopy_requeue(r);
 	default:
 		return -ENOTTY;
 	}

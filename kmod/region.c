@@ -337,6 +337,7 @@ long vmig_region_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case VMIG_POSTCOPY_ENABLE:
 	case VMIG_POSTCOPY_DISABLE:
 	case VMIG_DISCARD:
+	case VMIG_REQUEUE:
 		return vmig_postcopy_ioctl(r, cmd, argp);
 	default:
 		return -ENOTTY;

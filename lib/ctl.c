@@ -16,6 +16,7 @@
 struct vmig_ctl {
 	int sock;
 	enum vmig_role role;
+	bool handed_over;		/* HELLO: VMM_HELLO_HANDED_OVER */
 	int pid;
 	bool mirrored;			/* VMM_HELLO_MIRRORED */
 	unsigned int nr_regions;
@@ -75,7 +76,8 @@ struct vmig_ctl *vmig_ctl_connect(const char *path, int timeout_ms)
 	if (ctl->msg.hdr.type != VMM_HELLO || ctl->msg.hdr.len < sizeof(*h) ||
 	    h->nr_regions > VMM_MAX_REGIONS || h->nr_regions != ctl->msg.hdr.nfds ||
 	    ctl->msg.hdr.len != sizeof(*h) + h->nr_regions * sizeof(h->regions[0]) ||
-	    (h->role != VMIG_ROLE_SOURCE && h->role != VMIG_ROLE_DEST)) {
+	    ((h->role & ~VMM_HELLO_HANDED_OVER) != VMIG_ROLE_SOURCE &&
+	     (h->role & ~VMM_HELLO_HANDED_OVER) != VMIG_ROLE_DEST)) {
 		for (i = 0; i < ctl->msg.hdr.nfds; i++)
 			close(ctl->msg.fds[i]);
 		r = -EPROTO;
@@ -87,7 +89,8 @@ struct vmig_ctl *vmig_ctl_connect(const char *path, int timeout_ms)
 		r = -EPROTONOSUPPORT;
 		goto fail;
 	}
-	ctl->role = h->role;
+	ctl->role = h->role & ~VMM_HELLO_HANDED_OVER;
+	ctl->handed_over = h->role & VMM_HELLO_HANDED_OVER;
 	ctl->pid = h->pid;
 	ctl->mirrored = ctl->msg.hdr.flags & VMM_HELLO_MIRRORED;
 	ctl->nr_regions = h->nr_regions;
@@ -111,6 +114,11 @@ bool vmig_ctl_mirrored(const struct vmig_ctl *ctl)
 enum vmig_role vmig_ctl_role(const struct vmig_ctl *ctl)
 {
 	return ctl->role;
+}
+
+bool vmig_ctl_handed_over(const struct vmig_ctl *ctl)
+{
+	return ctl->handed_over;
 }
 
 unsigned int vmig_ctl_region_count(const struct vmig_ctl *ctl)
@@ -252,7 +260,7 @@ int vmig_ctl_handover(struct vmig_ctl *ctl, const void *rec, size_t len, int tim
 	const struct vmm_status *rep;
 	int r;
 
-	if (ctl->role != VMIG_ROLE_SOURCE || len > VMM_HANDOVER_MAX)
+	if (len > VMM_HANDOVER_MAX)
 		return -EINVAL;
 	r = vmm_msg_send(ctl->sock, VMM_HANDOVER, rec, len, NULL, 0);
 	if (!r)
@@ -269,8 +277,6 @@ int vmig_ctl_handover_query(struct vmig_ctl *ctl, void *rec, size_t max, int tim
 	unsigned int i;
 	int r;
 
-	if (ctl->role != VMIG_ROLE_SOURCE)
-		return -EINVAL;
 	r = vmm_msg_send(ctl->sock, VMM_HANDOVER_QUERY, NULL, 0, NULL, 0);
 	if (!r)
 		r = vmm_msg_recv(ctl->sock, &ctl->msg, timeout_ms);

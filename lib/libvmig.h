@@ -235,6 +235,10 @@ bool vmig_vmm_postcopy_active(const struct vmig_vmm *vmm);
  * wait for the next helper: 'vmig migrate --attach' finishes the migration
  * from the guest memory the VMM still holds.  libvmig refuses RESUME (and
  * tracking) meanwhile.
+ * Postcopy destination: true from the helper's record (after RESUMED) until
+ * COMPLETE or an ERROR.  A hang-up meanwhile (the helper died) is not the
+ * end: the guest runs on, on the same registration, and the VMM should
+ * accept the next helper ('vmig listen --attach').
  */
 bool vmig_vmm_handed_over(const struct vmig_vmm *vmm);
 /*
@@ -334,6 +338,11 @@ struct vmig_ctl;
 /* Connect to the VMM at path, retrying up to timeout_ms; read its announcement. */
 struct vmig_ctl *vmig_ctl_connect(const char *path, int timeout_ms);
 enum vmig_role vmig_ctl_role(const struct vmig_ctl *ctl);
+/*
+ * Destination: the VMM runs a postcopy guest whose helper died; only a
+ * helper that takes it over (vmig_ctl_handover_query) may do anything.
+ */
+bool vmig_ctl_handed_over(const struct vmig_ctl *ctl);
 unsigned int vmig_ctl_region_count(const struct vmig_ctl *ctl);
 /* Region i: its memfd (owned by ctl), size, and the VMM's address for it. */
 int vmig_ctl_region(const struct vmig_ctl *ctl, unsigned int i, int *memfd,
@@ -397,12 +406,13 @@ int vmig_ctl_free_hint(struct vmig_ctl *ctl, int timeout_ms, uint64_t **bitmaps)
  * Source, postcopy: give the VMM the record a helper needs to take over if
  * this one dies (@len bytes, at most VMIG_HANDOVER_MAX), before the switch can reach
  * the destination; @len 0 drops it (the destination never ran the guest).
+ * Destination: the same once the guest runs here.
  * Returns once the VMM has it, 0 or -errno.
  */
 int vmig_ctl_handover(struct vmig_ctl *ctl, const void *rec, size_t len, int timeout_ms);
 /*
- * Source: the handover record the VMM holds (a helper died during
- * postcopy), copied to @rec (@max bytes); its length, or -ENOENT when the
+ * Either side: the handover record the VMM holds (a helper died during
+ * postcopy; on a destination this takes it over), copied to @rec (@max bytes); its length, or -ENOENT when the
  * VMM holds none, or -errno.
  */
 int vmig_ctl_handover_query(struct vmig_ctl *ctl, void *rec, size_t max, int timeout_ms);

@@ -32,10 +32,11 @@ struct vmig_vmm {
 	struct uffd_span spans[VMM_MAX_REGIONS];
 	char error[256];
 	struct vmm_devs *devs;		/* device state, free-page hints (vmm_dev.c) */
-	/* Postcopy source: the helper's handover record (vmm_proto.h); 0: none. */
+	/* Postcopy: the helper's handover record (vmm_proto.h); 0: none. */
 	uint32_t handover_len;
 	uint8_t handover[VMM_HANDOVER_MAX];
 	uint32_t hello_flags;		/* VMM_HELLO_* */
+	bool claimed;			/* destination: this helper asked for the record */
 	struct vmm_msg msg;
 };
 
@@ -105,6 +106,10 @@ int vmig_vmm_accept(struct vmig_vmm *vmm, int timeout_ms)
 	memset(buf, 0, sizeof(buf));
 	h->version = VMM_PROTO_VERSION;
 	h->role = vmm->role;
+	/* A postcopy whose helper died runs here: only one that takes it over may stay. */
+	if (vmm->role == VMIG_ROLE_DEST && vmm->handover_len)
+		h->role |= VMM_HELLO_HANDED_OVER;
+	vmm->claimed = false;
 	h->pid = getpid();
 	h->nr_regions = vmm->nr_regions;
 	for (i = 0; i < vmm->nr_regions; i++) {
@@ -128,8 +133,20 @@ void vmig_vmm_set_mirrored(struct vmig_vmm *vmm, bool mirrored)
 		vmm->hello_flags &= ~VMM_HELLO_MIRRORED;
 }
 
+/*
+ * Destination: while a handover record is held, the guest runs on the
+ * registration (uffd, or vmig.ko regions in postcopy mode) the next helper
+ * takes over: nothing but COMPLETE or an ERROR tears it down.
+ */
+static bool vmm_dest_held(const struct vmig_vmm *vmm)
+{
+	return vmm->role == VMIG_ROLE_DEST && vmm->handover_len;
+}
+
 static void vmm_untrack(struct vmig_vmm *vmm)
 {
+	if (vmm_dest_held(vmm))
+		return;
 	if (vmm->uffd >= 0)
 		uffd_track_unregister(vmm->uffd, vmm->spans, vmm->nr_regions);
 	vmm->uffd = -1;
@@ -155,6 +172,12 @@ static int vmm_serve_track(struct vmig_vmm *vmm, const struct vmm_track *t)
 	enum vmig_track chosen = VMIG_TRACK_AUTO;
 	int fd;
 
+	if (vmm_dest_held(vmm)) {
+		/* The helper that took over gets the registration the guest runs on. */
+		reply.mode = VMIG_TRACK_MISSING;
+		return vmm_msg_send(vmm->conn, VMM_TRACKING, &reply, sizeof(reply), &vmm->uffd,
+				    vmm->uffd >= 0);
+	}
 	vmm_untrack(vmm);
 	if (t->mode == VMIG_TRACK_MISSING && vmm->nr_regions && vmig_fd_is_region(vmm->memfds[0])) {
 		/* vmig.ko regions: the helper switches them to postcopy mode itself. */
@@ -203,6 +226,7 @@ static int vmm_serve_handover(struct vmig_vmm *vmm, const struct vmm_msg *m)
 
 	memcpy(vmm->handover, m->payload, m->hdr.len);
 	vmm->handover_len = m->hdr.len;
+	vmm->claimed = true;		/* it is this helper's own */
 	return vmm_msg_send(vmm->conn, VMM_HANDOVER_OK, &reply, sizeof(reply), NULL, 0);
 }
 
@@ -211,6 +235,7 @@ static int vmm_serve_handover_query(struct vmig_vmm *vmm)
 	uint8_t buf[sizeof(struct vmm_handover_info) + VMM_HANDOVER_MAX];
 	struct vmm_handover_info *info = (struct vmm_handover_info *)buf;
 
+	vmm->claimed = vmm->handover_len != 0;
 	memset(info, 0, sizeof(*info));
 	info->status = vmm->handover_len ? 0 : -ENOENT;
 	info->len = vmm->handover_len;
@@ -249,8 +274,11 @@ int vmig_vmm_poll(struct vmig_vmm *vmm, int timeout_ms)
 			    vmm->role != (((const struct vmm_track *)m->payload)->mode ==
 					  VMIG_TRACK_MISSING ? VMIG_ROLE_DEST : VMIG_ROLE_SOURCE))
 				goto proto;
-			if (vmm->handover_len) {
-				/* The guest may run elsewhere: nothing to track here. */
+			if (vmm->handover_len && (vmm->role == VMIG_ROLE_SOURCE || !vmm->claimed)) {
+				/*
+				 * Source: the guest may run elsewhere, nothing to track here.
+				 * Destination: only a helper that took the record over.
+				 */
 				struct vmm_tracking busy = { .status = -EBUSY };
 
 				r = vmm_msg_send(vmm->conn, VMM_TRACKING, &busy, sizeof(busy),
@@ -262,14 +290,17 @@ int vmig_vmm_poll(struct vmig_vmm *vmm, int timeout_ms)
 				goto lost;
 			continue;
 		case VMM_HANDOVER:
-			if (m->hdr.len > VMM_HANDOVER_MAX || vmm->role != VMIG_ROLE_SOURCE)
+			/* Destination: once the guest runs, and not over another's record. */
+			if (m->hdr.len > VMM_HANDOVER_MAX ||
+			    (vmm->role == VMIG_ROLE_DEST &&
+			     (!vmig_vmm_postcopy_active(vmm) || (vmm->handover_len && !vmm->claimed))))
 				goto proto;
 			r = vmm_serve_handover(vmm, m);
 			if (r)
 				goto lost;
 			continue;
 		case VMM_HANDOVER_QUERY:
-			if (m->hdr.len || vmm->role != VMIG_ROLE_SOURCE)
+			if (m->hdr.len)
 				goto proto;
 			r = vmm_serve_handover_query(vmm);
 			if (r)
@@ -287,16 +318,23 @@ int vmig_vmm_poll(struct vmig_vmm *vmm, int timeout_ms)
 		case VMM_STOP:
 			return VMIG_VMM_STOP;
 		case VMM_RESUME:
-			/* Handed over: the guest may run on the destination. */
+			/* Handed over: the guest may run on the destination (or runs here). */
 			if (vmm->handover_len)
 				goto proto;
 			return VMIG_VMM_RESUME;
 		case VMM_COMPLETE:
+			if (vmm_dest_held(vmm) && !vmm->claimed)
+				goto proto;
 			atomic_store(&vmm->throttle, 0);
-			vmm_untrack(vmm);
 			vmm->handover_len = 0;
+			vmm_untrack(vmm);
 			return VMIG_VMM_COMPLETE;
 		case VMM_ERROR:
+			/* Destination: a helper that gives up ends the migration; not another's. */
+			if (vmm_dest_held(vmm) && !vmm->claimed)
+				goto proto;
+			if (vmm->role == VMIG_ROLE_DEST)
+				vmm->handover_len = 0;
 			atomic_store(&vmm->throttle, 0);
 			vmm_untrack_failed(vmm);
 			snprintf(vmm->error, sizeof(vmm->error), "%.*s",
@@ -355,6 +393,7 @@ void vmig_vmm_close(struct vmig_vmm *vmm)
 {
 	if (!vmm)
 		return;
+	vmm->handover_len = 0;		/* the VMM ends: nothing to keep for anyone */
 	vmig_vmm_hangup(vmm);
 	vmm_devs_free(vmm->devs);
 	close(vmm->listen_fd);

@@ -54,6 +54,19 @@
  *   HANDOVER_INFO {status, len, record}  ->  (status -ENOENT: none)
  *   and finishes the migration from the memory the VMM still holds.
  *
+ * Handover (destination, postcopy): after RESUMED the helper leaves its
+ * record too (session, capabilities, where it listens).  A helper that
+ * hangs up without COMPLETE or ERROR then leaves the guest running on its
+ * registration (the MISSING uffd, or vmig.ko regions in postcopy mode;
+ * threads on missing pages wait), and the VMM waits for the next helper.
+ * Its HELLO says VMM_HELLO_HANDED_OVER in role; until that helper has
+ * asked HANDOVER_QUERY (taking it over) the VMM refuses its TRACK (-EBUSY),
+ * and treats its HANDOVER, COMPLETE or ERROR as a protocol error, so a
+ * helper that does not know can neither restart nor discard the guest.
+ * After HANDOVER_QUERY, TRACK {MISSING} answers with the same uffd (none on
+ * vmig.ko regions).  COMPLETE drops the record; so does ERROR (the helper
+ * gave up: the migration failed).
+ *
  * A hang-up without COMPLETE counts as ERROR.  On ERROR the VMM's library
  * tears tracking down (unregisters the range: no write faults any more).
  * Postcopy (destination): TRACK {VMIG_TRACK_MISSING} registers guest RAM
@@ -118,9 +131,12 @@ struct vmm_region_desc {
 	uint64_t addr;		/* where the VMM maps it (for /proc/pid/pagemap) */
 };
 
+/* HELLO role: the destination runs a postcopy whose helper died (see Handover). */
+#define VMM_HELLO_HANDED_OVER	0x100u
+
 struct vmm_hello {
 	uint32_t version;
-	uint32_t role;
+	uint32_t role;		/* enum vmig_role, | VMM_HELLO_HANDED_OVER */
 	uint32_t pid;
 	uint32_t nr_regions;
 	struct vmm_region_desc regions[];

@@ -23,7 +23,7 @@
  *   VMIG_DIRTY_ENABLE, VMIG_DIRTY_DISABLE, VMIG_GET_DIRTY_LOG,
  *   VMIG_CLEAR_DIRTY_LOG  dirty logging (precopy source).
  *   VMIG_PLACE, VMIG_PLACE_BATCH, VMIG_ABORT, read()/poll(),
- *   VMIG_POSTCOPY_ENABLE, VMIG_POSTCOPY_DISABLE, VMIG_DISCARD
+ *   VMIG_POSTCOPY_ENABLE, VMIG_POSTCOPY_DISABLE, VMIG_DISCARD, VMIG_REQUEUE
  *                         missing-page service (postcopy destination).
  *   VMIG_GET_STATS        the region's counters and histograms.
  *
@@ -120,6 +120,7 @@
 #define VMIG_FEATURE_NETLINK		_BITULL(6)
 #define VMIG_FEATURE_POSTCOPY_MODE	_BITULL(7) /* POSTCOPY_ENABLE/DISABLE, DISCARD */
 #define VMIG_FEATURE_REGIONFS		_BITULL(8) /* regions by path: vmigfs */
+#define VMIG_FEATURE_REQUEUE		_BITULL(9) /* VMIG_REQUEUE */
 
 /**
  * struct vmig_api - what this module speaks (VMIG_GET_API)
@@ -377,6 +378,14 @@ struct vmig_dirty_log {
  * missing, never half filled; missing pages stay missing and requests stay
  * as they are.  -EBUSY while dirty logging is on: the data would change
  * behind the log.
+ *
+ * VMIG_REQUEUE takes no argument: every request already read whose page
+ * is still missing goes back on the read queue (in no particular order,
+ * after the unread ones), and a sleeping read() or poll() wakes.  A helper
+ * that read requests and died took them with it; its successor calls this
+ * once before it reads, and answers them again.  Waiting faults keep
+ * waiting.  Returns how many requests were queued again; -EINVAL while
+ * postcopy mode is off.
  */
 #define VMIG_POSTCOPY_ENABLE_FLAGS_ALL	0
 
@@ -687,5 +696,6 @@ enum vmig_genl_stat {
 #define VMIG_POSTCOPY_ENABLE	_IOW(VMIG_IOC_MAGIC, 0x23, struct vmig_postcopy_enable)
 #define VMIG_POSTCOPY_DISABLE	_IO(VMIG_IOC_MAGIC, 0x24)
 #define VMIG_DISCARD		_IOWR(VMIG_IOC_MAGIC, 0x25, struct vmig_discard)
+#define VMIG_REQUEUE		_IO(VMIG_IOC_MAGIC, 0x26)
 
 #endif /* _UAPI_LINUX_VMIG_H */

@@ -45,6 +45,7 @@
 #include <linux/highmem.h>
 #include <linux/idr.h>
 #include <linux/memcontrol.h>
+#include <linux/migrate.h>
 #include <linux/module.h>
 #include <linux/mount.h>
 #include <linux/pagemap.h>
@@ -92,6 +93,19 @@ static void vmig_region_free_folio(struct folio *folio)
 static const struct address_space_operations vmig_region_aops = {
 	.dirty_folio	= vmig_dirty_folio,
 	.free_folio	= vmig_region_free_folio,
+#ifdef CONFIG_MIGRATION
+	/*
+	 * Pages come from movable memory and are always dirty (see
+	 * vmig_region_add_folio), and without this the core's fallback
+	 * would try to write a dirty folio out, which a mapping with no
+	 * backing store cannot: compaction, memory offlining, CMA and soft
+	 * offline could never move one.  migrate_folio moves the folio in
+	 * the page cache under its lock; dirty logging copes (the fault and
+	 * harvest paths recheck folio->mapping, a dirty PTE is recorded
+	 * through ->dirty_folio when it is unmapped).
+	 */
+	.migrate_folio	= migrate_folio,
+#endif
 };
 
 /**

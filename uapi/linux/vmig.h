@@ -58,7 +58,10 @@
  * non-zero size makes the region, as VMIG_CREATE_REGION would with flags
  * 0: the size must be a multiple of the page size (-EINVAL), at most the
  * module's cap (-EFBIG), and fit under the cap beside every other region
- * (-ENOSPC).  Truncating an empty file to 0 changes nothing.  The size is
+ * (-ENOSPC); the truncating user is charged and capped as a creator of
+ * VMIG_CREATE_REGION is (RLIMIT_MEMLOCK: -ENOMEM, max_regions_per_user:
+ * -EMFILE), and the pages go to the truncating process's memory cgroup.
+ * Truncating an empty file to 0 changes nothing.  The size is
  * then fixed: a truncate to any other size, including 0 and O_TRUNC,
  * fails with -EPERM; to the same size it succeeds and changes nothing.
  * stat() and lseek(SEEK_END) report the size; statfs() reports f_bsize =

@@ -177,7 +177,7 @@ bench-backends-converge: kmod all
 KTLS_MODULES := tls aesni-intel ghash-clmulni-intel gcm ghash-generic ctr
 bench-ktls: kmod all
 	VMCHECK_EXTRA="$(BUILD)/vmig /usr/bin/openssl" VMCHECK_MODULES="$(KTLS_MODULES)" \
-		scripts/vmcheck.sh -m 1G -t 1500 kmod/vmig.ko bench/ktls_bench.sh
+		scripts/vmcheck.sh -m 1G -t 2400 kmod/vmig.ko bench/ktls_bench.sh
 
 # All three in one boot (figures comparable across them).
 bench-backends-all: kmod all

@@ -27,7 +27,7 @@ UDEVDIR    ?= /etc/udev/rules.d
 # KVER: the kernel release to build vmig.ko for (and so to boot in vmcheck,
 # which follows the module's vermagic); scripts/kernels.sh all lists them.
 KVER       ?=
-KDIR       ?= $(shell scripts/kdir.sh $(KVER))
+KDIR       ?= $(shell KVER=$(KVER) scripts/kdir.sh)
 KSRC       := build/ksrc
 V          ?= 0
 
@@ -178,6 +178,7 @@ KTLS_MODULES := tls aesni-intel ghash-clmulni-intel gcm ghash-generic ctr
 bench-ktls: kmod all
 	VMCHECK_EXTRA="$(BUILD)/vmig /usr/bin/openssl" VMCHECK_MODULES="$(KTLS_MODULES)" \
 		scripts/vmcheck.sh -m 1G -t 2400 kmod/vmig.ko bench/ktls_bench.sh
+.PHONY: bench-ktls
 
 # All three in one boot (figures comparable across them).
 bench-backends-all: kmod all
@@ -237,7 +238,7 @@ clean:
 	rm -rf build
 	-$(MAKE) -C $(KDIR) M=$(CURDIR)/kmod clean >/dev/null 2>&1
 
-.PHONY: all kmod kmod-clean bench-ktls bench-dirty bench-postcopy bench-backends bench-backends-postcopy bench-backends-converge bench-backends-all vmtests hosttests vmcheck deps test demo \
+.PHONY: all kmod kmod-clean bench-dirty bench-postcopy bench-backends bench-backends-postcopy bench-backends-converge bench-backends-all vmtests hosttests vmcheck deps test demo \
 	checkpatch install dkms-src clean
 
 # --- fuzzing (clang + libFuzzer) -----------------------------------------

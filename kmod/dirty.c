@@ -29,9 +29,9 @@
  * it makes a read-only shared PTE writable without a fault if the PTE is
  * *dirty* (can_change_pte_writable, the same in 6.1 and 6.12: "dirty"
  * means page_mkwrite already ran), and takes neither the folio lock nor
- * anything we hold.  The
- * hardware only ever sets the dirty bit of a writable PTE, and nothing but
- * our own walks cleans a PTE of this mapping (there is no writeback).
+ * anything we hold.  The hardware only ever sets the dirty bit of a
+ * writable PTE, and nothing but our own walks cleans a PTE of this mapping
+ * (there is no writeback).
  *
  * The harvester, for the pages of one chunk:
  *   1. clears their bits (xchg, a full barrier);

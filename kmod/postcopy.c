@@ -24,8 +24,8 @@
  *
  * mmap_lock: a fault that may retry (FAULT_FLAG_ALLOW_RETRY) drops the lock
  * (mmap_lock, or only its VMA's lock on kernels with per-VMA fault locks,
- * see compat.h) before sleeping and returns VM_FAULT_RETRY once woken; the core retries
- * and finds the page in the page cache.  With FAULT_FLAG_RETRY_NOWAIT it
+ * see compat.h) before sleeping and returns VM_FAULT_RETRY once woken; the
+ * core retries and finds the page in the page cache.  With FAULT_FLAG_RETRY_NOWAIT it
  * queues the request and returns VM_FAULT_RETRY at once, lock held.  A
  * fault that cannot retry sleeps holding the lock, then returns the page;
  * since it holds the VMM's mmap_lock hostage while it sleeps (no mmap,

@@ -20,7 +20,7 @@ attach_dst_case() {
 	dest_pair "$p" "--mem 64M --verify-all --run 1" "--json --recovery-timeout 60 $largs"
 	src_guest "$p" "--mem 64M --pattern random --dirty-rate 50"
 	local port_var="PORT_$p" spid="PID_${p}sg" dpid="PID_${p}dg" lpid="PID_${p}ls"
-	start "${p}m" "$VMIG" migrate --vmm "$MIG_TMP/${p}src.sock" \
+	start "${p}m" "$VMIG" migrate $(auth_args "$margs") --vmm "$MIG_TMP/${p}src.sock" \
 		--to "127.0.0.1:${!port_var}" --json --timeout 5 --no-progress \
 		--recovery-timeout 120 $margs
 	local mpid="PID_${p}m"
@@ -37,8 +37,8 @@ attach_dst_case() {
 	# An ordinary helper must not take the running guest for a fresh one.
 	local port2
 	port2=$(free_port)
-	timeout 60 "$VMIG" listen --vmm "$MIG_TMP/${p}dst.sock" --port "127.0.0.1:$port2" \
-		--timeout 5 --no-progress >"$MIG_TMP/${p}l2.out" 2>"$MIG_TMP/${p}l2.err"
+	timeout 60 "$VMIG" listen $(auth_args "$largs") $largs --vmm "$MIG_TMP/${p}dst.sock" \
+		--port "127.0.0.1:$port2" --timeout 5 --no-progress >"$MIG_TMP/${p}l2.out" 2>"$MIG_TMP/${p}l2.err"
 	local rc2=$?
 	check "$name: a plain 'vmig listen' is refused, saying why" \
 		test $rc2 -eq 1 -a -n "$(grep "only 'vmig listen --attach' may take it over" \
@@ -47,7 +47,7 @@ attach_dst_case() {
 		bash -c "kill -0 ${!dpid} && [ \$(grep -c 'until a helper takes over' \
 			'$MIG_TMP/${p}dg.err') -ge 2 ]"
 
-	timeout 180 "$VMIG" listen --vmm "$MIG_TMP/${p}dst.sock" --attach --json --timeout 5 \
+	timeout 180 "$VMIG" listen $(auth_args "$largs") --vmm "$MIG_TMP/${p}dst.sock" --attach --json --timeout 5 \
 		--no-progress --recovery-timeout 60 $largs >"$MIG_TMP/${p}l3.json" \
 		2>"$MIG_TMP/${p}l3.err"
 	local rc=$?
@@ -93,7 +93,7 @@ p=w$tap_n
 dest_pair "$p" "--mem 64M --verify-all --run 1" "--json --recovery-timeout 60"
 src_guest "$p" "--mem 64M --pattern random --dirty-rate 100"
 v="PORT_$p"
-start "${p}m" "$VMIG" migrate --vmm "$MIG_TMP/${p}src.sock" --to "127.0.0.1:${!v}" --json \
+start "${p}m" "$VMIG" migrate $MIG_AUTH --vmm "$MIG_TMP/${p}src.sock" --to "127.0.0.1:${!v}" --json \
 	--timeout 5 --no-progress --recovery-timeout 120 --no-auto-resume \
 	--control-socket "$MIG_TMP/${p}ctl.sock" --postcopy-after 0 --max-bandwidth 4 \
 	--multifd 1 --inject-cut reqhold:3
@@ -102,7 +102,7 @@ wait_for "$MIG_TMP/${p}m.err" "postcopy paused" 20
 v="PID_${p}ls"
 kill -9 "${!v}"
 wait "${!v}" 2>/dev/null
-start "${p}l2" "$VMIG" listen --vmm "$MIG_TMP/${p}dst.sock" --attach --json --timeout 5 \
+start "${p}l2" "$VMIG" listen $MIG_AUTH --vmm "$MIG_TMP/${p}dst.sock" --attach --json --timeout 5 \
 	--no-progress --recovery-timeout 60
 wait_for "$MIG_TMP/${p}l2.err" "waiting on .* for the source to resume it" 30
 timeout 60 "$VMIG" migrate --resume "$MIG_TMP/${p}ctl.sock" >"$MIG_TMP/${p}r.out" 2>&1
@@ -126,14 +126,14 @@ p=f$tap_n
 dest_pair "$p" "--mem 32M --verify-all --run 1" "--json --recovery-timeout 60"
 src_guest "$p" "--mem 32M --pattern random --dirty-rate 20"
 v="PORT_$p"
-start "${p}m" "$VMIG" migrate --vmm "$MIG_TMP/${p}src.sock" --to "127.0.0.1:${!v}" --json \
+start "${p}m" "$VMIG" migrate $MIG_AUTH --vmm "$MIG_TMP/${p}src.sock" --to "127.0.0.1:${!v}" --json \
 	--timeout 5 --no-progress --recovery-timeout 120 --postcopy-after 0 --multifd 2 \
 	--inject-cut done --no-auto-resume --control-socket "$MIG_TMP/${p}ctl.sock"
 wait_for "$MIG_TMP/${p}ls.err" "every page is here" 60
 v="PID_${p}ls"
 kill -9 "${!v}"
 wait "${!v}" 2>/dev/null
-start "${p}l2" "$VMIG" listen --vmm "$MIG_TMP/${p}dst.sock" --attach --json --timeout 5 \
+start "${p}l2" "$VMIG" listen $MIG_AUTH --vmm "$MIG_TMP/${p}dst.sock" --attach --json --timeout 5 \
 	--no-progress --recovery-timeout 60
 wait_for "$MIG_TMP/${p}l2.err" "for the source to resume it" 30
 timeout 60 "$VMIG" migrate --resume "$MIG_TMP/${p}ctl.sock" >"$MIG_TMP/${p}r.out" 2>&1
@@ -151,7 +151,7 @@ check "... every page verified" grep -q "verify-all after resume: .* 0 errors" "
 p=n$tap_n
 start "${p}dg" "$VMIG" guest --socket "$MIG_TMP/${p}dst.sock" --incoming --lifetime 60 --mem 16M
 wait_for "$MIG_TMP/${p}dg.out" "guest: ready"
-timeout 30 "$VMIG" listen --vmm "$MIG_TMP/${p}dst.sock" --attach --timeout 5 --no-progress \
+timeout 30 "$VMIG" listen $MIG_AUTH --vmm "$MIG_TMP/${p}dst.sock" --attach --timeout 5 --no-progress \
 	>"$MIG_TMP/${p}l.out" 2>"$MIG_TMP/${p}l.err"
 rc=$?
 check "--attach with no dead helper's postcopy fails and says why" \

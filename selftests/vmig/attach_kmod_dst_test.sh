@@ -18,6 +18,9 @@ if [ ! -x "$vmig" ] || [ ! -e /dev/vmig ]; then
 fi
 T=/tmp/kattachdst
 mkdir -p $T
+# Who may connect (vmig requires a choice): a token both sides hold.
+(umask 077 && echo "vm-test-token-$$-0123456789abcdef" >$T/token)
+AUTH="--token-file $T/token"
 port=5400
 
 # wait_for FILE PATTERN SECONDS
@@ -66,7 +69,7 @@ attach_case() {
 		--backend kmod >$p.dg.out 2>$p.dg.err &
 	dg=$!
 	wait_for $p.dg.out "guest: ready" 60
-	$vmig listen --vmm $p.dst --port 127.0.0.1:$port --timeout 60 --accept-timeout 250 \
+	$vmig listen $AUTH --vmm $p.dst --port 127.0.0.1:$port --timeout 60 --accept-timeout 250 \
 		--no-progress --json --recovery-timeout 120 >$p.ls.json 2>$p.ls.err &
 	ls=$!
 	wait_for $p.ls.err "waiting for a source" 60
@@ -74,7 +77,7 @@ attach_case() {
 		--pattern random --dirty-rate 8 >$p.sg.out 2>$p.sg.err &
 	sg=$!
 	wait_for $p.sg.out "guest: ready" 60
-	$vmig migrate --vmm $p.src --to 127.0.0.1:$port --json --timeout 60 --no-progress \
+	$vmig migrate $AUTH --vmm $p.src --to 127.0.0.1:$port --json --timeout 60 --no-progress \
 		--recovery-timeout 250 --control-socket $p.ctl $2 >$p.m.json 2>$p.m.err &
 	m=$!
 	wait_for $p.ls.err "$3" 120
@@ -82,12 +85,12 @@ attach_case() {
 	wait $ls 2>/dev/null
 	check "$name: the destination VMM runs on, waiting for a helper to take over" \
 		wait_for $p.dg.err "until a helper takes over" 30
-	timeout 120 $vmig listen --vmm $p.dst --port 127.0.0.1:$((port + 50)) --timeout 60 \
+	timeout 120 $vmig listen $AUTH --vmm $p.dst --port 127.0.0.1:$((port + 50)) --timeout 60 \
 		--no-progress >$p.l2.out 2>$p.l2.err
 	rc2=$?
 	check "$name: a plain 'vmig listen' is refused" \
 		[ $rc2 -eq 1 -a -n "$(grep "only 'vmig listen --attach'" $p.l2.err)" ]
-	$vmig listen --vmm $p.dst --attach --json --timeout 60 --no-progress \
+	$vmig listen $AUTH --vmm $p.dst --attach --json --timeout 60 --no-progress \
 		--recovery-timeout 200 >$p.l3.json 2>$p.l3.err &
 	l3=$!
 	wait_for $p.l3.err "for the source to resume it" 60

@@ -588,20 +588,14 @@ static int postcopy_event(struct dest *d, const struct ctl_event *ev)
 	trace("dst: resumed");
 	if (r)
 		return fail(d, r, "the VMM did not resume: %s", strerror(-r));
-	/* Each connection's whole opening (handshake, header, HELLO) within --timeout. */
-	d->adm = admit_start(d->listen_fd, o->timeout_ms, o->timeout_ms);
-	if (!d->adm)
-		return fail(d, errno, "cannot start accepting: %s", strerror(errno));
-	if (o->attach)
-		fprintf(stderr, "vmig listen: took over the postcopy of session %016llx: %llu "
-			"pages missing; waiting on %s for the source to resume it (%s)\n",
-			(unsigned long long)d->session, (unsigned long long)pcd_missing(&d->pc),
-			d->listen_addr, auth_mode_name());
-	else
-		fprintf(stderr, "vmig listen: waiting for a source on %s (%s)\n", d->listen_addr,
-			auth_mode() == AUTH_TLS ? "TLS" : auth_mode() == AUTH_TOKEN ?
-			"token: authenticated, not encrypted" : "INSECURE: anyone who reaches "
-			"this port can migrate a guest into this VMM");
+	/* resume: from the devices loaded (the registration included) to running */
+	rs.resume_ns = now_ns() - t_load - rs.load_wait_ns;
+	rs.dev_buffer_peak = d->ds.peak;
+	/* From here a helper that dies leaves the guest to the next one. */
+	r = handover_leave(d);
+	if (r)
+		return fail(d, r, "the VMM did not take the handover record (%s): a libvmig "
+			    "without HANDOVER for destinations?", strerror(-r));
 	fprintf(stderr, "vmig listen: postcopy: the guest runs here; missing pages are "
 		"fetched on demand\n");
 	/* Sources from before the parts took an empty RESUMED and take this too. */

@@ -114,10 +114,15 @@ static int __init vmig_init(void)
 	err = misc_register(&vmig_misc);
 	if (err)
 		goto err_nl;
+	err = vmig_regionfs_init();
+	if (err)
+		goto err_misc;
 	pr_info("version %s loaded, region cap %lu MiB\n", VMIG_MOD_VERSION,
 		vmig_max_region_bytes >> 20);
 	return 0;
 
+err_misc:
+	misc_deregister(&vmig_misc);
 err_nl:
 	vmig_nl_exit();
 	return err;
@@ -125,6 +130,7 @@ err_nl:
 
 static void __exit vmig_exit(void)
 {
+	vmig_regionfs_exit();
 	misc_deregister(&vmig_misc);
 	vmig_nl_exit();
 	vmig_region_exit();

@@ -83,7 +83,8 @@ static int vmig_nl_put_region(struct sk_buff *skb, struct vmig_region *r)
 {
 	if (nla_put_u32(skb, VMIG_A_REGION_ID, r->id) ||
 	    nla_put_u64_64bit(skb, VMIG_A_REGION_SIZE, r->size, VMIG_A_PAD) ||
-	    nla_put_u32(skb, VMIG_A_REGION_FLAGS, vmig_region_flags(r)))
+	    nla_put_u32(skb, VMIG_A_REGION_FLAGS, vmig_region_flags(r)) ||
+	    vmig_regionfs_nl_put(skb, r))
 		return -EMSGSIZE;
 	return 0;
 }

@@ -621,15 +621,38 @@ static long vmig_postcopy_disable(struct vmig_region *r)
 /*
  * Drop the pages of a range: PTEs of every mapping first, then the page
  * cache, as a hole punch does (truncate_pagecache_range).  Serialized with
- * dirty logging by its lock, so logging cannot start half way.
+ * dirty logging by its lock, so logging cannot start half way.  The range
+ * is page aligned and inside the region.  Also vmigfs's hole punch.
  */
+long vmig_postcopy_discard_range(struct vmig_region *r, u64 offset, u64 len,
+				 u64 *discarded)
+{
+	struct address_space *mapping = vmig_region_mapping(r);
+	unsigned long before, after;
+	long err = 0;
+
+	*discarded = 0;
+	mutex_lock(&r->dirty.lock);
+	if (r->dirty.on) {
+		err = -EBUSY;
+		goto out;
+	}
+	before = READ_ONCE(mapping->nrpages);
+	truncate_pagecache_range(r->inode, offset, offset + len - 1);
+	after = READ_ONCE(mapping->nrpages);
+	/* Exact unless faults or PLACE add pages meanwhile. */
+	*discarded = before > after ? before - after : 0;
+	atomic64_add(*discarded, &r->stats.pages_discarded);
+out:
+	mutex_unlock(&r->dirty.lock);
+	return err;
+}
+
 static long vmig_postcopy_discard(struct vmig_region *r,
 				  struct vmig_discard __user *argp)
 {
-	struct address_space *mapping = vmig_region_mapping(r);
 	struct vmig_discard d;
-	unsigned long before, after;
-	long err = 0;
+	long err;
 
 	if (copy_from_user(&d, argp, sizeof(d)))
 		return -EFAULT;
@@ -639,19 +662,7 @@ static long vmig_postcopy_discard(struct vmig_region *r,
 		return -EINVAL;
 	if (d.offset >= r->size || d.len > r->size - d.offset)
 		return -EINVAL;
-	mutex_lock(&r->dirty.lock);
-	if (r->dirty.on) {
-		err = -EBUSY;
-		goto out;
-	}
-	before = READ_ONCE(mapping->nrpages);
-	truncate_pagecache_range(r->inode, d.offset, d.offset + d.len - 1);
-	after = READ_ONCE(mapping->nrpages);
-	/* Exact unless faults or PLACE add pages meanwhile. */
-	d.discarded = before > after ? before - after : 0;
-	atomic64_add(d.discarded, &r->stats.pages_discarded);
-out:
-	mutex_unlock(&r->dirty.lock);
+	err = vmig_postcopy_discard_range(r, d.offset, d.len, &d.discarded);
 	if (!err && put_user(d.discarded, &argp->discarded))
 		err = -EFAULT;
 	return err;

@@ -16,8 +16,11 @@
  * page_mkwrite), so every write to a write-protected page comes through
  * vmig_region_page_mkwrite first.
  *
- * The region's lifetime is its file's: each mapping holds a reference to
- * the file, so ->release runs after the last close and the last munmap.
+ * A region hangs off its inode (i_private), and every file operation
+ * finds it there.  An anonymous region (VMIG_CREATE_REGION) lives as long
+ * as its one file: each mapping holds a reference to the file, so
+ * ->release runs after the last close and the last munmap.  A region made
+ * by path (regionfs.c) lives as long as its inode on the vmigfs mount.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -107,6 +110,12 @@ struct folio *vmig_region_add_folio(struct vmig_region *r, pgoff_t index,
 		folio_zero_range(folio, 0, PAGE_SIZE);
 	}
 	__folio_mark_uptodate(folio);
+	/*
+	 * Born dirty (there is no backing store to clean it to, as on
+	 * ramfs), so drop_caches, which walks the inodes of a mountable
+	 * vmigfs, never takes a page that was placed but not yet written.
+	 */
+	folio_set_dirty(folio);
 
 	err = filemap_add_folio(mapping, folio, index, gfp);
 	if (err) {
@@ -119,7 +128,7 @@ struct folio *vmig_region_add_folio(struct vmig_region *r, pgoff_t index,
 
 static vm_fault_t vmig_region_fault(struct vm_fault *vmf)
 {
-	struct vmig_region *r = vmf->vma->vm_file->private_data;
+	struct vmig_region *r = vmig_file_region(vmf->vma->vm_file);
 	struct address_space *mapping = vmig_region_mapping(r);
 	pgoff_t index = vmf->pgoff;
 	struct folio *folio;
@@ -160,7 +169,7 @@ static vm_fault_t vmig_region_fault(struct vm_fault *vmf)
  */
 static vm_fault_t vmig_region_page_mkwrite(struct vm_fault *vmf)
 {
-	struct vmig_region *r = vmf->vma->vm_file->private_data;
+	struct vmig_region *r = vmig_file_region(vmf->vma->vm_file);
 	struct folio *folio = page_folio(vmf->page);
 
 	folio_lock(folio);
@@ -176,7 +185,7 @@ static vm_fault_t vmig_region_page_mkwrite(struct vm_fault *vmf)
 static int vmig_region_mprotect(struct vm_area_struct *vma, unsigned long start,
 				unsigned long end, unsigned long newflags)
 {
-	vmig_dirty_note_mprotect(vma->vm_file->private_data,
+	vmig_dirty_note_mprotect(vmig_file_region(vma->vm_file),
 				 vma->vm_pgoff + ((start - vma->vm_start) >> PAGE_SHIFT),
 				 (end - start) >> PAGE_SHIFT, newflags);
 	return 0;
@@ -194,11 +203,14 @@ static const struct vm_operations_struct vmig_region_vm_ops = {
 	.mprotect	= vmig_region_mprotect,
 };
 
-static int vmig_region_mmap(struct file *file, struct vm_area_struct *vma)
+/* A vmigfs file whose size is not set yet has no region: -ENODEV. */
+int vmig_region_mmap(struct file *file, struct vm_area_struct *vma)
 {
-	struct vmig_region *r = file->private_data;
+	struct vmig_region *r = vmig_file_region(file);
 	unsigned long pages = vma_pages(vma);
 
+	if (!r)
+		return -ENODEV;
 	if (!(vma->vm_flags & VM_SHARED))
 		return -EINVAL;
 	if (vma->vm_pgoff >= r->npages || pages > r->npages - vma->vm_pgoff)
@@ -273,12 +285,16 @@ static long vmig_region_get_stats(struct vmig_region *r, void __user *argp)
 	return copy_to_user(argp, &st, sizeof(st)) ? -EFAULT : 0;
 }
 
-static long vmig_region_ioctl(struct file *file, unsigned int cmd,
-			      unsigned long arg)
+long vmig_region_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
-	struct vmig_region *r = file->private_data;
+	struct vmig_region *r = vmig_file_region(file);
 	void __user *argp = (void __user *)arg;
 
+	if (!r)
+		return -ENODEV;
+	/* A file opened read-only may look, not change (see the uapi). */
+	if (cmd != VMIG_GET_STATS && !(file->f_mode & FMODE_WRITE))
+		return -EBADF;
 	switch (cmd) {
 	case VMIG_GET_STATS:
 		return vmig_region_get_stats(r, argp);
@@ -299,18 +315,30 @@ static long vmig_region_ioctl(struct file *file, unsigned int cmd,
 	}
 }
 
-static ssize_t vmig_region_read(struct file *file, char __user *buf,
-				size_t count, loff_t *ppos)
+/* Reading takes requests off the queue: it needs a file open for writing. */
+ssize_t vmig_region_read(struct file *file, char __user *buf, size_t count,
+			 loff_t *ppos)
 {
-	return vmig_postcopy_read(file->private_data, file, buf, count);
+	struct vmig_region *r = vmig_file_region(file);
+
+	if (!r)
+		return -EINVAL;
+	if (!(file->f_mode & FMODE_WRITE))
+		return -EBADF;
+	return vmig_postcopy_read(r, file, buf, count);
 }
 
-static __poll_t vmig_region_poll(struct file *file, poll_table *wait)
+__poll_t vmig_region_poll(struct file *file, poll_table *wait)
 {
-	return vmig_postcopy_poll(file->private_data, file, wait);
+	struct vmig_region *r = vmig_file_region(file);
+
+	if (!r)
+		return EPOLLERR;
+	return vmig_postcopy_poll(r, file, wait);
 }
 
-static void vmig_region_destroy(struct vmig_region *r)
+/* The region's last fd and mapping are gone: free everything but its inode. */
+void vmig_region_destroy(struct vmig_region *r)
 {
 	mutex_lock(&vmig_regions_lock);
 	list_del(&r->node);
@@ -326,7 +354,7 @@ static void vmig_region_destroy(struct vmig_region *r)
 
 static int vmig_region_release(struct inode *inode, struct file *file)
 {
-	struct vmig_region *r = file->private_data;
+	struct vmig_region *r = vmig_file_region(file);
 
 	/* No mapping is left: free the pages now rather than at evict. */
 	truncate_inode_pages(inode->i_mapping, 0);
@@ -368,27 +396,34 @@ static bool vmig_reserve(u64 size)
 }
 
 /**
- * vmig_region_create - make a region and return an fd for it
- * @arg: validated by the caller (size non-zero and page aligned, flags known)
+ * vmig_region_new - make a region whose pages live in @inode's mapping
+ * @inode:	a fresh inode of vmig's pseudo filesystem or of a vmigfs
+ *		mount, with no region yet
+ * @size:	bytes, non-zero and page aligned
+ * @flags:	VMIG_REGION_*
+ *
+ * Reserves @size under the module's cap, sets up the inode's mapping and
+ * size, lists the region and announces it; the region is published in
+ * i_private last, so whoever finds it there finds it whole.
+ *
+ * Return: the region, or ERR_PTR(-ENOSPC) when @size does not fit under
+ * the cap, -ENOMEM.
  */
-int vmig_region_create(const struct vmig_region_create *arg)
+struct vmig_region *vmig_region_new(struct inode *inode, u64 size, u32 flags)
 {
-	unsigned int fd_flags = O_RDWR;
 	struct vmig_region *r, *pos;
-	struct inode *inode;
-	struct file *file;
-	int fd, err;
+	int err;
 
-	if (arg->size > vmig_max_region_bytes || !vmig_reserve(arg->size))
-		return -ENOMEM;
+	if (size > vmig_max_region_bytes || !vmig_reserve(size))
+		return ERR_PTR(-ENOSPC);
 
 	err = -ENOMEM;
 	r = kzalloc(sizeof(*r), GFP_KERNEL_ACCOUNT);
 	if (!r)
 		goto err_unreserve;
-	r->size = arg->size;
-	r->npages = arg->size >> PAGE_SHIFT;
-	r->flags = arg->flags;
+	r->size = size;
+	r->npages = size >> PAGE_SHIFT;
+	r->flags = flags;
 	INIT_LIST_HEAD(&r->node);
 	err = ida_alloc(&vmig_region_ida, GFP_KERNEL);
 	if (err < 0)
@@ -402,6 +437,47 @@ int vmig_region_create(const struct vmig_region_create *arg)
 	if (err)
 		goto err_dirty;
 
+	inode->i_mapping->a_ops = &vmig_region_aops;
+	mapping_set_unevictable(inode->i_mapping);
+	i_size_write(inode, r->size);
+	r->inode = inode;
+
+	atomic64_inc(&vmig_region_count);
+	mutex_lock(&vmig_regions_lock);
+	/* Sorted by id, so a netlink dump can resume where it stopped. */
+	list_for_each_entry(pos, &vmig_regions, node)
+		if (pos->id > r->id)
+			break;
+	list_add_tail(&r->node, &pos->node);
+	mutex_unlock(&vmig_regions_lock);
+	vmig_nl_event_region(r, true);
+	/* Pairs with vmig_file_region(). */
+	smp_store_release(&inode->i_private, r);
+	return r;
+
+err_dirty:
+	vmig_dirty_destroy(r);
+err_ida:
+	ida_free(&vmig_region_ida, r->id);
+err_free:
+	kfree(r);
+err_unreserve:
+	atomic64_sub(size, &vmig_reserved_bytes);
+	return ERR_PTR(err);
+}
+
+/**
+ * vmig_region_create - make an anonymous region and return an fd for it
+ * @arg: validated by the caller (size non-zero and page aligned, flags known)
+ */
+int vmig_region_create(const struct vmig_region_create *arg)
+{
+	unsigned int fd_flags = O_RDWR;
+	struct vmig_region *r;
+	struct inode *inode;
+	struct file *file;
+	int fd, err;
+
 	/*
 	 * Each region pins the pseudo filesystem (released in ->release), so
 	 * it exists exactly while regions do and the module can unload when
@@ -409,17 +485,20 @@ int vmig_region_create(const struct vmig_region_create *arg)
 	 */
 	err = simple_pin_fs(&vmig_fs_type, &vmig_mnt, &vmig_mnt_count);
 	if (err)
-		goto err_postcopy;
+		return err;
 	inode = alloc_anon_inode(vmig_mnt->mnt_sb);
 	if (IS_ERR(inode)) {
 		err = PTR_ERR(inode);
 		goto err_unpin;
 	}
-	inode->i_mapping->a_ops = &vmig_region_aops;
-	mapping_set_unevictable(inode->i_mapping);
-	i_size_write(inode, r->size);
-	inode->i_private = r;
-	r->inode = inode;
+	r = vmig_region_new(inode, arg->size, arg->flags);
+	if (IS_ERR(r)) {
+		err = PTR_ERR(r);
+		/* The ABI of VMIG_CREATE_REGION says -ENOMEM for the cap. */
+		if (err == -ENOSPC)
+			err = -ENOMEM;
+		goto err_inode;
+	}
 
 	if (arg->flags & VMIG_REGION_NONBLOCK)
 		fd_flags |= O_NONBLOCK;
@@ -433,19 +512,9 @@ int vmig_region_create(const struct vmig_region_create *arg)
 	if (IS_ERR(file)) {
 		module_put(THIS_MODULE);
 		err = PTR_ERR(file);
-		goto err_inode;
+		goto err_region;
 	}
 	file->private_data = r;
-
-	atomic64_inc(&vmig_region_count);
-	mutex_lock(&vmig_regions_lock);
-	/* Sorted by id, so a netlink dump can resume where it stopped. */
-	list_for_each_entry(pos, &vmig_regions, node)
-		if (pos->id > r->id)
-			break;
-	list_add_tail(&r->node, &pos->node);
-	mutex_unlock(&vmig_regions_lock);
-	vmig_nl_event_region(r, true);
 
 	fd = get_unused_fd_flags(arg->flags & VMIG_REGION_CLOEXEC ? O_CLOEXEC : 0);
 	if (fd < 0) {
@@ -456,20 +525,14 @@ int vmig_region_create(const struct vmig_region_create *arg)
 	fd_install(fd, file);
 	return fd;
 
+err_region:
+	truncate_inode_pages(inode->i_mapping, 0);
+	inode->i_private = NULL;
+	vmig_region_destroy(r);
 err_inode:
 	iput(inode);
 err_unpin:
 	simple_release_fs(&vmig_mnt, &vmig_mnt_count);
-err_postcopy:
-	vmig_postcopy_destroy(r);
-err_dirty:
-	vmig_dirty_destroy(r);
-err_ida:
-	ida_free(&vmig_region_ida, r->id);
-err_free:
-	kfree(r);
-err_unreserve:
-	atomic64_sub(arg->size, &vmig_reserved_bytes);
 	return err;
 }
 

@@ -4,7 +4,8 @@
  *
  * One file per concern: main.c (device, parameters), region.c (memory,
  * mmap, faults), dirty.c (dirty logging), postcopy.c (missing-page
- * service), netlink.c (generic netlink: stats, events).  region.c owns
+ * service), netlink.c (generic netlink: stats, events), regionfs.c (the
+ * mountable vmigfs: regions by path).  region.c owns
  * a region's lifetime and calls into the others
  * through the hooks declared here.
  */
@@ -84,6 +85,16 @@ static inline struct address_space *vmig_region_mapping(struct vmig_region *r)
 	return r->inode->i_mapping;
 }
 
+/*
+ * The region behind a file: its inode's, NULL for a vmigfs file whose size
+ * is not set yet.  Once set it stays until the inode is freed.
+ */
+static inline struct vmig_region *vmig_file_region(struct file *file)
+{
+	/* Pairs with smp_store_release() in vmig_region_new(): r is whole. */
+	return smp_load_acquire(&file_inode(file)->i_private);
+}
+
 /* main.c */
 extern const u64 vmig_features;
 extern unsigned long vmig_max_region_bytes;
@@ -96,6 +107,13 @@ extern struct mutex vmig_regions_lock;	/* protects vmig_regions */
 extern struct list_head vmig_regions;	/* live regions, sorted by id */
 void vmig_region_exit(void);
 int vmig_region_create(const struct vmig_region_create *arg);
+struct vmig_region *vmig_region_new(struct inode *inode, u64 size, u32 flags);
+void vmig_region_destroy(struct vmig_region *r);
+int vmig_region_mmap(struct file *file, struct vm_area_struct *vma);
+long vmig_region_ioctl(struct file *file, unsigned int cmd, unsigned long arg);
+ssize_t vmig_region_read(struct file *file, char __user *buf, size_t count,
+			 loff_t *ppos);
+__poll_t vmig_region_poll(struct file *file, poll_table *wait);
 struct folio *vmig_region_add_folio(struct vmig_region *r, pgoff_t index,
 				    const void __user *src);
 u32 vmig_region_flags(struct vmig_region *r);
@@ -128,6 +146,14 @@ ssize_t vmig_postcopy_read(struct vmig_region *r, struct file *file,
 			   char __user *buf, size_t count);
 __poll_t vmig_postcopy_poll(struct vmig_region *r, struct file *file,
 			    poll_table *wait);
+long vmig_postcopy_discard_range(struct vmig_region *r, u64 offset, u64 len,
+				 u64 *discarded);
+
+/* regionfs.c */
+struct sk_buff;
+int vmig_regionfs_init(void);
+void vmig_regionfs_exit(void);
+int vmig_regionfs_nl_put(struct sk_buff *skb, struct vmig_region *r);
 
 /* netlink.c */
 int vmig_nl_init(void);

@@ -567,6 +567,8 @@ enum vmig_genl_attr {
 	VMIG_A_STALL_NS,		/* u64: how long the fault waited */
 	VMIG_A_PID,			/* u32: a process id */
 	VMIG_A_POSTCOPY_ON,		/* u8: 1 while postcopy mode is on */
+	VMIG_A_REGION_DEV,		/* u32: st_dev of a path region's vmigfs */
+	VMIG_A_REGION_NAME,		/* string: its path inside that vmigfs */
 
 	__VMIG_A_MAX,
 	VMIG_A_MAX = __VMIG_A_MAX - 1

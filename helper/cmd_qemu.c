@@ -86,7 +86,9 @@ static void qemu_usage(FILE *f)
 		"or the destination's memory is incomplete and its QEMU is told to quit.\n"
 		"\n"
 		"Options:\n"
-		"  --qmp PATH          QEMU's QMP UNIX socket (-qmp unix:PATH,server=on,wait=off)\n"
+		"  --qmp PATH          QEMU's QMP UNIX socket (-qmp unix:PATH,server=on,wait=off);\n"
+		"                      QEMU serves one client per QMP socket: give vmig qemu\n"
+		"                      one of its own\n"
 		"  --ram PATH[,PATH]   the vmig region files of the guest's RAM, in the order\n"
 		"                      of QEMU's memory backends (the same on both ends)\n"
 		"  --socket PATH       the control socket to listen on for the helper\n"
@@ -97,7 +99,8 @@ static void qemu_usage(FILE *f)
 		"                      (default 600)\n"
 		"  --help              this text\n"
 		"\n"
-		"Examples (the region files come from 'vmig region create'):\n"
+		"Examples (region files are the files of a vmigfs mount, sized once):\n"
+		"  mount -t vmigfs vmigfs /run/vmig && truncate -s 1G /run/vmig/vm1\n"
 		"  qemu-system-x86_64 -m 1G -object memory-backend-file,id=ram0,size=1G,\\\n"
 		"      mem-path=/run/vmig/vm1,share=on -machine memory-backend=ram0 \\\n"
 		"      -qmp unix:/run/vm1.qmp,server=on,wait=off ...\n"
@@ -334,9 +337,9 @@ static int open_ram(char *list, int *fds, uint64_t *sizes, unsigned int *n)
 			return -1;
 		}
 		if (!vmig_fd_is_region(fd)) {
-			fprintf(stderr, "vmig qemu: --ram %s: not a vmig region file (create one "
-				"with 'vmig region create'; QEMU's RAM must be a region for the "
-				"module to track and serve it)\n", p);
+			fprintf(stderr, "vmig qemu: --ram %s: not a vmig region file (a file of "
+				"a vmigfs mount: QEMU's RAM must be a region for the module to "
+				"track and serve it)\n", p);
 			return -1;
 		}
 		if (fstat(fd, &st) || st.st_size <= 0) {

@@ -1,0 +1,252 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# vmig migrates a real QEMU guest: two unmodified QEMUs in this VM, their
+# guest RAM on vmigfs region files, driven by 'vmig qemu' (QMP) on both
+# ends, 'vmig migrate' / 'vmig listen' between them.  The inner guest is a
+# Linux kernel running guest_workload (self-checking pages, written and
+# checked all the time; selftests/qemu/), started through qemu_lib.sh.
+#
+# Cases: precopy; postcopy from the start with preempt; the destination
+# QEMU killed mid-precopy (the source runs on); a QMP step refused (the
+# destination QEMU cannot load the source's devices: the source runs on);
+# a running QEMU offered as a destination (refused before anything).
+# After a migration: the guest verifies every page on the destination, its
+# kernel log has no error, and query-status says running only there.
+#
+# QVM_CASES="precopy postcopy kill refuse notincoming" picks cases (make
+# test runs all: they fit in its VM timeout).
+. tap.sh
+
+QEMU_WORK=/tmp/qemu
+QEMU_QMP_SOCK=1
+QEMU_MEM=${QVM_MEM:-256M}
+# A quarter of the guest's memory in checked pages, written at 2000 pages/s.
+QEMU_APPEND=${QVM_APPEND:-"wl.mib=96 wl.write-rate=2000"}
+export QEMU_WORK QEMU_QMP_SOCK QEMU_MEM QEMU_APPEND
+cases=${QVM_CASES:-"precopy postcopy kill refuse notincoming"}
+vmig=$(command -v vmig)
+lib=
+for d in /usr/bin /tests /usr/share/vmig; do
+	[ -f "$d/qemu_lib.sh" ] && lib=$d/qemu_lib.sh && break
+done
+if [ -z "$lib" ] || ! command -v qemu-system-x86_64 >/dev/null ||
+	[ ! -r "${QEMU_DIR:-/qemu}/guest-initrd.gz" ]; then
+	skip "vmig qemu: migrations of a real QEMU guest" \
+		"no QEMU, qemu_lib.sh or inner guest in this VM"
+	tap_done
+	exit 0
+fi
+. "$lib"
+
+regions=/run/vmig
+mkdir -p $regions
+mount -t vmigfs vmigfs $regions || { echo "# mount -t vmigfs failed"; exit 1; }
+port=4600
+logs=/tmp/qvm
+mkdir -p $logs
+
+cleanup() {
+	qemu_stop_all
+	for p in $spid $dpid $lpid; do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	rm -f $regions/*
+}
+trap 'cleanup; umount $regions' EXIT
+
+dump() { # file...: the tail of each, as TAP comments
+	for f in "$@"; do
+		echo "# --- $f"
+		tail -n 15 "$f" | sed 's/^/#   /'
+	done
+}
+
+status_of() {
+	qmp_field "$(qmp "$1" query-status)" status
+}
+
+# verify_guest NAME SEQ: the workload's full pass; sets vbad (pages wrong)
+# and verr (error lines in the guest's whole kernel log).  1 if no report.
+verify_guest() {
+	local con=$QEMU_WORK/$1/console.log from
+	vbad= verr=
+	from=$(qemu_console_lines "$1")
+	qemu_ctl "$1" "verify $2"
+	if ! qemu_wait_console "$1" "^WL-VERIFY $2 " 900 "$from" >/dev/null; then
+		echo "# $1: no verification report $2; console tail:"
+		tail -n 10 "$con" | sed 's/^/#   /'
+		return 1
+	fi
+	sleep 1	# the marker line may have been caught half written
+	tail -n +$((from + 1)) "$con" | grep -E "^WL-(BAD|KLOG|STATS|LAT|DMESG|VERIFY) " |
+		sed "s/^/# $1: /"
+	vbad=$(tail -n +$((from + 1)) "$con" | sed -n "s/^WL-STATS $2 .* bad=\([0-9]*\).*/\1/p")
+	verr=$(tail -n +$((from + 1)) "$con" | sed -n "s/^WL-DMESG $2 errors=\([0-9]*\).*/\1/p")
+	grep -q "^WL-DMESG $2 clean" "$con" && verr=0
+	[ -n "$vbad" ] && [ -n "$verr" ]
+}
+
+# check_guest NAME SEQ BASE WHAT: every page right, and no kernel-log error
+# beyond the BASE ones the guest had before the migration (its boot's).
+check_guest() {
+	verify_guest "$1" "$2"
+	check "$4: every page verifies (the workload's full pass)" test "${vbad:-x}" = 0
+	check "$4: no new error in the guest's kernel log ($verr lines, $3 before)" \
+		test "${verr:-x}" = "$3"
+}
+
+# region NAME: a fresh region file of the guest's size.
+region() {
+	rm -f "$regions/$1"
+	truncate -s "$QEMU_MEM" "$regions/$1"
+}
+
+# start_pair [SRC-QEMU-ARGS]: source guest running its workload, an
+# incoming destination, a 'vmig qemu' on each; sets spid dpid.
+start_pair() {
+	region src
+	region dst
+	qemu_start src $regions/src "$@" || return 1
+	if ! qemu_wait_console src '^WL-READY' 600 >/dev/null; then
+		echo "# the source guest did not get its workload ready"
+		dump $QEMU_WORK/src/console.log
+		return 1
+	fi
+	verify_guest src 0 || return 1
+	base=$verr
+	[ "$base" = 0 ] || echo "# the source guest's kernel log has $base error lines before any migration"
+	qemu_start dst $regions/dst -incoming defer || return 1
+	"$vmig" qemu --qmp $QEMU_WORK/src/qmp.sock --ram $regions/src \
+		--socket /tmp/src.vmm >$logs/qemu-src.log 2>&1 &
+	spid=$!
+	"$vmig" qemu --incoming --qmp $QEMU_WORK/dst/qmp.sock --ram $regions/dst \
+		--socket /tmp/dst.vmm >$logs/qemu-dst.log 2>&1 &
+	dpid=$!
+	return 0
+}
+
+# migrate NAME [vmig migrate options]: listen + migrate; rc in mrc, lrc.
+migrate() {
+	local name=$1
+	shift
+	port=$((port + 1))
+	"$vmig" listen --vmm /tmp/dst.vmm --port 127.0.0.1:$port --timeout 300 \
+		>$logs/listen.log 2>&1 &
+	lpid=$!
+	"$vmig" migrate --vmm /tmp/src.vmm --to 127.0.0.1:$port --timeout 300 "$@" \
+		>$logs/migrate.log 2>&1
+	mrc=$?
+	wait $lpid
+	lrc=$?
+	lpid=
+}
+
+# Every check of a migration that should have worked.
+check_migrated() {
+	local name=$1 src dst
+	check "$name: vmig migrate and vmig listen succeed" test "$mrc$lrc" = 00 ||
+		dump $logs/migrate.log $logs/listen.log $logs/qemu-src.log $logs/qemu-dst.log
+	wait $spid
+	check "$name: the source's vmig qemu exits 0 (migrated away)" test $? = 0 ||
+		dump $logs/qemu-src.log
+	wait $dpid
+	check "$name: the destination's vmig qemu exits 0 (resumed there)" test $? = 0 ||
+		dump $logs/qemu-dst.log
+	spid= dpid=
+	src=$(status_of src)
+	dst=$(status_of dst)
+	echo "# $name: query-status: source $src, destination $dst"
+	check "$name: query-status says running only on the destination" \
+		test "$src/$dst" = postmigrate/running
+	check_guest dst 1 "$base" "$name: on the destination"
+	grep -E 'total|downtime|device|request|postcopy' $logs/migrate.log $logs/listen.log |
+		head -n 12 | sed "s/^/# $name: /"
+}
+
+case_precopy() {
+	start_pair || { check "precopy: guests start" false; return; }
+	echo "# precopy: the guests run on $(qemu_accel src)"
+	migrate precopy
+	check_migrated precopy
+	grep -q 'device state saved' $logs/qemu-src.log
+	check "precopy: QEMU's own stream went as the vmig device" test $? = 0
+}
+
+case_postcopy() {
+	start_pair || { check "postcopy: guests start" false; return; }
+	echo "# postcopy: the guests run on $(qemu_accel src)"
+	migrate postcopy --postcopy --postcopy-after 0
+	check_migrated postcopy
+	grep -q 'postcopy' $logs/listen.log
+	check "postcopy: the destination ran in postcopy (pages on demand)" test $? = 0 ||
+		dump $logs/listen.log
+}
+
+# The destination QEMU dies while precopy is under way: the source runs on.
+case_kill() {
+	start_pair || { check "kill: guests start" false; return; }
+	port=$((port + 1))
+	"$vmig" listen --vmm /tmp/dst.vmm --port 127.0.0.1:$port --timeout 300 \
+		>$logs/listen.log 2>&1 &
+	lpid=$!
+	"$vmig" migrate --vmm /tmp/src.vmm --to 127.0.0.1:$port --timeout 300 \
+		--max-bandwidth 16 >$logs/migrate.log 2>&1 &
+	local mpid=$!
+	sleep 3
+	kill -9 "$(cat $QEMU_WORK/dst/pid)"
+	wait $mpid
+	mrc=$?
+	wait $lpid
+	lpid=
+	wait $dpid
+	local drc=$?
+	wait $spid
+	local src=$?
+	spid= dpid=
+	check "kill: vmig migrate fails" test $mrc != 0 || dump $logs/migrate.log
+	check "kill: the destination's vmig qemu says QEMU exited" \
+		grep -q 'QEMU exited' $logs/qemu-dst.log
+	test $drc = 1 || echo "# kill: destination vmig qemu exited $drc"
+	check "kill: the source's vmig qemu exits 3 (the guest runs on there)" test $src = 3 ||
+		dump $logs/qemu-src.log $logs/migrate.log
+	check "kill: the source QEMU is running" test "$(status_of src)" = running
+	check_guest src 1 "$base" "kill: on the source"
+}
+
+# The destination QEMU refuses the state (a device the source has and it
+# lacks): the load fails naming the step, and the source runs on.
+case_refuse() {
+	start_pair -device virtio-rng-pci || { check "refuse: guests start" false; return; }
+	migrate refuse
+	wait $dpid
+	local drc=$?
+	wait $spid
+	local src=$?
+	spid= dpid=
+	check "refuse: the migration fails" test "$mrc" != 0
+	check "refuse: the destination names the step and QEMU's reason" \
+		grep -q "device state load: QEMU's migration failed" $logs/qemu-dst.log ||
+		dump $logs/qemu-dst.log
+	test $drc = 3 || echo "# refuse: destination vmig qemu exited $drc"
+	check "refuse: the source's vmig qemu exits 3, the guest continued there" \
+		test $src = 3 || dump $logs/qemu-src.log
+	check "refuse: the source QEMU is running" test "$(status_of src)" = running
+	check_guest src 1 "$base" "refuse: on the source"
+}
+
+# A QEMU that is not waiting for a migration is refused as a destination.
+case_notincoming() {
+	region src
+	qemu_start src $regions/src || { check "notincoming: guest starts" false; return; }
+	"$vmig" qemu --incoming --qmp $QEMU_WORK/src/qmp.sock --ram $regions/src \
+		--socket /tmp/dst.vmm >$logs/qemu-dst.log 2>&1
+	check "notincoming: vmig qemu --incoming on a running QEMU exits 1" test $? = 1
+	check "notincoming: ... saying it needs -incoming defer" \
+		grep -q -- '-incoming defer' $logs/qemu-dst.log || dump $logs/qemu-dst.log
+	check "notincoming: the QEMU still runs" test "$(status_of src)" = running
+}
+
+for c in $cases; do
+	case_$c
+	cleanup
+done
+tap_done

@@ -12,6 +12,7 @@
 #       make bench-backends-postcopy  its postcopy cases (request latency) only
 #       make bench-backends-converge  its dirty-heavy case with/without --auto-converge
 #       make bench-backends-all  the three above in one boot
+#       make bench-qemu  QEMU's own migration vs vmig qemu on a real guest, in a qemu guest
 #       make install    DESTDIR=... PREFIX=/usr/local (also the DKMS tree, udev rule)
 #       make dkms-src   the DKMS source tree only, in DESTDIR/DKMSDIR/vmig-VERSION
 #       make SAN=1      the same userspace built with ASan+UBSan into build/san
@@ -181,6 +182,12 @@ bench-backends-all: kmod all
 		bench/backends_bench.sh bench/backends_converge_bench.sh \
 		bench/backends_postcopy_bench.sh
 
+# QEMU's own migration against vmig qemu's, same inner guest, interleaved, one
+# boot (QEMU and the inner guest in the VM: VMCHECK_QEMU=1); 3 rounds.
+bench-qemu: kmod all
+	VMCHECK_QEMU=1 VMCHECK_EXTRA="$(VMCHECK_EXTRA)" VMCHECK_MODULES="$(VMCHECK_MODULES)" \
+		scripts/vmcheck.sh -m 3G -t 7200 kmod/vmig.ko bench/qemu_bench.sh
+
 deps:
 	@scripts/deps.sh
 
@@ -234,7 +241,7 @@ clean:
 	rm -rf build
 	-$(MAKE) -C $(KDIR) M=$(CURDIR)/kmod clean >/dev/null 2>&1
 
-.PHONY: all man install-man kmod kmod-clean bench-dirty bench-postcopy bench-backends bench-backends-postcopy bench-backends-converge bench-backends-all vmtests hosttests vmcheck deps test demo \
+.PHONY: all man install-man kmod kmod-clean bench-qemu bench-dirty bench-postcopy bench-backends bench-backends-postcopy bench-backends-converge bench-backends-all vmtests hosttests vmcheck deps test demo \
 	checkpatch install dkms-src clean
 
 # --- fuzzing (clang + libFuzzer) -----------------------------------------

@@ -257,3 +257,12 @@ build/fuzz/stream_fuzz: $(FUZZ_SRCS) $(wildcard helper/*.h)
 
 fuzz: build/fuzz/stream_fuzz
 .PHONY: fuzz
+
+# vmigfs under Debian's unmodified QEMU 7.2 in the guest; in plain vmcheck
+# regionfs_qemu_test.sh skips, as the guest has no QEMU there.
+REGIONFS_QEMU := $(firstword $(wildcard /usr/bin/qemu-system-x86_64)) \
+		 $(wildcard /usr/lib/x86_64-linux-gnu/qemu/accel-tcg-x86_64.so)
+vmcheck-regionfs-qemu: kmod all build/vmtests/regionfs_qemu_test.sh
+	VMCHECK_EXTRA="$(VMCHECK_EXTRA) $(REGIONFS_QEMU)" scripts/vmcheck.sh kmod/vmig.ko \
+		build/vmtests/regionfs_qemu_test.sh
+.PHONY: vmcheck-regionfs-qemu

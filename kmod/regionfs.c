@@ -55,8 +55,6 @@
 
 #include "vmig.h"
 
-#define VMIGFS_MAGIC	0x766d6673	/* "vmfs" */
-
 /* 6.1's name; kernels from 6.3 on pass a struct mnt_idmap instead. */
 #define vmigfs_idmap		user_namespace
 

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -407,6 +408,28 @@ int vmig_backend_parse(const char *s, enum vmig_backend *be);
 int vmig_region_create(int dev_fd, uint64_t size);
 /* Is fd a vmig.ko region? */
 bool vmig_fd_is_region(int fd);
+
+/*
+ * Regions by path: the files of a vmigfs mount ("Regions by path" in
+ * <linux/vmig.h>).  QEMU maps one with -object memory-backend-file,
+ * mem-path=PATH,size=SIZE,share=on.
+ */
+#define VMIG_REGIONFS_DIR	"/run/vmig"	/* where vmig mounts one on demand */
+/* 1 if path is on a vmigfs, 0 if not, -errno if it cannot be looked at. */
+int vmig_regionfs_check(const char *path);
+/* Mount a vmigfs on dir (made if missing; the module loaded if needed); 0 if one is there. */
+int vmig_regionfs_mount(const char *dir);
+/*
+ * A region of size bytes (page aligned) at path on a vmigfs, mode and owner
+ * set before it has a size (uid/gid -1: the caller's).  Returns an O_RDWR fd
+ * (O_CLOEXEC), or -errno with nothing left behind: -EEXIST, -ENOTTY (not on a
+ * vmigfs), -EINVAL (size), -EFBIG (over the module's cap), -ENOSPC (no room
+ * under the cap), -EPERM/-EACCES.
+ */
+int vmig_region_file_create(const char *path, uint64_t size, mode_t mode,
+			    uid_t uid, gid_t gid);
+/* Unlink a region file (-ENOTTY if path is not on a vmigfs); mappings keep it alive. */
+int vmig_region_file_remove(const char *path);
 /*
  * VMM side: guest RAM of size bytes for backend be: a vmig.ko region
  * (kmod; loads the module if /dev/vmig is missing and it is installed) or a

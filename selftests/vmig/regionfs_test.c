@@ -261,15 +261,47 @@ TEST_F(fs, hole_punch_and_discard_drop_pages_for_every_mapper)
 	close(fd);
 }
 
+/*
+ * A vmigfs inode is on its superblock's inode list, where drop_caches
+ * finds it: a placed page that no one has mapped or written must survive.
+ */
+TEST_F(fs, drop_caches_keeps_placed_pages)
+{
+	long ps = self->ps;
+	struct vmig_stats st;
+	char *m;
+	int fd, dc;
+
+	fd = region_file_new(self->dir, "dc", NPAGES * ps, 0600);
+	ASSERT_LE(0, fd);
+	for (int i = 0; i < 8; i++)
+		ASSERT_EQ(0, vmig_place_page(fd, i, 3));
+	dc = open("/proc/sys/vm/drop_caches", O_WRONLY);
+	ASSERT_LE(0, dc);
+	ASSERT_EQ(1, write(dc, "3", 1));
+	close(dc);
+	ASSERT_EQ(0, vmig_region_stats(fd, &st));
+	EXPECT_EQ(8, st.pages_present) TH_LOG("drop_caches took placed pages");
+	m = vmig_region_map(fd, NPAGES * ps, 0);
+	ASSERT_NE(NULL, m);
+	for (int i = 0; i < 8; i++)
+		EXPECT_EQ(0, vmig_pattern_errors(m + i * ps, i, 3, 0));
+	munmap(m, NPAGES * ps);
+	close(fd);
+}
+
 TEST_F(fs, sizes_are_set_once_page_aligned_and_under_the_cap)
 {
 	long ps = self->ps;
 	struct vmig_global_stats g;
+	struct vmig_api api;
 	struct vmig_stats st;
 	struct stat sb;
 	uint64_t room;
 	int fd, fd2;
 
+	ASSERT_EQ(0, ioctl(self->dev, VMIG_GET_API, &api));
+	EXPECT_TRUE(api.features & VMIG_FEATURE_REGIONFS);
 	fd = region_file_new(self->dir, "sz", 0, 0600);
 	ASSERT_LE(0, fd);
 	/* No size, no region: nothing to map, no region ioctl. */
@@ -330,6 +362,9 @@ TEST_F(fs, a_non_owner_cannot_open_a_0600_region_and_a_reader_cannot_change_it)
 			_exit(1);
 		if (region_file_open(self->dir, "priv", O_RDONLY) != -EACCES)
 			_exit(2);
+		/* The root directory is root's, 0755: no regions of one's own. */
+		if (region_file_new(self->dir, "mine", ps, 0600) != -EACCES)
+			_exit(3);
 		_exit(0);
 	}
 	EXPECT_EQ(0, child_status(pid)) TH_LOG("uid 1000 opened a 0600 region of root's");
@@ -491,7 +526,7 @@ TEST_F(fs, qemu_mem_path_calls_work_on_a_file_and_a_directory)
 	ASSERT_EQ(0, unlink(tmpl));
 	EXPECT_EQ(0, lseek(fd, 0, SEEK_END));
 	ASSERT_EQ(0, fstatfs(fd, &sfs));
-	EXPECT_NE(0x958458f6, sfs.f_type);	/* not hugetlbfs */
+	EXPECT_EQ(VMIGFS_MAGIC, sfs.f_type);	/* not hugetlbfs: PAGE_SIZE pages */
 	EXPECT_EQ(ps, sfs.f_bsize);
 	ASSERT_EQ(0, ftruncate(fd, NPAGES * ps));
 	/* qemu_ram_mmap: reserve, then map the file over it, fixed. */
@@ -506,6 +541,11 @@ TEST_F(fs, qemu_mem_path_calls_work_on_a_file_and_a_directory)
 	EXPECT_EQ(0, m[0]);
 	munmap(area, (NPAGES + 1) * ps);
 	close(fd);
+
+	/* Files only: no directories. */
+	snprintf(tmpl, sizeof(tmpl), "%s/sub", self->dir);
+	EXPECT_EQ(-1, mkdir(tmpl, 0755));
+	EXPECT_EQ(EPERM, errno);
 
 	/* mem-path=FILE, missing: O_CREAT | O_EXCL, 0644. */
 	snprintf(tmpl, sizeof(tmpl), "%s/ram1", self->dir);

@@ -36,6 +36,63 @@
  *
  * Page numbers and offsets are in units of the kernel's PAGE_SIZE, which
  * VMIG_GET_API reports.
+ *
+ * Regions by path (vmigfs)
+ * ------------------------
+ * For a VMM that takes guest RAM as a file (QEMU's memory-backend-file
+ * mem-path=PATH,share=on), the module registers the filesystem type
+ * "vmigfs" (VMIGFS_MAGIC in statfs' f_type).  Each mount is a namespace of
+ * its own, as with tmpfs:
+ *	mount -t vmigfs none /run/vmig
+ * Only root may mount it; while one is mounted the module cannot unload.
+ * The root directory starts 0755 root:root; chmod/chown it to let others
+ * create regions.  It holds regular files only (no subdirectories, links
+ * or device nodes: -EPERM); rename and unlink work as usual.
+ *
+ * Creating.  open(O_CREAT) (or mkstemp) makes an empty file: no region
+ * yet, and mmap() and every region ioctl fail with -ENODEV, read() with
+ * -EINVAL.  The first truncate (ftruncate, truncate, O_TRUNC) to a
+ * non-zero size makes the region, as VMIG_CREATE_REGION would with flags
+ * 0: the size must be a multiple of the page size (-EINVAL), at most the
+ * module's cap (-EFBIG), and fit under the cap beside every other region
+ * (-ENOSPC).  Truncating an empty file to 0 changes nothing.  The size is
+ * then fixed: a truncate to any other size, including 0 and O_TRUNC,
+ * fails with -EPERM; to the same size it succeeds and changes nothing.
+ * stat() and lseek(SEEK_END) report the size; statfs() reports f_bsize =
+ * the page size.
+ *
+ * Using.  Every open file of a region is a region fd, exactly as one from
+ * VMIG_CREATE_REGION: mmap(MAP_SHARED) from any number of processes, the
+ * region ioctls, read()/poll() of postcopy requests (a request is returned
+ * by one read(), whichever open file it is read from; VMIG_ABORT, PLACE,
+ * POSTCOPY_ENABLE/DISABLE act on the region, through any open file).
+ * Dirty logging, postcopy waits and discards cover every mapping of every
+ * process.  fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE) is
+ * VMIG_DISCARD (page aligned, else -EINVAL; the part past the end is
+ * ignored; -EBUSY while dirty logging is on); fallocate() mode 0 or
+ * KEEP_SIZE inside the size succeeds at once (the whole size is reserved
+ * under the cap already), past it fails with -EPERM; other modes
+ * -EOPNOTSUPP.  write() is not supported (-EINVAL).
+ *
+ * Permissions.  Who may open a region is the VFS's ordinary check of the
+ * file's mode, owner and group (a new file's owner is its creator).  A
+ * file opened read-only may map the region read-only and VMIG_GET_STATS;
+ * every other region ioctl and read() of requests fail with -EBADF on it,
+ * so read access never lets a process change a region or take its
+ * requests.  This holds for anonymous region fds too (they are O_RDWR).
+ *
+ * Lifetime.  The region lives as long as its inode: unlink removes the
+ * name at once, and the region (its pages, its reservation under the cap)
+ * goes when the last open file and the last mapping are gone, in any
+ * order.  A mapping made before the unlink keeps working meanwhile,
+ * postcopy and dirty logging included.  umount of a vmigfs with an open or
+ * mapped file fails with -EBUSY; a lazy umount (MNT_DETACH) removes the
+ * mount point at once and the regions stay until their last user.
+ *
+ * Operators see path regions in the netlink dump with VMIG_A_REGION_DEV
+ * (st_dev of the vmigfs) and VMIG_A_REGION_NAME (the path inside it, with
+ * " (deleted)" after unlink); "vmig region create|list|remove" wraps the
+ * calls above.
  */
 #ifndef _UAPI_LINUX_VMIG_H
 #define _UAPI_LINUX_VMIG_H
@@ -48,6 +105,8 @@
 
 #define VMIG_IOC_MAGIC		0xB7
 
+#define VMIGFS_MAGIC		0x766d6673	/* statfs f_type of a vmigfs */
+
 /* Feature bits reported in vmig_api.features. */
 #define VMIG_FEATURE_DIRTY_LOG		_BITULL(0)
 #define VMIG_FEATURE_MANUAL_PROTECT	_BITULL(1)
@@ -57,6 +116,7 @@
 #define VMIG_FEATURE_PLACE_BATCH	_BITULL(5)
 #define VMIG_FEATURE_NETLINK		_BITULL(6)
 #define VMIG_FEATURE_POSTCOPY_MODE	_BITULL(7) /* POSTCOPY_ENABLE/DISABLE, DISCARD */
+#define VMIG_FEATURE_REGIONFS		_BITULL(8) /* regions by path: vmigfs */
 
 /**
  * struct vmig_api - what this module speaks (VMIG_GET_API)

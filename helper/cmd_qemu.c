@@ -99,8 +99,8 @@ static void qemu_usage(FILE *f)
 		"                      (default 600)\n"
 		"  --help              this text\n"
 		"\n"
-		"Examples (region files are the files of a vmigfs mount, sized once):\n"
-		"  mount -t vmigfs vmigfs /run/vmig && truncate -s 1G /run/vmig/vm1\n"
+		"Examples (see vmig region --help for region files):\n"
+		"  vmig region create /run/vmig/vm1 --size 1G\n"
 		"  qemu-system-x86_64 -m 1G -object memory-backend-file,id=ram0,size=1G,\\\n"
 		"      mem-path=/run/vmig/vm1,share=on -machine memory-backend=ram0 \\\n"
 		"      -qmp unix:/run/vm1.qmp,server=on,wait=off ...\n"
@@ -337,9 +337,9 @@ static int open_ram(char *list, int *fds, uint64_t *sizes, unsigned int *n)
 			return -1;
 		}
 		if (!vmig_fd_is_region(fd)) {
-			fprintf(stderr, "vmig qemu: --ram %s: not a vmig region file (a file of "
-				"a vmigfs mount: QEMU's RAM must be a region for the module to "
-				"track and serve it)\n", p);
+			fprintf(stderr, "vmig qemu: --ram %s: not a vmig region file (make one "
+				"with 'vmig region create': QEMU's RAM must be a region for the "
+				"module to track and serve it)\n", p);
 			return -1;
 		}
 		if (fstat(fd, &st) || st.st_size <= 0) {

@@ -97,7 +97,7 @@ check_guest() {
 # region NAME: a fresh region file of the guest's size.
 region() {
 	rm -f "$regions/$1"
-	truncate -s "$QEMU_MEM" "$regions/$1"
+	"$vmig" region create "$regions/$1" --size "$QEMU_MEM"
 }
 
 # start_pair [SRC-QEMU-ARGS]: source guest running its workload, an

@@ -190,8 +190,15 @@ case_kill() {
 	lpid=$!
 	"$vmig" migrate --vmm /tmp/src.vmm --to 127.0.0.1:$port --timeout 300 \
 		--max-bandwidth 16 >$logs/migrate.log 2>&1 &
-	local mpid=$!
-	sleep 3
+	local mpid=$! i=0 pages=0
+	# Mid-precopy: once 8 MiB of pages arrived in the destination's region.
+	while [ $i -lt 600 ] && [ "${pages:-0}" -lt 2048 ] && kill -0 $mpid 2>/dev/null; do
+		sleep 0.5
+		pages=$("$vmig" region list --json |
+			sed -n 's|.*"path":"'$regions'/dst"[^}]*"pages_present":\([0-9]*\).*|\1|p')
+		i=$((i + 1))
+	done
+	echo "# kill: the destination region holds ${pages:-?} pages; killing its QEMU"
 	kill -9 "$(cat $QEMU_WORK/dst/pid)"
 	wait $mpid
 	mrc=$?

@@ -50,6 +50,7 @@ struct qemu_drv {
 	struct qemu_vm vm;
 	bool incoming;
 	bool stopped;			/* we stopped the source guest */
+	bool was_paused;		/* it was not running when we started */
 	atomic_bool state_left;		/* the device state save started (source) */
 	atomic_bool state_loaded;	/* QEMU completed loading (destination) */
 	uint64_t state_bytes;
@@ -210,6 +211,7 @@ static int session_source(struct qemu_drv *d, struct vmig_vmm *vmm)
 			vmig_vmm_hangup(vmm);
 			return QX_FAILED;
 		case VMIG_VMM_STOP:
+			d->stopped = !d->was_paused;
 			if (qemu_vm_stop(&d->vm, err, sizeof(err))) {
 				fprintf(stderr, "vmig qemu: stopping the guest for the switchover: "
 					"%s\n", err);
@@ -217,10 +219,13 @@ static int session_source(struct qemu_drv *d, struct vmig_vmm *vmm)
 				source_continue(d, "migration abandoned");
 				return QX_FAILED;
 			}
-			d->stopped = true;
 			vmig_vmm_ack(vmm, VMIG_VMM_STOP);
 			continue;
 		case VMIG_VMM_RESUME:
+			if (d->was_paused) {	/* back as it was: paused */
+				vmig_vmm_ack(vmm, VMIG_VMM_RESUME);
+				continue;
+			}
 			d->stopped = true;	/* cont whatever state QEMU is in */
 			if (qemu_vm_cont(&d->vm, err, sizeof(err))) {
 				fprintf(stderr, "vmig qemu: resuming the guest here: %s\n", err);
@@ -239,7 +244,8 @@ static int session_source(struct qemu_drv *d, struct vmig_vmm *vmm)
 				 ev == VMIG_VMM_ERROR || ev == VMIG_VMM_DISCONNECT ?
 				 vmig_vmm_error(vmm) : strerror(-ev));
 			if (!d->stopped) {
-				fprintf(stderr, "vmig qemu: %s; the guest runs on here\n", why);
+				fprintf(stderr, "vmig qemu: %s; the guest stays here, %s\n", why,
+					d->was_paused ? "paused as it was" : "running");
 				return QX_RUNS_ON;
 			}
 			/* Stopped and not told to resume: did the state leave? */
@@ -413,6 +419,15 @@ static int qemu_run(int argc, char **argv)
 	if (r) {
 		fprintf(stderr, "vmig qemu: %s\n", err);
 		return QX_FAILED;
+	}
+	if (!d.incoming) {
+		char st[32];
+
+		if (qemu_vm_status(&d.vm, st, sizeof(st), err, sizeof(err))) {
+			fprintf(stderr, "vmig qemu: %s\n", err);
+			return QX_FAILED;
+		}
+		d.was_paused = strcmp(st, "running");
 	}
 	for (i = 0; i < n; i++) {
 		if (qemu_vm_maps_shared(&d.vm, fds[i], sizes[i], err, sizeof(err))) {

@@ -109,7 +109,7 @@ run_qemu() { # MODE CH
 }
 
 run_vmig() { # MODE CH
-	local mode=$1 ch=$2 lat extra= pids
+	local mode=$1 ch=$2 lat extra= pids i
 	qemu_stop_all
 	QEMU_QMP_SOCK=1
 	rm -f $regions/src $regions/dst
@@ -126,6 +126,11 @@ run_vmig() { # MODE CH
 	"$vmig" listen --vmm /tmp/qb-dst.vmm --port 127.0.0.1:$port --json --no-progress \
 		>$out/listen.json 2>$out/listen.err &
 	pids="$pids $!"
+	i=0
+	while [ $i -lt 1200 ] && ! grep -q 'waiting for a source' $out/listen.err; do
+		sleep 0.1
+		i=$((i + 1))
+	done
 	[ "$mode" = postcopy ] && extra="--postcopy --postcopy-after 0"
 	seq=$((seq + 2))
 	lat_window src $seq >/dev/null

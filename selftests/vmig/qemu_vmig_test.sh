@@ -138,6 +138,15 @@ start_pair() {
 	return 0
 }
 
+# wait_listen LOG PID: until that vmig listen listens (or is gone).
+wait_listen() {
+	local i=0
+	while [ $i -lt 1200 ] && ! grep -q 'waiting for a source' "$1" && kill -0 "$2" 2>/dev/null; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+}
+
 # migrate NAME [vmig migrate options]: listen + migrate; rc in mrc, lrc.
 migrate() {
 	local name=$1
@@ -146,6 +155,7 @@ migrate() {
 	"$vmig" listen --vmm /tmp/dst.vmm --port 127.0.0.1:$port --timeout 300 \
 		>$logs/listen.log 2>&1 &
 	lpid=$!
+	wait_listen $logs/listen.log $lpid
 	"$vmig" migrate --vmm /tmp/src.vmm --to 127.0.0.1:$port --timeout 300 "$@" \
 		>$logs/migrate.log 2>&1
 	mrc=$?
@@ -202,6 +212,7 @@ case_kill() {
 	"$vmig" listen --vmm /tmp/dst.vmm --port 127.0.0.1:$port --timeout 300 \
 		>$logs/listen.log 2>&1 &
 	lpid=$!
+	wait_listen $logs/listen.log $lpid
 	"$vmig" migrate --vmm /tmp/src.vmm --to 127.0.0.1:$port --timeout 300 \
 		--max-bandwidth 16 >$logs/migrate.log 2>&1 &
 	local mpid=$! i=0 pages=0

@@ -129,9 +129,47 @@ static int state_sink(void *arg, const void *buf, size_t len)
 	return 0;
 }
 
+/* QEMU's whole stream, taken from the helper before QEMU sees any of it. */
+struct state_buf {
+	char *p;
+	size_t len, cap, off;
+};
+
+/*
+ * The helper ends the stream only once guest RAM may be read (libvmig.h,
+ * vmig_dev_get): QEMU's load reads it (the kvm-tpr-opt option ROM, for
+ * one), so it must not start earlier, when a missing page would read as
+ * zero instead of waiting for its data.
+ */
+static int state_collect(struct vmig_dev_io *io, struct state_buf *b)
+{
+	for (;;) {
+		long n;
+
+		if (b->cap - b->len < VMIG_DEV_CHUNK_MAX) {
+			size_t cap = b->cap ? b->cap * 2 : 4 * VMIG_DEV_CHUNK_MAX;
+			char *p = realloc(b->p, cap);
+
+			if (!p)
+				return -ENOMEM;
+			b->p = p;
+			b->cap = cap;
+		}
+		n = vmig_dev_get(io, b->p + b->len, VMIG_DEV_CHUNK_MAX);
+		if (n <= 0)
+			return (int)n;
+		b->len += n;
+	}
+}
+
 static long state_source(void *arg, void *buf, size_t cap)
 {
-	return vmig_dev_get(arg, buf, cap);
+	struct state_buf *b = arg;
+	size_t n = b->len - b->off < cap ? b->len - b->off : cap;
+
+	memcpy(buf, b->p + b->off, n);
+	b->off += n;
+	return n;
 }
 
 static int dev_save(void *opaque, struct vmig_dev_io *io)
@@ -161,7 +199,17 @@ static int dev_load(void *opaque, struct vmig_dev_io *io)
 	char err[sizeof(d->qmp_err)];
 	int r;
 
-	r = qemu_vm_load_state(&d->vm, state_source, io, &bytes, err, sizeof(err));
+	struct state_buf b = { 0 };
+
+	r = state_collect(io, &b);
+	if (r) {
+		fprintf(stderr, "vmig qemu: device state load: the state did not arrive whole: "
+			"%s\n", strerror(-r));
+		free(b.p);
+		return r;
+	}
+	r = qemu_vm_load_state(&d->vm, state_source, &b, &bytes, err, sizeof(err));
+	free(b.p);
 	d->state_bytes = bytes;
 	if (r) {
 		fprintf(stderr, "vmig qemu: %s\n", err);

@@ -219,15 +219,17 @@ case_kill() {
 	wait_listen $logs/listen.log $lpid
 	"$vmig" migrate --vmm /tmp/src.vmm --to 127.0.0.1:$port --timeout 300 \
 		--max-bandwidth 16 >$logs/migrate.log 2>&1 &
-	local mpid=$! i=0 pages=0
-	# Mid-precopy: once 8 MiB of pages arrived in the destination's region.
-	while [ $i -lt 600 ] && [ "${pages:-0}" -lt 2048 ] && kill -0 $mpid 2>/dev/null; do
+	local mpid=$! i=0 on=
+	# Mid-precopy: the source region's dirty logging is on (the bulk stage
+	# began; at 16 MiB/s it lasts 6 s), then one more second.
+	while [ $i -lt 600 ] && [ "$on" != true ] && kill -0 $mpid 2>/dev/null; do
 		sleep 0.5
-		pages=$("$vmig" region list --json |
-			sed -n 's|.*"path":"'$regions'/dst"[^}]*"pages_present":\([0-9]*\).*|\1|p')
+		on=$("$vmig" region list --json |
+			sed -n 's|.*"path":"'$regions'/src"[^}]*"dirty_logging":\([a-z]*\).*|\1|p')
 		i=$((i + 1))
 	done
-	echo "# kill: the destination region holds ${pages:-?} pages; killing its QEMU"
+	sleep 1
+	echo "# kill: source region dirty logging ${on:-?}; killing the destination QEMU"
 	kill -9 "$(cat $QEMU_WORK/dst/pid)"
 	wait $mpid
 	mrc=$?

@@ -54,7 +54,6 @@ struct qemu_drv {
 	atomic_bool state_left;		/* the device state save started (source) */
 	atomic_bool state_loaded;	/* QEMU completed loading (destination) */
 	uint64_t state_bytes;
-	char qmp_err[640];		/* from the device threads */
 };
 
 static void qemu_usage(FILE *f)
@@ -176,7 +175,7 @@ static int dev_save(void *opaque, struct vmig_dev_io *io)
 {
 	struct qemu_drv *d = opaque;
 	uint64_t bytes;
-	char err[sizeof(d->qmp_err)];
+	char err[640];
 	int r;
 
 	atomic_store(&d->state_left, true);
@@ -184,7 +183,6 @@ static int dev_save(void *opaque, struct vmig_dev_io *io)
 	d->state_bytes = bytes;
 	if (r) {
 		fprintf(stderr, "vmig qemu: %s\n", err);
-		snprintf(d->qmp_err, sizeof(d->qmp_err), "%s", err);
 		return r == -EREMOTEIO || r == -ECONNRESET ? -EIO : r;
 	}
 	fprintf(stderr, "vmig qemu: device state saved: %llu bytes of QEMU's stream\n",
@@ -196,10 +194,9 @@ static int dev_load(void *opaque, struct vmig_dev_io *io)
 {
 	struct qemu_drv *d = opaque;
 	uint64_t bytes;
-	char err[sizeof(d->qmp_err)];
-	int r;
-
 	struct state_buf b = { 0 };
+	char err[640];
+	int r;
 
 	r = state_collect(io, &b);
 	if (r) {
@@ -213,7 +210,6 @@ static int dev_load(void *opaque, struct vmig_dev_io *io)
 	d->state_bytes = bytes;
 	if (r) {
 		fprintf(stderr, "vmig qemu: %s\n", err);
-		snprintf(d->qmp_err, sizeof(d->qmp_err), "%s", err);
 		return r == -EREMOTEIO || r == -ECONNRESET ? -EIO : r;
 	}
 	atomic_store(&d->state_loaded, true);

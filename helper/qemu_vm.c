@@ -384,7 +384,11 @@ int qemu_vm_load_state(struct qemu_vm *vm, qemu_state_source source, void *arg,
 	free(buf);
 	if (r == -EPIPE)
 		wait_migration(vm, what, err, len);
-	if (r)
-		return r;
-	return wait_migration(vm, what, err, len);
+	if (!r)
+		r = wait_migration(vm, what, err, len);
+	if (r && !qemu_vm_alive(vm))
+		/* QEMU 7.2 exits when an incoming migration fails. */
+		snprintf(err, len, "%s: QEMU exited during migrate-incoming (a destination "
+			 "QEMU exits when it cannot load the state; its stderr says why)", what);
+	return r;
 }

@@ -264,7 +264,7 @@ case_refuse() {
 	expect "refuse: the destination's vmig qemu names the step" $logs/qemu-dst.log \
 		grep -q "device state load: QEMU exited during migrate-incoming" $logs/qemu-dst.log
 	expect "refuse: ... and QEMU says why (it exits on a failed load)" \
-		$QEMU_WORK/dst/qemu.err grep -q "error while loading state" $QEMU_WORK/dst/qemu.err
+		$QEMU_WORK/dst/qemu.err grep -q "load of migration failed" $QEMU_WORK/dst/qemu.err
 	test $drc = 3 || echo "# refuse: destination vmig qemu exited $drc"
 	expect "refuse: the source's vmig qemu exits 3, the guest continued there" \
 		$logs/qemu-src.log test $src = 3

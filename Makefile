@@ -4,6 +4,8 @@
 #       make kmod       vmig.ko against KDIR
 #       make test       deps, build, host tests, VM tests; ends "N passed, N failed"
 #       make vmcheck    the module selftests in a qemu guest
+#       make vmcheck-qemu  the QEMU-guest tests (qemu_*_test.sh) in their own boot
+#       make bench-qemu QEMU's own migration of a Linux guest, in a qemu guest
 #       make demo       a migration on this machine
 #       make checkpatch checkpatch.pl --strict over kmod/ and uapi/
 #       make bench-dirty dirty-logging benchmark in a qemu guest
@@ -12,7 +14,7 @@
 #       make bench-backends-postcopy  its postcopy cases (request latency) only
 #       make bench-backends-converge  its dirty-heavy case with/without --auto-converge
 #       make bench-backends-all  the three above in one boot
-#       make bench-qemu  QEMU's own migration vs vmig qemu on a real guest, in a qemu guest
+#       make bench-qemu-vmig  QEMU's own migration vs vmig qemu, interleaved, in a qemu guest
 #       make install    DESTDIR=... PREFIX=/usr/local (also the DKMS tree, udev rule)
 #       make dkms-src   the DKMS source tree only, in DESTDIR/DKMSDIR/vmig-VERSION
 #       make SAN=1      the same userspace built with ASan+UBSan into build/san
@@ -60,9 +62,12 @@ LIB_OBJS    := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 HELPER_OBJS := $(HELPER_SRCS:%.c=$(BUILD)/%.o)
 
 VM_TEST_SRCS   := $(wildcard selftests/vmig/*_test.c)
-VM_TEST_SH     := $(wildcard selftests/vmig/*_test.sh)
+# qemu_*_test.sh run QEMU guests: their own boot (vmcheck-qemu), not vmcheck's.
+QEMU_TEST_SH   := $(wildcard selftests/vmig/qemu_*_test.sh)
+VM_TEST_SH     := $(filter-out $(QEMU_TEST_SH),$(wildcard selftests/vmig/*_test.sh))
 VM_TESTS       := $(VM_TEST_SRCS:selftests/vmig/%.c=build/vmtests/%) \
 		  $(VM_TEST_SH:selftests/vmig/%=build/vmtests/%)
+QEMU_VM_TESTS  := $(QEMU_TEST_SH:selftests/vmig/%=build/vmtests/%)
 HOST_TEST_SRCS := $(wildcard selftests/helper/*_test.c)
 HOST_TESTS     := $(HOST_TEST_SRCS:selftests/helper/%.c=$(BUILD)/tests/%)
 
@@ -140,6 +145,37 @@ bench-dirty: kmod build/bench/dirty_bench
 vmtests: $(VM_TESTS)
 hosttests: all $(HOST_TESTS)
 
+# --- QEMU guests in the test VM (selftests/qemu/, issue 14) ---------------
+# The inner guest: Debian's kernel + a busybox initramfs whose /init runs
+# guest_workload (static; it shares helper/guest_page.c's page format).
+build/qemu/guest_workload: selftests/qemu/guest_workload.c helper/guest_page.c helper/zero.c \
+		helper/guest_page.h helper/zero.h
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -static -std=gnu11 -D_GNU_SOURCE -pthread $(WARN) -Ihelper -o $@ \
+		$(filter %.c,$^) -lpthread
+
+build/qemu/guest-initrd.gz: build/qemu/guest_workload selftests/qemu/guest-init.sh scripts/qemu-guest.sh
+	scripts/qemu-guest.sh $@ $<
+
+# vmcheck.sh with VMCHECK_QEMU=1: QEMU, its firmware and the inner guest in
+# the VM; qemu_lib.sh (the shell side of QMP) next to tap.sh.
+QEMU_VM_MEM     ?= 2G
+VMCHECK_QEMU_EXTRA = $(VMCHECK_EXTRA) selftests/qemu/qemu_lib.sh
+qemu-guest: build/qemu/guest-initrd.gz
+vmcheck-qemu: kmod all qemu-guest $(QEMU_VM_TESTS)
+	VMCHECK_QEMU=1 VMCHECK_QEMU_GUEST=build/qemu/guest-initrd.gz \
+		VMCHECK_EXTRA="$(VMCHECK_QEMU_EXTRA)" VMCHECK_MODULES="$(VMCHECK_MODULES)" \
+		scripts/vmcheck.sh -m $(QEMU_VM_MEM) -t 1200 $(VMCHECK_ARGS) kmod/vmig.ko $(QEMU_VM_TESTS)
+
+# QEMU's own migration of the inner guest, multifd 1/2/4 and postcopy-preempt,
+# interleaved rounds in one boot (bench/qemu_bench.sh).  Its settings go in
+# BENCH_ENV, e.g. make bench-qemu BENCH_ENV="BENCH_ROUNDS=5 QEMU_MEM=1G".
+BENCH_ENV ?=
+bench-qemu: kmod all qemu-guest
+	VMCHECK_ENV="$(BENCH_ENV)" VMCHECK_QEMU=1 VMCHECK_QEMU_GUEST=build/qemu/guest-initrd.gz \
+		VMCHECK_EXTRA="$(VMCHECK_QEMU_EXTRA)" VMCHECK_MODULES="$(VMCHECK_MODULES)" \
+		scripts/vmcheck.sh -m 3G -t 3600 $(VMCHECK_ARGS) kmod/vmig.ko bench/qemu_bench.sh
+
 VMCHECK_ARGS ?=
 # The guest's /usr/bin: the helper (with its shared libraries), the TAP
 # helpers the shell tests source, and kmod's depmod for the module tree test.
@@ -183,10 +219,11 @@ bench-backends-all: kmod all
 		bench/backends_postcopy_bench.sh
 
 # QEMU's own migration against vmig qemu's, same inner guest, interleaved, one
-# boot (QEMU and the inner guest in the VM: VMCHECK_QEMU=1); 3 rounds.
-bench-qemu: kmod all
-	VMCHECK_QEMU=1 VMCHECK_EXTRA="$(VMCHECK_EXTRA)" VMCHECK_MODULES="$(VMCHECK_MODULES)" \
-		scripts/vmcheck.sh -m 3G -t 7200 kmod/vmig.ko bench/qemu_bench.sh
+# boot (bench/qemu_vmig_bench.sh; BENCH_ENV="RUNS=N CHANNELS=..." as above).
+bench-qemu-vmig: kmod all qemu-guest
+	VMCHECK_ENV="$(BENCH_ENV)" VMCHECK_QEMU=1 VMCHECK_QEMU_GUEST=build/qemu/guest-initrd.gz \
+		VMCHECK_EXTRA="$(VMCHECK_QEMU_EXTRA)" VMCHECK_MODULES="$(VMCHECK_MODULES)" \
+		scripts/vmcheck.sh -m 3G -t 7200 $(VMCHECK_ARGS) kmod/vmig.ko bench/qemu_vmig_bench.sh
 
 deps:
 	@scripts/deps.sh
@@ -241,7 +278,7 @@ clean:
 	rm -rf build
 	-$(MAKE) -C $(KDIR) M=$(CURDIR)/kmod clean >/dev/null 2>&1
 
-.PHONY: all man install-man kmod kmod-clean bench-qemu bench-dirty bench-postcopy bench-backends bench-backends-postcopy bench-backends-converge bench-backends-all vmtests hosttests vmcheck deps test demo \
+.PHONY: all man install-man kmod kmod-clean bench-qemu-vmig bench-dirty bench-postcopy bench-backends bench-backends-postcopy bench-backends-converge bench-backends-all vmtests hosttests vmcheck deps test demo \
 	checkpatch install dkms-src clean
 
 # --- fuzzing (clang + libFuzzer) -----------------------------------------

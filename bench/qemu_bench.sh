@@ -1,201 +1,179 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
-# QEMU's own migration against vmig's, side by side: the same inner guest
-# (Debian's kernel + guest_workload filling and writing self-checking
-# pages), the same QEMU 7.2, in one boot of the module's VM, interleaved.
+# Migrating a real Linux guest under QEMU, inside the module's test VM
+# (make bench-qemu): QEMU's own migration, the baseline of issue 14.
 #
-#   qemu precopy  migrate with multifd (1/2/4 channels), anonymous RAM
-#   vmig precopy  vmig qemu + vmig migrate --multifd N, RAM on vmigfs
-#   qemu postcopy postcopy-ram + postcopy-preempt, migrate-start-postcopy at
-#                 once (QEMU 7.2 cannot combine postcopy with multifd)
-#   vmig postcopy vmig migrate --postcopy --postcopy-after 0 (preempt), 1 channel
+# One guest (the inner test guest: guest_workload writing and checking
+# self-checking pages, timing every access) is booted once and then
+# migrated back and forth between QEMUs in this VM, one migration per case,
+# the cases interleaved round by round so that every case sees the same
+# machine load.  For each migration it prints one line
+#   BENCH case=C round=R total_ms= downtime_ms= bytes= mbps= requests=
+#         slow= slow_p50_us= slow_p99_us= slow_max_us=
+# (total time, downtime and bytes from the source's query-migrate; the
+# postcopy page requests it served; and the page accesses the guest found
+# slow, >= 20 us, in a window that opens just before the migration starts
+# and closes once it completed), then the medians per case.  A last full
+# verification pass checks every page after all the migrations.
 #
-# Per run: total time, downtime, bytes on the wire and their rate; the
-# throughput ratio is of guest RAM moved per second (the same guest on
-# both sides, so the inverse ratio of total times); postcopy also the guest-felt latency (the workload's
-# accesses >= 20 us on the destination from the migration's start to its
-# end: count, avg, p99) and, for vmig, the helper's request latency.
-# Both sides run with no bandwidth cap and a 300 ms downtime limit.
-# Then medians per case and the ratios (vmig against QEMU).
+# Cases (BENCH_CASES, in this order each round):
+#   qemu-mf1 qemu-mf2 qemu-mf4   precopy, multifd with 1, 2, 4 channels
+#   qemu-pc-preempt              postcopy-ram + postcopy-preempt, switched
+#                                to postcopy at once
+# More cases: a file of shell functions case_NAME FROM TO PORT, sourced
+# from BENCH_CASES_FILE (default /usr/bin/qemu_bench_cases.sh if present).
+# A case starts the destination VM TO (bench_start_dst), moves the running
+# guest from FROM to TO and sets R_TOTAL R_DOWN R_BYTES R_MBPS R_REQ (ms,
+# ms, bytes, Mbit/s, count; "-" where it has none); it returns non-zero on
+# failure.  The runner measures the guest's side and stops FROM.
 #
-# Environment: RUNS (default 3) interleaved rounds; CHANNELS ("1 2 4");
-# MODES ("precopy postcopy"); QVM_MEM (256M); QVM_APPEND (workload options).
-# Runs in the VM: make bench-qemu.
-. tap.sh 2>/dev/null || true
-lib=
-for d in /usr/bin /tests /usr/share/vmig; do
-	[ -f "$d/qemu_lib.sh" ] && lib=$d/qemu_lib.sh && break
-done
-[ -n "$lib" ] || { echo "qemu_bench: no qemu_lib.sh in this VM"; exit 1; }
-. "$lib"
+# Environment: BENCH_ROUNDS=3, QEMU_MEM=512M (guest RAM), QEMU_SMP=1,
+# BENCH_BW=10240 (max-bandwidth, MiB/s: QEMU's 128 MiB/s default would
+# cap every case alike), BENCH_WRITE_RATE=4000 (guest pages/s).
+. /usr/bin/qemu_lib.sh
 
-QEMU_WORK=/tmp/qemu
-QEMU_MEM=${QVM_MEM:-256M}
-QEMU_APPEND=${QVM_APPEND:-"wl.mib=96 wl.write-rate=2000"}
-export QEMU_WORK QEMU_MEM QEMU_APPEND
-RUNS=${RUNS:-3}
-CHANNELS=${CHANNELS:-"1 2 4"}
-MODES=${MODES:-"precopy postcopy"}
-vmig=$(command -v vmig)
-regions=/run/vmig
-out=/tmp/qbench
-mkdir -p $regions $out
-mount -t vmigfs vmigfs $regions || { echo "qemu_bench: mount -t vmigfs failed"; exit 1; }
-trap 'qemu_stop_all; rm -f $regions/*; umount $regions' EXIT
+QEMU_WORK=${QEMU_WORK:-/tmp/qemu-bench}
+export QEMU_MEM=${QEMU_MEM:-512M}
+export QEMU_APPEND=${QEMU_APPEND:-wl.percent=70 wl.write-rate=${BENCH_WRITE_RATE:-4000} wl.check-rate=4000}
+rounds=${BENCH_ROUNDS:-3}
+cases=${BENCH_CASES:-qemu-mf1 qemu-mf2 qemu-mf4 qemu-pc-preempt}
+bw=$((${BENCH_BW:-10240} * 1048576))
+results=$QEMU_WORK/results
 port=4700
-seq=100
+seq=0
 
-# jnum FILE KEY: the first number after "KEY": in FILE.
-jnum() {
-	grep -o "\"$2\": *[0-9.]*" "$1" | head -n 1 | sed 's/.*: *//'
+if ! command -v "$QEMU_BIN" >/dev/null || [ ! -r "$QEMU_DIR/vmlinuz" ]; then
+	echo "qemu_bench: no $QEMU_BIN or $QEMU_DIR/vmlinuz here (run it with make bench-qemu)"
+	exit 1
+fi
+trap 'qemu_stop_all' EXIT
+mkdir -p "$QEMU_WORK"
+: >"$results"
+
+now() { cut -d' ' -f1 /proc/uptime; }
+
+# bench_start_dst TO [QEMU-ARGS...]: a destination VM on its own RAM file.
+bench_start_dst() {
+	local to=$1
+	shift
+	rm -f "$QEMU_WORK/$to.ram"
+	qemu_start "$to" "$QEMU_WORK/$to.ram" -incoming defer "$@"
 }
 
-# lat_window NAME SEQ: ask the workload for a report; prints "slow avg p99".
-lat_window() {
+# qemu_caps VM JSON-LIST / qemu_params VM JSON-OBJECT
+qemu_caps() { qmp_ok "$1" migrate-set-capabilities "{\"capabilities\":$2}"; }
+qemu_params() { qmp_ok "$1" migrate-set-parameters "$2"; }
+
+# qemu_native FROM TO PORT CAPS PARAMS POSTCOPY: one QEMU migration, results in R_*.
+qemu_native() {
+	local from=$1 to=$2 uri=tcp:127.0.0.1:$3 caps=$4 params=$5 pc=$6 r ram
+	bench_start_dst "$to" || return 1
+	qemu_caps "$from" "$caps" && qemu_caps "$to" "$caps" || return 1
+	qemu_params "$from" "$params" && qemu_params "$to" "$params" || return 1
+	qemu_params "$from" "{\"max-bandwidth\":$bw}" || return 1
+	qmp_ok "$to" migrate-incoming "{\"uri\":\"$uri\"}" || return 1
+	qmp_ok "$from" migrate "{\"uri\":\"$uri\"}" || return 1
+	[ "$pc" = 1 ] && { qmp_ok "$from" migrate-start-postcopy || return 1; }
+	r=$(qemu_wait_migration "$from" 1200) || { echo "$r" | sed 's/^/# /'; return 1; }
+	qemu_wait_status "$to" running 120 || return 1
+	R_TOTAL=$(qmp_field "$r" total-time)
+	R_DOWN=$(qmp_field "$r" downtime)
+	ram=$(echo "$r" | sed 's/.*"ram": {//')
+	R_BYTES=$(qmp_field "$ram" transferred)
+	R_MBPS=$(qmp_field "$ram" mbps | cut -d. -f1)
+	R_REQ=$(qmp_field "$ram" postcopy-requests)
+}
+
+# Multifd with 1, 2, 4 channels: "multifd" on, "multifd-channels" N.
+mf_caps='[{"capability":"multifd","state":true},{"capability":"postcopy-ram","state":false},{"capability":"postcopy-preempt","state":false}]'
+pc_caps='[{"capability":"multifd","state":false},{"capability":"postcopy-ram","state":true},{"capability":"postcopy-preempt","state":true}]'
+case_qemu_mf1() { qemu_native "$1" "$2" "$3" "$mf_caps" '{"multifd-channels":1}' 0; }
+case_qemu_mf2() { qemu_native "$1" "$2" "$3" "$mf_caps" '{"multifd-channels":2}' 0; }
+case_qemu_mf4() { qemu_native "$1" "$2" "$3" "$mf_caps" '{"multifd-channels":4}' 0; }
+case_qemu_pc_preempt() { qemu_native "$1" "$2" "$3" "$pc_caps" '{}' 1; }
+
+cases_file=${BENCH_CASES_FILE:-/usr/bin/qemu_bench_cases.sh}
+# shellcheck disable=SC1090
+[ -r "$cases_file" ] && . "$cases_file"
+
+# guest_window VM: close the guest's latency window; prints its WL-LAT line.
+guest_window() {
 	local from line
+	seq=$((seq + 1))
 	from=$(qemu_console_lines "$1")
-	qemu_ctl "$1" "report $2"
-	line=$(qemu_wait_console "$1" "^WL-LAT $2 .*max_us=" 120 "$from") || { echo "- - -"; return; }
-	sleep 1
-	line=$(grep "^WL-LAT $2 " "$QEMU_WORK/$1/console.log" | tail -n 1)
-	echo "$(echo "$line" | sed -n 's/.* slow=\([0-9]*\).*/\1/p') \
-$(echo "$line" | sed -n 's/.* avg_us=\([0-9.]*\).*/\1/p') \
-$(echo "$line" | sed -n 's/.* p99_us=\([0-9.]*\).*/\1/p')"
+	qemu_ctl "$1" "report $seq"
+	qemu_wait_console "$1" "^WL-REPORT $seq " 300 "$from" >/dev/null || return 1
+	line=$(grep "^WL-LAT $seq " "$QEMU_WORK/$1/console.log")
+	echo "$line"
 }
 
-# start_src RAM [QEMU args]: the source guest with its workload ready.
-start_src() {
-	qemu_start src "$@" || return 1
-	qemu_wait_console src '^WL-READY' 900 >/dev/null || return 1
-	sleep 3	# the workload's writing loop settles
-}
-
-# result KIND MODE CH TOTAL_MS DOWNTIME_MS BYTES [SLOW AVG P99 [REQ_AVG REQ_P99]]
-result() {
-	local thr
-	thr=$(awk -v b="$6" -v t="$4" 'BEGIN { if (t > 0) printf "%.1f", b / 1048576 / (t / 1000); else print "-" }')
-	echo "RESULT $1 $2 ch=$3 total_ms=$4 downtime_ms=$5 bytes=$6 MiB/s=$thr slow=${7:--} avg_us=${8:--} p99_us=${9:--} req_avg_us=${10:--} req_p99_us=${11:--}" |
-		tee -a $out/results
-}
-
-run_qemu() { # MODE CH
-	local mode=$1 ch=$2 r lat caps
-	qemu_stop_all
-	QEMU_QMP_SOCK=0
-	start_src anon || { echo "# qemu $mode ch=$ch: source did not start"; return; }
-	qemu_start dst anon -incoming defer || return
-	if [ "$mode" = precopy ]; then
-		caps='[{"capability":"multifd","state":true}]'
-	else
-		caps='[{"capability":"postcopy-ram","state":true},{"capability":"postcopy-preempt","state":true}]'
-	fi
-	for n in src dst; do
-		qmp $n migrate-set-capabilities "{\"capabilities\":$caps}" >/dev/null || return
-		qmp $n migrate-set-parameters "{\"multifd-channels\":$ch,\"max-bandwidth\":1099511627776,\"downtime-limit\":300}" >/dev/null || return
-	done
-	port=$((port + 1))
-	qmp dst migrate-incoming "{\"uri\":\"tcp:127.0.0.1:$port\"}" >/dev/null || return
-	seq=$((seq + 2))
-	lat_window src $seq >/dev/null
-	qmp src migrate "{\"uri\":\"tcp:127.0.0.1:$port\"}" >/dev/null || return
-	[ "$mode" = postcopy ] && qmp src migrate-start-postcopy >/dev/null
-	r=$(qemu_wait_migration src 1800) || { echo "# qemu $mode ch=$ch: $r"; return; }
-	echo "$r" >$out/qemu-$mode-$ch.json
-	qemu_wait_status dst running 120 >/dev/null
-	lat=$(lat_window dst $((seq + 1)))
-	# shellcheck disable=SC2086
-	result qemu "$mode" "$ch" "$(jnum $out/qemu-$mode-$ch.json total-time)" \
-		"$(jnum $out/qemu-$mode-$ch.json downtime)" \
-		"$(jnum $out/qemu-$mode-$ch.json transferred)" $lat
-}
-
-run_vmig() { # MODE CH
-	local mode=$1 ch=$2 lat extra= pids i
-	qemu_stop_all
-	QEMU_QMP_SOCK=1
-	rm -f $regions/src $regions/dst
-	truncate -s "$QEMU_MEM" $regions/src $regions/dst
-	start_src $regions/src || { echo "# vmig $mode ch=$ch: source did not start"; return; }
-	qemu_start dst $regions/dst -incoming defer || return
-	"$vmig" qemu --qmp $QEMU_WORK/src/qmp.sock --ram $regions/src --socket /tmp/qb-src.vmm \
-		>$out/vq-src.log 2>&1 &
-	pids=$!
-	"$vmig" qemu --incoming --qmp $QEMU_WORK/dst/qmp.sock --ram $regions/dst \
-		--socket /tmp/qb-dst.vmm >$out/vq-dst.log 2>&1 &
-	pids="$pids $!"
-	port=$((port + 1))
-	"$vmig" listen --vmm /tmp/qb-dst.vmm --port 127.0.0.1:$port --json --no-progress \
-		>$out/listen.json 2>$out/listen.err &
-	pids="$pids $!"
-	i=0
-	while [ $i -lt 1200 ] && ! grep -q 'waiting for a source' $out/listen.err; do
-		sleep 0.1
-		i=$((i + 1))
-	done
-	[ "$mode" = postcopy ] && extra="--postcopy --postcopy-after 0"
-	seq=$((seq + 2))
-	lat_window src $seq >/dev/null
-	# shellcheck disable=SC2086
-	if ! "$vmig" migrate --vmm /tmp/qb-src.vmm --to 127.0.0.1:$port --multifd "$ch" \
-		--json --no-progress $extra >$out/migrate.json 2>$out/migrate.err; then
-		echo "# vmig $mode ch=$ch failed:"
-		tail -n 5 $out/migrate.err $out/listen.err $out/vq-src.log $out/vq-dst.log | sed 's/^/#   /'
-		kill $pids 2>/dev/null
-		wait $pids
-		return
-	fi
-	wait $pids
-	qemu_wait_status dst running 120 >/dev/null
-	lat=$(lat_window dst $((seq + 1)))
-	# shellcheck disable=SC2086
-	result vmig "$mode" "$ch" "$(jnum $out/migrate.json total_ms)" \
-		"$(jnum $out/migrate.json downtime_ms)" "$(jnum $out/migrate.json wire)" $lat \
-		"$(grep -o '"latency_us":{[^}]*' $out/listen.json | grep -o '"avg":[0-9.]*' | cut -d: -f2)" \
-		"$(grep -o '"latency_us":{[^}]*' $out/listen.json | grep -o '"p99":[0-9.]*' | cut -d: -f2)"
-}
-
-echo "# qemu_bench: $RUNS rounds, channels $CHANNELS, modes $MODES, guest $QEMU_MEM ($QEMU_APPEND)"
-echo "# load: $(cat /proc/loadavg)"
-: >$out/results
-i=1
-while [ $i -le "$RUNS" ]; do
-	for m in $MODES; do
-		chs=$CHANNELS
-		[ "$m" = postcopy ] && chs=1
-		for ch in $chs; do
-			run_qemu "$m" "$ch"
-			run_vmig "$m" "$ch"
-		done
-	done
-	echo "# round $i done; load: $(cat /proc/loadavg)"
-	i=$((i + 1))
-done
-qemu_stop_all
-echo "# accelerator of the inner guests: $(cat $QEMU_WORK/.accel 2>/dev/null)"
-
-# Medians per case, then the ratios.
-median() { sort -n | awk '{ a[NR] = $1 } END { if (NR) print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2); else print "-" }'; }
-field() { # KIND MODE CH KEY
-	grep "^RESULT $1 $2 ch=$3 " $out/results | grep -o " $4=[0-9.]*" | cut -d= -f2 | median
-}
-echo "SUMMARY medians of $RUNS interleaved rounds"
-for m in $MODES; do
-	chs=$CHANNELS
-	[ "$m" = postcopy ] && chs=1
-	for ch in $chs; do
-		for k in qemu vmig; do
-			echo "SUMMARY $k $m ch=$ch total_ms=$(field $k $m $ch total_ms)" \
-				"downtime_ms=$(field $k $m $ch downtime_ms) MiB/s=$(field $k $m $ch MiB/s)" \
-				"bytes=$(field $k $m $ch bytes) slow=$(field $k $m $ch slow)" \
-				"avg_us=$(field $k $m $ch avg_us) p99_us=$(field $k $m $ch p99_us)" \
-				"req_avg_us=$(field $k $m $ch req_avg_us)"
-		done
-		if [ "$m" = precopy ]; then
-			# The same guest either way: guest RAM per second is total time's inverse
-			# (wire bytes differ: each side skips zero pages its own way).
-			echo "RATIO precopy ch=$ch throughput (guest RAM / total time) vmig/qemu = $(awk -v a="$(field qemu $m $ch total_ms)" -v b="$(field vmig $m $ch total_ms)" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }') (goal >= 1.5)"
-		else
-			echo "RATIO postcopy guest-felt avg latency qemu/vmig = $(awk -v a="$(field qemu $m $ch avg_us)" -v b="$(field vmig $m $ch avg_us)" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }') (goal >= 10)"
+# One guest, booted once; vm$N names the QEMU it runs in now.
+t0=$(now)
+cur=vm0
+qemu_start $cur "$QEMU_WORK/$cur.ram" || exit 1
+if ! qemu_wait_console $cur '^WL-READY' 900 >/dev/null; then
+	echo "qemu_bench: the guest's workload did not start"
+	tail -n 20 "$QEMU_WORK/$cur/console.log"
+	exit 1
+fi
+echo "# guest: $QEMU_MEM, ${QEMU_SMP:-1} vCPU, on $(qemu_accel $cur), ready in" \
+	"$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }') s:" \
+	"$(grep -m 1 '^WL-READY' "$QEMU_WORK/$cur/console.log")"
+echo "# rounds $rounds, cases: $cases"
+n=0
+fail=0
+r=1
+while [ $r -le "$rounds" ]; do
+	for c in $cases; do
+		n=$((n + 1))
+		next=vm$n
+		port=$((port + 1))
+		fn=case_$(echo "$c" | tr '-' '_')
+		R_TOTAL=- R_DOWN=- R_BYTES=- R_MBPS=- R_REQ=-
+		guest_window $cur >/dev/null || { echo "# $c: the guest does not answer"; fail=1; break 2; }
+		if ! $fn $cur $next $port; then
+			echo "BENCH case=$c round=$r FAILED"
+			fail=1
+			qemu_stop $next
+			continue
 		fi
+		qemu_stop $cur
+		rm -f "$QEMU_WORK/$cur.ram"
+		cur=$next
+		lat=$(guest_window $cur) || { echo "# $c: the guest does not answer after it"; fail=1; break 2; }
+		f() { echo "$lat" | sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
+		echo "BENCH case=$c round=$r total_ms=$R_TOTAL downtime_ms=$R_DOWN bytes=$R_BYTES" \
+			"mbps=$R_MBPS requests=$R_REQ slow=$(f slow) slow_p50_us=$(f p50_us)" \
+			"slow_p99_us=$(f p99_us) slow_max_us=$(f max_us)" | tee -a "$results"
 	done
+	r=$((r + 1))
 done
+
+if qemu_verify $cur 999999 900; then
+	echo "# every page verified after $n migrations, guest kernel log clean"
+else
+	echo "# VERIFICATION FAILED after $n migrations"
+	fail=1
+fi
+
+echo "# medians per case ($rounds rounds, interleaved; measured in a TCG VM, under load):"
+printf '# %-18s %10s %10s %12s %8s %8s %8s %10s %10s %10s\n' case total_ms down_ms bytes Mbit/s reqs slow p50_us p99_us max_us
+for c in $cases; do
+	grep "^BENCH case=$c " "$results" | awk -v c="$c" '
+	function med(k, fmt,   n, i, j, t, v) {
+		n = 0
+		for (i = 1; i <= NR; i++) if (vals[k, i] != "" && vals[k, i] != "-") v[++n] = vals[k, i] + 0
+		if (!n) return "-"
+		for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
+		return sprintf(fmt, n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2)
+	}
+	{ for (i = 1; i <= NF; i++) { split($i, kv, "="); vals[kv[1], NR] = kv[2] } }
+	END {
+		if (!NR) exit
+		printf "# %-18s %10s %10s %12s %8s %8s %8s %10s %10s %10s\n", c, med("total_ms", "%.0f"),
+			med("downtime_ms", "%.0f"), med("bytes", "%.0f"), med("mbps", "%.0f"),
+			med("requests", "%.0f"), med("slow", "%.0f"), med("slow_p50_us", "%.1f"),
+			med("slow_p99_us", "%.1f"), med("slow_max_us", "%.1f")
+	}'
+done
+exit $fail

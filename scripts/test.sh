@@ -4,7 +4,7 @@
 # in a qemu guest, and end with one line "N passed, N failed, N skipped"
 # counting every TAP result of both.
 #
-# Environment: VMIG_SKIP_VM=1 skips the guest run (it is then counted as
+# Environment: VMIG_SKIP_VM=1 skips the guest runs (each is then counted as
 # one skipped test, with the reason printed).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -40,6 +40,20 @@ else
 	step "module tests in a qemu guest"
 	make -s -j"$jobs" kmod vmtests >>"$res/build.log" 2>&1 || { tail -n 40 "$res/build.log"; die "module or selftest build failed"; }
 	make -s vmcheck VMCHECK_ARGS="-o $res/vm-console.log" 2>&1 | tee "$res/vm.tap"
+fi
+
+# QEMU running a Linux guest inside the test VM: a boot of its own, since it
+# needs QEMU in the initramfs and the most memory (make vmcheck-qemu).
+if [ "${VMIG_SKIP_VM:-0}" = 1 ]; then
+	echo "ok - vm-qemu: QEMU guest tests # SKIP VMIG_SKIP_VM=1 was set" | tee "$res/vm-qemu.tap"
+else
+	step "QEMU guest tests in a qemu guest"
+	make -s -j"$jobs" qemu-guest >>"$res/build.log" 2>&1 || { tail -n 40 "$res/build.log"; die "inner test guest build failed"; }
+	make -s vmcheck-qemu VMCHECK_ARGS="-o $res/vm-qemu-console.log" 2>&1 |
+		sed 's/^\(\(not \)\{0,1\}ok\) - vm: /\1 - vm-qemu: /' | tee "$res/vm-qemu.tap"
+	if [ "${PIPESTATUS[0]}" -ne 0 ] && ! grep -q '^not ok' "$res/vm-qemu.tap"; then
+		echo "not ok - vm-qemu: make vmcheck-qemu failed" | tee -a "$res/vm-qemu.tap"
+	fi
 fi
 
 scripts/tap-summary.sh "$res"/*.tap

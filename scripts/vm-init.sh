@@ -14,6 +14,8 @@ mkdir -p /sys/kernel/tracing && mount -t tracefs none /sys/kernel/tracing 2>/dev
 ip link set lo up
 export VMIG_KO=/lib/vmig.ko
 timeout_s=$(cat /tests/timeout)
+# VMCHECK_ENV from the host, for the tests.
+[ -r /tests/env ] && . /tests/env
 
 echo "VMIG-BOOTED $(uname -r) cpus=$(nproc) mem=$(awk '/MemTotal/ {print $2}' /proc/meminfo)kB"
 for m in $(cat /tests/modules 2>/dev/null); do

@@ -9,6 +9,11 @@
 # Environment: VMCHECK_EXTRA="file..." more files for /usr/bin (shared
 # libraries they need are copied too); VMCHECK_MODULES="name..." host
 # kernel modules to insmod first (looked up under /lib/modules/<ver>).
+# VMCHECK_QEMU=1 puts QEMU in the VM too (qemu-system-x86_64 and its
+# libraries, its TCG accelerator modules, the x86 firmware) and an inner
+# test guest in /qemu: vmlinuz (the kernel this VM boots) and
+# guest-initrd.gz (VMCHECK_QEMU_GUEST, made by scripts/qemu-guest.sh).
+# VMCHECK_ENV="NAME=VALUE..." is exported to the tests in the guest.
 #
 # Prints the tests' TAP output, then one "ok"/"not ok" line each for the
 # guest's own checks.  Exits non-zero on any failed test, a test that
@@ -45,6 +50,9 @@ cp "$here/vm-init.sh" "$root/init"
 chmod +x "$root/init"
 cp "$ko" "$root/lib/vmig.ko"
 echo "$tmo" >"$root/tests/timeout"
+for kv in ${VMCHECK_ENV:-}; do
+	echo "export ${kv%%=*}='${kv#*=}'" >>"$root/tests/env"
+done
 : >"$root/tests/list"
 for t in "$@"; do
 	cp "$t" "$root/tests/"
@@ -74,6 +82,28 @@ for m in ${VMCHECK_MODULES:-}; do
 	esac
 	echo "$m.ko" >>"$root/tests/modules"
 done
+
+if [ "${VMCHECK_QEMU:-0}" = 1 ]; then
+	qemu=$(command -v qemu-system-x86_64)
+	guest=${VMCHECK_QEMU_GUEST:-}
+	[ -r "$guest" ] || { echo "vmcheck: VMCHECK_QEMU=1 needs VMCHECK_QEMU_GUEST, the inner guest's initramfs" >&2; exit 2; }
+	cp "$qemu" "$root/usr/bin/"
+	copy_libs "$qemu"
+	for so in /usr/lib/x86_64-linux-gnu/qemu/accel-tcg-*.so; do
+		mkdir -p "$root$(dirname "$so")"
+		cp "$so" "$root$so"
+		copy_libs "$so"
+	done
+	# x86 firmware only: seabios, and the option ROMs -kernel boots with.
+	mkdir -p "$root/usr/share/qemu" "$root/qemu"
+	cp -a /usr/share/seabios "$root/usr/share/"
+	for f in kvmvapic.bin linuxboot.bin linuxboot_dma.bin multiboot.bin multiboot_dma.bin \
+		pvh.bin qboot.rom bios-microvm.bin sgabios.bin; do
+		[ -e "/usr/share/qemu/$f" ] && cp -a "/usr/share/qemu/$f" "$root/usr/share/qemu/"
+	done
+	cp "$kernel" "$root/qemu/vmlinuz"
+	cp "$guest" "$root/qemu/guest-initrd.gz"
+fi
 
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$work/initramfs.gz"
 

@@ -16,6 +16,7 @@
 #       make bench-backends-all  the three above in one boot
 #       make bench-ktls  TLS throughput, kernel TLS against OpenSSL's, in a qemu guest
 #       make bench-kvm-dirty  a KVM guest's dirty logging: vmig.ko against KVM's logs
+#       make bench-qemu-vmig  QEMU's own migration vs vmig qemu, interleaved, in a qemu guest
 #       make install    DESTDIR=... PREFIX=/usr/local (also the DKMS tree, udev rule)
 #       make dkms-src   the DKMS source tree only, in DESTDIR/DKMSDIR/vmig-VERSION
 #       make SAN=1      the same userspace built with ASan+UBSan into build/san
@@ -238,6 +239,13 @@ bench-kvm-dirty: kmod all
 	VMCHECK_EXTRA="$(BUILD)/vmig" VMCHECK_MODULES="$(VMCHECK_MODULES)" \
 		scripts/vmcheck.sh -m 1G -t 1500 kmod/vmig.ko bench/kvm_dirty_bench.sh
 
+# QEMU's own migration against vmig qemu's, same inner guest, interleaved, one
+# boot (bench/qemu_vmig_bench.sh; BENCH_ENV="RUNS=N CHANNELS=..." as above).
+bench-qemu-vmig: kmod all qemu-guest
+	VMCHECK_ENV="$(BENCH_ENV)" VMCHECK_QEMU=1 VMCHECK_QEMU_GUEST=build/qemu/guest-initrd.gz \
+		VMCHECK_EXTRA="$(VMCHECK_QEMU_EXTRA)" VMCHECK_MODULES="$(VMCHECK_MODULES)" \
+		scripts/vmcheck.sh -m 3G -t 7200 $(VMCHECK_ARGS) kmod/vmig.ko bench/qemu_vmig_bench.sh
+
 deps:
 	@scripts/deps.sh
 
@@ -294,7 +302,7 @@ clean:
 	rm -rf build
 	-$(MAKE) -C $(KDIR) M=$(CURDIR)/kmod clean >/dev/null 2>&1
 
-.PHONY: all man install-man kmod kmod-clean bench-ktls bench-dirty bench-postcopy bench-backends bench-backends-postcopy bench-backends-converge bench-backends-all vmtests hosttests vmcheck deps test demo \
+.PHONY: all man install-man kmod kmod-clean bench-ktls bench-qemu-vmig bench-dirty bench-postcopy bench-backends bench-backends-postcopy bench-backends-converge bench-backends-all vmtests hosttests vmcheck deps test demo \
 	checkpatch install dkms-src clean
 
 # --- fuzzing (clang + libFuzzer) -----------------------------------------

@@ -17,6 +17,7 @@ extern const struct vmig_cmd vmig_cmd_stats;
 extern const struct vmig_cmd vmig_cmd_monitor;
 extern const struct vmig_cmd vmig_cmd_module;
 extern const struct vmig_cmd vmig_cmd_region;
+extern const struct vmig_cmd vmig_cmd_qemu;
 
 /* Shared by the netlink commands (cmd_stats.c). */
 #include <stdbool.h>

@@ -507,15 +507,15 @@ static uint64_t pages_received(struct dest *d)
 /*
  * Postcopy switch.  DISCARDs are kept until POSTCOPY; then, with every
  * receiver parked at its POSTCOPY marker (no precopy write in flight), the
- * received bitmap is built, the discarded pages punched out, the devices
- * loaded (their state precedes the markers), the VMM's MISSING uffd taken,
- * the fault thread started, the receivers released and the guest resumed.
+ * received bitmap is built, the discarded pages punched out, the VMM's
+ * MISSING uffd taken, the fault thread started, the receivers released, the
+ * devices loaded (their state precedes the markers) and the guest resumed.
  */
 static int postcopy_event(struct dest *d, const struct ctl_event *ev)
 {
 	const struct dest_opts *o = d->o;
 	struct wire_resumed rs = { 0 };
-	uint64_t t_load;
+	uint64_t t_load, t_wait;
 	uint32_t i;
 	int r, uffd;
 
@@ -557,12 +557,8 @@ static int postcopy_event(struct dest *d, const struct ctl_event *ev)
 		return fail(d, EPROTO, "POSTCOPY says %llu pages were discarded, %llu arrived",
 			    (unsigned long long)ev->postcopy.discarded,
 			    (unsigned long long)d->rep->pc.discarded);
-	/* Device state came before every marker: loaded before the guest runs. */
+	/* The resume part counts from here: registration, load, resume (below). */
 	t_load = now_ns();
-	r = devstate_recv_finish(&d->ds);
-	if (r)
-		return fail(d, r, "%s", d->ds.error);
-	rs.load_wait_ns = now_ns() - t_load;
 	/* On vmig.ko regions the VMM registers nothing (no uffd); it learns of postcopy. */
 	uffd = vmig_ctl_postcopy(d->ctl, o->timeout_ms);
 	if (uffd < 0)
@@ -581,6 +577,18 @@ static int postcopy_event(struct dest *d, const struct ctl_event *ev)
 	if (r)
 		return fail(d, r, "cannot start the postcopy fault thread: %s", strerror(-r));
 	pcd_release(&d->pc, false);
+	/*
+	 * Device state came before every marker: loaded before the guest runs,
+	 * with missing pages already served, since a real VMM's load may touch
+	 * guest RAM (QEMU's does: its accesses wait in the module like a vCPU's).
+	 */
+	t_wait = now_ns();
+	r = devstate_recv_finish(&d->ds);
+	if (r) {
+		pcd_stop(&d->pc);
+		return fail(d, r, "%s", d->ds.error);
+	}
+	rs.load_wait_ns = now_ns() - t_wait;
 	d->pc_running = true;
 	d->rep->pc.on = true;
 	trace("dst: resuming");

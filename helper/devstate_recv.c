@@ -169,8 +169,11 @@ static struct ds_dev *ready_dev(struct devstate_recv *ds)
 	for (i = 0; i < ds->nr_devices; i++) {
 		struct ds_dev *d = &ds->dev[i];
 
-		if (!d->busy && d->ring && *slot(d, d->next_seq) &&
-		    (*slot(d, d->next_seq))->seq == d->next_seq)
+		struct ds_chunk *c = d->ring ? *slot(d, d->next_seq) : NULL;
+
+		/* The end of a stream waits for guest RAM to be readable. */
+		if (!d->busy && c && c->seq == d->next_seq &&
+		    (ds->ram_ready || !(c->flags & WIRE_DEVSTATE_LAST)))
 			return d;
 	}
 	return NULL;
@@ -404,6 +407,8 @@ int devstate_recv_finish(struct devstate_recv *ds)
 		return 0;
 	deadline_in(&ts, ds->timeout_ms);
 	pthread_mutex_lock(&ds->lock);
+	ds->ram_ready = true;
+	pthread_cond_broadcast(&ds->cond);
 	while (!ds->stop && ds->ndone < ds->nr_devices)
 		if (pthread_cond_timedwait(&ds->cond, &ds->lock, &ts) == ETIMEDOUT)
 			ds_fail_locked(ds, ETIMEDOUT, "devices not loaded within %d ms "

@@ -7,7 +7,11 @@
  * buffered are capped: a receive thread waits for room before it reads a
  * chunk (back-pressure through TCP).  Room for one more chunk is kept for
  * any device's next chunk, so a full buffer of out-of-order chunks can
- * never block the chunk everyone waits for.
+ * never block the chunk everyone waits for.  The end of each device's
+ * stream is held back until devstate_recv_finish(), i.e. until guest RAM
+ * can be read: every page placed (precopy) or the regions in postcopy mode
+ * with requests served.  A VMM whose load reads guest RAM (QEMU's does)
+ * waits for the end before it loads.
  *
  * What a hostile source can cost: each chunk is charged its payload plus
  * DS_CHUNK_OVERHEAD against the cap; an empty chunk that is not the last,
@@ -54,6 +58,7 @@ struct devstate_recv {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	bool stop, started;
+	bool ram_ready;			/* finish() called: ends of streams may go */
 	int err;
 	char error[200];
 	uint64_t buffered, peak, bytes;
@@ -68,7 +73,11 @@ int devstate_recv_init(struct devstate_recv *ds, struct vmig_ctl *ctl, uint64_t 
 int devstate_recv_setup(struct devstate_recv *ds, struct stream *main);
 /* One DEVSTATE packet (header read, len bytes to come) from s. */
 int devstate_recv_chunk(void *ds, struct stream *s, uint32_t len);
-/* After COMPLETE: wait until every device is loaded; 0 or -errno. */
+/*
+ * Once guest RAM is readable (precopy: after COMPLETE and every page placed;
+ * postcopy: with the fault service running): end every device's stream and
+ * wait until every device is loaded; 0 or -errno.
+ */
 int devstate_recv_finish(struct devstate_recv *ds);
 /* Failure elsewhere: wake every waiter (receive threads waiting for room). */
 void devstate_recv_cancel(struct devstate_recv *ds);

@@ -18,6 +18,7 @@ static const struct vmig_cmd *const cmds[] = {
 	&vmig_cmd_monitor,
 	&vmig_cmd_module,
 	&vmig_cmd_region,
+	&vmig_cmd_qemu,
 };
 
 static void usage(FILE *f)

@@ -1491,6 +1491,18 @@ static int postcopy_switchover(struct precopy *pc)
 		pc->cuts.next++;
 		cut_all(pc);
 	}
+	/*
+	 * Page requests are served from here on, not only after RESUMED: the
+	 * destination's VMM may touch missing pages while it loads the device
+	 * state, before it resumes (QEMU does).  Pages sent to a destination
+	 * that then fails change nothing here.
+	 */
+	if (!r) {
+		arm_req_cut(pc);
+		r = pcs_start(&pc->ps, pc->ram, pc->chans, pc->nr_chans, o->timeout_ms);
+		if (r)
+			return fail(pc, r, "cannot start the return-path thread");
+	}
 	do {
 		if (!r)
 			r = control_recv(&pc->main, true, &ev);
@@ -1513,10 +1525,6 @@ static int postcopy_switchover(struct precopy *pc)
 		pc->rep->dt_resume_ns = ev.resumed.resume_ns;
 		pc->rep->device_buffer_peak = ev.resumed.dev_buffer_peak;
 		trace("src: postcopy, guest runs on the destination");
-		arm_req_cut(pc);
-		r = pcs_start(&pc->ps, pc->ram, pc->chans, pc->nr_chans, o->timeout_ms);
-		if (r)
-			return fail(pc, r, "cannot start the return-path thread");
 		r = postcopy_background(pc);
 	}
 	/* A broken link: pause, reconnect, re-send what the destination lacks. */

@@ -303,7 +303,12 @@ int vmig_vmm_set_device_rates(struct vmig_vmm *vmm, const char *name, uint32_t i
 			      uint64_t save_rate, uint64_t load_rate);
 /* Save: one chunk of 1..VMIG_DEV_CHUNK_MAX bytes.  0 or -errno (helper gone). */
 int vmig_dev_put(struct vmig_dev_io *io, const void *buf, size_t len);
-/* Load: the next chunk into buf (cap >= VMIG_DEV_CHUNK_MAX): its length, 0 at the end, -errno. */
+/*
+ * Load: the next chunk into buf (cap >= VMIG_DEV_CHUNK_MAX): its length, 0 at
+ * the end, -errno.  The end comes only once guest RAM may be read: every page
+ * is placed (precopy), or the RAM is in postcopy mode with missing pages
+ * served on demand.  A load that reads guest RAM does so after the end.
+ */
 long vmig_dev_get(struct vmig_dev_io *io, void *buf, size_t cap);
 /* In ops->save: true when this migration already took the device's precopy part. */
 bool vmig_dev_io_after_precopy(const struct vmig_dev_io *io);

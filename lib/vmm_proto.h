@@ -19,6 +19,8 @@
  *                                        <- DEV_SAVE | DEV_LOAD {index, flags} + stream fd
  *     (the VMM runs the device's save/load in its own thread on that fd:
  *      records {len, status} + len bytes; len 0 ends, with status.
+ *      On DEV_LOAD the end comes only once guest RAM may be read: every
+ *      page placed (precopy) or the RAM in postcopy mode, served.
  *      DEV_SAVE with VMM_DEV_OPEN_PRECOPY, during precopy, once per
  *      session and only for a VMIG_DEV_PRECOPY device: the part saved while
  *      the guest runs; the DEV_SAVE at switchover then sends the rest.

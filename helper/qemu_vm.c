@@ -1,0 +1,394 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * One QEMU driven over QMP (see qemu_vm.h).
+ *
+ * The device state is QEMU's own migration stream with x-ignore-shared on
+ * both ends: RAM blocks mapped from share=on files (the vmig regions) are
+ * left out, everything else goes in.  Source: getfd hands QEMU the write
+ * end of a pipe, "migrate" to fd:NAME writes the stream into it, we read
+ * until QEMU closes it and then wait for query-migrate to say completed.
+ * Destination: the same with the read end and "migrate-incoming".  The
+ * pipe carries the bytes while they are made: nothing is buffered whole.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "qemu_vm.h"
+#include "util.h"
+
+#define STATE_FDNAME	"vmig-state"
+#define STATE_BUF	(256u << 10)
+
+static int cmd(struct qemu_vm *vm, const char *json, int fd, char *out, size_t len)
+{
+	return qmp_cmd(&vm->qmp, json, fd, vm->timeout_ms, out, len);
+}
+
+int qemu_vm_open(struct qemu_vm *vm, const char *qmp_path, bool incoming, int timeout_ms,
+		 char *err, size_t len)
+{
+	struct ucred cred;
+	socklen_t cl = sizeof(cred);
+	char status[32];
+	int r;
+
+	memset(vm, 0, sizeof(*vm));
+	vm->timeout_ms = timeout_ms;
+	vm->state_timeout_ms = timeout_ms;
+	r = qmp_connect(&vm->qmp, qmp_path, timeout_ms);
+	if (r) {
+		snprintf(err, len, "%s", vm->qmp.err);
+		return r;
+	}
+	if (!getsockopt(vm->qmp.fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl))
+		vm->pid = cred.pid;
+	r = qemu_vm_status(vm, status, sizeof(status), err, len);
+	if (r)
+		return r;
+	if (incoming && strcmp(status, "inmigrate")) {
+		snprintf(err, len, "QEMU at %s is %s, not waiting for an incoming migration "
+			 "(start it with -incoming defer)", qmp_path, status);
+		return -EINVAL;
+	}
+	if (!incoming && !strcmp(status, "inmigrate")) {
+		snprintf(err, len, "QEMU at %s waits for an incoming migration: it has no "
+			 "guest to send (use --incoming on the destination)", qmp_path);
+		return -EINVAL;
+	}
+	/* In the inmigrate state "stop" means: do not start the guest after loading. */
+	if (incoming)
+		r = cmd(vm, "{\"execute\":\"stop\"}", -1, err, len);
+	if (!r)
+		r = cmd(vm, "{\"execute\":\"migrate-set-capabilities\",\"arguments\":"
+			"{\"capabilities\":[{\"capability\":\"x-ignore-shared\",\"state\":true}]}}",
+			-1, err, len);
+	if (!r)
+		r = cmd(vm, "{\"execute\":\"migrate-set-parameters\",\"arguments\":"
+			"{\"max-bandwidth\":1099511627776}}", -1, err, len);
+	return r;
+}
+
+void qemu_vm_close(struct qemu_vm *vm)
+{
+	qmp_close(&vm->qmp);
+}
+
+int qemu_vm_status(struct qemu_vm *vm, char *status, size_t slen, char *err, size_t len)
+{
+	char reply[512];
+	int r = cmd(vm, "{\"execute\":\"query-status\"}", -1, reply, sizeof(reply));
+
+	if (r) {
+		snprintf(err, len, "%s", reply);
+		return r;
+	}
+	if (qmp_json_str(reply, "status", status, slen)) {
+		snprintf(err, len, "query-status: no status in %.200s", reply);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+/* Run cmd, then check that query-status says want. */
+static int run_and_check(struct qemu_vm *vm, const char *json, const char *what,
+			 const char *want, char *err, size_t len)
+{
+	char status[32];
+	int r = cmd(vm, json, -1, err, len);
+
+	if (!r)
+		r = qemu_vm_status(vm, status, sizeof(status), err, len);
+	if (!r && strcmp(status, want)) {
+		snprintf(err, len, "%s: QEMU is %s afterwards, not %s", what, status, want);
+		r = -EPROTO;
+	}
+	return r;
+}
+
+int qemu_vm_stop(struct qemu_vm *vm, char *err, size_t len)
+{
+	return run_and_check(vm, "{\"execute\":\"stop\"}", "stop", "paused", err, len);
+}
+
+int qemu_vm_cont(struct qemu_vm *vm, char *err, size_t len)
+{
+	return run_and_check(vm, "{\"execute\":\"cont\"}", "cont", "running", err, len);
+}
+
+void qemu_vm_quit(struct qemu_vm *vm)
+{
+	int saved = vm->timeout_ms;
+
+	vm->timeout_ms = 2000;
+	cmd(vm, "{\"execute\":\"quit\"}", -1, NULL, 0);
+	vm->timeout_ms = saved;
+}
+
+bool qemu_vm_alive(struct qemu_vm *vm)
+{
+	return !qmp_poll_events(&vm->qmp);
+}
+
+int qemu_vm_maps_shared(struct qemu_vm *vm, int fd, uint64_t size, char *err, size_t len)
+{
+	char path[64], line[512];
+	uint64_t mapped = 0;
+	struct stat st;
+	FILE *f;
+
+	if (fstat(fd, &st))
+		return -errno;
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)vm->pid);
+	f = vm->pid > 0 ? fopen(path, "re") : NULL;
+	if (!f) {
+		snprintf(err, len, "cannot read QEMU's memory map (%s): %s", path,
+			 strerror(vm->pid > 0 ? errno : ESRCH));
+		return -errno;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long start, end, ino;
+		unsigned int maj, min;
+		char perms[8];
+
+		if (sscanf(line, "%llx-%llx %7s %*x %x:%x %llu", &start, &end, perms, &maj, &min,
+			   &ino) != 6)
+			continue;
+		if (maj == major(st.st_dev) && min == minor(st.st_dev) && ino == st.st_ino &&
+		    perms[3] == 's')
+			mapped += end - start;
+	}
+	fclose(f);
+	if (mapped < size) {
+		snprintf(err, len, "QEMU (pid %d) maps %" PRIu64 " of its %" PRIu64 " bytes "
+			 "shared (give it memory-backend-file,mem-path=THAT FILE,share=on)",
+			 (int)vm->pid, mapped, size);
+		return -ENXIO;
+	}
+	return 0;
+}
+
+uint64_t qemu_vm_state_estimate(struct qemu_vm *vm, const uint64_t *skip, unsigned int nskip)
+{
+	char *reply = malloc(QMP_LINE_MAX), *text = malloc(QMP_LINE_MAX), *line, *save;
+	bool used[16] = { false };
+	uint64_t total = 0;
+
+	if (!reply || !text || nskip > 16 ||
+	    cmd(vm, "{\"execute\":\"human-monitor-command\",\"arguments\":"
+		"{\"command-line\":\"info ramblock\"}}", -1, reply, QMP_LINE_MAX) ||
+	    qmp_json_str(reply, "return", text, QMP_LINE_MAX)) {
+		free(reply);
+		free(text);
+		return 0;
+	}
+	for (line = strtok_r(text, "\r\n", &save); line; line = strtok_r(NULL, "\r\n", &save)) {
+		unsigned long long off, blk;
+		unsigned int i;
+		char name[128];
+
+		if (sscanf(line, "%127s %*s %*s 0x%llx 0x%llx", name, &off, &blk) != 3)
+			continue;
+		for (i = 0; i < nskip; i++) {
+			if (!used[i] && skip[i] == blk) {
+				used[i] = true;
+				break;
+			}
+		}
+		if (i == nskip)
+			total += blk;
+	}
+	free(reply);
+	free(text);
+	return total;
+}
+
+/* query-migrate until it ends: 0 completed, else the reason in err. */
+static int wait_migration(struct qemu_vm *vm, const char *what, char *err, size_t len)
+{
+	uint64_t deadline = now_ns() + (uint64_t)vm->state_timeout_ms * 1000000;
+	char reply[2048], status[32], desc[400];
+	int r;
+
+	for (;;) {
+		r = cmd(vm, "{\"execute\":\"query-migrate\"}", -1, reply, sizeof(reply));
+		if (r) {
+			snprintf(err, len, "%s: %s", what, reply);
+			return r;
+		}
+		if (qmp_json_str(reply, "status", status, sizeof(status)))
+			snprintf(status, sizeof(status), "none");
+		if (!strcmp(status, "completed"))
+			return 0;
+		if (!strcmp(status, "failed") || !strcmp(status, "cancelled")) {
+			if (qmp_json_str(reply, "error-desc", desc, sizeof(desc)))
+				snprintf(desc, sizeof(desc), "no reason given");
+			snprintf(err, len, "%s: QEMU's migration %s: %s", what, status, desc);
+			return -EIO;
+		}
+		if (now_ns() > deadline) {
+			snprintf(err, len, "%s: QEMU's migration still %s after %d ms", what,
+				 status, vm->state_timeout_ms);
+			return -ETIMEDOUT;
+		}
+		usleep(2000);
+	}
+}
+
+/* Hand QEMU one end of a pipe under STATE_FDNAME; returns our end. */
+static int pass_pipe(struct qemu_vm *vm, bool give_write_end, const char *what, char *err,
+		     size_t len)
+{
+	char reply[600];
+	int p[2], r;
+
+	if (pipe2(p, O_CLOEXEC)) {
+		r = -errno;
+		snprintf(err, len, "%s: pipe: %s", what, strerror(errno));
+		return r;
+	}
+	fcntl(p[0], F_SETPIPE_SZ, 1 << 20);	/* fewer wake-ups; best effort */
+	r = cmd(vm, "{\"execute\":\"getfd\",\"arguments\":{\"fdname\":\"" STATE_FDNAME "\"}}",
+		p[give_write_end], reply, sizeof(reply));
+	close(p[give_write_end]);
+	if (r) {
+		close(p[!give_write_end]);
+		snprintf(err, len, "%s: %s", what, reply);
+		return r;
+	}
+	return p[!give_write_end];
+}
+
+int qemu_vm_save_state(struct qemu_vm *vm, qemu_state_sink sink, void *arg,
+		       uint64_t *bytes, char *err, size_t len)
+{
+	static const char what[] = "device state save";
+	char reply[600], *buf = malloc(STATE_BUF);
+	int fd, r;
+
+	*bytes = 0;
+	if (!buf)
+		return -ENOMEM;
+	fd = pass_pipe(vm, true, what, err, len);
+	if (fd < 0) {
+		free(buf);
+		return fd;
+	}
+	r = cmd(vm, "{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"fd:" STATE_FDNAME "\"}}",
+		-1, reply, sizeof(reply));
+	if (r) {
+		snprintf(err, len, "%s: %s", what, reply);
+		cmd(vm, "{\"execute\":\"closefd\",\"arguments\":{\"fdname\":\"" STATE_FDNAME "\"}}",
+		    -1, NULL, 0);
+		goto out;
+	}
+	for (;;) {
+		ssize_t n = read(fd, buf, STATE_BUF);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = -errno;
+			snprintf(err, len, "%s: reading QEMU's stream: %s", what, strerror(errno));
+			break;
+		}
+		if (n == 0)
+			break;
+		r = sink(arg, buf, n);
+		if (r) {
+			snprintf(err, len, "%s: passing QEMU's stream on: %s", what, strerror(-r));
+			break;
+		}
+		*bytes += n;
+	}
+	if (r) {
+		/* Our end closes below: QEMU's writes fail, its migration ends. */
+		cmd(vm, "{\"execute\":\"migrate_cancel\"}", -1, NULL, 0);
+		goto out;
+	}
+	r = wait_migration(vm, what, err, len);
+out:
+	close(fd);
+	free(buf);
+	return r;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		p += w;
+		n -= w;
+	}
+	return 0;
+}
+
+int qemu_vm_load_state(struct qemu_vm *vm, qemu_state_source source, void *arg,
+		       uint64_t *bytes, char *err, size_t len)
+{
+	static const char what[] = "device state load";
+	char reply[600], *buf = malloc(STATE_BUF);
+	int fd, r;
+
+	*bytes = 0;
+	if (!buf)
+		return -ENOMEM;
+	fd = pass_pipe(vm, false, what, err, len);
+	if (fd < 0) {
+		free(buf);
+		return fd;
+	}
+	r = cmd(vm, "{\"execute\":\"migrate-incoming\",\"arguments\":{\"uri\":\"fd:"
+		STATE_FDNAME "\"}}", -1, reply, sizeof(reply));
+	if (r) {
+		snprintf(err, len, "%s: %s", what, reply);
+		cmd(vm, "{\"execute\":\"closefd\",\"arguments\":{\"fdname\":\"" STATE_FDNAME "\"}}",
+		    -1, NULL, 0);
+		close(fd);
+		free(buf);
+		return r;
+	}
+	for (;;) {
+		long n = source(arg, buf, STATE_BUF);
+
+		if (n < 0) {
+			r = (int)n;
+			snprintf(err, len, "%s: the state did not arrive whole: %s", what,
+				 strerror(-r));
+			break;
+		}
+		if (n == 0)
+			break;
+		r = write_all(fd, buf, n);
+		if (r) {
+			/* EPIPE: QEMU stopped reading; query-migrate says why. */
+			snprintf(err, len, "%s: writing to QEMU: %s", what, strerror(-r));
+			break;
+		}
+		*bytes += n;
+	}
+	close(fd);
+	free(buf);
+	if (r == -EPIPE)
+		wait_migration(vm, what, err, len);
+	if (!r)
+		r = wait_migration(vm, what, err, len);
+	if (r && !qemu_vm_alive(vm))
+		/* QEMU 7.2 exits when an incoming migration fails. */
+		snprintf(err, len, "%s: QEMU exited during migrate-incoming (a destination "
+			 "QEMU exits when it cannot load the state; its stderr says why)", what);
+	return r;
+}

@@ -535,6 +535,7 @@ int auth_notswitched_check(struct stream *s, const uint8_t got[AUTH_KEY_LEN])
 		return r;
 	if (CRYPTO_memcmp(got, want, sizeof(want)))
 		return stream_fail(s, EACCES, "NOT_SWITCHED without proof of the session's key "
-				   "(not the destination that holds the session): guest kept paused");
+				   "(not the destination that holds the session): the guest "
+				   "stays paused");
 	return 0;
 }

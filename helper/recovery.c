@@ -92,11 +92,12 @@ int rec_recv_bitmap(struct stream *s, struct vmig_ram *ram, uint64_t **bm)
 			r = stream_read_error(s, &h);
 			if (r != -ECONNABORTED || s->peer_code != WIRE_ERR_NOT_SWITCHED)
 				return r;
-			if (!not_switched)	/* anyone with the credential could say it */
-				return stream_fail(s, EACCES, "the peer says the guest never ran "
-						   "there, without proof of the session's key (not "
-						   "the destination that holds the session): the "
-						   "guest stays paused here");
+			if (!not_switched) {	/* anyone with the credential could say it */
+				s->err[0] = 0;	/* not the peer's words: why it is not believed */
+				return stream_fail(s, EACCES, "ERROR NOT_SWITCHED without proof of "
+						   "the session's key (not the destination that "
+						   "holds the session): the guest stays paused");
+			}
 			return 2;
 		}
 		if (not_switched)

@@ -140,10 +140,10 @@ paused() {
 	sess=$(basename "$ctl" .sock)
 }
 
-# resumed NAME WHAT: the real user resumes it, and it completes.
+# resumed NAME WHAT [ARGS]: the real user resumes it, and it completes.
 resumed() {
 	local p=$1
-	"$VMIG" migrate --resume "$ctl" >"$MIG_TMP/$p.res" 2>&1; local rc=$?
+	"$VMIG" migrate --resume "$ctl" ${3:-} >"$MIG_TMP/$p.res" 2>&1; local rc=$?
 	check "$2: the real user resumes the paused source" \
 		test $rc -eq 0 -a -n "$(grep 'ok resumed' "$MIG_TMP/$p.res")"
 	local mpid=PID_${p}mig lpid=PID_${p}ls dpid=PID_${p}dg
@@ -189,7 +189,30 @@ if command -v setpriv >/dev/null && [ "$(id -u)" = 0 ]; then
 else
 	skip "control socket: another user" "needs root and setpriv"
 fi
-resumed $p "token"
+
+# A fake destination holding the token, reached through --resume --to,
+# answers RESUME with "the guest never ran here" (bare, or after a forged
+# proof).  Believed, the source resumed its own guest while the real
+# destination ran it: two guests writing.  Now it stays paused, says why,
+# and the real resume below still completes with every page intact.
+for how in bare forged; do
+	fport=$(free_port)
+	start ${p}ns$how python3 "$PEER" "$fport" notswitched 14 $how
+	"$VMIG" migrate --resume "$ctl" --to "127.0.0.1:$fport" >"$MIG_TMP/${p}ns$how.res" 2>&1; rc=$?
+	v=PID_${p}ns$how
+	wait_pid "${!v}" 30
+	check "fake destination ($how): an unproven 'guest never ran here' does not resume the source's guest" \
+		test $rc -eq 1 -a -n "$(grep 'did not resume: error cannot resume through' "$MIG_TMP/${p}ns$how.res")" \
+		-a -n "$(grep 'answered [1-9][0-9]* RESUMEs' "$MIG_TMP/${p}ns$how.out")" \
+		-a -z "$(grep '"not_switched"' "$MIG_TMP/${p}mig.out")"
+	v=PID_${p}mig
+	check "... the source stays paused, saying the answer lacked the session's key" \
+		test -n "$(grep 'resume_failed.*without proof of the session.s key' "$MIG_TMP/${p}mig.out")" \
+		-a -n "$(kill -0 "${!v}" 2>/dev/null && echo alive)"
+	grep -q 'without proof of the session.s key' "$MIG_TMP/${p}mig.out" ||
+		dump ${p}ns$how.res ${p}ns$how.out ${p}ns$how.err ${p}mig.err
+done
+resumed $p "token" "--to 127.0.0.1:$PORT_pause"
 
 # Under TLS: a peer with another certificate of the same CA has a valid
 # handshake, and with the session id nothing else before: RESUME is tied

@@ -86,6 +86,11 @@ int rec_recv_bitmap(struct stream *s, struct vmig_ram *ram, uint64_t **bm)
 		uint64_t nw;
 		int r = stream_recv_hdr(s, &h);
 
+		if (r && not_switched) {	/* proven: the ERROR only adds words */
+			s->err[0] = 0;
+			stream_fail(s, ECONNRESET, "the destination proved its guest never ran");
+			return 2;
+		}
 		if (r)
 			return r;
 		if (h.type == WIRE_PKT_ERROR) {

@@ -29,7 +29,8 @@
  * below (struct wire_auth_*), with a shared token or, --insecure, an empty
  * one.  Either way every channel header of a kind other than main is then
  * followed by a 32-byte proof that binds the channel to the session its
- * main channel established, and RESUME proves the session's first key.
+ * main channel established, and RESUME proves the session's first key;
+ * every answer to it (RESUMED, DONE, NOT_SWITCHED) proves that key back.
  * Nothing about the session (id, RAM size, layout) is sent to a peer before
  * it has authenticated.
  *

@@ -23,6 +23,7 @@
 #define LBL_CHANNEL	"vmig-channel-v1"
 #define LBL_RESUME	"vmig-resume-v1"
 #define LBL_RESUMED	"vmig-resumed-v1"
+#define LBL_NOTSWITCHED	"vmig-notswitched-v1"
 
 static struct {
 	enum auth_mode mode;
@@ -510,5 +511,31 @@ int auth_resumed_check(struct stream *s, const uint8_t got[AUTH_KEY_LEN])
 	if (CRYPTO_memcmp(got, want, sizeof(want)))
 		return stream_fail(s, EACCES, "RESUMED without proof of the session's key (not "
 				   "the destination that holds the session): nothing re-sent");
+	return 0;
+}
+
+int auth_notswitched_proof(struct stream *s, uint8_t out[AUTH_KEY_LEN])
+{
+	if (g.mode == AUTH_UNSET) {
+		memset(out, 0, AUTH_KEY_LEN);
+		return 0;
+	}
+	return resume_mac(s, LBL_NOTSWITCHED, out);
+}
+
+int auth_notswitched_check(struct stream *s, const uint8_t got[AUTH_KEY_LEN])
+{
+	uint8_t want[AUTH_KEY_LEN];
+	int r;
+
+	if (g.mode == AUTH_UNSET)
+		return 0;
+	r = resume_mac(s, LBL_NOTSWITCHED, want);
+	if (r)
+		return r;
+	if (CRYPTO_memcmp(got, want, sizeof(want)))
+		return stream_fail(s, EACCES, "NOT_SWITCHED without proof of the session's key "
+				   "(not the destination that holds the session): the guest "
+				   "stays paused");
 	return 0;
 }

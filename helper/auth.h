@@ -71,6 +71,13 @@ int auth_resume_check(struct stream *s, const uint8_t proof[AUTH_KEY_LEN]);
  */
 int auth_resumed_proof(struct stream *s, uint8_t proof[AUTH_KEY_LEN]);
 int auth_resumed_check(struct stream *s, const uint8_t proof[AUTH_KEY_LEN]);
+/*
+ * The answer "the guest never ran here" (wire.h, NOT_SWITCHED): proven the
+ * same way, so that only the destination that holds the session can make
+ * the source resume its own guest.
+ */
+int auth_notswitched_proof(struct stream *s, uint8_t proof[AUTH_KEY_LEN]);
+int auth_notswitched_check(struct stream *s, const uint8_t proof[AUTH_KEY_LEN]);
 
 /*
  * Taking a session over (handover.h): a helper leaves the session's root

@@ -896,7 +896,8 @@ static int recover(struct dest *d, int err)
  * The link broke during the postcopy switch, before the guest ran here.
  * The source cannot know whether its POSTCOPY arrived: it keeps its guest
  * stopped and comes back with RESUME.  Answer that the guest never ran here
- * (WIRE_ERR_NOT_SWITCHED), so that it resumes its own; wait for it up to
+ * (NOT_SWITCHED with the proof of the session's key, then ERROR
+ * WIRE_ERR_NOT_SWITCHED), so that it resumes its own; wait for it up to
  * --recovery-timeout.  This side fails either way.
  */
 static void refuse_resume(struct dest *d)
@@ -910,6 +911,7 @@ static void refuse_resume(struct dest *d)
 		o->recovery_timeout_ms / 1000);
 	for (;;) {
 		int64_t left = (int64_t)(deadline - now_ns()) / 1000000;
+		uint8_t proof[AUTH_KEY_LEN];
 		struct admitted c;
 		struct stream *s = &c.s;
 		int r = 0;
@@ -923,6 +925,10 @@ static void refuse_resume(struct dest *d)
 			r = stream_fail(s, EPROTO, "no RESUME of this session");
 		if (!r)
 			r = auth_resume_check(s, c.resume.proof);
+		if (!r)
+			r = auth_notswitched_proof(s, proof);
+		if (!r)		/* only the destination holding the session can */
+			r = stream_send_pkt(s, WIRE_PKT_NOT_SWITCHED, proof, sizeof(proof));
 		if (r) {
 			admit_refuse(&c, r, "connection after the failed switch");
 			continue;

@@ -1144,7 +1144,7 @@ static int resume_once(struct precopy *pc, unsigned int attempt, int wait_ms, ch
 	}
 	if (!r)
 		r = rec_recv_bitmap(&pc->main, pc->ram, bm);
-	if (r == -ECONNABORTED && pc->main.peer_code == WIRE_ERR_NOT_SWITCHED) {
+	if (r == 2) {		/* proven by the destination that holds the session */
 		rec_free_bitmap(bm);
 		snprintf(err, errlen, "%s", pc->main.err);
 		return 2;

@@ -73,7 +73,7 @@ int rec_recv_bitmap(struct stream *s, struct vmig_ram *ram, uint64_t **bm)
 {
 	unsigned int nr = vmig_ram_region_count(ram), i;
 	uint64_t got[WIRE_MAX_REGIONS] = { 0 };
-	bool got_any = false;
+	bool got_any = false, not_switched = false;
 
 	for (i = 0; i < nr; i++) {
 		bm[i] = calloc((vmig_ram_region_pages(ram, i) + 63) / 64, 8);
@@ -86,11 +86,38 @@ int rec_recv_bitmap(struct stream *s, struct vmig_ram *ram, uint64_t **bm)
 		uint64_t nw;
 		int r = stream_recv_hdr(s, &h);
 
+		if (r && not_switched) {	/* proven: the ERROR only adds words */
+			s->err[0] = 0;
+			stream_fail(s, ECONNRESET, "the destination proved its guest never ran");
+			return 2;
+		}
 		if (r)
 			return r;
 		if (h.type == WIRE_PKT_ERROR) {
-			stream_read_error(s, &h);
-			return -ECONNABORTED;
+			r = stream_read_error(s, &h);
+			if (r != -ECONNABORTED || s->peer_code != WIRE_ERR_NOT_SWITCHED)
+				return r;
+			if (!not_switched) {	/* anyone with the credential could say it */
+				s->err[0] = 0;	/* not the peer's words: why it is not believed */
+				return stream_fail(s, EACCES, "ERROR NOT_SWITCHED without proof of "
+						   "the session's key (not the destination that "
+						   "holds the session): the guest stays paused");
+			}
+			return 2;
+		}
+		if (not_switched)
+			return stream_fail(s, EPROTO, "%s after NOT_SWITCHED instead of ERROR",
+					   wire_pkt_name(h.type));
+		if (h.type == WIRE_PKT_NOT_SWITCHED && h.len == AUTH_KEY_LEN && !got_any) {
+			uint8_t proof[AUTH_KEY_LEN];
+
+			r = stream_read(s, proof, sizeof(proof));
+			if (!r)
+				r = auth_notswitched_check(s, proof);
+			if (r)
+				return r;
+			not_switched = true;
+			continue;
 		}
 		if (h.type == WIRE_PKT_DONE && h.len == AUTH_KEY_LEN && !got_any) {
 			uint8_t proof[AUTH_KEY_LEN];

@@ -31,6 +31,9 @@ int rec_send_bitmap(struct stream *s, struct pc_dst *pc);
  * here, freed with rec_free_bitmap), checked against guest RAM's shape;
  * RESUMED (or DONE) must prove the session's key.
  * 1 when the destination answers DONE instead: it had finished.
+ * 2 when it answers NOT_SWITCHED with a valid proof, then ERROR
+ * WIRE_ERR_NOT_SWITCHED: its guest never ran (s->err holds its message);
+ * that ERROR without the proof fails with -EACCES.
  */
 int rec_recv_bitmap(struct stream *s, struct vmig_ram *ram, uint64_t **bm);
 void rec_free_bitmap(uint64_t **bm);

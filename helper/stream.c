@@ -26,6 +26,7 @@ static const char *const pkt_names[] = {
 	[WIRE_PKT_DEVICES] = "DEVICES", [WIRE_PKT_DEVSTATE] = "DEVSTATE",
 	[WIRE_PKT_DISCARD] = "DISCARD",
 	[WIRE_PKT_POSTCOPY] = "POSTCOPY", [WIRE_PKT_REQ] = "REQ", [WIRE_PKT_DONE] = "DONE", [WIRE_PKT_RESUME] = "RESUME", [WIRE_PKT_RECEIVED] = "RECEIVED",
+	[WIRE_PKT_NOT_SWITCHED] = "NOT_SWITCHED",
 };
 
 const char *wire_pkt_name(unsigned int type)

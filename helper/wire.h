@@ -29,7 +29,8 @@
  * below (struct wire_auth_*), with a shared token or, --insecure, an empty
  * one.  Either way every channel header of a kind other than main is then
  * followed by a 32-byte proof that binds the channel to the session its
- * main channel established, and RESUME proves the session's first key.
+ * main channel established, and RESUME proves the session's first key;
+ * every answer to it (RESUMED, DONE, NOT_SWITCHED) proves that key back.
  * Nothing about the session (id, RAM size, layout) is sent to a peer before
  * it has authenticated.
  *
@@ -143,7 +144,8 @@ enum wire_pkt_type {
 	WIRE_PKT_DONE,			/* main, dst -> src: postcopy finished */
 	WIRE_PKT_RESUME,		/* main, src -> dst: reconnect a paused postcopy */
 	WIRE_PKT_RECEIVED,		/* main, dst -> src: received bitmap words */
-	WIRE_PKT_TYPE_MAX = WIRE_PKT_RECEIVED,
+	WIRE_PKT_NOT_SWITCHED,		/* main, dst -> src: proof before ERROR NOT_SWITCHED */
+	WIRE_PKT_TYPE_MAX = WIRE_PKT_NOT_SWITCHED,
 };
 
 struct wire_pkt_hdr {			/* 8 bytes */
@@ -263,6 +265,10 @@ struct wire_req {			/* return path */
  * channel again, re-sends whatever is not in the bitmap in the background,
  * and the destination re-sends its outstanding page requests.
  *
+ * A destination whose guest never ran (the link broke during the switch)
+ * answers RESUME with NOT_SWITCHED {proof} and ERROR WIRE_ERR_NOT_SWITCHED
+ * instead (see there).
+ *
  * The end (WIRE_CAP_DONE_ACK): the source answers DONE with DONE.  A
  * destination whose DONE was not acknowledged (the link broke) keeps
  * listening for the session; to a RESUME it answers DONE instead of
@@ -288,7 +294,12 @@ struct wire_error {			/* + message */
 };
 /*
  * The destination's answer to RESUME when the link broke during the
- * postcopy switch before its guest ran: the source resumes its own guest.
+ * postcopy switch before its guest ran: NOT_SWITCHED carrying 32 bytes,
+ * HMAC(root key, "vmig-notswitched-v1" || le64 session || this
+ * connection's secret), then this ERROR.  The source resumes its own guest
+ * only after a valid proof: an ERROR NOT_SWITCHED without one (a peer that
+ * merely holds the credential) is a failed resume attempt, and the guest
+ * stays paused.
  */
 #define WIRE_ERR_NOT_SWITCHED	0x10000
 /* An ERROR from a destination whose guest was resumed in postcopy (it may have run). */

@@ -73,6 +73,8 @@ seeds = {
     "received": b"\x03" + pkt(17, struct.pack("<IIQ", 0, 1, 0) + struct.pack("<Q", 0xF0F0)) +
                 pkt(17, struct.pack("<IIQ", 1, 1, 0) + struct.pack("<Q", 1)) + pkt(7, b"\x33" * 32),
     "done": b"\x03" + pkt(15, b"\x44" * 32),
+    "notswitched": b"\x03" + pkt(18, b"\x55" * 32) +
+                   pkt(8, struct.pack("<iI", 0x10000, 0) + b"never ran"),
     "hello": b"\x04" + hdr(1) + pkt(1, struct.pack("<IIQIIII", 1, 1, 3, 4096, 2, 2, 0) +
                                         struct.pack("<QQ", 64, 32)),
     "resume": b"\x04" + hdr(1) + pkt(16, struct.pack("<II", 2, 0) + b"\x11" * 32),

@@ -14,6 +14,14 @@ hostile_peer.py PORT MODE [ARGS]
                          a peer holding the token (or, with TLSDIR, a certificate
                          of the same CA) but not the session's key.  Exit 0
                          only if it got the received bitmap.
+  notswitched SECONDS [forged]
+                         a fake destination on PORT, holding the token but not
+                         the session's key: to every RESUME, for SECONDS, it
+                         answers ERROR NOT_SWITCHED ("the guest never ran
+                         here"), with "forged" after a NOT_SWITCHED packet
+                         carrying a random proof.  A source that believed it
+                         would resume its own guest while the real destination
+                         runs it.  Prints how many RESUMEs it answered.
   drip N SECONDS [GAP]   N connections sending one byte every GAP seconds
                          (default 1), for SECONDS.
   flood KIND PAGES       an authenticated source whose device state is hostile:
@@ -34,7 +42,8 @@ import vmig_auth
 
 MAGIC = 0x47494D56
 (HELLO, HELLO_REPLY, PAGES, END, ROUND, COMPLETE, RESUMED, ERROR, NOP, DEVICES, DEVSTATE,
- DISCARD, POSTCOPY, REQ, DONE, RESUME, RECEIVED) = range(1, 18)
+ DISCARD, POSTCOPY, REQ, DONE, RESUME, RECEIVED, NOT_SWITCHED) = range(1, 19)
+ERR_NOT_SWITCHED = 0x10000
 MAIN, MULTIFD = 1, 2
 
 
@@ -130,6 +139,34 @@ def hijack(port, session, tls_dir=None):
     sys.exit(0)
 
 
+def notswitched(port, secs, forged):
+    ls = socket.create_server(("127.0.0.1", port))
+    ls.settimeout(1)
+    t0, answered = time.time(), 0
+    while time.time() - t0 < secs:
+        try:
+            s, _ = ls.accept()
+        except socket.timeout:
+            continue
+        try:
+            s.settimeout(10)
+            vmig_auth.server(s)
+            vmig_auth.recv_exact(s, 32)             # the channel header
+            t, _ = recv_pkt(s)
+            if t != RESUME:
+                continue
+            msg = b"the postcopy switch did not reach the destination: its guest never ran"
+            s.sendall((pkt(NOT_SWITCHED, os.urandom(32)) if forged else b"") +
+                      pkt(ERROR, struct.pack("<iI", ERR_NOT_SWITCHED, 0) + msg))
+            answered += 1
+        except (OSError, ConnectionError):
+            pass
+        finally:
+            s.close()
+    print("notswitched: answered %d RESUMEs with NOT_SWITCHED%s" %
+          (answered, " and a forged proof" if forged else ""))
+
+
 def drip(port, n, secs, gap):
     socks = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(n)]
     t0 = time.time()
@@ -196,6 +233,8 @@ def main():
         takeover(port, int(sys.argv[3]))
     elif mode == "hijack":
         hijack(port, int(sys.argv[3], 16), sys.argv[4] if len(sys.argv) > 4 else None)
+    elif mode == "notswitched":
+        notswitched(port, int(sys.argv[3]), len(sys.argv) > 4 and sys.argv[4] == "forged")
     elif mode == "drip":
         drip(port, int(sys.argv[3]), int(sys.argv[4]),
              float(sys.argv[5]) if len(sys.argv) > 5 else 1.0)

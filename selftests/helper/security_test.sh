@@ -121,7 +121,7 @@ flood dup "chunk 1 out of sequence or twice"
 flood tiny "device state buffer full"
 
 # --- a paused postcopy: hijack by session id, and the control socket --------
-# paused NAME "AUTH ARGS": a postcopy that lost its link (every connection of
+# paused NAME "AUTH ARGS" [CUT]: a postcopy that lost its link (every connection of
 # the source cut), both helpers paused, the source waiting for --resume on its
 # control socket (under umask 000: the old socket was then open to everyone).
 paused() {
@@ -132,7 +132,7 @@ paused() {
 	start ${p}mig sh -c "umask 000; exec \"\$@\"" sh "$VMIG" migrate \
 		--vmm "$MIG_TMP/${p}src.sock" --to "127.0.0.1:${!port_var}" $2 --json --timeout 5 \
 		--postcopy-after 0 --max-bandwidth 16 --multifd 2 --no-progress --no-auto-resume \
-		--recovery-timeout 120 --inject-cut pages:1000
+		--recovery-timeout 120 --inject-cut ${3:-pages:1000}
 	wait_for "$MIG_TMP/${p}mig.err" "postcopy paused" 30
 	wait_for "$MIG_TMP/${p}ls.err" "postcopy paused" 30
 	ctl=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["control"])' \
@@ -140,10 +140,38 @@ paused() {
 	sess=$(basename "$ctl" .sock)
 }
 
-# resumed NAME WHAT: the real user resumes it, and it completes.
+# fake_dest NAME bare|forged: a fake destination holding the token, reached
+# through --resume --to, answers every RESUME with "the guest never ran
+# here" (bare, or after a forged proof).  Believed, the source resumed its
+# own guest while the real destination ran it (two guests writing), or, had
+# the switch been confirmed, gave up the migration with the pages that
+# guest still lacks.  Now it stays paused and says why.  --to moved it: the
+# real resume must name the real destination again.
+fake_dest() {
+	local p=$1 how=$2 fport v
+	fport=$(free_port)
+	start ${p}ns$how python3 "$PEER" "$fport" notswitched 14 $how
+	"$VMIG" migrate --resume "$ctl" --to "127.0.0.1:$fport" >"$MIG_TMP/${p}ns$how.res" 2>&1
+	local rc=$?
+	v=PID_${p}ns$how
+	wait_pid "${!v}" 30
+	check "fake destination ($how): an unproven 'guest never ran here' does not resume the source's guest" \
+		test $rc -eq 1 -a -n "$(grep 'did not resume: error cannot resume through' "$MIG_TMP/${p}ns$how.res")" \
+		-a -n "$(grep 'answered [1-9][0-9]* RESUMEs' "$MIG_TMP/${p}ns$how.out")" \
+		-a -z "$(grep '"not_switched"' "$MIG_TMP/${p}mig.out")" \
+		-a -z "$(grep 'running on here' "$MIG_TMP/${p}sg.err")"
+	v=PID_${p}mig
+	check "... the source stays paused, saying the answer lacked the session's key" \
+		test -n "$(grep 'resume_failed.*without proof of the session.s key' "$MIG_TMP/${p}mig.out")" \
+		-a -n "$(kill -0 "${!v}" 2>/dev/null && echo alive)"
+	grep -q 'without proof of the session.s key' "$MIG_TMP/${p}mig.out" ||
+		dump ${p}ns$how.res ${p}ns$how.out ${p}ns$how.err ${p}mig.err ${p}sg.err
+}
+
+# resumed NAME WHAT [ARGS]: the real user resumes it, and it completes.
 resumed() {
 	local p=$1
-	"$VMIG" migrate --resume "$ctl" >"$MIG_TMP/$p.res" 2>&1; local rc=$?
+	"$VMIG" migrate --resume "$ctl" ${3:-} >"$MIG_TMP/$p.res" 2>&1; local rc=$?
 	check "$2: the real user resumes the paused source" \
 		test $rc -eq 0 -a -n "$(grep 'ok resumed' "$MIG_TMP/$p.res")"
 	local mpid=PID_${p}mig lpid=PID_${p}ls dpid=PID_${p}dg
@@ -189,7 +217,18 @@ if command -v setpriv >/dev/null && [ "$(id -u)" = 0 ]; then
 else
 	skip "control socket: another user" "needs root and setpriv"
 fi
-resumed $p "token"
+
+fake_dest $p bare
+resumed $p "token" "--to 127.0.0.1:$PORT_pause"
+
+# Cut right at the switch, before the destination confirmed it: its guest
+# runs, and only the destination's word that it never ran lets the source
+# resume its own.  The old source believed any peer holding the token.
+p=swpause
+paused $p "$MIG_AUTH" switch
+fake_dest $p bare
+fake_dest $p forged
+resumed $p "cut at the switch" "--to 127.0.0.1:$PORT_swpause"
 
 # Under TLS: a peer with another certificate of the same CA has a valid
 # handshake, and with the session id nothing else before: RESUME is tied

@@ -455,87 +455,80 @@ static int resume_mac(struct stream *s, const char *label, uint8_t out[AUTH_KEY_
 	return r ? stream_fail(s, EPROTO, "HMAC failed") : 0;
 }
 
-int auth_resume_proof(struct stream *s, uint8_t out[AUTH_KEY_LEN])
+/*
+ * The proofs of a resumed session: HMAC(root key, label || session ||
+ * this connection's secret).  Nothing is proven or checked without a
+ * configured mode (the fuzz targets).
+ */
+static int root_proof(struct stream *s, const char *label, uint8_t out[AUTH_KEY_LEN])
 {
 	if (g.mode == AUTH_UNSET) {
 		memset(out, 0, AUTH_KEY_LEN);
 		return 0;
 	}
-	return resume_mac(s, LBL_RESUME, out);
+	return resume_mac(s, label, out);
 }
 
-int auth_resume_check(struct stream *s, const uint8_t got[AUTH_KEY_LEN])
+/* 0 when @got is the proof for @label, else the stream fails with @refusal. */
+static int root_check(struct stream *s, const char *label, const uint8_t got[AUTH_KEY_LEN],
+		      const char *refusal)
 {
-	uint8_t want[AUTH_KEY_LEN], peer[AUTH_KEY_LEN];
+	uint8_t want[AUTH_KEY_LEN];
 	int r;
 
 	if (g.mode == AUTH_UNSET)
 		return 0;
-	r = resume_mac(s, LBL_RESUME, want);
+	r = resume_mac(s, label, want);
 	if (r)
 		return r;
 	if (CRYPTO_memcmp(got, want, sizeof(want)))
-		return stream_fail(s, EACCES, "RESUME without proof of the session's key (not "
-				   "the source that began it): refused");
-	if (g.mode == AUTH_TLS) {
-		tls_peer_id(s, peer);
-		pthread_mutex_lock(&g.lock);
-		r = CRYPTO_memcmp(peer, g.root_peer, sizeof(peer));
-		pthread_mutex_unlock(&g.lock);
-		if (r)
-			return stream_fail(s, EACCES, "RESUME from another TLS identity than the "
-					   "source that began the session: refused");
-	}
+		return stream_fail(s, EACCES, "%s", refusal);
+	return 0;
+}
+
+int auth_resume_proof(struct stream *s, uint8_t out[AUTH_KEY_LEN])
+{
+	return root_proof(s, LBL_RESUME, out);
+}
+
+int auth_resume_check(struct stream *s, const uint8_t got[AUTH_KEY_LEN])
+{
+	uint8_t peer[AUTH_KEY_LEN];
+	int r;
+
+	r = root_check(s, LBL_RESUME, got, "RESUME without proof of the session's key (not "
+		       "the source that began it): refused");
+	if (r || g.mode != AUTH_TLS)
+		return r;
+	tls_peer_id(s, peer);
+	pthread_mutex_lock(&g.lock);
+	r = CRYPTO_memcmp(peer, g.root_peer, sizeof(peer));
+	pthread_mutex_unlock(&g.lock);
+	if (r)
+		return stream_fail(s, EACCES, "RESUME from another TLS identity than the "
+				   "source that began the session: refused");
 	return 0;
 }
 
 int auth_resumed_proof(struct stream *s, uint8_t out[AUTH_KEY_LEN])
 {
-	if (g.mode == AUTH_UNSET) {
-		memset(out, 0, AUTH_KEY_LEN);
-		return 0;
-	}
-	return resume_mac(s, LBL_RESUMED, out);
+	return root_proof(s, LBL_RESUMED, out);
 }
 
 int auth_resumed_check(struct stream *s, const uint8_t got[AUTH_KEY_LEN])
 {
-	uint8_t want[AUTH_KEY_LEN];
-	int r;
-
-	if (g.mode == AUTH_UNSET)
-		return 0;
-	r = resume_mac(s, LBL_RESUMED, want);
-	if (r)
-		return r;
-	if (CRYPTO_memcmp(got, want, sizeof(want)))
-		return stream_fail(s, EACCES, "RESUMED without proof of the session's key (not "
-				   "the destination that holds the session): nothing re-sent");
-	return 0;
+	return root_check(s, LBL_RESUMED, got, "RESUMED without proof of the session's key "
+			  "(not the destination that holds the session): nothing re-sent");
 }
 
 int auth_notswitched_proof(struct stream *s, uint8_t out[AUTH_KEY_LEN])
 {
-	if (g.mode == AUTH_UNSET) {
-		memset(out, 0, AUTH_KEY_LEN);
-		return 0;
-	}
-	return resume_mac(s, LBL_NOTSWITCHED, out);
+	return root_proof(s, LBL_NOTSWITCHED, out);
 }
 
 int auth_notswitched_check(struct stream *s, const uint8_t got[AUTH_KEY_LEN])
 {
-	uint8_t want[AUTH_KEY_LEN];
-	int r;
-
-	if (g.mode == AUTH_UNSET)
-		return 0;
-	r = resume_mac(s, LBL_NOTSWITCHED, want);
-	if (r)
-		return r;
-	if (CRYPTO_memcmp(got, want, sizeof(want)))
-		return stream_fail(s, EACCES, "NOT_SWITCHED without proof of the session's key "
-				   "(not the destination that holds the session): the guest "
-				   "stays paused");
-	return 0;
+	return root_check(s, LBL_NOTSWITCHED, got, "NOT_SWITCHED without proof of the "
+			  "session's key (not the destination that holds the session): the "
+			  "guest stays paused");
 }

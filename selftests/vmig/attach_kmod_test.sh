@@ -7,6 +7,7 @@
 # migrate --attach' takes over and the destination checks every page.
 # Needs /usr/bin/vmig (VMCHECK_EXTRA) and tap.sh next to it.
 . /usr/bin/tap.sh
+. /usr/bin/vm_lib.sh
 
 vmig=/usr/bin/vmig
 if [ ! -x "$vmig" ] || [ ! -e /dev/vmig ]; then
@@ -16,45 +17,8 @@ if [ ! -x "$vmig" ] || [ ! -e /dev/vmig ]; then
 fi
 T=/tmp/kattach
 mkdir -p $T
-# Who may connect (vmig requires a choice): a token both sides hold.
-(umask 077 && echo "vm-test-token-$$-0123456789abcdef" >$T/token)
-AUTH="--token-file $T/token"
+vm_auth $T	# who may connect: vmig listen/migrate need a choice
 port=5300
-
-# wait_for FILE PATTERN SECONDS
-wait_for() {
-	i=0
-	while [ $i -lt $(($3 * 10)) ]; do
-		grep -q -- "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-		i=$((i + 1))
-	done
-	echo "# timed out waiting for '$2' in $1"
-	return 1
-}
-
-# wait_pid PID SECONDS: its exit status, 124 after killing it on timeout.
-wait_pid() {
-	i=0
-	while [ $i -lt $(($2 * 10)) ]; do
-		if ! kill -0 "$1" 2>/dev/null; then
-			wait "$1"
-			return $?
-		fi
-		sleep 0.1
-		i=$((i + 1))
-	done
-	kill -9 "$1" 2>/dev/null
-	wait "$1" 2>/dev/null
-	return 124
-}
-
-dump() {
-	for f in "$@"; do
-		[ -f "$f" ] && tail -n 8 "$f" | sed "s|^|# $f: |"
-	done
-	return 0
-}
 
 # attach_case NAME MIGRATE_ARGS
 attach_case() {

@@ -18,6 +18,7 @@
 # count our sessions, not something else's.
 # Needs /usr/bin/vmig, /usr/bin/openssl (VMCHECK_EXTRA) and tap.sh.
 . /usr/bin/tap.sh
+. /usr/bin/vm_lib.sh
 
 vmig=/usr/bin/vmig
 T=/tmp/ktls
@@ -36,39 +37,6 @@ if [ ! -r /proc/net/tls_stat ]; then
 	tap_done
 	exit 1
 fi
-
-wait_for() {
-	i=0
-	while [ $i -lt $(($3 * 10)) ]; do
-		grep -q -- "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-		i=$((i + 1))
-	done
-	echo "# timed out waiting for '$2' in $1"
-	return 1
-}
-
-wait_pid() {
-	i=0
-	while [ $i -lt $(($2 * 10)) ]; do
-		if ! kill -0 "$1" 2>/dev/null; then
-			wait "$1"
-			return $?
-		fi
-		sleep 0.1
-		i=$((i + 1))
-	done
-	kill -9 "$1" 2>/dev/null
-	wait "$1" 2>/dev/null
-	return 124
-}
-
-dump() {
-	for f in "$@"; do
-		[ -f "$f" ] && tail -n 8 "$f" | sed "s|^|# $f: |"
-	done
-	return 0
-}
 
 stat() { awk -v k="$1" '$1 == k {print $2}' /proc/net/tls_stat; }
 

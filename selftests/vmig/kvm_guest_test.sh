@@ -18,6 +18,7 @@
 # Needs /dev/kvm (VMCHECK_MODULES="irqbypass ccp kvm kvm-amd"), /dev/vmig
 # and /usr/bin/vmig.
 . /usr/bin/tap.sh
+. /usr/bin/vm_lib.sh
 
 vmig=/usr/bin/vmig
 if [ ! -x "$vmig" ] || [ ! -e /dev/vmig ] || [ ! -e /dev/kvm ]; then
@@ -27,43 +28,8 @@ if [ ! -x "$vmig" ] || [ ! -e /dev/vmig ] || [ ! -e /dev/kvm ]; then
 fi
 T=/tmp/kvmg
 mkdir -p $T
-# Who may connect (vmig requires a choice): a token both sides hold.
-(umask 077 && echo "vm-test-token-$$-0123456789abcdef" >$T/token)
-AUTH="--token-file $T/token"
+vm_auth $T	# who may connect: vmig listen/migrate need a choice
 port=5600
-
-wait_for() {
-	i=0
-	while [ $i -lt $(($3 * 10)) ]; do
-		grep -q -- "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-		i=$((i + 1))
-	done
-	echo "# timed out waiting for '$2' in $1"
-	return 1
-}
-
-wait_pid() {
-	i=0
-	while [ $i -lt $(($2 * 10)) ]; do
-		if ! kill -0 "$1" 2>/dev/null; then
-			wait "$1"
-			return $?
-		fi
-		sleep 0.1
-		i=$((i + 1))
-	done
-	kill -9 "$1" 2>/dev/null
-	wait "$1" 2>/dev/null
-	return 124
-}
-
-dump() {
-	for f in "$@"; do
-		[ -f "$f" ] && tail -n 12 "$f" | sed "s|^|# $f: |"
-	done
-	return 0
-}
 
 ROUNDS=40
 

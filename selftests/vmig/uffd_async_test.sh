@@ -11,45 +11,18 @@
 # with a message naming the mode.  Needs /usr/bin/vmig (VMCHECK_EXTRA) and
 # tap.sh.
 . /usr/bin/tap.sh
+. /usr/bin/vm_lib.sh
 
 vmig=/usr/bin/vmig
 T=/tmp/uasync
 mkdir -p $T
-# Who may connect (vmig requires a choice): a token both sides hold.
-(umask 077 && echo "vm-test-token-$$-0123456789abcdef" >$T/token)
-AUTH="--token-file $T/token"
+vm_auth $T	# who may connect: vmig listen/migrate need a choice
 port=5500
 if [ ! -x "$vmig" ]; then
 	check "uffd tracking tests: /usr/bin/vmig in the guest" false
 	tap_done
 	exit 1
 fi
-
-wait_for() {
-	i=0
-	while [ $i -lt $(($3 * 10)) ]; do
-		grep -q -- "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-		i=$((i + 1))
-	done
-	echo "# timed out waiting for '$2' in $1"
-	return 1
-}
-
-wait_pid() {
-	i=0
-	while [ $i -lt $(($2 * 10)) ]; do
-		if ! kill -0 "$1" 2>/dev/null; then
-			wait "$1"
-			return $?
-		fi
-		sleep 0.1
-		i=$((i + 1))
-	done
-	kill -9 "$1" 2>/dev/null
-	wait "$1" 2>/dev/null
-	return 124
-}
 
 # The kernel's own answer: 6.7 brought both features.
 rel=$(uname -r)

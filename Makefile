@@ -49,8 +49,12 @@ WARN       := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral
 # parameters unused; tests otherwise keep the same warnings.
 TEST_WARN  := -Wall -Wextra -Werror -Wno-sign-compare -Wno-unused-parameter
 CFLAGS     ?= -O2 -g
+# The helper's rooms (docs/guide.md, "Layout"); each is on the include path.
+HELPER_DIRS := helper/cli helper/net helper/session helper/source helper/dest \
+	       helper/qemu helper/common guest
+HELPER_INC  := $(addprefix -I,$(HELPER_DIRS))
 CFLAGS     += -std=gnu11 -D_GNU_SOURCE -pthread -fPIC $(WARN) $(SANFLAGS) \
-	      -Iuapi -Ilib -DVMIG_VERSION='"$(VERSION)"'
+	      -Iuapi -Ilib $(HELPER_INC) -DVMIG_VERSION='"$(VERSION)"'
 LDFLAGS    += -pthread $(SANFLAGS)
 # libmnl: the netlink client; libkmod: module loading.
 PKGS       := libmnl libkmod
@@ -62,7 +66,8 @@ CFLAGS     += $(shell pkg-config --cflags $(TLS_PKGS))
 TLS_LIBS   := $(shell pkg-config --libs $(TLS_PKGS))
 
 LIB_SRCS    := $(wildcard lib/*.c)
-HELPER_SRCS := $(wildcard helper/*.c)
+HELPER_SRCS := $(wildcard $(addsuffix /*.c,$(HELPER_DIRS)))
+HELPER_HDRS := $(wildcard $(addsuffix /*.h,$(HELPER_DIRS)))
 LIB_OBJS    := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 HELPER_OBJS := $(HELPER_SRCS:%.c=$(BUILD)/%.o)
 
@@ -93,7 +98,7 @@ $(BUILD)/man/.built: $(BUILD)/vmig scripts/mkman.sh $(wildcard docs/man/*.h2m)
 	@touch $@
 man: $(BUILD)/man/.built
 
-$(BUILD)/%.o: %.c $(wildcard lib/*.h helper/*.h uapi/linux/*.h)
+$(BUILD)/%.o: %.c $(wildcard lib/*.h uapi/linux/*.h) $(HELPER_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
@@ -134,11 +139,11 @@ build/vmtests/%_test.sh: selftests/vmig/%_test.sh
 	install -m 755 $< $@
 
 # Host tests that include helper sources get the TLS layer from here, only if they use it.
-$(BUILD)/helper-tls.a: $(BUILD)/helper/tls.o $(BUILD)/helper/auth.o $(BUILD)/helper/util.o
+$(BUILD)/helper-tls.a: $(BUILD)/helper/net/tls.o $(BUILD)/helper/net/auth.o $(BUILD)/helper/common/util.o
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/tests/%: selftests/helper/%.c $(wildcard selftests/helper/*.h helper/*.c helper/*.h) $(BUILD)/libvmig.a $(BUILD)/helper-tls.a $(KSRC)/.extracted
+$(BUILD)/tests/%: selftests/helper/%.c $(wildcard selftests/helper/*.h) $(HELPER_SRCS) $(HELPER_HDRS) $(BUILD)/libvmig.a $(BUILD)/helper-tls.a $(KSRC)/.extracted
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out $(WARN),$(CFLAGS)) $(TEST_WARN) -I$(KSRC)/tools/testing/selftests $(LDFLAGS) -o $@ $< \
 		$(BUILD)/libvmig.a $(BUILD)/helper-tls.a $(LIBS) $(TLS_LIBS)
@@ -158,11 +163,11 @@ hosttests: all $(HOST_TESTS)
 
 # --- QEMU guests in the test VM (selftests/qemu/, issue 14) ---------------
 # The inner guest: Debian's kernel + a busybox initramfs whose /init runs
-# guest_workload (static; it shares helper/guest_page.c's page format).
-build/qemu/guest_workload: selftests/qemu/guest_workload.c helper/guest_page.c helper/zero.c \
-		helper/guest_page.h helper/zero.h
+# guest_workload (static; it shares guest/guest_page.c's page format).
+build/qemu/guest_workload: selftests/qemu/guest_workload.c guest/guest_page.c helper/common/zero.c \
+		guest/guest_page.h helper/common/zero.h
 	@mkdir -p $(dir $@)
-	$(CC) -O2 -g -static -std=gnu11 -D_GNU_SOURCE -pthread $(WARN) -Ihelper -o $@ \
+	$(CC) -O2 -g -static -std=gnu11 -D_GNU_SOURCE -pthread $(WARN) -Iguest -Ihelper/common -o $@ \
 		$(filter %.c,$^) -lpthread
 
 build/qemu/guest-initrd.gz: build/qemu/guest_workload selftests/qemu/guest-init.sh scripts/qemu-guest.sh
@@ -317,12 +322,12 @@ clean:
 
 # --- fuzzing (clang + libFuzzer) -----------------------------------------
 FUZZ_CC   ?= clang
-FUZZ_SRCS := selftests/helper/stream_fuzz.c helper/stream.c helper/channel.c helper/handshake.c \
-	     helper/control.c helper/multifd_recv.c helper/zero.c helper/postcopy_dst.c helper/pctrace.c \
-	     helper/postcopy_kmod.c helper/tls.c helper/auth.c helper/util.c
-build/fuzz/stream_fuzz: $(FUZZ_SRCS) $(wildcard helper/*.h)
+FUZZ_SRCS := selftests/helper/stream_fuzz.c helper/net/stream.c helper/net/channel.c helper/net/handshake.c \
+	     helper/net/control.c helper/dest/multifd_recv.c helper/common/zero.c helper/dest/postcopy_dst.c helper/common/pctrace.c \
+	     helper/dest/postcopy_kmod.c helper/net/tls.c helper/net/auth.c helper/common/util.c
+build/fuzz/stream_fuzz: $(FUZZ_SRCS) $(HELPER_HDRS)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) -g -O1 -std=gnu11 -D_GNU_SOURCE $(WARN) -Ihelper -Iuapi -Ilib \
+	$(FUZZ_CC) -g -O1 -std=gnu11 -D_GNU_SOURCE $(WARN) $(HELPER_INC) -Iuapi -Ilib \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -o $@ $(FUZZ_SRCS) \
 		$(TLS_LIBS)
 
@@ -339,12 +344,12 @@ vmcheck-regionfs-qemu: kmod all build/vmtests/regionfs_qemu_test.sh
 .PHONY: vmcheck-regionfs-qemu
 # Fuzz targets for the peer-facing parsers outside the page stream, and for
 # the VMM control protocol (fuzz_test.sh runs each for a bounded time).
-FUZZ_FLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE $(WARN) -Ihelper -Iuapi -Ilib \
+FUZZ_FLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE $(WARN) $(HELPER_INC) -Iuapi -Ilib \
 	      -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-PEER_FUZZ_SRCS := selftests/helper/peer_fuzz.c helper/stream.c helper/channel.c \
-	     helper/handshake.c helper/admit.c helper/auth.c helper/tls.c helper/util.c \
-	     helper/pctrace.c helper/postcopy_kmod.c
-build/fuzz/peer_fuzz: $(PEER_FUZZ_SRCS) $(wildcard helper/*.c helper/*.h)
+PEER_FUZZ_SRCS := selftests/helper/peer_fuzz.c helper/net/stream.c helper/net/channel.c \
+	     helper/net/handshake.c helper/net/admit.c helper/net/auth.c helper/net/tls.c helper/common/util.c \
+	     helper/common/pctrace.c helper/dest/postcopy_kmod.c
+build/fuzz/peer_fuzz: $(PEER_FUZZ_SRCS) $(HELPER_SRCS) $(HELPER_HDRS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(PEER_FUZZ_SRCS) $(TLS_LIBS)
 fuzz: build/fuzz/peer_fuzz

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
 """Where postcopy page-request latency goes: join the VMIG_PC_TRACE records
-of both helpers (helper/pctrace.h) and print each stage's distribution, and
+of both helpers (helper/common/pctrace.h) and print each stage's distribution, and
 the stages of the slowest 1 % of requests, for the requests the preempt
 reply answered; those the background stream answered first ("B") apart.
 

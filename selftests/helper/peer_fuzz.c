@@ -20,10 +20,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../helper/devstate_recv.c"
-#include "../../helper/postcopy_dst.c"
-#include "../../helper/postcopy_src.c"
-#include "../../helper/recovery.c"
+#include "../../helper/dest/devstate_recv.c"
+#include "../../helper/dest/postcopy_dst.c"
+#include "../../helper/source/postcopy_src.c"
+#include "../../helper/session/recovery.c"
 #include "admit.h"
 #include "auth.h"
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The QEMU half of 'vmig qemu' (helper/qmp.c, helper/qemu_vm.c) against a
+ * The QEMU half of 'vmig qemu' (helper/qemu/qmp.c, helper/qemu/qemu_vm.c) against a
  * real qemu-system-x86_64 on the host: guest RAM on a share=on file in
  * /dev/shm, SeaBIOS with nothing to boot.  The whole driver on vmig.ko
  * regions runs in the module's VM (selftests/vmig/qemu_migrate_test.sh).
@@ -17,8 +17,8 @@
 #include <unistd.h>
 
 #include "kselftest_harness.h"
-#include "../../helper/qmp.c"
-#include "../../helper/qemu_vm.c"
+#include "../../helper/qemu/qmp.c"
+#include "../../helper/qemu/qemu_vm.c"
 
 #define GUEST_MB	64
 

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "kselftest_harness.h"
-#include "../../helper/stream.c"
+#include "../../helper/net/stream.c"
 
 struct pair {
 	int a, b;			/* a writes, b reads */

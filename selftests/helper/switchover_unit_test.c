@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The switchover's prediction (helper/switchover.c): each part from its
+ * The switchover's prediction (helper/source/switchover.c): each part from its
  * inputs.  The decision that uses it, end to end, is switchover_test.sh's.
  */
 #include "kselftest_harness.h"
-#include "../../helper/switchover.c"
+#include "../../helper/source/switchover.c"
 
 #define MiB	(1024.0 * 1024)
 

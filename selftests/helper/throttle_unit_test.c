@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Auto-converge's arithmetic (helper/throttle.c): the round-by-round steps
+ * Auto-converge's arithmetic (helper/source/throttle.c): the round-by-round steps
  * and the bulk stage's proportional throttle.  The end-to-end behaviour
  * (the VMM throttles its vCPUs) is throttle_test.sh's and, on kmod,
  * migrate_kmod_test.sh's.
  */
 #include "kselftest_harness.h"
-#include "../../helper/throttle.c"
+#include "../../helper/source/throttle.c"
 
 TEST(bulk_below_half_the_link_keeps_the_guest_unthrottled)
 {

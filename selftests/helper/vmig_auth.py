@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0
-"""vmig's plain-TCP authentication and session binding (helper/wire.h,
-helper/auth.h), for the test peers.
+"""vmig's plain-TCP authentication and session binding (helper/net/wire.h,
+helper/net/auth.h), for the test peers.
 
 The token comes from the file named by $VMIG_TOKEN_FILE (the listener's
 --token-file); without it, the empty token of --insecure.

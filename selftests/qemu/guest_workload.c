@@ -4,7 +4,7 @@
  * guest under QEMU inside the module's test VM, see qemu-guest.sh).
  *
  * It fills most of the guest's memory with self-checking pages (index +
- * generation, helper/guest_page.c's format, the generation table kept in
+ * generation, guest/guest_page.c's format, the generation table kept in
  * its own memory), then keeps writing random pages at a set rate and
  * checking random pages at another, timing every page access.  An access
  * that takes SLOW_US or more counts as slow (a page the guest had to wait

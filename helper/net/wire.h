@@ -24,7 +24,7 @@
  *             Without the preempt channel requested pages travel at the head
  *             of their multifd channel's queue.
  *
- * Authentication (helper/auth.h): with TLS (helper/tls.h) all of this runs
+ * Authentication (helper/net/auth.h): with TLS (helper/net/tls.h) all of this runs
  * inside TLS 1.3.  On plain TCP every connection first runs the exchange
  * below (struct wire_auth_*), with a shared token or, --insecure, an empty
  * one.  Either way every channel header of a kind other than main is then

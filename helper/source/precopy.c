@@ -583,7 +583,7 @@ static int setup(struct precopy *pc)
 			    o->track == VMIG_TRACK_ASYNC ? "async" :
 			    o->track == VMIG_TRACK_SYNC ? "sync" : "auto", strerror(-r));
 	pc->rep->tracking = vmig_ram_track_name(pc->ram);
-	/* Tracking is on: only now may the hint be taken (helper/freepage.h). */
+	/* Tracking is on: only now may the hint be taken (helper/source/freepage.h). */
 	if (!o->hint_before_tracking && !o->no_free_hints) {
 		r = freepage_query(&pc->fp, pc->ctl, o->timeout_ms);
 		if (r)
@@ -596,7 +596,7 @@ static int setup(struct precopy *pc)
 /*
  * The bulk stage: every page holding data, less what the VMM hints free.
  * With hints it goes in slices, and each slice is filtered by the hint
- * asked for while the slice before it was on the wire (helper/freepage.h:
+ * asked for while the slice before it was on the wire (helper/source/freepage.h:
  * why that is safe).  Devices with a precopy part save it meanwhile, over
  * the multifd channels; on the main channel, after the pages.
  */

@@ -60,20 +60,8 @@ struct dest {
 	char listen_addr[256];		/* where we listen (--port, or the record's) */
 };
 
-static int fail(struct dest *d, int err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(struct dest *d, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!d->rep->error[0]) {
-		va_start(ap, fmt);
-		vsnprintf(d->rep->error, sizeof(d->rep->error), fmt, ap);
-		va_end(ap);
-	}
-	return err < 0 ? err : -err;
-}
+/* The first reason given is the one reported (report_fail). */
+#define fail(d, err, ...)	report_fail((d)->rep, err, __VA_ARGS__)
 
 static int attach_session(struct dest *d);
 

@@ -90,20 +90,8 @@ struct precopy {
 	char to[256];			/* the destination (--resume --to may change it) */
 };
 
-static int fail(struct precopy *pc, int err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(struct precopy *pc, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!pc->rep->error[0]) {
-		va_start(ap, fmt);
-		vsnprintf(pc->rep->error, sizeof(pc->rep->error), fmt, ap);
-		va_end(ap);
-	}
-	return err < 0 ? err : -err;
-}
+/* The first reason given is the one reported (report_fail). */
+#define fail(pc, err, ...)	report_fail((pc)->rep, err, __VA_ARGS__)
 
 static int range_add(void *arg, unsigned int region, uint64_t first, uint64_t n)
 {

@@ -64,6 +64,13 @@ struct report {
 	struct report_pc pc;
 };
 
+/*
+ * Record why the migration failed (the first reason wins; later ones are
+ * consequences) and return err as a negative errno, so that a caller can
+ * write `return report_fail(rep, r, "...: %s", ...);`.
+ */
+int report_fail(struct report *r, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 double report_throughput(const struct report *r);
 void report_print_text(const struct report *r, FILE *f);
 void report_print_json(const struct report *r, FILE *f);

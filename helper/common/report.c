@@ -14,6 +14,18 @@ static double secs(uint64_t ns)
 }
 
 /* Page data per second of transfer (setup excluded). */
+int report_fail(struct report *r, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!r->error[0]) {
+		va_start(ap, fmt);
+		vsnprintf(r->error, sizeof(r->error), fmt, ap);
+		va_end(ap);
+	}
+	return err < 0 ? err : -err;
+}
+
 double report_throughput(const struct report *r)
 {
 	uint64_t ns = r->total_ns > r->setup_ns ? r->total_ns - r->setup_ns : 0;

@@ -7,6 +7,12 @@
 #include <stdint.h>
 
 uint64_t now_ns(void);
+struct timespec;
+/*
+ * @ms from now on CLOCK_MONOTONIC, for pthread_cond_timedwait() on a
+ * condition variable whose clock was set to CLOCK_MONOTONIC.
+ */
+void cond_deadline_in(struct timespec *ts, int ms);
 /* "256M", "1G", "4096", "2k": bytes; -1 on a bad string. */
 int64_t parse_size(const char *s);
 /* A non-negative integer within [min, max]; false if not. */

@@ -48,17 +48,6 @@ static int ds_fail_locked(struct devstate_recv *ds, int err, const char *fmt, ..
 	return ds->err;
 }
 
-static void deadline_in(struct timespec *ts, int ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
-
 int devstate_recv_init(struct devstate_recv *ds, struct vmig_ctl *ctl, uint64_t cap,
 		       unsigned int threads, int timeout_ms)
 {
@@ -327,7 +316,7 @@ int devstate_recv_chunk(void *arg, struct stream *s, uint32_t len)
 		return stream_fail(s, EPROTO, "empty DEVSTATE chunk that is not the last");
 	d = &ds->dev[dh.device];
 	cost = chunk_cost(dh.len);
-	deadline_in(&ts, ds->timeout_ms);
+	cond_deadline_in(&ts, ds->timeout_ms);
 	pthread_mutex_lock(&ds->lock);
 	if (dh.seq < d->next_seq || dh.seq > d->last_seq ||
 	    ((dh.flags & WIRE_DEVSTATE_LAST) && d->last_seq != UINT32_MAX) ||
@@ -405,7 +394,7 @@ int devstate_recv_finish(struct devstate_recv *ds)
 
 	if (!ds->dev)
 		return 0;
-	deadline_in(&ts, ds->timeout_ms);
+	cond_deadline_in(&ts, ds->timeout_ms);
 	pthread_mutex_lock(&ds->lock);
 	ds->ram_ready = true;
 	pthread_cond_broadcast(&ds->cond);

@@ -58,8 +58,7 @@ int chan_connect(const char *hostport, int timeout_ms, char *err, size_t errlen)
 	t0 = now_ns();
 	for (;;) {
 		int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-		struct pollfd p = { .fd = fd, .events = POLLOUT };
-		socklen_t sl = sizeof(r);
+		socklen_t sl = sizeof(int);
 
 		if (fd < 0) {
 			r = -errno;
@@ -71,15 +70,12 @@ int chan_connect(const char *hostport, int timeout_ms, char *err, size_t errlen)
 			if (r == -EINPROGRESS) {
 				long left = timeout_ms - (long)((now_ns() - t0) / 1000000);
 
-				r = poll(&p, 1, left > 0 ? left : 0);
-				if (r == 0)
-					r = -ETIMEDOUT;
-				else if (r > 0 && !getsockopt(fd, SOL_SOCKET, SO_ERROR, &r, &sl))
-					r = -r;
-				else if (r > 0)
-					r = -errno;
-				else
-					r = -errno;
+				int so_err = 0;
+
+				r = poll_fd(fd, POLLOUT, left > 0 ? left : 0);
+				if (!r)
+					r = getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_err, &sl) ?
+					    -errno : -so_err;
 			}
 		}
 		if (!r) {
@@ -134,17 +130,11 @@ int chan_listen(const char *hostport, char *err, size_t errlen)
 
 int chan_accept(int listen_fd, int timeout_ms)
 {
-	struct pollfd p = { .fd = listen_fd, .events = POLLIN };
-	int r, fd, one = 1;
+	int r = poll_fd(listen_fd, POLLIN, timeout_ms), fd, one = 1;
 	char err[128];
 
-	do
-		r = poll(&p, 1, timeout_ms);
-	while (r < 0 && errno == EINTR);
-	if (r < 0)
-		return -errno;
-	if (r == 0)
-		return -ETIMEDOUT;
+	if (r)
+		return r;
 	fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (fd < 0)
 		return -errno;

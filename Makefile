@@ -194,9 +194,9 @@ bench-qemu: kmod all qemu-guest
 
 VMCHECK_ARGS ?=
 # The guest's /usr/bin: the helper (with its shared libraries), the TAP
-# helpers and vm_lib.sh the shell tests source, and kmod's depmod for the module tree test;
+# helpers, vm_lib.sh and scripts/lib/vmig.sh the shell tests source, and kmod's depmod for the module tree test;
 # openssl makes the kTLS test's credentials.
-VMCHECK_EXTRA ?= $(BUILD)/vmig selftests/helper/tap.sh selftests/vmig/vm_lib.sh $(firstword $(wildcard /usr/sbin/depmod /sbin/depmod)) \
+VMCHECK_EXTRA ?= $(BUILD)/vmig selftests/helper/tap.sh selftests/vmig/vm_lib.sh scripts/lib/vmig.sh $(firstword $(wildcard /usr/sbin/depmod /sbin/depmod)) \
 		 $(firstword $(wildcard /usr/bin/openssl))
 # KVM in the guest (nested SVM under TCG), for tests that run a real KVM guest;
 # kernel TLS with the AES-GCM it offloads (the guest has no modprobe to load

@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #include "auth.h"
@@ -29,6 +28,7 @@
 #include "multifd_send.h"
 #include "postcopy_src.h"
 #include "recovery.h"
+#include "session.h"
 #include "switchover.h"
 #include "throttle.h"
 #include "tls.h"
@@ -61,12 +61,8 @@ struct precopy {
 	struct vmig_ctl *ctl;
 	struct vmig_ram *ram;
 	struct throttle thr;		/* auto-converge (throttle.c) */
-	struct stream main;
-	bool main_open;
-	uint64_t session;
-	struct hs_result hs;
-	struct send_chan *chans;
-	unsigned int nr_chans;
+	struct session ses;		/* main channel, id, handshake, peer */
+	struct send_chan *chans;	/* ses.nr_chans of them started */
 	struct range_vec dirty;
 	bool vm_stopped;
 	uint64_t sample_bytes, sample_ns;	/* bandwidth: sum over measured rounds */
@@ -87,7 +83,6 @@ struct precopy {
 	/* tests: pages never sent in the background (one each; n 2: nor on request) */
 	struct range held[REC_MAX_CUTS];
 	unsigned int nheld;
-	char to[256];			/* the destination (--resume --to may change it) */
 };
 
 /* The first reason given is the one reported (report_fail). */
@@ -127,7 +122,7 @@ static int queue_range(struct precopy *pc, uint32_t region, uint64_t first, uint
 
 		if (k > n)
 			k = n;
-		r = send_chan_queue(&pc->chans[(chunk + region) % pc->nr_chans], region, first,
+		r = send_chan_queue(&pc->chans[(chunk + region) % pc->ses.nr_chans], region, first,
 				    k, flags);
 		if (r)
 			return fail(pc, r, "out of memory queueing pages");
@@ -185,7 +180,7 @@ static uint64_t chans_pages_done(struct precopy *pc)
 	uint64_t sum = 0;
 	unsigned int i;
 
-	for (i = 0; i < pc->nr_chans; i++)
+	for (i = 0; i < pc->ses.nr_chans; i++)
 		sum += atomic_load(&pc->chans[i].pages_done);
 	return sum;
 }
@@ -195,7 +190,7 @@ static uint64_t chans_bytes(struct precopy *pc)
 	uint64_t sum = 0;
 	unsigned int i;
 
-	for (i = 0; i < pc->nr_chans; i++)
+	for (i = 0; i < pc->ses.nr_chans; i++)
 		sum += __atomic_load_n(&pc->chans[i].s.bytes_out, __ATOMIC_RELAXED);
 	return sum;
 }
@@ -203,7 +198,7 @@ static uint64_t chans_bytes(struct precopy *pc)
 /* The destination speaks on the main channel only to refuse: read why. */
 static int check_main(struct precopy *pc)
 {
-	struct pollfd p = { .fd = pc->main.fd, .events = POLLIN };
+	struct pollfd p = { .fd = pc->ses.main.fd, .events = POLLIN };
 	struct ctl_event ev;
 	int r;
 
@@ -211,11 +206,11 @@ static int check_main(struct precopy *pc)
 		return fail(pc, ECONNRESET, "the source VMM went away");
 	if (poll(&p, 1, 0) <= 0)
 		return 0;
-	r = control_recv(&pc->main, true, &ev);
+	r = control_recv(&pc->ses.main, true, &ev);
 	/* Only its ERROR is the destination's word; a broken link may recover. */
 	if (r)
 		return fail(pc, r, "%s: %s", ev.type == WIRE_PKT_ERROR ? "destination" :
-			    "main channel", pc->main.err);
+			    "main channel", pc->ses.main.err);
 	return fail(pc, EPROTO, "destination sent RESUMED before COMPLETE");
 }
 
@@ -225,14 +220,14 @@ static int check_main(struct precopy *pc)
  */
 static void dest_reason(struct precopy *pc)
 {
-	struct pollfd p = { .fd = pc->main.fd, .events = POLLIN };
+	struct pollfd p = { .fd = pc->ses.main.fd, .events = POLLIN };
 	struct ctl_event ev;
 
 	if (!strncmp(pc->rep->error, "destination:", 12) || poll(&p, 1, 200) <= 0)
 		return;
-	pc->main.err[0] = 0;
-	if (control_recv(&pc->main, true, &ev) && ev.type == WIRE_PKT_ERROR)
-		snprintf(pc->rep->error, sizeof(pc->rep->error), "destination: %s", pc->main.err);
+	pc->ses.main.err[0] = 0;
+	if (control_recv(&pc->ses.main, true, &ev) && ev.type == WIRE_PKT_ERROR)
+		snprintf(pc->rep->error, sizeof(pc->rep->error), "destination: %s", pc->ses.main.err);
 }
 
 /*
@@ -241,12 +236,12 @@ static void dest_reason(struct precopy *pc)
  */
 static int channel_failed(struct precopy *pc, unsigned int i, int r)
 {
-	struct pollfd p = { .fd = pc->main.fd, .events = POLLIN };
+	struct pollfd p = { .fd = pc->ses.main.fd, .events = POLLIN };
 	struct ctl_event ev;
 
-	if (poll(&p, 1, 500) > 0 && control_recv(&pc->main, true, &ev) &&
-	    !strncmp(pc->main.err, "peer reported", 13))
-		return fail(pc, r, "destination: %s", pc->main.err);
+	if (poll(&p, 1, 500) > 0 && control_recv(&pc->ses.main, true, &ev) &&
+	    !strncmp(pc->ses.main.err, "peer reported", 13))
+		return fail(pc, r, "destination: %s", pc->ses.main.err);
 	return fail(pc, r, "multifd channel %u: %s", i, pc->chans[i].s.err);
 }
 
@@ -303,7 +298,7 @@ static int predict(struct precopy *pc, uint64_t dirty_bytes, bool postcopy)
 		.nr_devices = pc->ds.nr_devices,
 		.dev = dev,
 		.threads = o->device_threads,
-		.on_main = pc->ds.on_main || !pc->nr_chans,
+		.on_main = pc->ds.on_main || !pc->ses.nr_chans,
 		.postcopy = postcopy,
 	};
 	uint64_t t = now_ns(), left = 0;
@@ -376,8 +371,8 @@ static int round_pause(struct precopy *pc, uint64_t until)
 			return r;
 		usleep(10000);
 	}
-	r = stream_send_pkt(&pc->main, WIRE_PKT_NOP, NULL, 0);
-	return r ? fail(pc, r, "main channel: %s", pc->main.err) : 0;
+	r = stream_send_pkt(&pc->ses.main, WIRE_PKT_NOP, NULL, 0);
+	return r ? fail(pc, r, "main channel: %s", pc->ses.main.err) : 0;
 }
 
 /* Wait until every channel is idle; measure the round; keep the main channel alive. */
@@ -406,7 +401,7 @@ static int wait_round(struct precopy *pc, unsigned int round, uint64_t pages)
 
 	if (bs.on && vmig_ram_redirtied(pc->ram, &bs.redirtied))
 		bs.on = false;
-	while (i < pc->nr_chans) {
+	while (i < pc->ses.nr_chans) {
 		r = send_chan_wait_idle(&pc->chans[i], 100);
 		if (r < 0)
 			return channel_failed(pc, i, r);
@@ -419,9 +414,9 @@ static int wait_round(struct precopy *pc, unsigned int round, uint64_t pages)
 			return r;
 		if (now_ns() - last_nop > 1000000000ull) {
 			last_nop = now_ns();
-			r = stream_send_pkt(&pc->main, WIRE_PKT_NOP, NULL, 0);
+			r = stream_send_pkt(&pc->ses.main, WIRE_PKT_NOP, NULL, 0);
 			if (r)
-				return fail(pc, r, "main channel: %s", pc->main.err);
+				return fail(pc, r, "main channel: %s", pc->ses.main.err);
 		}
 		{
 			uint64_t dt = now_ns() - t0;
@@ -444,9 +439,9 @@ static int wait_round(struct precopy *pc, unsigned int round, uint64_t pages)
 static int send_round_info(struct precopy *pc, unsigned int round, uint64_t pages)
 {
 	struct wire_round wr = { .round = round, .dirty_pages = pages };
-	int r = stream_send_pkt(&pc->main, WIRE_PKT_ROUND, &wr, sizeof(wr));
+	int r = stream_send_pkt(&pc->ses.main, WIRE_PKT_ROUND, &wr, sizeof(wr));
 
-	return r ? fail(pc, r, "main channel: %s", pc->main.err) : 0;
+	return r ? fail(pc, r, "main channel: %s", pc->ses.main.err) : 0;
 }
 
 static int setup(struct precopy *pc)
@@ -502,32 +497,27 @@ static int setup(struct precopy *pc)
 		pc->rep->guest_bytes += offer.region_pages[i] * WIRE_PAGE_SIZE;
 	}
 
-	if (getrandom(&pc->session, sizeof(pc->session), 0) != sizeof(pc->session))
-		pc->session = now_ns() ^ ((uint64_t)getpid() << 32);
-	pc->session |= 1;
-	fd = chan_connect(o->to, o->timeout_ms, err, sizeof(err));
-	if (fd < 0)
-		return fail(pc, fd, "%s", err);
+	session_new_id(&pc->ses);
+	r = session_connect_main(&pc->ses, o->timeout_ms, err, sizeof(err));
+	if (r && !pc->ses.main_open)
+		return fail(pc, r, "%s", err);
 	trace("src: main connected");
-	stream_init_fd(&pc->main, fd, o->timeout_ms);
-	pc->main_open = true;
-	r = chan_send_hdr(&pc->main, WIRE_CHAN_MAIN, pc->session, 0);
 	if (!r)
-		r = hs_send_offer(&pc->main, &offer);
+		r = hs_send_offer(&pc->ses.main, &offer);
 	if (!r)
-		r = hs_recv_reply(&pc->main, &offer, &pc->hs);
+		r = hs_recv_reply(&pc->ses.main, &offer, &pc->ses.hs);
 	if (r)
-		return fail(pc, r, "handshake with %s: %s", o->to, pc->main.err);
-	if ((pc->hs.caps & want_pc) != want_pc)
+		return fail(pc, r, "handshake with %s: %s", o->to, pc->ses.main.err);
+	if ((pc->ses.hs.caps & want_pc) != want_pc)
 		return fail(pc, EPROTONOSUPPORT, "the destination does not accept postcopy%s "
 			    "(vmig listen --no-postcopy, or an older vmig)",
 			    o->no_preempt ? "" : " with a preempt channel");
-	if (pc->hs.caps & WIRE_CAP_DEVICE_STATE)
-		r = devstate_send_announce(&pc->ds, &pc->main);
+	if (pc->ses.hs.caps & WIRE_CAP_DEVICE_STATE)
+		r = devstate_send_announce(&pc->ds, &pc->ses.main);
 	else if (pc->ds.nr_devices)
 		return fail(pc, EPROTONOSUPPORT, "the destination does not take device state");
 	if (r)
-		return fail(pc, r, "main channel: %s", pc->main.err);
+		return fail(pc, r, "main channel: %s", pc->ses.main.err);
 
 	pc->chans = calloc(o->channels, sizeof(*pc->chans));
 	if (!pc->chans)
@@ -535,26 +525,23 @@ static int setup(struct precopy *pc)
 	for (i = 0; i < o->channels; i++) {
 		struct stream tmp;
 
-		fd = chan_connect(o->to, o->timeout_ms, err, sizeof(err));
+		fd = session_connect_chan(&pc->ses, WIRE_CHAN_MULTIFD, i, &tmp, err, sizeof(err));
 		if (fd < 0)
 			return fail(pc, fd, "multifd channel %u: %s", i, err);
-		stream_init_fd(&tmp, fd, o->timeout_ms);
-		r = chan_send_hdr(&tmp, WIRE_CHAN_MULTIFD, pc->session, i);
 		pc->chans[i].corrupt_after = i == 0 ? o->inject_corrupt : 0;
-		if (!r)
-			r = send_chan_start(&pc->chans[i], i, fd, o->timeout_ms, pc->ram,
-					    pc->hs.caps & WIRE_CAP_ZERO_PAGES,
+		r = send_chan_start(&pc->chans[i], i, fd, o->timeout_ms, pc->ram,
+					    pc->ses.hs.caps & WIRE_CAP_ZERO_PAGES,
 					    o->max_bandwidth / o->channels);
 		if (r) {
 			close(fd);
 			return fail(pc, r, "multifd channel %u: %s", i,
 				    tmp.err[0] ? tmp.err : strerror(-r));
 		}
-		pc->nr_chans++;
+		pc->ses.nr_chans++;
 	}
 
 	if (want_pc) {
-		r = pcs_connect(&pc->ps, o->to, pc->session, o->timeout_ms, err, sizeof(err));
+		r = pcs_connect(&pc->ps, o->to, pc->ses.id, o->timeout_ms, err, sizeof(err));
 		if (r)
 			return fail(pc, r, "%s", err);
 	}
@@ -597,7 +584,7 @@ static int bulk_stage(struct precopy *pc)
 	int r = 0;
 
 	if (!pc->ds.on_main) {
-		r = devstate_send_precopy_start(&pc->ds, pc->chans, pc->nr_chans, &pc->main);
+		r = devstate_send_precopy_start(&pc->ds, pc->chans, pc->ses.nr_chans, &pc->ses.main);
 		if (r)
 			return fail(pc, r, "%s", pc->ds.error);
 	}
@@ -653,7 +640,7 @@ static int bulk_stage(struct precopy *pc)
 	 * counts in each round's prediction, and the switch waits for them.
 	 */
 	if (!r && pc->ds.on_main) {
-		r = devstate_send_precopy_start(&pc->ds, pc->chans, pc->nr_chans, &pc->main);
+		r = devstate_send_precopy_start(&pc->ds, pc->chans, pc->ses.nr_chans, &pc->ses.main);
 		if (r)
 			return fail(pc, r, "%s", pc->ds.error);
 		r = devstate_send_precopy_wait(&pc->ds, false);
@@ -873,7 +860,7 @@ static int switchover(struct precopy *pc)
 	t_dev = now_ns();
 	pc->rep->dt_pages_ns = t_dev - t_stop - pc->rep->dt_stop_ns;
 	/* Device save: what the precopy parts had left, then the rest. */
-	r = devstate_send_all(&pc->ds, pc->chans, pc->nr_chans, &pc->main);
+	r = devstate_send_all(&pc->ds, pc->chans, pc->ses.nr_chans, &pc->ses.main);
 	pc->rep->dt_dev_save_ns = now_ns() - t_dev;
 	pc->rep->device_bytes = pc->ds.bytes;
 	pc->rep->device_precopy_bytes = pc->ds.precopy_bytes;
@@ -881,7 +868,7 @@ static int switchover(struct precopy *pc)
 	if (r)
 		return fail(pc, r, "%s", pc->ds.error);
 	trace("src: device state sent");
-	for (i = 0; i < pc->nr_chans; i++) {
+	for (i = 0; i < pc->ses.nr_chans; i++) {
 		r = send_chan_finish(&pc->chans[i], o->timeout_ms);
 		if (r)
 			return fail(pc, r, "multifd channel %u: %s", i, pc->chans[i].s.err);
@@ -889,14 +876,14 @@ static int switchover(struct precopy *pc)
 	}
 	trace("src: channels ended");
 	wc.rounds = pc->rep->rounds + 1;
-	r = stream_send_pkt(&pc->main, WIRE_PKT_COMPLETE, &wc, sizeof(wc));
+	r = stream_send_pkt(&pc->ses.main, WIRE_PKT_COMPLETE, &wc, sizeof(wc));
 	pc->rep->dt_dev_send_ns = now_ns() - t_dev - pc->rep->dt_dev_save_ns;
 	do {
 		if (!r)
-			r = control_recv(&pc->main, true, &ev);
+			r = control_recv(&pc->ses.main, true, &ev);
 	} while (!r && ev.type == WIRE_PKT_NOP);
 	if (r)
-		return fail(pc, r, "destination did not resume the guest: %s", pc->main.err);
+		return fail(pc, r, "destination did not resume the guest: %s", pc->ses.main.err);
 	trace("src: resumed");
 	pc->rep->downtime_ns = now_ns() - t_stop;
 	pc->rep->dt_load_ns = ev.resumed.load_wait_ns;
@@ -925,9 +912,9 @@ static int send_discards(struct precopy *pc)
 			i++;
 		}
 		*wd = (struct wire_discard){ .region = region, .count = n };
-		r = stream_send_pkt(&pc->main, WIRE_PKT_DISCARD, buf, 8 + 16 * n);
+		r = stream_send_pkt(&pc->ses.main, WIRE_PKT_DISCARD, buf, 8 + 16 * n);
 		if (r)
-			return fail(pc, r, "main channel: %s", pc->main.err);
+			return fail(pc, r, "main channel: %s", pc->ses.main.err);
 	}
 	return 0;
 }
@@ -939,9 +926,8 @@ static void cut_all(void *arg)
 	unsigned int i;
 
 	fprintf(stderr, "vmig migrate: test: cutting every connection\n");
-	if (pc->main_open)
-		shutdown(pc->main.fd, SHUT_RDWR);
-	for (i = 0; i < pc->nr_chans; i++)
+	session_shutdown_main(&pc->ses);
+	for (i = 0; i < pc->ses.nr_chans; i++)
 		if (pc->chans[i].started)
 			shutdown(pc->chans[i].s.fd, SHUT_RDWR);
 	if (pc->ps.rp.fd >= 0)
@@ -993,7 +979,7 @@ static int postcopy_background(struct precopy *pc)
 		r = i < pc->cuts.n ? queue_vec_reverse(pc, &pc->dirty, 0) :
 		    queue_vec(pc, &pc->dirty, 0);
 	i = 0;
-	while (!r && i < pc->nr_chans) {
+	while (!r && i < pc->ses.nr_chans) {
 		r = send_chan_wait_idle(&pc->chans[i], 50);
 		if (r < 0)
 			return channel_failed(pc, i, r);
@@ -1003,9 +989,9 @@ static int postcopy_background(struct precopy *pc)
 		r = check_main(pc);
 		if (!r && now_ns() - last_nop > 1000000000ull) {
 			last_nop = now_ns();
-			r = stream_send_pkt(&pc->main, WIRE_PKT_NOP, NULL, 0);
+			r = stream_send_pkt(&pc->ses.main, WIRE_PKT_NOP, NULL, 0);
 			if (r)
-				return fail(pc, r, "main channel: %s", pc->main.err);
+				return fail(pc, r, "main channel: %s", pc->ses.main.err);
 		}
 		if (!r && cut == CUT_PAGES && chans_pages_done(pc) - done0 >= arg) {
 			pc->cuts.next++;
@@ -1015,38 +1001,38 @@ static int postcopy_background(struct precopy *pc)
 	}
 	if (r)
 		return r;
-	for (i = 0; i < pc->nr_chans; i++) {
+	for (i = 0; i < pc->ses.nr_chans; i++) {
 		r = send_chan_finish(&pc->chans[i], o->timeout_ms);
 		if (r)
 			return fail(pc, r, "multifd channel %u: %s", i, pc->chans[i].s.err);
 		wc.pages += pc->chans[i].pages_sent;
 	}
 	wc.rounds = pc->rep->rounds + 1;
-	r = stream_send_pkt(&pc->main, WIRE_PKT_COMPLETE, &wc, sizeof(wc));
+	r = stream_send_pkt(&pc->ses.main, WIRE_PKT_COMPLETE, &wc, sizeof(wc));
 	do {
 		if (!r)
-			r = control_recv(&pc->main, true, &ev);
+			r = control_recv(&pc->ses.main, true, &ev);
 	} while (!r && ev.type == WIRE_PKT_NOP);
 	if (!r && ev.type != WIRE_PKT_DONE)
-		r = stream_fail(&pc->main, EPROTO, "%s instead of DONE", wire_pkt_name(ev.type));
+		r = stream_fail(&pc->ses.main, EPROTO, "%s instead of DONE", wire_pkt_name(ev.type));
 	if (!r && rec_cut_armed(&pc->cuts, &arg) == CUT_DONE) {
 		pc->cuts.next++;
 		cut_all(pc);
-		r = stream_fail(&pc->main, ECONNRESET, "test cut: DONE lost on the way");
+		r = stream_fail(&pc->ses.main, ECONNRESET, "test cut: DONE lost on the way");
 	}
 	/* A bad request the return-path thread refused is the cause, not the link. */
 	if (r && atomic_load(&pc->ps.state) < 0 && !rec_transient(atomic_load(&pc->ps.state)))
 		return fail(pc, atomic_load(&pc->ps.state), "%s", pc->ps.err);
 	if (r)
-		return fail(pc, r, "destination did not finish postcopy: %s", pc->main.err);
+		return fail(pc, r, "destination did not finish postcopy: %s", pc->ses.main.err);
 	r = pcs_wait(&pc->ps, o->timeout_ms);
 	if (r)
 		return fail(pc, r, "%s", pc->ps.err);
 	/* Lost, the destination would wait for a RESUME: it ends at its timeout then. */
-	if ((pc->hs.caps & WIRE_CAP_DONE_ACK) &&
-	    stream_send_pkt(&pc->main, WIRE_PKT_DONE, NULL, 0))
+	if ((pc->ses.hs.caps & WIRE_CAP_DONE_ACK) &&
+	    stream_send_pkt(&pc->ses.main, WIRE_PKT_DONE, NULL, 0))
 		fprintf(stderr, "vmig migrate: postcopy finished, but the destination did not get "
-			"the acknowledgement: %s\n", pc->main.err);
+			"the acknowledgement: %s\n", pc->ses.main.err);
 	return 0;
 }
 
@@ -1059,7 +1045,7 @@ static void drop_channels(struct precopy *pc)
 	pcs_destroy(&pc->ps);
 	pcs_init(&pc->ps, !pc->o->no_preempt, pc->o->spin_us, pc->o->sched);
 	pc->ps.requests = requests;
-	for (i = 0; i < pc->nr_chans; i++) {
+	for (i = 0; i < pc->ses.nr_chans; i++) {
 		if (!pc->chans[i].started)
 			continue;
 		send_chan_destroy(&pc->chans[i]);
@@ -1070,11 +1056,7 @@ static void drop_channels(struct precopy *pc)
 		memset(&pc->chans[i], 0, sizeof(pc->chans[i]));
 		pc->chans[i].s.fd = -1;
 	}
-	if (pc->main_open) {
-		pc->rep->wire_bytes += pc->main.bytes_out;
-		close(pc->main.fd);
-		pc->main_open = false;
-	}
+	pc->rep->wire_bytes += session_close_main(&pc->ses);
 }
 
 /* range_add, leaving out the held pages (tests: CUT_REQHOLD). */
@@ -1110,16 +1092,13 @@ static int resume_once(struct precopy *pc, unsigned int attempt, int wait_ms, ch
 	unsigned int i;
 	int fd, r;
 
-	fd = chan_connect(pc->to, wait_ms, err, errlen);
-	if (fd < 0)
-		return fd;
-	stream_init_fd(&pc->main, fd, o->timeout_ms);
-	pc->main_open = true;
-	r = chan_send_hdr(&pc->main, WIRE_CHAN_MAIN, pc->session, 0);
+	r = session_connect_main(&pc->ses, wait_ms, err, errlen);
+	if (r && !pc->ses.main_open)
+		return r;
 	if (!r)
-		r = auth_resume_proof(&pc->main, wr.proof);	/* only this source can */
+		r = auth_resume_proof(&pc->ses.main, wr.proof);	/* only this source can */
 	if (!r)
-		r = stream_send_pkt(&pc->main, WIRE_PKT_RESUME, &wr, sizeof(wr));
+		r = stream_send_pkt(&pc->ses.main, WIRE_PKT_RESUME, &wr, sizeof(wr));
 	if (!r && rec_cut_armed(&pc->cuts, &arg) == CUT_RESUME) {
 		/*
 		 * A cut link fails both directions; shutdown() alone would still
@@ -1128,43 +1107,47 @@ static int resume_once(struct precopy *pc, unsigned int attempt, int wait_ms, ch
 		 */
 		pc->cuts.next++;
 		cut_all(pc);
-		r = stream_fail(&pc->main, ECONNRESET, "test: cut during the resume handshake");
+		r = stream_fail(&pc->ses.main, ECONNRESET, "test: cut during the resume handshake");
 	}
 	if (!r)
-		r = rec_recv_bitmap(&pc->main, pc->ram, bm);
+		r = rec_recv_bitmap(&pc->ses.main, pc->ram, bm);
 	if (r == 2) {		/* proven by the destination that holds the session */
 		rec_free_bitmap(bm);
-		snprintf(err, errlen, "%s", pc->main.err);
+		snprintf(err, errlen, "%s", pc->ses.main.err);
 		return 2;
 	}
 	pc->dirty.len = pc->dirty.pages = 0;
 	if (r == 1) {		/* it had finished: only the acknowledgement was missing */
 		rec_free_bitmap(bm);
-		r = stream_send_pkt(&pc->main, WIRE_PKT_DONE, NULL, 0);
+		r = stream_send_pkt(&pc->ses.main, WIRE_PKT_DONE, NULL, 0);
 		if (r)
-			snprintf(err, errlen, "acknowledging DONE: %s", pc->main.err);
+			snprintf(err, errlen, "acknowledging DONE: %s", pc->ses.main.err);
 		return r ? r : 1;
 	}
 	if (!r)
 		r = rec_missing_data(pc->ram, bm, range_add_unheld, pc);
 	rec_free_bitmap(bm);
 	if (r) {
-		snprintf(err, errlen, "resume handshake: %s", pc->main.err[0] ? pc->main.err :
+		snprintf(err, errlen, "resume handshake: %s", pc->ses.main.err[0] ? pc->ses.main.err :
 			 strerror(-r));
 		return r;
 	}
-	auth_session_established(&pc->main);	/* a fresh binding for the channels */
-	for (i = 0; i < pc->nr_chans; i++) {
+	session_established(&pc->ses);	/* a fresh binding for the channels */
+	for (i = 0; i < pc->ses.nr_chans; i++) {
 		struct stream tmp;
+		char why[192];
 
-		fd = chan_connect(pc->to, o->timeout_ms, err, errlen);
-		if (fd < 0)
+		fd = session_connect_chan(&pc->ses, WIRE_CHAN_MULTIFD, i, &tmp, why, sizeof(why));
+		if (fd < 0) {
+			/* tmp.fd < 0: the connection failed (why says it all) */
+			if (tmp.fd < 0)
+				snprintf(err, errlen, "%s", why);
+			else
+				snprintf(err, errlen, "multifd channel %u: %s", i, why);
 			return fd;
-		stream_init_fd(&tmp, fd, o->timeout_ms);
-		r = chan_send_hdr(&tmp, WIRE_CHAN_MULTIFD, pc->session, i);
-		if (!r)
-			r = send_chan_start(&pc->chans[i], i, fd, o->timeout_ms, pc->ram,
-					    pc->hs.caps & WIRE_CAP_ZERO_PAGES,
+		}
+		r = send_chan_start(&pc->chans[i], i, fd, o->timeout_ms, pc->ram,
+					    pc->ses.hs.caps & WIRE_CAP_ZERO_PAGES,
 					    o->max_bandwidth / o->channels);
 		if (r) {
 			close(fd);
@@ -1174,11 +1157,11 @@ static int resume_once(struct precopy *pc, unsigned int attempt, int wait_ms, ch
 		}
 		pc->chans[i].max_batch = o->postcopy_batch;
 	}
-	r = pcs_connect(&pc->ps, pc->to, pc->session, o->timeout_ms, err, errlen);
+	r = pcs_connect(&pc->ps, pc->ses.peer, pc->ses.id, o->timeout_ms, err, errlen);
 	if (r)
 		return r;
 	arm_req_cut(pc);
-	r = pcs_start(&pc->ps, pc->ram, pc->chans, pc->nr_chans, o->timeout_ms);
+	r = pcs_start(&pc->ps, pc->ram, pc->chans, pc->ses.nr_chans, o->timeout_ms);
 	if (r)
 		snprintf(err, errlen, "cannot start the return-path thread");
 	return r;
@@ -1220,7 +1203,7 @@ static int postcopy_recover(struct precopy *pc, int err)
 	if (o->control_path)
 		snprintf(ctl, sizeof(ctl), "%s", o->control_path);
 	else
-		rec_ctl_default_path(ctl, sizeof(ctl), pc->session);
+		rec_ctl_default_path(ctl, sizeof(ctl), pc->ses.id);
 	lfd = rec_ctl_listen(ctl, !o->control_path);
 	if (lfd < 0) {
 		fprintf(stderr, "vmig migrate: cannot listen on the control socket %s: %s\n", ctl,
@@ -1238,11 +1221,11 @@ static int postcopy_recover(struct precopy *pc, int err)
 	else
 		fprintf(stderr, "vmig migrate: postcopy paused: %s; %s and every page it lacks "
 			"is kept here; reconnecting to %s for up to %d s (or now: 'vmig migrate "
-			"--resume %s [--to HOST:PORT]')\n", reason, where, pc->to,
+			"--resume %s [--to HOST:PORT]')\n", reason, where, pc->ses.peer,
 			o->recovery_timeout_ms / 1000, ctl);
 	report_event(pc->rep, "paused", "\"reason\":%s,\"to\":%s,\"control\":%s,"
 		     "\"auto_resume\":%s,\"timeout_s\":%d",
-		     json_quote(q[0], sizeof(q[0]), reason), json_quote(q[1], sizeof(q[1]), pc->to),
+		     json_quote(q[0], sizeof(q[0]), reason), json_quote(q[1], sizeof(q[1]), pc->ses.peer),
 		     json_quote(q[2], sizeof(q[2]), lfd >= 0 ? ctl : ""),
 		     o->no_auto_resume ? "false" : "true", o->recovery_timeout_ms / 1000);
 	for (;;) {
@@ -1270,13 +1253,13 @@ static int postcopy_recover(struct precopy *pc, int err)
 
 			if (rec_ctl_wait(lfd, ms < left ? ms : left, &cfd, to, sizeof(to)) == 1) {
 				if (*to)
-					snprintf(pc->to, sizeof(pc->to), "%s", to);
+					session_set_peer(&pc->ses, to);
 				manual_until = now_ns() + 10000000000ull;
 				backoff_ms = 50;
 				fprintf(stderr, "vmig migrate: resume requested: reconnecting to %s\n",
-					pc->to);
+					pc->ses.peer);
 				report_event(pc->rep, "resume_requested", "\"to\":%s",
-					     json_quote(q[1], sizeof(q[1]), pc->to));
+					     json_quote(q[1], sizeof(q[1]), pc->ses.peer));
 			} else if (o->no_auto_resume) {
 				continue;
 			} else if (backoff_ms < 1000) {
@@ -1292,7 +1275,7 @@ static int postcopy_recover(struct precopy *pc, int err)
 			continue;
 		attempt++;
 		report_event(pc->rep, "resume_attempt", "\"attempt\":%u,\"to\":%s", attempt,
-			     json_quote(q[1], sizeof(q[1]), pc->to));
+			     json_quote(q[1], sizeof(q[1]), pc->ses.peer));
 		r = resume_once(pc, attempt, left < 1000 ? left : 1000, why, sizeof(why));
 		if (r == 2) {
 			fprintf(stderr, "vmig migrate: the destination answered: %s\n", why);
@@ -1316,7 +1299,7 @@ static int postcopy_recover(struct precopy *pc, int err)
 			     json_quote(q[3], sizeof(q[3]), why));
 		drop_channels(pc);
 		if (cfd >= 0 && now_ns() > manual_until) {
-			rec_ctl_reply(cfd, "error cannot resume through %s: %s", pc->to, why);
+			rec_ctl_reply(cfd, "error cannot resume through %s: %s", pc->ses.peer, why);
 			close(cfd);
 			cfd = -1;
 		}
@@ -1335,12 +1318,12 @@ static int postcopy_recover(struct precopy *pc, int err)
 			(unsigned long long)pc->dirty.pages);
 	report_event(pc->rep, "resumed", "\"attempt\":%u,\"paused_ms\":%.3f,\"to\":%s,"
 		     "\"pages_to_send\":%llu,\"complete\":%s", attempt,
-		     pc->rep->pc.last_pause_ns / 1e6, json_quote(q[1], sizeof(q[1]), pc->to),
+		     pc->rep->pc.last_pause_ns / 1e6, json_quote(q[1], sizeof(q[1]), pc->ses.peer),
 		     (unsigned long long)(r == 1 ? 0 : pc->dirty.pages), r == 1 ? "true" : "false");
 	if (cfd >= 0) {
 		rec_ctl_reply(cfd, "ok %s after %.3f s (attempt %u, %s)",
 			      r == 1 ? "completed" : "resumed", pc->rep->pc.last_pause_ns / 1e9,
-			      attempt, pc->to);
+			      attempt, pc->ses.peer);
 		close(cfd);
 	}
 	if (lfd >= 0) {
@@ -1358,13 +1341,13 @@ static int postcopy_recover(struct precopy *pc, int err)
 static int handover_leave(struct precopy *pc)
 {
 	struct handover h = {
-		.magic = HANDOVER_MAGIC, .wire_version = pc->hs.version,
-		.session = pc->session, .caps = pc->hs.caps, .nr_chans = pc->nr_chans,
+		.magic = HANDOVER_MAGIC, .wire_version = pc->ses.hs.version,
+		.session = pc->ses.id, .caps = pc->ses.hs.caps, .nr_chans = pc->ses.nr_chans,
 		.flags = pc->o->no_preempt ? 0 : HANDOVER_PREEMPT,
 	};
 	int r;
 
-	snprintf(h.to, sizeof(h.to), "%s", pc->to);
+	snprintf(h.to, sizeof(h.to), "%s", pc->ses.peer);
 	/* What a replacing helper's RESUME must prove (auth.h). */
 	if (auth_root_export(h.secret))
 		h.secret_len = AUTH_ROOT_LEN;
@@ -1416,14 +1399,14 @@ static int postcopy_switchover(struct precopy *pc)
 	 * before POSTCOPY): the destination loads it before the guest resumes.
 	 */
 	t_dev = now_ns();
-	r = devstate_send_all(&pc->ds, pc->chans, pc->nr_chans, &pc->main);
+	r = devstate_send_all(&pc->ds, pc->chans, pc->ses.nr_chans, &pc->ses.main);
 	pc->rep->dt_dev_save_ns = now_ns() - t_dev;
 	pc->rep->device_bytes = pc->ds.bytes;
 	pc->rep->device_precopy_bytes = pc->ds.precopy_bytes;
 	pc->rep->device_precopy_ns = pc->ds.precopy_ns;
 	if (r)
 		return fail(pc, r, "%s", pc->ds.error);
-	for (i = 0; i < pc->nr_chans && !r; i++)
+	for (i = 0; i < pc->ses.nr_chans && !r; i++)
 		r = send_chan_queue(&pc->chans[i], 0, 0, 0, SEND_MARK);
 	if (r)
 		return fail(pc, r, "out of memory");
@@ -1449,7 +1432,7 @@ static int postcopy_switchover(struct precopy *pc)
 			    "VMM must keep it to go on after a helper crash in postcopy",
 			    strerror(-r));
 	if (rec_cut_armed(&pc->cuts, &arg) != CUT_SWITCH_LOST)
-		r = stream_send_pkt(&pc->main, WIRE_PKT_POSTCOPY, &wpc, sizeof(wpc));
+		r = stream_send_pkt(&pc->ses.main, WIRE_PKT_POSTCOPY, &wpc, sizeof(wpc));
 	/*
 	 * The parts of the downtime: stop; final dirty pages (the harvest and
 	 * the discards); device state; transfer (the markers and POSTCOPY);
@@ -1459,7 +1442,7 @@ static int postcopy_switchover(struct precopy *pc)
 	pc->rep->dt_pages_ns = t_dev - t_stop - pc->rep->dt_stop_ns + discard_ns;
 	pc->rep->dt_dev_send_ns = t_sent - t_dev - pc->rep->dt_dev_save_ns - discard_ns;
 	if (r)	/* not all of it went out: the destination cannot have the switch */
-		return fail(pc, r, "main channel: %s", pc->main.err);
+		return fail(pc, r, "main channel: %s", pc->ses.main.err);
 	/*
 	 * The switch is decided: the destination resumes the guest as soon as
 	 * POSTCOPY arrives, before its RESUMED can come back.  From here a
@@ -1467,12 +1450,12 @@ static int postcopy_switchover(struct precopy *pc)
 	 * only an ERROR from the destination says it did not switch.
 	 */
 	pc->dest_runs = true;
-	for (i = 0; i < pc->nr_chans; i++)
+	for (i = 0; i < pc->ses.nr_chans; i++)
 		pc->chans[i].max_batch = o->postcopy_batch;
 	if (rec_cut_armed(&pc->cuts, &arg) == CUT_SWITCH ||
 	    rec_cut_armed(&pc->cuts, &arg) == CUT_SWITCH_LOST) {
 		/* Tests: after every marker went out, so the destination switches. */
-		for (i = 0; i < pc->nr_chans && r >= 0; i++)
+		for (i = 0; i < pc->ses.nr_chans && r >= 0; i++)
 			while (!(r = send_chan_wait_idle(&pc->chans[i], 50)))
 				;
 		r = r < 0 ? r : 0;
@@ -1487,25 +1470,25 @@ static int postcopy_switchover(struct precopy *pc)
 	 */
 	if (!r) {
 		arm_req_cut(pc);
-		r = pcs_start(&pc->ps, pc->ram, pc->chans, pc->nr_chans, o->timeout_ms);
+		r = pcs_start(&pc->ps, pc->ram, pc->chans, pc->ses.nr_chans, o->timeout_ms);
 		if (r)
 			return fail(pc, r, "cannot start the return-path thread");
 	}
 	do {
 		if (!r)
-			r = control_recv(&pc->main, true, &ev);
+			r = control_recv(&pc->ses.main, true, &ev);
 	} while (!r && ev.type == WIRE_PKT_NOP);
 	if (!r && ev.type != WIRE_PKT_RESUMED)
-		r = stream_fail(&pc->main, EPROTO, "%s instead of RESUMED",
+		r = stream_fail(&pc->ses.main, EPROTO, "%s instead of RESUMED",
 				wire_pkt_name(ev.type));
 	if (r && ev.type == WIRE_PKT_ERROR) {
 		/* It failed before the guest ran there, unless it says otherwise. */
-		pc->dest_runs = pc->main.peer_code == WIRE_ERR_GUEST_RAN;
-		return fail(pc, r, "destination: %s", pc->main.err);
+		pc->dest_runs = pc->ses.main.peer_code == WIRE_ERR_GUEST_RAN;
+		return fail(pc, r, "destination: %s", pc->ses.main.err);
 	}
 	if (r) {
-		r = fail(pc, r, "destination did not confirm the switch: %s", pc->main.err[0] ?
-			 pc->main.err : strerror(-r));
+		r = fail(pc, r, "destination did not confirm the switch: %s", pc->ses.main.err[0] ?
+			 pc->ses.main.err : strerror(-r));
 	} else {
 		pc->switch_confirmed = true;
 		pc->rep->downtime_ns = now_ns() - t_stop;
@@ -1557,13 +1540,13 @@ static void collect(struct precopy *pc)
 	struct vmig_ram_stats st;
 	unsigned int i;
 
-	for (i = 0; i < pc->nr_chans; i++) {
+	for (i = 0; i < pc->ses.nr_chans; i++) {
 		pc->rep->normal_pages += pc->chans[i].normal_pages;
 		pc->rep->zero_pages += pc->chans[i].zero_pages;
 		pc->rep->wire_bytes += pc->chans[i].s.bytes_out;
 	}
-	if (pc->main_open)
-		pc->rep->wire_bytes += pc->main.bytes_out;
+	if (pc->ses.main_open)
+		pc->rep->wire_bytes += pc->ses.main.bytes_out;
 	if (pc->ram) {
 		vmig_ram_stats(pc->ram, &st);
 		pc->rep->wp_faults = st.wp_faults;
@@ -1586,7 +1569,7 @@ int precopy_migrate(const struct precopy_opts *o, struct report *rep)
 	progress_init(&pc.prog, o->progress);
 	pcs_init(&pc.ps, !o->no_preempt, o->spin_us, o->sched);
 	pc.cuts = o->cuts;
-	snprintf(pc.to, sizeof(pc.to), "%s", o->to);
+	session_init(&pc.ses, o->to, o->timeout_ms);
 	r = setup(&pc);
 	rep->setup_ns = now_ns() - t0;
 	pc.go_postcopy = o->postcopy && !o->postcopy_after;
@@ -1597,15 +1580,15 @@ int precopy_migrate(const struct precopy_opts *o, struct report *rep)
 	if (!r)
 		r = pc.go_postcopy ? postcopy_switchover(&pc) : switchover(&pc);
 	progress_clear(&pc.prog);
-	if (r && pc.main_open)
+	if (r && pc.ses.main_open)
 		dest_reason(&pc);
 	if (r) {
 		/* Nothing was written to the source's memory: let the guest run on. */
-		for (i = 0; i < pc.nr_chans; i++)
+		for (i = 0; i < pc.ses.nr_chans; i++)
 			send_chan_cancel(&pc.chans[i]);
 		devstate_send_precopy_wait(&pc.ds, true);
-		if (pc.main_open)
-			stream_send_error(&pc.main, r, rep->error);
+		if (pc.ses.main_open)
+			stream_send_error(&pc.ses.main, r, rep->error);
 		if (pc.dest_runs)
 			snprintf(rep->error + strlen(rep->error),
 				 sizeof(rep->error) - strlen(rep->error), "; %s: not resumed here",
@@ -1627,15 +1610,14 @@ int precopy_migrate(const struct precopy_opts *o, struct report *rep)
 	rep->total_ns = now_ns() - t0;
 	collect(&pc);
 	pcs_destroy(&pc.ps);	/* before the channels its thread queues on */
-	for (i = 0; i < pc.nr_chans; i++) {
+	for (i = 0; i < pc.ses.nr_chans; i++) {
 		send_chan_destroy(&pc.chans[i]);
 		close(pc.chans[i].s.fd);
 	}
 	free(pc.chans);
 	free(pc.dirty.v);
 	freepage_free(&pc.fp);
-	if (pc.main_open)
-		close(pc.main.fd);
+	session_close_main(&pc.ses);
 	vmig_ram_close(pc.ram);
 	vmig_ctl_close(pc.ctl);
 	return r;
@@ -1683,15 +1665,15 @@ static int attach_setup(struct precopy *pc, struct precopy_opts *ao)
 	pc->handed_over = true;
 	pc->vm_stopped = true;
 	pc->dest_runs = true;
-	pc->session = h.session;
-	pc->hs.version = h.wire_version;
-	pc->hs.caps = h.caps;
+	pc->ses.id = h.session;
+	pc->ses.hs.version = h.wire_version;
+	pc->ses.hs.caps = h.caps;
 	ao->postcopy = true;
 	ao->channels = h.nr_chans;
 	ao->no_preempt = !(h.flags & HANDOVER_PREEMPT);
 	pc->ps.preempt = !ao->no_preempt;
 	if (!ao->to)
-		snprintf(pc->to, sizeof(pc->to), "%s", h.to);
+		session_set_peer(&pc->ses, h.to);
 	pc->ram = vmig_ram_open(pc->ctl, ao->backend, ao->dirty_mode);
 	if (!pc->ram)
 		return fail(pc, errno, "cannot map guest RAM: %s", strerror(errno));
@@ -1704,10 +1686,10 @@ static int attach_setup(struct precopy *pc, struct precopy_opts *ao)
 		return fail(pc, ENOMEM, "out of memory");
 	for (r = 0; r < (int)ao->channels; r++)
 		pc->chans[r].s.fd = -1;
-	pc->nr_chans = ao->channels;
+	pc->ses.nr_chans = ao->channels;
 	fprintf(stderr, "vmig migrate: taking over postcopy session %016llx from a helper "
 		"that went away; the destination was %s%s%s\n",
-		(unsigned long long)pc->session, h.to, ao->to ? ", now " : "",
+		(unsigned long long)pc->ses.id, h.to, ao->to ? ", now " : "",
 		ao->to ? ao->to : "");
 	return 0;
 }
@@ -1726,8 +1708,7 @@ int precopy_attach(const struct precopy_opts *o, struct report *rep)
 	rep->pc.on = true;
 	progress_init(&pc.prog, false);
 	pcs_init(&pc.ps, !o->no_preempt, o->spin_us, o->sched);
-	if (o->to)
-		snprintf(pc.to, sizeof(pc.to), "%s", o->to);
+	session_init(&pc.ses, o->to, o->timeout_ms);
 	r = attach_setup(&pc, &ao);
 	rep->setup_ns = now_ns() - t0;
 	rep->pc.preempt = !ao.no_preempt;
@@ -1762,13 +1743,13 @@ int precopy_attach(const struct precopy_opts *o, struct report *rep)
 		rep->pc.requests = pc.ps.requests;
 		rep->pc.switch_ns = now_ns() - t0;
 	}
-	if (r && pc.main_open)
+	if (r && pc.ses.main_open)
 		dest_reason(&pc);
 	if (r) {
-		for (i = 0; i < pc.nr_chans; i++)
+		for (i = 0; i < pc.ses.nr_chans; i++)
 			send_chan_cancel(&pc.chans[i]);
-		if (pc.main_open)
-			stream_send_error(&pc.main, r, rep->error);
+		if (pc.ses.main_open)
+			stream_send_error(&pc.ses.main, r, rep->error);
 		if (pc.dest_runs && pc.handed_over)
 			snprintf(rep->error + strlen(rep->error),
 				 sizeof(rep->error) - strlen(rep->error), "; the guest may run "
@@ -1789,15 +1770,14 @@ int precopy_attach(const struct precopy_opts *o, struct report *rep)
 	rep->total_ns = now_ns() - t0;
 	collect(&pc);
 	pcs_destroy(&pc.ps);
-	for (i = 0; i < pc.nr_chans; i++) {
+	for (i = 0; i < pc.ses.nr_chans; i++) {
 		send_chan_destroy(&pc.chans[i]);
 		if (pc.chans[i].s.fd >= 0)
 			close(pc.chans[i].s.fd);
 	}
 	free(pc.chans);
 	free(pc.dirty.v);
-	if (pc.main_open)
-		close(pc.main.fd);
+	session_close_main(&pc.ses);
 	vmig_ram_close(pc.ram);
 	vmig_ctl_close(pc.ctl);
 	return r;

@@ -33,7 +33,7 @@ struct session {
 	struct hs_result hs;		/* negotiated version and capabilities */
 	unsigned int nr_chans;		/* multifd channels of the session */
 	int timeout_ms;			/* any single wait on its streams */
-	char peer[256];			/* HOST:PORT of the other end (source: may change on resume) */
+	char peer[256];			/* HOST:PORT of the other end (may change on resume) */
 };
 
 /* No connection yet; peer may be NULL. */

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * The source's precopy engine: bulk stage, dirty rounds until the expected
- * downtime fits (or a stall), switchover, completion.  All state lives in
- * one struct precopy per migration; channels own theirs.
+ * downtime fits (or a stall), switchover, completion; or the switch to
+ * postcopy.  State is per migration: what the source's rooms share in
+ * struct src (src.h), each room's own beside it; channels own theirs.
  */
 #ifndef VMIG_PRECOPY_H
 #define VMIG_PRECOPY_H

@@ -331,18 +331,18 @@ static int migrate_run(int argc, char **argv)
 			o.device_threads = v;
 			break;
 		case 'H': o.no_free_hints = true; break;
-		case 'I': o.hint_before_tracking = true; break;
+		case 'I': o.test.hint_before_tracking = true; break;
 		case 'j': json = true; break;
 		case 'P': o.progress = false; break;
 		case 'C':
 			if (!parse_uint(optarg, 1, 1u << 30, &v))
 				goto bad;
-			o.inject_corrupt = v;
+			o.test.inject_corrupt = v;
 			break;
 		case 'W':
 			if (!parse_uint(optarg, 1, 65535, &v))
 				goto bad;
-			o.wire_version = v;
+			o.test.wire_version = v;
 			break;
 		case 'X':
 		case 'K':
@@ -358,7 +358,7 @@ static int migrate_run(int argc, char **argv)
 		case 0x130: token = optarg; break;
 		case 0x131: insecure = true; break;
 		case 0x103:
-			if (rec_parse_cuts(&o.cuts, optarg))
+			if (rec_parse_cuts(&o.test.cuts, optarg))
 				goto bad;
 			break;
 		case 0x104:

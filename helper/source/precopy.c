@@ -586,7 +586,7 @@ int precopy_migrate(const struct precopy_opts *o, struct report *rep)
 	rep->channels = o->channels;
 	progress_init(&pc.prog, o->progress);
 	postcopy_init(&pc.post, &pc.src);
-	pc.post.test.cuts = o->cuts;
+	pc.post.test.cuts = o->test.cuts;
 	session_init(&pc.src.ses, o->to, o->timeout_ms);
 	r = src_setup(&pc.src, &pc.post.ps, &pc.fp, &rtt_ns);
 	if (!r) {

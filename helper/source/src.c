@@ -166,8 +166,8 @@ int src_setup(struct src *s, struct pc_src *ps, struct freepage *fp, uint64_t *r
 {
 	const struct precopy_opts *o = s->o;
 	struct hs_offer offer = {
-		.version_min = o->wire_version ? o->wire_version : WIRE_VERSION_MIN,
-		.version_max = o->wire_version ? o->wire_version : WIRE_VERSION_MAX,
+		.version_min = o->test.wire_version ? o->test.wire_version : WIRE_VERSION_MIN,
+		.version_max = o->test.wire_version ? o->test.wire_version : WIRE_VERSION_MAX,
 		.caps = WIRE_CAPS_V1 | (o->postcopy ? WIRE_CAP_POSTCOPY | WIRE_CAP_RETURN_PATH |
 					WIRE_CAP_DONE_ACK |
 					(o->no_preempt ? 0 : WIRE_CAP_PREEMPT) : 0),
@@ -246,7 +246,7 @@ int src_setup(struct src *s, struct pc_src *ps, struct freepage *fp, uint64_t *r
 		fd = session_connect_chan(&s->ses, WIRE_CHAN_MULTIFD, i, &tmp, err, sizeof(err));
 		if (fd < 0)
 			return fail(s, fd, "multifd channel %u: %s", i, err);
-		s->chans[i].corrupt_after = i == 0 ? o->inject_corrupt : 0;
+		s->chans[i].corrupt_after = i == 0 ? o->test.inject_corrupt : 0;
 		r = send_chan_start(&s->chans[i], i, fd, o->timeout_ms, s->ram,
 					    s->ses.hs.caps & WIRE_CAP_ZERO_PAGES,
 					    o->max_bandwidth / o->channels);
@@ -264,7 +264,7 @@ int src_setup(struct src *s, struct pc_src *ps, struct freepage *fp, uint64_t *r
 			return fail(s, r, "%s", err);
 	}
 	trace("src: channels up");
-	if (o->hint_before_tracking && !o->no_free_hints) {
+	if (o->test.hint_before_tracking && !o->no_free_hints) {
 		r = freepage_query(fp, s->ctl, o->timeout_ms);
 		if (r)
 			return fail(s, r, "free-page hint: %s", strerror(-r));
@@ -277,7 +277,7 @@ int src_setup(struct src *s, struct pc_src *ps, struct freepage *fp, uint64_t *r
 			    o->track == VMIG_TRACK_SYNC ? "sync" : "auto", strerror(-r));
 	s->rep->tracking = vmig_ram_track_name(s->ram);
 	/* Tracking is on: only now may the hint be taken (helper/source/freepage.h). */
-	if (!o->hint_before_tracking && !o->no_free_hints) {
+	if (!o->test.hint_before_tracking && !o->no_free_hints) {
 		r = freepage_query(fp, s->ctl, o->timeout_ms);
 		if (r)
 			return fail(s, r, "free-page hint: %s", strerror(-r));

@@ -60,7 +60,10 @@ void session_adopt_main(struct session *s, int fd);
  */
 int session_connect_chan(struct session *s, uint16_t kind, uint32_t index, struct stream *tmp,
 			 char *err, size_t errlen);
-/* The main channel's handshake is done (or a resume proven): bind new channels to it (auth.h). */
+/*
+ * A RESUME was proven on the main channel: channels opened from now on
+ * bind to it (auth.h).  After HELLO the handshake (hs_*) does this itself.
+ */
 void session_established(struct session *s);
 /* Both directions of the main channel down now, as a broken link would (tests). */
 void session_shutdown_main(struct session *s);

@@ -453,8 +453,8 @@ static int setup(struct precopy *pc)
 {
 	const struct precopy_opts *o = pc->o;
 	struct hs_offer offer = {
-		.version_min = o->wire_version ? o->wire_version : WIRE_VERSION_MIN,
-		.version_max = o->wire_version ? o->wire_version : WIRE_VERSION_MAX,
+		.version_min = o->test.wire_version ? o->test.wire_version : WIRE_VERSION_MIN,
+		.version_max = o->test.wire_version ? o->test.wire_version : WIRE_VERSION_MAX,
 		.caps = WIRE_CAPS_V1 | (o->postcopy ? WIRE_CAP_POSTCOPY | WIRE_CAP_RETURN_PATH |
 					WIRE_CAP_DONE_ACK |
 					(o->no_preempt ? 0 : WIRE_CAP_PREEMPT) : 0),
@@ -540,7 +540,7 @@ static int setup(struct precopy *pc)
 			return fail(pc, fd, "multifd channel %u: %s", i, err);
 		stream_init_fd(&tmp, fd, o->timeout_ms);
 		r = chan_send_hdr(&tmp, WIRE_CHAN_MULTIFD, pc->session, i);
-		pc->chans[i].corrupt_after = i == 0 ? o->inject_corrupt : 0;
+		pc->chans[i].corrupt_after = i == 0 ? o->test.inject_corrupt : 0;
 		if (!r)
 			r = send_chan_start(&pc->chans[i], i, fd, o->timeout_ms, pc->ram,
 					    pc->hs.caps & WIRE_CAP_ZERO_PAGES,
@@ -559,7 +559,7 @@ static int setup(struct precopy *pc)
 			return fail(pc, r, "%s", err);
 	}
 	trace("src: channels up");
-	if (o->hint_before_tracking && !o->no_free_hints) {
+	if (o->test.hint_before_tracking && !o->no_free_hints) {
 		r = freepage_query(&pc->fp, pc->ctl, o->timeout_ms);
 		if (r)
 			return fail(pc, r, "free-page hint: %s", strerror(-r));
@@ -572,7 +572,7 @@ static int setup(struct precopy *pc)
 			    o->track == VMIG_TRACK_SYNC ? "sync" : "auto", strerror(-r));
 	pc->rep->tracking = vmig_ram_track_name(pc->ram);
 	/* Tracking is on: only now may the hint be taken (helper/source/freepage.h). */
-	if (!o->hint_before_tracking && !o->no_free_hints) {
+	if (!o->test.hint_before_tracking && !o->no_free_hints) {
 		r = freepage_query(&pc->fp, pc->ctl, o->timeout_ms);
 		if (r)
 			return fail(pc, r, "free-page hint: %s", strerror(-r));
@@ -1585,7 +1585,7 @@ int precopy_migrate(const struct precopy_opts *o, struct report *rep)
 	rep->channels = o->channels;
 	progress_init(&pc.prog, o->progress);
 	pcs_init(&pc.ps, !o->no_preempt, o->spin_us, o->sched);
-	pc.cuts = o->cuts;
+	pc.cuts = o->test.cuts;
 	snprintf(pc.to, sizeof(pc.to), "%s", o->to);
 	r = setup(&pc);
 	rep->setup_ns = now_ns() - t0;

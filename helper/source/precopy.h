@@ -15,6 +15,17 @@
 #include "report.h"
 #include "util.h"
 
+/*
+ * Fault injection for the selftests (the hidden --inject-* and --wire-version
+ * options, docs/testing.md), apart from what a user may ask for.
+ */
+struct src_test_opts {
+	struct rec_cuts cuts;		/* cut every connection at these points */
+	bool hint_before_tracking;	/* break the free-hint rule (the test proves it matters) */
+	unsigned int inject_corrupt;	/* corrupt the Nth PAGES packet of channel 0 */
+	uint32_t wire_version;		/* offer only this version (0: the real range) */
+};
+
 struct precopy_opts {
 	const char *vmm_path;		/* the source VMM's control socket */
 	const char *to;			/* HOST:PORT of vmig listen */
@@ -44,11 +55,7 @@ struct precopy_opts {
 	int recovery_timeout_ms;	/* postcopy: reconnect for this long (0: never) */
 	bool no_auto_resume;		/* ... only when asked (vmig migrate --resume) */
 	const char *control_path;	/* the paused source's control socket (NULL: default) */
-	/* testing only */
-	struct rec_cuts cuts;		/* cut every connection at these points */
-	bool hint_before_tracking;	/* break the free-hint rule (the test proves it matters) */
-	unsigned int inject_corrupt;	/* corrupt the Nth PAGES packet of channel 0 */
-	uint32_t wire_version;		/* offer only this version (0: the real range) */
+	struct src_test_opts test;	/* tests only: all zero in real use */
 };
 
 /* Migrate; fills rep (rep->ok, rep->error).  0 or -errno. */

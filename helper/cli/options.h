@@ -78,7 +78,8 @@ extern const struct cli_opt cli_opt_vmm, cli_opt_timeout, cli_opt_backend,
 
 void cli_common_init(struct cli_common *c);
 /*
- * Parse argv by t into c and own (the command's struct).  0 to go on
+ * Parse argv by t into c and own (the command's struct; c may be NULL
+ * when t has no common option).  0 to go on
  * (optind at the first operand), 1 when --help was printed (exit 0),
  * 2 on a usage error, already reported (exit 2).
  */

@@ -139,7 +139,7 @@ build/vmtests/%_test.sh: selftests/vmig/%_test.sh
 	install -m 755 $< $@
 
 # Host tests that include helper sources get the TLS layer from here, only if they use it.
-$(BUILD)/helper-tls.a: $(BUILD)/helper/net/tls.o $(BUILD)/helper/net/auth.o $(BUILD)/helper/common/util.o
+$(BUILD)/helper-tls.a: $(BUILD)/helper/net/tls.o $(BUILD)/helper/net/tls_io.o $(BUILD)/helper/net/auth.o $(BUILD)/helper/common/util.o
 	@rm -f $@
 	ar rcs $@ $^
 
@@ -324,7 +324,8 @@ clean:
 FUZZ_CC   ?= clang
 FUZZ_SRCS := selftests/helper/stream_fuzz.c helper/net/stream.c helper/net/channel.c helper/net/handshake.c \
 	     helper/net/control.c helper/dest/multifd_recv.c helper/common/zero.c helper/dest/postcopy_dst.c helper/common/pctrace.c \
-	     helper/dest/postcopy_kmod.c helper/net/tls.c helper/net/auth.c helper/common/util.c
+	     helper/dest/postcopy_kmod.c helper/net/tls.c helper/net/tls_io.c helper/net/auth.c \
+	     helper/common/util.c
 build/fuzz/stream_fuzz: $(FUZZ_SRCS) $(HELPER_HDRS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -g -O1 -std=gnu11 -D_GNU_SOURCE $(WARN) $(HELPER_INC) -Iuapi -Ilib \
@@ -347,7 +348,8 @@ vmcheck-regionfs-qemu: kmod all build/vmtests/regionfs_qemu_test.sh
 FUZZ_FLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE $(WARN) $(HELPER_INC) -Iuapi -Ilib \
 	      -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 PEER_FUZZ_SRCS := selftests/helper/peer_fuzz.c helper/net/stream.c helper/net/channel.c \
-	     helper/net/handshake.c helper/net/admit.c helper/net/auth.c helper/net/tls.c helper/common/util.c \
+	     helper/net/handshake.c helper/net/admit.c helper/net/auth.c helper/net/tls.c \
+	     helper/net/tls_io.c helper/common/util.c \
 	     helper/common/pctrace.c helper/dest/postcopy_kmod.c
 build/fuzz/peer_fuzz: $(PEER_FUZZ_SRCS) $(HELPER_SRCS) $(HELPER_HDRS)
 	@mkdir -p $(dir $@)

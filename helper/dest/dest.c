@@ -103,10 +103,10 @@ static int setup(struct dest *d)
 
 int dest_receive(const struct dest_opts *o, struct report *rep)
 {
-	struct dest d = { .o = o, .rep = rep, .listen_fd = -1, .rp_fd = -1, .pre_fd = -1 };
+	struct dest d = { .o = o, .rep = rep, .listen_fd = -1, .main.fd = -1,
+			  .rp.fd = -1, .pre.fd = -1 };
 	struct wire_resumed rs = { 0 };
 	uint64_t t0 = now_ns(), t_session = 0;
-	unsigned int i;
 	int r;
 
 	rep->role = "destination";
@@ -193,24 +193,11 @@ int dest_receive(const struct dest_opts *o, struct report *rep)
 	rep->dt_load_ns = rs.load_wait_ns;
 	rep->dt_resume_ns = rs.resume_ns;
 	devstate_recv_destroy(&d.ds);
-	for (i = 0; i < d.nr_chans && d.rx; i++) {
-		rep->normal_pages += d.rx[i].rc.normal_pages;
-		rep->zero_pages += d.rx[i].rc.zero_pages_rcvd;
-		rep->wire_bytes += d.rx[i].rc.s.bytes_in;
-	}
-	if (d.main_open) {
-		rep->wire_bytes += d.main.bytes_in;
-		close(d.main.fd);
-	}
-	free(d.rx);
 	if (d.pc_ready) {
 		pcd_report(&d.pc, rep);
 		pcd_destroy(&d.pc);
 	}
-	if (d.rp_fd >= 0)
-		close(d.rp_fd);
-	if (d.pre_fd >= 0)
-		close(d.pre_fd);
+	dest_close_channels(&d);	/* after the fault thread, which used rp and pre */
 	admit_stop(d.adm);
 	if (d.listen_fd >= 0)
 		close(d.listen_fd);

@@ -26,12 +26,6 @@ static void *receiver_thread(void *arg)
 	return NULL;
 }
 
-void dest_drop(int fd, struct stream *s, const char *what)
-{
-	fprintf(stderr, "vmig listen: dropped %s: %s\n", what, s->err);
-	close(fd);
-}
-
 /* Wait for a main channel with an acceptable handshake. */
 int dest_accept_session(struct dest *d)
 {
@@ -55,20 +49,20 @@ int dest_accept_session(struct dest *d)
 			admit_refuse(&c, -EPROTO, "connection");
 			continue;
 		}
-		d->main = c.s;
 		msg[0] = 0;
 		r = hs_decide(&c.offer, &d->local, &d->hs, msg, sizeof(msg));
 		/* --insecure: the peer is nobody in particular; the layout stays in this log. */
-		if (hs_send_reply(&d->main, r, &d->hs, r && auth_mode() == AUTH_INSECURE ?
+		if (hs_send_reply(&c.s, r, &d->hs, r && auth_mode() == AUTH_INSECURE ?
 				  "refused (the reason is in the destination's log)" : msg) && !r)
 			r = -EPIPE;
 		if (r) {
-			stream_fail(&d->main, -r, "%s", msg[0] ? msg : "handshake failed");
-			dest_drop(d->main.fd, &d->main, "migration request");
+			stream_fail(&c.s, -r, "%s", msg[0] ? msg : "handshake failed");
+			admit_drop(&c.s, "migration request");
 			continue;
 		}
 		d->session = c.h.session;
 		d->nr_chans = c.offer.nr_multifd;
+		d->main = c.s;
 		d->main_open = true;
 		if (d->hs.caps & WIRE_CAP_DEVICE_STATE) {
 			r = devstate_recv_setup(&d->ds, &d->main);
@@ -101,21 +95,22 @@ int dest_accept_channels(struct dest *d)
 		struct admitted c;
 		int64_t left = (int64_t)(deadline - now_ns()) / 1000000;
 		struct receiver *rx;
-		int fd, r = 0;
+		int r = 0;
 
 		if (left <= 0)
 			return fail(d, ETIMEDOUT, "only %u of %u channels connected", got, want);
 		if (admit_next(d->adm, left, &c))
 			continue;
 		h = c.h;
-		fd = c.s.fd;
 		if (h.session == d->session &&
 		    ((h.kind == WIRE_CHAN_RETURN && (d->hs.caps & WIRE_CAP_RETURN_PATH) &&
-		      d->rp_fd < 0) ||
+		      d->rp.fd < 0) ||
 		     (h.kind == WIRE_CHAN_PREEMPT && (d->hs.caps & WIRE_CAP_PREEMPT) &&
-		      d->pre_fd < 0))) {
-			*(h.kind == WIRE_CHAN_RETURN ? &d->rp_fd : &d->pre_fd) = fd;
-			chan_mark_urgent(fd);
+		      d->pre.fd < 0))) {
+			struct stream *to = h.kind == WIRE_CHAN_RETURN ? &d->rp : &d->pre;
+
+			*to = c.s;
+			chan_mark_urgent(to->fd);
 			got++;
 			continue;
 		}
@@ -130,7 +125,7 @@ int dest_accept_channels(struct dest *d)
 			continue;
 		}
 		rx = &d->rx[h.index];
-		recv_chan_init(&rx->rc, h.index, fd, o->timeout_ms, &d->mem,
+		recv_chan_init(&rx->rc, h.index, &c.s, o->timeout_ms, &d->mem,
 			       d->hs.caps & WIRE_CAP_ZERO_PAGES);
 		if (d->ds.dev) {
 			rx->rc.devstate = devstate_recv_chunk;
@@ -141,13 +136,13 @@ int dest_accept_channels(struct dest *d)
 		if (d->pc_running) {	/* resumed: the switch is behind us */
 			rx->rc.bounce = malloc((size_t)WIRE_MAX_BATCH * WIRE_PAGE_SIZE);
 			if (!rx->rc.bounce) {
-				close(fd);
+				stream_close(&rx->rc.s);
 				return fail(d, ENOMEM, "out of memory");
 			}
 		}
 		r = pthread_create(&rx->thread, NULL, receiver_thread, rx);
 		if (r) {
-			close(fd);
+			stream_close(&rx->rc.s);
 			return fail(d, r, "cannot start a receiver thread");
 		}
 		rx->started = true;
@@ -195,7 +190,7 @@ void dest_rx_stop(struct dest *d)
 	for (i = 0; i < d->nr_chans; i++) {
 		if (d->rx && d->rx[i].started) {
 			pthread_join(d->rx[i].thread, NULL);
-			close(d->rx[i].rc.s.fd);
+			stream_close(&d->rx[i].rc.s);
 			free(d->rx[i].rc.bounce);
 			d->rx[i].rc.bounce = NULL;
 			d->rx[i].started = false;
@@ -203,13 +198,10 @@ void dest_rx_stop(struct dest *d)
 	}
 }
 
-/* A paused postcopy: drop every channel of the broken connection. */
-void dest_drop_channels(struct dest *d)
+void dest_close_channels(struct dest *d)
 {
 	unsigned int i;
 
-	pcd_stop(&d->pc);
-	dest_rx_stop(d);
 	for (i = 0; i < d->nr_chans && d->rx; i++) {
 		d->rep->normal_pages += d->rx[i].rc.normal_pages;
 		d->rep->zero_pages += d->rx[i].rc.zero_pages_rcvd;
@@ -219,12 +211,17 @@ void dest_drop_channels(struct dest *d)
 	d->rx = NULL;
 	if (d->main_open) {
 		d->rep->wire_bytes += d->main.bytes_in;
-		close(d->main.fd);
+		stream_close(&d->main);
 		d->main_open = false;
 	}
-	if (d->rp_fd >= 0)
-		close(d->rp_fd);
-	if (d->pre_fd >= 0)
-		close(d->pre_fd);
-	d->rp_fd = d->pre_fd = -1;
+	stream_close(&d->rp);
+	stream_close(&d->pre);
+}
+
+/* A paused postcopy: drop every channel of the broken connection. */
+void dest_drop_channels(struct dest *d)
+{
+	pcd_stop(&d->pc);
+	dest_rx_stop(d);
+	dest_close_channels(d);
 }

@@ -5,8 +5,6 @@
 
 #include "dest_state.h"
 
-/* Log why a connection was dropped (s->err) and close fd. */
-void dest_drop(int fd, struct stream *s, const char *what);
 /* Wait (--accept-timeout) for a main channel with an acceptable handshake. */
 int dest_accept_session(struct dest *d);
 /* Take the session's channels (--timeout), a receiver thread per multifd one. */
@@ -17,6 +15,11 @@ int dest_rx_check(struct dest *d, bool *all_ended);
 uint64_t dest_rx_pages(struct dest *d);
 /* Release parked receivers, stop and join them (idempotent). */
 void dest_rx_stop(struct dest *d);
+/*
+ * Close the session's channels (receivers stopped, the fault thread too),
+ * their counts added to the report.
+ */
+void dest_close_channels(struct dest *d);
 /* A paused postcopy: drop every channel of the broken connection. */
 void dest_drop_channels(struct dest *d);
 

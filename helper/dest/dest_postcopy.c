@@ -135,7 +135,7 @@ int dest_pc_event(struct dest *d, const struct ctl_event *ev)
 	}
 	if (d->pc.kmod)
 		uffd = -1;
-	r = pcd_start(&d->pc, uffd, d->rp_fd, d->pre_fd, o->timeout_ms);
+	r = pcd_start(&d->pc, uffd, &d->rp, &d->pre, o->timeout_ms);
 	if (r)
 		return fail(d, r, "cannot start the postcopy fault thread: %s", strerror(-r));
 	pcd_release(&d->pc, false);

@@ -46,7 +46,7 @@ int dest_recover(struct dest *d, int err)
 		struct wire_resume wr;
 		struct admitted c;
 		int64_t left = (int64_t)(deadline - now_ns()) / 1000000;
-		int fd, r;
+		int r;
 
 		if (left <= 0 && d->pc_done) {
 			d->rep->error[0] = 0;
@@ -62,7 +62,6 @@ int dest_recover(struct dest *d, int err)
 		}
 		if (admit_next(d->adm, left < 200 ? left : 200, &c))
 			continue;
-		fd = c.s.fd;
 		d->main = c.s;
 		h = c.h;
 		wr = c.resume;
@@ -107,13 +106,13 @@ int dest_recover(struct dest *d, int err)
 		}
 		if (r) {
 			stream_send_error(&d->main, r, d->main.err);
-			dest_drop(fd, &d->main, "connection while paused");
+			admit_drop(&d->main, "connection while paused");
 			continue;
 		}
 		d->main_open = true;
 		r = dest_accept_channels(d);
 		if (!r)
-			r = pcd_resume(&d->pc, d->rp_fd, d->pre_fd, o->timeout_ms);
+			r = pcd_resume(&d->pc, &d->rp, &d->pre, o->timeout_ms);
 		if (r) {
 			fprintf(stderr, "vmig listen: resume attempt %u failed: %s\n", wr.attempt,
 				d->rep->error[0] ? d->rep->error : strerror(-r));
@@ -181,7 +180,7 @@ void dest_refuse_resume(struct dest *d)
 		}
 		stream_send_error(s, WIRE_ERR_NOT_SWITCHED, "the postcopy switch did not reach "
 				  "the destination: its guest never ran");
-		close(s->fd);
+		stream_close(s);
 		fprintf(stderr, "vmig listen: told the source (RESUME attempt %u) that the guest "
 			"never ran here\n", c.resume.attempt);
 		return;

@@ -48,7 +48,7 @@ struct dest {
 	struct devstate_recv ds;
 	uint64_t t_complete;
 	/* postcopy (postcopy_dst.c does the work) */
-	int rp_fd, pre_fd;		/* return path, preempt channel: -1 if none */
+	struct stream rp, pre;		/* return path, preempt channel (fd -1: none) */
 	struct pc_dst pc;
 	bool pc_ready, pc_running;	/* pc set up; the guest runs here in postcopy */
 	bool pc_done;			/* postcopy finished here (DONE sent) */

@@ -7,12 +7,12 @@
 #include "multifd_recv.h"
 #include "postcopy_dst.h"
 
-void recv_chan_init(struct recv_chan *c, unsigned int index, int fd, int timeout_ms,
+void recv_chan_init(struct recv_chan *c, unsigned int index, struct stream *s, int timeout_ms,
 		    const struct dest_mem *mem, bool zero_pages)
 {
 	memset(c, 0, sizeof(*c));
 	c->index = index;
-	stream_init_fd(&c->s, fd, timeout_ms);
+	stream_move(&c->s, s, timeout_ms);
 	c->mem = mem;
 	c->zero_pages = zero_pages;
 }

@@ -41,7 +41,8 @@ struct recv_chan {
 	struct iovec iov[WIRE_MAX_BATCH];
 };
 
-void recv_chan_init(struct recv_chan *c, unsigned int index, int fd, int timeout_ms,
+/* A receiver on s's connection (now c->s's). */
+void recv_chan_init(struct recv_chan *c, unsigned int index, struct stream *s, int timeout_ms,
 		    const struct dest_mem *mem, bool zero_pages);
 /* Receive until END: 0, or -errno with c->s.err saying why. */
 int recv_chan_run(struct recv_chan *c);

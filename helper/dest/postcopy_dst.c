@@ -767,17 +767,18 @@ static void *fault_thread(void *arg)
 	return NULL;
 }
 
-int pcd_start(struct pc_dst *pc, int uffd, int rp_fd, int pre_fd, int timeout_ms)
+int pcd_start(struct pc_dst *pc, int uffd, const struct stream *rp, const struct stream *pre,
+	      int timeout_ms)
 {
 	int r;
 
 	pc->uffd = uffd;
 	if (uffd >= 0)
 		fcntl(uffd, F_SETFL, fcntl(uffd, F_GETFL) | O_NONBLOCK);
-	stream_init_fd(&pc->rp, rp_fd, timeout_ms);
-	stream_init_fd(&pc->pre, pre_fd, timeout_ms);
-	if (pct_on(&pc->trace) && pre_fd >= 0)
-		pct_rx_enable(pre_fd);
+	stream_view(&pc->rp, rp, timeout_ms);
+	stream_view(&pc->pre, pre, timeout_ms);
+	if (pct_on(&pc->trace) && pre->fd >= 0)
+		pct_rx_enable(pre->fd);
 	pc->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (pc->stop_fd < 0)
 		return -errno;
@@ -820,7 +821,8 @@ int pcd_adopt(struct pc_dst *pc, int uffd)
  * return path (their fault-read time kept, so the pause counts in the
  * latency); faults queued in the uffd while paused are read as usual.
  */
-int pcd_resume(struct pc_dst *pc, int rp_fd, int pre_fd, int timeout_ms)
+int pcd_resume(struct pc_dst *pc, const struct stream *rp, const struct stream *pre,
+	       int timeout_ms)
 {
 	uint64_t junk;
 	unsigned int i;
@@ -828,10 +830,10 @@ int pcd_resume(struct pc_dst *pc, int rp_fd, int pre_fd, int timeout_ms)
 
 	if (read(pc->stop_fd, &junk, sizeof(junk)) < 0 && errno != EAGAIN)
 		return -errno;
-	stream_init_fd(&pc->rp, rp_fd, timeout_ms);
-	stream_init_fd(&pc->pre, pre_fd, timeout_ms);
-	if (pct_on(&pc->trace) && pre_fd >= 0)
-		pct_rx_enable(pre_fd);
+	stream_view(&pc->rp, rp, timeout_ms);
+	stream_view(&pc->pre, pre, timeout_ms);
+	if (pct_on(&pc->trace) && pre->fd >= 0)
+		pct_rx_enable(pre->fd);
 	pthread_mutex_lock(&pc->lock);
 	pc->err[0] = 0;
 	for (i = 0; i < atomic_load(&pc->npend);) {

@@ -86,8 +86,13 @@ void pcd_note_received(struct pc_dst *pc, uint32_t region, uint64_t page);
  */
 int pcd_mark_received(struct pc_dst *pc);
 int pcd_discard(struct pc_dst *pc, uint32_t region, uint64_t first, uint64_t n);
-/* Start the fault thread on uffd, then let the receivers go on. */
-int pcd_start(struct pc_dst *pc, int uffd, int rp_fd, int pre_fd, int timeout_ms);
+/*
+ * Start the fault thread on uffd, then let the receivers go on.  rp, pre:
+ * the return path and preempt channel (pre closed without preempt); pc
+ * works on views of them (stream_view), the caller keeps and closes them.
+ */
+int pcd_start(struct pc_dst *pc, int uffd, const struct stream *rp, const struct stream *pre,
+	      int timeout_ms);
 void pcd_release(struct pc_dst *pc, bool abort);
 /* Place one page (src NULL: zero) after the switch; 0 or -errno. */
 int pcd_place(struct pc_dst *pc, uint32_t region, uint64_t page, const void *src);
@@ -100,7 +105,8 @@ int pcd_place_batch(struct pc_dst *pc, uint32_t region, const uint64_t *pages,
 /* Everything arrived: end the return path (and drain preempt). 0 or -errno. */
 int pcd_finish(struct pc_dst *pc, int timeout_ms);
 /* Recovery: a new return path and preempt channel; outstanding requests again. */
-int pcd_resume(struct pc_dst *pc, int rp_fd, int pre_fd, int timeout_ms);
+int pcd_resume(struct pc_dst *pc, const struct stream *rp, const struct stream *pre,
+	       int timeout_ms);
 /*
  * Taking over from a dead helper (vmig listen --attach): the VMM's
  * registration (uffd; -1 on vmig.ko regions), its waiters woken to fault

@@ -38,13 +38,15 @@ struct admit {
 
 struct opener {
 	struct admit *a;
-	int fd, slot;
+	struct stream s;		/* accepted; moves into the admitted item */
+	int slot;
 };
 
-static int open_conn(struct admit *a, int fd, struct admitted *c)
+/* The opening of s (now c's) within the deadline. */
+static int open_conn(struct admit *a, struct stream *s, struct admitted *c)
 {
 	memset(c, 0, sizeof(*c));
-	stream_init_fd(&c->s, fd, a->timeout_ms);
+	c->s = *s;
 	c->s.deadline_ns = now_ns() + a->deadline_ms * 1000000ull;
 	return admit_read_opening(c);
 }
@@ -98,7 +100,8 @@ static void *opener_thread(void *arg)
 	struct opener *o = arg;
 	struct admit *a = o->a;
 	struct item *it = malloc(sizeof(*it));
-	int fd = o->fd, r = it ? open_conn(a, fd, &it->c) : -ENOMEM;
+	struct stream *s = it ? &it->c.s : &o->s;	/* the connection, wherever it is */
+	int r = it ? open_conn(a, &o->s, &it->c) : -ENOMEM;
 
 	if (r && it) {
 		bool cut;
@@ -109,7 +112,7 @@ static void *opener_thread(void *arg)
 		stream_send_error(&it->c.s, r, it->c.s.err);
 		fprintf(stderr, "vmig listen: dropped connection: %s\n", cut ? "the oldest of "
 			"16 unfinished openings, to make room for a new connection" : it->c.s.err);
-		linger(fd);
+		linger(s->fd);
 	}
 	pthread_mutex_lock(&a->lock);
 	a->fds[o->slot] = -1;		/* before the close: admit_stop() shuts down fds[] */
@@ -121,13 +124,13 @@ static void *opener_thread(void *arg)
 		a->tail = &it->next;
 		a->queued++;
 		it = NULL;
-		fd = -1;
+		s = NULL;
 	}
 	a->opening--;
 	pthread_cond_broadcast(&a->cond);
 	pthread_mutex_unlock(&a->lock);
-	if (fd >= 0)
-		close(fd);
+	if (s)
+		stream_close(s);
 	free(it);
 	free(o);
 	return NULL;
@@ -143,7 +146,7 @@ static int free_slot(struct admit *a)
 	return -1;
 }
 
-static void start_opener(struct admit *a, int fd)
+static void start_opener(struct admit *a, struct stream *s)
 {
 	struct opener *o = malloc(sizeof(*o));
 	pthread_attr_t at;
@@ -177,14 +180,14 @@ static void start_opener(struct admit *a, int fd)
 		pthread_mutex_unlock(&a->lock);
 		fprintf(stderr, "vmig listen: dropped a connection: %u already opening, %u "
 			"waiting to be taken\n", a->opening, a->queued);
-		close(fd);
+		stream_close(s);
 		free(o);
 		return;
 	}
 	o->a = a;
-	o->fd = fd;
+	o->s = *s;
 	o->slot = slot;
-	a->fds[slot] = fd;
+	a->fds[slot] = s->fd;
 	a->since[slot] = now_ns();
 	a->opening++;
 	pthread_mutex_unlock(&a->lock);
@@ -196,7 +199,7 @@ static void start_opener(struct admit *a, int fd)
 		a->opening--;
 		pthread_cond_broadcast(&a->cond);
 		pthread_mutex_unlock(&a->lock);
-		close(fd);
+		stream_close(&o->s);
 		free(o);
 	}
 	pthread_attr_destroy(&at);
@@ -211,7 +214,8 @@ static void *acceptor_thread(void *arg)
 			{ .fd = a->listen_fd, .events = POLLIN },
 			{ .fd = a->wake[0], .events = POLLIN },
 		};
-		int fd;
+		struct stream s;
+		int r;
 
 		if (poll(p, 2, -1) < 0 && errno != EINTR)
 			break;
@@ -219,10 +223,10 @@ static void *acceptor_thread(void *arg)
 			break;
 		if (!(p[0].revents & POLLIN))
 			continue;
-		fd = chan_accept(a->listen_fd, 0);
-		if (fd >= 0)
-			start_opener(a, fd);
-		else if (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS || fd == -ENOMEM)
+		r = chan_accept(&s, a->listen_fd, 0, a->timeout_ms);
+		if (!r)
+			start_opener(a, &s);
+		else if (r == -EMFILE || r == -ENFILE || r == -ENOBUFS || r == -ENOMEM)
 			usleep(100000);	/* out of descriptors: let openings finish */
 	}
 	return NULL;
@@ -289,11 +293,16 @@ int admit_next(struct admit *a, int ms, struct admitted *out)
 	return 0;
 }
 
+void admit_drop(struct stream *s, const char *what)
+{
+	fprintf(stderr, "vmig listen: dropped %s: %s\n", what, s->err);
+	stream_close(s);
+}
+
 void admit_refuse(struct admitted *c, int err, const char *what)
 {
 	stream_send_error(&c->s, err, c->s.err);
-	fprintf(stderr, "vmig listen: dropped %s: %s\n", what, c->s.err);
-	close(c->s.fd);
+	admit_drop(&c->s, what);
 }
 
 void admit_stop(struct admit *a)
@@ -318,7 +327,7 @@ void admit_stop(struct admit *a)
 	pthread_mutex_unlock(&a->lock);
 	for (it = a->head; it; it = next) {
 		next = it->next;
-		close(it->c.s.fd);
+		stream_close(&it->c.s);
 		free(it);
 	}
 	close(a->wake[0]);

@@ -42,8 +42,10 @@ int admit_next(struct admit *a, int ms, struct admitted *out);
  * channel header, and a main channel's first packet.  0 or -errno.
  */
 int admit_read_opening(struct admitted *c);
-/* Refuse and close a connection the main thread does not want. */
+/* Refuse (ERROR with c->s.err) and close a connection the main thread does not want. */
 void admit_refuse(struct admitted *c, int err, const char *what);
+/* Log why a connection was dropped (s->err) and close it, without a word to the peer. */
+void admit_drop(struct stream *s, const char *what);
 /* Stop accepting, end every opening, close what was never taken. */
 void admit_stop(struct admit *a);
 

@@ -38,13 +38,17 @@ static int split_hostport(const char *hostport, char *host, size_t hostlen, cons
 	return 0;
 }
 
-int chan_connect(const char *hostport, int timeout_ms, char *err, size_t errlen)
+int chan_connect(struct stream *s, const char *hostport, int connect_ms, int timeout_ms,
+		 char *err, size_t errlen)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai;
+	struct tls_conn *tls;
 	char host[256];
 	const char *port;
 	uint64_t t0;
 	int r, one = 1;
+
+	stream_init_fd(s, -1, NULL, timeout_ms);
 
 	if (split_hostport(hostport, host, sizeof(host), &port) || !*port) {
 		snprintf(err, errlen, "bad address '%s' (want HOST:PORT)", hostport);
@@ -68,7 +72,7 @@ int chan_connect(const char *hostport, int timeout_ms, char *err, size_t errlen)
 		if (connect(fd, ai->ai_addr, ai->ai_addrlen)) {
 			r = -errno;
 			if (r == -EINPROGRESS) {
-				long left = timeout_ms - (long)((now_ns() - t0) / 1000000);
+				long left = connect_ms - (long)((now_ns() - t0) / 1000000);
 
 				int so_err = 0;
 
@@ -81,15 +85,16 @@ int chan_connect(const char *hostport, int timeout_ms, char *err, size_t errlen)
 		if (!r) {
 			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 			freeaddrinfo(ai);
-			r = tls_attach(fd, false, host, err, errlen);
+			r = tls_attach(fd, false, host, &tls, err, errlen);
 			if (r) {
 				close(fd);
 				return r;
 			}
-			return fd;
+			stream_init_fd(s, fd, tls, timeout_ms);
+			return 0;
 		}
 		close(fd);
-		if (r != -ECONNREFUSED || (now_ns() - t0) / 1000000 >= (uint64_t)timeout_ms)
+		if (r != -ECONNREFUSED || (now_ns() - t0) / 1000000 >= (uint64_t)connect_ms)
 			break;
 		usleep(50000);
 	}
@@ -128,23 +133,26 @@ int chan_listen(const char *hostport, char *err, size_t errlen)
 	return fd;
 }
 
-int chan_accept(int listen_fd, int timeout_ms)
+int chan_accept(struct stream *s, int listen_fd, int wait_ms, int timeout_ms)
 {
-	int r = poll_fd(listen_fd, POLLIN, timeout_ms), fd, one = 1;
+	int r = poll_fd(listen_fd, POLLIN, wait_ms), fd, one = 1;
+	struct tls_conn *tls;
 	char err[128];
 
+	stream_init_fd(s, -1, NULL, timeout_ms);
 	if (r)
 		return r;
 	fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (fd < 0)
 		return -errno;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	r = tls_attach(fd, true, NULL, err, sizeof(err));
+	r = tls_attach(fd, true, NULL, &tls, err, sizeof(err));
 	if (r) {
 		close(fd);
 		return r;
 	}
-	return fd;
+	stream_init_fd(s, fd, tls, timeout_ms);
+	return 0;
 }
 
 void chan_mark_urgent(int fd)

@@ -8,12 +8,20 @@
 
 #include "stream.h"
 
-/* "host:port" -> a connected socket, retrying refused connects up to timeout_ms. */
-int chan_connect(const char *hostport, int timeout_ms, char *err, size_t errlen);
+/*
+ * "host:port" -> s, connected (with its TLS connection when TLS is on),
+ * retrying refused connects up to connect_ms; each later wait on s up to
+ * timeout_ms.  0, or -errno with err filled and s closed.
+ */
+int chan_connect(struct stream *s, const char *hostport, int connect_ms, int timeout_ms,
+		 char *err, size_t errlen);
 /* "[addr:]port" -> a listening socket. */
 int chan_listen(const char *hostport, char *err, size_t errlen);
-/* One connection, or -ETIMEDOUT. */
-int chan_accept(int listen_fd, int timeout_ms);
+/*
+ * One connection into s (with its TLS connection), waiting up to wait_ms
+ * for it; each later wait on s up to timeout_ms.  0, -ETIMEDOUT or -errno.
+ */
+int chan_accept(struct stream *s, int listen_fd, int wait_ms, int timeout_ms);
 /*
  * Mark a postcopy urgent channel (return path, preempt): DSCP EF in the IP
  * header for the network, socket priority 6 (TC_PRIO_INTERACTIVE) for the

@@ -45,12 +45,33 @@ const char *wire_kind_name(unsigned int kind)
 	}
 }
 
-void stream_init_fd(struct stream *s, int fd, int timeout_ms)
+void stream_init_fd(struct stream *s, int fd, struct tls_conn *tls, int timeout_ms)
 {
 	memset(s, 0, sizeof(*s));
 	s->fd = fd;
-	s->tls = tls_lookup(fd);
+	s->tls = tls;
 	s->timeout_ms = timeout_ms;
+}
+
+void stream_view(struct stream *to, const struct stream *from, int timeout_ms)
+{
+	stream_init_fd(to, from->fd, from->tls, timeout_ms);
+}
+
+void stream_move(struct stream *to, struct stream *from, int timeout_ms)
+{
+	stream_view(to, from, timeout_ms);
+	from->fd = -1;
+	from->tls = NULL;
+}
+
+void stream_close(struct stream *s)
+{
+	tls_free(s->tls);
+	s->tls = NULL;
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = -1;
 }
 
 void stream_init_mem(struct stream *s, const void *buf, size_t len)
@@ -120,7 +141,7 @@ int stream_readv(struct stream *s, struct iovec *iov, int cnt)
 			n = k;
 		} else {
 			/* Non-blocking socket: read first, wait only when nothing is there. */
-			n = s->tls ? tls_readv(s, iov, cnt) :
+			n = s->tls ? tls_readv(s->tls, s, iov, cnt) :
 				     readv(s->fd, iov, cnt > IOV_MAX ? IOV_MAX : cnt);
 			if (n < 0) {
 				int r;
@@ -195,7 +216,7 @@ int stream_writev(struct stream *s, struct iovec *iov, int cnt)
 			if (cnt > 0)
 				n = iov->iov_len;
 		} else {
-			n = s->tls ? tls_writev(s, iov, cnt) :
+			n = s->tls ? tls_writev(s->tls, s, iov, cnt) :
 				     sendmsg(s->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 			if (n < 0) {
 				int r;

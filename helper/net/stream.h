@@ -14,9 +14,16 @@
 
 #include "wire.h"
 
+struct tls_conn;
+
+/*
+ * A connection's state travels with its stream: copying the struct hands
+ * the connection (socket and TLS state) to the copy, and exactly one copy
+ * closes it (stream_close).
+ */
 struct stream {
-	int fd;				/* -1: read from mem */
-	struct tls_conn *tls;		/* NULL: plain TCP (tls.h) */
+	int fd;				/* -1: read from mem, or closed */
+	struct tls_conn *tls;		/* owned; NULL: plain TCP (tls.h) */
 	const uint8_t *mem;
 	size_t mem_len, mem_pos;
 	int timeout_ms;
@@ -31,8 +38,22 @@ struct stream {
 	uint8_t conn_secret[32], main_key[32];
 };
 
-void stream_init_fd(struct stream *s, int fd, int timeout_ms);
+/* A connected socket and its TLS connection (NULL: plain TCP), now s's. */
+void stream_init_fd(struct stream *s, int fd, struct tls_conn *tls, int timeout_ms);
 void stream_init_mem(struct stream *s, const void *buf, size_t len);
+/*
+ * Go on with from's connection in to, a new owner's stream: its socket and
+ * TLS state, with timeout_ms, counters and err from zero.  to owns the
+ * connection from now on; from is left closed.
+ */
+void stream_move(struct stream *to, struct stream *from, int timeout_ms);
+/*
+ * The same, but from keeps owning (and closes) the connection: to is a
+ * view on it for the one thread that does its I/O.
+ */
+void stream_view(struct stream *to, const struct stream *from, int timeout_ms);
+/* Close the socket and free its TLS state; s is closed after (fd -1). */
+void stream_close(struct stream *s);
 /*
  * How long the next wait may last: timeout_ms, or less when deadline_ns
  * (a bound on the whole connection so far, e.g. its handshake) comes first.

@@ -5,13 +5,17 @@
  * Configured once per process from the command line (--tls-creds DIR with
  * ca.pem, cert.pem, key.pem: x509 with peer verification both ways; or
  * --tls-psk FILE: an external pre-shared key).  Then chan_connect() and
- * chan_accept() attach a TLS connection to each socket they return, keyed
- * by its fd, and stream_init_fd() on that fd finds it: the stream's reads
- * and writes go through TLS, the handshake runs lazily on the first I/O
- * with the stream's deadline, and a failure lands in the stream's err like
- * any other I/O failure (so the destination drops such a connection with a
+ * chan_accept() give each stream they return its own TLS connection
+ * (struct stream's tls, freed by stream_close()): the stream's reads and
+ * writes go through it, the handshake runs lazily on the first I/O with
+ * the stream's deadline, and a failure lands in the stream's err like any
+ * other I/O failure (so the destination drops such a connection with a
  * message and keeps waiting).  Without TLS, a peer that is not on loopback
  * gets a warning once.
+ *
+ * tls.c holds the configuration and identities (context, credentials,
+ * exporters, peer identity), tls_io.c the records (handshake, reads,
+ * writes, kernel TLS).
  *
  * Session binding (auth.h) uses two RFC 8446 exporters of each connection:
  * one as the connection's own secret, one (context = the session id) as a
@@ -42,13 +46,21 @@ enum tls_mode { TLS_NONE, TLS_X509, TLS_PSK };
 /* Set up from the command line; 0 or -errno with err filled. */
 int tls_configure(enum tls_mode mode, const char *path, bool server, char *err, size_t errlen);
 bool tls_enabled(void);
-/* channel.c: after connect (host = what the user named) or accept. */
-int tls_attach(int fd, bool server, const char *host, char *err, size_t errlen);
-/* stream.c: the TLS connection on fd, or NULL for plain TCP. */
-struct tls_conn *tls_lookup(int fd);
-/* Like readv()/writev() on a non-blocking socket: >= 0, or -1 with errno. */
-ssize_t tls_readv(struct stream *s, const struct iovec *iov, int cnt);
-ssize_t tls_writev(struct stream *s, const struct iovec *iov, int cnt);
+/*
+ * channel.c: after connect (host = what the user named) or accept, the
+ * TLS connection for fd into *out (NULL: plain TCP).  0 or -errno with err.
+ */
+int tls_attach(int fd, bool server, const char *host, struct tls_conn **out, char *err,
+	       size_t errlen);
+/* stream.c: free a connection (NULL: nothing); the caller closes its fd. */
+void tls_free(struct tls_conn *c);
+/*
+ * stream.c: like readv()/writev() on a non-blocking socket, through c, the
+ * TLS connection of s (whose deadline bounds the handshake's waits and
+ * whose err says why it failed): >= 0, or -1 with errno.
+ */
+ssize_t tls_readv(struct tls_conn *c, struct stream *s, const struct iovec *iov, int cnt);
+ssize_t tls_writev(struct tls_conn *c, struct stream *s, const struct iovec *iov, int cnt);
 
 /*
  * Bytes OpenSSL holds for s that poll() on its fd cannot see (false for

@@ -16,7 +16,7 @@
 void session_init(struct session *s, const char *peer, int timeout_ms)
 {
 	memset(s, 0, sizeof(*s));
-	s->main.fd = -1;
+	stream_init_fd(&s->main, -1, NULL, timeout_ms);
 	s->timeout_ms = timeout_ms;
 	session_set_peer(s, peer);
 }
@@ -35,38 +35,35 @@ void session_set_peer(struct session *s, const char *peer)
 
 int session_connect_main(struct session *s, int wait_ms, char *err, size_t errlen)
 {
-	int fd = chan_connect(s->peer, wait_ms, err, errlen);
+	int r = chan_connect(&s->main, s->peer, wait_ms, s->timeout_ms, err, errlen);
 
-	if (fd < 0)
-		return fd;
-	session_adopt_main(s, fd);
+	if (r)
+		return r;
+	s->main_open = true;
 	return chan_send_hdr(&s->main, WIRE_CHAN_MAIN, s->id, 0);
 }
 
-void session_adopt_main(struct session *s, int fd)
+void session_adopt_main(struct session *s, struct stream *c)
 {
-	stream_init_fd(&s->main, fd, s->timeout_ms);
+	s->main = *c;
 	s->main_open = true;
 }
 
-int session_connect_chan(struct session *s, uint16_t kind, uint32_t index, struct stream *tmp,
+int session_connect_chan(struct session *s, uint16_t kind, uint32_t index, struct stream *c,
 			 char *err, size_t errlen)
 {
-	int fd, r;
+	int r = chan_connect(c, s->peer, s->timeout_ms, s->timeout_ms, err, errlen);
 
-	memset(tmp, 0, sizeof(*tmp));
-	tmp->fd = -1;
-	fd = chan_connect(s->peer, s->timeout_ms, err, errlen);
-	if (fd < 0)
-		return fd;
-	stream_init_fd(tmp, fd, s->timeout_ms);
-	r = chan_send_hdr(tmp, kind, s->id, index);
-	if (r) {
-		close(fd);
-		snprintf(err, errlen, "%s", tmp->err[0] ? tmp->err : strerror(-r));
+	if (r)
 		return r;
+	r = chan_send_hdr(c, kind, s->id, index);
+	if (r) {
+		if (!c->err[0])
+			stream_fail(c, -r, "%s", strerror(-r));
+		snprintf(err, errlen, "%s", c->err);
+		stream_close(c);
 	}
-	return fd;
+	return r;
 }
 
 void session_established(struct session *s)
@@ -87,7 +84,7 @@ uint64_t session_close_main(struct session *s)
 	if (!s->main_open)
 		return 0;
 	bytes = s->main.bytes_out;
-	close(s->main.fd);
+	stream_close(&s->main);
 	s->main_open = false;
 	return bytes;
 }

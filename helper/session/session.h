@@ -4,13 +4,13 @@
  * main channel, the handshake's result, how many multifd channels the
  * session has, and the peer's address.  Nothing about guest RAM.
  *
- * What it owns: the main stream (its fd, from session_connect_main or
- * session_adopt_main until session_close_main).  What it does not own: the
- * multifd channels' threads and queues (struct send_chan on the source,
- * struct recv_chan on the destination own their stream); session_connect_chan
- * opens one and hands its fd over.  Keys and TLS state stay in auth.c and
- * tls.c (process-wide, one session per process); the session only says
- * when they change (session_established).
+ * What it owns: the main stream (its socket and TLS connection, from
+ * session_connect_main or session_adopt_main until session_close_main).
+ * What it does not own: the multifd channels' threads and queues (struct
+ * send_chan on the source, struct recv_chan on the destination own their
+ * stream); session_connect_chan opens one and hands its stream over.  Keys
+ * stay in auth.c (process-wide, one session per process); the session only
+ * says when they change (session_established).
  *
  * Lifetime: session_init, then any number of open/close cycles of the
  * main stream (postcopy recovery reconnects the same session), then
@@ -50,15 +50,18 @@ void session_set_peer(struct session *s, const char *peer);
  * stream stays open (main_open) when only the header failed.
  */
 int session_connect_main(struct session *s, int wait_ms, char *err, size_t errlen);
-/* Destination: take an accepted, header-checked connection as the main channel. */
-void session_adopt_main(struct session *s, int fd);
+/*
+ * Destination: take an accepted, header-checked connection (its stream as
+ * admitted, authentication state included) as the main channel.
+ */
+void session_adopt_main(struct session *s, struct stream *c);
 /*
  * Source: connect one more channel of the session (kind WIRE_CHAN_*,
- * index) and send its header on tmp.  fd (now the caller's), or -errno:
- * err says why; tmp->fd is -1 if the connection failed, else the header
- * did (the fd is closed then).
+ * index) into c and send its header.  0 (c is the caller's), or -errno
+ * with c closed and err saying why; c->err is empty if the connection
+ * failed, else the header did.
  */
-int session_connect_chan(struct session *s, uint16_t kind, uint32_t index, struct stream *tmp,
+int session_connect_chan(struct session *s, uint16_t kind, uint32_t index, struct stream *c,
 			 char *err, size_t errlen);
 /*
  * A RESUME was proven on the main channel: channels opened from now on
@@ -67,7 +70,10 @@ int session_connect_chan(struct session *s, uint16_t kind, uint32_t index, struc
 void session_established(struct session *s);
 /* Both directions of the main channel down now, as a broken link would (tests). */
 void session_shutdown_main(struct session *s);
-/* Close the main channel if open; the bytes it sent (0 if it was not open). */
+/*
+ * Close the main channel if open; the bytes it sent (0 if it was not open).
+ * The bytes it received, if wanted, are s->main.bytes_in before.
+ */
 uint64_t session_close_main(struct session *s);
 
 #endif

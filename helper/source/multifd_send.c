@@ -203,14 +203,14 @@ out:
 	return NULL;
 }
 
-int send_chan_start(struct send_chan *c, unsigned int index, int fd, int timeout_ms,
+int send_chan_start(struct send_chan *c, unsigned int index, struct stream *s, int timeout_ms,
 		    struct vmig_ram *ram, bool zero_pages, uint64_t bytes_per_sec)
 {
 	pthread_condattr_t ca;
 	int r;
 
 	c->index = index;
-	stream_init_fd(&c->s, fd, timeout_ms);
+	stream_move(&c->s, s, timeout_ms);
 	c->ram = ram;
 	c->zero_cap = zero_pages;
 	ratelimit_init(&c->rl, bytes_per_sec);
@@ -220,7 +220,7 @@ int send_chan_start(struct send_chan *c, unsigned int index, int fd, int timeout
 	 * postcopy pages (TCP small queues then bound it to ~1 ms of the cap).
 	 */
 	if (bytes_per_sec)
-		setsockopt(fd, SOL_SOCKET, SO_MAX_PACING_RATE, &bytes_per_sec,
+		setsockopt(c->s.fd, SOL_SOCKET, SO_MAX_PACING_RATE, &bytes_per_sec,
 			   sizeof(bytes_per_sec));
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_mutex_init(&c->wlock, NULL);

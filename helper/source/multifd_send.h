@@ -58,7 +58,8 @@ struct send_chan {
 	struct iovec iov[WIRE_MAX_BATCH + 2];
 };
 
-int send_chan_start(struct send_chan *c, unsigned int index, int fd, int timeout_ms,
+/* Start sending on s's connection (now c->s's, whatever the result). */
+int send_chan_start(struct send_chan *c, unsigned int index, struct stream *s, int timeout_ms,
 		    struct vmig_ram *ram, bool zero_pages, uint64_t bytes_per_sec);
 /* Queue pages [first, first+n) of region. */
 int send_chan_queue(struct send_chan *c, uint32_t region, uint64_t first, uint64_t n,

@@ -25,12 +25,11 @@ void pcs_init(struct pc_src *ps, bool preempt, int spin_us, enum urgent_sched sc
 static int open_chan(struct stream *s, uint16_t kind, const char *to, uint64_t session,
 		     int timeout_ms, char *err, size_t errlen)
 {
-	int fd = chan_connect(to, timeout_ms, err, errlen), r;
+	int r = chan_connect(s, to, timeout_ms, timeout_ms, err, errlen);
 
-	if (fd < 0)
-		return fd;
-	stream_init_fd(s, fd, timeout_ms);
-	chan_mark_urgent(fd);
+	if (r)
+		return r;
+	chan_mark_urgent(s->fd);
 	r = chan_send_hdr(s, kind, session, 0);
 	if (r)
 		snprintf(err, errlen, "%s channel: %s", wire_kind_name(kind), s->err);
@@ -230,9 +229,7 @@ void pcs_destroy(struct pc_src *ps)
 		pthread_join(ps->thread, NULL);
 		ps->started = false;
 	}
-	if (ps->rp.fd >= 0)
-		close(ps->rp.fd);
-	if (ps->pre.fd >= 0)
-		close(ps->pre.fd);
+	stream_close(&ps->rp);
+	stream_close(&ps->pre);
 	pct_close(&ps->trace);
 }

@@ -178,7 +178,7 @@ int src_setup(struct src *s, struct pc_src *ps, struct freepage *fp, uint64_t *r
 	uint64_t t_query;
 	char err[256];
 	unsigned int i;
-	int fd, r;
+	int r;
 
 	s->ctl = vmig_ctl_connect(o->vmm_path, o->timeout_ms);
 	if (!s->ctl)
@@ -243,15 +243,15 @@ int src_setup(struct src *s, struct pc_src *ps, struct freepage *fp, uint64_t *r
 	for (i = 0; i < o->channels; i++) {
 		struct stream tmp;
 
-		fd = session_connect_chan(&s->ses, WIRE_CHAN_MULTIFD, i, &tmp, err, sizeof(err));
-		if (fd < 0)
-			return fail(s, fd, "multifd channel %u: %s", i, err);
+		r = session_connect_chan(&s->ses, WIRE_CHAN_MULTIFD, i, &tmp, err, sizeof(err));
+		if (r)
+			return fail(s, r, "multifd channel %u: %s", i, err);
 		s->chans[i].corrupt_after = i == 0 ? o->test.inject_corrupt : 0;
-		r = send_chan_start(&s->chans[i], i, fd, o->timeout_ms, s->ram,
+		r = send_chan_start(&s->chans[i], i, &tmp, o->timeout_ms, s->ram,
 					    s->ses.hs.caps & WIRE_CAP_ZERO_PAGES,
 					    o->max_bandwidth / o->channels);
 		if (r) {
-			close(fd);
+			stream_close(&s->chans[i].s);
 			return fail(s, r, "multifd channel %u: %s", i,
 				    tmp.err[0] ? tmp.err : strerror(-r));
 		}
@@ -311,8 +311,7 @@ void src_close(struct src *s)
 
 	for (i = 0; i < s->ses.nr_chans; i++) {
 		send_chan_destroy(&s->chans[i]);
-		if (s->chans[i].s.fd >= 0)
-			close(s->chans[i].s.fd);
+		stream_close(&s->chans[i].s);
 	}
 	free(s->chans);
 	free(s->dirty.v);

@@ -66,7 +66,7 @@ static void drop_channels(struct postcopy *pc)
 		s->rep->normal_pages += s->chans[i].normal_pages;
 		s->rep->zero_pages += s->chans[i].zero_pages;
 		s->rep->wire_bytes += s->chans[i].s.bytes_out;
-		close(s->chans[i].s.fd);
+		stream_close(&s->chans[i].s);
 		memset(&s->chans[i], 0, sizeof(s->chans[i]));
 		s->chans[i].s.fd = -1;
 	}
@@ -86,7 +86,7 @@ static int resume_once(struct postcopy *pc, unsigned int attempt, int wait_ms, c
 	struct wire_resume wr = { .attempt = attempt };
 	uint64_t *bm[WIRE_MAX_REGIONS] = { 0 }, arg;
 	unsigned int i;
-	int fd, r;
+	int r;
 
 	r = session_connect_main(&s->ses, wait_ms, err, errlen);
 	if (r && !s->ses.main_open)
@@ -133,20 +133,20 @@ static int resume_once(struct postcopy *pc, unsigned int attempt, int wait_ms, c
 		struct stream tmp;
 		char why[192];
 
-		fd = session_connect_chan(&s->ses, WIRE_CHAN_MULTIFD, i, &tmp, why, sizeof(why));
-		if (fd < 0) {
-			/* tmp.fd < 0: the connection failed (why says it all) */
-			if (tmp.fd < 0)
+		r = session_connect_chan(&s->ses, WIRE_CHAN_MULTIFD, i, &tmp, why, sizeof(why));
+		if (r) {
+			/* no tmp.err: the connection failed (why says it all) */
+			if (!tmp.err[0])
 				snprintf(err, errlen, "%s", why);
 			else
 				snprintf(err, errlen, "multifd channel %u: %s", i, why);
-			return fd;
+			return r;
 		}
-		r = send_chan_start(&s->chans[i], i, fd, o->timeout_ms, s->ram,
+		r = send_chan_start(&s->chans[i], i, &tmp, o->timeout_ms, s->ram,
 					    s->ses.hs.caps & WIRE_CAP_ZERO_PAGES,
 					    o->max_bandwidth / o->channels);
 		if (r) {
-			close(fd);
+			stream_close(&s->chans[i].s);
 			snprintf(err, errlen, "multifd channel %u: %s", i,
 				 tmp.err[0] ? tmp.err : strerror(-r));
 			return r;

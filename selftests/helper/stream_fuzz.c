@@ -41,7 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (mode & 2) {
 		struct recv_chan *c = malloc(sizeof(*c));
 
-		recv_chan_init(c, 0, -1, 0, &mem, mode & 4);
+		recv_chan_init(c, 0, &s, 0, &mem, mode & 4);
 		c->s = s;
 		recv_chan_run(c);
 		free(c);

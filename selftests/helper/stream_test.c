@@ -61,7 +61,7 @@ TEST(read_completes_when_the_tail_is_below_the_low_water_mark)
 
 	tcp_pair(&p);
 	w.fd = p.a;
-	stream_init_fd(&s, p.b, 3000);
+	stream_init_fd(&s, p.b, NULL, 3000);
 	stream_set_lowat(&s, 300 << 10);	/* capped at 256 KiB */
 	ASSERT_EQ(pthread_create(&t, NULL, write_two_parts, &w), 0);
 	EXPECT_EQ(stream_read(&s, buf, 300 << 10), 0) TH_LOG("%s", s.err);
@@ -78,7 +78,7 @@ TEST(a_silent_peer_times_out_with_a_message)
 	char c;
 
 	tcp_pair(&p);
-	stream_init_fd(&s, p.b, 200);
+	stream_init_fd(&s, p.b, NULL, 200);
 	EXPECT_EQ(stream_read(&s, &c, 1), -ETIMEDOUT);
 	EXPECT_NE(strstr(s.err, "no data from peer for 200 ms"), NULL);
 	close(p.a);
@@ -94,10 +94,33 @@ TEST(a_closed_peer_is_reported)
 	tcp_pair(&p);
 	send(p.a, "ab", 2, 0);
 	close(p.a);
-	stream_init_fd(&s, p.b, 1000);
+	stream_init_fd(&s, p.b, NULL, 1000);
 	EXPECT_EQ(stream_read(&s, c, 4), -ECONNRESET);	/* truncated */
 	EXPECT_NE(strstr(s.err, "peer closed the connection"), NULL);
 	close(p.b);
+}
+
+TEST(a_moved_connection_is_read_by_its_new_owner_and_closed_once)
+{
+	struct stream from, to;
+	struct pair p;
+	char c[2];
+
+	tcp_pair(&p);
+	stream_init_fd(&from, p.b, NULL, 1000);
+	from.bytes_in = 7;
+	stream_move(&to, &from, 500);
+	EXPECT_EQ(from.fd, -1);
+	EXPECT_EQ(to.fd, p.b);
+	EXPECT_EQ(to.timeout_ms, 500);
+	EXPECT_EQ(to.bytes_in, 0);
+	send(p.a, "ok", 2, 0);
+	EXPECT_EQ(stream_read(&to, c, 2), 0);
+	stream_close(&from);			/* closed already: nothing happens */
+	stream_close(&to);
+	EXPECT_EQ(to.fd, -1);
+	EXPECT_EQ(recv(p.a, c, 1, 0), 0);	/* the peer sees the close */
+	close(p.a);
 }
 
 TEST(oversized_and_unknown_packets_are_refused)

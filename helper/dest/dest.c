@@ -90,7 +90,7 @@ static int setup(struct dest *d)
 	if (o->attach)
 		fprintf(stderr, "vmig listen: took over the postcopy of session %016llx: %llu "
 			"pages missing; waiting on %s for the source to resume it (%s)\n",
-			(unsigned long long)d->session, (unsigned long long)pcd_missing(&d->pc),
+			(unsigned long long)d->ses.id, (unsigned long long)pcd_missing(&d->pc),
 			d->listen_addr, auth_mode_name());
 	else
 		fprintf(stderr, "vmig listen: waiting for a source on %s (%s)\n", d->listen_addr,
@@ -103,12 +103,12 @@ static int setup(struct dest *d)
 
 int dest_receive(const struct dest_opts *o, struct report *rep)
 {
-	struct dest d = { .o = o, .rep = rep, .listen_fd = -1, .main.fd = -1,
-			  .rp.fd = -1, .pre.fd = -1 };
+	struct dest d = { .o = o, .rep = rep, .listen_fd = -1, .rp.fd = -1, .pre.fd = -1 };
 	struct wire_resumed rs = { 0 };
 	uint64_t t0 = now_ns(), t_session = 0;
 	int r;
 
+	session_init(&d.ses, NULL, o->timeout_ms);
 	rep->role = "destination";
 	rep->backend = "uffd";
 	rep->tracking = "";
@@ -126,7 +126,7 @@ int dest_receive(const struct dest_opts *o, struct report *rep)
 			r = dest_accept_session(&d);
 		if (!r) {
 			t_session = now_ns();
-			rep->channels = d.nr_chans;
+			rep->channels = d.ses.nr_chans;
 			r = dest_pc_prepare(&d);
 		}
 		if (!r)
@@ -162,10 +162,10 @@ int dest_receive(const struct dest_opts *o, struct report *rep)
 	if (!r && d.pc_running) {
 		vmig_ctl_complete(d.ctl);
 	} else if (!r) {
-		r = stream_send_pkt(&d.main, WIRE_PKT_RESUMED, &rs, sizeof(rs));
+		r = stream_send_pkt(&d.ses.main, WIRE_PKT_RESUMED, &rs, sizeof(rs));
 		if (r)
 			fprintf(stderr, "vmig listen: the guest runs here, but the source did "
-				"not get RESUMED: %s\n", d.main.err);
+				"not get RESUMED: %s\n", d.ses.main.err);
 		r = 0;
 		vmig_ctl_complete(d.ctl);
 	} else {
@@ -176,8 +176,8 @@ int dest_receive(const struct dest_opts *o, struct report *rep)
 				 "; postcopy interrupted with %llu pages never received: the "
 				 "guest cannot continue", (unsigned long long)pcd_missing(&d.pc));
 		}
-		if (d.main_open)	/* first the reason, then drop the channels */
-			stream_send_error(&d.main, d.pc_running ? WIRE_ERR_GUEST_RAN : r,
+		if (d.ses.main_open)	/* first the reason, then drop the channels */
+			stream_send_error(&d.ses.main, d.pc_running ? WIRE_ERR_GUEST_RAN : r,
 					  rep->error);
 		dest_rx_stop(&d);
 		/* --attach that did not take over: the record stays for another try. */

@@ -50,9 +50,9 @@ int dest_accept_session(struct dest *d)
 			continue;
 		}
 		msg[0] = 0;
-		r = hs_decide(&c.offer, &d->local, &d->hs, msg, sizeof(msg));
+		r = hs_decide(&c.offer, &d->local, &d->ses.hs, msg, sizeof(msg));
 		/* --insecure: the peer is nobody in particular; the layout stays in this log. */
-		if (hs_send_reply(&c.s, r, &d->hs, r && auth_mode() == AUTH_INSECURE ?
+		if (hs_send_reply(&c.s, r, &d->ses.hs, r && auth_mode() == AUTH_INSECURE ?
 				  "refused (the reason is in the destination's log)" : msg) && !r)
 			r = -EPIPE;
 		if (r) {
@@ -60,15 +60,14 @@ int dest_accept_session(struct dest *d)
 			admit_drop(&c.s, "migration request");
 			continue;
 		}
-		d->session = c.h.session;
-		d->nr_chans = c.offer.nr_multifd;
-		d->main = c.s;
-		d->main_open = true;
-		if (d->hs.caps & WIRE_CAP_DEVICE_STATE) {
-			r = devstate_recv_setup(&d->ds, &d->main);
+		d->ses.id = c.h.session;
+		d->ses.nr_chans = c.offer.nr_multifd;
+		session_adopt_main(&d->ses, &c.s);
+		if (d->ses.hs.caps & WIRE_CAP_DEVICE_STATE) {
+			r = devstate_recv_setup(&d->ds, &d->ses.main);
 			if (r) {
-				stream_send_error(&d->main, r, d->main.err);
-				return fail(d, r, "%s", d->main.err);
+				stream_send_error(&d->ses.main, r, d->ses.main.err);
+				return fail(d, r, "%s", d->ses.main.err);
 			}
 		} else if (vmig_ctl_device_count(d->ctl)) {
 			return fail(d, EPROTONOSUPPORT, "the source sends no device state, but "
@@ -84,11 +83,11 @@ int dest_accept_channels(struct dest *d)
 	uint64_t deadline = now_ns() + o->timeout_ms * 1000000ull;
 	unsigned int got = 0;
 
-	d->rx = calloc(d->nr_chans, sizeof(*d->rx));
+	d->rx = calloc(d->ses.nr_chans, sizeof(*d->rx));
 	if (!d->rx)
 		return fail(d, ENOMEM, "out of memory");
-	unsigned int want = d->nr_chans + !!(d->hs.caps & WIRE_CAP_RETURN_PATH) +
-			    !!(d->hs.caps & WIRE_CAP_PREEMPT);
+	unsigned int want = d->ses.nr_chans + !!(d->ses.hs.caps & WIRE_CAP_RETURN_PATH) +
+			    !!(d->ses.hs.caps & WIRE_CAP_PREEMPT);
 
 	while (got < want) {
 		struct wire_chan_hdr h;
@@ -102,10 +101,10 @@ int dest_accept_channels(struct dest *d)
 		if (admit_next(d->adm, left, &c))
 			continue;
 		h = c.h;
-		if (h.session == d->session &&
-		    ((h.kind == WIRE_CHAN_RETURN && (d->hs.caps & WIRE_CAP_RETURN_PATH) &&
+		if (h.session == d->ses.id &&
+		    ((h.kind == WIRE_CHAN_RETURN && (d->ses.hs.caps & WIRE_CAP_RETURN_PATH) &&
 		      d->rp.fd < 0) ||
-		     (h.kind == WIRE_CHAN_PREEMPT && (d->hs.caps & WIRE_CAP_PREEMPT) &&
+		     (h.kind == WIRE_CHAN_PREEMPT && (d->ses.hs.caps & WIRE_CAP_PREEMPT) &&
 		      d->pre.fd < 0))) {
 			struct stream *to = h.kind == WIRE_CHAN_RETURN ? &d->rp : &d->pre;
 
@@ -115,10 +114,10 @@ int dest_accept_channels(struct dest *d)
 			continue;
 		}
 		/* The binding proof was checked: only the session's source gets here. */
-		if (h.kind != WIRE_CHAN_MULTIFD || h.session != d->session)
+		if (h.kind != WIRE_CHAN_MULTIFD || h.session != d->ses.id)
 			r = stream_fail(&c.s, EPROTO, "a %s channel while a session sets up",
 					wire_kind_name(h.kind));
-		if (!r && (h.index >= d->nr_chans || d->rx[h.index].started))
+		if (!r && (h.index >= d->ses.nr_chans || d->rx[h.index].started))
 			r = stream_fail(&c.s, EPROTO, "multifd channel index %u unexpected", h.index);
 		if (r) {
 			admit_refuse(&c, r, "connection");
@@ -126,7 +125,7 @@ int dest_accept_channels(struct dest *d)
 		}
 		rx = &d->rx[h.index];
 		recv_chan_init(&rx->rc, h.index, &c.s, o->timeout_ms, &d->mem,
-			       d->hs.caps & WIRE_CAP_ZERO_PAGES);
+			       d->ses.hs.caps & WIRE_CAP_ZERO_PAGES);
 		if (d->ds.dev) {
 			rx->rc.devstate = devstate_recv_chunk;
 			rx->rc.devstate_arg = &d->ds;
@@ -156,7 +155,7 @@ int dest_rx_check(struct dest *d, bool *all_ended)
 	unsigned int i;
 
 	*all_ended = true;
-	for (i = 0; i < d->nr_chans; i++) {
+	for (i = 0; i < d->ses.nr_chans; i++) {
 		int st = atomic_load(&d->rx[i].state);
 
 		if (st < 0)
@@ -172,7 +171,7 @@ uint64_t dest_rx_pages(struct dest *d)
 	uint64_t sum = 0;
 	unsigned int i;
 
-	for (i = 0; i < d->nr_chans; i++)
+	for (i = 0; i < d->ses.nr_chans; i++)
 		sum += __atomic_load_n(&d->rx[i].rc.pages, __ATOMIC_RELAXED);
 	return sum;
 }
@@ -184,10 +183,10 @@ void dest_rx_stop(struct dest *d)
 
 	if (d->pc_ready)
 		pcd_release(&d->pc, true);
-	for (i = 0; i < d->nr_chans; i++)
+	for (i = 0; i < d->ses.nr_chans; i++)
 		if (d->rx && d->rx[i].started)
 			shutdown(d->rx[i].rc.s.fd, SHUT_RDWR);
-	for (i = 0; i < d->nr_chans; i++) {
+	for (i = 0; i < d->ses.nr_chans; i++) {
 		if (d->rx && d->rx[i].started) {
 			pthread_join(d->rx[i].thread, NULL);
 			stream_close(&d->rx[i].rc.s);
@@ -202,18 +201,16 @@ void dest_close_channels(struct dest *d)
 {
 	unsigned int i;
 
-	for (i = 0; i < d->nr_chans && d->rx; i++) {
+	for (i = 0; i < d->ses.nr_chans && d->rx; i++) {
 		d->rep->normal_pages += d->rx[i].rc.normal_pages;
 		d->rep->zero_pages += d->rx[i].rc.zero_pages_rcvd;
 		d->rep->wire_bytes += d->rx[i].rc.s.bytes_in;
 	}
 	free(d->rx);
 	d->rx = NULL;
-	if (d->main_open) {
-		d->rep->wire_bytes += d->main.bytes_in;
-		stream_close(&d->main);
-		d->main_open = false;
-	}
+	if (d->ses.main_open)
+		d->rep->wire_bytes += d->ses.main.bytes_in;
+	session_close_main(&d->ses);
 	stream_close(&d->rp);
 	stream_close(&d->pre);
 }

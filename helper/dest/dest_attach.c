@@ -99,11 +99,11 @@ int dest_attach(struct dest *d)
 	if (h.secret_len == AUTH_ROOT_LEN)
 		auth_root_import(h.secret);
 	explicit_bzero(h.secret, sizeof(h.secret));
-	d->session = h.session;
-	d->hs.version = h.wire_version;
-	d->hs.caps = h.caps;
-	d->nr_chans = h.nr_chans;
-	d->rep->channels = d->nr_chans;
+	d->ses.id = h.session;
+	d->ses.hs.version = h.wire_version;
+	d->ses.hs.caps = h.caps;
+	d->ses.nr_chans = h.nr_chans;
+	d->rep->channels = d->ses.nr_chans;
 	if (!d->listen_addr[0])
 		snprintf(d->listen_addr, sizeof(d->listen_addr), "%s", h.to);
 	r = dest_pc_prepare(d);
@@ -139,7 +139,7 @@ int dest_attach(struct dest *d)
 		pck_disable(&d->pc);	/* the regions become ordinary, as after pcd_finish */
 	d->pc_running = true;
 	d->rep->pc.on = true;
-	d->rep->pc.preempt = d->hs.caps & WIRE_CAP_PREEMPT;
+	d->rep->pc.preempt = d->ses.hs.caps & WIRE_CAP_PREEMPT;
 	d->t_switch = now_ns();
 	/* Ours now: where we listen, for the next one. */
 	r = dest_handover_leave(d);

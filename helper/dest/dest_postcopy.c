@@ -24,20 +24,20 @@ int dest_pc_prepare(struct dest *d)
 	unsigned int i;
 	int r;
 
-	if (!(d->hs.caps & WIRE_CAP_POSTCOPY))
+	if (!(d->ses.hs.caps & WIRE_CAP_POSTCOPY))
 		return 0;
 	for (i = 0; i < d->mem.nr_regions; i++)
 		vmig_ctl_region(d->ctl, i, &memfds[i], &size, &base[i]);
-	r = pcd_init(&d->pc, &d->mem, memfds, base, d->hs.caps & WIRE_CAP_PREEMPT,
+	r = pcd_init(&d->pc, &d->mem, memfds, base, d->ses.hs.caps & WIRE_CAP_PREEMPT,
 		     d->o->spin_us);
 	if (r)
 		return fail(d, r, "out of memory");
 	d->pc.sched = d->o->sched;
 	/* vmig.ko regions serve missing pages themselves (postcopy_kmod.c). */
 	d->pc.kmod = !strcmp(vmig_ram_backend(d->ram), "kmod");
-	d->pc.nr_chans = d->nr_chans;
+	d->pc.nr_chans = d->ses.nr_chans;
 	d->pc_ready = true;
-	d->rep->pc.preempt = d->hs.caps & WIRE_CAP_PREEMPT;
+	d->rep->pc.preempt = d->ses.hs.caps & WIRE_CAP_PREEMPT;
 	return 0;
 }
 
@@ -50,9 +50,9 @@ int dest_pc_prepare(struct dest *d)
 int dest_handover_leave(struct dest *d)
 {
 	struct handover h = {
-		.magic = HANDOVER_MAGIC, .wire_version = d->hs.version,
-		.session = d->session, .caps = d->hs.caps, .nr_chans = d->nr_chans,
-		.flags = HANDOVER_DEST | (d->hs.caps & WIRE_CAP_PREEMPT ? HANDOVER_PREEMPT : 0),
+		.magic = HANDOVER_MAGIC, .wire_version = d->ses.hs.version,
+		.session = d->ses.id, .caps = d->ses.hs.caps, .nr_chans = d->ses.nr_chans,
+		.flags = HANDOVER_DEST | (d->ses.hs.caps & WIRE_CAP_PREEMPT ? HANDOVER_PREEMPT : 0),
 	};
 
 	int r;
@@ -169,8 +169,8 @@ int dest_pc_event(struct dest *d, const struct ctl_event *ev)
 	fprintf(stderr, "vmig listen: postcopy: the guest runs here; missing pages are "
 		"fetched on demand\n");
 	/* Sources from before the parts took an empty RESUMED and take this too. */
-	r = stream_send_pkt(&d->main, WIRE_PKT_RESUMED, &rs, sizeof(rs));
+	r = stream_send_pkt(&d->ses.main, WIRE_PKT_RESUMED, &rs, sizeof(rs));
 	if (r)
-		return fail(d, r, "main channel: %s", d->main.err);
+		return fail(d, r, "main channel: %s", d->ses.main.err);
 	return 0;
 }

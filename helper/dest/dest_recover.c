@@ -62,31 +62,30 @@ int dest_recover(struct dest *d, int err)
 		}
 		if (admit_next(d->adm, left < 200 ? left : 200, &c))
 			continue;
-		d->main = c.s;
+		session_adopt_main(&d->ses, &c.s);
 		h = c.h;
 		wr = c.resume;
 		r = 0;
 		if (h.kind != WIRE_CHAN_MAIN || c.first != WIRE_PKT_RESUME ||
-		    h.session != d->session)
-			r = stream_fail(&d->main, EPROTO, "%s while a session is paused",
+		    h.session != d->ses.id)
+			r = stream_fail(&d->ses.main, EPROTO, "%s while a session is paused",
 					h.kind != WIRE_CHAN_MAIN ? "a channel of another kind than "
 					"main" : c.first != WIRE_PKT_RESUME ? "HELLO" :
 					"RESUME of another session");
 		if (!r)
-			r = auth_resume_check(&d->main, wr.proof);
+			r = auth_resume_check(&d->ses.main, wr.proof);
 		if (!r)
 			report_event(d->rep, "resume_attempt", "\"attempt\":%u", wr.attempt);
 		if (!r && d->pc_done) {
 			/* Finished here: the source only has to hear it (from us: proved). */
 			uint8_t proof[AUTH_KEY_LEN];
 
-			r = auth_resumed_proof(&d->main, proof);
+			r = auth_resumed_proof(&d->ses.main, proof);
 			if (!r)
-				r = stream_send_pkt(&d->main, WIRE_PKT_DONE, proof, sizeof(proof));
+				r = stream_send_pkt(&d->ses.main, WIRE_PKT_DONE, proof, sizeof(proof));
 			if (!r)
-				r = rec_wait_done_ack(&d->main, o->timeout_ms);
+				r = rec_wait_done_ack(&d->ses.main, o->timeout_ms);
 			if (!r) {
-				d->main_open = true;
 				d->rep->error[0] = 0;
 				d->rep->pc.recoveries++;
 				d->rep->pc.last_pause_ns = now_ns() - t0;
@@ -101,15 +100,16 @@ int dest_recover(struct dest *d, int err)
 		}
 		/* Before RESUMED goes out: the channels that follow it bind to this key. */
 		if (!r && !d->pc_done) {
-			auth_session_established(&d->main);
-			r = rec_send_bitmap(&d->main, &d->pc);
+			session_established(&d->ses);
+			r = rec_send_bitmap(&d->ses.main, &d->pc);
 		}
 		if (r) {
-			stream_send_error(&d->main, r, d->main.err);
-			admit_drop(&d->main, "connection while paused");
+			stream_send_error(&d->ses.main, r, d->ses.main.err);
+			fprintf(stderr, "vmig listen: dropped connection while paused: %s\n",
+				d->ses.main.err);
+			session_close_main(&d->ses);
 			continue;
 		}
-		d->main_open = true;
 		r = dest_accept_channels(d);
 		if (!r)
 			r = pcd_resume(&d->pc, &d->rp, &d->pre, o->timeout_ms);
@@ -166,7 +166,7 @@ void dest_refuse_resume(struct dest *d)
 		if (admit_next(d->adm, left < 200 ? left : 200, &c))
 			continue;
 		if (c.h.kind != WIRE_CHAN_MAIN || c.first != WIRE_PKT_RESUME ||
-		    c.h.session != d->session)
+		    c.h.session != d->ses.id)
 			r = stream_fail(s, EPROTO, "no RESUME of this session");
 		if (!r)
 			r = auth_resume_check(s, c.resume.proof);

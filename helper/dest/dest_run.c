@@ -28,7 +28,7 @@ int dest_run(struct dest *d)
 	int r;
 
 	for (;;) {
-		struct pollfd p = { .fd = d->main.fd, .events = POLLIN };
+		struct pollfd p = { .fd = d->ses.main.fd, .events = POLLIN };
 
 		r = dest_rx_check(d, &ended);
 		if (!r && d->pc_running && atomic_load(&d->pc.state) < 0)
@@ -50,11 +50,11 @@ int dest_run(struct dest *d)
 			continue;
 		}
 		last_pkt = now_ns();
-		r = control_recv(&d->main, false, &ev);
+		r = control_recv(&d->ses.main, false, &ev);
 		if (!r && ev.type == WIRE_PKT_DEVSTATE)
-			r = devstate_recv_chunk(d->ds.dev ? &d->ds : NULL, &d->main, ev.len);
+			r = devstate_recv_chunk(d->ds.dev ? &d->ds : NULL, &d->ses.main, ev.len);
 		if (r)
-			return fail(d, r, "main channel: %s", d->main.err);
+			return fail(d, r, "main channel: %s", d->ses.main.err);
 		if (ev.type == WIRE_PKT_ROUND) {
 			round = ev.round.round;
 			round_base = dest_rx_pages(d);
@@ -109,16 +109,16 @@ int dest_run(struct dest *d)
 				    n_unans == 1 ? "" : "s", (unsigned long long)u_page, u_region);
 		d->rep->pc.switch_ns = now_ns() - d->t_switch;
 		d->pc_done = true;
-		r = stream_send_pkt(&d->main, WIRE_PKT_DONE, NULL, 0);
-		if (!r && (d->hs.caps & WIRE_CAP_DONE_ACK))
-			r = rec_wait_done_ack(&d->main, o->timeout_ms);
+		r = stream_send_pkt(&d->ses.main, WIRE_PKT_DONE, NULL, 0);
+		if (!r && (d->ses.hs.caps & WIRE_CAP_DONE_ACK))
+			r = rec_wait_done_ack(&d->ses.main, o->timeout_ms);
 		/* Unconfirmed: wait for the source to come back and ask (dest_recover()). */
-		if (r && (d->hs.caps & WIRE_CAP_DONE_ACK) && rec_transient(r))
+		if (r && (d->ses.hs.caps & WIRE_CAP_DONE_ACK) && rec_transient(r))
 			return fail(d, r, "postcopy finished here, the source did not confirm: %s",
-				    d->main.err);
+				    d->ses.main.err);
 		if (r)
 			fprintf(stderr, "vmig listen: postcopy finished, but the source did not get "
-				"DONE: %s\n", d->main.err);
+				"DONE: %s\n", d->ses.main.err);
 	}
 	return 0;
 }

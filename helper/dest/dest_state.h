@@ -4,7 +4,9 @@
  * (dest.c sequences them): accepting a session and its channels
  * (dest_accept.c), running it (dest_run.c), postcopy here (dest_postcopy.c),
  * taking over from a dead helper (dest_attach.c) and recovery
- * (dest_recover.c).  Each is handed the struct dest it works on.
+ * (dest_recover.c).  Each is handed the struct dest it works on.  The
+ * session's connections and handshake are in the same object as the
+ * source's (session.h); the channels other than main are kept here.
  */
 #ifndef VMIG_DEST_STATE_H
 #define VMIG_DEST_STATE_H
@@ -20,6 +22,7 @@
 #include "handshake.h"
 #include "multifd_recv.h"
 #include "postcopy_dst.h"
+#include "session.h"
 #include "stream.h"
 
 struct receiver {
@@ -39,12 +42,8 @@ struct dest {
 	struct hs_offer local;
 	int listen_fd;
 	struct admit *adm;		/* authenticated connections (admit.h) */
-	struct stream main;
-	bool main_open;
-	uint64_t session;
-	struct hs_result hs;
-	unsigned int nr_chans;
-	struct receiver *rx;
+	struct session ses;		/* id, main channel, handshake, nr_chans */
+	struct receiver *rx;		/* ses.nr_chans multifd receivers */
 	struct devstate_recv ds;
 	uint64_t t_complete;
 	/* postcopy (postcopy_dst.c does the work) */

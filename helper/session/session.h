@@ -10,7 +10,8 @@
  * send_chan on the source, struct recv_chan on the destination own their
  * stream); session_connect_chan opens one and hands its stream over.  Keys
  * stay in auth.c (process-wide, one session per process); the session only
- * says when they change (session_established).
+ * says when they change (session_established).  The destination fills id,
+ * hs and nr_chans from the HELLO it accepts (or the handover record).
  *
  * Lifetime: session_init, then any number of open/close cycles of the
  * main stream (postcopy recovery reconnects the same session), then

@@ -14,6 +14,7 @@
 
 #include "libvmig.h"
 #include "cmd.h"
+#include "util.h"
 
 static volatile sig_atomic_t monitor_stop;
 
@@ -150,14 +151,6 @@ static int monitor_event(const struct vmig_nl_event *ev, void *arg)
 	return 0;
 }
 
-static double monitor_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static int monitor_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -227,7 +220,7 @@ static int monitor_run(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	if (timeout > 0)
-		deadline = monitor_now() + timeout;
+		deadline = now_ns() / 1e9 + timeout;
 
 	p.fd = vmig_nl_event_fd(nl);
 	p.events = POLLIN;
@@ -235,7 +228,7 @@ static int monitor_run(int argc, char **argv)
 		int wait_ms = -1;
 
 		if (timeout > 0) {
-			double left = deadline - monitor_now();
+			double left = deadline - now_ns() / 1e9;
 
 			if (left <= 0) {
 				if (m.count > 0) {

@@ -126,6 +126,20 @@ static int io_fail(struct stream *s, int err, const char *what)
 	return stream_fail(s, -err, "%s failed: %s", what, strerror(-err));
 }
 
+/* Past n bytes of the iovecs: the ones done dropped, the next one trimmed. */
+static void iov_advance(struct iovec **iov, int *cnt, size_t n)
+{
+	while (*cnt > 0 && n >= (*iov)->iov_len) {
+		n -= (*iov)->iov_len;
+		(*iov)++;
+		(*cnt)--;
+	}
+	if (*cnt > 0) {
+		(*iov)->iov_base = (char *)(*iov)->iov_base + n;
+		(*iov)->iov_len -= n;
+	}
+}
+
 int stream_readv(struct stream *s, struct iovec *iov, int cnt)
 {
 	while (cnt > 0) {
@@ -170,15 +184,7 @@ int stream_readv(struct stream *s, struct iovec *iov, int cnt)
 				return io_fail(s, -ECONNRESET, "read");
 		}
 		s->bytes_in += n;
-		while (cnt > 0 && (size_t)n >= iov->iov_len) {
-			n -= iov->iov_len;
-			iov++;
-			cnt--;
-		}
-		if (cnt > 0) {
-			iov->iov_base = (char *)iov->iov_base + n;
-			iov->iov_len -= n;
-		}
+		iov_advance(&iov, &cnt, n);
 	}
 	return 0;
 }
@@ -233,15 +239,7 @@ int stream_writev(struct stream *s, struct iovec *iov, int cnt)
 			}
 		}
 		s->bytes_out += n;
-		while (cnt > 0 && (size_t)n >= iov->iov_len) {
-			n -= iov->iov_len;
-			iov++;
-			cnt--;
-		}
-		if (cnt > 0) {
-			iov->iov_base = (char *)iov->iov_base + n;
-			iov->iov_len -= n;
-		}
+		iov_advance(&iov, &cnt, n);
 	}
 	return 0;
 }

@@ -261,6 +261,16 @@ static int handshake(struct stream *s, struct tls_conn *c)
 	return 0;
 }
 
+/* Before the first record: the handshake.  0, or -1 with errno. */
+static int handshake_once(struct stream *s, struct tls_conn *c)
+{
+	int r = c->done ? 0 : handshake(s, c);
+
+	if (r)
+		errno = -r;
+	return r ? -1 : 0;
+}
+
 /* An I/O error that is not EAGAIN or EOF: explain it, -1 with errno. */
 static ssize_t io_err(struct stream *s, struct tls_conn *c, int ret, const char *what)
 {
@@ -324,13 +334,8 @@ ssize_t tls_readv(struct tls_conn *c, struct stream *s, const struct iovec *iov,
 	size_t n, run;
 	int r, ok, i;
 
-	if (!c->done) {
-		r = handshake(s, c);
-		if (r) {
-			errno = -r;
-			return -1;
-		}
-	}
+	if (handshake_once(s, c))
+		return -1;
 	while (cnt > 0 && !iov->iov_len) {
 		iov++;
 		cnt--;
@@ -393,13 +398,8 @@ ssize_t tls_writev(struct tls_conn *c, struct stream *s, const struct iovec *iov
 	const void *buf;
 	int r, i, ok;
 
-	if (!c->done) {
-		r = handshake(s, c);
-		if (r) {
-			errno = -r;
-			return -1;
-		}
-	}
+	if (handshake_once(s, c))
+		return -1;
 	/*
 	 * A run of iovecs contiguous in memory (the pages of a batch usually
 	 * are) is encrypted straight from there; short pieces are gathered in

@@ -1,23 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Postcopy on the destination: received bitmap, page placement with
- * UFFDIO_COPY, the one fault thread (fault -> request -> page -> place),
- * request latency.
+ * Postcopy on the destination: received bitmap, page placement through the
+ * RAM backend (vmig_ram_postcopy_*), the one fault thread (fault -> request
+ * -> page -> place), request latency.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-#include <linux/userfaultfd.h>
-#include <linux/vmig.h>
 
 #include "postcopy_dst.h"
 #include "util.h"
@@ -41,14 +37,14 @@ static int pc_fail(struct pc_dst *pc, int code, const char *fmt, ...)
 	return -code;
 }
 
-int pcd_init(struct pc_dst *pc, const struct dest_mem *mem, const int *memfds,
-	     const uint64_t *vmm_base, bool preempt, int spin_us)
+int pcd_init(struct pc_dst *pc, const struct dest_mem *mem, struct vmig_ram *ram,
+	     bool preempt, int spin_us)
 {
 	unsigned int i;
 
 	memset(pc, 0, sizeof(*pc));
 	pc->mem = mem;
-	pc->uffd = -1;
+	pc->ram = ram;
 	pc->stop_fd = -1;
 	pc->rp.fd = pc->pre.fd = -1;
 	pc->preempt = preempt;
@@ -57,8 +53,6 @@ int pcd_init(struct pc_dst *pc, const struct dest_mem *mem, const int *memfds,
 	pthread_cond_init(&pc->cond, NULL);
 	pct_open(&pc->trace, "dst");
 	for (i = 0; i < mem->nr_regions; i++) {
-		pc->memfd[i] = memfds[i];
-		pc->vmm_base[i] = vmm_base[i];
 		pc->recv[i] = calloc((mem->pages[i] + 63) / 64, sizeof(uint64_t));
 		if (!pc->recv[i])
 			return -ENOMEM;
@@ -132,32 +126,19 @@ void pcd_note_received(struct pc_dst *pc, uint32_t region, uint64_t page)
 	set_bits(pc->recv[region], page, 1, true);
 }
 
-/* Make pages missing: a hole in the memfd, or dropped from the region. */
-static int punch(struct pc_dst *pc, uint32_t region, uint64_t first, uint64_t n)
-{
-	if (pc->kmod)
-		return pck_discard(pc, region, first, n);
-	if (fallocate(pc->memfd[region], FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-		      first * PAGE, n * PAGE))
-		return -errno;
-	return 0;
-}
-
 /*
  * Pages that never arrived in precopy (holes the source skipped, or pages
  * prefaulted here) are punched out, so the guest's first touch faults.
- * kmod: the regions enter postcopy mode first (see postcopy_kmod.c).
+ * Guest RAM enters postcopy mode first: no fault can refill a dropped page.
  */
 int pcd_mark_received(struct pc_dst *pc)
 {
 	unsigned int i;
 	int r;
 
-	if (pc->kmod) {
-		r = pck_enable(pc);
-		if (r)
-			return r;
-	}
+	r = vmig_ram_postcopy_enable(pc->ram);
+	if (r)
+		return r;
 	for (i = 0; i < pc->mem->nr_regions; i++) {
 		uint64_t p = 0, n = pc->mem->pages[i];
 
@@ -170,7 +151,7 @@ int pcd_mark_received(struct pc_dst *pc)
 			}
 			for (q = p; q < n && !test_bit(pc->recv[i], q); q++)
 				;
-			r = punch(pc, i, p, q - p);
+			r = vmig_ram_postcopy_discard(pc->ram, i, p, q - p);
 			if (r)
 				return r;
 			p = q;
@@ -188,7 +169,7 @@ int pcd_discard(struct pc_dst *pc, uint32_t region, uint64_t first, uint64_t n)
 		return -ERANGE;
 	if (!n)
 		return 0;
-	r = punch(pc, region, first, n);
+	r = vmig_ram_postcopy_discard(pc->ram, region, first, n);
 	if (r)
 		return r;
 	set_bits(pc->recv[region], first, n, false);
@@ -239,7 +220,8 @@ static void lat_push(uint64_t **lat, size_t *n, size_t *cap, uint64_t ns)
 
 /*
  * A request answered: its latency from the helper reading the fault (alike
- * on both backends), and on kmod also from the fault itself.  Returns now.
+ * on both backends), and also from the fault itself where the backend
+ * stamps it.  Returns now.
  */
 static uint64_t lat_add(struct pc_dst *pc, const struct pcd_pending *p)
 {
@@ -301,43 +283,19 @@ static void placed(struct pc_dst *pc, uint32_t region, uint64_t page, bool urgen
 	pthread_mutex_unlock(&pc->lock);
 }
 
-static int place_raw(struct pc_dst *pc, uint32_t region, uint64_t page, const void *src)
+/* One page, atomically; a page present already is left as it is (counted). */
+static int place_one(struct pc_dst *pc, uint32_t region, uint64_t page, const void *src)
 {
-	uint64_t dst = pc->vmm_base[region] + page * PAGE;
+	int r = vmig_ram_postcopy_place(pc->ram, region, page, src);
 
-	if (pc->kmod) {
-		uint8_t *s = (uint8_t *)src;
-		bool ok;
-
-		return pck_place_batch(pc, region, &page, &s, 1, &ok, &pc->eexist);
-	}
-
-	for (;;) {
-		int r;
-
-		if (src) {
-			struct uffdio_copy c = { .dst = dst, .src = (uintptr_t)src, .len = PAGE };
-
-			r = ioctl(pc->uffd, UFFDIO_COPY, &c);
-		} else {
-			struct uffdio_zeropage z = { .range = { .start = dst, .len = PAGE } };
-
-			r = ioctl(pc->uffd, UFFDIO_ZEROPAGE, &z);
-		}
-		if (!r)
-			return 0;
-		if (errno == EEXIST) {
-			__atomic_fetch_add(&pc->eexist, 1, __ATOMIC_RELAXED);
-			return 0;
-		}
-		if (errno != EAGAIN && errno != EINTR)
-			return -errno;
-	}
+	if (r == -EEXIST)
+		__atomic_fetch_add(&pc->eexist, 1, __ATOMIC_RELAXED);
+	return r == -EEXIST ? 0 : r;
 }
 
 /*
- * Place n pages not received yet (kmod: one VMIG_PLACE_BATCH; uffd: page by
- * page), then answer the requests waiting for them.
+ * Place n pages not received yet (as one call where the backend can), then
+ * answer the requests waiting for them.
  */
 static int place_pages(struct pc_dst *pc, uint32_t region, const uint64_t *pages,
 		       uint8_t *const *src, unsigned int n)
@@ -345,31 +303,19 @@ static int place_pages(struct pc_dst *pc, uint32_t region, const uint64_t *pages
 	uint64_t t = pct_on(&pc->trace) ? pct_now() : 0;
 	bool ok[WIRE_MAX_BATCH];
 	unsigned int i;
-	int r = 0;
+	int r;
 
 	if (!n)
 		return 0;
-	if (pc->kmod) {
-		r = pck_place_batch(pc, region, pages, src, n, ok, &pc->eexist);
-		if (r)
-			return pc_fail(pc, -r, "cannot place %u pages of region %u in the guest: %s",
-				       n, region, strerror(-r));
-		for (i = 0; i < n; i++)
-			set_bits(pc->recv[region], pages[i], 1, true);
-		for (i = 0; i < n; i++)
-			placed(pc, region, pages[i], false, t);
-		return 0;
-	}
-	for (i = 0; i < n; i++) {
-		if (i && pct_on(&pc->trace))
-			t = pct_now();
-		r = place_raw(pc, region, pages[i], src[i]);
-		if (r)
-			return pc_fail(pc, -r, "cannot place page %llu of region %u in the guest: %s",
-				       (unsigned long long)pages[i], region, strerror(-r));
+	r = vmig_ram_postcopy_place_batch(pc->ram, region, pages, src, n, ok);
+	if (r < 0)
+		return pc_fail(pc, -r, "cannot place %u page%s of region %u in the guest: %s",
+			       n, n == 1 ? "" : "s", region, strerror(-r));
+	__atomic_fetch_add(&pc->eexist, r, __ATOMIC_RELAXED);
+	for (i = 0; i < n; i++)
 		set_bits(pc->recv[region], pages[i], 1, true);
+	for (i = 0; i < n; i++)
 		placed(pc, region, pages[i], false, t);
-	}
 	return 0;
 }
 
@@ -418,10 +364,9 @@ static unsigned int wanted_first(struct pc_dst *pc, uint32_t region, uint64_t *p
  * for move to the front and go in first, in a call of their own: a waiting
  * vCPU, and the request's latency, never wait for the rest of the batch to
  * be copied.  A request read while the batch is being placed is seen at the
- * next chunk.  On kmod, a request is known answered (latency taken, recv
- * bit set) only when the VMIG_PLACE_BATCH call that placed it returns:
- * small calls keep that close to the moment the page went in, as on uffd,
- * where each page is placed and answered on its own.
+ * next chunk.  A request is known answered (latency taken, recv bit set)
+ * only when the call that placed it returns: small calls keep that close
+ * to the moment the page went in.
  */
 int pcd_place_batch(struct pc_dst *pc, uint32_t region, const uint64_t *pages,
 		    uint8_t *const *src, unsigned int n)
@@ -451,19 +396,6 @@ int pcd_place_batch(struct pc_dst *pc, uint32_t region, const uint64_t *pages,
 
 /* --- the fault thread ----------------------------------------------------- */
 
-static int find_region(struct pc_dst *pc, uint64_t addr, uint64_t *page)
-{
-	unsigned int i;
-
-	for (i = 0; i < pc->mem->nr_regions; i++) {
-		if (addr >= pc->vmm_base[i] && addr - pc->vmm_base[i] < pc->mem->pages[i] * PAGE) {
-			*page = (addr - pc->vmm_base[i]) / PAGE;
-			return i;
-		}
-	}
-	return -1;
-}
-
 struct req_pkt {
 	struct wire_pkt_hdr h;
 	struct wire_req q;
@@ -480,11 +412,7 @@ static int note_fault(struct pc_dst *pc, uint32_t reg, uint64_t page, uint64_t t
 
 	pc->faults++;
 	if (test_bit(pc->recv[reg], page)) {
-		struct uffdio_range wr = { .start = pc->vmm_base[reg] + page * PAGE, .len = PAGE };
-
-		/* kmod: placing the page woke the faulting threads already. */
-		if (!pc->kmod)
-			ioctl(pc->uffd, UFFDIO_WAKE, &wr);
+		vmig_ram_postcopy_wake(pc->ram, reg, page);
 		return 0;
 	}
 	pthread_mutex_lock(&pc->lock);
@@ -508,79 +436,35 @@ static int note_fault(struct pc_dst *pc, uint32_t reg, uint64_t page, uint64_t t
 	return 0;
 }
 
-static int read_uffd_faults(struct pc_dst *pc, struct req_pkt *out, unsigned int *nreq,
-			    bool *got)
+/* The guest's requests; t_fault where the backend stamps the fault itself. */
+static int read_requests(struct pc_dst *pc, struct req_pkt *out, unsigned int *nreq)
 {
-	struct uffd_msg msgs[PCD_FAULT_BATCH];
-	ssize_t n = read(pc->uffd, msgs, sizeof(msgs));
+	struct vmig_ram_request req[PCD_FAULT_BATCH];
+	int n = vmig_ram_postcopy_requests(pc->ram, req, PCD_FAULT_BATCH), i, r;
 	uint64_t t = now_ns();
-	unsigned int i;
-	int r;
 
+	if (n == -ESHUTDOWN)
+		return pc_fail(pc, ESHUTDOWN, "guest RAM left postcopy mode with pages missing");
+	if (n == -EFAULT)
+		return pc_fail(pc, EFAULT, "a guest page request outside guest RAM");
 	if (n < 0)
-		return errno == EAGAIN || errno == EINTR ? 0 :
-		       pc_fail(pc, errno, "reading guest faults: %s", strerror(errno));
-	*got = n > 0;
-	for (i = 0; i < n / sizeof(msgs[0]); i++) {
-		uint64_t addr = msgs[i].arg.pagefault.address & ~(uint64_t)(PAGE - 1), page;
-		int reg;
-
-		if (msgs[i].event != UFFD_EVENT_PAGEFAULT)
-			continue;
-		reg = find_region(pc, addr, &page);
-		if (reg < 0)
-			return pc_fail(pc, EFAULT, "guest fault at 0x%llx outside guest RAM",
-				       (unsigned long long)addr);
-		r = note_fault(pc, reg, page, t, 0, out, nreq);
+		return pc_fail(pc, -n, "reading the guest's page requests: %s", strerror(-n));
+	for (i = 0; i < n; i++) {
+		r = note_fault(pc, req[i].region, req[i].page, t, req[i].fault_ns, out, nreq);
 		if (r)
 			return r;
 	}
 	return 0;
 }
 
-/* kmod: the regions' request queues; time_ns is the first fault's (CLOCK_MONOTONIC). */
-static int read_region_requests(struct pc_dst *pc, struct req_pkt *out, unsigned int *nreq,
-				bool *got)
-{
-	struct vmig_request req[PCD_FAULT_BATCH];
-	unsigned int reg;
-	uint64_t t;
-	int n, i, r;
-
-	for (reg = 0; reg < pc->mem->nr_regions && *nreq < PCD_FAULT_BATCH; reg++) {
-		n = pck_read_requests(pc, reg, req, PCD_FAULT_BATCH - *nreq);
-		t = now_ns();
-		if (n == -ESHUTDOWN)
-			return pc_fail(pc, ESHUTDOWN, "region %u left postcopy mode with pages "
-				       "missing", reg);
-		if (n < 0)
-			return pc_fail(pc, -n, "reading page requests of region %u: %s", reg,
-				       strerror(-n));
-		*got |= n > 0;
-		for (i = 0; i < n; i++) {
-			uint64_t page = req[i].offset / PAGE;
-
-			if (req[i].offset % PAGE || page >= pc->mem->pages[reg])
-				return pc_fail(pc, EFAULT, "region %u: request for offset 0x%llx",
-					       reg, (unsigned long long)req[i].offset);
-			r = note_fault(pc, reg, page, t, req[i].time_ns, out, nreq);
-			if (r)
-				return r;
-		}
-	}
-	return 0;
-}
-
-static int handle_faults(struct pc_dst *pc, bool *got)
+static int handle_faults(struct pc_dst *pc)
 {
 	struct req_pkt out[PCD_FAULT_BATCH];
 	unsigned int i, nreq = 0;
 	uint64_t t_read = pct_on(&pc->trace) ? pct_now() : 0;
 	int r;
 
-	*got = false;
-	r = pc->kmod ? read_region_requests(pc, out, &nreq, got) :
-		       read_uffd_faults(pc, out, &nreq, got);
+	r = read_requests(pc, out, &nreq);
 	if (r)
 		return r;
 	if (nreq)
@@ -659,7 +543,7 @@ static int handle_preempt(struct pc_dst *pc, uint8_t *buf, bool *ended)
 				       "never requested; dropping the connection",
 				       (unsigned long long)page, wp.region);
 		if (!test_bit(pc->recv[wp.region], page)) {
-			r = place_raw(pc, wp.region, page, zero ? NULL : buf + (size_t)n * PAGE);
+			r = place_one(pc, wp.region, page, zero ? NULL : buf + (size_t)n * PAGE);
 			if (r)
 				return pc_fail(pc, -r, "cannot place page %llu of region %u: %s",
 					       (unsigned long long)page, wp.region, strerror(-r));
@@ -689,20 +573,20 @@ static void *fault_thread(void *arg)
 {
 	struct pc_dst *pc = arg;
 	uint8_t *buf = malloc((size_t)WIRE_MAX_BATCH * PAGE);
-	bool finishing = false, ended = false, got;
+	bool finishing = false, ended = false;
 	int r = buf ? 0 : pc_fail(pc, ENOMEM, "out of memory");
 
 	pc->sched_got = thread_urgent(pc->sched);
 	while (!r) {
-		/* stop, preempt, then the guest's faults: the uffd or each region */
-		struct pollfd p[2 + WIRE_MAX_REGIONS] = {
+		/* stop, preempt, then the guest's requests: the backend's fds */
+		struct pollfd p[2 + PCD_REQ_FDS] = {
 			{ .fd = pc->stop_fd, .events = POLLIN },
 			{ .fd = pc->preempt ? pc->pre.fd : -1, .events = POLLIN },
 		};
-		unsigned int np = 2, i;
+		int fds[PCD_REQ_FDS], nfds = 0, i;
 		uint64_t spin_end;
 		/*
-		 * No room for another batch of faults: leave them in the uffd (their
+		 * No room for another batch of faults: leave them queued (their
 		 * threads wait there anyway) until replies close requests.  With a
 		 * preempt channel a request stays open until its reply comes, even
 		 * when the background stream placed the page first, so a guest that
@@ -711,7 +595,7 @@ static void *fault_thread(void *arg)
 		bool full = atomic_load(&pc->npend) > PCD_MAX_PENDING - PCD_FAULT_BATCH;
 
 		if (!finishing && !full) {
-			r = handle_faults(pc, &got);
+			r = handle_faults(pc);
 			if (r)
 				break;
 		}
@@ -729,13 +613,11 @@ static void *fault_thread(void *arg)
 			if (sock_ready(pc->pre.fd))
 				continue;
 		}
-		if (!finishing && !full && pc->kmod) {
-			for (i = 0; i < pc->mem->nr_regions; i++)
-				p[np++] = (struct pollfd){ .fd = pc->memfd[i], .events = POLLIN };
-		} else if (!finishing && !full) {
-			p[np++] = (struct pollfd){ .fd = pc->uffd, .events = POLLIN };
-		}
-		r = poll(p, np, full ? 1 : 1000);
+		if (!finishing && !full)
+			nfds = vmig_ram_postcopy_fds(pc->ram, fds, PCD_REQ_FDS);
+		for (i = 0; i < nfds; i++)
+			p[2 + i] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
+		r = poll(p, 2 + (nfds > 0 ? nfds : 0), full ? 1 : 1000);
 		if (r < 0 && errno != EINTR) {
 			r = pc_fail(pc, errno, "poll: %s", strerror(errno));
 			break;
@@ -752,14 +634,11 @@ static void *fault_thread(void *arg)
 			if (!pc->preempt)
 				break;
 		}
-		for (i = 2; i < np && !r; i++) {
-			/* kmod: EPOLLHUP (aborted) leaves EOF for read: handle_faults says it. */
-			if ((p[i].revents & POLLERR) && pc->kmod)
-				r = pc_fail(pc, EIO, "region %u left postcopy mode", i - 2);
-			else if (p[i].revents & POLLERR)
-				r = pc_fail(pc, EIO, "the guest's userfaultfd failed");
-			else if (!pc->kmod && (p[i].revents & POLLHUP))
-				r = pc_fail(pc, EIO, "the guest's userfaultfd failed");
+		for (i = 0; i < nfds && !r; i++) {
+			r = vmig_ram_postcopy_poll_error(pc->ram, i, p[2 + i].revents);
+			if (r)
+				r = pc_fail(pc, -r, "the guest's page requests failed (fd %d of "
+					    "guest RAM: %s)", i, strerror(-r));
 		}
 	}
 	free(buf);
@@ -767,13 +646,10 @@ static void *fault_thread(void *arg)
 	return NULL;
 }
 
-int pcd_start(struct pc_dst *pc, int uffd, int rp_fd, int pre_fd, int timeout_ms)
+int pcd_start(struct pc_dst *pc, int rp_fd, int pre_fd, int timeout_ms)
 {
 	int r;
 
-	pc->uffd = uffd;
-	if (uffd >= 0)
-		fcntl(uffd, F_SETFL, fcntl(uffd, F_GETFL) | O_NONBLOCK);
 	stream_init_fd(&pc->rp, rp_fd, timeout_ms);
 	stream_init_fd(&pc->pre, pre_fd, timeout_ms);
 	if (pct_on(&pc->trace) && pre_fd >= 0)
@@ -788,37 +664,19 @@ int pcd_start(struct pc_dst *pc, int uffd, int rp_fd, int pre_fd, int timeout_ms
 	return 0;
 }
 
-int pcd_adopt(struct pc_dst *pc, int uffd)
+int pcd_adopt(struct pc_dst *pc)
 {
-	struct uffdio_range range;
-	unsigned int i;
-
-	pc->uffd = uffd;
 	pc->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (pc->stop_fd < 0)
 		return -errno;
-	if (pc->kmod)
-		return pck_requeue(pc);
-	fcntl(uffd, F_SETFL, fcntl(uffd, F_GETFL) | O_NONBLOCK);
-	/*
-	 * Faults the dead helper had read are nowhere but in its memory: wake
-	 * every waiter, so that each touches its page again and, still
-	 * missing, queues a fresh fault for us.
-	 */
-	for (i = 0; i < pc->mem->nr_regions; i++) {
-		range.start = pc->vmm_base[i];
-		range.len = pc->mem->pages[i] * PAGE;
-		if (ioctl(uffd, UFFDIO_WAKE, &range))
-			return -errno;
-	}
-	return 0;
+	return vmig_ram_postcopy_requeue(pc->ram);
 }
 
 /*
  * After a reconnection: the old thread is gone (pcd_stop).  Requests whose
  * page arrived meanwhile are closed; the others are asked again on the new
  * return path (their fault-read time kept, so the pause counts in the
- * latency); faults queued in the uffd while paused are read as usual.
+ * latency); faults queued while paused are read as usual.
  */
 int pcd_resume(struct pc_dst *pc, int rp_fd, int pre_fd, int timeout_ms)
 {
@@ -883,9 +741,9 @@ int pcd_finish(struct pc_dst *pc, int timeout_ms)
 	}
 	pthread_join(pc->thread, NULL);
 	pc->thread_started = false;
-	/* kmod: every page is here; the regions become ordinary again. */
-	if (st > 0 && pc->kmod && !pcd_missing(pc))
-		pck_disable(pc);
+	/* Every page is here: guest RAM leaves postcopy mode. */
+	if (st > 0 && !pcd_missing(pc))
+		vmig_ram_postcopy_disable(pc->ram);
 	return st < 0 ? st : 0;
 }
 
@@ -969,8 +827,6 @@ void pcd_destroy(struct pc_dst *pc)
 	pct_close(&pc->trace);
 	if (pc->stop_fd >= 0)
 		close(pc->stop_fd);
-	if (pc->uffd >= 0)
-		close(pc->uffd);
 	pthread_mutex_destroy(&pc->lock);
 	pthread_cond_destroy(&pc->cond);
 }

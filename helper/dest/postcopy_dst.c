@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Postcopy on the destination: received bitmap, page placement through the
- * RAM backend (vmig_ram_postcopy_*), the one fault thread (fault -> request
- * -> page -> place), request latency.
+ * Postcopy on the destination, its lifecycle: the receivers parked at the
+ * switch, the received bitmap and the discards, the fault thread started,
+ * resumed after a reconnection, adopted from a dead helper, finished.
+ * Placing is postcopy_place.c, the fault thread postcopy_fault.c, the
+ * figures postcopy_stats.c (postcopy_int.h: what they share).
  */
 #include <errno.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,15 +16,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "postcopy_dst.h"
+#include "postcopy_int.h"
 #include "util.h"
 
-#define PAGE	WIRE_PAGE_SIZE
-
-static int pc_fail(struct pc_dst *pc, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int pc_fail(struct pc_dst *pc, int code, const char *fmt, ...)
+int pcd_fail(struct pc_dst *pc, int code, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -102,23 +98,6 @@ void pcd_release(struct pc_dst *pc, bool abort)
 		pc->go = true;
 	pthread_cond_broadcast(&pc->cond);
 	pthread_mutex_unlock(&pc->lock);
-}
-
-static void set_bits(_Atomic uint64_t *bm, uint64_t first, uint64_t n, bool on)
-{
-	uint64_t p;
-
-	for (p = first; p < first + n; p++) {
-		if (on)
-			atomic_fetch_or(&bm[p / 64], 1ull << (p % 64));
-		else
-			atomic_fetch_and(&bm[p / 64], ~(1ull << (p % 64)));
-	}
-}
-
-static bool test_bit(_Atomic uint64_t *bm, uint64_t p)
-{
-	return atomic_load_explicit(&bm[p / 64], memory_order_acquire) & (1ull << (p % 64));
 }
 
 void pcd_note_received(struct pc_dst *pc, uint32_t region, uint64_t page)
@@ -204,448 +183,6 @@ unsigned int pcd_unanswered(struct pc_dst *pc, uint32_t *region, uint64_t *page)
 	return n;
 }
 
-static void lat_push(uint64_t **lat, size_t *n, size_t *cap, uint64_t ns)
-{
-	if (*n == *cap) {
-		size_t c = *cap ? *cap * 2 : 4096;
-		uint64_t *v = realloc(*lat, c * sizeof(*v));
-
-		if (!v)
-			return;
-		*lat = v;
-		*cap = c;
-	}
-	(*lat)[(*n)++] = ns;
-}
-
-/*
- * A request answered: its latency from the helper reading the fault (alike
- * on both backends), and also from the fault itself where the backend
- * stamps it.  Returns now.
- */
-static uint64_t lat_add(struct pc_dst *pc, const struct pcd_pending *p)
-{
-	uint64_t t = now_ns();
-
-	lat_push(&pc->lat, &pc->nlat, &pc->lat_cap, t - p->t_ns);
-	if (p->t_fault_ns && p->t_fault_ns <= t)
-		lat_push(&pc->flat, &pc->nflat, &pc->flat_cap, t - p->t_fault_ns);
-	return t;
-}
-
-/* Under lock: the pending entry for (region, page), or -1. */
-static int pend_find(struct pc_dst *pc, uint32_t region, uint64_t page)
-{
-	unsigned int i, n = atomic_load(&pc->npend);
-
-	for (i = 0; i < n; i++)
-		if (pc->pend[i].page == page && pc->pend[i].region == region)
-			return i;
-	return -1;
-}
-
-static void pend_remove(struct pc_dst *pc, int i)
-{
-	unsigned int n = atomic_load(&pc->npend) - 1;
-
-	pc->pend[i] = pc->pend[n];
-	atomic_store(&pc->npend, n);
-}
-
-/*
- * A page was placed (or found placed): answer a waiting request.  t_place:
- * when the call that placed it began (the trace's "B" record: a request
- * the background stream answered).
- */
-static void placed(struct pc_dst *pc, uint32_t region, uint64_t page, bool urgent,
-		   uint64_t t_place)
-{
-	int i;
-
-	if (!atomic_load_explicit(&pc->npend, memory_order_relaxed) && !urgent)
-		return;
-	pthread_mutex_lock(&pc->lock);
-	i = pend_find(pc, region, page);
-	if (i >= 0) {
-		if (!pc->pend[i].served) {
-			lat_add(pc, &pc->pend[i]);
-			if (!urgent && pct_on(&pc->trace)) {
-				uint64_t t = pct_now();
-
-				pct_add(&pc->trace, 'B', region, page, t_place ? t_place : t, t, 0);
-			}
-		}
-		pc->pend[i].served = true;
-		/* The preempt reply closes the request; without preempt, the first copy does. */
-		if (urgent || !pc->preempt)
-			pend_remove(pc, i);
-	}
-	pthread_mutex_unlock(&pc->lock);
-}
-
-/* One page, atomically; a page present already is left as it is (counted). */
-static int place_one(struct pc_dst *pc, uint32_t region, uint64_t page, const void *src)
-{
-	int r = vmig_ram_postcopy_place(pc->ram, region, page, src);
-
-	if (r == -EEXIST)
-		__atomic_fetch_add(&pc->eexist, 1, __ATOMIC_RELAXED);
-	return r == -EEXIST ? 0 : r;
-}
-
-/*
- * Place n pages not received yet (as one call where the backend can), then
- * answer the requests waiting for them.
- */
-static int place_pages(struct pc_dst *pc, uint32_t region, const uint64_t *pages,
-		       uint8_t *const *src, unsigned int n)
-{
-	uint64_t t = pct_on(&pc->trace) ? pct_now() : 0;
-	bool ok[WIRE_MAX_BATCH];
-	unsigned int i;
-	int r;
-
-	if (!n)
-		return 0;
-	r = vmig_ram_postcopy_place_batch(pc->ram, region, pages, src, n, ok);
-	if (r < 0)
-		return pc_fail(pc, -r, "cannot place %u page%s of region %u in the guest: %s",
-			       n, n == 1 ? "" : "s", region, strerror(-r));
-	__atomic_fetch_add(&pc->eexist, r, __ATOMIC_RELAXED);
-	for (i = 0; i < n; i++)
-		set_bits(pc->recv[region], pages[i], 1, true);
-	for (i = 0; i < n; i++)
-		placed(pc, region, pages[i], false, t);
-	return 0;
-}
-
-int pcd_place(struct pc_dst *pc, uint32_t region, uint64_t page, const void *src)
-{
-	uint8_t *s = (uint8_t *)src;
-
-	if (test_bit(pc->recv[region], page)) {
-		placed(pc, region, page, false, 0);
-		return 0;
-	}
-	return place_pages(pc, region, &page, &s, 1);
-}
-
-/*
- * Move the pages a request waits for (not answered yet) to the front of
- * pages/src; returns how many there are.
- */
-static unsigned int wanted_first(struct pc_dst *pc, uint32_t region, uint64_t *pages,
-				 uint8_t **src, unsigned int n)
-{
-	unsigned int i, k = 0;
-
-	if (!atomic_load_explicit(&pc->npend, memory_order_relaxed))
-		return 0;
-	pthread_mutex_lock(&pc->lock);
-	for (i = 0; i < n; i++) {
-		int j = pend_find(pc, region, pages[i]);
-		uint64_t pg = pages[i];
-		uint8_t *s = src[i];
-
-		if (j < 0 || pc->pend[j].served)
-			continue;
-		pages[i] = pages[k];
-		src[i] = src[k];
-		pages[k] = pg;
-		src[k++] = s;
-	}
-	pthread_mutex_unlock(&pc->lock);
-	return k;
-}
-
-/*
- * A batch from the background stream, up to 128 pages.  It goes in by
- * chunks of PCD_PLACE_CHUNK, and before each chunk the pages a request waits
- * for move to the front and go in first, in a call of their own: a waiting
- * vCPU, and the request's latency, never wait for the rest of the batch to
- * be copied.  A request read while the batch is being placed is seen at the
- * next chunk.  A request is known answered (latency taken, recv bit set)
- * only when the call that placed it returns: small calls keep that close
- * to the moment the page went in.
- */
-int pcd_place_batch(struct pc_dst *pc, uint32_t region, const uint64_t *pages,
-		    uint8_t *const *src, unsigned int n)
-{
-	uint64_t todo[WIRE_MAX_BATCH] = { 0 };
-	uint8_t *data[WIRE_MAX_BATCH] = { NULL };
-	unsigned int i, k = 0, done = 0, w;
-	int r = 0;
-
-	for (i = 0; i < n; i++) {
-		if (test_bit(pc->recv[region], pages[i])) {
-			placed(pc, region, pages[i], false, 0);
-			continue;
-		}
-		todo[k] = pages[i];
-		data[k++] = src[i];
-	}
-	while (done < k && !r) {
-		w = wanted_first(pc, region, todo + done, data + done, k - done);
-		if (!w)
-			w = k - done < PCD_PLACE_CHUNK ? k - done : PCD_PLACE_CHUNK;
-		r = place_pages(pc, region, todo + done, data + done, w);
-		done += w;
-	}
-	return r;
-}
-
-/* --- the fault thread ----------------------------------------------------- */
-
-struct req_pkt {
-	struct wire_pkt_hdr h;
-	struct wire_req q;
-} __attribute__((packed));
-
-/*
- * A fault on (reg, page) read at time t (t_fault: when it happened, if
- * known): a request on the return path unless one is out.
- */
-static int note_fault(struct pc_dst *pc, uint32_t reg, uint64_t page, uint64_t t,
-		      uint64_t t_fault, struct req_pkt *out, unsigned int *nreq)
-{
-	int k;
-
-	pc->faults++;
-	if (test_bit(pc->recv[reg], page)) {
-		vmig_ram_postcopy_wake(pc->ram, reg, page);
-		return 0;
-	}
-	pthread_mutex_lock(&pc->lock);
-	k = pend_find(pc, reg, page);
-	if (k >= 0 || atomic_load(&pc->npend) == PCD_MAX_PENDING) {
-		pc->coalesced += k >= 0;
-		pthread_mutex_unlock(&pc->lock);
-		if (k < 0)
-			return pc_fail(pc, EOVERFLOW, "more than %d pages requested at once",
-				       PCD_MAX_PENDING);
-		return 0;
-	}
-	pc->pend[atomic_load(&pc->npend)] = (struct pcd_pending){
-		.region = reg, .page = page, .t_ns = t, .t_fault_ns = t_fault };
-	atomic_fetch_add(&pc->npend, 1);
-	pc->requests++;
-	pthread_mutex_unlock(&pc->lock);
-	out[*nreq].h = (struct wire_pkt_hdr){ .type = WIRE_PKT_REQ, .len = sizeof(struct wire_req) };
-	out[*nreq].q = (struct wire_req){ .region = reg, .page = page };
-	(*nreq)++;
-	return 0;
-}
-
-/* The guest's requests; t_fault where the backend stamps the fault itself. */
-static int read_requests(struct pc_dst *pc, struct req_pkt *out, unsigned int *nreq)
-{
-	struct vmig_ram_request req[PCD_FAULT_BATCH];
-	int n = vmig_ram_postcopy_requests(pc->ram, req, PCD_FAULT_BATCH), i, r;
-	uint64_t t = now_ns();
-
-	if (n == -ESHUTDOWN)
-		return pc_fail(pc, ESHUTDOWN, "guest RAM left postcopy mode with pages missing");
-	if (n == -EFAULT)
-		return pc_fail(pc, EFAULT, "a guest page request outside guest RAM");
-	if (n < 0)
-		return pc_fail(pc, -n, "reading the guest's page requests: %s", strerror(-n));
-	for (i = 0; i < n; i++) {
-		r = note_fault(pc, req[i].region, req[i].page, t, req[i].fault_ns, out, nreq);
-		if (r)
-			return r;
-	}
-	return 0;
-}
-
-static int handle_faults(struct pc_dst *pc)
-{
-	struct req_pkt out[PCD_FAULT_BATCH];
-	unsigned int i, nreq = 0;
-	uint64_t t_read = pct_on(&pc->trace) ? pct_now() : 0;
-	int r;
-
-	r = read_requests(pc, out, &nreq);
-	if (r)
-		return r;
-	if (nreq)
-		trace("dst: %u requests, first page %llu", nreq, (unsigned long long)out[0].q.page);
-	if (nreq && stream_write(&pc->rp, out, nreq * sizeof(out[0])))
-		return pc_fail(pc, ECONNRESET, "return path: %s", pc->rp.err);
-	if (nreq && pct_on(&pc->trace)) {
-		uint64_t t_sent = pct_now();
-
-		for (i = 0; i < nreq; i++)
-			pct_add(&pc->trace, 'R', out[i].q.region, out[i].q.page, t_read, t_sent, 0);
-	}
-	return 0;
-}
-
-/* One PAGES packet (or END) from the preempt channel. */
-static int handle_preempt(struct pc_dst *pc, uint8_t *buf, bool *ended)
-{
-	struct wire_pkt_hdr h;
-	struct wire_pages wp;
-	uint64_t entries[WIRE_MAX_BATCH];
-	unsigned int i, n = 0;
-	uint64_t t_rx = pct_on(&pc->trace) ? pct_rx_stamp(pc->pre.fd) : 0, t_read;
-	int r;
-
-	r = stream_recv_hdr(&pc->pre, &h);
-	if (r)
-		return pc_fail(pc, -r, "preempt channel: %s", pc->pre.err);
-	if (h.type == WIRE_PKT_END) {
-		*ended = true;
-		return h.len ? pc_fail(pc, EPROTO, "preempt channel: END with %u bytes", h.len) : 0;
-	}
-	if (h.type == WIRE_PKT_ERROR) {
-		stream_read_error(&pc->pre, &h);
-		return pc_fail(pc, ECONNABORTED, "preempt channel: %s", pc->pre.err);
-	}
-	if (h.type == WIRE_PKT_NOP && !h.len)
-		return 0;
-	if (h.type != WIRE_PKT_PAGES || h.len < sizeof(wp))
-		return pc_fail(pc, EPROTO, "preempt channel: unexpected %s packet (%u bytes)",
-			       wire_pkt_name(h.type), h.len);
-	r = stream_read(&pc->pre, &wp, sizeof(wp));
-	if (!r && (!wp.count || wp.count > WIRE_MAX_BATCH || wp.region >= pc->mem->nr_regions ||
-		   h.len < sizeof(wp) + 8ull * wp.count))
-		return pc_fail(pc, EPROTO, "preempt channel: malformed PAGES (region %u, %u pages)",
-			       wp.region, wp.count);
-	if (!r)
-		r = stream_read(&pc->pre, entries, 8ull * wp.count);
-	if (r)
-		return pc_fail(pc, -r, "preempt channel: %s", pc->pre.err);
-	for (i = 0; i < wp.count; i++) {
-		uint64_t page = entries[i] & WIRE_PAGE_INDEX_MASK;
-
-		if ((entries[i] & ~(WIRE_PAGE_INDEX_MASK | WIRE_PAGE_ZERO)) ||
-		    page >= pc->mem->pages[wp.region])
-			return pc_fail(pc, EPROTO, "preempt channel: page entry 0x%llx out of range",
-				       (unsigned long long)entries[i]);
-		n += !(entries[i] & WIRE_PAGE_ZERO);
-	}
-	if (h.len != sizeof(wp) + 8ull * wp.count + (uint64_t)n * PAGE)
-		return pc_fail(pc, EPROTO, "preempt channel: malformed PAGES (%u bytes)", h.len);
-	r = stream_read(&pc->pre, buf, (size_t)n * PAGE);
-	if (r)
-		return pc_fail(pc, -r, "preempt channel: %s", pc->pre.err);
-	t_read = pct_on(&pc->trace) ? pct_now() : 0;
-	for (i = 0, n = 0; i < wp.count; i++) {
-		uint64_t page = entries[i] & WIRE_PAGE_INDEX_MASK;
-		bool zero = entries[i] & WIRE_PAGE_ZERO;
-		int k;
-
-		pthread_mutex_lock(&pc->lock);
-		k = pend_find(pc, wp.region, page);
-		pthread_mutex_unlock(&pc->lock);
-		if (k < 0)
-			return pc_fail(pc, EPROTO, "preempt channel: page %llu of region %u was "
-				       "never requested; dropping the connection",
-				       (unsigned long long)page, wp.region);
-		if (!test_bit(pc->recv[wp.region], page)) {
-			r = place_one(pc, wp.region, page, zero ? NULL : buf + (size_t)n * PAGE);
-			if (r)
-				return pc_fail(pc, -r, "cannot place page %llu of region %u: %s",
-					       (unsigned long long)page, wp.region, strerror(-r));
-			set_bits(pc->recv[wp.region], page, 1, true);
-		}
-		pc->urgent_pages++;
-		placed(pc, wp.region, page, true, 0);
-		if (pct_on(&pc->trace))
-			pct_add(&pc->trace, 'P', wp.region, page, t_rx, t_read, pct_now());
-		trace("dst: urgent page %llu placed", (unsigned long long)page);
-		n += !zero;
-	}
-	return 0;
-}
-
-/* Data waiting on a socket, without blocking. */
-static bool sock_ready(int fd)
-{
-	char b;
-
-	if (recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) >= 0)
-		return true;	/* data, or the end: reading will say which */
-	return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
-}
-
-static void *fault_thread(void *arg)
-{
-	struct pc_dst *pc = arg;
-	uint8_t *buf = malloc((size_t)WIRE_MAX_BATCH * PAGE);
-	bool finishing = false, ended = false;
-	int r = buf ? 0 : pc_fail(pc, ENOMEM, "out of memory");
-
-	pc->sched_got = thread_urgent(pc->sched);
-	while (!r) {
-		/* stop, preempt, then the guest's requests: the backend's fds */
-		struct pollfd p[2 + PCD_REQ_FDS] = {
-			{ .fd = pc->stop_fd, .events = POLLIN },
-			{ .fd = pc->preempt ? pc->pre.fd : -1, .events = POLLIN },
-		};
-		int fds[PCD_REQ_FDS], nfds = 0, i;
-		uint64_t spin_end;
-		/*
-		 * No room for another batch of faults: leave them queued (their
-		 * threads wait there anyway) until replies close requests.  With a
-		 * preempt channel a request stays open until its reply comes, even
-		 * when the background stream placed the page first, so a guest that
-		 * faults fast can run ahead of the replies.
-		 */
-		bool full = atomic_load(&pc->npend) > PCD_MAX_PENDING - PCD_FAULT_BATCH;
-
-		if (!finishing && !full) {
-			r = handle_faults(pc);
-			if (r)
-				break;
-		}
-		if (pc->preempt && sock_ready(pc->pre.fd)) {
-			r = handle_preempt(pc, buf, &ended);
-			if (r || ended)
-				break;
-			continue;
-		}
-		/* Bounded spin while a reply is due: a sleep/wake costs more than the wait. */
-		if (pc->preempt && pc->spin_us && atomic_load(&pc->npend)) {
-			spin_end = now_ns() + pc->spin_us * 1000ull;
-			while (now_ns() < spin_end && !sock_ready(pc->pre.fd))
-				;
-			if (sock_ready(pc->pre.fd))
-				continue;
-		}
-		if (!finishing && !full)
-			nfds = vmig_ram_postcopy_fds(pc->ram, fds, PCD_REQ_FDS);
-		for (i = 0; i < nfds; i++)
-			p[2 + i] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
-		r = poll(p, 2 + (nfds > 0 ? nfds : 0), full ? 1 : 1000);
-		if (r < 0 && errno != EINTR) {
-			r = pc_fail(pc, errno, "poll: %s", strerror(errno));
-			break;
-		}
-		r = 0;
-		if (p[0].revents && !finishing) {
-			static const struct wire_pkt_hdr end = { .type = WIRE_PKT_END };
-
-			finishing = true;
-			if (stream_write(&pc->rp, &end, sizeof(end))) {
-				r = pc_fail(pc, ECONNRESET, "return path: %s", pc->rp.err);
-				break;
-			}
-			if (!pc->preempt)
-				break;
-		}
-		for (i = 0; i < nfds && !r; i++) {
-			r = vmig_ram_postcopy_poll_error(pc->ram, i, p[2 + i].revents);
-			if (r)
-				r = pc_fail(pc, -r, "the guest's page requests failed (fd %d of "
-					    "guest RAM: %s)", i, strerror(-r));
-		}
-	}
-	free(buf);
-	atomic_store(&pc->state, r ? r : 1);
-	return NULL;
-}
-
 int pcd_start(struct pc_dst *pc, int rp_fd, int pre_fd, int timeout_ms)
 {
 	int r;
@@ -657,7 +194,7 @@ int pcd_start(struct pc_dst *pc, int rp_fd, int pre_fd, int timeout_ms)
 	pc->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (pc->stop_fd < 0)
 		return -errno;
-	r = pthread_create(&pc->thread, NULL, fault_thread, pc);
+	r = pthread_create(&pc->thread, NULL, pcd_fault_thread, pc);
 	if (r)
 		return -r;
 	pc->thread_started = true;
@@ -696,7 +233,7 @@ int pcd_resume(struct pc_dst *pc, int rp_fd, int pre_fd, int timeout_ms)
 		struct pcd_pending *q = &pc->pend[i];
 
 		if (q->served || test_bit(pc->recv[q->region], q->page)) {
-			pend_remove(pc, i);
+			pcd_pend_remove(pc, i);
 			continue;
 		}
 		i++;
@@ -717,7 +254,7 @@ int pcd_resume(struct pc_dst *pc, int rp_fd, int pre_fd, int timeout_ms)
 	if (r)
 		return r;
 	atomic_store(&pc->state, 0);
-	r = pthread_create(&pc->thread, NULL, fault_thread, pc);
+	r = pthread_create(&pc->thread, NULL, pcd_fault_thread, pc);
 	if (r)
 		return -r;
 	pc->thread_started = true;
@@ -737,7 +274,7 @@ int pcd_finish(struct pc_dst *pc, int timeout_ms)
 		usleep(200);
 	if (!st) {
 		pcd_stop(pc);
-		return pc_fail(pc, ETIMEDOUT, "preempt channel did not end in time");
+		return pcd_fail(pc, ETIMEDOUT, "preempt channel did not end in time");
 	}
 	pthread_join(pc->thread, NULL);
 	pc->thread_started = false;
@@ -763,58 +300,6 @@ void pcd_stop(struct pc_dst *pc)
 	pc->thread_started = false;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-void pcd_report(struct pc_dst *pc, struct report *rep)
-{
-	struct report_pc *r = &rep->pc;
-	uint64_t sum = 0;
-	size_t i;
-
-	pthread_mutex_lock(&pc->lock);
-	r->faults = pc->faults;
-	r->requests = pc->requests;
-	r->coalesced = pc->coalesced;
-	r->urgent_pages = pc->urgent_pages;
-	r->eexist = pc->eexist;
-	r->resent = pc->resent;
-	r->sched = pc->sched_got;
-	r->flat_count = pc->nflat;
-	if (pc->nflat) {
-		qsort(pc->flat, pc->nflat, sizeof(pc->flat[0]), cmp_u64);
-		for (i = 0; i < pc->nflat; i++)
-			sum += pc->flat[i];
-		r->flat_avg_us = sum / 1e3 / pc->nflat;
-		r->flat_p99_us = pc->flat[(pc->nflat * 99) / 100] / 1e3;
-		sum = 0;
-	}
-	r->lat_count = pc->nlat;
-	if (pc->nlat) {
-		qsort(pc->lat, pc->nlat, sizeof(pc->lat[0]), cmp_u64);
-		for (i = 0; i < pc->nlat; i++) {
-			uint64_t us = pc->lat[i] / 1000;
-			unsigned int b = 0;
-
-			sum += pc->lat[i];
-			while (us > 1 && b < REPORT_LAT_BUCKETS - 1) {
-				us >>= 1;
-				b++;
-			}
-			r->lat_hist[b]++;
-		}
-		r->lat_avg_us = sum / 1e3 / pc->nlat;
-		r->lat_p50_us = pc->lat[pc->nlat / 2] / 1e3;
-		r->lat_p99_us = pc->lat[(pc->nlat * 99) / 100] / 1e3;
-		r->lat_max_us = pc->lat[pc->nlat - 1] / 1e3;
-	}
-	pthread_mutex_unlock(&pc->lock);
-}
-
 void pcd_destroy(struct pc_dst *pc)
 {
 	unsigned int i;
@@ -822,8 +307,7 @@ void pcd_destroy(struct pc_dst *pc)
 	pcd_stop(pc);
 	for (i = 0; i < WIRE_MAX_REGIONS; i++)
 		free(pc->recv[i]);
-	free(pc->lat);
-	free(pc->flat);
+	pcd_lat_free(&pc->lat);
 	pct_close(&pc->trace);
 	if (pc->stop_fd >= 0)
 		close(pc->stop_fd);

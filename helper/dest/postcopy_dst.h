@@ -7,7 +7,9 @@
  * guest: it reads a request from the backend, sends it on the return path,
  * reads the page from the preempt channel and places it (no hand-off
  * between threads on that path).  Multifd receivers keep placing the
- * background stream meanwhile.
+ * background stream meanwhile.  The lifecycle is postcopy_dst.c, placing
+ * postcopy_place.c, the fault thread postcopy_fault.c, the figures
+ * postcopy_stats.c.
  */
 #ifndef VMIG_POSTCOPY_DST_H
 #define VMIG_POSTCOPY_DST_H
@@ -20,6 +22,7 @@
 #include "libvmig.h"
 #include "multifd_recv.h"
 #include "pctrace.h"
+#include "postcopy_stats.h"
 #include "report.h"
 #include "stream.h"
 #include "util.h"
@@ -56,10 +59,7 @@ struct pc_dst {
 	/* requests: under lock */
 	struct pcd_pending pend[PCD_MAX_PENDING];
 	_Atomic unsigned int npend;
-	uint64_t *lat;			/* fault-read-to-wake samples, ns (both backends) */
-	size_t nlat, lat_cap;
-	uint64_t *flat;			/* fault-to-wake samples, ns (where stamped) */
-	size_t nflat, flat_cap;
+	struct pcd_lat lat;		/* request latency (postcopy_stats.c) */
 	uint64_t faults, requests, coalesced, urgent_pages, eexist;
 	uint64_t resent;		/* requests asked again after a reconnection */
 

@@ -5,7 +5,7 @@
  * error or succeeds, never crashes, reads out of bounds, leaks, or grows
  * without bound.  The first byte picks the parser:
  *   0 device state: DEVICES, then DEVSTATE chunks (devstate_recv.c)
- *   1 the preempt channel on the destination (postcopy_dst.c)
+ *   1 the preempt channel on the destination (postcopy_fault.c)
  *   2 the return path on the source: REQ (postcopy_src.c)
  *   3 RECEIVED / DONE on the source after RESUME (recovery.c)
  *   4 a connection's opening on the destination: channel header, HELLO or
@@ -23,6 +23,9 @@
 
 #include "../../helper/dest/devstate_recv.c"
 #include "../../helper/dest/postcopy_dst.c"
+#include "../../helper/dest/postcopy_fault.c"
+#include "../../helper/dest/postcopy_place.c"
+#include "../../helper/dest/postcopy_stats.c"
 #include "../../helper/source/postcopy_src.c"
 #include "../../helper/session/recovery.c"
 #include "admit.h"

@@ -558,6 +558,68 @@ void vmig_ram_stats(const struct vmig_ram *ram, struct vmig_ram_stats *st);
  * write to any page, sent or not).
  */
 int vmig_ram_redirtied(struct vmig_ram *ram, uint64_t *pages);
+
+/*
+ * Destination, postcopy: the guest runs here while pages are missing, and
+ * the backend serves its faults (uffd: the VMM's userfaultfd; kmod: the
+ * regions themselves).  In order: at the switch (guest stopped) enable,
+ * then discard what never arrived (no fault can refill a dropped page with
+ * zeroes); register before the guest resumes (or, taking over from a dead
+ * helper, register then requeue); then read requests when the fds poll
+ * readable and place pages; disable once every page is here.  0 or -errno
+ * unless said.
+ */
+/* Guest RAM enters postcopy mode: from now on a missing page faults. */
+int vmig_ram_postcopy_enable(struct vmig_ram *ram);
+/* Make n pages from first missing, so that the guest's next touch faults. */
+int vmig_ram_postcopy_discard(struct vmig_ram *ram, unsigned int region, uint64_t first,
+			      uint64_t n);
+/*
+ * Ask the VMM to register its RAM for missing pages (a helper taking over:
+ * to hand over the registration the guest runs on).  -EPROTO when what the
+ * VMM answers does not fit the backend.
+ */
+int vmig_ram_postcopy_register(struct vmig_ram *ram, int timeout_ms);
+/* Taking over from a dead helper: the requests it had read come again. */
+int vmig_ram_postcopy_requeue(struct vmig_ram *ram);
+/* The fds that poll readable (POLLIN) when requests wait: into fds (room for max); how many. */
+int vmig_ram_postcopy_fds(const struct vmig_ram *ram, int *fds, unsigned int max);
+/*
+ * What poll() returned in revents for fds[i]: 0, or -errno when no request
+ * can come from that fd any more (the registration failed, or a region
+ * left postcopy mode).
+ */
+int vmig_ram_postcopy_poll_error(const struct vmig_ram *ram, unsigned int i, short revents);
+/* A page the guest waits for. */
+struct vmig_ram_request {
+	uint32_t region;
+	uint64_t page;
+	uint64_t fault_ns;	/* the first fault, CLOCK_MONOTONIC; 0 if unknown (uffd) */
+};
+/*
+ * The requests waiting (nonblocking), up to max into req: how many, 0 if
+ * none; -ESHUTDOWN when guest RAM left postcopy mode with pages missing,
+ * -EFAULT for a fault outside guest RAM.
+ */
+int vmig_ram_postcopy_requests(struct vmig_ram *ram, struct vmig_ram_request *req,
+			       unsigned int max);
+/* A request for a page that is here already: let its threads go (no-op where placing woke them). */
+void vmig_ram_postcopy_wake(struct vmig_ram *ram, unsigned int region, uint64_t page);
+/*
+ * Place one page atomically (src NULL: zeroes) and wake the threads waiting
+ * for it: 0, or -EEXIST when it was present already (never overwritten).
+ */
+int vmig_ram_postcopy_place(struct vmig_ram *ram, unsigned int region, uint64_t page,
+			    const void *src);
+/*
+ * The same for n pages of one region (pages[i], data src[i]): placed[i]
+ * false for a page present already; returns how many those were.
+ */
+int vmig_ram_postcopy_place_batch(struct vmig_ram *ram, unsigned int region,
+				  const uint64_t *pages, uint8_t *const *src, unsigned int n,
+				  bool *placed);
+/* Every page arrived: guest RAM leaves postcopy mode. */
+void vmig_ram_postcopy_disable(struct vmig_ram *ram);
 void vmig_ram_close(struct vmig_ram *ram);
 
 #ifdef __cplusplus

@@ -18,7 +18,8 @@ int ram_map_regions(struct vmig_ram *ram, struct vmig_ctl *ctl)
 	int prot = PROT_READ;
 	unsigned int i;
 
-	if (vmig_ctl_role(ctl) == VMIG_ROLE_DEST)
+	ram->role = vmig_ctl_role(ctl);
+	if (ram->role == VMIG_ROLE_DEST)
 		prot |= PROT_WRITE;
 	ram->ctl = ctl;
 	for (i = 0; i < vmig_ctl_region_count(ctl); i++) {
@@ -46,6 +47,21 @@ void ram_unmap_regions(struct vmig_ram *ram)
 	for (i = 0; i < ram->nr_regions; i++)
 		munmap(ram->regions[i].base, ram->regions[i].pages << RAM_PAGE_SHIFT);
 	ram->nr_regions = 0;
+}
+
+int ram_region_of(const struct vmig_ram *ram, uint64_t addr, uint64_t *page)
+{
+	unsigned int i;
+
+	for (i = 0; i < ram->nr_regions; i++) {
+		const struct ram_region *r = &ram->regions[i];
+
+		if (addr >= r->vmm_addr && addr - r->vmm_addr < (r->pages << RAM_PAGE_SHIFT)) {
+			*page = (addr - r->vmm_addr) >> RAM_PAGE_SHIFT;
+			return i;
+		}
+	}
+	return -1;
 }
 
 const char *vmig_ram_backend(const struct vmig_ram *ram)

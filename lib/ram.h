@@ -3,11 +3,14 @@
  * Guest RAM behind one interface: what a backend provides (uffd: memfds,
  * lib/ram_uffd.c; kmod: vmig.ko regions, lib/ram_kmod.c).  Every backend
  * maps each region into the helper, so reading a page is a pointer;
- * tracking, harvesting and placing go through the ops.
+ * tracking, harvesting and placing go through the ops, and so does all a
+ * postcopy destination asks of guest RAM (struct ram_pc_ops): no caller
+ * needs to know which backend it has.
  */
 #ifndef VMIG_RAM_H
 #define VMIG_RAM_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "libvmig.h"
@@ -20,11 +23,13 @@ struct ram_region {
 	uint64_t vmm_addr;	/* where the VMM maps it */
 };
 
+struct ram_pc_ops;
+
 struct ram_ops {
 	const char *name;
 	int (*track_start)(struct vmig_ram *ram, enum vmig_track mode, int timeout_ms);
 	int (*harvest)(struct vmig_ram *ram, vmig_range_fn fn, void *arg);
-	/* src NULL: zero the pages.  Postcopy backends place atomically here. */
+	/* Precopy (guest stopped): copy, src NULL: zero; ram_place_copy for both. */
 	int (*place)(struct vmig_ram *ram, unsigned int region, uint64_t page,
 		     const void *src, uint64_t num_pages);
 	void (*close)(struct vmig_ram *ram);
@@ -36,7 +41,45 @@ struct ram_ops {
 	const char *(*track_name)(const struct vmig_ram *ram);
 	/* Optional (NULL: -ENOTSUP): see vmig_ram_redirtied(). */
 	int (*redirtied)(struct vmig_ram *ram, uint64_t *pages);
+
+	/* Postcopy destination (NULL: the backend has none; -ENOTSUP). */
+	const struct ram_pc_ops *pc;
 };
+
+/*
+ * A postcopy destination's backend: the vmig_ram_postcopy_* calls, whose
+ * contracts are in libvmig.h.  ram_postcopy.c checks the arguments (region
+ * and pages in range, destination role) before calling these.
+ */
+struct ram_pc_ops {
+	/* Missing pages fault from now on (NULL: they always do). */
+	int (*enable)(struct vmig_ram *ram);
+	/* Drop pages: the guest's next touch faults. */
+	int (*discard)(struct vmig_ram *ram, unsigned int region, uint64_t first, uint64_t n);
+	/* Take the VMM's registration (vmig_ctl_postcopy); -EPROTO if it does not fit. */
+	int (*register_vmm)(struct vmig_ram *ram, int timeout_ms);
+	/* After a helper died: the faults it had read come again. */
+	int (*requeue)(struct vmig_ram *ram);
+	/* The fds to poll for requests; how many (at most max). */
+	int (*fds)(const struct vmig_ram *ram, int *fds, unsigned int max);
+	/* revents of fds[i] meaning no request can come from it any more: -errno. */
+	int (*poll_error)(const struct vmig_ram *ram, unsigned int i, short revents);
+	/* Read what requests wait, nonblocking, in (region, page) terms. */
+	int (*requests)(struct vmig_ram *ram, struct vmig_ram_request *req, unsigned int max);
+	/* A requested page is here already (NULL: placing woke its threads). */
+	void (*wake)(struct vmig_ram *ram, unsigned int region, uint64_t page);
+	/* Atomic, never overwriting, waking the waiters: 0 or -EEXIST. */
+	int (*place)(struct vmig_ram *ram, unsigned int region, uint64_t page, const void *src);
+	/* n pages as one call where the backend can; the count present already. */
+	int (*place_batch)(struct vmig_ram *ram, unsigned int region, const uint64_t *pages,
+			   uint8_t *const *src, unsigned int n, bool *placed);
+	/* Every page is here (NULL: nothing to undo). */
+	void (*disable)(struct vmig_ram *ram);
+};
+
+/* The backends' postcopy ops (ram_uffd_postcopy.c, ram_kmod_postcopy.c). */
+extern const struct ram_pc_ops ram_uffd_pc_ops;
+extern const struct ram_pc_ops ram_kmod_pc_ops;
 
 /*
  * A place op for precopy destinations: copy (or zero) through the helper's
@@ -50,6 +93,7 @@ struct vmig_ram {
 	const struct ram_ops *ops;
 	void *priv;
 	struct vmig_ctl *ctl;
+	enum vmig_role role;		/* the ctl's: postcopy is the destination's */
 	unsigned int nr_regions;
 	struct ram_region regions[VMM_MAX_REGIONS];
 	enum vmig_track mode;
@@ -58,6 +102,9 @@ struct vmig_ram {
 
 #define RAM_PAGE_SIZE	4096ull
 #define RAM_PAGE_SHIFT	12
+
+/* The region holding the VMM's address addr (its page in *page), or -1. */
+int ram_region_of(const struct vmig_ram *ram, uint64_t addr, uint64_t *page);
 
 /* Map the ctl's regions into this process (the part every backend shares). */
 int ram_map_regions(struct vmig_ram *ram, struct vmig_ctl *ctl);

@@ -21,6 +21,8 @@
  *
  * Destination: the helper writes pages through its mapping (the region is
  * not a postcopy one), exactly as on memfds.
+ *
+ * Postcopy destination: lib/ram_kmod_postcopy.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,11 +30,11 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <linux/vmig.h>
 
+#include "clock.h"
 #include "ram.h"
 
 struct kmod_priv {
@@ -168,14 +170,6 @@ int vmig_ram_create(enum vmig_backend be, uint64_t size, enum vmig_backend *chos
 	}
 	*chosen = VMIG_BACKEND_UFFD;
 	return fd;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec * 1000000000ull + t.tv_nsec;
 }
 
 static bool manual(const struct kmod_priv *p)
@@ -407,6 +401,7 @@ static const struct ram_ops kmod_ops = {
 	.prepare_send = kmod_prepare_send,
 	.track_name = kmod_track_name,
 	.redirtied = kmod_redirtied,
+	.pc = &ram_kmod_pc_ops,
 };
 
 struct vmig_ram *vmig_ram_open_kmod(struct vmig_ctl *ctl, enum vmig_dirty_mode mode)

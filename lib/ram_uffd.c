@@ -20,6 +20,8 @@
  * write that dirtied it; a later write is caught by the next harvest.
  * Initially every page is protected once (UFFDIO_WRITEPROTECT), which the
  * scan needs on shmem (an unprotected page reads as written).
+ *
+ * Postcopy destination: lib/ram_uffd_postcopy.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,33 +33,10 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "ram.h"
-#include "uffd_compat.h"
-
-#define SCAN_VEC_LEN	1024
-
-struct uffd_priv {
-	int uffd;
-	int pagemap;			/* async: the VMM's pagemap */
-	int stop_fd;			/* sync: eventfd that ends the fault thread */
-	bool fault_thread_running;
-	pthread_t fault_thread;
-	_Atomic uint64_t *dirty[VMM_MAX_REGIONS];	/* sync: one bit per page */
-	uint64_t *taken[VMM_MAX_REGIONS];		/* sync: this harvest's bits */
-	_Atomic uint64_t wp_faults;
-	struct page_region vec[SCAN_VEC_LEN];
-};
-
-static uint64_t now_ns(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec * 1000000000ull + t.tv_nsec;
-}
+#include "clock.h"
+#include "ram_uffd.h"
 
 static int uffd_wp(int uffd, uint64_t start, uint64_t len, bool protect)
 {
@@ -71,21 +50,6 @@ static int uffd_wp(int uffd, uint64_t start, uint64_t len, bool protect)
 			return -errno;
 	}
 	return 0;
-}
-
-static int find_region(struct vmig_ram *ram, uint64_t addr, uint64_t *page)
-{
-	unsigned int i;
-
-	for (i = 0; i < ram->nr_regions; i++) {
-		const struct ram_region *r = &ram->regions[i];
-
-		if (addr >= r->vmm_addr && addr - r->vmm_addr < (r->pages << RAM_PAGE_SHIFT)) {
-			*page = (addr - r->vmm_addr) >> RAM_PAGE_SHIFT;
-			return i;
-		}
-	}
-	return -1;
 }
 
 static void *fault_thread_fn(void *arg)
@@ -123,7 +87,7 @@ static void *fault_thread_fn(void *arg)
 
 			if (msgs[i].event != UFFD_EVENT_PAGEFAULT)
 				continue;
-			reg = find_region(ram, addr, &page);
+			reg = ram_region_of(ram, addr, &page);
 			if (reg >= 0)
 				atomic_fetch_or(&p->dirty[reg][page / 64], 1ull << (page % 64));
 			atomic_fetch_add(&p->wp_faults, 1);
@@ -354,6 +318,8 @@ static void uffd_close(struct vmig_ram *ram)
 		close(p->pagemap);
 	if (p->uffd >= 0)
 		close(p->uffd);
+	if (p->missing_fd >= 0)
+		close(p->missing_fd);
 	for (i = 0; i < VMM_MAX_REGIONS; i++) {
 		free(p->dirty[i]);
 		free(p->taken[i]);
@@ -367,6 +333,7 @@ static const struct ram_ops uffd_ops = {
 	.harvest = uffd_harvest,
 	.place = ram_place_copy,
 	.close = uffd_close,
+	.pc = &ram_uffd_pc_ops,
 };
 
 struct vmig_ram *vmig_ram_open_uffd(struct vmig_ctl *ctl)
@@ -381,7 +348,7 @@ struct vmig_ram *vmig_ram_open_uffd(struct vmig_ctl *ctl)
 		errno = ENOMEM;
 		return NULL;
 	}
-	p->uffd = p->pagemap = p->stop_fd = -1;
+	p->uffd = p->pagemap = p->stop_fd = p->missing_fd = -1;
 	ram->ops = &uffd_ops;
 	ram->priv = p;
 	ret = ram_map_regions(ram, ctl);

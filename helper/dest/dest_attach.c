@@ -2,10 +2,7 @@
 /* Destination: vmig listen --attach, taking over from a helper that died. */
 #include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include "auth.h"
 #include "dest_attach.h"
@@ -14,58 +11,31 @@
 #include "libvmig.h"
 #include "util.h"
 
-/* vmig.ko regions: a page is present when it is in the region's page cache. */
-static int received_from_mincore(struct dest *d, unsigned int i)
+static int note_present(void *arg, unsigned int region, uint64_t first, uint64_t n)
 {
-	unsigned char *vec = malloc(d->mem.pages[i]);
-	uint64_t p;
+	struct pc_dst *pc = arg;
 
-	if (!vec)
-		return -ENOMEM;
-	if (mincore(d->mem.base[i], d->mem.pages[i] * WIRE_PAGE_SIZE, vec)) {
-		free(vec);
-		return -errno;
-	}
-	for (p = 0; p < d->mem.pages[i]; p++)
-		if (vec[p] & 1)
-			pcd_note_received(&d->pc, i, p);
-	free(vec);
+	while (n--)
+		pcd_note_received(pc, region, first++);
 	return 0;
 }
 
 /*
- * Mark received what guest RAM holds: pages are placed whole or not at
- * all, and what never arrived was punched out at the switch.  A page
- * reported missing that is there is only sent again and refused (EEXIST),
- * never overwritten; the other way round is what must not happen.
+ * Mark received what guest RAM holds (the backend says: memfd data, or a
+ * region's resident pages): pages are placed whole or not at all, and what
+ * never arrived was punched out at the switch.  A page reported missing
+ * that is there is only sent again and refused (EEXIST), never
+ * overwritten; the other way round is what must not happen.
  */
 static int received_from_presence(struct dest *d)
 {
-	uint64_t size, base;
-	off_t data, hole;
 	unsigned int i;
-	int fd, r;
+	int r;
 
 	for (i = 0; i < d->mem.nr_regions; i++) {
-		vmig_ctl_region(d->ctl, i, &fd, &size, &base);
-		if (d->pc.kmod) {
-			r = received_from_mincore(d, i);
-			if (r)
-				return r;
-			continue;
-		}
-		for (hole = 0; (uint64_t)hole < size; ) {
-			data = lseek(fd, hole, SEEK_DATA);
-			if (data < 0 && errno == ENXIO)
-				break;
-			if (data < 0)
-				return -errno;
-			hole = lseek(fd, data, SEEK_HOLE);
-			if (hole < 0)
-				return -errno;
-			for (; data < hole; data += WIRE_PAGE_SIZE)
-				pcd_note_received(&d->pc, i, data / WIRE_PAGE_SIZE);
-		}
+		r = vmig_ram_for_each_data(d->ram, i, note_present, &d->pc);
+		if (r)
+			return r;
 	}
 	return 0;
 }
@@ -76,14 +46,15 @@ static int received_from_presence(struct dest *d)
  * helper's record; the source, paused as after a broken link, reconnects
  * with RESUME by itself.  So this is the state of a paused recovery,
  * rebuilt without the dead helper: session and channel layout from the
- * record, the received bitmap from what guest RAM holds, the same uffd
- * with its waiters woken to fault again.  The caller then waits for RESUME.
+ * record, the received bitmap from what guest RAM holds, the VMM's
+ * registration handed over and the requests the dead helper had read
+ * raised again.  The caller then waits for RESUME.
  */
 int dest_attach(struct dest *d)
 {
 	const struct dest_opts *o = d->o;
 	struct handover h;
-	int r, uffd;
+	int r;
 
 	r = vmig_ctl_handover_query(d->ctl, &h, sizeof(h), o->timeout_ms);
 	if (r < 0)
@@ -117,26 +88,19 @@ int dest_attach(struct dest *d)
 	 * the source, if it comes back, only has to hear it (dest_recover()).
 	 */
 	d->pc_done = !pcd_missing(&d->pc);
-	/* vmig.ko regions: no uffd, they stayed in postcopy mode. */
-	uffd = vmig_ctl_postcopy(d->ctl, o->timeout_ms);
-	if (uffd < 0 || !uffd != d->pc.kmod) {
-		if (uffd > 0)
-			close(uffd);
-		return fail(d, uffd < 0 ? uffd : EPROTO, "the VMM did not hand over its "
-			    "registration: %s", uffd < 0 ? strerror(-uffd) : d->pc.kmod ?
-			    "a userfaultfd for vmig.ko regions" : "no userfaultfd");
-	}
-	if (d->pc.kmod)
-		uffd = -1;
-	r = pcd_adopt(&d->pc, uffd);
+	/* The registration the guest runs on (vmig.ko regions: they stayed in postcopy mode). */
+	r = vmig_ram_postcopy_register(d->ram, o->timeout_ms);
+	if (r)
+		return fail(d, r, "the VMM did not hand over its registration: %s",
+			    r == -EPROTO ? "not one that fits the backend" : strerror(-r));
+	r = pcd_adopt(&d->pc);
 	if (r == -ENOTTY)
 		return fail(d, r, "this vmig.ko cannot queue again the requests the dead helper "
 			    "had read (no VMIG_REQUEUE): load a newer module");
 	if (r)
-		return fail(d, r, "cannot take over the %s: %s", d->pc.kmod ? "regions' requests" :
-			    "userfaultfd", strerror(-r));
-	if (d->pc_done && d->pc.kmod)
-		pck_disable(&d->pc);	/* the regions become ordinary, as after pcd_finish */
+		return fail(d, r, "cannot take over the guest's page requests: %s", strerror(-r));
+	if (d->pc_done)		/* guest RAM leaves postcopy mode, as after pcd_finish */
+		vmig_ram_postcopy_disable(d->ram);
 	d->pc_running = true;
 	d->rep->pc.on = true;
 	d->rep->pc.preempt = d->ses.hs.caps & WIRE_CAP_PREEMPT;

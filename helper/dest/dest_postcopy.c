@@ -6,9 +6,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "auth.h"
 #include "dest_postcopy.h"
@@ -19,22 +17,14 @@
 /* After the handshake: postcopy state (received bitmap from the first page) if negotiated. */
 int dest_pc_prepare(struct dest *d)
 {
-	int memfds[WIRE_MAX_REGIONS];
-	uint64_t base[WIRE_MAX_REGIONS], size;
-	unsigned int i;
 	int r;
 
 	if (!(d->ses.hs.caps & WIRE_CAP_POSTCOPY))
 		return 0;
-	for (i = 0; i < d->mem.nr_regions; i++)
-		vmig_ctl_region(d->ctl, i, &memfds[i], &size, &base[i]);
-	r = pcd_init(&d->pc, &d->mem, memfds, base, d->ses.hs.caps & WIRE_CAP_PREEMPT,
-		     d->o->spin_us);
+	r = pcd_init(&d->pc, &d->mem, d->ram, d->ses.hs.caps & WIRE_CAP_PREEMPT, d->o->spin_us);
 	if (r)
 		return fail(d, r, "out of memory");
 	d->pc.sched = d->o->sched;
-	/* vmig.ko regions serve missing pages themselves (postcopy_kmod.c). */
-	d->pc.kmod = !strcmp(vmig_ram_backend(d->ram), "kmod");
 	d->pc.nr_chans = d->ses.nr_chans;
 	d->pc_ready = true;
 	d->rep->pc.preempt = d->ses.hs.caps & WIRE_CAP_PREEMPT;
@@ -69,9 +59,10 @@ int dest_handover_leave(struct dest *d)
 /*
  * Postcopy switch.  DISCARDs are kept until POSTCOPY; then, with every
  * receiver parked at its POSTCOPY marker (no precopy write in flight), the
- * received bitmap is built, the discarded pages punched out, the VMM's
- * MISSING uffd taken, the fault thread started, the receivers released, the
- * devices loaded (their state precedes the markers) and the guest resumed.
+ * received bitmap is built, the discarded pages punched out, guest RAM
+ * registered for missing pages in the VMM, the fault thread started, the
+ * receivers released, the devices loaded (their state precedes the
+ * markers) and the guest resumed.
  */
 int dest_pc_event(struct dest *d, const struct ctl_event *ev)
 {
@@ -79,7 +70,7 @@ int dest_pc_event(struct dest *d, const struct ctl_event *ev)
 	struct wire_resumed rs = { 0 };
 	uint64_t t_load, t_wait;
 	uint32_t i;
-	int r, uffd;
+	int r;
 
 	if (!d->pc_ready || d->pc_running)
 		return fail(d, EPROTO, "main channel: %s %s", wire_pkt_name(ev->type),
@@ -121,21 +112,14 @@ int dest_pc_event(struct dest *d, const struct ctl_event *ev)
 			    (unsigned long long)d->rep->pc.discarded);
 	/* The resume part counts from here: registration, load, resume (below). */
 	t_load = now_ns();
-	/* On vmig.ko regions the VMM registers nothing (no uffd); it learns of postcopy. */
-	uffd = vmig_ctl_postcopy(d->ctl, o->timeout_ms);
-	if (uffd < 0)
-		return fail(d, uffd, "the VMM cannot register guest RAM for missing pages: %s",
-			    strerror(-uffd));
-	if (!uffd != d->pc.kmod) {
-		if (uffd > 0)
-			close(uffd);
-		return fail(d, EPROTO, "the VMM answered the postcopy registration %s",
-			    d->pc.kmod ? "with a userfaultfd for vmig.ko regions" :
-			    "without a userfaultfd");
-	}
-	if (d->pc.kmod)
-		uffd = -1;
-	r = pcd_start(&d->pc, uffd, &d->rp, &d->pre, o->timeout_ms);
+	r = vmig_ram_postcopy_register(d->ram, o->timeout_ms);
+	if (r == -EPROTO)
+		return fail(d, EPROTO, "the VMM answered the postcopy registration in a way "
+			    "that does not fit the %s backend", vmig_ram_backend(d->ram));
+	if (r)
+		return fail(d, r, "the VMM cannot register guest RAM for missing pages: %s",
+			    strerror(-r));
+	r = pcd_start(&d->pc, &d->rp, &d->pre, o->timeout_ms);
 	if (r)
 		return fail(d, r, "cannot start the postcopy fault thread: %s", strerror(-r));
 	pcd_release(&d->pc, false);

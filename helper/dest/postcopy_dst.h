@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Postcopy on the destination.  After the switch every page is placed with
- * UFFDIO_COPY (atomic: the running guest never sees half a page; EEXIST:
- * it was placed already, never overwritten) and marked in the received
- * bitmap.  One thread serves the guest: it reads a fault from the uffd,
- * sends the request on the return path, reads the page from the preempt
- * channel and places it (no hand-off between threads on that path).
- * Multifd receivers keep placing the background stream meanwhile.
+ * Postcopy on the destination.  After the switch every page is placed
+ * through the RAM backend (vmig_ram_postcopy_place*: atomic, the running
+ * guest never sees half a page; a page placed already is never
+ * overwritten) and marked in the received bitmap.  One thread serves the
+ * guest: it reads a request from the backend, sends it on the return path,
+ * reads the page from the preempt channel and places it (no hand-off
+ * between threads on that path).  Multifd receivers keep placing the
+ * background stream meanwhile.  The lifecycle is postcopy_dst.c, placing
+ * postcopy_place.c, the fault thread postcopy_fault.c, the figures
+ * postcopy_stats.c.
  */
 #ifndef VMIG_POSTCOPY_DST_H
 #define VMIG_POSTCOPY_DST_H
@@ -16,14 +19,17 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "libvmig.h"
 #include "multifd_recv.h"
 #include "pctrace.h"
+#include "postcopy_stats.h"
 #include "report.h"
 #include "stream.h"
 #include "util.h"
 
 #define PCD_MAX_PENDING	1024	/* distinct pages requested and not yet answered */
-#define PCD_FAULT_BATCH	32	/* faults read from the uffd at once */
+#define PCD_FAULT_BATCH	32	/* requests read from the backend at once */
+#define PCD_REQ_FDS	WIRE_MAX_REGIONS	/* the backend's fds to poll, at most */
 #define PCD_PLACE_CHUNK	4	/* background pages placed per call (see pcd_place_batch) */
 
 struct pcd_pending {
@@ -31,15 +37,12 @@ struct pcd_pending {
 	bool served;			/* placed (latency recorded), reply still due */
 	uint64_t page;
 	uint64_t t_ns;			/* fault read by the helper (both backends) */
-	uint64_t t_fault_ns;		/* kmod: the fault itself (module time stamp); 0 on uffd */
+	uint64_t t_fault_ns;		/* the fault itself, where the backend stamps it; else 0 */
 };
 
 struct pc_dst {
 	const struct dest_mem *mem;
-	bool kmod;			/* vmig.ko regions: requests from memfd[] (postcopy_kmod.c) */
-	int uffd;			/* the VMM's MISSING uffd (uffd backend) */
-	uint64_t vmm_base[WIRE_MAX_REGIONS];
-	int memfd[WIRE_MAX_REGIONS];
+	struct vmig_ram *ram;		/* requests, placing, discards (vmig_ram_postcopy_*) */
 	_Atomic uint64_t *recv[WIRE_MAX_REGIONS];	/* received bitmap */
 	bool preempt;
 	int spin_us;			/* poll the sockets this long before sleeping */
@@ -56,10 +59,7 @@ struct pc_dst {
 	/* requests: under lock */
 	struct pcd_pending pend[PCD_MAX_PENDING];
 	_Atomic unsigned int npend;
-	uint64_t *lat;			/* fault-read-to-wake samples, ns (both backends) */
-	size_t nlat, lat_cap;
-	uint64_t *flat;			/* kmod: fault-to-wake samples, ns */
-	size_t nflat, flat_cap;
+	struct pcd_lat lat;		/* request latency (postcopy_stats.c) */
 	uint64_t faults, requests, coalesced, urgent_pages, eexist;
 	uint64_t resent;		/* requests asked again after a reconnection */
 
@@ -71,9 +71,9 @@ struct pc_dst {
 	char err[192];
 };
 
-/* Before the guest runs: bitmaps, memfds.  0 or -errno. */
-int pcd_init(struct pc_dst *pc, const struct dest_mem *mem, const int *memfds,
-	     const uint64_t *vmm_base, bool preempt, int spin_us);
+/* Before the guest runs: bitmaps.  0 or -errno. */
+int pcd_init(struct pc_dst *pc, const struct dest_mem *mem, struct vmig_ram *ram,
+	     bool preempt, int spin_us);
 /* A multifd receiver met POSTCOPY: park until pcd_release (or abort). */
 int pcd_channel_switch(struct pc_dst *pc);
 /* Wait until nr_chans receivers parked (timeout: -ETIMEDOUT). */
@@ -87,18 +87,19 @@ void pcd_note_received(struct pc_dst *pc, uint32_t region, uint64_t page);
 int pcd_mark_received(struct pc_dst *pc);
 int pcd_discard(struct pc_dst *pc, uint32_t region, uint64_t first, uint64_t n);
 /*
- * Start the fault thread on uffd, then let the receivers go on.  rp, pre:
+ * Start the fault thread (the VMM registered guest RAM:
+ * vmig_ram_postcopy_register), then let the receivers go on.  rp, pre:
  * the return path and preempt channel (pre closed without preempt); pc
  * works on views of them (stream_view), the caller keeps and closes them.
  */
-int pcd_start(struct pc_dst *pc, int uffd, const struct stream *rp, const struct stream *pre,
+int pcd_start(struct pc_dst *pc, const struct stream *rp, const struct stream *pre,
 	      int timeout_ms);
 void pcd_release(struct pc_dst *pc, bool abort);
 /* Place one page (src NULL: zero) after the switch; 0 or -errno. */
 int pcd_place(struct pc_dst *pc, uint32_t region, uint64_t page, const void *src);
 /*
  * The same for n pages of one region (src[i] NULL: zero): the requested
- * ones first, then the rest in chunks (kmod: one ioctl per chunk).
+ * ones first, then the rest in chunks (one backend call each).
  */
 int pcd_place_batch(struct pc_dst *pc, uint32_t region, const uint64_t *pages,
 		    uint8_t *const *src, unsigned int n);
@@ -108,11 +109,11 @@ int pcd_finish(struct pc_dst *pc, int timeout_ms);
 int pcd_resume(struct pc_dst *pc, const struct stream *rp, const struct stream *pre,
 	       int timeout_ms);
 /*
- * Taking over from a dead helper (vmig listen --attach): the VMM's
- * registration (uffd; -1 on vmig.ko regions), its waiters woken to fault
- * again (on regions: the requests it had read queued again).  The thread starts with pcd_resume once the source is back.
+ * Taking over from a dead helper (vmig listen --attach), once the VMM has
+ * handed over its registration: the requests the dead helper had read come
+ * again.  The thread starts with pcd_resume once the source is back.
  */
-int pcd_adopt(struct pc_dst *pc, int uffd);
+int pcd_adopt(struct pc_dst *pc);
 /* Failure: stop the thread at once. */
 void pcd_stop(struct pc_dst *pc);
 uint64_t pcd_missing(struct pc_dst *pc);
@@ -121,17 +122,5 @@ unsigned int pcd_unanswered(struct pc_dst *pc, uint32_t *region, uint64_t *page)
 /* Latency figures and counters into the report. */
 void pcd_report(struct pc_dst *pc, struct report *rep);
 void pcd_destroy(struct pc_dst *pc);
-
-/* kmod backend (postcopy_kmod.c) */
-struct vmig_request;
-int pck_enable(struct pc_dst *pc);
-/* Taking over: the requests a dead helper had read, queued again. */
-int pck_requeue(struct pc_dst *pc);
-void pck_disable(struct pc_dst *pc);
-int pck_discard(struct pc_dst *pc, uint32_t region, uint64_t first, uint64_t n);
-int pck_place_batch(struct pc_dst *pc, uint32_t region, const uint64_t *pages,
-		    uint8_t *const *src, unsigned int n, bool *placed, uint64_t *exist);
-int pck_read_requests(struct pc_dst *pc, uint32_t region, struct vmig_request *req,
-		      unsigned int max);
 
 #endif

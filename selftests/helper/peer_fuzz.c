@@ -5,7 +5,7 @@
  * error or succeeds, never crashes, reads out of bounds, leaks, or grows
  * without bound.  The first byte picks the parser:
  *   0 device state: DEVICES, then DEVSTATE chunks (devstate_recv.c)
- *   1 the preempt channel on the destination (postcopy_dst.c)
+ *   1 the preempt channel on the destination (postcopy_fault.c)
  *   2 the return path on the source: REQ (postcopy_src.c)
  *   3 RECEIVED / DONE on the source after RESUME (recovery.c)
  *   4 a connection's opening on the destination: channel header, HELLO or
@@ -14,7 +14,8 @@
  *   5 a control-socket request line (recovery.c)
  * The helper files with the static functions under test are included
  * here; the library calls they make are stubbed below (a guest of two
- * regions, two devices).
+ * regions, two devices), and the postcopy backend is one whose placing
+ * always succeeds (lib/ram_postcopy.c over fuzz_pc_ops).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -22,10 +23,14 @@
 
 #include "../../helper/dest/devstate_recv.c"
 #include "../../helper/dest/postcopy_dst.c"
+#include "../../helper/dest/postcopy_fault.c"
+#include "../../helper/dest/postcopy_place.c"
+#include "../../helper/dest/postcopy_stats.c"
 #include "../../helper/source/postcopy_src.c"
 #include "../../helper/session/recovery.c"
 #include "admit.h"
 #include "auth.h"
+#include "ram.h"
 
 #define GUEST_PAGES 64
 
@@ -100,6 +105,20 @@ int send_chan_queue_front(struct send_chan *c, uint32_t region, uint64_t first, 
 	return 0;
 }
 
+static int fuzz_pc_place(struct vmig_ram *r, unsigned int region, uint64_t page,
+			 const void *src)
+{
+	(void)r, (void)region, (void)page, (void)src;
+	return 0;
+}
+
+static const struct ram_pc_ops fuzz_pc_ops = { .place = fuzz_pc_place };
+static const struct ram_ops fuzz_ram_ops = { .name = "fuzz", .pc = &fuzz_pc_ops };
+static struct vmig_ram fuzz_ram = {
+	.ops = &fuzz_ram_ops, .role = VMIG_ROLE_DEST, .nr_regions = 2,
+	.regions = { { .pages = GUEST_PAGES }, { .pages = GUEST_PAGES / 2 } },
+};
+
 /* --- the targets ------------------------------------------------------------ */
 static void fuzz_devstate(struct stream *s)
 {
@@ -121,14 +140,12 @@ static void fuzz_preempt(struct stream *s)
 {
 	static const struct dest_mem mem = { .nr_regions = 2, .base = { ram[0], ram[1] },
 					     .pages = { GUEST_PAGES, GUEST_PAGES / 2 } };
-	static const int memfds[2] = { -1, -1 };
-	static const uint64_t base[2];
 	static uint8_t buf[WIRE_MAX_BATCH * WIRE_PAGE_SIZE];
 	struct pc_dst *pc = malloc(sizeof(*pc));
 	bool ended = false;
 	unsigned int i;
 
-	if (!pc || pcd_init(pc, &mem, memfds, base, true, 0)) {
+	if (!pc || pcd_init(pc, &mem, &fuzz_ram, true, 0)) {
 		free(pc);
 		return;
 	}

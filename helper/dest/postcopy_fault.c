@@ -1,0 +1,269 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Postcopy destination: the one fault thread.  It reads the guest's
+ * requests from the RAM backend, sends them on the return path, reads the
+ * urgent pages from the preempt channel and places them (no hand-off
+ * between threads on that path); a stop eventfd makes it end the return
+ * path and drain the preempt channel.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "postcopy_int.h"
+#include "util.h"
+
+struct req_pkt {
+	struct wire_pkt_hdr h;
+	struct wire_req q;
+} __attribute__((packed));
+
+/*
+ * A fault on (reg, page) read at time t (t_fault: when it happened, if
+ * known): a request on the return path unless one is out.
+ */
+static int note_fault(struct pc_dst *pc, uint32_t reg, uint64_t page, uint64_t t,
+		      uint64_t t_fault, struct req_pkt *out, unsigned int *nreq)
+{
+	int k;
+
+	pc->faults++;
+	if (test_bit(pc->recv[reg], page)) {
+		vmig_ram_postcopy_wake(pc->ram, reg, page);
+		return 0;
+	}
+	pthread_mutex_lock(&pc->lock);
+	k = pcd_pend_find(pc, reg, page);
+	if (k >= 0 || atomic_load(&pc->npend) == PCD_MAX_PENDING) {
+		pc->coalesced += k >= 0;
+		pthread_mutex_unlock(&pc->lock);
+		if (k < 0)
+			return pcd_fail(pc, EOVERFLOW, "more than %d pages requested at once",
+					PCD_MAX_PENDING);
+		return 0;
+	}
+	pc->pend[atomic_load(&pc->npend)] = (struct pcd_pending){
+		.region = reg, .page = page, .t_ns = t, .t_fault_ns = t_fault };
+	atomic_fetch_add(&pc->npend, 1);
+	pc->requests++;
+	pthread_mutex_unlock(&pc->lock);
+	out[*nreq].h = (struct wire_pkt_hdr){ .type = WIRE_PKT_REQ, .len = sizeof(struct wire_req) };
+	out[*nreq].q = (struct wire_req){ .region = reg, .page = page };
+	(*nreq)++;
+	return 0;
+}
+
+/* The guest's requests; t_fault where the backend stamps the fault itself. */
+static int read_requests(struct pc_dst *pc, struct req_pkt *out, unsigned int *nreq)
+{
+	struct vmig_ram_request req[PCD_FAULT_BATCH];
+	int n = vmig_ram_postcopy_requests(pc->ram, req, PCD_FAULT_BATCH), i, r;
+	uint64_t t = now_ns();
+
+	if (n == -ESHUTDOWN)
+		return pcd_fail(pc, ESHUTDOWN, "guest RAM left postcopy mode with pages missing");
+	if (n == -EFAULT)
+		return pcd_fail(pc, EFAULT, "a guest page request outside guest RAM");
+	if (n < 0)
+		return pcd_fail(pc, -n, "reading the guest's page requests: %s", strerror(-n));
+	for (i = 0; i < n; i++) {
+		r = note_fault(pc, req[i].region, req[i].page, t, req[i].fault_ns, out, nreq);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+static int handle_faults(struct pc_dst *pc)
+{
+	struct req_pkt out[PCD_FAULT_BATCH];
+	unsigned int i, nreq = 0;
+	uint64_t t_read = pct_on(&pc->trace) ? pct_now() : 0;
+	int r;
+
+	r = read_requests(pc, out, &nreq);
+	if (r)
+		return r;
+	if (nreq)
+		trace("dst: %u requests, first page %llu", nreq, (unsigned long long)out[0].q.page);
+	if (nreq && stream_write(&pc->rp, out, nreq * sizeof(out[0])))
+		return pcd_fail(pc, ECONNRESET, "return path: %s", pc->rp.err);
+	if (nreq && pct_on(&pc->trace)) {
+		uint64_t t_sent = pct_now();
+
+		for (i = 0; i < nreq; i++)
+			pct_add(&pc->trace, 'R', out[i].q.region, out[i].q.page, t_read, t_sent, 0);
+	}
+	return 0;
+}
+
+/* One PAGES packet (or END) from the preempt channel. */
+static int handle_preempt(struct pc_dst *pc, uint8_t *buf, bool *ended)
+{
+	struct wire_pkt_hdr h;
+	struct wire_pages wp;
+	uint64_t entries[WIRE_MAX_BATCH];
+	unsigned int i, n = 0;
+	uint64_t t_rx = pct_on(&pc->trace) ? pct_rx_stamp(pc->pre.fd) : 0, t_read;
+	int r;
+
+	r = stream_recv_hdr(&pc->pre, &h);
+	if (r)
+		return pcd_fail(pc, -r, "preempt channel: %s", pc->pre.err);
+	if (h.type == WIRE_PKT_END) {
+		*ended = true;
+		return h.len ? pcd_fail(pc, EPROTO, "preempt channel: END with %u bytes", h.len) : 0;
+	}
+	if (h.type == WIRE_PKT_ERROR) {
+		stream_read_error(&pc->pre, &h);
+		return pcd_fail(pc, ECONNABORTED, "preempt channel: %s", pc->pre.err);
+	}
+	if (h.type == WIRE_PKT_NOP && !h.len)
+		return 0;
+	if (h.type != WIRE_PKT_PAGES || h.len < sizeof(wp))
+		return pcd_fail(pc, EPROTO, "preempt channel: unexpected %s packet (%u bytes)",
+				wire_pkt_name(h.type), h.len);
+	r = stream_read(&pc->pre, &wp, sizeof(wp));
+	if (!r && (!wp.count || wp.count > WIRE_MAX_BATCH || wp.region >= pc->mem->nr_regions ||
+		   h.len < sizeof(wp) + 8ull * wp.count))
+		return pcd_fail(pc, EPROTO, "preempt channel: malformed PAGES (region %u, %u pages)",
+				wp.region, wp.count);
+	if (!r)
+		r = stream_read(&pc->pre, entries, 8ull * wp.count);
+	if (r)
+		return pcd_fail(pc, -r, "preempt channel: %s", pc->pre.err);
+	for (i = 0; i < wp.count; i++) {
+		uint64_t page = entries[i] & WIRE_PAGE_INDEX_MASK;
+
+		if ((entries[i] & ~(WIRE_PAGE_INDEX_MASK | WIRE_PAGE_ZERO)) ||
+		    page >= pc->mem->pages[wp.region])
+			return pcd_fail(pc, EPROTO, "preempt channel: page entry 0x%llx out of range",
+					(unsigned long long)entries[i]);
+		n += !(entries[i] & WIRE_PAGE_ZERO);
+	}
+	if (h.len != sizeof(wp) + 8ull * wp.count + (uint64_t)n * PAGE)
+		return pcd_fail(pc, EPROTO, "preempt channel: malformed PAGES (%u bytes)", h.len);
+	r = stream_read(&pc->pre, buf, (size_t)n * PAGE);
+	if (r)
+		return pcd_fail(pc, -r, "preempt channel: %s", pc->pre.err);
+	t_read = pct_on(&pc->trace) ? pct_now() : 0;
+	for (i = 0, n = 0; i < wp.count; i++) {
+		uint64_t page = entries[i] & WIRE_PAGE_INDEX_MASK;
+		bool zero = entries[i] & WIRE_PAGE_ZERO;
+		int k;
+
+		pthread_mutex_lock(&pc->lock);
+		k = pcd_pend_find(pc, wp.region, page);
+		pthread_mutex_unlock(&pc->lock);
+		if (k < 0)
+			return pcd_fail(pc, EPROTO, "preempt channel: page %llu of region %u was "
+					"never requested; dropping the connection",
+					(unsigned long long)page, wp.region);
+		if (!test_bit(pc->recv[wp.region], page)) {
+			r = pcd_place_one(pc, wp.region, page, zero ? NULL : buf + (size_t)n * PAGE);
+			if (r)
+				return pcd_fail(pc, -r, "cannot place page %llu of region %u: %s",
+						(unsigned long long)page, wp.region, strerror(-r));
+			set_bits(pc->recv[wp.region], page, 1, true);
+		}
+		pc->urgent_pages++;
+		pcd_answer(pc, wp.region, page, true, 0);
+		if (pct_on(&pc->trace))
+			pct_add(&pc->trace, 'P', wp.region, page, t_rx, t_read, pct_now());
+		trace("dst: urgent page %llu placed", (unsigned long long)page);
+		n += !zero;
+	}
+	return 0;
+}
+
+/* Data waiting on a socket, without blocking. */
+static bool sock_ready(int fd)
+{
+	char b;
+
+	if (recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) >= 0)
+		return true;	/* data, or the end: reading will say which */
+	return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+}
+
+void *pcd_fault_thread(void *arg)
+{
+	struct pc_dst *pc = arg;
+	uint8_t *buf = malloc((size_t)WIRE_MAX_BATCH * PAGE);
+	bool finishing = false, ended = false;
+	int r = buf ? 0 : pcd_fail(pc, ENOMEM, "out of memory");
+
+	pc->sched_got = thread_urgent(pc->sched);
+	while (!r) {
+		/* stop, preempt, then the guest's requests: the backend's fds */
+		struct pollfd p[2 + PCD_REQ_FDS] = {
+			{ .fd = pc->stop_fd, .events = POLLIN },
+			{ .fd = pc->preempt ? pc->pre.fd : -1, .events = POLLIN },
+		};
+		int fds[PCD_REQ_FDS], nfds = 0, i;
+		uint64_t spin_end;
+		/*
+		 * No room for another batch of faults: leave them queued (their
+		 * threads wait there anyway) until replies close requests.  With a
+		 * preempt channel a request stays open until its reply comes, even
+		 * when the background stream placed the page first, so a guest that
+		 * faults fast can run ahead of the replies.
+		 */
+		bool full = atomic_load(&pc->npend) > PCD_MAX_PENDING - PCD_FAULT_BATCH;
+
+		if (!finishing && !full) {
+			r = handle_faults(pc);
+			if (r)
+				break;
+		}
+		if (pc->preempt && sock_ready(pc->pre.fd)) {
+			r = handle_preempt(pc, buf, &ended);
+			if (r || ended)
+				break;
+			continue;
+		}
+		/* Bounded spin while a reply is due: a sleep/wake costs more than the wait. */
+		if (pc->preempt && pc->spin_us && atomic_load(&pc->npend)) {
+			spin_end = now_ns() + pc->spin_us * 1000ull;
+			while (now_ns() < spin_end && !sock_ready(pc->pre.fd))
+				;
+			if (sock_ready(pc->pre.fd))
+				continue;
+		}
+		if (!finishing && !full)
+			nfds = vmig_ram_postcopy_fds(pc->ram, fds, PCD_REQ_FDS);
+		for (i = 0; i < nfds; i++)
+			p[2 + i] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
+		r = poll(p, 2 + (nfds > 0 ? nfds : 0), full ? 1 : 1000);
+		if (r < 0 && errno != EINTR) {
+			r = pcd_fail(pc, errno, "poll: %s", strerror(errno));
+			break;
+		}
+		r = 0;
+		if (p[0].revents && !finishing) {
+			static const struct wire_pkt_hdr end = { .type = WIRE_PKT_END };
+
+			finishing = true;
+			if (stream_write(&pc->rp, &end, sizeof(end))) {
+				r = pcd_fail(pc, ECONNRESET, "return path: %s", pc->rp.err);
+				break;
+			}
+			if (!pc->preempt)
+				break;
+		}
+		for (i = 0; i < nfds && !r; i++) {
+			r = vmig_ram_postcopy_poll_error(pc->ram, i, p[2 + i].revents);
+			if (r)
+				r = pcd_fail(pc, -r, "guest RAM serves no more page requests "
+					     "(its request fd %d: %s)", i, strerror(-r));
+		}
+	}
+	free(buf);
+	atomic_store(&pc->state, r ? r : 1);
+	return NULL;
+}
+

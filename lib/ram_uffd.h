@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The uffd backend's state, shared by its tracking (ram_uffd.c) and its
+ * postcopy destination (ram_uffd_postcopy.c).
+ */
+#ifndef VMIG_RAM_UFFD_H
+#define VMIG_RAM_UFFD_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ram.h"
+#include "uffd_compat.h"
+
+#define SCAN_VEC_LEN	1024
+
+struct uffd_priv {
+	int uffd;			/* source: the VMM's write-protect uffd */
+	int pagemap;			/* async: the VMM's pagemap */
+	int stop_fd;			/* sync: eventfd that ends the fault thread */
+	bool fault_thread_running;
+	pthread_t fault_thread;
+	_Atomic uint64_t *dirty[VMM_MAX_REGIONS];	/* sync: one bit per page */
+	uint64_t *taken[VMM_MAX_REGIONS];		/* sync: this harvest's bits */
+	_Atomic uint64_t wp_faults;
+	struct page_region vec[SCAN_VEC_LEN];
+	int missing_fd;			/* postcopy destination: the VMM's MISSING uffd */
+};
+
+#endif

@@ -1,0 +1,173 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The uffd backend at a postcopy destination: guest RAM is the VMM's
+ * memfds, and the VMM registers them for MISSING faults on a userfaultfd it
+ * passes here (vmig_ctl_postcopy).  A page is missing when its memfd has a
+ * hole: discarding punches one (the guest is stopped, nothing is
+ * registered yet, so nothing needs enabling first).  The guest's faults are
+ * read from that uffd as uffd_msg records, in the VMM's addresses; pages
+ * go in with UFFDIO_COPY / UFFDIO_ZEROPAGE: atomic, EEXIST for a page
+ * present already (never overwritten), waking the faulting threads.  A
+ * fault on a page placed meanwhile only needs UFFDIO_WAKE.  Faults a dead
+ * helper had read are nowhere but in its memory: a helper taking over wakes
+ * every waiter, so each touches its page again and, still missing, faults
+ * anew.  Nothing to undo at the end: once every page is here nothing
+ * faults.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "ram_uffd.h"
+
+#define UFFD_MSGS	64	/* fault messages per read() */
+
+static int uffd_of(const struct vmig_ram *ram)
+{
+	return ((const struct uffd_priv *)ram->priv)->missing_fd;
+}
+
+static int uffd_pc_discard(struct vmig_ram *ram, unsigned int region, uint64_t first,
+			   uint64_t n)
+{
+	if (fallocate(ram->regions[region].fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		      first * RAM_PAGE_SIZE, n * RAM_PAGE_SIZE))
+		return -errno;
+	return 0;
+}
+
+static int uffd_pc_register(struct vmig_ram *ram, int timeout_ms)
+{
+	struct uffd_priv *p = ram->priv;
+	int fd = vmig_ctl_postcopy(ram->ctl, timeout_ms);
+
+	if (fd <= 0)
+		return fd ? fd : -EPROTO;	/* 0: no uffd, as for vmig.ko regions */
+	/* poll() on a blocking userfaultfd reports only EPOLLERR. */
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	if (p->missing_fd >= 0)
+		close(p->missing_fd);
+	p->missing_fd = fd;
+	return 0;
+}
+
+static int wake(const struct vmig_ram *ram, uint64_t start, uint64_t len)
+{
+	struct uffdio_range r = { .start = start, .len = len };
+
+	return ioctl(uffd_of(ram), UFFDIO_WAKE, &r) ? -errno : 0;
+}
+
+static int uffd_pc_requeue(struct vmig_ram *ram)
+{
+	unsigned int i;
+	int r;
+
+	for (i = 0; i < ram->nr_regions; i++) {
+		r = wake(ram, ram->regions[i].vmm_addr, ram->regions[i].pages << RAM_PAGE_SHIFT);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+static int uffd_pc_fds(const struct vmig_ram *ram, int *fds, unsigned int max)
+{
+	if (!max || uffd_of(ram) < 0)
+		return 0;
+	fds[0] = uffd_of(ram);
+	return 1;
+}
+
+static int uffd_pc_poll_error(const struct vmig_ram *ram, unsigned int i, short revents)
+{
+	(void)ram, (void)i;
+	return revents & (POLLERR | POLLHUP) ? -EIO : 0;
+}
+
+static int uffd_pc_requests(struct vmig_ram *ram, struct vmig_ram_request *out,
+			    unsigned int max)
+{
+	struct uffd_msg msgs[UFFD_MSGS];
+	size_t room = max < UFFD_MSGS ? max : UFFD_MSGS;
+	ssize_t n = read(uffd_of(ram), msgs, room * sizeof(msgs[0])), i;
+	int got = 0;
+
+	if (n < 0)
+		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+	for (i = 0; i < n / (ssize_t)sizeof(msgs[0]); i++) {
+		uint64_t addr = msgs[i].arg.pagefault.address & ~(RAM_PAGE_SIZE - 1), page;
+		int reg;
+
+		if (msgs[i].event != UFFD_EVENT_PAGEFAULT)
+			continue;
+		reg = ram_region_of(ram, addr, &page);
+		if (reg < 0)
+			return -EFAULT;
+		out[got++] = (struct vmig_ram_request){ .region = reg, .page = page };
+	}
+	return got;
+}
+
+static void uffd_pc_wake(struct vmig_ram *ram, unsigned int region, uint64_t page)
+{
+	wake(ram, ram->regions[region].vmm_addr + (page << RAM_PAGE_SHIFT), RAM_PAGE_SIZE);
+}
+
+static int uffd_pc_place(struct vmig_ram *ram, unsigned int region, uint64_t page,
+			 const void *src)
+{
+	uint64_t dst = ram->regions[region].vmm_addr + (page << RAM_PAGE_SHIFT);
+	int fd = uffd_of(ram);
+
+	for (;;) {
+		int r;
+
+		if (src) {
+			struct uffdio_copy c = { .dst = dst, .src = (uintptr_t)src,
+						 .len = RAM_PAGE_SIZE };
+
+			r = ioctl(fd, UFFDIO_COPY, &c);
+		} else {
+			struct uffdio_zeropage z = { .range = { .start = dst, .len = RAM_PAGE_SIZE } };
+
+			r = ioctl(fd, UFFDIO_ZEROPAGE, &z);
+		}
+		if (!r)
+			return 0;
+		if (errno != EAGAIN && errno != EINTR)
+			return -errno;
+	}
+}
+
+/* Page by page: a uffd has no batch of scattered pages. */
+static int uffd_pc_place_batch(struct vmig_ram *ram, unsigned int region,
+			       const uint64_t *pages, uint8_t *const *src, unsigned int n,
+			       bool *placed)
+{
+	unsigned int i;
+	int exist = 0, r;
+
+	for (i = 0; i < n; i++) {
+		r = uffd_pc_place(ram, region, pages[i], src[i]);
+		if (r && r != -EEXIST)
+			return r;
+		placed[i] = !r;
+		exist += !!r;
+	}
+	return exist;
+}
+
+const struct ram_pc_ops ram_uffd_pc_ops = {
+	.discard = uffd_pc_discard,
+	.register_vmm = uffd_pc_register,
+	.requeue = uffd_pc_requeue,
+	.fds = uffd_pc_fds,
+	.poll_error = uffd_pc_poll_error,
+	.requests = uffd_pc_requests,
+	.wake = uffd_pc_wake,
+	.place = uffd_pc_place,
+	.place_batch = uffd_pc_place_batch,
+};

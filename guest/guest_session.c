@@ -45,6 +45,13 @@ static void *resize_thread(void *arg)
 	return NULL;
 }
 
+/* Why a session ended: the helper's own word, or the local error. */
+static const char *ev_reason(struct vmig_vmm *vmm, int ev)
+{
+	return ev == VMIG_VMM_ERROR || ev == VMIG_VMM_DISCONNECT ?
+	       vmig_vmm_error(vmm) : strerror(-ev);
+}
+
 static bool session_source(struct guest *g, struct vmig_vmm *vmm, uint64_t deadline)
 {
 	for (;;) {
@@ -84,14 +91,12 @@ static bool session_source(struct guest *g, struct vmig_vmm *vmm, uint64_t deadl
 				fprintf(stderr, "guest: the helper went away during postcopy (%s); "
 					"the guest may run on the destination: staying stopped "
 					"until a helper takes over (vmig migrate --attach)\n",
-					ev == VMIG_VMM_ERROR || ev == VMIG_VMM_DISCONNECT ?
-					vmig_vmm_error(vmm) : strerror(-ev));
+					ev_reason(vmm, ev));
 				return false;
 			}
 			set_state(g, ST_RUN);
 			fprintf(stderr, "guest: migration failed (%s); running on here\n",
-				ev == VMIG_VMM_ERROR || ev == VMIG_VMM_DISCONNECT ?
-				vmig_vmm_error(vmm) : strerror(-ev));
+				ev_reason(vmm, ev));
 			verify_all(g, "memory intact after the failed migration");
 			return false;
 		}
@@ -147,8 +152,7 @@ static int session_dest(struct guest *g, struct vmig_vmm *vmm, uint64_t deadline
 				/* vCPUs may wait for pages that will never come: do not run on. */
 				fprintf(stderr, "guest: postcopy failed (%s); the guest's memory is "
 					"incomplete and it cannot continue: exiting with status 4\n",
-					ev == VMIG_VMM_ERROR || ev == VMIG_VMM_DISCONNECT ?
-					vmig_vmm_error(vmm) : strerror(-ev));
+					ev_reason(vmm, ev));
 				fflush(stderr);
 				_exit(4);
 			}

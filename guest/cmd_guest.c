@@ -44,9 +44,8 @@ static void check_span(void *opaque, unsigned int pct)
 	g->span_pct = pct;
 }
 
-
 /* Guest RAM from the backend asked, mapped; its fd, or -1 (exit status 1). */
-static int guest_ram_open(struct guest_args *a, enum vmig_backend *chosen)
+static int ram_open(struct guest_args *a, enum vmig_backend *chosen)
 {
 	struct guest *g = &a->g;
 	int fd;
@@ -72,7 +71,7 @@ static int guest_ram_open(struct guest_args *a, enum vmig_backend *chosen)
 }
 
 /* --kvm: the VM over guest RAM, checking --dirty-source first; 0 or the exit status. */
-static int guest_kvm_open(struct guest_args *a, int fd, enum vmig_backend chosen)
+static int kvm_vm_open(struct guest_args *a, int fd, enum vmig_backend chosen)
 {
 	struct guest *g = &a->g;
 	char err[256] = "";
@@ -97,7 +96,7 @@ static int guest_kvm_open(struct guest_args *a, int fd, enum vmig_backend chosen
 }
 
 /* --dirty-check or --dirty-bench, instead of waiting for a helper; the exit status. */
-static int guest_check_run(struct guest_args *a, int fd, enum vmig_backend chosen)
+static int dirty_check_run(struct guest_args *a, int fd, enum vmig_backend chosen)
 {
 	struct guest *g = &a->g;
 	struct guest_kvm_check_ops ops = {
@@ -152,11 +151,11 @@ static int guest_run(int argc, char **argv)
 	}
 	g->t_start = now_ns();
 
-	fd = guest_ram_open(&a, &chosen);
+	fd = ram_open(&a, &chosen);
 	if (fd < 0)
 		return 1;
 	if (a.kvm) {
-		status = guest_kvm_open(&a, fd, chosen);
+		status = kvm_vm_open(&a, fd, chosen);
 		if (status)
 			return status;
 	}
@@ -173,7 +172,7 @@ static int guest_run(int argc, char **argv)
 	       chosen == VMIG_BACKEND_KMOD ? "vmig.ko region (kmod)" : "memfd (uffd)");
 	fflush(stdout);
 	if (a.check_rounds || a.bench_rounds)
-		status = guest_check_run(&a, fd, chosen);
+		status = dirty_check_run(&a, fd, chosen);
 	else
 		status = guest_serve(&a, vmm, deadline);
 

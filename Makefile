@@ -167,7 +167,7 @@ hosttests: all $(HOST_TESTS)
 build/qemu/guest_workload: selftests/qemu/guest_workload.c guest/guest_page.c helper/common/zero.c \
 		guest/guest_page.h helper/common/zero.h
 	@mkdir -p $(dir $@)
-	$(CC) -O2 -g -static -std=gnu11 -D_GNU_SOURCE -pthread $(WARN) -Iguest -Ihelper/common -o $@ \
+	$(CC) -O2 -g -static -std=gnu11 -D_GNU_SOURCE -pthread $(WARN) -Iguest -Ihelper/common -Ihelper/net -o $@ \
 		$(filter %.c,$^) -lpthread
 
 build/qemu/guest-initrd.gz: build/qemu/guest_workload selftests/qemu/guest-init.sh scripts/qemu-guest.sh

@@ -194,9 +194,9 @@ bench-qemu: kmod all qemu-guest
 
 VMCHECK_ARGS ?=
 # The guest's /usr/bin: the helper (with its shared libraries), the TAP
-# helpers and vm_lib.sh the shell tests source, and kmod's depmod for the module tree test;
+# helpers, vm_lib.sh and scripts/lib/vmig.sh the shell tests source, and kmod's depmod for the module tree test;
 # openssl makes the kTLS test's credentials.
-VMCHECK_EXTRA ?= $(BUILD)/vmig selftests/helper/tap.sh selftests/vmig/vm_lib.sh $(firstword $(wildcard /usr/sbin/depmod /sbin/depmod)) \
+VMCHECK_EXTRA ?= $(BUILD)/vmig selftests/helper/tap.sh selftests/vmig/vm_lib.sh scripts/lib/vmig.sh $(firstword $(wildcard /usr/sbin/depmod /sbin/depmod)) \
 		 $(firstword $(wildcard /usr/bin/openssl))
 # KVM in the guest (nested SVM under TCG), for tests that run a real KVM guest;
 # kernel TLS with the AES-GCM it offloads (the guest has no modprobe to load
@@ -223,29 +223,29 @@ bench-postcopy: kmod build/bench/postcopy_bench
 
 # The same migration on the kmod and uffd backends, one boot (bench/backends_bench.sh).
 bench-backends: kmod all
-	VMCHECK_EXTRA="$(BUILD)/vmig" scripts/vmcheck.sh -m 1G -t 1500 kmod/vmig.ko \
+	VMCHECK_EXTRA="$(BUILD)/vmig scripts/lib/vmig.sh" scripts/vmcheck.sh -m 1G -t 1500 kmod/vmig.ko \
 		bench/backends_bench.sh
 
 # Its postcopy cases only: page-request latency on both backends.
 bench-backends-postcopy: kmod all
-	VMCHECK_EXTRA="$(BUILD)/vmig" scripts/vmcheck.sh -m 1G -t 900 kmod/vmig.ko \
+	VMCHECK_EXTRA="$(BUILD)/vmig scripts/lib/vmig.sh" scripts/vmcheck.sh -m 1G -t 900 kmod/vmig.ko \
 		bench/backends_postcopy_bench.sh
 
 # Its dirty-heavy case with and without --auto-converge.
 bench-backends-converge: kmod all
-	VMCHECK_EXTRA="$(BUILD)/vmig" scripts/vmcheck.sh -m 1G -t 900 kmod/vmig.ko \
+	VMCHECK_EXTRA="$(BUILD)/vmig scripts/lib/vmig.sh" scripts/vmcheck.sh -m 1G -t 900 kmod/vmig.ko \
 		bench/backends_converge_bench.sh
 
 # TLS throughput with the record layer in the kernel (kTLS) and in OpenSSL.
 KTLS_MODULES := tls aesni-intel ghash-clmulni-intel gcm ghash-generic ctr
 bench-ktls: kmod all
-	VMCHECK_EXTRA="$(BUILD)/vmig /usr/bin/openssl" VMCHECK_MODULES="$(KTLS_MODULES)" \
+	VMCHECK_EXTRA="$(BUILD)/vmig scripts/lib/vmig.sh /usr/bin/openssl" VMCHECK_MODULES="$(KTLS_MODULES)" \
 		scripts/vmcheck.sh -m 1G -t 2400 kmod/vmig.ko bench/ktls_bench.sh
 .PHONY: bench-ktls
 
 # All three in one boot (figures comparable across them).
 bench-backends-all: kmod all
-	VMCHECK_EXTRA="$(BUILD)/vmig" scripts/vmcheck.sh -m 1G -t 2400 kmod/vmig.ko \
+	VMCHECK_EXTRA="$(BUILD)/vmig scripts/lib/vmig.sh" scripts/vmcheck.sh -m 1G -t 2400 kmod/vmig.ko \
 		bench/backends_bench.sh bench/backends_converge_bench.sh \
 		bench/backends_postcopy_bench.sh
 

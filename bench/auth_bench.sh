@@ -13,37 +13,27 @@ cd "$(dirname "$0")/.."
 make -s -j2 all
 vmig=${VMIG:-build/out/vmig}
 reps=${BENCH_REPS:-7} size=${BENCH_SIZE:-64M} chans=${BENCH_CHANNELS:-4}
-tmp=$(mktemp -d /tmp/vmig-authbench.XXXXXX)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-(umask 077 && openssl rand -hex 32 >"$tmp/token" && echo "vmig:$(openssl rand -hex 32)" >"$tmp/key.psk")
-
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-waitfor() {
-	for _ in $(seq 1200); do grep -q -- "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
-	echo "bench: timed out waiting for '$2' in $1" >&2; cat "$1" >&2; exit 1
-}
+# shellcheck source=../scripts/lib/vmig.sh
+. scripts/lib/vmig.sh
+vmig_setup vmig-authbench	# $VMIG_TMP, cleanup on exit, $AUTH: a token both sides hold
+tmp=$VMIG_TMP
+(umask 077 && echo "vmig:$(openssl rand -hex 32)" >"$tmp/key.psk")
 
 # run MODE_ARGS NAME: one migration; appends "setup total" to $tmp/res.NAME.
 run() {
 	local p
-	p=$(port)
+	p=$(free_port)
 	rm -f "$tmp"/*.sock "$tmp"/*.out "$tmp"/*.err
 	$vmig guest --socket "$tmp/dst.sock" --mem "$size" --incoming --run 0 >"$tmp/dg.out" 2>"$tmp/dg.err" &
-	pids+=($!)
+	vmig_track $!
 	local dg=$!
 	$vmig guest --socket "$tmp/src.sock" --mem "$size" --pattern idle >"$tmp/sg.out" 2>"$tmp/sg.err" &
-	pids+=($!)
-	waitfor "$tmp/dg.out" "guest: ready"
+	vmig_track $!
+	must_wait_for "$tmp/dg.out" "guest: ready" 120
 	$vmig listen --vmm "$tmp/dst.sock" --port "127.0.0.1:$p" $1 --no-progress >"$tmp/ls.out" 2>"$tmp/ls.err" &
-	pids+=($!)
-	waitfor "$tmp/ls.err" "waiting for a source"
-	waitfor "$tmp/sg.out" "guest: ready"
+	vmig_track $!
+	must_wait_for "$tmp/ls.err" "waiting for a source" 120
+	must_wait_for "$tmp/sg.out" "guest: ready" 120
 	$vmig migrate --vmm "$tmp/src.sock" --to "127.0.0.1:$p" $1 --multifd "$chans" --json --no-progress \
 		2>"$tmp/m.err" | tail -n 1 >"$tmp/m.json"
 	wait "$dg" || { echo "bench: $2: destination guest failed" >&2; cat "$tmp/m.err" "$tmp/ls.err" >&2; exit 1; }

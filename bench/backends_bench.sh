@@ -43,20 +43,11 @@ RUNS_PC=${RUNS_PC:-11}
 RUNS_HEAVY=${RUNS_HEAVY:-5}
 T=/tmp/bb
 mkdir -p $T
-# Who may connect (vmig requires a choice): a token both sides hold.
-(umask 077 && echo "vm-test-token-$$-0123456789abcdef" >$T/token)
-AUTH="--token-file $T/token"
+# wait_for, and a token both sides hold (vmig requires a choice of who may
+# connect): scripts/lib/vmig.sh, in the guest's /usr/bin (VMCHECK_EXTRA).
+. /usr/bin/vmig.sh
+vmig_token $T
 port=5300
-
-wait_for() {
-	i=0
-	while [ $i -lt $(($3 * 10)) ]; do
-		grep -q -- "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-		i=$((i + 1))
-	done
-	return 1
-}
 
 # field NAME FILE: a number from the JSON report
 field() {

@@ -42,42 +42,30 @@ reps=${BENCH_REPS:-5}
 dsize=${BENCH_DEV_SIZE:-100M}
 drate=${BENCH_DEV_RATE:-200M}
 chans=${BENCH_CHANNELS:-2 4 6 8 12}
-tmp=$(mktemp -d /tmp/vmig-bench.XXXXXX)
-# Who may connect (vmig requires a choice): a token both sides hold.
-(umask 077 && openssl rand -hex 32 >"$tmp/token")
-AUTH="--token-file $tmp/token"
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	# BENCH_SAVE=DIR keeps every run's JSON report
-	[ -z "${BENCH_SAVE:-}" ] || { mkdir -p "$BENCH_SAVE" && cp "$tmp"/res/* "$BENCH_SAVE"/ 2>/dev/null; } || true
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
+# shellcheck source=../scripts/lib/vmig.sh
+. scripts/lib/vmig.sh
+vmig_setup vmig-bench	# $VMIG_TMP, cleanup on exit, $AUTH: a token both sides hold
+tmp=$VMIG_TMP
+# BENCH_SAVE=DIR keeps every run's JSON report
+# shellcheck disable=SC2034  # run by vmig_cleanup (scripts/lib/vmig.sh)
+VMIG_AT_EXIT='[ -z "${BENCH_SAVE:-}" ] || { mkdir -p "$BENCH_SAVE" && cp "$VMIG_TMP"/res/* "$BENCH_SAVE"/ 2>/dev/null; }'
 mkdir "$tmp/res"
-
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-waitfor() {
-	for _ in $(seq 1200); do grep -q -- "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
-	echo "bench: timed out waiting for '$2' in $1" >&2; cat "$1" >&2; exit 1
-}
 
 # migrate MEM "guest args" "dest guest args" "migrate args": the JSON report.
 migrate() {
 	local p dg
-	p=$(port)
+	p=$(free_port)
 	rm -f "$tmp"/*.sock "$tmp"/*.out "$tmp"/*.err
 	$vmig guest --socket "$tmp/dst.sock" --mem "$1" --incoming --run 0 $3 >"$tmp/dg.out" 2>"$tmp/dg.err" &
 	dg=$!
-	pids+=($dg)
+	vmig_track $dg
 	$vmig guest --socket "$tmp/src.sock" --mem "$1" $2 >"$tmp/sg.out" 2>"$tmp/sg.err" &
-	pids+=($!)
-	waitfor "$tmp/dg.out" "guest: ready"
+	vmig_track $!
+	must_wait_for "$tmp/dg.out" "guest: ready" 120
 	$vmig listen --vmm "$tmp/dst.sock" --port "127.0.0.1:$p" $AUTH --no-progress >"$tmp/ls.out" 2>"$tmp/ls.err" &
-	pids+=($!)
-	waitfor "$tmp/ls.err" "waiting for a source"
-	waitfor "$tmp/sg.out" "guest: ready"
+	vmig_track $!
+	must_wait_for "$tmp/ls.err" "waiting for a source" 120
+	must_wait_for "$tmp/sg.out" "guest: ready" 120
 	sleep 0.3
 	$vmig migrate --vmm "$tmp/src.sock" --to "127.0.0.1:$p" $AUTH --json --no-progress $4 | tr -d '\n'
 	echo

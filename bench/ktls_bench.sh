@@ -17,16 +17,8 @@ SIZE=${SIZE:-128M}
 T=/tmp/ktlsb
 mkdir -p $T
 port=5400
-
-wait_for() {
-	i=0
-	while [ $i -lt $(($3 * 10)) ]; do
-		grep -q -- "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-		i=$((i + 1))
-	done
-	return 1
-}
+# wait_for: scripts/lib/vmig.sh, in the guest's /usr/bin (VMCHECK_EXTRA).
+. /usr/bin/vmig.sh
 
 field() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p" "$2"; }
 

@@ -17,39 +17,26 @@ cd "$(dirname "$0")/.."
 make -s -j2 all
 vmig=${VMIG:-build/out/vmig}
 what=${1:-all}
-tmp=$(mktemp -d /tmp/vmig-bench.XXXXXX)
-# Who may connect (vmig requires a choice): a token both sides hold.
-(umask 077 && openssl rand -hex 32 >"$tmp/token")
-AUTH="--token-file $tmp/token"
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-waitfor() {
-	for _ in $(seq 1200); do grep -q -- "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
-	echo "bench: timed out waiting for '$2' in $1" >&2; cat "$1" >&2; exit 1
-}
+# shellcheck source=../scripts/lib/vmig.sh
+. scripts/lib/vmig.sh
+vmig_setup vmig-bench	# $VMIG_TMP, cleanup on exit, $AUTH: a token both sides hold
+tmp=$VMIG_TMP
 
 # migrate MEM CHANNELS "guest args": prints the JSON report.
 migrate() {
 	local p
-	p=$(port)
+	p=$(free_port)
 	find "$tmp" -mindepth 1 ! -name token -delete	# (the token stays)
 	$vmig guest --socket "$tmp/dst.sock" --mem "$1" --incoming --run 0 >"$tmp/dg.out" 2>"$tmp/dg.err" &
-	pids+=($!)
+	vmig_track $!
 	local dg=$!
 	$vmig guest --socket "$tmp/src.sock" --mem "$1" $3 >"$tmp/sg.out" 2>"$tmp/sg.err" &
-	pids+=($!)
-	waitfor "$tmp/dg.out" "guest: ready"
+	vmig_track $!
+	must_wait_for "$tmp/dg.out" "guest: ready" 120
 	$vmig listen --vmm "$tmp/dst.sock" --port "127.0.0.1:$p" $AUTH --no-progress >"$tmp/ls.out" 2>"$tmp/ls.err" &
-	pids+=($!)
-	waitfor "$tmp/ls.err" "waiting for a source"
-	waitfor "$tmp/sg.out" "guest: ready"
+	vmig_track $!
+	must_wait_for "$tmp/ls.err" "waiting for a source" 120
+	must_wait_for "$tmp/sg.out" "guest: ready" 120
 	sleep 0.3
 	$vmig migrate --vmm "$tmp/src.sock" --to "127.0.0.1:$p" $AUTH --multifd "$2" --json --no-progress
 	wait "$dg" || { echo "bench: destination guest failed" >&2; cat "$tmp/dg.err" >&2; exit 1; }
@@ -57,9 +44,9 @@ migrate() {
 
 iperf() {	# STREAMS -> Gbit/s
 	local p
-	p=$(port)
+	p=$(free_port)
 	iperf3 -s -1 -p "$p" >/dev/null 2>&1 &
-	pids+=($!)
+	vmig_track $!
 	sleep 0.3
 	iperf3 -c 127.0.0.1 -p "$p" -P "$1" -t 3 -J | python3 -c \
 		'import json,sys; print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 1e9))'

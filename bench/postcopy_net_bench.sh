@@ -36,28 +36,17 @@ spin=${BENCH_SPIN:-0}		# --postcopy-spin on both sides (us)
 modes=${BENCH_MODES:-vanilla preempt+normal preempt}
 stages=${BENCH_STAGES:-0}	# 1: per-stage latency of preempt requests (VMIG_PC_TRACE)
 ns=vmigbench
-tmp=$(mktemp -d /tmp/vmig-pcbench.XXXXXX)
-# Who may connect (vmig requires a choice): a token both sides hold.
-(umask 077 && openssl rand -hex 32 >"$tmp/token")
-AUTH="--token-file $tmp/token"
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	scripts/netns.sh down $ns
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-waitfor() {
-	for _ in $(seq 600); do grep -q -- "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
-	echo "bench: timed out waiting for '$2' in $1" >&2; cat "$1" >&2; exit 1
-}
+# shellcheck source=../scripts/lib/vmig.sh
+. scripts/lib/vmig.sh
+vmig_setup vmig-pcbench	# $VMIG_TMP, cleanup on exit, $AUTH: a token both sides hold
+tmp=$VMIG_TMP
+# shellcheck disable=SC2034  # run by vmig_cleanup (scripts/lib/vmig.sh)
+VMIG_AT_EXIT='scripts/netns.sh down $ns'
 
 # run_path NAME: SRC, DST (command prefixes) and ADDR set by the caller.
 run_path() {
 	local name=$1 port=4555 mode rtt
-	$DST "$rr" server "$ADDR:$port" & pids+=($!)
+	$DST "$rr" server "$ADDR:$port" & vmig_track $!
 	rtt=$($SRC "$rr" client "$ADDR:$port" 5000)
 	for mode in $modes; do
 		rm -f "$tmp"/*.sock
@@ -73,16 +62,16 @@ run_path() {
 		fi
 		port=$((port + 1))
 		$vmig guest --socket "$tmp/dst.sock" --mem "$mem" --incoming --pattern random \
-			--dirty-rate 0 --run 1 >"$tmp/dg.out" 2>"$tmp/dg.err" & pids+=($!)
-		waitfor "$tmp/dg.out" "guest: ready"
+			--dirty-rate 0 --run 1 >"$tmp/dg.out" 2>"$tmp/dg.err" & vmig_track $!
+		must_wait_for "$tmp/dg.out" "guest: ready" 60
 		$DST "$vmig" listen --vmm "$tmp/dst.sock" --port "$ADDR:$port" $AUTH --json --no-progress --no-prefault \
 			--postcopy-spin "$spin" ${extra/--no-preempt/} \
 			>"$tmp/ls.json" 2>"$tmp/ls.err" & local lpid=$!
-		pids+=($lpid)
+		vmig_track $lpid
 		$vmig guest --socket "$tmp/src.sock" --mem "$mem" --pattern idle \
-			>"$tmp/sg.out" 2>"$tmp/sg.err" & pids+=($!)
-		waitfor "$tmp/sg.out" "guest: ready"
-		waitfor "$tmp/ls.err" "waiting for a source"
+			>"$tmp/sg.out" 2>"$tmp/sg.err" & vmig_track $!
+		must_wait_for "$tmp/sg.out" "guest: ready" 60
+		must_wait_for "$tmp/ls.err" "waiting for a source" 60
 		$SRC "$vmig" migrate --vmm "$tmp/src.sock" --to "$ADDR:$port" $AUTH --postcopy-after 0 \
 			--postcopy-spin "$spin" --multifd "$chans" $extra ${BENCH_MIGRATE_ARGS:-} --json --no-progress >"$tmp/m.json" 2>"$tmp/m.err" ||
 			{ cat "$tmp/m.err" "$tmp/ls.err" "$tmp/dg.err" >&2; exit 1; }

@@ -15,48 +15,36 @@ make -s -j2 all
 vmig=${VMIG:-build/out/vmig}
 reps=${BENCH_REPS:-3}
 downs=${BENCH_DOWN:-0 0.5 2 5}
-tmp=$(mktemp -d /tmp/vmig-bench.XXXXXX)
-# Who may connect (vmig requires a choice): a token both sides hold.
-(umask 077 && openssl rand -hex 32 >"$tmp/token")
-AUTH="--token-file $tmp/token"
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-waitfor() {
-	for _ in $(seq 300); do grep -q -- "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done
-	echo "bench: timed out waiting for '$2' in $1" >&2; cat "$1" >&2; exit 1
-}
+# shellcheck source=../scripts/lib/vmig.sh
+. scripts/lib/vmig.sh
+vmig_setup vmig-bench	# $VMIG_TMP, cleanup on exit, $AUTH: a token both sides hold
+tmp=$VMIG_TMP
 now() { date +%s.%N; }
 
 run() {	# run DOWN -> "recovery_ms src_pause_ms dst_pause_ms"
 	local down=$1 dport pport t_cut t_up
-	dport=$(port); pport=$(port)
+	dport=$(free_port); pport=$(free_port)
 	"$vmig" guest --socket "$tmp/d.sock" --incoming --mem 256M --lifetime 60 --run 1 \
-		>"$tmp/dg.out" 2>"$tmp/dg.err" & pids+=($!)
-	waitfor "$tmp/dg.out" "guest: ready"
+		>"$tmp/dg.out" 2>"$tmp/dg.err" & vmig_track $!
+	must_wait_for "$tmp/dg.out" "guest: ready" 15
 	"$vmig" listen --vmm "$tmp/d.sock" --port "127.0.0.1:$dport" $AUTH --json --no-progress \
-		>"$tmp/ls.out" 2>"$tmp/ls.err" & pids+=($!); local lpid=$!
+		>"$tmp/ls.out" 2>"$tmp/ls.err" & vmig_track $!; local lpid=$!
 	"$vmig" guest --socket "$tmp/s.sock" --mem 256M --pattern random --dirty-rate 20 \
-		--lifetime 60 >"$tmp/sg.out" 2>"$tmp/sg.err" & pids+=($!)
-	waitfor "$tmp/sg.out" "guest: ready"
-	waitfor "$tmp/ls.err" "waiting for a source"
-	python3 bench/tcp_proxy.py "$pport" "$dport" >"$tmp/px.out" 2>&1 & pids+=($!); local px=$!
-	waitfor "$tmp/px.out" "proxy: ready"
+		--lifetime 60 >"$tmp/sg.out" 2>"$tmp/sg.err" & vmig_track $!
+	must_wait_for "$tmp/sg.out" "guest: ready" 15
+	must_wait_for "$tmp/ls.err" "waiting for a source" 15
+	python3 bench/tcp_proxy.py "$pport" "$dport" >"$tmp/px.out" 2>&1 & vmig_track $!; local px=$!
+	must_wait_for "$tmp/px.out" "proxy: ready" 15
 	"$vmig" migrate --vmm "$tmp/s.sock" --to "127.0.0.1:$pport" $AUTH --postcopy-after 0 \
 		--multifd 2 --max-bandwidth 64 --json --no-progress >"$tmp/m.json" \
-		2>"$tmp/m.err" & pids+=($!); local mpid=$!
-	waitfor "$tmp/ls.err" "postcopy: the guest runs here"
+		2>"$tmp/m.err" & vmig_track $!; local mpid=$!
+	must_wait_for "$tmp/ls.err" "postcopy: the guest runs here" 15
 	sleep 1
 	t_cut=$(now)
 	kill -9 "$px"; wait "$px" 2>/dev/null || true
 	sleep "$down"
-	python3 bench/tcp_proxy.py "$pport" "$dport" >"$tmp/px.out" 2>&1 & pids+=($!); px=$!
-	waitfor "$tmp/px.out" "proxy: ready"
+	python3 bench/tcp_proxy.py "$pport" "$dport" >"$tmp/px.out" 2>&1 & vmig_track $!; px=$!
+	must_wait_for "$tmp/px.out" "proxy: ready" 15
 	t_up=$(awk '{print $3}' "$tmp/px.out")	# the proxy listens again
 	wait "$mpid"; wait "$lpid"
 	kill -9 "$px" 2>/dev/null || true

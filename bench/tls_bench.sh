@@ -21,20 +21,10 @@ make -s -j2 all
 vmig=${VMIG:-build/out/vmig}
 size=${BENCH_SIZE:-1G}
 reps=${BENCH_REPS:-3}
-tmp=$(mktemp -d /tmp/vmig-tlsbench.XXXXXX)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-waitfor() {
-	for _ in $(seq 1200); do grep -q -- "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
-	echo "bench: timed out waiting for '$2' in $1" >&2; cat "$1" >&2; exit 1
-}
+# shellcheck source=../scripts/lib/vmig.sh
+. scripts/lib/vmig.sh
+vmig_setup vmig-tlsbench	# $VMIG_TMP, cleanup on exit, $AUTH: a token both sides hold
+tmp=$VMIG_TMP
 
 c=$tmp/creds
 mkdir -p "$c"
@@ -50,20 +40,20 @@ openssl x509 -req -in "$c/req.csr" -CA "$c/ca.pem" -CAkey "$c/ca.key" -CAcreates
 # run CHANNELS "tls args" TAG [BINARY]: prints the source's JSON report.
 run() {
 	local p vmig=${4:-$vmig}
-	p=$(port)
+	p=$(free_port)
 	rm -f "$tmp"/*.sock "$tmp"/*.out "$tmp"/*.err
 	$vmig guest --socket "$tmp/dst.sock" --mem "$size" --incoming --run 0 >"$tmp/dg.out" 2>"$tmp/dg.err" &
-	pids+=($!)
+	vmig_track $!
 	local dg=$!
 	$vmig guest --socket "$tmp/src.sock" --mem "$size" --pattern idle >"$tmp/sg.out" 2>"$tmp/sg.err" &
-	pids+=($!)
-	waitfor "$tmp/dg.out" "guest: ready"
+	vmig_track $!
+	must_wait_for "$tmp/dg.out" "guest: ready" 120
 	/usr/bin/time -o "$tmp/ls.cpu" -f "%U %S" \
 		$vmig listen --vmm "$tmp/dst.sock" --port "127.0.0.1:$p" --no-progress $2 >"$tmp/ls.out" 2>"$tmp/ls.err" &
-	pids+=($!)
+	vmig_track $!
 	local ls=$!
-	waitfor "$tmp/ls.err" "waiting for a source"
-	waitfor "$tmp/sg.out" "guest: ready"
+	must_wait_for "$tmp/ls.err" "waiting for a source" 120
+	must_wait_for "$tmp/sg.out" "guest: ready" 120
 	sleep 0.3
 	/usr/bin/time -o "$tmp/mg.cpu" -f "%U %S" \
 		$vmig migrate --vmm "$tmp/src.sock" --to "127.0.0.1:$p" --multifd "$1" --json --no-progress $2

@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@
 #include "guest_kvm_check.h"
 #include "guest_page.h"
 #include "libvmig.h"
+#include "options.h"
 #include "util.h"
 
 enum pattern { PAT_RANDOM, PAT_SEQUENTIAL, PAT_IDLE, PAT_HOT };
@@ -482,9 +484,213 @@ static void check_span(void *opaque, unsigned int pct)
 	g->span_pct = pct;
 }
 
+/* What the command line sets: the guest's own knobs, and the run's. */
+struct guest_args {
+	struct guest g;
+	const char *sock;
+	uint64_t mem, rate, run_s, life_s;
+	bool incoming, verify, kvm;
+	uint64_t check_rounds, bench_rounds;
+	const char *sources;
+	enum vmig_backend backend;
+};
+
+#define ARG(f)	.off = offsetof(struct guest_args, f)
+
+static int mem_set(void *p, const char *v, const char *cmd)
+{
+	int64_t sz = parse_size(v);
+
+	(void)cmd;
+	if (sz < (1 << 20) || sz % GUEST_PAGE_SIZE)
+		return -1;
+	((struct guest_args *)p)->mem = sz;
+	return 0;
+}
+
+static int pattern_set(void *p, const char *v, const char *cmd)
+{
+	unsigned int i;
+
+	(void)cmd;
+	for (i = 0; i < 4 && strcmp(v, pattern_names[i]); i++)
+		;
+	if (i == 4)
+		return -1;
+	((struct guest_args *)p)->g.pattern = i;
+	return 0;
+}
+
+static int guest_backend_set(void *p, const char *v, const char *cmd)
+{
+	(void)cmd;
+	return vmig_backend_parse(v, &((struct guest_args *)p)->backend) ? -1 : 0;
+}
+
+static int device_add(void *p, const char *v, const char *cmd)
+{
+	struct guest *g = &((struct guest_args *)p)->g;
+	char err[128] = "";
+
+	if (g->nr_devs == GUEST_MAX_DEVICES ||
+	    guest_dev_parse(v, &g->devs[g->nr_devs], err, sizeof(err))) {
+		fprintf(stderr, "vmig %s: bad --device '%s': %s\n", cmd, v,
+			err[0] ? err : "too many devices");
+		return 2;
+	}
+	g->nr_devs++;
+	return 0;
+}
+
+static int free_set(void *p, const char *v, const char *cmd)
+{
+	uint64_t n;
+
+	(void)cmd;
+	if (!parse_uint(v[0] && v[strlen(v) - 1] == '%' ? strndupa(v, strlen(v) - 1) : v,
+			0, 100, &n))
+		return -1;
+	((struct guest_args *)p)->g.free_pct = n;
+	return 0;
+}
+
+static const struct cli_opt opt_socket = {
+	.name = "socket", .arg = "PATH", .kind = CLI_STR, ARG(sock),
+	.help = "control socket to listen on (required)",
+};
+static const struct cli_opt opt_mem = {
+	.name = "mem", .arg = "SIZE", .kind = CLI_FN, ARG(mem), .fn = mem_set,
+	.bad = "at least 1M, whole pages",
+	.help = "guest RAM, e.g. 256M, 1G (default 256M)",
+};
+static const struct cli_opt opt_vcpus = {
+	.name = "vcpus", .arg = "N", .kind = CLI_UINT, ARG(g.nvcpus),
+	.min = 1, .max = 256, .scale = 1, .bad = "1..256",
+	.help = "vCPU threads (default 2)",
+};
+static const struct cli_opt opt_pattern = {
+	.name = "pattern", .arg = "P", .kind = CLI_FN, ARG(g.pattern), .fn = pattern_set,
+	.bad = "random, sequential, idle, hot",
+	.help = "random | sequential | idle | hot (default random;\n"
+		"hot: every vCPU reads the last page, writes nothing)",
+};
+static const struct cli_opt opt_dirty_rate = {
+	.name = "dirty-rate", .arg = "MiB/s", .kind = CLI_U64, ARG(rate),
+	.min = 0, .max = 1 << 20, .scale = 1,
+	.help = "page writes per second over all vCPUs; 0 = as fast\n"
+		"as possible (default 64)",
+};
+static const struct cli_opt opt_no_fill = {
+	.name = "no-fill", .kind = CLI_FALSE, ARG(g.fill),
+	.help = "start with zero pages (default: every page written once)",
+};
+static const struct cli_opt opt_incoming = {
+	.name = "incoming", .kind = CLI_TRUE, ARG(incoming),
+	.help = "be the destination",
+};
+static const struct cli_opt opt_verify_all = {
+	.name = "verify-all", .kind = CLI_TRUE, ARG(verify),
+	.help = "destination: check every page after resuming",
+};
+static const struct cli_opt opt_run = {
+	.name = "run", .arg = "SECONDS", .kind = CLI_U64, ARG(run_s),
+	.min = 0, .max = 86400, .scale = 1,
+	.help = "destination: run this long after resuming (default 1)",
+};
+static const struct cli_opt opt_lifetime = {
+	.name = "lifetime", .arg = "SECONDS", .kind = CLI_U64, ARG(life_s),
+	.min = 1, .max = 86400 * 7, .scale = 1,
+	.help = "give up (exit 2) after this long (default 600)",
+};
+static const struct cli_opt opt_backend = {
+	.name = "backend", .arg = "B", .kind = CLI_FN, ARG(backend), .fn = guest_backend_set,
+	.bad = "auto, kmod, uffd",
+	.help = "guest RAM: kmod (a vmig.ko region; loads the module if\n"
+		"it is installed), uffd (a memfd), or auto (default: kmod\n"
+		"when /dev/vmig exists or the module can be loaded)",
+};
+static const struct cli_opt opt_device = {
+	.name = "device", .arg = "SPEC", .kind = CLI_FN, ARG(g.devs), .fn = device_add,
+	.help = "an emulated device (repeatable, up to 16), SPEC is\n"
+		"name=N,size=S[,instance=I][,save-rate=R][,load-rate=R]\n"
+		"[,precopy=PCT%][,resize=SIZE][,fail=save|load]; rates\n"
+		"in bytes/s (e.g. 400M), paced by sleeping per chunk\n"
+		"like a device's DMA engine, and declared to the helper;\n"
+		"precopy: the first PCT % of the state goes while the\n"
+		"guest runs, the rest at switchover; resize: on SIGUSR1\n"
+		"the state becomes SIZE bytes and the helper is told\n"
+		"(the destination declares the final size); the\n"
+		"destination declares the same devices and checks\n"
+		"every byte",
+};
+static const struct cli_opt opt_free = {
+	.name = "free", .arg = "PCT", .kind = CLI_FN, ARG(g.free_pct), .fn = free_set,
+	.bad = "0..100%",
+	.help = "mark PCT % of the data pages free after the fill and\n"
+		"hint them to the helper (not sent in the bulk stage)",
+};
+static const struct cli_opt opt_free_churn = {
+	.name = "free-churn", .arg = "MS", .kind = CLI_U64, ARG(g.churn_ms),
+	.min = 1, .max = 3600000, .scale = 1, .bad = "ms",
+	.help = "every MS ms move the free set on by 2 % of the data\n"
+		"pages: free some, write (unfree) as many others",
+};
+static const struct cli_opt opt_free_touch = {
+	.name = "free-touch", .arg = "N", .kind = CLI_U64, ARG(g.free_touch),
+	.min = 0, .max = 1ull << 40, .scale = 1,
+	.help = "write N hinted pages right after giving a hint (tests)",
+};
+static const struct cli_opt opt_kvm = {
+	.name = "kvm", .kind = CLI_TRUE, ARG(kvm),
+	.help = "run the vCPUs as KVM vCPUs (/dev/kvm): guest RAM is KVM\n"
+		"memory, and 64-bit guest code generated by vmig checks\n"
+		"and writes the pages (the VMM picks which, at the\n"
+		"rate asked); the vCPUs' registers migrate as the\n"
+		"device kvm-vcpus and the guest goes on at the\n"
+		"destination (which must use --kvm too)",
+};
+static const struct cli_opt opt_dirty_check = {
+	.name = "dirty-check", .arg = "N", .kind = CLI_U64, ARG(check_rounds),
+	.min = 1, .max = 1000000, .scale = 1, .bad = "1..1000000",
+	.help = "with --kvm, instead of waiting for a helper: N intervals\n"
+		"with the vCPUs stopped at both ends, where every\n"
+		"--dirty-source must harvest exactly the pages the\n"
+		"guest wrote, then N harvests while the vCPUs write,\n"
+		"where no write may be lost; exit 0 if all held (tests)",
+};
+static const struct cli_opt opt_dirty_bench = {
+	.name = "dirty-bench", .arg = "N", .kind = CLI_U64, ARG(bench_rounds),
+	.min = 1, .max = 1000000, .scale = 1, .bad = "1..1000000",
+	.help = "with --kvm: harvest cost per dirty page at 1, 10 and\n"
+		"100 % dirty (N harvests each) and the longest vCPU\n"
+		"stall while harvests run, per --dirty-source (bench)",
+};
+static const struct cli_opt opt_dirty_source = {
+	.name = "dirty-source", .arg = "LIST", .kind = CLI_STR, ARG(sources),
+	.help = "dirty sources for --dirty-check/--dirty-bench, comma-\n"
+		"separated: vmig.ko's protect, manual, manual-init (the\n"
+		"kmod backend), KVM's kvm-get (KVM_GET_DIRTY_LOG),\n"
+		"kvm-clear (MANUAL_PROTECT + INITIALLY_SET, then\n"
+		"KVM_CLEAR_DIRTY_LOG), kvm-ring (the dirty ring); one\n"
+		"KVM source at most.  hwdirty is refused: KVM's\n"
+		"writes never set the host dirty bits it reads\n"
+		"(default manual-init,kvm-clear)",
+};
+
+static const struct cli_opt *const guest_opt_list[] = {
+	&opt_socket, &opt_mem, &opt_vcpus, &opt_pattern, &opt_dirty_rate, &opt_no_fill,
+	&opt_incoming, &opt_verify_all, &opt_run, &opt_lifetime, &opt_backend, &opt_device,
+	&opt_free, &opt_free_churn, &opt_free_touch, &opt_kvm, &opt_dirty_check,
+	&opt_dirty_bench, &opt_dirty_source, &cli_opt_help, NULL,
+};
+
+static const struct cli_opts guest_cli_opts = {
+	.cmd = "guest", .col = 22, .opts = guest_opt_list,
+};
+
 static void guest_usage(FILE *f)
 {
-	fprintf(f,
+	fputs(
 		"usage: vmig guest --socket PATH [options]\n"
 		"\n"
 		"The reference VMM: guest RAM in a memfd, vCPU threads writing self-checking\n"
@@ -503,61 +709,9 @@ static void guest_usage(FILE *f)
 		"It reports the page accesses its\n"
 		"vCPUs found slow (>= 20 us: pages fetched on demand).\n"
 		"\n"
-		"Options:\n"
-		"  --socket PATH       control socket to listen on (required)\n"
-		"  --mem SIZE          guest RAM, e.g. 256M, 1G (default 256M)\n"
-		"  --vcpus N           vCPU threads (default 2)\n"
-		"  --pattern P         random | sequential | idle | hot (default random;\n"
-		"                      hot: every vCPU reads the last page, writes nothing)\n"
-		"  --dirty-rate MiB/s  page writes per second over all vCPUs; 0 = as fast\n"
-		"                      as possible (default 64)\n"
-		"  --no-fill           start with zero pages (default: every page written once)\n"
-		"  --incoming          be the destination\n"
-		"  --verify-all        destination: check every page after resuming\n"
-		"  --run SECONDS       destination: run this long after resuming (default 1)\n"
-		"  --lifetime SECONDS  give up (exit 2) after this long (default 600)\n"
-		"  --backend B         guest RAM: kmod (a vmig.ko region; loads the module if\n"
-		"                      it is installed), uffd (a memfd), or auto (default: kmod\n"
-		"                      when /dev/vmig exists or the module can be loaded)\n"
-		"  --device SPEC       an emulated device (repeatable, up to 16), SPEC is\n"
-		"                      name=N,size=S[,instance=I][,save-rate=R][,load-rate=R]\n"
-		"                      [,precopy=PCT%%][,resize=SIZE][,fail=save|load]; rates\n"
-		"                      in bytes/s (e.g. 400M), paced by sleeping per chunk\n"
-		"                      like a device's DMA engine, and declared to the helper;\n"
-		"                      precopy: the first PCT %% of the state goes while the\n"
-		"                      guest runs, the rest at switchover; resize: on SIGUSR1\n"
-		"                      the state becomes SIZE bytes and the helper is told\n"
-		"                      (the destination declares the final size); the\n"
-		"                      destination declares the same devices and checks\n"
-		"                      every byte\n"
-		"  --free PCT          mark PCT %% of the data pages free after the fill and\n"
-		"                      hint them to the helper (not sent in the bulk stage)\n"
-		"  --free-churn MS     every MS ms move the free set on by 2 %% of the data\n"
-		"                      pages: free some, write (unfree) as many others\n"
-		"  --free-touch N      write N hinted pages right after giving a hint (tests)\n"
-		"  --kvm               run the vCPUs as KVM vCPUs (/dev/kvm): guest RAM is KVM\n"
-		"                      memory, and 64-bit guest code generated by vmig checks\n"
-		"                      and writes the pages (the VMM picks which, at the\n"
-		"                      rate asked); the vCPUs' registers migrate as the\n"
-		"                      device kvm-vcpus and the guest goes on at the\n"
-		"                      destination (which must use --kvm too)\n"
-		"  --dirty-check N     with --kvm, instead of waiting for a helper: N intervals\n"
-		"                      with the vCPUs stopped at both ends, where every\n"
-		"                      --dirty-source must harvest exactly the pages the\n"
-		"                      guest wrote, then N harvests while the vCPUs write,\n"
-		"                      where no write may be lost; exit 0 if all held (tests)\n"
-		"  --dirty-bench N     with --kvm: harvest cost per dirty page at 1, 10 and\n"
-		"                      100 %% dirty (N harvests each) and the longest vCPU\n"
-		"                      stall while harvests run, per --dirty-source (bench)\n"
-		"  --dirty-source LIST dirty sources for --dirty-check/--dirty-bench, comma-\n"
-		"                      separated: vmig.ko's protect, manual, manual-init (the\n"
-		"                      kmod backend), KVM's kvm-get (KVM_GET_DIRTY_LOG),\n"
-		"                      kvm-clear (MANUAL_PROTECT + INITIALLY_SET, then\n"
-		"                      KVM_CLEAR_DIRTY_LOG), kvm-ring (the dirty ring); one\n"
-		"                      KVM source at most.  hwdirty is refused: KVM's\n"
-		"                      writes never set the host dirty bits it reads\n"
-		"                      (default manual-init,kvm-clear)\n"
-		"  --help              this text\n"
+		"Options:\n", f);
+	cli_print_options(f, &guest_cli_opts);
+	fputs(
 		"\n"
 		"Examples:\n"
 		"  vmig guest --socket /tmp/src.sock --mem 1G --pattern random --dirty-rate 100\n"
@@ -565,7 +719,7 @@ static void guest_usage(FILE *f)
 		"  vmig guest --socket /tmp/src.sock --device name=nic0,size=100M,save-rate=400M\n"
 		"  vmig guest --socket /tmp/src.sock --kvm --mem 256M --dirty-rate 16\n"
 		"  vmig guest --socket /tmp/k.sock --kvm --mem 64M --dirty-rate 0 --dirty-check 50 \\\n"
-		"             --dirty-source protect,kvm-get\n");
+		"             --dirty-source protect,kvm-get\n", f);
 }
 
 /* --device ...,resize=SIZE: on SIGUSR1 (blocked elsewhere), resize and tell the helper. */
@@ -712,150 +866,37 @@ static int session_dest(struct guest *g, struct vmig_vmm *vmm, uint64_t deadline
 
 static int guest_run(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "socket", required_argument, NULL, 's' },
-		{ "mem", required_argument, NULL, 'm' },
-		{ "vcpus", required_argument, NULL, 'c' },
-		{ "pattern", required_argument, NULL, 'p' },
-		{ "dirty-rate", required_argument, NULL, 'r' },
-		{ "no-fill", no_argument, NULL, 'F' },
-		{ "incoming", no_argument, NULL, 'i' },
-		{ "verify-all", no_argument, NULL, 'V' },
-		{ "run", required_argument, NULL, 'R' },
-		{ "lifetime", required_argument, NULL, 'L' },
-		{ "backend", required_argument, NULL, 'K' },
-		{ "device", required_argument, NULL, 'D' },
-		{ "free", required_argument, NULL, 'f' },
-		{ "free-touch", required_argument, NULL, 'T' },
-		{ "free-churn", required_argument, NULL, 'C' },
-		{ "kvm", no_argument, NULL, 'k' },
-		{ "dirty-check", required_argument, NULL, 'X' },
-		{ "dirty-bench", required_argument, NULL, 'B' },
-		{ "dirty-source", required_argument, NULL, 'S' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	struct guest_args a = {
+		.g = { .nvcpus = 2, .pattern = PAT_RANDOM, .fill = true },
+		.mem = 256ull << 20, .rate = 64, .run_s = 1, .life_s = 600,
+		.sources = "manual-init,kvm-clear", .backend = VMIG_BACKEND_AUTO,
 	};
-	struct guest g = { .nvcpus = 2, .pattern = PAT_RANDOM, .fill = true };
-	const char *sock = NULL;
-	uint64_t mem = 256ull << 20, rate = 64, run_s = 1, life_s = 600, deadline, v;
-	bool incoming = false, verify = false, kvm = false, ring = false;
-	uint64_t check_rounds = 0, bench_rounds = 0;
-	const char *sources = "manual-init,kvm-clear";
-	enum vmig_backend backend = VMIG_BACKEND_AUTO, chosen = VMIG_BACKEND_UFFD;
+	struct guest *g = &a.g;
+	const char *sock, *sources;
+	uint64_t mem, rate, run_s, life_s, deadline;
+	bool incoming, verify, kvm, ring = false;
+	uint64_t check_rounds, bench_rounds;
+	enum vmig_backend backend, chosen = VMIG_BACKEND_UFFD;
 	struct vmig_vmm *vmm;
 	struct verify vs;
 	unsigned int i;
 	int c, fd, status = 2;
-	int64_t sz;
 
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 's': sock = optarg; break;
-		case 'm':
-			sz = parse_size(optarg);
-			if (sz < (1 << 20) || sz % GUEST_PAGE_SIZE) {
-				fprintf(stderr, "vmig guest: bad --mem '%s' (at least 1M, whole "
-					"pages)\n", optarg);
-				return 2;
-			}
-			mem = sz;
-			break;
-		case 'c':
-			if (!parse_uint(optarg, 1, 256, &v)) {
-				fprintf(stderr, "vmig guest: bad --vcpus '%s' (1..256)\n", optarg);
-				return 2;
-			}
-			g.nvcpus = v;
-			break;
-		case 'p':
-			for (i = 0; i < 4 && strcmp(optarg, pattern_names[i]); i++)
-				;
-			if (i == 4) {
-				fprintf(stderr, "vmig guest: bad --pattern '%s' (random, sequential, "
-					"idle, hot)\n", optarg);
-				return 2;
-			}
-			g.pattern = i;
-			break;
-		case 'r':
-			if (!parse_uint(optarg, 0, 1 << 20, &rate)) {
-				fprintf(stderr, "vmig guest: bad --dirty-rate '%s'\n", optarg);
-				return 2;
-			}
-			break;
-		case 'F': g.fill = false; break;
-		case 'i': incoming = true; break;
-		case 'V': verify = true; break;
-		case 'R':
-			if (!parse_uint(optarg, 0, 86400, &run_s)) {
-				fprintf(stderr, "vmig guest: bad --run '%s'\n", optarg);
-				return 2;
-			}
-			break;
-		case 'L':
-			if (!parse_uint(optarg, 1, 86400 * 7, &life_s)) {
-				fprintf(stderr, "vmig guest: bad --lifetime '%s'\n", optarg);
-				return 2;
-			}
-			break;
-		case 'K':
-			if (vmig_backend_parse(optarg, &backend)) {
-				fprintf(stderr, "vmig guest: bad --backend '%s' (auto, kmod, uffd)\n",
-					optarg);
-				return 2;
-			}
-			break;
-		case 'D': {
-			char err[128] = "";
-
-			if (g.nr_devs == GUEST_MAX_DEVICES ||
-			    guest_dev_parse(optarg, &g.devs[g.nr_devs], err, sizeof(err))) {
-				fprintf(stderr, "vmig guest: bad --device '%s': %s\n", optarg,
-					err[0] ? err : "too many devices");
-				return 2;
-			}
-			g.nr_devs++;
-			break;
-		}
-		case 'f':
-			if (!parse_uint(optarg[0] && optarg[strlen(optarg) - 1] == '%' ?
-					strndupa(optarg, strlen(optarg) - 1) : optarg, 0, 100, &v)) {
-				fprintf(stderr, "vmig guest: bad --free '%s' (0..100%%)\n", optarg);
-				return 2;
-			}
-			g.free_pct = v;
-			break;
-		case 'C':
-			if (!parse_uint(optarg, 1, 3600000, &g.churn_ms)) {
-				fprintf(stderr, "vmig guest: bad --free-churn '%s' (ms)\n", optarg);
-				return 2;
-			}
-			break;
-		case 'T':
-			if (!parse_uint(optarg, 0, 1ull << 40, &g.free_touch)) {
-				fprintf(stderr, "vmig guest: bad --free-touch '%s'\n", optarg);
-				return 2;
-			}
-			break;
-		case 'k': kvm = true; break;
-		case 'X':
-		case 'B':
-			if (!parse_uint(optarg, 1, 1000000, c == 'X' ? &check_rounds :
-					&bench_rounds)) {
-				fprintf(stderr, "vmig guest: bad --%s '%s' (1..1000000)\n",
-					c == 'X' ? "dirty-check" : "dirty-bench", optarg);
-				return 2;
-			}
-			break;
-		case 'S': sources = optarg; break;
-		case 'h':
-			guest_usage(stdout);
-			return 0;
-		default:
-			guest_usage(stderr);
-			return 2;
-		}
-	}
+	c = cli_parse(&guest_cli_opts, NULL, &a, argc, argv, guest_usage);
+	if (c)
+		return c == 1 ? 0 : 2;
+	sock = a.sock;
+	sources = a.sources;
+	mem = a.mem;
+	rate = a.rate;
+	run_s = a.run_s;
+	life_s = a.life_s;
+	incoming = a.incoming;
+	verify = a.verify;
+	kvm = a.kvm;
+	check_rounds = a.check_rounds;
+	bench_rounds = a.bench_rounds;
+	backend = a.backend;
 	if (optind != argc || !sock) {
 		fprintf(stderr, optind != argc ? "vmig guest: unexpected argument '%s'\n" :
 			"vmig guest: --socket PATH is required%s\n",
@@ -867,24 +908,24 @@ static int guest_run(int argc, char **argv)
 			"source guest\n");
 		return 2;
 	}
-	if (kvm && g.pattern == PAT_HOT) {
+	if (kvm && g->pattern == PAT_HOT) {
 		fprintf(stderr, "vmig guest: --pattern hot has no KVM guest code (random, "
 			"sequential or idle with --kvm)\n");
 		return 2;
 	}
 	deadline = now_ns() + life_s * 1000000000ull;
-	g.npages = mem / GUEST_PAGE_SIZE;
-	g.first_data = guest_table_pages(g.npages);
-	if (g.first_data >= g.npages) {
+	g->npages = mem / GUEST_PAGE_SIZE;
+	g->first_data = guest_table_pages(g->npages);
+	if (g->first_data >= g->npages) {
 		fprintf(stderr, "vmig guest: --mem too small\n");
 		return 2;
 	}
-	g.pps = rate ? rate * 256.0 / g.nvcpus : 0;
+	g->pps = rate ? rate * 256.0 / g->nvcpus : 0;
 	if (incoming) {
-		g.fill = false;
-		g.churn_ms = 0;
+		g->fill = false;
+		g->churn_ms = 0;
 	}
-	g.t_start = now_ns();
+	g->t_start = now_ns();
 
 	fd = vmig_ram_create(backend, mem, &chosen);
 	if (fd < 0) {
@@ -897,12 +938,12 @@ static int guest_run(int argc, char **argv)
 			strerror(-fd));
 		return 1;
 	}
-	g.ram = mmap(NULL, mem, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (g.ram == MAP_FAILED) {
+	g->ram = mmap(NULL, mem, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (g->ram == MAP_FAILED) {
 		perror("vmig guest: mmap");
 		return 1;
 	}
-	g.table = (uint32_t *)g.ram;
+	g->table = (uint32_t *)g->ram;
 	if (kvm) {
 		char err[256] = "";
 		unsigned int nsrc;
@@ -915,7 +956,7 @@ static int guest_run(int argc, char **argv)
 			fprintf(stderr, "vmig guest: bad --dirty-source '%s': %s\n", sources, err);
 			return 2;
 		}
-		r = guest_kvm_create(&g.kvm, g.ram, mem, g.nvcpus, ring, kvm_bad, &g, err,
+		r = guest_kvm_create(&g->kvm, g->ram, mem, g->nvcpus, ring, kvm_bad, g, err,
 				     sizeof(err));
 		if (r) {
 			fprintf(stderr, "vmig guest: --kvm: %s\n", err);
@@ -923,31 +964,31 @@ static int guest_run(int argc, char **argv)
 		}
 	}
 	vmm = vmig_vmm_listen(sock, incoming ? VMIG_ROLE_DEST : VMIG_ROLE_SOURCE);
-	if (!vmm || vmig_vmm_add_region(vmm, fd, g.ram, mem)) {
+	if (!vmm || vmig_vmm_add_region(vmm, fd, g->ram, mem)) {
 		fprintf(stderr, "vmig guest: cannot listen on %s: %s\n", sock, strerror(errno));
 		return 1;
 	}
-	g.vmm = vmm;
-	if (g.kvm)
+	g->vmm = vmm;
+	if (g->kvm)
 		vmig_vmm_set_mirrored(vmm, true);
-	if (g.kvm && guest_kvm_register_device(g.kvm, vmm)) {
+	if (g->kvm && guest_kvm_register_device(g->kvm, vmm)) {
 		fprintf(stderr, "vmig guest: cannot declare the kvm-vcpus device\n");
 		return 2;
 	}
-	for (i = 0; i < g.nr_devs; i++) {
-		int r = guest_dev_register(vmm, &g.devs[i]);
+	for (i = 0; i < g->nr_devs; i++) {
+		int r = guest_dev_register(vmm, &g->devs[i]);
 
 		if (r) {
-			fprintf(stderr, "vmig guest: device %s.%u: %s\n", g.devs[i].name,
-				g.devs[i].instance, strerror(-r));
+			fprintf(stderr, "vmig guest: device %s.%u: %s\n", g->devs[i].name,
+				g->devs[i].instance, strerror(-r));
 			return 2;
 		}
 	}
-	if (g.free_pct && !incoming)
-		vmig_vmm_set_free_hint(vmm, free_hint, &g);
-	for (i = 0; i < g.nr_devs && !g.devs[i].resize; i++)
+	if (g->free_pct && !incoming)
+		vmig_vmm_set_free_hint(vmm, free_hint, g);
+	for (i = 0; i < g->nr_devs && !g->devs[i].resize; i++)
 		;
-	if (i < g.nr_devs) {
+	if (i < g->nr_devs) {
 		sigset_t set;
 		pthread_t t;
 
@@ -955,54 +996,54 @@ static int guest_run(int argc, char **argv)
 		sigemptyset(&set);
 		sigaddset(&set, SIGUSR1);
 		pthread_sigmask(SIG_BLOCK, &set, NULL);
-		if (pthread_create(&t, NULL, resize_thread, &g) || pthread_detach(t)) {
+		if (pthread_create(&t, NULL, resize_thread, g) || pthread_detach(t)) {
 			fprintf(stderr, "vmig guest: cannot start the resize thread\n");
 			return 1;
 		}
 	}
 
-	pthread_mutex_init(&g.lock, NULL);
-	pthread_cond_init(&g.cond, NULL);
-	pthread_cond_init(&g.ctl_cond, NULL);
-	g.state = incoming ? ST_STOP : ST_RUN;
-	g.vcpus = calloc(g.nvcpus, sizeof(*g.vcpus));
-	for (i = 0; i < g.nvcpus; i++) {
-		g.vcpus[i] = (struct vcpu){ .g = &g, .id = i,
+	pthread_mutex_init(&g->lock, NULL);
+	pthread_cond_init(&g->cond, NULL);
+	pthread_cond_init(&g->ctl_cond, NULL);
+	g->state = incoming ? ST_STOP : ST_RUN;
+	g->vcpus = calloc(g->nvcpus, sizeof(*g->vcpus));
+	for (i = 0; i < g->nvcpus; i++) {
+		g->vcpus[i] = (struct vcpu){ .g = g, .id = i,
 					    .rng = 0x9e3779b97f4a7c15ull * (i + 1) ^ now_ns(),
-					    .kvm = g.kvm ? guest_kvm_vcpu(g.kvm, i) : NULL };
-		if (pthread_create(&g.vcpus[i].thread, NULL, vcpu_thread, &g.vcpus[i])) {
+					    .kvm = g->kvm ? guest_kvm_vcpu(g->kvm, i) : NULL };
+		if (pthread_create(&g->vcpus[i].thread, NULL, vcpu_thread, &g->vcpus[i])) {
 			fprintf(stderr, "vmig guest: cannot start vCPU threads\n");
 			return 1;
 		}
 	}
-	pthread_mutex_lock(&g.lock);
-	while (g.filled < g.nvcpus)
-		pthread_cond_wait(&g.ctl_cond, &g.lock);
-	pthread_mutex_unlock(&g.lock);
+	pthread_mutex_lock(&g->lock);
+	while (g->filled < g->nvcpus)
+		pthread_cond_wait(&g->ctl_cond, &g->lock);
+	pthread_mutex_unlock(&g->lock);
 	printf("guest: ready: %llu MiB, %u %svCPUs, pattern %s, dirty rate %llu MiB/s, %s, "
-	       "socket %s, RAM %s\n", (unsigned long long)(mem >> 20), g.nvcpus,
-	       g.kvm ? "KVM " : "", pattern_names[g.pattern], (unsigned long long)rate,
+	       "socket %s, RAM %s\n", (unsigned long long)(mem >> 20), g->nvcpus,
+	       g->kvm ? "KVM " : "", pattern_names[g->pattern], (unsigned long long)rate,
 	       incoming ? "incoming" : "source", sock,
 	       chosen == VMIG_BACKEND_KMOD ? "vmig.ko region (kmod)" : "memfd (uffd)");
 	fflush(stdout);
 	if (check_rounds || bench_rounds) {
 		struct guest_kvm_check_ops ops = {
-			.opaque = &g, .stop = check_stop, .resume = check_resume,
+			.opaque = g, .stop = check_stop, .resume = check_resume,
 			.set_span = check_span,
 		};
 		int kfd = chosen == VMIG_BACKEND_KMOD ? fd : -1;
 
 		if (check_rounds)
-			status = guest_kvm_check(g.kvm, kfd, sources, check_rounds, g.ram, mem,
+			status = guest_kvm_check(g->kvm, kfd, sources, check_rounds, g->ram, mem,
 						 &ops);
 		else
-			status = guest_kvm_bench(g.kvm, kfd, sources, bench_rounds, mem, &ops);
-		if (verify_all(&g, "verify-all after the dirty check") && !status)
+			status = guest_kvm_bench(g->kvm, kfd, sources, bench_rounds, mem, &ops);
+		if (verify_all(g, "verify-all after the dirty check") && !status)
 			status = 1;
 		fprintf(stderr, "guest: %llu page writes by the guest code, %llu wrong pages\n",
-			(unsigned long long)atomic_load(&g.writes),
-			(unsigned long long)atomic_load(&g.errors));
-		if (atomic_load(&g.errors) && !status)
+			(unsigned long long)atomic_load(&g->writes),
+			(unsigned long long)atomic_load(&g->errors));
+		if (atomic_load(&g->errors) && !status)
 			status = 1;
 		goto done;
 	}
@@ -1031,7 +1072,7 @@ static int guest_run(int argc, char **argv)
 			continue;
 		}
 		if (!incoming) {
-			if (session_source(&g, vmm, deadline)) {
+			if (session_source(g, vmm, deadline)) {
 				status = 0;
 				break;
 			}
@@ -1041,49 +1082,49 @@ static int guest_run(int argc, char **argv)
 			}
 			continue;
 		}
-		g.measure = true;
-		r = session_dest(&g, vmm, deadline, verify, &vs);
+		g->measure = true;
+		r = session_dest(g, vmm, deadline, verify, &vs);
 		if (r == 2)
 			continue;
 		if (r <= 0) {
 			status = r < 0 ? 2 : 3;
 			break;
 		}
-		if (g.verify_pending)
-			verify_end(&g, &vs, "verify-all after resume");
+		if (g->verify_pending)
+			verify_end(g, &vs, "verify-all after resume");
 		fprintf(stderr, "guest: resumed here; running %llu s\n",
 			(unsigned long long)run_s);
 		usleep(run_s * 1000000);
-		stop_vcpus(&g);
-		report_slow(&g);
+		stop_vcpus(g);
+		report_slow(g);
 		fprintf(stderr, "guest: %llu pages checked on touch, %llu page writes, "
-			"%llu wrong pages\n", (unsigned long long)atomic_load(&g.checked),
-			(unsigned long long)atomic_load(&g.writes),
-			(unsigned long long)atomic_load(&g.errors));
-		status = atomic_load(&g.errors) ? 1 : 0;
-		if (g.kvm)
+			"%llu wrong pages\n", (unsigned long long)atomic_load(&g->checked),
+			(unsigned long long)atomic_load(&g->writes),
+			(unsigned long long)atomic_load(&g->errors));
+		status = atomic_load(&g->errors) ? 1 : 0;
+		if (g->kvm)
 			fprintf(stderr, "guest: KVM vCPU 0's guest code has written %llu pages in "
 				"all, on the source and here\n",
-				(unsigned long long)guest_kvm_vcpu_count(guest_kvm_vcpu(g.kvm, 0)));
-		for (i = 0; i < g.nr_devs; i++) {
-			if (!g.devs[i].verified) {
+				(unsigned long long)guest_kvm_vcpu_count(guest_kvm_vcpu(g->kvm, 0)));
+		for (i = 0; i < g->nr_devs; i++) {
+			if (!g->devs[i].verified) {
 				fprintf(stderr, "guest: device %s.%u: state not loaded\n",
-					g.devs[i].name, g.devs[i].instance);
+					g->devs[i].name, g->devs[i].instance);
 				status = 1;
 			}
 		}
-		if (g.nr_devs && !status)
-			fprintf(stderr, "guest: %u devices loaded and verified\n", g.nr_devs);
+		if (g->nr_devs && !status)
+			fprintf(stderr, "guest: %u devices loaded and verified\n", g->nr_devs);
 		break;
 	}
 done:
-	set_state(&g, ST_EXIT);
-	for (i = 0; i < g.nvcpus; i++)
-		pthread_join(g.vcpus[i].thread, NULL);
+	set_state(g, ST_EXIT);
+	for (i = 0; i < g->nvcpus; i++)
+		pthread_join(g->vcpus[i].thread, NULL);
 	vmig_vmm_close(vmm);
-	guest_kvm_destroy(g.kvm);
-	free(g.vcpus);
-	munmap(g.ram, mem);
+	guest_kvm_destroy(g->kvm);
+	free(g->vcpus);
+	munmap(g->ram, mem);
 	close(fd);
 	return status;
 }

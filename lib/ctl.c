@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "libvmig.h"
 #include "vmm_dev.h"
 #include "vmm_proto.h"
@@ -29,12 +30,11 @@ struct vmig_ctl {
 static int connect_retry(const char *path, int timeout_ms)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct timespec t0, t;
+	uint64_t t0 = now_ns();
 
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
 	strcpy(sa.sun_path, path);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
 		int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 		int err;
@@ -45,9 +45,8 @@ static int connect_retry(const char *path, int timeout_ms)
 			return fd;
 		err = errno;
 		close(fd);
-		clock_gettime(CLOCK_MONOTONIC, &t);
 		if ((err != ENOENT && err != ECONNREFUSED) ||
-		    (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 >= timeout_ms)
+		    (now_ns() - t0) / 1000000 >= (uint64_t)timeout_ms)
 			return -err;
 		usleep(20000);
 	}

@@ -14,25 +14,14 @@ make -s -j"$(nproc)" all
 vmig=${VMIG:-build/out/vmig}
 mem=${DEMO_MEM:-1G}
 rate=${DEMO_RATE:-64}
-tmp=$(mktemp -d /tmp/vmig-demo.XXXXXX)
-# Who may connect (vmig requires a choice): a token both sides hold.
-(umask 077 && openssl rand -hex 32 >"$tmp/token")
-AUTH="--token-file $tmp/token"
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+# shellcheck source=lib/vmig.sh
+. scripts/lib/vmig.sh
+vmig_setup vmig-demo	# $VMIG_TMP, cleanup on exit, $AUTH: a token both sides hold
+tmp=$VMIG_TMP
+port=$(free_port)
 
-wait_ready() {
-	for _ in $(seq 300); do
-		grep -q "guest: ready" "$1" && return 0
-		kill -0 "$2" 2>/dev/null || break
-		sleep 0.1
-	done
+wait_ready() {	# a guest's OUT file, its pid
+	wait_for "$1" "guest: ready" 30 "$2" && return 0
 	echo "demo: a guest did not start:" >&2
 	cat "$1" "${1%.out}.err" >&2
 	exit 1
@@ -41,21 +30,18 @@ wait_ready() {
 echo "== destination guest ($mem, incoming, verifies every page) and vmig listen"
 $vmig guest --socket "$tmp/dst.sock" --mem "$mem" --incoming --verify-all --run 1 \
 	>"$tmp/dst.out" 2>"$tmp/dst.err" &
-dg=$!; pids+=("$dg")
+dg=$!; vmig_track "$dg"
 wait_ready "$tmp/dst.out" "$dg"
 $vmig listen --vmm "$tmp/dst.sock" --port "127.0.0.1:$port" $AUTH --no-progress \
 	>"$tmp/listen.out" 2>"$tmp/listen.err" &
-ls=$!; pids+=("$ls")
-for _ in $(seq 600); do	# it allocates guest RAM first
-	grep -q "waiting for a source" "$tmp/listen.err" && break
-	kill -0 "$ls" 2>/dev/null || { cat "$tmp/listen.err" >&2; exit 1; }
-	sleep 0.1
-done
+ls=$!; vmig_track "$ls"
+# It allocates guest RAM first.
+wait_for "$tmp/listen.err" "waiting for a source" 60 "$ls" || { cat "$tmp/listen.err" >&2; exit 1; }
 
 echo "== source guest ($mem, every page written, 2 vCPUs dirtying random pages at $rate MiB/s)"
 $vmig guest --socket "$tmp/src.sock" --mem "$mem" --pattern random --dirty-rate "$rate" \
 	>"$tmp/src.out" 2>"$tmp/src.err" &
-sg=$!; pids+=("$sg")
+sg=$!; vmig_track "$sg"
 wait_ready "$tmp/src.out" "$sg"
 sleep 0.5	# let it dirty memory for a moment
 

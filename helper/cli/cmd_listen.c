@@ -2,18 +2,73 @@
 /* vmig listen: the destination side. */
 #include <errno.h>
 #include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "auth.h"
 #include "cmd.h"
 #include "dest.h"
+#include "options.h"
 #include "tls.h"
 #include "util.h"
 
+/* What listen parses beyond struct cli_common. */
+#define OWN(f)	.off = offsetof(struct dest_opts, f)
+
+static int max_device_buffer_set(void *p, const char *v, const char *cmd)
+{
+	int64_t sz = parse_size(v);
+
+	(void)cmd;
+	if (sz < 1)
+		return -1;
+	((struct dest_opts *)p)->max_device_buffer = sz;
+	return 0;
+}
+
+static const struct cli_opt opt_port = {
+	.name = "port", .arg = "[ADDR:]PORT", .kind = CLI_STR, OWN(listen),
+	.help = "where to listen (required), e.g. 4444, 127.0.0.1:4444",
+};
+static const struct cli_opt opt_accept_timeout = {
+	.name = "accept-timeout", .arg = "S", .kind = CLI_INT, OWN(accept_timeout_ms),
+	.min = 1, .max = 86400, .scale = 1000,
+	.help = "how long to wait for a source (default 120)",
+};
+static const struct cli_opt opt_no_prefault = {
+	.name = "no-prefault", .kind = CLI_FALSE, OWN(prefault),
+	.help = "do not allocate guest RAM before pages arrive (in\n"
+		"postcopy what never arrived is punched out again)",
+};
+static const struct cli_opt opt_no_postcopy = {
+	.name = "no-postcopy", .kind = CLI_TRUE, OWN(no_postcopy),
+	.help = "refuse a source that wants to switch to postcopy",
+};
+static const struct cli_opt opt_max_device_buffer = {
+	.name = "max-device-buffer", .arg = "SIZE", .kind = CLI_FN, OWN(max_device_buffer),
+	.fn = max_device_buffer_set,
+	.help = "device state buffered here at most, e.g. 64M\n"
+		"(default 64M; at least two 256 KiB chunks): a\n"
+		"receive thread waits for room (back-pressure)",
+};
+
+static const struct cli_opt *const listen_opt_list[] = {
+	&cli_opt_vmm, &opt_port, &cli_opt_timeout, &opt_accept_timeout, &opt_no_prefault,
+	&opt_no_postcopy, &cli_opt_postcopy_spin, &cli_opt_postcopy_sched,
+	&opt_max_device_buffer, &cli_opt_device_threads, &cli_opt_tls_creds,
+	&cli_opt_tls_psk, &cli_opt_token_file, &cli_opt_insecure, &cli_opt_backend,
+	&cli_opt_recovery_timeout, &cli_opt_json, &cli_opt_no_progress, &cli_opt_attach,
+	&cli_opt_help, NULL,
+};
+
+static const struct cli_opts listen_cli_opts = {
+	.cmd = "listen", .dst = true, .opts = listen_opt_list,
+};
+
 static void listen_usage(FILE *f)
 {
-	fprintf(f,
+	fputs(
 		"usage: vmig listen --vmm PATH --port [ADDR:]PORT [options]\n"
 		"       vmig listen --attach --vmm PATH [--port [ADDR:]PORT] [options]\n"
 		"\n"
@@ -24,55 +79,9 @@ static void listen_usage(FILE *f)
 		"vmig keeps waiting.  Once a session runs, any failure (malformed packet,\n"
 		"peer gone, timeout) ends it: the VMM is told to discard the partial guest.\n"
 		"\n"
-		"Options:\n"
-		"  --vmm PATH            the destination VMM's control socket (required)\n"
-		"  --port [ADDR:]PORT    where to listen (required), e.g. 4444, 127.0.0.1:4444\n"
-		"  --timeout SECONDS     bound on any single wait in a session, and on a new\n"
-		"                        connection's whole opening (default 10)\n"
-		"  --accept-timeout S    how long to wait for a source (default 120)\n"
-		"  --no-prefault         do not allocate guest RAM before pages arrive (in\n"
-		"                        postcopy what never arrived is punched out again)\n"
-		"  --no-postcopy         refuse a source that wants to switch to postcopy\n"
-		"  --postcopy-spin US    postcopy: poll for a requested page this long before\n"
-		"                        sleeping (default 0)\n"
-		"  --postcopy-sched P    the fault thread serving page requests: fifo (default:\n"
-		"                        SCHED_FIFO 1, ahead of receivers and vCPUs; nice if\n"
-		"                        that is not permitted or with --postcopy-spin),\n"
-		"                        nice (-10), normal\n"
-		"  --max-device-buffer SIZE  device state buffered here at most, e.g. 64M\n"
-		"                        (default 64M; at least two 256 KiB chunks): a\n"
-		"                        receive thread waits for room (back-pressure)\n"
-		"  --device-threads N    device loading threads (default 8)\n"
-		"  --tls-creds DIR       TLS 1.3 on every channel with x509: DIR holds ca.pem,\n"
-		"                        cert.pem, key.pem; sources must present a certificate\n"
-		"                        that chains to ca.pem\n"
-		"  --tls-psk FILE        TLS 1.3 with a pre-shared key (IDENTITY:HEXKEY or HEXKEY)\n"
-		"                        With either, plaintext connections are refused.\n"
-		"  --token-file FILE     plain TCP, authenticated: a source must prove it holds\n"
-		"                        the token in FILE (16+ bytes, mode 0600) by HMAC\n"
-		"                        challenge-response (it is never sent); not encrypted\n"
-		"  --insecure            plain TCP, no authentication: whoever reaches the\n"
-		"                        port first with a matching guest becomes the source\n"
-		"                        One of --tls-creds, --tls-psk, --token-file and\n"
-		"                        --insecure is required.  Nothing about the session is\n"
-		"                        told to a peer before it authenticated; every channel\n"
-		"                        must prove it belongs to the session its main channel\n"
-		"                        established, and only the source that began a paused\n"
-		"                        postcopy can resume it.  Each connection has --timeout\n"
-		"                        for its whole opening (handshake, header, HELLO); up\n"
-		"                        to 16 open at once, so a slow one delays no other.\n"
-		"  --backend B           auto | kmod | uffd (default auto: what the VMM's RAM is,\n"
-		"                        vmig.ko regions or memfds)\n"
-		"  --recovery-timeout S  postcopy: after a broken link, keep the guest running\n"
-		"                        and wait this long for the source to reconnect\n"
-		"                        (default 30; 0: no recovery, fail at once)\n"
-		"  --json                the report as one JSON object on stdout, the last\n"
-		"                        line; before it, postcopy recovery events as JSON\n"
-		"                        lines: paused, resume_attempt, resume_failed, resumed\n"
-		"  --no-progress         no progress bar (it is shown only on a terminal)\n"
-		"  --attach              take over a postcopy whose destination helper died\n"
-		"                        (see below); --port defaults to where it listened\n"
-		"  --help                this text\n"
+		"Options:\n", f);
+	cli_print_options(f, &listen_cli_opts);
+	fputs(
 		"\n"
 		"Postcopy (when the source asks for it): the guest resumes here at once; a\n"
 		"page it touches that has not arrived is requested on the return path and\n"
@@ -98,117 +107,31 @@ static void listen_usage(FILE *f)
 		"Example:\n"
 		"  vmig listen --vmm /tmp/dst.sock --port 4444 --token-file /etc/vmig/token\n"
 		"  vmig listen --vmm /tmp/dst.sock --port 4444 --tls-psk /etc/vmig/keys.psk\n"
-
-		"  vmig listen --attach --vmm /tmp/dst.sock --token-file /etc/vmig/token   # its helper died\n");
+		"  vmig listen --attach --vmm /tmp/dst.sock --token-file /etc/vmig/token   # its helper died\n", f);
 }
 
 static int listen_run(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "vmm", required_argument, NULL, 'v' },
-		{ "port", required_argument, NULL, 'p' },
-		{ "timeout", required_argument, NULL, 'o' },
-		{ "accept-timeout", required_argument, NULL, 'a' },
-		{ "no-prefault", no_argument, NULL, 'F' },
-		{ "backend", required_argument, NULL, 0x103 },
-		{ "max-device-buffer", required_argument, NULL, 'B' },
-		{ "device-threads", required_argument, NULL, 'D' },
-		{ "no-postcopy", no_argument, NULL, 'N' },
-		{ "postcopy-spin", required_argument, NULL, 'S' },
-		{ "postcopy-sched", required_argument, NULL, 0x104 },
-		{ "recovery-timeout", required_argument, NULL, 'R' },
-		{ "attach", no_argument, NULL, 0x121 },
-		{ "json", no_argument, NULL, 'j' },
-		{ "no-progress", no_argument, NULL, 'P' },
-		{ "tls-creds", required_argument, NULL, 'X' },
-		{ "tls-psk", required_argument, NULL, 'K' },
-		{ "token-file", required_argument, NULL, 0x130 },
-		{ "insecure", no_argument, NULL, 0x131 },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	struct dest_opts o = { .timeout_ms = 10000, .accept_timeout_ms = 120000,
-			       .prefault = true, .progress = true,
-			       .max_device_buffer = 64ull << 20, .device_threads = 8,
-			       .recovery_timeout_ms = 30000 };
-	enum tls_mode tls = TLS_NONE;
-	const char *tls_path = NULL, *token = NULL;
-	bool insecure = false;
+	struct dest_opts o = { .accept_timeout_ms = 120000, .prefault = true,
+			       .max_device_buffer = 64ull << 20 };
+	struct cli_common cc;
 	char err[256];
-	int64_t sz;
 	struct report rep;
-	bool json = false;
-	uint64_t v;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'v': o.vmm_path = optarg; break;
-		case 'p': o.listen = optarg; break;
-		case 'o':
-			if (!parse_uint(optarg, 1, 3600, &v))
-				goto bad;
-			o.timeout_ms = v * 1000;
-			break;
-		case 'a':
-			if (!parse_uint(optarg, 1, 86400, &v))
-				goto bad;
-			o.accept_timeout_ms = v * 1000;
-			break;
-		case 'F': o.prefault = false; break;
-		case 'B':
-			sz = parse_size(optarg);
-			if (sz < 1)
-				goto bad;
-			o.max_device_buffer = sz;
-			break;
-		case 'D':
-			if (!parse_uint(optarg, 1, 64, &v))
-				goto bad;
-			o.device_threads = v;
-			break;
-		case 'N': o.no_postcopy = true; break;
-		case 'S':
-			if (!parse_uint(optarg, 0, 1000000, &v))
-				goto bad;
-			o.spin_us = v;
-			break;
-		case 0x104:
-			if (urgent_sched_parse(optarg, &o.sched))
-				goto bad;
-			break;
-		case 0x103:
-			if (vmig_backend_parse(optarg, &o.backend))
-				goto bad;
-			break;
-		case 'R':
-			if (!parse_uint(optarg, 0, 86400, &v))
-				goto bad;
-			o.recovery_timeout_ms = v * 1000;
-			break;
-		case 0x121: o.attach = true; break;
-		case 'j': json = true; break;
-		case 0x130: token = optarg; break;
-		case 0x131: insecure = true; break;
-		case 'P': o.progress = false; break;
-		case 'X':
-		case 'K':
-			if (tls != TLS_NONE) {
-				fprintf(stderr, "vmig listen: --tls-creds and --tls-psk exclude "
-					"each other\n");
-				return 2;
-			}
-			tls = c == 'X' ? TLS_X509 : TLS_PSK;
-			tls_path = optarg;
-			break;
-		case 'h':
-			listen_usage(stdout);
-			return 0;
-		default:
-			listen_usage(stderr);
-			return 2;
-		}
-	}
+	cli_common_init(&cc);
+	c = cli_parse(&listen_cli_opts, &cc, &o, argc, argv, listen_usage);
+	if (c)
+		return c == 1 ? 0 : 2;
+	o.vmm_path = cc.vmm_path;
+	o.timeout_ms = cc.timeout_ms;
+	o.backend = cc.backend;
+	o.device_threads = cc.device_threads;
+	o.spin_us = cc.spin_us;
+	o.sched = cc.sched;
+	o.recovery_timeout_ms = cc.recovery_timeout_ms;
+	o.progress = cc.progress;
+	o.attach = cc.attach;
 	/* A spinning real-time thread would hold its core from the peer it waits for. */
 	if (o.spin_us && o.sched == URGENT_FIFO)
 		o.sched = URGENT_NICE;
@@ -223,22 +146,19 @@ static int listen_run(int argc, char **argv)
 			"it cannot be 0\n");
 		return 2;
 	}
-	c = auth_configure(tls != TLS_NONE, token, insecure, err, sizeof(err));
+	c = auth_configure(cc.tls != TLS_NONE, cc.token, cc.insecure, err, sizeof(err));
 	if (c) {
 		fprintf(stderr, "vmig listen: %s\n", err);
 		return c == -EDOM ? 2 : 1;
 	}
-	if (tls_configure(tls, tls_path, true, err, sizeof(err))) {
+	if (tls_configure(cc.tls, cc.tls_path, true, err, sizeof(err))) {
 		fprintf(stderr, "vmig listen: %s\n", err);
 		return 1;
 	}
 	memset(&rep, 0, sizeof(rep));
-	rep.events = json;
+	rep.events = cc.json;
 	dest_receive(&o, &rep);
-	return report_finish(&rep, json, "vmig listen");
-bad:
-	bad_option_value("listen", opts, c, optarg);
-	return 2;
+	return report_finish(&rep, cc.json, "vmig listen");
 }
 
 const struct vmig_cmd vmig_cmd_listen = {

@@ -2,21 +2,250 @@
 /* vmig migrate: the source side. */
 #include <errno.h>
 #include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "auth.h"
 #include "cmd.h"
+#include "options.h"
 #include "precopy.h"
 #include "recovery.h"
 #include "tls.h"
 #include "util.h"
 #include "wire.h"
 
+/* What migrate parses beyond struct cli_common. */
+struct migrate_cli {
+	struct precopy_opts o;
+	const char *resume;		/* --resume CONTROL|SESSION */
+	const char *tls_binding;	/* tests: --inject-tls-binding */
+};
+
+#define OWN(f)	.off = offsetof(struct migrate_cli, f)
+
+static int downtime_set(void *p, const char *v, const char *cmd)
+{
+	uint64_t n;
+
+	(void)cmd;
+	if (!parse_uint(v, 0, 3600000, &n))
+		return -1;
+	((struct migrate_cli *)p)->o.downtime_limit_ms = n;
+	return 0;
+}
+
+static int postcopy_after_set(void *p, const char *v, const char *cmd)
+{
+	struct precopy_opts *o = &((struct migrate_cli *)p)->o;
+	uint64_t n;
+
+	(void)cmd;
+	if (!parse_uint(v, 0, 100000, &n))
+		return -1;
+	o->postcopy = true;
+	o->postcopy_after = n;
+	return 0;
+}
+
+static int track_set(void *p, const char *v, const char *cmd)
+{
+	struct precopy_opts *o = &((struct migrate_cli *)p)->o;
+
+	(void)cmd;
+	if (!strcmp(v, "auto"))
+		o->track = VMIG_TRACK_AUTO;
+	else if (!strcmp(v, "async"))
+		o->track = VMIG_TRACK_ASYNC;
+	else if (!strcmp(v, "sync"))
+		o->track = VMIG_TRACK_SYNC;
+	else
+		return -1;
+	return 0;
+}
+
+static int dirty_mode_set(void *p, const char *v, const char *cmd)
+{
+	(void)cmd;
+	return vmig_dirty_mode_parse(v, &((struct migrate_cli *)p)->o.dirty_mode) ? -1 : 0;
+}
+
+static int device_channels_set(void *p, const char *v, const char *cmd)
+{
+	struct precopy_opts *o = &((struct migrate_cli *)p)->o;
+
+	(void)cmd;
+	if (!strcmp(v, "main"))
+		o->device_state_on_main = true;
+	else if (!strcmp(v, "multifd"))
+		o->device_state_on_main = false;
+	else
+		return -1;
+	return 0;
+}
+
+static int cuts_set(void *p, const char *v, const char *cmd)
+{
+	(void)cmd;
+	return rec_parse_cuts(&((struct migrate_cli *)p)->o.test.cuts, v) ? -1 : 0;
+}
+
+static const struct cli_opt opt_to = {
+	.name = "to", .arg = "HOST:PORT", .kind = CLI_STR, OWN(o.to),
+	.help = "the destination (required)",
+};
+static const struct cli_opt opt_multifd = {
+	.name = "multifd", .arg = "N", .kind = CLI_UINT, OWN(o.channels),
+	.min = 1, .max = WIRE_MAX_CHANNELS, .scale = 1,
+	.help = "page channels, one sender thread each (default 2)",
+};
+static const struct cli_opt opt_downtime_limit = {
+	.name = "downtime-limit", .arg = "MS", .kind = CLI_FN, OWN(o.downtime_limit_ms),
+	.fn = downtime_set,
+	.help = "switch over when the predicted downtime fits this\n"
+		"(default 300)",
+};
+static const struct cli_opt opt_max_bandwidth = {
+	.name = "max-bandwidth", .arg = "MiB/s", .kind = CLI_U64, OWN(o.max_bandwidth),
+	.min = 1, .max = 1 << 24, .scale = 1 << 20,
+	.help = "cap over all channels (default: none)",
+};
+static const struct cli_opt opt_max_rounds = {
+	.name = "max-rounds", .arg = "N", .kind = CLI_UINT, OWN(o.max_rounds),
+	.min = 0, .max = 100000, .scale = 1,
+	.help = "dirty rounds before it counts as a stall (default 30;\n"
+		"while waiting for device state, 100 ms each)",
+};
+/* The switchover prediction (switchover.h). */
+static const struct cli_opt opt_switchover_bandwidth = {
+	.name = "switchover-bandwidth", .arg = "MiB/s", .kind = CLI_U64,
+	OWN(o.switchover_bandwidth), .min = 1, .max = 1 << 24, .scale = 1 << 20,
+	.help = "the bandwidth the prediction assumes, instead of the\n"
+		"measured one (as QEMU's avail-switchover-bandwidth)",
+};
+static const struct cli_opt opt_abort_on_stall = {
+	.name = "abort-on-stall", .kind = CLI_TRUE, OWN(o.abort_on_stall),
+	.help = "give up instead of switching over on a stall",
+};
+static const struct cli_opt opt_auto_converge = {
+	.name = "auto-converge", .kind = CLI_TRUE, OWN(o.auto_converge),
+	.help = "when dirty rounds stop shrinking, ask the VMM to slow\n"
+		"its vCPUs (20 %, then +10 % a round, up to 95 %);\n"
+		"on kmod manual-init already in the bulk stage, when\n"
+		"sent pages are written again faster than half the\n"
+		"link sends them (then straight to the share needed)",
+};
+static const struct cli_opt opt_postcopy = {
+	.name = "postcopy", .kind = CLI_TRUE, OWN(o.postcopy),
+	.help = "switch to postcopy after the bulk stage (or on a\n"
+		"stall): the guest resumes on the destination at\n"
+		"once, pages it touches first are sent on request",
+};
+static const struct cli_opt opt_postcopy_after = {
+	.name = "postcopy-after", .arg = "N", .kind = CLI_FN, OWN(o.postcopy_after),
+	.fn = postcopy_after_set,
+	.help = "... after N passes instead (0: no precopy at all);\n"
+		"if precopy converges first, it completes as precopy",
+};
+static const struct cli_opt opt_no_preempt = {
+	.name = "no-preempt", .kind = CLI_TRUE, OWN(o.no_preempt),
+	.help = "postcopy without the preempt channel: requested\n"
+		"pages go at the head of the bulk channels' queues",
+};
+static const struct cli_opt opt_postcopy_batch = {
+	.name = "postcopy-batch", .arg = "N", .kind = CLI_UINT, OWN(o.postcopy_batch),
+	.min = 1, .max = WIRE_MAX_BATCH, .scale = 1,
+	.help = "background pages per packet after the switch\n"
+		"(default 16: no request waits behind a large send)",
+};
+static const struct cli_opt opt_dirty_mode = {
+	.name = "dirty-mode", .arg = "M", .kind = CLI_FN, OWN(o.dirty_mode),
+	.fn = dirty_mode_set,
+	.help = "kmod dirty logging: manual-init (default: enable\n"
+		"costs nothing, each chunk re-protected just before\n"
+		"it is sent) | manual | protect | hwdirty",
+};
+static const struct cli_opt opt_track = {
+	.name = "track", .arg = "MODE", .kind = CLI_FN, OWN(o.track), .fn = track_set,
+	.help = "uffd dirty tracking: auto | async | sync (default auto:\n"
+		"async = WP_ASYNC + PAGEMAP_SCAN when the kernel has it)",
+};
+static const struct cli_opt opt_device_state_channels = {
+	.name = "device-state-channels", .arg = "multifd | main", .kind = CLI_FN,
+	OWN(o.device_state_on_main), .fn = device_channels_set,
+	.help = "device state spread over the multifd channels\n"
+		"(default), or in order on the main channel",
+};
+static const struct cli_opt opt_no_free_hints = {
+	.name = "no-free-hints", .kind = CLI_TRUE, OWN(o.no_free_hints),
+	.help = "send pages the VMM hints free anyway",
+};
+static const struct cli_opt opt_no_auto_resume = {
+	.name = "no-auto-resume", .kind = CLI_TRUE, OWN(o.no_auto_resume),
+	.help = "postcopy: after a broken link, do not reconnect by\n"
+		"itself; wait (up to --recovery-timeout) for\n"
+		"'vmig migrate --resume' on the control socket",
+};
+static const struct cli_opt opt_control_socket = {
+	.name = "control-socket", .arg = "PATH", .kind = CLI_STR, OWN(o.control_path),
+	.help = "the paused source's control socket (default\n"
+		"$XDG_RUNTIME_DIR or /tmp, vmig-SESSION.sock; named\n"
+		"in the pause message and the 'paused' JSON event)",
+};
+static const struct cli_opt opt_json_rounds = {
+	.name = "json-rounds", .kind = CLI_TRUE, OWN(o.round_events),
+	.help = "--json, and a \"round\" event before the report for\n"
+		"each switchover decision: dirty_bytes,\n"
+		"device_left_bytes, remaining_bytes, bandwidth_bps,\n"
+		"predicted_downtime_ms and its parts, limit_ms, fits",
+};
+static const struct cli_opt opt_resume = {
+	.name = "resume", .arg = "CONTROL|SESSION", .kind = CLI_STR, OWN(resume),
+	.help = "ask a paused postcopy source to reconnect now (see\n"
+		"below); takes only --to and --timeout",
+};
+/* Tests only (docs/testing.md): no help text, so --help leaves them out. */
+static const struct cli_opt opt_inject_hint = {
+	.name = "inject-hint-before-tracking", .kind = CLI_TRUE,
+	OWN(o.test.hint_before_tracking),
+};
+static const struct cli_opt opt_inject_corrupt = {
+	.name = "inject-corrupt", .arg = "N", .kind = CLI_UINT, OWN(o.test.inject_corrupt),
+	.min = 1, .max = 1u << 30, .scale = 1,
+};
+static const struct cli_opt opt_wire_version = {
+	.name = "wire-version", .arg = "V", .kind = CLI_UINT, OWN(o.test.wire_version),
+	.min = 1, .max = 65535, .scale = 1,
+};
+static const struct cli_opt opt_inject_tls_binding = {
+	.name = "inject-tls-binding", .arg = "WHAT", .kind = CLI_STR, OWN(tls_binding),
+};
+static const struct cli_opt opt_inject_cut = {
+	.name = "inject-cut", .arg = "CUTS", .kind = CLI_FN, OWN(o.test.cuts), .fn = cuts_set,
+};
+
+static const struct cli_opt *const migrate_opt_list[] = {
+	&cli_opt_vmm, &opt_to, &opt_multifd, &opt_downtime_limit, &opt_max_bandwidth,
+	&opt_max_rounds, &opt_switchover_bandwidth, &opt_abort_on_stall, &opt_auto_converge,
+	&opt_postcopy, &opt_postcopy_after, &opt_no_preempt, &cli_opt_postcopy_spin,
+	&cli_opt_postcopy_sched, &opt_postcopy_batch, &cli_opt_backend, &opt_dirty_mode,
+	&opt_track, &opt_device_state_channels, &cli_opt_device_threads, &opt_no_free_hints,
+	&cli_opt_recovery_timeout, &opt_no_auto_resume, &opt_control_socket,
+	&cli_opt_timeout, &cli_opt_tls_creds, &cli_opt_tls_psk, &cli_opt_token_file,
+	&cli_opt_insecure, &cli_opt_json, &opt_json_rounds, &cli_opt_no_progress,
+	&opt_resume, &cli_opt_attach, &cli_opt_help,
+	&opt_inject_hint, &opt_inject_corrupt, &opt_wire_version, &opt_inject_tls_binding,
+	&opt_inject_cut, NULL,
+};
+
+static const struct cli_opts migrate_cli_opts = {
+	.cmd = "migrate", .opts = migrate_opt_list,
+};
+
 static void migrate_usage(FILE *f)
 {
-	fprintf(f,
+	fputs(
 		"usage: vmig migrate --vmm PATH --to HOST:PORT [options]\n"
 		"       vmig migrate --resume CONTROL|SESSION [--to HOST:PORT] [--timeout S]\n"
 		"       vmig migrate --attach --vmm PATH [--to HOST:PORT] [options]\n"
@@ -37,85 +266,9 @@ static void migrate_usage(FILE *f)
 		"--abort-on-stall gives up.  On any failure the guest keeps running here.\n"
 		"The report gives the predicted and the measured downtime, part by part.\n"
 		"\n"
-		"Options:\n"
-		"  --vmm PATH              the source VMM's control socket (required)\n"
-		"  --to HOST:PORT          the destination (required)\n"
-		"  --multifd N             page channels, one sender thread each (default 2)\n"
-		"  --downtime-limit MS     switch over when the predicted downtime fits this\n"
-		"                          (default 300)\n"
-		"  --max-bandwidth MiB/s   cap over all channels (default: none)\n"
-		"  --max-rounds N          dirty rounds before it counts as a stall (default 30;\n"
-		"                          while waiting for device state, 100 ms each)\n"
-		"  --switchover-bandwidth MiB/s\n"
-		"                          the bandwidth the prediction assumes, instead of the\n"
-		"                          measured one (as QEMU's avail-switchover-bandwidth)\n"
-		"  --abort-on-stall        give up instead of switching over on a stall\n"
-		"  --auto-converge         when dirty rounds stop shrinking, ask the VMM to slow\n"
-		"                          its vCPUs (20 %%, then +10 %% a round, up to 95 %%);\n"
-		"                          on kmod manual-init already in the bulk stage, when\n"
-		"                          sent pages are written again faster than half the\n"
-		"                          link sends them (then straight to the share needed)\n"
-		"  --postcopy              switch to postcopy after the bulk stage (or on a\n"
-		"                          stall): the guest resumes on the destination at\n"
-		"                          once, pages it touches first are sent on request\n"
-		"  --postcopy-after N      ... after N passes instead (0: no precopy at all);\n"
-		"                          if precopy converges first, it completes as precopy\n"
-		"  --no-preempt            postcopy without the preempt channel: requested\n"
-		"                          pages go at the head of the bulk channels' queues\n"
-		"  --postcopy-spin US      return path: poll this long before sleeping (default 0)\n"
-		"  --postcopy-sched P      the return-path thread: fifo (default: SCHED_FIFO 1,\n"
-		"                          ahead of bulk senders and vCPUs; nice if that is\n"
-		"                          not permitted or with --postcopy-spin), nice (-10),\n"
-		"                          normal\n"
-		"  --postcopy-batch N      background pages per packet after the switch\n"
-		"                          (default 16: no request waits behind a large send)\n"
-		"  --backend B             auto | kmod | uffd (default auto: kmod when the\n"
-		"                          VMM's RAM is vmig.ko regions, uffd for memfds)\n"
-		"  --dirty-mode M          kmod dirty logging: manual-init (default: enable\n"
-		"                          costs nothing, each chunk re-protected just before\n"
-		"                          it is sent) | manual | protect | hwdirty\n"
-		"  --track MODE            uffd dirty tracking: auto | async | sync (default auto:\n"
-		"                          async = WP_ASYNC + PAGEMAP_SCAN when the kernel has it)\n"
-		"  --device-state-channels multifd | main\n"
-		"                          device state spread over the multifd channels\n"
-		"                          (default), or in order on the main channel\n"
-		"  --device-threads N      device saving threads (default 8)\n"
-		"  --no-free-hints         send pages the VMM hints free anyway\n"
-		"  --recovery-timeout S    postcopy: after a broken link, reconnect every\n"
-		"                          channel with backoff for up to S seconds and\n"
-		"                          re-send what the destination lacks (default 30;\n"
-		"                          0: no recovery)\n"
-		"  --no-auto-resume        postcopy: after a broken link, do not reconnect by\n"
-		"                          itself; wait (up to --recovery-timeout) for\n"
-		"                          'vmig migrate --resume' on the control socket\n"
-		"  --control-socket PATH   the paused source's control socket (default\n"
-		"                          $XDG_RUNTIME_DIR or /tmp, vmig-SESSION.sock; named\n"
-		"                          in the pause message and the 'paused' JSON event)\n"
-		"  --timeout SECONDS       bound on any single wait (default 10)\n"
-		"  --tls-creds DIR         TLS 1.3 on every channel with x509: DIR holds ca.pem,\n"
-		"                          cert.pem, key.pem; the destination's certificate must\n"
-		"                          chain to ca.pem and name HOST\n"
-		"  --tls-psk FILE          TLS 1.3 with a pre-shared key: one line IDENTITY:HEXKEY\n"
-		"                          (psktool's format) or HEXKEY, 16..64 bytes\n"
-		"  --token-file FILE       plain TCP, authenticated: both sides prove they hold\n"
-		"                          the token in FILE (16+ bytes, mode 0600) by HMAC\n"
-		"                          challenge-response, never sending it; not encrypted\n"
-		"  --insecure              plain TCP, no authentication: anyone who can reach\n"
-		"                          the destination's port may be the source\n"
-		"                          One of --tls-creds, --tls-psk, --token-file and\n"
-		"                          --insecure is required, the same on both sides.\n"
-		"                          Every channel proves it belongs to the session, and\n"
-		"                          a paused postcopy resumes only for this source.\n"
-		"  --json                  the report as one JSON object on stdout, the last\n"
-		"                          line; before it, postcopy recovery events as JSON\n"
-		"                          lines: paused, resume_requested, resume_attempt,\n"
-		"                          resume_failed, resumed, not_switched\n"
-		"  --json-rounds           --json, and a \"round\" event before the report for\n"
-		"                          each switchover decision: dirty_bytes,\n"
-		"                          device_left_bytes, remaining_bytes, bandwidth_bps,\n"
-		"                          predicted_downtime_ms and its parts, limit_ms, fits\n"
-		"  --no-progress           no progress bar (it is shown only on a terminal)\n"
-		"  --help                  this text\n"
+		"Options:\n", f);
+	cli_print_options(f, &migrate_cli_opts);
+	fputs(
 		"\n"
 		"Manual resume: while a postcopy migration is paused (its link broke), the\n"
 		"source that holds the pages listens on its control socket;\n"
@@ -147,7 +300,7 @@ static void migrate_usage(FILE *f)
 		"               --postcopy --no-auto-resume \\\n"
 		"               --recovery-timeout 600 --control-socket /run/vm1.ctl\n"
 		"  vmig migrate --resume /run/vm1.ctl --to dst-backup-link:4444\n"
-		"  vmig migrate --attach --vmm /tmp/src.sock      # its helper died in postcopy\n");
+		"  vmig migrate --attach --vmm /tmp/src.sock      # its helper died in postcopy\n", f);
 }
 
 /* vmig migrate --resume: ask the paused source to reconnect. */
@@ -187,255 +340,82 @@ static int resume_run(const char *what, const char *to, int timeout_ms)
 
 static int migrate_run(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "vmm", required_argument, NULL, 'v' },
-		{ "to", required_argument, NULL, 't' },
-		{ "multifd", required_argument, NULL, 'n' },
-		{ "downtime-limit", required_argument, NULL, 'd' },
-		{ "max-bandwidth", required_argument, NULL, 'b' },
-		{ "max-rounds", required_argument, NULL, 'r' },
-		{ "abort-on-stall", no_argument, NULL, 'A' },
-		{ "auto-converge", no_argument, NULL, 0x120 },
-		{ "postcopy", no_argument, NULL, 'p' },
-		{ "postcopy-after", required_argument, NULL, 'a' },
-		{ "no-preempt", no_argument, NULL, 'N' },
-		{ "postcopy-spin", required_argument, NULL, 0x101 },
-		{ "postcopy-sched", required_argument, NULL, 0x108 },
-		{ "postcopy-batch", required_argument, NULL, 'B' },
-		{ "track", required_argument, NULL, 'T' },
-		{ "backend", required_argument, NULL, 0x110 },
-		{ "dirty-mode", required_argument, NULL, 0x111 },
-		{ "timeout", required_argument, NULL, 'o' },
-		{ "device-state-channels", required_argument, NULL, 'S' },
-		{ "device-threads", required_argument, NULL, 'D' },
-		{ "no-free-hints", no_argument, NULL, 'H' },
-		{ "inject-hint-before-tracking", no_argument, NULL, 'I' },	/* tests */
-		{ "json", no_argument, NULL, 'j' },
-		{ "no-progress", no_argument, NULL, 'P' },
-		{ "inject-corrupt", required_argument, NULL, 'C' },	/* tests */
-		{ "wire-version", required_argument, NULL, 'W' },	/* tests */
-		{ "tls-creds", required_argument, NULL, 'X' },
-		{ "tls-psk", required_argument, NULL, 'K' },
-		{ "inject-tls-binding", required_argument, NULL, 0x102 },	/* tests */
-		{ "token-file", required_argument, NULL, 0x130 },
-		{ "insecure", no_argument, NULL, 0x131 },
-		{ "inject-cut", required_argument, NULL, 0x103 },		/* tests */
-		{ "recovery-timeout", required_argument, NULL, 0x104 },
-		{ "resume", required_argument, NULL, 0x105 },
-		{ "no-auto-resume", no_argument, NULL, 0x106 },
-		{ "control-socket", required_argument, NULL, 0x107 },
-		{ "attach", no_argument, NULL, 0x121 },
-		{ "switchover-bandwidth", required_argument, NULL, 0x140 },
-		{ "json-rounds", no_argument, NULL, 0x141 },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	struct precopy_opts o = {
+	struct migrate_cli m = { .o = {
 		.channels = 2, .downtime_limit_ms = 300, .max_rounds = 30,
-		.track = VMIG_TRACK_AUTO, .timeout_ms = 10000, .progress = true,
-		.device_threads = 8,
-		.postcopy_after = 1, .postcopy_batch = 16, .recovery_timeout_ms = 30000,
-	};
-	enum tls_mode tls = TLS_NONE;
-	const char *tls_path = NULL, *inject = NULL, *resume = NULL, *token = NULL;
-	bool timeout_set = false, attach = false, insecure = false;
+		.track = VMIG_TRACK_AUTO, .postcopy_after = 1, .postcopy_batch = 16,
+	} };
+	struct precopy_opts *o = &m.o;
+	const char *resume;
+	struct cli_common cc;
 	char err[256];
 	struct report rep;
-	bool json = false;
-	uint64_t v;
+	bool attach, json;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'v': o.vmm_path = optarg; break;
-		case 't': o.to = optarg; break;
-		case 'n':
-			if (!parse_uint(optarg, 1, WIRE_MAX_CHANNELS, &v))
-				goto bad;
-			o.channels = v;
-			break;
-		case 'd':
-			if (!parse_uint(optarg, 0, 3600000, &v))
-				goto bad;
-			o.downtime_limit_ms = v;
-			break;
-		case 'b':
-			if (!parse_uint(optarg, 1, 1 << 24, &v))
-				goto bad;
-			o.max_bandwidth = v << 20;
-			break;
-		case 'r':
-			if (!parse_uint(optarg, 0, 100000, &v))
-				goto bad;
-			o.max_rounds = v;
-			break;
-		case 'A': o.abort_on_stall = true; break;
-		case 0x120: o.auto_converge = true; break;
-		case 'p': o.postcopy = true; break;
-		case 'a':
-			if (!parse_uint(optarg, 0, 100000, &v))
-				goto bad;
-			o.postcopy = true;
-			o.postcopy_after = v;
-			break;
-		case 'N': o.no_preempt = true; break;
-		case 0x101:
-			if (!parse_uint(optarg, 0, 1000000, &v))
-				goto bad;
-			o.spin_us = v;
-			break;
-		case 0x108:
-			if (urgent_sched_parse(optarg, &o.sched))
-				goto bad;
-			break;
-		case 'B':
-			if (!parse_uint(optarg, 1, WIRE_MAX_BATCH, &v))
-				goto bad;
-			o.postcopy_batch = v;
-			break;
-		case 'T':
-			if (!strcmp(optarg, "auto"))
-				o.track = VMIG_TRACK_AUTO;
-			else if (!strcmp(optarg, "async"))
-				o.track = VMIG_TRACK_ASYNC;
-			else if (!strcmp(optarg, "sync"))
-				o.track = VMIG_TRACK_SYNC;
-			else
-				goto bad;
-			break;
-		case 0x110:
-			if (vmig_backend_parse(optarg, &o.backend))
-				goto bad;
-			break;
-		case 0x111:
-			if (vmig_dirty_mode_parse(optarg, &o.dirty_mode))
-				goto bad;
-			break;
-		case 'o':
-			if (!parse_uint(optarg, 1, 3600, &v))
-				goto bad;
-			o.timeout_ms = v * 1000;
-			timeout_set = true;
-			break;
-		case 'S':
-			if (!strcmp(optarg, "main"))
-				o.device_state_on_main = true;
-			else if (!strcmp(optarg, "multifd"))
-				o.device_state_on_main = false;
-			else
-				goto bad;
-			break;
-		case 'D':
-			if (!parse_uint(optarg, 1, 64, &v))
-				goto bad;
-			o.device_threads = v;
-			break;
-		case 'H': o.no_free_hints = true; break;
-		case 'I': o.hint_before_tracking = true; break;
-		case 'j': json = true; break;
-		case 'P': o.progress = false; break;
-		case 'C':
-			if (!parse_uint(optarg, 1, 1u << 30, &v))
-				goto bad;
-			o.inject_corrupt = v;
-			break;
-		case 'W':
-			if (!parse_uint(optarg, 1, 65535, &v))
-				goto bad;
-			o.wire_version = v;
-			break;
-		case 'X':
-		case 'K':
-			if (tls != TLS_NONE) {
-				fprintf(stderr, "vmig migrate: --tls-creds and --tls-psk exclude "
-					"each other\n");
-				return 2;
-			}
-			tls = c == 'X' ? TLS_X509 : TLS_PSK;
-			tls_path = optarg;
-			break;
-		case 0x102: inject = optarg; break;
-		case 0x130: token = optarg; break;
-		case 0x131: insecure = true; break;
-		case 0x103:
-			if (rec_parse_cuts(&o.cuts, optarg))
-				goto bad;
-			break;
-		case 0x104:
-			if (!parse_uint(optarg, 0, 86400, &v))
-				goto bad;
-			o.recovery_timeout_ms = v * 1000;
-			break;
-		case 0x105: resume = optarg; break;
-		case 0x106: o.no_auto_resume = true; break;
-		case 0x107: o.control_path = optarg; break;
-		case 0x121: attach = true; break;
-		case 0x140:	/* the switchover prediction (switchover.h) */
-			if (!parse_uint(optarg, 1, 1 << 24, &v))
-				goto bad;
-			o.switchover_bandwidth = v << 20;
-			break;
-		case 0x141: json = o.round_events = true; break;
-		case 'h':
-			migrate_usage(stdout);
-			return 0;
-		default:
-			migrate_usage(stderr);
-			return 2;
-		}
-	}
+	cli_common_init(&cc);
+	c = cli_parse(&migrate_cli_opts, &cc, &m, argc, argv, migrate_usage);
+	if (c)
+		return c == 1 ? 0 : 2;
+	o->vmm_path = cc.vmm_path;
+	o->timeout_ms = cc.timeout_ms;
+	o->backend = cc.backend;
+	o->device_threads = cc.device_threads;
+	o->spin_us = cc.spin_us;
+	o->sched = cc.sched;
+	o->recovery_timeout_ms = cc.recovery_timeout_ms;
+	o->progress = cc.progress;
+	resume = m.resume;
+	attach = cc.attach;
+	json = cc.json || o->round_events;
 	if (resume && attach) {
 		fprintf(stderr, "vmig migrate: --resume and --attach exclude each other "
 			"(--resume asks a paused helper, --attach replaces a dead one)\n");
 		return 2;
 	}
 	if (resume) {
-		if (optind != argc || o.vmm_path) {
+		if (optind != argc || o->vmm_path) {
 			fprintf(stderr, "vmig migrate: --resume takes only --to and --timeout\n");
 			return 2;
 		}
 		/* The source tries for up to 10 s before it answers. */
-		return resume_run(resume, o.to, timeout_set ? o.timeout_ms : 30000);
+		return resume_run(resume, o->to, cc.timeout_set ? o->timeout_ms : 30000);
 	}
-	if (o.no_preempt && !o.postcopy) {
+	if (o->no_preempt && !o->postcopy) {
 		fprintf(stderr, "vmig migrate: --no-preempt needs --postcopy\n");
 		return 2;
 	}
 	/* A spinning real-time thread would hold its core from the peer it waits for. */
-	if (o.spin_us && o.sched == URGENT_FIFO)
-		o.sched = URGENT_NICE;
-	if (optind != argc || !o.vmm_path || (!o.to && !attach)) {
+	if (o->spin_us && o->sched == URGENT_FIFO)
+		o->sched = URGENT_NICE;
+	if (optind != argc || !o->vmm_path || (!o->to && !attach)) {
 		fprintf(stderr, "vmig migrate: %s (see --help)\n",
 			optind != argc ? "unexpected argument" : attach ? "--attach needs --vmm" :
 			"--vmm and --to are required");
 		return 2;
 	}
-	c = auth_configure(tls != TLS_NONE, token, insecure, err, sizeof(err));
+	c = auth_configure(cc.tls != TLS_NONE, cc.token, cc.insecure, err, sizeof(err));
 	if (c) {
 		fprintf(stderr, "vmig migrate: %s\n", err);
 		return c == -EDOM ? 2 : 1;
 	}
-	if (tls_configure(tls, tls_path, false, err, sizeof(err))) {
+	if (tls_configure(cc.tls, cc.tls_path, false, err, sizeof(err))) {
 		fprintf(stderr, "vmig migrate: %s\n", err);
 		return 1;
 	}
-	if (insecure)
+	if (cc.insecure)
 		fprintf(stderr, "vmig migrate: --insecure: guest memory goes to %s unencrypted, "
-			"and whoever answers there gets it\n", o.to);
-	if (inject && auth_inject(inject)) {
-		fprintf(stderr, "vmig migrate: bad value '%s'\n", inject);
+			"and whoever answers there gets it\n", o->to);
+	if (m.tls_binding && auth_inject(m.tls_binding)) {
+		fprintf(stderr, "vmig migrate: bad value '%s'\n", m.tls_binding);
 		return 2;
 	}
 	memset(&rep, 0, sizeof(rep));
 	rep.events = json;
 	if (attach)
-		precopy_attach(&o, &rep);
+		precopy_attach(o, &rep);
 	else
-		precopy_migrate(&o, &rep);
+		precopy_migrate(o, &rep);
 	return report_finish(&rep, json, "vmig migrate");
-bad:
-	bad_option_value("migrate", opts, c, optarg);
-	return 2;
 }
 
 const struct vmig_cmd vmig_cmd_migrate = {

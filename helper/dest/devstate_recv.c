@@ -48,17 +48,6 @@ static int ds_fail_locked(struct devstate_recv *ds, int err, const char *fmt, ..
 	return ds->err;
 }
 
-static void deadline_in(struct timespec *ts, int ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
-
 int devstate_recv_init(struct devstate_recv *ds, struct vmig_ctl *ctl, uint64_t cap,
 		       unsigned int threads, int timeout_ms)
 {
@@ -86,15 +75,12 @@ int devstate_recv_init(struct devstate_recv *ds, struct vmig_ctl *ctl, uint64_t 
 static int write_full(int fd, struct iovec *iov, int cnt, int timeout_ms)
 {
 	while (cnt) {
-		struct pollfd p = { .fd = fd, .events = POLLOUT };
 		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = cnt };
 		ssize_t n;
-		int r = poll(&p, 1, timeout_ms);
+		int r = poll_fd(fd, POLLOUT, timeout_ms);
 
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return r ? -errno : -ETIMEDOUT;
+		if (r)
+			return r;
 		n = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
@@ -109,28 +95,6 @@ static int write_full(int fd, struct iovec *iov, int cnt, int timeout_ms)
 			iov->iov_base = (char *)iov->iov_base + n;
 			iov->iov_len -= n;
 		}
-	}
-	return 0;
-}
-
-static int read_full(int fd, void *buf, size_t n, int timeout_ms)
-{
-	while (n) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		ssize_t k;
-		int r = poll(&p, 1, timeout_ms);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return r ? -errno : -ETIMEDOUT;
-		k = read(fd, buf, n);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			return k ? -errno : -ECONNRESET;
-		buf = (char *)buf + k;
-		n -= k;
 	}
 	return 0;
 }
@@ -154,7 +118,7 @@ static int load_chunk(struct devstate_recv *ds, struct ds_dev *d, struct ds_chun
 	if (r || !(c->flags & WIRE_DEVSTATE_LAST))
 		return r;
 	/* The end: the VMM answers with its load's status. */
-	r = read_full(d->fd, &rec, sizeof(rec), ds->timeout_ms);
+	r = read_full(d->fd, &rec, sizeof(rec), ds->timeout_ms, NULL);
 	if (!r && (rec.len || rec.status))
 		r = rec.len ? -EPROTO : rec.status < 0 ? rec.status : -EIO;
 	close(d->fd);
@@ -327,7 +291,7 @@ int devstate_recv_chunk(void *arg, struct stream *s, uint32_t len)
 		return stream_fail(s, EPROTO, "empty DEVSTATE chunk that is not the last");
 	d = &ds->dev[dh.device];
 	cost = chunk_cost(dh.len);
-	deadline_in(&ts, ds->timeout_ms);
+	cond_deadline_in(&ts, ds->timeout_ms);
 	pthread_mutex_lock(&ds->lock);
 	if (dh.seq < d->next_seq || dh.seq > d->last_seq ||
 	    ((dh.flags & WIRE_DEVSTATE_LAST) && d->last_seq != UINT32_MAX) ||
@@ -405,7 +369,7 @@ int devstate_recv_finish(struct devstate_recv *ds)
 
 	if (!ds->dev)
 		return 0;
-	deadline_in(&ts, ds->timeout_ms);
+	cond_deadline_in(&ts, ds->timeout_ms);
 	pthread_mutex_lock(&ds->lock);
 	ds->ram_ready = true;
 	pthread_cond_broadcast(&ds->cond);

@@ -41,17 +41,6 @@ struct opener {
 	int fd, slot;
 };
 
-static void cond_deadline(struct timespec *ts, int ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
-
 static int open_conn(struct admit *a, int fd, struct admitted *c)
 {
 	memset(c, 0, sizeof(*c));
@@ -179,7 +168,7 @@ static void start_opener(struct admit *a, int fd)
 			a->cut[old] = true;
 			shutdown(a->fds[old], SHUT_RDWR);
 		}
-		cond_deadline(&ts, 200);
+		cond_deadline_in(&ts, 200);
 		while ((slot = free_slot(a)) < 0 && !a->stop)
 			if (pthread_cond_timedwait(&a->cond, &a->lock, &ts) == ETIMEDOUT)
 				break;
@@ -280,7 +269,7 @@ int admit_next(struct admit *a, int ms, struct admitted *out)
 	struct timespec ts;
 	struct item *it;
 
-	cond_deadline(&ts, ms > 0 ? ms : 0);
+	cond_deadline_in(&ts, ms > 0 ? ms : 0);
 	pthread_mutex_lock(&a->lock);
 	while (!a->head)
 		if (pthread_cond_timedwait(&a->cond, &a->lock, &ts) == ETIMEDOUT)

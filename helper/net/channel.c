@@ -10,12 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "auth.h"
 #include "channel.h"
 #include "tls.h"
+#include "util.h"
 
 static int split_hostport(const char *hostport, char *host, size_t hostlen, const char **port)
 {
@@ -38,20 +38,12 @@ static int split_hostport(const char *hostport, char *host, size_t hostlen, cons
 	return 0;
 }
 
-static long ms_since(const struct timespec *t0)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
-}
-
 int chan_connect(const char *hostport, int timeout_ms, char *err, size_t errlen)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai;
 	char host[256];
 	const char *port;
-	struct timespec t0;
+	uint64_t t0;
 	int r, one = 1;
 
 	if (split_hostport(hostport, host, sizeof(host), &port) || !*port) {
@@ -63,11 +55,10 @@ int chan_connect(const char *hostport, int timeout_ms, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: %s", hostport, gai_strerror(r));
 		return -EHOSTUNREACH;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	t0 = now_ns();
 	for (;;) {
 		int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-		struct pollfd p = { .fd = fd, .events = POLLOUT };
-		socklen_t sl = sizeof(r);
+		socklen_t sl = sizeof(int);
 
 		if (fd < 0) {
 			r = -errno;
@@ -77,17 +68,14 @@ int chan_connect(const char *hostport, int timeout_ms, char *err, size_t errlen)
 		if (connect(fd, ai->ai_addr, ai->ai_addrlen)) {
 			r = -errno;
 			if (r == -EINPROGRESS) {
-				long left = timeout_ms - ms_since(&t0);
+				long left = timeout_ms - (long)((now_ns() - t0) / 1000000);
 
-				r = poll(&p, 1, left > 0 ? left : 0);
-				if (r == 0)
-					r = -ETIMEDOUT;
-				else if (r > 0 && !getsockopt(fd, SOL_SOCKET, SO_ERROR, &r, &sl))
-					r = -r;
-				else if (r > 0)
-					r = -errno;
-				else
-					r = -errno;
+				int so_err = 0;
+
+				r = poll_fd(fd, POLLOUT, left > 0 ? left : 0);
+				if (!r)
+					r = getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_err, &sl) ?
+					    -errno : -so_err;
 			}
 		}
 		if (!r) {
@@ -101,7 +89,7 @@ int chan_connect(const char *hostport, int timeout_ms, char *err, size_t errlen)
 			return fd;
 		}
 		close(fd);
-		if (r != -ECONNREFUSED || ms_since(&t0) >= timeout_ms)
+		if (r != -ECONNREFUSED || (now_ns() - t0) / 1000000 >= (uint64_t)timeout_ms)
 			break;
 		usleep(50000);
 	}
@@ -142,17 +130,11 @@ int chan_listen(const char *hostport, char *err, size_t errlen)
 
 int chan_accept(int listen_fd, int timeout_ms)
 {
-	struct pollfd p = { .fd = listen_fd, .events = POLLIN };
-	int r, fd, one = 1;
+	int r = poll_fd(listen_fd, POLLIN, timeout_ms), fd, one = 1;
 	char err[128];
 
-	do
-		r = poll(&p, 1, timeout_ms);
-	while (r < 0 && errno == EINTR);
-	if (r < 0)
-		return -errno;
-	if (r == 0)
-		return -ETIMEDOUT;
+	if (r)
+		return r;
 	fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (fd < 0)
 		return -errno;

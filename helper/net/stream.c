@@ -87,17 +87,9 @@ int stream_wait_ms(const struct stream *s)
 	return left < (uint64_t)s->timeout_ms ? (int)left : s->timeout_ms;
 }
 
-static int wait_fd(struct stream *s, short ev)
+int stream_wait(struct stream *s, short events)
 {
-	struct pollfd p = { .fd = s->fd, .events = ev };
-	int r;
-
-	do
-		r = poll(&p, 1, stream_wait_ms(s));
-	while (r < 0 && errno == EINTR);
-	if (r < 0)
-		return -errno;
-	return r ? 0 : -ETIMEDOUT;
+	return poll_fd(s->fd, events, stream_wait_ms(s));
 }
 
 static int io_fail(struct stream *s, int err, const char *what)
@@ -148,7 +140,7 @@ int stream_readv(struct stream *s, struct iovec *iov, int cnt)
 					if (left < (size_t)s->lowat)
 						stream_set_lowat(s, left);
 				}
-				r = wait_fd(s, POLLIN);
+				r = stream_wait(s, POLLIN);
 				if (r)
 					return io_fail(s, r, "read");
 				continue;
@@ -213,7 +205,7 @@ int stream_writev(struct stream *s, struct iovec *iov, int cnt)
 				if (errno != EAGAIN)
 					return io_fail(s, errno == EPIPE || errno == ECONNRESET ?
 						       -ECONNRESET : -errno, "write");
-				r = wait_fd(s, POLLOUT);
+				r = stream_wait(s, POLLOUT);
 				if (r)
 					return io_fail(s, r == -ETIMEDOUT ? -ETIMEDOUT : r, "write");
 				continue;

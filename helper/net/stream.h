@@ -38,6 +38,8 @@ void stream_init_mem(struct stream *s, const void *buf, size_t len);
  * (a bound on the whole connection so far, e.g. its handshake) comes first.
  */
 int stream_wait_ms(const struct stream *s);
+/* poll() the socket for @events up to stream_wait_ms(): 0, -ETIMEDOUT, -errno. */
+int stream_wait(struct stream *s, short events);
 
 /* All of n bytes, or -ETIMEDOUT, -ECONNRESET (peer closed), -errno. */
 int stream_read(struct stream *s, void *buf, size_t n);

@@ -224,19 +224,6 @@ static int load_x509(const char *dir, char *err, size_t errlen)
 	return 0;
 }
 
-static int wait_ev(struct stream *s, short ev)
-{
-	struct pollfd p = { .fd = s->fd, .events = ev };
-	int r;
-
-	do
-		r = poll(&p, 1, stream_wait_ms(s));
-	while (r < 0 && errno == EINTR);
-	if (r < 0)
-		return -errno;
-	return r ? 0 : -ETIMEDOUT;
-}
-
 /*
  * Without kernel TLS, OpenSSL would write each 16 KiB record with its own
  * syscall, which here cost more than the encryption.  Its records go to
@@ -326,7 +313,7 @@ static int out_flush(struct stream *s, struct tls_conn *c)
 			continue;
 		if (errno != EAGAIN)
 			return -errno;
-		n = wait_ev(s, POLLOUT);
+		n = stream_wait(s, POLLOUT);
 		if (n)
 			return n;
 	}
@@ -559,7 +546,7 @@ static int handshake(struct stream *s, struct tls_conn *c)
 			n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
 			if (n >= 0 || (errno != EAGAIN && errno != EINTR))
 				break;
-			r = wait_ev(s, POLLIN);
+			r = stream_wait(s, POLLIN);
 			if (r)
 				return stream_fail(s, -r, "TLS handshake: %s", r == -ETIMEDOUT ?
 						   "no ClientHello in time" : strerror(-r));
@@ -585,10 +572,10 @@ static int handshake(struct stream *s, struct tls_conn *c)
 			break;
 		switch (SSL_get_error(c->ssl, r)) {
 		case SSL_ERROR_WANT_READ:
-			r = fr ? fr : wait_ev(s, POLLIN);
+			r = fr ? fr : stream_wait(s, POLLIN);
 			break;
 		case SSL_ERROR_WANT_WRITE:
-			r = fr ? fr : wait_ev(s, POLLOUT);
+			r = fr ? fr : stream_wait(s, POLLOUT);
 			break;
 		default:
 			return hs_fail(s, c, r);
@@ -723,7 +710,7 @@ ssize_t tls_readv(struct stream *s, const struct iovec *iov, int cnt)
 		}
 		if (r != SSL_ERROR_WANT_WRITE)
 			return closed_early(s, c, io_err(s, c, 0, "read"));
-		r = wait_ev(s, POLLOUT);
+		r = stream_wait(s, POLLOUT);
 		if (r) {
 			errno = -r;
 			return -1;

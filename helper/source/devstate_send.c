@@ -93,35 +93,6 @@ int devstate_send_announce(struct devstate_send *ds, struct stream *main)
 			       sizeof(*h) + ds->nr_devices * sizeof(*d));
 }
 
-/* Read exactly n bytes from the VMM's device stream, each wait bounded. */
-static int read_full(int fd, void *buf, size_t n, int timeout_ms, struct ds_run *run)
-{
-	while (n) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		ssize_t k;
-		int r = poll(&p, 1, timeout_ms);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -errno;
-		if (r == 0)
-			return -ETIMEDOUT;
-		if (atomic_load(&run->failed))
-			return -ECANCELED;
-		k = read(fd, buf, n);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return -errno;
-		if (k == 0)
-			return -ECONNRESET;
-		buf = (char *)buf + k;
-		n -= k;
-	}
-	return 0;
-}
-
 /*
  * One DEVSTATE packet on the device's home channel (index modulo channels)
  * or, while another writer holds that one, the next free channel; all busy:
@@ -181,11 +152,11 @@ static int save_one(struct ds_run *run, unsigned int idx, uint8_t *buf)
 	for (;;) {
 		struct vmm_dev_rec rec;
 
-		r = read_full(fd, &rec, sizeof(rec), ds->timeout_ms, run);
+		r = read_full(fd, &rec, sizeof(rec), ds->timeout_ms, &run->failed);
 		if (!r && rec.len > WIRE_DEV_CHUNK_MAX)
 			r = -EPROTO;
 		if (!r && rec.len)
-			r = read_full(fd, buf, rec.len, ds->timeout_ms, run);
+			r = read_full(fd, buf, rec.len, ds->timeout_ms, &run->failed);
 		if (r) {
 			if (r != -ECANCELED)
 				run_fail(run, r, "device %s.%u: reading its state: %s", v->name,

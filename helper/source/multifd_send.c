@@ -18,17 +18,6 @@
 
 #define KEEPALIVE_MS	1000
 
-static void deadline_in(struct timespec *ts, int ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
-
 /* Send the batch being built (c->entries, c->iov[2..]) as one PAGES packet. */
 static int flush_batch(struct send_chan *c)
 {
@@ -156,7 +145,7 @@ static void *send_thread(void *arg)
 		while (!c->q_len && !c->finish && !c->cancel) {
 			struct timespec ts;
 
-			deadline_in(&ts, KEEPALIVE_MS);
+			cond_deadline_in(&ts, KEEPALIVE_MS);
 			if (pthread_cond_timedwait(&c->cond, &c->lock, &ts) == ETIMEDOUT &&
 			    !c->q_len && !c->finish && !c->cancel) {
 				pthread_mutex_unlock(&c->lock);
@@ -301,7 +290,7 @@ int send_chan_wait_idle(struct send_chan *c, int timeout_ms)
 	struct timespec ts;
 	int r;
 
-	deadline_in(&ts, timeout_ms);
+	cond_deadline_in(&ts, timeout_ms);
 	pthread_mutex_lock(&c->lock);
 	while ((c->q_len || c->busy) && !c->exited)
 		if (pthread_cond_timedwait(&c->cond, &c->lock, &ts) == ETIMEDOUT)
@@ -316,7 +305,7 @@ int send_chan_finish(struct send_chan *c, int timeout_ms)
 	struct timespec ts;
 	int r;
 
-	deadline_in(&ts, timeout_ms);
+	cond_deadline_in(&ts, timeout_ms);
 	pthread_mutex_lock(&c->lock);
 	c->finish = true;
 	pthread_cond_broadcast(&c->cond);

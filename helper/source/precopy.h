@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * The source's precopy engine: bulk stage, dirty rounds until the expected
- * downtime fits (or a stall), switchover, completion.  All state lives in
- * one struct precopy per migration; channels own theirs.
+ * downtime fits (or a stall), switchover, completion; or the switch to
+ * postcopy.  State is per migration: what the source's rooms share in
+ * struct src (src.h), each room's own beside it; channels own theirs.
  */
 #ifndef VMIG_PRECOPY_H
 #define VMIG_PRECOPY_H
@@ -14,6 +15,17 @@
 #include "recovery.h"
 #include "report.h"
 #include "util.h"
+
+/*
+ * Fault injection for the selftests (the hidden --inject-* and --wire-version
+ * options, docs/testing.md), apart from what a user may ask for.
+ */
+struct src_test_opts {
+	struct rec_cuts cuts;		/* cut every connection at these points */
+	bool hint_before_tracking;	/* break the free-hint rule (the test proves it matters) */
+	unsigned int inject_corrupt;	/* corrupt the Nth PAGES packet of channel 0 */
+	uint32_t wire_version;		/* offer only this version (0: the real range) */
+};
 
 struct precopy_opts {
 	const char *vmm_path;		/* the source VMM's control socket */
@@ -44,11 +56,7 @@ struct precopy_opts {
 	int recovery_timeout_ms;	/* postcopy: reconnect for this long (0: never) */
 	bool no_auto_resume;		/* ... only when asked (vmig migrate --resume) */
 	const char *control_path;	/* the paused source's control socket (NULL: default) */
-	/* testing only */
-	struct rec_cuts cuts;		/* cut every connection at these points */
-	bool hint_before_tracking;	/* break the free-hint rule (the test proves it matters) */
-	unsigned int inject_corrupt;	/* corrupt the Nth PAGES packet of channel 0 */
-	uint32_t wire_version;		/* offer only this version (0: the real range) */
+	struct src_test_opts test;	/* tests only: all zero in real use */
 };
 
 /* Migrate; fills rep (rep->ok, rep->error).  0 or -errno. */

@@ -1,24 +1,17 @@
 # SPDX-License-Identifier: GPL-2.0
 # Helpers for end-to-end migration tests on loopback: start guests and
-# helpers, wait for them with bounds, and clean up every process started.
-# Source after tap.sh.  Uses $VMIG (the binary under test).
+# helpers by name, migrate, check the report.  Source after tap.sh; the
+# scratch directory, cleanup, token and waits come from scripts/lib/vmig.sh.
+# Uses $VMIG (the binary under test).
 
-MIG_TMP=$(mktemp -d /tmp/vmig-test.XXXXXX)
-MIG_PIDS=()
-mig_cleanup() {
-	local p
-	for p in "${MIG_PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	rm -rf "$MIG_TMP"
-}
-trap mig_cleanup EXIT
+# shellcheck source=../../scripts/lib/vmig.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib/vmig.sh"
+vmig_setup vmig-test
+MIG_TMP=$VMIG_TMP
+MIG_TOKEN=$VMIG_TMP/token
 
-# Who may connect: a token both sides hold (vmig refuses to run without a
-# choice).  A test may set MIG_AUTH to other options (--insecure, TLS).
-MIG_TOKEN=$MIG_TMP/token
-(umask 077 && openssl rand -hex 32 >"$MIG_TOKEN")
-MIG_AUTH=${MIG_AUTH:---token-file $MIG_TOKEN}
-export VMIG_TOKEN_FILE=$MIG_TOKEN	# the python peers (vmig_auth.py) use it too
+# A test may set MIG_AUTH to other options (--insecure, TLS).
+MIG_AUTH=${MIG_AUTH:-$AUTH}
 # auth_args ARGS: $MIG_AUTH, unless ARGS choose for themselves.
 auth_args() {
 	case " $1 " in
@@ -27,40 +20,13 @@ auth_args() {
 	esac
 }
 
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-# wait_for FILE PATTERN [SECONDS]: until PATTERN appears in FILE.
-wait_for() {
-	local i
-	for ((i = 0; i < ${3:-20} * 10; i++)); do
-		grep -q -- "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	echo "# timed out waiting for '$2' in $1" >&2
-	return 1
-}
-
-# wait_pid PID SECONDS: its exit status, or 124 after killing it on timeout.
-wait_pid() {
-	local i
-	for ((i = 0; i < $2 * 10; i++)); do
-		kill -0 "$1" 2>/dev/null || { wait "$1"; return $?; }
-		sleep 0.1
-	done
-	kill -9 "$1" 2>/dev/null
-	wait "$1" 2>/dev/null
-	return 124
-}
-
 # start NAME CMD...: run in the background, output in $MIG_TMP/NAME.{out,err};
 # the pid lands in PID_<NAME>.
 start() {
 	local name=$1
 	shift
 	"$@" >"$MIG_TMP/$name.out" 2>"$MIG_TMP/$name.err" &
-	MIG_PIDS+=($!)
+	vmig_track $!
 	printf -v "PID_$name" %s $!
 }
 
@@ -88,6 +54,28 @@ migrate() {
 	local port_var="PORT_$2"
 	timeout 120 "$VMIG" migrate --vmm "$MIG_TMP/${1}src.sock" --to "127.0.0.1:${!port_var}" \
 		--json --timeout 5 $(auth_args "$3") $3 >"$MIG_TMP/$1.json" 2>"$MIG_TMP/$1.merr"
+}
+
+# mig_run P "src guest args" "dst guest args" "migrate args" ["listen args"]:
+# one migration of a 64 MiB guest the destination verifies page by page;
+# exit codes in RC_M (migrate) RC_L (listen) RC_D (destination guest) RC_S
+# (source guest).
+mig_run() {
+	local p=$1
+	dest_pair "$p" "--mem 64M --verify-all --run 0 $3" "--json ${5:-}" &&
+		src_guest "$p" "--mem 64M $2" && migrate "$p" "$p" "$4"
+	RC_M=$?
+	local dpid="PID_${p}dg" lpid="PID_${p}ls" spid="PID_${p}sg"
+	wait_pid "${!lpid}" 60; RC_L=$?
+	wait_pid "${!dpid}" 60; RC_D=$?
+	wait_pid "${!spid}" 5; RC_S=$?
+}
+
+# mig_ok NAME P: check that mig_run P succeeded; show why not.
+mig_ok() {
+	local name=$1 p=$2
+	check "$name: migrated, destination guest verified" test $RC_M -eq 0 -a $RC_L -eq 0 -a $RC_D -eq 0
+	[ $RC_M -eq 0 ] && [ $RC_D -eq 0 ] || dump "$p.json" "$p.merr" "${p}ls.err" "${p}dg.err" "${p}sg.err"
 }
 
 # json FILE EXPR: evaluate a python expression on the report d (the last

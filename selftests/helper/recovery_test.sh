@@ -160,7 +160,7 @@ dest_pair $p "--mem 64M --verify-all --run 1" "--json --recovery-timeout 60" &&
 pport=$(free_port)
 python3 "$PROXY" "$pport" "$PORT_man" >"$MIG_TMP/px.out" 2>&1 &
 px=$!
-MIG_PIDS+=($px)
+vmig_track $px
 wait_for "$MIG_TMP/px.out" "proxy: ready"
 start ${p}mig "$VMIG" migrate --vmm "$MIG_TMP/${p}src.sock" --to "127.0.0.1:$pport" --json $MIG_AUTH \
 	--timeout 5 --postcopy-after 0 --max-bandwidth 16 --multifd 2 --no-progress \

@@ -14,25 +14,6 @@ set -u
 . "$(dirname "$0")/migrate_lib.sh"
 VMIG=${VMIG_BIN:?}
 
-# run P "src guest args" "dst guest args" "migrate args": one migration;
-# exit codes in RC_M RC_L RC_D RC_S.
-run() {
-	local p=$1
-	dest_pair "$p" "--mem 64M --verify-all --run 0 $3" "--json" &&
-		src_guest "$p" "--mem 64M $2" && migrate "$p" "$p" "$4"
-	RC_M=$?
-	local dpid="PID_${p}dg" lpid="PID_${p}ls" spid="PID_${p}sg"
-	wait_pid "${!lpid}" 60; RC_L=$?
-	wait_pid "${!dpid}" 60; RC_D=$?
-	wait_pid "${!spid}" 5; RC_S=$?
-}
-
-ok_run() {
-	local name=$1 p=$2
-	check "$name: migrated, destination guest verified" test $RC_M -eq 0 -a $RC_L -eq 0 -a $RC_D -eq 0
-	[ $RC_M -eq 0 ] && [ $RC_D -eq 0 ] || dump "$p.json" "$p.merr" "${p}ls.err" "${p}dg.err" "${p}sg.err"
-}
-
 # rounds FILE EXPR: EXPR holds for the list r of "round" events (dicts) and the report d.
 rounds() {
 	python3 -c '
@@ -55,8 +36,8 @@ CONSISTENT='all(e["fits"] == (e["predicted_downtime_ms"] <= e["limit_ms"]) and
 # A device of 32 MiB saved at 16 MiB/s: 2 s, against a 400 ms limit.
 BIG="--device name=gpu,size=32M,save-rate=16M,load-rate=64M"
 p=nofit
-run $p "--pattern idle $BIG" "$BIG" "--multifd 2 --downtime-limit 400 --max-rounds 4 --json-rounds"
-ok_run "device state that cannot fit" $p
+mig_run $p "--pattern idle $BIG" "$BIG" "--multifd 2 --downtime-limit 400 --max-rounds 4 --json-rounds"
+mig_ok "device state that cannot fit" $p
 check "cannot fit: no round fits, each one's prediction holds the device's 2 s" \
 	rounds "$MIG_TMP/$p.json" "len(r) == 5 and all(not e['fits'] and e['predicted_parts_ms']['device_save'] >= 1900 for e in r) and $CONSISTENT"
 check "cannot fit: after --max-rounds it switched anyway, and the report says so" \
@@ -66,7 +47,7 @@ check "cannot fit: the device's state arrived whole" \
 	grep -q "guest: 1 devices loaded and verified" "$MIG_TMP/${p}dg.err"
 
 p=nofitabort
-run $p "--pattern idle $BIG" "$BIG" "--multifd 2 --downtime-limit 400 --max-rounds 2 --abort-on-stall"
+mig_run $p "--pattern idle $BIG" "$BIG" "--multifd 2 --downtime-limit 400 --max-rounds 2 --abort-on-stall"
 check "cannot fit, --abort-on-stall: gives up (exit 1), naming the predicted downtime" \
 	test $RC_M -eq 1 -a -n "$(grep 'predicted downtime .* > limit 400 ms, device state save' "$MIG_TMP/$p.merr")"
 check "cannot fit, --abort-on-stall: the source guest runs on" \
@@ -78,9 +59,9 @@ check "cannot fit, --abort-on-stall: the source guest runs on" \
 PRE="--device name=gpu,size=32M,save-rate=8M,load-rate=64M,precopy=90%"
 PRE_DST="--device name=gpu,size=32M"
 p=pre
-run $p "--pattern random --dirty-rate 8 $PRE" "$PRE_DST" \
+mig_run $p "--pattern random --dirty-rate 8 $PRE" "$PRE_DST" \
 	"--multifd 2 --downtime-limit 600 --max-rounds 1000 --json-rounds"
-ok_run "a device with a 90 % precopy part" $p
+mig_ok "a device with a 90 % precopy part" $p
 check "precopy part: rounds waited while more than the rest was left, then it fit" \
 	rounds "$MIG_TMP/$p.json" "len(r) >= 2 and not r[0]['fits'] and r[0]['device_left_bytes'] > 5 << 20 and r[-1]['fits'] and r[-1]['device_left_bytes'] <= 5 << 20 and $CONSISTENT"
 check "precopy part: 90 % went before the switch, none of it was counted twice" \
@@ -130,20 +111,20 @@ check "a VMM from before DEV_PENDING: predicted from the listed sizes, unpaced (
 # --switchover-bandwidth: the prediction takes it (4 MiB of device state at 1 MiB/s).
 FAST="--device name=nic,size=4M"
 p=swbw
-run $p "--pattern idle $FAST" "$FAST" "--multifd 2 --switchover-bandwidth 1 --max-rounds 2 --json-rounds"
-ok_run "--switchover-bandwidth 1" $p
+mig_run $p "--pattern idle $FAST" "$FAST" "--multifd 2 --switchover-bandwidth 1 --max-rounds 2 --json-rounds"
+mig_ok "--switchover-bandwidth 1" $p
 check "--switchover-bandwidth 1: 4 MiB of unpaced device state predicted at 4 s, never fits" \
 	rounds "$MIG_TMP/$p.json" "len(r) == 3 and all(not e['fits'] and 3900 < e['predicted_parts_ms']['device_save'] < 4500 and e['bandwidth_bps'] > 0 for e in r)"
 p=swbwdef
-run $p "--pattern idle $FAST" "$FAST" "--multifd 2 --json-rounds"
-ok_run "the same without --switchover-bandwidth" $p
+mig_run $p "--pattern idle $FAST" "$FAST" "--multifd 2 --json-rounds"
+mig_ok "the same without --switchover-bandwidth" $p
 check "without --switchover-bandwidth: the measured bandwidth makes it fit at once" \
 	rounds "$MIG_TMP/$p.json" "len(r) == 1 and r[0]['fits'] and not d['over_limit']"
 
 # The report: predicted and measured, part by part, consistent (a device and a dirtying guest).
 p=parts
-run $p "--pattern random --dirty-rate 16 $MID" "$MID" "--multifd 2"
-ok_run "precopy with two devices" $p
+mig_run $p "--pattern random --dirty-rate 16 $MID" "$MID" "--multifd 2"
+mig_ok "precopy with two devices" $p
 PARTS_OK='(set(d["predicted_parts_ms"]) == set(d["downtime_parts_ms"]) and
 	abs(sum(d["predicted_parts_ms"].values()) - d["predicted_downtime_ms"]) < 0.01 and
 	d["predicted_downtime_ms"] == d["expected_downtime_ms"] and
@@ -156,8 +137,8 @@ check "report: 16 MiB at 64 MiB/s per device, two at once: device save predicted
 	json "$MIG_TMP/$p.json" "d['predicted_parts_ms']['device_save'] >= 125"
 
 p=pc
-run $p "--pattern random --dirty-rate 16 $MID" "$MID" "--multifd 2 --postcopy"
-ok_run "postcopy with two devices" $p
+mig_run $p "--pattern random --dirty-rate 16 $MID" "$MID" "--multifd 2 --postcopy"
+mig_ok "postcopy with two devices" $p
 check "postcopy: the measured parts are filled (stop, device save, load, resume) and add up" \
 	json "$MIG_TMP/$p.json" "all(d['downtime_parts_ms'][k] > 0 for k in ('stop', 'final_pages', 'device_save', 'resume')) and $PARTS_OK"
 check "postcopy: the predicted parts leave the pages out but not the devices" \

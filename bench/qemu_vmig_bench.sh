@@ -29,7 +29,14 @@
 # Then medians per case and the ratios (vmig against QEMU).
 #
 # Environment: RUNS (default 3) interleaved rounds; CHANNELS ("1 2 4");
-# MODES ("precopy postcopy"); QVM_MEM (256M); QVM_APPEND (workload options).
+# MODES ("precopy postcopy"); QVM_MEM (256M); QVM_APPEND (workload options);
+# VARIANTS (none): more vmig postcopy runs per round, comma-separated
+# NAME=MIGRATE_ARGS[/LISTEN_ARGS] with "+" for a space, each shown as kind
+# vmig-NAME (e.g. "spin=--postcopy-spin+500/--postcopy-spin+500");
+# PCTRACE=1: vmig's postcopy runs with VMIG_PC_TRACE on both helpers and the
+# module's missing-page tracepoints, printed as "PCT SEQ src|dst RECORD" and
+# "KT SEQ LINE" lines (on the host: bench/pc_trace_split.sh LOG DIR, then
+# bench/pc_stages.py DIR/SEQ).
 # Runs in the VM: make bench-qemu-vmig.
 . tap.sh 2>/dev/null || true
 lib=
@@ -46,6 +53,7 @@ export QEMU_WORK QEMU_MEM QEMU_APPEND
 RUNS=${RUNS:-3}
 CHANNELS=${CHANNELS:-"1 2 4"}
 MODES=${MODES:-"precopy postcopy"}
+VARIANTS=$(echo "${VARIANTS:-}" | tr , ' ')
 vmig=$(command -v vmig)
 regions=/run/vmig
 out=/tmp/qbench
@@ -77,6 +85,45 @@ $(echo "$line" | sed -n 's/.* p99_us=\([0-9.]*\).*/\1/p') \
 $(echo "$line" | sed -n 's/.* accesses=\([0-9]*\).*/\1/p')"
 }
 
+# ktrace on|off|dump SEQ: the module's missing-page events (a fault, its
+# wake, the placing of a page someone waited for) in the kernel's trace.
+ktrace() {
+	local t=/sys/kernel/tracing e
+	[ -d $t/events/vmig ] || return 0
+	case $1 in
+	on)
+		echo 0 >$t/tracing_on
+		echo mono >$t/trace_clock
+		echo 8192 >$t/buffer_size_kb
+		: >$t/trace
+		echo 'woke == 1' >$t/events/vmig/vmig_place/filter
+		for e in vmig_missing_fault vmig_missing_wake vmig_place; do
+			echo 1 >$t/events/vmig/$e/enable
+		done
+		echo 1 >$t/tracing_on ;;
+	off)
+		echo 0 >$t/tracing_on
+		for e in vmig_missing_fault vmig_missing_wake vmig_place; do
+			echo 0 >$t/events/vmig/$e/enable
+		done ;;
+	dump)
+		grep -v '^#' $t/trace | sed "s/^/KT $2 /"
+		: >$t/trace ;;
+	esac
+}
+
+# rtt: the bare 4 KiB TCP request/response round trip over loopback right
+# now (bench/tcp_rr, 2000 of them), avg us: what a page request cannot beat
+# in this VM, whatever serves it.
+rtt() {
+	local p=$((port + 500)) r
+	command -v tcp_rr >/dev/null || { echo -; return; }
+	tcp_rr server 127.0.0.1:$p &
+	r=$(tcp_rr client 127.0.0.1:$p 2000)
+	wait $!
+	echo "$r" | grep -o '"avg":[0-9.]*' | cut -d: -f2
+}
+
 # start_src RAM [QEMU args]: the source guest with its workload ready.
 start_src() {
 	qemu_start src "$@" || return 1
@@ -90,16 +137,17 @@ excess() {
 	echo "$1 $2" | awk '{ if ($4 > 0 && $8 > 0) printf "%.1f", ($1 * $2 - $4 * ($5 * $6 / $8)) / 1000; else print "-" }'
 }
 
-# result KIND MODE CH TOTAL_MS DOWNTIME_MS BYTES [SLOW AVG P99 ACC [EXCESS [REQ_AVG REQ_P99 FAULT_AVG]]]
+# result KIND MODE CH TOTAL_MS DOWNTIME_MS BYTES REQS RTT [SLOW AVG P99 ACC [EXCESS [REQ_AVG REQ_P99 FAULT_AVG]]]
 result() {
-	local thr
+	local thr per
 	thr=$(awk -v b="$6" -v t="$4" 'BEGIN { if (t > 0) printf "%.1f", b / 1048576 / (t / 1000); else print "-" }')
-	echo "RESULT $1 $2 ch=$3 total_ms=$4 downtime_ms=$5 bytes=$6 MiB/s=$thr slow=${7:--} avg_us=${8:--} p99_us=${9:--} acc=${10:--} excess_ms=${11:--} req_avg_us=${12:--} req_p99_us=${13:--} fault_avg_us=${14:--}" |
+	per=$(awk -v e="${13:--}" -v n="${7:--}" 'BEGIN { if (n > 0 && e != "-") printf "%.0f", e * 1000 / n; else print "-" }')
+	echo "RESULT $1 $2 ch=$3 total_ms=$4 downtime_ms=$5 bytes=$6 MiB/s=$thr reqs=${7:--} rtt_us=${8:--} slow=${9:--} avg_us=${10:--} p99_us=${11:--} acc=${12:--} excess_ms=${13:--} stall_per_req_us=$per req_avg_us=${14:--} req_p99_us=${15:--} fault_avg_us=${16:--}" |
 		tee -a $out/results
 }
 
 run_qemu() { # MODE CH
-	local mode=$1 ch=$2 r lat base caps
+	local mode=$1 ch=$2 r lat base caps rt
 	qemu_stop_all
 	QEMU_QMP_SOCK=0
 	start_src anon || { echo "# qemu $mode ch=$ch: source did not start"; return; }
@@ -116,21 +164,27 @@ run_qemu() { # MODE CH
 	port=$((port + 1))
 	qmp dst migrate-incoming "{\"uri\":\"tcp:127.0.0.1:$port\"}" >/dev/null || return
 	seq=$((seq + 2))
+	rt=$(rtt)
 	base=$(lat_window src $seq)
 	qmp src migrate "{\"uri\":\"tcp:127.0.0.1:$port\"}" >/dev/null || return
 	[ "$mode" = postcopy ] && qmp src migrate-start-postcopy >/dev/null
 	r=$(qemu_wait_migration src 1800) || { echo "# qemu $mode ch=$ch: $r"; return; }
 	echo "$r" >$out/qemu-$mode-$ch.json
+	# How much went before the switch (precopy-bytes) and after it.
+	[ "$mode" = postcopy ] && echo "# qemu postcopy: precopy-bytes=$(jnum $out/qemu-$mode-$ch.json precopy-bytes)" \
+		"downtime-bytes=$(jnum $out/qemu-$mode-$ch.json downtime-bytes)" \
+		"postcopy-bytes=$(jnum $out/qemu-$mode-$ch.json postcopy-bytes)"
 	qemu_wait_status dst running 120 >/dev/null
 	lat=$(lat_window dst $((seq + 1)))
 	# shellcheck disable=SC2086
 	result qemu "$mode" "$ch" "$(jnum $out/qemu-$mode-$ch.json total-time)" \
 		"$(jnum $out/qemu-$mode-$ch.json downtime)" \
-		"$(jnum $out/qemu-$mode-$ch.json transferred)" $lat "$(excess "$lat" "$base")"
+		"$(jnum $out/qemu-$mode-$ch.json transferred)" \
+		"$(jnum $out/qemu-$mode-$ch.json postcopy-requests)" "$rt" $lat "$(excess "$lat" "$base")"
 }
 
-run_vmig() { # MODE CH
-	local mode=$1 ch=$2 lat base extra= pids i
+run_vmig() { # MODE CH [VARIANT]
+	local mode=$1 ch=$2 kind=vmig lat base extra= pids i pct rt ma= la=
 	qemu_stop_all
 	QEMU_QMP_SOCK=1
 	rm -f $regions/src $regions/dst
@@ -144,38 +198,62 @@ run_vmig() { # MODE CH
 		--socket /tmp/qb-dst.vmm >$out/vq-dst.log 2>&1 &
 	pids="$pids $!"
 	port=$((port + 1))
-	"$vmig" listen $AUTH --vmm /tmp/qb-dst.vmm --port 127.0.0.1:$port --json --no-progress \
+	pct=
+	[ "$mode" = postcopy ] && [ -n "${PCTRACE:-}" ] && pct=$out/pct
+	if [ -n "${3:-}" ]; then
+		kind=vmig-${3%%=*}
+		ma=$(echo "${3#*=}" | cut -d/ -f1 | tr + ' ')
+		echo "${3#*=}" | grep -q / && la=$(echo "${3#*=}" | cut -d/ -f2 | tr + ' ')
+	fi
+	# shellcheck disable=SC2086
+	VMIG_PC_TRACE=$pct "$vmig" listen $AUTH $la --vmm /tmp/qb-dst.vmm --port 127.0.0.1:$port --json --no-progress \
 		>$out/listen.json 2>$out/listen.err &
 	pids="$pids $!"
 	i=0
-	while [ $i -lt 1200 ] && ! grep -q 'waiting for a source' $out/listen.err; do
+	while [ $i -lt 1200 ] && ! grep -qs 'waiting for a source' $out/listen.err; do
 		sleep 0.1
 		i=$((i + 1))
 	done
 	[ "$mode" = postcopy ] && extra="--postcopy --postcopy-after 0"
 	seq=$((seq + 2))
+	rt=$(rtt)
 	base=$(lat_window src $seq)
+	if [ -n "$pct" ]; then
+		rm -f $out/pct.*
+		ktrace on
+	fi
 	# shellcheck disable=SC2086
-	if ! "$vmig" migrate $AUTH --vmm /tmp/qb-src.vmm --to 127.0.0.1:$port --multifd "$ch" \
+	if ! VMIG_PC_TRACE=$pct "$vmig" migrate $AUTH $ma --vmm /tmp/qb-src.vmm --to 127.0.0.1:$port --multifd "$ch" \
 		--json --no-progress $extra >$out/migrate.json 2>$out/migrate.err; then
-		echo "# vmig $mode ch=$ch failed:"
+		echo "# $kind $mode ch=$ch failed:"
 		tail -n 5 $out/migrate.err $out/listen.err $out/vq-src.log $out/vq-dst.log | sed 's/^/#   /'
 		kill $pids 2>/dev/null
 		wait $pids
+		[ -n "$pct" ] && ktrace off
 		return
 	fi
 	wait $pids
 	qemu_wait_status dst running 120 >/dev/null
 	lat=$(lat_window dst $((seq + 1)))
+	if [ -n "$pct" ]; then
+		ktrace off
+		ktrace dump $seq
+		for f in src dst; do
+			[ -f $out/pct.$f ] && sed "s/^/PCT $seq $f /" $out/pct.$f
+		done
+		grep -o '"postcopy":{.*' $out/listen.json | sed "s/^/PCT $seq json /"
+	fi
 	# shellcheck disable=SC2086
-	result vmig "$mode" "$ch" "$(jnum $out/migrate.json total_ms)" \
-		"$(jnum $out/migrate.json downtime_ms)" "$(jnum $out/migrate.json wire)" $lat "$(excess "$lat" "$base")" \
+	result $kind "$mode" "$ch" "$(jnum $out/migrate.json total_ms)" \
+		"$(jnum $out/migrate.json downtime_ms)" "$(jnum $out/migrate.json wire)" \
+		"$(grep -o '"postcopy":{.*' $out/listen.json | grep -o '"requests":[0-9]*' | cut -d: -f2)" \
+		"$rt" $lat "$(excess "$lat" "$base")" \
 		"$(grep -o '"latency_us":{[^}]*' $out/listen.json | grep -o '"avg":[0-9.]*' | cut -d: -f2)" \
 		"$(grep -o '"latency_us":{[^}]*' $out/listen.json | grep -o '"p99":[0-9.]*' | cut -d: -f2)" \
 		"$(grep -o '"fault_latency_us":{[^}]*' $out/listen.json | grep -o '"avg":[0-9.]*' | cut -d: -f2)"
 }
 
-echo "# qemu_bench: $RUNS rounds, channels $CHANNELS, modes $MODES, guest $QEMU_MEM ($QEMU_APPEND)"
+echo "# qemu_bench: $RUNS rounds, channels $CHANNELS, modes $MODES, guest $QEMU_MEM ($QEMU_APPEND), variants: ${VARIANTS:-none}"
 echo "# load: $(cat /proc/loadavg)"
 : >$out/results
 i=1
@@ -186,6 +264,11 @@ while [ $i -le "$RUNS" ]; do
 		for ch in $chs; do
 			run_qemu "$m" "$ch"
 			run_vmig "$m" "$ch"
+			if [ "$m" = postcopy ]; then
+				for v in $VARIANTS; do
+					run_vmig "$m" "$ch" "$v"
+				done
+			fi
 		done
 	done
 	echo "# round $i done; load: $(cat /proc/loadavg)"
@@ -195,21 +278,29 @@ qemu_stop_all
 echo "# accelerator of the inner guests: $(cat $QEMU_WORK/.accel 2>/dev/null)"
 
 # Medians per case, then the ratios.
-median() { sort -n | awk '{ a[NR] = $1 } END { if (NR) print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2); else print "-" }'; }
+median() { sort -n | awk '{ a[NR] = $1 } END { if (NR) printf "%.10g\n", (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2); else print "-" }'; }
 field() { # KIND MODE CH KEY
-	grep "^RESULT $1 $2 ch=$3 " $out/results | grep -o " $4=[0-9.]*" | cut -d= -f2 | median
+	grep "^RESULT $1 $2 ch=$3 " $out/results | grep -o " $4=[0-9][0-9.]*" | cut -d= -f2 | median
 }
 echo "SUMMARY medians of $RUNS interleaved rounds"
 for m in $MODES; do
 	chs=$CHANNELS
 	[ "$m" = postcopy ] && chs=1
 	for ch in $chs; do
-		for k in qemu vmig; do
+		kinds="qemu vmig"
+		if [ "$m" = postcopy ]; then
+			for v in $VARIANTS; do
+				kinds="$kinds vmig-${v%%=*}"
+			done
+		fi
+		for k in $kinds; do
 			echo "SUMMARY $k $m ch=$ch total_ms=$(field $k $m $ch total_ms)" \
 				"downtime_ms=$(field $k $m $ch downtime_ms) MiB/s=$(field $k $m $ch MiB/s)" \
-				"bytes=$(field $k $m $ch bytes) slow=$(field $k $m $ch slow)" \
+				"bytes=$(field $k $m $ch bytes) reqs=$(field $k $m $ch reqs)" \
+				"rtt_us=$(field $k $m $ch rtt_us) slow=$(field $k $m $ch slow)" \
 				"avg_us=$(field $k $m $ch avg_us) p99_us=$(field $k $m $ch p99_us)" \
 				"excess_ms=$(field $k $m $ch excess_ms)" \
+				"stall_per_req_us=$(field $k $m $ch stall_per_req_us)" \
 				"req_avg_us=$(field $k $m $ch req_avg_us) fault_avg_us=$(field $k $m $ch fault_avg_us)"
 		done
 		if [ "$m" = precopy ]; then
@@ -218,7 +309,11 @@ for m in $MODES; do
 			echo "RATIO precopy ch=$ch throughput (guest RAM / total time) vmig/qemu = $(awk -v a="$(field qemu $m $ch total_ms)" -v b="$(field vmig $m $ch total_ms)" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }') (goal >= 1.5)"
 		else
 			echo "RATIO postcopy guest-felt avg latency qemu/vmig = $(awk -v a="$(field qemu $m $ch avg_us)" -v b="$(field vmig $m $ch avg_us)" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }') (goal >= 10; mostly the machine's noise under TCG/nested)"
-			echo "RATIO postcopy stall added by the migration (excess_ms) qemu/vmig = $(awk -v a="$(field qemu $m $ch excess_ms)" -v b="$(field vmig $m $ch excess_ms)" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')"
+			for k in $kinds; do
+				[ "$k" = qemu ] && continue
+				echo "RATIO postcopy $k stall added by the migration (excess_ms) qemu/$k = $(awk -v a="$(field qemu $m $ch excess_ms)" -v b="$(field $k $m $ch excess_ms)" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')"
+				echo "RATIO postcopy $k stall per fetched page (stall_per_req_us) qemu/$k = $(awk -v a="$(field qemu $m $ch stall_per_req_us)" -v b="$(field $k $m $ch stall_per_req_us)" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')"
+			done
 		fi
 	done
 done

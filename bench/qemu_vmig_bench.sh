@@ -12,27 +12,38 @@
 #
 # Per run: total time, downtime, bytes on the wire and their rate; the
 # throughput ratio is of guest RAM moved per second (the same guest on
-# both sides, so the inverse ratio of total times); postcopy also the guest-felt latency (the workload's
-# accesses >= 20 us on the destination from the migration's start to its
-# end: count, avg, p99) and, for vmig, the helper's request latency.
-# Under TCG or nested KVM most accesses >= 20 us are the machine, not a
-# fetched page (thousands of them against a few hundred page requests), so
-# their average is mostly noise: each run also takes the same guest's window
-# right before the migration as a baseline and reports excess_ms, the stall
-# the migration added (slow x avg in the migration's window, less the
-# baseline's stall per access times the window's accesses).  vmig's helper
-# figures, every request of the destination (QEMU's own accesses included):
-# req_avg_us/req_p99_us from the helper reading the request to the page
-# placed; fault_avg_us from the fault itself (the module's time stamp) to
-# placed, what the faulting thread waited.
+# both sides, so the inverse ratio of total times).  Postcopy also:
+# - reqs: the pages the destination asked for (QEMU's postcopy-requests,
+#   vmig's requests); rtt_us: the bare 4 KiB TCP round trip over loopback
+#   in the VM right before the migration (bench/tcp_rr), the floor of any
+#   request;
+# - the guest-felt figures: the workload's accesses >= 20 us on the
+#   destination from the migration's start to its end (slow, avg_us,
+#   p99_us, out of acc accesses).  Under TCG or nested KVM most of them are
+#   the machine, not a fetched page (thousands against a few hundred
+#   requests), so their average says little about fetching.  Each run also
+#   takes the same guest's window right before the migration as a baseline:
+#   excess_ms is the stall the migration added (slow x avg in the
+#   migration's window, less the baseline's stall per access times the
+#   window's accesses), and stall_per_req_us that stall per requested page,
+#   the guest-felt cost of a fetch measured alike on both sides;
+# - vmig's request latency, every request of the destination (QEMU's own
+#   accesses included): req_avg_us/req_p99_us from the fault (the module's
+#   time stamp) to the page placed, what the first faulting thread waited;
+#   read_avg_us from the helper reading the request to the page placed.
 # Both sides run with no bandwidth cap and a 300 ms downtime limit.
 # Then medians per case and the ratios (vmig against QEMU).
 #
 # Environment: RUNS (default 3) interleaved rounds; CHANNELS ("1 2 4");
 # MODES ("precopy postcopy"); QVM_MEM (256M); QVM_APPEND (workload options);
 # VARIANTS (none): more vmig postcopy runs per round, comma-separated
-# NAME=MIGRATE_ARGS[/LISTEN_ARGS] with "+" for a space, each shown as kind
-# vmig-NAME (e.g. "spin=--postcopy-spin+500/--postcopy-spin+500");
+# NAME=MIGRATE_ARGS[/LISTEN_ARGS[/PROGRAM]] with "+" for a space, each shown
+# as kind vmig-NAME (e.g. "spin=--postcopy-spin+500/--postcopy-spin+500";
+# PROGRAM: another vmig build in the VM's PATH, e.g. "base=//vmig-base");
+# GUEST_VARIANTS (none): postcopy again, QEMU's and vmig's, with more
+# kernel options for the inner guest, comma-separated NAME=OPTIONS ("+" for
+# a space), shown as kinds qemu-NAME and vmig-NAME (e.g. "noapf=no-kvmapf":
+# no KVM async page faults in the guest);
 # PCTRACE=1: vmig's postcopy runs with VMIG_PC_TRACE on both helpers and the
 # module's missing-page tracepoints, printed as "PCT SEQ src|dst RECORD" and
 # "KT SEQ LINE" lines (on the host: bench/pc_trace_split.sh LOG DIR, then
@@ -54,6 +65,9 @@ RUNS=${RUNS:-3}
 CHANNELS=${CHANNELS:-"1 2 4"}
 MODES=${MODES:-"precopy postcopy"}
 VARIANTS=$(echo "${VARIANTS:-}" | tr , ' ')
+GUEST_VARIANTS=$(echo "${GUEST_VARIANTS:-}" | tr , ' ')
+append0=$QEMU_APPEND
+KSUF=
 vmig=$(command -v vmig)
 regions=/run/vmig
 out=/tmp/qbench
@@ -137,12 +151,12 @@ excess() {
 	echo "$1 $2" | awk '{ if ($4 > 0 && $8 > 0) printf "%.1f", ($1 * $2 - $4 * ($5 * $6 / $8)) / 1000; else print "-" }'
 }
 
-# result KIND MODE CH TOTAL_MS DOWNTIME_MS BYTES REQS RTT [SLOW AVG P99 ACC [EXCESS [REQ_AVG REQ_P99 FAULT_AVG]]]
+# result KIND MODE CH TOTAL_MS DOWNTIME_MS BYTES REQS RTT [SLOW AVG P99 ACC [EXCESS [REQ_AVG REQ_P99 READ_AVG]]]
 result() {
 	local thr per
 	thr=$(awk -v b="$6" -v t="$4" 'BEGIN { if (t > 0) printf "%.1f", b / 1048576 / (t / 1000); else print "-" }')
 	per=$(awk -v e="${13:--}" -v n="${7:--}" 'BEGIN { if (n > 0 && e != "-") printf "%.0f", e * 1000 / n; else print "-" }')
-	echo "RESULT $1 $2 ch=$3 total_ms=$4 downtime_ms=$5 bytes=$6 MiB/s=$thr reqs=${7:--} rtt_us=${8:--} slow=${9:--} avg_us=${10:--} p99_us=${11:--} acc=${12:--} excess_ms=${13:--} stall_per_req_us=$per req_avg_us=${14:--} req_p99_us=${15:--} fault_avg_us=${16:--}" |
+	echo "RESULT $1${KSUF:-} $2 ch=$3 total_ms=$4 downtime_ms=$5 bytes=$6 MiB/s=$thr reqs=${7:--} rtt_us=${8:--} slow=${9:--} avg_us=${10:--} p99_us=${11:--} acc=${12:--} excess_ms=${13:--} stall_per_req_us=$per req_avg_us=${14:--} req_p99_us=${15:--} read_avg_us=${16:--}" |
 		tee -a $out/results
 }
 
@@ -171,7 +185,7 @@ run_qemu() { # MODE CH
 	r=$(qemu_wait_migration src 1800) || { echo "# qemu $mode ch=$ch: $r"; return; }
 	echo "$r" >$out/qemu-$mode-$ch.json
 	# How much went before the switch (precopy-bytes) and after it.
-	[ "$mode" = postcopy ] && echo "# qemu postcopy: precopy-bytes=$(jnum $out/qemu-$mode-$ch.json precopy-bytes)" \
+	[ "$mode" = postcopy ] && echo "# qemu${KSUF:-} postcopy: precopy-bytes=$(jnum $out/qemu-$mode-$ch.json precopy-bytes)" \
 		"downtime-bytes=$(jnum $out/qemu-$mode-$ch.json downtime-bytes)" \
 		"postcopy-bytes=$(jnum $out/qemu-$mode-$ch.json postcopy-bytes)"
 	qemu_wait_status dst running 120 >/dev/null
@@ -184,7 +198,14 @@ run_qemu() { # MODE CH
 }
 
 run_vmig() { # MODE CH [VARIANT]
-	local mode=$1 ch=$2 kind=vmig lat base extra= pids i pct rt ma= la=
+	local mode=$1 ch=$2 kind=vmig lat base extra= pids i pct rt ma= la= vmig=$vmig
+	if [ -n "${3:-}" ]; then
+		kind=vmig-${3%%=*}
+		ma=$(echo "${3#*=}" | cut -d/ -f1 | tr + ' ')
+		la=$(echo "${3#*=}/" | cut -d/ -f2 | tr + ' ')
+		i=$(echo "${3#*=}//" | cut -d/ -f3)
+		[ -n "$i" ] && vmig=$(command -v "$i")
+	fi
 	qemu_stop_all
 	QEMU_QMP_SOCK=1
 	rm -f $regions/src $regions/dst
@@ -200,11 +221,6 @@ run_vmig() { # MODE CH [VARIANT]
 	port=$((port + 1))
 	pct=
 	[ "$mode" = postcopy ] && [ -n "${PCTRACE:-}" ] && pct=$out/pct
-	if [ -n "${3:-}" ]; then
-		kind=vmig-${3%%=*}
-		ma=$(echo "${3#*=}" | cut -d/ -f1 | tr + ' ')
-		echo "${3#*=}" | grep -q / && la=$(echo "${3#*=}" | cut -d/ -f2 | tr + ' ')
-	fi
 	# shellcheck disable=SC2086
 	VMIG_PC_TRACE=$pct "$vmig" listen $AUTH $la --vmm /tmp/qb-dst.vmm --port 127.0.0.1:$port --json --no-progress \
 		>$out/listen.json 2>$out/listen.err &
@@ -233,6 +249,7 @@ run_vmig() { # MODE CH [VARIANT]
 		return
 	fi
 	wait $pids
+	echo "# $kind${KSUF:-} $mode: $(grep -o '"downtime_parts_ms":{[^}]*}' $out/migrate.json)"
 	qemu_wait_status dst running 120 >/dev/null
 	lat=$(lat_window dst $((seq + 1)))
 	if [ -n "$pct" ]; then
@@ -248,9 +265,9 @@ run_vmig() { # MODE CH [VARIANT]
 		"$(jnum $out/migrate.json downtime_ms)" "$(jnum $out/migrate.json wire)" \
 		"$(grep -o '"postcopy":{.*' $out/listen.json | grep -o '"requests":[0-9]*' | cut -d: -f2)" \
 		"$rt" $lat "$(excess "$lat" "$base")" \
-		"$(grep -o '"latency_us":{[^}]*' $out/listen.json | grep -o '"avg":[0-9.]*' | cut -d: -f2)" \
-		"$(grep -o '"latency_us":{[^}]*' $out/listen.json | grep -o '"p99":[0-9.]*' | cut -d: -f2)" \
-		"$(grep -o '"fault_latency_us":{[^}]*' $out/listen.json | grep -o '"avg":[0-9.]*' | cut -d: -f2)"
+		"$(grep -o '"fault_latency_us":{[^}]*' $out/listen.json | grep -o '"avg":[0-9.]*' | cut -d: -f2)" \
+		"$(grep -o '"fault_latency_us":{[^}]*' $out/listen.json | grep -o '"p99":[0-9.]*' | cut -d: -f2)" \
+		"$(grep -o '"latency_us":{[^}]*' $out/listen.json | grep -o '"avg":[0-9.]*' | cut -d: -f2)"
 }
 
 echo "# qemu_bench: $RUNS rounds, channels $CHANNELS, modes $MODES, guest $QEMU_MEM ($QEMU_APPEND), variants: ${VARIANTS:-none}"
@@ -267,6 +284,14 @@ while [ $i -le "$RUNS" ]; do
 			if [ "$m" = postcopy ]; then
 				for v in $VARIANTS; do
 					run_vmig "$m" "$ch" "$v"
+				done
+				for g in $GUEST_VARIANTS; do
+					KSUF=-${g%%=*}
+					QEMU_APPEND="$append0 $(echo "${g#*=}" | tr + ' ')"
+					run_qemu "$m" "$ch"
+					run_vmig "$m" "$ch"
+					KSUF=
+					QEMU_APPEND=$append0
 				done
 			fi
 		done
@@ -292,6 +317,9 @@ for m in $MODES; do
 			for v in $VARIANTS; do
 				kinds="$kinds vmig-${v%%=*}"
 			done
+			for g in $GUEST_VARIANTS; do
+				kinds="$kinds qemu-${g%%=*} vmig-${g%%=*}"
+			done
 		fi
 		for k in $kinds; do
 			echo "SUMMARY $k $m ch=$ch total_ms=$(field $k $m $ch total_ms)" \
@@ -301,7 +329,8 @@ for m in $MODES; do
 				"avg_us=$(field $k $m $ch avg_us) p99_us=$(field $k $m $ch p99_us)" \
 				"excess_ms=$(field $k $m $ch excess_ms)" \
 				"stall_per_req_us=$(field $k $m $ch stall_per_req_us)" \
-				"req_avg_us=$(field $k $m $ch req_avg_us) fault_avg_us=$(field $k $m $ch fault_avg_us)"
+				"req_avg_us=$(field $k $m $ch req_avg_us) req_p99_us=$(field $k $m $ch req_p99_us)" \
+				"read_avg_us=$(field $k $m $ch read_avg_us)"
 		done
 		if [ "$m" = precopy ]; then
 			# The same guest either way: guest RAM per second is total time's inverse
@@ -310,9 +339,14 @@ for m in $MODES; do
 		else
 			echo "RATIO postcopy guest-felt avg latency qemu/vmig = $(awk -v a="$(field qemu $m $ch avg_us)" -v b="$(field vmig $m $ch avg_us)" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }') (goal >= 10; mostly the machine's noise under TCG/nested)"
 			for k in $kinds; do
-				[ "$k" = qemu ] && continue
-				echo "RATIO postcopy $k stall added by the migration (excess_ms) qemu/$k = $(awk -v a="$(field qemu $m $ch excess_ms)" -v b="$(field $k $m $ch excess_ms)" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')"
-				echo "RATIO postcopy $k stall per fetched page (stall_per_req_us) qemu/$k = $(awk -v a="$(field qemu $m $ch stall_per_req_us)" -v b="$(field $k $m $ch stall_per_req_us)" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')"
+				# Against QEMU on the same guest: qemu-NAME for a guest variant.
+				q=qemu
+				for g in $GUEST_VARIANTS; do
+					[ "$k" = "vmig-${g%%=*}" ] && q=qemu-${g%%=*}
+				done
+				case $k in qemu*) continue ;; esac
+				echo "RATIO postcopy $k stall added by the migration (excess_ms) $q/$k = $(awk -v a="$(field $q $m $ch excess_ms)" -v b="$(field $k $m $ch excess_ms)" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')"
+				echo "RATIO postcopy $k stall per fetched page (stall_per_req_us) $q/$k = $(awk -v a="$(field $q $m $ch stall_per_req_us)" -v b="$(field $k $m $ch stall_per_req_us)" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')"
 			done
 		fi
 	done

@@ -11,7 +11,8 @@ import sys
 
 # A chain: stages 2-6 sum to "fault read -> placed", 1-6 to "fault -> placed".
 # A receive stamp is taken when the packet enters the receiving side's
-# backlog, which on a veth pair is inside the sender's write: the write+wire stages include the write call.
+# backlog, which on a veth pair is inside the sender's write: the
+# write+wire stages include the write call.
 STAGES = [
     ("dst: fault -> read (kmod)", lambda r, s, p: r[0] - fault(r)),
     ("dst: fault read -> req at src", lambda r, s, p: s[0] - r[0]),

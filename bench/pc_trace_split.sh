@@ -7,13 +7,18 @@
 #   bench/pc_trace_split.sh LOG DIR
 [ $# -eq 2 ] || { echo "usage: $0 LOG DIR" >&2; exit 2; }
 mkdir -p "$2"
+# (PCT SEQ json: the destination's postcopy report goes to DIR/SEQ.json.)
 tr -d '\r' <"$1" | awk -v dir="$2" '
-	$1 == "PCT" && ($3 == "src" || $3 == "dst") {
+	$1 == "PCT" && ($3 == "src" || $3 == "dst" || $3 == "json") {
 		f = dir "/" $2 "." $3
 		$1 = $2 = $3 = ""
 		sub(/^ +/, "")
 		print >f
 	}
-	$1 == "PCT" && $3 == "json" { f = dir "/" $2 ".json"; $1 = $2 = $3 = ""; sub(/^ +/, ""); print >f }
-	$1 == "KT" { f = dir "/" $2 ".kt"; $1 = $2 = ""; sub(/^ +/, ""); print >f }'
+	$1 == "KT" {
+		f = dir "/" $2 ".kt"
+		$1 = $2 = ""
+		sub(/^ +/, "")
+		print >f
+	}'
 ls "$2"

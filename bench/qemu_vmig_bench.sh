@@ -43,11 +43,12 @@
 # GUEST_VARIANTS (none): postcopy again, QEMU's and vmig's, with more
 # kernel options for the inner guest, comma-separated NAME=OPTIONS ("+" for
 # a space), shown as kinds qemu-NAME and vmig-NAME (e.g. "noapf=no-kvmapf":
-# no KVM async page faults in the guest);
+# the guest takes no async page-fault notices from KVM, which then halts the
+# vCPU itself while its worker fetches the page);
 # PCTRACE=1: vmig's postcopy runs with VMIG_PC_TRACE on both helpers and the
 # module's missing-page tracepoints, printed as "PCT SEQ src|dst RECORD" and
 # "KT SEQ LINE" lines (on the host: bench/pc_trace_split.sh LOG DIR, then
-# bench/pc_stages.py DIR/SEQ).
+# bench/pc_stages.py DIR/SEQ and bench/pc_ktrace.py DIR/SEQ.kt).
 # Runs in the VM: make bench-qemu-vmig.
 . tap.sh 2>/dev/null || true
 lib=

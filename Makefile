@@ -256,9 +256,9 @@ bench-kvm-dirty: kmod all
 
 # QEMU's own migration against vmig qemu's, same inner guest, interleaved, one
 # boot (bench/qemu_vmig_bench.sh; BENCH_ENV="RUNS=N CHANNELS=..." as above).
-bench-qemu-vmig: kmod all qemu-guest
+bench-qemu-vmig: kmod all qemu-guest build/bench/tcp_rr
 	VMCHECK_ENV="$(BENCH_ENV)" VMCHECK_QEMU=1 VMCHECK_QEMU_GUEST=build/qemu/guest-initrd.gz \
-		VMCHECK_EXTRA="$(VMCHECK_QEMU_EXTRA)" VMCHECK_MODULES="$(VMCHECK_MODULES)" \
+		VMCHECK_EXTRA="$(VMCHECK_QEMU_EXTRA) build/bench/tcp_rr" VMCHECK_MODULES="$(VMCHECK_MODULES)" \
 		scripts/vmcheck.sh -m 3G -t 7200 $(VMCHECK_ARGS) kmod/vmig.ko bench/qemu_vmig_bench.sh
 
 deps:

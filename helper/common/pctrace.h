@@ -5,7 +5,8 @@
  * keeps one record per request (CLOCK_REALTIME, ns, so both hosts' or
  * namespaces' stamps line up on one machine) and writes them at the end to
  * PREFIX.src / PREFIX.dst, one "region page t0 t1 t2" line each:
- *   dst "R": fault read, request written to the return path;
+ *   dst "R": fault read, request written to the return path, the fault
+ *            itself (kmod: the module's stamp; 0 on uffd);
  *   src "S": request arrived (kernel receive stamp), read, page written;
  *   dst "P": page arrived (kernel receive stamp), read, placed;
  *   dst "B": a request answered by the background stream: the placing

@@ -93,10 +93,20 @@ static int handle_faults(struct pc_dst *pc)
 	if (nreq && stream_write(&pc->rp, out, nreq * sizeof(out[0])))
 		return pcd_fail(pc, ECONNRESET, "return path: %s", pc->rp.err);
 	if (nreq && pct_on(&pc->trace)) {
-		uint64_t t_sent = pct_now();
+		uint64_t t_sent = pct_now(), to_rt = t_sent - now_ns();
 
-		for (i = 0; i < nreq; i++)
-			pct_add(&pc->trace, 'R', out[i].q.region, out[i].q.page, t_read, t_sent, 0);
+		for (i = 0; i < nreq; i++) {
+			uint64_t t_fault = 0;
+			int k;
+
+			pthread_mutex_lock(&pc->lock);
+			k = pcd_pend_find(pc, out[i].q.region, out[i].q.page);
+			if (k >= 0 && pc->pend[k].t_fault_ns)
+				t_fault = pc->pend[k].t_fault_ns + to_rt;
+			pthread_mutex_unlock(&pc->lock);
+			pct_add(&pc->trace, 'R', out[i].q.region, out[i].q.page, t_read, t_sent,
+				t_fault);
+		}
 	}
 	return 0;
 }

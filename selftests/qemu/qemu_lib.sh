@@ -121,11 +121,14 @@ qemu_start() {
 	# the guest does without XSAVE there (noxsave; FXSAVE instead).
 	cpu=max append=
 	[ "$accel" = kvm ] && cpu=host append=noxsave
+	# Threads named (debug-threads: "CPU 0/KVM", ...) so that the module's
+	# traces tell a vCPU's fault from the main loop's (device load).
 	# The reader first: it holds qmp.out open for as long as QEMU lives.
 	cat "$d/qmp.out" >>"$d/qmp.log" &
 	echo $! >"$d/reader.pid"
 	# shellcheck disable=SC2046
 	"$QEMU_BIN" -nodefaults -no-user-config -display none -no-reboot \
+		-name "$name,debug-threads=on" \
 		-machine q35,memory-backend=ram -accel "$accel" -cpu "$cpu" \
 		-smp "${QEMU_SMP:-1}" -m "$mem" -object "$backend" \
 		-kernel "$QEMU_DIR/vmlinuz" -initrd "$QEMU_DIR/guest-initrd.gz" \

@@ -371,7 +371,8 @@ static void vcpu_exception(struct guest_kvm_vcpu *v)
 	fprintf(stderr, "guest: vCPU %u: guest %s %llu (%s), error code %#llx, at rip %#llx "
 		"(code+%#llx), rflags %#llx, rax %#llx, rdx %#llx, cr2 %#llx\n", v->id,
 		f[2] < 32 ? "exception" : "interrupt", (unsigned long long)f[2],
-		f[2] < 32 && exc_names[f[2]] ? exc_names[f[2]] : "external", (unsigned long long)f[3],
+		f[2] >= 32 ? "external" : exc_names[f[2]] ? exc_names[f[2]] : "reserved",
+		(unsigned long long)f[3],
 		(unsigned long long)f[4], (unsigned long long)(f[4] - k->fw_base),
 		(unsigned long long)f[6], (unsigned long long)f[1], (unsigned long long)f[0],
 		(unsigned long long)s.cr2);
@@ -381,13 +382,13 @@ static void vcpu_exception(struct guest_kvm_vcpu *v)
 static int vcpu_run_to_next(struct guest_kvm_vcpu *v)
 {
 	struct kvm_run *run = v->run;
+	int err;
 
 	for (;;) {
 		if (ioctl(v->fd, KVM_RUN, 0)) {
-			if (errno == EINTR || errno == EAGAIN)
+			err = errno;
+			if (err == EINTR || err == EAGAIN)
 				continue;
-			int err = errno;
-
 			fprintf(stderr, "guest: vCPU %u: KVM_RUN: %s\n", v->id, strerror(err));
 			vcpu_dump(v);
 			return -err;

@@ -35,12 +35,15 @@
  * r10 the word step, r11 the step of word i, r15 pages written.  The
  * pattern is guest_page_write()'s: w[0] = index << 32 | gen, w[i] = seed ^
  * i * step, seed = w[0] * 0xd6e8feb86659fd93.  No stack, no calls: the
- * guest writes nothing but the page and its table entry.
+ * guest writes nothing but the page and its table entry.  An exception or
+ * interrupt (none should ever come: IF is clear) goes through the IDT to
+ * a stub that reports it, instead of a triple fault: on AMD, KVM answers a
+ * shutdown by INITing the vCPU, so its registers would be lost.
  */
-extern const unsigned char guest_kvm_code[], guest_kvm_code_end[];
+extern const unsigned char guest_kvm_code[], guest_kvm_exc[], guest_kvm_code_end[];
 __asm__(
 	"	.pushsection .rodata\n"
-	"	.globl guest_kvm_code, guest_kvm_code_end\n"
+	"	.globl guest_kvm_code, guest_kvm_exc, guest_kvm_code_end\n"
 	"guest_kvm_code:\n"
 	"1:	movw $0x10, %dx\n"			/* GUEST_KVM_PORT_NEXT */
 	"	inl %dx, %eax\n"
@@ -107,6 +110,42 @@ __asm__(
 	"	movl %ecx, 0(,%rbx,4)\n"
 	"	incq %r15\n"
 	"	jmp 1b\n"
+	/*
+	 * Exception stubs, 16 bytes apart: vector n's pushes an error code of
+	 * 0 where the CPU pushes none, then n; the one after vector 31's
+	 * catches every interrupt (n = 256).  The common part saves rax and
+	 * rdx, reports the vector by OUT to GUEST_KVM_PORT_EXC (the VMM reads
+	 * the frame at rsp) and stops there.
+	 */
+	"	.macro guest_kvm_stub n, err\n"
+	"	.balign 16\n"
+	"	.if \\err == 0\n"
+	"	pushq $0\n"
+	"	.endif\n"
+	"	pushq $\\n\n"
+	"	jmp 20f\n"
+	"	.endm\n"
+	"	.balign 16\n"
+	"guest_kvm_exc:\n"
+	"	guest_kvm_stub 0, 0\n	guest_kvm_stub 1, 0\n	guest_kvm_stub 2, 0\n"
+	"	guest_kvm_stub 3, 0\n	guest_kvm_stub 4, 0\n	guest_kvm_stub 5, 0\n"
+	"	guest_kvm_stub 6, 0\n	guest_kvm_stub 7, 0\n	guest_kvm_stub 8, 1\n"
+	"	guest_kvm_stub 9, 0\n	guest_kvm_stub 10, 1\n	guest_kvm_stub 11, 1\n"
+	"	guest_kvm_stub 12, 1\n	guest_kvm_stub 13, 1\n	guest_kvm_stub 14, 1\n"
+	"	guest_kvm_stub 15, 0\n	guest_kvm_stub 16, 0\n	guest_kvm_stub 17, 1\n"
+	"	guest_kvm_stub 18, 0\n	guest_kvm_stub 19, 0\n	guest_kvm_stub 20, 0\n"
+	"	guest_kvm_stub 21, 1\n	guest_kvm_stub 22, 0\n	guest_kvm_stub 23, 0\n"
+	"	guest_kvm_stub 24, 0\n	guest_kvm_stub 25, 0\n	guest_kvm_stub 26, 0\n"
+	"	guest_kvm_stub 27, 0\n	guest_kvm_stub 28, 0\n	guest_kvm_stub 29, 1\n"
+	"	guest_kvm_stub 30, 1\n	guest_kvm_stub 31, 0\n	guest_kvm_stub 256, 0\n"
+	"	.purgem guest_kvm_stub\n"
+	"20:	pushq %rax\n"
+	"	pushq %rdx\n"
+	"	movl 16(%rsp), %eax\n"		/* the vector */
+	"	movw $0x12, %dx\n"			/* GUEST_KVM_PORT_EXC */
+	"	outl %eax, %dx\n"
+	"21:	hlt\n"
+	"	jmp 21b\n"
 	"guest_kvm_code_end:\n"
 	"	.popsection\n");
 
@@ -123,7 +162,7 @@ struct guest_kvm_vcpu {
 struct guest_kvm {
 	int kvm, vm;
 	uint8_t *ram, *fw;
-	uint64_t size, npages, fw_base, fw_size;
+	uint64_t size, npages, fw_base, fw_size, npd;
 	unsigned int nvcpus;
 	int run_size;
 	guest_kvm_bad_fn bad;
@@ -160,24 +199,44 @@ static int set_slot(struct guest_kvm *k, unsigned int slot, uint64_t gpa, void *
 }
 
 /*
- * The private slot: the code, then PML4, PDPT and one page directory per
- * GiB, identity-mapping everything below the slot's end with 2 MiB pages.
+ * The private slot, in pages: the code (its last bytes the GDT), PML4,
+ * PDPT, one page directory per GiB identity-mapping everything below the
+ * slot's end with 2 MiB pages, the IDT, then one stack page per vCPU (used
+ * only to report an exception).  fw_build() writes all but the stacks.
  */
-static void fw_build(struct guest_kvm *k, uint64_t npd)
+#define FW_GDT		(PAGE - 32)	/* null, 64-bit code (selector 8), data (16) */
+#define FW_PML4		(1 * PAGE)
+#define FW_PDPT		(2 * PAGE)
+#define FW_PD(i)	((3 + (i)) * PAGE)
+#define FW_IDT(k)	FW_PD((k)->npd)
+#define FW_STACK_TOP(k, id)	(FW_IDT(k) + (2 + (id)) * PAGE)
+
+static void fw_build(struct guest_kvm *k, uint8_t *fw)
 {
-	uint64_t *pml4 = (uint64_t *)(k->fw + PAGE), *pdpt = (uint64_t *)(k->fw + 2 * PAGE);
+	uint64_t *pml4 = (uint64_t *)(fw + FW_PML4), *pdpt = (uint64_t *)(fw + FW_PDPT);
+	uint64_t *gdt = (uint64_t *)(fw + FW_GDT), *idt = (uint64_t *)(fw + FW_IDT(k));
 	uint64_t i;
 
-	memcpy(k->fw, guest_kvm_code, guest_kvm_code_end - guest_kvm_code);
+	memcpy(fw, guest_kvm_code, guest_kvm_code_end - guest_kvm_code);
+	gdt[0] = 0;
+	gdt[1] = 0x00209b0000000000ull;	/* present, code, long mode */
+	gdt[2] = 0x00cf93000000ffffull;	/* present, data, writable, 4 GiB */
 	/* present, writable, accessed; PDEs also dirty and 2 MiB */
-	pml4[0] = (k->fw_base + 2 * PAGE) | 0x23;
-	for (i = 0; i < npd; i++) {
-		uint64_t *pd = (uint64_t *)(k->fw + (3 + i) * PAGE);
+	pml4[0] = (k->fw_base + FW_PDPT) | 0x23;
+	for (i = 0; i < k->npd; i++) {
+		uint64_t *pd = (uint64_t *)(fw + FW_PD(i));
 		unsigned int j;
 
-		pdpt[i] = (k->fw_base + (3 + i) * PAGE) | 0x23;
+		pdpt[i] = (k->fw_base + FW_PD(i)) | 0x23;
 		for (j = 0; j < 512; j++)
 			pd[j] = (i * GIB + j * FW_ALIGN) | 0xe3;
+	}
+	/* 64-bit interrupt gates: vectors 0-31 to their stubs, the rest to the 33rd. */
+	for (i = 0; i < 256; i++) {
+		uint64_t h = k->fw_base + (guest_kvm_exc - guest_kvm_code) + 16 * (i < 32 ? i : 32);
+
+		idt[2 * i] = (h & 0xffff) | 8ull << 16 | 0x8eull << 40 | (h >> 16 & 0xffff) << 48;
+		idt[2 * i + 1] = h >> 32;
 	}
 }
 
@@ -201,14 +260,19 @@ static int vcpu_reset(struct guest_kvm_vcpu *v)
 	seg(&sregs.cs, 8, 11, true);
 	seg(&sregs.ds, 16, 3, false);
 	sregs.es = sregs.fs = sregs.gs = sregs.ss = sregs.ds;
+	sregs.gdt.base = k->fw_base + FW_GDT;
+	sregs.gdt.limit = 23;
+	sregs.idt.base = k->fw_base + FW_IDT(k);
+	sregs.idt.limit = 256 * 16 - 1;
 	sregs.cr0 = 0x80050033;		/* PG, AM, WP, NE, ET, MP, PE */
-	sregs.cr3 = k->fw_base + PAGE;
+	sregs.cr3 = k->fw_base + FW_PML4;
 	sregs.cr4 = 0x20;		/* PAE */
 	sregs.efer = 0x500;		/* LMA, LME */
 	if (ioctl(v->fd, KVM_SET_SREGS, &sregs))
 		return -errno;
 	memset(&regs, 0, sizeof(regs));
 	regs.rip = k->fw_base;
+	regs.rsp = k->fw_base + FW_STACK_TOP(k, v->id);
 	regs.rflags = 2;
 	return ioctl(v->fd, KVM_SET_REGS, &regs) ? -errno : 0;
 }
@@ -238,17 +302,96 @@ static int vcpu_cpuid(struct guest_kvm *k, int fd)
 
 static void ring_collect(struct guest_kvm_vcpu *v);
 
+/*
+ * A vCPU stopped where it never should: print its registers, its pending
+ * events, and whether the VMM-private slot (code, GDT, page tables, IDT)
+ * still holds what fw_build() wrote.
+ */
+static void vcpu_dump(struct guest_kvm_vcpu *v)
+{
+	struct guest_kvm *k = v->k;
+	uint64_t len = FW_IDT(k) + PAGE;
+	struct kvm_vcpu_events ev;
+	struct kvm_sregs s;
+	struct kvm_regs r;
+	uint8_t *fw = calloc(1, len);
+
+	if (!ioctl(v->fd, KVM_GET_REGS, &r))
+		fprintf(stderr, "guest: vCPU %u: rip %#llx rsp %#llx rflags %#llx rax %#llx "
+			"rbx %#llx rcx %#llx rdx %#llx rsi %#llx rdi %#llx r8 %#llx r15 %llu\n",
+			v->id, r.rip, r.rsp, r.rflags, r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi,
+			r.r8, r.r15);
+	if (!ioctl(v->fd, KVM_GET_SREGS, &s))
+		fprintf(stderr, "guest: vCPU %u: cr0 %#llx cr2 %#llx cr3 %#llx cr4 %#llx efer "
+			"%#llx cs %#x/l%u ds %#x ss %#x gdt %#llx+%u idt %#llx+%u\n", v->id,
+			s.cr0, s.cr2, s.cr3, s.cr4, s.efer, s.cs.selector, s.cs.l,
+			s.ds.selector, s.ss.selector, s.gdt.base, s.gdt.limit, s.idt.base,
+			s.idt.limit);
+	if (!ioctl(v->fd, KVM_GET_VCPU_EVENTS, &ev))
+		fprintf(stderr, "guest: vCPU %u: exception inj %u pend %u nr %u err %#x; "
+			"interrupt inj %u nr %u; nmi inj %u pend %u\n", v->id,
+			ev.exception.injected, ev.exception.pending, ev.exception.nr,
+			ev.exception.error_code, ev.interrupt.injected, ev.interrupt.nr,
+			ev.nmi.injected, ev.nmi.pending);
+	if (fw) {
+		uint64_t i, bad = 0, first = 0;
+
+		fw_build(k, fw);
+		for (i = 0; i < len; i++)
+			if (fw[i] != k->fw[i] && !bad++)
+				first = i;
+		fprintf(stderr, "guest: vCPU %u: private slot (code, GDT, page tables, IDT): "
+			"%s%llu bytes differ, first at %#llx\n", v->id, bad ? "" : "intact, ",
+			(unsigned long long)bad, (unsigned long long)first);
+		free(fw);
+	}
+	fflush(stderr);
+}
+
+static const char *const exc_names[32] = {
+	"#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "?", "#TS", "#NP",
+	"#SS", "#GP", "#PF", "?", "#MF", "#AC", "#MC", "#XM", "#VE", "#CP",
+};
+
+/* The guest took an exception or interrupt: its stub's frame is at rsp. */
+static void vcpu_exception(struct guest_kvm_vcpu *v)
+{
+	struct guest_kvm *k = v->k;
+	struct kvm_sregs s = { 0 };
+	struct kvm_regs r;
+	uint64_t f[9];		/* rdx, rax, vector, error, rip, cs, rflags, rsp, ss */
+
+	if (ioctl(v->fd, KVM_GET_REGS, &r) || r.rsp < k->fw_base ||
+	    r.rsp - k->fw_base > k->fw_size - sizeof(f)) {
+		fprintf(stderr, "guest: vCPU %u: took an exception, its frame is lost\n", v->id);
+		return;
+	}
+	memcpy(f, k->fw + (r.rsp - k->fw_base), sizeof(f));
+	ioctl(v->fd, KVM_GET_SREGS, &s);
+	fprintf(stderr, "guest: vCPU %u: guest %s %llu (%s), error code %#llx, at rip %#llx "
+		"(code+%#llx), rflags %#llx, rax %#llx, rdx %#llx, cr2 %#llx\n", v->id,
+		f[2] < 32 ? "exception" : "interrupt", (unsigned long long)f[2],
+		f[2] >= 32 ? "external" : exc_names[f[2]] ? exc_names[f[2]] : "reserved",
+		(unsigned long long)f[3],
+		(unsigned long long)f[4], (unsigned long long)(f[4] - k->fw_base),
+		(unsigned long long)f[6], (unsigned long long)f[1], (unsigned long long)f[0],
+		(unsigned long long)s.cr2);
+}
+
 /* Run until the guest stops at the IN of PORT_NEXT again. */
 static int vcpu_run_to_next(struct guest_kvm_vcpu *v)
 {
 	struct kvm_run *run = v->run;
+	int err;
 
 	for (;;) {
 		if (ioctl(v->fd, KVM_RUN, 0)) {
-			if (errno == EINTR || errno == EAGAIN)
+			err = errno;
+			if (err == EINTR || err == EAGAIN)
 				continue;
-			fprintf(stderr, "guest: vCPU %u: KVM_RUN: %s\n", v->id, strerror(errno));
-			return -errno;
+			fprintf(stderr, "guest: vCPU %u: KVM_RUN: %s\n", v->id, strerror(err));
+			vcpu_dump(v);
+			return -err;
 		}
 		switch (run->exit_reason) {
 		case KVM_EXIT_IO:
@@ -266,17 +409,39 @@ static int vcpu_run_to_next(struct guest_kvm_vcpu *v)
 					v->k->bad(v->k->opaque, idx);
 				continue;
 			}
+			if (run->io.port == GUEST_KVM_PORT_EXC) {
+				vcpu_exception(v);
+				vcpu_dump(v);
+				return -EFAULT;
+			}
 			fprintf(stderr, "guest: vCPU %u: unexpected I/O port 0x%x\n", v->id,
 				run->io.port);
+			vcpu_dump(v);
 			return -EPROTO;
 		case KVM_EXIT_DIRTY_RING_FULL:
 			ring_collect(v);
 			continue;
 		case KVM_EXIT_INTR:
 			continue;
+		case KVM_EXIT_SHUTDOWN:
+			/* On AMD, KVM has INITed the vCPU: the registers are gone. */
+			fprintf(stderr, "guest: vCPU %u: shut down (a triple fault)\n", v->id);
+			vcpu_dump(v);
+			return -EPROTO;
+		case KVM_EXIT_INTERNAL_ERROR:
+			fprintf(stderr, "guest: vCPU %u: KVM internal error, suberror %u\n", v->id,
+				run->internal.suberror);
+			vcpu_dump(v);
+			return -EPROTO;
+		case KVM_EXIT_FAIL_ENTRY:
+			fprintf(stderr, "guest: vCPU %u: entry failed, reason %#llx\n", v->id,
+				(unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+			vcpu_dump(v);
+			return -EPROTO;
 		default:
-			fprintf(stderr, "guest: vCPU %u: unexpected exit %u (shutdown is %u)\n",
-				v->id, run->exit_reason, KVM_EXIT_SHUTDOWN);
+			fprintf(stderr, "guest: vCPU %u: unexpected exit %u\n", v->id,
+				run->exit_reason);
+			vcpu_dump(v);
 			return -EPROTO;
 		}
 	}
@@ -371,7 +536,6 @@ int guest_kvm_create(struct guest_kvm **kp, void *ram, uint64_t size, unsigned i
 		     bool ring, guest_kvm_bad_fn bad, void *opaque, char *err, size_t errlen)
 {
 	struct guest_kvm *k;
-	uint64_t npd;
 	unsigned int i;
 	int r;
 
@@ -393,8 +557,14 @@ int guest_kvm_create(struct guest_kvm **kp, void *ram, uint64_t size, unsigned i
 	k->vm = -1;
 	pthread_mutex_init(&k->ring_lock, NULL);
 	k->fw_base = (size + FW_ALIGN - 1) / FW_ALIGN * FW_ALIGN;
-	npd = (k->fw_base + FW_ALIGN) / GIB + 1;
-	k->fw_size = (3 + npd) * PAGE;
+	k->npd = (k->fw_base + FW_ALIGN) / GIB + 1;
+	k->fw_size = FW_STACK_TOP(k, nvcpus - 1);
+	if (k->fw_size > FW_ALIGN || nvcpus < 1 ||
+	    (uint64_t)(guest_kvm_code_end - guest_kvm_code) > FW_GDT) {
+		errf(err, errlen, "%u vCPUs do not fit the VMM's private slot", nvcpus);
+		r = -EINVAL;
+		goto fail;
+	}
 	k->written = calloc((k->npages + 63) / 64, 8);
 	k->ring_dirty = calloc((k->npages + 63) / 64, 8);
 	k->vcpus = calloc(nvcpus, sizeof(*k->vcpus));
@@ -405,7 +575,7 @@ int guest_kvm_create(struct guest_kvm **kp, void *ram, uint64_t size, unsigned i
 		r = -ENOMEM;
 		goto fail;
 	}
-	fw_build(k, npd);
+	fw_build(k, k->fw);
 
 	k->kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (k->kvm < 0) {

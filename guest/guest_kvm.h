@@ -5,8 +5,9 @@
  * Guest RAM (the vmig.ko region or the memfd, as the VMM maps it) is KVM
  * memslot 0 at guest-physical 0.  A second, VMM-private slot above it holds
  * what the VMM generates at start: the guest's code and identity page
- * tables (64-bit long mode, 2 MiB pages).  It is rebuilt the same on a
- * destination, never migrated, never dirty-logged.
+ * tables (64-bit long mode, 2 MiB pages), a GDT and an IDT whose stubs
+ * report any exception by OUT to GUEST_KVM_PORT_EXC.  It is rebuilt the
+ * same on a destination, never migrated, never dirty-logged.
  *
  * The guest's loop, per vCPU: IN from GUEST_KVM_PORT_NEXT gives the index
  * of the page to write (0: none, ask again); the guest checks the page
@@ -26,6 +27,7 @@
 
 #define GUEST_KVM_PORT_NEXT	0x10
 #define GUEST_KVM_PORT_BAD	0x11
+#define GUEST_KVM_PORT_EXC	0x12	/* an exception: the vCPU stops */
 
 struct guest_kvm;
 struct guest_kvm_vcpu;

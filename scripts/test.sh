@@ -71,4 +71,33 @@ else
 	fi
 fi
 
+# KVM guests of the reference VMM (nested SVM under TCG) against KVM's own
+# dirty logs, and their migrations: a boot of their own on each kernel
+# (make vmcheck-kvm; single-threaded TCG, docs/testing.md says why).
+if [ "${VMIG_SKIP_VM:-0}" = 1 ]; then
+	echo "ok - vm-kvm: KVM guest tests # SKIP VMIG_SKIP_VM=1 was set" | tee "$res/vm-kvm.tap"
+else
+	step "KVM guest tests in a qemu guest"
+	make -s vmcheck-kvm VMCHECK_ARGS="-o $res/vm-kvm-console.log" 2>&1 |
+		sed 's/^\(\(not \)\{0,1\}ok\) - vm: /\1 - vm-kvm: /' | tee "$res/vm-kvm.tap"
+	if [ "${PIPESTATUS[0]}" -ne 0 ] && ! grep -q '^not ok' "$res/vm-kvm.tap"; then
+		echo "not ok - vm-kvm: make vmcheck-kvm failed" | tee -a "$res/vm-kvm.tap"
+	fi
+	lts=$(scripts/kernels.sh lts 2>/dev/null)
+	if [ -z "$lts" ]; then
+		echo "ok - 6.12: vm-kvm: KVM guest tests # SKIP no 6.12 LTS kernel installed" |
+			tee "$res/vm-kvm-lts.tap"
+	else
+		step "KVM guest tests in a qemu guest, kernel $lts"
+		make -s -j"$jobs" kmod KVER="$lts" >>"$res/build.log" 2>&1 || { tail -n 40 "$res/build.log"; die "module build for $lts failed"; }
+		make -s vmcheck-kvm KVER="$lts" VMCHECK_ARGS="-o $res/vm-kvm-lts-console.log" 2>&1 |
+			sed -E 's/^(not ok|ok)( [0-9]+)?( -)? /\1\2\3 6.12: /; s/ 6\.12: vm: / 6.12: vm-kvm: /' |
+			tee "$res/vm-kvm-lts.tap"
+		if [ "${PIPESTATUS[0]}" -ne 0 ] && ! grep -q '^not ok' "$res/vm-kvm-lts.tap"; then
+			echo "not ok - 6.12: vm-kvm: make vmcheck-kvm failed" | tee -a "$res/vm-kvm-lts.tap"
+		fi
+		make -s kmod >>"$res/build.log" 2>&1
+	fi
+fi
+
 scripts/tap-summary.sh "$res"/*.tap

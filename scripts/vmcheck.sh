@@ -3,9 +3,11 @@
 # Boot Debian's kernel in qemu (TCG) with vmig.ko and the module selftests
 # in an initramfs, stream their TAP output back and judge the run.
 #
-# usage: vmcheck.sh [-m MEM] [-c CPUS] [-t TIMEOUT] [-o LOG] KO TEST...
+# usage: vmcheck.sh [-m MEM] [-c CPUS] [-t TIMEOUT] [-o LOG] [-s] KO TEST...
 #   KO      the vmig.ko to load (its vermagic picks the guest kernel)
 #   TEST    static test programs to run in order inside the guest
+#   -s      single-threaded TCG (one host thread runs every vCPU in turn):
+#           slower, but code one vCPU patches is never run stale by another
 # Environment: VMCHECK_EXTRA="file..." more files for /usr/bin (shared
 # libraries they need are copied too); VMCHECK_MODULES="name..." host
 # kernel modules to insmod first (looked up under /lib/modules/<ver>,
@@ -22,13 +24,14 @@
 # crashed), or a BUG/WARNING/Oops-class line in the guest's kernel log.
 set -uo pipefail
 
-mem=1G cpus=2 tmo=300 log=
-while getopts "m:c:t:o:" o; do
+mem=1G cpus=2 tmo=300 log= accel=tcg
+while getopts "m:c:t:o:s" o; do
 	case $o in
 	m) mem=$OPTARG ;;
 	c) cpus=$OPTARG ;;
 	t) tmo=$OPTARG ;;
 	o) log=$OPTARG ;;
+	s) accel=tcg,thread=single ;;
 	*) sed -n '2,/^set/p' "$0" | sed 's/^# \{0,1\}//;/^set/d' >&2; exit 2 ;;
 	esac
 done
@@ -129,7 +132,7 @@ fi
 out=${log:-$work/console.log}
 # The whole run must end well before the per-test timeouts add up.
 total=$((tmo * ($# + 1) + 120))
-timeout "$total" qemu-system-x86_64 -accel tcg -machine q35 -cpu max \
+timeout "$total" qemu-system-x86_64 -accel "$accel" -machine q35 -cpu max \
 	-m "$mem" -smp "$cpus" -nographic -no-reboot \
 	-kernel "$kernel" -initrd "$work/initramfs.gz" \
 	-append "console=ttyS0 loglevel=4 panic=-1 oops=panic rdinit=/init" \

@@ -15,8 +15,11 @@
 #  - Migrations of a KVM guest (precopy; postcopy with preempt; kmod and
 #    uffd backends): the vCPUs' registers go as device state, the
 #    destination's guest code goes on from them, every page verified.
+# Every wait is bounded: a step that hangs prints the kernel stacks of the
+# vmig processes before they are killed, and the test goes on.
 # Needs /dev/kvm (VMCHECK_MODULES="irqbypass ccp kvm kvm-amd"), /dev/vmig
-# and /usr/bin/vmig.
+# and /usr/bin/vmig.  KVM_TEST_MIGRATIONS=N (VMCHECK_ENV) runs the
+# migrations N times (default 1), to chase a rare failure.
 . /usr/bin/tap.sh
 . /usr/bin/vm_lib.sh
 
@@ -33,13 +36,41 @@ port=5600
 
 ROUNDS=40
 
+# stacks: what each vmig process's threads wait on, as TAP comments.
+stacks() {
+	for p in $(pidof vmig); do
+		echo "# pid $p: $(tr '\0' ' ' </proc/$p/cmdline | cut -c1-100)"
+		for t in /proc/$p/task/*; do
+			echo "#  task ${t##*/} $(cat $t/comm) $(cut -d' ' -f3 $t/stat)" \
+				"wchan $(cat $t/wchan 2>/dev/null)"
+			sed 's/^/#    /' $t/stack 2>/dev/null | head -n 12
+		done
+	done
+}
+
+# wait_or_dump PID SECONDS WHAT: wait_pid, but a process still running
+# after SECONDS has every vmig process's stacks printed before it is killed.
+wait_or_dump() {
+	i=0
+	while [ $i -lt $(($2 * 10)) ] && kill -0 $1 2>/dev/null; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	if kill -0 $1 2>/dev/null; then
+		echo "# $3 still running after $2 s: stacks"
+		stacks
+	fi
+	wait_pid $1 1
+}
+
 # dirty_check SOURCES [GUEST_ARGS]: the check passes for each source.
 dirty_check() {
 	n=$((n + 1))
 	o=$T/check$n
-	timeout 300 $vmig guest --socket $o.sock --kvm --mem 16M --vcpus 2 --dirty-rate 0 \
+	$vmig guest --socket $o.sock --kvm --mem 16M --vcpus 2 --dirty-rate 0 \
 		--lifetime 280 --backend kmod --dirty-check $ROUNDS --dirty-source "$1" $2 \
-		>$o.out 2>$o.err
+		>$o.out 2>$o.err &
+	wait_or_dump $! 300 "dirty check $1"
 	rc=$?
 	check "dirty check $1 $2: exits 0" [ $rc -eq 0 ]
 	for s in $(echo "$1" | tr , ' '); do
@@ -103,15 +134,22 @@ migrate() {
 	sg=$!
 	wait_for $p.sg.out "guest: ready" 60
 	sleep 1
-	timeout 250 $vmig migrate $AUTH --vmm $p.src --to 127.0.0.1:$port --json --timeout 60 \
-		--no-progress --backend $be $margs >$p.json 2>$p.merr
+	$vmig migrate $AUTH --vmm $p.src --to 127.0.0.1:$port --json --timeout 60 \
+		--no-progress --backend $be $margs >$p.json 2>$p.merr &
+	wait_or_dump $! 250 "$name: vmig migrate"
 	rc=$?
-	wait_pid $ls 60; lrc=$?
-	wait_pid $dg 90; drc=$?
-	wait_pid $sg 60; src=$?
+	wait_or_dump $ls 60 "$name: vmig listen"; lrc=$?
+	wait_or_dump $dg 90 "$name: the destination guest"; drc=$?
+	wait_or_dump $sg 60 "$name: the source guest"; src=$?
 	check "$name: migrated, all four processes exit 0" \
 		[ $rc -eq 0 -a $lrc -eq 0 -a $drc -eq 0 -a $src -eq 0 ]
-	[ $rc -eq 0 -a $drc -eq 0 ] || dump $p.json $p.merr $p.ls.err $p.dg.err $p.sg.err
+	if [ $rc -ne 0 -o $lrc -ne 0 -o $drc -ne 0 -o $src -ne 0 ]; then
+		dump $p.json $p.merr $p.ls.err
+		# A vCPU that stopped prints its state: show all of it.
+		for f in $p.dg.err $p.sg.err; do
+			tail -n 30 $f | sed "s|^|# $f: |"
+		done
+	fi
 	check "$name: the vCPUs' registers arrived as device state and were loaded" \
 		grep -q "kvm-vcpus: 2 vCPUs loaded, their guest code goes on (vCPU 0 wrote [1-9][0-9]* pages before)" $p.dg.err
 	check "$name: every page verified on the destination" \
@@ -126,11 +164,15 @@ migrate() {
 	echo "# $name: $(($(date +%s) - t0)) s"
 }
 
-migrate "precopy of a KVM guest, kmod" kmod "--multifd 2"
-migrate "postcopy with preempt of a KVM guest, kmod" kmod "--postcopy-after 0 --multifd 2"
-migrate "precopy of a KVM guest, uffd" uffd "--multifd 2"
-migrate "postcopy with preempt of a KVM guest, uffd" uffd "--postcopy-after 0 --multifd 2"
-check "postcopy under KVM: the destination requested pages" \
-	grep -q '"postcopy":{"preempt":true,.*"requests":[1-9]' $T/m$((port - 2)).ls.json
+r=0
+while [ $r -lt ${KVM_TEST_MIGRATIONS:-1} ]; do
+	r=$((r + 1))
+	migrate "precopy of a KVM guest, kmod" kmod "--multifd 2"
+	migrate "postcopy with preempt of a KVM guest, kmod" kmod "--postcopy-after 0 --multifd 2"
+	migrate "precopy of a KVM guest, uffd" uffd "--multifd 2"
+	migrate "postcopy with preempt of a KVM guest, uffd" uffd "--postcopy-after 0 --multifd 2"
+	check "postcopy under KVM: the destination requested pages" \
+		grep -q '"postcopy":{"preempt":true,.*"requests":[1-9]' $T/m$((port - 2)).ls.json
+done
 
 tap_done

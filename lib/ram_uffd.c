@@ -13,7 +13,12 @@
  * Sync: each first write to a protected page blocks the writer and queues a
  * fault; the fault thread sets the page's bit, then un-protects and wakes.
  * Harvest exchanges each bitmap word with zero, then protects the pages it
- * took, then reports them.
+ * took, then reports them.  wp_lock makes "mark, un-protect" (fault thread)
+ * and "take, protect" (harvest) one step each against the other: were a
+ * harvest to take a bit between the fault thread's mark and its un-protect,
+ * its protect would be undone at once and the write after it lost (no bit,
+ * no protection).  The bit must come before the un-protect all the same:
+ * the last harvest after the VMM stopped has to see every write let through.
  *
  * Correctness rule for both: a harvested range is protected again before
  * it is reported, so its data, read afterwards, is at least as new as the
@@ -52,6 +57,25 @@ static int uffd_wp(int uffd, uint64_t start, uint64_t len, bool protect)
 	return 0;
 }
 
+/*
+ * For the tests only (selftests/helper/ram_test.c, docs/testing.md):
+ * VMIG_TEST_WP_HOLD=PAGE:US keeps the fault thread US microseconds between
+ * marking page PAGE of region 0 and un-protecting it, to open the window a
+ * racing harvest would fall into.
+ */
+static void test_hold_parse(struct uffd_priv *p)
+{
+	const char *v = getenv("VMIG_TEST_WP_HOLD");
+	unsigned long long page;
+	unsigned int us;
+
+	p->test_hold_page = UINT64_MAX;
+	if (v && sscanf(v, "%llu:%u", &page, &us) == 2 && us <= 1000000) {
+		p->test_hold_page = page;
+		p->test_hold_us = us;
+	}
+}
+
 static void *fault_thread_fn(void *arg)
 {
 	struct vmig_ram *ram = arg;
@@ -81,6 +105,7 @@ static void *fault_thread_fn(void *arg)
 				continue;
 			break;
 		}
+		pthread_mutex_lock(&p->wp_lock);
 		for (i = 0; i < n / (ssize_t)sizeof(msgs[0]); i++) {
 			uint64_t addr = msgs[i].arg.pagefault.address & ~(RAM_PAGE_SIZE - 1), page;
 			int reg;
@@ -91,9 +116,12 @@ static void *fault_thread_fn(void *arg)
 			if (reg >= 0)
 				atomic_fetch_or(&p->dirty[reg][page / 64], 1ull << (page % 64));
 			atomic_fetch_add(&p->wp_faults, 1);
+			if (reg == 0 && page == p->test_hold_page)
+				usleep(p->test_hold_us);
 			/* Mark first, then let the write through. */
 			uffd_wp(p->uffd, addr, RAM_PAGE_SIZE, false);
 		}
+		pthread_mutex_unlock(&p->wp_lock);
 	}
 	return NULL;
 }
@@ -166,17 +194,19 @@ static int harvest_sync(struct vmig_ram *ram, vmig_range_fn fn, void *arg)
 		const struct ram_region *r = &ram->regions[reg];
 		uint64_t words = (r->pages + 63) / 64, w;
 		struct protect_ctx pc = { .uffd = p->uffd, .base = r->vmm_addr };
-		int ret;
+		int ret = 0;
 
+		pthread_mutex_lock(&p->wp_lock);
 		for (w = 0; w < words; w++)
 			p->taken[reg][w] = atomic_exchange(&p->dirty[reg][w], 0);
 		for_each_run(p->taken[reg], words, reg, count_run, &pc);
-		if (!pc.runs)
-			continue;
 		if (pc.runs > 64)
 			ret = uffd_wp(p->uffd, r->vmm_addr, r->pages << RAM_PAGE_SHIFT, true);
-		else
+		else if (pc.runs)
 			ret = for_each_run(p->taken[reg], words, reg, protect_run, &pc);
+		pthread_mutex_unlock(&p->wp_lock);
+		if (!pc.runs)
+			continue;
 		if (!ret)
 			ret = for_each_run(p->taken[reg], words, reg, fn, arg);
 		if (ret)
@@ -276,6 +306,7 @@ static int uffd_track_start(struct vmig_ram *ram, enum vmig_track mode, int time
 		p->stop_fd = eventfd(0, EFD_CLOEXEC);
 		if (p->stop_fd < 0)
 			return -errno;
+		test_hold_parse(p);
 	}
 	ret = vmig_ctl_track(ram->ctl, mode, timeout_ms, &chosen);
 	if (ret < 0)
@@ -324,6 +355,7 @@ static void uffd_close(struct vmig_ram *ram)
 		free(p->dirty[i]);
 		free(p->taken[i]);
 	}
+	pthread_mutex_destroy(&p->wp_lock);
 	free(p);
 }
 
@@ -349,6 +381,7 @@ struct vmig_ram *vmig_ram_open_uffd(struct vmig_ctl *ctl)
 		return NULL;
 	}
 	p->uffd = p->pagemap = p->stop_fd = p->missing_fd = -1;
+	pthread_mutex_init(&p->wp_lock, NULL);
 	ram->ops = &uffd_ops;
 	ram->priv = p;
 	ret = ram_map_regions(ram, ctl);

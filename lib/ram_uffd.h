@@ -24,6 +24,9 @@ struct uffd_priv {
 	_Atomic uint64_t *dirty[VMM_MAX_REGIONS];	/* sync: one bit per page */
 	uint64_t *taken[VMM_MAX_REGIONS];		/* sync: this harvest's bits */
 	_Atomic uint64_t wp_faults;
+	pthread_mutex_t wp_lock;	/* sync: mark+unprotect against take+protect */
+	uint64_t test_hold_page;	/* sync: VMIG_TEST_WP_HOLD (tests only) */
+	unsigned int test_hold_us;
 	struct page_region vec[SCAN_VEC_LEN];
 	int missing_fd;			/* postcopy destination: the VMM's MISSING uffd */
 };

@@ -18,6 +18,14 @@
 
 #define PAGES	4096
 #define PSZ	4096
+/*
+ * The page write_racing_a_harvest_is_not_lost writes (no other test does):
+ * the sync backend's fault thread holds it 200 ms between marking it and
+ * letting the write through (VMIG_TEST_WP_HOLD, a test-only knob of
+ * lib/ram_uffd.c).
+ */
+#define RACE_PAGE	4001
+#define RACE_HOLD	"4001:200000"
 
 struct vmm_side {
 	struct vmig_vmm *vmm;
@@ -111,6 +119,7 @@ FIXTURE_SETUP(ram)
 	ASSERT_NE(self->ctl, NULL);
 	self->ram = vmig_ram_open_uffd(self->ctl);
 	ASSERT_NE(self->ram, NULL);
+	setenv("VMIG_TEST_WP_HOLD", RACE_HOLD, 1);
 	ASSERT_EQ(vmig_ram_track_start(self->ram, variant->mode, 5000), 0);
 	ASSERT_EQ(vmig_ram_track_mode(self->ram), variant->mode);
 }
@@ -183,6 +192,47 @@ TEST_F(ram, helper_reads_what_the_vmm_wrote)
 	EXPECT_EQ(p[1], 0x77);
 	EXPECT_EQ(vmig_ram_page(self->ram, 0, PAGES), NULL);	/* out of range */
 	EXPECT_EQ(vmig_ram_region_pages(self->ram, 0), PAGES);
+}
+
+static void *race_writer(void *arg)
+{
+	uint8_t *page = arg;
+
+	page[0] = 0xab;		/* faults (sync): held in the window */
+	return NULL;
+}
+
+/*
+ * The precopy invariant with a harvest falling between the fault thread's
+ * mark and its un-protect: what the helper read after each harvest that
+ * reported the page must end as what the VMM wrote.  Before wp_lock the
+ * harvest took the bit, protected the still-protected page, read the old
+ * byte; the un-protect then let the write through with no bit left, and
+ * the last harvest reported nothing: the write was lost.
+ */
+TEST_F(ram, write_racing_a_harvest_is_not_lost)
+{
+	uint8_t *page = self->guest + (size_t)RACE_PAGE * PSZ, copy = page[0];
+	const uint8_t *p;
+	pthread_t w;
+
+	ASSERT_EQ(copy, 0);
+	ASSERT_EQ(pthread_create(&w, NULL, race_writer, page), 0);
+	usleep(50000);		/* the writer faulted; the fault thread holds */
+	ASSERT_EQ(harvest(self->ram), 0);
+	if (seen[RACE_PAGE]) {
+		p = vmig_ram_page(self->ram, 0, RACE_PAGE);
+		ASSERT_NE(p, NULL);
+		copy = p[0];
+	}
+	pthread_join(w, NULL);
+	ASSERT_EQ(harvest(self->ram), 0);	/* the last one: the VMM is done */
+	if (seen[RACE_PAGE]) {
+		p = vmig_ram_page(self->ram, 0, RACE_PAGE);
+		ASSERT_NE(p, NULL);
+		copy = p[0];
+	}
+	EXPECT_EQ(copy, 0xab);
 }
 
 TEST_HARNESS_MAIN

@@ -63,6 +63,11 @@ int dest_run(struct dest *d)
 			if (round > d->rep->rounds)
 				d->rep->rounds = round;
 		}
+		if (ev.type == WIRE_PKT_DEV_LOAD) {	/* the source's switchover prediction asks */
+			r = devstate_recv_report(&d->ds, &d->main);
+			if (r)
+				return fail(d, r, "main channel: %s", d->main.err);
+		}
 		trace("dst: %s", wire_pkt_name(ev.type));
 		if (ev.type == WIRE_PKT_DISCARD || ev.type == WIRE_PKT_POSTCOPY) {
 			r = dest_pc_event(d, &ev);

@@ -63,7 +63,8 @@ int dest_run(struct dest *d)
 			if (round > d->rep->rounds)
 				d->rep->rounds = round;
 		}
-		if (ev.type == WIRE_PKT_DEV_LOAD) {	/* the source's switchover prediction asks */
+		/* The source's switchover prediction asks how far the loads got. */
+		if (ev.type == WIRE_PKT_DEV_LOAD) {
 			r = devstate_recv_report(&d->ds, &d->main);
 			if (r)
 				return fail(d, r, "main channel: %s", d->main.err);

@@ -391,7 +391,8 @@ int devstate_recv_finish(struct devstate_recv *ds)
 
 int devstate_recv_report(struct devstate_recv *ds, struct stream *main)
 {
-	uint8_t buf[sizeof(struct wire_dev_load) + WIRE_MAX_DEVICES * sizeof(struct wire_dev_loaded)];
+	uint8_t buf[sizeof(struct wire_dev_load) +
+		    WIRE_MAX_DEVICES * sizeof(struct wire_dev_loaded)];
 	struct wire_dev_load *h = (struct wire_dev_load *)buf;
 	struct wire_dev_loaded *l = (struct wire_dev_loaded *)(h + 1);
 	uint64_t t = now_ns();

@@ -70,8 +70,8 @@ enum wire_chan_kind {
 #define WIRE_CAP_DEVICE_STATE	(1ull << 5)	/* DEVICES + DEVSTATE packets */
 #define WIRE_CAP_DONE_ACK	(1ull << 6)	/* postcopy: the source acknowledges DONE */
 #define WIRE_CAP_DEV_LOAD	(1ull << 7)	/* the destination answers DEV_LOAD */
-#define WIRE_CAPS_V1		(WIRE_CAP_ZERO_PAGES | WIRE_CAP_MULTIFD | WIRE_CAP_DEVICE_STATE | \
-				 WIRE_CAP_DEV_LOAD)
+#define WIRE_CAPS_V1		(WIRE_CAP_ZERO_PAGES | WIRE_CAP_MULTIFD | \
+				 WIRE_CAP_DEVICE_STATE | WIRE_CAP_DEV_LOAD)
 #define WIRE_CAPS_POSTCOPY	(WIRE_CAP_POSTCOPY | WIRE_CAP_PREEMPT | WIRE_CAP_RETURN_PATH | \
 				 WIRE_CAP_DONE_ACK)
 /* What a version-1 source must get to proceed. */
@@ -147,7 +147,7 @@ enum wire_pkt_type {
 	WIRE_PKT_RESUME,		/* main, src -> dst: reconnect a paused postcopy */
 	WIRE_PKT_RECEIVED,		/* main, dst -> src: received bitmap words */
 	WIRE_PKT_NOT_SWITCHED,		/* main, dst -> src: proof before ERROR NOT_SWITCHED */
-	WIRE_PKT_DEV_LOAD,		/* main: how far each device's load got (asked, answered) */
+	WIRE_PKT_DEV_LOAD,		/* main: how far each device's load got (both ways) */
 	WIRE_PKT_TYPE_MAX = WIRE_PKT_DEV_LOAD,
 };
 

@@ -77,6 +77,7 @@ void sw_predict(const struct sw_inputs *in, struct sw_parts *out);
  * prediction as it was before (bench/devstate_bench.sh compares the two).
  */
 void sw_dest_load_apply(const struct wire_dev_loaded *l, uint64_t sent, struct sw_device *d);
+
 double sw_total(const struct sw_parts *p);
 /* The name of the largest part ("device state save", ...). */
 const char *sw_largest(const struct sw_parts *p);

@@ -8,7 +8,8 @@
 
 #define MiB	(1024.0 * 1024)
 /* A device: bytes left, save and load rates (bytes/s, 0: unknown). */
-#define DEV(left, save, load)	{ .remaining = (left), .save_rate = (save), .load_rate = (load) }
+#define DEV(left, save, load)	\
+	{ .remaining = (left), .save_rate = (save), .load_rate = (load) }
 
 /* 100 MiB devices saved and loaded at 200 MiB/s. */
 static struct sw_device dev100[4] = {

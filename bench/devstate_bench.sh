@@ -30,6 +30,10 @@
 #   setting: predicted and measured downtime (medians), the error of each
 #   run, how many runs were within +-20 %, how many met the limit where the
 #   switch waited for a fit, and the median parts predicted / measured.
+#   BENCH_PREDICT picks settings by name (default all: 1main 1chan 4main
+#   4chan 4chan1500 pre75 pre90); BENCH_PREDICT_OLD=1 adds, interleaved,
+#   each one with the prediction as it was before the destination's load
+#   report (VMIG_SWITCHOVER_NO_LOAD_LAG, helper/source/switchover.h).
 # free: an idle BENCH_FREE_MEM (default 1G) guest, every page written, with
 #   0, 50 and 75 % of it hinted free: total time and bytes on the wire.
 # Prints markdown tables.
@@ -51,7 +55,8 @@ tmp=$VMIG_TMP
 VMIG_AT_EXIT='[ -z "${BENCH_SAVE:-}" ] || { mkdir -p "$BENCH_SAVE" && cp "$VMIG_TMP"/res/* "$BENCH_SAVE"/ 2>/dev/null; }'
 mkdir "$tmp/res"
 
-# migrate MEM "guest args" "dest guest args" "migrate args": the JSON report.
+# migrate MEM "guest args" "dest guest args" "migrate args" ["VAR=value" for migrate]:
+# the JSON report.
 migrate() {
 	local p dg
 	p=$(free_port)
@@ -67,12 +72,12 @@ migrate() {
 	must_wait_for "$tmp/ls.err" "waiting for a source" 120
 	must_wait_for "$tmp/sg.out" "guest: ready" 120
 	sleep 0.3
-	$vmig migrate --vmm "$tmp/src.sock" --to "127.0.0.1:$p" $AUTH --json --no-progress $4 | tr -d '\n'
+	env ${5:-} $vmig migrate --vmm "$tmp/src.sock" --to "127.0.0.1:$p" $AUTH --json --no-progress $4 | tr -d '\n'
 	echo
 	wait "$dg" || { echo "bench: destination guest failed" >&2; cat "$tmp/dg.err" >&2; exit 1; }
 }
 
-# interleave FILE_PREFIX "label|mem|guest args|dest guest args|migrate args"...:
+# interleave FILE_PREFIX "label|mem|guest args|dest guest args|migrate args[|env]"...:
 # BENCH_REPS rounds of one run per setting; JSON lines in FILE_PREFIX.<i>.
 interleave() {
 	local pre=$1 r i k n
@@ -82,8 +87,8 @@ interleave() {
 	for ((r = 0; r < reps; r++)); do
 		for ((k = 0; k < n; k++)); do
 			i=$(((k + r) % n))
-			IFS='|' read -r _ m ga da ma <<<"${cfg[$i]}"
-			migrate "$m" "$ga" "$da" "$ma" >>"$pre.$i"
+			IFS='|' read -r _ m ga da ma me <<<"${cfg[$i]}"
+			migrate "$m" "$ga" "$da" "$ma" "$me" >>"$pre.$i"
 		done
 		echo "bench: round $((r + 1)) of $reps done ($(cut -d' ' -f1-3 /proc/loadavg))" >&2
 	done
@@ -221,16 +226,37 @@ if [ "$what" = predict ] || [ "$what" = all ]; then
 		p90+=" --device name=fn$i,size=$dsize,save-rate=$drate,load-rate=$drate,precopy=90%"
 	done
 	g="--pattern random --dirty-rate 32"
-	labels="1 device main channel,1 device 4 channels,4 devices main channel,4 devices 4 channels,4 devices 4 channels,4 devices 75 % precopy 4 channels,4 devices 90 % precopy 4 channels"
-	interleave "$tmp/res/pred" \
-		"a|64M|$g $d1|$d1|--multifd 4 --device-state-channels main --downtime-limit 700" \
-		"b|64M|$g $d1|$d1|--multifd 4 --downtime-limit 700" \
-		"c|64M|$g $d4|$d4|--multifd 4 --device-state-channels main --max-rounds 10" \
-		"d|64M|$g $d4|$d4|--multifd 4 --max-rounds 10" \
-		"e|64M|$g $d4|$d4|--multifd 4 --downtime-limit 1500" \
-		"f|64M|$g $p75|$d4|--multifd 4" \
-		"g|64M|$g $p90|$d4|--multifd 4"
-	stats predict "$labels" "$tmp"/res/pred.{0..6}
+	declare -A plab pcfg
+	plab[1main]="1 device main channel"
+	pcfg[1main]="64M|$g $d1|$d1|--multifd 4 --device-state-channels main --downtime-limit 700"
+	plab[1chan]="1 device 4 channels"
+	pcfg[1chan]="64M|$g $d1|$d1|--multifd 4 --downtime-limit 700"
+	plab[4main]="4 devices main channel"
+	pcfg[4main]="64M|$g $d4|$d4|--multifd 4 --device-state-channels main --max-rounds 10"
+	plab[4chan]="4 devices 4 channels"
+	pcfg[4chan]="64M|$g $d4|$d4|--multifd 4 --max-rounds 10"
+	plab[4chan1500]="4 devices 4 channels"
+	pcfg[4chan1500]="64M|$g $d4|$d4|--multifd 4 --downtime-limit 1500"
+	plab[pre75]="4 devices 75 % precopy 4 channels"
+	pcfg[pre75]="64M|$g $p75|$d4|--multifd 4"
+	plab[pre90]="4 devices 90 % precopy 4 channels"
+	pcfg[pre90]="64M|$g $p90|$d4|--multifd 4"
+	cfg=() labels="" files="" k=0
+	for name in ${BENCH_PREDICT:-1main 1chan 4main 4chan 4chan1500 pre75 pre90}; do
+		[ -n "${pcfg[$name]:-}" ] || { echo "bench: no predict setting $name" >&2; exit 1; }
+		cfg+=("$name|${pcfg[$name]}")
+		labels+="${labels:+,}${plab[$name]}"
+		files+=" $tmp/res/pred.$k"
+		k=$((k + 1))
+		if [ -n "${BENCH_PREDICT_OLD:-}" ]; then
+			cfg+=("$name|${pcfg[$name]}|VMIG_SWITCHOVER_NO_LOAD_LAG=1")
+			labels+=",${plab[$name]} (old prediction)"
+			files+=" $tmp/res/pred.$k"
+			k=$((k + 1))
+		fi
+	done
+	interleave "$tmp/res/pred" "${cfg[@]}"
+	stats predict "$labels" $files
 	echo
 fi
 

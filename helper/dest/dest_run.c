@@ -63,6 +63,12 @@ int dest_run(struct dest *d)
 			if (round > d->rep->rounds)
 				d->rep->rounds = round;
 		}
+		/* The source's switchover prediction asks how far the loads got. */
+		if (ev.type == WIRE_PKT_DEV_LOAD) {
+			r = devstate_recv_report(&d->ds, &d->main);
+			if (r)
+				return fail(d, r, "main channel: %s", d->main.err);
+		}
 		trace("dst: %s", wire_pkt_name(ev.type));
 		if (ev.type == WIRE_PKT_DISCARD || ev.type == WIRE_PKT_POSTCOPY) {
 			r = dest_pc_event(d, &ev);

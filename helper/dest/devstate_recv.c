@@ -160,6 +160,8 @@ static void *load_thread(void *arg)
 		c = *slot(d, d->next_seq);
 		*slot(d, d->next_seq) = NULL;
 		d->busy = true;
+		if (!d->load_t0)
+			d->load_t0 = now_ns();
 		pthread_mutex_unlock(&ds->lock);
 		r = load_chunk(ds, d, c);
 		pthread_mutex_lock(&ds->lock);
@@ -170,6 +172,7 @@ static void *load_thread(void *arg)
 		ds->buffered -= chunk_cost(c->len);
 		if (!r && (c->flags & WIRE_DEVSTATE_LAST)) {
 			d->done = true;
+			d->load_ns = now_ns() - d->load_t0;
 			ds->ndone++;
 			trace("dst: device %s.%u loaded: %llu bytes", d->w.name, d->w.instance,
 			      (unsigned long long)d->bytes);
@@ -357,6 +360,7 @@ int devstate_recv_chunk(void *arg, struct stream *s, uint32_t len)
 	c->flags = dh.flags;
 	c->len = dh.len;
 	*slot(d, dh.seq) = c;
+	d->received += dh.len;
 	pthread_cond_broadcast(&ds->cond);
 	pthread_mutex_unlock(&ds->lock);
 	return 0;
@@ -383,6 +387,33 @@ int devstate_recv_finish(struct devstate_recv *ds)
 		r = ds_fail_locked(ds, EPROTO, "device state incomplete");
 	pthread_mutex_unlock(&ds->lock);
 	return r;
+}
+
+int devstate_recv_report(struct devstate_recv *ds, struct stream *main)
+{
+	uint8_t buf[sizeof(struct wire_dev_load) +
+		    WIRE_MAX_DEVICES * sizeof(struct wire_dev_loaded)];
+	struct wire_dev_load *h = (struct wire_dev_load *)buf;
+	struct wire_dev_loaded *l = (struct wire_dev_loaded *)(h + 1);
+	uint64_t t = now_ns();
+	unsigned int i;
+
+	memset(buf, 0, sizeof(buf));
+	if (!ds->dev)
+		return stream_send_pkt(main, WIRE_PKT_DEV_LOAD, buf, sizeof(*h));
+	h->nr_devices = ds->nr_devices;
+	pthread_mutex_lock(&ds->lock);
+	for (i = 0; i < ds->nr_devices; i++) {
+		const struct ds_dev *d = &ds->dev[i];
+
+		/* A chunk being handed over is not loaded yet. */
+		l[i].received = d->received;
+		l[i].loaded = d->bytes;
+		l[i].load_ns = d->load_ns ? d->load_ns : d->load_t0 ? t - d->load_t0 : 0;
+	}
+	pthread_mutex_unlock(&ds->lock);
+	return stream_send_pkt(main, WIRE_PKT_DEV_LOAD, buf,
+			       sizeof(*h) + ds->nr_devices * sizeof(*l));
 }
 
 void devstate_recv_cancel(struct devstate_recv *ds)

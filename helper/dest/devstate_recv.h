@@ -42,7 +42,9 @@ struct ds_dev {
 	uint32_t last_seq;		/* UINT32_MAX: not seen yet */
 	bool busy, done;
 	int fd;
-	uint64_t bytes;
+	uint64_t bytes;			/* loaded */
+	uint64_t received;		/* arrived (loaded or waiting) */
+	uint64_t load_t0, load_ns;	/* its load began; took (0: running) */
 };
 
 struct devstate_recv {
@@ -79,6 +81,11 @@ int devstate_recv_chunk(void *ds, struct stream *s, uint32_t len);
  * wait until every device is loaded; 0 or -errno.
  */
 int devstate_recv_finish(struct devstate_recv *ds);
+/*
+ * Answer the source's DEV_LOAD on main (wire.h): how far each device's load
+ * got (no device if none was announced).  The main channel's thread.
+ */
+int devstate_recv_report(struct devstate_recv *ds, struct stream *main);
 /* Failure elsewhere: wake every waiter (receive threads waiting for room). */
 void devstate_recv_cancel(struct devstate_recv *ds);
 void devstate_recv_destroy(struct devstate_recv *ds);

@@ -37,6 +37,20 @@ int control_recv(struct stream *s, bool expect_resumed, struct ctl_event *ev)
 		if (h.len != sizeof(ev->round))
 			return stream_fail(s, EPROTO, "malformed ROUND: %u bytes", h.len);
 		return stream_read(s, &ev->round, sizeof(ev->round));
+	case WIRE_PKT_DEV_LOAD:
+		if (!expect_resumed)
+			return h.len ? stream_fail(s, EPROTO, "DEV_LOAD question with %u bytes",
+						   h.len) : 0;
+		if (h.len < sizeof(ev->dev_load))
+			return stream_fail(s, EPROTO, "malformed DEV_LOAD: %u bytes", h.len);
+		r = stream_read(s, &ev->dev_load, sizeof(ev->dev_load));
+		if (r)
+			return r;
+		if (ev->dev_load.nr_devices > WIRE_MAX_DEVICES || ev->dev_load.reserved ||
+		    h.len != sizeof(ev->dev_load) + ev->dev_load.nr_devices * sizeof(ev->loaded[0]))
+			return stream_fail(s, EPROTO, "malformed DEV_LOAD: %u devices in %u bytes",
+					   ev->dev_load.nr_devices, h.len);
+		return stream_read(s, ev->loaded, ev->dev_load.nr_devices * sizeof(ev->loaded[0]));
 	case WIRE_PKT_DONE:
 		if (!expect_resumed)
 			break;
@@ -72,4 +86,17 @@ int control_recv(struct stream *s, bool expect_resumed, struct ctl_event *ev)
 	}
 	return stream_fail(s, EPROTO, "out-of-order packet on the main channel: %s",
 			   wire_pkt_name(h.type));
+}
+
+int control_dev_load(struct stream *s, struct ctl_event *ev)
+{
+	int r = stream_send_pkt(s, WIRE_PKT_DEV_LOAD, NULL, 0);
+
+	do {
+		if (!r)
+			r = control_recv(s, true, ev);
+	} while (!r && ev->type == WIRE_PKT_NOP);
+	if (!r && ev->type != WIRE_PKT_DEV_LOAD)
+		r = stream_fail(s, EPROTO, "%s instead of DEV_LOAD", wire_pkt_name(ev->type));
+	return r;
 }

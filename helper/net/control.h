@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* Main-channel messages after the handshake: ROUND, COMPLETE, RESUMED, ERROR, NOP. */
+/* Main-channel messages after the handshake: ROUND, COMPLETE, RESUMED, DEV_LOAD, ERROR, NOP. */
 #ifndef VMIG_CONTROL_H
 #define VMIG_CONTROL_H
 
@@ -16,6 +16,8 @@ struct ctl_event {
 	struct wire_postcopy postcopy;
 	struct wire_discard discard;	/* + ranges: first, n pairs */
 	uint64_t ranges[2 * WIRE_MAX_DISCARD];
+	struct wire_dev_load dev_load;	/* source: + loaded[nr_devices]; dest: the question */
+	struct wire_dev_loaded loaded[WIRE_MAX_DEVICES];
 };
 
 /*
@@ -25,5 +27,7 @@ struct ctl_event {
  * ERROR and anything out of order become -errno with s->err set.
  */
 int control_recv(struct stream *s, bool expect_resumed, struct ctl_event *ev);
+/* Source: ask the destination how far its device loads got; ev holds the answer. */
+int control_dev_load(struct stream *s, struct ctl_event *ev);
 
 #endif

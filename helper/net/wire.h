@@ -6,8 +6,8 @@
  * what the connection carries; then packets: {type, flags, len} + len bytes.
  *
  *   main      src -> dst: HELLO, [DEVICES], ROUND*, [DEVSTATE*], COMPLETE | ERROR
- *                         (NOP at any time)
- *             dst -> src: HELLO_REPLY, RESUMED | ERROR
+ *                         (NOP at any time; DEV_LOAD before the switch)
+ *             dst -> src: HELLO_REPLY, RESUMED | ERROR  (DEV_LOAD: the answer)
  *   multifd i src -> dst: PAGES*, DEVSTATE*, END            (NOP at any time)
  *
  * Device state (WIRE_CAP_DEVICE_STATE): DEVICES lists the source VMM's
@@ -69,7 +69,9 @@ enum wire_chan_kind {
 #define WIRE_CAP_RETURN_PATH	(1ull << 4)	/* a return-path channel (page requests) */
 #define WIRE_CAP_DEVICE_STATE	(1ull << 5)	/* DEVICES + DEVSTATE packets */
 #define WIRE_CAP_DONE_ACK	(1ull << 6)	/* postcopy: the source acknowledges DONE */
-#define WIRE_CAPS_V1		(WIRE_CAP_ZERO_PAGES | WIRE_CAP_MULTIFD | WIRE_CAP_DEVICE_STATE)
+#define WIRE_CAP_DEV_LOAD	(1ull << 7)	/* the destination answers DEV_LOAD */
+#define WIRE_CAPS_V1		(WIRE_CAP_ZERO_PAGES | WIRE_CAP_MULTIFD | \
+				 WIRE_CAP_DEVICE_STATE | WIRE_CAP_DEV_LOAD)
 #define WIRE_CAPS_POSTCOPY	(WIRE_CAP_POSTCOPY | WIRE_CAP_PREEMPT | WIRE_CAP_RETURN_PATH | \
 				 WIRE_CAP_DONE_ACK)
 /* What a version-1 source must get to proceed. */
@@ -145,7 +147,8 @@ enum wire_pkt_type {
 	WIRE_PKT_RESUME,		/* main, src -> dst: reconnect a paused postcopy */
 	WIRE_PKT_RECEIVED,		/* main, dst -> src: received bitmap words */
 	WIRE_PKT_NOT_SWITCHED,		/* main, dst -> src: proof before ERROR NOT_SWITCHED */
-	WIRE_PKT_TYPE_MAX = WIRE_PKT_NOT_SWITCHED,
+	WIRE_PKT_DEV_LOAD,		/* main: how far each device's load got (both ways) */
+	WIRE_PKT_TYPE_MAX = WIRE_PKT_DEV_LOAD,
 };
 
 struct wire_pkt_hdr {			/* 8 bytes */
@@ -225,6 +228,26 @@ struct wire_devstate {
 	uint32_t seq;			/* 0, 1, ... per device */
 	uint32_t flags;
 	uint32_t len;
+};
+
+/*
+ * DEV_LOAD (WIRE_CAP_DEV_LOAD): before the switch the source may ask, with
+ * an empty DEV_LOAD on main, how far each device's load got on the
+ * destination; the destination answers at once with a DEV_LOAD carrying
+ * this, + nr_devices x struct wire_dev_loaded in DEVICES order (none if no
+ * device was announced).  The source waits for the answer before anything
+ * else on main, so one is never in the way of RESUMED.  Its switchover
+ * prediction counts what the loads lag behind (helper/source/switchover.h).
+ */
+struct wire_dev_load {
+	uint32_t nr_devices;
+	uint32_t reserved;
+};
+
+struct wire_dev_loaded {		/* 24 bytes, all as of the same moment */
+	uint64_t received;		/* bytes of its state that arrived */
+	uint64_t loaded;		/* ... of which its load has taken */
+	uint64_t load_ns;		/* its load has run this long (0: not begun) */
 };
 
 /* RESUMED may carry the destination's side of the downtime (else len 0). */

@@ -93,6 +93,7 @@ static double ctl_rtt_ms(const struct precopy *pc)
  * else the rate that part ran at.  The declared rate comes first: the part
  * ran beside the bulk stage and the vCPUs (under load at half the rate in
  * the benchmark), the rest runs with the guest stopped and the pages sent.
+ * The destination says how far the loads already running got.
  */
 static int predict(struct precopy *pc, uint64_t dirty_bytes, bool postcopy)
 {
@@ -113,6 +114,7 @@ static int predict(struct precopy *pc, uint64_t dirty_bytes, bool postcopy)
 		.postcopy = postcopy,
 	};
 	uint64_t t = now_ns(), left = 0;
+	struct ctl_event ev = { 0 };
 	unsigned int i;
 	int r;
 
@@ -122,6 +124,13 @@ static int predict(struct precopy *pc, uint64_t dirty_bytes, bool postcopy)
 	else if (r != -EOPNOTSUPP)
 		return fail(pc, r, "the VMM did not answer the device status query: %s",
 			    strerror(-r));
+	/* Devices loading already: how far they got on the destination. */
+	if (s->ds.nr_precopy && (s->ses.hs.caps & WIRE_CAP_DEV_LOAD)) {
+		r = control_dev_load(&s->ses.main, &ev);
+		if (r)
+			return fail(pc, r, "%s: %s", ev.type == WIRE_PKT_ERROR ? "destination" :
+				    "main channel", s->ses.main.err);
+	}
 	for (i = 0; i < in.nr_devices && i < WIRE_MAX_DEVICES; i++) {
 		const struct vmig_dev_desc *v = vmig_ctl_device(s->ctl, i);
 		uint64_t sent;
@@ -133,6 +142,8 @@ static int predict(struct precopy *pc, uint64_t dirty_bytes, bool postcopy)
 			.save_rate = v->save_rate ? (double)v->save_rate : rate,
 			.load_rate = v->load_rate,
 		};
+		if (i < ev.dev_load.nr_devices)
+			sw_dest_load_apply(&ev.loaded[i], sent, &dev[i]);
 		left += dev[i].remaining;
 	}
 	in.ctl_rtt_ms = ctl_rtt_ms(pc);

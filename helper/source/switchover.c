@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* The switchover's predicted downtime, part by part (switchover.h). */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "switchover.h"
@@ -104,6 +105,44 @@ void sw_predict(const struct sw_inputs *in, struct sw_parts *out)
 		if (in->dev[last].load_rate > 0)
 			out->load += tail / in->dev[last].load_rate * 1e3;
 	}
+	/* A load that lags takes its backlog and the rest at its own rate from now. */
+	for (i = 0; i < in->nr_devices && i < WIRE_MAX_DEVICES; i++) {
+		const struct sw_device *d = &in->dev[i];
+		double end;
+
+		if (!d->backlog || d->load_rate <= 0)
+			continue;
+		end = (d->backlog + d->remaining) / d->load_rate * 1e3;
+		if (end - out->dev_save - out->transfer > out->load)
+			out->load = end - out->dev_save - out->transfer;
+	}
+}
+
+void sw_dest_load_apply(const struct wire_dev_loaded *l, uint64_t sent, struct sw_device *d)
+{
+	double rate = d->load_rate, behind;
+
+	if (getenv("VMIG_SWITCHOVER_NO_LOAD_LAG"))
+		return;
+	/* More than a chunk waiting: the load went at its own rate, not the arrivals'. */
+	if (rate <= 0 && l->received > l->loaded + WIRE_DEV_CHUNK_MAX && l->loaded >= (1u << 20) &&
+	    l->load_ns)
+		rate = l->loaded / (l->load_ns / 1e9);
+	if (rate <= 0)
+		return;
+	/*
+	 * Since it began the load can have taken rate x load_ns at most: the
+	 * rest of what was sent (arrived or on its way) waits for it.  And what
+	 * waits on the destination now goes at that rate at best, if the load
+	 * fell behind even that (a load starved of CPU).
+	 */
+	behind = sent - rate * (l->load_ns / 1e9);
+	if (l->received > l->loaded && l->received - l->loaded > behind)
+		behind = l->received - l->loaded;
+	if (behind < 1)
+		return;
+	d->backlog = behind;
+	d->load_rate = rate;
 }
 
 double sw_total(const struct sw_parts *p)

@@ -23,6 +23,17 @@
  *   them.  Device save is when the last device is read (saves ahead of
  *   slower loads are buffered on the destination), load is how much later
  *   the last load ends, transfer is the last chunk's flight.
+ * - a load that lags: a device with a precopy part is loading on the
+ *   destination already, and its load may have begun well after its save
+ *   (its first chunks queued behind the bulk stage's pages).  Loading at
+ *   most at its load rate since it began (asked of the destination just
+ *   before: DEV_LOAD, wire.h), it cannot end before its start plus its
+ *   size at that rate: what its precopy part sent beyond that is a backlog
+ *   that goes before the rest; so is what waits on the destination, if
+ *   more (a load slower than its rate, starved of CPU).  The load part is
+ *   how much later than the save and transfer that end is, if later.  The
+ *   load rate: declared, or else measured on the destination while the
+ *   load lagged its arrivals.
  */
 #ifndef VMIG_SWITCHOVER_H
 #define VMIG_SWITCHOVER_H
@@ -30,9 +41,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+struct wire_dev_loaded;
+
 struct sw_device {
 	uint64_t remaining;		/* bytes its save at switchover will send */
 	double save_rate, load_rate;	/* bytes/s; 0: unknown (only the link limits it) */
+	uint64_t backlog;		/* sent, and more than its load can have taken */
 };
 
 struct sw_inputs {
@@ -54,6 +68,16 @@ struct sw_parts {
 };
 
 void sw_predict(const struct sw_inputs *in, struct sw_parts *out);
+
+/*
+ * Into a device's inputs, from the destination's DEV_LOAD answer l and the
+ * bytes its precopy part sent so far: what its load lags behind and, if d
+ * has no load rate, the one its load ran at there while it lagged.  With
+ * VMIG_SWITCHOVER_NO_LOAD_LAG set in the environment it does nothing: the
+ * prediction as it was before (bench/devstate_bench.sh compares the two).
+ */
+void sw_dest_load_apply(const struct wire_dev_loaded *l, uint64_t sent, struct sw_device *d);
+
 double sw_total(const struct sw_parts *p);
 /* The name of the largest part ("device state save", ...). */
 const char *sw_largest(const struct sw_parts *p);

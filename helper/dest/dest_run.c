@@ -65,9 +65,9 @@ int dest_run(struct dest *d)
 		}
 		/* The source's switchover prediction asks how far the loads got. */
 		if (ev.type == WIRE_PKT_DEV_LOAD) {
-			r = devstate_recv_report(&d->ds, &d->main);
+			r = devstate_recv_report(&d->ds, &d->ses.main);
 			if (r)
-				return fail(d, r, "main channel: %s", d->main.err);
+				return fail(d, r, "main channel: %s", d->ses.main.err);
 		}
 		trace("dst: %s", wire_pkt_name(ev.type));
 		if (ev.type == WIRE_PKT_DISCARD || ev.type == WIRE_PKT_POSTCOPY) {

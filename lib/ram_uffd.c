@@ -338,24 +338,12 @@ static const struct ram_ops uffd_ops = {
 
 struct vmig_ram *vmig_ram_open_uffd(struct vmig_ctl *ctl)
 {
-	struct vmig_ram *ram = calloc(1, sizeof(*ram));
-	struct uffd_priv *p = calloc(1, sizeof(*p));
-	int ret;
+	struct vmig_ram *ram = ram_new(&uffd_ops, sizeof(struct uffd_priv));
+	struct uffd_priv *p;
 
-	if (!ram || !p) {
-		free(ram);
-		free(p);
-		errno = ENOMEM;
+	if (!ram)
 		return NULL;
-	}
+	p = ram->priv;
 	p->uffd = p->pagemap = p->stop_fd = p->missing_fd = -1;
-	ram->ops = &uffd_ops;
-	ram->priv = p;
-	ret = ram_map_regions(ram, ctl);
-	if (ret) {
-		vmig_ram_close(ram);
-		errno = -ret;
-		return NULL;
-	}
-	return ram;
+	return ram_open_regions(ram, ctl);
 }

@@ -15,21 +15,7 @@ if ! command -v openssl >/dev/null; then
 	exit
 fi
 
-has() { grep -q -- "$2" "$MIG_TMP/$1"; }
-
-# creds DIR NAME: a CA and a certificate for 127.0.0.1/localhost signed by it.
-creds() {
-	local d=$MIG_TMP/$1
-	mkdir -p "$d"
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-		-keyout "$d/ca.key" -out "$d/ca.pem" -subj "/CN=vmig test CA $1" 2>/dev/null &&
-	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-		-keyout "$d/key.pem" -out "$d/req.csr" -subj "/CN=localhost" 2>/dev/null &&
-	printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$d/ext" &&
-	openssl x509 -req -in "$d/req.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
-		-CAcreateserial -days 2 -extfile "$d/ext" -out "$d/cert.pem" 2>/dev/null
-}
-creds good && creds other || { echo "# openssl could not make test certificates"; exit 1; }
+vmig_x509 "$MIG_TMP/good" && vmig_x509 "$MIG_TMP/other" || { echo "# openssl could not make test certificates"; exit 1; }
 # A certificate from another CA, presented with this CA's ca.pem.
 mkdir -p "$MIG_TMP/rogue"
 cp "$MIG_TMP/good/ca.pem" "$MIG_TMP/rogue/ca.pem"
@@ -38,9 +24,8 @@ cp "$MIG_TMP/other/cert.pem" "$MIG_TMP/other/key.pem" "$MIG_TMP/rogue/"
 mkdir -p "$MIG_TMP/badkey"
 cp "$MIG_TMP/good/ca.pem" "$MIG_TMP/good/cert.pem" "$MIG_TMP/badkey/"
 cp "$MIG_TMP/other/key.pem" "$MIG_TMP/badkey/key.pem"
-(umask 077
- echo "vmig:$(openssl rand -hex 32)" >"$MIG_TMP/good.psk"
- echo "vmig:$(openssl rand -hex 32)" >"$MIG_TMP/wrong.psk")
+vmig_psk "$MIG_TMP/good.psk"
+vmig_psk "$MIG_TMP/wrong.psk"
 GOOD="--tls-creds $MIG_TMP/good"
 PSK="--tls-psk $MIG_TMP/good.psk"
 

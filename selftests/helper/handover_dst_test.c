@@ -82,12 +82,29 @@ static struct vmig_ctl *switch_and_die(struct __test_metadata *_metadata,
 	return ctl;
 }
 
+/*
+ * The helper that took over: wake the waiting vCPU, read its fault again
+ * on @uffd and place @page there; the vCPU goes on with what was placed.
+ */
+static void serve_again(struct __test_metadata *_metadata,
+			FIXTURE_DATA(handover_dst) *self, int uffd, struct vcpu *c,
+			const uint64_t *page)
+{
+	struct uffdio_range wake = { .start = (uintptr_t)self->v.ram, .len = RAM_SIZE };
+	struct uffdio_copy copy = { .src = (uintptr_t)page, .len = PAGE };
+
+	ASSERT_EQ(0, ioctl(uffd, UFFDIO_WAKE, &wake));
+	EXPECT_EQ((uint64_t)(uintptr_t)c->addr, read_fault(uffd));
+	copy.dst = (uintptr_t)c->addr;
+	ASSERT_EQ(0, ioctl(uffd, UFFDIO_COPY, &copy));
+	pthread_join(c->thread, NULL);
+	EXPECT_EQ(page[0], c->seen);
+}
+
 TEST_F(handover_dst, the_next_helper_takes_the_same_uffd_and_the_waiting_vcpu_gets_its_page)
 {
 	static uint64_t page[PAGE / 8] = { 0x5eed5eed5eed5eedull };
 	struct vcpu c = { 0 };
-	struct uffdio_range wake = { .start = (uintptr_t)self->v.ram, .len = RAM_SIZE };
-	struct uffdio_copy copy = { .src = (uintptr_t)page, .len = PAGE };
 	char got[VMIG_HANDOVER_MAX];
 	struct vmig_ctl *ctl;
 	int uffd, n;
@@ -109,12 +126,7 @@ TEST_F(handover_dst, the_next_helper_takes_the_same_uffd_and_the_waiting_vcpu_ge
 	uffd = vmig_ctl_postcopy(ctl, 5000);
 	ASSERT_LT(0, uffd);
 	/* Woken, the vCPU faults again: its fault comes to the new helper. */
-	ASSERT_EQ(0, ioctl(uffd, UFFDIO_WAKE, &wake));
-	EXPECT_EQ((uint64_t)(uintptr_t)c.addr, read_fault(uffd));
-	copy.dst = (uintptr_t)c.addr;
-	ASSERT_EQ(0, ioctl(uffd, UFFDIO_COPY, &copy));
-	pthread_join(c.thread, NULL);
-	EXPECT_EQ(page[0], c.seen);
+	serve_again(_metadata, self, uffd, &c, page);
 	EXPECT_EQ(0, vmig_ctl_complete(ctl));
 	ASSERT_EQ(1, test_wait_count(&self->v.completes, 1));
 	EXPECT_FALSE(vmig_vmm_handed_over(self->v.vmm));
@@ -126,8 +138,6 @@ TEST_F(handover_dst, a_helper_that_does_not_take_over_can_neither_restart_nor_en
 {
 	static uint64_t page[PAGE / 8] = { 0x0123456789abcdefull };
 	struct vcpu c = { 0 };
-	struct uffdio_range wake = { .start = (uintptr_t)self->v.ram, .len = RAM_SIZE };
-	struct uffdio_copy copy = { .src = (uintptr_t)page, .len = PAGE };
 	char got[VMIG_HANDOVER_MAX];
 	struct vmig_ctl *ctl;
 	int uffd;
@@ -168,12 +178,7 @@ TEST_F(handover_dst, a_helper_that_does_not_take_over_can_neither_restart_nor_en
 	EXPECT_EQ(0, memcmp(got, record, sizeof(record)));
 	uffd = vmig_ctl_postcopy(ctl, 5000);
 	ASSERT_LT(0, uffd);
-	ASSERT_EQ(0, ioctl(uffd, UFFDIO_WAKE, &wake));
-	EXPECT_EQ((uint64_t)(uintptr_t)c.addr, read_fault(uffd));
-	copy.dst = (uintptr_t)c.addr;
-	ASSERT_EQ(0, ioctl(uffd, UFFDIO_COPY, &copy));
-	pthread_join(c.thread, NULL);
-	EXPECT_EQ(page[0], c.seen);
+	serve_again(_metadata, self, uffd, &c, page);
 	/* A helper that gives up ends it: ERROR, after taking over, is final. */
 	EXPECT_EQ(0, vmig_ctl_error(ctl, "test: gave up"));
 	ASSERT_EQ(1, test_wait_count(&self->v.errors, 1));

@@ -82,12 +82,11 @@ static void *fault_thread_fn(void *arg)
 			break;
 		}
 		for (i = 0; i < n / (ssize_t)sizeof(msgs[0]); i++) {
-			uint64_t addr = msgs[i].arg.pagefault.address & ~(RAM_PAGE_SIZE - 1), page;
-			int reg;
+			uint64_t addr, page;
+			int reg = uffd_msg_page(ram, &msgs[i], &addr, &page);
 
-			if (msgs[i].event != UFFD_EVENT_PAGEFAULT)
+			if (reg == -2)
 				continue;
-			reg = ram_region_of(ram, addr, &page);
 			if (reg >= 0)
 				atomic_fetch_or(&p->dirty[reg][page / 64], 1ull << (page % 64));
 			atomic_fetch_add(&p->wp_faults, 1);

@@ -104,6 +104,18 @@ mig_all_ok() {
 		dump "$2.json" "$2.merr" "${2}ls.err" "${2}ls.out" "${2}dg.err" "${2}sg.err"
 }
 
+# mig_verified NAME P: after a migration to P's pair (its exit code in
+# RC_M), check that it, P's listener and destination guest all ended well
+# and the guest verified every page; show why not.
+mig_verified() {
+	local lpid="PID_${2}ls" dpid="PID_${2}dg"
+	wait_pid "${!lpid}" 20; RC_L=$?
+	wait_pid "${!dpid}" 20; RC_D=$?
+	check "$1" test $RC_M -eq 0 -a $RC_L -eq 0 -a $RC_D -eq 0 -a \
+		-n "$(grep 'verify-all after resume: .* 0 errors' "$MIG_TMP/${2}dg.err")"
+	[ $RC_M -eq 0 ] && [ $RC_D -eq 0 ] || dump "$2.merr" "${2}ls.err" "${2}dg.err"
+}
+
 # mig_ok NAME P: check that mig_run P succeeded; show why not.
 mig_ok() {
 	local name=$1 p=$2

@@ -32,16 +32,9 @@ PSK="--tls-psk $MIG_TMP/good.psk"
 # ok_case NAME LISTEN_TLS MIGRATE_ARGS: a migration that must verify every page.
 ok_case() {
 	local name=$1 p=ok$tap_n
-	dest_pair $p "--mem 64M --verify-all --run 0" "$2 --json" &&
-		src_guest $p "--mem 64M --pattern random --dirty-rate 50" && migrate $p $p "$3"
-	local rc=$?
-	local lpid="PID_${p}ls" dpid="PID_${p}dg"
-	wait_pid "${!lpid}" 20; local lrc=$?
-	wait_pid "${!dpid}" 20; local drc=$?
-	check "$name: migrates, every page verified on the destination" \
-		test $rc -eq 0 -a $lrc -eq 0 -a $drc -eq 0 -a \
-		-n "$(grep 'verify-all after resume: .* 0 errors' "$MIG_TMP/${p}dg.err")"
-	[ $rc -eq 0 ] && [ $drc -eq 0 ] || dump $p.merr ${p}ls.err ${p}dg.err
+	mig_start $p "--mem 64M --verify-all --run 0" "$2 --json" \
+		"--mem 64M --pattern random --dirty-rate 50" "$3"
+	mig_verified "$name: migrates, every page verified on the destination" $p
 	check "$name: no plaintext warning on loopback" \
 		test -z "$(grep -h 'plain TCP' "$MIG_TMP/$p.merr" "$MIG_TMP/${p}ls.err")"
 	if [ -n "${4:-}" ]; then
@@ -79,13 +72,8 @@ check "a PSK source against an x509 listener is refused" \
 	test $rc -eq 1 -a -n "$(grep 'TLS' "$MIG_TMP/$p.merr")" -a "$(grep -c 'dropped connection: TLS handshake failed' "$MIG_TMP/${p}ls.err")" -ge 2
 check "the source guest ran on through all of that, every page intact" \
 	wait_for "$MIG_TMP/${p}sg.err" "memory intact after the failed migration: .* 0 errors" 10
-migrate $p $p "$GOOD"; rc=$?
-wait_pid "$PID_refls" 20; lrc=$?
-wait_pid "$PID_refdg" 20; drc=$?
-check "then the same listener takes a good x509 migration, every page verified" \
-	test $rc -eq 0 -a $lrc -eq 0 -a $drc -eq 0 -a \
-	-n "$(grep 'verify-all after resume: .* 0 errors' "$MIG_TMP/${p}dg.err")"
-[ $rc -eq 0 ] && [ $drc -eq 0 ] || dump $p.merr ${p}ls.err ${p}dg.err
+migrate $p $p "$GOOD"; RC_M=$?
+mig_verified "then the same listener takes a good x509 migration, every page verified" $p
 check "... and it received exactly the good source's pages, none from the refused ones" \
 	python3 -c 'import json,sys; a=json.load(open(sys.argv[1])); b=json.load(open(sys.argv[2])); sys.exit(0 if a["bytes"]["normal"] == b["bytes"]["normal"] and a["bytes"]["zero"] == b["bytes"]["zero"] else 1)' \
 	"$MIG_TMP/$p.json" "$MIG_TMP/${p}ls.out"

@@ -17,26 +17,17 @@ reps=${BENCH_REPS:-7} size=${BENCH_SIZE:-64M} chans=${BENCH_CHANNELS:-4}
 . scripts/lib/vmig.sh
 vmig_setup vmig-authbench	# $VMIG_TMP, cleanup on exit, $AUTH: a token both sides hold
 tmp=$VMIG_TMP
-(umask 077 && echo "vmig:$(openssl rand -hex 32)" >"$tmp/key.psk")
+vmig_psk "$tmp/key.psk"
 
 # run MODE_ARGS NAME: one migration; appends "setup total" to $tmp/res.NAME.
 run() {
 	local p
 	p=$(free_port)
-	rm -f "$tmp"/*.sock "$tmp"/*.out "$tmp"/*.err
-	$vmig guest --socket "$tmp/dst.sock" --mem "$size" --incoming --run 0 >"$tmp/dg.out" 2>"$tmp/dg.err" &
-	vmig_track $!
-	local dg=$!
-	$vmig guest --socket "$tmp/src.sock" --mem "$size" --pattern idle >"$tmp/sg.out" 2>"$tmp/sg.err" &
-	vmig_track $!
-	must_wait_for "$tmp/dg.out" "guest: ready" 120
-	$vmig listen --vmm "$tmp/dst.sock" --port "127.0.0.1:$p" $1 --no-progress >"$tmp/ls.out" 2>"$tmp/ls.err" &
-	vmig_track $!
-	must_wait_for "$tmp/ls.err" "waiting for a source" 120
-	must_wait_for "$tmp/sg.out" "guest: ready" 120
+	bench_guests "$vmig" "$size" "--pattern idle" ""
+	bench_listen $vmig listen --vmm "$tmp/dst.sock" --port "127.0.0.1:$p" $1 --no-progress
 	$vmig migrate --vmm "$tmp/src.sock" --to "127.0.0.1:$p" $1 --multifd "$chans" --json --no-progress \
 		2>"$tmp/m.err" | tail -n 1 >"$tmp/m.json"
-	wait "$dg" || { echo "bench: $2: destination guest failed" >&2; cat "$tmp/m.err" "$tmp/ls.err" >&2; exit 1; }
+	wait "$BENCH_DG" || { echo "bench: $2: destination guest failed" >&2; cat "$tmp/m.err" "$tmp/ls.err" >&2; exit 1; }
 	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["ok"]; print(d["setup_ms"], d["total_ms"])' \
 		"$tmp/m.json" >>"$tmp/res.$2"
 }

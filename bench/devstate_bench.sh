@@ -58,23 +58,14 @@ mkdir "$tmp/res"
 # migrate MEM "guest args" "dest guest args" "migrate args" ["VAR=value" for migrate]:
 # the JSON report.
 migrate() {
-	local p dg
+	local p
 	p=$(free_port)
-	rm -f "$tmp"/*.sock "$tmp"/*.out "$tmp"/*.err
-	$vmig guest --socket "$tmp/dst.sock" --mem "$1" --incoming --run 0 $3 >"$tmp/dg.out" 2>"$tmp/dg.err" &
-	dg=$!
-	vmig_track $dg
-	$vmig guest --socket "$tmp/src.sock" --mem "$1" $2 >"$tmp/sg.out" 2>"$tmp/sg.err" &
-	vmig_track $!
-	must_wait_for "$tmp/dg.out" "guest: ready" 120
-	$vmig listen --vmm "$tmp/dst.sock" --port "127.0.0.1:$p" $AUTH --no-progress >"$tmp/ls.out" 2>"$tmp/ls.err" &
-	vmig_track $!
-	must_wait_for "$tmp/ls.err" "waiting for a source" 120
-	must_wait_for "$tmp/sg.out" "guest: ready" 120
+	bench_guests "$vmig" "$1" "$2" "$3"
+	bench_listen $vmig listen --vmm "$tmp/dst.sock" --port "127.0.0.1:$p" $AUTH --no-progress
 	sleep 0.3
 	env ${5:-} $vmig migrate --vmm "$tmp/src.sock" --to "127.0.0.1:$p" $AUTH --json --no-progress $4 | tr -d '\n'
 	echo
-	wait "$dg" || { echo "bench: destination guest failed" >&2; cat "$tmp/dg.err" >&2; exit 1; }
+	wait "$BENCH_DG" || { echo "bench: destination guest failed" >&2; cat "$tmp/dg.err" >&2; exit 1; }
 }
 
 # interleave FILE_PREFIX "label|mem|guest args|dest guest args|migrate args[|env]"...:

@@ -27,19 +27,11 @@ migrate() {
 	local p
 	p=$(free_port)
 	find "$tmp" -mindepth 1 ! -name token -delete	# (the token stays)
-	$vmig guest --socket "$tmp/dst.sock" --mem "$1" --incoming --run 0 >"$tmp/dg.out" 2>"$tmp/dg.err" &
-	vmig_track $!
-	local dg=$!
-	$vmig guest --socket "$tmp/src.sock" --mem "$1" $3 >"$tmp/sg.out" 2>"$tmp/sg.err" &
-	vmig_track $!
-	must_wait_for "$tmp/dg.out" "guest: ready" 120
-	$vmig listen --vmm "$tmp/dst.sock" --port "127.0.0.1:$p" $AUTH --no-progress >"$tmp/ls.out" 2>"$tmp/ls.err" &
-	vmig_track $!
-	must_wait_for "$tmp/ls.err" "waiting for a source" 120
-	must_wait_for "$tmp/sg.out" "guest: ready" 120
+	bench_guests "$vmig" "$1" "$3" ""
+	bench_listen $vmig listen --vmm "$tmp/dst.sock" --port "127.0.0.1:$p" $AUTH --no-progress
 	sleep 0.3
 	$vmig migrate --vmm "$tmp/src.sock" --to "127.0.0.1:$p" $AUTH --multifd "$2" --json --no-progress
-	wait "$dg" || { echo "bench: destination guest failed" >&2; cat "$tmp/dg.err" >&2; exit 1; }
+	wait "$BENCH_DG" || { echo "bench: destination guest failed" >&2; cat "$tmp/dg.err" >&2; exit 1; }
 }
 
 iperf() {	# STREAMS -> Gbit/s

@@ -27,38 +27,21 @@ vmig_setup vmig-tlsbench	# $VMIG_TMP, cleanup on exit, $AUTH: a token both sides
 tmp=$VMIG_TMP
 
 c=$tmp/creds
-mkdir -p "$c"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
-	-keyout "$c/ca.key" -out "$c/ca.pem" -subj "/CN=vmig bench CA" 2>/dev/null
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$c/key.pem" \
-	-out "$c/req.csr" -subj "/CN=localhost" 2>/dev/null
-printf 'subjectAltName=IP:127.0.0.1\n' >"$c/ext"
-openssl x509 -req -in "$c/req.csr" -CA "$c/ca.pem" -CAkey "$c/ca.key" -CAcreateserial \
-	-days 1 -extfile "$c/ext" -out "$c/cert.pem" 2>/dev/null
-(umask 077; echo "vmig:$(openssl rand -hex 32)" >"$tmp/key.psk")
+vmig_x509 "$c"
+vmig_psk "$tmp/key.psk"
 
 # run CHANNELS "tls args" TAG [BINARY]: prints the source's JSON report.
 run() {
 	local p vmig=${4:-$vmig}
 	p=$(free_port)
-	rm -f "$tmp"/*.sock "$tmp"/*.out "$tmp"/*.err
-	$vmig guest --socket "$tmp/dst.sock" --mem "$size" --incoming --run 0 >"$tmp/dg.out" 2>"$tmp/dg.err" &
-	vmig_track $!
-	local dg=$!
-	$vmig guest --socket "$tmp/src.sock" --mem "$size" --pattern idle >"$tmp/sg.out" 2>"$tmp/sg.err" &
-	vmig_track $!
-	must_wait_for "$tmp/dg.out" "guest: ready" 120
-	/usr/bin/time -o "$tmp/ls.cpu" -f "%U %S" \
-		$vmig listen --vmm "$tmp/dst.sock" --port "127.0.0.1:$p" --no-progress $2 >"$tmp/ls.out" 2>"$tmp/ls.err" &
-	vmig_track $!
-	local ls=$!
-	must_wait_for "$tmp/ls.err" "waiting for a source" 120
-	must_wait_for "$tmp/sg.out" "guest: ready" 120
+	bench_guests "$vmig" "$size" "--pattern idle" ""
+	bench_listen /usr/bin/time -o "$tmp/ls.cpu" -f "%U %S" \
+		$vmig listen --vmm "$tmp/dst.sock" --port "127.0.0.1:$p" --no-progress $2
 	sleep 0.3
 	/usr/bin/time -o "$tmp/mg.cpu" -f "%U %S" \
 		$vmig migrate --vmm "$tmp/src.sock" --to "127.0.0.1:$p" --multifd "$1" --json --no-progress $2
-	wait "$ls" || true
-	wait "$dg" || { echo "bench: destination guest failed" >&2; cat "$tmp/dg.err" "$tmp/ls.err" >&2; exit 1; }
+	wait "$BENCH_LS" || true
+	wait "$BENCH_DG" || { echo "bench: destination guest failed" >&2; cat "$tmp/dg.err" "$tmp/ls.err" >&2; exit 1; }
 	# CPU seconds of both helpers (user + system), whole run, appended to the runs file
 	cat "$tmp/ls.cpu" "$tmp/mg.cpu" | awk '{s += $1 + $2} END {printf "%.2f ", s}' >>"$tmp/cpu.$3"
 }

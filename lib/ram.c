@@ -13,7 +13,7 @@
 #define MADV_POPULATE_WRITE 23
 #endif
 
-int ram_map_regions(struct vmig_ram *ram, struct vmig_ctl *ctl)
+static int ram_map_regions(struct vmig_ram *ram, struct vmig_ctl *ctl)
 {
 	int prot = PROT_READ;
 	unsigned int i;
@@ -40,13 +40,41 @@ int ram_map_regions(struct vmig_ram *ram, struct vmig_ctl *ctl)
 	return 0;
 }
 
-void ram_unmap_regions(struct vmig_ram *ram)
+static void ram_unmap_regions(struct vmig_ram *ram)
 {
 	unsigned int i;
 
 	for (i = 0; i < ram->nr_regions; i++)
 		munmap(ram->regions[i].base, ram->regions[i].pages << RAM_PAGE_SHIFT);
 	ram->nr_regions = 0;
+}
+
+struct vmig_ram *ram_new(const struct ram_ops *ops, size_t priv_size)
+{
+	struct vmig_ram *ram = calloc(1, sizeof(*ram));
+	void *priv = calloc(1, priv_size);
+
+	if (!ram || !priv) {
+		free(ram);
+		free(priv);
+		errno = ENOMEM;
+		return NULL;
+	}
+	ram->ops = ops;
+	ram->priv = priv;
+	return ram;
+}
+
+struct vmig_ram *ram_open_regions(struct vmig_ram *ram, struct vmig_ctl *ctl)
+{
+	int ret = ram_map_regions(ram, ctl);
+
+	if (ret) {
+		vmig_ram_close(ram);
+		errno = -ret;
+		return NULL;
+	}
+	return ram;
 }
 
 int ram_region_of(const struct vmig_ram *ram, uint64_t addr, uint64_t *page)

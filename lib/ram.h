@@ -106,8 +106,13 @@ struct vmig_ram {
 /* The region holding the VMM's address addr (its page in *page), or -1. */
 int ram_region_of(const struct vmig_ram *ram, uint64_t addr, uint64_t *page);
 
-/* Map the ctl's regions into this process (the part every backend shares). */
-int ram_map_regions(struct vmig_ram *ram, struct vmig_ctl *ctl);
-void ram_unmap_regions(struct vmig_ram *ram);
+/*
+ * Opening a backend, the parts every backend shares: a ram of @ops with a
+ * zeroed private part of @priv_size (NULL, errno ENOMEM); then the ctl's
+ * regions mapped into this process (@ram, or NULL with @ram closed through
+ * its ops and errno set).
+ */
+struct vmig_ram *ram_new(const struct ram_ops *ops, size_t priv_size);
+struct vmig_ram *ram_open_regions(struct vmig_ram *ram, struct vmig_ctl *ctl);
 
 #endif

@@ -409,7 +409,6 @@ struct vmig_ram *vmig_ram_open_kmod(struct vmig_ctl *ctl, enum vmig_dirty_mode m
 	struct vmig_ram *ram;
 	struct kmod_priv *p;
 	unsigned int i;
-	int ret;
 
 	if ((unsigned int)mode > VMIG_DIRTY_MODE_HWDIRTY) {
 		errno = EINVAL;
@@ -430,24 +429,12 @@ struct vmig_ram *vmig_ram_open_kmod(struct vmig_ctl *ctl, enum vmig_dirty_mode m
 			return NULL;
 		}
 	}
-	ram = calloc(1, sizeof(*ram));
-	p = calloc(1, sizeof(*p));
-	if (!ram || !p) {
-		free(ram);
-		free(p);
-		errno = ENOMEM;
+	ram = ram_new(&kmod_ops, sizeof(*p));
+	if (!ram)
 		return NULL;
-	}
+	p = ram->priv;
 	p->dmode = mode;
-	ram->ops = &kmod_ops;
-	ram->priv = p;
-	ret = ram_map_regions(ram, ctl);
-	if (ret) {
-		vmig_ram_close(ram);
-		errno = -ret;
-		return NULL;
-	}
-	return ram;
+	return ram_open_regions(ram, ctl);
 }
 
 struct vmig_ram *vmig_ram_open(struct vmig_ctl *ctl, enum vmig_backend be,

@@ -107,12 +107,11 @@ static void *fault_thread_fn(void *arg)
 		}
 		pthread_mutex_lock(&p->wp_lock);
 		for (i = 0; i < n / (ssize_t)sizeof(msgs[0]); i++) {
-			uint64_t addr = msgs[i].arg.pagefault.address & ~(RAM_PAGE_SIZE - 1), page;
-			int reg;
+			uint64_t addr, page;
+			int reg = uffd_msg_page(ram, &msgs[i], &addr, &page);
 
-			if (msgs[i].event != UFFD_EVENT_PAGEFAULT)
+			if (reg == -2)
 				continue;
-			reg = ram_region_of(ram, addr, &page);
 			if (reg >= 0)
 				atomic_fetch_or(&p->dirty[reg][page / 64], 1ull << (page % 64));
 			atomic_fetch_add(&p->wp_faults, 1);
@@ -370,25 +369,13 @@ static const struct ram_ops uffd_ops = {
 
 struct vmig_ram *vmig_ram_open_uffd(struct vmig_ctl *ctl)
 {
-	struct vmig_ram *ram = calloc(1, sizeof(*ram));
-	struct uffd_priv *p = calloc(1, sizeof(*p));
-	int ret;
+	struct vmig_ram *ram = ram_new(&uffd_ops, sizeof(struct uffd_priv));
+	struct uffd_priv *p;
 
-	if (!ram || !p) {
-		free(ram);
-		free(p);
-		errno = ENOMEM;
+	if (!ram)
 		return NULL;
-	}
+	p = ram->priv;
 	p->uffd = p->pagemap = p->stop_fd = p->missing_fd = -1;
 	pthread_mutex_init(&p->wp_lock, NULL);
-	ram->ops = &uffd_ops;
-	ram->priv = p;
-	ret = ram_map_regions(ram, ctl);
-	if (ret) {
-		vmig_ram_close(ram);
-		errno = -ret;
-		return NULL;
-	}
-	return ram;
+	return ram_open_regions(ram, ctl);
 }

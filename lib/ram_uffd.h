@@ -31,4 +31,18 @@ struct uffd_priv {
 	int missing_fd;			/* postcopy destination: the VMM's MISSING uffd */
 };
 
+/*
+ * A message read from a uffd: for a page fault, the faulting page's address
+ * in the VMM (*addr) and its region (returned, -1 outside guest RAM; the
+ * page in *page); -2 for any other event.
+ */
+static inline int uffd_msg_page(const struct vmig_ram *ram, const struct uffd_msg *m,
+				uint64_t *addr, uint64_t *page)
+{
+	if (m->event != UFFD_EVENT_PAGEFAULT)
+		return -2;
+	*addr = m->arg.pagefault.address & ~(RAM_PAGE_SIZE - 1);
+	return ram_region_of(ram, *addr, page);
+}
+
 #endif

@@ -98,12 +98,11 @@ static int uffd_pc_requests(struct vmig_ram *ram, struct vmig_ram_request *out,
 	if (n < 0)
 		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
 	for (i = 0; i < n / (ssize_t)sizeof(msgs[0]); i++) {
-		uint64_t addr = msgs[i].arg.pagefault.address & ~(RAM_PAGE_SIZE - 1), page;
-		int reg;
+		uint64_t addr, page;
+		int reg = uffd_msg_page(ram, &msgs[i], &addr, &page);
 
-		if (msgs[i].event != UFFD_EVENT_PAGEFAULT)
+		if (reg == -2)
 			continue;
-		reg = ram_region_of(ram, addr, &page);
 		if (reg < 0)
 			return -EFAULT;
 		out[got++] = (struct vmig_ram_request){ .region = reg, .page = page };

@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-/* Register guest RAM for write-protect tracking, in the VMM's process. */
+/*
+ * Register guest RAM for write-protect tracking, in the VMM's process; the
+ * userfaultfd creation and span registration uffd_missing.c shares.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/ioctl.h>
@@ -9,14 +12,15 @@
 #include "uffd_compat.h"
 #include "uffd_track.h"
 
-static int uffd_create(uint64_t features)
+int uffd_create(uint64_t features)
 {
 	struct uffdio_api api = { .api = UFFD_API, .features = features };
 	/*
 	 * Kernel-mode faults too where this process may: KVM writes guest RAM
 	 * through get_user_pages, and a user-mode-only uffd fails its fault on
 	 * a write-protected page (KVM_RUN returns EFAULT) instead of waiting
-	 * for the helper to resolve it.  Otherwise user-mode faults only.
+	 * for the helper to resolve it; a VMM's read() into missing guest RAM
+	 * faults in kernel mode too.  Otherwise user-mode faults only.
 	 */
 	int fd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
 
@@ -37,7 +41,6 @@ int uffd_track_register(const struct uffd_span *spans, unsigned int n, enum vmig
 			enum vmig_track *chosen)
 {
 	uint64_t features = UFFD_FEATURE_WP_HUGETLBFS_SHMEM;
-	unsigned int i;
 	int fd;
 
 	if (mode == VMIG_TRACK_AUTO) {
@@ -49,23 +52,34 @@ int uffd_track_register(const struct uffd_span *spans, unsigned int n, enum vmig
 	}
 	if (mode == VMIG_TRACK_ASYNC)
 		features |= UFFD_FEATURE_WP_ASYNC;
-	fd = uffd_create(features);
+	fd = uffd_register_spans(uffd_create(features), spans, n, UFFDIO_REGISTER_MODE_WP, 0);
+	if (fd < 0)
+		return fd;
+	*chosen = mode;
+	return fd;
+}
+
+int uffd_register_spans(int fd, const struct uffd_span *spans, unsigned int n,
+			uint64_t mode, uint64_t ioctls)
+{
+	unsigned int i;
+
 	if (fd < 0)
 		return fd;
 	for (i = 0; i < n; i++) {
 		struct uffdio_register reg = {
 			.range = { .start = (uintptr_t)spans[i].addr, .len = spans[i].size },
-			.mode = UFFDIO_REGISTER_MODE_WP,
+			.mode = mode,
 		};
+		int err = ioctl(fd, UFFDIO_REGISTER, &reg) ? -errno : 0;
 
-		if (ioctl(fd, UFFDIO_REGISTER, &reg)) {
-			int err = -errno;
-
+		if (!err && (reg.ioctls & ioctls) != ioctls)
+			err = -EOPNOTSUPP;
+		if (err) {
 			uffd_track_unregister(fd, spans, i);
 			return err;
 		}
 	}
-	*chosen = mode;
 	return fd;
 }
 

@@ -25,6 +25,19 @@ int uffd_track_register(const struct uffd_span *spans, unsigned int n, enum vmig
 			enum vmig_track *chosen);
 /* Postcopy destination: register every span for MISSING faults; the fd or -errno. */
 int uffd_missing_register(const struct uffd_span *spans, unsigned int n);
+/*
+ * A userfaultfd with the API handshake for @features done: kernel-mode
+ * faults too where this process may (KVM writes guest RAM through
+ * get_user_pages), user-mode ones only otherwise.  The fd or -errno.
+ */
+int uffd_create(uint64_t features);
+/*
+ * Register every span of @fd (a result of uffd_create: a -errno passes
+ * through) for @mode, each offering the @ioctls bits (_UFFDIO_*); on
+ * failure unregister what was and close @fd.  @fd or -errno.
+ */
+int uffd_register_spans(int fd, const struct uffd_span *spans, unsigned int n,
+			uint64_t mode, uint64_t ioctls);
 /* Unregister (wakes any thread blocked on a protected page) and close. */
 void uffd_track_unregister(int uffd, const struct uffd_span *spans, unsigned int n);
 

@@ -46,6 +46,23 @@ static const char *module_kernel(void)
 	return u.release;
 }
 
+/*
+ * The next option of a module subcommand, or -1 at the end; --help and an
+ * unknown option end the command too: the usage shown, the exit code (0
+ * or 2) in *ret, left alone otherwise.
+ */
+static int module_opt(int argc, char **argv, const struct option *opts, int *ret)
+{
+	int c = getopt_long(argc, argv, "h", opts, NULL);
+
+	if (c == 'h' || c == '?') {
+		module_usage(c == 'h' ? stdout : stderr);
+		*ret = c == 'h' ? 0 : 2;
+		return -1;
+	}
+	return c;
+}
+
 static int module_load(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -56,21 +73,12 @@ static int module_load(int argc, char **argv)
 	const char *ko = NULL;
 	char options[1024] = "";
 	size_t n = 0;
-	int c, err, i;
+	int err, i, ret = -1;
 
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'k':
-			ko = optarg;
-			break;
-		case 'h':
-			module_usage(stdout);
-			return 0;
-		default:
-			module_usage(stderr);
-			return 2;
-		}
-	}
+	while (module_opt(argc, argv, opts, &ret) == 'k')
+		ko = optarg;
+	if (ret >= 0)
+		return ret;
 	for (i = optind; i < argc; i++) {
 		if (!strchr(argv[i], '=') || argv[i][0] == '=') {
 			fprintf(stderr, "vmig module load: '%s' is not PARAM=VALUE\n", argv[i]);
@@ -182,21 +190,12 @@ static int module_status(int argc, char **argv)
 	struct vmig_module_status st;
 	struct vmig_nl_info info;
 	struct vmig_nl *nl = NULL;
-	int c, err, nl_err = -ENOENT;
+	int err, nl_err = -ENOENT, ret = -1;
 
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'j':
-			po.json = true;
-			break;
-		case 'h':
-			module_usage(stdout);
-			return 0;
-		default:
-			module_usage(stderr);
-			return 2;
-		}
-	}
+	while (module_opt(argc, argv, opts, &ret) == 'j')
+		po.json = true;
+	if (ret >= 0)
+		return ret;
 	if (optind != argc) {
 		fprintf(stderr, "vmig module status: unexpected argument '%s'\n", argv[optind]);
 		return 2;

@@ -190,12 +190,7 @@ int postcopy_switchover(struct postcopy *pc)
 	int r;
 
 	t_stop = now_ns();
-	r = vmig_ctl_stop(s->ctl, o->timeout_ms);
-	if (r)
-		return fail(pc, r, "the VMM did not stop: %s", strerror(-r));
-	s->vm_stopped = true;
-	s->rep->dt_stop_ns = now_ns() - t_stop;
-	r = src_harvest(s);
+	r = src_stop_vm(s);
 	if (r)
 		return r;
 	/*
@@ -203,13 +198,9 @@ int postcopy_switchover(struct postcopy *pc)
 	 * before POSTCOPY): the destination loads it before the guest resumes.
 	 */
 	t_dev = now_ns();
-	r = devstate_send_all(&s->ds, s->chans, s->ses.nr_chans, &s->ses.main);
-	s->rep->dt_dev_save_ns = now_ns() - t_dev;
-	s->rep->device_bytes = s->ds.bytes;
-	s->rep->device_precopy_bytes = s->ds.precopy_bytes;
-	s->rep->device_precopy_ns = s->ds.precopy_ns;
+	r = src_send_devstate(s);
 	if (r)
-		return fail(pc, r, "%s", s->ds.error);
+		return r;
 	for (i = 0; i < s->ses.nr_chans && !r; i++)
 		r = send_chan_queue(&s->chans[i], 0, 0, 0, SEND_MARK);
 	if (r)

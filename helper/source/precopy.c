@@ -529,13 +529,8 @@ static int switchover(struct precopy *pc)
 
 	t_stop = now_ns();
 	trace("src: stop");
-	r = vmig_ctl_stop(s->ctl, o->timeout_ms);
+	r = src_stop_vm(s);
 	trace("src: stopped");
-	if (r)
-		return fail(pc, r, "the VMM did not stop: %s", strerror(-r));
-	s->vm_stopped = true;
-	s->rep->dt_stop_ns = now_ns() - t_stop;
-	r = src_harvest(s);
 	if (r)
 		return r;
 	pages = s->dirty.pages;
@@ -551,13 +546,9 @@ static int switchover(struct precopy *pc)
 	t_dev = now_ns();
 	s->rep->dt_pages_ns = t_dev - t_stop - s->rep->dt_stop_ns;
 	/* Device save: what the precopy parts had left, then the rest. */
-	r = devstate_send_all(&s->ds, s->chans, s->ses.nr_chans, &s->ses.main);
-	s->rep->dt_dev_save_ns = now_ns() - t_dev;
-	s->rep->device_bytes = s->ds.bytes;
-	s->rep->device_precopy_bytes = s->ds.precopy_bytes;
-	s->rep->device_precopy_ns = s->ds.precopy_ns;
+	r = src_send_devstate(s);
 	if (r)
-		return fail(pc, r, "%s", s->ds.error);
+		return r;
 	trace("src: device state sent");
 	for (i = 0; i < s->ses.nr_chans; i++) {
 		r = send_chan_finish(&s->chans[i], o->timeout_ms);

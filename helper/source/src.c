@@ -162,6 +162,30 @@ int src_harvest(struct src *s)
 	return r ? fail(s, r, "dirty harvest failed: %s", strerror(-r)) : 0;
 }
 
+int src_stop_vm(struct src *s)
+{
+	uint64_t t = now_ns();
+	int r = vmig_ctl_stop(s->ctl, s->o->timeout_ms);
+
+	if (r)
+		return fail(s, r, "the VMM did not stop: %s", strerror(-r));
+	s->vm_stopped = true;
+	s->rep->dt_stop_ns = now_ns() - t;
+	return src_harvest(s);
+}
+
+int src_send_devstate(struct src *s)
+{
+	uint64_t t = now_ns();
+	int r = devstate_send_all(&s->ds, s->chans, s->ses.nr_chans, &s->ses.main);
+
+	s->rep->dt_dev_save_ns = now_ns() - t;
+	s->rep->device_bytes = s->ds.bytes;
+	s->rep->device_precopy_bytes = s->ds.precopy_bytes;
+	s->rep->device_precopy_ns = s->ds.precopy_ns;
+	return r ? fail(s, r, "%s", s->ds.error) : 0;
+}
+
 int src_setup(struct src *s, struct pc_src *ps, struct freepage *fp, uint64_t *rtt_ns)
 {
 	const struct precopy_opts *o = s->o;

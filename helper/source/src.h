@@ -71,6 +71,13 @@ uint64_t src_bytes(struct src *s);
 int src_send_round_info(struct src *s, unsigned int round, uint64_t pages);
 /* Harvest the dirty pages into s->dirty (timed: s->harvest_cost_ns). */
 int src_harvest(struct src *s);
+/* Stop the guest (s->rep->dt_stop_ns: how long the VMM took), then the last harvest. */
+int src_stop_vm(struct src *s);
+/*
+ * The rest of the device state, on every channel before its marker or
+ * end (devstate_send_all); its time and sizes go in the report.
+ */
+int src_send_devstate(struct src *s);
 /* Between waits: the VMM still there, and nothing but NOPs on the main channel. */
 int src_check_main(struct src *s);
 /* Multifd channel i failed with r: report it, in the destination's words if it said why. */

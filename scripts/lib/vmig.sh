@@ -12,12 +12,28 @@
 #   vmig_token DIR           AUTH: a token in DIR/token (also exported as
 #                            VMIG_TOKEN_FILE)
 #   vmig_track PID           kill PID on exit
+#   vmig_x509 DIR [SAN_EXTRA]
+#                            DIR/{ca,cert,key}.pem: a CA of its own and a
+#                            certificate for 127.0.0.1 and localhost (and
+#                            SAN_EXTRA, e.g. ",DNS:x") signed by it (openssl)
+#   vmig_psk FILE            a new pre-shared key for --tls-psk in FILE
 #   free_port                a TCP port free on 127.0.0.1 now
 #   wait_for FILE PATTERN [SECONDS [PID]]
 #                            until PATTERN is in FILE (20 s; 1 if PID exits)
 #   must_wait_for FILE PATTERN [SECONDS [PID]]
 #                            wait_for, or show FILE and exit 1 (benchmarks)
 #   wait_pid PID SECONDS     its exit status; 124 after killing it on timeout
+#   bench_guests BIN MEM "src guest args" "dst guest args"
+#                            in VMIG_TMP, the last run's sockets and output
+#                            gone: a destination guest (dst.sock, incoming,
+#                            --run 0; pid in BENCH_DG) and a source guest
+#                            (src.sock), tracked; returns once the
+#                            destination is ready (benchmarks)
+#   bench_listen CMD...      a listener (CMD: vmig listen --vmm
+#                            $VMIG_TMP/dst.sock ..., maybe behind a wrapper)
+#                            in the background, output in ls.out and ls.err,
+#                            pid in BENCH_LS, tracked; returns once it waits
+#                            for a source and the source guest is ready
 #
 # VMIG_AT_EXIT: a command the cleanup runs once the processes are gone and
 # before VMIG_TMP is (e.g. to save results).
@@ -44,6 +60,21 @@ vmig_token() {
 	AUTH="--token-file $1/token"
 	VMIG_TOKEN_FILE=$1/token	# the python peers (vmig_auth.py) use it too
 	export VMIG_TOKEN_FILE
+}
+
+vmig_x509() {
+	mkdir -p "$1" &&
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+		-keyout "$1/ca.key" -out "$1/ca.pem" -subj "/CN=vmig test CA ${1##*/}" 2>/dev/null &&
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		-keyout "$1/key.pem" -out "$1/req.csr" -subj "/CN=localhost" 2>/dev/null &&
+	printf 'subjectAltName=IP:127.0.0.1,DNS:localhost%s\n' "${2:-}" >"$1/ext" &&
+	openssl x509 -req -in "$1/req.csr" -CA "$1/ca.pem" -CAkey "$1/ca.key" \
+		-CAcreateserial -days 2 -extfile "$1/ext" -out "$1/cert.pem" 2>/dev/null
+}
+
+vmig_psk() {
+	(umask 077 && echo "vmig:$(openssl rand -hex 32)" >"$1")
 }
 
 vmig_track() {
@@ -88,4 +119,24 @@ wait_pid() {
 	kill -9 "$1" 2>/dev/null || true
 	wait "$1" 2>/dev/null || true
 	return 124
+}
+
+# shellcheck disable=SC2086  # the guest args are lists of words
+bench_guests() {
+	rm -f "$VMIG_TMP"/*.sock "$VMIG_TMP"/*.out "$VMIG_TMP"/*.err
+	$1 guest --socket "$VMIG_TMP/dst.sock" --mem "$2" --incoming --run 0 $4 \
+		>"$VMIG_TMP/dg.out" 2>"$VMIG_TMP/dg.err" &
+	BENCH_DG=$!
+	vmig_track $BENCH_DG
+	$1 guest --socket "$VMIG_TMP/src.sock" --mem "$2" $3 >"$VMIG_TMP/sg.out" 2>"$VMIG_TMP/sg.err" &
+	vmig_track $!
+	must_wait_for "$VMIG_TMP/dg.out" "guest: ready" 120
+}
+
+bench_listen() {
+	"$@" >"$VMIG_TMP/ls.out" 2>"$VMIG_TMP/ls.err" &
+	BENCH_LS=$!
+	vmig_track $BENCH_LS
+	must_wait_for "$VMIG_TMP/ls.err" "waiting for a source" 120
+	must_wait_for "$VMIG_TMP/sg.out" "guest: ready" 120
 }

@@ -17,15 +17,9 @@ VMIG=${VMIG_BIN:?}
 # attach_dst_case NAME MIGRATE_ARGS [LISTEN_ARGS (both listeners)]
 attach_dst_case() {
 	local name=$1 margs=$2 largs=${3:-} p=d$tap_n
-	dest_pair "$p" "--mem 64M --verify-all --run 1" "--json --recovery-timeout 60 $largs"
-	src_guest "$p" "--mem 64M --pattern random --dirty-rate 50"
-	local port_var="PORT_$p" spid="PID_${p}sg" dpid="PID_${p}dg" lpid="PID_${p}ls"
-	start "${p}m" "$VMIG" migrate $(auth_args "$margs") --vmm "$MIG_TMP/${p}src.sock" \
-		--to "127.0.0.1:${!port_var}" --json --timeout 5 --no-progress \
-		--recovery-timeout 120 $margs
-	local mpid="PID_${p}m"
+	local port_var="PORT_$p" spid="PID_${p}sg" dpid="PID_${p}dg" lpid="PID_${p}ls" mpid="PID_${p}m"
 	# Kill it as soon as the guest runs here: pages still missing.
-	wait_for "$MIG_TMP/${p}ls.err" "postcopy: the guest runs here" 30
+	mig_in_postcopy "$p" "$largs" "--recovery-timeout 120 $margs"
 	kill -9 "${!lpid}"
 	wait "${!lpid}" 2>/dev/null
 	check "$name: the destination VMM runs on, waiting for a helper to take over" \
@@ -77,7 +71,7 @@ SLOW="--postcopy-after 0 --max-bandwidth 4"
 attach_dst_case "destination helper killed mid-postcopy, preempt, 2 channels" "$SLOW --multifd 2"
 attach_dst_case "destination helper killed mid-postcopy, no preempt, 3 channels" \
 	"$SLOW --multifd 3 --no-preempt"
-echo "vmig:$(openssl rand -hex 32)" >"$MIG_TMP/attach.psk"
+vmig_psk "$MIG_TMP/attach.psk"
 attach_dst_case "destination helper killed mid-postcopy, TLS (PSK)" \
 	"$SLOW --multifd 2 --tls-psk $MIG_TMP/attach.psk" "--tls-psk $MIG_TMP/attach.psk"
 

@@ -27,14 +27,10 @@ sys.exit(1)' "$1" "$2" "$3"
 # attach_case NAME MIGRATE_ARGS [ATTACH_ARGS]
 attach_case() {
 	local name=$1 margs=$2 aargs=${3:-} p=a$tap_n
-	dest_pair "$p" "--mem 64M --verify-all --run 1" "--json --recovery-timeout 60"
-	src_guest "$p" "--mem 64M --pattern random --dirty-rate 50"
 	local port_var="PORT_$p" spid="PID_${p}sg" dpid="PID_${p}dg" lpid="PID_${p}ls"
-	start "${p}m1" "$VMIG" migrate $MIG_AUTH --vmm "$MIG_TMP/${p}src.sock" \
-		--to "127.0.0.1:${!port_var}" --json --timeout 5 --no-progress $margs
-	local m1="PID_${p}m1"
+	local m1="PID_${p}m"
 	# Kill it as soon as the destination runs the guest: pages still missing.
-	wait_for "$MIG_TMP/${p}ls.err" "postcopy: the guest runs here" 30
+	mig_in_postcopy "$p" "" "$margs"
 	kill -9 "${!m1}"
 	wait "${!m1}" 2>/dev/null
 	check "$name: the source VMM stays stopped for a helper to take over" \
@@ -62,7 +58,7 @@ attach_case() {
 	check "$name: --attach completes the migration" \
 		test $rc -eq 0 -a $lrc -eq 0 -a $drc -eq 0 -a $src -eq 0
 	[ $rc -eq 0 ] && [ $lrc -eq 0 ] && [ $drc -eq 0 ] && [ $src -eq 0 ] ||
-		dump "${p}m1.err" "${p}m2.err" "${p}m3.err" "${p}m3.json" "${p}ls.err" \
+		dump "${p}m.err" "${p}m2.err" "${p}m3.err" "${p}m3.json" "${p}ls.err" \
 			"${p}dg.err" "${p}sg.err"
 	check "$name: --attach had pages left to send" \
 		event "$MIG_TMP/${p}m3.json" resumed "d['pages_to_send'] > 0"

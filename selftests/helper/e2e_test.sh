@@ -15,15 +15,10 @@ case_ok() {
 	local name=$1 gargs=$2 margs=$3 expr=${4:-True} p=c$tap_n
 	local mem
 	mem=$(sed -n 's/.*--mem \([^ ]*\).*/\1/p' <<<"$gargs")
-	dest_pair "$p" "--mem ${mem:-64M} --verify-all --run 1 ${E2E_GUEST_BACKEND:-}" "" &&
-		src_guest "$p" "$gargs" && migrate "$p" "$p" "$margs"
-	local rc=$?
-	local dpid="PID_${p}dg" lpid="PID_${p}ls" spid="PID_${p}sg"
-	wait_pid "${!lpid}" 20; local lrc=$?
-	wait_pid "${!dpid}" 20; local drc=$?
-	wait_pid "${!spid}" 20; local src=$?
-	check "$name" test $rc -eq 0 -a $lrc -eq 0 -a $drc -eq 0 -a $src -eq 0
-	[ $rc -eq 0 ] && [ $drc -eq 0 ] || dump "$p.json" "$p.merr" "${p}ls.err" "${p}dg.err" "${p}sg.err"
+	mig_start "$p" "--mem ${mem:-64M} --verify-all --run 1 ${E2E_GUEST_BACKEND:-}" "" \
+		"$gargs" "$margs"
+	mig_wait "$p" 20 20 20
+	mig_all_ok "$name" "$p"
 	check "$name: every page verified on the destination" \
 		grep -q "verify-all after resume: .* 0 errors" "$MIG_TMP/${p}dg.err"
 	check "$name: report says so" json "$MIG_TMP/$p.json" "d['ok'] and $expr"
@@ -55,11 +50,10 @@ case_ok "a stall is reported and switched over" \
 
 # Giving up on a stall leaves the guest running, memory intact.
 p=giveup
-dest_pair $p "--mem 64M" "" && src_guest $p "--mem 64M --dirty-rate 200" &&
-	migrate $p $p "--max-bandwidth 40 --downtime-limit 1 --max-rounds 2 --abort-on-stall"
-rc=$?
+mig_start $p "--mem 64M" "" "--mem 64M --dirty-rate 200" \
+	"--max-bandwidth 40 --downtime-limit 1 --max-rounds 2 --abort-on-stall"
 check "--abort-on-stall gives up with exit 1, saying why" \
-	test $rc -eq 1 -a -n "$(grep 'does not converge' "$MIG_TMP/$p.merr")"
+	test $RC_M -eq 1 -a -n "$(grep 'does not converge' "$MIG_TMP/$p.merr")"
 check "--abort-on-stall: the source guest runs on with its memory intact" \
 	wait_for "$MIG_TMP/${p}sg.err" "memory intact after the failed migration: .* 0 errors" 10
 check "--abort-on-stall: the destination discards its partial guest" \
@@ -69,11 +63,10 @@ check "--abort-on-stall: the destination discards its partial guest" \
 # the VM runs the same migrations on vmig.ko regions
 # (selftests/vmig/migrate_kmod_test.sh, make vmcheck).
 p=memfd
-dest_pair $p "--mem 32M --backend uffd" "" && src_guest $p "--mem 32M --pattern idle --backend uffd" &&
-	migrate $p $p "--backend kmod"
-rc=$?
+mig_start $p "--mem 32M --backend uffd" "" "--mem 32M --pattern idle --backend uffd" \
+	"--backend kmod"
 check "backend uffd: --backend kmod on memfd guest RAM fails saying why" \
-	test $rc -eq 1 -a -n "$(grep 'not vmig.ko regions' "$MIG_TMP/$p.merr")"
+	test $RC_M -eq 1 -a -n "$(grep 'not vmig.ko regions' "$MIG_TMP/$p.merr")"
 check "backend uffd: the guest says its RAM is a memfd" grep -q "RAM memfd (uffd)" "$MIG_TMP/${p}sg.out"
 if [ -e /dev/vmig ]; then
 	E2E_GUEST_BACKEND="--backend kmod"

@@ -10,8 +10,6 @@ set -u
 VMIG=${VMIG_BIN:?}
 PEER=$(dirname "$0")/wire_peer.py
 
-has() { grep -q -- "$2" "$MIG_TMP/$1"; }
-
 # --- before a session: junk is dropped and the listener keeps waiting -----
 p=pre
 dest_pair $p "--mem 32M --verify-all --run 0" ""

@@ -10,89 +10,16 @@
  */
 #include <linux/userfaultfd.h>
 #include <poll.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "kselftest_harness.h"
-#include "libvmig.h"
+#include "test_vmm.h"
 
 #define RAM_SIZE	(1 << 20)
 #define PAGE		4096
-
-struct vmm_thread {
-	struct vmig_vmm *vmm;
-	pthread_t thread;
-	atomic_bool stop;
-	atomic_int sessions, resumes, completes, errors, hangups;
-	char path[108];
-};
-
-/* The VMM: one helper at a time, every STOP and RESUME acknowledged. */
-static void *vmm_main(void *arg)
-{
-	struct vmm_thread *v = arg;
-
-	while (!atomic_load(&v->stop)) {
-		if (vmig_vmm_accept(v->vmm, 100))
-			continue;
-		atomic_fetch_add(&v->sessions, 1);
-		for (;;) {
-			int ev = vmig_vmm_poll(v->vmm, 100);
-
-			if (ev == VMIG_VMM_NONE) {
-				if (atomic_load(&v->stop))
-					break;
-				continue;
-			}
-			if (ev == VMIG_VMM_STOP || ev == VMIG_VMM_RESUME) {
-				if (ev == VMIG_VMM_RESUME)
-					atomic_fetch_add(&v->resumes, 1);
-				vmig_vmm_ack(v->vmm, ev);
-				continue;
-			}
-			if (ev == VMIG_VMM_COMPLETE)
-				atomic_fetch_add(&v->completes, 1);
-			else if (ev == VMIG_VMM_ERROR)
-				atomic_fetch_add(&v->errors, 1);
-			else
-				atomic_fetch_add(&v->hangups, 1);
-			break;
-		}
-	}
-	return NULL;
-}
-
-/* Wait until @counter reaches @n (at most 5 s). */
-static int wait_count(atomic_int *counter, int n)
-{
-	int i;
-
-	for (i = 0; i < 500 && atomic_load(counter) < n; i++)
-		usleep(10000);
-	return atomic_load(counter);
-}
-
-/* A vCPU reading the first word of a page (a missing page: it waits). */
-struct vcpu {
-	pthread_t thread;
-	volatile uint64_t *addr;
-	atomic_bool done;
-	uint64_t seen;
-};
-
-static void *vcpu_main(void *arg)
-{
-	struct vcpu *c = arg;
-
-	c->seen = *c->addr;
-	atomic_store(&c->done, true);
-	return NULL;
-}
 
 /* Read one fault from @uffd within 5 s: its address, or 0. */
 static uint64_t read_fault(int uffd)
@@ -107,37 +34,20 @@ static uint64_t read_fault(int uffd)
 }
 
 FIXTURE(handover_dst) {
-	struct vmm_thread v;
-	void *ram;
-	int memfd;
+	struct test_vmm v;
 };
 
 FIXTURE_SETUP(handover_dst)
 {
-	memset(&self->v, 0, sizeof(self->v));
-	snprintf(self->v.path, sizeof(self->v.path), "/tmp/vmig-handover-dst-%d.sock",
-		 getpid());
-	self->memfd = memfd_create("guest", MFD_CLOEXEC);
-	ASSERT_LE(0, self->memfd);
-	ASSERT_EQ(0, ftruncate(self->memfd, RAM_SIZE));
-	self->ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, self->memfd, 0);
-	ASSERT_NE(MAP_FAILED, self->ram);
-	self->v.vmm = vmig_vmm_listen(self->v.path, VMIG_ROLE_DEST);
-	ASSERT_NE(NULL, self->v.vmm);
-	ASSERT_EQ(0, vmig_vmm_add_region(self->v.vmm, self->memfd, self->ram, RAM_SIZE));
-	ASSERT_EQ(0, pthread_create(&self->v.thread, NULL, vmm_main, &self->v));
+	ASSERT_EQ(0, test_vmm_start(&self->v, "handover-dst", VMIG_ROLE_DEST, RAM_SIZE));
 }
 
 FIXTURE_TEARDOWN(handover_dst)
 {
-	atomic_store(&self->v.stop, true);
-	pthread_join(self->v.thread, NULL);
-	vmig_vmm_close(self->v.vmm);
-	munmap(self->ram, RAM_SIZE);
-	close(self->memfd);
+	test_vmm_stop(&self->v);
 }
 
-static struct vmig_ctl *helper(struct vmm_thread *v)
+static struct vmig_ctl *helper(struct test_vmm *v)
 {
 	return vmig_ctl_connect(v->path, 5000);
 }
@@ -163,21 +73,38 @@ static struct vmig_ctl *switch_and_die(struct __test_metadata *_metadata,
 	EXPECT_EQ(0, vmig_ctl_resume(ctl, 5000));
 	EXPECT_EQ(0, vmig_ctl_handover(ctl, record, sizeof(record), 5000));
 	EXPECT_TRUE(vmig_vmm_handed_over(self->v.vmm));
-	c->addr = (volatile uint64_t *)((char *)self->ram + PAGE);
+	c->addr = (volatile uint64_t *)((char *)self->v.ram + PAGE);
 	EXPECT_EQ(0, pthread_create(&c->thread, NULL, vcpu_main, c));
 	EXPECT_EQ((uint64_t)(uintptr_t)c->addr, read_fault(uffd));
 	close(uffd);			/* the fault read is gone with the helper */
 	vmig_ctl_close(ctl);		/* kill -9: a hang-up */
-	EXPECT_EQ(1, wait_count(&self->v.hangups, 1));
+	EXPECT_EQ(1, test_wait_count(&self->v.hangups, 1));
 	return ctl;
+}
+
+/*
+ * The helper that took over: wake the waiting vCPU, read its fault again
+ * on @uffd and place @page there; the vCPU goes on with what was placed.
+ */
+static void serve_again(struct __test_metadata *_metadata,
+			FIXTURE_DATA(handover_dst) *self, int uffd, struct vcpu *c,
+			const uint64_t *page)
+{
+	struct uffdio_range wake = { .start = (uintptr_t)self->v.ram, .len = RAM_SIZE };
+	struct uffdio_copy copy = { .src = (uintptr_t)page, .len = PAGE };
+
+	ASSERT_EQ(0, ioctl(uffd, UFFDIO_WAKE, &wake));
+	EXPECT_EQ((uint64_t)(uintptr_t)c->addr, read_fault(uffd));
+	copy.dst = (uintptr_t)c->addr;
+	ASSERT_EQ(0, ioctl(uffd, UFFDIO_COPY, &copy));
+	pthread_join(c->thread, NULL);
+	EXPECT_EQ(page[0], c->seen);
 }
 
 TEST_F(handover_dst, the_next_helper_takes_the_same_uffd_and_the_waiting_vcpu_gets_its_page)
 {
 	static uint64_t page[PAGE / 8] = { 0x5eed5eed5eed5eedull };
 	struct vcpu c = { 0 };
-	struct uffdio_range wake = { .start = (uintptr_t)self->ram, .len = RAM_SIZE };
-	struct uffdio_copy copy = { .src = (uintptr_t)page, .len = PAGE };
 	char got[VMIG_HANDOVER_MAX];
 	struct vmig_ctl *ctl;
 	int uffd, n;
@@ -199,14 +126,9 @@ TEST_F(handover_dst, the_next_helper_takes_the_same_uffd_and_the_waiting_vcpu_ge
 	uffd = vmig_ctl_postcopy(ctl, 5000);
 	ASSERT_LT(0, uffd);
 	/* Woken, the vCPU faults again: its fault comes to the new helper. */
-	ASSERT_EQ(0, ioctl(uffd, UFFDIO_WAKE, &wake));
-	EXPECT_EQ((uint64_t)(uintptr_t)c.addr, read_fault(uffd));
-	copy.dst = (uintptr_t)c.addr;
-	ASSERT_EQ(0, ioctl(uffd, UFFDIO_COPY, &copy));
-	pthread_join(c.thread, NULL);
-	EXPECT_EQ(page[0], c.seen);
+	serve_again(_metadata, self, uffd, &c, page);
 	EXPECT_EQ(0, vmig_ctl_complete(ctl));
-	ASSERT_EQ(1, wait_count(&self->v.completes, 1));
+	ASSERT_EQ(1, test_wait_count(&self->v.completes, 1));
 	EXPECT_FALSE(vmig_vmm_handed_over(self->v.vmm));
 	close(uffd);
 	vmig_ctl_close(ctl);
@@ -216,8 +138,6 @@ TEST_F(handover_dst, a_helper_that_does_not_take_over_can_neither_restart_nor_en
 {
 	static uint64_t page[PAGE / 8] = { 0x0123456789abcdefull };
 	struct vcpu c = { 0 };
-	struct uffdio_range wake = { .start = (uintptr_t)self->ram, .len = RAM_SIZE };
-	struct uffdio_copy copy = { .src = (uintptr_t)page, .len = PAGE };
 	char got[VMIG_HANDOVER_MAX];
 	struct vmig_ctl *ctl;
 	int uffd;
@@ -229,23 +149,23 @@ TEST_F(handover_dst, a_helper_that_does_not_take_over_can_neither_restart_nor_en
 	ASSERT_NE(NULL, ctl);
 	EXPECT_EQ(-EBUSY, vmig_ctl_postcopy(ctl, 5000));
 	vmig_ctl_close(ctl);
-	ASSERT_EQ(2, wait_count(&self->v.hangups, 2));
+	ASSERT_EQ(2, test_wait_count(&self->v.hangups, 2));
 	/* ERROR (discard), COMPLETE (resume as migrated), another record: refused. */
 	ctl = helper(&self->v);
 	ASSERT_NE(NULL, ctl);
 	vmig_ctl_error(ctl, "hostile: discard it");
-	ASSERT_EQ(3, wait_count(&self->v.hangups, 3));
+	ASSERT_EQ(3, test_wait_count(&self->v.hangups, 3));
 	vmig_ctl_close(ctl);
 	ctl = helper(&self->v);
 	ASSERT_NE(NULL, ctl);
 	vmig_ctl_complete(ctl);
-	ASSERT_EQ(4, wait_count(&self->v.hangups, 4));
+	ASSERT_EQ(4, test_wait_count(&self->v.hangups, 4));
 	vmig_ctl_close(ctl);
 	ctl = helper(&self->v);
 	ASSERT_NE(NULL, ctl);
 	EXPECT_NE(0, vmig_ctl_handover(ctl, "mine", 4, 2000));
 	vmig_ctl_close(ctl);
-	ASSERT_EQ(5, wait_count(&self->v.hangups, 5));
+	ASSERT_EQ(5, test_wait_count(&self->v.hangups, 5));
 	EXPECT_EQ(0, atomic_load(&self->v.errors));
 	EXPECT_EQ(0, atomic_load(&self->v.completes));
 	EXPECT_TRUE(vmig_vmm_handed_over(self->v.vmm));
@@ -258,15 +178,10 @@ TEST_F(handover_dst, a_helper_that_does_not_take_over_can_neither_restart_nor_en
 	EXPECT_EQ(0, memcmp(got, record, sizeof(record)));
 	uffd = vmig_ctl_postcopy(ctl, 5000);
 	ASSERT_LT(0, uffd);
-	ASSERT_EQ(0, ioctl(uffd, UFFDIO_WAKE, &wake));
-	EXPECT_EQ((uint64_t)(uintptr_t)c.addr, read_fault(uffd));
-	copy.dst = (uintptr_t)c.addr;
-	ASSERT_EQ(0, ioctl(uffd, UFFDIO_COPY, &copy));
-	pthread_join(c.thread, NULL);
-	EXPECT_EQ(page[0], c.seen);
+	serve_again(_metadata, self, uffd, &c, page);
 	/* A helper that gives up ends it: ERROR, after taking over, is final. */
 	EXPECT_EQ(0, vmig_ctl_error(ctl, "test: gave up"));
-	ASSERT_EQ(1, wait_count(&self->v.errors, 1));
+	ASSERT_EQ(1, test_wait_count(&self->v.errors, 1));
 	EXPECT_FALSE(vmig_vmm_handed_over(self->v.vmm));
 	close(uffd);
 	vmig_ctl_close(ctl);
@@ -283,7 +198,7 @@ TEST_F(handover_dst, the_helper_that_left_the_record_completes_as_usual)
 	ASSERT_EQ(0, vmig_ctl_resume(ctl, 5000));
 	ASSERT_EQ(0, vmig_ctl_handover(ctl, record, sizeof(record), 5000));
 	EXPECT_EQ(0, vmig_ctl_complete(ctl));
-	ASSERT_EQ(1, wait_count(&self->v.completes, 1));
+	ASSERT_EQ(1, test_wait_count(&self->v.completes, 1));
 	EXPECT_EQ(0, atomic_load(&self->v.hangups));
 	EXPECT_FALSE(vmig_vmm_handed_over(self->v.vmm));
 	close(uffd);
@@ -297,7 +212,7 @@ TEST_F(handover_dst, no_record_before_the_guest_runs_here)
 	ASSERT_NE(NULL, ctl);
 	EXPECT_NE(0, vmig_ctl_handover(ctl, record, sizeof(record), 2000));
 	vmig_ctl_close(ctl);
-	ASSERT_EQ(1, wait_count(&self->v.hangups, 1));
+	ASSERT_EQ(1, test_wait_count(&self->v.hangups, 1));
 	EXPECT_FALSE(vmig_vmm_handed_over(self->v.vmm));
 }
 

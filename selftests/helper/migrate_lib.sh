@@ -56,19 +56,64 @@ migrate() {
 		--json --timeout 5 $(auth_args "$3") $3 >"$MIG_TMP/$1.json" 2>"$MIG_TMP/$1.merr"
 }
 
+# mig_start P "dst guest args" "listen args" "src guest args" "migrate args":
+# a destination pair, a source guest and the migration (in the foreground),
+# all named P; the migration's exit code in RC_M.
+mig_start() {
+	dest_pair "$1" "$2" "$3" && src_guest "$1" "$4" && migrate "$1" "$1" "$5"
+	RC_M=$?
+}
+
+# mig_wait P LISTEN_S DST_GUEST_S SRC_GUEST_S: wait for each (seconds); their
+# exit codes in RC_L RC_D RC_S.
+mig_wait() {
+	local dpid="PID_${1}dg" lpid="PID_${1}ls" spid="PID_${1}sg"
+	wait_pid "${!lpid}" "$2"; RC_L=$?
+	wait_pid "${!dpid}" "$3"; RC_D=$?
+	wait_pid "${!spid}" "$4"; RC_S=$?
+}
+
 # mig_run P "src guest args" "dst guest args" "migrate args" ["listen args"]:
 # one migration of a 64 MiB guest the destination verifies page by page;
 # exit codes in RC_M (migrate) RC_L (listen) RC_D (destination guest) RC_S
 # (source guest).
 mig_run() {
-	local p=$1
-	dest_pair "$p" "--mem 64M --verify-all --run 0 $3" "--json ${5:-}" &&
-		src_guest "$p" "--mem 64M $2" && migrate "$p" "$p" "$4"
-	RC_M=$?
-	local dpid="PID_${p}dg" lpid="PID_${p}ls" spid="PID_${p}sg"
-	wait_pid "${!lpid}" 60; RC_L=$?
-	wait_pid "${!dpid}" 60; RC_D=$?
-	wait_pid "${!spid}" 5; RC_S=$?
+	mig_start "$1" "--mem 64M --verify-all --run 0 $3" "--json ${5:-}" "--mem 64M $2" "$4"
+	mig_wait "$1" 60 60 5
+}
+
+# mig_in_postcopy P "listen args" "migrate args": a 64 MiB destination
+# verifying every page, a source guest dirtying random pages, and a
+# migration in the background (start P"m": output in P"m".out, P"m".err);
+# returns once the guest runs on the destination, pages still missing (with
+# a slow enough migration).
+mig_in_postcopy() {
+	local p=$1 port_var="PORT_$1"
+	dest_pair "$p" "--mem 64M --verify-all --run 1" "--json --recovery-timeout 60 $2"
+	src_guest "$p" "--mem 64M --pattern random --dirty-rate 50"
+	start "${p}m" "$VMIG" migrate $(auth_args "$3") --vmm "$MIG_TMP/${p}src.sock" \
+		--to "127.0.0.1:${!port_var}" --json --timeout 5 --no-progress $3
+	wait_for "$MIG_TMP/${p}ls.err" "postcopy: the guest runs here" 30
+}
+
+# mig_all_ok NAME P: check that all four of mig_start/mig_wait P exited 0;
+# show why not.
+mig_all_ok() {
+	check "$1" test $RC_M -eq 0 -a $RC_L -eq 0 -a $RC_D -eq 0 -a $RC_S -eq 0
+	[ $RC_M -eq 0 ] && [ $RC_D -eq 0 ] && [ $RC_L -eq 0 ] ||
+		dump "$2.json" "$2.merr" "${2}ls.err" "${2}ls.out" "${2}dg.err" "${2}sg.err"
+}
+
+# mig_verified NAME P: after a migration to P's pair (its exit code in
+# RC_M), check that it, P's listener and destination guest all ended well
+# and the guest verified every page; show why not.
+mig_verified() {
+	local lpid="PID_${2}ls" dpid="PID_${2}dg"
+	wait_pid "${!lpid}" 20; RC_L=$?
+	wait_pid "${!dpid}" 20; RC_D=$?
+	check "$1" test $RC_M -eq 0 -a $RC_L -eq 0 -a $RC_D -eq 0 -a \
+		-n "$(grep 'verify-all after resume: .* 0 errors' "$MIG_TMP/${2}dg.err")"
+	[ $RC_M -eq 0 ] && [ $RC_D -eq 0 ] || dump "$2.merr" "${2}ls.err" "${2}dg.err"
 }
 
 # mig_ok NAME P: check that mig_run P succeeded; show why not.
@@ -97,6 +142,9 @@ if not ok:
     print("# events: got \"%s\", want \"%s\"" % (got, sys.argv[2]))
 sys.exit(0 if ok else 1)' "$1" "$2"
 }
+
+# has FILE PATTERN: PATTERN is in $MIG_TMP/FILE.
+has() { grep -q -- "$2" "$MIG_TMP/$1"; }
 
 # Show what a failed check was about.
 dump() {

@@ -14,16 +14,9 @@ PEER=$(dirname "$0")/postcopy_peer.py
 # case_pc NAME SRC_GUEST_ARGS MIGRATE_ARGS JSON_EXPR_SRC JSON_EXPR_DST [DST_GUEST_ARGS]
 case_pc() {
 	local name=$1 gargs=$2 margs=$3 sexpr=$4 dexpr=$5 dargs=${6:---verify-all --run 1} p=c$tap_n
-	dest_pair "$p" "--mem 64M $dargs" "--json" &&
-		src_guest "$p" "--mem 64M $gargs" && migrate "$p" "$p" "$margs"
-	local rc=$?
-	local dpid="PID_${p}dg" lpid="PID_${p}ls" spid="PID_${p}sg"
-	wait_pid "${!lpid}" 30; local lrc=$?
-	wait_pid "${!dpid}" 30; local drc=$?
-	wait_pid "${!spid}" 30; local src=$?
-	check "$name" test $rc -eq 0 -a $lrc -eq 0 -a $drc -eq 0 -a $src -eq 0
-	[ $rc -eq 0 ] && [ $drc -eq 0 ] && [ $lrc -eq 0 ] ||
-		dump "$p.json" "$p.merr" "${p}ls.err" "${p}ls.out" "${p}dg.err" "${p}sg.err"
+	mig_start "$p" "--mem 64M $dargs" "--json" "--mem 64M $gargs" "$margs"
+	mig_wait "$p" 30 30 30
+	mig_all_ok "$name" "$p"
 	if [[ $dargs == *verify-all* ]]; then
 		check "$name: every page verified on the destination" \
 			grep -q "verify-all after resume: .* 0 errors" "$MIG_TMP/${p}dg.err"
@@ -89,11 +82,9 @@ fi
 
 # --- a destination that refuses postcopy -----------------------------------
 p=refuse
-dest_pair $p "--mem 16M" "--no-postcopy" && src_guest $p "--mem 16M --dirty-rate 20" &&
-	migrate $p $p "--postcopy"
-rc=$?
+mig_start $p "--mem 16M" "--no-postcopy" "--mem 16M --dirty-rate 20" "--postcopy"
 check "a destination started with --no-postcopy: the source fails, saying so" \
-	test $rc -eq 1 -a -n "$(grep 'the destination does not accept postcopy with a preempt channel' "$MIG_TMP/$p.merr")"
+	test $RC_M -eq 1 -a -n "$(grep 'the destination does not accept postcopy with a preempt channel' "$MIG_TMP/$p.merr")"
 check "... and its guest runs on with every page intact" \
 	wait_for "$MIG_TMP/${p}sg.err" "memory intact after the failed migration: .* 0 errors" 10
 

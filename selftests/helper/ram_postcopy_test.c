@@ -11,60 +11,15 @@
  */
 #include <errno.h>
 #include <poll.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "kselftest_harness.h"
-#include "libvmig.h"
+#include "test_vmm.h"
 
 #define PAGES	64
 #define PAGE	4096
-
-struct vmm_thread {
-	struct vmig_vmm *vmm;
-	pthread_t thread;
-	atomic_bool stop;
-	char path[108];
-};
-
-/* The VMM: one helper, every STOP and RESUME acknowledged. */
-static void *vmm_main(void *arg)
-{
-	struct vmm_thread *v = arg;
-
-	if (vmig_vmm_accept(v->vmm, 5000))
-		return NULL;
-	while (!atomic_load(&v->stop)) {
-		int ev = vmig_vmm_poll(v->vmm, 50);
-
-		if (ev == VMIG_VMM_STOP || ev == VMIG_VMM_RESUME)
-			vmig_vmm_ack(v->vmm, ev);
-		else if (ev != VMIG_VMM_NONE)
-			break;
-	}
-	return NULL;
-}
-
-/* A vCPU reading the first word of a page (a missing page: it waits). */
-struct vcpu {
-	pthread_t thread;
-	volatile uint64_t *addr;
-	atomic_bool done;
-	uint64_t seen;
-};
-
-static void *vcpu_main(void *arg)
-{
-	struct vcpu *c = arg;
-
-	c->seen = *c->addr;
-	atomic_store(&c->done, true);
-	return NULL;
-}
 
 /* Wait up to 5 s for a request, polling the backend's fds as the fault thread does. */
 static int next_request(struct vmig_ram *ram, struct vmig_ram_request *req)
@@ -109,9 +64,8 @@ static bool joined(struct vcpu *c)
 }
 
 FIXTURE(ram_pc) {
-	struct vmm_thread v;
+	struct test_vmm v;
 	uint8_t *guest;
-	int memfd;
 	struct vmig_ctl *ctl;
 	struct vmig_ram *ram;
 	uint8_t page[PAGE];
@@ -124,20 +78,10 @@ FIXTURE_SETUP(ram_pc)
 
 	if (vmig_uffd_probe(&info) || !info.missing_shmem)
 		SKIP(return, "no userfaultfd MISSING faults on shmem here");
-	memset(&self->v, 0, sizeof(self->v));
-	snprintf(self->v.path, sizeof(self->v.path), "/tmp/vmig-ram-pc-%d.sock", getpid());
-	self->memfd = memfd_create("guest", MFD_CLOEXEC);
-	ASSERT_LE(0, self->memfd);
-	ASSERT_EQ(0, ftruncate(self->memfd, PAGES * PAGE));
-	self->guest = mmap(NULL, PAGES * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED,
-			   self->memfd, 0);
-	ASSERT_NE(MAP_FAILED, self->guest);
+	ASSERT_EQ(0, test_vmm_start(&self->v, "ram-pc", VMIG_ROLE_DEST, PAGES * PAGE));
+	self->guest = self->v.ram;
 	for (i = 0; i < PAGES; i++)		/* every page arrived in precopy */
 		self->guest[i * PAGE] = 0xaa;
-	self->v.vmm = vmig_vmm_listen(self->v.path, VMIG_ROLE_DEST);
-	ASSERT_NE(NULL, self->v.vmm);
-	ASSERT_EQ(0, vmig_vmm_add_region(self->v.vmm, self->memfd, self->guest, PAGES * PAGE));
-	ASSERT_EQ(0, pthread_create(&self->v.thread, NULL, vmm_main, &self->v));
 	self->ctl = vmig_ctl_connect(self->v.path, 5000);
 	ASSERT_NE(NULL, self->ctl);
 	self->ram = vmig_ram_open_uffd(self->ctl);
@@ -154,13 +98,10 @@ FIXTURE_TEARDOWN(ram_pc)
 	if (!self->ram)
 		return;
 	vmig_ctl_error(self->ctl, "test over");
-	atomic_store(&self->v.stop, true);
-	pthread_join(self->v.thread, NULL);
+	test_wait_count(&self->v.errors, 1);
 	vmig_ram_close(self->ram);
 	vmig_ctl_close(self->ctl);
-	vmig_vmm_close(self->v.vmm);
-	munmap(self->guest, PAGES * PAGE);
-	close(self->memfd);
+	test_vmm_stop(&self->v);
 }
 
 TEST_F(ram_pc, a_discarded_page_faults_as_one_request_and_the_placed_data_is_what_the_vcpu_reads)

@@ -5,16 +5,13 @@
  * VMM side (libvmig's vmig_vmm_*) runs in a thread of this process, the
  * helper side (vmig_ctl_*, vmig_ram_*) in the test itself.
  */
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "kselftest_harness.h"
-#include "libvmig.h"
+#include "test_vmm.h"
 
 #define PAGES	4096
 #define PSZ	4096
@@ -26,29 +23,6 @@
  */
 #define RACE_PAGE	4001
 #define RACE_HOLD	"4001:200000"
-
-struct vmm_side {
-	struct vmig_vmm *vmm;
-	pthread_t thread;
-	atomic_bool stop;
-};
-
-static void *vmm_thread(void *arg)
-{
-	struct vmm_side *v = arg;
-
-	if (vmig_vmm_accept(v->vmm, 5000))
-		return NULL;
-	while (!atomic_load(&v->stop)) {
-		int ev = vmig_vmm_poll(v->vmm, 50);
-
-		if (ev == VMIG_VMM_STOP || ev == VMIG_VMM_RESUME)
-			vmig_vmm_ack(v->vmm, ev);
-		if (ev == VMIG_VMM_DISCONNECT)
-			break;
-	}
-	return NULL;
-}
 
 /* Collect harvested ranges as a page bitmap; count reports per page. */
 static uint8_t seen[PAGES];
@@ -79,10 +53,8 @@ static int count_seen(void)
 }
 
 FIXTURE(ram) {
-	char path[64];
-	int memfd;
+	struct test_vmm vs;
 	uint8_t *guest;
-	struct vmm_side vs;
 	struct vmig_ctl *ctl;
 	struct vmig_ram *ram;
 };
@@ -103,19 +75,11 @@ FIXTURE_SETUP(ram)
 		SKIP(return, "no userfaultfd write-protect on shmem here");
 	if (variant->mode == VMIG_TRACK_ASYNC && !(info.wp_async && info.pagemap_scan))
 		SKIP(return, "no UFFD_FEATURE_WP_ASYNC + PAGEMAP_SCAN (kernel < 6.7)");
-	snprintf(self->path, sizeof(self->path), "/tmp/vmig-ram-test.%d", getpid());
-	self->memfd = memfd_create("ram-test", MFD_CLOEXEC);
-	ASSERT_GE(self->memfd, 0);
-	ASSERT_EQ(ftruncate(self->memfd, PAGES * PSZ), 0);
-	self->guest = mmap(NULL, PAGES * PSZ, PROT_READ | PROT_WRITE, MAP_SHARED, self->memfd, 0);
-	ASSERT_NE(self->guest, MAP_FAILED);
+	ASSERT_EQ(test_vmm_start(&self->vs, "ram-test", VMIG_ROLE_SOURCE, PAGES * PSZ), 0);
+	self->guest = self->vs.ram;
 	for (i = 0; i < PAGES / 2; i++)		/* half written, half holes */
 		self->guest[i * PSZ] = 1;
-	self->vs.vmm = vmig_vmm_listen(self->path, VMIG_ROLE_SOURCE);
-	ASSERT_NE(self->vs.vmm, NULL);
-	ASSERT_EQ(vmig_vmm_add_region(self->vs.vmm, self->memfd, self->guest, PAGES * PSZ), 0);
-	ASSERT_EQ(pthread_create(&self->vs.thread, NULL, vmm_thread, &self->vs), 0);
-	self->ctl = vmig_ctl_connect(self->path, 5000);
+	self->ctl = vmig_ctl_connect(self->vs.path, 5000);
 	ASSERT_NE(self->ctl, NULL);
 	self->ram = vmig_ram_open_uffd(self->ctl);
 	ASSERT_NE(self->ram, NULL);
@@ -129,11 +93,10 @@ FIXTURE_TEARDOWN(ram)
 	if (!self->ram)
 		return;
 	vmig_ctl_error(self->ctl, "test over");	/* the VMM untracks: no more faults */
-	atomic_store(&self->vs.stop, true);
-	pthread_join(self->vs.thread, NULL);
+	test_wait_count(&self->vs.errors, 1);
 	vmig_ram_close(self->ram);
 	vmig_ctl_close(self->ctl);
-	vmig_vmm_close(self->vs.vmm);
+	test_vmm_stop(&self->vs);
 }
 
 TEST_F(ram, nothing_written_nothing_harvested)

@@ -16,16 +16,10 @@ VMIG=${VMIG_BIN:?}
 case_rec() {
 	local name=$1 gargs=$2 margs=$3 n=$4 dexpr=${5:-True} largs=${6:-} p=r$tap_n
 	local sev=${7:-} dev=${8:-}
-	dest_pair "$p" "--mem 64M --verify-all --run 1" "--json --recovery-timeout 10 $largs" &&
-		src_guest "$p" "--mem 64M $gargs" && migrate "$p" "$p" "$margs"
-	local rc=$?
-	local dpid="PID_${p}dg" lpid="PID_${p}ls" spid="PID_${p}sg"
-	wait_pid "${!lpid}" 30; local lrc=$?
-	wait_pid "${!dpid}" 30; local drc=$?
-	wait_pid "${!spid}" 30; local src=$?
-	check "$name: migration completes" test $rc -eq 0 -a $lrc -eq 0 -a $drc -eq 0 -a $src -eq 0
-	[ $rc -eq 0 ] && [ $drc -eq 0 ] && [ $lrc -eq 0 ] ||
-		dump "$p.json" "$p.merr" "${p}ls.err" "${p}ls.out" "${p}dg.err" "${p}sg.err"
+	mig_start "$p" "--mem 64M --verify-all --run 1" "--json --recovery-timeout 10 $largs" \
+		"--mem 64M $gargs" "$margs"
+	mig_wait "$p" 30 30 30
+	mig_all_ok "$name: migration completes" "$p"
 	check "$name: both helpers paused and said so" \
 		test "$(grep -c "postcopy paused" "$MIG_TMP/$p.merr")" -eq $n -a \
 		"$(grep -c "postcopy paused" "$MIG_TMP/${p}ls.err")" -eq $n
@@ -141,7 +135,7 @@ case_rec "a cut right after the final DONE: both sides end successfully" \
 	True "" "paused( resume_attempt resume_failed)* resume_attempt resumed" \
 	"paused resume_attempt resumed"
 if command -v openssl >/dev/null; then
-	echo "vmig:$(openssl rand -hex 32)" >"$MIG_TMP/rec.psk"
+	vmig_psk "$MIG_TMP/rec.psk"
 	case_rec "over TLS (PSK): the resumed session binds its channels to the new handshake" \
 		"--pattern random --dirty-rate 50" \
 		"$SLOW --multifd 2 --tls-psk $MIG_TMP/rec.psk --inject-cut req:2,pages:1000" 2 True \

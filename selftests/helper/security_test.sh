@@ -13,7 +13,6 @@ set -u
 . "$(dirname "$0")/migrate_lib.sh"
 VMIG=${VMIG_BIN:?}
 PEER=$(dirname "$0")/hostile_peer.py
-has() { grep -q -- "$2" "$MIG_TMP/$1"; }
 
 # --- configuration ---------------------------------------------------------
 "$VMIG" listen --vmm /nonexistent --port 1 2>"$MIG_TMP/cfg1.err"; rc=$?

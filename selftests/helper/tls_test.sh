@@ -15,21 +15,7 @@ if ! command -v openssl >/dev/null; then
 	exit
 fi
 
-has() { grep -q -- "$2" "$MIG_TMP/$1"; }
-
-# creds DIR NAME: a CA and a certificate for 127.0.0.1/localhost signed by it.
-creds() {
-	local d=$MIG_TMP/$1
-	mkdir -p "$d"
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-		-keyout "$d/ca.key" -out "$d/ca.pem" -subj "/CN=vmig test CA $1" 2>/dev/null &&
-	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-		-keyout "$d/key.pem" -out "$d/req.csr" -subj "/CN=localhost" 2>/dev/null &&
-	printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$d/ext" &&
-	openssl x509 -req -in "$d/req.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
-		-CAcreateserial -days 2 -extfile "$d/ext" -out "$d/cert.pem" 2>/dev/null
-}
-creds good && creds other || { echo "# openssl could not make test certificates"; exit 1; }
+vmig_x509 "$MIG_TMP/good" && vmig_x509 "$MIG_TMP/other" || { echo "# openssl could not make test certificates"; exit 1; }
 # A certificate from another CA, presented with this CA's ca.pem.
 mkdir -p "$MIG_TMP/rogue"
 cp "$MIG_TMP/good/ca.pem" "$MIG_TMP/rogue/ca.pem"
@@ -38,25 +24,17 @@ cp "$MIG_TMP/other/cert.pem" "$MIG_TMP/other/key.pem" "$MIG_TMP/rogue/"
 mkdir -p "$MIG_TMP/badkey"
 cp "$MIG_TMP/good/ca.pem" "$MIG_TMP/good/cert.pem" "$MIG_TMP/badkey/"
 cp "$MIG_TMP/other/key.pem" "$MIG_TMP/badkey/key.pem"
-(umask 077
- echo "vmig:$(openssl rand -hex 32)" >"$MIG_TMP/good.psk"
- echo "vmig:$(openssl rand -hex 32)" >"$MIG_TMP/wrong.psk")
+vmig_psk "$MIG_TMP/good.psk"
+vmig_psk "$MIG_TMP/wrong.psk"
 GOOD="--tls-creds $MIG_TMP/good"
 PSK="--tls-psk $MIG_TMP/good.psk"
 
 # ok_case NAME LISTEN_TLS MIGRATE_ARGS: a migration that must verify every page.
 ok_case() {
 	local name=$1 p=ok$tap_n
-	dest_pair $p "--mem 64M --verify-all --run 0" "$2 --json" &&
-		src_guest $p "--mem 64M --pattern random --dirty-rate 50" && migrate $p $p "$3"
-	local rc=$?
-	local lpid="PID_${p}ls" dpid="PID_${p}dg"
-	wait_pid "${!lpid}" 20; local lrc=$?
-	wait_pid "${!dpid}" 20; local drc=$?
-	check "$name: migrates, every page verified on the destination" \
-		test $rc -eq 0 -a $lrc -eq 0 -a $drc -eq 0 -a \
-		-n "$(grep 'verify-all after resume: .* 0 errors' "$MIG_TMP/${p}dg.err")"
-	[ $rc -eq 0 ] && [ $drc -eq 0 ] || dump $p.merr ${p}ls.err ${p}dg.err
+	mig_start $p "--mem 64M --verify-all --run 0" "$2 --json" \
+		"--mem 64M --pattern random --dirty-rate 50" "$3"
+	mig_verified "$name: migrates, every page verified on the destination" $p
 	check "$name: no plaintext warning on loopback" \
 		test -z "$(grep -h 'plain TCP' "$MIG_TMP/$p.merr" "$MIG_TMP/${p}ls.err")"
 	if [ -n "${4:-}" ]; then
@@ -94,13 +72,8 @@ check "a PSK source against an x509 listener is refused" \
 	test $rc -eq 1 -a -n "$(grep 'TLS' "$MIG_TMP/$p.merr")" -a "$(grep -c 'dropped connection: TLS handshake failed' "$MIG_TMP/${p}ls.err")" -ge 2
 check "the source guest ran on through all of that, every page intact" \
 	wait_for "$MIG_TMP/${p}sg.err" "memory intact after the failed migration: .* 0 errors" 10
-migrate $p $p "$GOOD"; rc=$?
-wait_pid "$PID_refls" 20; lrc=$?
-wait_pid "$PID_refdg" 20; drc=$?
-check "then the same listener takes a good x509 migration, every page verified" \
-	test $rc -eq 0 -a $lrc -eq 0 -a $drc -eq 0 -a \
-	-n "$(grep 'verify-all after resume: .* 0 errors' "$MIG_TMP/${p}dg.err")"
-[ $rc -eq 0 ] && [ $drc -eq 0 ] || dump $p.merr ${p}ls.err ${p}dg.err
+migrate $p $p "$GOOD"; RC_M=$?
+mig_verified "then the same listener takes a good x509 migration, every page verified" $p
 check "... and it received exactly the good source's pages, none from the refused ones" \
 	python3 -c 'import json,sys; a=json.load(open(sys.argv[1])); b=json.load(open(sys.argv[2])); sys.exit(0 if a["bytes"]["normal"] == b["bytes"]["normal"] and a["bytes"]["zero"] == b["bytes"]["zero"] else 1)' \
 	"$MIG_TMP/$p.json" "$MIG_TMP/${p}ls.out"

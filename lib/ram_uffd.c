@@ -337,10 +337,14 @@ static void uffd_close(struct vmig_ram *ram)
 	if (p->fault_thread_running) {
 		uint64_t one = 1;
 
-		if (write(p->stop_fd, &one, sizeof(one)) == sizeof(one))
-			pthread_join(p->fault_thread, NULL);
-		else
-			pthread_detach(p->fault_thread);
+		/*
+		 * stop_fd is a blocking eventfd we own: the write can only be
+		 * interrupted, not lost.  The thread uses p and ram: join it
+		 * before either goes (a detached thread would outlive them).
+		 */
+		while (write(p->stop_fd, &one, sizeof(one)) < 0 && errno == EINTR)
+			;
+		pthread_join(p->fault_thread, NULL);
 	}
 	if (p->stop_fd >= 0)
 		close(p->stop_fd);

@@ -218,14 +218,17 @@ int devstate_recv_setup(struct devstate_recv *ds, struct stream *main)
 		free(used);
 		return stream_fail(main, ENOMEM, "out of memory");
 	}
+	/* Before any read can fail: destroy closes each entry's fd. */
+	for (i = 0; i < wd.nr_devices; i++) {
+		ds->dev[i].fd = -1;
+		ds->dev[i].last_seq = UINT32_MAX;
+	}
 	for (i = 0; i < wd.nr_devices; i++) {
 		struct ds_dev *d = &ds->dev[i];
 
 		r = stream_read(main, &d->w, sizeof(d->w));
 		if (r)
 			break;
-		d->fd = -1;
-		d->last_seq = UINT32_MAX;
 		d->w.name[sizeof(d->w.name) - 1] = 0;
 		for (j = 0; j < nlocal; j++) {
 			const struct vmig_dev_desc *v = vmig_ctl_device(ds->ctl, j);
@@ -395,14 +398,15 @@ int devstate_recv_report(struct devstate_recv *ds, struct stream *main)
 		    WIRE_MAX_DEVICES * sizeof(struct wire_dev_loaded)];
 	struct wire_dev_load *h = (struct wire_dev_load *)buf;
 	struct wire_dev_loaded *l = (struct wire_dev_loaded *)(h + 1);
-	uint64_t t = now_ns();
 	unsigned int i;
+	uint64_t t;
 
 	memset(buf, 0, sizeof(buf));
 	if (!ds->dev)
 		return stream_send_pkt(main, WIRE_PKT_DEV_LOAD, buf, sizeof(*h));
 	h->nr_devices = ds->nr_devices;
 	pthread_mutex_lock(&ds->lock);
+	t = now_ns();	/* after the lock: no load_t0 set later than t */
 	for (i = 0; i < ds->nr_devices; i++) {
 		const struct ds_dev *d = &ds->dev[i];
 

@@ -130,6 +130,10 @@ static int predict(struct precopy *pc, uint64_t dirty_bytes, bool postcopy)
 		if (r)
 			return fail(pc, r, "%s: %s", ev.type == WIRE_PKT_ERROR ? "destination" :
 				    "main channel", s->ses.main.err);
+		/* None (nothing loading yet) or one per device, in the DEVICES order. */
+		if (ev.dev_load.nr_devices && ev.dev_load.nr_devices != s->ds.nr_devices)
+			return fail(pc, EPROTO, "destination: DEV_LOAD for %u devices, %u were "
+				    "declared", ev.dev_load.nr_devices, s->ds.nr_devices);
 	}
 	for (i = 0; i < in.nr_devices && i < WIRE_MAX_DEVICES; i++) {
 		const struct vmig_dev_desc *v = vmig_ctl_device(s->ctl, i);

@@ -112,7 +112,7 @@ void sw_predict(const struct sw_inputs *in, struct sw_parts *out)
 
 		if (!d->backlog || d->load_rate <= 0)
 			continue;
-		end = (d->backlog + d->remaining) / d->load_rate * 1e3;
+		end = ((double)d->backlog + d->remaining) / d->load_rate * 1e3;
 		if (end - out->dev_save - out->transfer > out->load)
 			out->load = end - out->dev_save - out->transfer;
 	}
@@ -123,6 +123,13 @@ void sw_dest_load_apply(const struct wire_dev_loaded *l, uint64_t sent, struct s
 	double rate = d->load_rate, behind;
 
 	if (getenv("VMIG_SWITCHOVER_NO_LOAD_LAG"))
+		return;
+	/*
+	 * Figures no destination can have (more loaded than arrived, more
+	 * arrived than was sent and a chunk in flight) are left out: the
+	 * prediction keeps what the source knows.
+	 */
+	if (l->loaded > l->received || l->received > sent + WIRE_DEV_CHUNK_MAX)
 		return;
 	/* More than a chunk waiting: the load went at its own rate, not the arrivals'. */
 	if (rate <= 0 && l->received > l->loaded + WIRE_DEV_CHUNK_MAX && l->loaded >= (1u << 20) &&
@@ -141,7 +148,7 @@ void sw_dest_load_apply(const struct wire_dev_loaded *l, uint64_t sent, struct s
 		behind = l->received - l->loaded;
 	if (behind < 1)
 		return;
-	d->backlog = behind;
+	d->backlog = behind < (double)sent + WIRE_DEV_CHUNK_MAX ? behind : sent + WIRE_DEV_CHUNK_MAX;
 	d->load_rate = rate;
 }
 

@@ -226,6 +226,34 @@ TEST(without_a_declared_load_rate_the_rate_it_ran_at_while_it_lagged)
 	ASSERT_GT(150.1, p.load);
 }
 
+/*
+ * A hostile or broken destination: figures no destination can have.  Before
+ * they were checked, received = 2^64 - 1 gave a backlog of 2^64 (undefined
+ * in the conversion), and one just under made (backlog + remaining) wrap to
+ * a few bytes: a predicted load of ~0 and a switch far over the limit.
+ */
+TEST(a_destination_s_impossible_figures_are_left_out)
+{
+	struct sw_device d = DEV(10 * MiB, 200 * MiB, 200 * MiB);
+	struct sw_inputs in = { .bandwidth = 1e12, .nr_devices = 1, .dev = &d, .threads = 8 };
+	struct wire_dev_loaded l;
+	struct sw_parts before, p;
+
+	sw_predict(&in, &before);
+	l = report(UINT64_MAX, 0, 500000000);		/* more arrived than was sent */
+	sw_dest_load_apply(&l, 26 * MiB, &d);
+	ASSERT_EQ(0, d.backlog);
+	l = report(UINT64_MAX - 10 * MiB + 1, 0, 1);	/* would wrap backlog + remaining */
+	sw_dest_load_apply(&l, 26 * MiB, &d);
+	ASSERT_EQ(0, d.backlog);
+	l = report(MiB, 2 * MiB, 500000000);		/* more loaded than arrived */
+	sw_dest_load_apply(&l, 26 * MiB, &d);
+	ASSERT_EQ(0, d.backlog);
+	sw_predict(&in, &p);
+	ASSERT_EQ(before.load, p.load);
+	ASSERT_EQ(before.dev_save, p.dev_save);
+}
+
 TEST(a_load_that_keeps_up_gives_no_rate_and_no_backlog)
 {
 	/* one chunk waits: it went only as fast as state came */

@@ -24,7 +24,7 @@
 enum pattern { PAT_RANDOM, PAT_SEQUENTIAL, PAT_IDLE, PAT_HOT };
 #define GUEST_FREE	0xffffffffu	/* table entry: the page is free, its content moot */
 
-#define SLOW_NS		20000u		/* a page access this slow is counted (guest_slow.c) */
+#define SLOW_NS		20000u		/* a page access this slow is counted */
 #define SLOW_LOG2	24		/* log2-us buckets, 1 us .. 8 s and above */
 #define SLOW_SUB_BITS	3
 #define SLOW_SUB	(1u << SLOW_SUB_BITS)	/* log-linear: sub-buckets per power of two */
@@ -82,7 +82,7 @@ struct guest {
 
 	/* incoming: the workload's page accesses slower than SLOW_NS (guest_slow.c) */
 	bool measure;
-	_Atomic bool postcopy;		/* pages may be missing: from the resume to COMPLETE */
+	_Atomic bool postcopy;		/* pages may be missing: resume .. COMPLETE */
 	uint64_t t_postcopy;		/* when the postcopy resume came */
 	struct slow_stats slow_fetch, slow_other;
 	bool verify_pending;		/* --verify-all once the postcopy is complete */

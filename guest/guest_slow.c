@@ -101,7 +101,7 @@ static uint64_t slow_pct(struct slow_stats *s, uint64_t n, unsigned int pct)
 	return b < SLOW_HIST && slow_bucket_end(b) - 1 < max ? slow_bucket_end(b) - 1 : max;
 }
 
-/* "N <label>: avg, max, p50/p90/p99 us; log2-us histogram", on one line. */
+/* "N <label>: avg, max, p50/p90/p99 us; log2-us histogram", one line (no ':' in label). */
 static void slow_print(struct slow_stats *s, const char *label)
 {
 	uint64_t n = atomic_load(&s->n);
@@ -129,8 +129,8 @@ void report_slow(struct guest *g)
 		return;
 	snprintf(fetch, sizeof(fetch), "slow page accesses (>= %u us) in postcopy (pages "
 		 "fetched on demand)", SLOW_NS / 1000);
-	snprintf(other, sizeof(other), "other page accesses >= %u us (every page here: "
-		 "a present page's first mapping, or the vCPU descheduled)", SLOW_NS / 1000);
+	snprintf(other, sizeof(other), "other page accesses >= %u us (no page missing, so "
+		 "a present page's first mapping or a descheduled vCPU)", SLOW_NS / 1000);
 	slow_print(&g->slow_fetch, fetch);
 	slow_print(&g->slow_other, other);
 }

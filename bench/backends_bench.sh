@@ -9,8 +9,9 @@
 # their rate (w/s: g_writes over the total time), and in postcopy the
 # destination's page-request latency, measured alike on both backends:
 # req_read: from the helper reading the fault to the page placed (avg /
-# p99 in us); vcpu_slow: the destination guest's own timing of its first
-# accesses that took >= 20 us (pages fetched on demand; count:avg/max us);
+# p99 in us); vcpu_slow: the destination guest's own timing of the
+# accesses its workload made in postcopy that took >= 20 us (pages fetched
+# on demand; count:avg/max us; docs/guide.md says what the guest reports);
 # and on kmod only, fault: from the fault itself (the module's time stamp,
 # which also counts waking the helper).  Prints figures, not TAP.  Runs in the qemu guest (make
 # bench-backends); busybox sh.  Run as backends_postcopy_bench.sh (a

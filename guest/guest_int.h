@@ -4,9 +4,9 @@
  * state (struct guest, one per run, passed to every room), its vCPUs, the
  * command line (struct guest_args), and what each room offers the others.
  * Rooms: guest_vcpu.c runs and parks the vCPUs, guest_verify.c checks
- * pages, guest_free.c keeps the free set (churn and hints), guest_opts.c
- * reads the command line, guest_session.c serves the helper, and
- * cmd_guest.c sequences them.
+ * pages, guest_slow.c times the workload's accesses, guest_free.c keeps
+ * the free set (churn and hints), guest_opts.c reads the command line,
+ * guest_session.c serves the helper, and cmd_guest.c sequences them.
  */
 #ifndef VMIG_GUEST_INT_H
 #define VMIG_GUEST_INT_H
@@ -24,11 +24,20 @@
 enum pattern { PAT_RANDOM, PAT_SEQUENTIAL, PAT_IDLE, PAT_HOT };
 #define GUEST_FREE	0xffffffffu	/* table entry: the page is free, its content moot */
 
-#define SLOW_NS		20000u		/* a page access this slow was fetched */
-#define SLOW_BUCKETS	24
+#define SLOW_NS		20000u		/* a page access this slow is counted */
+#define SLOW_LOG2	24		/* log2-us buckets, 1 us .. 8 s and above */
+#define SLOW_SUB_BITS	3
+#define SLOW_SUB	(1u << SLOW_SUB_BITS)	/* log-linear: sub-buckets per power of two */
+#define SLOW_HIST	((36 - SLOW_SUB_BITS + 2) * SLOW_SUB)	/* ns, up to 2^37 (137 s) */
 enum run_state { ST_RUN, ST_STOP, ST_EXIT };
 
 struct guest;
+
+/* Page accesses of SLOW_NS or more of one kind (guest_slow.c). */
+struct slow_stats {
+	_Atomic uint64_t n, sum_ns, max_ns;
+	_Atomic uint64_t log2_us[SLOW_LOG2], hist[SLOW_HIST];
+};
 
 struct vcpu {
 	struct guest *g;
@@ -71,10 +80,12 @@ struct guest {
 	struct vmig_vmm *vmm;		/* the throttle (auto-converge) is read from here */
 	_Atomic unsigned int throttled_max;	/* the highest throttle applied, percent */
 
-	/* incoming: first accesses slower than SLOW_NS (a page fetched in postcopy) */
+	/* incoming: the workload's page accesses slower than SLOW_NS (guest_slow.c) */
 	bool measure;
-	bool verify_pending;
-	_Atomic uint64_t slow, slow_ns, slow_max_ns, slow_hist[SLOW_BUCKETS];
+	_Atomic bool postcopy;		/* pages may be missing: resume .. COMPLETE */
+	uint64_t t_postcopy;		/* when the postcopy resume came */
+	struct slow_stats slow_fetch, slow_other;
+	bool verify_pending;		/* --verify-all once the postcopy is complete */
 };
 
 /* What the command line sets: the guest's own knobs, and the run's. */
@@ -86,12 +97,6 @@ struct guest_args {
 	uint64_t check_rounds, bench_rounds;
 	const char *sources;
 	enum vmig_backend backend;
-};
-
-/* A verification under way (verify_begin .. verify_end). */
-struct verify {
-	uint64_t t0, e0, v0;
-	bool was_stopped;
 };
 
 /* The data pages vCPU id owns: every nvcpus-th one, from first_data + id. */
@@ -118,14 +123,14 @@ void set_state(struct guest *g, enum run_state st);
 int stop_vcpus(struct guest *g);
 void guest_vcpus_join(struct guest *g);
 
-/* guest_verify.c: page checks, and how slow page accesses were. */
-void access_page(struct guest *g, const uint8_t *p);
+/* guest_verify.c: page checks. */
 void report_bad(struct guest *g, uint64_t i, const char *when);
-void report_slow(struct guest *g);
 void verify_own(struct vcpu *v);
-void verify_begin(struct guest *g, struct verify *v);
-uint64_t verify_end(struct guest *g, struct verify *v, const char *what);
 uint64_t verify_all(struct guest *g, const char *what);
+
+/* guest_slow.c: how slow the workload's page accesses were, and why. */
+void access_page(struct guest *g, const uint8_t *p);
+void report_slow(struct guest *g);
 
 /* guest_free.c: the free set. */
 void guest_free_churn(struct vcpu *v);

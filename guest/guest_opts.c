@@ -112,7 +112,9 @@ static const struct cli_opt opt_incoming = {
 };
 static const struct cli_opt opt_verify_all = {
 	.name = "verify-all", .kind = CLI_TRUE, ARG(verify),
-	.help = "destination: check every page after resuming",
+	.help = "destination: check every page after resuming; in a\n"
+		"postcopy once every page is here (the --pattern runs\n"
+		"meanwhile)",
 };
 static const struct cli_opt opt_run = {
 	.name = "run", .arg = "SECONDS", .kind = CLI_U64, ARG(run_s),
@@ -228,8 +230,16 @@ static void guest_usage(FILE *f)
 		"partial guest was discarded; 4 if a postcopy migration failed after it\n"
 		"resumed here: its memory is incomplete).  If its helper dies during\n"
 		"postcopy it runs on and waits for the next (vmig listen --attach).\n"
-		"It reports the page accesses its\n"
-		"vCPUs found slow (>= 20 us: pages fetched on demand).\n"
+		"\n"
+		"The destination times its vCPUs' page accesses (not --verify-all's) and\n"
+		"reports those of 20 us or more in two figures: \"in postcopy\" (made\n"
+		"from the resume until every page is here: pages fetched on demand, a\n"
+		"descheduled vCPU counting too), and \"other\" (every page here: the\n"
+		"first touch of a page not yet mapped, or a descheduled vCPU); each with\n"
+		"count, average, maximum, p50/p90/p99 (from a log-linear histogram of\n"
+		"8 buckets per power of two: at most 12.5 % high, never above the\n"
+		"maximum) and a log2-us histogram.  After a postcopy it says how long\n"
+		"the postcopy ran here and how many page writes the vCPUs made meanwhile.\n"
 		"\n"
 		"Options:\n", f);
 	cli_print_options(f, &guest_cli_opts);

@@ -106,9 +106,11 @@ static bool session_source(struct guest *g, struct vmig_vmm *vmm, uint64_t deadl
 /*
  * Returns 1 resumed, 0 failed (discard), -1 timeout, 2 the helper died in
  * postcopy with its record left here: the guest runs on, wait for the next.
+ * Under postcopy (g->postcopy, from the resume) --verify-all waits until
+ * every page is here (g->verify_pending): the vCPUs run the workload
+ * meanwhile, and its page accesses are the ones timed.
  */
-static int session_dest(struct guest *g, struct vmig_vmm *vmm, uint64_t deadline,
-			bool verify, struct verify *vs)
+static int session_dest(struct guest *g, struct vmig_vmm *vmm, uint64_t deadline, bool verify)
 {
 	bool resumed = vmig_vmm_postcopy_active(vmm);	/* a helper taking over */
 
@@ -128,16 +130,19 @@ static int session_dest(struct guest *g, struct vmig_vmm *vmm, uint64_t deadline
 			vmig_vmm_ack(vmm, VMIG_VMM_STOP);
 			continue;
 		case VMIG_VMM_RESUME:
+			/* Registered for missing pages: postcopy, from this resume. */
+			if (vmig_vmm_track_mode(vmm) == VMIG_TRACK_MISSING) {
+				g->t_postcopy = now_ns();
+				atomic_store_explicit(&g->postcopy, true, memory_order_release);
+			}
 			set_state(g, ST_RUN);
 			vmig_vmm_ack(vmm, VMIG_VMM_RESUME);
 			resumed = true;
 			/* Postcopy: keep serving the helper while the vCPUs fault pages in. */
-			if (verify && vmig_vmm_postcopy_active(vmm)) {
-				verify_begin(g, vs);
+			if (verify && atomic_load(&g->postcopy))
 				g->verify_pending = true;
-			} else if (verify) {
+			else if (verify)
 				verify_all(g, "verify-all after resume");
-			}
 			continue;
 		case VMIG_VMM_COMPLETE:
 			return 1;
@@ -225,6 +230,17 @@ int guest_vmm_open(struct guest_args *a, int fd, struct vmig_vmm **vmmp)
 	return guest_resize_start(g) ? 1 : 0;
 }
 
+/* Every page is here: the postcopy is over; what the workload did meanwhile. */
+static void postcopy_done(struct guest *g)
+{
+	if (!atomic_exchange(&g->postcopy, false))
+		return;
+	fprintf(stderr, "guest: postcopy complete after %.0f ms here: %llu page writes, %llu "
+		"pages checked on touch meanwhile\n", (now_ns() - g->t_postcopy) / 1e6,
+		(unsigned long long)atomic_load(&g->writes),
+		(unsigned long long)atomic_load(&g->checked));
+}
+
 /* The destination has run its --run seconds: what it found; the exit status. */
 static int dest_report(struct guest *g)
 {
@@ -260,7 +276,6 @@ static int dest_report(struct guest *g)
 int guest_serve(struct guest_args *a, struct vmig_vmm *vmm, uint64_t deadline)
 {
 	struct guest *g = &a->g;
-	struct verify vs;
 	int status = 2;
 
 	for (;;) {
@@ -298,15 +313,16 @@ int guest_serve(struct guest_args *a, struct vmig_vmm *vmm, uint64_t deadline)
 			continue;
 		}
 		g->measure = true;
-		r = session_dest(g, vmm, deadline, a->verify, &vs);
+		r = session_dest(g, vmm, deadline, a->verify);
 		if (r == 2)
 			continue;
 		if (r <= 0) {
 			status = r < 0 ? 2 : 3;
 			break;
 		}
+		postcopy_done(g);
 		if (g->verify_pending)
-			verify_end(g, &vs, "verify-all after resume");
+			verify_all(g, "verify-all after resume");
 		fprintf(stderr, "guest: resumed here; running %llu s\n",
 			(unsigned long long)a->run_s);
 		usleep(a->run_s * 1000000);

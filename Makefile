@@ -275,7 +275,7 @@ bench-qemu-vmig: kmod all qemu-guest build/bench/tcp_rr
 # On the host, not in a VM: QEMU 7.2 migrating its own TCG guest against vmig
 # migrating `vmig guest`, interleaved, ratios (bench/vs_qemu_bench.sh, issue
 # 19); settings in the environment, e.g. BENCH_MEM=256M BENCH_RUNS=1.
-bench-vs-qemu: all qemu-guest
+bench-vs-qemu: all qemu-guest build/bench/tcp_rr
 	bench/vs_qemu_bench.sh
 
 deps:

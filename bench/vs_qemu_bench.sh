@@ -56,7 +56,10 @@
 #                bucket that holds it)
 #   req          postcopy requests (QEMU's postcopy-requests, vmig's
 #                postcopy.requests); vmig's helper-side request latency
-#                (destination's postcopy.latency_us avg/p50/p99)
+#                (destination's postcopy.latency_us avg/p50/p99), and under
+#                the table its ratio to the bare 4 KiB round trip over
+#                loopback (bench/tcp_rr, 2000 of them right before each vmig
+#                postcopy run; medians of the runs)
 #
 # Access pattern: the postcopy guests both touch BENCH_RATE random pages/s
 # (default 4096) on one vCPU: guest_workload writes half of them and checks
@@ -95,7 +98,7 @@ fi
 [ -r "$kernel" ] ||
 	die "no kernel for the QEMU guest (/boot/vmlinuz-$(uname -r) nor a Debian one; BENCH_KERNEL=...)"
 [ $((rate % 256)) -eq 0 ] || die "BENCH_RATE must be a multiple of 256 pages/s (whole MiB/s)"
-nice make -s -j2 all qemu-guest >/dev/null || die "build failed"
+nice make -s -j2 all qemu-guest build/bench/tcp_rr >/dev/null || die "build failed"
 
 # shellcheck source=scripts/lib/vmig.sh
 . scripts/lib/vmig.sh
@@ -296,10 +299,26 @@ slow_fields() {
 	}'
 }
 
+# bare_rtt: the bare 4 KiB request / response round trip over loopback now,
+# as rtt_avg= rtt_p50= rtt_p99= (us): what no page request can beat.
+bare_rtt() {
+	local p j srv
+	p=$(free_port)
+	"$here/build/bench/tcp_rr" server "127.0.0.1:$p" &
+	srv=$!
+	vmig_track $srv
+	sleep 0.2
+	j=$("$here/build/bench/tcp_rr" client "127.0.0.1:$p" 2000)
+	wait_pid $srv 10 >/dev/null
+	[ -n "$j" ] || return 0
+	echo "$j" | python3 -c 'import json, sys; d = json.load(sys.stdin)
+print("rtt_avg=%s rtt_p50=%s rtt_p99=%s" % (d["avg"], d["p50"], d["p99"]))'
+}
+
 # vmig_run CASE: one migration; its figures in RES.  Not in a subshell:
 # vmig_track keeps the list of processes to kill on exit.
 vmig_run() {
-	local ga margs p rc
+	local ga margs p rc rtt
 	case $1 in
 	pre*) ga="--pattern idle" margs="--multifd ${1#pre}" ;;
 	pc-preempt) ga="--pattern random --dirty-rate $((rate / 256)) --vcpus 1"
@@ -307,6 +326,8 @@ vmig_run() {
 	pc-vanilla) ga="--pattern random --dirty-rate $((rate / 256)) --vcpus 1"
 		margs="--multifd 1 --postcopy-after 0 --no-preempt" ;;
 	esac
+	rtt=
+	case $1 in pc*) rtt=$(bare_rtt) ;; esac
 	p=$(free_port)
 	rm -f "$T"/*.cpu "$T/mg.json"
 	bench_guests "$vmig" "$mem" "$ga" "$ga"
@@ -328,7 +349,7 @@ vmig_run() {
 	grep -q ' 0 wrong pages' "$T/dg.err" || echo "# vmig $1: $(grep 'wrong pages' "$T/dg.err")"
 	RES="$(vmig_figures "$T/mg.json" "$T/ls.out")"
 	RES="$RES cpu_src=$(secs "$(tail -n 1 "$T/mg.cpu")") cpu_dst=$(secs "$(tail -n 1 "$T/ls.cpu")")"
-	RES="$RES $(slow_fields "$T/dg.err")"
+	RES="$RES $(slow_fields "$T/dg.err") $rtt"
 }
 
 vmig_case() {
@@ -397,6 +418,11 @@ table() {
 			row("helper: request latency avg, us", "lat_avg", "%.1f")
 			row("helper: request latency p50, us", "lat_p50", "%.1f")
 			row("helper: request latency p99, us", "lat_p99", "%.1f")
+			a = med("vmig", "rtt_avg"); p = med("vmig", "rtt_p99")
+			if (a != "-" && p != "-" && med("vmig", "lat_avg") != "-")
+				printf "\nvmig helper-side request latency against the bare 4 KiB loopback " \
+					"round trip (tcp_rr, %.1f us avg, %.1f us p99): %.2fx on average, " \
+					"%.2fx at p99\n", a, p, med("vmig", "lat_avg") / a, med("vmig", "lat_p99") / p
 		}
 	}' "$results"
 }

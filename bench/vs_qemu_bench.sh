@@ -98,6 +98,14 @@ fi
 [ -r "$kernel" ] ||
 	die "no kernel for the QEMU guest (/boot/vmlinuz-$(uname -r) nor a Debian one; BENCH_KERNEL=...)"
 [ $((rate % 256)) -eq 0 ] || die "BENCH_RATE must be a multiple of 256 pages/s (whole MiB/s)"
+need_idle=0 need_rand=0
+for c in $cases; do
+	case $c in
+	pre[0-9]*) need_idle=1 ;;
+	pc-preempt | pc-vanilla) need_rand=1 ;;
+	*) die "unknown case $c" ;;
+	esac
+done
 nice make -s -j2 all qemu-guest build/bench/tcp_rr >/dev/null || die "build failed"
 
 # shellcheck source=scripts/lib/vmig.sh
@@ -433,14 +441,6 @@ echo "# vmig vs QEMU, $(date -u '+%F %H:%M') UTC, $(nproc) CPUs, host kernel $(u
 echo "# $("$QEMU_BIN" --version | head -n 1), -accel tcg; guest kernel $kernel"
 echo "# BENCH_MEM=$mem BENCH_RUNS=$runs BENCH_RATE=$rate BENCH_FILL=$fill cases: $cases"
 echo "# load average at start: $(loadavg)"
-need_idle=0 need_rand=0
-for c in $cases; do
-	case $c in
-	pre[0-9]*) need_idle=1 ;;
-	pc-preempt | pc-vanilla) need_rand=1 ;;
-	*) die "unknown case $c" ;;
-	esac
-done
 qn=0 q_idle='' q_rand=
 [ $need_idle = 1 ] && { q_idle=qidle; qemu_boot $q_idle 0 0; }
 [ $need_rand = 1 ] && { q_rand=qrand; qemu_boot $q_rand $((rate / 2)) $((rate / 2)); }

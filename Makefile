@@ -18,6 +18,7 @@
 #       make bench-ktls  TLS throughput, kernel TLS against OpenSSL's, in a qemu guest
 #       make bench-kvm-dirty  a KVM guest's dirty logging: vmig.ko against KVM's logs
 #       make bench-qemu-vmig  QEMU's own migration vs vmig qemu, interleaved, in a qemu guest
+#       make bench-vs-qemu  on this host: QEMU 7.2 migrating its TCG guest vs vmig, interleaved
 #       make install    DESTDIR=... PREFIX=/usr/local (also the DKMS tree, udev rule)
 #       make dkms-src   the DKMS source tree only, in DESTDIR/DKMSDIR/vmig-VERSION
 #       make SAN=1      the same userspace built with ASan+UBSan into build/san
@@ -273,6 +274,12 @@ bench-qemu-vmig: kmod all qemu-guest build/bench/tcp_rr
 		VMCHECK_EXTRA="$(VMCHECK_QEMU_EXTRA) build/bench/tcp_rr" VMCHECK_MODULES="$(VMCHECK_MODULES)" \
 		scripts/vmcheck.sh -m 3G -t 7200 $(VMCHECK_ARGS) kmod/vmig.ko bench/qemu_vmig_bench.sh
 
+# On the host, not in a VM: QEMU 7.2 migrating its own TCG guest against vmig
+# migrating `vmig guest`, interleaved, ratios (bench/vs_qemu_bench.sh, issue
+# 19); settings in the environment, e.g. BENCH_MEM=256M BENCH_RUNS=1.
+bench-vs-qemu: all qemu-guest build/bench/tcp_rr
+	bench/vs_qemu_bench.sh
+
 deps:
 	@scripts/deps.sh
 
@@ -329,7 +336,7 @@ clean:
 	rm -rf build
 	-$(MAKE) -C $(KDIR) M=$(CURDIR)/kmod clean >/dev/null 2>&1
 
-.PHONY: all man install-man vmcheck-kvm kmod kmod-clean bench-ktls bench-qemu-vmig bench-dirty bench-postcopy bench-backends bench-backends-postcopy bench-backends-converge bench-backends-all vmtests hosttests vmcheck deps test demo \
+.PHONY: all man install-man vmcheck-kvm kmod kmod-clean bench-ktls bench-qemu-vmig bench-vs-qemu bench-dirty bench-postcopy bench-backends bench-backends-postcopy bench-backends-converge bench-backends-all vmtests hosttests vmcheck deps test demo \
 	checkpatch install dkms-src clean
 
 # --- fuzzing (clang + libFuzzer) -----------------------------------------

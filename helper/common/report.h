@@ -72,6 +72,12 @@ struct report {
 int report_fail(struct report *r, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 double report_throughput(const struct report *r);
+/*
+ * CPU seconds (user + system) this process has used so far, all its threads,
+ * not its children (getrusage RUSAGE_SELF: what /proc/PID/stat counts).  The
+ * reports print it as "cpu_s" when they are printed, at the migration's end.
+ */
+double report_cpu_s(void);
 void report_print_text(const struct report *r, FILE *f);
 void report_print_json(const struct report *r, FILE *f);
 /*

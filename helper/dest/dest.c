@@ -186,6 +186,7 @@ int dest_receive(const struct dest_opts *o, struct report *rep)
 	}
 	rep->ok = !r;
 	rep->total_ns = now_ns() - (t_session ? t_session : t0);
+	report_note_cpu(rep);
 	dest_rx_stop(&d);
 	rep->devices = d.ds.nr_devices;
 	rep->device_bytes = d.ds.bytes;

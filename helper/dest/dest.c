@@ -69,6 +69,7 @@ static int setup(struct dest *d)
 		d->mem.base[i] = vmig_ram_page(d->ram, i, 0);
 		d->rep->guest_bytes += d->mem.pages[i] * WIRE_PAGE_SIZE;
 	}
+	d->mem.populate = !o->prefault;
 	if (o->prefault && !o->attach) {
 		r = vmig_ram_prefault(d->ram);
 		if (r)

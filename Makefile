@@ -158,6 +158,12 @@ build/bench/%: bench/%.c $(wildcard selftests/vmig/*.h) uapi/linux/vmig.h
 	$(CC) -O2 -g -static -std=gnu11 -D_GNU_SOURCE -pthread $(WARN) \
 		-Iuapi -Iselftests/vmig -o $@ $< -lpthread
 
+# The machine's limits for precopy (memory write rate, loopback TCP into guest
+# memory), run on the host by bench/migrate_bench.sh; not static.
+$(BUILD)/bench/precopy_limits: bench/precopy_limits.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -std=gnu11 -D_GNU_SOURCE -pthread $(WARN) -o $@ $< -lpthread
+
 # Dirty-logging figures (vmig.ko against userfaultfd-wp) from a guest.
 bench-dirty: kmod build/bench/dirty_bench
 	scripts/vmcheck.sh -m 3G -t 900 kmod/vmig.ko build/bench/dirty_bench

@@ -6,15 +6,20 @@
 #
 # throughput: idle guests of BENCH_SIZES (default "1G 4G"), every page
 #   written (non-zero), migrated with BENCH_CHANNELS (default "1 2 4")
-#   multifd channels; next to each, iperf3 over loopback with as many
-#   parallel streams, measured in the same run.  Migration throughput is
-#   page data / (total time - setup).
+#   multifd channels.  First, per size, the machine's limits in the same run
+#   (build/out/bench/precopy_limits: memory write rate and loopback TCP into
+#   destination memory, as the destination has it).  Migration throughput is
+#   page data / (total time - setup), printed as a share of the lower limit:
+#   TCP with as many streams into prefaulted memory, or the write rate into
+#   it (into fresh memory with BENCH_LISTEN_ARGS=--no-prefault); with it the
+#   helpers' CPU seconds (their reports' cpu_s, not the guests') per GiB of
+#   page data, and iperf3 with as many parallel streams.
 # dirty: a 1 GiB guest dirtying random pages at BENCH_RATES MiB/s (default
 #   "0 50 100 200 400", 0 = idle), 2 channels: total time, downtime, rounds.
 # Prints markdown tables.  Needs iperf3 (scripts/deps.sh installs it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-make -s -j2 all
+make -s -j2 all build/out/bench/precopy_limits
 vmig=${VMIG:-build/out/vmig}
 what=${1:-all}
 # shellcheck source=../scripts/lib/vmig.sh
@@ -28,10 +33,12 @@ migrate() {
 	p=$(free_port)
 	find "$tmp" -mindepth 1 ! -name token -delete	# (the token stays)
 	bench_guests "$vmig" "$1" "$3" ""
-	bench_listen $vmig listen --vmm "$tmp/dst.sock" --port "127.0.0.1:$p" $AUTH --no-progress
+	bench_listen $vmig listen --vmm "$tmp/dst.sock" --port "127.0.0.1:$p" $AUTH --no-progress \
+		--json ${BENCH_LISTEN_ARGS:-}
 	sleep 0.3
 	$vmig migrate --vmm "$tmp/src.sock" --to "127.0.0.1:$p" $AUTH --multifd "$2" --json --no-progress
 	wait "$BENCH_DG" || { echo "bench: destination guest failed" >&2; cat "$tmp/dg.err" >&2; exit 1; }
+	wait "$BENCH_LS" || { echo "bench: vmig listen failed" >&2; cat "$tmp/ls.err" >&2; exit 1; }
 }
 
 iperf() {	# STREAMS -> Gbit/s
@@ -45,19 +52,31 @@ iperf() {	# STREAMS -> Gbit/s
 }
 
 js() { python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(eval(sys.argv[2]))' "$1" "$2"; }
+limit() { awk -F' *[|] *' -v k="$1" '$2 == k { print $5 }' <<<"$lim"; }	# KEY -> Gbit/s
+cpu_gib() { js "$1" '"%.2f" % (d["cpu_s"] / (d["bytes"]["normal"] / 2**30))'; }	# JSON -> CPU-s/GiB
 
 echo "# vmig precopy benchmark, $(date -u +%F), $(nproc) CPUs, kernel $(uname -r)"
 echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 if [ "$what" = all ] || [ "$what" = throughput ]; then
-	echo
-	echo "| guest | channels | vmig Gbit/s | iperf3 Gbit/s (same streams) | vmig / iperf3 | total s | downtime ms |"
-	echo "| --- | --- | --- | --- | --- | --- | --- |"
+	dst=prefaulted
+	[[ " ${BENCH_LISTEN_ARGS:-} " != *" --no-prefault "* ]] || dst=fresh
 	for size in ${BENCH_SIZES:-1G 4G}; do
+		echo
+		lim=$(build/out/bench/precopy_limits -s "$size" -n "${BENCH_CHANNELS:-1 2 4}")
+		echo "$lim"
+		echo
+		echo "| guest | channels | vmig Gbit/s | limit Gbit/s ($dst: TCP, memory) | vmig / limit |" \
+			"src CPU-s/GiB | dst CPU-s/GiB | iperf3 Gbit/s | total s | downtime ms |"
+		echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 		for n in ${BENCH_CHANNELS:-1 2 4}; do
 			ip=$(iperf "$n")
 			j=$(migrate "$size" "$n" "--pattern idle")
+			l=$(tail -n 1 "$tmp/ls.out")
 			g=$(js "$j" '"%.2f" % (d["throughput_bps"] * 8 / 1e9)')
-			echo "| $size idle | $n | $g | $ip | $(js "$j" "'%.0f %%' % (100 * $g / $ip)") |" \
+			tcp=$(limit "tcp$n-$dst") mem=$(limit "mem-$dst")
+			low=$(python3 -c "print(min($tcp, $mem))")
+			echo "| $size idle | $n | $g | $low ($tcp, $mem) | $(python3 -c "print('%.0f %%' % (100 * $g / $low))") |" \
+				"$(cpu_gib "$j") | $(cpu_gib "$l") | $ip |" \
 				"$(js "$j" '"%.2f" % (d["total_ms"] / 1e3)') | $(js "$j" '"%.1f" % d["downtime_ms"]') |"
 		done
 	done

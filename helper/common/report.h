@@ -38,6 +38,7 @@ struct report {
 	unsigned int channels;
 	uint64_t guest_bytes;
 	uint64_t total_ns, setup_ns, downtime_ns;
+	double cpu_s;			/* the helper's CPU time up to the end (report_note_cpu) */
 	uint64_t normal_pages, zero_pages, skipped_pages;
 	uint64_t wire_bytes;
 	unsigned int rounds;		/* dirty rounds after the bulk stage */
@@ -72,6 +73,13 @@ struct report {
 int report_fail(struct report *r, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 double report_throughput(const struct report *r);
+/*
+ * At the migration's end, before guest RAM is unmapped and closed (freeing
+ * it is no cost of the migration): note the CPU seconds (user + system)
+ * this process has used, all its threads, not its children (getrusage
+ * RUSAGE_SELF: what /proc/PID/stat counts).  The reports print them as cpu_s.
+ */
+void report_note_cpu(struct report *r);
 void report_print_text(const struct report *r, FILE *f);
 void report_print_json(const struct report *r, FILE *f);
 /*

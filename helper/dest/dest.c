@@ -69,6 +69,7 @@ static int setup(struct dest *d)
 		d->mem.base[i] = vmig_ram_page(d->ram, i, 0);
 		d->rep->guest_bytes += d->mem.pages[i] * WIRE_PAGE_SIZE;
 	}
+	d->mem.populate = !o->prefault;
 	if (o->prefault && !o->attach) {
 		r = vmig_ram_prefault(d->ram);
 		if (r)
@@ -186,6 +187,7 @@ int dest_receive(const struct dest_opts *o, struct report *rep)
 	}
 	rep->ok = !r;
 	rep->total_ns = now_ns() - (t_session ? t_session : t0);
+	report_note_cpu(rep);
 	dest_rx_stop(&d);
 	rep->devices = d.ds.nr_devices;
 	rep->device_bytes = d.ds.bytes;

@@ -3,9 +3,14 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "multifd_recv.h"
 #include "postcopy_dst.h"
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
 
 void recv_chan_init(struct recv_chan *c, unsigned int index, struct stream *s, int timeout_ms,
 		    const struct dest_mem *mem, bool zero_pages)
@@ -42,6 +47,27 @@ static int recv_pages_postcopy(struct recv_chan *c, const struct wire_pages *wp,
 	c->pages += wp->count;
 	c->normal_pages += n;
 	return 0;
+}
+
+/*
+ * Guest RAM not prefaulted (--no-prefault): allocate the batch's pages
+ * before reading into them, one call per contiguous run, instead of faulting
+ * them in one by one under the copy with the socket locked (issue 19, 1 GiB
+ * at 1-4 channels: +7-10 % throughput, -7-9 % CPU; on prefaulted RAM the
+ * page walk only costs, so it is skipped there).  A hint: where it does not
+ * apply, the copy faults the pages in as before.
+ */
+static void populate_batch(const struct iovec *iov, unsigned int n)
+{
+	unsigned int i, j;
+
+	for (i = 0; i < n; i = j) {
+		uint8_t *start = iov[i].iov_base;
+
+		for (j = i + 1; j < n && iov[j].iov_base == start + (j - i) * WIRE_PAGE_SIZE; j++)
+			;
+		madvise(start, (size_t)(j - i) * WIRE_PAGE_SIZE, MADV_POPULATE_WRITE);
+	}
 }
 
 static int recv_pages(struct recv_chan *c, uint32_t len)
@@ -108,6 +134,8 @@ static int recv_pages(struct recv_chan *c, uint32_t len)
 		}
 	}
 	if (n) {
+		if (c->mem->populate)
+			populate_batch(c->iov, n);
 		stream_set_lowat(&c->s, (size_t)n * WIRE_PAGE_SIZE);
 		r = stream_readv(&c->s, c->iov, n);
 		stream_set_lowat(&c->s, 1);

@@ -21,6 +21,7 @@ struct dest_mem {
 	unsigned int nr_regions;
 	uint8_t *base[WIRE_MAX_REGIONS];
 	uint64_t pages[WIRE_MAX_REGIONS];
+	bool populate;			/* not prefaulted: allocate each batch before reading */
 };
 
 struct pc_dst;

@@ -643,6 +643,7 @@ int precopy_migrate(const struct precopy_opts *o, struct report *rep)
 	}
 	rep->ok = !r;
 	rep->total_ns = now_ns() - t0;
+	report_note_cpu(rep);
 	src_collect(&pc.src);
 	postcopy_destroy(&pc.post);	/* before the channels its thread queues on */
 	src_close(&pc.src);

@@ -162,6 +162,7 @@ int precopy_attach(const struct precopy_opts *o, struct report *rep)
 	}
 	rep->ok = !r;
 	rep->total_ns = now_ns() - t0;
+	report_note_cpu(rep);
 	src_collect(&s);
 	postcopy_destroy(&pc);	/* before the channels its thread queues on */
 	src_close(&s);

@@ -48,6 +48,29 @@ case_ok "a stall is reported and switched over" \
 	"--mem 64M --pattern random --dirty-rate 200" "--multifd 2 --max-bandwidth 40 --downtime-limit 1 --max-rounds 3" \
 	"d['stalled'] and 'stalled' in d['switchover']"
 
+# --no-prefault: destination RAM allocated batch by batch as pages arrive
+# (bulk runs and the scattered pages of dirty rounds), every page intact.
+p=nopf
+mig_start $p "--mem 64M --verify-all --run 1" "--no-prefault" \
+	"--mem 64M --pattern random --dirty-rate 50" "--multifd 2"
+mig_wait $p 20 20 20
+mig_all_ok "--no-prefault, random dirtying guest, 2 channels" $p
+check "--no-prefault: every page verified on the destination" \
+	grep -q "verify-all after resume: .* 0 errors" "$MIG_TMP/${p}dg.err"
+
+# Both reports count their own process's CPU time (not the guests'): some,
+# and no more than its threads (main, channels, a few helpers) could use in
+# the run's wall time.
+p=cpu
+mig_start $p "--mem 64M --verify-all --run 1" "--json" "--mem 64M --pattern idle" "--multifd 2"
+mig_wait $p 20 20 20
+mig_all_ok "CPU time reported: migrated" $p
+cpu_ok="0 < d['cpu_s'] < d['total_ms'] / 1e3 * (d['channels'] + 4)"
+check "CPU time reported: vmig migrate's cpu_s is > 0 and < wall time x threads" \
+	json "$MIG_TMP/$p.json" "$cpu_ok"
+check "CPU time reported: vmig listen's cpu_s is > 0 and < wall time x threads" \
+	json "$MIG_TMP/${p}ls.out" "$cpu_ok"
+
 # Giving up on a stall leaves the guest running, memory intact.
 p=giveup
 mig_start $p "--mem 64M" "" "--mem 64M --dirty-rate 200" \

@@ -77,6 +77,10 @@ static void print_pc_text(const struct report *r, FILE *f)
 	fprintf(f, "  postcopy:    %s preempt channel, %llu pages discarded at the switch, "
 		"%.3f s from the switch to the end\n", pc->preempt ? "with a" : "without a",
 		(unsigned long long)pc->discarded, pc->switch_ns / 1e9);
+	if (pc->released)
+		fprintf(f, "  released:    %llu prefaulted pages at the handshake (postcopy from "
+			"the start: none of them could arrive before the switch)\n",
+			(unsigned long long)pc->released);
 	if (pc->sched)
 		fprintf(f, "  urgent path: page requests served by a thread scheduled %s\n",
 			!strcmp(pc->sched, "fifo") ? "SCHED_FIFO" :
@@ -236,13 +240,14 @@ void report_print_json(const struct report *r, FILE *f)
 		unsigned int b;
 
 		fprintf(f, ",\"postcopy\":{\"preempt\":%s,\"sched\":\"%s\",\"discarded\":%llu,"
-			"\"switch_ms\":%.3f,"
+			"\"released\":%llu,\"switch_ms\":%.3f,"
 			"\"faults\":%llu,\"requests\":%llu,\"coalesced\":%llu,\"urgent_pages\":%llu,"
 			"\"eexist\":%llu,\"recoveries\":%llu,\"paused_ms\":%.3f,\"last_pause_ms\":%.3f,"
 			"\"resent\":%llu,\"latency_us\":{\"count\":%llu,\"avg\":%.2f,\"p50\":%.2f,"
 			"\"p99\":%.2f,\"max\":%.2f,\"log2_hist\":[", pc->preempt ? "true" : "false",
 			pc->sched ? pc->sched : "",
-			(unsigned long long)pc->discarded, pc->switch_ns / 1e6,
+			(unsigned long long)pc->discarded, (unsigned long long)pc->released,
+			pc->switch_ns / 1e6,
 			(unsigned long long)pc->faults, (unsigned long long)pc->requests,
 			(unsigned long long)pc->coalesced, (unsigned long long)pc->urgent_pages,
 			(unsigned long long)pc->eexist, (unsigned long long)pc->recoveries,

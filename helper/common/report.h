@@ -16,6 +16,7 @@ struct report_pc {
 	bool on, preempt;
 	uint64_t switch_ns;		/* switch to postcopy end */
 	uint64_t discarded;		/* pages dirtied after they were sent */
+	uint64_t released;		/* prefaulted pages released at the handshake */
 	uint64_t faults, requests, coalesced, urgent_pages, eexist;
 	/* recovery: reconnections after a cut, time paused in all, requests asked again */
 	uint64_t recoveries, paused_ns, last_pause_ns, resent;

@@ -27,6 +27,28 @@ static void *receiver_thread(void *arg)
 }
 
 /* Wait for a main channel with an acceptable handshake. */
+/*
+ * Postcopy from the start: no page comes before the switch, so guest RAM
+ * allocated ahead (--prefault, the default) goes now, while the guest still
+ * runs on the source; at the switch there is then nothing left to punch out
+ * with the guest stopped.
+ */
+static int release_prefaulted(struct dest *d)
+{
+	unsigned int i;
+	int r;
+
+	for (i = 0; i < d->mem.nr_regions; i++) {
+		r = vmig_ram_postcopy_discard(d->ram, i, 0, d->mem.pages[i]);
+		if (r)
+			return r;
+		d->rep->pc.released += d->mem.pages[i];
+	}
+	trace("dst: released %llu prefaulted pages (postcopy from the start)",
+	      (unsigned long long)d->rep->pc.released);
+	return 0;
+}
+
 int dest_accept_session(struct dest *d)
 {
 	const struct dest_opts *o = d->o;
@@ -51,6 +73,19 @@ int dest_accept_session(struct dest *d)
 		}
 		msg[0] = 0;
 		r = hs_decide(&c.offer, &d->local, &d->ses.hs, msg, sizeof(msg));
+		/* Before the reply: the source waits for it with the guest still running. */
+		if (!r && (d->ses.hs.caps & WIRE_CAP_POSTCOPY_NOW) && d->o->prefault &&
+		    !d->rep->pc.released) {
+			r = release_prefaulted(d);
+			if (r) {
+				snprintf(msg, sizeof(msg), "cannot release the prefaulted guest "
+					 "RAM: %s", strerror(-r));
+				hs_send_reply(&c.s, r, &d->ses.hs, "the destination failed");
+				stream_fail(&c.s, -r, "%s", msg);
+				admit_drop(&c.s, "migration request");
+				return fail(d, r, "%s", msg);
+			}
+		}
 		/* --insecure: the peer is nobody in particular; the layout stays in this log. */
 		if (hs_send_reply(&c.s, r, &d->ses.hs, r && auth_mode() == AUTH_INSECURE ?
 				  "refused (the reason is in the destination's log)" : msg) && !r)

@@ -194,6 +194,7 @@ int src_setup(struct src *s, struct pc_src *ps, struct freepage *fp, uint64_t *r
 		.version_max = o->test.wire_version ? o->test.wire_version : WIRE_VERSION_MAX,
 		.caps = WIRE_CAPS_V1 | (o->postcopy ? WIRE_CAP_POSTCOPY | WIRE_CAP_RETURN_PATH |
 					WIRE_CAP_DONE_ACK |
+					(o->postcopy_after ? 0 : WIRE_CAP_POSTCOPY_NOW) |
 					(o->no_preempt ? 0 : WIRE_CAP_PREEMPT) : 0),
 		.nr_multifd = o->channels,
 	};

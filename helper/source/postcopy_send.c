@@ -3,8 +3,9 @@
  * The postcopy source (postcopy_send.h).
  *
  * Order of the switch: stop the guest, harvest, device state, every
- * channel's marker, DISCARD (or: everything holding data goes in the
- * background), the handover record, then POSTCOPY.  From POSTCOPY on the
+ * channel's marker, DISCARD, the handover record, then POSTCOPY.  From the
+ * start (nothing tracked, nothing sent): no harvest and no DISCARD, and the
+ * pages holding data are listed after RESUMED, to go in the background.  From POSTCOPY on the
  * destination may run the guest: this side never resumes it again unless
  * the destination says it did not switch.
  */
@@ -174,6 +175,23 @@ static int recover_loop(struct postcopy *pc, int r, uint64_t t_stop)
 }
 
 /*
+ * Postcopy from the start: nothing was sent, everything holding data goes
+ * in the background.  Listed once the guest runs on the destination, not
+ * in the downtime (5-12 ms at 1 GiB); this guest is stopped, so the list
+ * cannot change.
+ */
+static int list_data(struct postcopy *pc)
+{
+	struct src *s = pc->src;
+	unsigned int i;
+	int r = 0;
+
+	for (i = 0; !s->o->postcopy_after && !r && i < vmig_ram_region_count(s->ram); i++)
+		r = vmig_ram_for_each_data(s->ram, i, range_add, &s->dirty);
+	return r ? fail(pc, r, "cannot list guest RAM data: %s", strerror(-r)) : 0;
+}
+
+/*
  * Postcopy: stop the guest, tell the destination what it holds is stale
  * (DISCARD), mark the switch on every channel, wait until the guest runs
  * there, then serve requests (return-path thread) while the rest goes in
@@ -211,12 +229,6 @@ int postcopy_switchover(struct postcopy *pc)
 		if (r)
 			return r;
 		wpc.discarded = s->dirty.pages;
-	} else {
-		/* Nothing was sent yet: everything holding data goes in the background. */
-		for (i = 0; i < vmig_ram_region_count(s->ram) && !r; i++)
-			r = vmig_ram_for_each_data(s->ram, i, range_add, &s->dirty);
-		if (r)
-			return fail(pc, r, "cannot list guest RAM data: %s", strerror(-r));
 	}
 	discard_ns = now_ns() - discard_ns;
 	s->rep->pc.discarded = wpc.discarded;
@@ -291,7 +303,9 @@ int postcopy_switchover(struct postcopy *pc)
 		s->rep->dt_resume_ns = ev.resumed.resume_ns;
 		s->rep->device_buffer_peak = ev.resumed.dev_buffer_peak;
 		trace("src: postcopy, guest runs on the destination");
-		r = postcopy_background(pc);
+		r = list_data(pc);
+		if (!r)
+			r = postcopy_background(pc);
 	}
 	r = recover_loop(pc, r, t_stop);
 	if (r)

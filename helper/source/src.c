@@ -171,7 +171,7 @@ int src_stop_vm(struct src *s)
 		return fail(s, r, "the VMM did not stop: %s", strerror(-r));
 	s->vm_stopped = true;
 	s->rep->dt_stop_ns = now_ns() - t;
-	return src_harvest(s);
+	return s->tracking ? src_harvest(s) : 0;
 }
 
 int src_send_devstate(struct src *s)
@@ -232,6 +232,7 @@ int src_setup(struct src *s, struct pc_src *ps, struct freepage *fp, uint64_t *r
 	if (r)
 		return fail(s, r, "%s", s->ds.error);
 	*rtt_ns = now_ns() - t_query;	/* a round trip every VMM answers */
+	trace("src: devices queried");
 	s->rep->devices = s->ds.nr_devices;
 	s->rep->backend = vmig_ram_backend(s->ram);
 	offer.nr_regions = vmig_ram_region_count(s->ram);
@@ -289,6 +290,14 @@ int src_setup(struct src *s, struct pc_src *ps, struct freepage *fp, uint64_t *r
 			return fail(s, r, "%s", err);
 	}
 	trace("src: channels up");
+	/*
+	 * Postcopy from the start: every page holding data goes after the
+	 * switch, listed with the guest stopped, so nothing is tracked (the
+	 * write protection of all guest RAM was half of this setup) and no
+	 * page goes twice.
+	 */
+	if (o->postcopy && !o->postcopy_after)
+		return 0;
 	if (o->test.hint_before_tracking && !o->no_free_hints) {
 		r = freepage_query(fp, s->ctl, o->timeout_ms);
 		if (r)
@@ -301,6 +310,7 @@ int src_setup(struct src *s, struct pc_src *ps, struct freepage *fp, uint64_t *r
 			    o->track == VMIG_TRACK_ASYNC ? "async" :
 			    o->track == VMIG_TRACK_SYNC ? "sync" : "auto", strerror(-r));
 	s->rep->tracking = vmig_ram_track_name(s->ram);
+	s->tracking = true;
 	/* Tracking is on: only now may the hint be taken (helper/source/freepage.h). */
 	if (!o->test.hint_before_tracking && !o->no_free_hints) {
 		r = freepage_query(fp, s->ctl, o->timeout_ms);

@@ -46,6 +46,7 @@ struct src {
 	struct range_vec dirty;		/* the pages to send (or discard) next */
 	struct devstate_send ds;
 	bool vm_stopped;		/* stopped by us: resume it if we fail */
+	bool tracking;			/* dirty tracking on (src_setup) */
 	uint64_t harvest_cost_ns;	/* the latest harvest */
 };
 
@@ -56,7 +57,8 @@ int range_add(void *arg, unsigned int region, uint64_t first, uint64_t n);
  * Connect to the VMM, map guest RAM, set up device state, open the session
  * (main channel, handshake, multifd channels, and ps's return path for
  * postcopy), start dirty tracking; fp takes the free-page hint (before or
- * after tracking starts, as o->hint_before_tracking says).  *rtt_ns: the
+ * after tracking starts, as o->hint_before_tracking says).  Postcopy from
+ * the start sends no page before the switch: neither tracking nor hint.  *rtt_ns: the
  * device query's round trip to the VMM.  0 or -errno (s->rep says why).
  */
 int src_setup(struct src *s, struct pc_src *ps, struct freepage *fp, uint64_t *rtt_ns);
@@ -71,7 +73,10 @@ uint64_t src_bytes(struct src *s);
 int src_send_round_info(struct src *s, unsigned int round, uint64_t pages);
 /* Harvest the dirty pages into s->dirty (timed: s->harvest_cost_ns). */
 int src_harvest(struct src *s);
-/* Stop the guest (s->rep->dt_stop_ns: how long the VMM took), then the last harvest. */
+/*
+ * Stop the guest (s->rep->dt_stop_ns: how long the VMM took), then the last
+ * harvest if tracking is on.
+ */
 int src_stop_vm(struct src *s);
 /*
  * The rest of the device state, on every channel before its marker or

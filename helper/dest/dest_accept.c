@@ -159,6 +159,10 @@ int dest_accept_channels(struct dest *d)
 			continue;
 		}
 		rx = &d->rx[h.index];
+		/* Postcopy without preempt before pages flow: from the start, or resumed. */
+		if ((d->ses.hs.caps & WIRE_CAP_POSTCOPY) && !(d->ses.hs.caps & WIRE_CAP_PREEMPT) &&
+		    ((d->ses.hs.caps & WIRE_CAP_POSTCOPY_NOW) || d->pc_running))
+			chan_shallow_recv(c.s.fd);
 		recv_chan_init(&rx->rc, h.index, &c.s, o->timeout_ms, &d->mem,
 			       d->ses.hs.caps & WIRE_CAP_ZERO_PAGES);
 		if (d->ds.dev) {

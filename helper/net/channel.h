@@ -29,6 +29,15 @@ int chan_accept(struct stream *s, int listen_fd, int wait_ms, int timeout_ms);
  * class an operator maps it to) sends its packets before queued bulk pages.
  */
 void chan_mark_urgent(int fd);
+/*
+ * Postcopy without a preempt channel: a requested page goes at the head
+ * of a multifd channel's queue, behind only what the sockets already hold.
+ * These keep that short: the sender's unsent data (TCP_NOTSENT_LOWAT) and
+ * the receiver's buffer (SO_RCVBUF, before data flows: a smaller buffer
+ * than the window offered would drop segments).  See CHAN_SHALLOW_BYTES.
+ */
+void chan_shallow_send(int fd);
+void chan_shallow_recv(int fd);
 
 /* Authenticate (auth.h) and send a channel header (with its binding proof). */
 int chan_send_hdr(struct stream *s, uint16_t kind, uint64_t session, uint32_t index);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "channel.h"
 #include "control.h"
 #include "postcopy_send.h"
 #include "recovery.h"
@@ -257,8 +258,11 @@ int postcopy_switchover(struct postcopy *pc)
 	 * only an ERROR from the destination says it did not switch.
 	 */
 	pc->dest_runs = true;
-	for (i = 0; i < s->ses.nr_chans; i++)
+	for (i = 0; i < s->ses.nr_chans; i++) {
 		s->chans[i].max_batch = o->postcopy_batch;
+		if (o->no_preempt)
+			chan_shallow_send(s->chans[i].s.fd);
+	}
 	if (rec_cut_armed(&pc->test.cuts, &arg) == CUT_SWITCH ||
 	    rec_cut_armed(&pc->test.cuts, &arg) == CUT_SWITCH_LOST) {
 		/* Tests: after every marker went out, so the destination switches. */

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "channel.h"
 #include "handover.h"
 #include "recovery.h"
 #include "src_recover.h"
@@ -152,6 +153,8 @@ static int resume_once(struct postcopy *pc, unsigned int attempt, int wait_ms, c
 			return r;
 		}
 		s->chans[i].max_batch = o->postcopy_batch;
+		if (o->no_preempt)
+			chan_shallow_send(s->chans[i].s.fd);
 	}
 	r = pcs_connect(&pc->ps, s->ses.peer, s->ses.id, o->timeout_ms, err, errlen);
 	if (r)

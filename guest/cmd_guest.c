@@ -9,10 +9,13 @@
  * in guest_int.h.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/magic.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "cmd.h"
@@ -44,13 +47,81 @@ static void check_span(void *opaque, unsigned int pct)
 	g->span_pct = pct;
 }
 
+/*
+ * --mem-path: guest RAM is an unnamed file on a tmpfs, as QEMU's
+ * memory-backend-file.  What it buys is the mount's huge= option: the
+ * folios are 2 MiB where the tmpfs allows it, whatever the system's
+ * shmem_enabled says for memfds, and every mapping of it (ours, the
+ * helpers') is PMD-aligned by the tmpfs.  Only a tmpfs: the uffd backend
+ * tracks shared memory, and hugetlbfs would make a postcopy place whole
+ * huge pages.  The fd, or -1 with the reason said.
+ */
+static int mem_path_open(const struct guest_args *a)
+{
+	struct statfs sf;
+	int fd;
+
+	fd = open(a->mem_path, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		fprintf(stderr, "vmig guest: --mem-path %s: %s\n", a->mem_path, strerror(errno));
+		return -1;
+	}
+	if (fstatfs(fd, &sf) || sf.f_type != TMPFS_MAGIC) {
+		fprintf(stderr, "vmig guest: --mem-path %s: not a tmpfs (the uffd backend "
+			"tracks shared memory: mount -t tmpfs -o huge=always ... %s)\n",
+			a->mem_path, a->mem_path);
+		close(fd);
+		return -1;
+	}
+	if (ftruncate(fd, a->mem)) {
+		fprintf(stderr, "vmig guest: --mem-path %s: cannot size it to %llu bytes: %s\n",
+			a->mem_path, (unsigned long long)a->mem, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * How much of guest RAM is mapped here in 2 MiB pages (smaps' PMD-mapped
+ * shmem), in MiB; -1 if /proc cannot say.  --mem-path prints it at exit,
+ * so an operator (and the tests) see whether the tmpfs gave huge pages.
+ */
+static long ram_pmd_mapped_mib(const struct guest *g)
+{
+	unsigned long start, end, kb;
+	bool ours = false;
+	char line[256];
+	long mib = -1;
+	FILE *f;
+
+	f = fopen("/proc/self/smaps", "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx ", &start, &end) == 2 && strchr(line, '-') < strchr(line, ' '))
+			ours = start == (uintptr_t)g->ram;
+		else if (ours && sscanf(line, "ShmemPmdMapped: %lu kB", &kb) == 1)
+			mib = kb >> 10;
+	}
+	fclose(f);
+	return mib;
+}
+
 /* Guest RAM from the backend asked, mapped; its fd, or -1 (exit status 1). */
 static int ram_open(struct guest_args *a, enum vmig_backend *chosen)
 {
 	struct guest *g = &a->g;
 	int fd;
 
-	fd = vmig_ram_create(a->backend, a->mem, chosen);
+	if (a->mem_path) {
+		fd = mem_path_open(a);
+		if (fd < 0)
+			return -1;
+		*chosen = VMIG_BACKEND_UFFD;
+	} else {
+		fd = vmig_ram_create(a->backend, a->mem, chosen);
+	}
 	if (fd < 0) {
 		fprintf(stderr, "vmig guest: cannot create guest RAM (%s): %s\n",
 			vmig_backend_name(a->backend),
@@ -169,12 +240,16 @@ static int guest_run(int argc, char **argv)
 	       "socket %s, RAM %s\n", (unsigned long long)(a.mem >> 20), g->nvcpus,
 	       g->kvm ? "KVM " : "", pattern_names[g->pattern], (unsigned long long)a.rate,
 	       a.incoming ? "incoming" : "source", a.sock,
-	       chosen == VMIG_BACKEND_KMOD ? "vmig.ko region (kmod)" : "memfd (uffd)");
+	       chosen == VMIG_BACKEND_KMOD ? "vmig.ko region (kmod)" :
+	       a.mem_path ? "tmpfs file (uffd)" : "memfd (uffd)");
 	fflush(stdout);
 	if (a.check_rounds || a.bench_rounds)
 		status = dirty_check_run(&a, fd, chosen);
 	else
 		status = guest_serve(&a, vmm, deadline);
+	if (a.mem_path)
+		fprintf(stderr, "guest: RAM in 2 MiB mappings at exit: %ld MiB of %llu\n",
+			ram_pmd_mapped_mib(g), (unsigned long long)(a.mem >> 20));
 
 	guest_vcpus_join(g);
 	vmig_vmm_close(vmm);

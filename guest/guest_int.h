@@ -96,6 +96,7 @@ struct guest_args {
 	bool incoming, verify, kvm;
 	uint64_t check_rounds, bench_rounds;
 	const char *sources;
+	const char *mem_path;
 	enum vmig_backend backend;
 };
 

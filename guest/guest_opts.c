@@ -133,6 +133,13 @@ static const struct cli_opt opt_backend = {
 		"it is installed), uffd (a memfd), or auto (default: kmod\n"
 		"when /dev/vmig exists or the module can be loaded)",
 };
+static const struct cli_opt opt_mem_path = {
+	.name = "mem-path", .arg = "DIR", .kind = CLI_STR, ARG(mem_path),
+	.help = "guest RAM: an unnamed file on the tmpfs at DIR instead\n"
+		"of a memfd (uffd backend), as QEMU's memory-backend-file;\n"
+		"on a tmpfs mounted huge=always or huge=within_size it\n"
+		"is 2 MiB pages, which the helpers copy much faster",
+};
 static const struct cli_opt opt_device = {
 	.name = "device", .arg = "SPEC", .kind = CLI_FN, ARG(g.devs), .fn = device_add,
 	.help = "an emulated device (repeatable, up to 16), SPEC is\n"
@@ -203,8 +210,8 @@ static const struct cli_opt opt_dirty_source = {
 
 static const struct cli_opt *const guest_opt_list[] = {
 	&opt_socket, &opt_mem, &opt_vcpus, &opt_pattern, &opt_dirty_rate, &opt_no_fill,
-	&opt_incoming, &opt_verify_all, &opt_run, &opt_lifetime, &opt_backend, &opt_device,
-	&opt_free, &opt_free_churn, &opt_free_touch, &opt_kvm, &opt_dirty_check,
+	&opt_incoming, &opt_verify_all, &opt_run, &opt_lifetime, &opt_backend, &opt_mem_path,
+	&opt_device, &opt_free, &opt_free_churn, &opt_free_touch, &opt_kvm, &opt_dirty_check,
 	&opt_dirty_bench, &opt_dirty_source, &cli_opt_help, NULL,
 };
 
@@ -248,6 +255,8 @@ static void guest_usage(FILE *f)
 		"Examples:\n"
 		"  vmig guest --socket /tmp/src.sock --mem 1G --pattern random --dirty-rate 100\n"
 		"  vmig guest --socket /tmp/dst.sock --mem 1G --incoming --verify-all\n"
+		"  mount -t tmpfs -o huge=always,size=2G vmig-ram /mnt/ram\n"
+		"  vmig guest --socket /tmp/src.sock --mem 1G --mem-path /mnt/ram\n"
 		"  vmig guest --socket /tmp/src.sock --device name=nic0,size=100M,save-rate=400M\n"
 		"  vmig guest --socket /tmp/src.sock --kvm --mem 256M --dirty-rate 16\n"
 		"  vmig guest --socket /tmp/k.sock --kvm --mem 64M --dirty-rate 0 --dirty-check 50 \\\n"
@@ -272,6 +281,13 @@ int guest_opts_parse(struct guest_args *a, int argc, char **argv)
 			"source guest\n");
 		return 2;
 	}
+	if (a->mem_path && a->backend == VMIG_BACKEND_KMOD) {
+		fprintf(stderr, "vmig guest: --mem-path is guest RAM for the uffd backend; the kmod "
+			"backend's RAM is a vmig.ko region\n");
+		return 2;
+	}
+	if (a->mem_path)
+		a->backend = VMIG_BACKEND_UFFD;
 	if (a->kvm && a->g.pattern == PAT_HOT) {
 		fprintf(stderr, "vmig guest: --pattern hot has no KVM guest code (random, "
 			"sequential or idle with --kvm)\n");

@@ -35,6 +35,11 @@
 #                            pid in BENCH_LS, tracked; returns once it waits
 #                            for a source and the source guest is ready
 #
+#   huge_tmpfs DIR SIZE      a tmpfs mounted huge=always at DIR (made), for
+#                            `vmig guest --mem-path`, unmounted by the
+#                            cleanup; 1 with the reason in HUGE_WHY if it
+#                            cannot be had (not root, no THP)
+#
 # VMIG_AT_EXIT: a command the cleanup runs once the processes are gone and
 # before VMIG_TMP is (e.g. to save results).
 
@@ -43,6 +48,7 @@ vmig_cleanup() {
 	for p in $VMIG_PIDS; do kill -9 "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
 	[ -z "${VMIG_AT_EXIT:-}" ] || eval "$VMIG_AT_EXIT" || true
+	for p in ${VMIG_MOUNTS:-}; do umount "$p" 2>/dev/null || true; done
 	[ -n "${VMIG_TMP:-}" ] && rm -rf "$VMIG_TMP"
 	return 0
 }
@@ -52,6 +58,20 @@ vmig_setup() {
 	VMIG_TMP=$(mktemp -d "/tmp/$1.XXXXXX")
 	trap vmig_cleanup EXIT
 	vmig_token "$VMIG_TMP"
+}
+
+huge_tmpfs() {
+	HUGE_WHY=
+	if [ ! -e /sys/kernel/mm/transparent_hugepage/shmem_enabled ]; then
+		HUGE_WHY="no transparent huge pages for shmem in this kernel"
+		return 1
+	fi
+	mkdir -p "$1"
+	if ! HUGE_WHY=$(mount -t tmpfs -o "huge=always,size=$2,mode=0700" vmig-huge "$1" 2>&1); then
+		HUGE_WHY="cannot mount a huge=always tmpfs at $1: $HUGE_WHY"
+		return 1
+	fi
+	VMIG_MOUNTS="${VMIG_MOUNTS:-} $1"
 }
 
 # vmig listen/migrate refuse to run without a choice of who may connect.

@@ -58,6 +58,36 @@ mig_all_ok "--no-prefault, random dirtying guest, 2 channels" $p
 check "--no-prefault: every page verified on the destination" \
 	grep -q "verify-all after resume: .* 0 errors" "$MIG_TMP/${p}dg.err"
 
+# --mem-path: guest RAM is a file on a tmpfs mounted huge=always (as QEMU's
+# memory-backend-file), on both ends; every page arrives intact, and the
+# destination's RAM (prefaulted by vmig listen) is mapped in 2 MiB pages.
+if huge_tmpfs "$MIG_TMP/huge" 512M; then
+	E2E_GUEST_BACKEND="--mem-path $MIG_TMP/huge" p=c$tap_n
+	case_ok "--mem-path on a huge tmpfs: random dirtying guest, 2 channels" \
+		"--mem 64M --pattern random --dirty-rate 50 --mem-path $MIG_TMP/huge" "--multifd 2"
+	pmd=$(sed -n 's/^guest: RAM in 2 MiB mappings at exit: \([0-9-]*\) MiB.*/\1/p' \
+		"$MIG_TMP/${p}dg.err")
+	check "--mem-path on a huge tmpfs: the destination's RAM is 2 MiB pages ($pmd of 64 MiB)" \
+		test "${pmd:-0}" -ge 32
+	check "--mem-path: both guests say their RAM is a tmpfs file" \
+		grep -q "RAM tmpfs file (uffd)" "$MIG_TMP/${p}sg.out" "$MIG_TMP/${p}dg.out"
+	E2E_GUEST_BACKEND=
+else
+	skip "--mem-path on a huge tmpfs" "$HUGE_WHY"
+fi
+if [ "$(stat -f -c %T "$MIG_TMP")" != tmpfs ]; then
+	out=$("$VMIG" guest --socket "$MIG_TMP/np.sock" --mem 8M --mem-path "$MIG_TMP" 2>&1)
+	rc=$?
+	check "--mem-path on a directory that is not a tmpfs exits 1 saying why" \
+		test $rc -eq 1 -a -n "$(grep 'not a tmpfs' <<<"$out")"
+else
+	skip "--mem-path on a directory that is not a tmpfs" "$MIG_TMP is a tmpfs here"
+fi
+out=$("$VMIG" guest --socket "$MIG_TMP/np.sock" --mem 8M --mem-path /nonexistent/dir 2>&1)
+rc=$?
+check "--mem-path on a missing directory exits 1 naming it" \
+	test $rc -eq 1 -a -n "$(grep '/nonexistent/dir: No such file' <<<"$out")"
+
 # Both reports count their own process's CPU time (not the guests'): some,
 # and no more than its threads (main, channels, a few helpers) could use in
 # the run's wall time.

@@ -13,7 +13,12 @@
 #   TCP with as many streams into prefaulted memory, or the write rate into
 #   it (into fresh memory with BENCH_LISTEN_ARGS=--no-prefault); with it the
 #   helpers' CPU seconds (their reports' cpu_s, not the guests') per GiB of
-#   page data, and iperf3 with as many parallel streams.
+#   page data, and iperf3 with as many parallel streams.  Each channel count
+#   runs twice, interleaved: guest RAM in memfds (4 KiB pages here when
+#   shmem_enabled is never), and `vmig guest --mem-path` on a tmpfs mounted
+#   huge=always (2 MiB pages, as QEMU's THP-backed RAM; needs root, else
+#   those rows say why not), measured against the limits into a prefaulted
+#   file on that tmpfs.
 # dirty: a 1 GiB guest dirtying random pages at BENCH_RATES MiB/s (default
 #   "0 50 100 200 400", 0 = idle), 2 channels: total time, downtime, rounds.
 # Prints markdown tables.  Needs iperf3 (scripts/deps.sh installs it).
@@ -27,12 +32,12 @@ what=${1:-all}
 vmig_setup vmig-bench	# $VMIG_TMP, cleanup on exit, $AUTH: a token both sides hold
 tmp=$VMIG_TMP
 
-# migrate MEM CHANNELS "guest args": prints the JSON report.
+# migrate MEM CHANNELS "guest args" ["destination guest args"]: prints the JSON report.
 migrate() {
 	local p
 	p=$(free_port)
-	find "$tmp" -mindepth 1 ! -name token -delete	# (the token stays)
-	bench_guests "$vmig" "$1" "$3" ""
+	find "$tmp" -mindepth 1 -maxdepth 1 ! -name token ! -name huge -exec rm -rf {} +	# (the token and the tmpfs stay)
+	bench_guests "$vmig" "$1" "$3" "${4:-}"
 	bench_listen $vmig listen --vmm "$tmp/dst.sock" --port "127.0.0.1:$p" $AUTH --no-progress \
 		--json ${BENCH_LISTEN_ARGS:-}
 	sleep 0.3
@@ -60,24 +65,41 @@ echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 if [ "$what" = all ] || [ "$what" = throughput ]; then
 	dst=prefaulted
 	[[ " ${BENCH_LISTEN_ARGS:-} " != *" --no-prefault "* ]] || dst=fresh
+	huge=$tmp/huge
+	if [ $dst = fresh ]; then
+		huge=
+		echo "# no --mem-path rows: its limits are for prefaulted RAM"
+	elif ! huge_tmpfs "$huge" 50%; then
+		huge=
+		echo "# no --mem-path rows: $HUGE_WHY"
+	fi
 	for size in ${BENCH_SIZES:-1G 4G}; do
 		echo
-		lim=$(build/out/bench/precopy_limits -s "$size" -n "${BENCH_CHANNELS:-1 2 4}")
+		lim=$(build/out/bench/precopy_limits -s "$size" -n "${BENCH_CHANNELS:-1 2 4}" \
+			${huge:+-H "$huge"})
 		echo "$lim"
 		echo
-		echo "| guest | channels | vmig Gbit/s | limit Gbit/s ($dst: TCP, memory) | vmig / limit |" \
+		echo "| guest, RAM | channels | vmig Gbit/s | limit Gbit/s (into: TCP, memory) | vmig / limit |" \
 			"src CPU-s/GiB | dst CPU-s/GiB | iperf3 Gbit/s | total s | downtime ms |"
 		echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 		for n in ${BENCH_CHANNELS:-1 2 4}; do
 			ip=$(iperf "$n")
-			j=$(migrate "$size" "$n" "--pattern idle")
-			l=$(tail -n 1 "$tmp/ls.out")
-			g=$(js "$j" '"%.2f" % (d["throughput_bps"] * 8 / 1e9)')
-			tcp=$(limit "tcp$n-$dst") mem=$(limit "mem-$dst")
-			low=$(python3 -c "print(min($tcp, $mem))")
-			echo "| $size idle | $n | $g | $low ($tcp, $mem) | $(python3 -c "print('%.0f %%' % (100 * $g / $low))") |" \
-				"$(cpu_gib "$j") | $(cpu_gib "$l") | $ip |" \
-				"$(js "$j" '"%.2f" % (d["total_ms"] / 1e3)') | $(js "$j" '"%.1f" % d["downtime_ms"]') |"
+			for ram in memfd ${huge:+huge}; do
+				if [ "$ram" = memfd ]; then
+					ga="--pattern idle" d=$dst
+				else
+					ga="--pattern idle --mem-path $huge" d=file
+				fi
+				j=$(migrate "$size" "$n" "$ga" "${ga#--pattern idle}")
+				l=$(tail -n 1 "$tmp/ls.out")
+				g=$(js "$j" '"%.2f" % (d["throughput_bps"] * 8 / 1e9)')
+				tcp=$(limit "tcp$n-$d") mem=$(limit "mem-$d")
+				low=$(python3 -c "print(min($tcp, $mem))")
+				echo "| $size idle, $ram | $n | $g | $low ($d: $tcp, $mem) |" \
+					"$(python3 -c "print('%.0f %%' % (100 * $g / $low))") |" \
+					"$(cpu_gib "$j") | $(cpu_gib "$l") | $ip |" \
+					"$(js "$j" '"%.2f" % (d["total_ms"] / 1e3)') | $(js "$j" '"%.1f" % d["downtime_ms"]') |"
+			done
 		done
 	done
 fi

@@ -4,13 +4,15 @@
  * guest memory in the state a destination has it, and how fast loopback TCP
  * moves pages into such memory, with the helper's I/O shapes.
  *
- *   precopy_limits [-s SIZE] [-n "1 2 4"] [-r RUNS] [-w mem|tcp|all]
+ *   precopy_limits [-s SIZE] [-n "1 2 4"] [-r RUNS] [-w mem|tcp|all] [-H DIR]
  *
  * SIZE (default 1G; K/M/G suffixes) of non-zero pages in a source memfd is
  * copied 4 KiB at a time (the size of the helper's copies) into a memfd that
  * is fresh (first touch), prefaulted (MADV_POPULATE_WRITE, as `vmig listen`
  * does), hugetlb-backed, or shmem with MADV_HUGEPAGE, where the system allows
- * it.  Then over loopback TCP with N streams, each a sender and a receiver
+ * it, and (-H) an unnamed file on the tmpfs at DIR, prefaulted: what `vmig
+ * guest --mem-path DIR` gives the destination, in 2 MiB pages on a tmpfs
+ * mounted huge=always.  Then over loopback TCP with N streams, each a sender and a receiver
  * thread with the helper's sizes: TCP_NODELAY, kernel-tuned socket buffers,
  * sendmsg of WIRE_MAX_BATCH page iovecs, non-blocking readv of as many with
  * SO_RCVLOWAT at what the batch still needs, poll only when nothing is there
@@ -46,13 +48,14 @@
 #define MADV_POPULATE_WRITE 23
 #endif
 
-enum dst_kind { DST_FRESH, DST_PREFAULTED, DST_HUGETLB, DST_THP };
+enum dst_kind { DST_FRESH, DST_PREFAULTED, DST_HUGETLB, DST_THP, DST_FILE };
 
-static const char *const kind_name[] = { "fresh", "prefaulted", "hugetlb", "thp" };
+static const char *const kind_name[] = { "fresh", "prefaulted", "hugetlb", "thp", "file" };
 static const char *const kind_text[] = {
 	"fresh memfd (first touch)", "prefaulted memfd", "hugetlb memfd (2 MiB)",
-	"shmem memfd, MADV_HUGEPAGE",
+	"shmem memfd, MADV_HUGEPAGE", "prefaulted file on the -H tmpfs",
 };
+static const char *file_dir;		/* -H: where DST_FILE memory lives */
 
 static size_t size;
 static uint8_t *src;
@@ -76,6 +79,9 @@ static uint8_t *map_memfd(unsigned int flags)
 {
 	int fd = memfd_create("precopy_limits", MFD_CLOEXEC | flags);
 	void *p;
+
+	if (flags == (unsigned int)-1)
+		fd = open(file_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 
 	if (fd < 0 || ftruncate(fd, size))
 		return NULL;
@@ -116,6 +122,8 @@ static const char *unavailable(enum dst_kind k)
 			return why;
 		}
 	}
+	if (k == DST_FILE && !file_dir)
+		return "no -H DIR";
 	if (k == DST_THP) {
 		f = fopen("/sys/kernel/mm/transparent_hugepage/shmem_enabled", "r");
 		if (!f || !fgets(mode, sizeof(mode), f))
@@ -136,7 +144,7 @@ static const char *unavailable(enum dst_kind k)
 /* Destination memory of a kind, in the state the destination has it before pages arrive. */
 static uint8_t *dst_alloc(enum dst_kind k)
 {
-	uint8_t *p = map_memfd(k == DST_HUGETLB ? MFD_HUGETLB : 0);
+	uint8_t *p = map_memfd(k == DST_HUGETLB ? MFD_HUGETLB : k == DST_FILE ? -1u : 0);
 
 	if (!p)
 		die("destination memfd");
@@ -348,15 +356,16 @@ int main(int argc, char **argv)
 	int o;
 
 	size = 1ul << 30;
-	while ((o = getopt(argc, argv, "s:n:r:w:")) != -1) {
+	while ((o = getopt(argc, argv, "s:n:r:w:H:")) != -1) {
 		switch (o) {
 		case 's': size = parse_size(optarg); break;
 		case 'n': streams = optarg; break;
 		case 'r': runs = atoi(optarg); break;
 		case 'w': what = optarg; break;
+		case 'H': file_dir = optarg; break;
 		default:
 			fprintf(stderr, "usage: %s [-s SIZE] [-n \"1 2 4\"] [-r RUNS] "
-				"[-w mem|tcp|all]\n", argv[0]);
+				"[-w mem|tcp|all] [-H DIR]\n", argv[0]);
 			return 2;
 		}
 	}
@@ -373,7 +382,7 @@ int main(int argc, char **argv)
 	printf("| key | limit (%zu MiB, median of %u) | GiB/s | Gbit/s |\n| --- | --- | --- | --- |\n",
 	       size >> 20, runs);
 	if (strcmp(what, "tcp"))
-		for (k = DST_FRESH; k <= DST_THP; k++) {
+		for (k = DST_FRESH; k <= DST_FILE; k++) {
 			snprintf(key, sizeof(key), "mem-%s", kind_name[k]);
 			snprintf(text, sizeof(text), "memory write, 4 KiB copies into %s",
 				 kind_text[k]);
@@ -384,7 +393,9 @@ int main(int argc, char **argv)
 		     p += strspn(p, " ,")) {
 			if (!n || n > MAX_STREAMS)
 				break;
-			for (k = DST_FRESH; k <= DST_PREFAULTED; k++) {
+			for (k = DST_FRESH; k <= DST_FILE; k++) {
+				if (k == DST_HUGETLB || k == DST_THP || (k == DST_FILE && !file_dir))
+					continue;
 				snprintf(key, sizeof(key), "tcp%u-%s", n, kind_name[k]);
 				snprintf(text, sizeof(text), "loopback TCP, %u stream%s, into %s", n,
 					 n == 1 ? "" : "s", kind_text[k]);

@@ -26,6 +26,13 @@
 #                   (vmig's postcopy destinations: `vmig listen --no-prefault`,
 #                   as QEMU's destination allocates RAM as pages arrive)
 #
+# Guest RAM: QEMU's is anonymous memory in 2 MiB transparent huge pages
+# (QEMU asks with madvise; a postcopy destination asks for 4 KiB).  vmig's
+# precopy guests have theirs likewise in 2 MiB pages: `vmig guest
+# --mem-path` on a tmpfs this script mounts huge=always (root; if it cannot,
+# memfds, said in the output).  Its postcopy guests keep memfds (4 KiB here,
+# as QEMU's postcopy destination).
+#
 # Figures, per run:
 #   Gbit/s       page data / (total - setup): QEMU's ram normal-bytes, vmig's
 #                bytes.normal (zero pages are not page data on either side)
@@ -122,6 +129,8 @@ ln -s "$kernel" "$QEMU_DIR/vmlinuz"
 ln -s "$here/build/qemu/guest-initrd.gz" "$QEMU_DIR/guest-initrd.gz"
 results=$T/results.txt
 : >"$results"
+huge=$T/huge
+huge_tmpfs "$huge" 50% || huge=
 
 # The QEMUs first (vmig_cleanup waits for every child), and the helpers run
 # behind /usr/bin/time: their children too.
@@ -335,7 +344,7 @@ vmig_run() {
 	# and a prefaulted one must release that RAM at the handshake (~80 ms
 	# per GiB here, in vmig's setup).  Precopy keeps the default prefault.
 	case $1 in
-	pre*) ga="--pattern idle" margs="--multifd ${1#pre}" ;;
+	pre*) ga="--pattern idle${huge:+ --mem-path $huge}" margs="--multifd ${1#pre}" ;;
 	pc-preempt) ga="--pattern random --dirty-rate $((rate / 256)) --vcpus 1"
 		margs="--multifd 1 --postcopy-after 0" largs=--no-prefault ;;
 	pc-vanilla) ga="--pattern random --dirty-rate $((rate / 256)) --vcpus 1"
@@ -448,6 +457,7 @@ table() {
 echo "# vmig vs QEMU, $(date -u '+%F %H:%M') UTC, $(nproc) CPUs, host kernel $(uname -r)"
 echo "# $("$QEMU_BIN" --version | head -n 1), -accel tcg; guest kernel $kernel"
 echo "# BENCH_MEM=$mem BENCH_RUNS=$runs BENCH_RATE=$rate BENCH_FILL=$fill cases: $cases"
+echo "# vmig precopy guests' RAM: ${huge:+a file on a huge=always tmpfs (--mem-path)}${huge:-memfds ($HUGE_WHY)}"
 echo "# load average at start: $(loadavg)"
 qn=0 q_idle='' q_rand=
 [ $need_idle = 1 ] && { q_idle=qidle; qemu_boot $q_idle 0 0; }

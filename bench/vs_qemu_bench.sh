@@ -457,7 +457,11 @@ table() {
 echo "# vmig vs QEMU, $(date -u '+%F %H:%M') UTC, $(nproc) CPUs, host kernel $(uname -r)"
 echo "# $("$QEMU_BIN" --version | head -n 1), -accel tcg; guest kernel $kernel"
 echo "# BENCH_MEM=$mem BENCH_RUNS=$runs BENCH_RATE=$rate BENCH_FILL=$fill cases: $cases"
-echo "# vmig precopy guests' RAM: ${huge:+a file on a huge=always tmpfs (--mem-path)}${huge:-memfds ($HUGE_WHY)}"
+if [ -n "$huge" ]; then
+	echo "# vmig precopy guests' RAM: a file on a huge=always tmpfs (vmig guest --mem-path)"
+else
+	echo "# vmig precopy guests' RAM: memfds ($HUGE_WHY)"
+fi
 echo "# load average at start: $(loadavg)"
 qn=0 q_idle='' q_rand=
 [ $need_idle = 1 ] && { q_idle=qidle; qemu_boot $q_idle 0 0; }

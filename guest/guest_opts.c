@@ -224,9 +224,10 @@ static void guest_usage(FILE *f)
 	fputs(
 		"usage: vmig guest --socket PATH [options]\n"
 		"\n"
-		"The reference VMM: guest RAM in a memfd, vCPU threads writing self-checking\n"
-		"pages (index + generation, with a generation table inside guest RAM), and\n"
-		"the VMM control protocol on a UNIX socket for the vmig helper.\n"
+		"The reference VMM: guest RAM in a memfd (or a tmpfs file, --mem-path), vCPU\n"
+		"threads writing self-checking pages (index + generation, with a generation\n"
+		"table inside guest RAM), and the VMM control protocol on a UNIX socket for\n"
+		"the vmig helper.\n"
 		"\n"
 		"As a source (default) it runs until a helper migrates it away (exit 0).  A\n"
 		"failed migration leaves it running; it verifies its memory, says so, and\n"

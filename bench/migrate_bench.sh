@@ -13,7 +13,8 @@
 #   TCP with as many streams into prefaulted memory, or the write rate into
 #   it (into fresh memory with BENCH_LISTEN_ARGS=--no-prefault); with it the
 #   helpers' CPU seconds (their reports' cpu_s, not the guests') per GiB of
-#   page data, and iperf3 with as many parallel streams.  Each channel count
+#   page data (the destination's with the part of it that allocated guest RAM
+#   before the source came, prefault_cpu_s), and iperf3 with as many parallel streams.  Each channel count
 #   runs twice, interleaved: guest RAM in memfds (4 KiB pages here when
 #   shmem_enabled is never), and `vmig guest --mem-path` on a tmpfs mounted
 #   huge=always (2 MiB pages, as QEMU's THP-backed RAM; needs root, else
@@ -59,6 +60,8 @@ iperf() {	# STREAMS -> Gbit/s
 js() { python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(eval(sys.argv[2]))' "$1" "$2"; }
 limit() { awk -F' *[|] *' -v k="$1" '$2 == k { print $5 }' <<<"$lim"; }	# KEY -> Gbit/s
 cpu_gib() { js "$1" '"%.2f" % (d["cpu_s"] / (d["bytes"]["normal"] / 2**30))'; }	# JSON -> CPU-s/GiB
+# listener JSON -> CPU-s/GiB (of it, allocating guest RAM before the source came)
+dst_gib() { js "$1" '"%.2f (%.2f)" % tuple(x / (d["bytes"]["normal"] / 2**30) for x in (d["cpu_s"], d["prefault_cpu_s"]))'; }
 
 echo "# vmig precopy benchmark, $(date -u +%F), $(nproc) CPUs, kernel $(uname -r)"
 echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -80,7 +83,7 @@ if [ "$what" = all ] || [ "$what" = throughput ]; then
 		echo "$lim"
 		echo
 		echo "| guest, RAM | channels | vmig Gbit/s | limit Gbit/s (into: TCP, memory) | vmig / limit |" \
-			"src CPU-s/GiB | dst CPU-s/GiB | iperf3 Gbit/s | total s | downtime ms |"
+			"src CPU-s/GiB | dst CPU-s/GiB (prefault) | iperf3 Gbit/s | total s | downtime ms |"
 		echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 		for n in ${BENCH_CHANNELS:-1 2 4}; do
 			ip=$(iperf "$n")
@@ -97,7 +100,7 @@ if [ "$what" = all ] || [ "$what" = throughput ]; then
 				low=$(python3 -c "print(min($tcp, $mem))")
 				echo "| $size idle, $ram | $n | $g | $low ($d: $tcp, $mem) |" \
 					"$(python3 -c "print('%.0f %%' % (100 * $g / $low))") |" \
-					"$(cpu_gib "$j") | $(cpu_gib "$l") | $ip |" \
+					"$(cpu_gib "$j") | $(dst_gib "$l") | $ip |" \
 					"$(js "$j" '"%.2f" % (d["total_ms"] / 1e3)') | $(js "$j" '"%.1f" % d["downtime_ms"]') |"
 			done
 		done

@@ -52,7 +52,10 @@
 #                destination loads precopy pages on its main thread, counted.
 #                vmig: the whole helper processes (`vmig migrate`, `vmig
 #                listen`: user + sys from wait4, via /usr/bin/time); the
-#                `vmig guest` VMMs are not counted, as QEMU's vCPUs are not
+#                `vmig guest` VMMs are not counted, as QEMU's vCPUs are not;
+#                a second figure leaves out what `vmig listen` spent
+#                allocating guest RAM before the source connected (its
+#                report's prefault_cpu_s; QEMU allocates during the transfer)
 #   slow         postcopy: the guest's page accesses >= 20 us on the
 #                destination, count, avg, p50, p99.  QEMU: guest_workload's
 #                WL-LAT line (accesses slow avg_us p50_us p99_us) for a window
@@ -280,7 +283,8 @@ out = {"ok": get(mg, "ok"), "total_ms": get(mg, "total_ms"), "setup_ms": get(mg,
        "data_b": get(mg, "bytes.normal"), "req": get(ls, "postcopy.requests"),
        "lat_avg": get(ls, "postcopy.latency_us.avg"),
        "lat_p50": get(ls, "postcopy.latency_us.p50"),
-       "lat_p99": get(ls, "postcopy.latency_us.p99")}
+       "lat_p99": get(ls, "postcopy.latency_us.p99"),
+       "cpu_pf": get(ls, "prefault_cpu_s")}
 if "postcopy" in mg:
     # downtime_ms: stop to the destination's RESUMED; postcopy.switch_ms:
     # stop to the end of postcopy (helper/common/report.h)
@@ -420,6 +424,8 @@ table() {
 		cpu = val[s, i, "cpu_src"] + val[s, i, "cpu_dst"]
 		val[s, i, "cpu"] = cpu
 		val[s, i, "cpu_gib"] = d > 0 ? cpu / (d / gib) : "-"
+		pf = val[s, i, "cpu_pf"] + 0	# vmig listen's prefault, before the source came
+		val[s, i, "cpu_gib_npf"] = d > 0 ? (cpu - pf) / (d / gib) : "-"
 	}
 	END {
 		printf "| %s (runs: vmig %d, QEMU %d) | vmig | QEMU | vmig / QEMU |\n| --- | --- | --- | --- |\n", \
@@ -434,6 +440,8 @@ table() {
 		row("CPU-s, source", "cpu_src", "%.2f")
 		row("CPU-s, destination", "cpu_dst", "%.2f")
 		row("CPU-s per GiB of page data, both ends", "cpu_gib", "%.2f")
+		row("of the destination's: its prefault, before the source came, CPU-s", "cpu_pf", "%.2f")
+		row("CPU-s per GiB, both ends, without that prefault", "cpu_gib_npf", "%.2f")
 		if (c ~ /^pc/) {
 			row("postcopy requests", "req", "%.0f")
 			row("guest: slow accesses (>= 20 us)", "slow_n", "%.0f")

@@ -27,13 +27,19 @@ int report_fail(struct report *r, int err, const char *fmt, ...)
 	return err < 0 ? err : -err;
 }
 
-void report_note_cpu(struct report *r)
+double report_cpu_now(void)
 {
 	struct rusage ru;
 
-	if (!getrusage(RUSAGE_SELF, &ru))
-		r->cpu_s = ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
-			   (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+	if (getrusage(RUSAGE_SELF, &ru))
+		return 0;
+	return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+	       (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+void report_note_cpu(struct report *r)
+{
+	r->cpu_s = report_cpu_now();
 }
 
 double report_throughput(const struct report *r)
@@ -162,6 +168,9 @@ void report_print_text(const struct report *r, FILE *f)
 		fprintf(f, " (link measured %s/s)", fmt_bytes(r->bandwidth, b2, sizeof(b2)));
 	fprintf(f, "\n");
 	fprintf(f, "  cpu:         %.3f s (this process, user + system, to the end)\n", r->cpu_s);
+	if (r->prefault_ns)
+		fprintf(f, "  prefault:    guest RAM allocated before any source came: %.1f ms, "
+			"%.3f s of the cpu\n", r->prefault_ns / 1e6, r->prefault_cpu_s);
 	if (!strcmp(r->role, "source")) {
 		fprintf(f, "  rounds:      %u dirty round%s after the bulk stage%s\n", r->rounds,
 			r->rounds == 1 ? "" : "s", r->stalled ? " (stalled)" : "");
@@ -208,9 +217,10 @@ void report_print_json(const struct report *r, FILE *f)
 	json_str(f, r->switchover);
 	fprintf(f, ",\"throughput_bps\":%.0f,\"bandwidth_bps\":%.0f,\"dirty_rate_bps\":%.0f,"
 		"\"expected_downtime_ms\":%.3f,\"wp_faults\":%llu,\"harvests\":%llu,"
-		"\"harvest_ms\":%.3f,\"cpu_s\":%.3f", thr, r->bandwidth, r->dirty_rate,
-		r->expected_downtime_ms, (unsigned long long)r->wp_faults,
-		(unsigned long long)r->harvests, r->harvest_ns / 1e6, r->cpu_s);
+		"\"harvest_ms\":%.3f,\"cpu_s\":%.3f,\"prefault_ms\":%.3f,\"prefault_cpu_s\":%.3f",
+		thr, r->bandwidth, r->dirty_rate, r->expected_downtime_ms,
+		(unsigned long long)r->wp_faults, (unsigned long long)r->harvests,
+		r->harvest_ns / 1e6, r->cpu_s, r->prefault_ns / 1e6, r->prefault_cpu_s);
 	fprintf(f, ",\"downtime_parts_ms\":{\"stop\":%.3f,\"final_pages\":%.3f,"
 		"\"device_save\":%.3f,\"transfer\":%.3f,\"load\":%.3f,\"resume\":%.3f},"
 		"\"devices\":%u,\"device_bytes\":%llu,\"device_buffer_peak\":%llu,"

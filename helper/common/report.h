@@ -40,6 +40,8 @@ struct report {
 	uint64_t guest_bytes;
 	uint64_t total_ns, setup_ns, downtime_ns;
 	double cpu_s;			/* the helper's CPU time up to the end (report_note_cpu) */
+	double prefault_cpu_s;		/* destination: of it, allocating guest RAM up front */
+	uint64_t prefault_ns;		/* ... and how long that took, before any source came */
 	uint64_t normal_pages, zero_pages, skipped_pages;
 	uint64_t wire_bytes;
 	unsigned int rounds;		/* dirty rounds after the bulk stage */
@@ -81,6 +83,8 @@ double report_throughput(const struct report *r);
  * RUSAGE_SELF: what /proc/PID/stat counts).  The reports print them as cpu_s.
  */
 void report_note_cpu(struct report *r);
+/* This process's CPU seconds so far (user + system, all threads). */
+double report_cpu_now(void);
 void report_print_text(const struct report *r, FILE *f);
 void report_print_json(const struct report *r, FILE *f);
 /*

@@ -71,9 +71,14 @@ static int setup(struct dest *d)
 	}
 	d->mem.populate = !o->prefault;
 	if (o->prefault && !o->attach) {
+		uint64_t t0 = now_ns();
+		double cpu0 = report_cpu_now();
+
 		r = vmig_ram_prefault(d->ram);
 		if (r)
 			return fail(d, r, "cannot allocate guest RAM: %s", strerror(-r));
+		d->rep->prefault_ns = now_ns() - t0;
+		d->rep->prefault_cpu_s = report_cpu_now() - cpu0;
 	}
 	snprintf(d->listen_addr, sizeof(d->listen_addr), "%s", o->listen ? o->listen : "");
 	if (o->attach) {

@@ -100,6 +100,8 @@ check "CPU time reported: vmig migrate's cpu_s is > 0 and < wall time x threads"
 	json "$MIG_TMP/$p.json" "$cpu_ok"
 check "CPU time reported: vmig listen's cpu_s is > 0 and < wall time x threads" \
 	json "$MIG_TMP/${p}ls.out" "$cpu_ok"
+check "CPU time reported: vmig listen's prefault (guest RAM allocated up front) apart, within cpu_s" \
+	json "$MIG_TMP/${p}ls.out" "d['prefault_ms'] > 0 and 0 < d['prefault_cpu_s'] <= d['cpu_s']"
 
 # Giving up on a stall leaves the guest running, memory intact.
 p=giveup

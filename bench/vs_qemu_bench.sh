@@ -424,7 +424,7 @@ table() {
 		cpu = val[s, i, "cpu_src"] + val[s, i, "cpu_dst"]
 		val[s, i, "cpu"] = cpu
 		val[s, i, "cpu_gib"] = d > 0 ? cpu / (d / gib) : "-"
-		pf = val[s, i, "cpu_pf"] + 0	# vmig listen's prefault, before the source came
+		pf = val[s, i, "cpu_pf"] + 0	# the listener allocating guest RAM, before the source came
 		val[s, i, "cpu_gib_npf"] = d > 0 ? (cpu - pf) / (d / gib) : "-"
 	}
 	END {
@@ -440,7 +440,7 @@ table() {
 		row("CPU-s, source", "cpu_src", "%.2f")
 		row("CPU-s, destination", "cpu_dst", "%.2f")
 		row("CPU-s per GiB of page data, both ends", "cpu_gib", "%.2f")
-		row("of the destination's: its prefault, before the source came, CPU-s", "cpu_pf", "%.2f")
+		row("of the destination CPU: its prefault, before the source came, CPU-s", "cpu_pf", "%.2f")
 		row("CPU-s per GiB, both ends, without that prefault", "cpu_gib_npf", "%.2f")
 		if (c ~ /^pc/) {
 			row("postcopy requests", "req", "%.0f")

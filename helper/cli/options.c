@@ -100,11 +100,13 @@ const struct cli_opt cli_opt_postcopy_sched = {
 	.help = "the return-path thread: fifo (default: SCHED_FIFO 1,\n"
 		"ahead of bulk senders and vCPUs; nice if that is\n"
 		"not permitted or with --postcopy-spin), nice (-10),\n"
-		"normal",
+		"normal; with fifo and nice the multifd senders drop\n"
+		"to nice 10 once the guest runs on the destination",
 	.dst_help = "the fault thread serving page requests: fifo (default:\n"
 		    "SCHED_FIFO 1, ahead of receivers and vCPUs; nice if\n"
 		    "that is not permitted or with --postcopy-spin),\n"
-		    "nice (-10), normal",
+		    "nice (-10), normal; with fifo and nice the multifd\n"
+		    "receivers drop to nice 10 once the guest runs here",
 };
 
 const struct cli_opt cli_opt_recovery_timeout = {

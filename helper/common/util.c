@@ -158,6 +158,12 @@ const char *thread_urgent(enum urgent_sched want)
 	return "normal";
 }
 
+void thread_background(enum urgent_sched sched)
+{
+	if (sched != URGENT_NORMAL)
+		setpriority(PRIO_PROCESS, gettid(), BULK_NICE);
+}
+
 void bad_option_value(const char *cmd, const struct option *opts, int opt,
 		      const char *value)
 {

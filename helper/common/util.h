@@ -52,5 +52,12 @@ int urgent_sched_parse(const char *s, enum urgent_sched *out);
  * the process may set; returns the name of what it got.
  */
 const char *thread_urgent(enum urgent_sched want);
+/*
+ * Postcopy's bulk threads (the background stream's senders and receivers),
+ * once the guest runs on the destination: behind the vCPUs and the request
+ * path (nice BULK_NICE), unless @sched is URGENT_NORMAL (nobody ahead).
+ */
+#define BULK_NICE	10
+void thread_background(enum urgent_sched sched);
 
 #endif

@@ -188,6 +188,7 @@ int recv_chan_run(struct recv_chan *c)
 				return stream_fail(&c->s, ENOMEM, "out of memory");
 			if (pcd_channel_switch(c->pc))
 				return stream_fail(&c->s, ECANCELED, "postcopy switch abandoned");
+			thread_background(c->pc->sched);	/* the guest runs here now */
 			break;
 		case WIRE_PKT_END:
 			if (h.len != sizeof(end))

@@ -170,6 +170,10 @@ static void *send_thread(void *arg)
 		 * The rest of the range stays at the head.
 		 */
 		unit = atomic_load(&c->max_batch);
+		if (unit && !c->bg) {	/* postcopy: the guest runs on the destination */
+			thread_background(c->sched);
+			c->bg = true;
+		}
 		if (unit && c->q[c->q_head].n > unit) {
 			w[nw] = c->q[c->q_head];
 			w[nw++].n = unit;

@@ -16,6 +16,7 @@
 #include "libvmig.h"
 #include "ratelimit.h"
 #include "stream.h"
+#include "util.h"
 
 /* Bulk stage: zero pages need not travel at all (the destination starts zeroed). */
 #define SEND_BULK	1u
@@ -35,6 +36,8 @@ struct send_chan {
 	bool zero_cap;			/* negotiated: dirty zero pages go as a flag */
 	struct ratelimit rl;
 	unsigned int corrupt_after;	/* failure injection: corrupt the Nth packet (0: never) */
+	bool bg;			/* postcopy: reniced (thread_background) */
+	enum urgent_sched sched;	/* postcopy: --postcopy-sched, set with max_batch */
 	_Atomic unsigned int max_batch;	/* pages per PAGES packet (0: WIRE_MAX_BATCH) */
 
 	pthread_t thread;

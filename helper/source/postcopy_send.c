@@ -259,6 +259,7 @@ int postcopy_switchover(struct postcopy *pc)
 	 */
 	pc->dest_runs = true;
 	for (i = 0; i < s->ses.nr_chans; i++) {
+		s->chans[i].sched = o->sched;
 		s->chans[i].max_batch = o->postcopy_batch;
 		if (o->no_preempt)
 			chan_shallow_send(s->chans[i].s.fd);

@@ -152,6 +152,7 @@ static int resume_once(struct postcopy *pc, unsigned int attempt, int wait_ms, c
 				 tmp.err[0] ? tmp.err : strerror(-r));
 			return r;
 		}
+		s->chans[i].sched = o->sched;
 		s->chans[i].max_batch = o->postcopy_batch;
 		if (o->no_preempt)
 			chan_shallow_send(s->chans[i].s.fd);

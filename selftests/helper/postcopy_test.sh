@@ -124,6 +124,44 @@ check "a preempt reply nobody requested: the listener drops it, saying so" \
 check "... and the guest, already running on partial memory, exits 4" test $drc -eq 4
 [ $lrc -eq 1 ] && [ $drc -eq 4 ] || dump ${p}ls.err ${p}dg.err $p.peer
 
+# --- the background stream yields to the guest -------------------------------
+# Once the guest runs on the destination, the multifd senders and receivers
+# drop to nice 10 (behind the vCPUs and the request path), unless
+# --postcopy-sched normal asks for nobody ahead.
+# max_nice PID: the highest nice value among PID's threads.
+max_nice() {
+	local f m=-20 n
+	for f in /proc/"$1"/task/*/stat; do
+		n=$(sed 's/^.*) //' "$f" 2>/dev/null | cut -d' ' -f17)
+		[ -n "$n" ] && [ "$n" -gt "$m" ] && m=$n
+	done
+	echo "$m"
+}
+for sched in fifo normal; do
+	p=nice$sched
+	mig_in_postcopy $p "--postcopy-sched $sched" \
+		"--postcopy-after 0 --multifd 2 --max-bandwidth 8 --postcopy-sched $sched"
+	sleep 0.5
+	lpid="PID_${p}ls" mpid="PID_${p}m"
+	ln=$(max_nice "${!lpid}") mn=$(max_nice "${!mpid}")
+	if [ $sched = fifo ]; then
+		check "postcopy (--postcopy-sched fifo): the listener's receivers run at nice 10 ($ln)" \
+			test "$ln" -eq 10
+		check "... and the source's multifd senders too ($mn)" test "$mn" -eq 10
+	else
+		check "postcopy (--postcopy-sched normal): no thread of either helper reniced ($ln, $mn)" \
+			test "$ln" -eq 0 -a "$mn" -eq 0
+	fi
+	wait_pid "${!mpid}" 60; rc=$?
+	wait_pid "${!lpid}" 20; lrc=$?
+	dpid="PID_${p}dg"
+	wait_pid "${!dpid}" 20; drc=$?
+	check "... and that postcopy completes, every page verified" \
+		test $rc -eq 0 -a $lrc -eq 0 -a $drc -eq 0 -a \
+		-n "$(grep 'verify-all after resume: .* 0 errors' "$MIG_TMP/${p}dg.err")"
+	[ $rc -eq 0 ] && [ $drc -eq 0 ] || dump ${p}m.err ${p}ls.err ${p}dg.err
+done
+
 # --- a guest running ahead of the preempt replies ---------------------------
 # Each request stays open until its preempt reply, even once the background
 # placed the page; the fault thread must then stop reading faults, not fail.

@@ -12,8 +12,8 @@
  * does), hugetlb-backed, or shmem with MADV_HUGEPAGE, where the system allows
  * it, and (-H) an unnamed file on the tmpfs at DIR, prefaulted: what `vmig
  * guest --mem-path DIR` gives the destination, in 2 MiB pages on a tmpfs
- * mounted huge=always.  Then over loopback TCP with N streams, each a sender and a receiver
- * thread with the helper's sizes: TCP_NODELAY, kernel-tuned socket buffers,
+ * mounted huge=always.  Then over loopback TCP with N streams, each a sender
+ * and a receiver thread with the helper's sizes: TCP_NODELAY, kernel-tuned socket buffers,
  * sendmsg of WIRE_MAX_BATCH page iovecs, non-blocking readv of as many with
  * SO_RCVLOWAT at what the batch still needs, poll only when nothing is there
  * (helper/source/multifd_send.c, helper/dest/multifd_recv.c, helper/net/stream.c).
@@ -75,16 +75,18 @@ static void die(const char *what)
 	exit(1);
 }
 
-static uint8_t *map_memfd(unsigned int flags)
+/* A shared mapping of SIZE bytes: a memfd with flags, or (file) a file on -H. */
+static uint8_t *map_memfd(unsigned int flags, bool file)
 {
-	int fd = memfd_create("precopy_limits", MFD_CLOEXEC | flags);
+	int fd = file ? open(file_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600) :
+		 memfd_create("precopy_limits", MFD_CLOEXEC | flags);
 	void *p;
 
-	if (flags == (unsigned int)-1)
-		fd = open(file_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-
-	if (fd < 0 || ftruncate(fd, size))
+	if (fd < 0 || ftruncate(fd, size)) {
+		if (fd >= 0)
+			close(fd);
 		return NULL;
+	}
 	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	close(fd);
 	return p == MAP_FAILED ? NULL : p;
@@ -144,7 +146,7 @@ static const char *unavailable(enum dst_kind k)
 /* Destination memory of a kind, in the state the destination has it before pages arrive. */
 static uint8_t *dst_alloc(enum dst_kind k)
 {
-	uint8_t *p = map_memfd(k == DST_HUGETLB ? MFD_HUGETLB : k == DST_FILE ? -1u : 0);
+	uint8_t *p = map_memfd(k == DST_HUGETLB ? MFD_HUGETLB : 0, k == DST_FILE);
 
 	if (!p)
 		die("destination memfd");
@@ -373,7 +375,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "precopy_limits: size >= 2M and 1..%d runs\n", MAX_RUNS);
 		return 2;
 	}
-	src = map_memfd(0);
+	src = map_memfd(0, false);
 	if (!src)
 		die("source memfd");
 	for (off = 0; off < size; off += 8)

@@ -99,7 +99,7 @@ static long ram_pmd_mapped_mib(const struct guest *g)
 	if (!f)
 		return -1;
 	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%lx-%lx ", &start, &end) == 2 && strchr(line, '-') < strchr(line, ' '))
+		if (sscanf(line, "%lx-%lx ", &start, &end) == 2)	/* a mapping's first line */
 			ours = start == (uintptr_t)g->ram;
 		else if (ours && sscanf(line, "ShmemPmdMapped: %lu kB", &kb) == 1)
 			mib = kb >> 10;

@@ -156,6 +156,8 @@ int recv_chan_run(struct recv_chan *c)
 	struct wire_end end;
 	int r;
 
+	if (c->pc && c->bounce)		/* a resumed postcopy: the guest runs here */
+		thread_background(c->pc->sched);
 	for (;;) {
 		r = stream_recv_hdr(&c->s, &h);
 		if (r)

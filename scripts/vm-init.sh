@@ -17,7 +17,8 @@ timeout_s=$(cat /tests/timeout)
 # VMCHECK_ENV from the host, for the tests.
 [ -r /tests/env ] && . /tests/env
 
-echo "VMIG-BOOTED $(uname -r) cpus=$(nproc) mem=$(awk '/MemTotal/ {print $2}' /proc/meminfo)kB"
+echo "VMIG-BOOTED $(uname -r) cpus=$(nproc) mem=$(awk '/MemTotal/ {print $2}' /proc/meminfo)kB" \
+	"clock=$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
 for m in $(cat /tests/modules 2>/dev/null); do
 	insmod "/lib/modules-extra/$m" || echo "VMIG-NOTE insmod $m failed"
 done

@@ -119,7 +119,9 @@ qemu_start() {
 	# nested KVM in the TCG test VM, CPUID's XSAVE sizes disagree with
 	# the features and Linux WARNs at boot (fpu__init_system_xstate):
 	# the guest does without XSAVE there (noxsave; FXSAVE instead).
-	cpu=max append=
+	# A TCG guest keeps time by the HPET: its TSC is the host's raw TSC,
+	# which can leap (see scripts/vmcheck.sh).
+	cpu=max append=clocksource=hpet
 	[ "$accel" = kvm ] && cpu=host append=noxsave
 	# Threads named (debug-threads: "CPU 0/KVM", ...) so that the module's
 	# traces tell a vCPU's fault from the main loop's (device load).

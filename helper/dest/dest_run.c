@@ -37,7 +37,7 @@ int dest_run(struct dest *d)
 			return r;
 		if (vmig_ctl_lost(d->ctl))
 			return fail(d, ECONNRESET, "the destination VMM went away");
-		r = poll(&p, 1, 100);
+		r = stream_ready(&d->ses.main) ? 1 : poll(&p, 1, 100);
 		if (r < 0 && errno != EINTR)
 			return fail(d, errno, "poll: %s", strerror(errno));
 		if (r <= 0) {

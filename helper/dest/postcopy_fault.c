@@ -190,16 +190,6 @@ static int handle_preempt(struct pc_dst *pc, uint8_t *buf, bool *ended)
 	return 0;
 }
 
-/* Data waiting on a socket, without blocking. */
-static bool sock_ready(int fd)
-{
-	char b;
-
-	if (recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) >= 0)
-		return true;	/* data, or the end: reading will say which */
-	return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
-}
-
 void *pcd_fault_thread(void *arg)
 {
 	struct pc_dst *pc = arg;
@@ -230,7 +220,7 @@ void *pcd_fault_thread(void *arg)
 			if (r)
 				break;
 		}
-		if (pc->preempt && sock_ready(pc->pre.fd)) {
+		if (pc->preempt && stream_ready(&pc->pre)) {
 			r = handle_preempt(pc, buf, &ended);
 			if (r || ended)
 				break;
@@ -239,9 +229,9 @@ void *pcd_fault_thread(void *arg)
 		/* Bounded spin while a reply is due: a sleep/wake costs more than the wait. */
 		if (pc->preempt && pc->spin_us && atomic_load(&pc->npend)) {
 			spin_end = now_ns() + pc->spin_us * 1000ull;
-			while (now_ns() < spin_end && !sock_ready(pc->pre.fd))
+			while (now_ns() < spin_end && !stream_ready(&pc->pre))
 				;
-			if (sock_ready(pc->pre.fd))
+			if (stream_ready(&pc->pre))
 				continue;
 		}
 		if (!finishing && !full)

@@ -200,6 +200,19 @@ void stream_set_lowat(struct stream *s, size_t bytes)
 	}
 }
 
+bool stream_ready(const struct stream *s)
+{
+	char b;
+
+	if (s->fd < 0)
+		return false;	/* closed: nothing to read, as poll() ignores it */
+	if (s->tls && tls_pending(s))
+		return true;
+	if (recv(s->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) >= 0)
+		return true;	/* data, or the end: reading will say which */
+	return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+}
+
 int stream_read(struct stream *s, void *buf, size_t n)
 {
 	struct iovec iov = { .iov_base = buf, .iov_len = n };

@@ -61,6 +61,13 @@ void stream_close(struct stream *s);
 int stream_wait_ms(const struct stream *s);
 /* poll() the socket for @events up to stream_wait_ms(): 0, -ETIMEDOUT, -errno. */
 int stream_wait(struct stream *s, short events);
+/*
+ * Something to read now, without blocking: bytes TLS already holds for s,
+ * or bytes (or the end, or an error) on the socket.  Code that sleeps on a
+ * stream's fd between packets asks this first: one TLS record may carry
+ * several packets, and what OpenSSL buffered poll() cannot see.
+ */
+bool stream_ready(const struct stream *s);
 
 /* All of n bytes, or -ETIMEDOUT, -ECONNRESET (peer closed), -errno. */
 int stream_read(struct stream *s, void *buf, size_t n);

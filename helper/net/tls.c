@@ -63,14 +63,6 @@ void tls_free(struct tls_conn *c)
 	free(c);
 }
 
-static void tls_cleanup(void)
-{
-	SSL_CTX_free(g.ctx);
-	g.ctx = NULL;
-	tls_io_cleanup();
-	OPENSSL_cleanse(g.psk, sizeof(g.psk));
-}
-
 const char *tls_ssl_reason(char *buf, size_t len)
 {
 	unsigned long e = ERR_get_error();
@@ -209,7 +201,11 @@ int tls_configure(enum tls_mode mode, const char *path, bool server, char *err, 
 		snprintf(err, errlen, "cannot set up TLS (OpenSSL)");
 		return -ENOMEM;
 	}
-	atexit(tls_cleanup);
+	/*
+	 * g.ctx, the BIO method and the key live until the process ends: no
+	 * atexit() frees them, since threads still handshaking (a connection
+	 * being admitted when the session ends) would use them after the free.
+	 */
 	/* OpenSSL writes to the socket without MSG_NOSIGNAL: a peer gone is EPIPE, not death. */
 	signal(SIGPIPE, SIG_IGN);
 	SSL_CTX_set_min_proto_version(g.ctx, TLS1_3_VERSION);

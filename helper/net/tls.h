@@ -24,9 +24,10 @@
  * its certificate or PSK is valid.
  *
  * Records: the sender writes each stream_writev() as its own TLS records,
- * so a record never spans two packets; code that poll()s a stream's fd
- * between packets (the main channel) stays correct without asking OpenSSL
- * for buffered bytes.
+ * so a record never spans two writes; but one write may carry several
+ * packets (the destination's page requests go in batches), and OpenSSL
+ * then holds the later ones where poll() cannot see them.  Code that
+ * sleeps on a stream's fd between packets asks stream_ready() first.
  */
 #ifndef VMIG_TLS_H
 #define VMIG_TLS_H
@@ -62,11 +63,7 @@ void tls_free(struct tls_conn *c);
 ssize_t tls_readv(struct tls_conn *c, struct stream *s, const struct iovec *iov, int cnt);
 ssize_t tls_writev(struct tls_conn *c, struct stream *s, const struct iovec *iov, int cnt);
 
-/*
- * Bytes OpenSSL holds for s that poll() on its fd cannot see (false for
- * plain TCP).  Code that polls a stream's fd between packets checks this
- * first if its peer may send two packets in one write.
- */
+/* Bytes OpenSSL holds for s that poll() on its fd cannot see (false for plain TCP). */
 bool tls_pending(const struct stream *s);
 
 /* A stream only ever read through stream_read(), never poll()ed: read ahead. */

@@ -43,7 +43,6 @@ const char *tls_ssl_reason(char *buf, size_t len);
  * go.  0 or -ENOMEM with err filled.
  */
 int tls_io_setup(SSL_CTX *ctx, char *err, size_t errlen);
-void tls_io_cleanup(void);
 /* tls_io.c: c's SSL reads and writes c->fd (through our buffer without kTLS). */
 int tls_io_bind(struct tls_conn *c);
 

@@ -169,12 +169,6 @@ int tls_io_setup(SSL_CTX *ctx, char *err, size_t errlen)
 	return 0;
 }
 
-void tls_io_cleanup(void)
-{
-	BIO_meth_free(obio_meth);
-	obio_meth = NULL;
-}
-
 /* Explain a failed handshake in s->err. */
 static int hs_fail(struct stream *s, struct tls_conn *c, int ret)
 {

@@ -139,14 +139,6 @@ static int serve_one(struct pc_src *ps)
 	}
 }
 
-static bool readable(int fd)
-{
-	char b;
-
-	return recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) >= 0 ||
-	       (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
-}
-
 static void *rp_thread(void *arg)
 {
 	struct pc_src *ps = arg;
@@ -156,12 +148,12 @@ static void *rp_thread(void *arg)
 	while (!atomic_load(&ps->stop)) {
 		struct pollfd p = { .fd = ps->rp.fd, .events = POLLIN };
 
-		if (!readable(ps->rp.fd)) {
+		if (!stream_ready(&ps->rp)) {
 			uint64_t end = now_ns() + ps->spin_us * 1000ull;
 
-			while (ps->spin_us && now_ns() < end && !readable(ps->rp.fd))
+			while (ps->spin_us && now_ns() < end && !stream_ready(&ps->rp))
 				;
-			if (!readable(ps->rp.fd)) {
+			if (!stream_ready(&ps->rp)) {
 				r = poll(&p, 1, 200);
 				if (r < 0 && errno != EINTR) {
 					r = rp_fail(ps, errno, "poll: %s", strerror(errno));

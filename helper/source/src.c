@@ -98,13 +98,12 @@ uint64_t src_bytes(struct src *s)
 /* The destination speaks on the main channel only to refuse: read why. */
 int src_check_main(struct src *s)
 {
-	struct pollfd p = { .fd = s->ses.main.fd, .events = POLLIN };
 	struct ctl_event ev;
 	int r;
 
 	if (vmig_ctl_lost(s->ctl))
 		return fail(s, ECONNRESET, "the source VMM went away");
-	if (poll(&p, 1, 0) <= 0)
+	if (!stream_ready(&s->ses.main))
 		return 0;
 	r = control_recv(&s->ses.main, true, &ev);
 	/* Only its ERROR is the destination's word; a broken link may recover. */
@@ -123,7 +122,8 @@ void src_dest_reason(struct src *s)
 	struct pollfd p = { .fd = s->ses.main.fd, .events = POLLIN };
 	struct ctl_event ev;
 
-	if (!strncmp(s->rep->error, "destination:", 12) || poll(&p, 1, 200) <= 0)
+	if (!strncmp(s->rep->error, "destination:", 12) ||
+	    (!stream_ready(&s->ses.main) && poll(&p, 1, 200) <= 0))
 		return;
 	s->ses.main.err[0] = 0;
 	if (control_recv(&s->ses.main, true, &ev) && ev.type == WIRE_PKT_ERROR)
@@ -139,7 +139,8 @@ int src_channel_failed(struct src *s, unsigned int i, int r)
 	struct pollfd p = { .fd = s->ses.main.fd, .events = POLLIN };
 	struct ctl_event ev;
 
-	if (poll(&p, 1, 500) > 0 && control_recv(&s->ses.main, true, &ev) &&
+	if ((stream_ready(&s->ses.main) || poll(&p, 1, 500) > 0) &&
+	    control_recv(&s->ses.main, true, &ev) &&
 	    !strncmp(s->ses.main.err, "peer reported", 13))
 		return fail(s, r, "destination: %s", s->ses.main.err);
 	return fail(s, r, "multifd channel %u: %s", i, s->chans[i].s.err);

@@ -2,13 +2,16 @@
 /*
  * The stream layer over real loopback TCP: reads complete however the
  * bytes arrive, every wait ends by its deadline, and the low-water mark
- * used for large payloads never makes a read wait for bytes it does not need.
+ * used for large payloads never makes a read wait for bytes it does not need;
+ * and what TLS buffered counts as ready to read.
  */
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "kselftest_harness.h"
@@ -136,6 +139,75 @@ TEST(oversized_and_unknown_packets_are_refused)
 	stream_init_mem(&s, &odd, sizeof(odd));
 	EXPECT_EQ(stream_recv_hdr(&s, &h), -EPROTO);
 	EXPECT_NE(strstr(s.err, "unknown type 99"), NULL);
+}
+
+/*
+ * One TLS write carrying two packets (as the destination's batched page
+ * requests do): after the first packet is read, the second sits in
+ * OpenSSL's buffer and the socket is empty.  stream_ready() must say so;
+ * a reader that only polled the fd slept with the request unread.  One
+ * process is either the TLS client or the server: the client is a child.
+ */
+TEST(two_packets_in_one_tls_record_are_both_seen_as_ready)
+{
+	struct {
+		struct wire_pkt_hdr h;
+		struct wire_req q;
+	} __attribute__((packed)) two[2] = {
+		{ { .type = WIRE_PKT_REQ, .len = sizeof(struct wire_req) }, { .page = 11 } },
+		{ { .type = WIRE_PKT_REQ, .len = sizeof(struct wire_req) }, { .page = 22 } },
+	};
+	char psk[] = "/tmp/vmig-stream-test-XXXXXX", err[256] = "";
+	struct tls_conn *c = NULL;
+	struct wire_pkt_hdr h;
+	struct wire_req q;
+	struct stream s;
+	struct pollfd pfd;
+	struct pair p;
+	int fd = mkstemp(psk), status;
+	pid_t pid;
+
+	ASSERT_GE(fd, 0);
+	ASSERT_GT(dprintf(fd, "vmig:%s\n", "00112233445566778899aabbccddeeff"
+			  "00112233445566778899aabbccddeeff"), 0);
+	close(fd);
+	tcp_pair(&p);
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (!pid) {
+		char ack;
+
+		close(p.b);
+		fcntl(p.a, F_SETFL, O_NONBLOCK);
+		if (tls_configure(TLS_PSK, psk, false, err, sizeof(err)) ||
+		    tls_attach(p.a, false, "127.0.0.1", &c, err, sizeof(err)))
+			_exit(2);
+		stream_init_fd(&s, p.a, c, 5000);
+		if (stream_write(&s, two, sizeof(two)))
+			_exit(3);
+		/* Stay until the reader is done: no close_notify meanwhile. */
+		_exit(stream_read(&s, &ack, 1) ? 4 : 0);
+	}
+	close(p.a);
+	ASSERT_EQ(tls_configure(TLS_PSK, psk, true, err, sizeof(err)), 0) TH_LOG("%s", err);
+	ASSERT_EQ(tls_attach(p.b, true, NULL, &c, err, sizeof(err)), 0) TH_LOG("%s", err);
+	stream_init_fd(&s, p.b, c, 5000);
+	ASSERT_EQ(stream_recv_hdr(&s, &h), 0) TH_LOG("%s", s.err);
+	ASSERT_EQ(stream_read(&s, &q, sizeof(q)), 0) TH_LOG("%s", s.err);
+	EXPECT_EQ(q.page, 11);
+	/* The socket is empty: a reader that only polled it would sleep here. */
+	pfd = (struct pollfd){ .fd = p.b, .events = POLLIN };
+	EXPECT_EQ(poll(&pfd, 1, 200), 0);
+	EXPECT_TRUE(stream_ready(&s));
+	ASSERT_EQ(stream_recv_hdr(&s, &h), 0) TH_LOG("%s", s.err);
+	ASSERT_EQ(stream_read(&s, &q, sizeof(q)), 0) TH_LOG("%s", s.err);
+	EXPECT_EQ(q.page, 22);
+	EXPECT_FALSE(stream_ready(&s));
+	EXPECT_EQ(stream_write(&s, "k", 1), 0);
+	waitpid(pid, &status, 0);
+	unlink(psk);	/* not before: the client reads it */
+	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) TH_LOG("client status %#x", status);
+	stream_close(&s);
 }
 
 TEST_HARNESS_MAIN

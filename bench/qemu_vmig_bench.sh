@@ -185,6 +185,11 @@ run_qemu() { # MODE CH
 	[ "$mode" = postcopy ] && qmp src migrate-start-postcopy >/dev/null
 	r=$(qemu_wait_migration src 1800) || { echo "# qemu $mode ch=$ch: $r"; return; }
 	echo "$r" >$out/qemu-$mode-$ch.json
+	# A completed migration without its times is QEMU's reply, not a 0 ms run.
+	case $(jnum $out/qemu-$mode-$ch.json total-time) in
+	"" | 0) echo "# qemu $mode ch=$ch: completed, but query-migrate gave no total-time:" \
+		"$(tr -d '\n' <$out/qemu-$mode-$ch.json | cut -c1-600)" ;;
+	esac
 	# How much went before the switch (precopy-bytes) and after it.
 	[ "$mode" = postcopy ] && echo "# qemu${KSUF:-} postcopy: precopy-bytes=$(jnum $out/qemu-$mode-$ch.json precopy-bytes)" \
 		"downtime-bytes=$(jnum $out/qemu-$mode-$ch.json downtime-bytes)" \

@@ -213,7 +213,17 @@ qemu_wait_migration() {
 		r=$(qmp "$1" query-migrate) || { echo "$r"; return 1; }
 		st=$(qmp_field "$r" status)
 		case $st in
-		completed) echo "$r"; return 0 ;;
+		completed)
+			# QEMU 7.2 says "completed" a moment before it fills in
+			# total-time and downtime (0 until then): ask again.
+			i=0
+			while [ "$(qmp_field "$r" total-time)" = 0 ] && [ $i -lt 25 ]; do
+				sleep 0.2
+				r=$(qmp "$1" query-migrate) || { echo "$r"; return 1; }
+				i=$((i + 1))
+			done
+			echo "$r"
+			return 0 ;;
 		failed | cancelled) echo "$r"; echo "# qemu $1: migration $st"; return 1 ;;
 		esac
 		sleep 0.2

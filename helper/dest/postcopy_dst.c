@@ -219,12 +219,21 @@ int pcd_adopt(struct pc_dst *pc)
 int pcd_resume(struct pc_dst *pc, const struct stream *rp, const struct stream *pre,
 	       int timeout_ms)
 {
+	struct {
+		struct wire_pkt_hdr h;
+		struct wire_req q;
+	} __attribute__((packed)) *out = malloc(PCD_MAX_PENDING * sizeof(*out));
 	uint64_t junk;
-	unsigned int i;
+	unsigned int i, n;
 	int r;
 
-	if (read(pc->stop_fd, &junk, sizeof(junk)) < 0 && errno != EAGAIN)
-		return -errno;
+	if (!out)
+		return -ENOMEM;
+	if (read(pc->stop_fd, &junk, sizeof(junk)) < 0 && errno != EAGAIN) {
+		r = -errno;
+		free(out);
+		return r;
+	}
 	stream_view(&pc->rp, rp, timeout_ms);
 	stream_view(&pc->pre, pre, timeout_ms);
 	if (pct_on(&pc->trace) && pre->fd >= 0)
@@ -240,19 +249,18 @@ int pcd_resume(struct pc_dst *pc, const struct stream *rp, const struct stream *
 		}
 		i++;
 	}
-	for (i = 0, r = 0; i < atomic_load(&pc->npend) && !r; i++) {
-		struct {
-			struct wire_pkt_hdr h;
-			struct wire_req q;
-		} __attribute__((packed)) out = {
-			.h = { .type = WIRE_PKT_REQ, .len = sizeof(struct wire_req) },
-			.q = { .region = pc->pend[i].region, .page = pc->pend[i].page },
-		};
-
-		r = stream_write(&pc->rp, &out, sizeof(out));
+	/* The requests to send again, copied: no write under the lock. */
+	n = atomic_load(&pc->npend);
+	for (i = 0; i < n; i++) {
+		out[i].h = (struct wire_pkt_hdr){ .type = WIRE_PKT_REQ,
+						  .len = sizeof(struct wire_req) };
+		out[i].q = (struct wire_req){ .region = pc->pend[i].region,
+					      .page = pc->pend[i].page };
 	}
-	pc->resent += i;
+	pc->resent += n;
 	pthread_mutex_unlock(&pc->lock);
+	r = n ? stream_write(&pc->rp, out, n * sizeof(out[0])) : 0;
+	free(out);
 	if (r)
 		return r;
 	atomic_store(&pc->state, 0);

@@ -1,0 +1,88 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Both helpers under valgrind's memcheck, end to end: precopy with multifd,
+# postcopy with a preempt channel, PSK TLS, and a hostile source the
+# listener drops.  Every migration must verify every page, and valgrind must
+# find no invalid access, no use of uninitialised memory and no leak
+# (definitely or indirectly lost) in `vmig listen` or `vmig migrate`; each
+# process's report is shown when it does.  The guests run without valgrind:
+# they only stand in for the VMM.  The non-sanitizer build is used (ASan and
+# valgrind do not mix).
+set -u
+. "$(dirname "$0")/tap.sh"
+REAL=${VMIG_BIN:?}
+
+if ! command -v valgrind >/dev/null; then
+	skip "helpers under valgrind" "valgrind is missing (scripts/deps.sh installs it)"
+	tap_done
+	exit
+fi
+
+. "$(dirname "$0")/migrate_lib.sh"
+
+# The helpers run through this wrapper, which the lib knows as $VMIG.  The
+# log of each process is vg.PID.log; --error-exitcode makes any finding an
+# exit status the migration checks see.
+VG_LOGS=$MIG_TMP/vg
+mkdir -p "$VG_LOGS"
+VMIG=$MIG_TMP/vmig-vg
+cat >"$VMIG" <<EOF
+#!/bin/sh
+case "\$1" in
+listen | migrate)
+	exec valgrind --quiet --error-exitcode=97 --leak-check=full \\
+		--show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect \\
+		--track-origins=yes --log-file="$VG_LOGS/\$1.%p.log" "$REAL" "\$@" ;;
+*)	exec "$REAL" "\$@" ;;
+esac
+EOF
+chmod +x "$VMIG"
+
+# vg_clean NAME: every valgrind log so far is empty (moved aside after).
+vg_clean() {
+	local f bad=0
+	for f in "$VG_LOGS"/*.log; do
+		[ -e "$f" ] || continue
+		if [ -s "$f" ]; then
+			bad=1
+			echo "# valgrind, $(basename "$f"):"
+			sed 's/^/#   /' "$f" | head -n 60
+		fi
+		mv "$f" "$f.seen"
+	done
+	check "$1: valgrind found nothing in either helper" test $bad -eq 0
+}
+
+# Slower under valgrind: longer handshake and peer timeouts than the lib's.
+vg_case() { # NAME P "listen args" "migrate args" "src guest args"
+	mig_start "$2" "--mem 32M --verify-all --run 0" "--json --timeout 60 $3" \
+		"--mem 32M ${5:---pattern random --dirty-rate 20}" "--timeout 60 $4"
+	mig_verified "$1: migrated, every page verified" "$2"
+	vg_clean "$1"
+}
+
+vg_case "precopy, 2 multifd channels" pre "" "--multifd 2"
+vg_case "postcopy with a preempt channel" pc "" "--multifd 2 --postcopy-after 0" \
+	"--pattern random --dirty-rate 50"
+if command -v openssl >/dev/null; then
+	vmig_psk "$MIG_TMP/vg.psk"
+	vg_case "PSK TLS, 2 multifd channels" tls "--tls-psk $MIG_TMP/vg.psk" \
+		"--tls-psk $MIG_TMP/vg.psk --multifd 2"
+else
+	skip "PSK TLS under valgrind" "the openssl command is missing (scripts/deps.sh installs it)"
+fi
+
+# A source with the wrong token: the listener drops it and keeps waiting;
+# then the real source migrates.
+p=bad
+dest_pair $p "--mem 32M --verify-all --run 0" "--json --timeout 60"
+src_guest $p "--mem 32M --dirty-rate 20"
+(umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$MIG_TMP/wrong.token")
+migrate $p $p "--token-file $MIG_TMP/wrong.token --timeout 60"
+check "a source with the wrong token is refused" test $? -ne 0
+migrate $p $p "--timeout 60"
+RC_M=$?
+mig_verified "... then the real source migrates, every page verified" $p
+vg_clean "a refused source, then a migration"
+
+tap_done

@@ -193,7 +193,7 @@ QEMU_VM_MEM     ?= 2G
 VMCHECK_QEMU_EXTRA = $(VMCHECK_EXTRA) selftests/qemu/qemu_lib.sh
 qemu-guest: build/qemu/guest-initrd.gz
 vmcheck-qemu: kmod all qemu-guest build/vmtests/kvm_hold $(QEMU_VM_TESTS)
-	VMCHECK_QEMU=1 VMCHECK_CLOCK=tsc VMCHECK_QEMU_GUEST=build/qemu/guest-initrd.gz \
+	VMCHECK_QEMU=1 VMCHECK_CLOCK=kernel VMCHECK_QEMU_GUEST=build/qemu/guest-initrd.gz \
 		VMCHECK_EXTRA="$(VMCHECK_QEMU_EXTRA)" VMCHECK_MODULES="$(VMCHECK_MODULES)" \
 		scripts/vmcheck.sh -m $(QEMU_VM_MEM) -t 1200 $(VMCHECK_ARGS) kmod/vmig.ko \
 		build/vmtests/kvm_hold $(QEMU_VM_TESTS)
@@ -203,7 +203,7 @@ vmcheck-qemu: kmod all qemu-guest build/vmtests/kvm_hold $(QEMU_VM_TESTS)
 # BENCH_ENV, e.g. make bench-qemu BENCH_ENV="BENCH_ROUNDS=5 QEMU_MEM=1G".
 BENCH_ENV ?=
 bench-qemu: kmod all qemu-guest
-	VMCHECK_ENV="$(BENCH_ENV)" VMCHECK_QEMU=1 VMCHECK_CLOCK=tsc VMCHECK_QEMU_GUEST=build/qemu/guest-initrd.gz \
+	VMCHECK_ENV="$(BENCH_ENV)" VMCHECK_QEMU=1 VMCHECK_CLOCK=kernel VMCHECK_QEMU_GUEST=build/qemu/guest-initrd.gz \
 		VMCHECK_EXTRA="$(VMCHECK_QEMU_EXTRA)" VMCHECK_MODULES="$(VMCHECK_MODULES)" \
 		scripts/vmcheck.sh -m 3G -t 3600 $(VMCHECK_ARGS) kmod/vmig.ko bench/qemu_bench.sh
 
@@ -276,7 +276,7 @@ bench-kvm-dirty: kmod all
 # QEMU's own migration against vmig qemu's, same inner guest, interleaved, one
 # boot (bench/qemu_vmig_bench.sh; BENCH_ENV="RUNS=N CHANNELS=..." as above).
 bench-qemu-vmig: kmod all qemu-guest build/bench/tcp_rr
-	VMCHECK_ENV="$(BENCH_ENV)" VMCHECK_QEMU=1 VMCHECK_CLOCK=tsc VMCHECK_QEMU_GUEST=build/qemu/guest-initrd.gz \
+	VMCHECK_ENV="$(BENCH_ENV)" VMCHECK_QEMU=1 VMCHECK_CLOCK=kernel VMCHECK_QEMU_GUEST=build/qemu/guest-initrd.gz \
 		VMCHECK_EXTRA="$(VMCHECK_QEMU_EXTRA) build/bench/tcp_rr" VMCHECK_MODULES="$(VMCHECK_MODULES)" \
 		scripts/vmcheck.sh -m 3G -t 7200 $(VMCHECK_ARGS) kmod/vmig.ko bench/qemu_vmig_bench.sh
 

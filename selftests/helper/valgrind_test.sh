@@ -5,7 +5,8 @@
 # listener drops.  Every migration must verify every page, and valgrind must
 # find no invalid access, no use of uninitialised memory and no leak
 # (definitely or indirectly lost) in `vmig listen` or `vmig migrate`; each
-# process's report is shown when it does.  The guests run without valgrind:
+# process's report is shown when it does.  The source tracks dirty pages
+# both ways, sync (write faults) and async (PAGEMAP_SCAN).  The guests run without valgrind:
 # they only stand in for the VMM.  The non-sanitizer build is used (ASan and
 # valgrind do not mix).
 set -u
@@ -38,15 +39,23 @@ esac
 EOF
 chmod +x "$VMIG"
 
-# vg_clean NAME: every valgrind log so far is empty (moved aside after).
+# Valgrind 3.19 has no wrapper for userfaultfd(2) (syscall 323): it fails
+# with ENOSYS and says so in five lines.  Only the helpers' probe of the
+# kernel's uffd features calls it (the VMM owns the uffds): under valgrind
+# the source then tracks in sync mode.  Those lines are valgrind's, not a
+# finding; anything else in a log is.
+VG_KNOWN='^--[0-9]+-- (WARNING: unhandled amd64-linux syscall: 323|You may be able to write your own handler\.|Read the file README_MISSING_SYSCALL_OR_IOCTL\.|Nevertheless we consider this a bug\.  Please report|it at http://valgrind\.org/support/bug_reports\.html\.)$'
+
+# vg_clean NAME: every valgrind log so far says nothing but VG_KNOWN
+# (moved aside after).
 vg_clean() {
 	local f bad=0
 	for f in "$VG_LOGS"/*.log; do
 		[ -e "$f" ] || continue
-		if [ -s "$f" ]; then
+		if grep -Evq "$VG_KNOWN" "$f"; then
 			bad=1
 			echo "# valgrind, $(basename "$f"):"
-			sed 's/^/#   /' "$f" | head -n 60
+			grep -Ev "$VG_KNOWN" "$f" | sed 's/^/#   /' | head -n 60
 		fi
 		mv "$f" "$f.seen"
 	done
@@ -54,14 +63,18 @@ vg_clean() {
 }
 
 # Slower under valgrind: longer handshake and peer timeouts than the lib's.
-vg_case() { # NAME P "listen args" "migrate args" "src guest args"
+vg_case() { # NAME P "listen args" "migrate args" ["src guest args" [report check]]
 	mig_start "$2" "--mem 32M --verify-all --run 0" "--json --timeout 60 $3" \
 		"--mem 32M ${5:---pattern random --dirty-rate 20}" "--timeout 60 $4"
 	mig_verified "$1: migrated, every page verified" "$2"
+	[ -n "${6:-}" ] && check "$1: the source report says so" json "$MIG_TMP/$2.json" "$6"
 	vg_clean "$1"
 }
 
-vg_case "precopy, 2 multifd channels" pre "" "--multifd 2"
+vg_case "precopy, 2 multifd channels, sync tracking (write faults)" pre "" "--multifd 2 --track sync" \
+	"--pattern random --dirty-rate 20" "d['tracking'] == 'sync' and d['wp_faults'] > 0"
+vg_case "precopy, async tracking (PAGEMAP_SCAN)" asy "" "--multifd 2 --track async" \
+	"--pattern random --dirty-rate 20" "d['tracking'] == 'async' and d['harvests'] > 0"
 vg_case "postcopy with a preempt channel" pc "" "--multifd 2 --postcopy-after 0" \
 	"--pattern random --dirty-rate 50"
 if command -v openssl >/dev/null; then

@@ -11,11 +11,7 @@ set -u
 cd "$(dirname "$0")/../.."
 secs=${VMIG_FUZZ_SECONDS:-15}
 
-if ! command -v "${FUZZ_CC:-clang}" >/dev/null; then
-	skip "stream parser fuzz run" "clang not installed (scripts/deps.sh installs it)"
-	tap_done
-	exit
-fi
+need_cmd "${FUZZ_CC:-clang}" "stream parser fuzz run"
 log=$(mktemp)
 trap 'rm -rf "$log" "$corpus"' EXIT
 if ! make -s fuzz >"$log" 2>&1; then

@@ -34,11 +34,7 @@ wait_pid "$PID_plls" 15; rc=$?
 check "... and the session then ends when its real channel goes" test $rc -eq 1
 
 # --- TLS: the same caps inside TLS, plus the certificate chain and time ----
-if ! command -v openssl >/dev/null; then
-	skip "TLS limits" "the openssl command is missing (scripts/deps.sh installs it)"
-	tap_done
-	exit
-fi
+need_cmd openssl "TLS limits"
 vmig_x509 "$MIG_TMP/good" || { echo "# openssl could not make test certificates"; exit 1; }
 # Same CA, a certificate of ~100 KiB (3000 names): over the 64 KiB chain cap.
 mkdir -p "$MIG_TMP/big"

@@ -23,6 +23,14 @@ skip() {
 	echo "ok $tap_n - $1 # SKIP $2"
 }
 
+# need_cmd CMD NAME: without CMD, skip NAME saying so and end the test here.
+need_cmd() {
+	command -v "$1" >/dev/null && return 0
+	skip "$2" "$1 is not installed (scripts/deps.sh installs it)"
+	tap_done
+	exit
+}
+
 tap_done() {
 	echo "1..$tap_n"
 	[ "$tap_failed" -eq 0 ]

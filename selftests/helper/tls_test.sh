@@ -9,11 +9,7 @@ set -u
 . "$(dirname "$0")/migrate_lib.sh"
 VMIG=${VMIG_BIN:?}
 
-if ! command -v openssl >/dev/null; then
-	skip "TLS tests" "the openssl command is missing (scripts/deps.sh installs it)"
-	tap_done
-	exit
-fi
+need_cmd openssl "TLS tests"
 
 vmig_x509 "$MIG_TMP/good" && vmig_x509 "$MIG_TMP/other" || { echo "# openssl could not make test certificates"; exit 1; }
 # A certificate from another CA, presented with this CA's ca.pem.

@@ -1,24 +1,19 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# Both helpers under valgrind's memcheck, end to end: precopy with multifd,
-# postcopy with a preempt channel, PSK TLS, and a hostile source the
-# listener drops.  Every migration must verify every page, and valgrind must
-# find no invalid access, no use of uninitialised memory and no leak
-# (definitely or indirectly lost) in `vmig listen` or `vmig migrate`; each
-# process's report is shown when it does.  The source tracks dirty pages
-# both ways, sync (write faults) and async (PAGEMAP_SCAN).  The guests run without valgrind:
-# they only stand in for the VMM.  The non-sanitizer build is used (ASan and
-# valgrind do not mix).
+# Both helpers under valgrind's memcheck, end to end: precopy with sync
+# (write faults) and async (PAGEMAP_SCAN) dirty tracking, postcopy with a
+# preempt channel, PSK TLS, and a source with the wrong token the listener
+# drops.  Every migration must verify every page, and valgrind must find no
+# invalid access, no use of uninitialised memory and no leak (definitely or
+# indirectly lost) in `vmig listen` or `vmig migrate`; each process's report
+# is shown when it does.  The guests run without valgrind: they only stand
+# in for the VMM.  The non-sanitizer build is used (ASan and valgrind do
+# not mix).
 set -u
 . "$(dirname "$0")/tap.sh"
 REAL=${VMIG_BIN:?}
 
-if ! command -v valgrind >/dev/null; then
-	skip "helpers under valgrind" "valgrind is missing (scripts/deps.sh installs it)"
-	tap_done
-	exit
-fi
-
+need_cmd valgrind "helpers under valgrind"
 . "$(dirname "$0")/migrate_lib.sh"
 
 # The helpers run through this wrapper, which the lib knows as $VMIG.  The
@@ -92,7 +87,10 @@ dest_pair $p "--mem 32M --verify-all --run 0" "--json --timeout 60"
 src_guest $p "--mem 32M --dirty-rate 20"
 (umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$MIG_TMP/wrong.token")
 migrate $p $p "--token-file $MIG_TMP/wrong.token --timeout 60"
-check "a source with the wrong token is refused" test $? -ne 0
+rc=$?
+check "a source with the wrong token is refused, the listener saying why" \
+	wait_for "$MIG_TMP/${p}ls.err" "dropped connection: a source that does not know the token" 30
+check "... and the source fails with exit 1" test $rc -eq 1
 migrate $p $p "--timeout 60"
 RC_M=$?
 mig_verified "... then the real source migrates, every page verified" $p

@@ -36,7 +36,7 @@
 #
 # Environment: RUNS (default 3) interleaved rounds; CHANNELS ("1 2 4");
 # MODES ("precopy postcopy"); QVM_MEM (256M); QVM_APPEND (workload options);
-# VARIANTS (none): more vmig postcopy runs per round, comma-separated
+# VARIANTS (none): more vmig runs per round and case, comma-separated
 # NAME=MIGRATE_ARGS[/LISTEN_ARGS[/PROGRAM]] with "+" for a space, each shown
 # as kind vmig-NAME (e.g. "spin=--postcopy-spin+500/--postcopy-spin+500";
 # PROGRAM: another vmig build in the VM's PATH, e.g. "base=//vmig-base");
@@ -287,10 +287,10 @@ while [ $i -le "$RUNS" ]; do
 		for ch in $chs; do
 			run_qemu "$m" "$ch"
 			run_vmig "$m" "$ch"
+			for v in $VARIANTS; do
+				run_vmig "$m" "$ch" "$v"
+			done
 			if [ "$m" = postcopy ]; then
-				for v in $VARIANTS; do
-					run_vmig "$m" "$ch" "$v"
-				done
 				for g in $GUEST_VARIANTS; do
 					KSUF=-${g%%=*}
 					QEMU_APPEND="$append0 $(echo "${g#*=}" | tr + ' ')"
@@ -319,10 +319,10 @@ for m in $MODES; do
 	[ "$m" = postcopy ] && chs=1
 	for ch in $chs; do
 		kinds="qemu vmig"
+		for v in $VARIANTS; do
+			kinds="$kinds vmig-${v%%=*}"
+		done
 		if [ "$m" = postcopy ]; then
-			for v in $VARIANTS; do
-				kinds="$kinds vmig-${v%%=*}"
-			done
 			for g in $GUEST_VARIANTS; do
 				kinds="$kinds qemu-${g%%=*} vmig-${g%%=*}"
 			done

@@ -228,11 +228,39 @@ int vmig_ctl_throttle(struct vmig_ctl *ctl, unsigned int percent, int timeout_ms
 	return rep->percent == percent ? 0 : -EPROTO;
 }
 
+int vmig_ctl_stop_ran(struct vmig_ctl *ctl, int timeout_ms, uint64_t *ran_ns)
+{
+	struct vmm_stop st = { .flags = VMM_STOP_RAN };
+	uint64_t t0 = now_ns(), took;
+	unsigned int i;
+	int r;
+
+	*ran_ns = 0;
+	r = vmm_msg_send(ctl->sock, VMM_STOP, &st, sizeof(st), NULL, 0);
+	if (!r)
+		r = vmm_msg_recv(ctl->sock, &ctl->msg, timeout_ms);
+	if (r)
+		return r;
+	if (ctl->msg.hdr.type != VMM_STOPPED || ctl->msg.hdr.nfds ||
+	    (ctl->msg.hdr.len && ctl->msg.hdr.len != sizeof(struct vmm_stopped))) {
+		for (i = 0; i < ctl->msg.hdr.nfds; i++)
+			close(ctl->msg.fds[i]);
+		return -EPROTO;
+	}
+	if (ctl->msg.hdr.len) {
+		took = now_ns() - t0;
+		*ran_ns = ((const struct vmm_stopped *)ctl->msg.payload)->ran_ns;
+		if (*ran_ns > took)	/* cannot have stopped before we asked */
+			*ran_ns = took;
+	}
+	return 0;
+}
+
 int vmig_ctl_stop(struct vmig_ctl *ctl, int timeout_ms)
 {
-	int r = vmm_msg_send(ctl->sock, VMM_STOP, NULL, 0, NULL, 0);
+	uint64_t ran;
 
-	return r ? r : ctl_expect(ctl, VMM_STOPPED, 0, timeout_ms);
+	return vmig_ctl_stop_ran(ctl, timeout_ms, &ran);
 }
 
 int vmig_ctl_resume(struct vmig_ctl *ctl, int timeout_ms)

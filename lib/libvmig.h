@@ -217,6 +217,13 @@ int vmig_vmm_accept(struct vmig_vmm *vmm, int timeout_ms);
 int vmig_vmm_poll(struct vmig_vmm *vmm, int timeout_ms);
 /* Tell the helper a STOP or RESUME has been done. */
 int vmig_vmm_ack(struct vmig_vmm *vmm, enum vmig_vmm_event ev);
+/*
+ * STOP done, but the vCPUs ran on ran_ns after it came: the VMM prepared
+ * the switchover with the guest running, then stopped it (vmig qemu runs
+ * QEMU's migration setup so).  The helper counts the downtime from the
+ * real stop; one from before gets a plain acknowledgement.
+ */
+int vmig_vmm_ack_stop(struct vmig_vmm *vmm, uint64_t ran_ns);
 /* The last ERROR's message ("" if none). */
 const char *vmig_vmm_error(const struct vmig_vmm *vmm);
 /*
@@ -372,6 +379,12 @@ int vmig_ctl_postcopy(struct vmig_ctl *ctl, int timeout_ms);
 int vmig_ctl_throttle(struct vmig_ctl *ctl, unsigned int percent, int timeout_ms);
 /* Stop / resume the vCPUs; return once the VMM acknowledged. */
 int vmig_ctl_stop(struct vmig_ctl *ctl, int timeout_ms);
+/*
+ * The same, and *ran_ns: how long the vCPUs ran on after STOP came (the
+ * VMM's own preparation; 0 from a VMM that stops at once or does not say),
+ * never more than the call took.
+ */
+int vmig_ctl_stop_ran(struct vmig_ctl *ctl, int timeout_ms, uint64_t *ran_ns);
 int vmig_ctl_resume(struct vmig_ctl *ctl, int timeout_ms);
 /* End the session: success, or failure with a message for the VMM. */
 int vmig_ctl_complete(struct vmig_ctl *ctl);

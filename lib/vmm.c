@@ -26,6 +26,7 @@ struct vmig_vmm {
 	int uffd;			/* tracking, or -1 */
 	enum vmig_track track_mode;
 	bool resumed;			/* acked a RESUME in this session */
+	bool stop_ran;			/* the last STOP takes STOPPED {ran_ns} */
 	_Atomic unsigned int throttle;	/* auto-converge: percent of time stopped */
 	unsigned int nr_regions;
 	int memfds[VMM_MAX_REGIONS];
@@ -316,6 +317,9 @@ int vmig_vmm_poll(struct vmig_vmm *vmm, int timeout_ms)
 				goto lost;
 			continue;
 		case VMM_STOP:
+			vmm->stop_ran = m->hdr.len >= sizeof(struct vmm_stop) &&
+					(((const struct vmm_stop *)m->payload)->flags &
+					 VMM_STOP_RAN);
 			return VMIG_VMM_STOP;
 		case VMM_RESUME:
 			/* Handed over: the guest may run on the destination (or runs here). */
@@ -362,12 +366,23 @@ int vmig_vmm_ack(struct vmig_vmm *vmm, enum vmig_vmm_event ev)
 	if (vmm->conn < 0)
 		return -ENOTCONN;
 	if (ev == VMIG_VMM_STOP)
-		return vmm_msg_send(vmm->conn, VMM_STOPPED, NULL, 0, NULL, 0);
+		return vmig_vmm_ack_stop(vmm, 0);
 	if (ev == VMIG_VMM_RESUME) {
 		vmm->resumed = true;
 		return vmm_msg_send(vmm->conn, VMM_RESUMED, NULL, 0, NULL, 0);
 	}
 	return -EINVAL;
+}
+
+int vmig_vmm_ack_stop(struct vmig_vmm *vmm, uint64_t ran_ns)
+{
+	struct vmm_stopped st = { .ran_ns = ran_ns };
+
+	if (vmm->conn < 0)
+		return -ENOTCONN;
+	if (!vmm->stop_ran)	/* a helper from before: STOPPED is empty */
+		return vmm_msg_send(vmm->conn, VMM_STOPPED, NULL, 0, NULL, 0);
+	return vmm_msg_send(vmm->conn, VMM_STOPPED, &st, sizeof(st), NULL, 0);
 }
 
 const char *vmig_vmm_error(const struct vmig_vmm *vmm)

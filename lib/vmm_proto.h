@@ -7,8 +7,8 @@
  *   HELLO {role, pid, regions} + memfds  ->   (header flags: VMM_HELLO_*)
  *                                        <- TRACK {mode}         (source only)
  *   TRACKING {status, mode} + uffd       ->
- *                                        <- STOP
- *   STOPPED                              ->
+ *                                        <- STOP {flags}
+ *   STOPPED {ran_ns}                     ->
  *                                        <- RESUME
  *   RESUMED                              ->
  *                                        <- COMPLETE | ERROR {message}
@@ -152,6 +152,31 @@ struct vmm_track {
 struct vmm_tracking {
 	int32_t status;		/* 0 or -errno */
 	uint32_t mode;		/* what was set up */
+};
+
+/*
+ * STOP's flags.  A VMM linked with a libvmig from before ignores STOP's
+ * payload (it never checked it), so a helper may always send one.
+ * VMM_STOP_RAN: the helper takes a STOPPED that says how long the vCPUs
+ * ran on after STOP arrived (struct vmm_stopped); without it STOPPED is
+ * empty, as it always was.
+ */
+#define VMM_STOP_RAN		(1u << 0)
+
+struct vmm_stop {
+	uint32_t flags;		/* VMM_STOP_* */
+	uint32_t reserved;
+};
+
+/*
+ * STOPPED's payload when STOP asked for it: the vCPUs still ran this long
+ * after STOP arrived, because the VMM prepared the switchover first with
+ * them running (QEMU: its migration's setup, vmig qemu).  The downtime
+ * starts that much later than STOP; the helper's final harvest comes after
+ * STOPPED, so whatever the guest wrote meanwhile is still sent.
+ */
+struct vmm_stopped {
+	uint64_t ran_ns;
 };
 
 struct vmm_throttle {

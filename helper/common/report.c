@@ -142,6 +142,9 @@ void report_print_text(const struct report *r, FILE *f)
 			"%.1f, transfer %.1f, load %.1f, resume %.1f ms\n", r->dt_stop_ns / 1e6,
 			r->dt_pages_ns / 1e6, r->dt_dev_save_ns / 1e6, r->dt_dev_send_ns / 1e6,
 			r->dt_load_ns / 1e6, r->dt_resume_ns / 1e6);
+		if (r->stop_ran_ns)
+			fprintf(f, "    before it: the VMM prepared the switchover %.1f ms with the "
+				"guest running, then stopped it\n", r->stop_ran_ns / 1e6);
 		print_prediction_text(r, f);
 	}
 	if (r->devices)
@@ -230,8 +233,9 @@ void report_print_json(const struct report *r, FILE *f)
 		(unsigned long long)r->device_buffer_peak,
 		(unsigned long long)(r->free_pages * WIRE_PAGE_SIZE));
 	fprintf(f, ",\"device_precopy_bytes\":%llu,\"device_precopy_ms\":%.3f,"
-		"\"free_hints\":%u,\"free_bytes_updated\":%llu",
+		"\"stop_ran_ms\":%.3f,\"free_hints\":%u,\"free_bytes_updated\":%llu",
 		(unsigned long long)r->device_precopy_bytes, r->device_precopy_ns / 1e6,
+		r->stop_ran_ns / 1e6,
 		r->free_hints, (unsigned long long)(r->free_pages_updated * WIRE_PAGE_SIZE));
 	if (r->predicted) {
 		const struct sw_parts *p = &r->pred;

@@ -59,6 +59,7 @@ struct report {
 	unsigned int free_hints;	/* hints taken (the first and its updates) */
 	uint64_t free_pages_updated;	/* of free_pages, skipped only thanks to an update */
 	uint64_t dt_stop_ns, dt_pages_ns, dt_dev_save_ns, dt_dev_send_ns, dt_load_ns, dt_resume_ns;
+	uint64_t stop_ran_ns;		/* the guest ran on after STOP: the VMM's preparation */
 	/* the switchover's prediction (switchover.h), made just before the switch */
 	bool predicted;
 	struct sw_parts pred;		/* ms, part by part; the total is expected_downtime_ms */

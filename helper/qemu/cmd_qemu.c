@@ -5,12 +5,21 @@
  * Toward vmig migrate / vmig listen it is a VMM like vmig guest (libvmig's
  * vmig_vmm_* calls): guest RAM is the vmig region files QEMU maps
  * (memory-backend-file,mem-path=PATH,share=on), passed as region fds in
- * HELLO; STOP and RESUME are QMP stop and cont; QEMU's own migration stream
+ * HELLO; STOP is QEMU's own migration stopping the guest (below), RESUME
+ * is QMP cont; QEMU's own migration stream
  * with x-ignore-shared (CPUs, devices, ROMs, video RAM; no guest RAM) is
  * one vmig device, "qemu", saved and loaded by qemu_vm.c.  Postcopy needs
  * nothing here: the destination helper puts the regions in postcopy mode
  * before the device state is loaded, so QEMU's own accesses during the
  * load wait in the module for their pages like the vCPUs' do.
+ *
+ * The stop: a QMP stop and then "migrate" would put QEMU's migration setup
+ * (dirty logging switched on for every memory slot, bitmaps: 10-35 ms
+ * with nested KVM) inside the downtime.  So a running guest is stopped by
+ * that migration itself, started at STOP with pause-before-switchover:
+ * QEMU sets up with the guest running, stops it and waits; STOPPED tells
+ * the helper how long the guest ran on (from QEMU's STOP event), and the
+ * device save continues the migration (migrate-continue).
  *
  * The rules on failure: the source's guest is continued only when the
  * helper says RESUME (precopy failed: the destination never ran it), or
@@ -21,6 +30,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -54,7 +64,47 @@ struct qemu_drv {
 	atomic_bool state_left;		/* the device state save started (source) */
 	atomic_bool state_loaded;	/* QEMU completed loading (destination) */
 	uint64_t state_bytes;
+	/* source: QEMU's save, run from STOPPED on (qemu_vm_finish_save) */
+	pthread_mutex_t saver_lock;
+	pthread_t saver;
+	bool saver_on;
+	int saver_r;
+	char saver_err[640];
 };
+
+static void *saver_main(void *arg)
+{
+	struct qemu_drv *d = arg;
+
+	d->saver_r = qemu_vm_finish_save(&d->vm, d->saver_err, sizeof(d->saver_err));
+	return NULL;
+}
+
+/*
+ * Start QEMU's save as soon as the guest stopped: it runs while the helper
+ * harvests and sends the last dirty pages.  Without a thread (it could not
+ * start) the save runs in dev_save as before.
+ */
+static void saver_start(struct qemu_drv *d)
+{
+	d->saver_r = 0;
+	d->saver_on = !pthread_create(&d->saver, NULL, saver_main, d);
+}
+
+/* Wait for that save; its result (0 if none ran). */
+static int saver_join(struct qemu_drv *d)
+{
+	int r;
+
+	pthread_mutex_lock(&d->saver_lock);
+	if (d->saver_on) {
+		pthread_join(d->saver, NULL);
+		d->saver_on = false;
+	}
+	r = d->saver_r;
+	pthread_mutex_unlock(&d->saver_lock);
+	return r;
+}
 
 static void qemu_usage(FILE *f)
 {
@@ -67,7 +117,9 @@ static void qemu_usage(FILE *f)
 		"  - guest RAM: the vmig region files given with --ram, which QEMU must map\n"
 		"    with -object memory-backend-file,mem-path=PATH,size=S,share=on (checked\n"
 		"    in QEMU's memory map); the module tracks and serves them;\n"
-		"  - stop/resume: QMP stop and cont, checked with query-status;\n"
+		"  - stop: QEMU's own migration (below) stops the guest once it is set up,\n"
+		"    with pause-before-switchover, so the setup is not downtime; resume:\n"
+		"    QMP cont; both checked with query-status;\n"
 		"  - device state: QEMU's own migration stream with capability\n"
 		"    x-ignore-shared (CPUs, devices, ROMs, video RAM; the shared guest RAM is\n"
 		"    left out), carried as the vmig device \"qemu\" and fed to the destination\n"
@@ -179,14 +231,19 @@ static int dev_save(void *opaque, struct vmig_dev_io *io)
 	int r;
 
 	atomic_store(&d->state_left, true);
+	r = saver_join(d);
+	if (r) {
+		fprintf(stderr, "vmig qemu: %s\n", d->saver_err);
+		return r == -EREMOTEIO || r == -ECONNRESET ? -EIO : r;
+	}
 	r = qemu_vm_save_state(&d->vm, state_sink, io, &bytes, err, sizeof(err));
 	d->state_bytes = bytes;
 	if (r) {
 		fprintf(stderr, "vmig qemu: %s\n", err);
 		return r == -EREMOTEIO || r == -ECONNRESET ? -EIO : r;
 	}
-	fprintf(stderr, "vmig qemu: device state saved: %llu bytes of QEMU's stream\n",
-		(unsigned long long)bytes);
+	fprintf(stderr, "vmig qemu: device state saved: %llu bytes of QEMU's stream (QEMU "
+		"saved it in %.1f ms)\n", (unsigned long long)bytes, d->vm.save_ns / 1e6);
 	return 0;
 }
 
@@ -213,8 +270,8 @@ static int dev_load(void *opaque, struct vmig_dev_io *io)
 		return r == -EREMOTEIO || r == -ECONNRESET ? -EIO : r;
 	}
 	atomic_store(&d->state_loaded, true);
-	fprintf(stderr, "vmig qemu: device state loaded: %llu bytes of QEMU's stream\n",
-		(unsigned long long)bytes);
+	fprintf(stderr, "vmig qemu: device state loaded: %llu bytes of QEMU's stream (QEMU "
+		"loaded it in %.1f ms)\n", (unsigned long long)bytes, d->vm.load_ns / 1e6);
 	return 0;
 }
 
@@ -230,7 +287,10 @@ static bool source_continue(struct qemu_drv *d, const char *why)
 
 	if (!d->stopped)
 		return true;
-	if (qemu_vm_cont(&d->vm, err, sizeof(err))) {
+	saver_join(d);
+	/* Stopped in pre-switchover: QEMU restarts the guest once cancelled. */
+	if (qemu_vm_cancel_pending(&d->vm, err, sizeof(err)) ||
+	    qemu_vm_cont(&d->vm, err, sizeof(err))) {
 		fprintf(stderr, "vmig qemu: %s; continuing the guest failed: %s\n", why, err);
 		return false;
 	}
@@ -239,9 +299,34 @@ static bool source_continue(struct qemu_drv *d, const char *why)
 	return true;
 }
 
+/*
+ * A running guest stops the way QEMU's own migration stops it: its setup
+ * (dirty logging on, bitmaps, the RAM blocks that are not shared) runs
+ * while the guest runs, QEMU stops the vCPUs and waits in pre-switchover;
+ * the device save then continues that migration.  *ran_ns: how long the
+ * guest ran on.  A paused guest stays as it is (it is not running: there
+ * is no downtime to save, and a cancelled migration would leave it in
+ * postmigrate rather than paused).
+ */
+static int source_stop(struct qemu_drv *d, uint64_t *ran_ns, char *err, size_t len)
+{
+	int r;
+
+	*ran_ns = 0;
+	d->stopped = !d->was_paused;
+	if (d->was_paused)
+		return qemu_vm_stop(&d->vm, err, len);
+	r = qemu_vm_stop_migrating(&d->vm, ran_ns, err, len);
+	if (!r)
+		fprintf(stderr, "vmig qemu: stopped by QEMU's migration in pre-switchover; the "
+			"guest ran %.1f ms on while QEMU set it up\n", *ran_ns / 1e6);
+	return r;
+}
+
 static int session_source(struct qemu_drv *d, struct vmig_vmm *vmm)
 {
 	char err[640], why[400];
+	uint64_t ran;
 
 	for (;;) {
 		int ev = vmig_vmm_poll(vmm, 200);
@@ -255,15 +340,16 @@ static int session_source(struct qemu_drv *d, struct vmig_vmm *vmm)
 			vmig_vmm_hangup(vmm);
 			return QX_FAILED;
 		case VMIG_VMM_STOP:
-			d->stopped = !d->was_paused;
-			if (qemu_vm_stop(&d->vm, err, sizeof(err))) {
+			if (source_stop(d, &ran, err, sizeof(err))) {
 				fprintf(stderr, "vmig qemu: stopping the guest for the switchover: "
 					"%s\n", err);
 				vmig_vmm_hangup(vmm);
 				source_continue(d, "migration abandoned");
 				return QX_FAILED;
 			}
-			vmig_vmm_ack(vmm, VMIG_VMM_STOP);
+			vmig_vmm_ack_stop(vmm, ran);
+			if (d->vm.pending_fd >= 0)
+				saver_start(d);
 			continue;
 		case VMIG_VMM_RESUME:
 			if (d->was_paused) {	/* back as it was: paused */
@@ -271,7 +357,9 @@ static int session_source(struct qemu_drv *d, struct vmig_vmm *vmm)
 				continue;
 			}
 			d->stopped = true;	/* cont whatever state QEMU is in */
-			if (qemu_vm_cont(&d->vm, err, sizeof(err))) {
+			saver_join(d);
+			if (qemu_vm_cancel_pending(&d->vm, err, sizeof(err)) ||
+			    qemu_vm_cont(&d->vm, err, sizeof(err))) {
 				fprintf(stderr, "vmig qemu: resuming the guest here: %s\n", err);
 				vmig_vmm_hangup(vmm);
 				return QX_FAILED;
@@ -280,6 +368,7 @@ static int session_source(struct qemu_drv *d, struct vmig_vmm *vmm)
 			vmig_vmm_ack(vmm, VMIG_VMM_RESUME);
 			continue;
 		case VMIG_VMM_COMPLETE:
+			saver_join(d);
 			fprintf(stderr, "vmig qemu: migrated away; QEMU stays paused "
 				"(postmigrate)\n");
 			return QX_DONE;
@@ -292,6 +381,7 @@ static int session_source(struct qemu_drv *d, struct vmig_vmm *vmm)
 					d->was_paused ? "paused as it was" : "running");
 				return QX_RUNS_ON;
 			}
+			saver_join(d);
 			/* Stopped and not told to resume: did the state leave? */
 			if (ev == VMIG_VMM_DISCONNECT && !atomic_load(&d->state_left))
 				return source_continue(d, why) ? QX_RUNS_ON : QX_FAILED;
@@ -418,7 +508,9 @@ static int qemu_run(int argc, char **argv)
 	const char *qmp_path = NULL, *sock = NULL;
 	char *ram = NULL, err[640];
 	uint64_t timeout_s = 60, life_s = 600, sizes[16], estimate, deadline;
-	static struct qemu_drv d;	/* large (QMP buffers): not on the stack */
+	static struct qemu_drv d = {	/* large (QMP buffers): not on the stack */
+		.saver_lock = PTHREAD_MUTEX_INITIALIZER,
+	};
 	struct vmig_vmm *vmm;
 	unsigned int n = 0, i;
 	int c, fds[16], r, status;

@@ -7,6 +7,8 @@
  * left out, everything else goes in.  Source: getfd hands QEMU the write
  * end of a pipe, "migrate" to fd:NAME writes the stream into it, we read
  * until QEMU closes it and then wait for query-migrate to say completed.
+ * A running guest is stopped by that migration itself (pause-before-
+ * switchover, qemu_vm_stop_migrating), so its setup is not downtime.
  * Destination: the same with the read end and "migrate-incoming".  The
  * pipe carries the bytes while they are made: nothing is buffered whole.
  */
@@ -20,6 +22,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "qemu_vm.h"
@@ -42,6 +45,7 @@ int qemu_vm_open(struct qemu_vm *vm, const char *qmp_path, bool incoming, int ti
 	int r;
 
 	memset(vm, 0, sizeof(*vm));
+	vm->pending_fd = -1;
 	vm->timeout_ms = timeout_ms;
 	vm->state_timeout_ms = timeout_ms;
 	r = qmp_connect(&vm->qmp, qmp_path, timeout_ms);
@@ -77,8 +81,20 @@ int qemu_vm_open(struct qemu_vm *vm, const char *qmp_path, bool incoming, int ti
 	return r;
 }
 
+static void drop_pending(struct qemu_vm *vm)
+{
+	if (vm->pending_fd >= 0)
+		close(vm->pending_fd);
+	vm->pending_fd = -1;
+	free(vm->early);
+	vm->early = NULL;
+	vm->early_len = vm->early_cap = 0;
+	vm->saved = false;
+}
+
 void qemu_vm_close(struct qemu_vm *vm)
 {
+	drop_pending(vm);
 	qmp_close(&vm->qmp);
 }
 
@@ -243,6 +259,49 @@ static int wait_migration(struct qemu_vm *vm, const char *what, char *err, size_
 	}
 }
 
+/* Wait until QEMU's migration is no longer running, however it ended. */
+static void wait_migration_ended(struct qemu_vm *vm)
+{
+	uint64_t deadline = now_ns() + (uint64_t)vm->state_timeout_ms * 1000000;
+	char reply[2048], status[32];
+
+	while (now_ns() < deadline) {
+		if (cmd(vm, "{\"execute\":\"query-migrate\"}", -1, reply, sizeof(reply)))
+			return;
+		if (qmp_json_str(reply, "status", status, sizeof(status)) ||
+		    !strcmp(status, "cancelled") || !strcmp(status, "failed") ||
+		    !strcmp(status, "completed"))
+			return;
+		usleep(2000);
+	}
+}
+
+/* Take what the pipe holds now into vm->early; -errno if it cannot. */
+static int take_early(struct qemu_vm *vm)
+{
+	for (;;) {
+		ssize_t n;
+
+		if (vm->early_cap - vm->early_len < STATE_BUF) {
+			size_t cap = vm->early_cap ? vm->early_cap * 2 : 2 * STATE_BUF;
+			char *p = realloc(vm->early, cap);
+
+			if (!p)
+				return -ENOMEM;
+			vm->early = p;
+			vm->early_cap = cap;
+		}
+		n = read(vm->pending_fd, vm->early + vm->early_len, vm->early_cap - vm->early_len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return errno == EAGAIN ? 0 : -errno;
+		if (n == 0)
+			return 0;	/* QEMU closed it: query-migrate says why */
+		vm->early_len += n;
+	}
+}
+
 /* Hand QEMU one end of a pipe under STATE_FDNAME; returns our end. */
 static int pass_pipe(struct qemu_vm *vm, bool give_write_end, const char *what, char *err,
 		     size_t len)
@@ -267,28 +326,226 @@ static int pass_pipe(struct qemu_vm *vm, bool give_write_end, const char *what, 
 	return p[!give_write_end];
 }
 
-int qemu_vm_save_state(struct qemu_vm *vm, qemu_state_sink sink, void *arg,
-		       uint64_t *bytes, char *err, size_t len)
+static int set_pause(struct qemu_vm *vm, bool on, const char *what, char *err, size_t len)
 {
-	static const char what[] = "device state save";
-	char reply[600], *buf = malloc(STATE_BUF);
+	char json[200], reply[600];
+	int r;
+
+	snprintf(json, sizeof(json), "{\"execute\":\"migrate-set-capabilities\",\"arguments\":"
+		 "{\"capabilities\":[{\"capability\":\"pause-before-switchover\",\"state\":%s}]}}",
+		 on ? "true" : "false");
+	r = cmd(vm, json, -1, reply, sizeof(reply));
+	if (r)
+		snprintf(err, len, "%s: %s", what, reply);
+	return r;
+}
+
+/* migrate into a fresh pipe; our end, or -errno with err set. */
+static int start_migrate(struct qemu_vm *vm, bool pause, const char *what, char *err,
+			 size_t len)
+{
+	char reply[600];
 	int fd, r;
 
-	*bytes = 0;
-	if (!buf)
-		return -ENOMEM;
+	r = set_pause(vm, pause, what, err, len);
+	if (r)
+		return r;
 	fd = pass_pipe(vm, true, what, err, len);
-	if (fd < 0) {
-		free(buf);
+	if (fd < 0)
 		return fd;
-	}
 	r = cmd(vm, "{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"fd:" STATE_FDNAME "\"}}",
 		-1, reply, sizeof(reply));
 	if (r) {
 		snprintf(err, len, "%s: %s", what, reply);
 		cmd(vm, "{\"execute\":\"closefd\",\"arguments\":{\"fdname\":\"" STATE_FDNAME "\"}}",
 		    -1, NULL, 0);
-		goto out;
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+static uint64_t realtime_us(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_REALTIME, &t);
+	return t.tv_sec * 1000000ull + t.tv_nsec / 1000;
+}
+
+int qemu_vm_stop_migrating(struct qemu_vm *vm, uint64_t *ran_ns, char *err, size_t len)
+{
+	static const char what[] = "stop for the switchover (QEMU's migration up to "
+				   "pre-switchover)";
+	uint64_t t0 = now_ns(), t0_us = realtime_us(), deadline, took;
+	char reply[2048], status[32], desc[400];
+	int r;
+
+	*ran_ns = 0;
+	deadline = t0 + (uint64_t)vm->state_timeout_ms * 1000000;
+	vm->qmp.stop_event_us = 0;
+	r = start_migrate(vm, true, what, err, len);
+	if (r < 0)
+		return r;
+	vm->pending_fd = r;
+	fcntl(r, F_SETFL, O_NONBLOCK);
+	for (;;) {
+		struct pollfd p = { .fd = vm->pending_fd, .events = POLLIN };
+
+		r = take_early(vm);
+		if (r) {
+			snprintf(err, len, "%s: reading QEMU's stream: %s", what, strerror(-r));
+			goto fail;
+		}
+		r = cmd(vm, "{\"execute\":\"query-migrate\"}", -1, reply, sizeof(reply));
+		if (r) {
+			snprintf(err, len, "%s: %s", what, reply);
+			goto fail;
+		}
+		if (qmp_json_str(reply, "status", status, sizeof(status)))
+			snprintf(status, sizeof(status), "none");
+		if (!strcmp(status, "pre-switchover"))
+			break;
+		if (!strcmp(status, "failed") || !strcmp(status, "cancelled") ||
+		    !strcmp(status, "completed") || !strcmp(status, "none")) {
+			if (qmp_json_str(reply, "error-desc", desc, sizeof(desc)))
+				snprintf(desc, sizeof(desc), "no reason given");
+			snprintf(err, len, "%s: QEMU's migration %s: %s", what, status, desc);
+			r = -EIO;
+			goto fail;
+		}
+		if (now_ns() > deadline) {
+			snprintf(err, len, "%s: QEMU's migration still %s after %d ms", what,
+				 status, vm->state_timeout_ms);
+			r = -ETIMEDOUT;
+			goto fail;
+		}
+		poll(&p, 1, 1);
+	}
+	/* The vCPUs stopped: pre-switchover comes after QEMU's vm_stop. */
+	r = qemu_vm_status(vm, status, sizeof(status), err, len);
+	if (!r && strcmp(status, "finish-migrate")) {
+		snprintf(err, len, "%s: QEMU is %s in pre-switchover, not finish-migrate", what,
+			 status);
+		r = -EPROTO;
+	}
+	if (r)
+		goto fail;
+	qmp_poll_events(&vm->qmp);
+	took = now_ns() - t0;
+	if (vm->qmp.stop_event_us > t0_us) {
+		*ran_ns = (vm->qmp.stop_event_us - t0_us) * 1000;
+		if (*ran_ns > took)
+			*ran_ns = took;
+	}
+	return 0;
+fail:
+	qemu_vm_cancel_pending(vm, NULL, 0);
+	return r;
+}
+
+int qemu_vm_cancel_pending(struct qemu_vm *vm, char *err, size_t len)
+{
+	char reply[600];
+	int r;
+
+	if (vm->pending_fd < 0)
+		return 0;
+	r = cmd(vm, "{\"execute\":\"migrate_cancel\"}", -1, reply, sizeof(reply));
+	if (r && err)
+		snprintf(err, len, "cancelling QEMU's paused migration: %s", reply);
+	drop_pending(vm);	/* a QEMU still writing gets EPIPE */
+	if (!r)
+		wait_migration_ended(vm);
+	return r;
+}
+
+int qemu_vm_finish_save(struct qemu_vm *vm, char *err, size_t len)
+{
+	static const char what[] = "device state save";
+	uint64_t t0 = now_ns();
+	char reply[600];
+	int r;
+
+	if (vm->pending_fd < 0) {
+		snprintf(err, len, "%s: no migration waits in pre-switchover", what);
+		return -EINVAL;
+	}
+	r = cmd(vm, "{\"execute\":\"migrate-continue\",\"arguments\":"
+		"{\"state\":\"pre-switchover\"}}", -1, reply, sizeof(reply));
+	if (r) {
+		snprintf(err, len, "%s: %s", what, reply);
+		goto fail;
+	}
+	fcntl(vm->pending_fd, F_SETFL, 0);	/* blocking: take_early reads to the end */
+	r = take_early(vm);
+	if (r) {
+		snprintf(err, len, "%s: reading QEMU's stream: %s", what, strerror(-r));
+		goto fail;
+	}
+	r = wait_migration(vm, what, err, len);
+	if (r)
+		goto fail;
+	close(vm->pending_fd);
+	vm->pending_fd = -1;
+	vm->saved = true;
+	vm->save_ns = now_ns() - t0;
+	return 0;
+fail:
+	qemu_vm_cancel_pending(vm, NULL, 0);
+	return r;
+}
+
+int qemu_vm_save_state(struct qemu_vm *vm, qemu_state_sink sink, void *arg,
+		       uint64_t *bytes, char *err, size_t len)
+{
+	static const char what[] = "device state save";
+	char reply[600], *buf = malloc(STATE_BUF);
+	int fd, r = 0;
+
+	*bytes = 0;
+	if (!buf)
+		return -ENOMEM;
+	if (vm->saved) {	/* qemu_vm_finish_save has all of it */
+		r = sink(arg, vm->early, vm->early_len);
+		if (r)
+			snprintf(err, len, "%s: passing QEMU's stream on: %s", what, strerror(-r));
+		else
+			*bytes = vm->early_len;
+		drop_pending(vm);
+		free(buf);
+		return r;
+	}
+	vm->save_ns = now_ns();
+	if (vm->pending_fd >= 0) {
+		/* Stopped in pre-switchover: what came before, then the rest. */
+		fd = vm->pending_fd;
+		vm->pending_fd = -1;
+		fcntl(fd, F_SETFL, 0);
+		if (vm->early_len)
+			r = sink(arg, vm->early, vm->early_len);
+		if (r) {
+			snprintf(err, len, "%s: passing QEMU's stream on: %s", what, strerror(-r));
+			cmd(vm, "{\"execute\":\"migrate_cancel\"}", -1, NULL, 0);
+			goto out;
+		}
+		*bytes = vm->early_len;
+		free(vm->early);
+		vm->early = NULL;
+		vm->early_len = vm->early_cap = 0;
+		r = cmd(vm, "{\"execute\":\"migrate-continue\",\"arguments\":"
+			"{\"state\":\"pre-switchover\"}}", -1, reply, sizeof(reply));
+		if (r) {
+			snprintf(err, len, "%s: %s", what, reply);
+			cmd(vm, "{\"execute\":\"migrate_cancel\"}", -1, NULL, 0);
+			goto out;
+		}
+	} else {
+		fd = start_migrate(vm, false, what, err, len);
+		if (fd < 0) {
+			free(buf);
+			return fd;
+		}
 	}
 	for (;;) {
 		ssize_t n = read(fd, buf, STATE_BUF);
@@ -315,6 +572,7 @@ int qemu_vm_save_state(struct qemu_vm *vm, qemu_state_sink sink, void *arg,
 		goto out;
 	}
 	r = wait_migration(vm, what, err, len);
+	vm->save_ns = now_ns() - vm->save_ns;
 out:
 	close(fd);
 	free(buf);
@@ -346,6 +604,7 @@ int qemu_vm_load_state(struct qemu_vm *vm, qemu_state_source source, void *arg,
 	*bytes = 0;
 	if (!buf)
 		return -ENOMEM;
+	vm->load_ns = now_ns();
 	fd = pass_pipe(vm, false, what, err, len);
 	if (fd < 0) {
 		free(buf);
@@ -386,6 +645,7 @@ int qemu_vm_load_state(struct qemu_vm *vm, qemu_state_source source, void *arg,
 		wait_migration(vm, what, err, len);
 	if (!r)
 		r = wait_migration(vm, what, err, len);
+	vm->load_ns = now_ns() - vm->load_ns;
 	if (r && !qemu_vm_alive(vm))
 		/* QEMU 7.2 exits when an incoming migration fails. */
 		snprintf(err, len, "%s: QEMU exited during migrate-incoming (a destination "

@@ -22,6 +22,13 @@ struct qemu_vm {
 	pid_t pid;			/* QEMU's, from the QMP socket's peer */
 	int timeout_ms;			/* per QMP command */
 	int state_timeout_ms;		/* a whole save or load */
+	/* qemu_vm_stop_migrating: QEMU's migration waits in pre-switchover */
+	int pending_fd;			/* our end of its pipe, or -1 */
+	char *early;			/* what it wrote before the pause, or all of it */
+	size_t early_len, early_cap;
+	bool saved;			/* qemu_vm_finish_save: early holds all of it */
+	uint64_t save_ns;		/* the last save: from migrate-continue (or migrate) */
+	uint64_t load_ns;		/* the last load: from migrate-incoming to completed */
 };
 
 /*
@@ -38,6 +45,31 @@ int qemu_vm_status(struct qemu_vm *vm, char *status, size_t slen, char *err, siz
 /* Stop / continue the vCPUs and check that the run state followed. */
 int qemu_vm_stop(struct qemu_vm *vm, char *err, size_t len);
 int qemu_vm_cont(struct qemu_vm *vm, char *err, size_t len);
+/*
+ * Stop for the switchover the way QEMU's own migration does, so that its
+ * setup runs while the guest still runs: "migrate" into a pipe with the
+ * pause-before-switchover capability, until QEMU has stopped the vCPUs
+ * itself and waits in pre-switchover (run state finish-migrate).  What it
+ * wrote up to then (the stream's header, setup and RAM blocks other than
+ * the shared ones) is kept for qemu_vm_save_state.  *ran_ns: how long the
+ * guest ran on after the call began, from QEMU's STOP event (0 if none
+ * came, so the downtime is never understated).  On failure QEMU's
+ * migration is cancelled (QEMU then runs the guest on) and err says why.
+ */
+int qemu_vm_stop_migrating(struct qemu_vm *vm, uint64_t *ran_ns, char *err, size_t len);
+/*
+ * After qemu_vm_stop_migrating: let QEMU save the rest now (migrate-
+ * continue) and keep all of it, so that qemu_vm_save_state only hands it
+ * on; run while the helper sends the last dirty pages, the save is not
+ * downtime of its own.  On failure QEMU's migration failed and QEMU runs
+ * the guest on (it was running when the migration began).
+ */
+int qemu_vm_finish_save(struct qemu_vm *vm, char *err, size_t len);
+/*
+ * Abandon a migration stopped in pre-switchover: cancel it and wait until
+ * QEMU says it ended (QEMU restarts the vCPUs it stopped).  0 if none.
+ */
+int qemu_vm_cancel_pending(struct qemu_vm *vm, char *err, size_t len);
 /* Ask QEMU to exit (best effort, short timeout). */
 void qemu_vm_quit(struct qemu_vm *vm);
 /* Is QEMU still there?  Drains pending events; false once QMP hung up. */
@@ -58,7 +90,10 @@ typedef int (*qemu_state_sink)(void *arg, const void *buf, size_t len);
 /* The next bytes into buf: their count, 0 at the end, or -errno. */
 typedef long (*qemu_state_source)(void *arg, void *buf, size_t cap);
 
-/* Source: run QEMU's migration into a pipe and hand its bytes to sink. */
+/*
+ * Source: run QEMU's migration into a pipe and hand its bytes to sink; after
+ * qemu_vm_stop_migrating: what it kept, then migrate-continue and the rest.
+ */
 int qemu_vm_save_state(struct qemu_vm *vm, qemu_state_sink sink, void *arg,
 		       uint64_t *bytes, char *err, size_t len);
 /* Destination: feed source's bytes to migrate-incoming until it completes. */

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -199,6 +200,25 @@ static bool json_has(const char *json, const char *key)
 	return false;
 }
 
+/*
+ * An event line: keep the time of a STOP, {"timestamp": {"seconds": S,
+ * "microseconds": U}, "event": "STOP"} (QEMU stamps it with the real-time
+ * clock when the vCPUs have stopped).
+ */
+static void note_event(struct qmp *q, const char *line)
+{
+	char name[32];
+	const char *s, *u;
+
+	if (qmp_json_str(line, "event", name, sizeof(name)) || strcmp(name, "STOP"))
+		return;
+	s = strstr(line, "\"seconds\":");
+	u = strstr(line, "\"microseconds\":");
+	if (s && u)
+		q->stop_event_us = strtoull(s + 10, NULL, 10) * 1000000 +
+				   strtoull(u + 15, NULL, 10);
+}
+
 /* Read lines until a reply (events are skipped). */
 static int read_reply(struct qmp *q, uint64_t deadline, const char *what)
 {
@@ -209,8 +229,10 @@ static int read_reply(struct qmp *q, uint64_t deadline, const char *what)
 		r = read_line(q, deadline);
 		if (r)
 			return qmp_fail(q, r, what);
-		if (json_has(q->reply, "event"))
+		if (json_has(q->reply, "event")) {
+			note_event(q, q->reply);
 			continue;
+		}
 		if (json_has(q->reply, "return"))
 			return 0;
 		if (json_has(q->reply, "error")) {
@@ -239,6 +261,7 @@ int qmp_connect(struct qmp *q, const char *path, int timeout_ms)
 	q->fd = -1;
 	q->len = 0;
 	q->err[0] = 0;
+	q->stop_event_us = 0;
 	pthread_mutex_init(&q->lock, NULL);
 	if (strlen(path) >= sizeof(sa.sun_path)) {
 		snprintf(q->err, sizeof(q->err), "QMP socket path too long: %s", path);
@@ -308,6 +331,8 @@ int qmp_poll_events(struct qmp *q)
 		ssize_t n;
 
 		while ((nl = memchr(q->buf, '\n', q->len))) {
+			*nl = 0;
+			note_event(q, q->buf);
 			q->len -= nl + 1 - q->buf;
 			memmove(q->buf, nl + 1, q->len);
 		}

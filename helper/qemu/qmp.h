@@ -2,7 +2,8 @@
 /*
  * A small QMP client: one JSON object per line on a UNIX stream socket.
  * The greeting is read and capabilities negotiated on connect; a command
- * waits for its reply, skipping the events QEMU sends in between; a file
+ * waits for its reply, skipping the events QEMU sends in between (the
+ * time of the last STOP event is kept: when the vCPUs stopped); a file
  * descriptor can ride along with a command (SCM_RIGHTS, for "getfd").
  * One command at a time: the calls lock the connection.
  */
@@ -11,6 +12,7 @@
 
 #include <pthread.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define QMP_LINE_MAX	(64u << 10)
 
@@ -21,6 +23,7 @@ struct qmp {
 	char buf[QMP_LINE_MAX];
 	char reply[QMP_LINE_MAX];	/* the line read last (under lock) */
 	char err[640];			/* why the last call failed (under lock) */
+	uint64_t stop_event_us;		/* the last STOP event's time (CLOCK_REALTIME); 0: none */
 };
 
 /*
@@ -31,7 +34,8 @@ struct qmp {
 int qmp_connect(struct qmp *q, const char *path, int timeout_ms);
 void qmp_close(struct qmp *q);
 /*
- * Without waiting: read what QEMU sent unasked (events are dropped).
+ * Without waiting: read what QEMU sent unasked (events are dropped, but
+ * for the time of a STOP: stop_event_us).
  * 0, or -ECONNRESET once QEMU closed the connection.
  */
 int qmp_poll_events(struct qmp *q);

@@ -210,6 +210,7 @@ int postcopy_switchover(struct postcopy *pc)
 
 	t_stop = now_ns();
 	r = src_stop_vm(s);
+	t_stop += s->rep->stop_ran_ns;	/* the downtime starts at the real stop */
 	if (r)
 		return r;
 	/*

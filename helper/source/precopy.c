@@ -534,6 +534,7 @@ static int switchover(struct precopy *pc)
 	t_stop = now_ns();
 	trace("src: stop");
 	r = src_stop_vm(s);
+	t_stop += s->rep->stop_ran_ns;	/* the downtime starts at the real stop */
 	trace("src: stopped");
 	if (r)
 		return r;

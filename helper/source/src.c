@@ -165,13 +165,14 @@ int src_harvest(struct src *s)
 
 int src_stop_vm(struct src *s)
 {
-	uint64_t t = now_ns();
-	int r = vmig_ctl_stop(s->ctl, s->o->timeout_ms);
+	uint64_t t = now_ns(), ran;
+	int r = vmig_ctl_stop_ran(s->ctl, s->o->timeout_ms, &ran);
 
 	if (r)
 		return fail(s, r, "the VMM did not stop: %s", strerror(-r));
 	s->vm_stopped = true;
-	s->rep->dt_stop_ns = now_ns() - t;
+	s->rep->stop_ran_ns = ran;
+	s->rep->dt_stop_ns = now_ns() - t - ran;
 	return s->tracking ? src_harvest(s) : 0;
 }
 

@@ -74,8 +74,10 @@ int src_send_round_info(struct src *s, unsigned int round, uint64_t pages);
 /* Harvest the dirty pages into s->dirty (timed: s->harvest_cost_ns). */
 int src_harvest(struct src *s);
 /*
- * Stop the guest (s->rep->dt_stop_ns: how long the VMM took), then the last
- * harvest if tracking is on.
+ * Stop the guest (s->rep->dt_stop_ns: how long the VMM took once the vCPUs
+ * were stopped; s->rep->stop_ran_ns: how long they ran on before, the
+ * downtime starts that much after the call), then the last harvest if
+ * tracking is on.
  */
 int src_stop_vm(struct src *s);
 /*

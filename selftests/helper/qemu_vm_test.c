@@ -229,6 +229,125 @@ TEST_F(qemu, state_moves_without_the_shared_ram_and_the_destination_resumes_only
 	free(b.p);
 }
 
+/* The RAM moves apart, as the vmig helper moves the regions. */
+static void copy_ram(struct __test_metadata *_metadata, FIXTURE_DATA(qemu) *self)
+{
+	uint64_t ram = GUEST_MB << 20;
+	void *s = mmap(NULL, ram, PROT_READ, MAP_SHARED, self->src.ram_fd, 0);
+	void *d = mmap(NULL, ram, PROT_WRITE, MAP_SHARED, self->dst.ram_fd, 0);
+
+	ASSERT_NE(MAP_FAILED, s);
+	ASSERT_NE(MAP_FAILED, d);
+	memcpy(d, s, ram);
+	munmap(s, ram);
+	munmap(d, ram);
+}
+
+static void expect_migrate_status(struct __test_metadata *_metadata, struct qemu_vm *vm,
+				  const char *want)
+{
+	char reply[2048], st[32];
+
+	ASSERT_EQ(0, qmp_cmd(&vm->qmp, "{\"execute\":\"query-migrate\"}", -1, 5000, reply,
+			     sizeof(reply))) TH_LOG("%s", reply);
+	ASSERT_EQ(0, qmp_json_str(reply, "status", st, sizeof(st))) TH_LOG("%s", reply);
+	ASSERT_STREQ(want, st);
+}
+
+/*
+ * The switchover stop of a running guest is QEMU's own migration's: its
+ * setup and the RAM blocks that are not shared go while the guest runs,
+ * QEMU stops the vCPUs (its STOP event comes after "migrate") and waits in
+ * pre-switchover; the save continues that migration and the destination
+ * loads the whole of it.
+ */
+TEST_F(qemu, a_running_guest_stops_in_qemus_own_migration_and_its_state_moves_whole)
+{
+	uint64_t t0_us = realtime_us(), ran, saved, loaded;
+	struct buf b = { 0 };
+	size_t early;
+
+	expect_status(_metadata, &self->vsrc, "running");
+	ASSERT_EQ(0, qemu_vm_stop_migrating(&self->vsrc, &ran, self->err, sizeof(self->err)))
+		TH_LOG("%s", self->err);
+	expect_migrate_status(_metadata, &self->vsrc, "pre-switchover");
+	expect_status(_metadata, &self->vsrc, "finish-migrate");
+	ASSERT_GE(self->vsrc.qmp.stop_event_us, t0_us);	/* QEMU stopped it, after we asked */
+	early = self->vsrc.early_len;
+	ASSERT_GE(early, 8);		/* its header and setup, written while it ran */
+	ASSERT_EQ(0, qemu_vm_save_state(&self->vsrc, buf_sink, &b, &saved, self->err,
+					sizeof(self->err))) TH_LOG("%s", self->err);
+	ASSERT_EQ(b.len, saved);
+	ASSERT_GT(saved, early);	/* then CPUs and devices */
+	ASSERT_EQ(0, memcmp(b.p, "QEVM", 4));	/* kept, and first */
+	expect_status(_metadata, &self->vsrc, "postmigrate");
+	copy_ram(_metadata, self);
+	ASSERT_EQ(0, qemu_vm_load_state(&self->vdst, buf_source, &b, &loaded, self->err,
+					sizeof(self->err))) TH_LOG("%s", self->err);
+	ASSERT_EQ(saved, loaded);
+	ASSERT_EQ(0, qemu_vm_cont(&self->vdst, self->err, sizeof(self->err)))
+		TH_LOG("%s", self->err);
+	expect_status(_metadata, &self->vdst, "running");
+	expect_status(_metadata, &self->vsrc, "postmigrate");
+	free(b.p);
+}
+
+/*
+ * The save run ahead (while the helper sends the last pages): QEMU completes
+ * at once, the whole stream is kept, and the device save only hands it on.
+ */
+TEST_F(qemu, a_save_finished_ahead_is_kept_whole_and_handed_on_later)
+{
+	uint64_t ran, saved, loaded;
+	struct buf b = { 0 };
+	size_t whole;
+
+	ASSERT_EQ(0, qemu_vm_stop_migrating(&self->vsrc, &ran, self->err, sizeof(self->err)))
+		TH_LOG("%s", self->err);
+	ASSERT_EQ(0, qemu_vm_finish_save(&self->vsrc, self->err, sizeof(self->err)))
+		TH_LOG("%s", self->err);
+	expect_migrate_status(_metadata, &self->vsrc, "completed");
+	expect_status(_metadata, &self->vsrc, "postmigrate");
+	ASSERT_TRUE(self->vsrc.saved);
+	whole = self->vsrc.early_len;
+	ASSERT_EQ(0, qemu_vm_save_state(&self->vsrc, buf_sink, &b, &saved, self->err,
+					sizeof(self->err))) TH_LOG("%s", self->err);
+	ASSERT_EQ(whole, saved);
+	ASSERT_EQ(b.len, saved);
+	copy_ram(_metadata, self);
+	ASSERT_EQ(0, qemu_vm_load_state(&self->vdst, buf_source, &b, &loaded, self->err,
+					sizeof(self->err))) TH_LOG("%s", self->err);
+	ASSERT_EQ(saved, loaded);
+	ASSERT_EQ(0, qemu_vm_cont(&self->vdst, self->err, sizeof(self->err)))
+		TH_LOG("%s", self->err);
+	expect_status(_metadata, &self->vdst, "running");
+	/* and the source, told to resume (the helper failed later), runs again */
+	ASSERT_EQ(0, qemu_vm_cont(&self->vsrc, self->err, sizeof(self->err)))
+		TH_LOG("%s", self->err);
+	free(b.p);
+}
+
+/* A switchover abandoned after that stop: the guest runs on at the source. */
+TEST_F(qemu, an_abandoned_switchover_stop_is_cancelled_and_the_guest_runs_on)
+{
+	uint64_t ran;
+
+	ASSERT_EQ(0, qemu_vm_stop_migrating(&self->vsrc, &ran, self->err, sizeof(self->err)))
+		TH_LOG("%s", self->err);
+	expect_status(_metadata, &self->vsrc, "finish-migrate");
+	ASSERT_EQ(0, qemu_vm_cancel_pending(&self->vsrc, self->err, sizeof(self->err)))
+		TH_LOG("%s", self->err);
+	ASSERT_EQ(-1, self->vsrc.pending_fd);
+	expect_migrate_status(_metadata, &self->vsrc, "cancelled");
+	ASSERT_EQ(0, qemu_vm_cont(&self->vsrc, self->err, sizeof(self->err)))
+		TH_LOG("%s", self->err);
+	expect_status(_metadata, &self->vsrc, "running");
+	/* and a later switchover still works */
+	ASSERT_EQ(0, qemu_vm_stop_migrating(&self->vsrc, &ran, self->err, sizeof(self->err)))
+		TH_LOG("%s", self->err);
+	expect_migrate_status(_metadata, &self->vsrc, "pre-switchover");
+}
+
 TEST_F(qemu, the_shared_ram_file_is_found_in_qemus_memory_map)
 {
 	int other = open(self->dir, O_RDONLY | O_DIRECTORY);

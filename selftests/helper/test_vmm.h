@@ -3,7 +3,8 @@
  * A VMM in a thread of the test, for the host tests of libvmig's VMM and
  * helper sides: guest RAM in a memfd, a vmig_vmm listening on a socket
  * with that RAM as region 0, and a thread serving one helper at a time
- * (every STOP and RESUME acknowledged, each session's end counted by how
+ * (every STOP and RESUME acknowledged, a STOP after stop_wait_us and with
+ * stop_ran_ns saying the vCPUs ran on so long; each session's end counted by how
  * it ended).  Also a "vCPU": a thread reading the first word of a page,
  * which waits while the page is missing.
  *
@@ -30,6 +31,8 @@ struct test_vmm {
 	pthread_t thread;
 	atomic_bool stop;
 	atomic_int sessions, resumes, completes, errors, hangups;
+	uint64_t stop_ran_ns;		/* STOP: say the vCPUs ran on this long (0: plain ack) */
+	unsigned int stop_wait_us;	/* STOP: acknowledge this much later */
 	char path[108];
 	uint8_t *ram;
 	size_t size;
@@ -55,7 +58,13 @@ static inline void *test_vmm_main(void *arg)
 			if (ev == VMIG_VMM_STOP || ev == VMIG_VMM_RESUME) {
 				if (ev == VMIG_VMM_RESUME)
 					atomic_fetch_add(&v->resumes, 1);
-				vmig_vmm_ack(v->vmm, ev);
+				if (ev == VMIG_VMM_STOP && v->stop_wait_us)
+					usleep(v->stop_wait_us);
+				if (ev == VMIG_VMM_STOP && v->stop_ran_ns) {
+					vmig_vmm_ack_stop(v->vmm, v->stop_ran_ns);
+				} else {
+					vmig_vmm_ack(v->vmm, ev);
+				}
 				continue;
 			}
 			if (ev == VMIG_VMM_COMPLETE)

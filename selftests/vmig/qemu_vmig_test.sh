@@ -190,8 +190,10 @@ check_migrated() {
 		return
 	fi
 	check_guest dst 1 "$base" "$name: on the destination"
-	grep -E 'total|downtime|device|request|postcopy' $logs/migrate.log $logs/listen.log |
-		head -n 12 | sed "s/^/# $name: /"
+	grep -E 'total|downtime|parts|prepared|device|request|postcopy' $logs/migrate.log \
+		$logs/listen.log | head -n 16 | sed "s/^/# $name: /"
+	grep -hE 'vmig qemu: (stopped|device state)' $logs/qemu-src.log $logs/qemu-dst.log |
+		sed "s/^/# $name: /"
 }
 
 case_precopy() {
@@ -201,6 +203,9 @@ case_precopy() {
 	check_migrated precopy
 	grep -q 'device state saved' $logs/qemu-src.log
 	check "precopy: QEMU's own stream went as the vmig device" test $? = 0
+	expect "precopy: QEMU's migration stopped the guest (pre-switchover), set up first" \
+		$logs/qemu-src.log grep -q 'stopped by QEMU.s migration in pre-switchover' \
+		$logs/qemu-src.log
 }
 
 case_postcopy() {

@@ -10,7 +10,9 @@
 #                 once (QEMU 7.2 cannot combine postcopy with multifd)
 #   vmig postcopy vmig migrate --postcopy --postcopy-after 0 (preempt), 1 channel
 #
-# Per run: total time, downtime, bytes on the wire and their rate; the
+# Per run: total time, downtime (each side's own figure, and vm_down_ms:
+# the guest's, from the source QEMU's STOP event to the destination's
+# RESUME, alike for both), bytes on the wire and their rate; the
 # throughput ratio is of guest RAM moved per second (the same guest on
 # both sides, so the inverse ratio of total times).  Postcopy also:
 # - reqs: the pages the destination asked for (QEMU's postcopy-requests,
@@ -152,12 +154,29 @@ excess() {
 	echo "$1 $2" | awk '{ if ($4 > 0 && $8 > 0) printf "%.1f", ($1 * $2 - $4 * ($5 * $6 / $8)) / 1000; else print "-" }'
 }
 
+# ev_us NAME EVENT: the time of NAME's last EVENT on QMP, "SECONDS MICROSECONDS".
+ev_us() {
+	grep "\"event\": \"$2\"" "$QEMU_WORK/$1/qmp.log" 2>/dev/null | tail -n 1 |
+		sed -n 's/.*"seconds": *\([0-9]*\), *"microseconds": *\([0-9]*\).*/\1 \2/p'
+}
+
+# vm_down: the downtime the guest had, ms: from the source QEMU's STOP event
+# to the destination QEMU's RESUME, as QEMU stamped them (both run in this
+# VM: one clock), measured alike for both kinds.  QEMU's own "downtime" ends
+# when its source is done, before the destination has loaded the state and
+# started the vCPUs; vmig's downtime_ms runs from its STOP request.
+vm_down() {
+	echo "$(ev_us src STOP) $(ev_us dst RESUME)" |
+		awk 'NF == 4 { printf "%.1f", (($3 - $1) * 1e6 + $4 - $2) / 1000; exit } { print "-" }'
+}
+
 # result KIND MODE CH TOTAL_MS DOWNTIME_MS BYTES REQS RTT [SLOW AVG P99 ACC [EXCESS [REQ_AVG REQ_P99 READ_AVG]]]
+# (and vm_down's figure as vm_down_ms)
 result() {
 	local thr per
 	thr=$(awk -v b="$6" -v t="$4" 'BEGIN { if (t > 0) printf "%.1f", b / 1048576 / (t / 1000); else print "-" }')
 	per=$(awk -v e="${13:--}" -v n="${7:--}" 'BEGIN { if (n > 0 && e != "-") printf "%.0f", e * 1000 / n; else print "-" }')
-	echo "RESULT $1${KSUF:-} $2 ch=$3 total_ms=$4 downtime_ms=$5 bytes=$6 MiB/s=$thr reqs=${7:--} rtt_us=${8:--} slow=${9:--} avg_us=${10:--} p99_us=${11:--} acc=${12:--} excess_ms=${13:--} stall_per_req_us=$per req_avg_us=${14:--} req_p99_us=${15:--} read_avg_us=${16:--}" |
+	echo "RESULT $1${KSUF:-} $2 ch=$3 total_ms=$4 downtime_ms=$5 vm_down_ms=$(vm_down) bytes=$6 MiB/s=$thr reqs=${7:--} rtt_us=${8:--} slow=${9:--} avg_us=${10:--} p99_us=${11:--} acc=${12:--} excess_ms=${13:--} stall_per_req_us=$per req_avg_us=${14:--} req_p99_us=${15:--} read_avg_us=${16:--}" |
 		tee -a $out/results
 }
 
@@ -329,7 +348,8 @@ for m in $MODES; do
 		fi
 		for k in $kinds; do
 			echo "SUMMARY $k $m ch=$ch total_ms=$(field $k $m $ch total_ms)" \
-				"downtime_ms=$(field $k $m $ch downtime_ms) MiB/s=$(field $k $m $ch MiB/s)" \
+				"downtime_ms=$(field $k $m $ch downtime_ms) vm_down_ms=$(field $k $m $ch vm_down_ms)" \
+				"MiB/s=$(field $k $m $ch MiB/s)" \
 				"bytes=$(field $k $m $ch bytes) reqs=$(field $k $m $ch reqs)" \
 				"rtt_us=$(field $k $m $ch rtt_us) slow=$(field $k $m $ch slow)" \
 				"avg_us=$(field $k $m $ch avg_us) p99_us=$(field $k $m $ch p99_us)" \
@@ -337,6 +357,9 @@ for m in $MODES; do
 				"stall_per_req_us=$(field $k $m $ch stall_per_req_us)" \
 				"req_avg_us=$(field $k $m $ch req_avg_us) req_p99_us=$(field $k $m $ch req_p99_us)" \
 				"read_avg_us=$(field $k $m $ch read_avg_us)"
+		done
+		for k in $kinds; do
+			[ "$k" = qemu ] || echo "RATIO $m ch=$ch guest's downtime (vm_down_ms, STOP to RESUME event) $k/qemu = $(awk -v a="$(field $k $m $ch vm_down_ms)" -v b="$(field qemu $m $ch vm_down_ms)" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')"
 		done
 		if [ "$m" = precopy ]; then
 			# The same guest either way: guest RAM per second is total time's inverse

@@ -73,7 +73,8 @@ int qemu_vm_open(struct qemu_vm *vm, const char *qmp_path, bool incoming, int ti
 		r = cmd(vm, "{\"execute\":\"stop\"}", -1, err, len);
 	if (!r)
 		r = cmd(vm, "{\"execute\":\"migrate-set-capabilities\",\"arguments\":"
-			"{\"capabilities\":[{\"capability\":\"x-ignore-shared\",\"state\":true}]}}",
+			"{\"capabilities\":[{\"capability\":\"x-ignore-shared\",\"state\":true},"
+			"{\"capability\":\"events\",\"state\":true}]}}",
 			-1, err, len);
 	if (!r)
 		r = cmd(vm, "{\"execute\":\"migrate-set-parameters\",\"arguments\":"
@@ -227,6 +228,20 @@ uint64_t qemu_vm_state_estimate(struct qemu_vm *vm, const uint64_t *skip, unsign
 	return total;
 }
 
+/*
+ * Up to ms for QEMU to say something on QMP (an event: MIGRATION's status
+ * changes come so, with the "events" capability) or for fd to be readable;
+ * what QMP said is taken in (qmp_poll_events).
+ */
+static void wait_qmp(struct qemu_vm *vm, int fd, int ms)
+{
+	struct pollfd p[2] = { { .fd = vm->qmp.fd, .events = POLLIN },
+			       { .fd = fd, .events = POLLIN } };
+
+	if (poll(p, fd >= 0 ? 2 : 1, ms) > 0 && p[0].revents)
+		qmp_poll_events(&vm->qmp);
+}
+
 /* query-migrate until it ends: 0 completed, else the reason in err. */
 static int wait_migration(struct qemu_vm *vm, const char *what, char *err, size_t len)
 {
@@ -255,7 +270,7 @@ static int wait_migration(struct qemu_vm *vm, const char *what, char *err, size_
 				 status, vm->state_timeout_ms);
 			return -ETIMEDOUT;
 		}
-		usleep(2000);
+		wait_qmp(vm, -1, 2);
 	}
 }
 
@@ -377,26 +392,34 @@ int qemu_vm_stop_migrating(struct qemu_vm *vm, uint64_t *ran_ns, char *err, size
 {
 	static const char what[] = "stop for the switchover (QEMU's migration up to "
 				   "pre-switchover)";
-	uint64_t t0 = now_ns(), t0_us = realtime_us(), deadline, took;
+	uint64_t t0 = now_ns(), t0_us = realtime_us(), deadline, took, next_query = 0;
 	char reply[2048], status[32], desc[400];
 	int r;
 
 	*ran_ns = 0;
 	deadline = t0 + (uint64_t)vm->state_timeout_ms * 1000000;
 	vm->qmp.stop_event_us = 0;
+	vm->qmp.mig_status[0] = 0;
 	r = start_migrate(vm, true, what, err, len);
 	if (r < 0)
 		return r;
 	vm->pending_fd = r;
 	fcntl(r, F_SETFL, O_NONBLOCK);
 	for (;;) {
-		struct pollfd p = { .fd = vm->pending_fd, .events = POLLIN };
-
 		r = take_early(vm);
 		if (r) {
 			snprintf(err, len, "%s: reading QEMU's stream: %s", what, strerror(-r));
 			goto fail;
 		}
+		/* QEMU's MIGRATION event says it at once; query-migrate now and then. */
+		if (!strcmp(vm->qmp.mig_status, "pre-switchover"))
+			break;
+		if (now_ns() < next_query && strcmp(vm->qmp.mig_status, "failed") &&
+		    strcmp(vm->qmp.mig_status, "cancelled")) {
+			wait_qmp(vm, vm->pending_fd, 5);
+			continue;
+		}
+		next_query = now_ns() + 50000000;
 		r = cmd(vm, "{\"execute\":\"query-migrate\"}", -1, reply, sizeof(reply));
 		if (r) {
 			snprintf(err, len, "%s: %s", what, reply);
@@ -420,18 +443,22 @@ int qemu_vm_stop_migrating(struct qemu_vm *vm, uint64_t *ran_ns, char *err, size
 			r = -ETIMEDOUT;
 			goto fail;
 		}
-		poll(&p, 1, 1);
+		wait_qmp(vm, vm->pending_fd, 5);
 	}
-	/* The vCPUs stopped: pre-switchover comes after QEMU's vm_stop. */
-	r = qemu_vm_status(vm, status, sizeof(status), err, len);
-	if (!r && strcmp(status, "finish-migrate")) {
+	/*
+	 * The vCPUs stopped: pre-switchover comes after QEMU's vm_stop, whose
+	 * STOP event came first on QMP.  Without one, ask.
+	 */
+	qmp_poll_events(&vm->qmp);
+	if (!vm->qmp.stop_event_us)
+		r = qemu_vm_status(vm, status, sizeof(status), err, len);
+	if (!r && !vm->qmp.stop_event_us && strcmp(status, "finish-migrate")) {
 		snprintf(err, len, "%s: QEMU is %s in pre-switchover, not finish-migrate", what,
 			 status);
 		r = -EPROTO;
 	}
 	if (r)
 		goto fail;
-	qmp_poll_events(&vm->qmp);
 	took = now_ns() - t0;
 	if (vm->qmp.stop_event_us > t0_us) {
 		*ran_ns = (vm->qmp.stop_event_us - t0_us) * 1000;

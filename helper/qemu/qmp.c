@@ -203,14 +203,23 @@ static bool json_has(const char *json, const char *key)
 /*
  * An event line: keep the time of a STOP, {"timestamp": {"seconds": S,
  * "microseconds": U}, "event": "STOP"} (QEMU stamps it with the real-time
- * clock when the vCPUs have stopped).
+ * clock when the vCPUs have stopped), and the status a MIGRATION event
+ * gives ({"event": "MIGRATION", "data": {"status": "..."}}, with the
+ * "events" migration capability).
  */
 static void note_event(struct qmp *q, const char *line)
 {
 	char name[32];
 	const char *s, *u;
 
-	if (qmp_json_str(line, "event", name, sizeof(name)) || strcmp(name, "STOP"))
+	if (qmp_json_str(line, "event", name, sizeof(name)))
+		return;
+	if (!strcmp(name, "MIGRATION")) {
+		if (qmp_json_str(line, "status", q->mig_status, sizeof(q->mig_status)))
+			q->mig_status[0] = 0;
+		return;
+	}
+	if (strcmp(name, "STOP"))
 		return;
 	s = strstr(line, "\"seconds\":");
 	u = strstr(line, "\"microseconds\":");
@@ -262,6 +271,7 @@ int qmp_connect(struct qmp *q, const char *path, int timeout_ms)
 	q->len = 0;
 	q->err[0] = 0;
 	q->stop_event_us = 0;
+	q->mig_status[0] = 0;
 	pthread_mutex_init(&q->lock, NULL);
 	if (strlen(path) >= sizeof(sa.sun_path)) {
 		snprintf(q->err, sizeof(q->err), "QMP socket path too long: %s", path);

@@ -273,6 +273,7 @@ TEST_F(qemu, a_running_guest_stops_in_qemus_own_migration_and_its_state_moves_wh
 	expect_migrate_status(_metadata, &self->vsrc, "pre-switchover");
 	expect_status(_metadata, &self->vsrc, "finish-migrate");
 	ASSERT_GE(self->vsrc.qmp.stop_event_us, t0_us);	/* QEMU stopped it, after we asked */
+	ASSERT_STREQ("pre-switchover", self->vsrc.qmp.mig_status);	/* its MIGRATION event */
 	early = self->vsrc.early_len;
 	ASSERT_GE(early, 8);		/* its header and setup, written while it ran */
 	ASSERT_EQ(0, qemu_vm_save_state(&self->vsrc, buf_sink, &b, &saved, self->err,

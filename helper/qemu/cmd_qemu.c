@@ -255,6 +255,12 @@ static int dev_load(void *opaque, struct vmig_dev_io *io)
 	char err[640];
 	int r;
 
+	/* QEMU waits on its pipe meanwhile: no QMP round trips once the state is here. */
+	r = qemu_vm_load_begin(&d->vm, err, sizeof(err));
+	if (r) {
+		fprintf(stderr, "vmig qemu: %s\n", err);
+		return r == -EREMOTEIO || r == -ECONNRESET ? -EIO : r;
+	}
 	r = state_collect(io, &b);
 	if (r) {
 		fprintf(stderr, "vmig qemu: device state load: the state did not arrive whole: "

@@ -45,7 +45,7 @@ int qemu_vm_open(struct qemu_vm *vm, const char *qmp_path, bool incoming, int ti
 	int r;
 
 	memset(vm, 0, sizeof(*vm));
-	vm->pending_fd = -1;
+	vm->pending_fd = vm->load_fd = -1;
 	vm->timeout_ms = timeout_ms;
 	vm->state_timeout_ms = timeout_ms;
 	r = qmp_connect(&vm->qmp, qmp_path, timeout_ms);
@@ -95,6 +95,9 @@ static void drop_pending(struct qemu_vm *vm)
 
 void qemu_vm_close(struct qemu_vm *vm)
 {
+	if (vm->load_fd >= 0)
+		close(vm->load_fd);
+	vm->load_fd = -1;
 	drop_pending(vm);
 	qmp_close(&vm->qmp);
 }
@@ -136,8 +139,18 @@ int qemu_vm_stop(struct qemu_vm *vm, char *err, size_t len)
 	return run_and_check(vm, "{\"execute\":\"stop\"}", "stop", "paused", err, len);
 }
 
+/*
+ * cont returns once the vCPUs run again, and QEMU's RESUME event comes
+ * before that reply: seen, it says what query-status would.
+ */
 int qemu_vm_cont(struct qemu_vm *vm, char *err, size_t len)
 {
+	int r;
+
+	vm->qmp.resume_event_us = 0;
+	r = cmd(vm, "{\"execute\":\"cont\"}", -1, err, len);
+	if (r || vm->qmp.resume_event_us)
+		return r;
 	return run_and_check(vm, "{\"execute\":\"cont\"}", "cont", "running", err, len);
 }
 
@@ -621,22 +634,17 @@ static int write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
-int qemu_vm_load_state(struct qemu_vm *vm, qemu_state_source source, void *arg,
-		       uint64_t *bytes, char *err, size_t len)
+int qemu_vm_load_begin(struct qemu_vm *vm, char *err, size_t len)
 {
 	static const char what[] = "device state load";
-	char reply[600], *buf = malloc(STATE_BUF);
+	char reply[600];
 	int fd, r;
 
-	*bytes = 0;
-	if (!buf)
-		return -ENOMEM;
-	vm->load_ns = now_ns();
+	if (vm->load_fd >= 0)
+		return 0;
 	fd = pass_pipe(vm, false, what, err, len);
-	if (fd < 0) {
-		free(buf);
+	if (fd < 0)
 		return fd;
-	}
 	r = cmd(vm, "{\"execute\":\"migrate-incoming\",\"arguments\":{\"uri\":\"fd:"
 		STATE_FDNAME "\"}}", -1, reply, sizeof(reply));
 	if (r) {
@@ -644,9 +652,30 @@ int qemu_vm_load_state(struct qemu_vm *vm, qemu_state_source source, void *arg,
 		cmd(vm, "{\"execute\":\"closefd\",\"arguments\":{\"fdname\":\"" STATE_FDNAME "\"}}",
 		    -1, NULL, 0);
 		close(fd);
+		return r;
+	}
+	vm->load_fd = fd;
+	return 0;
+}
+
+int qemu_vm_load_state(struct qemu_vm *vm, qemu_state_source source, void *arg,
+		       uint64_t *bytes, char *err, size_t len)
+{
+	static const char what[] = "device state load";
+	char *buf = malloc(STATE_BUF);
+	int fd, r;
+
+	*bytes = 0;
+	if (!buf)
+		return -ENOMEM;
+	vm->load_ns = now_ns();
+	r = qemu_vm_load_begin(vm, err, len);
+	if (r) {
 		free(buf);
 		return r;
 	}
+	fd = vm->load_fd;
+	vm->load_fd = -1;
 	for (;;) {
 		long n = source(arg, buf, STATE_BUF);
 

@@ -24,6 +24,7 @@ struct qemu_vm {
 	int state_timeout_ms;		/* a whole save or load */
 	/* qemu_vm_stop_migrating: QEMU's migration waits in pre-switchover */
 	int pending_fd;			/* our end of its pipe, or -1 */
+	int load_fd;			/* qemu_vm_load_begin: the incoming pipe, or -1 */
 	char *early;			/* what it wrote before the pause, or all of it */
 	size_t early_len, early_cap;
 	bool saved;			/* qemu_vm_finish_save: early holds all of it */
@@ -96,6 +97,12 @@ typedef long (*qemu_state_source)(void *arg, void *buf, size_t cap);
  */
 int qemu_vm_save_state(struct qemu_vm *vm, qemu_state_sink sink, void *arg,
 		       uint64_t *bytes, char *err, size_t len);
+/*
+ * Destination: start migrate-incoming on a pipe now, ahead of the state
+ * (QEMU waits for its first bytes), so that the load does not wait for
+ * it; a later qemu_vm_load_state feeds that pipe.  0 or -errno with err.
+ */
+int qemu_vm_load_begin(struct qemu_vm *vm, char *err, size_t len);
 /* Destination: feed source's bytes to migrate-incoming until it completes. */
 int qemu_vm_load_state(struct qemu_vm *vm, qemu_state_source source, void *arg,
 		       uint64_t *bytes, char *err, size_t len);

@@ -203,14 +203,15 @@ static bool json_has(const char *json, const char *key)
 /*
  * An event line: keep the time of a STOP, {"timestamp": {"seconds": S,
  * "microseconds": U}, "event": "STOP"} (QEMU stamps it with the real-time
- * clock when the vCPUs have stopped), and the status a MIGRATION event
- * gives ({"event": "MIGRATION", "data": {"status": "..."}}, with the
- * "events" migration capability).
+ * clock when the vCPUs have stopped), and of a RESUME; and the status a
+ * MIGRATION event gives ({"event": "MIGRATION", "data": {"status": ...}},
+ * with the "events" migration capability).
  */
 static void note_event(struct qmp *q, const char *line)
 {
 	char name[32];
 	const char *s, *u;
+	uint64_t t;
 
 	if (qmp_json_str(line, "event", name, sizeof(name)))
 		return;
@@ -219,13 +220,17 @@ static void note_event(struct qmp *q, const char *line)
 			q->mig_status[0] = 0;
 		return;
 	}
-	if (strcmp(name, "STOP"))
+	if (strcmp(name, "STOP") && strcmp(name, "RESUME"))
 		return;
 	s = strstr(line, "\"seconds\":");
 	u = strstr(line, "\"microseconds\":");
-	if (s && u)
-		q->stop_event_us = strtoull(s + 10, NULL, 10) * 1000000 +
-				   strtoull(u + 15, NULL, 10);
+	if (!s || !u)
+		return;
+	t = strtoull(s + 10, NULL, 10) * 1000000 + strtoull(u + 15, NULL, 10);
+	if (!strcmp(name, "STOP"))
+		q->stop_event_us = t;
+	else
+		q->resume_event_us = t;
 }
 
 /* Read lines until a reply (events are skipped). */
@@ -272,6 +277,7 @@ int qmp_connect(struct qmp *q, const char *path, int timeout_ms)
 	q->err[0] = 0;
 	q->stop_event_us = 0;
 	q->mig_status[0] = 0;
+	q->resume_event_us = 0;
 	pthread_mutex_init(&q->lock, NULL);
 	if (strlen(path) >= sizeof(sa.sun_path)) {
 		snprintf(q->err, sizeof(q->err), "QMP socket path too long: %s", path);

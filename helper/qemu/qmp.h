@@ -3,8 +3,8 @@
  * A small QMP client: one JSON object per line on a UNIX stream socket.
  * The greeting is read and capabilities negotiated on connect; a command
  * waits for its reply, skipping the events QEMU sends in between (the
- * time of the last STOP event is kept: when the vCPUs stopped; and the
- * last MIGRATION event's status); a file
+ * times of the last STOP and RESUME events are kept, and the last
+ * MIGRATION event's status); a file
  * descriptor can ride along with a command (SCM_RIGHTS, for "getfd").
  * One command at a time: the calls lock the connection.
  */
@@ -26,6 +26,7 @@ struct qmp {
 	char err[640];			/* why the last call failed (under lock) */
 	uint64_t stop_event_us;		/* the last STOP event's time (CLOCK_REALTIME); 0: none */
 	char mig_status[32];		/* the last MIGRATION event's status; "": none */
+	uint64_t resume_event_us;	/* the last RESUME event's time; 0: none */
 };
 
 /*
@@ -37,8 +38,7 @@ int qmp_connect(struct qmp *q, const char *path, int timeout_ms);
 void qmp_close(struct qmp *q);
 /*
  * Without waiting: read what QEMU sent unasked (events are dropped, but
- * for the time of a STOP, stop_event_us, and a MIGRATION's status,
- * mig_status).
+ * for the times of a STOP and a RESUME and a MIGRATION's status).
  * 0, or -ECONNRESET once QEMU closed the connection.
  */
 int qmp_poll_events(struct qmp *q);

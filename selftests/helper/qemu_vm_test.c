@@ -181,6 +181,7 @@ TEST_F(qemu, stop_and_cont_are_followed_by_query_status)
 	expect_status(_metadata, &self->vsrc, "paused");
 	ASSERT_EQ(0, qemu_vm_cont(&self->vsrc, self->err, sizeof(self->err)))
 		TH_LOG("%s", self->err);
+	ASSERT_NE(0, self->vsrc.qmp.resume_event_us);	/* cont's RESUME event was seen */
 	expect_status(_metadata, &self->vsrc, "running");
 	/* The destination waits for its state and will not start by itself. */
 	expect_status(_metadata, &self->vdst, "inmigrate");
@@ -305,6 +306,10 @@ TEST_F(qemu, a_save_finished_ahead_is_kept_whole_and_handed_on_later)
 
 	ASSERT_EQ(0, qemu_vm_stop_migrating(&self->vsrc, &ran, self->err, sizeof(self->err)))
 		TH_LOG("%s", self->err);
+	/* The destination's incoming migration waits on its pipe meanwhile. */
+	ASSERT_EQ(0, qemu_vm_load_begin(&self->vdst, self->err, sizeof(self->err)))
+		TH_LOG("%s", self->err);
+	ASSERT_GE(self->vdst.load_fd, 0);
 	ASSERT_EQ(0, qemu_vm_finish_save(&self->vsrc, self->err, sizeof(self->err)))
 		TH_LOG("%s", self->err);
 	expect_migrate_status(_metadata, &self->vsrc, "completed");
@@ -315,10 +320,12 @@ TEST_F(qemu, a_save_finished_ahead_is_kept_whole_and_handed_on_later)
 					sizeof(self->err))) TH_LOG("%s", self->err);
 	ASSERT_EQ(whole, saved);
 	ASSERT_EQ(b.len, saved);
+	expect_status(_metadata, &self->vdst, "inmigrate");
 	copy_ram(_metadata, self);
 	ASSERT_EQ(0, qemu_vm_load_state(&self->vdst, buf_source, &b, &loaded, self->err,
 					sizeof(self->err))) TH_LOG("%s", self->err);
 	ASSERT_EQ(saved, loaded);
+	ASSERT_EQ(-1, self->vdst.load_fd);
 	ASSERT_EQ(0, qemu_vm_cont(&self->vdst, self->err, sizeof(self->err)))
 		TH_LOG("%s", self->err);
 	expect_status(_metadata, &self->vdst, "running");

@@ -14,12 +14,15 @@
  * load wait in the module for their pages like the vCPUs' do.
  *
  * The stop: a QMP stop and then "migrate" would put QEMU's migration setup
- * (dirty logging switched on for every memory slot, bitmaps: 10-35 ms
- * with nested KVM) inside the downtime.  So a running guest is stopped by
- * that migration itself, started at STOP with pause-before-switchover:
- * QEMU sets up with the guest running, stops it and waits; STOPPED tells
- * the helper how long the guest ran on (from QEMU's STOP event), and the
- * device save continues the migration (migrate-continue).
+ * (dirty logging switched on for every memory slot, bitmaps: 50-80 ms with
+ * the guest running under nested KVM in the module's VM) inside the
+ * downtime.  So a running guest is stopped by that migration itself,
+ * started at STOP with pause-before-switchover: QEMU sets up with the
+ * guest running, stops it and waits; STOPPED tells the helper how long the
+ * guest ran on (from QEMU's STOP event).  A thread then lets QEMU finish
+ * (migrate-continue) and keeps the stream while the helper sends the last
+ * dirty pages; the device save hands it on.  The destination's
+ * migrate-incoming waits on its pipe before the state comes.
  *
  * The rules on failure: the source's guest is continued only when the
  * helper says RESUME (precopy failed: the destination never ran it), or
@@ -118,8 +121,9 @@ static void qemu_usage(FILE *f)
 		"    with -object memory-backend-file,mem-path=PATH,size=S,share=on (checked\n"
 		"    in QEMU's memory map); the module tracks and serves them;\n"
 		"  - stop: QEMU's own migration (below) stops the guest once it is set up,\n"
-		"    with pause-before-switchover, so the setup is not downtime; resume:\n"
-		"    QMP cont; both checked with query-status;\n"
+		"    with pause-before-switchover, so the setup is not downtime, and its\n"
+		"    save runs while the helper sends the last pages; resume: QMP cont;\n"
+		"    each step confirmed by QEMU's events or query-status;\n"
 		"  - device state: QEMU's own migration stream with capability\n"
 		"    x-ignore-shared (CPUs, devices, ROMs, video RAM; the shared guest RAM is\n"
 		"    left out), carried as the vmig device \"qemu\" and fed to the destination\n"

@@ -275,13 +275,13 @@ TEST_F(qemu, a_running_guest_stops_in_qemus_own_migration_and_its_state_moves_wh
 	expect_status(_metadata, &self->vsrc, "finish-migrate");
 	ASSERT_GE(self->vsrc.qmp.stop_event_us, t0_us);	/* QEMU stopped it, after we asked */
 	ASSERT_STREQ("pre-switchover", self->vsrc.qmp.mig_status);	/* its MIGRATION event */
+	/* what QEMU flushed of its header and setup while the guest ran (it may hold them) */
 	early = self->vsrc.early_len;
-	ASSERT_GE(early, 8);		/* its header and setup, written while it ran */
 	ASSERT_EQ(0, qemu_vm_save_state(&self->vsrc, buf_sink, &b, &saved, self->err,
 					sizeof(self->err))) TH_LOG("%s", self->err);
 	ASSERT_EQ(b.len, saved);
 	ASSERT_GT(saved, early);	/* then CPUs and devices */
-	ASSERT_EQ(0, memcmp(b.p, "QEVM", 4));	/* kept, and first */
+	ASSERT_EQ(0, memcmp(b.p, "QEVM", 4));	/* the stream whole, from its header */
 	expect_status(_metadata, &self->vsrc, "postmigrate");
 	copy_ram(_metadata, self);
 	ASSERT_EQ(0, qemu_vm_load_state(&self->vdst, buf_source, &b, &loaded, self->err,

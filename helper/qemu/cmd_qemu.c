@@ -67,6 +67,7 @@ struct qemu_drv {
 	atomic_bool state_left;		/* the device state save started (source) */
 	atomic_bool state_loaded;	/* QEMU completed loading (destination) */
 	uint64_t state_bytes;
+	uint64_t estimate;		/* bytes QEMU's stream should take */
 	/* source: QEMU's save, run from STOPPED on (qemu_vm_finish_save) */
 	pthread_mutex_t saver_lock;
 	pthread_t saver;
@@ -316,7 +317,9 @@ static bool source_continue(struct qemu_drv *d, const char *why)
  * the device save then continues that migration.  *ran_ns: how long the
  * guest ran on.  A paused guest stays as it is (it is not running: there
  * is no downtime to save, and a cancelled migration would leave it in
- * postmigrate rather than paused).
+ * postmigrate rather than paused); so does a QEMU whose stream would not
+ * fit in memory (RAM blocks outside the regions: SAVE_AHEAD_MAX), saved
+ * through the pipe as it comes.
  */
 static int source_stop(struct qemu_drv *d, uint64_t *ran_ns, char *err, size_t len)
 {
@@ -324,7 +327,7 @@ static int source_stop(struct qemu_drv *d, uint64_t *ran_ns, char *err, size_t l
 
 	*ran_ns = 0;
 	d->stopped = !d->was_paused;
-	if (d->was_paused)
+	if (d->was_paused || d->estimate > SAVE_AHEAD_MAX)
 		return qemu_vm_stop(&d->vm, err, len);
 	r = qemu_vm_stop_migrating(&d->vm, ran_ns, err, len);
 	if (!r)
@@ -582,6 +585,7 @@ static int qemu_run(int argc, char **argv)
 		}
 	}
 	estimate = QEMU_STATE_MIN + qemu_vm_state_estimate(&d.vm, sizes, n);
+	d.estimate = estimate;
 	vmm = vmig_vmm_listen(sock, d.incoming ? VMIG_ROLE_DEST : VMIG_ROLE_SOURCE);
 	if (!vmm) {
 		fprintf(stderr, "vmig qemu: cannot listen on %s: %s\n", sock, strerror(errno));

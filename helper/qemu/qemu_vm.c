@@ -10,7 +10,9 @@
  * A running guest is stopped by that migration itself (pause-before-
  * switchover, qemu_vm_stop_migrating), so its setup is not downtime.
  * Destination: the same with the read end and "migrate-incoming".  The
- * pipe carries the bytes while they are made: nothing is buffered whole.
+ * pipe carries the bytes while they are made; qemu_vm_finish_save keeps
+ * them whole (at most SAVE_AHEAD_MAX, the caller decides whether to use
+ * it), as the destination's caller does before it loads.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -145,13 +147,19 @@ int qemu_vm_stop(struct qemu_vm *vm, char *err, size_t len)
  */
 int qemu_vm_cont(struct qemu_vm *vm, char *err, size_t len)
 {
+	char status[32];
 	int r;
 
 	vm->qmp.resume_event_us = 0;
 	r = cmd(vm, "{\"execute\":\"cont\"}", -1, err, len);
 	if (r || vm->qmp.resume_event_us)
 		return r;
-	return run_and_check(vm, "{\"execute\":\"cont\"}", "cont", "running", err, len);
+	r = qemu_vm_status(vm, status, sizeof(status), err, len);
+	if (!r && strcmp(status, "running")) {
+		snprintf(err, len, "cont: QEMU is %s afterwards, not running", status);
+		r = -EPROTO;
+	}
+	return r;
 }
 
 void qemu_vm_quit(struct qemu_vm *vm)
@@ -255,29 +263,44 @@ static void wait_qmp(struct qemu_vm *vm, int fd, int ms)
 		qmp_poll_events(&vm->qmp);
 }
 
+/*
+ * One query-migrate: its status into status (at most 32 bytes); -EIO with
+ * QEMU's reason in err if the migration failed or was cancelled, or had
+ * ended some other way than end_ok allows ("completed", or none at all).
+ */
+static int query_migration(struct qemu_vm *vm, const char *what, bool end_ok, char *status,
+			   char *err, size_t len)
+{
+	char reply[2048], desc[400];
+	int r = cmd(vm, "{\"execute\":\"query-migrate\"}", -1, reply, sizeof(reply));
+
+	if (r) {
+		snprintf(err, len, "%s: %s", what, reply);
+		return r;
+	}
+	if (qmp_json_str(reply, "status", status, 32))
+		snprintf(status, 32, "none");
+	if (!strcmp(status, "failed") || !strcmp(status, "cancelled") ||
+	    (!end_ok && (!strcmp(status, "completed") || !strcmp(status, "none")))) {
+		if (qmp_json_str(reply, "error-desc", desc, sizeof(desc)))
+			snprintf(desc, sizeof(desc), "no reason given");
+		snprintf(err, len, "%s: QEMU's migration %s: %s", what, status, desc);
+		return -EIO;
+	}
+	return 0;
+}
+
 /* query-migrate until it ends: 0 completed, else the reason in err. */
 static int wait_migration(struct qemu_vm *vm, const char *what, char *err, size_t len)
 {
 	uint64_t deadline = now_ns() + (uint64_t)vm->state_timeout_ms * 1000000;
-	char reply[2048], status[32], desc[400];
+	char status[32];
 	int r;
 
 	for (;;) {
-		r = cmd(vm, "{\"execute\":\"query-migrate\"}", -1, reply, sizeof(reply));
-		if (r) {
-			snprintf(err, len, "%s: %s", what, reply);
+		r = query_migration(vm, what, true, status, err, len);
+		if (r || !strcmp(status, "completed"))
 			return r;
-		}
-		if (qmp_json_str(reply, "status", status, sizeof(status)))
-			snprintf(status, sizeof(status), "none");
-		if (!strcmp(status, "completed"))
-			return 0;
-		if (!strcmp(status, "failed") || !strcmp(status, "cancelled")) {
-			if (qmp_json_str(reply, "error-desc", desc, sizeof(desc)))
-				snprintf(desc, sizeof(desc), "no reason given");
-			snprintf(err, len, "%s: QEMU's migration %s: %s", what, status, desc);
-			return -EIO;
-		}
 		if (now_ns() > deadline) {
 			snprintf(err, len, "%s: QEMU's migration still %s after %d ms", what,
 				 status, vm->state_timeout_ms);
@@ -300,8 +323,14 @@ static void wait_migration_ended(struct qemu_vm *vm)
 		    !strcmp(status, "cancelled") || !strcmp(status, "failed") ||
 		    !strcmp(status, "completed"))
 			return;
-		usleep(2000);
+		wait_qmp(vm, -1, 2);
 	}
+}
+
+static const char *early_error(int r)
+{
+	return r == -EFBIG ? "more than 256 MiB, which no device state is (RAM blocks "
+			     "outside the --ram regions?)" : strerror(-r);
 }
 
 /* Take what the pipe holds now into vm->early; -errno if it cannot. */
@@ -312,8 +341,11 @@ static int take_early(struct qemu_vm *vm)
 
 		if (vm->early_cap - vm->early_len < STATE_BUF) {
 			size_t cap = vm->early_cap ? vm->early_cap * 2 : 2 * STATE_BUF;
-			char *p = realloc(vm->early, cap);
+			char *p;
 
+			if (cap > SAVE_AHEAD_MAX)
+				return -EFBIG;	/* more than a device state: its RAM blocks? */
+			p = realloc(vm->early, cap);
 			if (!p)
 				return -ENOMEM;
 			vm->early = p;
@@ -406,7 +438,7 @@ int qemu_vm_stop_migrating(struct qemu_vm *vm, uint64_t *ran_ns, char *err, size
 	static const char what[] = "stop for the switchover (QEMU's migration up to "
 				   "pre-switchover)";
 	uint64_t t0 = now_ns(), t0_us = realtime_us(), deadline, took, next_query = 0;
-	char reply[2048], status[32], desc[400];
+	char status[32];
 	int r;
 
 	*ran_ns = 0;
@@ -421,7 +453,7 @@ int qemu_vm_stop_migrating(struct qemu_vm *vm, uint64_t *ran_ns, char *err, size
 	for (;;) {
 		r = take_early(vm);
 		if (r) {
-			snprintf(err, len, "%s: reading QEMU's stream: %s", what, strerror(-r));
+			snprintf(err, len, "%s: reading QEMU's stream: %s", what, early_error(r));
 			goto fail;
 		}
 		/* QEMU's MIGRATION event says it at once; query-migrate now and then. */
@@ -433,23 +465,11 @@ int qemu_vm_stop_migrating(struct qemu_vm *vm, uint64_t *ran_ns, char *err, size
 			continue;
 		}
 		next_query = now_ns() + 50000000;
-		r = cmd(vm, "{\"execute\":\"query-migrate\"}", -1, reply, sizeof(reply));
-		if (r) {
-			snprintf(err, len, "%s: %s", what, reply);
+		r = query_migration(vm, what, false, status, err, len);
+		if (r)
 			goto fail;
-		}
-		if (qmp_json_str(reply, "status", status, sizeof(status)))
-			snprintf(status, sizeof(status), "none");
 		if (!strcmp(status, "pre-switchover"))
 			break;
-		if (!strcmp(status, "failed") || !strcmp(status, "cancelled") ||
-		    !strcmp(status, "completed") || !strcmp(status, "none")) {
-			if (qmp_json_str(reply, "error-desc", desc, sizeof(desc)))
-				snprintf(desc, sizeof(desc), "no reason given");
-			snprintf(err, len, "%s: QEMU's migration %s: %s", what, status, desc);
-			r = -EIO;
-			goto fail;
-		}
 		if (now_ns() > deadline) {
 			snprintf(err, len, "%s: QEMU's migration still %s after %d ms", what,
 				 status, vm->state_timeout_ms);
@@ -520,7 +540,7 @@ int qemu_vm_finish_save(struct qemu_vm *vm, char *err, size_t len)
 	fcntl(vm->pending_fd, F_SETFL, 0);	/* blocking: take_early reads to the end */
 	r = take_early(vm);
 	if (r) {
-		snprintf(err, len, "%s: reading QEMU's stream: %s", what, strerror(-r));
+		snprintf(err, len, "%s: reading QEMU's stream: %s", what, early_error(r));
 		goto fail;
 	}
 	r = wait_migration(vm, what, err, len);

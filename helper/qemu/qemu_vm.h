@@ -46,6 +46,9 @@ int qemu_vm_status(struct qemu_vm *vm, char *status, size_t slen, char *err, siz
 /* Stop / continue the vCPUs and check that the run state followed. */
 int qemu_vm_stop(struct qemu_vm *vm, char *err, size_t len);
 int qemu_vm_cont(struct qemu_vm *vm, char *err, size_t len);
+/* What qemu_vm_stop_migrating and qemu_vm_finish_save keep in memory at most. */
+#define SAVE_AHEAD_MAX	(256ull << 20)
+
 /*
  * Stop for the switchover the way QEMU's own migration does, so that its
  * setup runs while the guest still runs: "migrate" into a pipe with the

@@ -173,6 +173,20 @@ static void expect_status(struct __test_metadata *_metadata, struct qemu_vm *vm,
 	ASSERT_STREQ(want, st);
 }
 
+/* The RAM moves apart, as the vmig helper moves the regions. */
+static void copy_ram(struct __test_metadata *_metadata, FIXTURE_DATA(qemu) *self)
+{
+	uint64_t ram = GUEST_MB << 20;
+	void *s = mmap(NULL, ram, PROT_READ, MAP_SHARED, self->src.ram_fd, 0);
+	void *d = mmap(NULL, ram, PROT_WRITE, MAP_SHARED, self->dst.ram_fd, 0);
+
+	ASSERT_NE(MAP_FAILED, s);
+	ASSERT_NE(MAP_FAILED, d);
+	memcpy(d, s, ram);
+	munmap(s, ram);
+	munmap(d, ram);
+}
+
 TEST_F(qemu, stop_and_cont_are_followed_by_query_status)
 {
 	expect_status(_metadata, &self->vsrc, "running");
@@ -208,17 +222,7 @@ TEST_F(qemu, state_moves_without_the_shared_ram_and_the_destination_resumes_only
 						 (unsigned long long)saved);
 	expect_status(_metadata, &self->vsrc, "postmigrate");
 
-	/* The RAM moves apart, as the vmig helper moves the regions. */
-	{
-		void *s = mmap(NULL, ram, PROT_READ, MAP_SHARED, self->src.ram_fd, 0);
-		void *d = mmap(NULL, ram, PROT_WRITE, MAP_SHARED, self->dst.ram_fd, 0);
-
-		ASSERT_NE(MAP_FAILED, s);
-		ASSERT_NE(MAP_FAILED, d);
-		memcpy(d, s, ram);
-		munmap(s, ram);
-		munmap(d, ram);
-	}
+	copy_ram(_metadata, self);
 	ASSERT_EQ(0, qemu_vm_load_state(&self->vdst, buf_source, &b, &loaded, self->err,
 					sizeof(self->err))) TH_LOG("%s", self->err);
 	ASSERT_EQ(saved, loaded);
@@ -230,19 +234,6 @@ TEST_F(qemu, state_moves_without_the_shared_ram_and_the_destination_resumes_only
 	free(b.p);
 }
 
-/* The RAM moves apart, as the vmig helper moves the regions. */
-static void copy_ram(struct __test_metadata *_metadata, FIXTURE_DATA(qemu) *self)
-{
-	uint64_t ram = GUEST_MB << 20;
-	void *s = mmap(NULL, ram, PROT_READ, MAP_SHARED, self->src.ram_fd, 0);
-	void *d = mmap(NULL, ram, PROT_WRITE, MAP_SHARED, self->dst.ram_fd, 0);
-
-	ASSERT_NE(MAP_FAILED, s);
-	ASSERT_NE(MAP_FAILED, d);
-	memcpy(d, s, ram);
-	munmap(s, ram);
-	munmap(d, ram);
-}
 
 static void expect_migrate_status(struct __test_metadata *_metadata, struct qemu_vm *vm,
 				  const char *want)

@@ -157,6 +157,8 @@ static int kvm_vm_open(struct guest_args *a, int fd, enum vmig_backend chosen)
 		fprintf(stderr, "vmig guest: bad --dirty-source '%s': %s\n", a->sources, err);
 		return 2;
 	}
+	if (g->vmm_log == GUEST_KVM_LOG_RING && !a->check_rounds && !a->bench_rounds)
+		ring = true;	/* the ring must exist before the vCPUs */
 	r = guest_kvm_create(&g->kvm, g->ram, a->mem, g->nvcpus, ring, kvm_bad, g, err,
 			     sizeof(err));
 	if (r) {

@@ -39,10 +39,12 @@ void guest_free_churn(struct vcpu *v)
 			continue;
 		if (want) {
 			__atomic_store_n(&g->table[i], GUEST_FREE, __ATOMIC_RELAXED);
+			guest_user_wrote(g, i);
 			freed++;
 		} else {
 			guest_page_write(g->ram + i * GUEST_PAGE_SIZE, i, 1);
 			__atomic_store_n(&g->table[i], 1, __ATOMIC_RELAXED);
+			guest_user_wrote(g, i);
 			unfreed++;
 		}
 	}
@@ -72,6 +74,7 @@ int guest_free_hint(void *opaque, unsigned int region, uint64_t *bitmap, uint64_
 			continue;
 		guest_page_write(g->ram + i * GUEST_PAGE_SIZE, i, 1);
 		g->table[i] = 1;
+		guest_user_wrote(g, i);
 		touched++;
 	}
 	if (touched)

@@ -78,6 +78,8 @@ struct guest {
 	struct guest_kvm *kvm;		/* --kvm */
 	unsigned int span_pct;		/* --kvm checks: write only this share of pages */
 	struct vmig_vmm *vmm;		/* the throttle (auto-converge) is read from here */
+	enum guest_kvm_log vmm_log;	/* --kvm: the log offered to the helper (--vmm-log) */
+	_Atomic(_Atomic uint64_t *) user_dirty;	/* while it is on: what the VMM wrote itself */
 	_Atomic unsigned int throttled_max;	/* the highest throttle applied, percent */
 
 	/* incoming: the workload's page accesses slower than SLOW_NS (guest_slow.c) */
@@ -96,6 +98,7 @@ struct guest_args {
 	bool incoming, verify, kvm;
 	uint64_t check_rounds, bench_rounds;
 	const char *sources;
+	const char *vmm_log;
 	const char *mem_path;
 	enum vmig_backend backend;
 };
@@ -136,6 +139,10 @@ void report_slow(struct guest *g);
 /* guest_free.c: the free set. */
 void guest_free_churn(struct vcpu *v);
 int guest_free_hint(void *opaque, unsigned int region, uint64_t *bitmap, uint64_t pages);
+
+/* guest_vmm_log.c: KVM's dirty log as the VMM's (--vmm-log), and our own writes in it. */
+void guest_vmm_log_offer(struct guest *g, struct vmig_vmm *vmm);
+void guest_user_wrote(struct guest *g, uint64_t i);
 
 /* guest_session.c: the control socket, then helpers served until the guest is done. */
 int guest_vmm_open(struct guest_args *a, int fd, struct vmig_vmm **vmmp);

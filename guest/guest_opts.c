@@ -208,11 +208,19 @@ static const struct cli_opt opt_dirty_source = {
 		"(default manual-init,kvm-clear)",
 };
 
+static const struct cli_opt opt_vmm_log = {
+	.name = "vmm-log", .arg = "LOG", .kind = CLI_STR, ARG(vmm_log),
+	.help = "with --kvm: the dirty log this VMM offers the helper\n"
+		"('vmig migrate --track vmm'): kvm-clear (default;\n"
+		"MANUAL_PROTECT + INITIALLY_SET, then GET and CLEAR),\n"
+		"kvm-get, kvm-ring, or none",
+};
+
 static const struct cli_opt *const guest_opt_list[] = {
 	&opt_socket, &opt_mem, &opt_vcpus, &opt_pattern, &opt_dirty_rate, &opt_no_fill,
 	&opt_incoming, &opt_verify_all, &opt_run, &opt_lifetime, &opt_backend, &opt_mem_path,
 	&opt_device, &opt_free, &opt_free_churn, &opt_free_touch, &opt_kvm, &opt_dirty_check,
-	&opt_dirty_bench, &opt_dirty_source, &cli_opt_help, NULL,
+	&opt_dirty_bench, &opt_dirty_source, &opt_vmm_log, &cli_opt_help, NULL,
 };
 
 static const struct cli_opts guest_cli_opts = {
@@ -289,6 +297,19 @@ int guest_opts_parse(struct guest_args *a, int argc, char **argv)
 	}
 	if (a->mem_path)
 		a->backend = VMIG_BACKEND_UFFD;
+	a->g.vmm_log = GUEST_KVM_LOG_NONE;
+	if (a->vmm_log && strcmp(a->vmm_log, "none") &&
+	    guest_kvm_log_parse(a->vmm_log, &a->g.vmm_log)) {
+		fprintf(stderr, "vmig guest: --vmm-log: kvm-clear, kvm-get, kvm-ring or none, "
+			"not '%s'\n", a->vmm_log);
+		return 2;
+	}
+	if (a->vmm_log && !a->kvm) {
+		fprintf(stderr, "vmig guest: --vmm-log is KVM's log: it needs --kvm\n");
+		return 2;
+	}
+	if (a->kvm && !a->vmm_log)
+		a->g.vmm_log = GUEST_KVM_LOG_CLEAR;
 	if (a->kvm && a->g.pattern == PAT_HOT) {
 		fprintf(stderr, "vmig guest: --pattern hot has no KVM guest code (random, "
 			"sequential or idle with --kvm)\n");

@@ -212,6 +212,8 @@ int guest_vmm_open(struct guest_args *a, int fd, struct vmig_vmm **vmmp)
 	g->vmm = vmm;
 	if (g->kvm)
 		vmig_vmm_set_mirrored(vmm, true);
+	if (!a->incoming)
+		guest_vmm_log_offer(g, vmm);
 	if (g->kvm && guest_kvm_register_device(g->kvm, vmm)) {
 		fprintf(stderr, "vmig guest: cannot declare the kvm-vcpus device\n");
 		return 2;

@@ -20,6 +20,7 @@ struct vmig_ctl {
 	bool handed_over;		/* HELLO: VMM_HELLO_HANDED_OVER */
 	int pid;
 	bool mirrored;			/* VMM_HELLO_MIRRORED */
+	bool dirty_log;			/* VMM_HELLO_DIRTY_LOG */
 	unsigned int nr_regions;
 	int memfds[VMM_MAX_REGIONS];
 	struct vmm_region_desc regions[VMM_MAX_REGIONS];
@@ -92,6 +93,7 @@ struct vmig_ctl *vmig_ctl_connect(const char *path, int timeout_ms)
 	ctl->handed_over = h->role & VMM_HELLO_HANDED_OVER;
 	ctl->pid = h->pid;
 	ctl->mirrored = ctl->msg.hdr.flags & VMM_HELLO_MIRRORED;
+	ctl->dirty_log = ctl->msg.hdr.flags & VMM_HELLO_DIRTY_LOG;
 	ctl->nr_regions = h->nr_regions;
 	for (i = 0; i < h->nr_regions; i++) {
 		ctl->memfds[i] = ctl->msg.fds[i];
@@ -108,6 +110,11 @@ fail:
 bool vmig_ctl_mirrored(const struct vmig_ctl *ctl)
 {
 	return ctl->mirrored;
+}
+
+bool vmig_ctl_dirty_log_offered(const struct vmig_ctl *ctl)
+{
+	return ctl->dirty_log;
 }
 
 enum vmig_role vmig_ctl_role(const struct vmig_ctl *ctl)
@@ -177,13 +184,33 @@ int vmig_ctl_track(struct vmig_ctl *ctl, enum vmig_track mode, int timeout_ms,
 		return rep->status < 0 ? rep->status : -EPROTO;
 	}
 	if (ctl->msg.hdr.nfds != 1 || (mode != VMIG_TRACK_AUTO && rep->mode != mode) ||
-	    (rep->mode != VMIG_TRACK_ASYNC && rep->mode != VMIG_TRACK_SYNC)) {
+	    (rep->mode != VMIG_TRACK_ASYNC && rep->mode != VMIG_TRACK_SYNC &&
+	     rep->mode != VMIG_TRACK_VMM) ||
+	    ((mode == VMIG_TRACK_VMM) != (rep->mode == VMIG_TRACK_VMM))) {
 		if (ctl->msg.hdr.nfds)
 			close(ctl->msg.fds[0]);
 		return -EPROTO;
 	}
 	*chosen = rep->mode;
 	return ctl->msg.fds[0];
+}
+
+int vmig_ctl_dirty_log(struct vmig_ctl *ctl, int timeout_ms)
+{
+	const struct vmm_dirty_log *rep;
+	int r;
+
+	r = vmm_msg_send(ctl->sock, VMM_DIRTY_QUERY, NULL, 0, NULL, 0);
+	if (!r)
+		r = ctl_expect(ctl, VMM_DIRTY_LOG, sizeof(*rep), timeout_ms);
+	if (r)
+		return r;
+	if (ctl->msg.hdr.nfds) {
+		close(ctl->msg.fds[0]);
+		return -EPROTO;
+	}
+	rep = (const struct vmm_dirty_log *)ctl->msg.payload;
+	return rep->status <= 0 ? rep->status : -EPROTO;
 }
 
 int vmig_ctl_postcopy(struct vmig_ctl *ctl, int timeout_ms)

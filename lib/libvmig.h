@@ -183,12 +183,16 @@ enum vmig_role {
 	VMIG_ROLE_DEST = 2,		/* memory comes in, guest resumes here */
 };
 
-/* How writes to guest RAM are tracked on the uffd backend. */
+/*
+ * How writes to guest RAM are tracked: on the uffd backend, or by the VMM's
+ * own dirty log on either backend.
+ */
 enum vmig_track {
 	VMIG_TRACK_AUTO = 0,		/* async if the kernel has it, else sync */
 	VMIG_TRACK_ASYNC = 1,		/* WP_ASYNC + PAGEMAP_SCAN: no fault cost in the helper */
 	VMIG_TRACK_SYNC = 2,		/* WP faults resolved by the helper */
 	VMIG_TRACK_MISSING = 3,		/* destination, postcopy: MISSING faults (not tracking) */
+	VMIG_TRACK_VMM = 4,		/* the VMM's own log (vmig_vmm_set_dirty_log) */
 };
 
 /* What the helper asks of the VMM (vmig_vmm_poll) */
@@ -341,6 +345,30 @@ void vmig_vmm_set_free_hint(struct vmig_vmm *vmm, vmig_free_hint_fn fn, void *op
  * dirty-logging modes that cannot see such writes (hwdirty).
  */
 void vmig_vmm_set_mirrored(struct vmig_vmm *vmm, bool mirrored);
+/*
+ * The VMM's own dirty log, offered to the helper in place of vmig's
+ * tracking ('vmig migrate --track vmm'): a KVM VMM's dirty bitmap or ring,
+ * which write-protects KVM's own page tables instead of the host's.  Set
+ * before vmig_vmm_accept().  All three run in the thread that calls
+ * vmig_vmm_poll(), on the helper's requests:
+ *   start    turn the log on: from now on every write to guest RAM, by the
+ *            vCPUs and by the VMM itself (device emulation), must show in a
+ *            later collect.  0 or -errno (the helper fails with it).
+ *   collect  set in bitmap (zeroed, one bit per page of region) every page
+ *            written since the previous collect, or since start, and arm
+ *            the tracking of those pages again before returning (KVM's
+ *            manual protect: KVM_GET_DIRTY_LOG, then KVM_CLEAR_DIRTY_LOG of
+ *            what it returned), so that a write after collect returns shows
+ *            in a later one.  0 or -errno.
+ *   stop     the migration ended (done, failed, helper gone): turn it off.
+ */
+struct vmig_dirty_log_ops {
+	int (*start)(void *opaque);
+	int (*collect)(void *opaque, unsigned int region, uint64_t *bitmap, uint64_t pages);
+	void (*stop)(void *opaque);
+};
+void vmig_vmm_set_dirty_log(struct vmig_vmm *vmm, const struct vmig_dirty_log_ops *ops,
+			    void *opaque);
 
 /*
  * Helper side of the control protocol.
@@ -360,7 +388,12 @@ unsigned int vmig_ctl_region_count(const struct vmig_ctl *ctl);
 int vmig_ctl_region(const struct vmig_ctl *ctl, unsigned int i, int *memfd,
 		    uint64_t *size, uint64_t *vmm_addr);
 int vmig_ctl_vmm_pid(const struct vmig_ctl *ctl);
-/* Ask the VMM to register its RAM for tracking; returns the uffd or -errno. */
+/*
+ * Ask the VMM to register its RAM for tracking; returns the uffd or -errno.
+ * VMIG_TRACK_VMM: the VMM's own log; returns the memfd of its bitmaps
+ * (one bit per page, region after region, each padded to 8 bytes), which
+ * vmig_ctl_dirty_log() fills.
+ */
 int vmig_ctl_track(struct vmig_ctl *ctl, enum vmig_track mode, int timeout_ms,
 		   enum vmig_track *chosen);
 /*
@@ -438,6 +471,13 @@ int vmig_ctl_handover_query(struct vmig_ctl *ctl, void *rec, size_t max, int tim
 bool vmig_ctl_lost(struct vmig_ctl *ctl);
 /* Did the VMM say a secondary MMU writes its guest RAM (vmig_vmm_set_mirrored)? */
 bool vmig_ctl_mirrored(const struct vmig_ctl *ctl);
+/* Does the VMM offer its own dirty log (vmig_vmm_set_dirty_log)? */
+bool vmig_ctl_dirty_log_offered(const struct vmig_ctl *ctl);
+/*
+ * VMIG_TRACK_VMM: the pages written since the last call into the bitmaps,
+ * each re-armed by the VMM before it answered.  0 or -errno.
+ */
+int vmig_ctl_dirty_log(struct vmig_ctl *ctl, int timeout_ms);
 void vmig_ctl_close(struct vmig_ctl *ctl);
 
 /*

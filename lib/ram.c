@@ -5,8 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "ram.h"
 
 #ifndef MADV_POPULATE_WRITE
@@ -113,10 +115,85 @@ uint64_t vmig_ram_page_size(const struct vmig_ram *ram)
 	return RAM_PAGE_SIZE;
 }
 
+/*
+ * VMIG_TRACK_VMM, on any backend: the VMM's own dirty log.  The backend
+ * tracks nothing; the VMM re-arms what it reports before it answers, so a
+ * harvest needs no prepare_send.
+ */
+static int vmm_log_start(struct vmig_ram *ram, int timeout_ms)
+{
+	size_t len = 0;
+	unsigned int i;
+	struct stat st;
+	void *p;
+	int fd;
+
+	for (i = 0; i < ram->nr_regions; i++)
+		len += (ram->regions[i].pages + 63) / 64 * 8;
+	fd = vmig_ctl_track(ram->ctl, VMIG_TRACK_VMM, timeout_ms, &ram->mode);
+	if (fd < 0)
+		return fd == -EINVAL ? -EOPNOTSUPP : fd;	/* a VMM from before */
+	/* The VMM sealed its size; anything else would let it fault us later. */
+	if (fstat(fd, &st) || (uint64_t)st.st_size != (len ? len : 8) ||
+	    (fcntl(fd, F_GET_SEALS) & (F_SEAL_SHRINK | F_SEAL_GROW)) !=
+	    (F_SEAL_SHRINK | F_SEAL_GROW)) {
+		close(fd);
+		ram->mode = VMIG_TRACK_AUTO;
+		return -EPROTO;
+	}
+	p = mmap(NULL, len ? len : 8, PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED) {
+		ram->mode = VMIG_TRACK_AUTO;
+		return -errno;
+	}
+	ram->vmm_log = p;
+	ram->vmm_log_len = len ? len : 8;
+	return 0;
+}
+
+static int vmm_log_harvest(struct vmig_ram *ram, vmig_range_fn fn, void *arg)
+{
+	const uint64_t *bm = ram->vmm_log;
+	uint64_t t0 = now_ns();
+	unsigned int i;
+	int r;
+
+	r = vmig_ctl_dirty_log(ram->ctl, 10000);
+	if (r)
+		return r;
+	for (i = 0; i < ram->nr_regions; i++) {
+		uint64_t pages = ram->regions[i].pages, p = 0, first;
+
+		/* Runs of set bits; whole clean words skipped, bits past the end ignored. */
+		while (p < pages) {
+			if (!(bm[p / 64] >> (p % 64))) {
+				p = (p / 64 + 1) * 64;
+				continue;
+			}
+			if (!(bm[p / 64] >> (p % 64) & 1)) {
+				p++;
+				continue;
+			}
+			for (first = p; p < pages && (bm[p / 64] >> (p % 64) & 1); p++)
+				;
+			r = fn(arg, i, first, p - first);
+			if (r)
+				return r;
+		}
+		bm += (pages + 63) / 64;
+	}
+	ram->stats.harvests++;
+	ram->stats.harvest_ns += now_ns() - t0;
+	return 0;
+}
+
 int vmig_ram_track_start(struct vmig_ram *ram, enum vmig_track mode, int timeout_ms)
 {
 	if (vmig_ctl_role(ram->ctl) != VMIG_ROLE_SOURCE)
 		return -EINVAL;
+	if (mode == VMIG_TRACK_VMM)
+		return ram->mode == VMIG_TRACK_AUTO ? vmm_log_start(ram, timeout_ms) : -EBUSY;
 	return ram->ops->track_start(ram, mode, timeout_ms);
 }
 
@@ -159,13 +236,15 @@ int vmig_ram_harvest(struct vmig_ram *ram, vmig_range_fn fn, void *arg)
 {
 	if (ram->mode == VMIG_TRACK_AUTO)
 		return -EINVAL;
+	if (ram->mode == VMIG_TRACK_VMM)
+		return vmm_log_harvest(ram, fn, arg);
 	return ram->ops->harvest(ram, fn, arg);
 }
 
 int vmig_ram_prepare_send(struct vmig_ram *ram, unsigned int region, uint64_t first,
 			  uint64_t num_pages, const uint64_t *bitmap)
 {
-	if (!ram->ops->prepare_send)
+	if (!ram->ops->prepare_send || ram->mode == VMIG_TRACK_VMM)
 		return 0;
 	if (region >= ram->nr_regions || first % 64 || !num_pages ||
 	    first > ram->regions[region].pages ||
@@ -177,6 +256,8 @@ int vmig_ram_prepare_send(struct vmig_ram *ram, unsigned int region, uint64_t fi
 
 const char *vmig_ram_track_name(const struct vmig_ram *ram)
 {
+	if (ram->mode == VMIG_TRACK_VMM)
+		return "vmm";
 	if (ram->ops->track_name)
 		return ram->ops->track_name(ram);
 	return ram->mode == VMIG_TRACK_ASYNC ? "async" :
@@ -220,6 +301,8 @@ void vmig_ram_stats(const struct vmig_ram *ram, struct vmig_ram_stats *st)
 
 int vmig_ram_redirtied(struct vmig_ram *ram, uint64_t *pages)
 {
+	if (ram->mode == VMIG_TRACK_VMM)
+		return -ENOTSUP;
 	return ram->ops->redirtied ? ram->ops->redirtied(ram, pages) : -ENOTSUP;
 }
 
@@ -227,6 +310,8 @@ void vmig_ram_close(struct vmig_ram *ram)
 {
 	if (!ram)
 		return;
+	if (ram->vmm_log)
+		munmap((void *)ram->vmm_log, ram->vmm_log_len);
 	ram->ops->close(ram);
 	ram_unmap_regions(ram);
 	free(ram);

@@ -98,6 +98,9 @@ struct vmig_ram {
 	struct ram_region regions[VMM_MAX_REGIONS];
 	enum vmig_track mode;
 	struct vmig_ram_stats stats;
+	/* VMIG_TRACK_VMM: the VMM's bitmaps, mapped (ram.c: vmm_log_*). */
+	const uint64_t *vmm_log;
+	size_t vmm_log_len;
 };
 
 #define RAM_PAGE_SIZE	4096ull

@@ -4,11 +4,13 @@
  * serve tracking requests, hand stop/resume/complete/error to the VMM.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -38,6 +40,12 @@ struct vmig_vmm {
 	uint8_t handover[VMM_HANDOVER_MAX];
 	uint32_t hello_flags;		/* VMM_HELLO_* */
 	bool claimed;			/* destination: this helper asked for the record */
+	/* The VMM's own dirty log (vmig_vmm_set_dirty_log); on while log_fd >= 0. */
+	const struct vmig_dirty_log_ops *log_ops;
+	void *log_opaque;
+	int log_fd;			/* the bitmaps, shared with the helper */
+	uint64_t *log_map;
+	size_t log_len;
 	struct vmm_msg msg;
 };
 
@@ -59,6 +67,7 @@ struct vmig_vmm *vmig_vmm_listen(const char *path, enum vmig_role role)
 	vmm->role = role;
 	vmm->conn = -1;
 	vmm->uffd = -1;
+	vmm->log_fd = -1;
 	vmm->listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (vmm->listen_fd < 0)
 		goto fail;
@@ -144,10 +153,97 @@ static bool vmm_dest_held(const struct vmig_vmm *vmm)
 	return vmm->role == VMIG_ROLE_DEST && vmm->handover_len;
 }
 
+void vmig_vmm_set_dirty_log(struct vmig_vmm *vmm, const struct vmig_dirty_log_ops *ops,
+			    void *opaque)
+{
+	vmm->log_ops = ops;
+	vmm->log_opaque = opaque;
+	if (ops)
+		vmm->hello_flags |= VMM_HELLO_DIRTY_LOG;
+	else
+		vmm->hello_flags &= ~VMM_HELLO_DIRTY_LOG;
+}
+
+/* Bytes of the log's bitmaps: region after region, each padded to 8 bytes. */
+static size_t log_bytes(const struct vmig_vmm *vmm)
+{
+	size_t n = 0;
+	unsigned int i;
+
+	for (i = 0; i < vmm->nr_regions; i++)
+		n += (vmm->spans[i].size / 4096 + 63) / 64 * 8;
+	return n;
+}
+
+static void log_off(struct vmig_vmm *vmm)
+{
+	if (vmm->log_fd < 0)
+		return;
+	vmm->log_ops->stop(vmm->log_opaque);
+	munmap(vmm->log_map, vmm->log_len ? vmm->log_len : 8);
+	close(vmm->log_fd);
+	vmm->log_fd = -1;
+}
+
+/* TRACK {VMIG_TRACK_VMM}: the bitmaps' memfd, then the VMM's log on. */
+static int log_on(struct vmig_vmm *vmm)
+{
+	size_t len = log_bytes(vmm);
+	int fd, r;
+
+	if (!vmm->log_ops)
+		return -EOPNOTSUPP;
+	fd = memfd_create("vmig-dirty-log", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return -errno;
+	/* The helper maps it too: its size is fixed for good. */
+	if (ftruncate(fd, len ? len : 8) ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	vmm->log_map = mmap(NULL, len ? len : 8, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (vmm->log_map == MAP_FAILED) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	r = vmm->log_ops->start(vmm->log_opaque);
+	if (r) {
+		munmap(vmm->log_map, len ? len : 8);
+		close(fd);
+		return r < 0 ? r : -EIO;
+	}
+	vmm->log_fd = fd;
+	vmm->log_len = len;
+	return 0;
+}
+
+/* DIRTY_QUERY: every region's pages written since the last one, into the bitmaps. */
+static int vmm_serve_dirty(struct vmig_vmm *vmm)
+{
+	struct vmm_dirty_log reply = { 0 };
+	uint64_t *bm = vmm->log_map;
+	unsigned int i;
+
+	memset(bm, 0, vmm->log_len);
+	for (i = 0; i < vmm->nr_regions && !reply.status; i++) {
+		uint64_t pages = vmm->spans[i].size / 4096;
+
+		reply.status = vmm->log_ops->collect(vmm->log_opaque, i, bm, pages);
+		if (reply.status > 0)
+			reply.status = -EIO;
+		bm += (pages + 63) / 64;
+	}
+	return vmm_msg_send(vmm->conn, VMM_DIRTY_LOG, &reply, sizeof(reply), NULL, 0);
+}
+
 static void vmm_untrack(struct vmig_vmm *vmm)
 {
 	if (vmm_dest_held(vmm))
 		return;
+	log_off(vmm);
 	if (vmm->uffd >= 0)
 		uffd_track_unregister(vmm->uffd, vmm->spans, vmm->nr_regions);
 	vmm->uffd = -1;
@@ -188,6 +284,13 @@ static int vmm_serve_track(struct vmig_vmm *vmm, const struct vmm_track *t)
 	} else if (t->mode == VMIG_TRACK_MISSING) {
 		fd = uffd_missing_register(vmm->spans, vmm->nr_regions);
 		chosen = VMIG_TRACK_MISSING;
+	} else if (t->mode == VMIG_TRACK_VMM) {
+		reply.status = log_on(vmm);
+		if (reply.status)
+			return vmm_msg_send(vmm->conn, VMM_TRACKING, &reply, sizeof(reply), NULL, 0);
+		vmm->track_mode = VMIG_TRACK_VMM;
+		reply.mode = VMIG_TRACK_VMM;
+		return vmm_msg_send(vmm->conn, VMM_TRACKING, &reply, sizeof(reply), &vmm->log_fd, 1);
 	} else {
 		fd = t->mode > VMIG_TRACK_SYNC ? -EINVAL :
 		     uffd_track_register(vmm->spans, vmm->nr_regions, t->mode, &chosen);
@@ -297,6 +400,14 @@ int vmig_vmm_poll(struct vmig_vmm *vmm, int timeout_ms)
 			     (!vmig_vmm_postcopy_active(vmm) || (vmm->handover_len && !vmm->claimed))))
 				goto proto;
 			r = vmm_serve_handover(vmm, m);
+			if (r)
+				goto lost;
+			continue;
+		case VMM_DIRTY_QUERY:
+			/* Only after TRACK {VMIG_TRACK_VMM} was granted. */
+			if (m->hdr.len || vmm->log_fd < 0)
+				goto proto;
+			r = vmm_serve_dirty(vmm);
 			if (r)
 				goto lost;
 			continue;

@@ -31,6 +31,22 @@
  *      hint, first or update, must be computed when asked, so after dirty
  *      tracking started; the VMM never sends FREE_HINT unasked.)
  *
+ * The VMM's own dirty log (source; VMM_HELLO_DIRTY_LOG in HELLO says it has
+ * one, vmig_vmm_set_dirty_log):
+ *                                        <- TRACK {VMIG_TRACK_VMM}
+ *   TRACKING {status, mode} + memfd      ->  (the log's bitmaps, region after
+ *                                             region, each padded to 8 bytes)
+ *                                        <- DIRTY_QUERY
+ *   DIRTY_LOG {status}                   ->  (the bitmaps now hold the pages
+ *                                             written since the last query)
+ *   The VMM clears the bitmaps, then sets the bit of every page written since
+ *   the previous DIRTY_QUERY (since TRACK for the first) and arms its
+ *   tracking again for them, all before it answers: a write after DIRTY_LOG
+ *   shows in a later one.  The helper reads the bitmaps after DIRTY_LOG and
+ *   before its next DIRTY_QUERY.  A VMM linked with a libvmig from before
+ *   answers TRACK {VMIG_TRACK_VMM} with -EINVAL, so a helper asks only a VMM
+ *   whose HELLO offers the log.
+ *
  * Auto-converge (source, only when the helper was asked for it):
  *                                        <- THROTTLE {percent}
  *   THROTTLED {status, percent}          ->
@@ -109,6 +125,8 @@ enum vmm_msg_type {
 	VMM_HANDOVER_INFO,
 	VMM_DEV_PENDING,
 	VMM_DEV_STATUS,
+	VMM_DIRTY_QUERY,
+	VMM_DIRTY_LOG,
 };
 
 #define VMM_THROTTLE_MAX	99	/* percent */
@@ -127,6 +145,8 @@ struct vmm_msg_hdr {
  */
 #define VMM_HELLO_MIRRORED	(1u << 0)	/* a secondary MMU (KVM) writes guest
 						 * RAM through its own page tables */
+#define VMM_HELLO_DIRTY_LOG	(1u << 1)	/* TRACK {VMIG_TRACK_VMM}: the VMM's
+						 * own dirty log */
 
 struct vmm_region_desc {
 	uint64_t size;
@@ -177,6 +197,11 @@ struct vmm_stop {
  */
 struct vmm_stopped {
 	uint64_t ran_ns;
+};
+
+struct vmm_dirty_log {		/* DIRTY_LOG */
+	int32_t status;			/* 0 or -errno (the bitmaps mean nothing) */
+	uint32_t reserved;
 };
 
 struct vmm_throttle {

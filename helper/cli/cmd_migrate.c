@@ -60,6 +60,8 @@ static int track_set(void *p, const char *v, const char *cmd)
 		o->track = VMIG_TRACK_ASYNC;
 	else if (!strcmp(v, "sync"))
 		o->track = VMIG_TRACK_SYNC;
+	else if (!strcmp(v, "vmm"))
+		o->track = VMIG_TRACK_VMM;
 	else
 		return -1;
 	return 0;
@@ -169,7 +171,11 @@ static const struct cli_opt opt_dirty_mode = {
 static const struct cli_opt opt_track = {
 	.name = "track", .arg = "MODE", .kind = CLI_FN, OWN(o.track), .fn = track_set,
 	.help = "uffd dirty tracking: auto | async | sync (default auto:\n"
-		"async = WP_ASYNC + PAGEMAP_SCAN when the kernel has it)",
+		"async = WP_ASYNC + PAGEMAP_SCAN when the kernel has it);\n"
+		"vmm, on either backend: the VMM's own dirty log, where\n"
+		"it offers one (a KVM VMM's: KVM write-protects its own\n"
+		"page tables, cheaper than the host's; only the VMM sees\n"
+		"writes then, --dirty-mode does not apply)",
 };
 static const struct cli_opt opt_device_state_channels = {
 	.name = "device-state-channels", .arg = "multifd | main", .kind = CLI_FN,

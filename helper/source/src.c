@@ -214,6 +214,10 @@ int src_setup(struct src *s, struct pc_src *ps, struct freepage *fp, uint64_t *r
 	if (vmig_ctl_role(s->ctl) != VMIG_ROLE_SOURCE)
 		return fail(s, EINVAL, "the VMM at %s is not a migration source (started "
 			    "with --incoming?)", o->vmm_path);
+	if (o->track == VMIG_TRACK_VMM && !vmig_ctl_dirty_log_offered(s->ctl))
+		return fail(s, EOPNOTSUPP, "--track vmm: the VMM at %s does not offer a dirty log "
+			    "of its own (a VMM offers one with vmig_vmm_set_dirty_log(), as "
+			    "'vmig guest --kvm' does); use --track auto", o->vmm_path);
 	if (o->dirty_mode == VMIG_DIRTY_MODE_HWDIRTY && vmig_ctl_mirrored(s->ctl))
 		return fail(s, EOPNOTSUPP, "--dirty-mode hwdirty cannot see this VMM's guest "
 			    "writes: they go through a secondary MMU (KVM's own page tables), "
@@ -310,7 +314,8 @@ int src_setup(struct src *s, struct pc_src *ps, struct freepage *fp, uint64_t *r
 	if (r)
 		return fail(s, r, "cannot start dirty tracking (%s): %s",
 			    o->track == VMIG_TRACK_ASYNC ? "async" :
-			    o->track == VMIG_TRACK_SYNC ? "sync" : "auto", strerror(-r));
+			    o->track == VMIG_TRACK_SYNC ? "sync" :
+			    o->track == VMIG_TRACK_VMM ? "the VMM's own log" : "auto", strerror(-r));
 	s->rep->tracking = vmig_ram_track_name(s->ram);
 	s->tracking = true;
 	/* Tracking is on: only now may the hint be taken (helper/source/freepage.h). */

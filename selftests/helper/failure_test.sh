@@ -31,6 +31,17 @@ check "after all that, the same listener takes a good migration, every page veri
 	test $rc -eq 0 -a $drc -eq 0 -a -n "$(grep 'verify-all after resume: .* 0 errors' "$MIG_TMP/${p}dg.err")"
 [ $rc -eq 0 ] || dump $p.merr ${p}ls.err ${p}dg.err
 
+# --- a VMM without a dirty log of its own: --track vmm is refused ---------
+p=nolog
+dest_pair $p "--mem 16M --run 0" ""
+src_guest $p "--mem 16M --dirty-rate 4"
+migrate $p $p "--track vmm"; rc=$?
+check "--track vmm of a VMM that offers no dirty log fails, saying so" \
+	test $rc -eq 1 -a -n "$(grep 'does not offer a dirty log of its own' "$MIG_TMP/$p.merr")"
+check "... and its guest keeps running with memory intact" \
+	wait_for "$MIG_TMP/${p}sg.err" "memory intact after the failed migration: .* 0 errors" 10
+[ $rc -eq 1 ] || dump $p.merr ${p}ls.err
+
 # --- inside a session: a bad packet ends it; the destination discards -----
 session_fault() {
 	local mode=$1 msg=$2 p=s$1

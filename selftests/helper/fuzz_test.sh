@@ -84,6 +84,8 @@ vseeds = {
     "src": b"\x00" + msg(2, struct.pack("<II", 0, 0)) + msg(16, struct.pack("<II", 20, 0)) +
            msg(4) + msg(6) + msg(10) + msg(14) + msg(8),
     "dst": b"\x01" + msg(10) + msg(6) + msg(9, b"migration failed"),
+    "log": b"\x00" + msg(2, struct.pack("<II", 4, 0)) + msg(24) + msg(24) + msg(4) + msg(24) +
+           msg(8),
 }
 for n, d in vseeds.items():
     open(vc + "/" + n, "wb").write(d)

@@ -15,6 +15,8 @@
 #  - Migrations of a KVM guest (precopy; postcopy with preempt; kmod and
 #    uffd backends): the vCPUs' registers go as device state, the
 #    destination's guest code goes on from them, every page verified.
+#    Also on the VMM's own KVM log (--track vmm: KVM_CLEAR_DIRTY_LOG with
+#    manual protect, and the dirty ring with precopy rounds then postcopy).
 # Every wait is bounded: a step that hangs prints the kernel stacks of the
 # vmig processes before they are killed, and the test goes on.
 # Needs /dev/kvm (VMCHECK_MODULES="irqbypass ccp kvm kvm-amd"), /dev/vmig
@@ -115,9 +117,9 @@ check "... and the source guest runs on, memory intact" \
 kill $sg 2>/dev/null
 wait_pid $sg 10
 
-# migrate NAME BACKEND MIGRATE_ARGS: a KVM guest to a KVM guest.
+# migrate NAME BACKEND MIGRATE_ARGS [SOURCE_GUEST_ARGS]: a KVM guest to a KVM guest.
 migrate() {
-	name=$1 be=$2 margs=$3
+	name=$1 be=$2 margs=$3 sargs=${4:-}
 	port=$((port + 1))
 	p=$T/m$port
 	t0=$(date +%s)
@@ -130,7 +132,7 @@ migrate() {
 	ls=$!
 	wait_for $p.ls.err "waiting for a source" 60
 	$vmig guest --socket $p.src --kvm --mem 32M --lifetime 250 --backend $be \
-		--pattern random --dirty-rate 4 >$p.sg.out 2>$p.sg.err &
+		--pattern random --dirty-rate 4 $sargs >$p.sg.out 2>$p.sg.err &
 	sg=$!
 	wait_for $p.sg.out "guest: ready" 60
 	sleep 1
@@ -173,6 +175,18 @@ while [ $r -lt ${KVM_TEST_MIGRATIONS:-1} ]; do
 	migrate "postcopy with preempt of a KVM guest, uffd" uffd "--postcopy-after 0 --multifd 2"
 	check "postcopy under KVM: the destination requested pages" \
 		grep -q '"postcopy":{"preempt":true,.*"requests":[1-9]' $T/m$((port - 2)).ls.json
+	# KVM's own dirty log, handed over by the VMM (--track vmm): KVM
+	# write-protects its page tables, the helper harvests what the VMM says.
+	migrate "precopy of a KVM guest on the VMM's KVM log (--track vmm), kmod" kmod \
+		"--multifd 2 --track vmm"
+	check "... the source harvested the VMM's log, more than once" \
+		grep -q '"tracking":"vmm".*"harvests":\([2-9]\|[1-9][0-9]\)' $T/m$port.json
+	migrate "precopy rounds, then postcopy, on the VMM's KVM ring (--track vmm), uffd" uffd \
+		"--multifd 2 --track vmm --postcopy-after 3 --downtime-limit 1" "--vmm-log kvm-ring"
+	check "... the source harvested the VMM's log, more than once" \
+		grep -q '"tracking":"vmm".*"harvests":\([2-9]\|[1-9][0-9]\)' $T/m$port.json
+	check "... and switched to postcopy after its precopy passes" \
+		grep -q '"switchover":"postcopy after 3 passes"' $T/m$port.json
 done
 
 tap_done

@@ -270,7 +270,7 @@ bench-backends-all: kmod all
 
 # Dirty logging of a KVM guest: vmig.ko's modes against KVM's own logs, one boot.
 bench-kvm-dirty: kmod all
-	VMCHECK_EXTRA="$(BUILD)/vmig" VMCHECK_MODULES="$(VMCHECK_MODULES)" \
+	VMCHECK_ENV="$(BENCH_ENV)" VMCHECK_EXTRA="$(VMCHECK_EXTRA)" VMCHECK_MODULES="$(VMCHECK_MODULES)" \
 		scripts/vmcheck.sh -m 1G -t 1500 kmod/vmig.ko bench/kvm_dirty_bench.sh
 
 # QEMU's own migration against vmig qemu's, same inner guest, interleaved, one

@@ -9,7 +9,9 @@
 # manual-protect log, what QEMU uses) are printed at the end.
 # Then (MIGRATE_RUNS, default 3; 0: none) migrations of a dirtying KVM guest
 # (MIG_MEM, default 128M, 2 vCPUs writing random pages at MIG_RATE MiB/s,
-# default 8; vmig migrate MIG_ARGS) by vmig.ko's default tracking against the VMM's own KVM log
+# default 8; vmig migrate MIG_ARGS; BASE=/usr/bin/FILE: that build's vmig
+# migrate too, as a third, interleaved, for before/after; VMCHECK_EXTRA puts
+# the file there) by vmig.ko's default tracking against the VMM's own KVM log
 # (vmig migrate --track vmm: KVM_CLEAR_DIRTY_LOG, the VMM harvesting on the
 # helper's request), interleaved: total, downtime, dirty rounds, harvests and
 # their time, pages sent, per migration; medians and ratios at the end.
@@ -70,7 +72,8 @@ mig=/tmp/kvm_dirty_mig.txt
 : >$mig
 # jget KEY FILE: the first number KEY has in a JSON report.
 jget() { grep -o "\"$1\":[0-9.]*" "$2" | head -n 1 | cut -d: -f2; }
-# mig_run LABEL MIGRATE_ARGS: one migration; a line of figures in $mig.
+# mig_run LABEL MIGRATE_ARGS [VMIG]: one migration (vmig migrate of VMIG: another
+# build, BASE below); a line of figures in $mig.
 mig_run() {
 	port=$((port + 1))
 	p=$T/$port
@@ -87,13 +90,15 @@ mig_run() {
 	sg=$!
 	wait_for $p.sg.out "guest: ready" 60
 	sleep 2
-	$vmig migrate $AUTH --vmm $p.src --to 127.0.0.1:$port --json --timeout 60 --no-progress \
-		--backend kmod $2 >$p.json 2>$p.merr
+	${3:-$vmig} migrate $AUTH --vmm $p.src --to 127.0.0.1:$port --json --timeout 60 \
+		--no-progress --backend kmod $2 >$p.json 2>$p.merr
 	rc=$?
 	wait_pid $ls 60; wait_pid $dg 90; wait_pid $sg 60
 	if [ $rc -ne 0 ] || ! grep -q "verify-all after resume: .* 0 errors" $p.dg.err; then
 		echo "kvm_dirty_bench: migration $1 failed (rc $rc):"
-		tail -n 5 $p.merr $p.dg.err
+		tail -n 12 $p.merr $p.dg.err $p.sg.err $p.ls.err
+		kill $sg $dg $ls 2>/dev/null	# nothing left running to skew the next
+		wait_pid $sg 10; wait_pid $dg 10; wait_pid $ls 10
 		return 1
 	fi
 	h=$(jget harvests $p.json) hm=$(jget harvest_ms $p.json)
@@ -111,9 +116,10 @@ echo "migrations of a KVM guest ($MIG_MEM, 2 vCPUs, random writes at $MIG_RATE M
 for r in $(seq 1 $MIGRATE_RUNS); do
 	mig_run vmig.ko "$MIG_ARGS"
 	mig_run kvm-log "$MIG_ARGS --track vmm"
+	[ -z "${BASE:-}" ] || mig_run base "$MIG_ARGS" "$BASE"
 done
 echo
-echo "medians (kvm-log / vmig.ko)"
+echo "medians (ratios: kvm-log / vmig.ko, base / vmig.ko)"
 # Medians per label (busybox awk: sort by hand).
 awk '{ s = $1; n[s]++; for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] != "tracking") { v[s, kv[1], n[s]] = kv[2]; keys[kv[1]] = i } } }
 function med(s, k,   m, i, j, t, a) {
@@ -122,10 +128,11 @@ function med(s, k,   m, i, j, t, a) {
 	return m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
 }
 END {
-	printf "%-16s %12s %12s %8s\n", "figure", "vmig.ko", "kvm-log", "ratio"
+	printf "%-16s %12s %12s %8s %12s %8s\n", "figure", "vmig.ko", "kvm-log", "ratio", "base", "ratio"
 	split("total_ms downtime_ms stop_ms final_pages_ms resume_ms rounds harvests harvest_ms per_harvest_ms sent_mib", K, " ")
 	for (i = 1; i <= 10; i++) {
-		a = med("vmig.ko", K[i]); b = med("kvm-log", K[i])
-		printf "%-16s %12.3f %12.3f %8s\n", K[i], a, b, a ? sprintf("%.2f", b / a) : "-"
+		a = med("vmig.ko", K[i]); b = med("kvm-log", K[i]); c = n["base"] ? med("base", K[i]) : 0
+		printf "%-16s %12.3f %12.3f %8s %12s %8s\n", K[i], a, b, a ? sprintf("%.2f", b / a) : "-",
+			n["base"] ? sprintf("%.3f", c) : "-", n["base"] && a ? sprintf("%.2f", c / a) : "-"
 	}
 }' $mig

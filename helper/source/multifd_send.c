@@ -188,8 +188,9 @@ static void *send_thread(void *arg)
 		c->busy = true;
 		pthread_mutex_unlock(&c->lock);
 		for (k = 0; k < nw && !r; k++) {
-			if (!k || w[k].region != w[k - 1].region ||
-			    w[k].first / WIRE_CHUNK_PAGES != w[k - 1].first / WIRE_CHUNK_PAGES)
+			if ((!k || w[k].region != w[k - 1].region ||
+			     w[k].first / WIRE_CHUNK_PAGES != w[k - 1].first / WIRE_CHUNK_PAGES) &&
+			    !atomic_load_explicit(&c->frozen, memory_order_acquire))
 				r = prepare_chunk(c, w, k, nw);
 			if (!r)
 				r = send_range(c, &w[k]);
@@ -252,6 +253,11 @@ int send_chan_start(struct send_chan *c, unsigned int index, struct stream *s, i
 
 static int queue_locked(struct send_chan *c, uint32_t region, uint64_t first, uint64_t n,
 			uint32_t flags, bool front);
+
+void send_chan_freeze(struct send_chan *c)
+{
+	atomic_store_explicit(&c->frozen, true, memory_order_release);
+}
 
 int send_chan_queue_front(struct send_chan *c, uint32_t region, uint64_t first, uint64_t n)
 {

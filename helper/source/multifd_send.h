@@ -39,6 +39,7 @@ struct send_chan {
 	bool bg;			/* postcopy: reniced (thread_background) */
 	enum urgent_sched sched;	/* postcopy: --postcopy-sched, set with max_batch */
 	_Atomic unsigned int max_batch;	/* pages per PAGES packet (0: WIRE_MAX_BATCH) */
+	atomic_bool frozen;		/* the guest is stopped for good: re-arm nothing */
 
 	pthread_t thread;
 	bool started;
@@ -69,6 +70,14 @@ int send_chan_queue(struct send_chan *c, uint32_t region, uint64_t first, uint64
 		    uint32_t flags);
 /* Queue pages at the head (postcopy without preempt: a requested page). */
 int send_chan_queue_front(struct send_chan *c, uint32_t region, uint64_t first, uint64_t n);
+/*
+ * The source's guest is stopped and never runs here again (it resumes on
+ * the destination, or the migration fails and tracking ends): pages are read
+ * without re-arming their protection first, which would only cost (vmig.ko:
+ * a page-table walk, the MMU notifiers and a TLB flush per chunk) inside the
+ * downtime and, in postcopy, in the way of requested pages.
+ */
+void send_chan_freeze(struct send_chan *c);
 /* Wait up to timeout_ms for the queue to drain: 1 idle, 0 still busy, -errno failed. */
 int send_chan_wait_idle(struct send_chan *c, int timeout_ms);
 /* Drain, send END, end the thread; 0 or -errno. */

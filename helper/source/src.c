@@ -166,6 +166,7 @@ int src_harvest(struct src *s)
 int src_stop_vm(struct src *s)
 {
 	uint64_t t = now_ns(), ran;
+	unsigned int i;
 	int r = vmig_ctl_stop_ran(s->ctl, s->o->timeout_ms, &ran);
 
 	if (r)
@@ -173,6 +174,9 @@ int src_stop_vm(struct src *s)
 	s->vm_stopped = true;
 	s->rep->stop_ran_ns = ran;
 	s->rep->dt_stop_ns = now_ns() - t - ran;
+	/* No precopy round follows a stop (a failure ends the migration): see send_chan_freeze. */
+	for (i = 0; i < s->ses.nr_chans; i++)
+		send_chan_freeze(&s->chans[i]);
 	return s->tracking ? src_harvest(s) : 0;
 }
 

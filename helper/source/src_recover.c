@@ -154,6 +154,7 @@ static int resume_once(struct postcopy *pc, unsigned int attempt, int wait_ms, c
 		}
 		s->chans[i].sched = o->sched;
 		s->chans[i].max_batch = o->postcopy_batch;
+		send_chan_freeze(&s->chans[i]);	/* postcopy: the guest stays stopped here */
 		if (o->no_preempt)
 			chan_shallow_send(s->chans[i].s.fd);
 	}

@@ -255,6 +255,7 @@ static int guest_run(int argc, char **argv)
 
 	guest_vcpus_join(g);
 	vmig_vmm_close(vmm);
+	guest_vmm_log_free(g);
 	guest_kvm_destroy(g->kvm);
 	munmap(g->ram, a.mem);
 	close(fd);

@@ -80,6 +80,7 @@ struct guest {
 	struct vmig_vmm *vmm;		/* the throttle (auto-converge) is read from here */
 	enum guest_kvm_log vmm_log;	/* --kvm: the log offered to the helper (--vmm-log) */
 	_Atomic(_Atomic uint64_t *) user_dirty;	/* while it is on: what the VMM wrote itself */
+	_Atomic uint64_t *user_dirty_buf;	/* its bitmap, allocated at the first start */
 	_Atomic unsigned int throttled_max;	/* the highest throttle applied, percent */
 
 	/* incoming: the workload's page accesses slower than SLOW_NS (guest_slow.c) */
@@ -143,6 +144,7 @@ int guest_free_hint(void *opaque, unsigned int region, uint64_t *bitmap, uint64_
 /* guest_vmm_log.c: KVM's dirty log as the VMM's (--vmm-log), and our own writes in it. */
 void guest_vmm_log_offer(struct guest *g, struct vmig_vmm *vmm);
 void guest_user_wrote(struct guest *g, uint64_t i);
+void guest_vmm_log_free(struct guest *g);	/* after the VMM closed */
 
 /* guest_session.c: the control socket, then helpers served until the guest is done. */
 int guest_vmm_open(struct guest_args *a, int fd, struct vmig_vmm **vmmp);

@@ -27,18 +27,21 @@ void guest_user_wrote(struct guest *g, uint64_t i)
 static int log_start(void *opaque)
 {
 	struct guest *g = opaque;
-	_Atomic uint64_t *bm = calloc((g->npages + 63) / 64, sizeof(*bm));
+	uint64_t w, words = (g->npages + 63) / 64;
 	int r;
 
-	if (!bm)
+	/* One bitmap for the VMM's life: a late mark of an ended session lands in it harmlessly. */
+	if (!g->user_dirty_buf)
+		g->user_dirty_buf = calloc(words, sizeof(*g->user_dirty_buf));
+	if (!g->user_dirty_buf)
 		return -ENOMEM;
+	for (w = 0; w < words; w++)
+		atomic_store_explicit(&g->user_dirty_buf[w], 0, memory_order_relaxed);
 	/* Marks count from now: a write before it is in the bulk stage's copy. */
-	atomic_store_explicit(&g->user_dirty, bm, memory_order_release);
+	atomic_store_explicit(&g->user_dirty, g->user_dirty_buf, memory_order_release);
 	r = guest_kvm_log_enable(g->kvm, g->vmm_log);
-	if (r) {
+	if (r)
 		atomic_store(&g->user_dirty, NULL);
-		free((void *)bm);
-	}
 	return r;
 }
 
@@ -59,10 +62,7 @@ static int log_collect(void *opaque, unsigned int region, uint64_t *bitmap, uint
 	return 0;
 }
 
-/*
- * The session ended.  user_dirty stays allocated: a free-page touch may
- * still be marking it; the next start replaces it (a few KiB per session).
- */
+/* The session ended: marks stop (one racing this lands in the buffer, unread). */
 static void log_stop(void *opaque)
 {
 	struct guest *g = opaque;
@@ -81,4 +81,10 @@ void guest_vmm_log_offer(struct guest *g, struct vmig_vmm *vmm)
 {
 	if (g->kvm && g->vmm_log != GUEST_KVM_LOG_NONE)
 		vmig_vmm_set_dirty_log(vmm, &log_ops, g);
+}
+
+void guest_vmm_log_free(struct guest *g)
+{
+	free((void *)g->user_dirty_buf);
+	g->user_dirty_buf = NULL;
 }

@@ -568,9 +568,13 @@ const char *vmig_ram_backend(const struct vmig_ram *ram);
 unsigned int vmig_ram_region_count(const struct vmig_ram *ram);
 uint64_t vmig_ram_region_pages(const struct vmig_ram *ram, unsigned int region);
 uint64_t vmig_ram_page_size(const struct vmig_ram *ram);
-/* Start dirty tracking (source); every page starts clean and protected. */
+/*
+ * Start dirty tracking (source); every page starts clean and protected.
+ * VMIG_TRACK_VMM, on any backend: the VMM's own log (vmig_vmm_set_dirty_log);
+ * -EOPNOTSUPP from a VMM without one, -EPROTO if its bitmaps do not fit.
+ */
 int vmig_ram_track_start(struct vmig_ram *ram, enum vmig_track mode, int timeout_ms);
-/* The tracking in use: "async", "sync" (or "none"). */
+/* The tracking in use: "async", "sync", "vmm" (or "none"). */
 enum vmig_track vmig_ram_track_mode(const struct vmig_ram *ram);
 /* Ranges holding data (holes were never written and read as zero). */
 int vmig_ram_for_each_data(struct vmig_ram *ram, unsigned int region, vmig_range_fn fn,

@@ -149,6 +149,7 @@ static int vmm_log_start(struct vmig_ram *ram, int timeout_ms)
 	}
 	ram->vmm_log = p;
 	ram->vmm_log_len = len ? len : 8;
+	ram->vmm_log_timeout_ms = timeout_ms;
 	return 0;
 }
 
@@ -159,7 +160,7 @@ static int vmm_log_harvest(struct vmig_ram *ram, vmig_range_fn fn, void *arg)
 	unsigned int i;
 	int r;
 
-	r = vmig_ctl_dirty_log(ram->ctl, 10000);
+	r = vmig_ctl_dirty_log(ram->ctl, ram->vmm_log_timeout_ms);
 	if (r)
 		return r;
 	for (i = 0; i < ram->nr_regions; i++) {

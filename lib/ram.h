@@ -101,6 +101,7 @@ struct vmig_ram {
 	/* VMIG_TRACK_VMM: the VMM's bitmaps, mapped (ram.c: vmm_log_*). */
 	const uint64_t *vmm_log;
 	size_t vmm_log_len;
+	int vmm_log_timeout_ms;		/* each DIRTY_QUERY's (track_start's timeout) */
 };
 
 #define RAM_PAGE_SIZE	4096ull

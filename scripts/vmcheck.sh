@@ -20,8 +20,10 @@
 # VMCHECK_CLOCK: the guest's clock source (hpet; "kernel": the kernel's own
 # choice, for boots whose Linux guests run on nested KVM, see below).
 #
-# Prints the tests' TAP output, then one "ok"/"not ok" line each for the
-# guest's own checks.  Exits non-zero on any failed test, a test that
+# Prints the tests' TAP output (once the boot is over; the console is in
+# the -o LOG file as it comes), then one "ok"/"not ok" line each for the
+# guest's own checks.  A boot whose console stalls (see boot() below) is
+# run once more.  Exits non-zero on any failed test, a test that
 # timed out or exited non-zero, a missing end marker (guest hung or
 # crashed), or a BUG/WARNING/Oops-class line in the guest's kernel log.
 set -uo pipefail
@@ -146,12 +148,65 @@ clockarg=clocksource=$clock
 [ "$clock" = kernel ] && clockarg=
 # The whole run must end well before the per-test timeouts add up.
 total=$((tmo * ($# + 1) + 120))
-timeout "$total" qemu-system-x86_64 -accel "$accel" -machine q35 -cpu max \
-	-m "$mem" -smp "$cpus" -nographic -no-reboot \
-	-kernel "$kernel" -initrd "$work/initramfs.gz" \
-	-append "console=ttyS0 loglevel=4 panic=-1 oops=panic $clockarg rdinit=/init" \
-	</dev/null 2>&1 | stdbuf -o0 tr -d '\r' | tee "$out" |
-	sed -n '/^VMIG-TEST-BEGIN/,/^VMIG-TEST-END/p'
+
+# A stalled console: no byte for VMCHECK_STALL seconds (default 600) while
+# QEMU used less than a fifth of a CPU meanwhile, i.e. the guest sits idle
+# with a test's output half written.  Seen once (2026-12-06, in
+# qemu_vmig_fail_test.sh): the serial line stopped mid-line, QEMU's vCPUs
+# halted, its stdout pipe empty: the guest's 8250 driver waiting for a
+# transmit interrupt it never got.  Nothing in the guest can end that (its
+# own test timeout would block writing its verdict), so the boot would run
+# to the total timeout.  vmcheck stops such a boot and runs it once more,
+# saying so; a second stall fails.  A test that hangs while printing
+# nothing but keeps the guest busy is not a stall: its timeout judges it.
+stall=${VMCHECK_STALL:-600}
+qemu_cpu_s() {	# CPU seconds of the QEMU under the timeout $1
+	local c
+	c=$(pgrep -P "$1" | head -n 1)
+	[ -n "$c" ] && awk '{ print int(($14 + $15) / 100) }' "/proc/$c/stat" 2>/dev/null || echo 0
+}
+boot() {	# one boot, console in $out (\r dropped); 0, or 2 if it stalled
+	local raw=$work/console.raw size last=-1 t_last cpu_last now q
+	: >"$raw"
+	timeout "$total" qemu-system-x86_64 -accel "$accel" -machine q35 -cpu max \
+		-m "$mem" -smp "$cpus" -nographic -no-reboot \
+		-kernel "$kernel" -initrd "$work/initramfs.gz" \
+		-append "console=ttyS0 loglevel=4 panic=-1 oops=panic $clockarg rdinit=/init" \
+		</dev/null >"$raw" 2>&1 &
+	q=$!
+	t_last=$(date +%s) cpu_last=0
+	while kill -0 "$q" 2>/dev/null; do
+		sleep 5
+		size=$(stat -c %s "$raw") now=$(date +%s)
+		if [ "$size" != "$last" ]; then
+			last=$size t_last=$now cpu_last=$(qemu_cpu_s "$q")
+		elif [ $((now - t_last)) -ge "$stall" ] &&
+		     [ $(($(qemu_cpu_s "$q") - cpu_last)) -lt $((stall / 5)) ]; then
+			kill "$q" 2>/dev/null
+			wait "$q" 2>/dev/null
+			tr -d '\r' <"$raw" >"$out"
+			return 2
+		fi
+	done
+	wait "$q" 2>/dev/null
+	tr -d '\r' <"$raw" >"$out"
+	return 0
+}
+if ! boot; then
+	cp "$out" "$out.stalled"
+	echo "# vmcheck: the guest's console stalled for ${stall} s with the guest idle" \
+		"(in $(grep '^VMIG-TEST-BEGIN' "$out" | tail -n 1 | cut -d' ' -f2)); its last" \
+		"lines follow (all of it in $out.stalled); the boot runs once more"
+	tail -n 5 "$out" | sed 's/^/#   /'
+	boot || echo "# vmcheck: the console stalled again: the run ends here"
+fi
+# The tests' TAP, once the boot is over: each test that ended as it is, a
+# test that never ended (stalled, crashed, hung) as comments, so that a
+# half-written line counts for nothing (the checks below fail it).
+awk '/^VMIG-TEST-BEGIN/ { on = 1; n = 0 }
+on { buf[++n] = $0 }
+/^VMIG-TEST-END/ { for (i = 1; i <= n; i++) print buf[i]; on = 0; n = 0 }
+END { for (i = 1; i <= n; i++) print "# (unfinished) " buf[i] }' "$out"
 
 fail=0
 result() { # ok? description

@@ -115,6 +115,30 @@ uint64_t vmig_ram_page_size(const struct vmig_ram *ram)
 	return RAM_PAGE_SIZE;
 }
 
+int ram_for_each_run(const uint64_t *bm, uint64_t pages, unsigned int region,
+		     vmig_range_fn fn, void *arg)
+{
+	uint64_t p = 0, first;
+	int r;
+
+	while (p < pages) {
+		if (!(bm[p / 64] >> (p % 64))) {	/* the rest of this word is clean */
+			p = (p / 64 + 1) * 64;
+			continue;
+		}
+		if (!(bm[p / 64] >> (p % 64) & 1)) {
+			p++;
+			continue;
+		}
+		for (first = p; p < pages && (bm[p / 64] >> (p % 64) & 1); p++)
+			;
+		r = fn(arg, region, first, p - first);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
 /*
  * VMIG_TRACK_VMM, on any backend: the VMM's own dirty log.  The backend
  * tracks nothing; the VMM re-arms what it reports before it answers, so a
@@ -164,24 +188,11 @@ static int vmm_log_harvest(struct vmig_ram *ram, vmig_range_fn fn, void *arg)
 	if (r)
 		return r;
 	for (i = 0; i < ram->nr_regions; i++) {
-		uint64_t pages = ram->regions[i].pages, p = 0, first;
+		uint64_t pages = ram->regions[i].pages;
 
-		/* Runs of set bits; whole clean words skipped, bits past the end ignored. */
-		while (p < pages) {
-			if (!(bm[p / 64] >> (p % 64))) {
-				p = (p / 64 + 1) * 64;
-				continue;
-			}
-			if (!(bm[p / 64] >> (p % 64) & 1)) {
-				p++;
-				continue;
-			}
-			for (first = p; p < pages && (bm[p / 64] >> (p % 64) & 1); p++)
-				;
-			r = fn(arg, i, first, p - first);
-			if (r)
-				return r;
-		}
+		r = ram_for_each_run(bm, pages, i, fn, arg);
+		if (r)
+			return r;
 		bm += (pages + 63) / 64;
 	}
 	ram->stats.harvests++;

@@ -107,6 +107,13 @@ struct vmig_ram {
 #define RAM_PAGE_SIZE	4096ull
 #define RAM_PAGE_SHIFT	12
 
+/*
+ * fn for each run of set bits of bm (one bit per page of region, pages bits;
+ * bits past pages ignored); the first nonzero fn return ends it.
+ */
+int ram_for_each_run(const uint64_t *bm, uint64_t pages, unsigned int region,
+		     vmig_range_fn fn, void *arg);
+
 /* The region holding the VMM's address addr (its page in *page), or -1. */
 int ram_region_of(const struct vmig_ram *ram, uint64_t addr, uint64_t *page);
 

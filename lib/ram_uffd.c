@@ -125,38 +125,6 @@ static void *fault_thread_fn(void *arg)
 	return NULL;
 }
 
-/* Call fn for each run of set bits in bm (words words). */
-static int for_each_run(const uint64_t *bm, uint64_t words, unsigned int reg,
-			vmig_range_fn fn, void *arg)
-{
-	uint64_t w, run_start = 0, run_len = 0;
-
-	for (w = 0; w <= words; w++) {
-		uint64_t bits = w < words ? bm[w] : 0, b;
-
-		if (!bits && !run_len)
-			continue;
-		for (b = 0; b < 64; b++) {
-			if (bits & (1ull << b)) {
-				if (!run_len)
-					run_start = w * 64 + b;
-				run_len++;
-				continue;
-			}
-			if (run_len) {
-				int ret = fn(arg, reg, run_start, run_len);
-
-				if (ret)
-					return ret;
-				run_len = 0;
-			}
-			if (!(bits >> b))
-				break;
-		}
-	}
-	return 0;
-}
-
 struct protect_ctx {
 	int uffd;
 	uint64_t base;
@@ -198,16 +166,16 @@ static int harvest_sync(struct vmig_ram *ram, vmig_range_fn fn, void *arg)
 		pthread_mutex_lock(&p->wp_lock);
 		for (w = 0; w < words; w++)
 			p->taken[reg][w] = atomic_exchange(&p->dirty[reg][w], 0);
-		for_each_run(p->taken[reg], words, reg, count_run, &pc);
+		ram_for_each_run(p->taken[reg], r->pages, reg, count_run, &pc);
 		if (pc.runs > 64)
 			ret = uffd_wp(p->uffd, r->vmm_addr, r->pages << RAM_PAGE_SHIFT, true);
 		else if (pc.runs)
-			ret = for_each_run(p->taken[reg], words, reg, protect_run, &pc);
+			ret = ram_for_each_run(p->taken[reg], r->pages, reg, protect_run, &pc);
 		pthread_mutex_unlock(&p->wp_lock);
 		if (!pc.runs)
 			continue;
 		if (!ret)
-			ret = for_each_run(p->taken[reg], words, reg, fn, arg);
+			ret = ram_for_each_run(p->taken[reg], r->pages, reg, fn, arg);
 		if (ret)
 			return ret;
 	}

@@ -26,7 +26,6 @@ static void *receiver_thread(void *arg)
 	return NULL;
 }
 
-/* Wait for a main channel with an acceptable handshake. */
 /*
  * Postcopy from the start: no page comes before the switch, so guest RAM
  * allocated ahead (--prefault, the default) goes now, while the guest still
@@ -49,6 +48,7 @@ static int release_prefaulted(struct dest *d)
 	return 0;
 }
 
+/* Wait for a main channel with an acceptable handshake. */
 int dest_accept_session(struct dest *d)
 {
 	const struct dest_opts *o = d->o;

@@ -50,8 +50,8 @@ start_source() {
 	t0=$(now)
 	rm -f "$QEMU_WORK/$1.ram"
 	qemu_start "$1" "$QEMU_WORK/$1.ram" || return 1
-	if ! qemu_wait_console "$1" '^WL-READY' 600 >/dev/null; then
-		echo "# $1: the workload did not start; console tail:"
+	if ! qemu_wait_console "$1" '^WL-READY' 300 >/dev/null; then
+		echo "# $1: the inner guest did not reach its workload in 300 s; console tail:"
 		tail -n 20 "$QEMU_WORK/$1/console.log" | sed 's/^/#   /'
 		return 1
 	fi

@@ -123,8 +123,8 @@ start_pair() {
 	region src
 	region dst
 	qemu_start src $regions/src "$@" || return 1
-	if ! qemu_wait_console src '^WL-READY' 600 >/dev/null; then
-		echo "# the source guest did not get its workload ready"
+	if ! qemu_wait_console src '^WL-READY' 300 >/dev/null; then
+		echo "# src: the inner guest did not reach its workload in 300 s"
 		dump $QEMU_WORK/src/console.log
 		return 1
 	fi

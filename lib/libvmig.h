@@ -615,6 +615,13 @@ void vmig_ram_stats(const struct vmig_ram *ram, struct vmig_ram_stats *st);
  * write to any page, sent or not).
  */
 int vmig_ram_redirtied(struct vmig_ram *ram, uint64_t *pages);
+/*
+ * Source, kmod backend: the pages the module has write-protected in these
+ * regions since they were created (struct vmig_stats' pages_protected,
+ * summed): every protection walk, a harvest's or a CLEAR's.  Read it twice
+ * to learn what a stretch of the migration cost.  -ENOTSUP elsewhere.
+ */
+int vmig_ram_pages_protected(struct vmig_ram *ram, uint64_t *pages);
 
 /*
  * Destination, postcopy: the guest runs here while pages are missing, and

@@ -318,6 +318,11 @@ int vmig_ram_redirtied(struct vmig_ram *ram, uint64_t *pages)
 	return ram->ops->redirtied ? ram->ops->redirtied(ram, pages) : -ENOTSUP;
 }
 
+int vmig_ram_pages_protected(struct vmig_ram *ram, uint64_t *pages)
+{
+	return ram->ops->pages_protected ? ram->ops->pages_protected(ram, pages) : -ENOTSUP;
+}
+
 void vmig_ram_close(struct vmig_ram *ram)
 {
 	if (!ram)

@@ -41,6 +41,8 @@ struct ram_ops {
 	const char *(*track_name)(const struct vmig_ram *ram);
 	/* Optional (NULL: -ENOTSUP): see vmig_ram_redirtied(). */
 	int (*redirtied)(struct vmig_ram *ram, uint64_t *pages);
+	/* Optional (NULL: -ENOTSUP): see vmig_ram_pages_protected(). */
+	int (*pages_protected)(struct vmig_ram *ram, uint64_t *pages);
 
 	/* Postcopy destination (NULL: the backend has none; -ENOTSUP). */
 	const struct ram_pc_ops *pc;

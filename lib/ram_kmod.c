@@ -370,6 +370,21 @@ static int kmod_redirtied(struct vmig_ram *ram, uint64_t *pages)
 	return 0;
 }
 
+static int kmod_pages_protected(struct vmig_ram *ram, uint64_t *pages)
+{
+	unsigned int reg;
+
+	*pages = 0;
+	for (reg = 0; reg < ram->nr_regions; reg++) {
+		struct vmig_stats st;
+
+		if (ioctl(ram->regions[reg].fd, VMIG_GET_STATS, &st))
+			return -errno;
+		*pages += st.pages_protected;
+	}
+	return 0;
+}
+
 static const char *kmod_track_name(const struct vmig_ram *ram)
 {
 	const struct kmod_priv *p = ram->priv;
@@ -401,6 +416,7 @@ static const struct ram_ops kmod_ops = {
 	.prepare_send = kmod_prepare_send,
 	.track_name = kmod_track_name,
 	.redirtied = kmod_redirtied,
+	.pages_protected = kmod_pages_protected,
 	.pc = &ram_kmod_pc_ops,
 };
 

@@ -179,9 +179,13 @@ void report_print_text(const struct report *r, FILE *f)
 			r->rounds == 1 ? "" : "s", r->stalled ? " (stalled)" : "");
 		if (r->switchover[0])
 			fprintf(f, "  switchover:  %s\n", r->switchover);
-		fprintf(f, "  tracking:    %llu harvests in %.1f ms, %llu write faults resolved\n",
+		fprintf(f, "  tracking:    %llu harvests in %.1f ms, %llu write faults resolved",
 			(unsigned long long)r->harvests, r->harvest_ns / 1e6,
 			(unsigned long long)r->wp_faults);
+		if (r->protected_known)
+			fprintf(f, "; %llu pages write-protected after the stop",
+				(unsigned long long)r->protected_after_stop);
+		fprintf(f, "\n");
 	}
 	print_pc_text(r, f);
 }
@@ -224,6 +228,9 @@ void report_print_json(const struct report *r, FILE *f)
 		thr, r->bandwidth, r->dirty_rate, r->expected_downtime_ms,
 		(unsigned long long)r->wp_faults, (unsigned long long)r->harvests,
 		r->harvest_ns / 1e6, r->cpu_s, r->prefault_ns / 1e6, r->prefault_cpu_s);
+	if (r->protected_known)
+		fprintf(f, ",\"protected_after_stop\":%llu",
+			(unsigned long long)r->protected_after_stop);
 	fprintf(f, ",\"downtime_parts_ms\":{\"stop\":%.3f,\"final_pages\":%.3f,"
 		"\"device_save\":%.3f,\"transfer\":%.3f,\"load\":%.3f,\"resume\":%.3f},"
 		"\"devices\":%u,\"device_bytes\":%llu,\"device_buffer_peak\":%llu,"

@@ -52,6 +52,9 @@ struct report {
 	double dirty_rate;		/* bytes/s at the last harvest */
 	double expected_downtime_ms;
 	uint64_t wp_faults, harvests, harvest_ns;
+	/* kmod: pages the module write-protected from the stop to the end (the last harvest's) */
+	bool protected_known;
+	uint64_t protected_after_stop;
 	/* device state, free-page hints, the parts of the downtime */
 	unsigned int devices;
 	uint64_t device_bytes, device_buffer_peak, free_pages;

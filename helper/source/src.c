@@ -177,6 +177,9 @@ int src_stop_vm(struct src *s)
 	/* No precopy round follows a stop (a failure ends the migration): see send_chan_freeze. */
 	for (i = 0; i < s->ses.nr_chans; i++)
 		send_chan_freeze(&s->chans[i]);
+	/* From here the module protects only what the last harvest asks for (the report says). */
+	if (!s->protected_known)
+		s->protected_known = !vmig_ram_pages_protected(s->ram, &s->protected_at_stop);
 	return s->tracking ? src_harvest(s) : 0;
 }
 
@@ -348,6 +351,11 @@ void src_collect(struct src *s)
 		s->rep->wp_faults = st.wp_faults;
 		s->rep->harvests = st.harvests;
 		s->rep->harvest_ns = st.harvest_ns;
+		if (s->protected_known &&
+		    !vmig_ram_pages_protected(s->ram, &s->rep->protected_after_stop)) {
+			s->rep->protected_after_stop -= s->protected_at_stop;
+			s->rep->protected_known = true;
+		}
 	}
 }
 

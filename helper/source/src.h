@@ -48,6 +48,9 @@ struct src {
 	bool vm_stopped;		/* stopped by us: resume it if we fail */
 	bool tracking;			/* dirty tracking on (src_setup) */
 	uint64_t harvest_cost_ns;	/* the latest harvest */
+	/* The module's pages_protected at the stop (vmig_ram_pages_protected), if it has one. */
+	bool protected_known;
+	uint64_t protected_at_stop;
 };
 
 /* A range_vec's callback for vmig_ram_* listings: append, merging neighbours. */

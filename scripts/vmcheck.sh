@@ -24,9 +24,10 @@
 # the -o LOG file as it comes), then one "ok"/"not ok" line each for the
 # guest's own checks.  A boot whose console stalls (see boot() below) is
 # run once more; with VMCHECK_RETRY=1 also one that failed the way nested
-# KVM under multi-threaded TCG fails here (see env_failure below).  Exits non-zero on any failed test, a test that
-# timed out or exited non-zero, a missing end marker (guest hung or
-# crashed), or a BUG/WARNING/Oops-class line in the guest's kernel log.
+# KVM under multi-threaded TCG fails here (see env_failure below).  Exits
+# non-zero on any failed test, a test that timed out or exited non-zero, a
+# missing end marker (guest hung or crashed), or a BUG/WARNING/Oops-class
+# line in the guest's kernel log.
 set -uo pipefail
 
 mem=1G cpus=2 tmo=300 log= accel=tcg

@@ -76,7 +76,7 @@ migrate() {
 	if [ "$pc" = 1 ]; then
 		qmp_ok "$src" migrate-start-postcopy || return 1
 	fi
-	r=$(qemu_wait_migration "$src" 900)
+	r=$(qemu_wait_migration "$src" 300)
 	st=$?
 	echo "# $src -> $dst in $(secs "$t0" "$(now)") s: total-time $(qmp_field "$r" total-time) ms," \
 		"downtime $(qmp_field "$r" downtime) ms, transferred $(qmp_field "$r" transferred) B"
@@ -104,7 +104,7 @@ only_destination_runs() {
 # verifies NAME: a full pass over every page, kernel log clean.
 verifies() {
 	verify_seq=$((verify_seq + 1))
-	qemu_verify "$1" $verify_seq 900
+	qemu_verify "$1" $verify_seq 240
 }
 
 # keeps_writing NAME: the writes counter moves on after the last verify.
@@ -135,7 +135,7 @@ catches_corruption() {
 	echo "# $1: overwriting guest frame $pfn in $1.ram"
 	dd if=/dev/urandom of="$QEMU_WORK/$1.ram" bs=4096 seek="$pfn" count=1 conv=notrunc 2>/dev/null ||
 		return 1
-	qemu_verify "$1" 9001 900
+	qemu_verify "$1" 9001 240
 	rc=$?
 	# Exactly that page is bad (the random checker may have met it first).
 	[ $rc -eq 1 ] && grep -q '^WL-VERIFY 9001 FAIL .* bad=1 ' "$QEMU_WORK/$1/console.log"

@@ -88,7 +88,7 @@ verify_guest() {
 	vbad= verr=
 	from=$(qemu_console_lines "$1")
 	qemu_ctl "$1" "verify $2"
-	if ! qemu_wait_console "$1" "^WL-VERIFY $2 " 900 "$from" >/dev/null; then
+	if ! qemu_wait_console "$1" "^WL-VERIFY $2 " 240 "$from" >/dev/null; then
 		echo "# $1: no verification report $2; console tail:"
 		tail -n 10 "$con" | sed 's/^/#   /'
 		return 1

@@ -23,6 +23,9 @@
 #include "recovery.h"
 #include "util.h"
 
+/* How long a broken session's receivers get to read what they hold. */
+#define RX_SETTLE_MS	2000
+
 static int setup(struct dest *d)
 {
 	const struct dest_opts *o = d->o;
@@ -148,10 +151,20 @@ int dest_receive(const struct dest_opts *o, struct report *rep)
 			break;	/* not resumed in time: give up; or it had finished */
 		r = dest_run(&d);
 	}
-	/* The switch had begun (a POSTCOPY or a parked receiver), the guest not run. */
+	/*
+	 * The switch had begun (a POSTCOPY or a parked receiver), the guest not
+	 * run.  A receiver may not have read its marker yet when the main
+	 * channel broke (the source sent every marker before POSTCOPY): let
+	 * the receivers drain their sockets first, briefly (a channel whose
+	 * link is gone holds nothing more).
+	 */
 	if (r && !d.pc_running && d.pc_ready && o->recovery_timeout_ms > 0 && rec_transient(r) &&
-	    !vmig_ctl_lost(d.ctl) && (d.t_switch || __atomic_load_n(&d.pc.parked, __ATOMIC_RELAXED)))
-		dest_refuse_resume(&d);
+	    !vmig_ctl_lost(d.ctl)) {
+		if (!d.t_switch)
+			dest_rx_settle(&d, RX_SETTLE_MS);
+		if (d.t_switch || __atomic_load_n(&d.pc.parked, __ATOMIC_RELAXED))
+			dest_refuse_resume(&d);
+	}
 	progress_clear(&d.prog);
 	trace("dst: all placed");
 	if (!r && !d.pc_running) {

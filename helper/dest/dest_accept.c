@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "auth.h"
@@ -215,6 +216,22 @@ uint64_t dest_rx_pages(struct dest *d)
 	return sum;
 }
 
+void dest_rx_settle(struct dest *d, int timeout_ms)
+{
+	struct timespec tick = { 0, 10 * 1000000L };
+	int waited;
+
+	for (waited = 0; waited < timeout_ms; waited += 10) {
+		unsigned int i, ended = 0;
+
+		for (i = 0; i < d->ses.nr_chans && d->rx; i++)
+			if (!d->rx[i].started || atomic_load(&d->rx[i].state))
+				ended++;
+		if (ended + __atomic_load_n(&d->pc.parked, __ATOMIC_RELAXED) >= d->ses.nr_chans)
+			return;
+		nanosleep(&tick, NULL);
+	}
+}
 
 void dest_rx_stop(struct dest *d)
 {

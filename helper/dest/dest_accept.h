@@ -13,6 +13,11 @@ int dest_accept_channels(struct dest *d);
 int dest_rx_check(struct dest *d, bool *all_ended);
 /* Pages the receivers have placed so far. */
 uint64_t dest_rx_pages(struct dest *d);
+/*
+ * Wait, at most timeout_ms, until each receiver has parked at its POSTCOPY
+ * marker or ended: what its socket held when the session broke is read.
+ */
+void dest_rx_settle(struct dest *d, int timeout_ms);
 /* Release parked receivers, stop and join them (idempotent). */
 void dest_rx_stop(struct dest *d);
 /*

@@ -97,6 +97,8 @@ timeout 60 "$VMIG" migrate $MIG_AUTH --vmm "$MIG_TMP/${p}src.sock" --attach --ti
 rc=$?
 check "switch lost, then the helper died: --attach learns the guest never ran there" \
 	test $rc -eq 1 -a -n "$(grep "never ran the guest" "$MIG_TMP/${p}m2.err")"
+[ $rc -eq 1 ] && grep -q "never ran the guest" "$MIG_TMP/${p}m2.err" ||
+	dump "${p}m1.err" "${p}m2.err" "${p}ls.err" "${p}dg.err" "${p}sg.err"
 check "... and the source guest runs on with its memory intact" \
 	wait_for "$MIG_TMP/${p}sg.err" "memory intact after the failed migration: .* 0 errors" 20
 v="PID_${p}ls"

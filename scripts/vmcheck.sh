@@ -214,11 +214,14 @@ fi
 # this VM's own kernel froze (a soft lockup or an RCU stall of its CPUs,
 # an inner QEMU's vCPU or main thread on them), its CPU reset (QEMU gone
 # before the end marker, no panic or Oops printed: a triple fault under
-# -no-reboot), or an inner guest never reached its workload (its kernel
-# halted at boot).  A second such boot fails as it is.
+# -no-reboot), an inner guest never reached its workload (its kernel
+# halted at boot), or an inner guest reset itself with no panic on its
+# console (a triple fault: its QEMU exits under -no-reboot; qemu_lib.sh
+# says so), at boot or after a migration QEMU itself made.  A second such
+# boot fails as it is.
 env_failure() {	# prints what matched; 0 if the console shows one
 	local m
-	m=$(grep -m 1 -E 'watchdog: BUG: soft lockup|rcu: INFO: rcu_(preempt|sched) detected (stalls|expedited stalls)|inner guest did not reach its workload' "$out") &&
+	m=$(grep -m 1 -E 'watchdog: BUG: soft lockup|rcu: INFO: rcu_(preempt|sched) detected (stalls|expedited stalls)|inner guest did not reach its workload|inner guest reset itself, no panic' "$out") &&
 		{ echo "$m"; return 0; }
 	if [ "$qrc" != 124 ] && grep -q 'VMIG-BOOTED' "$out" && ! grep -q '^VMIG-ALL-DONE' "$out" &&
 	   ! grep -Eq 'Kernel panic|Oops|BUG:|general protection|invalid opcode' "$out"; then

@@ -4,17 +4,19 @@
 tap_n=0
 tap_failed=0
 
-# check NAME COMMAND...: pass if COMMAND exits 0.
+# check NAME COMMAND...: pass if COMMAND exits 0; returns what it passed
+# (so that "if check ...; then" runs what needs it only after a pass).
 check() {
 	local name=$1
 	shift
 	tap_n=$((tap_n + 1))
 	if "$@"; then
 		echo "ok $tap_n - $name"
-	else
-		echo "not ok $tap_n - $name"
-		tap_failed=$((tap_failed + 1))
+		return 0
 	fi
+	echo "not ok $tap_n - $name"
+	tap_failed=$((tap_failed + 1))
+	return 1
 }
 
 # skip NAME REASON

@@ -158,15 +158,16 @@ qmp() {
 	msg="{\"execute\":\"$cmd\""
 	[ -n "$args" ] && msg="$msg,\"arguments\":$args"
 	msg="$msg,\"id\":\"q$seq\"}"
-	if ! kill -0 "$(cat "$d/pid")" 2>/dev/null; then
-		echo "# qemu $1 is not running (for $cmd); its stderr:"
-		sed 's/^/#   /' "$d/qemu.err" | tail -n 10
+	if ! qemu_alive "$1"; then
+		echo "# qemu $1 is not running (for $cmd)"
+		qemu_gone "$1"
 		return 1
 	fi
 	echo "$msg" 1<>"$d/qmp.in"
 	reply=$(_qemu_wait_grep "$d/qmp.log" "\"id\": \"q$seq\"" "$tmo")
 	if [ -z "$reply" ]; then
 		echo "# qemu $1: no reply to $cmd in ${tmo} s"
+		qemu_diag "$1"
 		return 1
 	fi
 	echo "$reply"
@@ -239,7 +240,70 @@ qemu_console_lines() {
 }
 
 qemu_wait_console() {
-	_qemu_wait_grep "$QEMU_WORK/$1/console.log" "$2" "$3" "${4:-0}"
+	local d=$QEMU_WORK/$1 i=0 from=${4:-0} line
+	while [ $i -lt $(($3 * 10)) ]; do
+		line=$(tail -n +$((from + 1)) "$d/console.log" 2>/dev/null | grep -E -m 1 -- "$2" | tr -d "\r")
+		if [ -n "$line" ]; then
+			echo "$line"
+			return 0
+		fi
+		# A guest whose QEMU is gone prints nothing more: say so now,
+		# not at the timeout.
+		if [ $((i % 10)) = 0 ] && ! qemu_alive "$1"; then
+			qemu_gone "$1" >&2
+			return 1
+		fi
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
+
+# qemu_alive NAME: QEMU NAME's process runs (an exited one this shell has
+# not reaped yet still answers kill -0: its state says zombie).
+qemu_alive() {
+	local pid st
+	pid=$(cat "$QEMU_WORK/$1/pid" 2>/dev/null)
+	[ -n "$pid" ] && st=$(sed 's/^.*) \(.\).*/\1/' "/proc/$pid/stat" 2>/dev/null) &&
+		[ "$st" != Z ] && [ "$st" != X ]
+}
+
+# qemu_gone NAME: QEMU NAME has exited: say so, with its SHUTDOWN event (the
+# reason) and the end of its stderr, as "# " comments.  An inner guest that
+# reset itself with no panic on its console (under -no-reboot QEMU exits:
+# "guest-reset") says so in words vmcheck.sh knows (VMCHECK_RETRY).
+qemu_gone() {
+	local d=$QEMU_WORK/$1 ev
+	ev=$(grep -m 1 '"event": "SHUTDOWN"' "$d/qmp.log" | sed 's/.*"data": *//; s/}$//')
+	echo "# qemu $1 (pid $(cat "$d/pid" 2>/dev/null)) has exited; SHUTDOWN ${ev:-none}; its stderr:"
+	tail -n 15 "$d/qemu.err" | sed 's/^/#   /'
+	case $ev in
+	*'"guest-reset"'*)
+		if grep -Eq 'Kernel panic|Oops|BUG:|general protection|invalid opcode' "$d/console.log"; then
+			echo "# qemu $1: the guest kernel failed and reset (its console):"
+			grep -E -A 8 'Kernel panic|Oops|BUG:|general protection|invalid opcode' \
+				"$d/console.log" | head -n 30 | tr 'a-z:' 'A-Z;' | sed 's/^/#   /'
+		else
+			echo "# qemu $1: the inner guest reset itself, no panic on its console" \
+				"(a triple fault)"
+		fi ;;
+	esac
+}
+
+# qemu_diag NAME: what QEMU NAME is doing, for a failure's report: gone (and
+# why), or its threads (state, wait channel, kernel stack) and the end of
+# its stderr.
+qemu_diag() {
+	local d=$QEMU_WORK/$1 pid t
+	qemu_alive "$1" || { qemu_gone "$1"; return 0; }
+	pid=$(cat "$d/pid")
+	echo "# qemu $1 (pid $pid) runs; its threads:"
+	for t in /proc/"$pid"/task/*; do
+		echo "#   $(cat "$t/comm") $(sed 's/^.*) \(.\).*/\1/' "$t/stat") $(cat "$t/wchan" 2>/dev/null)"
+		sed -n '1,8s/^/#     /p' "$t/stack" 2>/dev/null
+	done
+	echo "# qemu $1: its stderr:"
+	tail -n 15 "$d/qemu.err" | sed 's/^/#   /'
 }
 
 qemu_ctl() {
@@ -255,6 +319,7 @@ qemu_verify() {
 	if [ -z "$line" ]; then
 		echo "# qemu $1: no verification report $2 in $3 s; console tail:"
 		tail -n 10 "$QEMU_WORK/$1/console.log" | sed 's/^/#   /'
+		qemu_alive "$1" && qemu_diag "$1"
 		return 2
 	fi
 	# The inner guest's kernel-log lines, upper-cased and ':' as ';': the

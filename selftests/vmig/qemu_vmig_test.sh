@@ -144,7 +144,7 @@ start_pair() {
 # wait_listen LOG PID: until that vmig listen listens (or is gone).
 wait_listen() {
 	local i=0
-	while [ $i -lt 1200 ] && ! grep -q 'waiting for a source' "$1" && kill -0 "$2" 2>/dev/null; do
+	while [ $i -lt 1200 ] && ! grep -qs 'waiting for a source' "$1" && kill -0 "$2" 2>/dev/null; do
 		sleep 0.1
 		i=$((i + 1))
 	done

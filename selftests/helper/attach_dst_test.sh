@@ -63,8 +63,8 @@ attach_dst_case() {
 	check "$name: the source guest was migrated away" \
 		grep -q "migrated away" "$MIG_TMP/${p}sg.err"
 	check "$name: both reports count the takeover as a recovery" \
-		json "$MIG_TMP/${p}m.out" "d['ok'] and d['postcopy']['recoveries'] >= 1" &&
-		json "$MIG_TMP/${p}l3.json" "d['ok'] and d['postcopy']['recoveries'] == 1"
+		json_both "$MIG_TMP/${p}m.out" "d['ok'] and d['postcopy']['recoveries'] >= 1" \
+		"$MIG_TMP/${p}l3.json" "d['ok'] and d['postcopy']['recoveries'] == 1"
 }
 
 SLOW="--postcopy-after 0 --max-bandwidth 4"

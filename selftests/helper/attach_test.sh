@@ -69,8 +69,8 @@ attach_case() {
 	check "$name: the source guest was migrated away" \
 		grep -q "migrated away" "$MIG_TMP/${p}sg.err"
 	check "$name: both reports count one recovery" \
-		json "$MIG_TMP/${p}m3.json" "d['ok'] and d['postcopy']['recoveries'] == 1" &&
-		json "$MIG_TMP/${p}ls.out" "d['ok'] and d['postcopy']['recoveries'] == 1"
+		json_both "$MIG_TMP/${p}m3.json" "d['ok'] and d['postcopy']['recoveries'] == 1" \
+		"$MIG_TMP/${p}ls.out" "d['ok'] and d['postcopy']['recoveries'] == 1"
 }
 
 SLOW="--postcopy-after 0 --max-bandwidth 4"

@@ -129,6 +129,11 @@ json() {
 	python3 -c 'import json,sys; d=json.loads(open(sys.argv[1]).read().strip().splitlines()[-1]); sys.exit(0 if eval(sys.argv[2]) else 1)' "$1" "$2"
 }
 
+# json_both FILE1 EXPR1 FILE2 EXPR2: json on two reports (one check of both).
+json_both() {
+	json "$1" "$2" && json "$3" "$4"
+}
+
 # events FILE REGEX: every line parses as JSON, the last is the report, and
 # the names of the events before it, joined by spaces, match REGEX whole.
 events() {

@@ -26,6 +26,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -349,40 +350,44 @@ static int kmod_prepare_send(struct vmig_ram *ram, unsigned int reg, uint64_t fi
 	return 0;
 }
 
-/* manual-init: only CLEAR (just before sending) arms protection, so write faults are re-dirtied pages. */
-static int kmod_redirtied(struct vmig_ram *ram, uint64_t *pages)
+/*
+ * The sum of one VMIG_GET_STATS counter (a member's offset in struct
+ * vmig_stats) over the regions; only those logging when enabled_only.
+ */
+static int kmod_stat_sum(struct vmig_ram *ram, size_t field, bool enabled_only,
+			 uint64_t *sum)
 {
-	struct kmod_priv *p = ram->priv;
+	const struct kmod_priv *p = ram->priv;
 	unsigned int reg;
 
-	if (ram->mode == VMIG_TRACK_AUTO || p->dmode != VMIG_DIRTY_MODE_MANUAL_INIT)
-		return -ENOTSUP;
-	*pages = 0;
+	*sum = 0;
 	for (reg = 0; reg < ram->nr_regions; reg++) {
 		struct vmig_stats st;
+		uint64_t v;
 
-		if (!p->enabled[reg])
+		if (enabled_only && !p->enabled[reg])
 			continue;
 		if (ioctl(ram->regions[reg].fd, VMIG_GET_STATS, &st))
 			return -errno;
-		*pages += st.write_faults;
+		memcpy(&v, (const char *)&st + field, sizeof(v));
+		*sum += v;
 	}
 	return 0;
 }
 
+/* manual-init: only CLEAR (just before sending) arms protection, so write faults are re-dirtied pages. */
+static int kmod_redirtied(struct vmig_ram *ram, uint64_t *pages)
+{
+	struct kmod_priv *p = ram->priv;
+
+	if (ram->mode == VMIG_TRACK_AUTO || p->dmode != VMIG_DIRTY_MODE_MANUAL_INIT)
+		return -ENOTSUP;
+	return kmod_stat_sum(ram, offsetof(struct vmig_stats, write_faults), true, pages);
+}
+
 static int kmod_pages_protected(struct vmig_ram *ram, uint64_t *pages)
 {
-	unsigned int reg;
-
-	*pages = 0;
-	for (reg = 0; reg < ram->nr_regions; reg++) {
-		struct vmig_stats st;
-
-		if (ioctl(ram->regions[reg].fd, VMIG_GET_STATS, &st))
-			return -errno;
-		*pages += st.pages_protected;
-	}
-	return 0;
+	return kmod_stat_sum(ram, offsetof(struct vmig_stats, pages_protected), false, pages);
 }
 
 static const char *kmod_track_name(const struct vmig_ram *ram)

@@ -617,11 +617,11 @@ static long vmig_dirty_disable(struct vmig_region *r)
 	return 0;
 }
 
-/* Check a range against the region; see struct vmig_dirty_log. */
+/* Check the flags and the range against the region; see struct vmig_dirty_log. */
 static int vmig_dirty_check_range(struct vmig_region *r,
-				  const struct vmig_dirty_log *arg)
+				  const struct vmig_dirty_log *arg, u64 flags_ok)
 {
-	if (arg->reserved)
+	if (arg->flags & ~flags_ok)
 		return -EINVAL;
 	if (!arg->num_pages || arg->first_page % 64)
 		return -EINVAL;
@@ -647,7 +647,7 @@ static int vmig_dirty_check_range(struct vmig_region *r,
  * it; vmig_dirty_locked() checks the state again under the lock.
  */
 static long vmig_dirty_log_begin(struct vmig_region *r, void __user *argp,
-				 struct vmig_dirty_log *arg, u32 need)
+				 struct vmig_dirty_log *arg, u32 need, u64 flags_ok)
 {
 	struct vmig_dirty_log __user *uarg = argp;
 	long ret;
@@ -658,7 +658,7 @@ static long vmig_dirty_log_begin(struct vmig_region *r, void __user *argp,
 		return -ENOENT;
 	if ((READ_ONCE(r->dirty.flags) & need) != need)
 		return -EINVAL;
-	ret = vmig_dirty_check_range(r, arg);
+	ret = vmig_dirty_check_range(r, arg, flags_ok);
 	if (ret)
 		return ret;
 	if (put_user(0ULL, &uarg->dirty))
@@ -722,7 +722,7 @@ static long vmig_dirty_get(struct vmig_region *r, void __user *argp)
 	long ret;
 	u64 t0, gen;
 
-	ret = vmig_dirty_log_begin(r, argp, &arg, 0);
+	ret = vmig_dirty_log_begin(r, argp, &arg, 0, VMIG_DIRTY_LOG_FLAGS_ALL);
 	if (ret < 0)
 		return ret;
 	bytes = ret;
@@ -744,7 +744,9 @@ static long vmig_dirty_get(struct vmig_region *r, void __user *argp)
 		vmig_dirty_clean_record(r, arg.first_page, bits, arg.num_pages);
 	for (w = 0; w < nwords; w++)
 		bits[w] |= xchg(&bitmap[arg.first_page / 64 + w], 0);
-	if (!(r->dirty.flags & (VMIG_DIRTY_MANUAL_PROTECT | VMIG_DIRTY_HWDIRTY))) {
+	/* The default mode re-arms what it took, unless this is the last harvest. */
+	if (!(r->dirty.flags & (VMIG_DIRTY_MANUAL_PROTECT | VMIG_DIRTY_HWDIRTY)) &&
+	    !(arg.flags & VMIG_DIRTY_LOG_FINAL)) {
 		ret = vmig_dirty_protect(r, arg.first_page, bits, arg.num_pages);
 		if (ret < 0) {
 			/* Nothing is lost: the pages stay reported. */
@@ -785,7 +787,7 @@ static long vmig_dirty_clear(struct vmig_region *r, void __user *argp)
 	long ret;
 	u64 t0;
 
-	ret = vmig_dirty_log_begin(r, argp, &arg, VMIG_DIRTY_MANUAL_PROTECT);
+	ret = vmig_dirty_log_begin(r, argp, &arg, VMIG_DIRTY_MANUAL_PROTECT, 0);
 	if (ret < 0)
 		return ret;
 	bytes = ret;

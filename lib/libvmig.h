@@ -582,6 +582,14 @@ int vmig_ram_for_each_data(struct vmig_ram *ram, unsigned int region, vmig_range
 /* Harvest pages written since the last harvest and re-protect them. */
 int vmig_ram_harvest(struct vmig_ram *ram, vmig_range_fn fn, void *arg);
 /*
+ * The last harvest, with the VMM stopped: the same, but what it reports
+ * need not be re-protected, and the kmod backend's protect mode does not
+ * (VMIG_DIRTY_LOG_FINAL, where the module offers it), which keeps that
+ * work out of the downtime.  A write after it may go unreported: no
+ * harvest may follow it.
+ */
+int vmig_ram_harvest_final(struct vmig_ram *ram, vmig_range_fn fn, void *arg);
+/*
  * Source: call just before reading pages for sending: those of
  * [first, first+num_pages) whose bit is set in bitmap (bit i: page
  * first+i).  first is a multiple of 64, num_pages too unless the range ends

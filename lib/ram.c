@@ -244,13 +244,23 @@ int vmig_ram_for_each_data(struct vmig_ram *ram, unsigned int region, vmig_range
 	return 0;
 }
 
-int vmig_ram_harvest(struct vmig_ram *ram, vmig_range_fn fn, void *arg)
+static int ram_harvest(struct vmig_ram *ram, vmig_range_fn fn, void *arg, bool final)
 {
 	if (ram->mode == VMIG_TRACK_AUTO)
 		return -EINVAL;
 	if (ram->mode == VMIG_TRACK_VMM)
 		return vmm_log_harvest(ram, fn, arg);
-	return ram->ops->harvest(ram, fn, arg);
+	return ram->ops->harvest(ram, fn, arg, final);
+}
+
+int vmig_ram_harvest(struct vmig_ram *ram, vmig_range_fn fn, void *arg)
+{
+	return ram_harvest(ram, fn, arg, false);
+}
+
+int vmig_ram_harvest_final(struct vmig_ram *ram, vmig_range_fn fn, void *arg)
+{
+	return ram_harvest(ram, fn, arg, true);
 }
 
 int vmig_ram_prepare_send(struct vmig_ram *ram, unsigned int region, uint64_t first,

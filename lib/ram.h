@@ -28,7 +28,8 @@ struct ram_pc_ops;
 struct ram_ops {
 	const char *name;
 	int (*track_start)(struct vmig_ram *ram, enum vmig_track mode, int timeout_ms);
-	int (*harvest)(struct vmig_ram *ram, vmig_range_fn fn, void *arg);
+	/* final: vmig_ram_harvest_final() (may skip re-arming; may ignore it). */
+	int (*harvest)(struct vmig_ram *ram, vmig_range_fn fn, void *arg, bool final);
 	/* Precopy (guest stopped): copy, src NULL: zero; ram_place_copy for both. */
 	int (*place)(struct vmig_ram *ram, unsigned int region, uint64_t page,
 		     const void *src, uint64_t num_pages);

@@ -44,6 +44,7 @@ struct kmod_priv {
 	bool initial_taken[VMM_MAX_REGIONS];	/* manual-init: the bulk GET ran */
 	uint64_t *bm[VMM_MAX_REGIONS];		/* one harvest's bits */
 	unsigned char *vec[VMM_MAX_REGIONS];	/* mincore() */
+	bool no_final;				/* the module lacks VMIG_DIRTY_LOG_FINAL */
 };
 
 static const char *const mode_names[] = {
@@ -178,15 +179,25 @@ static bool manual(const struct kmod_priv *p)
 	return p->dmode == VMIG_DIRTY_MODE_MANUAL_INIT || p->dmode == VMIG_DIRTY_MODE_MANUAL;
 }
 
-static int kmod_get(struct vmig_ram *ram, unsigned int reg)
+/*
+ * VMIG_GET_DIRTY_LOG of a whole region; final: VMIG_DIRTY_LOG_FINAL (a
+ * module without it refuses the flag with -EINVAL: asked again without it).
+ */
+static int kmod_get(struct vmig_ram *ram, unsigned int reg, bool final)
 {
 	struct kmod_priv *p = ram->priv;
 	struct vmig_dirty_log log = {
 		.first_page = 0, .num_pages = ram->regions[reg].pages,
 		.bitmap = (uintptr_t)p->bm[reg],
+		.flags = final && !p->no_final ? VMIG_DIRTY_LOG_FINAL : 0,
 	};
 
 	while (ioctl(ram->regions[reg].fd, VMIG_GET_DIRTY_LOG, &log)) {
+		if (errno == EINVAL && log.flags) {
+			p->no_final = true;
+			log.flags = 0;
+			continue;
+		}
 		if (errno != EINTR)
 			return -errno;
 	}
@@ -296,7 +307,7 @@ static int kmod_for_each_data(struct vmig_ram *ram, unsigned int reg, vmig_range
 	}
 	if (p->enabled[reg] && p->dmode == VMIG_DIRTY_MODE_MANUAL_INIT &&
 	    !p->initial_taken[reg]) {
-		ret = kmod_get(ram, reg);
+		ret = kmod_get(ram, reg, false);
 		if (ret)
 			return ret;
 		p->initial_taken[reg] = true;
@@ -311,7 +322,7 @@ static int kmod_for_each_data(struct vmig_ram *ram, unsigned int reg, vmig_range
 	}
 }
 
-static int kmod_harvest(struct vmig_ram *ram, vmig_range_fn fn, void *arg)
+static int kmod_harvest(struct vmig_ram *ram, vmig_range_fn fn, void *arg, bool final)
 {
 	struct kmod_priv *p = ram->priv;
 	uint64_t t0 = now_ns(), faults = 0;
@@ -321,7 +332,7 @@ static int kmod_harvest(struct vmig_ram *ram, vmig_range_fn fn, void *arg)
 	for (reg = 0; reg < ram->nr_regions && !ret; reg++) {
 		struct vmig_stats st;
 
-		ret = kmod_get(ram, reg);
+		ret = kmod_get(ram, reg, final);
 		if (!ret)
 			ret = for_each_run(p->bm[reg], NULL, ram->regions[reg].pages, reg, fn, arg);
 		if (!ioctl(ram->regions[reg].fd, VMIG_GET_STATS, &st))

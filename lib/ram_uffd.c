@@ -227,11 +227,13 @@ static int harvest_async(struct vmig_ram *ram, vmig_range_fn fn, void *arg)
 	return 0;
 }
 
-static int uffd_harvest(struct vmig_ram *ram, vmig_range_fn fn, void *arg)
+/* final is not used: this backend re-protects as it scans either way. */
+static int uffd_harvest(struct vmig_ram *ram, vmig_range_fn fn, void *arg, bool final)
 {
 	uint64_t t0 = now_ns();
 	int ret;
 
+	(void)final;
 	ret = ram->mode == VMIG_TRACK_ASYNC ? harvest_async(ram, fn, arg) :
 					      harvest_sync(ram, fn, arg);
 	ram->stats.harvests++;

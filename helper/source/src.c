@@ -154,13 +154,19 @@ int src_send_round_info(struct src *s, unsigned int round, uint64_t pages)
 	return r ? fail(s, r, "main channel: %s", s->ses.main.err) : 0;
 }
 
-int src_harvest(struct src *s)
+static int harvest(struct src *s, bool final)
 {
 	uint64_t t = now_ns();
-	int r = vmig_ram_harvest(s->ram, range_add, &s->dirty);
+	int r = final ? vmig_ram_harvest_final(s->ram, range_add, &s->dirty) :
+			vmig_ram_harvest(s->ram, range_add, &s->dirty);
 
 	s->harvest_cost_ns = now_ns() - t;
 	return r ? fail(s, r, "dirty harvest failed: %s", strerror(-r)) : 0;
+}
+
+int src_harvest(struct src *s)
+{
+	return harvest(s, false);
 }
 
 int src_stop_vm(struct src *s)
@@ -177,10 +183,14 @@ int src_stop_vm(struct src *s)
 	/* No precopy round follows a stop (a failure ends the migration): see send_chan_freeze. */
 	for (i = 0; i < s->ses.nr_chans; i++)
 		send_chan_freeze(&s->chans[i]);
-	/* From here the module protects only what the last harvest asks for (the report says). */
+	/*
+	 * The last harvest: no harvest follows a stop, so it re-arms nothing,
+	 * and the frozen channels CLEAR nothing either (the report counts
+	 * what the module protected from here: none).
+	 */
 	if (!s->protected_known)
 		s->protected_known = !vmig_ram_pages_protected(s->ram, &s->protected_at_stop);
-	return s->tracking ? src_harvest(s) : 0;
+	return s->tracking ? harvest(s, true) : 0;
 }
 
 int src_send_devstate(struct src *s)

@@ -228,6 +228,43 @@ TEST_F(dirty, stats_count_faults_harvests_and_protection)
 		EXPECT_EQ(st0.clear_calls + 1, st.clear_calls);
 }
 
+/*
+ * VMIG_DIRTY_LOG_FINAL: the last harvest reports the same pages but
+ * protects none of them; in the default mode a page it reported is then
+ * written without a fault and not reported again (nothing re-armed), as in
+ * the manual modes, where GET never protects; HWDIRTY sees the write in
+ * the page tables as always.
+ */
+TEST_F(dirty, final_harvest_reports_and_protects_nothing)
+{
+	struct vmig_dirty_log log = { .first_page = 0, .num_pages = NPAGES,
+				      .bitmap = (uintptr_t)self->bm,
+				      .flags = VMIG_DIRTY_LOG_FINAL };
+	struct vmig_stats st0, st1, st2;
+	uint64_t want[NPAGES / 64], n = 0, dirty;
+
+	write_pattern(self->map, self->ps, EVERY_3RD, 7, want);
+	for (int i = 0; i < NPAGES; i++)
+		n += vmig_bit(want, i);
+	ASSERT_EQ(0, vmig_region_stats(self->fd, &st0));
+	ASSERT_EQ(0, ioctl(self->fd, VMIG_GET_DIRTY_LOG, &log));
+	ASSERT_EQ(0, vmig_region_stats(self->fd, &st1));
+	EXPECT_EQ(n, log.dirty);
+	EXPECT_EQ(-1, first_difference(want, self->bm));
+	EXPECT_EQ(st0.pages_protected, st1.pages_protected);
+
+	/* The same pages once more. */
+	write_pattern(self->map, self->ps, EVERY_3RD, 8, want);
+	ASSERT_EQ(0, vmig_region_stats(self->fd, &st2));
+	ASSERT_EQ(0, vmig_dirty_get(self->fd, 0, NPAGES, self->bm, &dirty));
+	if (variant->flags & VMIG_DIRTY_HWDIRTY) {
+		EXPECT_EQ(n, dirty);
+	} else {
+		EXPECT_EQ(st1.write_faults, st2.write_faults);
+		EXPECT_EQ(0, dirty);
+	}
+}
+
 /* ---- no lost write under concurrency ------------------------------- */
 
 struct race {
@@ -482,11 +519,11 @@ FIXTURE_TEARDOWN(bad)
 }
 
 static int get_log(int fd, uint64_t first, uint64_t num, uint64_t bitmap,
-		   uint64_t reserved)
+		   uint64_t flags)
 {
 	struct vmig_dirty_log log = {
 		.first_page = first, .num_pages = num, .bitmap = bitmap,
-		.reserved = reserved,
+		.flags = flags,
 	};
 
 	return ioctl(fd, VMIG_GET_DIRTY_LOG, &log) ? -errno : 0;
@@ -558,9 +595,16 @@ TEST_F(bad, overflowing_range_is_einval)
 	EXPECT_UNCHANGED();
 }
 
-TEST_F(bad, reserved_field_is_einval)
+TEST_F(bad, unknown_flags_are_einval)
 {
-	EXPECT_EQ(-EINVAL, get_log(self->fd, 0, 64, BM, 1));
+	struct vmig_dirty_log log = { .first_page = 0, .num_pages = 64, .bitmap = BM,
+				      .flags = VMIG_DIRTY_LOG_FINAL };
+
+	EXPECT_EQ(-EINVAL, get_log(self->fd, 0, 64, BM, VMIG_DIRTY_LOG_FINAL << 1));
+	EXPECT_EQ(-EINVAL, get_log(self->fd, 0, 64, BM, 1ULL << 63));
+	/* CLEAR takes no flag. */
+	EXPECT_EQ(-1, ioctl(self->fd, VMIG_CLEAR_DIRTY_LOG, &log));
+	EXPECT_EQ(EINVAL, errno);
 	EXPECT_UNCHANGED();
 }
 

@@ -124,6 +124,7 @@
 #define VMIG_FEATURE_POSTCOPY_MODE	_BITULL(7) /* POSTCOPY_ENABLE/DISABLE, DISCARD */
 #define VMIG_FEATURE_REGIONFS		_BITULL(8) /* regions by path: vmigfs */
 #define VMIG_FEATURE_REQUEUE		_BITULL(9) /* VMIG_REQUEUE */
+#define VMIG_FEATURE_DIRTY_LOG_FINAL	_BITULL(10) /* VMIG_DIRTY_LOG_FINAL */
 
 /**
  * struct vmig_api - what this module speaks (VMIG_GET_API)
@@ -235,6 +236,15 @@ struct vmig_global_stats {
  *	fault or whose dirty page-table entry went away (munmap,
  *	MADV_DONTNEED, exit, page migration).  CLEAR is refused.
  *
+ * The last harvest of a migration, with every writer stopped, need not
+ * re-arm anything: VMIG_GET_DIRTY_LOG with VMIG_DIRTY_LOG_FINAL in
+ * vmig_dirty_log.flags harvests as above but (default mode) leaves the
+ * pages it reports writable, so the write-protection work is not done
+ * inside the downtime.  A later write to such a page is not reported:
+ * call it only when no harvest is to follow, or harvest those pages by
+ * other means.  In the manual modes GET protects nothing anyway and in
+ * HWDIRTY it cleans as always: there the flag changes nothing.
+ *
  * VMIG_DIRTY_DISABLE stops logging and frees the bitmap; data and mappings
  * stay; a page still write-protected takes one more (unlogged) fault.
  *
@@ -275,10 +285,11 @@ struct vmig_dirty_enable {
  *		past num_pages ignored).
  * @dirty:	out: pages set in the returned bitmap (GET); pages given to
  *		CLEAR, whose bits were cleared and protection re-armed.
- * @reserved:	zero.
+ * @flags:	GET: VMIG_DIRTY_LOG_FINAL or zero (modules without
+ *		VMIG_FEATURE_DIRTY_LOG_FINAL: zero); CLEAR: zero.
  *
- * Both fail with -ENOENT while logging is off; -EINVAL for a non-zero
- * @reserved or a bad range (unaligned, empty, past the end, overflowing);
+ * Both fail with -ENOENT while logging is off; -EINVAL for unknown @flags
+ * or a bad range (unaligned, empty, past the end, overflowing);
  * -EFAULT for a bad @bitmap or argument address.  CLEAR without
  * MANUAL_PROTECT: -EINVAL.  A failed call changes nothing: GET checks
  * that it can write @bitmap before it takes any bit.
@@ -288,8 +299,11 @@ struct vmig_dirty_log {
 	__u64 num_pages;
 	__u64 bitmap;
 	__u64 dirty;
-	__u64 reserved;
+	__u64 flags;
 };
+
+#define VMIG_DIRTY_LOG_FINAL		_BITULL(0)
+#define VMIG_DIRTY_LOG_FLAGS_ALL	VMIG_DIRTY_LOG_FINAL
 
 /*
  * Postcopy

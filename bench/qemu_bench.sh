@@ -110,10 +110,8 @@ guest_window() {
 # One guest, booted once; vm$N names the QEMU it runs in now.
 t0=$(now)
 cur=vm0
-qemu_start $cur "$QEMU_WORK/$cur.ram" || exit 1
-if ! qemu_wait_console $cur '^WL-READY' 900 >/dev/null; then
+if ! qemu_boot $cur "$QEMU_WORK/$cur.ram" 900; then
 	echo "qemu_bench: the guest's workload did not start"
-	tail -n 20 "$QEMU_WORK/$cur/console.log"
 	exit 1
 fi
 echo "# guest: $QEMU_MEM, ${QEMU_SMP:-1} vCPU, on $(qemu_accel $cur), ready in" \

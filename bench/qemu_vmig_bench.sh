@@ -143,8 +143,9 @@ rtt() {
 
 # start_src RAM [QEMU args]: the source guest with its workload ready.
 start_src() {
-	qemu_start src "$@" || return 1
-	qemu_wait_console src '^WL-READY' 900 >/dev/null || return 1
+	local ram=$1
+	shift
+	qemu_boot src "$ram" 900 "$@" || return 1
 	sleep 3	# the workload's writing loop settles
 }
 

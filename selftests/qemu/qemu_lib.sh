@@ -33,7 +33,12 @@
 #   qemu_wait_status NAME STATUS TIMEOUT     poll query-status
 #   qemu_wait_migration NAME TIMEOUT         poll query-migrate until it
 #       completes (0) or fails/cancels (1); prints the last reply
-#   qemu_wait_console NAME PATTERN TIMEOUT [FROM-LINE]
+#   qemu_boot NAME RAM TIMEOUT [QEMU-ARGS...]
+#       qemu_start, then wait for the guest's workload (WL-READY); a guest
+#       that reset itself during that boot with no panic is booted once more
+#   qemu_wait_console NAME PATTERN TIMEOUT [FROM-LINE]  (fails at once when
+#       QEMU is gone)
+#   qemu_diag NAME     why QEMU NAME exited, or what its threads are doing
 #   qemu_console_lines NAME                  line count of console.log
 #   qemu_ctl NAME LINE                       write LINE to the guest's ttyS1
 #   qemu_verify NAME SEQ TIMEOUT
@@ -247,10 +252,9 @@ qemu_wait_console() {
 			echo "$line"
 			return 0
 		fi
-		# A guest whose QEMU is gone prints nothing more: say so now,
-		# not at the timeout.
+		# A guest whose QEMU is gone prints nothing more: fail now,
+		# not at the timeout (the caller says why: qemu_diag).
 		if [ $((i % 10)) = 0 ] && ! qemu_alive "$1"; then
-			qemu_gone "$1" >&2
 			return 1
 		fi
 		sleep 0.1
@@ -274,11 +278,11 @@ qemu_alive() {
 # "guest-reset") says so in words vmcheck.sh knows (VMCHECK_RETRY).
 qemu_gone() {
 	local d=$QEMU_WORK/$1 ev
-	ev=$(grep -m 1 '"event": "SHUTDOWN"' "$d/qmp.log" | sed 's/.*"data": *//; s/}$//')
-	echo "# qemu $1 (pid $(cat "$d/pid" 2>/dev/null)) has exited; SHUTDOWN ${ev:-none}; its stderr:"
+	ev=$(grep -m 1 '"event": "SHUTDOWN"' "$d/qmp.log" | sed -n 's/.*"reason": *"\([^"]*\)".*/\1/p')
+	echo "# qemu $1 (pid $(cat "$d/pid" 2>/dev/null)) has exited; SHUTDOWN reason: ${ev:-none}; its stderr:"
 	tail -n 15 "$d/qemu.err" | sed 's/^/#   /'
 	case $ev in
-	*'"guest-reset"'*)
+	guest-reset)
 		if grep -Eq 'Kernel panic|Oops|BUG:|general protection|invalid opcode' "$d/console.log"; then
 			echo "# qemu $1: the guest kernel failed and reset (its console):"
 			grep -E -A 8 'Kernel panic|Oops|BUG:|general protection|invalid opcode' \
@@ -306,6 +310,33 @@ qemu_diag() {
 	tail -n 15 "$d/qemu.err" | sed 's/^/#   /'
 }
 
+# qemu_reset_at_boot NAME: QEMU NAME exited because its guest reset with no
+# panic on its console.
+qemu_reset_at_boot() {
+	local d=$QEMU_WORK/$1
+	! qemu_alive "$1" && grep -q '"event": "SHUTDOWN".*"guest-reset"' "$d/qmp.log" &&
+		! grep -Eq 'Kernel panic|Oops|BUG:|general protection|invalid opcode' "$d/console.log"
+}
+
+qemu_boot() {
+	local name=$1 ram=$2 tmo=$3 try
+	shift 3
+	for try in 1 2; do
+		qemu_start "$name" "$ram" "$@" || return 1
+		qemu_wait_console "$name" '^WL-READY' "$tmo" >/dev/null && return 0
+		[ $try = 1 ] && qemu_reset_at_boot "$name" || break
+		# Nested KVM under multi-threaded TCG (docs/testing.md); before
+		# any migration, so a second boot tells nothing vmig did.
+		echo "# qemu $name: the guest reset during its boot with no panic on its" \
+			"console (a triple fault): booting it once more"
+		qemu_stop "$name"
+	done
+	echo "# qemu $name: the inner guest did not reach its workload in $tmo s; console tail:"
+	tail -n 20 "$QEMU_WORK/$name/console.log" | tr 'a-z:' 'A-Z;' | sed 's/^/#   /'
+	qemu_diag "$name"
+	return 1
+}
+
 qemu_ctl() {
 	echo "$2" 1<>"$QEMU_WORK/$1/ctl.in"
 }
@@ -319,7 +350,7 @@ qemu_verify() {
 	if [ -z "$line" ]; then
 		echo "# qemu $1: no verification report $2 in $3 s; console tail:"
 		tail -n 10 "$QEMU_WORK/$1/console.log" | sed 's/^/#   /'
-		qemu_alive "$1" && qemu_diag "$1"
+		qemu_diag "$1"
 		return 2
 	fi
 	# The inner guest's kernel-log lines, upper-cased and ':' as ';': the

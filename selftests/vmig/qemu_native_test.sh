@@ -49,12 +49,7 @@ start_source() {
 	local t0
 	t0=$(now)
 	rm -f "$QEMU_WORK/$1.ram"
-	qemu_start "$1" "$QEMU_WORK/$1.ram" || return 1
-	if ! qemu_wait_console "$1" '^WL-READY' 300 >/dev/null; then
-		echo "# $1: the inner guest did not reach its workload in 300 s; console tail:"
-		tail -n 20 "$QEMU_WORK/$1/console.log" | sed 's/^/#   /'
-		return 1
-	fi
+	qemu_boot "$1" "$QEMU_WORK/$1.ram" 300 || return 1
 	echo "# $1: booted on $(qemu_accel "$1") in $(secs "$t0" "$(now)") s:" \
 		"$(grep -m 1 '^WL-READY' "$QEMU_WORK/$1/console.log")"
 }
@@ -119,7 +114,7 @@ keeps_writing() {
 	sleep 2
 	from=$(qemu_console_lines "$1")
 	qemu_ctl "$1" "report $seq"
-	qemu_wait_console "$1" "^WL-REPORT $seq " 300 "$from" >/dev/null || return 1
+	qemu_wait_console "$1" "^WL-REPORT $seq " 300 "$from" >/dev/null || { qemu_diag "$1"; return 1; }
 	b=$(guest_writes "$1" $seq)
 	echo "# $1: writes $a -> $b"
 	[ -n "$a" ] && [ -n "$b" ] && [ "$b" -gt "$a" ]

@@ -91,6 +91,7 @@ verify_guest() {
 	if ! qemu_wait_console "$1" "^WL-VERIFY $2 " 240 "$from" >/dev/null; then
 		echo "# $1: no verification report $2; console tail:"
 		tail -n 10 "$con" | sed 's/^/#   /'
+		qemu_diag "$1"
 		return 1
 	fi
 	sleep 1	# the marker line may have been caught half written
@@ -122,12 +123,7 @@ region() {
 start_pair() {
 	region src
 	region dst
-	qemu_start src $regions/src "$@" || return 1
-	if ! qemu_wait_console src '^WL-READY' 300 >/dev/null; then
-		echo "# src: the inner guest did not reach its workload in 300 s"
-		dump $QEMU_WORK/src/console.log
-		return 1
-	fi
+	qemu_boot src $regions/src 300 "$@" || return 1
 	verify_guest src 0 || return 1
 	base=$verr
 	[ "$base" = 0 ] || echo "# the source guest's kernel log has $base error lines before any migration"

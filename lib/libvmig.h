@@ -583,10 +583,10 @@ int vmig_ram_for_each_data(struct vmig_ram *ram, unsigned int region, vmig_range
 int vmig_ram_harvest(struct vmig_ram *ram, vmig_range_fn fn, void *arg);
 /*
  * The last harvest, with the VMM stopped: the same, but what it reports
- * need not be re-protected, and the kmod backend's protect mode does not
- * (VMIG_DIRTY_LOG_FINAL, where the module offers it), which keeps that
- * work out of the downtime.  A write after it may go unreported: no
- * harvest may follow it.
+ * is not write-protected again (uffd: no re-arming in either mode; kmod:
+ * VMIG_DIRTY_LOG_FINAL where the module offers it), which keeps that work
+ * out of the downtime.  A write after it may go unreported, and a later
+ * harvest may report its pages again: no harvest may follow it.
  */
 int vmig_ram_harvest_final(struct vmig_ram *ram, vmig_range_fn fn, void *arg);
 /*

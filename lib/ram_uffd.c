@@ -152,7 +152,7 @@ static int protect_run(void *arg, unsigned int reg, uint64_t first, uint64_t n)
  * cheaper than one per run, and protecting a clean page again is harmless
  * (a write racing with it faults once more and is marked for next time).
  */
-static int harvest_sync(struct vmig_ram *ram, vmig_range_fn fn, void *arg)
+static int harvest_sync(struct vmig_ram *ram, vmig_range_fn fn, void *arg, bool final)
 {
 	struct uffd_priv *p = ram->priv;
 	unsigned int reg;
@@ -167,7 +167,9 @@ static int harvest_sync(struct vmig_ram *ram, vmig_range_fn fn, void *arg)
 		for (w = 0; w < words; w++)
 			p->taken[reg][w] = atomic_exchange(&p->dirty[reg][w], 0);
 		ram_for_each_run(p->taken[reg], r->pages, reg, count_run, &pc);
-		if (pc.runs > 64)
+		if (final)
+			;	/* the last harvest: nothing to re-arm */
+		else if (pc.runs > 64)
 			ret = uffd_wp(p->uffd, r->vmm_addr, r->pages << RAM_PAGE_SHIFT, true);
 		else if (pc.runs)
 			ret = ram_for_each_run(p->taken[reg], r->pages, reg, protect_run, &pc);
@@ -182,7 +184,8 @@ static int harvest_sync(struct vmig_ram *ram, vmig_range_fn fn, void *arg)
 	return 0;
 }
 
-static int harvest_async(struct vmig_ram *ram, vmig_range_fn fn, void *arg)
+/* final: scan without write-protecting what it finds (the last harvest). */
+static int harvest_async(struct vmig_ram *ram, vmig_range_fn fn, void *arg, bool final)
 {
 	struct uffd_priv *p = ram->priv;
 	unsigned int reg;
@@ -194,7 +197,8 @@ static int harvest_async(struct vmig_ram *ram, vmig_range_fn fn, void *arg)
 		while (start < end) {
 			struct pm_scan_arg a = {
 				.size = sizeof(a),
-				.flags = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
+				.flags = PM_SCAN_CHECK_WPASYNC |
+					 (final ? 0 : PM_SCAN_WP_MATCHING),
 				.start = start, .end = end,
 				.vec = (uintptr_t)p->vec, .vec_len = SCAN_VEC_LEN,
 				.category_mask = PAGE_IS_WRITTEN,
@@ -227,15 +231,13 @@ static int harvest_async(struct vmig_ram *ram, vmig_range_fn fn, void *arg)
 	return 0;
 }
 
-/* final is not used: this backend re-protects as it scans either way. */
 static int uffd_harvest(struct vmig_ram *ram, vmig_range_fn fn, void *arg, bool final)
 {
 	uint64_t t0 = now_ns();
 	int ret;
 
-	(void)final;
-	ret = ram->mode == VMIG_TRACK_ASYNC ? harvest_async(ram, fn, arg) :
-					      harvest_sync(ram, fn, arg);
+	ret = ram->mode == VMIG_TRACK_ASYNC ? harvest_async(ram, fn, arg, final) :
+					      harvest_sync(ram, fn, arg, final);
 	ram->stats.harvests++;
 	ram->stats.harvest_ns += now_ns() - t0;
 	ram->stats.wp_faults = atomic_load(&((struct uffd_priv *)ram->priv)->wp_faults);

@@ -132,6 +132,30 @@ TEST_F(ram, harvest_rearms_protection)
 	EXPECT_EQ(seen[10], 1);
 }
 
+/*
+ * The last harvest re-arms nothing: async, the pages it reported are still
+ * written at the next scan (not protected again); sync, a write to one of
+ * them takes no fault and is not seen.
+ */
+TEST_F(ram, final_harvest_rearms_nothing)
+{
+	self->guest[10 * PSZ] = 1;
+	self->guest[20 * PSZ] = 1;
+	memset(seen, 0, sizeof(seen));
+	ASSERT_EQ(vmig_ram_harvest_final(self->ram, note_range, NULL), 0);
+	EXPECT_EQ(count_seen(), 2);
+	EXPECT_EQ(seen[10], 1);
+	EXPECT_EQ(seen[20], 1);
+	self->guest[10 * PSZ] = 2;
+	ASSERT_EQ(harvest(self->ram), 0);
+	if (variant->mode == VMIG_TRACK_ASYNC) {
+		EXPECT_EQ(count_seen(), 2);
+		EXPECT_EQ(seen[20], 1);
+	} else {
+		EXPECT_EQ(count_seen(), 0);
+	}
+}
+
 TEST_F(ram, many_scattered_pages_are_all_found)
 {
 	int i, n = 0;

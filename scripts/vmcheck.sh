@@ -217,7 +217,8 @@ fi
 # -no-reboot), an inner guest never reached its workload (its kernel
 # halted at boot), or an inner guest reset itself with no panic on its
 # console (a triple fault: its QEMU exits under -no-reboot; qemu_lib.sh
-# says so), at boot or after a migration QEMU itself made.  A second such
+# says so in these words only where no vmig touched its memory: in its
+# boot, or after a migration QEMU itself made).  A second such
 # boot fails as it is.
 env_failure() {	# prints what matched; 0 if the console shows one
 	local m

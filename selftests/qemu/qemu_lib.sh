@@ -255,7 +255,12 @@ qemu_wait_console() {
 		# A guest whose QEMU is gone prints nothing more: fail now,
 		# not at the timeout (the caller says why: qemu_diag).
 		if [ $((i % 10)) = 0 ] && ! qemu_alive "$1"; then
-			return 1
+			# What it wrote before it went is read once more.
+			line=$(tail -n +$((from + 1)) "$d/console.log" 2>/dev/null |
+				grep -E -m 1 -- "$2" | tr -d "\r")
+			[ -n "$line" ] && echo "$line"
+			[ -n "$line" ]
+			return
 		fi
 		sleep 0.1
 		i=$((i + 1))
@@ -272,13 +277,26 @@ qemu_alive() {
 		[ "$st" != Z ] && [ "$st" != X ]
 }
 
+# qemu_shutdown_reason NAME: the reason of QEMU NAME's SHUTDOWN event, once
+# the reader of its QMP output has written all of it (it ends with QEMU).
+qemu_shutdown_reason() {
+	local d=$QEMU_WORK/$1 i=0
+	while kill -0 "$(cat "$d/reader.pid" 2>/dev/null)" 2>/dev/null && [ $i -lt 20 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	grep -m 1 '"event": "SHUTDOWN"' "$d/qmp.log" | sed -n 's/.*"reason": *"\([^"]*\)".*/\1/p'
+}
+
 # qemu_gone NAME: QEMU NAME has exited: say so, with its SHUTDOWN event (the
-# reason) and the end of its stderr, as "# " comments.  An inner guest that
-# reset itself with no panic on its console (under -no-reboot QEMU exits:
-# "guest-reset") says so in words vmcheck.sh knows (VMCHECK_RETRY).
+# reason) and the end of its stderr, as "# " comments.  A guest that reset
+# with no panic on its console (a triple fault; under -no-reboot QEMU
+# exits, "guest-reset") is named so; with QEMU_RESET_IS_ENV=1 (set where no
+# vmig touched that guest's memory: its own boot, QEMU's own migrations) in
+# the words vmcheck.sh's VMCHECK_RETRY knows as nested KVM under TCG failing.
 qemu_gone() {
 	local d=$QEMU_WORK/$1 ev
-	ev=$(grep -m 1 '"event": "SHUTDOWN"' "$d/qmp.log" | sed -n 's/.*"reason": *"\([^"]*\)".*/\1/p')
+	ev=$(qemu_shutdown_reason "$1")
 	echo "# qemu $1 (pid $(cat "$d/pid" 2>/dev/null)) has exited; SHUTDOWN reason: ${ev:-none}; its stderr:"
 	tail -n 15 "$d/qemu.err" | sed 's/^/#   /'
 	case $ev in
@@ -287,9 +305,12 @@ qemu_gone() {
 			echo "# qemu $1: the guest kernel failed and reset (its console):"
 			grep -E -A 8 'Kernel panic|Oops|BUG:|general protection|invalid opcode' \
 				"$d/console.log" | head -n 30 | tr 'a-z:' 'A-Z;' | sed 's/^/#   /'
-		else
+		elif [ "${QEMU_RESET_IS_ENV:-0}" = 1 ]; then
 			echo "# qemu $1: the inner guest reset itself, no panic on its console" \
 				"(a triple fault)"
+		else
+			echo "# qemu $1: the guest reset with no panic on its console (a triple" \
+				"fault)"
 		fi ;;
 	esac
 }
@@ -313,9 +334,9 @@ qemu_diag() {
 # qemu_reset_at_boot NAME: QEMU NAME exited because its guest reset with no
 # panic on its console.
 qemu_reset_at_boot() {
-	local d=$QEMU_WORK/$1
-	! qemu_alive "$1" && grep -q '"event": "SHUTDOWN".*"guest-reset"' "$d/qmp.log" &&
-		! grep -Eq 'Kernel panic|Oops|BUG:|general protection|invalid opcode' "$d/console.log"
+	! qemu_alive "$1" && [ "$(qemu_shutdown_reason "$1")" = guest-reset ] &&
+		! grep -Eq 'Kernel panic|Oops|BUG:|general protection|invalid opcode' \
+			"$QEMU_WORK/$1/console.log"
 }
 
 qemu_boot() {
@@ -333,6 +354,7 @@ qemu_boot() {
 	done
 	echo "# qemu $name: the inner guest did not reach its workload in $tmo s; console tail:"
 	tail -n 20 "$QEMU_WORK/$name/console.log" | tr 'a-z:' 'A-Z;' | sed 's/^/#   /'
+	local QEMU_RESET_IS_ENV=1	# its boot: no vmig in it yet
 	qemu_diag "$name"
 	return 1
 }
@@ -392,9 +414,9 @@ qemu_stop() {
 	local d=$QEMU_WORK/$1 pid i=0
 	[ -f "$d/pid" ] || return 0
 	pid=$(cat "$d/pid")
-	if kill -0 "$pid" 2>/dev/null; then
+	if qemu_alive "$1"; then
 		echo '{"execute":"quit"}' 1<>"$d/qmp.in"
-		while kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do
+		while qemu_alive "$1" && [ $i -lt 50 ]; do
 			sleep 0.1
 			i=$((i + 1))
 		done

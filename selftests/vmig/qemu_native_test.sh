@@ -23,6 +23,8 @@
 . /usr/bin/qemu_lib.sh
 
 QEMU_WORK=${QEMU_WORK:-/tmp/qemu-native}
+# No vmig here: a guest that resets silently is this stack's (qemu_gone).
+QEMU_RESET_IS_ENV=1
 export QEMU_MEM=${QEMU_MEM:-256M}
 export QEMU_APPEND=${QEMU_APPEND:-wl.percent=60 wl.write-rate=2000 wl.check-rate=4000}
 port=4610

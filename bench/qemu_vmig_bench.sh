@@ -39,9 +39,11 @@
 # Environment: RUNS (default 3) interleaved rounds; CHANNELS ("1 2 4");
 # MODES ("precopy postcopy"); QVM_MEM (256M); QVM_APPEND (workload options);
 # VARIANTS (none): more vmig runs per round and case, comma-separated
-# NAME=MIGRATE_ARGS[/LISTEN_ARGS[/PROGRAM]] with "+" for a space, each shown
+# NAME=MIGRATE_ARGS[/LISTEN_ARGS[/PROGRAM[/KPARAMS]]] with "+" for a space, each shown
 # as kind vmig-NAME (e.g. "spin=--postcopy-spin+500/--postcopy-spin+500";
-# PROGRAM: another vmig build in the VM's PATH, e.g. "base=//vmig-base");
+# PROGRAM: another vmig build in the VM's PATH, e.g. "base=//vmig-base";
+# a fourth field sets vmig.ko parameters for that run only, NAME:VALUE with
+# "+" between, e.g. "nw=///nowait_wait_us:3000");
 # GUEST_VARIANTS (none): postcopy again, QEMU's and vmig's, with more
 # kernel options for the inner guest, comma-separated NAME=OPTIONS ("+" for
 # a space), shown as kinds qemu-NAME and vmig-NAME (e.g. "noapf=no-kvmapf":
@@ -223,6 +225,26 @@ run_qemu() { # MODE CH
 		"$(jnum $out/qemu-$mode-$ch.json postcopy-requests)" "$rt" $lat "$(excess "$lat" "$base")"
 }
 
+# Set vmig.ko's parameters NAME:VALUE for this run; the defaults come back
+# before the next (kparams_restore).
+kparams_saved=
+kparams() {
+	local kv n
+	for kv in "$@"; do
+		n=/sys/module/vmig/parameters/${kv%%:*}
+		[ -w "$n" ] || { echo "# no module parameter ${kv%%:*}"; continue; }
+		kparams_saved="$kparams_saved ${kv%%:*}:$(cat "$n")"
+		echo "${kv#*:}" >"$n"
+	done
+}
+kparams_restore() {
+	local kv
+	for kv in $kparams_saved; do
+		echo "${kv#*:}" >/sys/module/vmig/parameters/${kv%%:*}
+	done
+	kparams_saved=
+}
+
 run_vmig() { # MODE CH [VARIANT]
 	local mode=$1 ch=$2 kind=vmig lat base extra= pids i pct rt ma= la= vmig=$vmig
 	if [ -n "${3:-}" ]; then
@@ -231,6 +253,7 @@ run_vmig() { # MODE CH [VARIANT]
 		la=$(echo "${3#*=}/" | cut -d/ -f2 | tr + ' ')
 		i=$(echo "${3#*=}//" | cut -d/ -f3)
 		[ -n "$i" ] && vmig=$(command -v "$i")
+		kparams $(echo "${3#*=}///" | cut -d/ -f4 | tr + ' ')
 	fi
 	qemu_stop_all
 	QEMU_QMP_SOCK=1
@@ -247,6 +270,9 @@ run_vmig() { # MODE CH [VARIANT]
 	port=$((port + 1))
 	pct=
 	[ "$mode" = postcopy ] && [ -n "${PCTRACE:-}" ] && pct=$out/pct
+	# The background job truncates its files only once it runs: a grep
+	# before then would find the last run's "waiting for a source".
+	: >$out/listen.err
 	# shellcheck disable=SC2086
 	VMIG_PC_TRACE=$pct "$vmig" listen $AUTH $la --vmm /tmp/qb-dst.vmm --port 127.0.0.1:$port --json --no-progress \
 		>$out/listen.json 2>$out/listen.err &
@@ -309,6 +335,7 @@ while [ $i -le "$RUNS" ]; do
 			run_vmig "$m" "$ch"
 			for v in $VARIANTS; do
 				run_vmig "$m" "$ch" "$v"
+				kparams_restore
 			done
 			if [ "$m" = postcopy ]; then
 				for g in $GUEST_VARIANTS; do

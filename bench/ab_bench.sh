@@ -31,12 +31,18 @@ tmp=$VMIG_TMP
 run() {
 	local vmig=$1 p=$tmp/r$3 port
 	port=$(free_port)
+	# A job's own > truncates its file only once the job runs, and B's run N
+	# reuses A's names: each file waited on is emptied first, or A's
+	# "guest: ready" could pass for B's.
+	: >"$p.dg.out"
 	"$vmig" guest --socket "$p.d" --incoming --mem "$mem" --lifetime 120 --run 1 \
 		>"$p.dg.out" 2>"$p.dg.err" & vmig_track $!
 	must_wait_for "$p.dg.out" "guest: ready" 30
+	: >"$p.ls.err"
 	"$vmig" listen --vmm "$p.d" --port "127.0.0.1:$port" $AUTH --json --no-progress \
 		--timeout 60 >"$p.ls.json" 2>"$p.ls.err" & vmig_track $!
 	local lpid=$!
+	: >"$p.sg.out"
 	# shellcheck disable=SC2086
 	"$vmig" guest --socket "$p.s" --mem "$mem" --pattern random --dirty-rate "$rate" \
 		--vcpus "${BENCH_VCPUS:-2}" --lifetime 120 ${BENCH_GUEST_ARGS:-} \

@@ -26,6 +26,10 @@ field() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p" "$2"; }
 one() {
 	port=$((port + 1))
 	rm -f $T/*.sock
+	# The files waited on are emptied first: a job's own > truncates only
+	# once the job runs, and the last run's lines would do.
+	: >$T/dg.out
+	: >$T/sg.out
 	$vmig guest --socket $T/dst.sock --mem $SIZE --incoming --run 0 --lifetime 900 \
 		--backend kmod >$T/dg.out 2>$T/dg.err &
 	dg=$!
@@ -33,6 +37,7 @@ one() {
 		--backend kmod >$T/sg.out 2>$T/sg.err &
 	sg=$!
 	wait_for $T/dg.out "guest: ready" 120
+	: >$T/ls.err
 	VMIG_KTLS=$2 $vmig listen --vmm $T/dst.sock --port 127.0.0.1:$port --no-progress \
 		--timeout 60 $3 >$T/ls.out 2>$T/ls.err &
 	ls=$!

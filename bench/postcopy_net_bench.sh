@@ -61,13 +61,18 @@ run_path() {
 			unset VMIG_PC_TRACE
 		fi
 		port=$((port + 1))
+		# The files waited on are emptied first: a job's own > truncates
+		# only once the job runs, and the last run's lines would do.
+		: >"$tmp/dg.out"
 		$vmig guest --socket "$tmp/dst.sock" --mem "$mem" --incoming --pattern random \
 			--dirty-rate 0 --run 1 >"$tmp/dg.out" 2>"$tmp/dg.err" & vmig_track $!
 		must_wait_for "$tmp/dg.out" "guest: ready" 60
+		: >"$tmp/ls.err"
 		$DST "$vmig" listen --vmm "$tmp/dst.sock" --port "$ADDR:$port" $AUTH --json --no-progress --no-prefault \
 			--postcopy-spin "$spin" ${extra/--no-preempt/} \
 			>"$tmp/ls.json" 2>"$tmp/ls.err" & local lpid=$!
 		vmig_track $lpid
+		: >"$tmp/sg.out"
 		$vmig guest --socket "$tmp/src.sock" --mem "$mem" --pattern idle \
 			>"$tmp/sg.out" 2>"$tmp/sg.err" & vmig_track $!
 		must_wait_for "$tmp/sg.out" "guest: ready" 60

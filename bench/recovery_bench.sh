@@ -24,15 +24,21 @@ now() { date +%s.%N; }
 run() {	# run DOWN -> "recovery_ms src_pause_ms dst_pause_ms"
 	local down=$1 dport pport t_cut t_up
 	dport=$(free_port); pport=$(free_port)
+	# The files waited on are emptied first: a job's own > truncates only
+	# once the job runs, and the last run's (or proxy's) lines would do.
+	: >"$tmp/dg.out"
 	"$vmig" guest --socket "$tmp/d.sock" --incoming --mem 256M --lifetime 60 --run 1 \
 		>"$tmp/dg.out" 2>"$tmp/dg.err" & vmig_track $!
 	must_wait_for "$tmp/dg.out" "guest: ready" 15
+	: >"$tmp/ls.err"
 	"$vmig" listen --vmm "$tmp/d.sock" --port "127.0.0.1:$dport" $AUTH --json --no-progress \
 		>"$tmp/ls.out" 2>"$tmp/ls.err" & vmig_track $!; local lpid=$!
+	: >"$tmp/sg.out"
 	"$vmig" guest --socket "$tmp/s.sock" --mem 256M --pattern random --dirty-rate 20 \
 		--lifetime 60 >"$tmp/sg.out" 2>"$tmp/sg.err" & vmig_track $!
 	must_wait_for "$tmp/sg.out" "guest: ready" 15
 	must_wait_for "$tmp/ls.err" "waiting for a source" 15
+	: >"$tmp/px.out"
 	python3 bench/tcp_proxy.py "$pport" "$dport" >"$tmp/px.out" 2>&1 & vmig_track $!; local px=$!
 	must_wait_for "$tmp/px.out" "proxy: ready" 15
 	"$vmig" migrate --vmm "$tmp/s.sock" --to "127.0.0.1:$pport" $AUTH --postcopy-after 0 \
@@ -43,6 +49,7 @@ run() {	# run DOWN -> "recovery_ms src_pause_ms dst_pause_ms"
 	t_cut=$(now)
 	kill -9 "$px"; wait "$px" 2>/dev/null || true
 	sleep "$down"
+	: >"$tmp/px.out"
 	python3 bench/tcp_proxy.py "$pport" "$dport" >"$tmp/px.out" 2>&1 & vmig_track $!; px=$!
 	must_wait_for "$tmp/px.out" "proxy: ready" 15
 	t_up=$(awk '{print $3}' "$tmp/px.out")	# the proxy listens again

@@ -151,6 +151,9 @@ migrate() {
 	local name=$1
 	shift
 	port=$((port + 1))
+	# Emptied first: the job's own > truncates only once it runs, and the
+	# last case's "waiting for a source" would do.
+	: >$logs/listen.log
 	"$vmig" listen $AUTH --vmm /tmp/dst.vmm --port 127.0.0.1:$port --timeout 300 \
 		>$logs/listen.log 2>&1 &
 	lpid=$!
@@ -217,6 +220,7 @@ case_postcopy() {
 case_kill() {
 	start_pair || { check "kill: guests start" false; return; }
 	port=$((port + 1))
+	: >$logs/listen.log	# as in migrate
 	"$vmig" listen $AUTH --vmm /tmp/dst.vmm --port 127.0.0.1:$port --timeout 300 \
 		>$logs/listen.log 2>&1 &
 	lpid=$!

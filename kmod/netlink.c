@@ -85,6 +85,9 @@ static int vmig_nl_put_stats(struct sk_buff *skb, struct vmig_region *r)
 	    nla_put_u64_64bit(skb, VMIG_STAT_PLACE_EXIST, st.place_exist, VMIG_STAT_PAD) ||
 	    nla_put(skb, VMIG_STAT_WAIT_HIST, sizeof(st.wait_hist), st.wait_hist) ||
 	    nla_put_u64_64bit(skb, VMIG_STAT_PAGES_DISCARDED, st.pages_discarded,
+			      VMIG_STAT_PAD) ||
+	    nla_put_u64_64bit(skb, VMIG_STAT_NOWAIT_PLACED, st.nowait_placed, VMIG_STAT_PAD) ||
+	    nla_put_u64_64bit(skb, VMIG_STAT_NOWAIT_FALLBACKS, st.nowait_fallbacks,
 			      VMIG_STAT_PAD)) {
 		nla_nest_cancel(skb, nest);
 		return -EMSGSIZE;

@@ -292,6 +292,8 @@ void vmig_region_stats_fill(struct vmig_region *r, struct vmig_stats *st)
 	st->postcopy_on = pc_on;
 	st->postcopy_aborted = pc_aborted;
 	st->pages_discarded = atomic64_read(&s->pages_discarded);
+	st->nowait_placed = atomic64_read(&s->nowait_placed);
+	st->nowait_fallbacks = atomic64_read(&s->nowait_fallbacks);
 }
 
 /* Zero the counters vmig_region_stats_fill() reports; keep the two in step. */
@@ -313,6 +315,8 @@ void vmig_region_stats_reset(struct vmig_region *r)
 	for (i = 0; i < VMIG_HIST_BUCKETS; i++)
 		atomic64_set(&s->wait_hist[i], 0);
 	atomic64_set(&s->pages_discarded, 0);
+	atomic64_set(&s->nowait_placed, 0);
+	atomic64_set(&s->nowait_fallbacks, 0);
 }
 
 static long vmig_region_get_stats(struct vmig_region *r, void __user *argp)

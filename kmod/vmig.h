@@ -39,6 +39,8 @@ struct vmig_region_stats {
 	atomic64_t place_exist;
 	atomic64_t wait_hist[VMIG_HIST_BUCKETS];
 	atomic64_t pages_discarded;
+	atomic64_t nowait_placed;
+	atomic64_t nowait_fallbacks;
 };
 
 /* Dirty-logging state of a region, owned by dirty.c. */

@@ -88,6 +88,8 @@ struct vmig_nl_stats {
 	uint64_t place_exist;
 	uint64_t wait_hist[VMIG_NL_HIST_BUCKETS];	/* bucket i: [2^i, 2^(i+1)) ns */
 	uint64_t pages_discarded;	/* present pages dropped by VMIG_DISCARD */
+	uint64_t nowait_placed;		/* KVM's first try got its page in time */
+	uint64_t nowait_fallbacks;	/* ... did not: KVM's async fault */
 };
 
 struct vmig_nl_region {

@@ -125,6 +125,7 @@
 #define VMIG_FEATURE_REGIONFS		_BITULL(8) /* regions by path: vmigfs */
 #define VMIG_FEATURE_REQUEUE		_BITULL(9) /* VMIG_REQUEUE */
 #define VMIG_FEATURE_DIRTY_LOG_FINAL	_BITULL(10) /* VMIG_DIRTY_LOG_FINAL */
+#define VMIG_FEATURE_NOWAIT_WAIT	_BITULL(11) /* stats nowait_placed/_fallbacks */
 
 /**
  * struct vmig_api - what this module speaks (VMIG_GET_API)
@@ -541,6 +542,13 @@ struct vmig_place_batch {
  *			never 1 while @postcopy_on is 0.  Modules before it
  *			report 0.
  * @pages_discarded:	present pages dropped by VMIG_DISCARD.
+ * @nowait_placed:	faults that asked not to wait (FAULT_FLAG_RETRY_NOWAIT:
+ *			KVM's first try at a guest page) and got their page
+ *			within the module's nowait_wait_us.
+ * @nowait_fallbacks:	such faults whose page did not come in that time (or
+ *			a signal came first): they returned for KVM's async
+ *			fault.  Both 0 with nowait_wait_us 0, and on modules
+ *			without VMIG_FEATURE_NOWAIT_WAIT.
  */
 #define VMIG_HIST_BUCKETS	40
 struct vmig_stats {
@@ -562,7 +570,9 @@ struct vmig_stats {
 	__u32 postcopy_on;
 	__u32 postcopy_aborted;
 	__u64 pages_discarded;
-	__u64 reserved[6];
+	__u64 nowait_placed;
+	__u64 nowait_fallbacks;
+	__u64 reserved[4];
 };
 
 /*
@@ -691,6 +701,8 @@ enum vmig_genl_stat {
 	VMIG_STAT_PLACE_EXIST,
 	VMIG_STAT_WAIT_HIST,		/* binary: __u64[VMIG_HIST_BUCKETS] */
 	VMIG_STAT_PAGES_DISCARDED,
+	VMIG_STAT_NOWAIT_PLACED,
+	VMIG_STAT_NOWAIT_FALLBACKS,
 
 	__VMIG_STAT_MAX,
 	VMIG_STAT_MAX = __VMIG_STAT_MAX - 1

@@ -302,6 +302,10 @@ run_vmig() { # MODE CH [VARIANT]
 	fi
 	wait $pids
 	echo "# $kind${KSUF:-} $mode: $(grep -o '"downtime_parts_ms":{[^}]*}' $out/migrate.json)"
+	# How KVM's first tries at missing pages ended (vmig.ko's nowait_wait_us).
+	[ "$mode" = postcopy ] && echo "# $kind${KSUF:-} postcopy: KVM's first tries:" \
+		"$("$vmig" stats --json 2>/dev/null | grep -o '"nowait_[a-z]*":[0-9]*' | tr -d '"' |
+			awk -F: '{ n[$1] += $2 } END { for (k in n) printf "%s=%d ", k, n[k] }')"
 	qemu_wait_status dst running 120 >/dev/null
 	lat=$(lat_window dst $((seq + 1)))
 	if [ -n "$pct" ]; then

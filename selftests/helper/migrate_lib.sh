@@ -126,7 +126,15 @@ mig_ok() {
 # json FILE EXPR: evaluate a python expression on the report d (the last
 # line: with --json, events as JSON lines may come before it).
 json() {
-	python3 -c 'import json,sys; d=json.loads(open(sys.argv[1]).read().strip().splitlines()[-1]); sys.exit(0 if eval(sys.argv[2]) else 1)' "$1" "$2"
+	python3 -c '
+import json, sys
+line = open(sys.argv[1]).read().strip().splitlines()[-1]
+d = json.loads(line)
+if eval(sys.argv[2]):
+    sys.exit(0)
+# A false check says what it saw (the file is gone after the run).
+print("# false: %s\n# in %s: %s" % (sys.argv[2], sys.argv[1], line[:4000]))
+sys.exit(1)' "$1" "$2"
 }
 
 # json_both FILE1 EXPR1 FILE2 EXPR2: json on two reports (one check of both).

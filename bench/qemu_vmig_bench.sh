@@ -113,6 +113,9 @@ ktrace() {
 	on)
 		echo 0 >$t/tracing_on
 		echo mono >$t/trace_clock
+		# Task names for bench/pc_ktrace.py (vm-init.sh turns them off:
+		# recording them patches __schedule, which a PCTRACE run accepts).
+		echo 1 >$t/options/record-cmd
 		echo 8192 >$t/buffer_size_kb
 		: >$t/trace
 		echo 'woke == 1' >$t/events/vmig/vmig_place/filter

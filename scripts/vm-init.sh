@@ -11,6 +11,10 @@ mount -t devtmpfs dev /dev
 mount -t tmpfs tmp /tmp
 mkdir -p /sys/kernel/debug && mount -t debugfs none /sys/kernel/debug 2>/dev/null
 mkdir -p /sys/kernel/tracing && mount -t tracefs none /sys/kernel/tracing 2>/dev/null
+# Enabling a trace event would also hook sched_switch to record task names,
+# patching a static branch inside __schedule through an int3; multi-threaded
+# TCG can run a stale int3 after the patch (docs/testing.md): an Oops.
+[ -w /sys/kernel/tracing/options/record-cmd ] && echo 0 >/sys/kernel/tracing/options/record-cmd
 ip link set lo up
 export VMIG_KO=/lib/vmig.ko
 timeout_s=$(cat /tests/timeout)

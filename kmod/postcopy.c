@@ -65,10 +65,11 @@
  * switches.  Async faults were made for swap-in, milliseconds of disk; a
  * page on its way over the network is nearer.  Measured with a nested KVM
  * guest of QEMU 7.2 (docs/performance.md): the stall per fetched page fell
- * by 14 % (medians of 6 rounds).  The wait is bounded: it holds mmap_lock for reading, which
- * a VMM's mmap()/munmap() (and the readers queued behind them) must wait
- * out, and within it the guest cannot run another task on that vCPU; a
- * signal ends it early.  0 restores KVM's async fault at once.
+ * by 14-22 % (medians of 6 and 3 rounds).  The wait is bounded: it holds
+ * mmap_lock for reading, which a VMM's mmap()/munmap() (and the readers
+ * queued behind them) must wait out, and within it the guest cannot run
+ * another task on that vCPU; a signal ends it early.  0 restores KVM's
+ * async fault at once.
  *
  * Spinning: wait_spin_ns (default 0) lets a fault spin for its page before
  * it sleeps, which saves the wakeup when the page comes back within the

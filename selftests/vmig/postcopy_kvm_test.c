@@ -78,51 +78,21 @@ static void *pager_main(void *arg)
 	return NULL;
 }
 
-#define NOWAIT_PARAM	"/sys/module/vmig/parameters/nowait_wait_us"
-
-static int param_read(const char *path, char *buf, size_t len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = 0;
-	return 0;
-}
-
-static int param_write(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = write(fd, val, strlen(val));
-	close(fd);
-	return n == (ssize_t)strlen(val) ? 0 : -1;
-}
-
 /* The module's nowait_wait_us, put back after each test whatever happens. */
 FIXTURE(kvm_pc) {
-	char saved[32];
-	bool have;
+	long saved;
 };
 
 FIXTURE_SETUP(kvm_pc)
 {
-	self->have = !param_read(NOWAIT_PARAM, self->saved, sizeof(self->saved));
-	ASSERT_TRUE(self->have) TH_LOG("%s: %s", NOWAIT_PARAM, strerror(errno));
+	self->saved = vmig_param_read("nowait_wait_us");
+	ASSERT_LE(0, self->saved) TH_LOG("nowait_wait_us: %s", strerror(-self->saved));
 }
 
 FIXTURE_TEARDOWN(kvm_pc)
 {
-	if (self->have)
-		EXPECT_EQ(0, param_write(NOWAIT_PARAM, self->saved));
+	if (self->saved >= 0)
+		EXPECT_EQ(0, vmig_param_write("nowait_wait_us", self->saved));
 }
 
 /*
@@ -134,7 +104,6 @@ FIXTURE_TEARDOWN(kvm_pc)
 static void run_guest(struct __test_metadata *_metadata, unsigned int nowait_us,
 		      unsigned int delay_ms, struct vmig_stats *out)
 {
-	char val[32];
 
 	long ps = vmig_page_size();
 	size_t size = GUEST_PAGES * ps;
@@ -152,8 +121,7 @@ static void run_guest(struct __test_metadata *_metadata, unsigned int nowait_us,
 		SKIP(return, "no /dev/kvm (VMCHECK_MODULES=\"irqbypass ccp kvm kvm-amd\" loads it)");
 	dev = vmig_dev_open();
 	ASSERT_LE(0, dev);
-	snprintf(val, sizeof(val), "%u", nowait_us);
-	ASSERT_EQ(0, param_write(NOWAIT_PARAM, val));
+	ASSERT_EQ(0, vmig_param_write("nowait_wait_us", nowait_us));
 	memset(&pg, 0, sizeof(pg));
 	pg.ps = ps;
 	pg.delay_ms = delay_ms;

@@ -249,38 +249,6 @@ TEST(root_with_cap_ipc_lock_is_not_charged)
 	setrlimit(RLIMIT_MEMLOCK, &was);
 }
 
-static int param_write(const char *name, unsigned long v)
-{
-	char path[128];
-	FILE *f;
-	int ret;
-
-	snprintf(path, sizeof(path), "/sys/module/vmig/parameters/%s", name);
-	f = fopen(path, "w");
-	if (!f)
-		return -errno;
-	ret = fprintf(f, "%lu\n", v) > 0 ? 0 : -EIO;
-	if (fclose(f))
-		ret = -errno;
-	return ret;
-}
-
-static long param_read(const char *name)
-{
-	char path[128];
-	long v = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/sys/module/vmig/parameters/%s", name);
-	f = fopen(path, "r");
-	if (!f)
-		return -errno;
-	if (fscanf(f, "%ld", &v) != 1)
-		v = -EIO;
-	fclose(f);
-	return v;
-}
-
 static int create_until_refused(void *arg)
 {
 	int dev = vmig_dev_open(), fd, n = 0;
@@ -299,13 +267,13 @@ static int create_until_refused(void *arg)
 
 TEST(region_count_is_capped_per_user)
 {
-	long was = param_read("max_regions_per_user");
+	long was = vmig_param_read("max_regions_per_user");
 	struct holder h;
 	struct dev_mode d;
 
 	ps = vmig_page_size();
 	ASSERT_LT(0, was) TH_LOG("the cap is on by default");
-	ASSERT_EQ(0, param_write("max_regions_per_user", 3));
+	ASSERT_EQ(0, vmig_param_write("max_regions_per_user", 3));
 	dev_mode_set(&d);
 	EXPECT_EQ(3, run_as(USER_A, KVM_GID, MEMLOCK_LIMIT, create_until_refused, NULL));
 	/* A holds one: two more for A, three for B. */
@@ -314,7 +282,7 @@ TEST(region_count_is_capped_per_user)
 	EXPECT_EQ(3, run_as(USER_B, KVM_GID, MEMLOCK_LIMIT, create_until_refused, NULL));
 	EXPECT_EQ(0, holder_stop(&h));
 	dev_mode_restore(&d);
-	param_write("max_regions_per_user", was);
+	vmig_param_write("max_regions_per_user", was);
 }
 
 /* --- memory cgroups ---------------------------------------------------- */
@@ -667,7 +635,7 @@ static void *toucher_main(void *arg)
 
 TEST(a_fault_that_cannot_retry_gives_up_after_nowait_max_ms)
 {
-	long was = param_read("nowait_max_ms");
+	long was = vmig_param_read("nowait_max_ms");
 	struct vmig_request req;
 	struct toucher t = { 0 };
 	pthread_t th;
@@ -678,7 +646,7 @@ TEST(a_fault_that_cannot_retry_gives_up_after_nowait_max_ms)
 
 	ps = vmig_page_size();
 	ASSERT_LT(0, was) TH_LOG("the wait is bounded by default");
-	ASSERT_EQ(0, param_write("nowait_max_ms", 300));
+	ASSERT_EQ(0, vmig_param_write("nowait_max_ms", 300));
 	dev = vmig_dev_open();
 	ASSERT_LE(0, dev);
 	fd = vmig_region_new(dev, 8 * ps, VMIG_REGION_POSTCOPY);
@@ -713,7 +681,7 @@ TEST(a_fault_that_cannot_retry_gives_up_after_nowait_max_ms)
 	munmap(map, 8 * ps);
 	close(fd);
 	close(dev);
-	param_write("nowait_max_ms", was);
+	vmig_param_write("nowait_max_ms", was);
 }
 
 /* --- no user copy under dirty.lock ------------------------------------- */

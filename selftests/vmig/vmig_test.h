@@ -87,4 +87,38 @@ static inline int vmig_module_load(void)
 	return ret;
 }
 
+/* vmig.ko's parameter @name: set it to @v (0 or -errno). */
+static inline int vmig_param_write(const char *name, unsigned long v)
+{
+	char path[128];
+	FILE *f;
+	int ret;
+
+	snprintf(path, sizeof(path), "/sys/module/vmig/parameters/%s", name);
+	f = fopen(path, "w");
+	if (!f)
+		return -errno;
+	ret = fprintf(f, "%lu\n", v) > 0 ? 0 : -EIO;
+	if (fclose(f))
+		ret = -errno;
+	return ret;
+}
+
+/* vmig.ko's parameter @name: its value, or -errno. */
+static inline long vmig_param_read(const char *name)
+{
+	char path[128];
+	long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/module/vmig/parameters/%s", name);
+	f = fopen(path, "r");
+	if (!f)
+		return -errno;
+	if (fscanf(f, "%ld", &v) != 1)
+		v = -EIO;
+	fclose(f);
+	return v;
+}
+
 #endif /* VMIG_TEST_H */

@@ -43,7 +43,8 @@ atomic64_t vmig_region_count = ATOMIC64_INIT(0);
 			 VMIG_FEATURE_POSTCOPY | VMIG_FEATURE_PLACE_BATCH | \
 			 VMIG_FEATURE_NETLINK | VMIG_FEATURE_POSTCOPY_MODE | \
 			 VMIG_FEATURE_REGIONFS | VMIG_FEATURE_REQUEUE | \
-			 VMIG_FEATURE_DIRTY_LOG_FINAL | VMIG_FEATURE_NOWAIT_WAIT)
+			 VMIG_FEATURE_DIRTY_LOG_FINAL | VMIG_FEATURE_NOWAIT_WAIT | \
+			 VMIG_FEATURE_REQ_SINK)
 const u64 vmig_features = VMIG_FEATURES;
 
 static long vmig_get_api(void __user *argp)
@@ -124,9 +125,12 @@ static int __init vmig_init(void)
 	else
 		vmig_max_region_bytes = totalram_pages() << PAGE_SHIFT;
 
-	err = vmig_nl_init();
+	err = vmig_sink_init();
 	if (err)
 		return err;
+	err = vmig_nl_init();
+	if (err)
+		goto err_sink;
 	err = misc_register(&vmig_misc);
 	if (err)
 		goto err_nl;
@@ -141,6 +145,8 @@ err_misc:
 	misc_deregister(&vmig_misc);
 err_nl:
 	vmig_nl_exit();
+err_sink:
+	vmig_sink_exit();
 	return err;
 }
 
@@ -150,6 +156,7 @@ static void __exit vmig_exit(void)
 	misc_deregister(&vmig_misc);
 	vmig_nl_exit();
 	vmig_region_exit();
+	vmig_sink_exit();
 	WARN_ON(atomic64_read(&vmig_pages_allocated));
 	pr_info("unloaded\n");
 }

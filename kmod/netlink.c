@@ -88,7 +88,9 @@ static int vmig_nl_put_stats(struct sk_buff *skb, struct vmig_region *r)
 			      VMIG_STAT_PAD) ||
 	    nla_put_u64_64bit(skb, VMIG_STAT_NOWAIT_PLACED, st.nowait_placed, VMIG_STAT_PAD) ||
 	    nla_put_u64_64bit(skb, VMIG_STAT_NOWAIT_FALLBACKS, st.nowait_fallbacks,
-			      VMIG_STAT_PAD)) {
+			      VMIG_STAT_PAD) ||
+	    nla_put_u64_64bit(skb, VMIG_STAT_SINK_SENT, st.sink_sent, VMIG_STAT_PAD) ||
+	    nla_put_u64_64bit(skb, VMIG_STAT_SINK_UNSENT, st.sink_unsent, VMIG_STAT_PAD)) {
 		nla_nest_cancel(skb, nest);
 		return -EMSGSIZE;
 	}

@@ -342,7 +342,7 @@ vm_fault_t vmig_postcopy_fault(struct vmig_region *r, struct vm_fault *vmf)
 	struct vmig_pending *p, *fresh = NULL;
 	pgoff_t index = vmf->pgoff;
 	struct file *pin = NULL;
-	bool queued = false;
+	bool queued = false, sent = false;
 	unsigned int state;
 	u64 t0, waited;
 	int s;
@@ -383,6 +383,10 @@ vm_fault_t vmig_postcopy_fault(struct vmig_region *r, struct vm_fault *vmf)
 		hlist_add_head(&p->hnode, vmig_pending_bucket(pc, index));
 		list_add_tail(&p->unread, &pc->unread);
 		queued = true;
+		/* Flagged before any reader can see it: never written twice. */
+		sent = vmig_sink_queue(r, index);
+		if (sent)
+			p->flags |= VMIG_REQ_SENT;
 	} else if (write && !list_empty(&p->unread)) {
 		p->flags |= VMIG_REQ_WRITE;
 	}
@@ -394,8 +398,11 @@ vm_fault_t vmig_postcopy_fault(struct vmig_region *r, struct vm_fault *vmf)
 	trace_vmig_missing_fault(r->id, index, vmf->flags, queued);
 	if (queued) {
 		atomic64_inc(&r->stats.requests);
+		/* The sink writes it; the reader sees it on its next read. */
+		if (sent)
+			vmig_sink_kick(r);
 		/* Full barrier inside: the queued entry is seen by the reader. */
-		if (wq_has_sleeper(&pc->readq))
+		else if (wq_has_sleeper(&pc->readq))
 			wake_up_poll(&pc->readq, EPOLLIN | EPOLLRDNORM);
 	}
 	/*
@@ -749,6 +756,7 @@ static long vmig_postcopy_disable(struct vmig_region *r)
 	up_write(&pc->mode_sem);
 	/* The woken faults zero-fill under mode_sem: released first. */
 	vmig_postcopy_wake_all(pc, &gone);
+	vmig_sink_detach(r);
 	vmig_nl_event_postcopy(r, false);
 	return 0;
 }
@@ -803,10 +811,46 @@ static long vmig_postcopy_discard(struct vmig_region *r,
 	return err;
 }
 
+/**
+ * vmig_postcopy_unsend - the sink's queue goes back to the reader
+ * @r:	the region; its sink is closed (nothing queues) and its worker
+ *	stopped, or this is the worker
+ *
+ * Every request on the sink's queue whose page is still missing loses
+ * VMIG_REQ_SENT and is queued for read() again if it was read, and the
+ * reader wakes: it writes them itself.
+ */
+void vmig_postcopy_unsend(struct vmig_region *r)
+{
+	struct vmig_sink_state *s = &r->pc.sink;
+	struct vmig_postcopy *pc = &r->pc;
+	struct vmig_pending *p;
+	unsigned int i, n;
+
+	spin_lock(&pc->lock);
+	n = s->count;
+	for (i = 0; i < n; i++) {
+		p = vmig_pending_find(pc, s->queue[(s->head + i) % VMIG_SINK_QUEUE]);
+		if (!p || !(p->flags & VMIG_REQ_SENT))
+			continue;
+		p->flags &= ~VMIG_REQ_SENT;
+		if (list_empty(&p->unread))
+			list_add_tail(&p->unread, &pc->unread);
+	}
+	s->count = 0;
+	spin_unlock(&pc->lock);
+	if (n) {
+		atomic64_add(n, &r->stats.sink_unsent);
+		wake_up_poll(&pc->readq, EPOLLIN | EPOLLRDNORM);
+	}
+}
+
 /*
  * VMIG_REQUEUE: every request read whose page is still missing goes back
  * on the read queue.  A read request is still in the hash (it leaves only
  * when its page is placed, or the mode ends), with its unread link empty.
+ * Every request, read or not, loses VMIG_REQ_SENT: what the sink wrote may
+ * have gone with the connection of the helper that read it.
  */
 static long vmig_postcopy_requeue(struct vmig_region *r)
 {
@@ -822,6 +866,7 @@ static long vmig_postcopy_requeue(struct vmig_region *r)
 	}
 	for (b = 0; b < ARRAY_SIZE(pc->pending); b++) {
 		hlist_for_each_entry(p, &pc->pending[b], hnode) {
+			p->flags &= ~VMIG_REQ_SENT;
 			if (list_empty(&p->unread)) {
 				list_add_tail(&p->unread, &pc->unread);
 				n++;
@@ -837,13 +882,18 @@ static long vmig_postcopy_requeue(struct vmig_region *r)
 long vmig_postcopy_ioctl(struct vmig_region *r, unsigned int cmd,
 			 void __user *argp)
 {
+	long err;
+
 	switch (cmd) {
 	case VMIG_PLACE:
 		return vmig_postcopy_place(r, argp);
 	case VMIG_PLACE_BATCH:
 		return vmig_postcopy_place_batch(r, argp);
 	case VMIG_ABORT:
-		return vmig_postcopy_abort(r, true);
+		err = vmig_postcopy_abort(r, true);
+		if (!err)
+			vmig_sink_detach(r);
+		return err;
 	case VMIG_POSTCOPY_ENABLE:
 		return vmig_postcopy_enable(r, argp);
 	case VMIG_POSTCOPY_DISABLE:
@@ -852,6 +902,8 @@ long vmig_postcopy_ioctl(struct vmig_region *r, unsigned int cmd,
 		return vmig_postcopy_discard(r, argp);
 	case VMIG_REQUEUE:
 		return vmig_postcopy_requeue(r);
+	case VMIG_POSTCOPY_SET_SINK:
+		return vmig_sink_set(r, argp);
 	default:
 		return -ENOTTY;
 	}
@@ -969,6 +1021,7 @@ int vmig_postcopy_init(struct vmig_region *r)
 	init_waitqueue_head(&pc->readq);
 	hash_init(pc->pending);
 	INIT_LIST_HEAD(&pc->unread);
+	vmig_sink_region_init(r);
 	return 0;
 }
 
@@ -979,6 +1032,7 @@ int vmig_postcopy_init(struct vmig_region *r)
 void vmig_postcopy_destroy(struct vmig_region *r)
 {
 	vmig_postcopy_abort(r, false);
+	vmig_sink_region_destroy(r);
 }
 
 /* The mode and the abort flag, read together (VMIG_GET_STATS). */

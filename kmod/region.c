@@ -294,6 +294,8 @@ void vmig_region_stats_fill(struct vmig_region *r, struct vmig_stats *st)
 	st->pages_discarded = atomic64_read(&s->pages_discarded);
 	st->nowait_placed = atomic64_read(&s->nowait_placed);
 	st->nowait_fallbacks = atomic64_read(&s->nowait_fallbacks);
+	st->sink_sent = atomic64_read(&s->sink_sent);
+	st->sink_unsent = atomic64_read(&s->sink_unsent);
 }
 
 /* Zero the counters vmig_region_stats_fill() reports; keep the two in step. */
@@ -317,6 +319,8 @@ void vmig_region_stats_reset(struct vmig_region *r)
 	atomic64_set(&s->pages_discarded, 0);
 	atomic64_set(&s->nowait_placed, 0);
 	atomic64_set(&s->nowait_fallbacks, 0);
+	atomic64_set(&s->sink_sent, 0);
+	atomic64_set(&s->sink_unsent, 0);
 }
 
 static long vmig_region_get_stats(struct vmig_region *r, void __user *argp)
@@ -356,6 +360,7 @@ long vmig_region_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case VMIG_POSTCOPY_DISABLE:
 	case VMIG_DISCARD:
 	case VMIG_REQUEUE:
+	case VMIG_POSTCOPY_SET_SINK:
 		return vmig_postcopy_ioctl(r, cmd, argp);
 	default:
 		return -ENOTTY;

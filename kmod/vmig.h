@@ -41,6 +41,8 @@ struct vmig_region_stats {
 	atomic64_t pages_discarded;
 	atomic64_t nowait_placed;
 	atomic64_t nowait_fallbacks;
+	atomic64_t sink_sent;
+	atomic64_t sink_unsent;
 };
 
 /* Dirty-logging state of a region, owned by dirty.c. */
@@ -52,6 +54,23 @@ struct vmig_dirty {
 	bool hw;			/* HWDIRTY on; read without the lock */
 	bool mprotected;		/* mprotect() gave write access; sticky */
 	u64 gen;			/* ENABLEs so far, under lock */
+};
+
+/*
+ * Requests the module writes to a socket itself (VMIG_POSTCOPY_SET_SINK),
+ * owned by sink.c.  The queue and the record under pc.lock; @sock and the
+ * worker's buffer under @mutex, or the worker's own while @open.
+ */
+struct vmig_sink_state {
+	struct mutex mutex;		/* attach and detach */
+	struct socket *sock;		/* NULL: none; holds a file reference */
+	struct work_struct work;	/* writes the queue out */
+	pgoff_t *queue;			/* VMIG_SINK_QUEUE pages, a ring */
+	unsigned int head, count;
+	bool open;			/* the fault may queue */
+	u32 len, page_at;
+	u8 record[VMIG_SINK_RECORD_MAX];
+	u8 *buf;			/* the worker's records */
 };
 
 /* Missing-page service state of a region, owned by postcopy.c. */
@@ -69,6 +88,7 @@ struct vmig_postcopy {
 	struct hlist_head pending[1 << VMIG_PENDING_HASH_BITS]; /* by page */
 	struct list_head unread;	/* requests not yet read(), FIFO */
 	bool aborted;
+	struct vmig_sink_state sink;
 };
 
 struct mem_cgroup;
@@ -160,6 +180,17 @@ __poll_t vmig_postcopy_poll(struct vmig_region *r, struct file *file,
 			    poll_table *wait);
 long vmig_postcopy_discard_range(struct vmig_region *r, u64 offset, u64 len,
 				 u64 *discarded);
+
+/* sink.c */
+int vmig_sink_init(void);
+void vmig_sink_exit(void);
+void vmig_sink_region_init(struct vmig_region *r);
+void vmig_sink_region_destroy(struct vmig_region *r);
+bool vmig_sink_queue(struct vmig_region *r, pgoff_t index);
+void vmig_sink_kick(struct vmig_region *r);
+void vmig_sink_detach(struct vmig_region *r);
+long vmig_sink_set(struct vmig_region *r, struct vmig_sink __user *argp);
+void vmig_postcopy_unsend(struct vmig_region *r);
 
 /* regionfs.c */
 struct sk_buff;

@@ -90,6 +90,8 @@ struct vmig_nl_stats {
 	uint64_t pages_discarded;	/* present pages dropped by VMIG_DISCARD */
 	uint64_t nowait_placed;		/* KVM's first try got its page in time */
 	uint64_t nowait_fallbacks;	/* ... did not: KVM's async fault */
+	uint64_t sink_sent;		/* requests vmig.ko wrote to the sink itself */
+	uint64_t sink_unsent;		/* ... that went back to the reader unsent */
 };
 
 struct vmig_nl_region {

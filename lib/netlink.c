@@ -304,6 +304,8 @@ static void nl_parse_stats(const struct nlattr *nest, struct vmig_nl_region *r)
 		case VMIG_STAT_PAGES_DISCARDED: s->pages_discarded = nl_uint(a); break;
 		case VMIG_STAT_NOWAIT_PLACED: s->nowait_placed = nl_uint(a); break;
 		case VMIG_STAT_NOWAIT_FALLBACKS: s->nowait_fallbacks = nl_uint(a); break;
+		case VMIG_STAT_SINK_SENT: s->sink_sent = nl_uint(a); break;
+		case VMIG_STAT_SINK_UNSENT: s->sink_unsent = nl_uint(a); break;
 		case VMIG_STAT_WAIT_HIST:
 			len = mnl_attr_get_payload_len(a);
 			if (len > sizeof(s->wait_hist))

@@ -98,12 +98,13 @@ void vmig_print_stats_json(FILE *f, const struct vmig_nl_stats *s)
 		",\"requests\":%" PRIu64 ",\"pages_placed\":%" PRIu64
 		",\"place_exist\":%" PRIu64 ",\"pages_discarded\":%" PRIu64
 		",\"nowait_placed\":%" PRIu64 ",\"nowait_fallbacks\":%" PRIu64
+		",\"sink_sent\":%" PRIu64 ",\"sink_unsent\":%" PRIu64
 		",\"wait_hist\":[",
 		s->pages_present, s->write_faults, s->harvest_calls,
 		s->pages_harvested, s->clear_calls, s->pages_protected,
 		s->max_protect_ns, s->missing_faults, s->requests,
 		s->pages_placed, s->place_exist, s->pages_discarded,
-		s->nowait_placed, s->nowait_fallbacks);
+		s->nowait_placed, s->nowait_fallbacks, s->sink_sent, s->sink_unsent);
 	/* Up to the last non-empty bucket: bucket i is [2^i, 2^(i+1)) ns. */
 	for (i = 0; i < VMIG_NL_HIST_BUCKETS; i++)
 		if (s->wait_hist[i])

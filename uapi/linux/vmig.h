@@ -23,7 +23,8 @@
  *   VMIG_DIRTY_ENABLE, VMIG_DIRTY_DISABLE, VMIG_GET_DIRTY_LOG,
  *   VMIG_CLEAR_DIRTY_LOG  dirty logging (precopy source).
  *   VMIG_PLACE, VMIG_PLACE_BATCH, VMIG_ABORT, read()/poll(),
- *   VMIG_POSTCOPY_ENABLE, VMIG_POSTCOPY_DISABLE, VMIG_DISCARD, VMIG_REQUEUE
+ *   VMIG_POSTCOPY_ENABLE, VMIG_POSTCOPY_DISABLE, VMIG_DISCARD, VMIG_REQUEUE,
+ *   VMIG_POSTCOPY_SET_SINK
  *                         missing-page service (postcopy destination).
  *   VMIG_GET_STATS        the region's counters and histograms.
  *
@@ -126,6 +127,7 @@
 #define VMIG_FEATURE_REQUEUE		_BITULL(9) /* VMIG_REQUEUE */
 #define VMIG_FEATURE_DIRTY_LOG_FINAL	_BITULL(10) /* VMIG_DIRTY_LOG_FINAL */
 #define VMIG_FEATURE_NOWAIT_WAIT	_BITULL(11) /* stats nowait_placed/_fallbacks */
+#define VMIG_FEATURE_REQ_SINK		_BITULL(12) /* VMIG_POSTCOPY_SET_SINK */
 
 /**
  * struct vmig_api - what this module speaks (VMIG_GET_API)
@@ -403,7 +405,32 @@ struct vmig_dirty_log {
  * that read requests and died took them with it; its successor calls this
  * once before it reads, and answers them again.  Waiting faults keep
  * waiting.  Returns how many requests were queued again; -EINVAL while
- * postcopy mode is off.
+ * postcopy mode is off.  Requests it queues again, and every unread one,
+ * lose VMIG_REQ_SENT: whatever the module wrote to a sink may have been
+ * lost with the helper or its connection, so the reader asks again.
+ *
+ * VMIG_POSTCOPY_SET_SINK (struct vmig_sink) attaches a connected TCP
+ * socket to the region: from then on the module writes each new request
+ * to it itself, as a record the caller formats, and the request no longer
+ * waits for a helper thread to wake, read it and write it.  A kernel
+ * worker on the faulting CPU writes it right after the fault queued it
+ * (the fault itself takes no socket lock).  A request is written whole or
+ * not at all, so records never interleave, whichever regions share the
+ * socket.  Each request is still queued for read() as ever, with
+ * VMIG_REQ_SENT set, but one the module writes does not wake read() or
+ * poll(): the reader learns of it on its next read (at the latest when
+ * the answer comes).  A request the module could not write (its queue of
+ * VMIG_SINK_QUEUE full, the socket's send buffer full, the socket
+ * broken) is queued for read() again without VMIG_REQ_SENT, waking the
+ * reader, which then writes it itself; so is every request still queued
+ * when the socket is detached.  The module stops writing to a socket on
+ * which a write failed; if a write failed half way (out of memory) it
+ * shuts the socket down, as a broken network would.  While a socket is
+ * attached to any region, nothing else may write to it (the records would
+ * interleave): a reader that gets an unsent request detaches first (fd -1
+ * waits for a write in progress), then writes.  fd -1,
+ * VMIG_POSTCOPY_DISABLE, VMIG_ABORT and the region's end detach the
+ * socket and drop the module's reference to it.
  */
 #define VMIG_POSTCOPY_ENABLE_FLAGS_ALL	0
 
@@ -417,6 +444,35 @@ struct vmig_postcopy_enable {
 	__u32 flags;
 	__u32 reserved;
 	__u64 reserved2;
+};
+
+#define VMIG_SINK_RECORD_MAX	32
+#define VMIG_SINK_QUEUE		1024
+
+/**
+ * struct vmig_sink - argument of VMIG_POSTCOPY_SET_SINK
+ * @fd:		a connected TCP socket (IPv4 or IPv6, no upper-layer
+ *		protocol such as kTLS) of the caller, or -1 to detach.  Other
+ *		sockets: -EINVAL; not a socket: -ENOTSOCK; not connected:
+ *		-ENOTCONN.  Attaching replaces a socket attached before.
+ * @flags:	zero.
+ * @len:	bytes of a record, 8 to VMIG_SINK_RECORD_MAX (0 with fd -1).
+ * @page_at:	where in a record the module stores the page number, as a
+ *		little-endian __u64; @page_at + 8 <= @len.
+ * @record:	the record; the module copies it for each request and
+ *		fills in the page number.  Zero past @len.
+ * @reserved:	zero.
+ *
+ * -EINVAL while postcopy mode is off (attaching only; detaching always
+ * succeeds).
+ */
+struct vmig_sink {
+	__s32 fd;
+	__u32 flags;
+	__u32 len;
+	__u32 page_at;
+	__u8 record[VMIG_SINK_RECORD_MAX];
+	__u64 reserved;
 };
 
 /**
@@ -437,12 +493,15 @@ struct vmig_discard {
 };
 
 #define VMIG_REQ_WRITE		_BITUL(0) /* the page was first wanted for writing */
+#define VMIG_REQ_SENT		_BITUL(1) /* the module wrote it to the sink */
 
 /**
  * struct vmig_request - a missing-page request, read() from a region fd
  * @offset:	byte offset of the missing page in the region (page aligned).
  * @flags:	VMIG_REQ_*.  VMIG_REQ_WRITE is set if a write fault on the
- *		page came before the request was read.
+ *		page came before the request was read.  VMIG_REQ_SENT is
+ *		set if the module wrote the request to the region's sink
+ *		(VMIG_POSTCOPY_SET_SINK), or is writing it.
  * @reserved:	zero.
  * @time_ns:	CLOCK_MONOTONIC time of the first fault on the page.
  */
@@ -549,6 +608,11 @@ struct vmig_place_batch {
  *			a signal came first): they returned for KVM's async
  *			fault.  Both 0 with nowait_wait_us 0, and on modules
  *			without VMIG_FEATURE_NOWAIT_WAIT.
+ * @sink_sent:		requests the module wrote to the region's sink
+ *			(VMIG_POSTCOPY_SET_SINK).
+ * @sink_unsent:	requests queued for the sink that went back to read()
+ *			unsent (the sink failed or was detached first).  Both
+ *			0 on modules without VMIG_FEATURE_REQ_SINK.
  */
 #define VMIG_HIST_BUCKETS	40
 struct vmig_stats {
@@ -572,7 +636,9 @@ struct vmig_stats {
 	__u64 pages_discarded;
 	__u64 nowait_placed;
 	__u64 nowait_fallbacks;
-	__u64 reserved[4];
+	__u64 sink_sent;
+	__u64 sink_unsent;
+	__u64 reserved[2];
 };
 
 /*
@@ -703,6 +769,8 @@ enum vmig_genl_stat {
 	VMIG_STAT_PAGES_DISCARDED,
 	VMIG_STAT_NOWAIT_PLACED,
 	VMIG_STAT_NOWAIT_FALLBACKS,
+	VMIG_STAT_SINK_SENT,
+	VMIG_STAT_SINK_UNSENT,
 
 	__VMIG_STAT_MAX,
 	VMIG_STAT_MAX = __VMIG_STAT_MAX - 1
@@ -726,5 +794,6 @@ enum vmig_genl_stat {
 #define VMIG_POSTCOPY_DISABLE	_IO(VMIG_IOC_MAGIC, 0x24)
 #define VMIG_DISCARD		_IOWR(VMIG_IOC_MAGIC, 0x25, struct vmig_discard)
 #define VMIG_REQUEUE		_IO(VMIG_IOC_MAGIC, 0x26)
+#define VMIG_POSTCOPY_SET_SINK	_IOW(VMIG_IOC_MAGIC, 0x27, struct vmig_sink)
 
 #endif /* _UAPI_LINUX_VMIG_H */

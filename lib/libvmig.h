@@ -671,12 +671,26 @@ struct vmig_ram_request {
 	uint32_t region;
 	uint64_t page;
 	uint64_t fault_ns;	/* the first fault, CLOCK_MONOTONIC; 0 if unknown (uffd) */
+	bool sent;		/* vmig.ko wrote it to the sink (vmig_ram_postcopy_set_sink) */
 };
 /*
  * The requests waiting (nonblocking), up to max into req: how many, 0 if
  * none; -ESHUTDOWN when guest RAM left postcopy mode with pages missing,
  * -EFAULT for a fault outside guest RAM.
  */
+/*
+ * Let vmig.ko write the guest's new requests to fd, a connected plain TCP
+ * socket, itself (VMIG_POSTCOPY_SET_SINK on every region): each a copy of
+ * the len-byte rec with the region's index stored at region_at (le32) and
+ * the page at page_at (le64).  Such requests come from
+ * vmig_ram_postcopy_requests with sent set and wake nobody; one the module
+ * could not write comes unsent.  While fd is attached nothing else may
+ * write to it: fd -1 detaches (and waits for a write in progress) before
+ * the caller writes.  -EOPNOTSUPP on the uffd backend or a module without
+ * it.
+ */
+int vmig_ram_postcopy_set_sink(struct vmig_ram *ram, int fd, const void *rec, uint32_t len,
+			       uint32_t region_at, uint32_t page_at);
 int vmig_ram_postcopy_requests(struct vmig_ram *ram, struct vmig_ram_request *req,
 			       unsigned int max);
 /* A request for a page that is here already: let its threads go (no-op where placing woke them). */

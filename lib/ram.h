@@ -69,6 +69,9 @@ struct ram_pc_ops {
 	int (*poll_error)(const struct vmig_ram *ram, unsigned int i, short revents);
 	/* Read what requests wait, nonblocking, in (region, page) terms. */
 	int (*requests)(struct vmig_ram *ram, struct vmig_ram_request *req, unsigned int max);
+	/* vmig_ram_postcopy_set_sink; NULL: -EOPNOTSUPP. */
+	int (*set_sink)(struct vmig_ram *ram, int fd, const void *rec, uint32_t len,
+			uint32_t region_at, uint32_t page_at);
 	/* A requested page is here already (NULL: placing woke its threads). */
 	void (*wake)(struct vmig_ram *ram, unsigned int region, uint64_t page);
 	/* Atomic, never overwriting, waking the waiters: 0 or -EEXIST. */

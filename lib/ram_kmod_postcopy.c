@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -136,10 +137,37 @@ static int kmod_pc_requests(struct vmig_ram *ram, struct vmig_ram_request *out,
 			if (req[i].offset % RAM_PAGE_SIZE || page >= ram->regions[reg].pages)
 				return -EFAULT;
 			out[got++] = (struct vmig_ram_request){
-				.region = reg, .page = page, .fault_ns = req[i].time_ns };
+				.region = reg, .page = page, .fault_ns = req[i].time_ns,
+				.sent = req[i].flags & VMIG_REQ_SENT };
 		}
 	}
 	return got;
+}
+
+/* Region by region; detaching (fd -1) goes through all of them. */
+static int kmod_pc_set_sink(struct vmig_ram *ram, int fd, const void *rec, uint32_t len,
+			    uint32_t region_at, uint32_t page_at)
+{
+	unsigned int i, k;
+	int r = 0;
+
+	for (i = 0; i < ram->nr_regions; i++) {
+		struct vmig_sink s = { .fd = fd };
+
+		if (fd >= 0) {
+			s.len = len;
+			s.page_at = page_at;
+			memcpy(s.record, rec, len);
+			for (k = 0; k < 4; k++)
+				s.record[region_at + k] = i >> (8 * k);
+		}
+		if (ioctl(ram->regions[i].fd, VMIG_POSTCOPY_SET_SINK, &s) && !r)
+			r = errno == ENOTTY ? -EOPNOTSUPP : -errno;
+	}
+	/* Half attached is no use: the caller writes requests itself then. */
+	if (r && fd >= 0)
+		kmod_pc_set_sink(ram, -1, NULL, 0, 0, 0);
+	return r;
 }
 
 static struct vmig_place place_entry(uint64_t page, const void *src)
@@ -203,6 +231,7 @@ const struct ram_pc_ops ram_kmod_pc_ops = {
 	.fds = kmod_pc_fds,
 	.poll_error = kmod_pc_poll_error,
 	.requests = kmod_pc_requests,
+	.set_sink = kmod_pc_set_sink,
 	.place = kmod_pc_place,
 	.place_batch = kmod_pc_place_batch,
 	.disable = kmod_pc_disable,

@@ -5,6 +5,8 @@
  */
 #include <errno.h>
 
+#include <linux/vmig.h>
+
 #include "ram.h"
 
 static const struct ram_pc_ops *pc_ops(const struct vmig_ram *ram)
@@ -66,6 +68,19 @@ int vmig_ram_postcopy_poll_error(const struct vmig_ram *ram, unsigned int i, sho
 	const struct ram_pc_ops *pc = pc_ops(ram);
 
 	return pc ? pc->poll_error(ram, i, revents) : -ENOTSUP;
+}
+
+int vmig_ram_postcopy_set_sink(struct vmig_ram *ram, int fd, const void *rec, uint32_t len,
+			       uint32_t region_at, uint32_t page_at)
+{
+	const struct ram_pc_ops *pc = pc_ops(ram);
+
+	if (!pc || !pc->set_sink)
+		return -EOPNOTSUPP;
+	if (fd >= 0 && (!rec || len < 8 || len > VMIG_SINK_RECORD_MAX ||
+			region_at > len - 4 || page_at > len - 8))
+		return -EINVAL;
+	return pc->set_sink(ram, fd, rec, len, region_at, page_at);
 }
 
 int vmig_ram_postcopy_requests(struct vmig_ram *ram, struct vmig_ram_request *req,

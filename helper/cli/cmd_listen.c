@@ -45,6 +45,13 @@ static const struct cli_opt opt_no_postcopy = {
 	.name = "no-postcopy", .kind = CLI_TRUE, OWN(no_postcopy),
 	.help = "refuse a source that wants to switch to postcopy",
 };
+static const struct cli_opt opt_no_kernel_requests = {
+	.name = "no-kernel-requests", .kind = CLI_FALSE, OWN(kernel_requests),
+	.help = "postcopy on vmig.ko regions: write the guest's page\n"
+		"requests from this helper's thread, not let the\n"
+		"module write them to the return path itself (it does\n"
+		"so by default on plain TCP; never under TLS)",
+};
 static const struct cli_opt opt_max_device_buffer = {
 	.name = "max-device-buffer", .arg = "SIZE", .kind = CLI_FN, OWN(max_device_buffer),
 	.fn = max_device_buffer_set,
@@ -56,7 +63,7 @@ static const struct cli_opt opt_max_device_buffer = {
 static const struct cli_opt *const listen_opt_list[] = {
 	&cli_opt_vmm, &opt_port, &cli_opt_timeout, &opt_accept_timeout, &opt_no_prefault,
 	&opt_no_postcopy, &cli_opt_postcopy_spin, &cli_opt_postcopy_sched,
-	&opt_max_device_buffer, &cli_opt_device_threads, &cli_opt_tls_creds,
+	&opt_no_kernel_requests, &opt_max_device_buffer, &cli_opt_device_threads, &cli_opt_tls_creds,
 	&cli_opt_tls_psk, &cli_opt_token_file, &cli_opt_insecure, &cli_opt_backend,
 	&cli_opt_recovery_timeout, &cli_opt_json, &cli_opt_no_progress, &cli_opt_attach,
 	&cli_opt_help, NULL,
@@ -113,6 +120,7 @@ static void listen_usage(FILE *f)
 static int listen_run(int argc, char **argv)
 {
 	struct dest_opts o = { .accept_timeout_ms = 120000, .prefault = true,
+			       .kernel_requests = true,
 			       .max_device_buffer = 64ull << 20 };
 	struct cli_common cc;
 	char err[256];

@@ -105,6 +105,10 @@ static void print_pc_text(const struct report *r, FILE *f)
 		"preempt channel, %llu already there\n", (unsigned long long)pc->faults,
 		(unsigned long long)pc->requests, (unsigned long long)pc->coalesced,
 		(unsigned long long)pc->urgent_pages, (unsigned long long)pc->eexist);
+	if (pc->kernel_requests)
+		fprintf(f, "               %llu requests written by vmig.ko itself (their "
+			"latency counts from the fault)\n",
+			(unsigned long long)pc->kernel_requests);
 	fprintf(f, "  latency:     fault read to wake, %llu requests: avg %.1f us, p50 %.1f us, "
 		"p99 %.1f us, max %.1f us\n", (unsigned long long)pc->lat_count, pc->lat_avg_us,
 		pc->lat_p50_us, pc->lat_p99_us, pc->lat_max_us);
@@ -262,7 +266,8 @@ void report_print_json(const struct report *r, FILE *f)
 
 		fprintf(f, ",\"postcopy\":{\"preempt\":%s,\"sched\":\"%s\",\"discarded\":%llu,"
 			"\"released\":%llu,\"switch_ms\":%.3f,"
-			"\"faults\":%llu,\"requests\":%llu,\"coalesced\":%llu,\"urgent_pages\":%llu,"
+			"\"faults\":%llu,\"requests\":%llu,\"kernel_requests\":%llu,"
+			"\"coalesced\":%llu,\"urgent_pages\":%llu,"
 			"\"eexist\":%llu,\"recoveries\":%llu,\"paused_ms\":%.3f,\"last_pause_ms\":%.3f,"
 			"\"resent\":%llu,\"latency_us\":{\"count\":%llu,\"avg\":%.2f,\"p50\":%.2f,"
 			"\"p99\":%.2f,\"max\":%.2f,\"log2_hist\":[", pc->preempt ? "true" : "false",
@@ -270,7 +275,7 @@ void report_print_json(const struct report *r, FILE *f)
 			(unsigned long long)pc->discarded, (unsigned long long)pc->released,
 			pc->switch_ns / 1e6,
 			(unsigned long long)pc->faults, (unsigned long long)pc->requests,
-			(unsigned long long)pc->coalesced, (unsigned long long)pc->urgent_pages,
+			(unsigned long long)pc->kernel_requests, (unsigned long long)pc->coalesced, (unsigned long long)pc->urgent_pages,
 			(unsigned long long)pc->eexist, (unsigned long long)pc->recoveries,
 			pc->paused_ns / 1e6, pc->last_pause_ns / 1e6, (unsigned long long)pc->resent,
 			(unsigned long long)pc->lat_count,

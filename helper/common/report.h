@@ -18,6 +18,7 @@ struct report_pc {
 	uint64_t discarded;		/* pages dirtied after they were sent */
 	uint64_t released;		/* prefaulted pages released at the handshake */
 	uint64_t faults, requests, coalesced, urgent_pages, eexist;
+	uint64_t kernel_requests;	/* of requests: written by vmig.ko itself */
 	/* recovery: reconnections after a cut, time paused in all, requests asked again */
 	uint64_t recoveries, paused_ns, last_pause_ns, resent;
 	const char *sched;		/* the urgent thread's scheduling (NULL: none ran) */

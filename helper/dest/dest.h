@@ -30,6 +30,7 @@ struct dest_opts {
 	unsigned int device_threads;	/* loading pool */
 	int recovery_timeout_ms;	/* postcopy: wait this long for the source to reconnect */
 	bool attach;			/* take over a postcopy whose helper died */
+	bool kernel_requests;		/* postcopy: vmig.ko writes requests itself */
 };
 
 int dest_receive(const struct dest_opts *o, struct report *rep);

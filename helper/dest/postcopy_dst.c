@@ -195,6 +195,7 @@ int pcd_start(struct pc_dst *pc, const struct stream *rp, const struct stream *p
 	pc->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (pc->stop_fd < 0)
 		return -errno;
+	pcd_sink_on(pc);
 	r = pthread_create(&pc->thread, NULL, pcd_fault_thread, pc);
 	if (r)
 		return -r;
@@ -207,6 +208,8 @@ int pcd_adopt(struct pc_dst *pc)
 	pc->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (pc->stop_fd < 0)
 		return -errno;
+	/* The dead helper's return path, if vmig.ko still writes to it. */
+	vmig_ram_postcopy_set_sink(pc->ram, -1, NULL, 0, 0, 0);
 	return vmig_ram_postcopy_requeue(pc->ram);
 }
 
@@ -234,12 +237,25 @@ int pcd_resume(struct pc_dst *pc, const struct stream *rp, const struct stream *
 		free(out);
 		return r;
 	}
+	/*
+	 * What vmig.ko wrote to the old return path may be lost with it: the
+	 * requests come back unsent (VMIG_REQUEUE); the open ones are asked
+	 * below, the rest when read.
+	 */
+	if (pc->sink_used) {
+		r = vmig_ram_postcopy_requeue(pc->ram);
+		if (r < 0) {
+			free(out);
+			return r;
+		}
+	}
 	stream_view(&pc->rp, rp, timeout_ms);
 	stream_view(&pc->pre, pre, timeout_ms);
 	if (pct_on(&pc->trace) && pre->fd >= 0)
 		pct_rx_enable(pre->fd);
 	pthread_mutex_lock(&pc->lock);
 	pc->err[0] = 0;
+	pc->rp_ended = false;
 	for (i = 0; i < atomic_load(&pc->npend);) {
 		struct pcd_pending *q = &pc->pend[i];
 
@@ -256,6 +272,7 @@ int pcd_resume(struct pc_dst *pc, const struct stream *rp, const struct stream *
 						  .len = sizeof(struct wire_req) };
 		out[i].q = (struct wire_req){ .region = pc->pend[i].region,
 					      .page = pc->pend[i].page };
+		pc->pend[i].kernel_sent = false;
 	}
 	pc->resent += n;
 	pthread_mutex_unlock(&pc->lock);
@@ -263,6 +280,7 @@ int pcd_resume(struct pc_dst *pc, const struct stream *rp, const struct stream *
 	free(out);
 	if (r)
 		return r;
+	pcd_sink_on(pc);
 	atomic_store(&pc->state, 0);
 	r = pthread_create(&pc->thread, NULL, pcd_fault_thread, pc);
 	if (r)
@@ -288,6 +306,7 @@ int pcd_finish(struct pc_dst *pc, int timeout_ms)
 	}
 	pthread_join(pc->thread, NULL);
 	pc->thread_started = false;
+	pcd_sink_off(pc);
 	/* Every page is here: guest RAM leaves postcopy mode. */
 	if (st > 0 && !pcd_missing(pc))
 		vmig_ram_postcopy_disable(pc->ram);
@@ -308,6 +327,8 @@ void pcd_stop(struct pc_dst *pc)
 		perror("vmig listen: eventfd");
 	pthread_join(pc->thread, NULL);
 	pc->thread_started = false;
+	/* vmig.ko lets the old return path go. */
+	pcd_sink_off(pc);
 }
 
 void pcd_destroy(struct pc_dst *pc)

@@ -38,6 +38,7 @@ struct pcd_pending {
 	uint64_t page;
 	uint64_t t_ns;			/* fault read by the helper (both backends) */
 	uint64_t t_fault_ns;		/* the fault itself, where the backend stamps it; else 0 */
+	bool kernel_sent;		/* vmig.ko wrote it to the return path */
 };
 
 struct pc_dst {
@@ -49,6 +50,12 @@ struct pc_dst {
 	enum urgent_sched sched;	/* wanted for the fault thread */
 	const char *sched_got;		/* what it got (set by the thread) */
 	struct stream rp, pre;		/* return path (to src), preempt (from src) */
+	bool sink_wanted;		/* let the RAM backend write requests to rp */
+	bool sink;			/* it does now: nothing else writes to rp */
+	bool sink_used;			/* it did on some connection */
+	bool rp_ended;			/* END written: the fault thread asks nothing more */
+	uint64_t sink_sent;		/* requests it wrote */
+	uint64_t urgent_unseen;		/* answers to requests it wrote that we never saw */
 
 	/* receivers parking at the POSTCOPY marker */
 	pthread_mutex_t lock;

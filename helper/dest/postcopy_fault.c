@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,11 +24,47 @@ struct req_pkt {
 } __attribute__((packed));
 
 /*
+ * Requests written by the RAM backend (vmig.ko's sink): the fault's own
+ * CPU writes each to the return path as it is queued, and no thread of
+ * ours wakes for it.  On plain TCP only (the module cannot write inside a
+ * TLS stream), and while it is attached nothing else writes to rp: we
+ * detach before we write ourselves (pcd_sink_off), for good on this
+ * connection.
+ */
+void pcd_sink_on(struct pc_dst *pc)
+{
+	struct req_pkt rec = {
+		.h = { .type = WIRE_PKT_REQ, .len = sizeof(struct wire_req) },
+	};
+
+	/* Without preempt the fault thread must read requests to count them. */
+	if (!pc->sink_wanted || !pc->preempt || pc->rp.tls || pc->rp.fd < 0)
+		return;
+	pc->sink = !vmig_ram_postcopy_set_sink(pc->ram, pc->rp.fd, &rec, sizeof(rec),
+					       offsetof(struct req_pkt, q.region),
+					       offsetof(struct req_pkt, q.page));
+	pc->sink_used |= pc->sink;
+}
+
+int pcd_sink_off(struct pc_dst *pc)
+{
+	int r;
+
+	if (!pc->sink)
+		return 0;
+	pc->sink = false;
+	r = vmig_ram_postcopy_set_sink(pc->ram, -1, NULL, 0, 0, 0);
+	return r ? pcd_fail(pc, -r, "cannot take the return path back from vmig.ko: %s",
+			    strerror(-r)) : 0;
+}
+
+/*
  * A fault on (reg, page) read at time t (t_fault: when it happened, if
- * known): a request on the return path unless one is out.
+ * known): a request on the return path unless one is out (or the backend
+ * wrote it: sent).
  */
 static int note_fault(struct pc_dst *pc, uint32_t reg, uint64_t page, uint64_t t,
-		      uint64_t t_fault, struct req_pkt *out, unsigned int *nreq)
+		      uint64_t t_fault, bool sent, struct req_pkt *out, unsigned int *nreq)
 {
 	int k;
 
@@ -38,6 +75,12 @@ static int note_fault(struct pc_dst *pc, uint32_t reg, uint64_t page, uint64_t t
 	}
 	pthread_mutex_lock(&pc->lock);
 	k = pcd_pend_find(pc, reg, page);
+	/* The backend gave back a request it had taken: ours to write now. */
+	if (k >= 0 && !sent && pc->pend[k].kernel_sent) {
+		pc->pend[k].kernel_sent = false;
+		pthread_mutex_unlock(&pc->lock);
+		goto write;
+	}
 	if (k >= 0 || atomic_load(&pc->npend) == PCD_MAX_PENDING) {
 		pc->coalesced += k >= 0;
 		pthread_mutex_unlock(&pc->lock);
@@ -46,11 +89,17 @@ static int note_fault(struct pc_dst *pc, uint32_t reg, uint64_t page, uint64_t t
 					PCD_MAX_PENDING);
 		return 0;
 	}
+	/* One the backend wrote left at the fault: we read it late, if at all. */
 	pc->pend[atomic_load(&pc->npend)] = (struct pcd_pending){
-		.region = reg, .page = page, .t_ns = t, .t_fault_ns = t_fault };
+		.region = reg, .page = page, .t_ns = sent && t_fault ? t_fault : t,
+		.t_fault_ns = t_fault, .kernel_sent = sent };
 	atomic_fetch_add(&pc->npend, 1);
 	pc->requests++;
+	pc->sink_sent += sent;
 	pthread_mutex_unlock(&pc->lock);
+	if (sent)
+		return 0;
+write:
 	out[*nreq].h = (struct wire_pkt_hdr){ .type = WIRE_PKT_REQ, .len = sizeof(struct wire_req) };
 	out[*nreq].q = (struct wire_req){ .region = reg, .page = page };
 	(*nreq)++;
@@ -71,7 +120,8 @@ static int read_requests(struct pc_dst *pc, struct req_pkt *out, unsigned int *n
 	if (n < 0)
 		return pcd_fail(pc, -n, "reading the guest's page requests: %s", strerror(-n));
 	for (i = 0; i < n; i++) {
-		r = note_fault(pc, req[i].region, req[i].page, t, req[i].fault_ns, out, nreq);
+		r = note_fault(pc, req[i].region, req[i].page, t, req[i].fault_ns, req[i].sent,
+			       out, nreq);
 		if (r)
 			return r;
 	}
@@ -90,6 +140,11 @@ static int handle_faults(struct pc_dst *pc)
 		return r;
 	if (nreq)
 		trace("dst: %u requests, first page %llu", nreq, (unsigned long long)out[0].q.page);
+	/* After END (finishing: every page is here) nothing more is asked. */
+	if (pc->rp_ended)
+		nreq = 0;
+	if (nreq && pcd_sink_off(pc))
+		return -EIO;
 	if (nreq && stream_write(&pc->rp, out, nreq * sizeof(out[0])))
 		return pcd_fail(pc, ECONNRESET, "return path: %s", pc->rp.err);
 	if (nreq && pct_on(&pc->trace)) {
@@ -169,6 +224,39 @@ static int handle_preempt(struct pc_dst *pc, uint8_t *buf, bool *ended)
 		pthread_mutex_lock(&pc->lock);
 		k = pcd_pend_find(pc, wp.region, page);
 		pthread_mutex_unlock(&pc->lock);
+		/*
+		 * A request the backend wrote is queued for us before it left,
+		 * but nothing woke us for it: read what is queued, look again.
+		 */
+		if (k < 0) {
+			r = handle_faults(pc);
+			if (r)
+				return r;
+			pthread_mutex_lock(&pc->lock);
+			k = pcd_pend_find(pc, wp.region, page);
+			pthread_mutex_unlock(&pc->lock);
+		}
+		/*
+		 * Or the background stream placed the page first: the module
+		 * then dropped the request unread (or we read it with the page
+		 * here and kept nothing open).  Such an answer is placed if the
+		 * page is still missing (never over a present page) and closes
+		 * nothing; so the check below holds only without the sink.
+		 */
+		if (k < 0 && pc->sink_used) {
+			if (!test_bit(pc->recv[wp.region], page)) {
+				r = pcd_place_one(pc, wp.region, page,
+						  zero ? NULL : buf + (size_t)n * PAGE);
+				if (r)
+					return pcd_fail(pc, -r, "cannot place page %llu of region "
+							"%u: %s", (unsigned long long)page,
+							wp.region, strerror(-r));
+				set_bits(pc->recv[wp.region], page, 1, true);
+			}
+			pc->urgent_unseen++;
+			n += !zero;
+			continue;
+		}
 		if (k < 0)
 			return pcd_fail(pc, EPROTO, "preempt channel: page %llu of region %u was "
 					"never requested; dropping the connection",
@@ -248,6 +336,11 @@ void *pcd_fault_thread(void *arg)
 			static const struct wire_pkt_hdr end = { .type = WIRE_PKT_END };
 
 			finishing = true;
+			if (pcd_sink_off(pc)) {
+				r = -EIO;
+				break;
+			}
+			pc->rp_ended = true;
 			if (stream_write(&pc->rp, &end, sizeof(end))) {
 				r = pcd_fail(pc, ECONNRESET, "return path: %s", pc->rp.err);
 				break;

@@ -64,5 +64,8 @@ int pcd_place_one(struct pc_dst *pc, uint32_t region, uint64_t page, const void 
 
 /* postcopy_fault.c: the thread pcd_start and pcd_resume start. */
 void *pcd_fault_thread(void *arg);
+/* Let the RAM backend write requests to rp (where it can), take that back. */
+void pcd_sink_on(struct pc_dst *pc);
+int pcd_sink_off(struct pc_dst *pc);
 
 #endif

@@ -91,6 +91,7 @@ void pcd_report(struct pc_dst *pc, struct report *rep)
 	r->faults = pc->faults;
 	r->requests = pc->requests;
 	r->coalesced = pc->coalesced;
+	r->kernel_requests = pc->sink_sent;
 	r->urgent_pages = pc->urgent_pages;
 	r->eexist = pc->eexist;
 	r->resent = pc->resent;

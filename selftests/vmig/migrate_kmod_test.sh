@@ -35,7 +35,7 @@ start_pair() {
 	dg=$!
 	wait_for $1.dg.out "guest: ready" 60 || return 1
 	$vmig listen --vmm $1.dst --port 127.0.0.1:$port --timeout 60 --accept-timeout 250 $AUTH \
-		--no-progress --json --backend $be >$1.ls.json 2>$1.ls.err &
+		--no-progress --json --backend $be ${LS_EXTRA:-} >$1.ls.json 2>$1.ls.err &
 	ls=$!
 	wait_for $1.ls.err "waiting for a source" 60 || return 1
 	$vmig guest --socket $1.src --mem $2 --lifetime 250 --backend kmod $3 \
@@ -127,9 +127,17 @@ check "... the destination requested pages from the regions and measured them" \
 	$p.ls.json
 check "... from the helper's read of each fault and from the fault itself (the module's stamp)" \
 	grep -q '"latency_us":{"count":[1-9].*"fault_latency_us":{"count":[1-9]' $p.ls.json
-run_case "postcopy after the bulk stage, preempt, pages re-dirtied are discarded" 32M \
+# On plain TCP vmig.ko writes the requests to the return path itself.
+check "... vmig.ko wrote the requests to the return path itself (VMIG_POSTCOPY_SET_SINK)" \
+	grep -q '"requests":[1-9][0-9]*,"kernel_requests":[1-9]' $p.ls.json
+# The helper's own request path, as before the sink, stays covered.
+LS_EXTRA=--no-kernel-requests
+run_case "postcopy after the bulk stage, preempt, pages re-dirtied are discarded, requests written by the helper" 32M \
 	"--pattern random --dirty-rate 8" "--postcopy --multifd 1" \
 	"$PC\":true,\"sched\":\"[^\"]*\",\"discarded\":[1-9]" '"protected_after_stop":0,'
+LS_EXTRA=
+check "... the helper wrote every request, vmig.ko none" \
+	grep -q '"requests":[1-9][0-9]*,"kernel_requests":0,' $p.ls.json
 run_case "postcopy without preempt, sequential guest, 2 channels" 32M \
 	"--pattern sequential --dirty-rate 8" "--postcopy-after 0 --multifd 2 --no-preempt" \
 	"$PC\":false"

@@ -309,6 +309,9 @@ run_vmig() { # MODE CH [VARIANT]
 	[ "$mode" = postcopy ] && echo "# $kind${KSUF:-} postcopy: KVM's first tries:" \
 		"$("$vmig" stats --json 2>/dev/null | grep -o '"nowait_[a-z]*":[0-9]*' | tr -d '"' |
 			awk -F: '{ n[$1] += $2 } END { for (k in n) printf "%s=%d ", k, n[k] }')"
+	# Requests vmig.ko wrote to the return path itself (its request sink).
+	[ "$mode" = postcopy ] && echo "# $kind${KSUF:-} postcopy: requests" \
+		"$(grep -o '"requests":[0-9]*,"kernel_requests":[0-9]*' $out/listen.json | tr -d '"')"
 	qemu_wait_status dst running 120 >/dev/null
 	lat=$(lat_window dst $((seq + 1)))
 	if [ -n "$pct" ]; then

@@ -16,6 +16,12 @@
  * present never has a request queued, and placing a page removes its
  * request even if nobody has read it yet.
  *
+ * With a request sink (sink.c, VMIG_POSTCOPY_SET_SINK) a new request is
+ * also put on the sink's queue under pc.lock, flagged VMIG_REQ_SENT before
+ * any reader can see it, and the sink's worker writes it; it does not
+ * wake the reader.  A request the sink gives back loses the flag and is
+ * queued for read() again (vmig_postcopy_unsend).
+ *
  * Wakeups are keyed: each entry has its own wait queue, so placing a page
  * wakes exactly the threads waiting for that page, in O(1), with no
  * thundering herd over all waiters of the region (vCPUs fault on different

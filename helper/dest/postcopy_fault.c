@@ -83,6 +83,12 @@ static int note_fault(struct pc_dst *pc, uint32_t reg, uint64_t page, uint64_t t
 	}
 	if (k >= 0 || atomic_load(&pc->npend) == PCD_MAX_PENDING) {
 		pc->coalesced += k >= 0;
+		/* Written already: its answer is placed as one we never saw. */
+		if (k < 0 && sent) {
+			pc->requests++;
+			pc->sink_sent++;
+			k = 0;
+		}
 		pthread_mutex_unlock(&pc->lock);
 		if (k < 0)
 			return pcd_fail(pc, EOVERFLOW, "more than %d pages requested at once",

@@ -297,7 +297,9 @@ run_vmig() { # MODE CH [VARIANT]
 	if ! VMIG_PC_TRACE=$pct "$vmig" migrate $AUTH $ma --vmm /tmp/qb-src.vmm --to 127.0.0.1:$port --multifd "$ch" \
 		--json --no-progress $extra >$out/migrate.json 2>$out/migrate.err; then
 		echo "# $kind $mode ch=$ch failed:"
-		tail -n 5 $out/migrate.err $out/listen.err $out/vq-src.log $out/vq-dst.log | sed 's/^/#   /'
+		tail -n 5 $out/migrate.err $out/listen.err $out/vq-src.log $out/vq-dst.log \
+			$QEMU_WORK/src/qemu.err $QEMU_WORK/dst/qemu.err $QEMU_WORK/dst/console.log \
+			2>/dev/null | sed 's/^/#   /'
 		kill $pids 2>/dev/null
 		wait $pids
 		[ -n "$pct" ] && ktrace off

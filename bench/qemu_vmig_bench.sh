@@ -298,7 +298,8 @@ run_vmig() { # MODE CH [VARIANT]
 		--json --no-progress $extra >$out/migrate.json 2>$out/migrate.err; then
 		echo "# $kind $mode ch=$ch failed:"
 		tail -n 5 $out/migrate.err $out/listen.err $out/vq-src.log $out/vq-dst.log \
-			$QEMU_WORK/src/qemu.err $QEMU_WORK/dst/qemu.err $QEMU_WORK/dst/console.log \
+			$QEMU_WORK/src/qemu.err $QEMU_WORK/dst/qemu.err $QEMU_WORK/src/console.log \
+			$QEMU_WORK/dst/console.log \
 			2>/dev/null | sed 's/^/#   /'
 		kill $pids 2>/dev/null
 		wait $pids

@@ -817,6 +817,16 @@ static long vmig_postcopy_discard(struct vmig_region *r,
 	return err;
 }
 
+/* With pc.lock held: is @index still missing, its request for the sink? */
+bool vmig_postcopy_sent(struct vmig_region *r, pgoff_t index)
+{
+	struct vmig_pending *p;
+
+	lockdep_assert_held(&r->pc.lock);
+	p = vmig_pending_find(&r->pc, index);
+	return p && (p->flags & VMIG_REQ_SENT);
+}
+
 /**
  * vmig_postcopy_unsend - the sink's queue goes back to the reader
  * @r:	the region; its sink is closed (nothing queues) and its worker
@@ -834,14 +844,14 @@ void vmig_postcopy_unsend(struct vmig_region *r)
 	unsigned int i, n;
 
 	spin_lock(&pc->lock);
-	n = s->count;
-	for (i = 0; i < n; i++) {
+	for (i = 0, n = 0; i < s->count; i++) {
 		p = vmig_pending_find(pc, s->queue[(s->head + i) % VMIG_SINK_QUEUE]);
 		if (!p || !(p->flags & VMIG_REQ_SENT))
 			continue;
 		p->flags &= ~VMIG_REQ_SENT;
 		if (list_empty(&p->unread))
 			list_add_tail(&p->unread, &pc->unread);
+		n++;
 	}
 	s->count = 0;
 	spin_unlock(&pc->lock);
@@ -856,7 +866,8 @@ void vmig_postcopy_unsend(struct vmig_region *r)
  * on the read queue.  A read request is still in the hash (it leaves only
  * when its page is placed, or the mode ends), with its unread link empty.
  * Every request, read or not, loses VMIG_REQ_SENT: what the sink wrote may
- * have gone with the connection of the helper that read it.
+ * have gone with the connection of the helper that read it; and the sink
+ * is detached first, since the reader now writes them.
  */
 static long vmig_postcopy_requeue(struct vmig_region *r)
 {
@@ -865,6 +876,8 @@ static long vmig_postcopy_requeue(struct vmig_region *r)
 	long n = 0;
 	int b;
 
+	/* The reader writes them now: the sink must not (see the uapi). */
+	vmig_sink_detach(r);
 	spin_lock(&pc->lock);
 	if (!pc->on) {
 		spin_unlock(&pc->lock);

@@ -88,7 +88,7 @@ static void vmig_sink_work(struct work_struct *work)
 						 work);
 	struct vmig_postcopy *pc = container_of(s, struct vmig_postcopy, sink);
 	struct vmig_region *r = container_of(pc, struct vmig_region, pc);
-	unsigned int i, n;
+	unsigned int i, k, n;
 	size_t len;
 	int err;
 
@@ -100,23 +100,27 @@ static void vmig_sink_work(struct work_struct *work)
 		}
 		n = min_t(unsigned int, s->count, VMIG_SINK_BATCH);
 		len = s->len;
-		for (i = 0; i < n; i++) {
-			__le64 page = cpu_to_le64(s->queue[(s->head + i) %
-							   VMIG_SINK_QUEUE]);
-			u8 *rec = s->buf + i * len;
+		for (i = 0, k = 0; i < n; i++) {
+			pgoff_t index = s->queue[(s->head + i) % VMIG_SINK_QUEUE];
+			__le64 page = cpu_to_le64(index);
+			u8 *rec = s->buf + k * len;
 
+			/* Placed meanwhile, or taken back by REQUEUE: not asked. */
+			if (!vmig_postcopy_sent(r, index))
+				continue;
 			memcpy(rec, s->record, len);
 			memcpy(rec + s->page_at, &page, sizeof(page));
+			k++;
 		}
 		spin_unlock(&pc->lock);
 
-		err = vmig_sink_write(s->sock, s->buf, n * len);
+		err = k ? vmig_sink_write(s->sock, s->buf, k * len) : 0;
 
 		spin_lock(&pc->lock);
 		if (!err) {
 			s->head = (s->head + n) % VMIG_SINK_QUEUE;
 			s->count -= n;
-			atomic64_add(n, &r->stats.sink_sent);
+			atomic64_add(k, &r->stats.sink_sent);
 			spin_unlock(&pc->lock);
 			continue;
 		}
@@ -156,19 +160,22 @@ void vmig_sink_kick(struct vmig_region *r)
 	queue_work(vmig_sink_wq, &r->pc.sink.work);
 }
 
-/* Called with s->mutex held. */
+/*
+ * Called with s->mutex held.  The work is cancelled even with no socket:
+ * a fault that queued before an earlier detach may kick it after.
+ */
 static void vmig_sink_detach_locked(struct vmig_region *r)
 {
 	struct vmig_sink_state *s = &r->pc.sink;
 	struct socket *sock = s->sock;
 
-	if (!sock)
-		return;
 	spin_lock(&r->pc.lock);
 	s->open = false;
 	spin_unlock(&r->pc.lock);
 	/* A write in progress ends; none starts after. */
 	cancel_work_sync(&s->work);
+	if (!sock)
+		return;
 	vmig_postcopy_unsend(r);
 	s->sock = NULL;
 	sockfd_put(sock);

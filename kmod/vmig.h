@@ -191,6 +191,7 @@ void vmig_sink_kick(struct vmig_region *r);
 void vmig_sink_detach(struct vmig_region *r);
 long vmig_sink_set(struct vmig_region *r, struct vmig_sink __user *argp);
 void vmig_postcopy_unsend(struct vmig_region *r);
+bool vmig_postcopy_sent(struct vmig_region *r, pgoff_t index);
 
 /* regionfs.c */
 struct sk_buff;

@@ -669,9 +669,9 @@ int vmig_ram_postcopy_poll_error(const struct vmig_ram *ram, unsigned int i, sho
 /* A page the guest waits for. */
 struct vmig_ram_request {
 	uint32_t region;
+	bool sent;		/* vmig.ko wrote it to the sink (vmig_ram_postcopy_set_sink) */
 	uint64_t page;
 	uint64_t fault_ns;	/* the first fault, CLOCK_MONOTONIC; 0 if unknown (uffd) */
-	bool sent;		/* vmig.ko wrote it to the sink (vmig_ram_postcopy_set_sink) */
 };
 /*
  * The requests waiting (nonblocking), up to max into req: how many, 0 if

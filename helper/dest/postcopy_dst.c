@@ -197,8 +197,10 @@ int pcd_start(struct pc_dst *pc, const struct stream *rp, const struct stream *p
 		return -errno;
 	pcd_sink_on(pc);
 	r = pthread_create(&pc->thread, NULL, pcd_fault_thread, pc);
-	if (r)
+	if (r) {
+		pcd_sink_off(pc);
 		return -r;
+	}
 	pc->thread_started = true;
 	return 0;
 }
@@ -283,8 +285,10 @@ int pcd_resume(struct pc_dst *pc, const struct stream *rp, const struct stream *
 	pcd_sink_on(pc);
 	atomic_store(&pc->state, 0);
 	r = pthread_create(&pc->thread, NULL, pcd_fault_thread, pc);
-	if (r)
+	if (r) {
+		pcd_sink_off(pc);
 		return -r;
+	}
 	pc->thread_started = true;
 	return 0;
 }

@@ -40,10 +40,11 @@ void pcd_sink_on(struct pc_dst *pc)
 	/* Without preempt the fault thread must read requests to count them. */
 	if (!pc->sink_wanted || !pc->preempt || pc->rp.tls || pc->rp.fd < 0)
 		return;
+	/* Before the call: a region may take it before another refuses. */
+	pc->sink_used = true;
 	pc->sink = !vmig_ram_postcopy_set_sink(pc->ram, pc->rp.fd, &rec, sizeof(rec),
 					       offsetof(struct req_pkt, q.region),
 					       offsetof(struct req_pkt, q.page));
-	pc->sink_used |= pc->sink;
 }
 
 int pcd_sink_off(struct pc_dst *pc)
@@ -234,7 +235,7 @@ static int handle_preempt(struct pc_dst *pc, uint8_t *buf, bool *ended)
 		 * A request the backend wrote is queued for us before it left,
 		 * but nothing woke us for it: read what is queued, look again.
 		 */
-		if (k < 0) {
+		if (k < 0 && atomic_load(&pc->npend) <= PCD_MAX_PENDING - PCD_FAULT_BATCH) {
 			r = handle_faults(pc);
 			if (r)
 				return r;

@@ -34,8 +34,13 @@ void pcd_answer(struct pc_dst *pc, uint32_t region, uint64_t page, bool urgent,
 			}
 		}
 		pc->pend[i].served = true;
-		/* The preempt reply closes the request; without preempt, the first copy does. */
-		if (urgent || !pc->preempt)
+		/*
+		 * The preempt reply closes the request; without preempt, the first
+		 * copy does, and so it does once vmig.ko wrote requests: a reply
+		 * may then never come (a request it dropped), and a late one is
+		 * placed as one never seen (postcopy_fault.c).
+		 */
+		if (urgent || !pc->preempt || pc->sink_used)
 			pcd_pend_remove(pc, i);
 	}
 	pthread_mutex_unlock(&pc->lock);

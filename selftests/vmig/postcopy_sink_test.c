@@ -297,13 +297,19 @@ TEST_F(sink, a_full_socket_gives_the_request_back_unsent)
 	pthread_join(t.thread, NULL);
 }
 
-/* REQUEUE: what the sink wrote may be lost with its helper; ask again. */
-TEST_F(sink, requeue_takes_the_sent_flag_away)
+/*
+ * REQUEUE (a helper taking over): what the sink wrote may be lost with
+ * the dead helper's connection, so the flag goes; and the sink is
+ * detached, since the new reader writes requests itself.
+ */
+TEST_F(sink, requeue_takes_the_sent_flag_and_the_sink_away)
 {
 	uint8_t rec[REC_LEN];
 	struct vmig_request req;
 	struct vmig_sink s;
-	struct toucher t;
+	struct toucher t, t2;
+	struct pollfd p;
+	char c;
 
 	ASSERT_EQ(0, tcp_pair(&self->a, &self->b, 0));
 	sink_init(&s, self->a);
@@ -312,13 +318,24 @@ TEST_F(sink, requeue_takes_the_sent_flag_away)
 	ASSERT_EQ(0, recv_all(self->b, rec, sizeof(rec)));
 	ASSERT_EQ(sizeof(req), read(self->fd, &req, sizeof(req)));
 	EXPECT_TRUE(req.flags & VMIG_REQ_SENT);
-	ASSERT_EQ(0, detach(self->fd));
 	EXPECT_EQ(1, ioctl(self->fd, VMIG_REQUEUE));
 	ASSERT_EQ(sizeof(req), read(self->fd, &req, sizeof(req)));
 	EXPECT_EQ(4 * ps, req.offset);
 	EXPECT_FALSE(req.flags & VMIG_REQ_SENT);
+	/* A new fault: read() wakes for it, and nothing reaches the socket. */
+	toucher_start(&t2, self->map + 8 * ps);
+	ASSERT_EQ(0, vmig_read_request(self->fd, &req));
+	EXPECT_EQ(8 * ps, req.offset);
+	EXPECT_FALSE(req.flags & VMIG_REQ_SENT);
+	ASSERT_EQ(1, send(self->a, "y", 1, 0));
+	ASSERT_EQ(0, recv_all(self->b, &c, 1));
+	EXPECT_EQ('y', c);
+	p = (struct pollfd){ .fd = self->b, .events = POLLIN };
+	EXPECT_EQ(0, poll(&p, 1, 0));
 	ASSERT_EQ(0, vmig_place_page(self->fd, 4, 1));
+	ASSERT_EQ(0, vmig_place_page(self->fd, 8, 1));
 	pthread_join(t.thread, NULL);
+	pthread_join(t2.thread, NULL);
 }
 
 /*

@@ -407,30 +407,39 @@ struct vmig_dirty_log {
  * waiting.  Returns how many requests were queued again; -EINVAL while
  * postcopy mode is off.  Requests it queues again, and every unread one,
  * lose VMIG_REQ_SENT: whatever the module wrote to a sink may have been
- * lost with the helper or its connection, so the reader asks again.
+ * lost with the helper or its connection, so the reader asks again; and
+ * a sink attached is detached first (VMIG_POSTCOPY_SET_SINK).
  *
  * VMIG_POSTCOPY_SET_SINK (struct vmig_sink) attaches a connected TCP
  * socket to the region: from then on the module writes each new request
  * to it itself, as a record the caller formats, and the request no longer
  * waits for a helper thread to wake, read it and write it.  A kernel
- * worker on the faulting CPU writes it right after the fault queued it
- * (the fault itself takes no socket lock).  A request is written whole or
- * not at all, so records never interleave, whichever regions share the
- * socket.  Each request is still queued for read() as ever, with
- * VMIG_REQ_SENT set, but one the module writes does not wake read() or
- * poll(): the reader learns of it on its next read (at the latest when
- * the answer comes).  A request the module could not write (its queue of
- * VMIG_SINK_QUEUE full, the socket's send buffer full, the socket
- * broken) is queued for read() again without VMIG_REQ_SENT, waking the
- * reader, which then writes it itself; so is every request still queued
- * when the socket is detached.  The module stops writing to a socket on
- * which a write failed; if a write failed half way (out of memory) it
- * shuts the socket down, as a broken network would.  While a socket is
- * attached to any region, nothing else may write to it (the records would
+ * worker writes it right after the fault queued it, on the faulting CPU
+ * unless the worker is already busy elsewhere (the fault itself takes no
+ * socket lock).  A request is written whole or not at all, so records
+ * never interleave, whichever regions share the socket.  Each request is
+ * still queued for read() as ever, with VMIG_REQ_SENT set, but one queued
+ * for the sink does not wake read() or poll(): the reader learns of it on
+ * its next read.  Its answer may come first, and if the page is placed
+ * before the reader reads the request, the request leaves the read queue
+ * unread (as every request does when its page is placed): a reader using
+ * a sink must expect answers to requests it never saw.  A request the
+ * module could not write (its queue of VMIG_SINK_QUEUE full, the socket's
+ * send buffer full, the socket broken) is queued for read() again without
+ * VMIG_REQ_SENT, waking the reader, which then writes it itself; so is
+ * every request still queued when the socket is detached; a reader may so
+ * read a request twice, first with the flag and then without.  Requests
+ * whose page was placed meanwhile are not written.  The module stops
+ * writing to a socket on which a write failed; if a write stopped half
+ * way (out of memory, or the socket at its memory limit) it shuts the
+ * socket down, as a broken network would.  While a socket is attached to
+ * any region, nothing else may write to it (the records would
  * interleave): a reader that gets an unsent request detaches first (fd -1
  * waits for a write in progress), then writes.  fd -1,
- * VMIG_POSTCOPY_DISABLE, VMIG_ABORT and the region's end detach the
- * socket and drop the module's reference to it.
+ * VMIG_POSTCOPY_DISABLE, VMIG_ABORT, VMIG_REQUEUE and the region's end
+ * detach the socket and drop the module's reference to it; until then the
+ * module keeps the connection open, even after the process that attached
+ * it is gone (a helper taking over detaches it first: VMIG_REQUEUE).
  */
 #define VMIG_POSTCOPY_ENABLE_FLAGS_ALL	0
 
@@ -454,11 +463,14 @@ struct vmig_postcopy_enable {
  * @fd:		a connected TCP socket (IPv4 or IPv6, no upper-layer
  *		protocol such as kTLS) of the caller, or -1 to detach.  Other
  *		sockets: -EINVAL; not a socket: -ENOTSOCK; not connected:
- *		-ENOTCONN.  Attaching replaces a socket attached before.
+ *		-ENOTCONN.  Attaching replaces a socket attached before; an
+ *		attach that fails after these checks (-EINVAL: postcopy mode
+ *		off or aborted; -ENOMEM) leaves none attached.
  * @flags:	zero.
- * @len:	bytes of a record, 8 to VMIG_SINK_RECORD_MAX (0 with fd -1).
+ * @len:	bytes of a record, 8 to VMIG_SINK_RECORD_MAX.
  * @page_at:	where in a record the module stores the page number, as a
- *		little-endian __u64; @page_at + 8 <= @len.
+ *		little-endian __u64; @page_at + 8 <= @len.  With fd -1,
+ *		@len, @page_at and @record are zero.
  * @record:	the record; the module copies it for each request and
  *		fills in the page number.  Zero past @len.
  * @reserved:	zero.
@@ -500,8 +512,9 @@ struct vmig_discard {
  * @offset:	byte offset of the missing page in the region (page aligned).
  * @flags:	VMIG_REQ_*.  VMIG_REQ_WRITE is set if a write fault on the
  *		page came before the request was read.  VMIG_REQ_SENT is
- *		set if the module wrote the request to the region's sink
- *		(VMIG_POSTCOPY_SET_SINK), or is writing it.
+ *		set if the request was queued for the region's sink
+ *		(VMIG_POSTCOPY_SET_SINK), which writes it; if the sink
+ *		cannot, the request is read again without it.
  * @reserved:	zero.
  * @time_ns:	CLOCK_MONOTONIC time of the first fault on the page.
  */
@@ -611,7 +624,8 @@ struct vmig_place_batch {
  * @sink_sent:		requests the module wrote to the region's sink
  *			(VMIG_POSTCOPY_SET_SINK).
  * @sink_unsent:	requests queued for the sink that went back to read()
- *			unsent (the sink failed or was detached first).  Both
+ *			unsent, their page still missing (the sink failed or
+ *			was detached first).  Both
  *			0 on modules without VMIG_FEATURE_REQ_SINK.
  */
 #define VMIG_HIST_BUCKETS	40

@@ -36,15 +36,20 @@ void pcd_sink_on(struct pc_dst *pc)
 	struct req_pkt rec = {
 		.h = { .type = WIRE_PKT_REQ, .len = sizeof(struct wire_req) },
 	};
+	int r;
 
 	/* Without preempt the fault thread must read requests to count them. */
 	if (!pc->sink_wanted || !pc->preempt || pc->rp.tls || pc->rp.fd < 0)
 		return;
-	/* Before the call: a region may take it before another refuses. */
-	pc->sink_used = true;
-	pc->sink = !vmig_ram_postcopy_set_sink(pc->ram, pc->rp.fd, &rec, sizeof(rec),
-					       offsetof(struct req_pkt, q.region),
-					       offsetof(struct req_pkt, q.page));
+	r = vmig_ram_postcopy_set_sink(pc->ram, pc->rp.fd, &rec, sizeof(rec),
+				       offsetof(struct req_pkt, q.region),
+				       offsetof(struct req_pkt, q.page));
+	pc->sink = !r;
+	/*
+	 * A backend with a sink may have let a region write requests before
+	 * another refused; one without (uffd, an older vmig.ko) never did.
+	 */
+	pc->sink_used |= r != -EOPNOTSUPP;
 }
 
 int pcd_sink_off(struct pc_dst *pc)
@@ -234,8 +239,11 @@ static int handle_preempt(struct pc_dst *pc, uint8_t *buf, bool *ended)
 		/*
 		 * A request the backend wrote is queued for us before it left,
 		 * but nothing woke us for it: read what is queued, look again.
+		 * Without the sink every request is written after we read it,
+		 * so an answer to one not read yet was never asked for.
 		 */
-		if (k < 0 && atomic_load(&pc->npend) <= PCD_MAX_PENDING - PCD_FAULT_BATCH) {
+		if (k < 0 && pc->sink_used &&
+		    atomic_load(&pc->npend) <= PCD_MAX_PENDING - PCD_FAULT_BATCH) {
 			r = handle_faults(pc);
 			if (r)
 				return r;

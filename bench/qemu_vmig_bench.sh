@@ -407,7 +407,7 @@ for m in $MODES; do
 			# (wire bytes differ: each side skips zero pages its own way).
 			echo "RATIO precopy ch=$ch throughput (guest RAM / total time) vmig/qemu = $(awk -v a="$(field qemu $m $ch total_ms)" -v b="$(field vmig $m $ch total_ms)" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }') (goal >= 1.5)"
 		else
-			echo "RATIO postcopy guest-felt avg latency qemu/vmig = $(awk -v a="$(field qemu $m $ch avg_us)" -v b="$(field vmig $m $ch avg_us)" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }') (goal >= 10; mostly the machine's noise under TCG/nested)"
+			echo "RATIO postcopy guest-felt avg latency qemu/vmig = $(awk -v a="$(field qemu $m $ch avg_us)" -v b="$(field vmig $m $ch avg_us)" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }') (every access over 20 us, fetch or not: mostly the machine's noise under TCG/nested; the goal is on the stall per fetched page)"
 			for k in $kinds; do
 				# Against QEMU on the same guest: qemu-NAME for a guest variant.
 				q=qemu
@@ -416,7 +416,7 @@ for m in $MODES; do
 				done
 				case $k in qemu*) continue ;; esac
 				echo "RATIO postcopy $k stall added by the migration (excess_ms) $q/$k = $(awk -v a="$(field $q $m $ch excess_ms)" -v b="$(field $k $m $ch excess_ms)" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')"
-				echo "RATIO postcopy $k stall per fetched page (stall_per_req_us) $q/$k = $(awk -v a="$(field $q $m $ch stall_per_req_us)" -v b="$(field $k $m $ch stall_per_req_us)" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')"
+				echo "RATIO postcopy $k stall per fetched page (stall_per_req_us) $q/$k = $(awk -v a="$(field $q $m $ch stall_per_req_us)" -v b="$(field $k $m $ch stall_per_req_us)" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }') (goal >= 10)"
 			done
 		fi
 	done

@@ -59,30 +59,6 @@ static struct vmig_stats stats(int fd)
 	return st;
 }
 
-/* A thread that reads one byte and keeps it. */
-struct toucher {
-	volatile char *addr;
-	atomic_int done;
-	char value;
-	pthread_t thread;
-};
-
-static void *toucher_main(void *arg)
-{
-	struct toucher *t = arg;
-
-	t->value = *t->addr;
-	atomic_store(&t->done, 1);
-	return NULL;
-}
-
-static void toucher_start(struct toucher *t, void *addr)
-{
-	memset(t, 0, sizeof(*t));
-	t->addr = addr;
-	pthread_create(&t->thread, NULL, toucher_main, t);
-}
-
 /* Wait (at most 20 s) until @n missing faults were counted. */
 static int wait_missing(int fd, uint64_t n)
 {

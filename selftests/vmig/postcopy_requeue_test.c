@@ -25,30 +25,6 @@ static long requeue(int fd)
 	return n < 0 ? -errno : n;
 }
 
-/* A thread that reads the first word of a page and keeps it. */
-struct toucher {
-	volatile uint64_t *addr;
-	atomic_int done;
-	uint64_t value;
-	pthread_t thread;
-};
-
-static void *toucher_main(void *arg)
-{
-	struct toucher *t = arg;
-
-	t->value = *t->addr;
-	atomic_store(&t->done, 1);
-	return NULL;
-}
-
-static void toucher_start(struct toucher *t, void *addr)
-{
-	memset(t, 0, sizeof(*t));
-	t->addr = addr;
-	pthread_create(&t->thread, NULL, toucher_main, t);
-}
-
 FIXTURE(requeue) {
 	int dev, fd;
 	uint64_t npages;

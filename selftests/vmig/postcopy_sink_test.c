@@ -28,30 +28,6 @@
 
 static long ps;
 
-/* A thread that reads the first word of a page and keeps it. */
-struct toucher {
-	volatile uint64_t *addr;
-	atomic_int done;
-	uint64_t value;
-	pthread_t thread;
-};
-
-static void *toucher_main(void *arg)
-{
-	struct toucher *t = arg;
-
-	t->value = *t->addr;
-	atomic_store(&t->done, 1);
-	return NULL;
-}
-
-static void toucher_start(struct toucher *t, void *addr)
-{
-	memset(t, 0, sizeof(*t));
-	t->addr = addr;
-	pthread_create(&t->thread, NULL, toucher_main, t);
-}
-
 /* A connected loopback pair: *a the client side, *b the accepted one. */
 static int tcp_pair(int *a, int *b, int sndbuf)
 {

@@ -9,7 +9,10 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -63,6 +66,30 @@ static inline int vmig_place_page(int fd, uint64_t index, uint64_t seed)
 
 	vmig_pattern_fill(buf, index, seed);
 	return vmig_place(fd, index * ps, ps, buf, 0, NULL);
+}
+
+/* A thread that reads the first word of a (missing) page and keeps it. */
+struct toucher {
+	volatile uint64_t *addr;
+	atomic_int done;
+	uint64_t value;
+	pthread_t thread;
+};
+
+static inline void *toucher_main(void *arg)
+{
+	struct toucher *t = arg;
+
+	t->value = *t->addr;
+	atomic_store(&t->done, 1);
+	return NULL;
+}
+
+static inline void toucher_start(struct toucher *t, void *addr)
+{
+	memset(t, 0, sizeof(*t));
+	t->addr = addr;
+	pthread_create(&t->thread, NULL, toucher_main, t);
 }
 
 /* Read one request, waiting for it at most 20 s. */

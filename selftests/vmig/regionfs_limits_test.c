@@ -25,38 +25,6 @@
 
 static char dir[] = "/tmp/vmigfs-limits.XXXXXX";
 
-static int param_write(const char *name, unsigned long v)
-{
-	char path[128];
-	FILE *f;
-	int ret;
-
-	snprintf(path, sizeof(path), "/sys/module/vmig/parameters/%s", name);
-	f = fopen(path, "w");
-	if (!f)
-		return -errno;
-	ret = fprintf(f, "%lu\n", v) > 0 ? 0 : -EIO;
-	if (fclose(f))
-		ret = -errno;
-	return ret;
-}
-
-static long param_read(const char *name)
-{
-	char path[128];
-	long v = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/sys/module/vmig/parameters/%s", name);
-	f = fopen(path, "r");
-	if (!f)
-		return -errno;
-	if (fscanf(f, "%ld", &v) != 1)
-		v = -EIO;
-	fclose(f);
-	return v;
-}
-
 /* Create @name and truncate it to @pages: the open fd, or -errno. */
 static int sized_file(const char *name, long pages)
 {
@@ -114,7 +82,7 @@ static int as_user(int *res)
 
 TEST(path_regions_are_charged_capped_and_uncharged_like_anonymous_ones)
 {
-	long was = param_read("max_regions_per_user");
+	long was = vmig_param_read("max_regions_per_user");
 	struct rlimit rl = { MEMLOCK_PAGES * vmig_page_size(),
 			     MEMLOCK_PAGES * vmig_page_size() };
 	int *res, status, fd;
@@ -128,7 +96,7 @@ TEST(path_regions_are_charged_capped_and_uncharged_like_anonymous_ones)
 	ASSERT_NE(MAP_FAILED, res);
 	for (int i = 0; i < NSTEPS; i++)
 		res[i] = 1;
-	ASSERT_EQ(0, param_write("max_regions_per_user", 2));
+	ASSERT_EQ(0, vmig_param_write("max_regions_per_user", 2));
 
 	pid = fork();
 	ASSERT_LE(0, pid);
@@ -139,7 +107,7 @@ TEST(path_regions_are_charged_capped_and_uncharged_like_anonymous_ones)
 		_exit(as_user(res));
 	}
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
-	param_write("max_regions_per_user", was);
+	vmig_param_write("max_regions_per_user", was);
 	ASSERT_TRUE(WIFEXITED(status));
 	ASSERT_EQ(0, WEXITSTATUS(status));
 

@@ -111,7 +111,7 @@ FIXTURE_TEARDOWN(pcmode)
 TEST_F(pcmode, discarded_pages_become_requests_and_the_rest_stays)
 {
 	struct vmig_request req;
-	struct toucher t;
+	struct pc_toucher t;
 	uint64_t dropped = 0, i;
 	struct vmig_stats st;
 
@@ -130,7 +130,7 @@ TEST_F(pcmode, discarded_pages_become_requests_and_the_rest_stays)
 	EXPECT_EQ(0, stats(self->fd).requests);
 
 	/* A discarded page is missing: the fault waits and one request comes. */
-	toucher_start(&t, self->map + 11 * ps + 8);
+	pc_toucher_start(&t, self->map + 11 * ps + 8);
 	ASSERT_EQ(0, vmig_read_request(self->fd, &req));
 	EXPECT_EQ(11 * ps, req.offset);
 	EXPECT_EQ(0, atomic_load(&t.done));
@@ -157,11 +157,11 @@ TEST_F(pcmode, discarded_pages_become_requests_and_the_rest_stays)
 TEST_F(pcmode, disable_wakes_a_waiting_fault_with_a_zero_page)
 {
 	struct vmig_request req;
-	struct toucher t;
+	struct pc_toucher t;
 
 	ASSERT_EQ(0, pc_enable(self->fd));
 	ASSERT_EQ(0, discard(self->fd, 5 * ps, ps, NULL));
-	toucher_start(&t, self->map + 5 * ps + 16);
+	pc_toucher_start(&t, self->map + 5 * ps + 16);
 	ASSERT_EQ(0, vmig_read_request(self->fd, &req));
 	EXPECT_EQ(5 * ps, req.offset);
 	ASSERT_EQ(0, wait_missing(self->fd, 1));
@@ -211,14 +211,14 @@ TEST_F(pcmode, discard_in_an_ordinary_region_reads_back_zero)
 TEST_F(pcmode, abort_then_enable_again_serves_requests)
 {
 	struct vmig_request req;
-	struct toucher t;
+	struct pc_toucher t;
 
 	ASSERT_EQ(0, pc_enable(self->fd));
 	ASSERT_EQ(0, ioctl(self->fd, VMIG_ABORT));
 	ASSERT_EQ(0, pc_disable(self->fd));
 	ASSERT_EQ(0, pc_enable(self->fd));
 	ASSERT_EQ(0, discard(self->fd, 40 * ps, ps, NULL));
-	toucher_start(&t, self->map + 40 * ps);
+	pc_toucher_start(&t, self->map + 40 * ps);
 	ASSERT_EQ(0, vmig_read_request(self->fd, &req));
 	EXPECT_EQ(40 * ps, req.offset);
 	ASSERT_EQ(0, vmig_place_page(self->fd, 40, 5));

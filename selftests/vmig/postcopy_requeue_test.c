@@ -63,10 +63,10 @@ FIXTURE_TEARDOWN(requeue)
 TEST_F(requeue, a_read_request_is_read_again_and_its_fault_gets_the_page)
 {
 	struct vmig_request req;
-	struct toucher t;
+	struct pc_toucher t;
 	uint64_t want[512];
 
-	toucher_start(&t, self->map + 3 * ps);
+	pc_toucher_start(&t, self->map + 3 * ps);
 	ASSERT_EQ(0, vmig_read_request(self->fd, &req));
 	EXPECT_EQ(3 * ps, req.offset);
 	/* The helper that read it died: nothing else would ask for page 3. */
@@ -87,9 +87,9 @@ TEST_F(requeue, a_read_request_is_read_again_and_its_fault_gets_the_page)
 TEST_F(requeue, an_unread_request_is_not_doubled)
 {
 	struct vmig_request req;
-	struct toucher t;
+	struct pc_toucher t;
 
-	toucher_start(&t, self->map + 5 * ps);
+	pc_toucher_start(&t, self->map + 5 * ps);
 	ASSERT_EQ(0, vmig_read_request(self->fd, &req));
 	EXPECT_EQ(5 * ps, req.offset);
 	EXPECT_EQ(1, requeue(self->fd));

@@ -154,12 +154,12 @@ TEST_F(sink, the_module_writes_the_request_and_still_reports_it)
 	struct vmig_stats st;
 	struct vmig_sink s;
 	uint64_t pat[512];
-	struct toucher t;
+	struct pc_toucher t;
 
 	ASSERT_EQ(0, tcp_pair(&self->a, &self->b, 0));
 	sink_init(&s, self->a);
 	ASSERT_EQ(0, set_sink(self->fd, &s));
-	toucher_start(&t, self->map + 37 * ps);
+	pc_toucher_start(&t, self->map + 37 * ps);
 	/* The record, whole, with the page number where it was asked. */
 	ASSERT_EQ(0, recv_all(self->b, rec, sizeof(rec)));
 	want_record(want, 37);
@@ -173,6 +173,8 @@ TEST_F(sink, the_module_writes_the_request_and_still_reports_it)
 	pthread_join(t.thread, NULL);
 	vmig_pattern_fill(pat, 37, 5);
 	EXPECT_EQ(pat[0], t.value);
+	/* The worker counts after its write: detaching waits for it. */
+	ASSERT_EQ(0, detach(self->fd));
 	ASSERT_EQ(0, vmig_region_stats(self->fd, &st));
 	EXPECT_EQ(1, st.sink_sent);
 	EXPECT_EQ(0, st.sink_unsent);
@@ -181,7 +183,7 @@ TEST_F(sink, the_module_writes_the_request_and_still_reports_it)
 TEST_F(sink, many_faults_many_whole_records)
 {
 	uint8_t rec[16 * REC_LEN], want[REC_LEN];
-	struct toucher t[16];
+	struct pc_toucher t[16];
 	struct vmig_sink s;
 	uint64_t seen = 0;
 	int i, j;
@@ -190,7 +192,7 @@ TEST_F(sink, many_faults_many_whole_records)
 	sink_init(&s, self->a);
 	ASSERT_EQ(0, set_sink(self->fd, &s));
 	for (i = 0; i < 16; i++)
-		toucher_start(&t[i], self->map + (2 + 3 * i) * ps);
+		pc_toucher_start(&t[i], self->map + (2 + 3 * i) * ps);
 	ASSERT_EQ(0, recv_all(self->b, rec, sizeof(rec)));
 	for (i = 0; i < 16; i++) {
 		uint64_t page = 0;
@@ -221,7 +223,7 @@ TEST_F(sink, a_full_socket_gives_the_request_back_unsent)
 	struct pollfd p = { .fd = self->fd, .events = POLLIN };
 	size_t filled = 0, drained = 0;
 	struct vmig_request req;
-	struct toucher t, t2;
+	struct pc_toucher t, t2;
 	struct vmig_stats st;
 	struct vmig_sink s;
 	ssize_t n;
@@ -239,7 +241,7 @@ TEST_F(sink, a_full_socket_gives_the_request_back_unsent)
 	}
 	sink_init(&s, self->a);
 	ASSERT_EQ(0, set_sink(self->fd, &s));
-	toucher_start(&t, self->map + 9 * ps);
+	pc_toucher_start(&t, self->map + 9 * ps);
 	/* Given back, so read() wakes for it; and not flagged. */
 	ASSERT_EQ(1, poll(&p, 1, 20000));
 	ASSERT_EQ(sizeof(req), read(self->fd, &req, sizeof(req)));
@@ -249,7 +251,7 @@ TEST_F(sink, a_full_socket_gives_the_request_back_unsent)
 	EXPECT_EQ(0, st.sink_sent);
 	EXPECT_EQ(1, st.sink_unsent);
 	/* A failed sink writes no more: this one comes back unsent at once. */
-	toucher_start(&t2, self->map + 10 * ps);
+	pc_toucher_start(&t2, self->map + 10 * ps);
 	ASSERT_EQ(1, poll(&p, 1, 20000));
 	ASSERT_EQ(sizeof(req), read(self->fd, &req, sizeof(req)));
 	EXPECT_EQ(10 * ps, req.offset);
@@ -283,14 +285,14 @@ TEST_F(sink, requeue_takes_the_sent_flag_and_the_sink_away)
 	uint8_t rec[REC_LEN];
 	struct vmig_request req;
 	struct vmig_sink s;
-	struct toucher t, t2;
+	struct pc_toucher t, t2;
 	struct pollfd p;
 	char c;
 
 	ASSERT_EQ(0, tcp_pair(&self->a, &self->b, 0));
 	sink_init(&s, self->a);
 	ASSERT_EQ(0, set_sink(self->fd, &s));
-	toucher_start(&t, self->map + 4 * ps);
+	pc_toucher_start(&t, self->map + 4 * ps);
 	ASSERT_EQ(0, recv_all(self->b, rec, sizeof(rec)));
 	ASSERT_EQ(sizeof(req), read(self->fd, &req, sizeof(req)));
 	EXPECT_TRUE(req.flags & VMIG_REQ_SENT);
@@ -299,7 +301,7 @@ TEST_F(sink, requeue_takes_the_sent_flag_and_the_sink_away)
 	EXPECT_EQ(4 * ps, req.offset);
 	EXPECT_FALSE(req.flags & VMIG_REQ_SENT);
 	/* A new fault: read() wakes for it, and nothing reaches the socket. */
-	toucher_start(&t2, self->map + 8 * ps);
+	pc_toucher_start(&t2, self->map + 8 * ps);
 	ASSERT_EQ(0, vmig_read_request(self->fd, &req));
 	EXPECT_EQ(8 * ps, req.offset);
 	EXPECT_FALSE(req.flags & VMIG_REQ_SENT);
@@ -322,14 +324,14 @@ TEST_F(sink, detached_the_module_writes_nothing)
 {
 	struct vmig_request req;
 	struct vmig_sink s;
-	struct toucher t;
+	struct pc_toucher t;
 	char c;
 
 	ASSERT_EQ(0, tcp_pair(&self->a, &self->b, 0));
 	sink_init(&s, self->a);
 	ASSERT_EQ(0, set_sink(self->fd, &s));
 	ASSERT_EQ(0, detach(self->fd));
-	toucher_start(&t, self->map + 6 * ps);
+	pc_toucher_start(&t, self->map + 6 * ps);
 	ASSERT_EQ(0, vmig_read_request(self->fd, &req));
 	EXPECT_EQ(6 * ps, req.offset);
 	EXPECT_FALSE(req.flags & VMIG_REQ_SENT);

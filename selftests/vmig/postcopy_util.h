@@ -69,27 +69,27 @@ static inline int vmig_place_page(int fd, uint64_t index, uint64_t seed)
 }
 
 /* A thread that reads the first word of a (missing) page and keeps it. */
-struct toucher {
+struct pc_toucher {
 	volatile uint64_t *addr;
 	atomic_int done;
 	uint64_t value;
 	pthread_t thread;
 };
 
-static inline void *toucher_main(void *arg)
+static inline void *pc_toucher_main(void *arg)
 {
-	struct toucher *t = arg;
+	struct pc_toucher *t = arg;
 
 	t->value = *t->addr;
 	atomic_store(&t->done, 1);
 	return NULL;
 }
 
-static inline void toucher_start(struct toucher *t, void *addr)
+static inline void pc_toucher_start(struct pc_toucher *t, void *addr)
 {
 	memset(t, 0, sizeof(*t));
 	t->addr = addr;
-	pthread_create(&t->thread, NULL, toucher_main, t);
+	pthread_create(&t->thread, NULL, pc_toucher_main, t);
 }
 
 /* Read one request, waiting for it at most 20 s. */

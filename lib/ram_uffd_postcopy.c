@@ -115,46 +115,82 @@ static void uffd_pc_wake(struct vmig_ram *ram, unsigned int region, uint64_t pag
 	wake(ram, ram->regions[region].vmm_addr + (page << RAM_PAGE_SHIFT), RAM_PAGE_SIZE);
 }
 
-static int uffd_pc_place(struct vmig_ram *ram, unsigned int region, uint64_t page,
-			 const void *src)
+/*
+ * n pages from page on, in one UFFDIO_COPY (src: n pages of data) or
+ * UFFDIO_ZEROPAGE (src NULL): how many went in from the first, or -errno
+ * for the first.  The kernel stops at a page present already; what it
+ * placed before that is mapped and its waiters woken, and it reports -EAGAIN
+ * with the bytes it did, so a short count means the next page is there.
+ */
+static long place_run(struct vmig_ram *ram, unsigned int region, uint64_t page,
+		      const void *src, unsigned int n)
 {
 	uint64_t dst = ram->regions[region].vmm_addr + (page << RAM_PAGE_SHIFT);
+	uint64_t len = (uint64_t)n << RAM_PAGE_SHIFT;
 	int fd = uffd_of(ram);
 
 	for (;;) {
+		int64_t done;
 		int r;
 
 		if (src) {
-			struct uffdio_copy c = { .dst = dst, .src = (uintptr_t)src,
-						 .len = RAM_PAGE_SIZE };
+			struct uffdio_copy c = { .dst = dst, .src = (uintptr_t)src, .len = len };
 
 			r = ioctl(fd, UFFDIO_COPY, &c);
+			done = c.copy;
 		} else {
-			struct uffdio_zeropage z = { .range = { .start = dst, .len = RAM_PAGE_SIZE } };
+			struct uffdio_zeropage z = { .range = { .start = dst, .len = len } };
 
 			r = ioctl(fd, UFFDIO_ZEROPAGE, &z);
+			done = z.zeropage;
 		}
 		if (!r)
-			return 0;
+			return n;
+		if (done > 0)
+			return done >> RAM_PAGE_SHIFT;
 		if (errno != EAGAIN && errno != EINTR)
 			return -errno;
 	}
 }
 
-/* Page by page: a uffd has no batch of scattered pages. */
+static int uffd_pc_place(struct vmig_ram *ram, unsigned int region, uint64_t page,
+			 const void *src)
+{
+	long r = place_run(ram, region, page, src, 1);
+
+	return r < 0 ? (int)r : 0;
+}
+
+/*
+ * A uffd has no batch of scattered pages, but one call places a run of
+ * them: pages that follow each other in the guest, with data that follows
+ * each other in the buffer (or all zero).  The background stream sends runs;
+ * a call saves most of the cost of a page's own ioctl (issue 19: 1 GiB
+ * placed in runs of 4 took 0.43 against 0.59 CPU-s on this host).
+ */
 static int uffd_pc_place_batch(struct vmig_ram *ram, unsigned int region,
 			       const uint64_t *pages, uint8_t *const *src, unsigned int n,
 			       bool *placed)
 {
-	unsigned int i;
-	int exist = 0, r;
+	unsigned int i = 0, j, k;
+	int exist = 0;
 
-	for (i = 0; i < n; i++) {
-		r = uffd_pc_place(ram, region, pages[i], src[i]);
-		if (r && r != -EEXIST)
-			return r;
-		placed[i] = !r;
-		exist += !!r;
+	while (i < n) {
+		long r;
+
+		for (j = i + 1; j < n && pages[j] == pages[i] + (j - i) &&
+		     (src[i] ? src[j] == src[i] + (size_t)(j - i) * RAM_PAGE_SIZE : !src[j]); j++)
+			;
+		r = place_run(ram, region, pages[i], src[i], j - i);
+		if (r == -EEXIST) {
+			placed[i++] = false;
+			exist++;
+			continue;
+		}
+		if (r < 0)
+			return (int)r;
+		for (k = 0; k < r; k++)
+			placed[i++] = true;
 	}
 	return exist;
 }

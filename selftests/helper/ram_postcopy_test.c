@@ -3,10 +3,10 @@
  * libvmig's uffd backend at a postcopy destination, through the calls the
  * helper uses (vmig_ram_postcopy_*): a discarded page faults, its fault is
  * one request in (region, page) terms, placing it lets the waiting thread
- * go with the placed data, a page is never overwritten, and a helper
- * taking over gets the faults a dead one had read.  The VMM runs in a
- * thread of the test, its "vCPU" is another thread, the helper is this
- * process's vmig_ctl and vmig_ram.  (The kmod backend's ops are proved in
+ * go with the placed data, a page is never overwritten, batches go in by
+ * runs, and a helper taking over gets the faults a dead one had read.  The
+ * VMM runs in a thread of the test, its "vCPU" is another thread, the
+ * helper is this process's vmig_ctl and vmig_ram.  (The kmod backend's ops are proved in
  * the VM: attach_kmod_dst_test.sh, migrate_kmod_test.sh.)
  */
 #include <errno.h>
@@ -134,6 +134,53 @@ TEST_F(ram_pc, a_page_present_already_is_never_overwritten)
 	EXPECT_EQ(0xaa, self->guest[4 * PAGE]);
 	EXPECT_EQ(-EEXIST, vmig_ram_postcopy_place(self->ram, 0, 3, NULL));
 	EXPECT_EQ(0x5c, self->guest[3 * PAGE]);
+}
+
+/*
+ * The background stream's batches go in as runs (pages next to each other,
+ * data next to each other): each page gets its own data, a page present
+ * already in the middle of a run stays as it was and only it is counted,
+ * zero pages come in runs of their own, and a vCPU waiting on a page of a
+ * run is woken by it.
+ */
+TEST_F(ram_pc, a_batch_goes_in_by_runs_and_a_present_page_splits_one)
+{
+	static uint8_t data[9 * PAGE];	/* the ninth: what a run read past its end would place */
+	struct vcpu c = { .addr = (volatile uint64_t *)(self->guest + 16 * PAGE) };
+	uint64_t pages[13] = { 10, 11, 12, 13, 14, 15, 16, 17, 20, 21, 22, 30, 31 };
+	uint8_t *src[13];
+	struct vmig_ram_request req;
+	bool placed[13];
+	int i;
+
+	ASSERT_EQ(0, vmig_ram_postcopy_discard(self->ram, 0, 10, 31));
+	memset(data + 8 * PAGE, 0xee, PAGE);
+	for (i = 0; i < 8; i++) {
+		memset(data + i * PAGE, 0x10 + i, PAGE);
+		src[i] = data + i * PAGE;
+	}
+	src[8] = src[9] = src[10] = NULL;		/* a run of zero pages */
+	src[11] = data + 7 * PAGE;			/* next in the buffer, not in the guest */
+	src[12] = data;					/* next in the guest, not in the buffer */
+	/* Page 13 came first, by request. */
+	EXPECT_EQ(0, vmig_ram_postcopy_place(self->ram, 0, 13, self->page));
+	ASSERT_EQ(0, pthread_create(&c.thread, NULL, vcpu_main, &c));
+	ASSERT_EQ(1, next_request(self->ram, &req));
+	EXPECT_EQ(16, req.page);
+
+	EXPECT_EQ(1, vmig_ram_postcopy_place_batch(self->ram, 0, pages, src, 13, placed));
+	for (i = 0; i < 13; i++)
+		EXPECT_EQ(i != 3, placed[i]);
+	ASSERT_TRUE(joined(&c));
+	EXPECT_EQ(0x1616161616161616ull, c.seen);
+	for (i = 0; i < 8; i++)
+		EXPECT_EQ(i == 3 ? 0x5c : 0x10 + i, self->guest[(10 + i) * PAGE + PAGE - 1]);
+	for (i = 20; i < 23; i++)
+		EXPECT_EQ(0, self->guest[i * PAGE + 100]);
+	EXPECT_EQ(0x17, self->guest[30 * PAGE + 5]);
+	EXPECT_EQ(0x10, self->guest[31 * PAGE + 5]);
+	/* Nothing of a run is placed twice, nor left out. */
+	EXPECT_EQ(3, vmig_ram_postcopy_place_batch(self->ram, 0, pages + 8, src + 8, 3, placed));
 }
 
 TEST_F(ram_pc, pages_outside_guest_ram_are_refused)

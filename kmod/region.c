@@ -482,9 +482,23 @@ static int vmig_region_release(struct inode *inode, struct file *file)
 	return 0;
 }
 
+/*
+ * Each close of a descriptor of the region, by any process: the request
+ * sink ends with the process that attached it (sink.c).
+ */
+int vmig_region_flush(struct file *file, fl_owner_t id)
+{
+	struct vmig_region *r = vmig_file_region(file);
+
+	if (r)
+		vmig_sink_flush(r);
+	return 0;
+}
+
 static const struct file_operations vmig_region_fops = {
 	.owner		= THIS_MODULE,
 	.release	= vmig_region_release,
+	.flush		= vmig_region_flush,
 	.mmap		= vmig_region_mmap,
 	.unlocked_ioctl	= vmig_region_ioctl,
 	.compat_ioctl	= compat_ptr_ioctl,

@@ -140,6 +140,7 @@ static long vmigfs_fallocate(struct file *file, int mode, loff_t offset,
 
 static const struct file_operations vmigfs_file_fops = {
 	.owner		= THIS_MODULE,
+	.flush		= vmig_region_flush,
 	.mmap		= vmig_region_mmap,
 	.unlocked_ioctl	= vmig_region_ioctl,
 	.compat_ioctl	= compat_ptr_ioctl,

@@ -32,12 +32,17 @@
  *
  * Lifetime: @sock is set and cleared under @mutex with the worker stopped
  * (open false under pc.lock, then cancel_work_sync()), so the worker never
- * sees a socket go.  Faults queue only while open.
+ * sees a socket go.  Faults queue only while open.  The sink ends with the
+ * process that attached it: when that process closes a descriptor of the
+ * region, as its exit closes them all (vmig_sink_flush), the socket goes
+ * and the peer sees the connection end, as it would without a sink, rather
+ * than a connection kept open by a module for a helper that is gone.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/file.h>
 #include <linux/net.h>
+#include <linux/pid.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 #include <linux/workqueue.h>
@@ -178,6 +183,8 @@ static void vmig_sink_detach_locked(struct vmig_region *r)
 		return;
 	vmig_postcopy_unsend(r);
 	s->sock = NULL;
+	put_pid(s->owner);
+	WRITE_ONCE(s->owner, NULL);
 	sockfd_put(sock);
 }
 
@@ -187,6 +194,26 @@ void vmig_sink_detach(struct vmig_region *r)
 	mutex_lock(&r->pc.sink.mutex);
 	vmig_sink_detach_locked(r);
 	mutex_unlock(&r->pc.sink.mutex);
+}
+
+/**
+ * vmig_sink_flush - a descriptor of the region is being closed
+ * @r:	the region
+ *
+ * By the process that attached the sink (its exit closes every one): the
+ * sink goes with it.  Any other process's close leaves it.
+ */
+void vmig_sink_flush(struct vmig_region *r)
+{
+	struct vmig_sink_state *s = &r->pc.sink;
+
+	/* A held reference: equal only to a pid of the attacher's. */
+	if (READ_ONCE(s->owner) != task_tgid(current))
+		return;
+	mutex_lock(&s->mutex);
+	if (s->owner == task_tgid(current))
+		vmig_sink_detach_locked(r);
+	mutex_unlock(&s->mutex);
 }
 
 /* Plain TCP over IPv4 or IPv6, connected: see the top. */
@@ -274,6 +301,7 @@ long vmig_sink_set(struct vmig_region *r, struct vmig_sink __user *argp)
 	s->sock = sock;
 	s->open = true;
 	spin_unlock(&pc->lock);
+	WRITE_ONCE(s->owner, get_pid(task_tgid(current)));
 	mutex_unlock(&s->mutex);
 	return 0;
 

@@ -64,6 +64,7 @@ struct vmig_dirty {
 struct vmig_sink_state {
 	struct mutex mutex;		/* attach and detach */
 	struct socket *sock;		/* NULL: none; holds a file reference */
+	struct pid *owner;		/* the attacher's process, with @sock */
 	struct work_struct work;	/* writes the queue out */
 	pgoff_t *queue;			/* VMIG_SINK_QUEUE pages, a ring */
 	unsigned int head, count;
@@ -141,6 +142,7 @@ struct vmig_region *vmig_region_new(struct inode *inode, u64 size, u32 flags);
 void vmig_region_destroy(struct vmig_region *r);
 int vmig_region_mmap(struct file *file, struct vm_area_struct *vma);
 long vmig_region_ioctl(struct file *file, unsigned int cmd, unsigned long arg);
+int vmig_region_flush(struct file *file, fl_owner_t id);
 ssize_t vmig_region_read(struct file *file, char __user *buf, size_t count,
 			 loff_t *ppos);
 __poll_t vmig_region_poll(struct file *file, poll_table *wait);
@@ -189,6 +191,7 @@ void vmig_sink_region_destroy(struct vmig_region *r);
 bool vmig_sink_queue(struct vmig_region *r, pgoff_t index);
 void vmig_sink_kick(struct vmig_region *r);
 void vmig_sink_detach(struct vmig_region *r);
+void vmig_sink_flush(struct vmig_region *r);
 long vmig_sink_set(struct vmig_region *r, struct vmig_sink __user *argp);
 void vmig_postcopy_unsend(struct vmig_region *r);
 bool vmig_postcopy_sent(struct vmig_region *r, pgoff_t index);

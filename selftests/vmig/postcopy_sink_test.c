@@ -4,9 +4,10 @@
  * socket itself.  The record arrives whole at the peer with the page
  * number where the caller asked, and the request is still read() with
  * VMIG_REQ_SENT; a full send buffer makes the module give the request
- * back unsent, with nothing half written; detaching, REQUEUE and the end
- * of postcopy mode take the socket and the flag away; anything but a
- * connected plain TCP socket is refused.
+ * back unsent, with nothing half written; detaching, REQUEUE, the end
+ * of postcopy mode and the exit of the process that attached take the
+ * socket and the flag away; anything but a connected plain TCP socket is
+ * refused.
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -18,6 +19,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 
 #include "vmig_test.h"
 #include "postcopy_util.h"
@@ -363,6 +365,76 @@ TEST_F(sink, the_end_of_postcopy_mode_lets_the_socket_go)
 	ASSERT_EQ(0, ioctl(self->fd, VMIG_POSTCOPY_DISABLE));
 	ASSERT_EQ(1, poll(&p, 1, 20000));
 	EXPECT_EQ(0, recv(self->b, &c, 1, 0));
+}
+
+/* In a child: attach @sock through the inherited region fd; then exit. */
+static pid_t attach_in_child(int region, int sock)
+{
+	pid_t pid = fork();
+	struct vmig_sink s;
+
+	if (pid)
+		return pid;
+	sink_init(&s, sock);
+	_exit(set_sink(region, &s) ? 1 : 0);
+}
+
+static bool exited_ok(pid_t pid)
+{
+	int status;
+
+	return waitpid(pid, &status, 0) == pid && WIFEXITED(status) && !WEXITSTATUS(status);
+}
+
+/*
+ * A helper that dies with a sink attached does not leave its connection
+ * open behind it: its exit closes its descriptors of the region, and with
+ * them the sink lets the socket go, so the peer sees EOF at once, as it
+ * would without a sink (and recovery can start).
+ */
+TEST_F(sink, the_attacher_exiting_lets_the_socket_go)
+{
+	struct pollfd p;
+	pid_t pid;
+	char c;
+
+	ASSERT_EQ(0, tcp_pair(&self->a, &self->b, 0));
+	pid = attach_in_child(self->fd, self->a);
+	ASSERT_LT(0, pid);
+	close(self->a);			/* the child's copy and the module's are left */
+	self->a = -1;
+	ASSERT_TRUE(exited_ok(pid));
+	p = (struct pollfd){ .fd = self->b, .events = POLLIN };
+	ASSERT_EQ(1, poll(&p, 1, 20000));
+	EXPECT_EQ(0, recv(self->b, &c, 1, 0));
+	/* The region itself is untouched: a request now goes to read(). */
+	EXPECT_EQ(0, detach(self->fd));
+}
+
+/* Another process closing its copy of the region fd leaves the sink. */
+TEST_F(sink, another_process_closing_the_region_leaves_the_sink)
+{
+	uint8_t rec[REC_LEN], want[REC_LEN];
+	struct pc_toucher t;
+	struct vmig_sink s;
+	pid_t pid;
+
+	ASSERT_EQ(0, tcp_pair(&self->a, &self->b, 0));
+	sink_init(&s, self->a);
+	ASSERT_EQ(0, set_sink(self->fd, &s));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		close(self->fd);
+		_exit(0);
+	}
+	ASSERT_TRUE(exited_ok(pid));
+	pc_toucher_start(&t, self->map + 9 * ps);
+	ASSERT_EQ(0, recv_all(self->b, rec, sizeof(rec)));
+	want_record(want, 9);
+	EXPECT_EQ(0, memcmp(rec, want, sizeof(rec)));
+	ASSERT_EQ(0, vmig_place_page(self->fd, 9, 1));
+	pthread_join(t.thread, NULL);
 }
 
 TEST_F(sink, only_a_connected_tcp_socket_with_a_sane_record)

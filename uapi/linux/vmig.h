@@ -436,10 +436,12 @@ struct vmig_dirty_log {
  * any region, nothing else may write to it (the records would
  * interleave): a reader that gets an unsent request detaches first (fd -1
  * waits for a write in progress), then writes.  fd -1,
- * VMIG_POSTCOPY_DISABLE, VMIG_ABORT, VMIG_REQUEUE and the region's end
- * detach the socket and drop the module's reference to it; until then the
- * module keeps the connection open, even after the process that attached
- * it is gone (a helper taking over detaches it first: VMIG_REQUEUE).
+ * VMIG_POSTCOPY_DISABLE, VMIG_ABORT, VMIG_REQUEUE, the region's end, and
+ * the process that attached the socket closing any descriptor of the
+ * region (its exit closes them all) detach the socket and drop the
+ * module's reference to it: a helper that dies lets its connection end, as
+ * it would without a sink, and the peer sees it go.  Another process's
+ * close leaves the sink attached.
  */
 #define VMIG_POSTCOPY_ENABLE_FLAGS_ALL	0
 

@@ -240,14 +240,16 @@ int postcopy_switchover(struct postcopy *pc)
 		return fail(pc, r, "the source VMM did not take the handover record (%s): a "
 			    "VMM must keep it to go on after a helper crash in postcopy",
 			    strerror(-r));
-	if (rec_cut_armed(&pc->test.cuts, &arg) != CUT_SWITCH_LOST)
-		r = stream_send_pkt(&s->ses.main, WIRE_PKT_POSTCOPY, &wpc, sizeof(wpc));
 	/*
 	 * The parts of the downtime: stop; final dirty pages (the harvest and
-	 * the discards); device state; transfer (the markers and POSTCOPY);
-	 * the destination's device load and resume come with its RESUMED.
+	 * the discards); device state; transfer (the markers, up to POSTCOPY);
+	 * the destination's device load and resume come with its RESUMED.  The
+	 * stamp is taken before the write: the destination starts its part
+	 * when POSTCOPY arrives, which on a fast link is inside our write.
 	 */
 	t_sent = now_ns();
+	if (rec_cut_armed(&pc->test.cuts, &arg) != CUT_SWITCH_LOST)
+		r = stream_send_pkt(&s->ses.main, WIRE_PKT_POSTCOPY, &wpc, sizeof(wpc));
 	s->rep->dt_pages_ns = t_dev - t_stop - s->rep->dt_stop_ns + discard_ns;
 	s->rep->dt_dev_send_ns = t_sent - t_dev - s->rep->dt_dev_save_ns - discard_ns;
 	if (r)	/* not all of it went out: the destination cannot have the switch */

@@ -563,8 +563,13 @@ static int switchover(struct precopy *pc)
 	}
 	trace("src: channels ended");
 	wc.rounds = s->rep->rounds + 1;
-	r = stream_send_pkt(&s->ses.main, WIRE_PKT_COMPLETE, &wc, sizeof(wc));
+	/*
+	 * The transfer part ends as COMPLETE goes: the destination's load part
+	 * starts when it arrives, which on a fast link is inside our write, so
+	 * a stamp after the write would count that overlap twice.
+	 */
 	s->rep->dt_dev_send_ns = now_ns() - t_dev - s->rep->dt_dev_save_ns;
+	r = stream_send_pkt(&s->ses.main, WIRE_PKT_COMPLETE, &wc, sizeof(wc));
 	do {
 		if (!r)
 			r = control_recv(&s->ses.main, true, &ev);

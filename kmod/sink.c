@@ -201,7 +201,9 @@ void vmig_sink_detach(struct vmig_region *r)
  * @r:	the region
  *
  * By the process that attached the sink (its exit closes every one): the
- * sink goes with it.  Any other process's close leaves it.
+ * sink goes with it.  Any other process's close leaves it, even one that
+ * shares the attacher's descriptor table (CLONE_FILES without a thread
+ * group) and outlives it: such a sink stays until the other ends above.
  */
 void vmig_sink_flush(struct vmig_region *r)
 {

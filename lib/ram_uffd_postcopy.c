@@ -118,9 +118,10 @@ static void uffd_pc_wake(struct vmig_ram *ram, unsigned int region, uint64_t pag
 /*
  * n pages from page on, in one UFFDIO_COPY (src: n pages of data) or
  * UFFDIO_ZEROPAGE (src NULL): how many went in from the first, or -errno
- * for the first.  The kernel stops at a page present already; what it
- * placed before that is mapped and its waiters woken, and it reports -EAGAIN
- * with the bytes it did, so a short count means the next page is there.
+ * for the first.  The kernel stops at the first page it cannot place (one
+ * present already, or an error); what it placed before that is mapped and
+ * its waiters woken, and it reports -EAGAIN with the bytes it did: a short
+ * count, and the next call, starting at that page, says why.
  */
 static long place_run(struct vmig_ram *ram, unsigned int region, uint64_t page,
 		      const void *src, unsigned int n)
@@ -182,6 +183,9 @@ static int uffd_pc_place_batch(struct vmig_ram *ram, unsigned int region,
 		     (src[i] ? src[j] == src[i] + (size_t)(j - i) * RAM_PAGE_SIZE : !src[j]); j++)
 			;
 		r = place_run(ram, region, pages[i], src[i], j - i);
+		/* A range across two of the VMM's mappings is refused whole. */
+		if (r < 0 && r != -EEXIST && j - i > 1)
+			r = place_run(ram, region, pages[i], src[i], 1);
 		if (r == -EEXIST) {
 			placed[i++] = false;
 			exist++;

@@ -394,6 +394,8 @@ static bool exited_ok(pid_t pid)
  */
 TEST_F(sink, the_attacher_exiting_lets_the_socket_go)
 {
+	struct vmig_request req;
+	struct pc_toucher t;
 	struct pollfd p;
 	pid_t pid;
 	char c;
@@ -407,8 +409,13 @@ TEST_F(sink, the_attacher_exiting_lets_the_socket_go)
 	p = (struct pollfd){ .fd = self->b, .events = POLLIN };
 	ASSERT_EQ(1, poll(&p, 1, 20000));
 	EXPECT_EQ(0, recv(self->b, &c, 1, 0));
-	/* The region itself is untouched: a request now goes to read(). */
-	EXPECT_EQ(0, detach(self->fd));
+	/* The sink is gone, not just the socket: a request is read() unsent. */
+	pc_toucher_start(&t, self->map + 11 * ps);
+	ASSERT_EQ(0, vmig_read_request(self->fd, &req));
+	EXPECT_EQ(11 * ps, req.offset);
+	EXPECT_FALSE(req.flags & VMIG_REQ_SENT);
+	ASSERT_EQ(0, vmig_place_page(self->fd, 11, 1));
+	pthread_join(t.thread, NULL);
 }
 
 /* Another process closing its copy of the region fd leaves the sink. */

@@ -304,7 +304,8 @@ void *pcd_fault_thread(void *arg)
 	while (!r) {
 		/* stop, preempt, then the guest's requests: the backend's fds */
 		struct pollfd p[2 + PCD_REQ_FDS] = {
-			{ .fd = pc->stop_fd, .events = POLLIN },
+			/* once finishing, the stop event stays readable: poll it no more */
+			{ .fd = finishing ? -1 : pc->stop_fd, .events = POLLIN },
 			{ .fd = pc->preempt ? pc->pre.fd : -1, .events = POLLIN },
 		};
 		int fds[PCD_REQ_FDS], nfds = 0, i;

@@ -12,11 +12,17 @@ postcopy_peer.py slowreplies PORT REGION_PAGES
     or 4 s passed, then answers them all: a guest faulting right behind the
     background stream runs ahead of the replies.  Prints how many requests
     it saw before replying.
+postcopy_peer.py lateend PORT REGION_PAGES LISTENER_PID
+    A source that sends every page in the background and completes, then,
+    once the destination has ended the return path, holds the preempt
+    channel's END for a second.  Prints the CPU time the listener spent in
+    that second (ms): a destination waiting for the END must sleep.
 postcopy_peer.py badreq PORT
     A destination listening on PORT: accepts the session and the switch,
     answers RESUMED, then requests a page past the end of guest RAM on the
     return path.  The source must drop it.
 """
+import os
 import socket
 import struct
 import sys
@@ -166,6 +172,37 @@ def slowreplies(port, pages):
     print("replies sent:", sent, flush=True)
 
 
+def cpu_ms(pid):
+    """utime + stime of a process, ms."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 // os.sysconf("SC_CLK_TCK")
+
+
+def lateend(port, pages, pid):
+    s, m, r, p = switched(port, pages, False)
+    page = b"\x5a" * 4096
+    for first in range(0, pages, 16):
+        n = min(16, pages - first)
+        ents = b"".join(struct.pack("<Q", first + i) for i in range(n))
+        m.sendall(pkt(PAGES, struct.pack("<II", 0, n) + ents + page * n))
+    m.sendall(pkt(END, struct.pack("<QQ", pages, pages)))
+    s.sendall(pkt(COMPLETE, struct.pack("<QII", pages, 0, 0)))
+    while True:
+        t, body = recv_pkt(r)
+        if t == END:
+            break
+    before = cpu_ms(pid)
+    time.sleep(1)
+    print("listener cpu ms while END was held:", cpu_ms(pid) - before, flush=True)
+    p.sendall(pkt(END))
+    try:
+        t, body = recv_pkt(s)
+        print("then the destination sent", t, flush=True)
+    except (OSError, EOFError):
+        pass
+
+
 def badreq(port):
     ls = socket.socket()
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -203,6 +240,8 @@ def main():
         unrequested(port, int(sys.argv[3]) if len(sys.argv) > 3 else 4096)
     elif mode == "slowreplies":
         slowreplies(port, int(sys.argv[3]))
+    elif mode == "lateend":
+        lateend(port, int(sys.argv[3]), int(sys.argv[4]))
     elif mode == "badreq":
         badreq(port)
     else:

@@ -176,6 +176,21 @@ check "... with nearly the whole request table open before the replies came (${s
 kill "$PID_slowls" "$PID_slowdg" 2>/dev/null
 [ -z "$(grep 'requested at once' "$MIG_TMP/${p}ls.err")" ] || dump ${p}ls.err ${p}dg.err $p.peer
 
+# --- the END of the preempt channel comes late -------------------------------
+# Once every page is in, the fault thread ends the return path and waits for
+# the preempt channel's END.  It used to poll its (still readable) stop
+# event in a loop meanwhile: a SCHED_FIFO thread spinning for as long as
+# the source took, holding a core the guest needs.
+p=lateend
+dest_pair $p "--mem 16M --pattern idle --run 1" ""
+v="PID_${p}ls"
+python3 "$PEER" lateend "$PORT_lateend" 4096 "${!v}" >"$MIG_TMP/$p.peer" 2>&1
+ms=$(sed -n 's/^listener cpu ms while END was held: //p' "$MIG_TMP/$p.peer")
+check "a source holding the preempt END for 1 s: the listener sleeps meanwhile (${ms:-?} ms of CPU)" \
+	test -n "$ms" -a "${ms:-1000}" -lt 300
+[ -n "$ms" ] && [ "$ms" -lt 300 ] || dump $p.peer ${p}ls.err
+kill "$PID_lateendls" "$PID_lateenddg" 2>/dev/null
+
 p=badreq
 src_guest $p "--mem 16M --pattern idle"
 port=$(free_port)

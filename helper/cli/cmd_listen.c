@@ -63,6 +63,7 @@ static const struct cli_opt opt_max_device_buffer = {
 static const struct cli_opt *const listen_opt_list[] = {
 	&cli_opt_vmm, &opt_port, &cli_opt_timeout, &opt_accept_timeout, &opt_no_prefault,
 	&opt_no_postcopy, &cli_opt_postcopy_spin, &cli_opt_postcopy_sched,
+	&cli_opt_postcopy_cpu,
 	&opt_no_kernel_requests, &opt_max_device_buffer, &cli_opt_device_threads, &cli_opt_tls_creds,
 	&cli_opt_tls_psk, &cli_opt_token_file, &cli_opt_insecure, &cli_opt_backend,
 	&cli_opt_recovery_timeout, &cli_opt_json, &cli_opt_no_progress, &cli_opt_attach,
@@ -137,6 +138,7 @@ static int listen_run(int argc, char **argv)
 	o.device_threads = cc.device_threads;
 	o.spin_us = cc.spin_us;
 	o.sched = cc.sched;
+	o.cpu_any = cc.cpu_any;
 	o.recovery_timeout_ms = cc.recovery_timeout_ms;
 	o.progress = cc.progress;
 	o.attach = cc.attach;

@@ -235,7 +235,7 @@ static const struct cli_opt *const migrate_opt_list[] = {
 	&cli_opt_vmm, &opt_to, &opt_multifd, &opt_downtime_limit, &opt_max_bandwidth,
 	&opt_max_rounds, &opt_switchover_bandwidth, &opt_abort_on_stall, &opt_auto_converge,
 	&opt_postcopy, &opt_postcopy_after, &opt_no_preempt, &cli_opt_postcopy_spin,
-	&cli_opt_postcopy_sched, &opt_postcopy_batch, &cli_opt_backend, &opt_dirty_mode,
+	&cli_opt_postcopy_sched, &cli_opt_postcopy_cpu, &opt_postcopy_batch, &cli_opt_backend, &opt_dirty_mode,
 	&opt_track, &opt_device_state_channels, &cli_opt_device_threads, &opt_no_free_hints,
 	&cli_opt_recovery_timeout, &opt_no_auto_resume, &opt_control_socket,
 	&cli_opt_timeout, &cli_opt_tls_creds, &cli_opt_tls_psk, &cli_opt_token_file,
@@ -368,6 +368,7 @@ static int migrate_run(int argc, char **argv)
 	o->device_threads = cc.device_threads;
 	o->spin_us = cc.spin_us;
 	o->sched = cc.sched;
+	o->cpu_any = cc.cpu_any;
 	o->recovery_timeout_ms = cc.recovery_timeout_ms;
 	o->progress = cc.progress;
 	resume = m.resume;

@@ -56,6 +56,15 @@ static int sched_set(void *p, const char *v, const char *cmd)
 	return urgent_sched_parse(v, &((struct cli_common *)p)->sched) ? -1 : 0;
 }
 
+static int cpu_set(void *p, const char *v, const char *cmd)
+{
+	(void)cmd;
+	if (strcmp(v, "follow") && strcmp(v, "any"))
+		return -1;
+	((struct cli_common *)p)->cpu_any = !strcmp(v, "any");
+	return 0;
+}
+
 #define COMMON(f)	.common = true, .off = offsetof(struct cli_common, f)
 
 const struct cli_opt cli_opt_vmm = {
@@ -107,6 +116,18 @@ const struct cli_opt cli_opt_postcopy_sched = {
 		    "that is not permitted or with --postcopy-spin),\n"
 		    "nice (-10), normal; with fifo and nice the multifd\n"
 		    "receivers drop to nice 10 once the guest runs here",
+};
+
+const struct cli_opt cli_opt_postcopy_cpu = {
+	.name = "postcopy-cpu", .arg = "C", .kind = CLI_FN, COMMON(cpu_any), .fn = cpu_set,
+	.help = "the return-path thread's CPU: follow (default: move\n"
+		"to the CPU that receives the page requests, within\n"
+		"the affinity vmig started with; with --postcopy-sched\n"
+		"fifo or nice), any (where the scheduler puts it)",
+	.dst_help = "the fault thread's CPU: follow (default: move to the\n"
+		    "CPU that receives the requested pages, within the\n"
+		    "affinity vmig started with; with --postcopy-sched\n"
+		    "fifo or nice), any (where the scheduler puts it)",
 };
 
 const struct cli_opt cli_opt_recovery_timeout = {

@@ -29,6 +29,7 @@ struct cli_common {
 	unsigned int device_threads;
 	int spin_us;
 	enum urgent_sched sched;
+	bool cpu_any;			/* --postcopy-cpu any */
 	int recovery_timeout_ms;
 	bool attach;
 	bool json;
@@ -72,6 +73,7 @@ struct cli_opts {
 
 extern const struct cli_opt cli_opt_vmm, cli_opt_timeout, cli_opt_backend,
 	cli_opt_device_threads, cli_opt_postcopy_spin, cli_opt_postcopy_sched,
+	cli_opt_postcopy_cpu,
 	cli_opt_recovery_timeout, cli_opt_attach, cli_opt_json, cli_opt_no_progress,
 	cli_opt_tls_creds, cli_opt_tls_psk, cli_opt_token_file, cli_opt_insecure,
 	cli_opt_help;

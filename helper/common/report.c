@@ -87,10 +87,15 @@ static void print_pc_text(const struct report *r, FILE *f)
 		fprintf(f, "  released:    %llu prefaulted pages at the handshake (postcopy from "
 			"the start: none of them could arrive before the switch)\n",
 			(unsigned long long)pc->released);
-	if (pc->sched)
-		fprintf(f, "  urgent path: page requests served by a thread scheduled %s\n",
+	if (pc->sched) {
+		fprintf(f, "  urgent path: page requests served by a thread scheduled %s",
 			!strcmp(pc->sched, "fifo") ? "SCHED_FIFO" :
 			!strcmp(pc->sched, "nice") ? "at nice -10" : "like the others");
+		if (pc->cpu >= 0)
+			fprintf(f, ", on CPU %d where its socket receives (%u move%s)", pc->cpu,
+				pc->cpu_moves, pc->cpu_moves == 1 ? "" : "s");
+		fputc('\n', f);
+	}
 	if (pc->recoveries)
 		fprintf(f, "  recovery:    %llu reconnection%s after a broken link, %.3f s paused "
 			"(last %.3f s), %llu requests asked again\n",
@@ -264,14 +269,15 @@ void report_print_json(const struct report *r, FILE *f)
 		const struct report_pc *pc = &r->pc;
 		unsigned int b;
 
-		fprintf(f, ",\"postcopy\":{\"preempt\":%s,\"sched\":\"%s\",\"discarded\":%llu,"
+		fprintf(f, ",\"postcopy\":{\"preempt\":%s,\"sched\":\"%s\",\"cpu\":%d,"
+			"\"cpu_moves\":%u,\"discarded\":%llu,"
 			"\"released\":%llu,\"switch_ms\":%.3f,"
 			"\"faults\":%llu,\"requests\":%llu,\"kernel_requests\":%llu,"
 			"\"coalesced\":%llu,\"urgent_pages\":%llu,"
 			"\"eexist\":%llu,\"recoveries\":%llu,\"paused_ms\":%.3f,\"last_pause_ms\":%.3f,"
 			"\"resent\":%llu,\"latency_us\":{\"count\":%llu,\"avg\":%.2f,\"p50\":%.2f,"
 			"\"p99\":%.2f,\"max\":%.2f,\"log2_hist\":[", pc->preempt ? "true" : "false",
-			pc->sched ? pc->sched : "",
+			pc->sched ? pc->sched : "", pc->sched ? pc->cpu : -1, pc->cpu_moves,
 			(unsigned long long)pc->discarded, (unsigned long long)pc->released,
 			pc->switch_ns / 1e6,
 			(unsigned long long)pc->faults, (unsigned long long)pc->requests,

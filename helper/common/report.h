@@ -22,6 +22,8 @@ struct report_pc {
 	/* recovery: reconnections after a cut, time paused in all, requests asked again */
 	uint64_t recoveries, paused_ns, last_pause_ns, resent;
 	const char *sched;		/* the urgent thread's scheduling (NULL: none ran) */
+	int cpu;			/* the CPU it followed last (-1: none) */
+	unsigned int cpu_moves;		/* times it moved (--postcopy-cpu follow) */
 	uint64_t lat_count;		/* requests answered: fault read by the helper to page placed */
 	double lat_avg_us, lat_p50_us, lat_p99_us, lat_max_us;
 	uint64_t lat_hist[REPORT_LAT_BUCKETS];

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -162,6 +163,44 @@ void thread_background(enum urgent_sched sched)
 {
 	if (sched != URGENT_NORMAL)
 		setpriority(PRIO_PROCESS, gettid(), BULK_NICE);
+}
+
+void cpu_follow_init(struct cpu_follow *f, unsigned int after, unsigned int then)
+{
+	*f = (struct cpu_follow){ .after = after, .then = then, .cur = -1, .cand = -1 };
+	if (after && sched_getaffinity(0, sizeof(f->allowed), &f->allowed))
+		f->after = 0;
+}
+
+void cpu_follow_sock(struct cpu_follow *f, int fd)
+{
+	socklen_t len = sizeof(int);
+	cpu_set_t one;
+	int cpu;
+
+	if (!f->after)
+		return;
+	if (getsockopt(fd, SOL_SOCKET, SO_INCOMING_CPU, &cpu, &len) || cpu < 0 ||
+	    cpu >= CPU_SETSIZE || !CPU_ISSET(cpu, &f->allowed) || cpu == f->cur) {
+		f->seen = 0;
+		return;
+	}
+	if (cpu != f->cand) {
+		f->cand = cpu;
+		f->seen = 0;
+	}
+	if (++f->seen < f->after)
+		return;
+	f->seen = 0;
+	CPU_ZERO(&one);
+	CPU_SET(cpu, &one);
+	if (sched_setaffinity(0, sizeof(one), &one)) {
+		f->after = 0;	/* not permitted here: stay where the scheduler puts us */
+		return;
+	}
+	f->cur = cpu;
+	f->moves++;
+	f->after = f->then;
 }
 
 void bad_option_value(const char *cmd, const struct option *opts, int opt,

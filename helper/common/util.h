@@ -3,6 +3,7 @@
 #ifndef VMIG_UTIL_H
 #define VMIG_UTIL_H
 
+#include <sched.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -59,5 +60,27 @@ const char *thread_urgent(enum urgent_sched want);
  */
 #define BULK_NICE	10
 void thread_background(enum urgent_sched sched);
+
+/*
+ * An urgent thread that follows its socket (--postcopy-cpu follow): it
+ * moves to the CPU on which the kernel receives that socket's packets
+ * (SO_INCOMING_CPU), once the same other CPU was seen @after times in a
+ * row (@then times for each later move), and only within the affinity the
+ * thread started with.  The packet's arrival then wakes the thread on the
+ * CPU it is on: no interrupt to another CPU, which may be asleep or in the
+ * middle of another thread's system call.
+ */
+struct cpu_follow {
+	cpu_set_t allowed;		/* the thread's affinity at cpu_follow_init */
+	unsigned int after, then;	/* 0: off */
+	int cur;			/* the CPU followed (-1: none yet) */
+	int cand;			/* a CPU seen, not followed yet ... */
+	unsigned int seen;		/* ... this many times in a row */
+	unsigned int moves;
+};
+/* In the thread to move; @after 0 turns following off. */
+void cpu_follow_init(struct cpu_follow *f, unsigned int after, unsigned int then);
+/* After a read from @fd. */
+void cpu_follow_sock(struct cpu_follow *f, int fd);
 
 #endif

@@ -25,6 +25,7 @@ struct dest_opts {
 	bool no_postcopy;		/* refuse postcopy */
 	int spin_us;			/* postcopy: poll for a reply this long before sleeping */
 	enum urgent_sched sched;	/* postcopy: the fault thread's scheduling */
+	bool cpu_any;			/* postcopy: the fault thread stays unpinned */
 	bool progress;
 	uint64_t max_device_buffer;	/* bytes of device state buffered at most */
 	unsigned int device_threads;	/* loading pool */

@@ -25,6 +25,7 @@ int dest_pc_prepare(struct dest *d)
 	if (r)
 		return fail(d, r, "out of memory");
 	d->pc.sched = d->o->sched;
+	d->pc.follow = !d->o->cpu_any;
 	d->pc.sink_wanted = d->o->kernel_requests;
 	d->pc.nr_chans = d->ses.nr_chans;
 	d->pc_ready = true;

@@ -49,6 +49,8 @@ struct pc_dst {
 	int spin_us;			/* poll the sockets this long before sleeping */
 	enum urgent_sched sched;	/* wanted for the fault thread */
 	const char *sched_got;		/* what it got (set by the thread) */
+	bool follow;			/* --postcopy-cpu follow */
+	struct cpu_follow cpu;		/* the fault thread's, after the preempt socket */
 	struct stream rp, pre;		/* return path (to src), preempt (from src) */
 	bool sink_wanted;		/* let the RAM backend write requests to rp */
 	bool sink;			/* it does now: nothing else writes to rp */

@@ -227,6 +227,7 @@ static int handle_preempt(struct pc_dst *pc, uint8_t *buf, bool *ended)
 	r = stream_read(&pc->pre, buf, (size_t)n * PAGE);
 	if (r)
 		return pcd_fail(pc, -r, "preempt channel: %s", pc->pre.err);
+	cpu_follow_sock(&pc->cpu, pc->pre.fd);
 	t_read = pct_on(&pc->trace) ? pct_now() : 0;
 	for (i = 0, n = 0; i < wp.count; i++) {
 		uint64_t page = entries[i] & WIRE_PAGE_INDEX_MASK;
@@ -301,6 +302,8 @@ void *pcd_fault_thread(void *arg)
 	int r = buf ? 0 : pcd_fail(pc, ENOMEM, "out of memory");
 
 	pc->sched_got = thread_urgent(pc->sched);
+	/* After 2 replies on a CPU, each time (the source: see PCS_FOLLOW_THEN). */
+	cpu_follow_init(&pc->cpu, pc->follow && strcmp(pc->sched_got, "normal") ? 2 : 0, 2);
 	while (!r) {
 		/* stop, preempt, then the guest's requests: the backend's fds */
 		struct pollfd p[2 + PCD_REQ_FDS] = {

@@ -96,6 +96,8 @@ void pcd_report(struct pc_dst *pc, struct report *rep)
 	r->eexist = pc->eexist;
 	r->resent = pc->resent;
 	r->sched = pc->sched_got;
+	r->cpu = pc->cpu.cur;
+	r->cpu_moves = pc->cpu.moves;
 	pcd_lat_report(&pc->lat, r);
 	pthread_mutex_unlock(&pc->lock);
 }

@@ -27,7 +27,7 @@ void postcopy_init(struct postcopy *pc, struct src *s)
 {
 	memset(pc, 0, sizeof(*pc));
 	pc->src = s;
-	pcs_init(&pc->ps, !s->o->no_preempt, s->o->spin_us, s->o->sched);
+	pcs_init(&pc->ps, !s->o->no_preempt, s->o->spin_us, s->o->sched, !s->o->cpu_any);
 }
 
 void postcopy_destroy(struct postcopy *pc)
@@ -320,6 +320,8 @@ int postcopy_switchover(struct postcopy *pc)
 		return r;
 	s->rep->pc.requests = pc->ps.requests;
 	s->rep->pc.sched = pc->ps.sched_got;
+	s->rep->pc.cpu = pc->ps.cpu.cur;
+	s->rep->pc.cpu_moves = pc->ps.cpu.moves;
 	s->rep->pc.switch_ns = now_ns() - t_stop;
 	s->vm_stopped = false;
 	return 0;

@@ -12,9 +12,11 @@
 #include "postcopy_src.h"
 #include "util.h"
 
-void pcs_init(struct pc_src *ps, bool preempt, int spin_us, enum urgent_sched sched)
+void pcs_init(struct pc_src *ps, bool preempt, int spin_us, enum urgent_sched sched,
+	      bool follow)
 {
 	memset(ps, 0, sizeof(*ps));
+	ps->follow = follow;
 	ps->preempt = preempt;
 	ps->spin_us = spin_us;
 	ps->sched = sched;
@@ -139,12 +141,26 @@ static int serve_one(struct pc_src *ps)
 	}
 }
 
+/*
+ * Requests read on one CPU in a row before the thread moves there: 2 for
+ * the first move, then 1024.  The destination's fault thread moves after
+ * 2 replies each time.  When both helpers run on one host, each receives
+ * on the CPU the other one runs on, and two threads following each other
+ * would chase each other for ever: the scheduler puts a SCHED_FIFO thread
+ * woken on a CPU where another one runs (the one that woke it) on the other
+ * CPU.  Once this thread stays put, the fault thread comes to it and stays.
+ */
+#define PCS_FOLLOW_FIRST	2
+#define PCS_FOLLOW_THEN		1024
+
 static void *rp_thread(void *arg)
 {
 	struct pc_src *ps = arg;
 	int r = 0;
 
 	ps->sched_got = thread_urgent(ps->sched);
+	cpu_follow_init(&ps->cpu, ps->follow && strcmp(ps->sched_got, "normal") ?
+			PCS_FOLLOW_FIRST : 0, PCS_FOLLOW_THEN);
 	while (!atomic_load(&ps->stop)) {
 		struct pollfd p = { .fd = ps->rp.fd, .events = POLLIN };
 
@@ -166,6 +182,7 @@ static void *rp_thread(void *arg)
 		r = serve_one(ps);
 		if (r)
 			break;
+		cpu_follow_sock(&ps->cpu, ps->rp.fd);
 	}
 	if (r == 1 && ps->preempt) {
 		static const struct wire_pkt_hdr end = { .type = WIRE_PKT_END };

@@ -26,6 +26,8 @@ struct pc_src {
 	int spin_us;
 	enum urgent_sched sched;	/* wanted for the return-path thread */
 	const char *sched_got;		/* what it got (set by the thread) */
+	bool follow;			/* --postcopy-cpu follow */
+	struct cpu_follow cpu;		/* the thread's, after the rp socket */
 	struct stream rp, pre;		/* fd -1: not connected */
 	pthread_t thread;
 	bool started;
@@ -47,7 +49,8 @@ struct pc_src {
 	char err[192];
 };
 
-void pcs_init(struct pc_src *ps, bool preempt, int spin_us, enum urgent_sched sched);
+void pcs_init(struct pc_src *ps, bool preempt, int spin_us, enum urgent_sched sched,
+	      bool follow);
 /* Open the return path (and preempt channel) of the session. */
 int pcs_connect(struct pc_src *ps, const char *to, uint64_t session, int timeout_ms,
 		char *err, size_t errlen);

@@ -52,6 +52,7 @@ struct precopy_opts {
 	bool no_preempt;		/* requested pages at the head of the multifd queues */
 	int spin_us;			/* return path: poll this long before sleeping */
 	enum urgent_sched sched;	/* return-path thread's scheduling */
+	bool cpu_any;			/* return-path thread stays unpinned */
 	unsigned int postcopy_batch;	/* background pages per packet after the switch */
 	int recovery_timeout_ms;	/* postcopy: reconnect for this long (0: never) */
 	bool no_auto_resume;		/* ... only when asked (vmig migrate --resume) */

@@ -58,7 +58,7 @@ static void drop_channels(struct postcopy *pc)
 	unsigned int i;
 
 	pcs_destroy(&pc->ps);
-	pcs_init(&pc->ps, !s->o->no_preempt, s->o->spin_us, s->o->sched);
+	pcs_init(&pc->ps, !s->o->no_preempt, s->o->spin_us, s->o->sched, !s->o->cpu_any);
 	pc->ps.requests = requests;
 	for (i = 0; i < s->ses.nr_chans; i++) {
 		if (!s->chans[i].started)

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -161,7 +162,22 @@ const char *thread_urgent(enum urgent_sched want)
 
 void thread_background(enum urgent_sched sched)
 {
-	if (sched != URGENT_NORMAL)
+	/* struct sched_attr of <linux/sched/types.h>, which clashes with glibc's */
+	struct {
+		uint32_t size, sched_policy;
+		uint64_t sched_flags;
+		int32_t sched_nice;
+		uint32_t sched_priority;
+		uint64_t sched_runtime, sched_deadline, sched_period;
+	} a = {
+		.size = sizeof(a), .sched_policy = SCHED_OTHER, .sched_nice = BULK_NICE,
+		.sched_runtime = BULK_SLICE_US * 1000ull,
+	};
+
+	if (sched == URGENT_NORMAL)
+		return;
+	/* The slice needs Linux 6.12 (older kernels take the nice alone). */
+	if (syscall(SYS_sched_setattr, 0, &a, 0))
 		setpriority(PRIO_PROCESS, gettid(), BULK_NICE);
 }
 

@@ -57,8 +57,13 @@ const char *thread_urgent(enum urgent_sched want);
  * Postcopy's bulk threads (the background stream's senders and receivers),
  * once the guest runs on the destination: behind the vCPUs and the request
  * path (nice BULK_NICE), unless @sched is URGENT_NORMAL (nobody ahead).
+ * They also ask for a short slice (BULK_SLICE_US; Linux 6.12's EEVDF): a
+ * task woken on their CPU, a vCPU whose page just came, otherwise waits
+ * for the running bulk thread's whole slice (1.4 ms on a 2-CPU machine)
+ * whatever its nice.
  */
 #define BULK_NICE	10
+#define BULK_SLICE_US	100
 void thread_background(enum urgent_sched sched);
 
 /*

@@ -170,6 +170,10 @@ max_nice() {
 	done
 	echo "$m"
 }
+# min_slice PID: the shortest se.slice (ns) among PID's threads.
+min_slice() {
+	sed -n 's/^se.slice *: *//p' /proc/"$1"/task/*/sched 2>/dev/null | sort -n | head -1
+}
 for sched in fifo normal; do
 	p=nice$sched
 	mig_in_postcopy $p "--postcopy-sched $sched" \
@@ -181,6 +185,14 @@ for sched in fifo normal; do
 		check "postcopy (--postcopy-sched fifo): the listener's receivers run at nice 10 ($ln)" \
 			test "$ln" -eq 10
 		check "... and the source's multifd senders too ($mn)" test "$mn" -eq 10
+		# With a short slice, where the kernel has one per task (EEVDF, 6.12).
+		if grep -q '^se.slice' /proc/self/sched; then
+			ls=$(min_slice "${!lpid}") ms=$(min_slice "${!mpid}")
+			check "... both with a 100 us slice, so a woken vCPU need not wait out theirs ($ls, $ms)" \
+				test "$ls" -eq 100000 -a "$ms" -eq 100000
+		else
+			skip "bulk threads' slice" "this kernel has no per-task slice (se.slice)"
+		fi
 	else
 		check "postcopy (--postcopy-sched normal): no thread of either helper reniced ($ln, $mn)" \
 			test "$ln" -eq 0 -a "$mn" -eq 0

@@ -82,6 +82,7 @@
 #
 # Environment: BENCH_RUNS=3, BENCH_MEM=1G (both guests' RAM), BENCH_RATE=4096,
 # BENCH_FILL=90, BENCH_CASES="pre1 pre2 pre4 pc-preempt pc-vanilla",
+# BENCH_WARM (GiB, default twice BENCH_MEM; 0: off; see warm below),
 # BENCH_KERNEL (default /boot/vmlinuz-$(uname -r), else the newest Debian
 # kernel under /boot), QEMU_BIN.  QEMU runs with -accel tcg, max-bandwidth
 # 10 GiB/s (its 128 MiB/s default would cap it) and the same 300 ms
@@ -92,6 +93,9 @@ cd "$(dirname "$0")/.." || exit 1
 here=$PWD
 runs=${BENCH_RUNS:-3}
 mem=${BENCH_MEM:-1G}
+mem_gib=$(awk -v m="$mem" 'BEGIN { u = substr(m, length(m)); v = m + 0
+	print u == "G" ? v : u == "M" ? v / 1024 : u == "T" ? v * 1024 : v / 1073741824 }')
+warm_gib=${BENCH_WARM:-$(awk -v g="$mem_gib" 'BEGIN { print 2 * g }')}
 rate=${BENCH_RATE:-4096}
 fill=${BENCH_FILL:-90}
 cases=${BENCH_CASES:-pre1 pre2 pre4 pc-preempt pc-vanilla}
@@ -118,7 +122,8 @@ for c in $cases; do
 	*) die "unknown case $c" ;;
 	esac
 done
-nice make -s -j2 all qemu-guest build/bench/tcp_rr >/dev/null || die "build failed"
+nice make -s -j2 all qemu-guest build/bench/tcp_rr build/bench/warm_mem >/dev/null ||
+	die "build failed"
 
 # shellcheck source=scripts/lib/vmig.sh
 . scripts/lib/vmig.sh
@@ -215,6 +220,7 @@ qemu_run() {
 		'{"max-bandwidth":10737418240,"downtime-limit":300}' || return 1
 	qmp_ok "$to" migrate-incoming "{\"uri\":\"$uri\"}" || return 1
 	guest_window "$from" || { echo "# QEMU guest $from does not answer"; return 1; }
+	warm
 	s0=$(qemu_cpu "$from") && d0=$(qemu_cpu "$to") || return 1
 	qmp_ok "$from" migrate "{\"uri\":\"$uri\"}" || return 1
 	[ "$pc" = 1 ] && { qmp_ok "$from" migrate-start-postcopy || return 1; }
@@ -338,6 +344,20 @@ bare_rtt() {
 print("rtt_avg=%s rtt_p50=%s rtt_p99=%s" % (d["avg"], d["p50"], d["p99"]))'
 }
 
+# warm: right before each side's migration, write BENCH_WARM GiB of
+# anonymous memory in 2 MiB pages and free it (bench/warm_mem).  This VM
+# hands freed memory back to its host (free page reporting), and memory the
+# host took back costs a host fault at its first touch: 0.07-0.09 CPU-s to
+# populate 1 GiB of 2 MiB pages just freed, 1.1-2.4 s otherwise (seen
+# here, 2026-12-07).  Who pays it depended on the order of the runs: QEMU's
+# destination (its source lives on) took what vmig's two guests had just
+# freed, vmig's listener allocated after its source guest had taken what
+# QEMU's one old source freed.  Warmed, both destinations allocate from
+# memory the host backs, as on a host that does not take memory back.
+warm() {
+	[ "$warm_gib" = 0 ] || "$here/build/bench/warm_mem" "$warm_gib"
+}
+
 # vmig_run CASE: one migration; its figures in RES.  Not in a subshell:
 # vmig_track keeps the list of processes to kill on exit.
 vmig_run() {
@@ -359,6 +379,9 @@ vmig_run() {
 	p=$(free_port)
 	rm -f "$T"/*.cpu "$T/mg.json"
 	bench_guests "$vmig" "$mem" "$ga" "$ga"
+	# The source guest has written its RAM before the listener allocates.
+	must_wait_for "$T/sg.out" "guest: ready" 120
+	warm
 	# shellcheck disable=SC2086  # $AUTH: two words; $largs: none or one
 	bench_listen /usr/bin/time -f '%U %S' -o "$T/ls.cpu" \
 		"$vmig" listen --vmm "$T/dst.sock" --port "127.0.0.1:$p" $AUTH $largs \
@@ -469,6 +492,11 @@ if [ -n "$huge" ]; then
 	echo "# vmig precopy guests' RAM: a file on a huge=always tmpfs (vmig guest --mem-path)"
 else
 	echo "# vmig precopy guests' RAM: memfds ($HUGE_WHY)"
+fi
+if [ "$warm_gib" = 0 ]; then
+	echo "# memory not warmed before the runs (BENCH_WARM=0)"
+else
+	echo "# before each side's migration: $warm_gib GiB of 2 MiB pages written and freed (bench/warm_mem)"
 fi
 echo "# load average at start: $(loadavg)"
 qn=0 q_idle='' q_rand=

@@ -93,8 +93,9 @@ cd "$(dirname "$0")/.." || exit 1
 here=$PWD
 runs=${BENCH_RUNS:-3}
 mem=${BENCH_MEM:-1G}
-mem_gib=$(awk -v m="$mem" 'BEGIN { u = substr(m, length(m)); v = m + 0
-	print u == "G" ? v : u == "M" ? v / 1024 : u == "T" ? v * 1024 : v / 1073741824 }')
+mem_gib=$(awk -v m="$mem" 'BEGIN { u = toupper(substr(m, length(m))); v = m + 0
+	print u == "G" ? v : u == "M" ? v / 1024 : u == "T" ? v * 1024 : u == "K" ? v / 1048576 :
+	      v / 1073741824 }')
 warm_gib=${BENCH_WARM:-$(awk -v g="$mem_gib" 'BEGIN { print 2 * g }')}
 rate=${BENCH_RATE:-4096}
 fill=${BENCH_FILL:-90}
@@ -344,7 +345,9 @@ bare_rtt() {
 print("rtt_avg=%s rtt_p50=%s rtt_p99=%s" % (d["avg"], d["p50"], d["p99"]))'
 }
 
-# warm: right before each side's migration, write BENCH_WARM GiB of
+# warm: right before each side's destination allocates (QEMU's and vmig's
+# postcopy listener's during the migration, vmig's precopy listener at its
+# start, its prefault), write BENCH_WARM GiB of
 # anonymous memory in 2 MiB pages and free it (bench/warm_mem).  This VM
 # hands freed memory back to its host (free page reporting), and memory the
 # host took back costs a host fault at its first touch: 0.07-0.09 CPU-s to
@@ -379,14 +382,17 @@ vmig_run() {
 	p=$(free_port)
 	rm -f "$T"/*.cpu "$T/mg.json"
 	bench_guests "$vmig" "$mem" "$ga" "$ga"
-	# The source guest has written its RAM before the listener allocates.
+	# The source guest has written its RAM before the destination allocates:
+	# the listener's prefault at its start (precopy), or the placing in
+	# postcopy (--no-prefault), which comes with the migration.
 	must_wait_for "$T/sg.out" "guest: ready" 120
-	warm
+	[ -n "$largs" ] || warm
 	# shellcheck disable=SC2086  # $AUTH: two words; $largs: none or one
 	bench_listen /usr/bin/time -f '%U %S' -o "$T/ls.cpu" \
 		"$vmig" listen --vmm "$T/dst.sock" --port "127.0.0.1:$p" $AUTH $largs \
 		--no-progress --json
 	sleep 2		# as QEMU's guest: running, settled
+	[ -z "$largs" ] || warm
 	# shellcheck disable=SC2086  # $AUTH, $margs: lists of words
 	timeout 900 /usr/bin/time -f '%U %S' -o "$T/mg.cpu" "$vmig" migrate --vmm "$T/src.sock" \
 		--to "127.0.0.1:$p" $AUTH $margs --json --no-progress >"$T/mg.json" 2>"$T/mg.err"

@@ -20,7 +20,8 @@
 
 int main(int argc, char **argv)
 {
-	size_t len = argc == 2 ? (size_t)(atof(argv[1]) * (1 << 30)) : 0;
+	double gib = argc == 2 ? strtod(argv[1], NULL) : 0;
+	size_t len = gib > 0 && gib < 1 << 20 ? (size_t)(gib * (1 << 30)) : 0;
 	char *p;
 
 	if (!len) {

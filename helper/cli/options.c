@@ -122,12 +122,13 @@ const struct cli_opt cli_opt_postcopy_cpu = {
 	.name = "postcopy-cpu", .arg = "C", .kind = CLI_FN, COMMON(cpu_any), .fn = cpu_set,
 	.help = "the return-path thread's CPU: follow (default: move\n"
 		"to the CPU that receives the page requests, within\n"
-		"the affinity vmig started with; with --postcopy-sched\n"
+		"the affinity vmig started with, if the thread runs\n"
 		"fifo or nice), any (where the scheduler puts it)",
 	.dst_help = "the fault thread's CPU: follow (default: move to the\n"
-		    "CPU that receives the requested pages, within the\n"
-		    "affinity vmig started with; with --postcopy-sched\n"
-		    "fifo or nice), any (where the scheduler puts it)",
+		    "CPU that receives the requested pages on the preempt\n"
+		    "channel, within the affinity vmig started with, if\n"
+		    "the thread runs fifo or nice), any (where the\n"
+		    "scheduler puts it)",
 };
 
 const struct cli_opt cli_opt_recovery_timeout = {

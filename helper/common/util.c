@@ -170,20 +170,25 @@ void thread_background(enum urgent_sched sched)
 		uint32_t sched_priority;
 		uint64_t sched_runtime, sched_deadline, sched_period;
 	} a = {
-		.size = sizeof(a), .sched_policy = SCHED_OTHER, .sched_nice = BULK_NICE,
-		.sched_runtime = BULK_SLICE_US * 1000ull,
+		.size = sizeof(a), .sched_flags = 0x08,	/* SCHED_FLAG_KEEP_POLICY */
+		.sched_nice = BULK_NICE, .sched_runtime = BULK_SLICE_US * 1000ull,
 	};
 
 	if (sched == URGENT_NORMAL)
 		return;
-	/* The slice needs Linux 6.12 (older kernels take the nice alone). */
+	/*
+	 * The slice needs Linux 6.12 (older kernels take the nice alone), the
+	 * flag 5.3: before, the call fails and the nice is set alone.
+	 */
 	if (syscall(SYS_sched_setattr, 0, &a, 0))
 		setpriority(PRIO_PROCESS, gettid(), BULK_NICE);
 }
 
 void cpu_follow_init(struct cpu_follow *f, unsigned int after, unsigned int then)
 {
-	*f = (struct cpu_follow){ .after = after, .then = then, .cur = -1, .cand = -1 };
+	/* The moves of the threads before (a recovery starts a new one) count too. */
+	*f = (struct cpu_follow){ .after = after, .then = then, .cur = -1, .cand = -1,
+				  .moves = f->moves };
 	if (after && sched_getaffinity(0, sizeof(f->allowed), &f->allowed))
 		f->after = 0;
 }
@@ -211,7 +216,10 @@ void cpu_follow_sock(struct cpu_follow *f, int fd)
 	CPU_ZERO(&one);
 	CPU_SET(cpu, &one);
 	if (sched_setaffinity(0, sizeof(one), &one)) {
-		f->after = 0;	/* not permitted here: stay where the scheduler puts us */
+		/* Not permitted (any more): back to where we started, follow no more. */
+		sched_setaffinity(0, sizeof(f->allowed), &f->allowed);
+		f->after = 0;
+		f->cur = -1;
 		return;
 	}
 	f->cur = cpu;

@@ -83,7 +83,7 @@ struct cpu_follow {
 	unsigned int seen;		/* ... this many times in a row */
 	unsigned int moves;
 };
-/* In the thread to move; @after 0 turns following off. */
+/* In the thread to move (keeps f->moves); @after 0 turns following off. */
 void cpu_follow_init(struct cpu_follow *f, unsigned int after, unsigned int then);
 /* After a read from @fd. */
 void cpu_follow_sock(struct cpu_follow *f, int fd);

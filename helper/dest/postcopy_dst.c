@@ -43,6 +43,7 @@ int pcd_init(struct pc_dst *pc, const struct dest_mem *mem, struct vmig_ram *ram
 	pc->ram = ram;
 	pc->stop_fd = -1;
 	pc->rp.fd = pc->pre.fd = -1;
+	pc->cpu.cur = -1;
 	pc->preempt = preempt;
 	pc->spin_us = spin_us;
 	pthread_mutex_init(&pc->lock, NULL);

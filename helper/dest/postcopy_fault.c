@@ -294,6 +294,12 @@ static int handle_preempt(struct pc_dst *pc, uint8_t *buf, bool *ended)
 	return 0;
 }
 
+/*
+ * Replies read on one CPU in a row before the fault thread moves there,
+ * each time (the source's return-path thread settles: see PCS_FOLLOW_THEN).
+ */
+#define PCD_FOLLOW_AFTER	2
+
 void *pcd_fault_thread(void *arg)
 {
 	struct pc_dst *pc = arg;
@@ -302,8 +308,8 @@ void *pcd_fault_thread(void *arg)
 	int r = buf ? 0 : pcd_fail(pc, ENOMEM, "out of memory");
 
 	pc->sched_got = thread_urgent(pc->sched);
-	/* After 2 replies on a CPU, each time (the source: see PCS_FOLLOW_THEN). */
-	cpu_follow_init(&pc->cpu, pc->follow && strcmp(pc->sched_got, "normal") ? 2 : 0, 2);
+	cpu_follow_init(&pc->cpu, pc->follow && strcmp(pc->sched_got, "normal") ?
+			PCD_FOLLOW_AFTER : 0, PCD_FOLLOW_AFTER);
 	while (!r) {
 		/* stop, preempt, then the guest's requests: the backend's fds */
 		struct pollfd p[2 + PCD_REQ_FDS] = {

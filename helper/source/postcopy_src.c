@@ -17,6 +17,7 @@ void pcs_init(struct pc_src *ps, bool preempt, int spin_us, enum urgent_sched sc
 {
 	memset(ps, 0, sizeof(*ps));
 	ps->follow = follow;
+	ps->cpu.cur = -1;
 	ps->preempt = preempt;
 	ps->spin_us = spin_us;
 	ps->sched = sched;

@@ -55,11 +55,13 @@ static void drop_channels(struct postcopy *pc)
 {
 	struct src *s = pc->src;
 	uint64_t requests = pc->ps.requests;
+	unsigned int moves = pc->ps.cpu.moves;
 	unsigned int i;
 
 	pcs_destroy(&pc->ps);
 	pcs_init(&pc->ps, !s->o->no_preempt, s->o->spin_us, s->o->sched, !s->o->cpu_any);
 	pc->ps.requests = requests;
+	pc->ps.cpu.moves = moves;
 	for (i = 0; i < s->ses.nr_chans; i++) {
 		if (!s->chans[i].started)
 			continue;

@@ -29,6 +29,10 @@ for bin in "${VMIG_BIN:?}" "${VMIG_SAN_BIN:-}"; do
 			grep -q "bad value 'realtime' for --postcopy-sched" <<EOF2
 $err
 EOF2
+		err=$("$bin" $cmd --postcopy-cpu 3 --vmm x --port 1 --to x:1 2>&1 >/dev/null)
+		rc=$?
+		check "$tag: $cmd --postcopy-cpu with a CPU number, not follow or any, exits 2" \
+			test $rc -eq 2 -a -n "$(grep "bad value '3' for --postcopy-cpu" <<<"$err")"
 	done
 	"$bin" migrate --to 127.0.0.1:1 >/dev/null 2>&1; rc=$?
 	check "$tag: migrate without --vmm is a usage error" test $rc -eq 2

@@ -167,7 +167,7 @@ static void fuzz_return_path(struct stream *s)
 {
 	struct pc_src ps;
 
-	pcs_init(&ps, true, 0, URGENT_NORMAL);
+	pcs_init(&ps, true, 0, URGENT_NORMAL, false);
 	ps.rp = *s;
 	stream_init_mem(&ps.pre, NULL, 0);	/* what it sends goes nowhere */
 	while (!serve_one(&ps))

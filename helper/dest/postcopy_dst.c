@@ -36,6 +36,7 @@ int pcd_fail(struct pc_dst *pc, int code, const char *fmt, ...)
 int pcd_init(struct pc_dst *pc, const struct dest_mem *mem, struct vmig_ram *ram,
 	     bool preempt, int spin_us)
 {
+	pthread_condattr_t ca;
 	unsigned int i;
 
 	memset(pc, 0, sizeof(*pc));
@@ -47,7 +48,11 @@ int pcd_init(struct pc_dst *pc, const struct dest_mem *mem, struct vmig_ram *ram
 	pc->preempt = preempt;
 	pc->spin_us = spin_us;
 	pthread_mutex_init(&pc->lock, NULL);
-	pthread_cond_init(&pc->cond, NULL);
+	/* pcd_wait_parked's deadline is on CLOCK_MONOTONIC (cond_deadline_in). */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&pc->cond, &ca);
+	pthread_condattr_destroy(&ca);
 	pct_open(&pc->trace, "dst");
 	for (i = 0; i < mem->nr_regions; i++) {
 		pc->recv[i] = calloc((mem->pages[i] + 63) / 64, sizeof(uint64_t));
@@ -76,13 +81,7 @@ int pcd_wait_parked(struct pc_dst *pc, int timeout_ms)
 	struct timespec ts;
 	int r = 0;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += timeout_ms / 1000;
-	ts.tv_nsec += (timeout_ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	cond_deadline_in(&ts, timeout_ms);
 	pthread_mutex_lock(&pc->lock);
 	while (pc->parked < pc->nr_chans && !r)
 		r = pthread_cond_timedwait(&pc->cond, &pc->lock, &ts);
@@ -296,21 +295,22 @@ int pcd_resume(struct pc_dst *pc, const struct stream *rp, const struct stream *
 
 int pcd_finish(struct pc_dst *pc, int timeout_ms)
 {
-	uint64_t one = 1, deadline = now_ns() + timeout_ms * 1000000ull;
+	uint64_t one = 1;
+	struct timespec ts;
 	int st;
 
 	if (!pc->thread_started)
 		return 0;
 	if (write(pc->stop_fd, &one, sizeof(one)) != sizeof(one))
 		return -errno;
-	while (!(st = atomic_load(&pc->state)) && now_ns() < deadline)
-		usleep(200);
-	if (!st) {
+	/* The fault thread ends with the preempt channel's END: sleep until then. */
+	cond_deadline_in(&ts, timeout_ms);
+	if (pthread_clockjoin_np(pc->thread, NULL, CLOCK_MONOTONIC, &ts)) {
 		pcd_stop(pc);
 		return pcd_fail(pc, ETIMEDOUT, "preempt channel did not end in time");
 	}
-	pthread_join(pc->thread, NULL);
 	pc->thread_started = false;
+	st = atomic_load(&pc->state);
 	pcd_sink_off(pc);
 	/* Every page is here: guest RAM leaves postcopy mode. */
 	if (st > 0 && !pcd_missing(pc))

@@ -17,6 +17,10 @@ postcopy_peer.py lateend PORT REGION_PAGES LISTENER_PID
     once the destination has ended the return path, holds the preempt
     channel's END for a second.  Prints the CPU time the listener spent in
     that second (ms): a destination waiting for the END must sleep.
+postcopy_peer.py latemarker PORT
+    A source whose multifd channel reaches the postcopy marker 0.3 s after
+    POSTCOPY came on the main channel.  Prints "resumed" once the
+    destination answers RESUMED.
 postcopy_peer.py badreq PORT
     A destination listening on PORT: accepts the session and the switch,
     answers RESUMED, then requests a page past the end of guest RAM on the
@@ -69,7 +73,7 @@ def drain(s):
         pass
 
 
-def switched(port, pages, drain_return):
+def switched(port, pages, drain_return, marker_delay=0):
     """A source's session up to the destination's RESUMED: (main, multifd, return, preempt)."""
     session = 0x1234567890ABCDEF
     secrets = {}
@@ -97,8 +101,15 @@ def switched(port, pages, drain_return):
     bound(p, PREEMPT)
     if drain_return:
         threading.Thread(target=drain, args=(r,), daemon=True).start()
-    m.sendall(pkt(POSTCOPY))
-    s.sendall(pkt(POSTCOPY, struct.pack("<Q", 0)))
+    if marker_delay:
+        # POSTCOPY on the main channel first: the listener must wait for the
+        # multifd channel to reach its marker, not give up.
+        s.sendall(pkt(POSTCOPY, struct.pack("<Q", 0)))
+        time.sleep(marker_delay)
+        m.sendall(pkt(POSTCOPY))
+    else:
+        m.sendall(pkt(POSTCOPY))
+        s.sendall(pkt(POSTCOPY, struct.pack("<Q", 0)))
     while True:
         t, body = recv_pkt(s)
         if t == RESUMED:
@@ -240,6 +251,9 @@ def main():
         unrequested(port, int(sys.argv[3]) if len(sys.argv) > 3 else 4096)
     elif mode == "slowreplies":
         slowreplies(port, int(sys.argv[3]))
+    elif mode == "latemarker":
+        switched(port, 4096, True, 0.3)
+        print("resumed", flush=True)
     elif mode == "lateend":
         lateend(port, int(sys.argv[3]), int(sys.argv[4]))
     elif mode == "badreq":

@@ -357,7 +357,7 @@ FUZZ_SRCS := selftests/helper/stream_fuzz.c helper/net/stream.c helper/net/chann
 	     helper/net/control.c helper/dest/multifd_recv.c helper/common/zero.c helper/common/pctrace.c \
 	     helper/dest/postcopy_dst.c helper/dest/postcopy_place.c helper/dest/postcopy_fault.c \
 	     helper/dest/postcopy_stats.c lib/ram_postcopy.c helper/net/tls.c helper/net/tls_io.c \
-	     helper/net/auth.c helper/common/util.c
+	     helper/net/auth.c helper/common/util.c helper/common/thread_sched.c
 build/fuzz/stream_fuzz: $(FUZZ_SRCS) $(HELPER_HDRS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -g -O1 -std=gnu11 -D_GNU_SOURCE $(WARN) $(HELPER_INC) -Iuapi -Ilib \
@@ -381,7 +381,8 @@ FUZZ_FLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE $(WARN) $(HELPER_INC) -Iuapi -Ilib
 	      -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 PEER_FUZZ_SRCS := selftests/helper/peer_fuzz.c helper/net/stream.c helper/net/channel.c \
 	     helper/net/handshake.c helper/net/admit.c helper/net/auth.c helper/net/tls.c \
-	     helper/net/tls_io.c helper/common/util.c helper/common/pctrace.c lib/ram_postcopy.c
+	     helper/net/tls_io.c helper/common/util.c helper/common/thread_sched.c \
+	     helper/common/pctrace.c lib/ram_postcopy.c
 build/fuzz/peer_fuzz: $(PEER_FUZZ_SRCS) $(HELPER_SRCS) $(HELPER_HDRS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(PEER_FUZZ_SRCS) $(TLS_LIBS)

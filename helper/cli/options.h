@@ -18,6 +18,7 @@
 
 #include "libvmig.h"
 #include "tls.h"
+#include "thread_sched.h"
 #include "util.h"
 
 /* What migrate and listen both take, with the same defaults (cli_common_init). */

@@ -13,6 +13,7 @@
 
 #include "libvmig.h"
 #include "report.h"
+#include "thread_sched.h"
 #include "util.h"
 
 struct dest_opts {

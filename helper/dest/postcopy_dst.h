@@ -25,6 +25,7 @@
 #include "postcopy_stats.h"
 #include "report.h"
 #include "stream.h"
+#include "thread_sched.h"
 #include "util.h"
 
 #define PCD_MAX_PENDING	1024	/* distinct pages requested and not yet answered */

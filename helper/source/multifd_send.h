@@ -16,6 +16,7 @@
 #include "libvmig.h"
 #include "ratelimit.h"
 #include "stream.h"
+#include "thread_sched.h"
 #include "util.h"
 
 /* Bulk stage: zero pages need not travel at all (the destination starts zeroed). */

@@ -16,6 +16,7 @@
 #include "multifd_send.h"
 #include "pctrace.h"
 #include "stream.h"
+#include "thread_sched.h"
 #include "util.h"
 
 struct pc_src {

@@ -14,6 +14,7 @@
 #include "libvmig.h"
 #include "recovery.h"
 #include "report.h"
+#include "thread_sched.h"
 #include "util.h"
 
 /*

@@ -269,21 +269,22 @@ void report_print_json(const struct report *r, FILE *f)
 		const struct report_pc *pc = &r->pc;
 		unsigned int b;
 
-		fprintf(f, ",\"postcopy\":{\"preempt\":%s,\"sched\":\"%s\",\"cpu\":%d,"
-			"\"cpu_moves\":%u,\"discarded\":%llu,"
+		fprintf(f, ",\"postcopy\":{\"preempt\":%s,\"sched\":\"%s\",\"discarded\":%llu,"
 			"\"released\":%llu,\"switch_ms\":%.3f,"
 			"\"faults\":%llu,\"requests\":%llu,\"kernel_requests\":%llu,"
 			"\"coalesced\":%llu,\"urgent_pages\":%llu,"
 			"\"eexist\":%llu,\"recoveries\":%llu,\"paused_ms\":%.3f,\"last_pause_ms\":%.3f,"
-			"\"resent\":%llu,\"latency_us\":{\"count\":%llu,\"avg\":%.2f,\"p50\":%.2f,"
+			"\"resent\":%llu,\"cpu\":%d,\"cpu_moves\":%u,"
+			"\"latency_us\":{\"count\":%llu,\"avg\":%.2f,\"p50\":%.2f,"
 			"\"p99\":%.2f,\"max\":%.2f,\"log2_hist\":[", pc->preempt ? "true" : "false",
-			pc->sched ? pc->sched : "", pc->sched ? pc->cpu : -1, pc->cpu_moves,
+			pc->sched ? pc->sched : "",
 			(unsigned long long)pc->discarded, (unsigned long long)pc->released,
 			pc->switch_ns / 1e6,
 			(unsigned long long)pc->faults, (unsigned long long)pc->requests,
 			(unsigned long long)pc->kernel_requests, (unsigned long long)pc->coalesced, (unsigned long long)pc->urgent_pages,
 			(unsigned long long)pc->eexist, (unsigned long long)pc->recoveries,
 			pc->paused_ns / 1e6, pc->last_pause_ns / 1e6, (unsigned long long)pc->resent,
+			pc->sched ? pc->cpu : -1, pc->cpu_moves,
 			(unsigned long long)pc->lat_count,
 			pc->lat_avg_us, pc->lat_p50_us, pc->lat_p99_us, pc->lat_max_us);
 		for (b = 0; b < REPORT_LAT_BUCKETS; b++)

@@ -94,8 +94,12 @@ here=$PWD
 runs=${BENCH_RUNS:-3}
 mem=${BENCH_MEM:-1G}
 mem_gib=$(awk -v m="$mem" 'BEGIN { u = toupper(substr(m, length(m))); v = m + 0
-	print u == "G" ? v : u == "M" ? v / 1024 : u == "T" ? v * 1024 : u == "K" ? v / 1048576 :
-	      v / 1073741824 }')
+	g = v / 1073741824
+	if (u == "K") g = v / 1048576
+	if (u == "M") g = v / 1024
+	if (u == "G") g = v
+	if (u == "T") g = v * 1024
+	print g }')
 warm_gib=${BENCH_WARM:-$(awk -v g="$mem_gib" 'BEGIN { print 2 * g }')}
 rate=${BENCH_RATE:-4096}
 fill=${BENCH_FILL:-90}

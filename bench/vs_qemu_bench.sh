@@ -71,7 +71,10 @@
 #                (destination's postcopy.latency_us avg/p50/p99), and under
 #                the table its ratio to the bare 4 KiB round trip over
 #                loopback (bench/tcp_rr, 2000 of them right before each vmig
-#                postcopy run; medians of the runs)
+#                postcopy run, both ends on one CPU as vmig's two request
+#                threads end up on one host: unpinned, the round trip is 15-19
+#                or 50-70 us here depending on whether the scheduler keeps its
+#                ends together; medians of the runs)
 #
 # Access pattern: the postcopy guests both touch BENCH_RATE random pages/s
 # (default 4096) on one vCPU: guest_workload writes half of them and checks
@@ -337,12 +340,13 @@ slow_fields() {
 # as rtt_avg= rtt_p50= rtt_p99= (us): what no page request can beat.  (Run
 # in a subshell: its server is not tracked but waited for, 10 s at most.)
 bare_rtt() {
-	local p j srv
+	local p j srv cpu
 	p=$(free_port)
-	"$here/build/bench/tcp_rr" server "127.0.0.1:$p" &
+	cpu=$(python3 -c 'import os; print(min(os.sched_getaffinity(0)))')
+	taskset -c "$cpu" "$here/build/bench/tcp_rr" server "127.0.0.1:$p" &
 	srv=$!
 	sleep 0.2
-	j=$("$here/build/bench/tcp_rr" client "127.0.0.1:$p" 2000)
+	j=$(taskset -c "$cpu" "$here/build/bench/tcp_rr" client "127.0.0.1:$p" 2000)
 	wait_pid $srv 10 >/dev/null
 	[ -n "$j" ] || return 0
 	echo "$j" | python3 -c 'import json, sys; d = json.load(sys.stdin)
@@ -487,7 +491,7 @@ table() {
 			a = med("vmig", "rtt_avg"); p = med("vmig", "rtt_p99")
 			if (a != "-" && p != "-" && med("vmig", "lat_avg") != "-")
 				printf "\nvmig helper-side request latency against the bare 4 KiB loopback " \
-					"round trip (tcp_rr, %.1f us avg, %.1f us p99): %.2fx on average, " \
+					"round trip (tcp_rr, both ends on one CPU, %.1f us avg, %.1f us p99): %.2fx on average, " \
 					"%.2fx at p99\n", a, p, med("vmig", "lat_avg") / a, med("vmig", "lat_p99") / p
 		}
 	}' "$results"

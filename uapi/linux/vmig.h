@@ -438,10 +438,10 @@ struct vmig_dirty_log {
  * waits for a write in progress), then writes.  fd -1,
  * VMIG_POSTCOPY_DISABLE, VMIG_ABORT, VMIG_REQUEUE, the region's end, and
  * the process that attached the socket closing any descriptor of the
- * region, a duplicate too (its exit closes them all), detach the socket and drop the
- * module's reference to it: a helper that dies lets its connection end, as
- * it would without a sink, and the peer sees it go.  Another process's
- * close leaves the sink attached.
+ * region, a duplicate too (its exit closes them all), detach the socket
+ * and drop the module's reference to it: a helper that dies lets its
+ * connection end, as it would without a sink, and the peer sees it go.
+ * Another process's close leaves the sink attached.
  */
 #define VMIG_POSTCOPY_ENABLE_FLAGS_ALL	0
 

@@ -606,6 +606,16 @@ int vmig_ram_prepare_send(struct vmig_ram *ram, unsigned int region, uint64_t fi
 const char *vmig_ram_track_name(const struct vmig_ram *ram);
 /* The page's bytes: readable on a source, writable on a destination. */
 void *vmig_ram_page(struct vmig_ram *ram, unsigned int region, uint64_t page);
+/*
+ * Source: copy the page into buf (vmig_ram_page_size() bytes) by reading
+ * the region's file, not through the helper's mapping.  For a page read
+ * once, at random, as postcopy's requests are: through the mapping it
+ * costs a page fault (mapping up to 16 pages around it) if the helper has
+ * not touched it yet, where the file read copies it from the page cache.
+ * -ENOTSUP where the backend's files are not read so (vmig.ko's) or a
+ * read failed once (then read vmig_ram_page()); -EINVAL out of range.
+ */
+int vmig_ram_read_page(struct vmig_ram *ram, unsigned int region, uint64_t page, void *buf);
 /* Destination: copy num_pages pages in (src NULL: zero them). */
 int vmig_ram_place(struct vmig_ram *ram, unsigned int region, uint64_t page,
 		   const void *src, uint64_t num_pages);

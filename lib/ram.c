@@ -293,6 +293,26 @@ void *vmig_ram_page(struct vmig_ram *ram, unsigned int region, uint64_t page)
 	return ram->regions[region].base + (page << RAM_PAGE_SHIFT);
 }
 
+int vmig_ram_read_page(struct vmig_ram *ram, unsigned int region, uint64_t page, void *buf)
+{
+	struct ram_region *r;
+	ssize_t n;
+
+	if (region >= ram->nr_regions || page >= ram->regions[region].pages)
+		return -EINVAL;
+	r = &ram->regions[region];
+	if (!ram->ops->read_file || __atomic_load_n(&r->no_read, __ATOMIC_RELAXED))
+		return -ENOTSUP;
+	do
+		n = pread(r->fd, buf, RAM_PAGE_SIZE, (off_t)(page << RAM_PAGE_SHIFT));
+	while (n < 0 && errno == EINTR);
+	if (n == RAM_PAGE_SIZE)
+		return 0;
+	/* Not a file pread can read, or shorter than mapped: the mapping it is. */
+	__atomic_store_n(&r->no_read, true, __ATOMIC_RELAXED);
+	return -ENOTSUP;
+}
+
 int vmig_ram_place(struct vmig_ram *ram, unsigned int region, uint64_t page,
 		   const void *src, uint64_t num_pages)
 {

@@ -21,12 +21,19 @@ struct ram_region {
 	uint64_t pages;
 	int fd;			/* memfd or vmig.ko region (owned by the ctl) */
 	uint64_t vmm_addr;	/* where the VMM maps it */
+	bool no_read;		/* pread of fd failed once: vmig_ram_read_page says so */
 };
 
 struct ram_pc_ops;
 
 struct ram_ops {
 	const char *name;
+	/*
+	 * The regions' fds are plain files (memfds, tmpfs, hugetlbfs), whose
+	 * pages pread() reads: vmig_ram_read_page().  Not vmig.ko's, whose
+	 * read() takes postcopy requests.
+	 */
+	bool read_file;
 	int (*track_start)(struct vmig_ram *ram, enum vmig_track mode, int timeout_ms);
 	/* final: vmig_ram_harvest_final() (may skip re-arming; may ignore it). */
 	int (*harvest)(struct vmig_ram *ram, vmig_range_fn fn, void *arg, bool final);

@@ -336,6 +336,7 @@ static void uffd_close(struct vmig_ram *ram)
 
 static const struct ram_ops uffd_ops = {
 	.name = "uffd",
+	.read_file = true,
 	.track_start = uffd_track_start,
 	.harvest = uffd_harvest,
 	.place = ram_place_copy,

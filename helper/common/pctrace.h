@@ -11,7 +11,9 @@
  *   dst "P": page arrived (kernel receive stamp), read, placed;
  *   dst "B": a request answered by the background stream: the placing
  *            call began, returned (the latency's end), 0.
- * bench/pc_stages.py joins them.
+ * bench/pc_stages.py joins them.  A traced helper reads those sockets
+ * without read-ahead (stream_readahead), a packet's parts one at a time,
+ * since each stamp is read off the socket: a few syscalls more per request.
  */
 #ifndef VMIG_PCTRACE_H
 #define VMIG_PCTRACE_H

@@ -25,9 +25,9 @@ int urgent_sched_parse(const char *s, enum urgent_sched *out)
 	return -1;
 }
 
-const char *thread_urgent(enum urgent_sched want)
+const char *thread_urgent(enum urgent_sched want, int prio)
 {
-	struct sched_param sp = { .sched_priority = 1 };
+	struct sched_param sp = { .sched_priority = prio };
 
 	if (want == URGENT_FIFO && !pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp))
 		return "fifo";

@@ -16,11 +16,23 @@ enum urgent_sched { URGENT_FIFO, URGENT_NICE, URGENT_NORMAL };
 /* "fifo", "nice", "normal": 0, or -1 for anything else. */
 int urgent_sched_parse(const char *s, enum urgent_sched *out);
 /*
- * Put the calling thread ahead of bulk work: SCHED_FIFO priority 1, or
+ * The SCHED_FIFO priorities of the two: the destination's above the
+ * source's.  When both helpers share a CPU (one host, loopback), the
+ * source's thread wakes the destination's with the page it writes; a
+ * higher priority lets the woken thread place the page as soon as that
+ * write returns, instead of after the source's thread has gone back to
+ * sleep (its loop's last calls: ~7 us on the test host, issue 19).  The
+ * other way round, a request's writer has nothing left to do but sleep.
+ * Between two hosts the order means nothing.
+ */
+#define URGENT_PRIO_SRC	1
+#define URGENT_PRIO_DST	2
+/*
+ * Put the calling thread ahead of bulk work: SCHED_FIFO priority @prio, or
  * nice -10, or left as it is, the first of those at or below @want that
  * the process may set; returns the name of what it got.
  */
-const char *thread_urgent(enum urgent_sched want);
+const char *thread_urgent(enum urgent_sched want, int prio);
 /*
  * Postcopy's bulk threads (the background stream's senders and receivers),
  * once the guest runs on the destination: behind the vCPUs and the request

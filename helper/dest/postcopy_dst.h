@@ -79,6 +79,8 @@ struct pc_dst {
 	_Atomic int state;		/* 0 running, 1 finished, -errno failed */
 	struct pctrace trace;		/* debug: VMIG_PC_TRACE */
 	char err[192];
+	/* pre's read-ahead: a reply (24 bytes and a page) in one read */
+	uint8_t pre_ra[4 * (WIRE_PAGE_SIZE + 64)];
 };
 
 /* Before the guest runs: bitmaps.  0 or -errno. */

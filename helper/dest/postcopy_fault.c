@@ -227,7 +227,6 @@ static int handle_preempt(struct pc_dst *pc, uint8_t *buf, bool *ended)
 	r = stream_read(&pc->pre, buf, (size_t)n * PAGE);
 	if (r)
 		return pcd_fail(pc, -r, "preempt channel: %s", pc->pre.err);
-	cpu_follow_sock(&pc->cpu, pc->pre.fd);
 	t_read = pct_on(&pc->trace) ? pct_now() : 0;
 	for (i = 0, n = 0; i < wp.count; i++) {
 		uint64_t page = entries[i] & WIRE_PAGE_INDEX_MASK;
@@ -291,6 +290,7 @@ static int handle_preempt(struct pc_dst *pc, uint8_t *buf, bool *ended)
 		trace("dst: urgent page %llu placed", (unsigned long long)page);
 		n += !zero;
 	}
+	cpu_follow_sock(&pc->cpu, pc->pre.fd);	/* after the placing: not on its path */
 	return 0;
 }
 
@@ -305,9 +305,14 @@ void *pcd_fault_thread(void *arg)
 	struct pc_dst *pc = arg;
 	uint8_t *buf = malloc((size_t)WIRE_MAX_BATCH * PAGE);
 	bool finishing = false, ended = false;
+	/* The guest's request fds may have something: false after a poll() said not. */
+	bool asked = true;
 	int r = buf ? 0 : pcd_fail(pc, ENOMEM, "out of memory");
 
-	pc->sched_got = thread_urgent(pc->sched);
+	pc->sched_got = thread_urgent(pc->sched, URGENT_PRIO_DST);
+	/* Not traced: each reply's kernel stamp is read off the socket. */
+	if (!pct_on(&pc->trace))
+		stream_readahead(&pc->pre, pc->pre_ra, sizeof(pc->pre_ra));
 	cpu_follow_init(&pc->cpu, pc->follow && strcmp(pc->sched_got, "normal") ?
 			PCD_FOLLOW_AFTER : 0, PCD_FOLLOW_AFTER);
 	while (!r) {
@@ -328,11 +333,12 @@ void *pcd_fault_thread(void *arg)
 		 */
 		bool full = atomic_load(&pc->npend) > PCD_MAX_PENDING - PCD_FAULT_BATCH;
 
-		if (!finishing && !full) {
+		if (!finishing && !full && asked) {
 			r = handle_faults(pc);
 			if (r)
 				break;
 		}
+		asked = true;
 		if (pc->preempt && stream_ready(&pc->pre)) {
 			r = handle_preempt(pc, buf, &ended);
 			if (r || ended)
@@ -356,6 +362,10 @@ void *pcd_fault_thread(void *arg)
 			r = pcd_fail(pc, errno, "poll: %s", strerror(errno));
 			break;
 		}
+		/* Woken by a reply alone: place it before reading the request fds. */
+		asked = r <= 0 || nfds <= 0;
+		for (i = 0; i < nfds; i++)
+			asked |= p[2 + i].revents != 0;
 		r = 0;
 		if (p[0].revents && !finishing) {
 			static const struct wire_pkt_hdr end = { .type = WIRE_PKT_END };

@@ -140,11 +140,49 @@ static void iov_advance(struct iovec **iov, int *cnt, size_t n)
 	}
 }
 
+/* Into the read-ahead buffer, what fd has (at most ra_cap): as read(2). */
+static ssize_t ra_fill(struct stream *s)
+{
+	struct iovec iov = { .iov_base = s->ra, .iov_len = s->ra_cap };
+	ssize_t n = s->tls ? tls_readv(s->tls, s, &iov, 1) :
+			     recv(s->fd, s->ra, s->ra_cap, MSG_DONTWAIT);
+
+	if (n > 0) {
+		s->ra_pos = 0;
+		s->ra_len = n;
+		s->bytes_in += n;
+	}
+	return n;
+}
+
+/* Whether a read of these iovecs goes through the read-ahead buffer. */
+static bool ra_use(const struct stream *s, const struct iovec *iov, int cnt)
+{
+	size_t left = 0;
+	int k;
+
+	if (!s->ra)
+		return false;
+	for (k = 0; k < cnt && left < s->ra_cap; k++)
+		left += iov[k].iov_len;
+	return left < s->ra_cap;
+}
+
 int stream_readv(struct stream *s, struct iovec *iov, int cnt)
 {
 	while (cnt > 0) {
 		ssize_t n;
+		bool fill = false;
 
+		if (s->ra_pos < s->ra_len) {
+			n = s->ra_len - s->ra_pos;
+			if ((size_t)n > iov->iov_len)
+				n = iov->iov_len;
+			memcpy(iov->iov_base, s->ra + s->ra_pos, n);
+			s->ra_pos += n;
+			iov_advance(&iov, &cnt, n);
+			continue;
+		}
 		if (s->fd < 0) {
 			size_t k = iov->iov_len;
 
@@ -155,7 +193,9 @@ int stream_readv(struct stream *s, struct iovec *iov, int cnt)
 			n = k;
 		} else {
 			/* Non-blocking socket: read first, wait only when nothing is there. */
-			n = s->tls ? tls_readv(s->tls, s, iov, cnt) :
+			fill = ra_use(s, iov, cnt);
+			n = fill ? ra_fill(s) :
+			    s->tls ? tls_readv(s->tls, s, iov, cnt) :
 				     readv(s->fd, iov, cnt > IOV_MAX ? IOV_MAX : cnt);
 			if (n < 0) {
 				int r;
@@ -182,11 +222,20 @@ int stream_readv(struct stream *s, struct iovec *iov, int cnt)
 			}
 			if (n == 0)
 				return io_fail(s, -ECONNRESET, "read");
+			if (fill)
+				continue;	/* counted; served from the buffer */
 		}
 		s->bytes_in += n;
 		iov_advance(&iov, &cnt, n);
 	}
 	return 0;
+}
+
+void stream_readahead(struct stream *s, void *buf, size_t cap)
+{
+	s->ra = buf;
+	s->ra_cap = buf ? cap : 0;
+	s->ra_pos = s->ra_len = 0;
 }
 
 void stream_set_lowat(struct stream *s, size_t bytes)
@@ -200,15 +249,20 @@ void stream_set_lowat(struct stream *s, size_t bytes)
 	}
 }
 
-bool stream_ready(const struct stream *s)
+bool stream_ready(struct stream *s)
 {
+	ssize_t n;
 	char b;
 
+	if (s->ra_pos < s->ra_len)
+		return true;
 	if (s->fd < 0)
 		return false;	/* closed: nothing to read, as poll() ignores it */
 	if (s->tls && tls_pending(s))
 		return true;
-	if (recv(s->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) >= 0)
+	/* With a read-ahead buffer, take what is there: the read that follows is free. */
+	n = s->ra && !s->tls ? ra_fill(s) : recv(s->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n >= 0)
 		return true;	/* data, or the end: reading will say which */
 	return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
 }

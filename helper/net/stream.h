@@ -32,6 +32,9 @@ struct stream {
 	uint64_t bytes_in, bytes_out;
 	char err[192];			/* what went wrong, for the user */
 	int32_t peer_code;		/* the last ERROR packet's code */
+	/* stream_readahead: bytes read from fd, not yet read by the caller */
+	uint8_t *ra;
+	size_t ra_cap, ra_pos, ra_len;
 	/* auth.c: this connection's secret; a main channel's session key */
 	bool authed, main_keyed;
 	uint64_t main_session;
@@ -67,7 +70,18 @@ int stream_wait(struct stream *s, short events);
  * stream's fd between packets asks this first: one TLS record may carry
  * several packets, and what OpenSSL buffered poll() cannot see.
  */
-bool stream_ready(const struct stream *s);
+bool stream_ready(struct stream *s);
+/*
+ * Read small packets in one system call: a read of fewer than @cap bytes
+ * first takes all that is there, up to @cap, into @buf (the caller's, as
+ * long as s reads from this connection) and is served from it, as are the
+ * reads after it; stream_ready() takes what is there too.  For a thread
+ * that reads packets of a few parts (header, fields, a page) one at a
+ * time, as postcopy's request and reply paths do: one read instead of
+ * four.  Only where this stream is the connection's only reader until its
+ * end: what was read ahead is gone with it.  Off again at stream_init_fd().
+ */
+void stream_readahead(struct stream *s, void *buf, size_t cap);
 
 /* All of n bytes, or -ETIMEDOUT, -ECONNRESET (peer closed), -errno. */
 int stream_read(struct stream *s, void *buf, size_t n);

@@ -48,6 +48,9 @@ struct pc_src {
 	uint32_t drop_region;
 	uint64_t drop_page;
 	char err[192];
+	/* The page being sent, read from the region's file (vmig_ram_read_page). */
+	uint8_t page_buf[WIRE_PAGE_SIZE];
+	uint8_t rp_ra[1024];		/* rp's read-ahead: requests are 24 bytes */
 };
 
 void pcs_init(struct pc_src *ps, bool preempt, int spin_us, enum urgent_sched sched,

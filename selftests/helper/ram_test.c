@@ -181,6 +181,29 @@ TEST_F(ram, helper_reads_what_the_vmm_wrote)
 	EXPECT_EQ(vmig_ram_region_pages(self->ram, 0), PAGES);
 }
 
+/*
+ * The source's urgent path reads a page from the region's file (postcopy
+ * requests: no page fault in the helper's mapping): the same bytes as the
+ * mapping, at the right offset, and nothing outside the region.
+ */
+TEST_F(ram, a_page_read_from_the_file_is_the_mapped_page)
+{
+	uint8_t buf[PSZ];
+	unsigned int i;
+
+	for (i = 0; i < PSZ; i++)
+		self->guest[77 * PSZ + i] = (uint8_t)(i * 7 + 3);
+	self->guest[78 * PSZ] = 0x55;		/* the next page differs */
+	memset(buf, 0, sizeof(buf));
+	ASSERT_EQ(vmig_ram_read_page(self->ram, 0, 77, buf), 0);
+	EXPECT_EQ(memcmp(buf, self->guest + 77 * PSZ, PSZ), 0);
+	EXPECT_EQ(memcmp(buf, vmig_ram_page(self->ram, 0, 77), PSZ), 0);
+	ASSERT_EQ(vmig_ram_read_page(self->ram, 0, 78, buf), 0);
+	EXPECT_EQ(buf[0], 0x55);
+	EXPECT_EQ(vmig_ram_read_page(self->ram, 0, PAGES, buf), -EINVAL);
+	EXPECT_EQ(vmig_ram_read_page(self->ram, 1, 0, buf), -EINVAL);
+}
+
 static void *race_writer(void *arg)
 {
 	uint8_t *page = arg;

@@ -210,4 +210,119 @@ TEST(two_packets_in_one_tls_record_are_both_seen_as_ready)
 	stream_close(&s);
 }
 
+/* A reply of the preempt channel: header, PAGES fields, entry, page. */
+struct reply {
+	struct wire_pkt_hdr h;
+	struct wire_pages wp;
+	uint64_t entry;
+	uint8_t page[WIRE_PAGE_SIZE];
+};
+_Static_assert(sizeof(struct reply) == 24 + WIRE_PAGE_SIZE, "a reply has no padding");
+
+static void fill_reply(struct reply *r, uint64_t page)
+{
+	*r = (struct reply){
+		.h = { .type = WIRE_PKT_PAGES, .len = sizeof(*r) - sizeof(r->h) },
+		.wp = { .count = 1 }, .entry = page,
+	};
+	memset(r->page, (int)page, sizeof(r->page));
+}
+
+/*
+ * With a read-ahead buffer the first small read takes all that is there:
+ * three replies sent at once are all in the buffer after the first
+ * header's read (the socket is empty, stream_ready() says there is more),
+ * and each part of each reply is read right, the page included.
+ */
+TEST(read_ahead_takes_the_packets_there_in_one_read)
+{
+	static struct reply out[3], in;
+	static uint8_t ra[4 * (WIRE_PAGE_SIZE + 64)];
+	struct pollfd pfd;
+	struct stream s;
+	struct pair p;
+	int i;
+
+	tcp_pair(&p);
+	for (i = 0; i < 3; i++)
+		fill_reply(&out[i], 40 + i);
+	ASSERT_EQ(send(p.a, out, sizeof(out), 0), (ssize_t)sizeof(out));
+	stream_init_fd(&s, p.b, NULL, 5000);
+	stream_readahead(&s, ra, sizeof(ra));
+	pfd = (struct pollfd){ .fd = p.b, .events = POLLIN };
+	ASSERT_EQ(poll(&pfd, 1, 2000), 1);
+	usleep(50 * 1000);	/* all of it on the socket (one send on loopback) */
+	for (i = 0; i < 3; i++) {
+		ASSERT_EQ(stream_recv_hdr(&s, &in.h), 0) TH_LOG("%s", s.err);
+		if (!i) {
+			EXPECT_EQ(s.ra_len, sizeof(out));	/* one read took it all */
+			EXPECT_EQ(poll(&pfd, 1, 0), 0);
+		}
+		ASSERT_EQ(stream_read(&s, &in.wp, sizeof(in.wp)), 0);
+		ASSERT_EQ(stream_read(&s, &in.entry, sizeof(in.entry)), 0);
+		ASSERT_EQ(stream_read(&s, in.page, sizeof(in.page)), 0);
+		EXPECT_EQ(memcmp(&in, &out[i], sizeof(in)), 0) TH_LOG("reply %d", i);
+		EXPECT_EQ(stream_ready(&s), i < 2);
+	}
+	EXPECT_EQ(s.bytes_in, sizeof(out));
+	close(p.a);
+	EXPECT_TRUE(stream_ready(&s));		/* the end: the read says so */
+	EXPECT_EQ(stream_recv_hdr(&s, &in.h), -ECONNRESET);
+	stream_close(&s);
+}
+
+struct send_rest {
+	int fd;
+	const uint8_t *buf;
+	size_t len;
+};
+
+static void *send_all(void *arg)
+{
+	struct send_rest *w = arg;
+
+	send(w->fd, w->buf, w->len, 0);
+	return NULL;
+}
+
+/*
+ * A read larger than the buffer after a small one: the bytes read ahead
+ * come first, the rest straight from the socket, in order.
+ */
+TEST(a_large_read_gets_what_was_read_ahead_first)
+{
+	size_t len = 200 << 10;
+	uint8_t *out = malloc(8 + len), *in = malloc(len), ra[2048];
+	struct send_rest w;
+	struct wire_pkt_hdr h;
+	pthread_t t;
+	struct stream s;
+	struct pair p;
+	size_t i;
+
+	ASSERT_NE(out, NULL);
+	ASSERT_NE(in, NULL);
+	tcp_pair(&p);
+	h = (struct wire_pkt_hdr){ .type = WIRE_PKT_PAGES, .len = 16 };
+	memcpy(out, &h, sizeof(h));
+	for (i = 0; i < len; i++)
+		out[8 + i] = (uint8_t)(i * 31 + i / 4096);
+	stream_init_fd(&s, p.b, NULL, 5000);
+	stream_readahead(&s, ra, sizeof(ra));
+	ASSERT_EQ(send(p.a, out, 8 + 1000, 0), 8 + 1000);
+	usleep(50 * 1000);
+	ASSERT_EQ(stream_recv_hdr(&s, &h), 0) TH_LOG("%s", s.err);
+	EXPECT_EQ(s.ra_len - s.ra_pos, 1000);
+	w = (struct send_rest){ .fd = p.a, .buf = out + 8 + 1000, .len = len - 1000 };
+	ASSERT_EQ(pthread_create(&t, NULL, send_all, &w), 0);
+	ASSERT_EQ(stream_read(&s, in, len), 0) TH_LOG("%s", s.err);
+	pthread_join(t, NULL);
+	EXPECT_EQ(memcmp(in, out + 8, len), 0);
+	EXPECT_EQ(s.bytes_in, 8 + len);
+	close(p.a);
+	stream_close(&s);
+	free(out);
+	free(in);
+}
+
 TEST_HARNESS_MAIN

@@ -4,8 +4,9 @@
  * guest memory in the state a destination has it, and how fast loopback TCP
  * moves pages into such memory, with the helper's I/O shapes.
  *
- *   precopy_limits [-s SIZE] [-n "1 2 4"] [-r RUNS] [-w mem|tcp|all] [-H DIR]
+ *   precopy_limits [-s SIZE] [-n "1 2 4"] [-r RUNS] [-w mem|tcp|all] [-H DIR] [-k KIND]
  *
+ * KIND (fresh, prefaulted, hugetlb, thp, file) measures into that memory alone.
  * SIZE (default 1G; K/M/G suffixes) of non-zero pages in a source memfd is
  * copied 4 KiB at a time (the size of the helper's copies) into a memfd that
  * is fresh (first touch), prefaulted (MADV_POPULATE_WRITE, as `vmig listen`
@@ -17,7 +18,10 @@
  * sendmsg of WIRE_MAX_BATCH page iovecs, non-blocking readv of as many with
  * SO_RCVLOWAT at what the batch still needs, poll only when nothing is there
  * (helper/source/multifd_send.c, helper/dest/multifd_recv.c, helper/net/stream.c).
- * Each figure is the median of RUNS (default 3).  Prints a markdown table; its
+ * The last column is the CPU time the process spent per GiB moved (both
+ * ends of every stream, the kernel's work on their behalf included; not
+ * the destination's allocation): over TCP, what no migration over these
+ * sockets spends less than.  Each figure is the median of RUNS (default 3).  Prints a markdown table; its
  * first column is a key scripts can look up (bench/migrate_bench.sh).
  */
 #include <arpa/inet.h>
@@ -56,10 +60,20 @@ static const char *const kind_text[] = {
 	"shmem memfd, MADV_HUGEPAGE", "prefaulted file on the -H tmpfs",
 };
 static const char *file_dir;		/* -H: where DST_FILE memory lives */
+static const char *only_kind;		/* -k: measure into this kind alone */
 
 static size_t size;
 static uint8_t *src;
 static unsigned int stalls;		/* receive waits that passed without a wakeup */
+
+/* The process's CPU seconds so far: all threads, the softirq work charged to them included. */
+static double cpu_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
 
 static double now(void)
 {
@@ -158,15 +172,16 @@ static uint8_t *dst_alloc(enum dst_kind k)
 }
 
 /* Seconds to copy the source into destination memory of kind k, page by page. */
-static double copy_once(enum dst_kind k)
+static double copy_once(enum dst_kind k, double *cpu)
 {
 	uint8_t *dst = dst_alloc(k);
-	double t0 = now(), t;
+	double t0 = now(), c0 = cpu_now(), t;
 	size_t off;
 
 	for (off = 0; off < size; off += PAGE)
 		memcpy(dst + off, src + off, PAGE);
 	t = now() - t0;
+	*cpu = cpu_now() - c0;
 	if (memcmp(dst + size - PAGE, src + size - PAGE, PAGE))
 		die("copy");
 	munmap(dst, size);
@@ -265,15 +280,19 @@ static void connect_pair(int *a, int *b)
 	setsockopt(*b, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
-/* Seconds to move the source over n loopback streams into destination memory of kind k. */
-static double tcp_once(unsigned int n, enum dst_kind k)
+/*
+ * Seconds to move the source over n loopback streams into destination
+ * memory of kind k; *cpu: the CPU seconds both ends spent on it (the
+ * destination's allocation, before, not counted).
+ */
+static double tcp_once(unsigned int n, enum dst_kind k, double *cpu)
 {
 	struct stream tx[MAX_STREAMS], rx[MAX_STREAMS];
 	pthread_t th[2 * MAX_STREAMS];
 	size_t part = size / n / PAGE * PAGE;
 	uint8_t *dst = dst_alloc(k);
 	unsigned int i;
-	double t0, t;
+	double t0, c0, t;
 
 	for (i = 0; i < n; i++) {
 		size_t len = i == n - 1 ? size - i * part : part;
@@ -284,6 +303,7 @@ static double tcp_once(unsigned int n, enum dst_kind k)
 		tx[i].len = rx[i].len = len;
 	}
 	t0 = now();
+	c0 = cpu_now();
 	for (i = 0; i < n; i++)
 		if (pthread_create(&th[2 * i], NULL, recv_stream, &rx[i]) ||
 		    pthread_create(&th[2 * i + 1], NULL, send_stream, &tx[i]))
@@ -291,6 +311,7 @@ static double tcp_once(unsigned int n, enum dst_kind k)
 	for (i = 0; i < 2 * n; i++)
 		pthread_join(th[i], NULL);
 	t = now() - t0;
+	*cpu = cpu_now() - c0;
 	for (i = 0; i < n; i++) {
 		close(tx[i].fd);
 		close(rx[i].fd);
@@ -308,15 +329,17 @@ static int cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* Median seconds of runs of a measurement (tcp: n streams; mem: n == 0). */
-static double median(unsigned int runs, unsigned int n, enum dst_kind k)
+/* Median seconds of runs of a measurement (tcp: n streams; mem: n == 0); *cpu: CPU-s median. */
+static double median(unsigned int runs, unsigned int n, enum dst_kind k, double *cpu)
 {
-	double t[MAX_RUNS];
+	double t[MAX_RUNS], c[MAX_RUNS];
 	unsigned int i;
 
 	for (i = 0; i < runs; i++)
-		t[i] = n ? tcp_once(n, k) : copy_once(k);
+		t[i] = n ? tcp_once(n, k, &c[i]) : copy_once(k, &c[i]);
 	qsort(t, runs, sizeof(t[0]), cmp_double);
+	qsort(c, runs, sizeof(c[0]), cmp_double);
+	*cpu = c[runs / 2];
 	return t[runs / 2];
 }
 
@@ -324,14 +347,17 @@ static void row(const char *key, const char *what, unsigned int runs, unsigned i
 		enum dst_kind k)
 {
 	const char *why = unavailable(k);
-	double s;
+	double s, cpu;
 
+	if (only_kind && strcmp(only_kind, kind_name[k]))
+		return;
 	if (why) {
-		printf("| %s | %s | n/a (%s) | n/a |\n", key, what, why);
+		printf("| %s | %s | n/a (%s) | n/a | n/a |\n", key, what, why);
 		return;
 	}
-	s = median(runs, n, k);
-	printf("| %s | %s | %.2f | %.2f |\n", key, what, size / s / (1 << 30), size * 8 / s / 1e9);
+	s = median(runs, n, k, &cpu);
+	printf("| %s | %s | %.2f | %.2f | %.3f |\n", key, what, size / s / (1 << 30),
+	       size * 8 / s / 1e9, cpu / ((double)size / (1 << 30)));
 	fflush(stdout);
 }
 
@@ -358,16 +384,17 @@ int main(int argc, char **argv)
 	int o;
 
 	size = 1ul << 30;
-	while ((o = getopt(argc, argv, "s:n:r:w:H:")) != -1) {
+	while ((o = getopt(argc, argv, "s:n:r:w:H:k:")) != -1) {
 		switch (o) {
 		case 's': size = parse_size(optarg); break;
 		case 'n': streams = optarg; break;
 		case 'r': runs = atoi(optarg); break;
 		case 'w': what = optarg; break;
 		case 'H': file_dir = optarg; break;
+		case 'k': only_kind = optarg; break;
 		default:
 			fprintf(stderr, "usage: %s [-s SIZE] [-n \"1 2 4\"] [-r RUNS] "
-				"[-w mem|tcp|all] [-H DIR]\n", argv[0]);
+				"[-w mem|tcp|all] [-H DIR] [-k KIND]\n", argv[0]);
 			return 2;
 		}
 	}
@@ -381,7 +408,8 @@ int main(int argc, char **argv)
 	for (off = 0; off < size; off += 8)
 		*(uint64_t *)(src + off) = off * 0x9e3779b97f4a7c15ull | 1;
 
-	printf("| key | limit (%zu MiB, median of %u) | GiB/s | Gbit/s |\n| --- | --- | --- | --- |\n",
+	printf("| key | limit (%zu MiB, median of %u) | GiB/s | Gbit/s | CPU-s per GiB |\n"
+	       "| --- | --- | --- | --- | --- |\n",
 	       size >> 20, runs);
 	if (strcmp(what, "tcp"))
 		for (k = DST_FRESH; k <= DST_FILE; k++) {

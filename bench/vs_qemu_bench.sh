@@ -130,7 +130,8 @@ for c in $cases; do
 	*) die "unknown case $c" ;;
 	esac
 done
-nice make -s -j2 all qemu-guest build/bench/tcp_rr build/bench/warm_mem >/dev/null ||
+nice make -s -j2 all qemu-guest build/bench/tcp_rr build/bench/warm_mem \
+	build/out/bench/precopy_limits >/dev/null ||
 	die "build failed"
 
 # shellcheck source=scripts/lib/vmig.sh
@@ -418,11 +419,24 @@ vmig_run() {
 	RES="$RES $(slow_fields "$T/dg.err") $rtt"
 }
 
+# tcp_floor N: tcp_cpu_gib=, the CPU seconds per GiB that bare loopback TCP
+# with N streams spends moving pages into the memory vmig's destination has
+# (bench/precopy_limits: the helper's I/O shapes, both ends, the kernel's
+# work for them included): what precopy over TCP cannot go below here.
+tcp_floor() {
+	local kind=prefaulted v
+	[ -z "$huge" ] || kind=file
+	v=$("$here/build/out/bench/precopy_limits" -w tcp -k $kind -s "$mem" -n "$1" -r 1 \
+		${huge:+-H "$huge"} | awk -F' *[|] *' '$2 ~ /^tcp/ { print $6 }')
+	echo "tcp_cpu_gib=${v:--}"
+}
+
 vmig_case() {
 	if ! vmig_run "$1"; then
 		echo "# vmig $1 run $2 FAILED"
 		return 1
 	fi
+	case $1 in pre*) RES="$RES $(tcp_floor "${1#pre}")" ;; esac
 	echo "case=$1 side=vmig run=$2 $RES" >>"$results"
 }
 
@@ -479,6 +493,12 @@ table() {
 		row("CPU-s per GiB of page data, both ends", "cpu_gib", "%.2f")
 		row("of the destination CPU: its prefault, before the source came, CPU-s", "cpu_pf", "%.2f")
 		row("CPU-s per GiB, both ends, without that prefault", "cpu_gib_npf", "%.2f")
+		f = med("vmig", "tcp_cpu_gib")
+		if (c ~ /^pre/ && f != "-" && f > 0 && med("qemu", "cpu_gib") != "-")
+			printf "\nbare loopback TCP, %s stream%s into the same memory (bench/precopy_limits, " \
+				"once a round): %.2f CPU-s per GiB, both ends; vmig %.2fx that, QEMU %.2fx; " \
+				"half of QEMU'"'"'s is %.2fx\n", substr(c, 4), substr(c, 4) == 1 ? "" : "s", f, \
+				med("vmig", "cpu_gib") / f, med("qemu", "cpu_gib") / f, med("qemu", "cpu_gib") / f / 2
 		if (c ~ /^pc/) {
 			row("postcopy requests", "req", "%.0f")
 			row("guest: slow accesses (>= 20 us)", "slow_n", "%.0f")

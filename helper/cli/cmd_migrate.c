@@ -224,6 +224,9 @@ static const struct cli_opt opt_wire_version = {
 	.name = "wire-version", .arg = "V", .kind = CLI_UINT, OWN(o.test.wire_version),
 	.min = 1, .max = 65535, .scale = 1,
 };
+static const struct cli_opt opt_inject_no_reply_return = {
+	.name = "inject-no-reply-return", .kind = CLI_TRUE, OWN(o.test.no_reply_return),
+};
 static const struct cli_opt opt_inject_tls_binding = {
 	.name = "inject-tls-binding", .arg = "WHAT", .kind = CLI_STR, OWN(tls_binding),
 };
@@ -243,7 +246,7 @@ static const struct cli_opt *const migrate_opt_list[] = {
 	&cli_opt_insecure, &cli_opt_json, &opt_json_rounds, &cli_opt_no_progress,
 	&opt_resume, &cli_opt_attach, &cli_opt_help,
 	&opt_inject_hint, &opt_inject_corrupt, &opt_wire_version, &opt_inject_tls_binding,
-	&opt_inject_cut, NULL,
+	&opt_inject_cut, &opt_inject_no_reply_return, NULL,
 };
 
 static const struct cli_opts migrate_cli_opts = {

@@ -112,7 +112,7 @@ const struct cli_opt cli_opt_postcopy_sched = {
 		"normal; with fifo and nice the multifd senders drop\n"
 		"to nice 10 once the guest runs on the destination",
 	.dst_help = "the fault thread serving page requests: fifo (default:\n"
-		    "SCHED_FIFO 1, ahead of receivers and vCPUs; nice if\n"
+		    "SCHED_FIFO 2, ahead of receivers and vCPUs; nice if\n"
 		    "that is not permitted or with --postcopy-spin),\n"
 		    "nice (-10), normal; with fifo and nice the multifd\n"
 		    "receivers drop to nice 10 once the guest runs here",

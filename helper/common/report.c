@@ -80,8 +80,11 @@ static void print_pc_text(const struct report *r, FILE *f)
 
 	if (!pc->on)
 		return;
-	fprintf(f, "  postcopy:    %s preempt channel, %llu pages discarded at the switch, "
-		"%.3f s from the switch to the end\n", pc->preempt ? "with a" : "without a",
+	fprintf(f, "  postcopy:    %s, %llu pages discarded at the switch, "
+		"%.3f s from the switch to the end\n",
+		!pc->preempt ? "without a preempt channel (requested pages on multifd)" :
+		pc->reply_return ? "preempt, requested pages on the return path" :
+		"requested pages on a preempt channel",
 		(unsigned long long)pc->discarded, pc->switch_ns / 1e9);
 	if (pc->released)
 		fprintf(f, "  released:    %llu prefaulted pages at the handshake (postcopy from "
@@ -269,7 +272,8 @@ void report_print_json(const struct report *r, FILE *f)
 		const struct report_pc *pc = &r->pc;
 		unsigned int b;
 
-		fprintf(f, ",\"postcopy\":{\"preempt\":%s,\"sched\":\"%s\",\"discarded\":%llu,"
+		fprintf(f, ",\"postcopy\":{\"preempt\":%s,\"replies\":\"%s\","
+			"\"sched\":\"%s\",\"discarded\":%llu,"
 			"\"released\":%llu,\"switch_ms\":%.3f,"
 			"\"faults\":%llu,\"requests\":%llu,\"kernel_requests\":%llu,"
 			"\"coalesced\":%llu,\"urgent_pages\":%llu,"
@@ -277,6 +281,7 @@ void report_print_json(const struct report *r, FILE *f)
 			"\"resent\":%llu,\"cpu\":%d,\"cpu_moves\":%u,"
 			"\"latency_us\":{\"count\":%llu,\"avg\":%.2f,\"p50\":%.2f,"
 			"\"p99\":%.2f,\"max\":%.2f,\"log2_hist\":[", pc->preempt ? "true" : "false",
+			!pc->preempt ? "multifd" : pc->reply_return ? "return-path" : "preempt",
 			pc->sched ? pc->sched : "",
 			(unsigned long long)pc->discarded, (unsigned long long)pc->released,
 			pc->switch_ns / 1e6,

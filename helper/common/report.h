@@ -14,6 +14,7 @@
 /* Postcopy: what the page requests cost (destination) or served (source). */
 struct report_pc {
 	bool on, preempt;
+	bool reply_return;		/* preempt: the pages came on the return path (REPLY_RETURN) */
 	uint64_t switch_ns;		/* switch to postcopy end */
 	uint64_t discarded;		/* pages dirtied after they were sent */
 	uint64_t released;		/* prefaulted pages released at the handshake */

@@ -30,6 +30,8 @@ int dest_pc_prepare(struct dest *d)
 	d->pc.nr_chans = d->ses.nr_chans;
 	d->pc_ready = true;
 	d->rep->pc.preempt = d->ses.hs.caps & WIRE_CAP_PREEMPT;
+	d->pc.reply_rp = d->rep->pc.preempt && (d->ses.hs.caps & WIRE_CAP_REPLY_RETURN);
+	d->rep->pc.reply_return = d->pc.reply_rp;
 	return 0;
 }
 

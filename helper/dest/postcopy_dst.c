@@ -189,9 +189,9 @@ int pcd_start(struct pc_dst *pc, const struct stream *rp, const struct stream *p
 	int r;
 
 	stream_view(&pc->rp, rp, timeout_ms);
-	stream_view(&pc->pre, pre, timeout_ms);
-	if (pct_on(&pc->trace) && pre->fd >= 0)
-		pct_rx_enable(pre->fd);
+	stream_view(&pc->pre, pc->reply_rp ? rp : pre, timeout_ms);
+	if (pct_on(&pc->trace) && pc->pre.fd >= 0)
+		pct_rx_enable(pc->pre.fd);
 	pc->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (pc->stop_fd < 0)
 		return -errno;
@@ -252,9 +252,9 @@ int pcd_resume(struct pc_dst *pc, const struct stream *rp, const struct stream *
 		}
 	}
 	stream_view(&pc->rp, rp, timeout_ms);
-	stream_view(&pc->pre, pre, timeout_ms);
-	if (pct_on(&pc->trace) && pre->fd >= 0)
-		pct_rx_enable(pre->fd);
+	stream_view(&pc->pre, pc->reply_rp ? rp : pre, timeout_ms);
+	if (pct_on(&pc->trace) && pc->pre.fd >= 0)
+		pct_rx_enable(pc->pre.fd);
 	pthread_mutex_lock(&pc->lock);
 	pc->err[0] = 0;
 	pc->rp_ended = false;

@@ -47,6 +47,9 @@ struct pc_dst {
 	struct vmig_ram *ram;		/* requests, placing, discards (vmig_ram_postcopy_*) */
 	_Atomic uint64_t *recv[WIRE_MAX_REGIONS];	/* received bitmap */
 	bool preempt;
+	/* The source answers on the return path (WIRE_CAP_REPLY_RETURN): pre is a view of rp. */
+	bool reply_rp;
+	unsigned int asked_now;		/* fault thread: requests its last handle_faults wrote */
 	int spin_us;			/* poll the sockets this long before sleeping */
 	enum urgent_sched sched;	/* wanted for the fault thread */
 	const char *sched_got;		/* what it got (set by the thread) */

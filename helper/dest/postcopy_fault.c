@@ -140,6 +140,7 @@ static int read_requests(struct pc_dst *pc, struct req_pkt *out, unsigned int *n
 	return 0;
 }
 
+/* The guest's new faults: their requests written; 0, or -errno (pc->err). */
 static int handle_faults(struct pc_dst *pc)
 {
 	struct req_pkt out[PCD_FAULT_BATCH];
@@ -159,6 +160,7 @@ static int handle_faults(struct pc_dst *pc)
 		return -EIO;
 	if (nreq && stream_write(&pc->rp, out, nreq * sizeof(out[0])))
 		return pcd_fail(pc, ECONNRESET, "return path: %s", pc->rp.err);
+	pc->asked_now = nreq;
 	if (nreq && pct_on(&pc->trace)) {
 		uint64_t t_sent = pct_now(), to_rt = t_sent - now_ns();
 
@@ -333,13 +335,21 @@ void *pcd_fault_thread(void *arg)
 		 */
 		bool full = atomic_load(&pc->npend) > PCD_MAX_PENDING - PCD_FAULT_BATCH;
 
+		pc->asked_now = 0;
 		if (!finishing && !full && asked) {
 			r = handle_faults(pc);
 			if (r)
 				break;
 		}
 		asked = true;
-		if (pc->preempt && stream_ready(&pc->pre)) {
+		/*
+		 * Requests just written: their answers cannot be here yet (on one
+		 * host the source's thread runs once this one sleeps).  Straight
+		 * to poll() then, which sees them come; only what was read ahead
+		 * needs a look first.
+		 */
+		if (pc->preempt && (pc->asked_now ? stream_buffered(&pc->pre) :
+				    stream_ready(&pc->pre))) {
 			r = handle_preempt(pc, buf, &ended);
 			if (r || ended)
 				break;

@@ -249,6 +249,11 @@ void stream_set_lowat(struct stream *s, size_t bytes)
 	}
 }
 
+bool stream_buffered(const struct stream *s)
+{
+	return s->ra_pos < s->ra_len || (s->fd >= 0 && s->tls && tls_pending(s));
+}
+
 bool stream_ready(struct stream *s)
 {
 	ssize_t n;

@@ -71,6 +71,8 @@ int stream_wait(struct stream *s, short events);
  * several packets, and what OpenSSL buffered poll() cannot see.
  */
 bool stream_ready(struct stream *s);
+/* Bytes read already (read-ahead, TLS): stream_ready() without a system call. */
+bool stream_buffered(const struct stream *s);
 /*
  * Read small packets in one system call: a read of fewer than @cap bytes
  * first takes all that is there, up to @cap, into @buf (the caller's, as

@@ -20,7 +20,10 @@
  *             the destination punches the discarded pages, resumes the guest
  *             and answers RESUMED; after COMPLETE it answers DONE.
  *   return    dst -> src: REQ* (one missing page each), END   (postcopy only)
- *   preempt   src -> dst: PAGES* (only requested pages), END  (WIRE_CAP_PREEMPT)
+ *             src -> dst: PAGES* (only requested pages), END
+ *                         (WIRE_CAP_PREEMPT and WIRE_CAP_REPLY_RETURN)
+ *   preempt   src -> dst: PAGES* (only requested pages), END  (WIRE_CAP_PREEMPT
+ *                         alone; with WIRE_CAP_REPLY_RETURN nothing)
  *             Without the preempt channel requested pages travel at the head
  *             of their multifd channel's queue.
  *
@@ -78,10 +81,22 @@ enum wire_chan_kind {
  * at the switch, with the guest stopped (~200 ms per GiB here).
  */
 #define WIRE_CAP_POSTCOPY_NOW	(1ull << 8)
+/*
+ * With WIRE_CAP_PREEMPT: the requested pages (and the END after them) come
+ * back on the return-path connection, against its requests; the preempt
+ * connection is still opened and carries nothing.  On one connection each
+ * packet carries the TCP acknowledgement of the last one the other way;
+ * over two, each carrying data one way, every acknowledgement is a packet
+ * of its own, sent and received inside the system calls of the request
+ * path: a 4 KiB request-answer round trip took 17.7 us over two loopback
+ * connections against 14.0 over one here (2026-12-08, issue 19).
+ */
+#define WIRE_CAP_REPLY_RETURN	(1ull << 9)
 #define WIRE_CAPS_V1		(WIRE_CAP_ZERO_PAGES | WIRE_CAP_MULTIFD | \
 				 WIRE_CAP_DEVICE_STATE | WIRE_CAP_DEV_LOAD)
 #define WIRE_CAPS_POSTCOPY	(WIRE_CAP_POSTCOPY | WIRE_CAP_PREEMPT | WIRE_CAP_RETURN_PATH | \
-				 WIRE_CAP_DONE_ACK | WIRE_CAP_POSTCOPY_NOW)
+				 WIRE_CAP_DONE_ACK | WIRE_CAP_POSTCOPY_NOW | \
+				 WIRE_CAP_REPLY_RETURN)
 /* What a version-1 source must get to proceed. */
 #define WIRE_CAPS_REQUIRED	(WIRE_CAP_MULTIFD)
 

@@ -285,7 +285,9 @@ int postcopy_switchover(struct postcopy *pc)
 	 */
 	if (!r) {
 		src_test_arm_req_cut(pc);
-		r = pcs_start(&pc->ps, s->ram, s->chans, s->ses.nr_chans, o->timeout_ms);
+		r = pcs_start(&pc->ps, s->ram, s->chans, s->ses.nr_chans, s->ses.hs.caps,
+			      o->timeout_ms);
+		s->rep->pc.reply_return = pc->ps.reply_rp;
 		if (r)
 			return fail(pc, r, "cannot start the return-path thread");
 	}

@@ -93,7 +93,7 @@ static int send_urgent(struct pc_src *ps, uint32_t region, uint64_t page)
 	if (vmig_ram_read_page(ps->ram, region, page, ps->page_buf))
 		iov[1].iov_base = vmig_ram_page(ps->ram, region, page);
 
-	return stream_writev(&ps->pre, iov, 2);
+	return stream_writev(ps->reply_rp ? &ps->rp : &ps->pre, iov, 2);
 }
 
 static int serve_one(struct pc_src *ps)
@@ -137,7 +137,8 @@ static int serve_one(struct pc_src *ps)
 		t_read = pct_on(&ps->trace) ? pct_now() : 0;
 		r = send_urgent(ps, q.region, q.page);
 		if (r)
-			return rp_fail(ps, -r, "preempt channel: %s", ps->pre.err);
+			return rp_fail(ps, -r, "%s: %s", ps->reply_rp ? "return path" :
+				       "preempt channel", ps->reply_rp ? ps->rp.err : ps->pre.err);
 		if (pct_on(&ps->trace))
 			pct_add(&ps->trace, 'S', q.region, q.page, t_rx, t_read, pct_now());
 		return 0;
@@ -200,9 +201,11 @@ static void *rp_thread(void *arg)
 	}
 	if (r == 1 && ps->preempt) {
 		static const struct wire_pkt_hdr end = { .type = WIRE_PKT_END };
+		struct stream *out = ps->reply_rp ? &ps->rp : &ps->pre;
 
-		if (stream_write(&ps->pre, &end, sizeof(end)))
-			r = rp_fail(ps, ECONNRESET, "preempt channel: %s", ps->pre.err);
+		if (stream_write(out, &end, sizeof(end)))
+			r = rp_fail(ps, ECONNRESET, "%s: %s", ps->reply_rp ? "return path" :
+				    "preempt channel", out->err);
 	}
 	if (!r)
 		r = rp_fail(ps, ECANCELED, "cancelled");
@@ -218,11 +221,12 @@ static void *rp_thread(void *arg)
 }
 
 int pcs_start(struct pc_src *ps, struct vmig_ram *ram, struct send_chan *chans,
-	      unsigned int nr_chans, int timeout_ms)
+	      unsigned int nr_chans, uint64_t caps, int timeout_ms)
 {
 	int r;
 
 	(void)timeout_ms;
+	ps->reply_rp = ps->preempt && (caps & WIRE_CAP_REPLY_RETURN);
 	ps->ram = ram;
 	ps->chans = chans;
 	ps->nr_chans = nr_chans;

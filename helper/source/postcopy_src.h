@@ -24,6 +24,8 @@ struct pc_src {
 	struct send_chan *chans;
 	unsigned int nr_chans;
 	bool preempt;
+	/* Pages on the return-path connection (WIRE_CAP_REPLY_RETURN), not pre. */
+	bool reply_rp;
 	int spin_us;
 	enum urgent_sched sched;	/* wanted for the return-path thread */
 	const char *sched_got;		/* what it got (set by the thread) */
@@ -58,8 +60,9 @@ void pcs_init(struct pc_src *ps, bool preempt, int spin_us, enum urgent_sched sc
 /* Open the return path (and preempt channel) of the session. */
 int pcs_connect(struct pc_src *ps, const char *to, uint64_t session, int timeout_ms,
 		char *err, size_t errlen);
+/* caps: the session's (WIRE_CAP_REPLY_RETURN: where the pages go). */
 int pcs_start(struct pc_src *ps, struct vmig_ram *ram, struct send_chan *chans,
-	      unsigned int nr_chans, int timeout_ms);
+	      unsigned int nr_chans, uint64_t caps, int timeout_ms);
 /* Wait up to timeout_ms for the destination's END; 0 or -errno (ps->err). */
 int pcs_wait(struct pc_src *ps, int timeout_ms);
 void pcs_destroy(struct pc_src *ps);

@@ -26,6 +26,7 @@ struct src_test_opts {
 	bool hint_before_tracking;	/* break the free-hint rule (the test proves it matters) */
 	unsigned int inject_corrupt;	/* corrupt the Nth PAGES packet of channel 0 */
 	uint32_t wire_version;		/* offer only this version (0: the real range) */
+	bool no_reply_return;		/* offer no WIRE_CAP_REPLY_RETURN: pages on pre */
 };
 
 struct precopy_opts {

@@ -214,7 +214,8 @@ int src_setup(struct src *s, struct pc_src *ps, struct freepage *fp, uint64_t *r
 		.caps = WIRE_CAPS_V1 | (o->postcopy ? WIRE_CAP_POSTCOPY | WIRE_CAP_RETURN_PATH |
 					WIRE_CAP_DONE_ACK |
 					(o->postcopy_after ? 0 : WIRE_CAP_POSTCOPY_NOW) |
-					(o->no_preempt ? 0 : WIRE_CAP_PREEMPT) : 0),
+					(o->no_preempt ? 0 : WIRE_CAP_PREEMPT |
+					 (o->test.no_reply_return ? 0 : WIRE_CAP_REPLY_RETURN)) : 0),
 		.nr_multifd = o->channels,
 	};
 	uint64_t want_pc = o->postcopy ? WIRE_CAP_POSTCOPY | WIRE_CAP_RETURN_PATH |

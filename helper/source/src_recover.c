@@ -164,7 +164,8 @@ static int resume_once(struct postcopy *pc, unsigned int attempt, int wait_ms, c
 	if (r)
 		return r;
 	src_test_arm_req_cut(pc);
-	r = pcs_start(&pc->ps, s->ram, s->chans, s->ses.nr_chans, o->timeout_ms);
+	r = pcs_start(&pc->ps, s->ram, s->chans, s->ses.nr_chans, s->ses.hs.caps, o->timeout_ms);
+	s->rep->pc.reply_return = pc->ps.reply_rp;
 	if (r)
 		snprintf(err, errlen, "cannot start the return-path thread");
 	return r;

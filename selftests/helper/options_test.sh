@@ -55,7 +55,8 @@ done
 
 # The test-injection options (docs/testing.md): parsed, never shown.
 for spec in "migrate inject-cut=pages:1" "migrate inject-corrupt=1" "migrate wire-version=1" \
-	    "migrate inject-hint-before-tracking" "migrate inject-tls-binding=x"; do
+	    "migrate inject-hint-before-tracking" "migrate inject-tls-binding=x" \
+	    "migrate inject-no-reply-return"; do
 	read -r cmd opt <<<"$spec"
 	err=$(parse_only $cmd "--$opt")
 	check "$cmd --${opt%%=*}: accepted" bash -c '! grep -Eq "$1" <<<"$2"' _ "$getopt_err" "$err"

@@ -28,10 +28,18 @@ case_pc() {
 }
 
 PC="d['postcopy']"
+# Requested pages come back on the return-path connection by default
+# (WIRE_CAP_REPLY_RETURN); a source that does not offer it sends them on
+# the preempt channel, and that path must still work (and does for older
+# peers and postcopy_peer.py).
 case_pc "postcopy after the bulk stage, preempt, random guest, 1 channel" \
 	"--pattern random --dirty-rate 100" "--postcopy --multifd 1" \
-	"$PC['preempt'] and $PC['discarded'] > 0" \
-	"$PC['preempt'] and $PC['discarded'] > 0 and d['channels'] == 1 and $PC['released'] == 0"
+	"$PC['preempt'] and $PC['replies'] == 'return-path' and $PC['discarded'] > 0" \
+	"$PC['preempt'] and $PC['replies'] == 'return-path' and $PC['urgent_pages'] > 0 and $PC['discarded'] > 0 and d['channels'] == 1 and $PC['released'] == 0"
+case_pc "a source that offers no replies on the return path: pages on the preempt channel" \
+	"--pattern random --dirty-rate 100" "--postcopy-after 0 --multifd 1 --inject-no-reply-return" \
+	"$PC['preempt'] and $PC['replies'] == 'preempt' and $PC['requests'] > 0" \
+	"$PC['preempt'] and $PC['replies'] == 'preempt' and $PC['requests'] > 0 and $PC['urgent_pages'] == $PC['requests']"
 # Root may run the urgent threads SCHED_FIFO (the default); others get what they may.
 SCHED="'fifo'"
 [ "$(id -u)" = 0 ] || SCHED="'nice', 'normal'"

@@ -134,7 +134,7 @@ check "... vmig.ko wrote the requests to the return path itself (VMIG_POSTCOPY_S
 LS_EXTRA=--no-kernel-requests
 run_case "postcopy after the bulk stage, preempt, pages re-dirtied are discarded, requests written by the helper" 32M \
 	"--pattern random --dirty-rate 8" "--postcopy --multifd 1" \
-	"$PC\":true,\"sched\":\"[^\"]*\",\"discarded\":[1-9]" '"protected_after_stop":0,'
+	"$PC\":true,\"replies\":\"return-path\",\"sched\":\"[^\"]*\",\"discarded\":[1-9]" '"protected_after_stop":0,'
 LS_EXTRA=
 check "... the helper wrote every request, vmig.ko none" \
 	grep -q '"requests":[1-9][0-9]*,"kernel_requests":0,' $p.ls.json

@@ -31,6 +31,11 @@ const char *thread_urgent(enum urgent_sched want, int prio)
 
 	if (want == URGENT_FIFO && !pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp))
 		return "fifo";
+	/* RLIMIT_RTPRIO may allow 1 and no more: the order is lost, FIFO kept. */
+	sp.sched_priority = 1;
+	if (want == URGENT_FIFO && prio > 1 &&
+	    !pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp))
+		return "fifo";
 	if (want <= URGENT_NICE && !setpriority(PRIO_PROCESS, gettid(), -10))
 		return "nice";
 	return "normal";

@@ -28,9 +28,10 @@ int urgent_sched_parse(const char *s, enum urgent_sched *out);
 #define URGENT_PRIO_SRC	1
 #define URGENT_PRIO_DST	2
 /*
- * Put the calling thread ahead of bulk work: SCHED_FIFO priority @prio, or
- * nice -10, or left as it is, the first of those at or below @want that
- * the process may set; returns the name of what it got.
+ * Put the calling thread ahead of bulk work: SCHED_FIFO priority @prio (or
+ * 1, where RLIMIT_RTPRIO allows no more), or nice -10, or left as it is, the
+ * first of those at or below @want that the process may set; returns the
+ * name of what it got.
  */
 const char *thread_urgent(enum urgent_sched want, int prio);
 /*

@@ -180,7 +180,7 @@ static int handle_faults(struct pc_dst *pc)
 	return 0;
 }
 
-/* One PAGES packet (or END) from the preempt channel. */
+/* One PAGES packet (or END) of answers: the preempt channel's, or the return path's. */
 static int handle_preempt(struct pc_dst *pc, uint8_t *buf, bool *ended)
 {
 	struct wire_pkt_hdr h;
@@ -188,47 +188,48 @@ static int handle_preempt(struct pc_dst *pc, uint8_t *buf, bool *ended)
 	uint64_t entries[WIRE_MAX_BATCH];
 	unsigned int i, n = 0;
 	uint64_t t_rx = pct_on(&pc->trace) ? pct_rx_stamp(pc->pre.fd) : 0, t_read;
+	const char *ch = pc->reply_rp ? "return path" : "preempt channel";
 	int r;
 
 	r = stream_recv_hdr(&pc->pre, &h);
 	if (r)
-		return pcd_fail(pc, -r, "preempt channel: %s", pc->pre.err);
+		return pcd_fail(pc, -r, "%s: %s", ch, pc->pre.err);
 	if (h.type == WIRE_PKT_END) {
 		*ended = true;
-		return h.len ? pcd_fail(pc, EPROTO, "preempt channel: END with %u bytes", h.len) : 0;
+		return h.len ? pcd_fail(pc, EPROTO, "%s: END with %u bytes", ch, h.len) : 0;
 	}
 	if (h.type == WIRE_PKT_ERROR) {
 		stream_read_error(&pc->pre, &h);
-		return pcd_fail(pc, ECONNABORTED, "preempt channel: %s", pc->pre.err);
+		return pcd_fail(pc, ECONNABORTED, "%s: %s", ch, pc->pre.err);
 	}
 	if (h.type == WIRE_PKT_NOP && !h.len)
 		return 0;
 	if (h.type != WIRE_PKT_PAGES || h.len < sizeof(wp))
-		return pcd_fail(pc, EPROTO, "preempt channel: unexpected %s packet (%u bytes)",
+		return pcd_fail(pc, EPROTO, "%s: unexpected %s packet (%u bytes)", ch,
 				wire_pkt_name(h.type), h.len);
 	r = stream_read(&pc->pre, &wp, sizeof(wp));
 	if (!r && (!wp.count || wp.count > WIRE_MAX_BATCH || wp.region >= pc->mem->nr_regions ||
 		   h.len < sizeof(wp) + 8ull * wp.count))
-		return pcd_fail(pc, EPROTO, "preempt channel: malformed PAGES (region %u, %u pages)",
+		return pcd_fail(pc, EPROTO, "%s: malformed PAGES (region %u, %u pages)", ch,
 				wp.region, wp.count);
 	if (!r)
 		r = stream_read(&pc->pre, entries, 8ull * wp.count);
 	if (r)
-		return pcd_fail(pc, -r, "preempt channel: %s", pc->pre.err);
+		return pcd_fail(pc, -r, "%s: %s", ch, pc->pre.err);
 	for (i = 0; i < wp.count; i++) {
 		uint64_t page = entries[i] & WIRE_PAGE_INDEX_MASK;
 
 		if ((entries[i] & ~(WIRE_PAGE_INDEX_MASK | WIRE_PAGE_ZERO)) ||
 		    page >= pc->mem->pages[wp.region])
-			return pcd_fail(pc, EPROTO, "preempt channel: page entry 0x%llx out of range",
+			return pcd_fail(pc, EPROTO, "%s: page entry 0x%llx out of range", ch,
 					(unsigned long long)entries[i]);
 		n += !(entries[i] & WIRE_PAGE_ZERO);
 	}
 	if (h.len != sizeof(wp) + 8ull * wp.count + (uint64_t)n * PAGE)
-		return pcd_fail(pc, EPROTO, "preempt channel: malformed PAGES (%u bytes)", h.len);
+		return pcd_fail(pc, EPROTO, "%s: malformed PAGES (%u bytes)", ch, h.len);
 	r = stream_read(&pc->pre, buf, (size_t)n * PAGE);
 	if (r)
-		return pcd_fail(pc, -r, "preempt channel: %s", pc->pre.err);
+		return pcd_fail(pc, -r, "%s: %s", ch, pc->pre.err);
 	t_read = pct_on(&pc->trace) ? pct_now() : 0;
 	for (i = 0, n = 0; i < wp.count; i++) {
 		uint64_t page = entries[i] & WIRE_PAGE_INDEX_MASK;
@@ -275,8 +276,8 @@ static int handle_preempt(struct pc_dst *pc, uint8_t *buf, bool *ended)
 			continue;
 		}
 		if (k < 0)
-			return pcd_fail(pc, EPROTO, "preempt channel: page %llu of region %u was "
-					"never requested; dropping the connection",
+			return pcd_fail(pc, EPROTO, "%s: page %llu of region %u was "
+					"never requested; dropping the connection", ch,
 					(unsigned long long)page, wp.region);
 		if (!test_bit(pc->recv[wp.region], page)) {
 			r = pcd_place_one(pc, wp.region, page, zero ? NULL : buf + (size_t)n * PAGE);

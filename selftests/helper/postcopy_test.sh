@@ -35,7 +35,7 @@ PC="d['postcopy']"
 case_pc "postcopy after the bulk stage, preempt, random guest, 1 channel" \
 	"--pattern random --dirty-rate 100" "--postcopy --multifd 1" \
 	"$PC['preempt'] and $PC['replies'] == 'return-path' and $PC['discarded'] > 0" \
-	"$PC['preempt'] and $PC['replies'] == 'return-path' and $PC['urgent_pages'] > 0 and $PC['discarded'] > 0 and d['channels'] == 1 and $PC['released'] == 0"
+	"$PC['preempt'] and $PC['replies'] == 'return-path' and $PC['discarded'] > 0 and d['channels'] == 1 and $PC['released'] == 0"
 case_pc "a source that offers no replies on the return path: pages on the preempt channel" \
 	"--pattern random --dirty-rate 100" "--postcopy-after 0 --multifd 1 --inject-no-reply-return" \
 	"$PC['preempt'] and $PC['replies'] == 'preempt' and $PC['requests'] > 0" \
@@ -72,7 +72,7 @@ FOLLOW="($PC['cpu'] >= 0 and $PC['cpu_moves'] >= 1 if $PC['sched'] in ('fifo', '
 case_pc "postcopy from the start, preempt, random guest, 1 channel" \
 	"--pattern random --dirty-rate 100" "--postcopy-after 0 --multifd 1" \
 	"$PC['requests'] > 0 and d['tracking'] == '' and d['harvests'] == 0 and d['bytes']['normal'] + d['bytes']['zero'] == d['guest_bytes'] and $FOLLOW" \
-	"$PC['requests'] > 0 and $PC['released'] == 16384 and $FOLLOW"
+	"$PC['requests'] > 0 and $PC['replies'] == 'return-path' and $PC['urgent_pages'] > 0 and $PC['released'] == 16384 and $FOLLOW"
 case_pc "postcopy without preempt, random guest, 4 channels" \
 	"--pattern random --dirty-rate 100" "--postcopy-after 0 --multifd 4 --no-preempt" \
 	"not $PC['preempt'] and $PC['requests'] > 0" \

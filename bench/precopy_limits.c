@@ -21,8 +21,9 @@
  * The last column is the CPU time the process spent per GiB moved (both
  * ends of every stream, the kernel's work on their behalf included; not
  * the destination's allocation): over TCP, what no migration over these
- * sockets spends less than.  Each figure is the median of RUNS (default 3).  Prints a markdown table; its
- * first column is a key scripts can look up (bench/migrate_bench.sh).
+ * sockets spends less than.  Each figure is the median of RUNS (default
+ * 3).  Prints a markdown table; its first column is a key scripts can look
+ * up (bench/migrate_bench.sh).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -397,6 +398,13 @@ int main(int argc, char **argv)
 				"[-w mem|tcp|all] [-H DIR] [-k KIND]\n", argv[0]);
 			return 2;
 		}
+	}
+	for (k = DST_FRESH; only_kind && k <= DST_FILE && strcmp(only_kind, kind_name[k]); k++)
+		;
+	if (only_kind && k > DST_FILE) {
+		fprintf(stderr, "precopy_limits: -k %s: not a kind of memory (fresh, prefaulted, "
+			"hugetlb, thp, file)\n", only_kind);
+		return 2;
 	}
 	if (!size || !runs || runs > MAX_RUNS) {
 		fprintf(stderr, "precopy_limits: size >= 2M and 1..%d runs\n", MAX_RUNS);

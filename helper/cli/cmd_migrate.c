@@ -152,8 +152,9 @@ static const struct cli_opt opt_postcopy_after = {
 };
 static const struct cli_opt opt_no_preempt = {
 	.name = "no-preempt", .kind = CLI_TRUE, OWN(o.no_preempt),
-	.help = "postcopy without the preempt channel: requested\n"
-		"pages go at the head of the bulk channels' queues",
+	.help = "postcopy without preemption: requested pages go at\n"
+		"the head of the bulk channels' queues, not back at\n"
+		"once on the return path",
 };
 static const struct cli_opt opt_postcopy_batch = {
 	.name = "postcopy-batch", .arg = "N", .kind = CLI_UINT, OWN(o.postcopy_batch),

@@ -104,7 +104,6 @@ int dest_attach(struct dest *d)
 	d->pc_running = true;
 	d->rep->pc.on = true;
 	d->rep->pc.preempt = d->ses.hs.caps & WIRE_CAP_PREEMPT;
-	d->rep->pc.reply_return = d->pc.reply_rp;
 	d->t_switch = now_ns();
 	/* Ours now: where we listen, for the next one. */
 	r = dest_handover_leave(d);

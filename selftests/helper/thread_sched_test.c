@@ -64,34 +64,28 @@ static int urgent_under(unsigned int limit, int prio)
 	return WEXITSTATUS(status);
 }
 
-TEST(fifo_2_where_the_limit_allows_it)
+FIXTURE(rtprio) {};
+FIXTURE_SETUP(rtprio) {}
+FIXTURE_TEARDOWN(rtprio) {}
+
+/* RLIMIT_RTPRIO, and what the fault thread (asking for 2) must get under it. */
+FIXTURE_VARIANT(rtprio) {
+	unsigned int limit;
+	int expect;		/* policy * 100 + priority */
+};
+
+FIXTURE_VARIANT_ADD(rtprio, fifo_2_where_allowed) { .limit = 2, .expect = SCHED_FIFO * 100 + 2 };
+FIXTURE_VARIANT_ADD(rtprio, fifo_1_where_no_more) { .limit = 1, .expect = SCHED_FIFO * 100 + 1 };
+FIXTURE_VARIANT_ADD(rtprio, no_real_time_at_0) { .limit = 0, .expect = SCHED_OTHER * 100 };
+
+TEST_F(rtprio, the_fault_thread_gets_what_the_limit_allows)
 {
-	int r = urgent_under(2, URGENT_PRIO_DST);
+	int r = urgent_under(variant->limit, URGENT_PRIO_DST);
 
 	if (r == 255)
-		SKIP(return, "RLIMIT_RTPRIO cannot be raised to 2 here (its hard limit is lower "
-		     "and this process has no CAP_SYS_RESOURCE)");
-	EXPECT_EQ(r, SCHED_FIFO * 100 + 2);
-}
-
-TEST(fifo_1_where_the_limit_allows_no_more)
-{
-	int r = urgent_under(1, URGENT_PRIO_DST);
-
-	if (r == 255)
-		SKIP(return, "RLIMIT_RTPRIO cannot be raised to 1 here (its hard limit is lower "
-		     "and this process has no CAP_SYS_RESOURCE)");
-	EXPECT_EQ(r, SCHED_FIFO * 100 + 1);
-}
-
-TEST(not_real_time_where_the_limit_is_0)
-{
-	int r = urgent_under(0, URGENT_PRIO_DST);
-
-	if (r == 255)
-		SKIP(return, "RLIMIT_RTPRIO cannot be raised to 0 here (its hard limit is lower "
-		     "and this process has no CAP_SYS_RESOURCE)");
-	EXPECT_EQ(r, SCHED_OTHER * 100 + 0);
+		SKIP(return, "RLIMIT_RTPRIO cannot be raised to %u here (its hard limit is lower "
+		     "and this process has no CAP_SYS_RESOURCE)", variant->limit);
+	EXPECT_EQ(r, variant->expect);
 }
 
 TEST_HARNESS_MAIN
